@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian 12 packages Refuge needs to build, run and test.
+# As root it runs apt-get itself; otherwise it prints the exact line to run.
+# Usage: scripts/deps.sh [build|check|bench|fuzz]
+set -eu
+BUILD="build-essential meson ninja-build pkg-config clang libsodium-dev libmicrohttpd-dev
+libsqlite3-dev libjansson-dev libunistring-dev libcurl4-openssl-dev libseccomp-dev gettext python3"
+CHECK="libcmocka-dev chromium nodejs npm curl diceware hunspell-ru sqlite3 binutils"
+BENCH="nginx-light wrk"
+FUZZ="clang libclang-rt-14-dev"
+what=${1:-build}
+case "$what" in
+build) pkgs="$BUILD" ;;
+check) pkgs="$BUILD $CHECK" ;;
+bench) pkgs="$BUILD $BENCH" ;;
+fuzz) pkgs="$BUILD $FUZZ" ;;
+*) echo "usage: $0 [build|check|bench|fuzz]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "Refuge needs these Debian packages. Run as root:" >&2
+    echo "  apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || apt-get update
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

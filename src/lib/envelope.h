@@ -1,0 +1,117 @@
+/*
+ * envelope.h - the one format for every encrypted object in Refuge (message,
+ * file, reply, case event, note). Specified byte by byte in docs/protocol.md.
+ *
+ *   header:  "RFGE" | version u8 (=1) | kind u8 | nrecip u16 |
+ *            nrecip x ( key_id[8] | crypto_box_seal(content_key)[80] ) |
+ *            secretstream_header[24]
+ *   body:    crypto_secretstream_xchacha20poly1305 chunks of the padded
+ *            plaintext, 65536 plaintext bytes each (65553 ciphertext bytes)
+ *            except the last, which carries TAG_FINAL. Framing is implicit.
+ *            The whole header is the associated data of the first chunk, so
+ *            stripping, adding or reordering recipients, or changing the kind,
+ *            fails decryption.
+ *   padding: plaintext || 0x80 || 0x00... (ISO/IEC 7816-4, as sodium_pad) up
+ *            to rf_envelope_padded_len(len), a Padme bucket: sizes leak about
+ *            log log of the length.
+ *
+ * Sealing and opening stream: memory is O(one chunk) whatever the object's
+ * size, so a 1 GB upload is encrypted as it arrives and a 1 GB file decrypts
+ * to its destination chunk by chunk. Plaintext chunk buffers are sodium_malloc.
+ */
+#ifndef RF_ENVELOPE_H
+#define RF_ENVELOPE_H
+
+#include "lib/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RF_ENV_VERSION 1
+#define RF_ENV_MAGIC "RFGE"
+#define RF_ENV_CHUNK 65536
+#define RF_ENV_KEYID_BYTES 8
+#define RF_ENV_MAX_RECIPIENTS 256
+#define RF_ENV_STANZA_BYTES (RF_ENV_KEYID_BYTES + 80)
+#define RF_ENV_MIN_PADDED 256
+
+enum rf_kind {
+    RF_KIND_MESSAGE = 1, /* person -> caseworkers: intake answers and messages (JSON) */
+    RF_KIND_FILE = 2,    /* person -> caseworkers: an attachment (file framing, below) */
+    RF_KIND_REPLY = 3,   /* caseworker -> person and caseworkers */
+    RF_KIND_EVENT = 4,   /* case event, caseworkers only, signed */
+    RF_KIND_NOTE = 5,    /* caseworker note, caseworkers only */
+    RF_KIND_MAX = 5,
+};
+
+/* Short id of an X25519 public key: BLAKE2b-64 keyed with "refuge-keyid-v1". */
+void rf_keyid(uint8_t out[RF_ENV_KEYID_BYTES], const uint8_t pk[32]);
+
+/* Padded plaintext length for a plaintext of len bytes (> len, >= RF_ENV_MIN_PADDED). */
+uint64_t rf_envelope_padded_len(uint64_t len);
+
+/* Receives output bytes; returns 0 or an rf_err, which aborts the operation. */
+typedef int (*rf_sink_fn)(void *ctx, const uint8_t *p, size_t n);
+
+/* ---- sealing ---- */
+struct rf_seal;
+
+/* Starts an envelope of kind to the npk X25519 keys in pks; the header is
+ * written to sink before this returns. */
+int rf_seal_new(struct rf_seal **out, uint8_t kind, const uint8_t (*pks)[32], size_t npk,
+                rf_sink_fn sink, void *ctx);
+int rf_seal_write(struct rf_seal *s, const uint8_t *p, size_t n);
+/* Pads, writes the final chunk. No write after finish. */
+int rf_seal_finish(struct rf_seal *s);
+/* Plaintext bytes written so far (before padding). */
+uint64_t rf_seal_plain_len(const struct rf_seal *s);
+/* Ciphertext bytes given to the sink so far. */
+uint64_t rf_seal_cipher_len(const struct rf_seal *s);
+void rf_seal_free(struct rf_seal *s);
+
+/* One-shot: seal plain into out (appended). */
+int rf_envelope_seal(struct rf_buf *out, uint8_t kind, const uint8_t (*pks)[32], size_t npk,
+                     const uint8_t *plain, size_t len);
+
+/* ---- parsing the header without keys (the server validates replies so) ---- */
+struct rf_env_header {
+    uint8_t version;
+    uint8_t kind;
+    uint16_t nrecip;
+    size_t header_len; /* bytes from the start to the first chunk */
+};
+/* Parses the header at the front of p; RF_ERR_TRUNCATED if more bytes are needed.
+ * If keyids is not NULL it receives up to maxids recipient key ids. */
+int rf_envelope_header_parse(struct rf_env_header *h, uint8_t (*keyids)[RF_ENV_KEYID_BYTES],
+                             size_t maxids, const uint8_t *p, size_t n);
+
+/* ---- opening ---- */
+struct rf_open;
+
+/* Prepares to open an envelope with the X25519 keypair (pk, sk); plaintext
+ * (padding removed) goes to sink. */
+int rf_open_new(struct rf_open **out, const uint8_t pk[32], const uint8_t sk[32],
+                rf_sink_fn sink, void *ctx);
+/* Feeds ciphertext in any split. Errors: RF_ERR_FORMAT/VERSION (bad header),
+ * RF_ERR_NOT_RECIPIENT, RF_ERR_DECRYPT (tampered, reordered, wrong key),
+ * RF_ERR_FORMAT (data after the final chunk). */
+int rf_open_write(struct rf_open *o, const uint8_t *p, size_t n);
+/* RF_ERR_TRUNCATED if the final chunk has not been seen; RF_ERR_FORMAT on bad padding. */
+int rf_open_finish(struct rf_open *o);
+/* Kind from the header (0 before the header is parsed). */
+uint8_t rf_open_kind(const struct rf_open *o);
+void rf_open_free(struct rf_open *o);
+
+/* One-shot: opens ct into out (a secure buf is the caller's choice). */
+int rf_envelope_open(struct rf_buf *out, uint8_t *kind, const uint8_t pk[32], const uint8_t sk[32],
+                     const uint8_t *ct, size_t len);
+
+/*
+ * File objects (RF_KIND_FILE): the plaintext starts with a small metadata
+ * block, then the file's bytes:  meta_len u16 | meta (JSON: {"name":..,
+ * "type":..}) | bytes. Helpers to write and split it live here so that the
+ * server and client agree.
+ */
+#define RF_FILE_META_MAX 1024
+
+#endif

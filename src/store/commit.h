@@ -1,0 +1,33 @@
+/*
+ * commit.h - group commit. Many request threads submit write ops; one
+ * committer thread takes everything queued, applies it with a single
+ * rf_store_apply (one fsync for the lot) and calls each op's completion.
+ * Under load the batch grows on its own, so the fsync cost is shared: that is
+ * how durable submissions reach thousands per second.
+ *
+ * A completion runs on the committer thread: keep it short (resume a
+ * connection, signal a waiter).
+ */
+#ifndef RF_COMMIT_H
+#define RF_COMMIT_H
+
+#include "store/store.h"
+
+#include <stddef.h>
+
+#define RF_COMMIT_MAX_BATCH 512
+#define RF_COMMIT_MAX_QUEUE 8192
+
+struct rf_committer;
+typedef void (*rf_commit_done_fn)(void *arg, struct rf_op *op);
+
+int rf_committer_new(struct rf_committer **out, struct rf_store *st);
+/* Queues op (owned by the caller until done runs). RF_ERR_BUSY if the queue is full. */
+int rf_committer_submit(struct rf_committer *c, struct rf_op *op, rf_commit_done_fn done,
+                        void *arg);
+/* Submits and waits; returns op->status. */
+int rf_committer_run(struct rf_committer *c, struct rf_op *op);
+/* Drains the queue and stops the thread. */
+void rf_committer_free(struct rf_committer *c);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * store.h - the storage interface of the server. One interface, backends
+ * behind it (SQLite now: store_sqlite.c; PostgreSQL later), chosen by
+ * rf_store_open from the data directory's configuration.
+ *
+ * What is stored is only what DESIGN.md lets the server know: public keys,
+ * signed rosters, ciphertext objects with sequence numbers, kind, padded size
+ * and the day (days since 1970-01-01 UTC, never a time) they arrived, and
+ * one-time enrollment token hashes. Never a codename, plaintext or address.
+ *
+ * Writes go through rf_store_apply: a batch of ops applied in one transaction
+ * (each op under its own savepoint, so one failing op fails alone) that is
+ * durable (fsynced) when the call returns. The group committer (commit.h)
+ * feeds it batches from many requests. Reads may run on any thread at any
+ * time, concurrently with writes.
+ *
+ * Large ciphertext goes to blob files: rf_blob_* write to DIR/tmp, fsync,
+ * rename into DIR/blobs and fsync the directory; the object row naming the
+ * blob is committed after. On open, temp files and blobs no row names are
+ * removed (crash recovery), so nothing half-written is ever visible.
+ */
+#ifndef RF_STORE_H
+#define RF_STORE_H
+
+#include "lib/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RF_CASE_ID_LEN 10     /* random, base32, not derived from the codename */
+#define RF_BLOB_NAME_LEN 32   /* hex of 16 random bytes */
+#define RF_INLINE_MAX (256 * 1024) /* objects up to this size may be stored in the database */
+
+struct rf_store;
+
+/* Opens (creating and migrating if needed) the store in datadir. */
+int rf_store_open(struct rf_store **out, const char *datadir);
+void rf_store_close(struct rf_store *st);
+/* Days since the epoch, UTC, now. */
+uint32_t rf_store_today(void);
+
+/* ---- reads ---- */
+int rf_store_setting_get(struct rf_store *st, const char *key, struct rf_buf *out);
+
+struct rf_source {
+    int64_t id;
+    char case_id[RF_CASE_ID_LEN + 1];
+    uint8_t pk[32];
+    uint32_t day;
+};
+int rf_store_source_by_lookup(struct rf_store *st, const uint8_t lookup_id[32],
+                              struct rf_source *out);
+int rf_store_source_by_case(struct rf_store *st, const char *case_id, struct rf_source *out);
+
+struct rf_object {
+    int64_t seq;
+    int64_t source_id;
+    char case_id[RF_CASE_ID_LEN + 1];
+    uint8_t kind;
+    uint64_t size; /* ciphertext bytes */
+    uint32_t day;
+    int in_blob;   /* 1: ciphertext is a blob file; 0: in the database */
+};
+/* Objects with seq > after, ascending, at most cap. */
+int rf_store_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
+                           size_t *n);
+/* One source's objects whose kind bit (1 << kind) is in kinds, ascending. */
+int rf_store_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kinds,
+                               struct rf_object *out, size_t cap, size_t *n);
+int rf_store_object_get(struct rf_store *st, int64_t seq, struct rf_object *out);
+/* Ciphertext of an object stored in the database (appended to out). */
+int rf_store_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out);
+/* Opens the ciphertext of an object for reading: a blob file, or for inline
+ * objects an unlinked temp-free memfd. The caller closes *fd. */
+int rf_store_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
+
+/* Staff: enrolled keys and the roster chain. */
+struct rf_staff_rec {
+    uint8_t sign_pk[32];
+    uint8_t box_pk[32];
+    char name[65];
+};
+int rf_store_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
+int rf_store_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw);
+int rf_store_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *raw);
+
+/* ---- writes ---- */
+enum rf_op_type {
+    RF_OP_SETTING_PUT = 1, /* key, data/len */
+    RF_OP_SOURCE_CREATE,   /* lookup_id, pk -> source (id, case_id); RF_ERR_EXISTS if lookup taken */
+    RF_OP_OBJECT_PUT,      /* source_id, kind, data/len inline or blob_name + size -> seq */
+    RF_OP_OBJECT_DELETE,   /* seq, source_id (must own it); removes the blob after commit */
+    RF_OP_TOKEN_PUT,       /* token_hash, role */
+    RF_OP_TOKEN_USE,       /* token_hash -> role; RF_ERR_NOT_FOUND if unknown or used */
+    RF_OP_STAFF_PUT,       /* staff */
+    RF_OP_ROSTER_PUT,      /* version, data/len (signed roster; verified by the caller) */
+};
+
+struct rf_op {
+    enum rf_op_type type;
+    /* inputs */
+    const char *key;
+    const uint8_t *data;
+    size_t len;
+    uint8_t lookup_id[32];
+    uint8_t pk[32];
+    int64_t source_id;
+    uint8_t kind;
+    char blob_name[RF_BLOB_NAME_LEN + 1];
+    uint64_t size;
+    int64_t seq;
+    uint8_t token_hash[32];
+    int role;
+    uint32_t version;
+    struct rf_staff_rec staff;
+    /* outputs */
+    int status; /* 0 or rf_err, per op */
+    struct rf_source source;
+};
+
+/* Applies ops in one durable transaction. Returns 0 if the transaction
+ * committed (check each op's status) or an rf_err (RF_ERR_NOSPACE, RF_ERR_IO,
+ * RF_ERR_DB) if nothing was applied; then every op's status is that error. */
+int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+
+/* ---- blobs ---- */
+struct rf_blob;
+int rf_blob_begin(struct rf_store *st, struct rf_blob **out);
+int rf_blob_write(struct rf_blob *b, const uint8_t *p, size_t n); /* RF_ERR_NOSPACE, RF_ERR_IO */
+uint64_t rf_blob_size(const struct rf_blob *b);
+/* fsync, rename into place, fsync dir; name receives the blob's name. Frees b. */
+int rf_blob_commit(struct rf_blob *b, char name[RF_BLOB_NAME_LEN + 1]);
+/* Unlinks the temp file. Frees b. NULL is a no-op. */
+void rf_blob_abort(struct rf_blob *b);
+
+/* Test hook: make the next n writes/fsyncs fail with err (fault injection). */
+void rf_store_fault_inject(struct rf_store *st, int after_n_ok, int err);
+
+#endif

@@ -1,0 +1,1 @@
+int rf_store_stub_;
