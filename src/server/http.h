@@ -76,6 +76,18 @@ int rf_req_respond_json_error(struct rf_req *r, unsigned status, const char *cod
                               const char *message);
 int rf_req_responded(const struct rf_req *r);
 
+/* ---- forms ----
+ * For urlencoded and multipart/form-data bodies: call rf_req_form_begin from
+ * on_headers; body chunks then go to libmicrohttpd's streaming post processor
+ * and fn receives each field in pieces (off = offset of data within the
+ * field's value), on_body is not called. fn returns 0 to go on, or an rf_err
+ * after answering (e.g. a limit), which stops parsing. Field names and
+ * filenames are bounded by RF_FORM_NAME_MAX; longer ones fail the request. */
+#define RF_FORM_NAME_MAX 256
+typedef int (*rf_form_fn)(struct rf_req *r, const char *name, const char *filename,
+                          const char *content_type, uint64_t off, const uint8_t *data, size_t n);
+int rf_req_form_begin(struct rf_req *r, rf_form_fn fn);
+
 /* ---- async ---- */
 void rf_req_suspend(struct rf_req *r);
 void rf_req_resume(struct rf_req *r);

@@ -1,0 +1,28 @@
+/*
+ * kdfpool.h - a bounded pool of threads that run Argon2id (rf_source_derive)
+ * off the HTTP threads. At most `workers` derivations run at once (the
+ * global limiter of DESIGN.md's threat model) and at most `queue` wait;
+ * beyond that rf_kdfpool_submit says RF_ERR_BUSY at once and the person gets
+ * the "busy, try again" page. Codenames are copied into sodium_malloc memory
+ * and wiped as soon as they are derived.
+ */
+#ifndef RF_KDFPOOL_H
+#define RF_KDFPOOL_H
+
+#include "lib/source.h"
+
+#include <stddef.h>
+
+struct rf_kdfpool;
+/* Runs on a pool thread when the derivation is done; keys is sodium_malloc
+ * memory owned by the pool and wiped after the callback returns; status is 0
+ * or an rf_err. */
+typedef void (*rf_kdf_done_fn)(void *arg, int status, const struct rf_source_keys *keys);
+
+int rf_kdfpool_new(struct rf_kdfpool **out, const struct rf_kdf_params *params, unsigned workers,
+                   unsigned queue);
+int rf_kdfpool_submit(struct rf_kdfpool *p, const char *codename, size_t len, rf_kdf_done_fn done,
+                      void *arg);
+void rf_kdfpool_free(struct rf_kdfpool *p);
+
+#endif

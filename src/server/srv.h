@@ -1,0 +1,48 @@
+/*
+ * srv.h - the running server's shared context, visible to server modules.
+ * Built by `refuge serve` from the data directory's settings; read-only after
+ * start except the parts that carry their own locks (sessions, KDF pool,
+ * committer, nonce cache).
+ */
+#ifndef RF_SRV_H
+#define RF_SRV_H
+
+#include "lib/source.h"
+#include "lib/codename.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#include <stdint.h>
+
+struct rf_kdfpool;
+struct rf_sessions;
+struct rf_nonces;
+
+struct rf_limits {
+    uint64_t message_max;      /* bytes of one message's text (default 64 KiB) */
+    uint64_t upload_max;       /* bytes of one upload (default 500 MB), checked while streaming */
+    uint64_t form_max;         /* bytes of a non-upload form body (default 256 KiB) */
+    unsigned kdf_concurrent;   /* Argon2id derivations at once (default: cores) */
+    unsigned kdf_queue;        /* waiting derivations before "busy" (default 64) */
+    unsigned sessions_max;     /* live sessions (default 4096) */
+    unsigned session_idle_s;   /* idle timeout (default 1800) */
+    unsigned connections_max;  /* concurrent connections (default 1000) */
+    unsigned connection_timeout_s; /* idle connection timeout (default 60) */
+    uint64_t api_body_max;     /* staff API bodies (default = upload_max) */
+};
+
+struct rf_srv {
+    struct rf_store *store;
+    struct rf_committer *committer;
+    struct rf_kdfpool *kdf;
+    struct rf_sessions *sessions;
+    struct rf_nonces *nonces;
+    struct rf_kdf_params *kdf_params; /* sodium_malloc: holds the lookup key */
+    uint8_t *csrf_key;                /* sodium_malloc, 32 bytes, random per process start */
+    struct rf_limits limits;
+    enum rf_lang default_lang;
+    int behind_tls;                   /* cookies get Secure */
+    const char *datadir;
+};
+
+#endif

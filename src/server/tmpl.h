@@ -1,0 +1,36 @@
+/*
+ * tmpl.h - the one way HTML is produced: templates with escaping by default.
+ *
+ * Pages are files in src/server/pages/*.html compiled into the binary. In a
+ * template:
+ *   {{t:msgid}}        the translation of msgid in the request's language
+ *                      (po/<lang>.po; msgid is the English text's key), escaped
+ *   {{v:name}}         a variable, HTML-escaped (attribute-safe)
+ *   {{#name}}..{{/name}}  section: shown if name is set non-empty / a flag, or
+ *                      repeated for each item of a list named name
+ *   {{^name}}..{{/name}}  shown if name is unset or empty
+ * There is no way to emit a variable unescaped.
+ */
+#ifndef RF_TMPL_H
+#define RF_TMPL_H
+
+#include "lib/buf.h"
+#include "lib/codename.h"
+
+struct rf_tvars;
+
+struct rf_tvars *rf_tvars_new(void);
+void rf_tvars_free(struct rf_tvars *v); /* wipes values */
+int rf_tvars_set(struct rf_tvars *v, const char *name, const char *value);
+int rf_tvars_set_int(struct rf_tvars *v, const char *name, long long value);
+int rf_tvars_flag(struct rf_tvars *v, const char *name);
+/* Adds an item to list `name` and returns its vars (owned by v). */
+struct rf_tvars *rf_tvars_item(struct rf_tvars *v, const char *name);
+
+/* Renders page (e.g. "landing") in lang into out. */
+int rf_page_render(struct rf_buf *out, enum rf_lang lang, const char *page,
+                   const struct rf_tvars *v);
+/* Translation of msgid in lang (msgid itself if missing). */
+const char *rf_tr(enum rf_lang lang, const char *msgid);
+
+#endif
