@@ -1,1 +1,0 @@
-int rf_store_stub_;
