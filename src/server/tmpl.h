@@ -30,6 +30,10 @@ struct rf_tvars *rf_tvars_item(struct rf_tvars *v, const char *name);
 /* Renders page (e.g. "landing") in lang into out. */
 int rf_page_render(struct rf_buf *out, enum rf_lang lang, const char *page,
                    const struct rf_tvars *v);
+/* Content-Security-Policy header value for every page: default-src 'none';
+ * style-src with the hash of the pages' one inline stylesheet; form-action
+ * 'self'; frame-ancestors 'none'; base-uri 'none'. */
+const char *rf_tmpl_csp(void);
 /* Translation of msgid in lang (msgid itself if missing). */
 const char *rf_tr(enum rf_lang lang, const char *msgid);
 
