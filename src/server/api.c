@@ -1,2 +1,850 @@
-/* placeholder: being written */
-int rf_placeholder_api;
+/*
+ * api.c - the staff JSON API under /api/v1/ (routes in rf_api_routes; the
+ * wire formats are in the plaintext-formats note and docs/staff.md).
+ *
+ * Every request is authenticated the same way, in on_headers, before a body
+ * byte is looked at: the Authorization header (bounded) is parsed, the
+ * timestamp must be within RF_APISIG_MAX_SKEW of our clock, the key must be
+ * an enrolled caseworker (for /enroll: any key, checked later against the
+ * body), the Ed25519 signature must cover method, target, time, nonce and
+ * the claimed body hash, and the nonce must be new (api_nonce.c). Routes that
+ * hand out or add case data also require the key to be on the latest roster,
+ * so an admin who removes a lost laptop's key locks it out. The body is
+ * hashed while it streams and compared in on_end before anything is done.
+ *
+ * Writes go through the group committer and the answer is sent only once
+ * they are durable (the request is suspended meanwhile). Every error is JSON
+ * {"error","message"}. Nothing here logs a key, a name or a body byte.
+ *
+ * Enrollment is done in steps on a short-lived worker thread (rf_committer_run
+ * blocks): the one-time token is consumed first (durably), then the staff key
+ * is stored, then (first admin only) roster v1. The store applies each op
+ * under its own savepoint, so ops of one batch are not atomic together;
+ * ordering them so is what keeps a failure from ever leaving a key enrolled
+ * without a spent token. Every state a later failure can leave (token spent;
+ * key enrolled but not on a roster) is one the system has anyway.
+ */
+#include "lib/apisig.h"
+#include "lib/envelope.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/roster.h"
+#include "server/api_nonce.h"
+#include "server/http.h"
+#include "server/routes.h"
+#include "server/srv.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define API_JSON_MAX (64 * 1024)
+#define API_LIST_MAX 1000
+#define API_NONCE_CAP 65536
+#define API_TOKEN_MAX 128
+/* Largest envelope header: magic, version, kind, nrecip, stanzas, stream header. */
+#define API_ENV_HEAD_MAX                                                                           \
+    (4 + 1 + 1 + 2 + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES +                                 \
+     crypto_secretstream_xchacha20poly1305_HEADERBYTES)
+
+struct api_state {
+    struct rf_req *req;
+    struct rf_srv *srv;
+    struct rf_apisig sig;
+    crypto_generichash_state hs;
+    uint64_t total;     /* body bytes received */
+    struct rf_buf body; /* JSON body, or reply ciphertext while small */
+    uint8_t *head;      /* first API_ENV_HEAD_MAX bytes of a reply */
+    size_t head_len;
+    struct rf_blob *blob; /* reply ciphertext once past RF_INLINE_MAX */
+    struct rf_source src; /* the case a reply goes to */
+    struct rf_op op;      /* the durable write in flight */
+    /* enrollment */
+    uint8_t token_hash[32];
+    struct rf_staff_rec staff;
+    uint8_t *roster_raw;
+    size_t roster_len;
+    int first_admin;
+};
+
+static void state_free(void *p)
+{
+    struct api_state *s = p;
+    if (!s)
+        return;
+    rf_buf_free(&s->body);
+    free(s->head);
+    rf_blob_abort(s->blob);
+    free(s->roster_raw);
+    sodium_memzero(s->token_hash, sizeof(s->token_hash));
+    free(s);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static int api_error(struct rf_req *r, unsigned status, const char *code, const char *msg)
+{
+    rf_req_respond_json_error(r, status, code, msg);
+    return 0;
+}
+
+/* Sends j (reference taken) as the JSON body. */
+static int respond_json(struct rf_req *r, unsigned status, json_t *j)
+{
+    if (!j)
+        return api_error(r, 503, "nomem", "out of memory");
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text)
+        return api_error(r, 503, "nomem", "out of memory");
+    size_t n = strlen(text);
+    struct rf_buf b;
+    rf_buf_init(&b, n + 1);
+    int rc = rf_buf_put(&b, text, n);
+    free(text);
+    if (rc == 0)
+        rc = rf_req_respond_buf(r, status, "application/json", &b);
+    rf_buf_free(&b);
+    if (rc != 0)
+        return api_error(r, 503, "nomem", "out of memory");
+    return 0;
+}
+
+/* Status and code for a store error on a read or write. */
+static int store_error(struct rf_req *r, int rc)
+{
+    switch (rc) {
+    case RF_ERR_NOT_FOUND:
+        return api_error(r, 404, "not_found", "no such object");
+    case RF_ERR_EXISTS:
+        return api_error(r, 409, "exists", "already exists");
+    case RF_ERR_NOSPACE:
+        return api_error(r, 503, "no_space", "the server is out of space; try later");
+    case RF_ERR_BUSY:
+        return api_error(r, 503, "busy", "the server is busy; try again shortly");
+    default:
+        return api_error(r, 503, "store", "storage error; try again later");
+    }
+}
+
+static json_t *b64_json(const uint8_t *p, size_t n)
+{
+    size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    json_t *j = NULL;
+    if (rf_b64_encode(s, cap, p, n) == 0)
+        j = json_string(s);
+    free(s);
+    return j;
+}
+
+/* ------------------------------------------------------------------ auth */
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+enum auth_need {
+    AUTH_ENROLL, /* the key in the header need not be known yet */
+    AUTH_STAFF,  /* an enrolled key */
+    AUTH_MEMBER, /* an enrolled key on the latest roster */
+};
+
+/* Is sign_pk on the latest roster? 1 yes, 0 no, <0 error. */
+static int on_roster(struct rf_store *st, const uint8_t sign_pk[32])
+{
+    struct rf_buf raw;
+    uint32_t version = 0;
+    int found = 0;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    struct rf_roster *ro = malloc(sizeof(*ro));
+    int rc = ro ? rf_store_roster_latest(st, &version, &raw) : RF_ERR_NOMEM;
+    if (rc == RF_ERR_NOT_FOUND) {
+        rc = 0;
+        goto out;
+    }
+    if (rc == 0)
+        rc = rf_roster_parse(ro, raw.data, raw.len);
+    if (rc == 0)
+        found = rf_roster_find(ro, sign_pk) >= 0;
+out:
+    free(ro);
+    rf_buf_free(&raw);
+    return rc < 0 ? rc : found;
+}
+
+/* Authenticates the request's headers; answers and returns nonzero on refusal.
+ * On success the request has a state with the body hash running. */
+static int authenticate(struct rf_req *r, enum auth_need need, struct api_state **out)
+{
+    struct rf_srv *srv = rf_req_srv(r);
+    *out = NULL;
+    struct api_state *s = calloc(1, sizeof(*s));
+    if (!s) {
+        api_error(r, 503, "nomem", "out of memory");
+        return -1;
+    }
+    s->req = r;
+    s->srv = srv;
+    rf_buf_init(&s->body, API_JSON_MAX);
+    rf_req_set_state(r, s, state_free);
+
+    const char *h = rf_req_header(r, "Authorization");
+    size_t hlen = h ? strnlen(h, RF_APISIG_HEADER_MAX + 1) : 0;
+    if (!h || hlen > RF_APISIG_HEADER_MAX || rf_apisig_parse(&s->sig, h, hlen) != 0) {
+        api_error(r, 401, "auth", "missing or malformed Authorization header");
+        return -1;
+    }
+    int64_t now = now_s();
+    if (s->sig.ts > now + RF_APISIG_MAX_SKEW || s->sig.ts < now - RF_APISIG_MAX_SKEW) {
+        api_error(r, 401, "clock_skew", "request time is too far from the server's clock");
+        return -1;
+    }
+    if (need != AUTH_ENROLL) {
+        struct rf_staff_rec rec;
+        int rc = rf_store_staff_get(srv->store, s->sig.sign_pk, &rec);
+        if (rc == RF_ERR_NOT_FOUND) {
+            api_error(r, 401, "unknown_key", "this key is not enrolled");
+            return -1;
+        }
+        if (rc != 0) {
+            store_error(r, rc);
+            return -1;
+        }
+    }
+    if (rf_apisig_verify(&s->sig, rf_req_method(r), rf_req_target(r)) != 0) {
+        api_error(r, 401, "signature", "request signature does not verify");
+        return -1;
+    }
+    int rc = rf_nonces_check(srv->nonces, s->sig.nonce, now);
+    if (rc == RF_ERR_EXISTS) {
+        api_error(r, 401, "replay", "request nonce was already used");
+        return -1;
+    }
+    if (rc != 0) {
+        api_error(r, 503, "busy", "too many recent requests; try again shortly");
+        return -1;
+    }
+    if (need == AUTH_MEMBER) {
+        rc = on_roster(srv->store, s->sig.sign_pk);
+        if (rc < 0) {
+            store_error(r, rc);
+            return -1;
+        }
+        if (rc == 0) {
+            api_error(r, 403, "not_on_roster",
+                      "this key is not on the roster; ask an admin to add it");
+            return -1;
+        }
+    }
+    crypto_generichash_init(&s->hs, NULL, 0, 32);
+    *out = s;
+    return 0;
+}
+
+/* Compares the streamed body's hash with the signed one; answers on mismatch. */
+static int body_verified(struct rf_req *r, struct api_state *s)
+{
+    uint8_t h[32];
+    crypto_generichash_final(&s->hs, h, sizeof(h));
+    if (sodium_memcmp(h, s->sig.body_hash, sizeof(h)) != 0) {
+        api_error(r, 401, "body_hash", "request body does not match its signature");
+        return 0;
+    }
+    return 1;
+}
+
+static int json_body(struct rf_req *r, const uint8_t *p, size_t n)
+{
+    struct api_state *s = rf_req_state(r);
+    if (!s || rf_req_responded(r))
+        return 0;
+    crypto_generichash_update(&s->hs, p, n);
+    s->total += n;
+    if (rf_buf_put(&s->body, p, n) != 0)
+        return api_error(r, 413, "too_large", "request body is too large");
+    return 0;
+}
+
+static int staff_headers(struct rf_req *r)
+{
+    struct api_state *s;
+    authenticate(r, AUTH_STAFF, &s);
+    return 0;
+}
+
+static int member_headers(struct rf_req *r)
+{
+    struct api_state *s;
+    authenticate(r, AUTH_MEMBER, &s);
+    return 0;
+}
+
+/* State of an authenticated request whose (empty) body verified, or NULL. */
+static struct api_state *ready(struct rf_req *r)
+{
+    struct api_state *s = rf_req_state(r);
+    if (!s || rf_req_responded(r))
+        return NULL;
+    if (!body_verified(r, s))
+        return NULL;
+    return s;
+}
+
+/* ----------------------------------------------------------- GET roster */
+
+static int roster_end(struct rf_req *r)
+{
+    struct api_state *s = ready(r);
+    if (!s)
+        return 0;
+    struct rf_store *st = s->srv->store;
+    struct rf_buf raw;
+    uint32_t version = 0;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    int rc = rf_store_roster_latest(st, &version, &raw);
+    if (rc == RF_ERR_NOT_FOUND) {
+        rf_buf_free(&raw);
+        return api_error(r, 404, "no_roster", "no roster yet: the first admin has not enrolled");
+    }
+    if (rc != 0) {
+        rf_buf_free(&raw);
+        return store_error(r, rc);
+    }
+    json_t *j = json_object();
+    json_t *chain = json_array();
+    int ok = j && chain;
+    ok = ok && json_object_set_new(j, "version", json_integer(version)) == 0;
+    ok = ok && json_object_set_new(j, "roster", b64_json(raw.data, raw.len)) == 0;
+    for (uint32_t v = 1; ok && v <= version; v++) {
+        rf_buf_reset(&raw);
+        rc = rf_store_roster_get(st, v, &raw);
+        if (rc != 0)
+            break;
+        ok = json_array_append_new(chain, b64_json(raw.data, raw.len)) == 0;
+    }
+    rf_buf_free(&raw);
+    if (rc != 0) {
+        json_decref(j);
+        json_decref(chain);
+        return store_error(r, rc);
+    }
+    if (!ok || json_object_set_new(j, "chain", chain) != 0) {
+        json_decref(j);
+        return api_error(r, 503, "nomem", "out of memory");
+    }
+    return respond_json(r, 200, j);
+}
+
+/* ---------------------------------------------------------- GET objects */
+
+/* Parses a decimal in [min, max]; absent -> def. */
+static int parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    size_t n = strnlen(v, 20);
+    if (n == 0 || n > 18)
+        return RF_ERR_FORMAT;
+    int64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return RF_ERR_FORMAT;
+        x = x * 10 + (v[i] - '0');
+    }
+    if (v[n] != '\0' || x < min || x > max)
+        return RF_ERR_FORMAT;
+    *out = x;
+    return 0;
+}
+
+static json_t *object_json(const struct rf_object *o)
+{
+    return json_pack("{sIsssIsIsI}", "seq", (json_int_t)o->seq, "case", o->case_id, "kind",
+                     (json_int_t)o->kind, "size", (json_int_t)o->size, "day", (json_int_t)o->day);
+}
+
+static int objects_end(struct rf_req *r)
+{
+    struct api_state *s = ready(r);
+    if (!s)
+        return 0;
+    int64_t after, limit;
+    if (parse_int(rf_req_query(r, "after"), 0, INT64_MAX / 2, 0, &after) != 0 ||
+        parse_int(rf_req_query(r, "limit"), 1, API_LIST_MAX, API_LIST_MAX, &limit) != 0)
+        return api_error(r, 400, "bad_query", "after must be >= 0 and limit in 1..1000");
+    struct rf_object *objs = calloc((size_t)limit + 1, sizeof(*objs));
+    if (!objs)
+        return api_error(r, 503, "nomem", "out of memory");
+    size_t n = 0;
+    int rc = rf_store_objects_since(s->srv->store, after, objs, (size_t)limit + 1, &n);
+    if (rc != 0) {
+        free(objs);
+        return store_error(r, rc);
+    }
+    int more = n > (size_t)limit;
+    if (more)
+        n = (size_t)limit;
+    json_t *arr = json_array();
+    int ok = arr != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_array_append_new(arr, object_json(&objs[i])) == 0;
+    free(objs);
+    if (!ok) {
+        json_decref(arr);
+        return api_error(r, 503, "nomem", "out of memory");
+    }
+    return respond_json(r, 200, json_pack("{sosb}", "objects", arr, "more", more));
+}
+
+static const char *path_tail(struct rf_req *r, const char *prefix)
+{
+    const char *p = rf_req_path(r);
+    size_t n = strlen(prefix);
+    if (!p || strncmp(p, prefix, n) != 0)
+        return NULL;
+    return p + n;
+}
+
+static int object_end(struct rf_req *r)
+{
+    struct api_state *s = ready(r);
+    if (!s)
+        return 0;
+    int64_t seq;
+    const char *tail = path_tail(r, "/api/v1/objects/");
+    if (!tail || parse_int(tail, 1, INT64_MAX / 2, -1, &seq) != 0)
+        return api_error(r, 404, "not_found", "no such object");
+    int fd = -1;
+    uint64_t size = 0;
+    int rc = rf_store_object_open(s->srv->store, seq, &fd, &size);
+    if (rc != 0)
+        return store_error(r, rc);
+    if (rf_req_respond_fd(r, 200, "application/octet-stream", fd, size) != 0)
+        return api_error(r, 503, "nomem", "out of memory");
+    return 0;
+}
+
+/* ------------------------------------------------------------ GET cases */
+
+/* Copies a case id (lower-case letters and digits, RF_CASE_ID_LEN at most)
+ * from the front of p up to end or '/'; returns the rest, or NULL. */
+static const char *case_id_of(const char *p, char out[RF_CASE_ID_LEN + 1])
+{
+    size_t n = 0;
+    if (!p)
+        return NULL;
+    while (p[n] && p[n] != '/') {
+        char c = p[n];
+        if (n >= RF_CASE_ID_LEN || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            return NULL;
+        out[n] = c;
+        n++;
+    }
+    if (n == 0)
+        return NULL;
+    out[n] = '\0';
+    return p + n;
+}
+
+static int case_end(struct rf_req *r)
+{
+    struct api_state *s = ready(r);
+    if (!s)
+        return 0;
+    char cid[RF_CASE_ID_LEN + 1];
+    const char *rest = case_id_of(path_tail(r, "/api/v1/cases/"), cid);
+    if (!rest || *rest != '\0')
+        return api_error(r, 404, "not_found", "no such case");
+    struct rf_source src;
+    int rc = rf_store_source_by_case(s->srv->store, cid, &src);
+    if (rc == RF_ERR_NOT_FOUND)
+        return api_error(r, 404, "not_found", "no such case");
+    if (rc != 0)
+        return store_error(r, rc);
+    return respond_json(r, 200,
+                        json_pack("{sssosI}", "case", src.case_id, "pk", b64_json(src.pk, 32),
+                                  "day", (json_int_t)src.day));
+}
+
+/* ------------------------------------------------- POST cases/X/replies */
+
+static int reply_headers(struct rf_req *r)
+{
+    struct api_state *s;
+    if (authenticate(r, AUTH_MEMBER, &s) != 0)
+        return 0;
+    char cid[RF_CASE_ID_LEN + 1];
+    const char *rest = case_id_of(path_tail(r, "/api/v1/cases/"), cid);
+    if (!rest || strcmp(rest, "/replies") != 0)
+        return api_error(r, 404, "not_found", "no such route");
+    int rc = rf_store_source_by_case(s->srv->store, cid, &s->src);
+    if (rc == RF_ERR_NOT_FOUND)
+        return api_error(r, 404, "not_found", "no such case");
+    if (rc != 0)
+        return store_error(r, rc);
+    int64_t cl = rf_req_content_length(r);
+    if (cl >= 0 && (uint64_t)cl > s->srv->limits.api_body_max)
+        return api_error(r, 413, "too_large", "reply is too large");
+    s->head = malloc(API_ENV_HEAD_MAX);
+    if (!s->head)
+        return api_error(r, 503, "nomem", "out of memory");
+    rf_buf_free(&s->body);
+    rf_buf_init(&s->body, RF_INLINE_MAX);
+    return 0;
+}
+
+static int reply_body(struct rf_req *r, const uint8_t *p, size_t n)
+{
+    struct api_state *s = rf_req_state(r);
+    if (!s || rf_req_responded(r))
+        return 0;
+    if (n > s->srv->limits.api_body_max - s->total || s->total > s->srv->limits.api_body_max)
+        return api_error(r, 413, "too_large", "reply is too large");
+    crypto_generichash_update(&s->hs, p, n);
+    s->total += n;
+    if (s->head_len < API_ENV_HEAD_MAX) {
+        size_t k = API_ENV_HEAD_MAX - s->head_len;
+        if (k > n)
+            k = n;
+        memcpy(s->head + s->head_len, p, k);
+        s->head_len += k;
+    }
+    int rc = 0;
+    if (!s->blob && s->body.len + n <= RF_INLINE_MAX)
+        return rf_buf_put(&s->body, p, n) == 0 ? 0 : api_error(r, 503, "nomem", "out of memory");
+    if (!s->blob) {
+        rc = rf_blob_begin(s->srv->store, &s->blob);
+        if (rc == 0 && s->body.len > 0)
+            rc = rf_blob_write(s->blob, s->body.data, s->body.len);
+        rf_buf_free(&s->body);
+    }
+    if (rc == 0)
+        rc = rf_blob_write(s->blob, p, n);
+    if (rc != 0)
+        return store_error(r, rc);
+    return 0;
+}
+
+/* Every recipient the server insists on: the source and the whole roster. */
+static int reply_recipients_ok(struct api_state *s, const uint8_t (*ids)[RF_ENV_KEYID_BYTES],
+                               size_t nids, int *ok)
+{
+    struct rf_buf raw;
+    uint32_t version;
+    uint8_t want[RF_ENV_KEYID_BYTES];
+    *ok = 0;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    struct rf_roster *ro = malloc(sizeof(*ro));
+    int rc = ro ? rf_store_roster_latest(s->srv->store, &version, &raw) : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_roster_parse(ro, raw.data, raw.len);
+    if (rc != 0)
+        goto out;
+    for (int m = -1; m < (int)ro->n; m++) {
+        rf_keyid(want, m < 0 ? s->src.pk : ro->members[m].box_pk);
+        int found = 0;
+        for (size_t i = 0; i < nids && !found; i++)
+            found = memcmp(ids[i], want, sizeof(want)) == 0;
+        if (!found)
+            goto out;
+    }
+    *ok = 1;
+out:
+    free(ro);
+    rf_buf_free(&raw);
+    return rc;
+}
+
+static void reply_done(void *arg, struct rf_op *op)
+{
+    struct api_state *s = arg;
+    struct rf_req *r = s->req;
+    if (op->status == 0)
+        respond_json(r, 200, json_pack("{sI}", "seq", (json_int_t)op->seq));
+    else
+        store_error(r, op->status);
+    rf_req_resume(r);
+}
+
+static int reply_end(struct rf_req *r)
+{
+    struct api_state *s = rf_req_state(r);
+    if (!s || rf_req_responded(r))
+        return 0;
+    if (!body_verified(r, s))
+        return 0;
+    struct rf_env_header h;
+    uint8_t(*ids)[RF_ENV_KEYID_BYTES] = malloc(RF_ENV_MAX_RECIPIENTS * RF_ENV_KEYID_BYTES);
+    if (!ids)
+        return api_error(r, 503, "nomem", "out of memory");
+    int rc = rf_envelope_header_parse(&h, ids, RF_ENV_MAX_RECIPIENTS, s->head, s->head_len);
+    if (rc != 0 || h.kind != RF_KIND_REPLY || h.header_len >= s->total) {
+        free(ids);
+        return api_error(r, 422, "bad_envelope", "body is not a reply envelope");
+    }
+    int ok = 0;
+    size_t nids = h.nrecip < RF_ENV_MAX_RECIPIENTS ? h.nrecip : RF_ENV_MAX_RECIPIENTS;
+    rc = reply_recipients_ok(s, (const uint8_t(*)[RF_ENV_KEYID_BYTES])ids, nids, &ok);
+    free(ids);
+    if (rc != 0)
+        return store_error(r, rc);
+    if (!ok)
+        return api_error(r, 422, "recipients",
+                         "reply must be sealed to the person and every roster member");
+
+    memset(&s->op, 0, sizeof(s->op));
+    s->op.type = RF_OP_OBJECT_PUT;
+    s->op.source_id = s->src.id;
+    s->op.kind = RF_KIND_REPLY;
+    if (s->blob) {
+        rc = rf_blob_commit(s->blob, s->op.blob_name);
+        s->blob = NULL;
+        if (rc != 0)
+            return store_error(r, rc);
+        s->op.size = s->total;
+    } else {
+        s->op.data = s->body.data;
+        s->op.len = s->body.len;
+        s->op.size = s->body.len;
+    }
+    rf_req_suspend(r);
+    rc = rf_committer_submit(s->srv->committer, &s->op, reply_done, s);
+    if (rc != 0) {
+        store_error(r, rc);
+        rf_req_resume(r);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- POST enroll */
+
+static int enroll_headers(struct rf_req *r)
+{
+    struct api_state *s;
+    authenticate(r, AUTH_ENROLL, &s);
+    return 0;
+}
+
+/* Decodes base64url string field key of exactly want bytes (want == 0: any up
+ * to cap) into out. */
+static int b64_field(json_t *obj, const char *key, uint8_t *out, size_t cap, size_t want,
+                     size_t *outlen)
+{
+    json_t *v = json_object_get(obj, key);
+    size_t n = 0;
+    if (!json_is_string(v))
+        return RF_ERR_FORMAT;
+    if (rf_b64_decode(out, cap, &n, json_string_value(v), json_string_length(v)) != 0)
+        return RF_ERR_FORMAT;
+    if (want && n != want)
+        return RF_ERR_FORMAT;
+    if (outlen)
+        *outlen = n;
+    return 0;
+}
+
+static int name_ok(const char *name, size_t n)
+{
+    if (n == 0 || n > RF_NAME_MAX || strlen(name) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* The roster a first admin submits: version 1, signed by them, listing
+ * exactly them, as admin, with the keys they enroll. */
+static int first_roster_ok(const uint8_t *raw, size_t n, const struct rf_staff_rec *rec)
+{
+    struct rf_roster *ro = malloc(sizeof(*ro));
+    int ok = 0;
+    if (!ro)
+        return 0;
+    if (rf_roster_verify(ro, raw, n, NULL, NULL, 0, rec->sign_pk) == 0 && ro->version == 1 &&
+        ro->n == 1 && ro->members[0].role == RF_ROLE_ADMIN &&
+        memcmp(ro->members[0].sign_pk, rec->sign_pk, 32) == 0 &&
+        memcmp(ro->members[0].box_pk, rec->box_pk, 32) == 0 &&
+        strcmp(ro->members[0].name, rec->name) == 0)
+        ok = 1;
+    free(ro);
+    return ok;
+}
+
+static void *enroll_worker(void *arg)
+{
+    struct api_state *s = arg;
+    struct rf_req *r = s->req;
+    struct rf_committer *c = s->srv->committer;
+
+    memset(&s->op, 0, sizeof(s->op));
+    s->op.type = RF_OP_TOKEN_USE;
+    memcpy(s->op.token_hash, s->token_hash, 32);
+    int rc = rf_committer_run(c, &s->op);
+    int role = s->op.role;
+    if (rc == RF_ERR_NOT_FOUND) {
+        api_error(r, 403, "token", "enrollment token is unknown or already used");
+        goto out;
+    }
+    if (rc != 0) {
+        store_error(r, rc);
+        goto out;
+    }
+    if (s->first_admin && role != RF_ROLE_ADMIN) {
+        api_error(r, 403, "token", "the first caseworker needs an admin token");
+        goto out;
+    }
+    memset(&s->op, 0, sizeof(s->op));
+    s->op.type = RF_OP_STAFF_PUT;
+    s->op.staff = s->staff;
+    rc = rf_committer_run(c, &s->op);
+    if (rc != 0) {
+        store_error(r, rc);
+        goto out;
+    }
+    if (s->first_admin) {
+        memset(&s->op, 0, sizeof(s->op));
+        s->op.type = RF_OP_ROSTER_PUT;
+        s->op.version = 1;
+        s->op.data = s->roster_raw;
+        s->op.len = s->roster_len;
+        rc = rf_committer_run(c, &s->op);
+        if (rc != 0) {
+            store_error(r, rc);
+            goto out;
+        }
+    }
+    rf_log_num(RF_LOG_INFO, "caseworker enrolled", "admin", role == RF_ROLE_ADMIN);
+    respond_json(r, 200, json_pack("{ss}", "role", role == RF_ROLE_ADMIN ? "admin" : "member"));
+out:
+    rf_req_resume(r);
+    return NULL;
+}
+
+static int enroll_end(struct rf_req *r)
+{
+    struct api_state *s = rf_req_state(r);
+    if (!s || rf_req_responded(r))
+        return 0;
+    if (!body_verified(r, s))
+        return 0;
+    struct rf_store *st = s->srv->store;
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)s->body.data, s->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return api_error(r, 400, "bad_json", "body must be a JSON object");
+    }
+    struct rf_staff_rec rec;
+    memset(&rec, 0, sizeof(rec));
+    uint8_t token[API_TOKEN_MAX];
+    size_t token_len = 0;
+    json_t *name = json_object_get(j, "name");
+    if (!json_is_string(name) || !name_ok(json_string_value(name), json_string_length(name)) ||
+        b64_field(j, "sign_pk", rec.sign_pk, 32, 32, NULL) != 0 ||
+        b64_field(j, "box_pk", rec.box_pk, 32, 32, NULL) != 0 ||
+        b64_field(j, "token", token, sizeof(token), 0, &token_len) != 0 || token_len < 16) {
+        json_decref(j);
+        return api_error(r, 400, "bad_request", "name, sign_pk, box_pk and token are required");
+    }
+    memcpy(rec.name, json_string_value(name), json_string_length(name));
+    crypto_generichash(s->token_hash, 32, token, token_len, NULL, 0);
+    sodium_memzero(token, sizeof(token));
+
+    json_t *roster = json_object_get(j, "roster");
+    if (roster && !json_is_null(roster)) {
+        s->roster_raw = malloc(RF_ROSTER_MAX_BYTES);
+        if (!s->roster_raw) {
+            json_decref(j);
+            return api_error(r, 503, "nomem", "out of memory");
+        }
+        if (b64_field(j, "roster", s->roster_raw, RF_ROSTER_MAX_BYTES, 0, &s->roster_len) != 0) {
+            json_decref(j);
+            return api_error(r, 400, "bad_request", "roster must be base64url");
+        }
+    }
+    json_decref(j);
+
+    if (sodium_memcmp(rec.sign_pk, s->sig.sign_pk, 32) != 0)
+        return api_error(r, 401, "signature", "enrollment must be signed by the enrolled key");
+    struct rf_staff_rec old;
+    int rc = rf_store_staff_get(st, rec.sign_pk, &old);
+    if (rc == 0)
+        return api_error(r, 409, "enrolled", "this key is already enrolled");
+    if (rc != RF_ERR_NOT_FOUND)
+        return store_error(r, rc);
+    struct rf_buf raw;
+    uint32_t version;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    rc = rf_store_roster_latest(st, &version, &raw);
+    rf_buf_free(&raw);
+    if (rc != 0 && rc != RF_ERR_NOT_FOUND)
+        return store_error(r, rc);
+    s->first_admin = rc == RF_ERR_NOT_FOUND;
+    if (!s->first_admin && s->roster_raw)
+        return api_error(r, 409, "roster_exists", "a roster exists: enroll without one");
+    if (s->first_admin && !s->roster_raw)
+        return api_error(r, 422, "roster_required",
+                         "no roster yet: the first admin must send a signed roster v1");
+    if (s->first_admin && !first_roster_ok(s->roster_raw, s->roster_len, &rec))
+        return api_error(r, 422, "bad_roster",
+                         "roster v1 must be signed by, and list only, the enrolling admin");
+
+    s->staff = rec;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rf_req_suspend(r);
+    rc = pthread_create(&t, &attr, enroll_worker, s);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        api_error(r, 503, "busy", "cannot start enrollment; try again");
+        rf_req_resume(r);
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- table */
+
+const struct rf_route rf_api_routes[] = {
+    {"POST", "/api/v1/enroll", 0, API_JSON_MAX, enroll_headers, json_body, enroll_end},
+    {"GET", "/api/v1/roster", 0, 0, staff_headers, NULL, roster_end},
+    {"GET", "/api/v1/objects", 0, 0, member_headers, NULL, objects_end},
+    {"GET", "/api/v1/objects/", RF_ROUTE_PREFIX, 0, member_headers, NULL, object_end},
+    {"GET", "/api/v1/cases/", RF_ROUTE_PREFIX, 0, member_headers, NULL, case_end},
+    {"POST", "/api/v1/cases/", RF_ROUTE_PREFIX, UINT64_MAX, reply_headers, reply_body, reply_end},
+};
+const size_t rf_api_routes_n = sizeof(rf_api_routes) / sizeof(rf_api_routes[0]);
+
+int rf_api_init(struct rf_srv *srv)
+{
+    if (srv->nonces)
+        return 0;
+    return rf_nonces_new(&srv->nonces, API_NONCE_CAP);
+}
+
+void rf_api_free(struct rf_srv *srv)
+{
+    rf_nonces_free(srv->nonces);
+    srv->nonces = NULL;
+}
+
+int rf_api_not_found(struct rf_req *r)
+{
+    return api_error(r, 404, "not_found", "no such API route or method");
+}
