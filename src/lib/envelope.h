@@ -108,10 +108,35 @@ int rf_envelope_open(struct rf_buf *out, uint8_t *kind, const uint8_t pk[32], co
 
 /*
  * File objects (RF_KIND_FILE): the plaintext starts with a small metadata
- * block, then the file's bytes:  meta_len u16 | meta (JSON: {"name":..,
- * "type":..}) | bytes. Helpers to write and split it live here so that the
- * server and client agree.
+ * block, then the file's bytes. Helpers to write and split it live here so
+ * that the server and client agree (implemented in filemeta.c):
+ *
+ *   "RFGF" | name_len u16 | name (UTF-8, 1..255 bytes, no NUL, '/' or '\\') |
+ *   type_len u8 | type (printable ASCII, 0..127 bytes) | file bytes
  */
 #define RF_FILE_META_MAX 1024
+
+#define RF_FILEMETA_MAGIC "RFGF"
+#define RF_FILEMETA_NAME_MAX 255
+#define RF_FILEMETA_TYPE_MAX 127
+
+struct rf_filemeta {
+    char name[RF_FILEMETA_NAME_MAX + 1]; /* NUL-terminated */
+    char type[RF_FILEMETA_TYPE_MAX + 1]; /* NUL-terminated, may be empty */
+};
+
+/* Appends the metadata block to out. RF_ERR_FORMAT / RF_ERR_LIMIT on a name
+ * or type that the rules above refuse. */
+int rf_filemeta_encode(struct rf_buf *out, const char *name, size_t name_len, const char *type,
+                       size_t type_len);
+/* Parses the block at the front of p (n bytes so far): on success *consumed
+ * is its length and the file's bytes follow; RF_ERR_TRUNCATED if more bytes
+ * are needed (call again with more); RF_ERR_FORMAT / RF_ERR_LIMIT if bad. */
+int rf_filemeta_parse(struct rf_filemeta *m, size_t *consumed, const uint8_t *p, size_t n);
+/* A file name safe to create in a directory of the caseworker's machine:
+ * no path separators, no leading dot, no control or bidi-control
+ * characters, no characters Windows refuses, valid UTF-8, at most cap-1
+ * bytes; "file" if nothing is left. cap >= 5; RF_ERR_INVALID otherwise. */
+int rf_filemeta_safe_name(char *out, size_t cap, const char *name);
 
 #endif
