@@ -32,6 +32,7 @@
 #include "server/api_nonce.h"
 #include "server/http.h"
 #include "server/routes.h"
+#include "server/session.h"
 #include "server/srv.h"
 #include "store/commit.h"
 #include "store/store.h"
@@ -275,13 +276,6 @@ static int json_body(struct rf_req *r, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int staff_headers(struct rf_req *r)
-{
-    struct api_state *s;
-    authenticate(r, AUTH_STAFF, &s);
-    return 0;
-}
-
 static int member_headers(struct rf_req *r)
 {
     struct api_state *s;
@@ -302,6 +296,8 @@ static struct api_state *ready(struct rf_req *r)
 
 /* ----------------------------------------------------------- GET roster */
 
+static int enroll_headers(struct rf_req *r);
+
 static int roster_end(struct rf_req *r)
 {
     struct api_state *s = ready(r);
@@ -318,6 +314,16 @@ static int roster_end(struct rf_req *r)
     }
     if (rc != 0) {
         rf_buf_free(&raw);
+        return store_error(r, rc);
+    }
+    /* Whether a roster exists is no secret (an enrolling admin asks); its
+     * contents are for enrolled caseworkers. */
+    struct rf_staff_rec rec;
+    rc = rf_store_staff_get(st, s->sig.sign_pk, &rec);
+    if (rc != 0) {
+        rf_buf_free(&raw);
+        if (rc == RF_ERR_NOT_FOUND)
+            return api_error(r, 401, "unknown_key", "this key is not enrolled");
         return store_error(r, rc);
     }
     json_t *j = json_object();
@@ -751,19 +757,17 @@ static int enroll_end(struct rf_req *r)
     }
     struct rf_staff_rec rec;
     memset(&rec, 0, sizeof(rec));
-    uint8_t token[API_TOKEN_MAX];
-    size_t token_len = 0;
     json_t *name = json_object_get(j, "name");
+    json_t *token = json_object_get(j, "token");
     if (!json_is_string(name) || !name_ok(json_string_value(name), json_string_length(name)) ||
         b64_field(j, "sign_pk", rec.sign_pk, 32, 32, NULL) != 0 ||
-        b64_field(j, "box_pk", rec.box_pk, 32, 32, NULL) != 0 ||
-        b64_field(j, "token", token, sizeof(token), 0, &token_len) != 0 || token_len < 16) {
+        b64_field(j, "box_pk", rec.box_pk, 32, 32, NULL) != 0 || !json_is_string(token) ||
+        json_string_length(token) < 16 || json_string_length(token) > API_TOKEN_MAX) {
         json_decref(j);
         return api_error(r, 400, "bad_request", "name, sign_pk, box_pk and token are required");
     }
     memcpy(rec.name, json_string_value(name), json_string_length(name));
-    crypto_generichash(s->token_hash, 32, token, token_len, NULL, 0);
-    sodium_memzero(token, sizeof(token));
+    rf_enroll_token_hash(s->token_hash, json_string_value(token), json_string_length(token));
 
     json_t *roster = json_object_get(j, "roster");
     if (roster && !json_is_null(roster)) {
@@ -823,7 +827,7 @@ static int enroll_end(struct rf_req *r)
 
 const struct rf_route rf_api_routes[] = {
     {"POST", "/api/v1/enroll", 0, API_JSON_MAX, enroll_headers, json_body, enroll_end},
-    {"GET", "/api/v1/roster", 0, 0, staff_headers, NULL, roster_end},
+    {"GET", "/api/v1/roster", 0, 0, enroll_headers, NULL, roster_end},
     {"GET", "/api/v1/objects", 0, 0, member_headers, NULL, objects_end},
     {"GET", "/api/v1/objects/", RF_ROUTE_PREFIX, 0, member_headers, NULL, object_end},
     {"GET", "/api/v1/cases/", RF_ROUTE_PREFIX, 0, member_headers, NULL, case_end},
