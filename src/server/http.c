@@ -1,2 +1,960 @@
-/* placeholder: being written */
-int rf_placeholder_http;
+/*
+ * http.c - the request abstraction of http.h over libmicrohttpd (MHD).
+ *
+ * Daemon: MHD's epoll thread pool (one thread per core), suspend/resume
+ * allowed, connection count, timeout and per-connection memory bounded by
+ * rf_limits. MHD's own error messages are not printed: they may name an
+ * address. Nothing here logs a path, header, body or address.
+ *
+ * One struct rf_req per HTTP request. It is created by MHD's URI log
+ * callback (the only place that sees the request target exactly as sent,
+ * before percent-decoding and query parsing), handed to the access handler
+ * as *con_cls, and freed by the completion callback, which MHD calls exactly
+ * once per request whose URI callback ran: completed, failed, timed out or
+ * the client gone. That single place runs the handler's state free_fn.
+ *
+ * Access handler calls, per request:
+ *   1st call (headers in): route lookup, size check of Content-Length,
+ *       on_headers.
+ *   calls with *upload_data_size > 0: byte counting against max_body, then
+ *       on_body or the post processor; once a response is recorded the rest
+ *       of the body is discarded (up to RF_HTTP_DISCARD_MAX, then the
+ *       connection is closed).
+ *   call with *upload_data_size == 0 after the 1st: body complete; on_end
+ *       (once), then the recorded response is queued.
+ * MHD accepts a response only at the 1st call or once the body is complete;
+ * an answer recorded on the 1st call is queued at once when no body follows
+ * or the body is larger than the discard cap (MHD then stops reading and
+ * closes after answering); otherwise it waits for the body's end.
+ *
+ * Suspend/resume: a handler calls rf_req_suspend() and hands the request to
+ * a worker; after the callback returns the dispatcher suspends the MHD
+ * connection. The worker records a response and calls rf_req_resume(),
+ * which may run before the dispatcher got to suspend: both sides take
+ * h->lock, and a resume that comes first cancels the suspension. MHD calls
+ * the access handler again after a resume, and the dispatcher queues the
+ * recorded response then. A suspended connection is not polled, so a client
+ * that disconnects meanwhile is noticed only after the resume: the request
+ * is then completed (and its state freed) by the completion callback as
+ * usual. Workers always resume, which is also why rf_http_stop waits for the
+ * count of suspended requests to reach zero before stopping MHD (MHD must not
+ * be stopped with suspended connections).
+ *
+ * Every response carries the same security headers (security_headers[]);
+ * Content-Security-Policy comes from the template layer for HTML and is
+ * "default-src 'none'; frame-ancestors 'none'" for anything else.
+ */
+#include "server/httpd.h"
+#include "server/routes.h"
+/* tmpl.h's opening comment names "pages/" + "*.html", which -Wcomment flags */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcomment"
+#include "server/tmpl.h"
+#pragma GCC diagnostic pop
+#include "lib/err.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HTTP_POST_BUFFER (16 * 1024)
+#define HTTP_CONN_MEMORY (64 * 1024)
+#define HTTP_MAX_THREADS 64
+#define HTTP_CSP_OTHER "default-src 'none'; frame-ancestors 'none'"
+
+struct rf_http {
+    struct MHD_Daemon *daemon;
+    struct rf_srv *srv;
+    const struct rf_route *const *tables;
+    const size_t *counts;
+    size_t ntables;
+    uint16_t port;
+    atomic_int stopping;
+    pthread_mutex_t lock; /* suspend/resume handshake, nsuspended */
+    pthread_cond_t idle;  /* signalled when nsuspended drops to 0 */
+    unsigned nsuspended;
+};
+
+struct hdr {
+    struct hdr *next;
+    char *name;
+    char *value;
+};
+
+enum susp_state { SUSP_NONE = 0, SUSP_WANTED, SUSP_RESUMED_EARLY, SUSP_ACTIVE };
+
+struct rf_req {
+    struct rf_http *http;
+    struct MHD_Connection *conn;
+    const struct rf_route *route;
+    rf_http_fallback_fn fallback; /* when route is NULL: not-found owner */
+    const char *method;           /* MHD's, valid for the request */
+    char *target;                 /* as sent, with the query string */
+    char *path;                   /* target up to '?' */
+    int started;
+    int ended;
+    int queued;
+    int failed_status; /* dispatcher's own answer pending */
+    uint64_t body_bytes;
+    uint64_t discarded;
+    /* recorded response */
+    struct MHD_Response *resp;
+    unsigned status;
+    struct hdr *extra; /* headers added before the response existed */
+    /* handler state */
+    void *state;
+    void (*state_free)(void *);
+    /* forms */
+    struct MHD_PostProcessor *pp;
+    rf_form_fn form_fn;
+    int form_err;
+    /* async */
+    enum susp_state susp;
+};
+
+static rf_http_fallback_fn fallback_pages;
+static rf_http_fallback_fn fallback_api;
+
+void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api)
+{
+    fallback_pages = pages;
+    fallback_api = api;
+}
+
+/* ---------------------------------------------------------------- request */
+
+struct rf_srv *rf_req_srv(struct rf_req *r)
+{
+    return r->http->srv;
+}
+
+const char *rf_req_method(const struct rf_req *r)
+{
+    return r->method ? r->method : "";
+}
+
+const char *rf_req_path(const struct rf_req *r)
+{
+    return r->path;
+}
+
+const char *rf_req_target(const struct rf_req *r)
+{
+    return r->target;
+}
+
+const char *rf_req_header(struct rf_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *rf_req_query(struct rf_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *rf_req_cookie(struct rf_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+int64_t rf_req_content_length(struct rf_req *r)
+{
+    const char *v = rf_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (v == NULL || *v == '\0')
+        return -1;
+    uint64_t x = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        if (x > (uint64_t)(INT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    return (int64_t)x;
+}
+
+void rf_req_set_state(struct rf_req *r, void *state, void (*free_fn)(void *))
+{
+    r->state = state;
+    r->state_free = free_fn;
+}
+
+void *rf_req_state(struct rf_req *r)
+{
+    return r->state;
+}
+
+/* --------------------------------------------------------------- response */
+
+struct sec_header {
+    const char *name;
+    const char *value;
+};
+
+static const struct sec_header security_headers[] = {
+    {"Referrer-Policy", "no-referrer"},
+    {"Cache-Control", "no-store"},
+    {"Pragma", "no-cache"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Cross-Origin-Opener-Policy", "same-origin"},
+    {"Cross-Origin-Resource-Policy", "same-origin"},
+    {"Permissions-Policy", "interest-cohort=(), camera=(), microphone=(), geolocation=()"},
+};
+
+static int header_value_ok(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n')
+            return 0;
+    return 1;
+}
+
+static int is_html(const char *content_type)
+{
+    return content_type && strncmp(content_type, "text/html", 9) == 0;
+}
+
+/* Adds the fixed headers and those recorded so far, then makes resp the
+ * request's answer. Destroys resp on failure. */
+static int record(struct rf_req *r, unsigned status, const char *content_type,
+                  struct MHD_Response *resp)
+{
+    if (resp == NULL)
+        return RF_ERR_NOMEM;
+    if (r->resp != NULL || r->queued) {
+        MHD_destroy_response(resp);
+        return RF_ERR_INVALID;
+    }
+    int ok = 1;
+    if (content_type)
+        ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES;
+    const char *csp = is_html(content_type) ? rf_tmpl_csp() : HTTP_CSP_OTHER;
+    ok &= MHD_add_response_header(resp, "Content-Security-Policy", csp ? csp : HTTP_CSP_OTHER) ==
+          MHD_YES;
+    for (size_t i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++)
+        ok &= MHD_add_response_header(resp, security_headers[i].name, security_headers[i].value) ==
+              MHD_YES;
+    for (struct hdr *h = r->extra; h; h = h->next)
+        ok &= MHD_add_response_header(resp, h->name, h->value) == MHD_YES;
+    if (!ok) {
+        MHD_destroy_response(resp);
+        return RF_ERR_NOMEM;
+    }
+    r->resp = resp;
+    r->status = status;
+    return 0;
+}
+
+int rf_req_add_header(struct rf_req *r, const char *name, const char *value)
+{
+    if (!header_value_ok(name) || !header_value_ok(value) || strchr(name, ':'))
+        return RF_ERR_INVALID;
+    if (r->resp)
+        return MHD_add_response_header(r->resp, name, value) == MHD_YES ? 0 : RF_ERR_NOMEM;
+    if (r->queued)
+        return RF_ERR_INVALID;
+    struct hdr *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return RF_ERR_NOMEM;
+    h->name = strdup(name);
+    h->value = strdup(value);
+    if (h->name == NULL || h->value == NULL) {
+        free(h->name);
+        free(h->value);
+        free(h);
+        return RF_ERR_NOMEM;
+    }
+    struct hdr **tail = &r->extra; /* keep the order they were added in */
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = h;
+    return 0;
+}
+
+static void free_plain(void *p)
+{
+    free(p);
+}
+
+static void free_secure(void *p)
+{
+    sodium_free(p);
+}
+
+int rf_req_respond_buf(struct rf_req *r, unsigned status, const char *content_type,
+                       struct rf_buf *body)
+{
+    if (body->len == 0) {
+        rf_buf_free(body);
+        return rf_req_respond_static(r, status, content_type, NULL, 0);
+    }
+    int secure = body->secure;
+    size_t len = 0;
+    uint8_t *p = rf_buf_steal(body, &len);
+    if (p == NULL)
+        return RF_ERR_NOMEM;
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+        len, p, secure ? free_secure : free_plain);
+    if (resp == NULL) {
+        if (secure) {
+            sodium_free(p);
+        } else {
+            free(p);
+        }
+        return RF_ERR_NOMEM;
+    }
+    return record(r, status, content_type, resp);
+}
+
+int rf_req_respond_static(struct rf_req *r, unsigned status, const char *content_type,
+                          const uint8_t *p, size_t n)
+{
+    static char empty[1];
+    void *data = n ? (void *)(uintptr_t)p : empty;
+    return record(r, status, content_type,
+                  MHD_create_response_from_buffer(n, data, MHD_RESPMEM_PERSISTENT));
+}
+
+int rf_req_respond_fd(struct rf_req *r, unsigned status, const char *content_type, int fd,
+                      uint64_t size)
+{
+    if (r->resp != NULL || r->queued) {
+        close(fd);
+        return RF_ERR_INVALID;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(size, fd, 0);
+    if (resp == NULL) {
+        close(fd);
+        return RF_ERR_NOMEM;
+    }
+    return record(r, status, content_type, resp); /* MHD closes fd with resp */
+}
+
+int rf_req_redirect(struct rf_req *r, const char *location)
+{
+    if (!header_value_ok(location))
+        return RF_ERR_INVALID;
+    int rc = rf_req_respond_static(r, MHD_HTTP_SEE_OTHER, NULL, NULL, 0);
+    if (rc == 0 && MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES)
+        rc = RF_ERR_NOMEM;
+    return rc;
+}
+
+int rf_req_respond_json_error(struct rf_req *r, unsigned status, const char *code,
+                              const char *message)
+{
+    json_t *o =
+        json_pack("{s:s,s:s}", "error", code ? code : "error", "message", message ? message : "");
+    if (o == NULL)
+        return RF_ERR_NOMEM;
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (s == NULL)
+        return RF_ERR_NOMEM;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(strlen(s), s, free_plain);
+    if (resp == NULL) {
+        free(s);
+        return RF_ERR_NOMEM;
+    }
+    return record(r, status, "application/json", resp);
+}
+
+int rf_req_responded(const struct rf_req *r)
+{
+    return r->resp != NULL || r->queued;
+}
+
+/* ------------------------------------------------------------------ forms */
+
+static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *filename, const char *content_type,
+                                 const char *transfer_encoding, const char *data, uint64_t off,
+                                 size_t size)
+{
+    struct rf_req *r = cls;
+    (void)kind;
+    (void)transfer_encoding;
+    if (r->form_err)
+        return MHD_NO;
+    if (key == NULL || strnlen(key, RF_FORM_NAME_MAX + 1) > RF_FORM_NAME_MAX ||
+        (filename && strnlen(filename, RF_FORM_NAME_MAX + 1) > RF_FORM_NAME_MAX)) {
+        r->form_err = RF_ERR_LIMIT;
+        return MHD_NO;
+    }
+    int rc = r->form_fn(r, key, filename, content_type, off, (const uint8_t *)data, size);
+    if (rc != 0) {
+        r->form_err = rc;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+int rf_req_form_begin(struct rf_req *r, rf_form_fn fn)
+{
+    if (fn == NULL || r->pp != NULL)
+        return RF_ERR_INVALID;
+    r->form_fn = fn;
+    r->pp = MHD_create_post_processor(r->conn, HTTP_POST_BUFFER, form_iter, r);
+    return r->pp ? 0 : RF_ERR_FORMAT;
+}
+
+/* ------------------------------------------------------------------ async */
+
+void rf_req_suspend(struct rf_req *r)
+{
+    struct rf_http *h = r->http;
+    pthread_mutex_lock(&h->lock);
+    if (r->susp == SUSP_NONE)
+        r->susp = SUSP_WANTED;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void rf_req_resume(struct rf_req *r)
+{
+    struct rf_http *h = r->http;
+    pthread_mutex_lock(&h->lock);
+    if (r->susp == SUSP_ACTIVE) {
+        r->susp = SUSP_NONE;
+        MHD_resume_connection(r->conn);
+        /* r may be gone as soon as the lock is released */
+        if (--h->nsuspended == 0)
+            pthread_cond_broadcast(&h->idle);
+    } else if (r->susp == SUSP_WANTED) {
+        r->susp = SUSP_RESUMED_EARLY;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Called by the dispatcher after a handler callback: 1 if the connection
+ * was suspended (return to MHD at once, touch nothing). */
+static int maybe_suspend(struct rf_req *r)
+{
+    struct rf_http *h = r->http;
+    int suspended = 0;
+    pthread_mutex_lock(&h->lock);
+    if (r->susp == SUSP_WANTED) {
+        r->susp = SUSP_ACTIVE;
+        h->nsuspended++;
+        MHD_suspend_connection(r->conn);
+        suspended = 1;
+    } else if (r->susp == SUSP_RESUMED_EARLY) {
+        r->susp = SUSP_NONE;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return suspended;
+}
+
+/* ------------------------------------------------------------- dispatcher */
+
+static int path_is_api(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0;
+}
+
+static int method_matches(const char *route_method, const char *method)
+{
+    if (strcmp(route_method, method) == 0)
+        return 1;
+    return strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0;
+}
+
+static int path_matches(const struct rf_route *rt, const char *path, int prefix)
+{
+    if (prefix)
+        return (rt->flags & RF_ROUTE_PREFIX) && strncmp(path, rt->path, strlen(rt->path)) == 0;
+    return !(rt->flags & RF_ROUTE_PREFIX) && strcmp(path, rt->path) == 0;
+}
+
+/* Exact paths first, then prefixes. *path_known is set if some route has
+ * the path with another method. */
+static const struct rf_route *route_find(const struct rf_http *h, const char *method,
+                                         const char *path, int *path_known)
+{
+    *path_known = 0;
+    for (int prefix = 0; prefix <= 1; prefix++) {
+        for (size_t t = 0; t < h->ntables; t++) {
+            for (size_t i = 0; i < h->counts[t]; i++) {
+                const struct rf_route *rt = &h->tables[t][i];
+                if (!path_matches(rt, path, prefix))
+                    continue;
+                if (method_matches(rt->method, method))
+                    return rt;
+                *path_known = 1;
+            }
+        }
+        if (*path_known)
+            return NULL; /* an exact path with another method is a 405, not a prefix */
+    }
+    return NULL;
+}
+
+static void allow_header(struct rf_req *r)
+{
+    const struct rf_http *h = r->http;
+    char allow[128] = "";
+    size_t used = 0;
+    int get = 0;
+    for (int prefix = 0; prefix <= 1 && used == 0; prefix++) {
+        for (size_t t = 0; t < h->ntables; t++) {
+            for (size_t i = 0; i < h->counts[t]; i++) {
+                const struct rf_route *rt = &h->tables[t][i];
+                if (!path_matches(rt, r->path, prefix) || strstr(allow, rt->method))
+                    continue;
+                size_t n = strlen(rt->method);
+                if (used + n + 3 >= sizeof(allow))
+                    continue;
+                if (used) {
+                    memcpy(allow + used, ", ", 2);
+                    used += 2;
+                }
+                memcpy(allow + used, rt->method, n + 1);
+                used += n;
+                get |= strcmp(rt->method, "GET") == 0;
+            }
+        }
+    }
+    if (get && used + 7 < sizeof(allow))
+        memcpy(allow + used, ", HEAD", 7);
+    rf_req_add_header(r, "Allow", allow);
+}
+
+/* The dispatcher's own answers (limits, malformed forms, handler errors). */
+static void answer_error(struct rf_req *r, unsigned status)
+{
+    if (rf_req_responded(r))
+        return;
+    const char *code = "internal";
+    const char *text = "The server could not handle this request.";
+    switch (status) {
+    case MHD_HTTP_BAD_REQUEST:
+        code = "bad_request";
+        text = "The request is malformed.";
+        break;
+    case MHD_HTTP_NOT_FOUND:
+        code = "not_found";
+        text = "Nothing here.";
+        break;
+    case MHD_HTTP_METHOD_NOT_ALLOWED:
+        code = "method_not_allowed";
+        text = "This method is not allowed here.";
+        break;
+    case MHD_HTTP_CONTENT_TOO_LARGE:
+        code = "too_large";
+        text = "The request is too large.";
+        break;
+    case MHD_HTTP_SERVICE_UNAVAILABLE:
+        code = "busy";
+        text = "The server is busy. Try again in a minute.";
+        break;
+    default:
+        break;
+    }
+    int rc;
+    if (path_is_api(r->path)) {
+        rc = rf_req_respond_json_error(r, status, code, text);
+    } else {
+        rc = rf_req_respond_static(r, status, "text/plain; charset=utf-8", (const uint8_t *)text,
+                                   strlen(text));
+    }
+    if (rc != 0)
+        rf_log_error("cannot build an error response", rc);
+}
+
+static unsigned status_of_err(int err)
+{
+    switch (err) {
+    case RF_ERR_LIMIT:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
+    case RF_ERR_FORMAT:
+    case RF_ERR_TRUNCATED:
+    case RF_ERR_INVALID:
+    case RF_ERR_VERSION:
+        return MHD_HTTP_BAD_REQUEST;
+    case RF_ERR_BUSY:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case RF_ERR_NOT_FOUND:
+        return MHD_HTTP_NOT_FOUND;
+    case RF_ERR_AUTH:
+    case RF_ERR_SIGNATURE:
+        return MHD_HTTP_UNAUTHORIZED;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+/* After a handler callback: a failure without an answer gets ours. A
+ * request handed to a worker is the worker's to answer (and it may be doing
+ * so right now), so it is left alone. */
+static void after_callback(struct rf_req *r, int rc)
+{
+    if (rc == 0)
+        return;
+    pthread_mutex_lock(&r->http->lock);
+    int async = r->susp != SUSP_NONE;
+    pthread_mutex_unlock(&r->http->lock);
+    if (!async && !rf_req_responded(r))
+        answer_error(r, status_of_err(rc));
+}
+
+static enum MHD_Result queue_recorded(struct rf_req *r)
+{
+    enum MHD_Result ret = MHD_queue_response(r->conn, r->status, r->resp);
+    if (ret == MHD_YES) {
+        MHD_destroy_response(r->resp);
+        r->resp = NULL;
+        r->queued = 1;
+    }
+    return ret;
+}
+
+static void run_headers(struct rf_req *r)
+{
+    struct rf_http *h = r->http;
+    if (atomic_load(&h->stopping)) {
+        answer_error(r, MHD_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+    int path_known = 0;
+    r->route = route_find(h, r->method, r->path, &path_known);
+    if (r->route == NULL) {
+        if (path_known) {
+            allow_header(r);
+            answer_error(r, MHD_HTTP_METHOD_NOT_ALLOWED);
+            return;
+        }
+        int api = path_is_api(r->path);
+        rf_http_fallback_fn fb = api ? fallback_api : fallback_pages;
+        if (fb == NULL)
+            fb = api ? rf_api_not_found : rf_pages_not_found;
+        after_callback(r, fb(r));
+        if (!rf_req_responded(r))
+            answer_error(r, MHD_HTTP_NOT_FOUND);
+        return;
+    }
+    int64_t cl = rf_req_content_length(r);
+    if (cl > 0 && (uint64_t)cl > r->route->max_body) {
+        answer_error(r, MHD_HTTP_CONTENT_TOO_LARGE);
+        return;
+    }
+    if (r->route->on_headers)
+        after_callback(r, r->route->on_headers(r));
+}
+
+static void run_body(struct rf_req *r, const char *data, size_t n)
+{
+    if (r->route == NULL || r->body_bytes + n > r->route->max_body ||
+        r->body_bytes + n < r->body_bytes) {
+        r->body_bytes += n;
+        answer_error(r, MHD_HTTP_CONTENT_TOO_LARGE);
+        return;
+    }
+    r->body_bytes += n;
+    if (r->pp) {
+        if (MHD_post_process(r->pp, data, n) != MHD_YES) {
+            if (r->form_err)
+                after_callback(r, r->form_err);
+            answer_error(r, MHD_HTTP_BAD_REQUEST);
+        }
+        return;
+    }
+    if (r->route->on_body)
+        after_callback(r, r->route->on_body(r, (const uint8_t *)data, n));
+}
+
+static void run_end(struct rf_req *r)
+{
+    if (r->route == NULL)
+        return;
+    if (r->pp) {
+        struct MHD_PostProcessor *pp = r->pp;
+        r->pp = NULL;
+        /* flushes the last urlencoded field; MHD_NO if the body was cut short */
+        if (MHD_destroy_post_processor(pp) != MHD_YES) {
+            if (r->form_err)
+                after_callback(r, r->form_err);
+            answer_error(r, MHD_HTTP_BAD_REQUEST);
+            return;
+        }
+        if (r->form_err) {
+            after_callback(r, r->form_err);
+            return;
+        }
+    }
+    if (r->route->on_end)
+        after_callback(r, r->route->on_end(r));
+}
+
+/* True when the request still has body bytes to come after the 1st call. */
+static int body_expected(struct rf_req *r)
+{
+    int64_t cl = rf_req_content_length(r);
+    if (cl > 0)
+        return 1;
+    const char *te = rf_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te != NULL && cl < 0;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    struct rf_req *r = *con_cls;
+    (void)cls;
+    (void)url;
+    (void)version;
+    if (r == NULL)
+        return MHD_NO; /* the URI callback could not allocate */
+    r->conn = conn;
+    r->method = method;
+
+    if (!r->started) {
+        r->started = 1;
+        run_headers(r);
+        if (maybe_suspend(r))
+            return MHD_YES;
+        if (rf_req_responded(r) && !r->queued) {
+            int64_t cl = rf_req_content_length(r);
+            if (!body_expected(r) || cl > (int64_t)RF_HTTP_DISCARD_MAX)
+                return queue_recorded(r);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rf_req_responded(r)) {
+            r->discarded += n;
+            return r->discarded > RF_HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        run_body(r, upload_data, n);
+        if (maybe_suspend(r))
+            return MHD_YES;
+        return MHD_YES;
+    }
+
+    /* body complete */
+    if (!r->ended && !rf_req_responded(r)) {
+        r->ended = 1;
+        run_end(r);
+        if (maybe_suspend(r))
+            return MHD_YES;
+    }
+    r->ended = 1;
+    if (r->queued)
+        return MHD_YES;
+    if (r->resp == NULL)
+        answer_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR);
+    if (r->resp == NULL)
+        return MHD_NO;
+    return queue_recorded(r);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct rf_req *r = calloc(1, sizeof(*r));
+    (void)conn;
+    if (r == NULL)
+        return NULL;
+    r->http = cls;
+    r->conn = conn;
+    size_t n = strlen(uri);
+    r->target = malloc(2 * (n + 1));
+    if (r->target == NULL) {
+        free(r);
+        return NULL;
+    }
+    memcpy(r->target, uri, n + 1);
+    r->path = r->target + n + 1;
+    size_t plen = strcspn(uri, "?");
+    memcpy(r->path, uri, plen);
+    r->path[plen] = '\0';
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct rf_req *r = *con_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r == NULL)
+        return;
+    *con_cls = NULL;
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
+    if (r->state_free)
+        r->state_free(r->state);
+    if (r->resp)
+        MHD_destroy_response(r->resp);
+    for (struct hdr *h = r->extra, *next; h; h = next) {
+        next = h->next;
+        free(h->name);
+        free(h->value);
+        free(h);
+    }
+    free(r->target);
+    free(r);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    (void)fmt;
+    (void)ap;
+    /* MHD's messages may carry an address: count, never print */
+    rf_log_debug("libmicrohttpd reported a problem");
+}
+
+/* ------------------------------------------------------------------ daemon */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+    char host[64];
+    const char *colon;
+    memset(ss, 0, sizeof(*ss));
+    if (listen == NULL)
+        return RF_ERR_INVALID;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - listen - 1) >= sizeof(host))
+            return RF_ERR_INVALID;
+        memcpy(host, listen + 1, (size_t)(end - listen - 1));
+        host[end - listen - 1] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL || (size_t)(colon - listen) >= sizeof(host))
+            return RF_ERR_INVALID;
+        memcpy(host, listen, (size_t)(colon - listen));
+        host[colon - listen] = '\0';
+    }
+    char *endp = NULL;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &endp, 10);
+    if (colon[1] == '\0' || *endp != '\0' || errno != 0 || port > 65535)
+        return RF_ERR_INVALID;
+    if (strcmp(host, "localhost") == 0)
+        memcpy(host, "127.0.0.1", 10);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        *sslen = sizeof(*in4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *sslen = sizeof(*in6);
+        return 0;
+    }
+    return RF_ERR_INVALID;
+}
+
+static unsigned pool_size(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > HTTP_MAX_THREADS)
+        n = HTTP_MAX_THREADS;
+    return (unsigned)n;
+}
+
+int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
+                  const struct rf_route *const *tables, const size_t *counts, size_t ntables)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    *out = NULL;
+    int rc = parse_listen(listen, &ss, &sslen);
+    if (rc != 0)
+        return rc;
+    struct rf_http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return RF_ERR_NOMEM;
+    h->srv = srv;
+    h->tables = tables;
+    h->counts = counts;
+    h->ntables = ntables;
+    atomic_init(&h->stopping, 0);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->idle, NULL);
+
+    unsigned conn_max = srv && srv->limits.connections_max ? srv->limits.connections_max : 1000;
+    unsigned timeout =
+        srv && srv->limits.connection_timeout_s ? srv->limits.connection_timeout_s : 60;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT, conn_max,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+    if (h->daemon == NULL) {
+        pthread_cond_destroy(&h->idle);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        return RF_ERR_NET;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : 0;
+    *out = h;
+    return 0;
+}
+
+uint16_t rf_http_port(const struct rf_http *h)
+{
+    return h->port;
+}
+
+void rf_http_quiesce(struct rf_http *h)
+{
+    if (h == NULL || atomic_exchange(&h->stopping, 1))
+        return;
+    MHD_socket s = MHD_quiesce_daemon(h->daemon);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
+}
+
+void rf_http_stop(struct rf_http *h)
+{
+    if (h == NULL)
+        return;
+    rf_http_quiesce(h);
+    pthread_mutex_lock(&h->lock);
+    while (h->nsuspended > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 5;
+        if (pthread_cond_timedwait(&h->idle, &h->lock, &ts) == ETIMEDOUT)
+            rf_log_num(RF_LOG_WARN, "waiting for suspended requests", "count", h->nsuspended);
+    }
+    pthread_mutex_unlock(&h->lock);
+    MHD_stop_daemon(h->daemon);
+    pthread_cond_destroy(&h->idle);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}

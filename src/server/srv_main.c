@@ -1,4 +1,725 @@
+/*
+ * srv_main.c - the server process: `refuge serve` and `refuge server init |
+ * token`. Owns the start-up order (store, committer, KDF pool, sessions,
+ * pages, API, HTTP) and the shutdown order, which is its reverse with one
+ * rule: HTTP stops first, and stopping waits for suspended requests, whose
+ * workers (KDF pool, committer) are still running and always resume them.
+ *
+ * Instance settings (written once by `server init`, read by `serve`), in the
+ * store's settings table, big-endian like every Refuge format:
+ *   "instance.kdf"    v u8 (=1) | opslimit u64 | memlimit u64 (bytes) |
+ *                     salt[16] | lookup_key[32]                (65 bytes)
+ *   "instance.lang"   lang u8 (0 en, 1 ru)
+ *   "instance.limits" v u8 (=1) | message_max u64 | upload_max u64 |
+ *                     form_max u64 | kdf_queue u32 | sessions_max u32 |
+ *                     session_idle_s u32 | connections_max u32 |
+ *                     connection_timeout_s u32 | api_body_max u64 (57 bytes)
+ * The KDF setting holds the lookup key: it is read into sodium_malloc memory
+ * and the buffer it came through is wiped.
+ *
+ * Secrets (the KDF lookup key, the CSRF key, enrollment tokens) are never
+ * written to stderr; the process refuses core dumps and ptrace attach by
+ * other users' tools (PR_SET_DUMPABLE 0) before it reads any of them.
+ * Exit status: 0 done, 1 runtime error, 2 usage error.
+ */
 #include "server/server.h"
+#include "server/httpd.h"
+#include "server/kdfpool.h"
+#include "server/routes.h"
+#include "server/session.h"
+#include "server/srv.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/roster.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
-int rf_serve_main(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
-int rf_server_admin_main(int argc, char **argv) { (void)argc; (void)argv; fputs("not yet\n", stderr); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+#define SET_KDF "instance.kdf"
+#define SET_LANG "instance.lang"
+#define SET_LIMITS "instance.limits"
+#define SET_KDF_LEN (1 + 8 + 8 + RF_KDF_SALT_BYTES + RF_LOOKUP_KEY_BYTES)
+#define SET_LIMITS_LEN (1 + 8 * 3 + 4 * 5 + 8)
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define TOKEN_BYTES 32
+
+static void say(const char *what)
+{
+    fprintf(stderr, "refuge: %s\n", what);
+}
+
+static void say_err(const char *what, int err)
+{
+    fprintf(stderr, "refuge: %s: %s\n", what, rf_strerror(err));
+}
+
+static void harden(void)
+{
+    struct rlimit rl = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &rl) != 0)
+        say("warning: cannot disable core dumps");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        say("warning: cannot mark the process non-dumpable");
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    if (s == NULL || *s < '0' || *s > '9')
+        return RF_ERR_INVALID;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return RF_ERR_INVALID;
+    *out = v;
+    return 0;
+}
+
+static void limits_default(struct rf_limits *l)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    memset(l, 0, sizeof(*l));
+    l->message_max = 64 * 1024;
+    l->upload_max = 500ULL * 1000 * 1000;
+    l->form_max = 256 * 1024;
+    l->kdf_concurrent = cores > 0 ? (unsigned)cores : 1;
+    l->kdf_queue = 64;
+    l->sessions_max = 4096;
+    l->session_idle_s = 1800;
+    l->connections_max = 1000;
+    l->connection_timeout_s = 60;
+    l->api_body_max = l->upload_max;
+}
+
+/* ------------------------------------------------------------- settings */
+
+static int put_setting(struct rf_store *st, const char *key, const struct rf_buf *b)
+{
+    struct rf_op op;
+    memset(&op, 0, sizeof(op));
+    op.type = RF_OP_SETTING_PUT;
+    op.key = key;
+    op.data = b->data;
+    op.len = b->len;
+    int rc = rf_store_apply(st, &op, 1);
+    return rc != 0 ? rc : op.status;
+}
+
+static int encode_kdf(struct rf_buf *b, const struct rf_kdf_params *p)
+{
+    int rc = rf_buf_put_u8(b, 1);
+    if (rc == 0)
+        rc = rf_buf_put_u64(b, p->opslimit);
+    if (rc == 0)
+        rc = rf_buf_put_u64(b, p->memlimit);
+    if (rc == 0)
+        rc = rf_buf_put(b, p->salt, sizeof(p->salt));
+    if (rc == 0)
+        rc = rf_buf_put(b, p->lookup_key, sizeof(p->lookup_key));
+    return rc;
+}
+
+static int decode_kdf(const struct rf_buf *b, struct rf_kdf_params *p)
+{
+    struct rf_reader r;
+    uint8_t v = 0;
+    rf_reader_init(&r, b->data, b->len);
+    int rc = rf_get_u8(&r, &v);
+    if (rc == 0 && v != 1)
+        rc = RF_ERR_VERSION;
+    if (rc == 0)
+        rc = rf_get_u64(&r, &p->opslimit);
+    if (rc == 0)
+        rc = rf_get_u64(&r, &p->memlimit);
+    if (rc == 0)
+        rc = rf_get_bytes(&r, p->salt, sizeof(p->salt));
+    if (rc == 0)
+        rc = rf_get_bytes(&r, p->lookup_key, sizeof(p->lookup_key));
+    if (rc == 0)
+        rc = rf_reader_expect_end(&r);
+    if (rc == 0 && (p->opslimit < crypto_pwhash_OPSLIMIT_MIN ||
+                    p->memlimit < crypto_pwhash_MEMLIMIT_MIN || p->memlimit > SIZE_MAX))
+        rc = RF_ERR_FORMAT;
+    return rc;
+}
+
+static int encode_limits(struct rf_buf *b, const struct rf_limits *l)
+{
+    int rc = rf_buf_put_u8(b, 1);
+    rc = rc ? rc : rf_buf_put_u64(b, l->message_max);
+    rc = rc ? rc : rf_buf_put_u64(b, l->upload_max);
+    rc = rc ? rc : rf_buf_put_u64(b, l->form_max);
+    rc = rc ? rc : rf_buf_put_u32(b, l->kdf_queue);
+    rc = rc ? rc : rf_buf_put_u32(b, l->sessions_max);
+    rc = rc ? rc : rf_buf_put_u32(b, l->session_idle_s);
+    rc = rc ? rc : rf_buf_put_u32(b, l->connections_max);
+    rc = rc ? rc : rf_buf_put_u32(b, l->connection_timeout_s);
+    rc = rc ? rc : rf_buf_put_u64(b, l->api_body_max);
+    return rc;
+}
+
+static int decode_limits(const struct rf_buf *b, struct rf_limits *l)
+{
+    struct rf_reader r;
+    uint8_t v = 0;
+    uint32_t kq = 0, sm = 0, si = 0, cm = 0, ct = 0;
+    rf_reader_init(&r, b->data, b->len);
+    int rc = rf_get_u8(&r, &v);
+    if (rc == 0 && v != 1)
+        rc = RF_ERR_VERSION;
+    rc = rc ? rc : rf_get_u64(&r, &l->message_max);
+    rc = rc ? rc : rf_get_u64(&r, &l->upload_max);
+    rc = rc ? rc : rf_get_u64(&r, &l->form_max);
+    rc = rc ? rc : rf_get_u32(&r, &kq);
+    rc = rc ? rc : rf_get_u32(&r, &sm);
+    rc = rc ? rc : rf_get_u32(&r, &si);
+    rc = rc ? rc : rf_get_u32(&r, &cm);
+    rc = rc ? rc : rf_get_u32(&r, &ct);
+    rc = rc ? rc : rf_get_u64(&r, &l->api_body_max);
+    rc = rc ? rc : rf_reader_expect_end(&r);
+    if (rc != 0)
+        return rc;
+    if (kq == 0 || sm == 0 || si == 0 || cm == 0 || ct == 0)
+        return RF_ERR_FORMAT;
+    l->kdf_queue = kq;
+    l->sessions_max = sm;
+    l->session_idle_s = si;
+    l->connections_max = cm;
+    l->connection_timeout_s = ct;
+    return 0;
+}
+
+/* ------------------------------------------------------ enrollment token */
+
+/* Mints a one-time admin enrollment token: stores its hash, writes the
+ * base64url text to token. */
+static int mint_admin_token(struct rf_store *st, char token[RF_SESSION_TOKEN_B64])
+{
+    uint8_t *raw = sodium_malloc(TOKEN_BYTES);
+    if (raw == NULL)
+        return RF_ERR_NOMEM;
+    randombytes_buf(raw, TOKEN_BYTES);
+    int rc = rf_b64_encode(token, RF_SESSION_TOKEN_B64, raw, TOKEN_BYTES);
+    sodium_free(raw);
+    if (rc != 0)
+        return rc;
+    struct rf_op op;
+    memset(&op, 0, sizeof(op));
+    op.type = RF_OP_TOKEN_PUT;
+    rf_enroll_token_hash(op.token_hash, token, strlen(token));
+    op.role = RF_ROLE_ADMIN;
+    rc = rf_store_apply(st, &op, 1);
+    if (rc == 0)
+        rc = op.status;
+    if (rc != 0)
+        sodium_memzero(token, RF_SESSION_TOKEN_B64);
+    return rc;
+}
+
+static void print_next_steps(const char *datadir, const char *listen, const char *token)
+{
+    printf("Admin enrollment token (one use; keep it private):\n  %s\n\n", token);
+    printf("Next:\n  refuge serve --data %s --listen %s\n", datadir, listen);
+    printf("  refuge init --server http://%s --token %s --name NAME\n", listen, token);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------ init */
+
+static void usage_init(FILE *f)
+{
+    fputs(
+        "usage: refuge server init --data DIR [--kdf-ops N] [--kdf-mem MIB] [--lang en|ru]\n"
+        "                          [--listen ADDR:PORT]\n"
+        "Creates a new instance in DIR: Argon2id parameters with a fresh salt and lookup key,\n"
+        "the default language and limits, and a one-time enrollment token for the first\n"
+        "admin. --listen only sets the address shown in the next commands (default " DEFAULT_LISTEN
+        ").\n",
+        f);
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},
+        {"kdf-ops", required_argument, 0, 'o'},
+        {"kdf-mem", required_argument, 0, 'm'},
+        {"lang", required_argument, 0, 'l'},
+        {"listen", required_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *datadir = NULL, *listen = DEFAULT_LISTEN;
+    uint64_t ops = RF_KDF_DEFAULT_OPSLIMIT, mem_mib = RF_KDF_DEFAULT_MEMLIMIT >> 20;
+    uint8_t lang = RF_LANG_EN;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            datadir = optarg;
+            break;
+        case 'o':
+            if (parse_u64(optarg, crypto_pwhash_OPSLIMIT_MIN, 64, &ops) != 0) {
+                say("--kdf-ops takes a number from 1 to 64");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'm':
+            if (parse_u64(optarg, 1, 4096, &mem_mib) != 0) {
+                say("--kdf-mem takes MiB, from 1 to 4096");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'l':
+            if (strcmp(optarg, "en") == 0) {
+                lang = RF_LANG_EN;
+            } else if (strcmp(optarg, "ru") == 0) {
+                lang = RF_LANG_RU;
+            } else {
+                say("--lang takes en or ru");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'L':
+            listen = optarg;
+            break;
+        case 'h':
+            usage_init(stdout);
+            return 0;
+        default:
+            usage_init(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (datadir == NULL || optind != argc) {
+        usage_init(stderr);
+        return EXIT_USAGE;
+    }
+    harden();
+
+    int ret = EXIT_RUNTIME;
+    struct rf_store *st = NULL;
+    struct rf_kdf_params *kp = sodium_malloc(sizeof(*kp));
+    struct rf_buf b, probe;
+    char token[RF_SESSION_TOKEN_B64];
+    rf_buf_init_secure(&b, 256);
+    rf_buf_init_secure(&probe, 4096);
+    if (kp == NULL) {
+        say_err("cannot initialise", RF_ERR_NOMEM);
+        goto out;
+    }
+    int rc = rf_store_open(&st, datadir);
+    if (rc != 0) {
+        say_err("cannot open the data directory", rc);
+        goto out;
+    }
+    rc = rf_store_setting_get(st, SET_KDF, &probe);
+    if (rc == 0) {
+        say("this data directory already holds an instance; refusing to initialise it again");
+        say("to enroll the first admin again, use: refuge server token --data DIR");
+        goto out;
+    }
+    if (rc != RF_ERR_NOT_FOUND) {
+        say_err("cannot read the instance settings", rc);
+        goto out;
+    }
+    rc = rf_kdf_params_new(kp, ops, mem_mib << 20);
+    if (rc == 0)
+        rc = encode_kdf(&b, kp);
+    if (rc == 0)
+        rc = put_setting(st, SET_KDF, &b);
+    if (rc == 0) {
+        rf_buf_reset(&b);
+        rc = rf_buf_put_u8(&b, lang);
+    }
+    if (rc == 0)
+        rc = put_setting(st, SET_LANG, &b);
+    if (rc == 0) {
+        struct rf_limits lim;
+        limits_default(&lim);
+        rf_buf_reset(&b);
+        rc = encode_limits(&b, &lim);
+    }
+    if (rc == 0)
+        rc = put_setting(st, SET_LIMITS, &b);
+    if (rc != 0) {
+        say_err("cannot write the instance settings", rc);
+        goto out;
+    }
+    rc = mint_admin_token(st, token);
+    if (rc != 0) {
+        say_err("cannot create the enrollment token", rc);
+        goto out;
+    }
+    say("instance created");
+    print_next_steps(datadir, listen, token);
+    sodium_memzero(token, sizeof(token));
+    ret = 0;
+out:
+    rf_buf_free(&b);
+    rf_buf_free(&probe);
+    sodium_free(kp);
+    if (st)
+        rf_store_close(st);
+    return ret;
+}
+
+/* ----------------------------------------------------------------- token */
+
+static void usage_token(FILE *f)
+{
+    fputs("usage: refuge server token --data DIR [--listen ADDR:PORT]\n"
+          "Mints another one-time enrollment token for the first admin, as long as nobody has\n"
+          "enrolled yet (no roster). Earlier unused tokens stay valid.\n",
+          f);
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},
+        {"listen", required_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *datadir = NULL, *listen = DEFAULT_LISTEN;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            datadir = optarg;
+            break;
+        case 'L':
+            listen = optarg;
+            break;
+        case 'h':
+            usage_token(stdout);
+            return 0;
+        default:
+            usage_token(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (datadir == NULL || optind != argc) {
+        usage_token(stderr);
+        return EXIT_USAGE;
+    }
+    harden();
+    int ret = EXIT_RUNTIME;
+    struct rf_store *st = NULL;
+    struct rf_buf b;
+    uint32_t version = 0;
+    char token[RF_SESSION_TOKEN_B64];
+    rf_buf_init_secure(&b, 1 << 20);
+    int rc = rf_store_open(&st, datadir);
+    if (rc != 0) {
+        say_err("cannot open the data directory", rc);
+        goto out;
+    }
+    rc = rf_store_setting_get(st, SET_KDF, &b);
+    if (rc != 0) {
+        say_err("no instance here; run refuge server init first", rc);
+        goto out;
+    }
+    rf_buf_reset(&b);
+    rc = rf_store_roster_latest(st, &version, &b);
+    if (rc == 0) {
+        say("an admin has already enrolled; new staff are invited from the refuge client");
+        goto out;
+    }
+    if (rc != RF_ERR_NOT_FOUND) {
+        say_err("cannot read the roster", rc);
+        goto out;
+    }
+    rc = mint_admin_token(st, token);
+    if (rc != 0) {
+        say_err("cannot create the enrollment token", rc);
+        goto out;
+    }
+    print_next_steps(datadir, listen, token);
+    sodium_memzero(token, sizeof(token));
+    ret = 0;
+out:
+    rf_buf_free(&b);
+    if (st)
+        rf_store_close(st);
+    return ret;
+}
+
+int rf_server_admin_main(int argc, char **argv)
+{
+    static const char usage[] = "usage: refuge server init|token [--help]\n";
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "init") == 0)
+        return cmd_init(argc - 1, argv + 1);
+    if (strcmp(argv[1], "token") == 0)
+        return cmd_token(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, stdout);
+        fputs("  init   create a new instance in a data directory\n"
+              "  token  mint an enrollment token for the first admin\n",
+              stdout);
+        return 0;
+    }
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+}
+
+/* ----------------------------------------------------------------- serve */
+
+static void usage_serve(FILE *f)
+{
+    fputs("usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
+          "                    [--upload-max BYTES]\n"
+          "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
+          "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
+          "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
+          "  --upload-max B    largest upload in bytes (default 500000000)\n"
+          "Stops cleanly on SIGINT or SIGTERM.\n",
+          f);
+}
+
+struct serve_opts {
+    const char *datadir;
+    const char *listen;
+    int behind_tls;
+    uint64_t kdf_workers; /* 0: default */
+    uint64_t upload_max;  /* 0: instance setting */
+};
+
+static int parse_serve(int argc, char **argv, struct serve_opts *o)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},
+        {"listen", required_argument, 0, 'L'},
+        {"behind-tls", no_argument, 0, 't'},
+        {"kdf-workers", required_argument, 0, 'k'},
+        {"upload-max", required_argument, 0, 'u'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    memset(o, 0, sizeof(*o));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->datadir = optarg;
+            break;
+        case 'L':
+            o->listen = optarg;
+            break;
+        case 't':
+            o->behind_tls = 1;
+            break;
+        case 'k':
+            if (parse_u64(optarg, 1, 256, &o->kdf_workers) != 0) {
+                say("--kdf-workers takes a number from 1 to 256");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'u':
+            if (parse_u64(optarg, 1, UINT64_MAX / 2, &o->upload_max) != 0) {
+                say("--upload-max takes a number of bytes");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            usage_serve(stdout);
+            return -1;
+        default:
+            usage_serve(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (o->datadir == NULL || o->listen == NULL || optind != argc) {
+        usage_serve(stderr);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Reads the instance settings into srv (kdf_params allocated here). */
+static int load_settings(struct rf_srv *srv)
+{
+    struct rf_buf b;
+    rf_buf_init_secure(&b, 4096);
+    int rc = rf_store_setting_get(srv->store, SET_KDF, &b);
+    if (rc != 0) {
+        say_err("no instance settings; run refuge server init first", rc);
+        goto out;
+    }
+    srv->kdf_params = sodium_malloc(sizeof(*srv->kdf_params));
+    if (srv->kdf_params == NULL) {
+        rc = RF_ERR_NOMEM;
+        say_err("cannot start", rc);
+        goto out;
+    }
+    rc = decode_kdf(&b, srv->kdf_params);
+    if (rc != 0) {
+        say_err("the instance's KDF setting is damaged", rc);
+        goto out;
+    }
+    rf_buf_reset(&b);
+    rc = rf_store_setting_get(srv->store, SET_LANG, &b);
+    if (rc == 0 && b.len == 1 && b.data[0] < RF_LANG_COUNT) {
+        srv->default_lang = (enum rf_lang)b.data[0];
+    } else if (rc != 0 && rc != RF_ERR_NOT_FOUND) {
+        say_err("cannot read the instance language", rc);
+        goto out;
+    }
+    rf_buf_reset(&b);
+    limits_default(&srv->limits);
+    rc = rf_store_setting_get(srv->store, SET_LIMITS, &b);
+    if (rc == 0) {
+        struct rf_limits l = srv->limits;
+        rc = decode_limits(&b, &l);
+        if (rc != 0) {
+            say_err("the instance's limits setting is damaged", rc);
+            goto out;
+        }
+        srv->limits = l;
+    } else if (rc != RF_ERR_NOT_FOUND) {
+        say_err("cannot read the instance limits", rc);
+        goto out;
+    }
+    rc = 0;
+out:
+    rf_buf_free(&b);
+    return rc;
+}
+
+static void print_listening(const char *listen, uint16_t port)
+{
+    const char *colon = listen[0] == '[' ? strstr(listen, "]:") : strrchr(listen, ':');
+    int hostlen = colon ? (int)(colon - listen) + (listen[0] == '[') : (int)strlen(listen);
+    printf("listening on http://%.*s:%u\n", hostlen, listen, (unsigned)port);
+    fflush(stdout);
+}
+
+int rf_serve_main(int argc, char **argv)
+{
+    struct serve_opts o;
+    int prc = parse_serve(argc, argv, &o);
+    if (prc != 0)
+        return prc < 0 ? 0 : prc;
+    harden();
+
+    /* Block the stop signals in every thread; the main thread waits for them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int ret = EXIT_RUNTIME;
+    int pages_up = 0, api_up = 0;
+    struct rf_http *http = NULL;
+    struct rf_srv srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.datadir = o.datadir;
+    srv.behind_tls = o.behind_tls;
+
+    int rc = rf_store_open(&srv.store, o.datadir);
+    if (rc != 0) {
+        say_err("cannot open the data directory", rc);
+        goto out;
+    }
+    rc = load_settings(&srv);
+    if (rc != 0)
+        goto out;
+    if (o.kdf_workers)
+        srv.limits.kdf_concurrent = (unsigned)o.kdf_workers;
+    if (o.upload_max) {
+        srv.limits.upload_max = o.upload_max;
+        if (srv.limits.api_body_max < o.upload_max)
+            srv.limits.api_body_max = o.upload_max;
+    }
+    rc = rf_committer_new(&srv.committer, srv.store);
+    if (rc != 0) {
+        say_err("cannot start the committer", rc);
+        goto out;
+    }
+    rc = rf_kdfpool_new(&srv.kdf, srv.kdf_params, srv.limits.kdf_concurrent, srv.limits.kdf_queue);
+    if (rc != 0) {
+        say_err("cannot start the KDF workers", rc);
+        goto out;
+    }
+    rc = rf_sessions_new(&srv.sessions, srv.limits.sessions_max, srv.limits.session_idle_s);
+    if (rc != 0) {
+        say_err("cannot allocate the session table", rc);
+        goto out;
+    }
+    srv.csrf_key = sodium_malloc(32);
+    if (srv.csrf_key == NULL) {
+        rc = RF_ERR_NOMEM;
+        say_err("cannot start", rc);
+        goto out;
+    }
+    randombytes_buf(srv.csrf_key, 32);
+    rc = rf_pages_init(&srv);
+    if (rc != 0) {
+        say_err("cannot prepare the pages", rc);
+        goto out;
+    }
+    pages_up = 1;
+    rc = rf_api_init(&srv);
+    if (rc != 0) {
+        say_err("cannot prepare the staff API", rc);
+        goto out;
+    }
+    api_up = 1;
+
+    const struct rf_route *const tables[] = {rf_page_routes, rf_api_routes};
+    const size_t counts[] = {rf_page_routes_n, rf_api_routes_n};
+    rc = rf_http_start(&http, &srv, o.listen, tables, counts, 2);
+    if (rc == RF_ERR_INVALID) {
+        say("--listen takes ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+        ret = EXIT_USAGE;
+        goto out;
+    }
+    if (rc != 0) {
+        say_err("cannot listen on that address", rc);
+        goto out;
+    }
+    print_listening(o.listen, rf_http_port(http));
+    rf_log_info("serving");
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    rf_log_info("stopping");
+    ret = 0;
+out:
+    rf_http_stop(http); /* first: waits for suspended requests, whose workers still run */
+    rf_kdfpool_free(srv.kdf);
+    rf_committer_free(srv.committer);
+    if (api_up)
+        rf_api_free(&srv);
+    if (pages_up)
+        rf_pages_free();
+    rf_sessions_free(srv.sessions);
+    if (srv.store)
+        rf_store_close(srv.store);
+    sodium_free(srv.csrf_key);
+    sodium_free(srv.kdf_params);
+    return ret;
+}

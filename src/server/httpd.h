@@ -1,0 +1,45 @@
+/*
+ * httpd.h - starting and stopping the HTTP daemon (http.c). Used by
+ * `refuge serve` (srv_main.c) with the page and API route tables, and by
+ * tests with tables of their own. Handlers never include this: they see
+ * only http.h.
+ */
+#ifndef RF_HTTPD_H
+#define RF_HTTPD_H
+
+#include "server/http.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rf_http;
+
+/* Starts libmicrohttpd on listen ("127.0.0.1:8080", "[::1]:8080"; port 0
+ * picks a free port, see rf_http_port) with a thread pool of one thread per
+ * core, dispatching on tables[0..ntables) (counts[i] routes each), matched in
+ * order: every exact path first, then prefixes. Limits come from srv->limits.
+ * RF_ERR_INVALID for a bad address, RF_ERR_NET if it cannot listen. */
+int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
+                  const struct rf_route *const *tables, const size_t *counts, size_t ntables);
+/* The port actually listened on. */
+uint16_t rf_http_port(const struct rf_http *h);
+/* Stops accepting connections and answers new requests on open connections
+ * with 503; requests already in a handler or suspended run to the end. */
+void rf_http_quiesce(struct rf_http *h);
+/* Quiesces, waits until no request is suspended (workers always resume),
+ * then stops the daemon, closing every connection. NULL is a no-op. */
+void rf_http_stop(struct rf_http *h);
+
+/* Who answers an unmatched path: by default rf_pages_not_found and, for
+ * paths under /api/, rf_api_not_found (routes.h). Tests that run without the
+ * page and API modules set their own before rf_http_start. NULL restores the
+ * default. */
+typedef int (*rf_http_fallback_fn)(struct rf_req *r);
+void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api);
+
+/* Bytes of a request body that are read and thrown away after a handler has
+ * answered early, so that the client reads the answer instead of a reset.
+ * Past it the connection is closed. */
+#define RF_HTTP_DISCARD_MAX (1024 * 1024)
+
+#endif
