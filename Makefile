@@ -1,0 +1,39 @@
+# Refuge: the commands a person types. Each installs the Debian packages it
+# needs first (scripts/deps.sh: as root it runs apt-get, otherwise it prints
+# the exact apt line and stops).
+#
+#   make run     build (release, in build/) and serve a demo instance from ./var
+#   make check   every test: unit + fuzz-replay under ASan/UBSan, layering,
+#                end-to-end, browser; ends with "N passed, N failed"
+#   make bench   bench/*.sh
+#   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each (default 30)
+
+SHELL := /bin/sh
+FUZZ_SECONDS ?= 30
+
+.PHONY: all build run check bench fuzz clean
+
+all: build
+
+build:
+	@scripts/deps.sh build
+	@[ -f build/build.ninja ] || meson setup build -Dbuildtype=release -Dtests=false >/dev/null
+	@ninja -C build refuge
+
+run: build
+	@scripts/run-demo
+
+check:
+	@scripts/check
+
+bench: build
+	@scripts/deps.sh bench
+	@set -e; found=0; for b in bench/*.sh; do [ -f "$$b" ] || continue; found=1; \
+		echo "== $$b"; sh "$$b"; done; [ $$found = 1 ] || echo "no benchmarks yet (bench/*.sh)"
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
+
+clean:
+	rm -rf build build-san build-fuzz

@@ -1,0 +1,265 @@
+// journey.mjs - the person's journey in a real Chromium with JavaScript off,
+// on a phone-sized screen, in Russian (?lang=ru): landing -> get a codename ->
+// continue -> fill the intake form and send -> "sent" -> quick exit.
+// Asserts that every page is in Russian, has a quick exit, fits the phone's
+// width, logs nothing to the console (a CSP violation would) and loads nothing
+// from another origin. Saves docs/screenshots/{landing,codename,inbox,sent}-ru.png
+// and landing-en.png for the README.
+//
+// Starts its own instance: `refuge server init` (cheap Argon2id), a first
+// admin enrolled with the real CLI (the line is open only once the roster has
+// someone), `refuge serve` on a free loopback port. REFUGE_BIN picks the
+// binary (default build-san/refuge). Exit status 0 passed, 1 failed.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const bin = process.env.REFUGE_BIN || path.join(repo, 'build-san', 'refuge');
+const shots = path.join(repo, 'docs', 'screenshots');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'refuge-browser-'));
+let server = null;
+let browser = null;
+
+function fail(msg) {
+  throw new Error(msg);
+}
+
+function check(cond, msg) {
+  if (!cond) fail(msg);
+}
+
+function log(msg) {
+  console.log('  ' + msg);
+}
+
+function refuge(args, env) {
+  const p = spawnSync(bin, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 300000 });
+  const out = (p.stdout || '') + (p.stderr || '');
+  if (p.status !== 0) fail(`refuge ${args.slice(0, 2).join(' ')} failed (status ${p.status}):\n${out.slice(-2000)}`);
+  return out;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startInstance() {
+  const data = path.join(tmp, 'data');
+  const help = spawnSync(bin, ['server', 'init', '--help'], { encoding: 'utf8' });
+  const helpText = (help.stdout || '') + (help.stderr || '');
+  const args = ['server', 'init', '--data', data];
+  if (helpText.includes('--kdf-ops') && helpText.includes('--kdf-mem')) args.push('--kdf-ops', '1', '--kdf-mem', '8');
+  const initOut = refuge(args);
+  const m = initOut.match(/--token[ =]+['"]?([A-Za-z0-9_\-+/=.]{16,})/) ||
+    initOut.match(/token\S*\s*[:=]?\s*([A-Za-z0-9_\-+/=]{20,})\s*$/im);
+  check(m, `refuge server init printed no enrollment token:\n${initOut}`);
+  const token = m[1];
+
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const errPath = path.join(tmp, 'serve.stderr');
+  const errFd = fs.openSync(errPath, 'a');
+  server = spawn(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`],
+    { stdio: ['ignore', errFd, errFd] });
+  fs.closeSync(errFd);
+  let exited = null;
+  server.on('exit', (code, sig) => { exited = code ?? sig; });
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    if (exited !== null) fail(`server did not start (exit ${exited}):\n${fs.readFileSync(errPath, 'utf8').slice(-2000)}`);
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) fail(`server did not listen within 60 s:\n${fs.readFileSync(errPath, 'utf8').slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const passfile = path.join(tmp, 'passphrase');
+  fs.writeFileSync(passfile, 'browser test passphrase\n', { mode: 0o600 });
+  refuge(['init', '--server', url, '--token', token, '--name', 'Alice'],
+    { REFUGE_HOME: path.join(tmp, 'staff'), REFUGE_PASSPHRASE_FILE: passfile });
+  log(`instance on ${url}, first admin enrolled`);
+  return { url, errPath };
+}
+
+// Cyrillic letters must clearly outnumber Latin ones in the visible text.
+async function assertRussian(page, what) {
+  const text = await page.locator('body').innerText();
+  const cyr = (text.match(/[\u0400-\u04FF]/g) || []).length;
+  const lat = (text.match(/[A-Za-z]/g) || []).length;
+  check(cyr > 20 && cyr > 3 * lat, `${what}: the page is not in Russian (${cyr} Cyrillic, ${lat} Latin letters):\n${text.slice(0, 600)}`);
+  const lang = await page.locator('html').getAttribute('lang');
+  check(lang === 'ru', `${what}: <html lang> is ${JSON.stringify(lang)}, not "ru"`);
+  return text;
+}
+
+async function assertCommon(page, what) {
+  const exit = page.locator('a[href*="/exit"], form[action*="/exit"]');
+  check(await exit.count() > 0, `${what}: no quick exit on the page`);
+  const w = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(w <= 390, `${what}: the page is ${w}px wide, wider than the phone's 390px`);
+  check(await page.locator('script').count() === 0, `${what}: the page has a <script>`);
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: path.join(shots, name), fullPage: true });
+  log(`screenshot docs/screenshots/${name}`);
+}
+
+async function main() {
+  check(fs.existsSync(bin), `no refuge binary at ${bin} (build it: ninja -C build-san)`);
+  const inst = await startInstance();
+  const origin = new URL(inst.url).origin;
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const ctx = await browser.newContext({
+    javaScriptEnabled: false,
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 1,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'ru-RU',
+  });
+  const foreign = [];
+  const consoleMsgs = [];
+  ctx.on('request', (req) => {
+    const u = req.url();
+    if (!u.startsWith(origin + '/') && u !== origin) foreign.push(u);
+  });
+  const page = await ctx.newPage();
+  page.on('console', (m) => consoleMsgs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleMsgs.push(`pageerror: ${e}`));
+
+  // landing
+  let resp = await page.goto(`${inst.url}/?lang=ru`);
+  check(resp.status() === 200, `GET /?lang=ru answered ${resp.status()}`);
+  await assertRussian(page, 'landing');
+  await assertCommon(page, 'landing');
+  const title = await page.title();
+  check(!/refuge|asylum|убежищ|дезерт/i.test(title), `landing: the title is not neutral: ${title}`);
+  await shot(page, 'landing-ru.png');
+
+  // get a codename: the landing's link or button to /new
+  const toNew = page.locator('a[href*="/new"], form[action*="/new"] [type=submit], form[action*="/new"] button').first();
+  check(await toNew.count() > 0, 'landing: no way to get a codename (link or form to /new)');
+  await Promise.all([page.waitForLoadState('load'), toNew.click()]);
+  check(new URL(page.url()).pathname.endsWith('/new'), `after "get a codename" the page is ${page.url()}`);
+  await assertRussian(page, 'codename page');
+  await assertCommon(page, 'codename page');
+  const cn = page.locator('.codename, #codename').first();
+  check(await cn.count() > 0, 'codename page: no element with class or id "codename"');
+  const codename = (await cn.innerText()).trim().replace(/\s+/g, ' ');
+  const words = codename.split(' ');
+  check(words.length === 7, `codename page: the codename has ${words.length} words: ${codename}`);
+  check(words.every((w) => /^[\u0400-\u04FF-]+$/.test(w)), `codename page: the Russian codename is not Cyrillic words: ${codename}`);
+  await shot(page, 'codename-ru.png');
+
+  // continue
+  const cont = page.locator('form[action*="/new"] [type=submit], form[action*="/new"] button').first();
+  check(await cont.count() > 0, 'codename page: no continue button');
+  await Promise.all([page.waitForLoadState('load'), cont.click()]);
+  if (!new URL(page.url()).pathname.endsWith('/inbox')) await page.goto(`${inst.url}/inbox`);
+  await assertRussian(page, 'inbox');
+  await assertCommon(page, 'inbox');
+
+  // intake form: first choice of every question, a message in Russian
+  const form = page.locator('form[action*="/send"]');
+  check(await form.count() === 1, 'inbox: no form posting to /send');
+  const radios = await form.locator('input[type=radio]').all();
+  const seen = new Set();
+  for (const r of radios) {
+    const name = await r.getAttribute('name');
+    if (seen.has(name)) continue;
+    seen.add(name);
+    await r.check();
+  }
+  const boxes = await form.locator('input[type=checkbox]').all();
+  if (boxes.length) await boxes[0].check();
+  for (const s of await form.locator('select').all()) {
+    const vals = await s.locator('option').evaluateAll((os) => os.map((o) => o.value).filter((v) => v));
+    if (vals.length) await s.selectOption(vals[0]);
+  }
+  for (const t of await form.locator('input[type=text]').all()) await t.fill('Ростовская область');
+  const ta = form.locator('textarea');
+  check(await ta.count() > 0, 'inbox: the intake form has no message field');
+  await ta.first().fill('Здравствуйте. Мне нужна помощь, чтобы выехать. У меня есть загранпаспорт.');
+  check(seen.size + boxes.length + (await form.locator('select').count()) > 0, 'inbox: the intake form has no questions');
+  await shot(page, 'inbox-ru.png');
+  const send = form.locator('[type=submit], button').last();
+  await Promise.all([page.waitForLoadState('load'), send.click()]);
+  resp = null;
+  const sentText = await assertRussian(page, 'sent page');
+  await assertCommon(page, 'sent page');
+  check(!/ошибк/i.test(sentText.slice(0, 400)), `sent page: looks like an error:\n${sentText.slice(0, 400)}`);
+  await shot(page, 'sent-ru.png');
+  log(`sent; the page says: ${sentText.replace(/\s+/g, ' ').slice(0, 120)}`);
+
+  // quick exit
+  const exit = page.locator('a[href*="/exit"], form[action*="/exit"] [type=submit], form[action*="/exit"] button').first();
+  await Promise.all([page.waitForLoadState('load'), exit.click()]);
+  log(`quick exit went to ${page.url()}`);
+  await page.goto(`${inst.url}/inbox`);
+  check(new URL(page.url()).pathname.endsWith('/login'), `after quick exit /inbox shows ${page.url()}, not the login page`);
+  const cookies = await ctx.cookies();
+  for (const c of cookies) check(c.expires === -1, `cookie ${c.name} outlives the session (expires ${c.expires})`);
+
+  // the English landing for the README
+  const en = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 844 }, isMobile: true, locale: 'en-US' });
+  en.on('request', (req) => { if (!req.url().startsWith(origin + '/')) foreign.push(req.url()); });
+  const pen = await en.newPage();
+  pen.on('console', (m) => consoleMsgs.push(`${m.type()}: ${m.text()}`));
+  resp = await pen.goto(`${inst.url}/?lang=en`);
+  check(resp.status() === 200, `GET /?lang=en answered ${resp.status()}`);
+  check(/[A-Za-z]{20}/.test((await pen.locator('body').innerText()).replace(/\s/g, '')), 'landing (en): no English text');
+  await shot(pen, 'landing-en.png');
+
+  check(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
+  check(consoleMsgs.length === 0, `console messages (a CSP violation?):\n${consoleMsgs.join('\n')}`);
+  await stopServer();
+  const err = fs.readFileSync(inst.errPath, 'utf8');
+  const san = err.search(/ERROR: (Address|Leak)Sanitizer|runtime error:/);
+  check(san < 0, `sanitizer report from refuge serve:\n${err.slice(Math.max(0, san - 200), san + 3000)}`);
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return;
+  const done = new Promise((r) => server.on('exit', r));
+  server.kill('SIGTERM');
+  await Promise.race([done, new Promise((r) => setTimeout(r, 30000))]);
+}
+
+let status = 0;
+const t0 = Date.now();
+try {
+  await main();
+  console.log(`PASS browser journey (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+} catch (e) {
+  console.log(`FAIL browser journey: ${e.message}`);
+  status = 1;
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  await stopServer();
+  if (process.env.REFUGE_TEST_KEEP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
+  else console.log(`kept ${tmp}`);
+}
+process.exit(status);

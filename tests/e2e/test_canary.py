@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""
+Server seized, disk imaged (DESIGN.md threat model): nothing a person typed or
+uploaded, and no codename, may be found at rest or in the server's output.
+
+Two people (one writing in Russian, one in English) send unique random canary
+strings in the intake answers, the message, a file name and a file's content;
+a caseworker replies with another canary. Then every byte under the data
+directory and the server's temporary directory (database, WAL, SHM, blobs,
+temporary files, everything) is searched for each canary and each codename in
+their common encodings: UTF-8, UTF-16LE/BE, base64 at the three alignments
+(standard and URL-safe), hex lower and upper, URL-encoded, reversed. Zero hits,
+while the server runs and after it stopped. The server's stdout/stderr must
+hold no canary and no run of codename words.
+"""
+import base64
+import os
+import secrets
+import string
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Person, Server, Staff, case_ids, check, log, main
+
+
+def rand_letters(n):
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(n))
+
+
+def b64_cores(data):
+    """Base64 of data at each of the 3 alignments, keeping only the characters
+    that do not depend on the neighbouring bytes; standard and URL-safe."""
+    out = []
+    for off in range(3):
+        enc = base64.b64encode(b"\0" * off + data + b"\0\0\0").decode()
+        start = -(-(8 * off) // 6)
+        end = (8 * (off + len(data))) // 6
+        core = enc[start:end]
+        if len(core) >= 8:
+            out.append(core.encode())
+            out.append(core.replace("+", "-").replace("/", "_").encode())
+    return out
+
+
+def encodings(s):
+    """Every encoding of s the test searches for, as (label, bytes)."""
+    u8 = s.encode("utf-8")
+    pats = [("utf-8", u8), ("utf-16le", s.encode("utf-16-le")),
+            ("utf-16be", s.encode("utf-16-be")),
+            ("hex", u8.hex().encode()), ("HEX", u8.hex().upper().encode()),
+            ("url", urllib.parse.quote(s).encode()),
+            ("url+", urllib.parse.quote_plus(s).encode()),
+            ("url-lower", urllib.parse.quote(s).lower().encode()),
+            ("reversed", s[::-1].encode("utf-8")),
+            ("reversed-bytes", u8[::-1])]
+    pats += [("base64", p) for p in b64_cores(u8)]
+    seen, out = set(), []
+    for label, p in pats:
+        if p not in seen and len(p) >= 6:
+            seen.add(p)
+            out.append((label, p))
+    return out
+
+
+def search_tree(roots, needles):
+    """needles: list of (what, label, bytes). Returns hits as strings."""
+    hits, files, total = [], 0, 0
+    for root in roots:
+        for d, _, names in os.walk(root):
+            for n in names:
+                p = os.path.join(d, n)
+                try:
+                    with open(p, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue  # a file removed while we walk (journal, temp)
+                files += 1
+                total += len(data)
+                low = None
+                for what, label, pat in needles:
+                    hay = data
+                    if label in ("hex", "url-lower"):
+                        if low is None:
+                            low = data.lower()
+                        hay = low
+                    i = hay.find(pat)
+                    if i >= 0:
+                        hits.append("%s (%s) in %s at byte %d" % (what, label, p, i))
+    return hits, files, total
+
+
+def scan_memory(pid, needles):
+    """Searches the server's writable memory (informational: see the report)."""
+    hits = []
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read().splitlines()
+        mem = open("/proc/%d/mem" % pid, "rb", 0)
+    except OSError as e:
+        return None, str(e)
+    with mem:
+        for line in maps:
+            parts = line.split()
+            if "rw" not in parts[1]:
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            if hi - lo > 1 << 30:
+                continue  # sanitizer shadow memory
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            for what, label, pat in needles:
+                if label == "utf-8" and pat in data:
+                    hits.append("%s in %s" % (what, " ".join(parts[5:]) or "anon"))
+    return hits, None
+
+
+def test():
+    srv = Server()
+    srv.init()
+    tmp = os.path.join(srv.root, "tmp")
+    os.makedirs(tmp)
+    os.environ["TMPDIR"] = tmp  # the server's temporary files land where we search
+    srv.start()
+
+    alice = Staff("Alice")
+    alice.run("init", "--server", srv.url, "--token", srv.token, "--name", "Alice")
+
+    core = "cnry" + rand_letters(24)          # in answers, message, file name, file
+    core_msg2 = "cnry" + rand_letters(24)     # the English person's message
+    core_reply = "cnry" + rand_letters(24)    # the caseworker's reply
+    message = "Канарейка %s: секретное сообщение, не для сервера." % core
+    file_bytes = (core.encode() * 4096) + os.urandom(65536) + (core.encode() * 4096)
+
+    ru = Person(srv, lang="ru")
+    ru.new_codename()
+    resp, chosen = ru.send(message, files=[(core + ".jpg", "image/jpeg", file_bytes)],
+                           field_text="ответ " + core)
+    check(resp.status == 200, "POST /send answered %d" % resp.status, resp.text[:800])
+
+    en = Person(srv, lang="en")
+    en.new_codename()
+    resp, _ = en.send("second person " + core_msg2, field_text=core_msg2)
+    check(resp.status == 200, "POST /send (second person) answered %d" % resp.status,
+          resp.text[:800])
+    log("two people sent canaries; codenames %d and %d words" %
+        (len(ru.codename.split()), len(en.codename.split())))
+
+    alice.run("sync")
+    cases = case_ids(alice.json("cases", "--json"))
+    check(len(cases) == 2, "the caseworker sees the two cases", cases)
+    for c in cases:
+        alice.run("reply", c, "-m", "reply " + core_reply)
+    # both people come back (a login derives keys from the codename again)
+    for p in (ru, en):
+        r = p.login()
+        r = p.inbox()
+        check(core_reply in r.page.text, "the reply reached the person", r.page.text[:1000])
+        p.b.request("GET", "/exit")
+
+    needles = []
+    for what, s in (("canary", core), ("canary-msg2", core_msg2), ("canary-reply", core_reply),
+                    ("message", message)):
+        needles += [(what, label, pat) for label, pat in encodings(s)]
+    for who, p in (("ru", ru), ("en", en)):
+        words = p.codename.split()
+        needles += [("codename-" + who, label, pat) for label, pat in encodings(p.codename)]
+        for i in range(len(words) - 1):
+            pair = words[i] + " " + words[i + 1]
+            needles.append(("codename-%s words %d-%d" % (who, i, i + 1), "utf-8",
+                            pair.encode("utf-8")))
+
+    # memory (informational): after the sessions ended
+    mem_hits, err = scan_memory(srv.proc.pid, needles)
+    if err:
+        log("note: could not read server memory: %s" % err)
+    elif mem_hits:
+        log("note: still in the running server's memory (not failed): %s" %
+            sorted(set(mem_hits))[:8])
+    else:
+        log("server memory: no canary or codename after the sessions ended")
+
+    hits, files, total = search_tree([srv.data, tmp], needles)
+    check(total >= len(file_bytes), "the data directory holds the upload's ciphertext "
+          "(%d bytes in %d files)" % (total, files))
+    check(not hits, "plaintext found at rest while the server runs", hits[:20])
+    log("running: %d files, %d bytes searched for %d patterns: clean" %
+        (files, total, len(needles)))
+
+    srv.stop_clean()
+    hits, files, total = search_tree([srv.data, tmp], needles)
+    check(not hits, "plaintext found at rest after the server stopped", hits[:20])
+    log("stopped: %d files, %d bytes: clean" % (files, total))
+
+    out = srv.output()
+    leaks = [what for what, label, pat in needles if label == "utf-8" and pat in out]
+    for p in (ru, en):
+        w = p.codename.split()
+        for i in range(len(w) - 2):
+            if " ".join(w[i:i + 3]).encode() in out:
+                leaks.append("codename words %d-%d" % (i, i + 2))
+    check(not leaks, "the server printed what it must not", leaks)
+    log("server output (%d bytes): clean" % len(out))
+
+
+if __name__ == "__main__":
+    main(test)
