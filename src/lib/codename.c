@@ -34,8 +34,9 @@
 /* Defined in the generated wordlist.c. */
 extern const char *const rf_wordlists[RF_LANG_COUNT][RF_WORDLIST_SIZE];
 
-/* Case folding can lengthen text (U+0390 -> three code points, 2 -> 6 bytes);
- * room for three times the input avoids libunistring allocating its own. */
+/* Case folding can lengthen text (U+0587 -> two letters, 2 -> 4 bytes; U+1F80
+ * 3 -> 5); room for three times the input avoids libunistring allocating a
+ * result of its own (which is wiped too if it happens). */
 #define RF_FOLD_FACTOR 3
 
 const char *rf_wordlist_word(enum rf_lang lang, size_t index)
