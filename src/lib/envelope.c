@@ -532,8 +532,42 @@ static int open_header(struct rf_open *o, const uint8_t *p, size_t n, size_t *us
     return 0;
 }
 
-/* Decrypts the buffered chunk. final_expected: this is the last data there is. */
-static int open_chunk(struct rf_open *o, int final_expected)
+static int valid_padded(uint64_t p)
+{
+    return p >= RF_ENV_MIN_PADDED && rf_envelope_padded_len(p - 1) == p;
+}
+
+static int pull(struct rf_open *o, size_t ct_n, unsigned long long *got, uint8_t *tag)
+{
+    return crypto_secretstream_xchacha20poly1305_pull(&o->st, o->plain, got, tag, o->ct, ct_n,
+                                                      o->hdr, o->hdr ? o->hdr_need : 0);
+}
+
+/* The last chunk failed to authenticate: say why as well as we can. Bytes
+ * appended after a final chunk: some shorter prefix, of a length a complete
+ * envelope can have, authenticates as final (a bounded search; a failed pull
+ * leaves the stream state unchanged). Cut short: the length is not one a
+ * complete envelope can have. Otherwise it was altered. */
+static int diagnose_last(struct rf_open *o)
+{
+    uint64_t cur = o->padded_len + (o->ct_n - ABYTES);
+    int tries = 0;
+    for (uint64_t p = cur - 1; p > o->padded_len && tries < 32; p--) {
+        if (!valid_padded(p))
+            continue;
+        tries++;
+        unsigned long long got = 0;
+        uint8_t tag = 0;
+        int ok = pull(o, (size_t)(p - o->padded_len) + ABYTES, &got, &tag) == 0;
+        sodium_memzero(o->plain, (size_t)(p - o->padded_len));
+        if (ok)
+            return RF_ERR_FORMAT;
+    }
+    return valid_padded(cur) ? RF_ERR_DECRYPT : RF_ERR_TRUNCATED;
+}
+
+/* Decrypts the buffered chunk. at_end: no more input will come. */
+static int open_chunk(struct rf_open *o, int at_end)
 {
     if (o->ct_n <= ABYTES)
         return RF_ERR_TRUNCATED;
@@ -547,19 +581,8 @@ static int open_chunk(struct rf_open *o, int final_expected)
     }
     unsigned long long got = 0;
     uint8_t tag = 0;
-    const uint8_t *ad = o->hdr;
-    size_t adlen = o->hdr ? o->hdr_need : 0;
-    if (crypto_secretstream_xchacha20poly1305_pull(&o->st, o->plain, &got, &tag, o->ct, o->ct_n, ad,
-                                                   adlen) != 0) {
-        /* A partial last chunk that fails may simply be cut short: if its
-         * length is not one a complete envelope can have, say so. */
-        if (final_expected) {
-            uint64_t padded = o->padded_len + mlen;
-            if (padded < RF_ENV_MIN_PADDED || rf_envelope_padded_len(padded - 1) != padded)
-                return RF_ERR_TRUNCATED;
-        }
-        return RF_ERR_DECRYPT;
-    }
+    if (pull(o, o->ct_n, &got, &tag) != 0)
+        return at_end ? diagnose_last(o) : RF_ERR_DECRYPT;
     free(o->hdr);
     o->hdr = NULL;
     o->ct_n = 0;

@@ -1,0 +1,711 @@
+/* envelope_test.c - every recipient, and only they, can open an envelope; any
+ * change an attacker makes to it (header, stanza, body, order, recipients,
+ * kind, length) is refused; the opener works with any split of the input and
+ * constant memory; sizes fall in Padme buckets. Also the file framing. */
+#include "lib/buf.h"
+#include "lib/envelope.h"
+#include "lib/err.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define NKEYS 6
+#define CT_CHUNK (RF_ENV_CHUNK + 17)
+
+static uint8_t pks[NKEYS][32];
+static uint8_t sks[NKEYS][32];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (sodium_init() < 0)
+        return -1;
+    for (int i = 0; i < NKEYS; i++)
+        crypto_box_keypair(pks[i], sks[i]);
+    return 0;
+}
+
+static uint8_t *pattern(size_t n, uint32_t seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    uint8_t s[32] = {0};
+    memcpy(s, &seed, sizeof(seed));
+    randombytes_buf_deterministic(p, n, s);
+    return p;
+}
+
+static size_t header_len(size_t nrecip)
+{
+    return 8 + nrecip * RF_ENV_STANZA_BYTES + 24;
+}
+
+static size_t expected_ct_len(size_t nrecip, size_t len)
+{
+    uint64_t padded = rf_envelope_padded_len(len);
+    return header_len(nrecip) + padded + (padded + RF_ENV_CHUNK - 1) / RF_ENV_CHUNK * 17;
+}
+
+static void seal(struct rf_buf *ct, uint8_t kind, size_t nrecip, const uint8_t *p, size_t n)
+{
+    rf_buf_init(ct, SIZE_MAX / 2);
+    assert_int_equal(rf_envelope_seal(ct, kind, (const uint8_t(*)[32])pks, nrecip, p, n), 0);
+}
+
+static int open_as(int who, const uint8_t *ct, size_t n, struct rf_buf *out, uint8_t *kind)
+{
+    rf_buf_init_secure(out, SIZE_MAX / 2);
+    return rf_envelope_open(out, kind, pks[who], sks[who], ct, n);
+}
+
+static void assert_opens_to(int who, const struct rf_buf *ct, const uint8_t *p, size_t n,
+                            uint8_t kind)
+{
+    struct rf_buf out;
+    uint8_t k = 0;
+    assert_int_equal(open_as(who, ct->data, ct->len, &out, &k), 0);
+    assert_int_equal(k, kind);
+    assert_int_equal(out.len, n);
+    if (n)
+        assert_memory_equal(out.data, p, n);
+    rf_buf_free(&out);
+}
+
+static int open_err(int who, const uint8_t *ct, size_t n)
+{
+    struct rf_buf out;
+    int rc = open_as(who, ct, n, &out, NULL);
+    assert_int_equal(out.len, 0); /* nothing is handed out on failure */
+    rf_buf_free(&out);
+    return rc;
+}
+
+static void padded_len_is_padme(void **state)
+{
+    (void)state;
+    assert_int_equal(rf_envelope_padded_len(0), 256);
+    assert_int_equal(rf_envelope_padded_len(255), 256);
+    assert_int_equal(rf_envelope_padded_len(256), 272);
+    assert_int_equal(rf_envelope_padded_len(2048), 2176);
+    assert_int_equal(rf_envelope_padded_len(65535), 65536);
+    assert_int_equal(rf_envelope_padded_len(65536), 67584);
+    uint64_t prev = 0;
+    for (uint64_t len = 0; len < 300000; len += 7) {
+        uint64_t p = rf_envelope_padded_len(len);
+        assert_true(p > len);
+        assert_true(p >= prev);
+        assert_true(len < 256 || p - len <= len / 8 + 1); /* Padme overhead <= 12% */
+        prev = p;
+    }
+}
+
+static void round_trip_sizes(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {0, 1, 255, 256, 65535, 65536, 65537, 3 * 65536 + 100};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        uint8_t *p = pattern(sizes[s], (uint32_t)s);
+        for (size_t nr = 1; nr <= 5; nr++) {
+            struct rf_buf ct;
+            seal(&ct, RF_KIND_MESSAGE, nr, p, sizes[s]);
+            assert_int_equal(ct.len, expected_ct_len(nr, sizes[s]));
+            for (size_t who = 0; who < nr; who++)
+                assert_opens_to((int)who, &ct, p, sizes[s], RF_KIND_MESSAGE);
+            assert_int_equal(open_err(5, ct.data, ct.len), RF_ERR_NOT_RECIPIENT);
+            rf_buf_free(&ct);
+        }
+        free(p);
+    }
+}
+
+static void round_trip_megabytes(void **state)
+{
+    (void)state;
+    size_t n = 5 * 1024 * 1024 + 3;
+    uint8_t *p = pattern(n, 99);
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_FILE, 5, p, n);
+    assert_int_equal(ct.len, expected_ct_len(5, n));
+    for (int who = 0; who < 5; who++)
+        assert_opens_to(who, &ct, p, n, RF_KIND_FILE);
+    rf_buf_free(&ct);
+    free(p);
+}
+
+/* Plaintext that itself ends like padding, or holds a padding-like run across
+ * chunk boundaries, must come back byte for byte. */
+static void padding_lookalikes_survive(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4, 65536, 65537, 200000};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        size_t n = sizes[s];
+        uint8_t *p = calloc(n, 1);
+        assert_non_null(p);
+        for (int variant = 0; variant < 4; variant++) {
+            memset(p, 0, n);
+            if (variant == 0)
+                p[0] = 0x80; /* 0x80 then only zeros */
+            if (variant == 1)
+                p[n - 1] = 0x80; /* ends with the marker */
+            if (variant == 2) {
+                p[0] = 0x80; /* a marker, a long zero run across chunks, then data */
+                p[n - 1] = 'x';
+            }
+            /* variant 3: all zeros */
+            struct rf_buf ct;
+            seal(&ct, RF_KIND_NOTE, 1, p, n);
+            assert_opens_to(0, &ct, p, n, RF_KIND_NOTE);
+            rf_buf_free(&ct);
+        }
+        free(p);
+    }
+}
+
+struct collect {
+    struct rf_buf *b;
+    size_t calls;
+};
+
+static int collect_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    struct collect *c = ctx;
+    c->calls++;
+    return rf_buf_put(c->b, p, n);
+}
+
+/* Streaming in odd pieces gives an envelope everyone can open; the opener
+ * takes it one byte at a time. */
+static void streaming_any_split(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {0, 300, 70000};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        size_t n = sizes[s];
+        uint8_t *p = pattern(n, 7);
+        struct rf_buf ct;
+        rf_buf_init(&ct, SIZE_MAX / 2);
+        struct collect c = {&ct, 0};
+        struct rf_seal *sl = NULL;
+        assert_int_equal(
+            rf_seal_new(&sl, RF_KIND_REPLY, (const uint8_t(*)[32])pks, 2, collect_sink, &c), 0);
+        assert_int_equal(ct.len, header_len(2)); /* header written at once */
+        size_t off = 0, step = 1;
+        while (off < n) {
+            size_t k = n - off < step ? n - off : step;
+            assert_int_equal(rf_seal_write(sl, p + off, k), 0);
+            off += k;
+            step = step * 3 + 1;
+        }
+        assert_int_equal(rf_seal_finish(sl), 0);
+        assert_int_equal(rf_seal_write(sl, p, 0), RF_ERR_INVALID);
+        assert_int_equal(rf_seal_plain_len(sl), n);
+        assert_int_equal(rf_seal_cipher_len(sl), ct.len);
+        assert_int_equal(ct.len, expected_ct_len(2, n));
+        rf_seal_free(sl);
+
+        struct rf_buf out;
+        rf_buf_init_secure(&out, SIZE_MAX / 2);
+        struct collect oc = {&out, 0};
+        struct rf_open *o = NULL;
+        assert_int_equal(rf_open_new(&o, pks[1], sks[1], collect_sink, &oc), 0);
+        assert_int_equal(rf_open_kind(o), 0);
+        for (size_t i = 0; i < ct.len; i++)
+            assert_int_equal(rf_open_write(o, ct.data + i, 1), 0);
+        assert_int_equal(rf_open_finish(o), 0);
+        assert_int_equal(rf_open_kind(o), RF_KIND_REPLY);
+        rf_open_free(o);
+        assert_int_equal(out.len, n);
+        if (n)
+            assert_memory_equal(out.data, p, n);
+        rf_buf_free(&out);
+        rf_buf_free(&ct);
+        free(p);
+    }
+}
+
+static void wrong_key_not_recipient(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_MESSAGE, 3, (const uint8_t *)"hello", 5);
+    assert_int_equal(open_err(3, ct.data, ct.len), RF_ERR_NOT_RECIPIENT);
+    /* right public key id, wrong secret key */
+    struct rf_buf out;
+    rf_buf_init(&out, 1 << 20);
+    assert_int_equal(rf_envelope_open(&out, NULL, pks[0], sks[1], ct.data, ct.len), RF_ERR_DECRYPT);
+    rf_buf_free(&out);
+    rf_buf_free(&ct);
+}
+
+static void truncation_refused(void **state)
+{
+    (void)state;
+    size_t n = 3 * 65536 + 100;
+    uint8_t *p = pattern(n, 3);
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_FILE, 2, p, n);
+    size_t h = header_len(2);
+    const size_t cuts[] = {0,
+                           3,
+                           h - 1,
+                           h,                    /* header only */
+                           h + 10,               /* inside the first chunk */
+                           h + CT_CHUNK,         /* at a chunk boundary */
+                           h + 2 * CT_CHUNK,     /* at a chunk boundary */
+                           h + 2 * CT_CHUNK + 5, /* a few bytes into a chunk */
+                           h + 3 * CT_CHUNK,     /* all full chunks, final one missing */
+                           ct.len - 1};
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+        assert_int_equal(open_err(0, ct.data, cuts[i]), RF_ERR_TRUNCATED);
+    rf_buf_free(&ct);
+    /* a one-chunk envelope cut short */
+    seal(&ct, RF_KIND_MESSAGE, 1, p, 100);
+    assert_int_equal(open_err(0, ct.data, ct.len - 10), RF_ERR_TRUNCATED);
+    assert_int_equal(open_err(0, ct.data, ct.len - 1), RF_ERR_TRUNCATED);
+    rf_buf_free(&ct);
+    free(p);
+}
+
+static void flipped_bytes_refused(void **state)
+{
+    (void)state;
+    size_t n = 70000;
+    uint8_t *p = pattern(n, 4);
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_MESSAGE, 2, p, n);
+    size_t h = header_len(2);
+    struct {
+        size_t off;
+        int err;
+    } cases[] = {
+        {0, RF_ERR_FORMAT},                             /* magic */
+        {4, RF_ERR_VERSION},                            /* version */
+        {8, RF_ERR_NOT_RECIPIENT},                      /* key id of stanza 0 */
+        {8 + 8, RF_ERR_DECRYPT},                        /* sealed key of stanza 0 */
+        {8 + RF_ENV_STANZA_BYTES + 40, RF_ERR_DECRYPT}, /* stanza of recipient 1 (AD) */
+        {h - 1, RF_ERR_DECRYPT},                        /* secretstream header */
+        {h, RF_ERR_DECRYPT},                            /* first chunk */
+        {h + CT_CHUNK - 1, RF_ERR_DECRYPT},             /* first chunk's tag */
+        {h + CT_CHUNK + 5, RF_ERR_DECRYPT},             /* final chunk */
+        {ct.len - 1, RF_ERR_DECRYPT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ct.data[cases[i].off] ^= 0x01;
+        assert_int_equal(open_err(0, ct.data, ct.len), cases[i].err);
+        ct.data[cases[i].off] ^= 0x01;
+    }
+    assert_opens_to(0, &ct, p, n, RF_KIND_MESSAGE);
+    rf_buf_free(&ct);
+    free(p);
+}
+
+static void kind_changed_refused(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_MESSAGE, 2, (const uint8_t *)"secret", 6);
+    ct.data[5] = RF_KIND_REPLY;
+    assert_int_equal(open_err(0, ct.data, ct.len), RF_ERR_DECRYPT);
+    ct.data[5] = 0;
+    assert_int_equal(open_err(0, ct.data, ct.len), RF_ERR_FORMAT);
+    ct.data[5] = RF_KIND_MAX + 1;
+    assert_int_equal(open_err(0, ct.data, ct.len), RF_ERR_FORMAT);
+    rf_buf_free(&ct);
+}
+
+static void reordered_chunks_refused(void **state)
+{
+    (void)state;
+    size_t n = 3 * 65536 + 10;
+    uint8_t *p = pattern(n, 5);
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_FILE, 1, p, n);
+    size_t h = header_len(1);
+    uint8_t *tmp = malloc(CT_CHUNK);
+    assert_non_null(tmp);
+    uint8_t *c1 = ct.data + h + CT_CHUNK, *c2 = ct.data + h + 2 * CT_CHUNK;
+    memcpy(tmp, c1, CT_CHUNK);
+    memcpy(c1, c2, CT_CHUNK);
+    memcpy(c2, tmp, CT_CHUNK);
+    assert_int_equal(open_err(0, ct.data, ct.len), RF_ERR_DECRYPT);
+    /* dropping a middle chunk */
+    memcpy(c2, tmp, CT_CHUNK);
+    memmove(c1, c2, ct.len - (size_t)(c2 - ct.data));
+    assert_int_equal(open_err(0, ct.data, ct.len - CT_CHUNK), RF_ERR_DECRYPT);
+    free(tmp);
+    rf_buf_free(&ct);
+    free(p);
+}
+
+/* The server (or anyone) removes a caseworker's stanza and fixes nrecip: the
+ * others must refuse it, since the header is bound to the first chunk. */
+static void stripped_recipient_refused(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_REPLY, 3, (const uint8_t *)"reply", 5);
+    size_t s1 = 8 + RF_ENV_STANZA_BYTES;
+    memmove(ct.data + s1, ct.data + s1 + RF_ENV_STANZA_BYTES, ct.len - s1 - RF_ENV_STANZA_BYTES);
+    ct.len -= RF_ENV_STANZA_BYTES;
+    ct.data[7] = 2;
+    struct rf_env_header hd;
+    assert_int_equal(rf_envelope_header_parse(&hd, NULL, 0, ct.data, ct.len), 0);
+    assert_int_equal(open_err(0, ct.data, ct.len), RF_ERR_DECRYPT);
+    assert_int_equal(open_err(2, ct.data, ct.len), RF_ERR_DECRYPT);
+    assert_int_equal(open_err(1, ct.data, ct.len), RF_ERR_NOT_RECIPIENT);
+    rf_buf_free(&ct);
+}
+
+/* A stanza for an attacker's key added (nrecip + 1): the real recipients refuse. */
+static void injected_recipient_refused(void **state)
+{
+    (void)state;
+    struct rf_buf ct, other;
+    seal(&ct, RF_KIND_REPLY, 2, (const uint8_t *)"reply", 5);
+    seal(&other, RF_KIND_REPLY, 1, (const uint8_t *)"x", 1);
+    struct rf_buf forged;
+    rf_buf_init(&forged, 1 << 20);
+    assert_int_equal(rf_buf_put(&forged, ct.data, 8 + 2 * RF_ENV_STANZA_BYTES), 0);
+    assert_int_equal(rf_buf_put(&forged, other.data + 8, RF_ENV_STANZA_BYTES), 0);
+    assert_int_equal(rf_buf_put(&forged, ct.data + 8 + 2 * RF_ENV_STANZA_BYTES,
+                                ct.len - 8 - 2 * RF_ENV_STANZA_BYTES),
+                     0);
+    forged.data[7] = 3;
+    assert_int_equal(open_err(0, forged.data, forged.len), RF_ERR_DECRYPT);
+    rf_buf_free(&forged);
+    rf_buf_free(&other);
+    rf_buf_free(&ct);
+}
+
+static void data_after_final_refused(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {10, 65535}; /* final chunk partial; final chunk full */
+    for (size_t s = 0; s < 2; s++) {
+        uint8_t *p = pattern(sizes[s], 6);
+        struct rf_buf ct;
+        seal(&ct, RF_KIND_MESSAGE, 1, p, sizes[s]);
+        size_t len = ct.len;
+        assert_int_equal(rf_buf_put(&ct, "\0", 1), 0);
+        assert_int_equal(open_err(0, ct.data, ct.len), RF_ERR_FORMAT);
+        /* appended in a later write */
+        struct rf_buf out;
+        rf_buf_init(&out, 1 << 20);
+        struct collect c = {&out, 0};
+        struct rf_open *o = NULL;
+        assert_int_equal(rf_open_new(&o, pks[0], sks[0], collect_sink, &c), 0);
+        assert_int_equal(rf_open_write(o, ct.data, len), 0);
+        int rc = rf_open_write(o, ct.data, 1);
+        if (rc == 0)
+            rc = rf_open_finish(o);
+        assert_int_equal(rc, RF_ERR_FORMAT);
+        assert_int_equal(rf_open_finish(o), rc); /* errors stick */
+        rf_open_free(o);
+        rf_buf_free(&out);
+        rf_buf_free(&ct);
+        free(p);
+    }
+}
+
+static void sizes_are_buckets(void **state)
+{
+    (void)state;
+    uint8_t *p = pattern(5000, 8);
+    const size_t pairs[][2] = {{0, 200}, {1000, 1010}, {2000, 2040}, {4100, 4300}};
+    for (size_t i = 0; i < 4; i++) {
+        struct rf_buf a, b;
+        seal(&a, RF_KIND_MESSAGE, 5, p, pairs[i][0]);
+        seal(&b, RF_KIND_MESSAGE, 5, p, pairs[i][1]);
+        assert_int_equal(a.len, b.len);
+        rf_buf_free(&a);
+        rf_buf_free(&b);
+    }
+    free(p);
+}
+
+static void header_parse_limits(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_EVENT, 3, (const uint8_t *)"e", 1);
+    struct rf_env_header h;
+    uint8_t ids[2][RF_ENV_KEYID_BYTES];
+    assert_int_equal(rf_envelope_header_parse(&h, ids, 2, ct.data, ct.len), 0);
+    assert_int_equal(h.version, 1);
+    assert_int_equal(h.kind, RF_KIND_EVENT);
+    assert_int_equal(h.nrecip, 3);
+    assert_int_equal(h.header_len, header_len(3));
+    uint8_t id[RF_ENV_KEYID_BYTES];
+    rf_keyid(id, pks[1]);
+    assert_memory_equal(ids[1], id, sizeof(id));
+    for (size_t cut = 0; cut < h.header_len; cut++)
+        assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, ct.data, cut), RF_ERR_TRUNCATED);
+    uint8_t bad[8];
+    memcpy(bad, ct.data, 8);
+    bad[6] = 0, bad[7] = 0;
+    assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, bad, 8), RF_ERR_FORMAT);
+    bad[6] = 1, bad[7] = 1; /* 257 */
+    assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, bad, 8), RF_ERR_LIMIT);
+    assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, (const uint8_t *)"RFX", 3),
+                     RF_ERR_FORMAT);
+    assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, (const uint8_t *)"RFGE\x02", 5),
+                     RF_ERR_VERSION);
+    rf_buf_free(&ct);
+}
+
+static int null_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)ctx, (void)p, (void)n;
+    return 0;
+}
+
+static void sealer_refuses_bad_arguments(void **state)
+{
+    (void)state;
+    struct rf_seal *s = NULL;
+    const uint8_t(*k)[32] = (const uint8_t(*)[32])pks;
+    assert_int_equal(rf_seal_new(&s, RF_KIND_MESSAGE, k, 0, null_sink, NULL), RF_ERR_LIMIT);
+    assert_int_equal(rf_seal_new(&s, 0, k, 1, null_sink, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_seal_new(&s, RF_KIND_MAX + 1, k, 1, null_sink, NULL), RF_ERR_INVALID);
+    uint8_t(*many)[32] = calloc(RF_ENV_MAX_RECIPIENTS + 1, 32);
+    assert_non_null(many);
+    assert_int_equal(rf_seal_new(&s, RF_KIND_MESSAGE, (const uint8_t(*)[32])many,
+                                 RF_ENV_MAX_RECIPIENTS + 1, null_sink, NULL),
+                     RF_ERR_LIMIT);
+    memcpy(many[0], pks[0], 32);
+    memcpy(many[1], pks[0], 32);
+    assert_int_equal(
+        rf_seal_new(&s, RF_KIND_MESSAGE, (const uint8_t(*)[32])many, 2, null_sink, NULL),
+        RF_ERR_INVALID);
+    free(many);
+    assert_null(s);
+}
+
+static void max_recipients(void **state)
+{
+    (void)state;
+    uint8_t(*k)[32] = calloc(RF_ENV_MAX_RECIPIENTS, 32);
+    assert_non_null(k);
+    uint8_t sk[32];
+    for (int i = 0; i < RF_ENV_MAX_RECIPIENTS; i++)
+        crypto_box_keypair(k[i], sk); /* keep the last secret key */
+    struct rf_buf ct, out;
+    rf_buf_init(&ct, 1 << 20);
+    assert_int_equal(rf_envelope_seal(&ct, RF_KIND_NOTE, (const uint8_t(*)[32])k,
+                                      RF_ENV_MAX_RECIPIENTS, (const uint8_t *)"n", 1),
+                     0);
+    rf_buf_init(&out, 1 << 20);
+    assert_int_equal(
+        rf_envelope_open(&out, NULL, k[RF_ENV_MAX_RECIPIENTS - 1], sk, ct.data, ct.len), 0);
+    assert_int_equal(out.len, 1);
+    rf_buf_free(&out);
+    rf_buf_free(&ct);
+    free(k);
+}
+
+static void sink_error_propagates(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_MESSAGE, 1, (const uint8_t *)"abc", 3);
+    struct rf_buf small;
+    rf_buf_init(&small, 2); /* the sink refuses the third byte */
+    assert_int_equal(rf_envelope_open(&small, NULL, pks[0], sks[0], ct.data, ct.len), RF_ERR_LIMIT);
+    rf_buf_free(&small);
+    rf_buf_free(&ct);
+}
+
+/* Sealing and opening a large stream keeps memory flat. */
+struct pipe {
+    struct rf_open *o;
+    uint64_t out;
+    crypto_generichash_state h;
+};
+
+static int pipe_to_opener(void *ctx, const uint8_t *p, size_t n)
+{
+    struct pipe *pp = ctx;
+    return rf_open_write(pp->o, p, n);
+}
+
+static int hash_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    struct pipe *pp = ctx;
+    pp->out += n;
+    crypto_generichash_update(&pp->h, p, n);
+    return 0;
+}
+
+static long maxrss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void large_stream_constant_memory(void **state)
+{
+    (void)state;
+    const size_t total = 256u * 1024 * 1024 + 12345;
+    const size_t block = 100000;
+    uint8_t *p = pattern(block, 11);
+    struct pipe pp;
+    memset(&pp, 0, sizeof(pp));
+    crypto_generichash_init(&pp.h, NULL, 0, 32);
+    crypto_generichash_state want;
+    crypto_generichash_init(&want, NULL, 0, 32);
+    long before = maxrss_kb();
+    assert_int_equal(rf_open_new(&pp.o, pks[0], sks[0], hash_sink, &pp), 0);
+    struct rf_seal *s = NULL;
+    assert_int_equal(
+        rf_seal_new(&s, RF_KIND_FILE, (const uint8_t(*)[32])pks, 2, pipe_to_opener, &pp), 0);
+    for (size_t off = 0; off < total; off += block) {
+        size_t k = total - off < block ? total - off : block;
+        assert_int_equal(rf_seal_write(s, p, k), 0);
+        crypto_generichash_update(&want, p, k);
+    }
+    assert_int_equal(rf_seal_finish(s), 0);
+    assert_int_equal(rf_open_finish(pp.o), 0);
+    long grew = maxrss_kb() - before;
+    assert_true(grew < 4 * 1024); /* KiB */
+    assert_int_equal(pp.out, total);
+    uint8_t a[32], b[32];
+    crypto_generichash_final(&pp.h, a, 32);
+    crypto_generichash_final(&want, b, 32);
+    assert_memory_equal(a, b, 32);
+    rf_seal_free(s);
+    rf_open_free(pp.o);
+    free(p);
+}
+
+/* ---- file framing ---- */
+
+static void filemeta_round_trip(void **state)
+{
+    (void)state;
+    struct rf_buf b;
+    rf_buf_init(&b, 4096);
+    const char *name = "паспорт скан.jpg";
+    assert_int_equal(rf_filemeta_encode(&b, name, strlen(name), "image/jpeg", 10), 0);
+    assert_int_equal(rf_buf_put(&b, "\xff\xd8", 2), 0);
+    struct rf_filemeta m;
+    size_t used = 0;
+    for (size_t cut = 0; cut < b.len - 2; cut++)
+        assert_int_equal(rf_filemeta_parse(&m, &used, b.data, cut), RF_ERR_TRUNCATED);
+    assert_int_equal(rf_filemeta_parse(&m, &used, b.data, b.len), 0);
+    assert_int_equal(used, b.len - 2);
+    assert_string_equal(m.name, name);
+    assert_string_equal(m.type, "image/jpeg");
+    rf_buf_reset(&b);
+    assert_int_equal(rf_filemeta_encode(&b, "a", 1, "", 0), 0);
+    assert_int_equal(rf_filemeta_parse(&m, &used, b.data, b.len), 0);
+    assert_string_equal(m.type, "");
+    rf_buf_free(&b);
+}
+
+static void filemeta_refuses_bad(void **state)
+{
+    (void)state;
+    struct rf_buf b;
+    rf_buf_init(&b, 4096);
+    char big[300];
+    memset(big, 'a', sizeof(big));
+    assert_int_equal(rf_filemeta_encode(&b, "", 0, "", 0), RF_ERR_FORMAT);
+    assert_int_equal(rf_filemeta_encode(&b, "a/b", 3, "", 0), RF_ERR_FORMAT);
+    assert_int_equal(rf_filemeta_encode(&b, "a\\b", 3, "", 0), RF_ERR_FORMAT);
+    assert_int_equal(rf_filemeta_encode(&b, "a\0b", 3, "", 0), RF_ERR_FORMAT);
+    assert_int_equal(rf_filemeta_encode(&b, "\xc3\x28", 2, "", 0), RF_ERR_FORMAT);
+    assert_int_equal(rf_filemeta_encode(&b, big, 256, "", 0), RF_ERR_LIMIT);
+    assert_int_equal(rf_filemeta_encode(&b, big, 255, big, 128), RF_ERR_LIMIT);
+    assert_int_equal(rf_filemeta_encode(&b, "a", 1, "t\n", 2), RF_ERR_FORMAT);
+    assert_int_equal(b.len, 0);
+    struct rf_filemeta m;
+    size_t used;
+    const struct {
+        const char *p;
+        size_t n;
+        int err;
+    } bad[] = {
+        {"X", 1, RF_ERR_FORMAT},
+        {"RFGX", 4, RF_ERR_FORMAT},
+        {"RFGF\0\0", 6, RF_ERR_FORMAT},
+        {"RFGF\x01\x00", 6, RF_ERR_LIMIT},
+        {"RFGF\0\x01/\0", 8, RF_ERR_FORMAT},
+        {"RFGF\0\x01"
+         "a\x80",
+         8, RF_ERR_LIMIT},
+        {"RFGF\0\x01"
+         "a\x01\x7f",
+         9, RF_ERR_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(rf_filemeta_parse(&m, &used, (const uint8_t *)bad[i].p, bad[i].n),
+                         bad[i].err);
+    rf_buf_free(&b);
+}
+
+static void filemeta_safe_names(void **state)
+{
+    (void)state;
+    char out[64];
+    const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"scan.jpg", "scan.jpg"},
+        {"../../etc/passwd", "_.._etc_passwd"},
+        {"..", "file"},
+        {".bashrc", "bashrc"},
+        {"", "file"},
+        {"a\nb\tc", "a_b_c"},
+        {"C:\\x", "C__x"},
+        {"invoice\xe2\x80\xaegpj.exe", "invoice_gpj.exe"},
+        {"bad\xff utf8", "bad_ utf8"},
+        {"trail. . ", "trail"},
+        {"паспорт.pdf", "паспорт.pdf"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(rf_filemeta_safe_name(out, sizeof(out), cases[i].in), 0);
+        assert_string_equal(out, cases[i].want);
+    }
+    /* truncation never splits a character */
+    assert_int_equal(rf_filemeta_safe_name(out, 6, "ппп"), 0);
+    assert_string_equal(out, "пп");
+    assert_int_equal(rf_filemeta_safe_name(out, 4, "abc"), RF_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(padded_len_is_padme),
+        cmocka_unit_test(round_trip_sizes),
+        cmocka_unit_test(round_trip_megabytes),
+        cmocka_unit_test(padding_lookalikes_survive),
+        cmocka_unit_test(streaming_any_split),
+        cmocka_unit_test(wrong_key_not_recipient),
+        cmocka_unit_test(truncation_refused),
+        cmocka_unit_test(flipped_bytes_refused),
+        cmocka_unit_test(kind_changed_refused),
+        cmocka_unit_test(reordered_chunks_refused),
+        cmocka_unit_test(stripped_recipient_refused),
+        cmocka_unit_test(injected_recipient_refused),
+        cmocka_unit_test(data_after_final_refused),
+        cmocka_unit_test(sizes_are_buckets),
+        cmocka_unit_test(header_parse_limits),
+        cmocka_unit_test(sealer_refuses_bad_arguments),
+        cmocka_unit_test(max_recipients),
+        cmocka_unit_test(sink_error_propagates),
+        cmocka_unit_test(large_stream_constant_memory),
+        cmocka_unit_test(filemeta_round_trip),
+        cmocka_unit_test(filemeta_refuses_bad),
+        cmocka_unit_test(filemeta_safe_names),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
