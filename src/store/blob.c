@@ -1,2 +1,427 @@
-/* placeholder: being written */
-int rf_placeholder_blob;
+/*
+ * blob.c - blob files and the housekeeping of the data directory.
+ *
+ * A blob is written to DIR/tmp/<hex>.tmp (created O_EXCL, 0600), fsynced,
+ * renamed (never replacing) to DIR/blobs/<hex>, and DIR/blobs is fsynced: only
+ * then does rf_blob_commit return its name, and only then may an object row
+ * name it. So a committed row always names a complete, durable file, and a
+ * crash leaves at worst a temp file or an unnamed blob, both removed on the
+ * next open (rf_blobdir_clear_tmp, rf_blobdir_sweep).
+ *
+ * Invariants: a struct rf_blob whose write failed has already unlinked its
+ * temp file (space is handed back at once on a full disk) and every later
+ * call on it fails with that error; rf_blob_commit and rf_blob_abort free b
+ * and leave no temp file behind whatever happens. Blob contents are
+ * ciphertext; names are random and say nothing.
+ *
+ * DIR/tmp is not fsynced after the rename: a temp entry surviving a crash is
+ * deleted by the next open, so its durability buys nothing.
+ */
+#include "lib/err.h"
+#include "lib/log.h"
+#include "store/store_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TMP_SUFFIX ".tmp"
+#define TMP_NAME_LEN (RF_BLOB_NAME_LEN + sizeof(TMP_SUFFIX) - 1)
+
+struct rf_blob {
+    struct rf_store_files *f;
+    int fd;
+    int err; /* first failure; the temp file is gone once set */
+    uint64_t size;
+    char name[RF_BLOB_NAME_LEN + 1];
+    char tmpname[TMP_NAME_LEN + 1];
+};
+
+int rf_store_errno(int e)
+{
+    switch (e) {
+    case ENOSPC:
+    case EDQUOT:
+        return RF_ERR_NOSPACE;
+    case ENOMEM:
+        return RF_ERR_NOMEM;
+    case ENOENT:
+        return RF_ERR_NOT_FOUND;
+    case EEXIST:
+        return RF_ERR_EXISTS;
+    default:
+        return RF_ERR_IO;
+    }
+}
+
+int rf_store_fault_hit(struct rf_store_files *f)
+{
+    int rc = 0;
+    pthread_mutex_lock(&f->fault_mu);
+    if (f->fault_armed) {
+        if (f->fault_left > 0)
+            f->fault_left--;
+        else
+            rc = f->fault_err;
+    }
+    pthread_mutex_unlock(&f->fault_mu);
+    return rc;
+}
+
+void rf_store_fault_inject(struct rf_store *st, int after_n_ok, int err)
+{
+    struct rf_store_files *f = rf_store_files_of(st);
+    pthread_mutex_lock(&f->fault_mu);
+    f->fault_armed = after_n_ok >= 0 && err != 0;
+    f->fault_left = after_n_ok;
+    f->fault_err = err;
+    pthread_mutex_unlock(&f->fault_mu);
+}
+
+int rf_blob_name_valid(const char *name)
+{
+    size_t i;
+    for (i = 0; i < RF_BLOB_NAME_LEN; i++) {
+        char c = name[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+    }
+    return name[i] == '\0';
+}
+
+static int fsync_fd(struct rf_store_files *f, int fd)
+{
+    int rc = rf_store_fault_hit(f);
+    if (rc != 0)
+        return rc;
+    if (fsync(fd) != 0)
+        return rf_store_errno(errno);
+    return 0;
+}
+
+/* ---- the data directory ---- */
+
+static int open_subdir(int dir_fd, const char *name, int *out)
+{
+    if (mkdirat(dir_fd, name, 0700) != 0 && errno != EEXIST)
+        return rf_store_errno(errno);
+    int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return rf_store_errno(errno);
+    *out = fd;
+    return 0;
+}
+
+int rf_blobdir_open(struct rf_store_files *f, const char *datadir, int *recover)
+{
+    int rc;
+    f->dir_fd = f->blobs_fd = f->tmp_fd = f->lock_fd = -1;
+    *recover = 0;
+    if (mkdir(datadir, 0700) != 0 && errno != EEXIST)
+        return rf_store_errno(errno);
+    f->dir_fd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (f->dir_fd < 0) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    if ((rc = open_subdir(f->dir_fd, "blobs", &f->blobs_fd)) != 0)
+        goto out;
+    if ((rc = open_subdir(f->dir_fd, "tmp", &f->tmp_fd)) != 0)
+        goto out;
+    int lfd = openat(f->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lfd < 0) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+        f->lock_fd = lfd;
+        *recover = 1;
+    } else {
+        close(lfd);
+    }
+    /* the new directory entries themselves must survive a crash */
+    if (fsync(f->dir_fd) != 0) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        rf_blobdir_close(f);
+    return rc;
+}
+
+void rf_blobdir_close(struct rf_store_files *f)
+{
+    int *fds[] = {&f->tmp_fd, &f->blobs_fd, &f->lock_fd, &f->dir_fd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+/* Iterates dir_fd's entries (dup'ed so the original keeps its offset). */
+static int dir_open_stream(int dir_fd, DIR **out)
+{
+    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return rf_store_errno(errno);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return rf_store_errno(errno);
+    }
+    *out = d;
+    return 0;
+}
+
+static int is_dot(const char *n)
+{
+    return strcmp(n, ".") == 0 || strcmp(n, "..") == 0;
+}
+
+int rf_blobdir_clear_tmp(struct rf_store_files *f, long *n)
+{
+    DIR *d = NULL;
+    struct dirent *e;
+    int rc = dir_open_stream(f->tmp_fd, &d);
+    *n = 0;
+    if (rc != 0)
+        return rc;
+    while ((e = readdir(d)) != NULL) {
+        if (is_dot(e->d_name))
+            continue;
+        if (unlinkat(f->tmp_fd, e->d_name, 0) == 0)
+            (*n)++;
+        else
+            rf_log_warn_err("store: cannot remove an entry of tmp", rf_store_errno(errno));
+    }
+    closedir(d);
+    if (*n > 0 && fsync(f->tmp_fd) != 0)
+        return rf_store_errno(errno);
+    return 0;
+}
+
+int rf_blobdir_sweep(struct rf_store_files *f, int (*referenced)(void *ctx, const char *name),
+                     void *ctx, long *n)
+{
+    DIR *d = NULL;
+    struct dirent *e;
+    long strange = 0;
+    int rc = dir_open_stream(f->blobs_fd, &d);
+    *n = 0;
+    if (rc != 0)
+        return rc;
+    while ((e = readdir(d)) != NULL) {
+        if (is_dot(e->d_name))
+            continue;
+        if (!rf_blob_name_valid(e->d_name)) {
+            strange++; /* not ours to delete */
+            continue;
+        }
+        int r = referenced(ctx, e->d_name);
+        if (r < 0) {
+            rc = r;
+            goto out;
+        }
+        if (r == 0) {
+            if (unlinkat(f->blobs_fd, e->d_name, 0) == 0)
+                (*n)++;
+            else
+                rf_log_warn_err("store: cannot remove an orphan blob", rf_store_errno(errno));
+        }
+    }
+    if (strange > 0)
+        rf_log_num(RF_LOG_WARN, "store: unexpected entries in blobs", "count", strange);
+    if (*n > 0 && fsync(f->blobs_fd) != 0)
+        rc = rf_store_errno(errno);
+out:
+    closedir(d);
+    return rc;
+}
+
+int rf_blobdir_stat(struct rf_store_files *f, const char *name, uint64_t *size)
+{
+    struct stat sb;
+    if (!rf_blob_name_valid(name))
+        return RF_ERR_INVALID;
+    if (fstatat(f->blobs_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return rf_store_errno(errno);
+    if (!S_ISREG(sb.st_mode))
+        return RF_ERR_NOT_FOUND;
+    *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
+int rf_blobdir_open_blob(struct rf_store_files *f, const char *name, int *fd, uint64_t *size)
+{
+    struct stat sb;
+    if (!rf_blob_name_valid(name))
+        return RF_ERR_INVALID;
+    int bfd = openat(f->blobs_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (bfd < 0)
+        return rf_store_errno(errno);
+    if (fstat(bfd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(bfd);
+        return RF_ERR_IO;
+    }
+    *fd = bfd;
+    *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
+void rf_blobdir_unlink(struct rf_store_files *f, char (*names)[RF_BLOB_NAME_LEN + 1], size_t n)
+{
+    size_t gone = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rf_blob_name_valid(names[i]))
+            continue;
+        if (unlinkat(f->blobs_fd, names[i], 0) == 0)
+            gone++;
+        else if (errno != ENOENT)
+            rf_log_warn_err("store: cannot remove a deleted object's blob", rf_store_errno(errno));
+    }
+    /* Not durable until fsynced; if this is lost in a crash the next open's
+     * sweep removes the then-unnamed files. */
+    if (gone > 0 && fsync(f->blobs_fd) != 0)
+        rf_log_warn_err("store: fsync of blobs after delete failed", rf_store_errno(errno));
+}
+
+/* ---- blobs ---- */
+
+int rf_blob_begin(struct rf_store *st, struct rf_blob **out)
+{
+    struct rf_store_files *f = rf_store_files_of(st);
+    uint8_t rnd[RF_BLOB_NAME_LEN / 2];
+    struct rf_blob *b;
+    *out = NULL;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return RF_ERR_NOMEM;
+    b->f = f;
+    b->fd = -1;
+    for (int tries = 0; tries < 4; tries++) {
+        randombytes_buf(rnd, sizeof(rnd));
+        if (rf_hex_encode(b->name, sizeof(b->name), rnd, sizeof(rnd)) != 0)
+            break;
+        memcpy(b->tmpname, b->name, RF_BLOB_NAME_LEN);
+        memcpy(b->tmpname + RF_BLOB_NAME_LEN, TMP_SUFFIX, sizeof(TMP_SUFFIX));
+        b->fd = openat(f->tmp_fd, b->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                       0600);
+        if (b->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (b->fd < 0) {
+        int rc = rf_store_errno(errno);
+        free(b);
+        return rc == RF_ERR_NOT_FOUND ? RF_ERR_IO : rc;
+    }
+    *out = b;
+    return 0;
+}
+
+/* Drops the temp file: after a failure, and on abort. */
+static void blob_discard(struct rf_blob *b)
+{
+    if (b->fd >= 0) {
+        close(b->fd);
+        b->fd = -1;
+        if (unlinkat(b->f->tmp_fd, b->tmpname, 0) != 0 && errno != ENOENT)
+            rf_log_warn_err("store: cannot remove a blob temp file", rf_store_errno(errno));
+    }
+}
+
+static int blob_fail(struct rf_blob *b, int err)
+{
+    b->err = err;
+    blob_discard(b);
+    return err;
+}
+
+int rf_blob_write(struct rf_blob *b, const uint8_t *p, size_t n)
+{
+    if (!b)
+        return RF_ERR_INVALID;
+    if (b->err != 0)
+        return b->err;
+    int rc = rf_store_fault_hit(b->f);
+    if (rc != 0)
+        return blob_fail(b, rc);
+    while (n > 0) {
+        ssize_t w = write(b->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return blob_fail(b, rf_store_errno(errno));
+        }
+        if (w == 0)
+            return blob_fail(b, RF_ERR_IO);
+        p += w;
+        n -= (size_t)w;
+        b->size += (uint64_t)w;
+    }
+    return 0;
+}
+
+uint64_t rf_blob_size(const struct rf_blob *b)
+{
+    return b ? b->size : 0;
+}
+
+int rf_blob_commit(struct rf_blob *b, char name[RF_BLOB_NAME_LEN + 1])
+{
+    int rc;
+    name[0] = '\0';
+    if (!b)
+        return RF_ERR_INVALID;
+    struct rf_store_files *f = b->f;
+    if ((rc = b->err) != 0)
+        goto out;
+    if ((rc = fsync_fd(f, b->fd)) != 0) {
+        blob_fail(b, rc);
+        goto out;
+    }
+    if (close(b->fd) != 0) {
+        b->fd = -1;
+        rc = RF_ERR_IO;
+        unlinkat(f->tmp_fd, b->tmpname, 0);
+        goto out;
+    }
+    b->fd = -1;
+    int r = renameat2(f->tmp_fd, b->tmpname, f->blobs_fd, b->name, RENAME_NOREPLACE);
+    if (r != 0 && errno == EINVAL) /* filesystem without NOREPLACE; 128 random bits */
+        r = renameat(f->tmp_fd, b->tmpname, f->blobs_fd, b->name);
+    if (r != 0) {
+        rc = rf_store_errno(errno);
+        unlinkat(f->tmp_fd, b->tmpname, 0);
+        goto out;
+    }
+    if ((rc = fsync_fd(f, f->blobs_fd)) != 0) {
+        /* nothing names it yet: take it back */
+        unlinkat(f->blobs_fd, b->name, 0);
+        goto out;
+    }
+    memcpy(name, b->name, RF_BLOB_NAME_LEN + 1);
+    rc = 0;
+out:
+    if (rc == RF_ERR_NOT_FOUND)
+        rc = RF_ERR_IO;
+    free(b);
+    return rc;
+}
+
+void rf_blob_abort(struct rf_blob *b)
+{
+    if (!b)
+        return;
+    blob_discard(b);
+    free(b);
+}

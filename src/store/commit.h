@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define RF_COMMIT_MAX_BATCH 512
 #define RF_COMMIT_MAX_QUEUE 8192
@@ -27,6 +28,9 @@ int rf_committer_submit(struct rf_committer *c, struct rf_op *op, rf_commit_done
                         void *arg);
 /* Submits and waits; returns op->status. */
 int rf_committer_run(struct rf_committer *c, struct rf_op *op);
+/* Batches applied and ops in them since rf_committer_new (ops / batches is
+ * the mean group size; for tests, benchmarks and status). */
+void rf_committer_stats(const struct rf_committer *c, uint64_t *batches, uint64_t *ops);
 /* Drains the queue and stops the thread. */
 void rf_committer_free(struct rf_committer *c);
 

@@ -1,2 +1,1182 @@
-/* placeholder: being written */
-int rf_placeholder_store_sqlite;
+/*
+ * store_sqlite.c - the SQLite backend of store.h (DIR/refuge.db).
+ *
+ * Connections. One writer connection, used only inside rf_store_apply under
+ * st->wmu (and at open, before anyone else can see the store). Readers take a
+ * read-only connection from a small pool (at most READERS_MAX, opened on
+ * demand, handed out under st->rmu); with WAL they read the last committed
+ * snapshot while the writer writes. Every connection caches its prepared
+ * statements (stmt_sql, prepared on first use); a statement is always reset
+ * before its connection goes back, so no reader pins an old snapshot.
+ *
+ * Durability. journal_mode=WAL, synchronous=FULL: COMMIT returns after the
+ * WAL is fsynced. rf_store_apply wraps a batch in BEGIN IMMEDIATE ... COMMIT
+ * with a SAVEPOINT per op, so one op's failure is undone alone while the
+ * others commit; a failure of the transaction itself (BEGIN, COMMIT, a
+ * savepoint, or SQLite rolling back on its own after an I/O error) fails
+ * every op with one error. Blob files of deleted objects are unlinked only
+ * after the COMMIT that removed their rows.
+ *
+ * Schema. Versioned by PRAGMA user_version: migrations[i] takes version i to
+ * i + 1, each in its own transaction. A database newer than this binary is
+ * refused (RF_ERR_VERSION). Only days (since 1970-01-01 UTC) are stored,
+ * never a time. secure_delete is on so freed pages are zeroed.
+ *
+ * Recovery at open (only by the opener holding DIR/lock, so a second process
+ * such as a CLI next to a running server never deletes the first one's blobs
+ * in flight): empty DIR/tmp, delete blob files no object row names.
+ */
+#include "lib/err.h"
+#include "lib/log.h"
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READERS_MAX 8
+#define BUSY_TIMEOUT_MS 10000
+#define SETTING_KEY_MAX 128
+#define CASE_ID_TRIES 16
+
+/* ---- schema ---- */
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE settings("
+    " key TEXT PRIMARY KEY NOT NULL,"
+    " value BLOB NOT NULL) STRICT;"
+    "CREATE TABLE sources("
+    " id INTEGER PRIMARY KEY,"
+    " lookup_id BLOB NOT NULL UNIQUE CHECK (length(lookup_id) = 32),"
+    " case_id TEXT NOT NULL UNIQUE CHECK (length(case_id) = 10),"
+    " pk BLOB NOT NULL CHECK (length(pk) = 32),"
+    " day INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE objects("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " source_id INTEGER NOT NULL REFERENCES sources(id),"
+    " kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 31),"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " day INTEGER NOT NULL,"
+    " data BLOB,"
+    " blob TEXT UNIQUE,"
+    " CHECK ((data IS NULL) <> (blob IS NULL))) STRICT;"
+    "CREATE INDEX objects_by_source ON objects(source_id, seq);"
+    "CREATE TABLE enroll_tokens("
+    " hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+    " role INTEGER NOT NULL,"
+    " day INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0) STRICT;"
+    "CREATE TABLE staff("
+    " sign_pk BLOB PRIMARY KEY NOT NULL CHECK (length(sign_pk) = 32),"
+    " box_pk BLOB NOT NULL CHECK (length(box_pk) = 32),"
+    " name TEXT NOT NULL UNIQUE,"
+    " day INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE rosters("
+    " version INTEGER PRIMARY KEY,"
+    " raw BLOB NOT NULL) STRICT;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* ---- statements ---- */
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_SETTING_PUT,
+    S_SETTING_GET,
+    S_SOURCE_BY_LOOKUP,
+    S_SOURCE_BY_CASE,
+    S_SOURCE_INSERT,
+    S_OBJECT_INSERT,
+    S_OBJECT_DELETE,
+    S_BLOB_REFERENCED,
+    S_TOKEN_PUT,
+    S_TOKEN_USE,
+    S_STAFF_PUT,
+    S_STAFF_GET,
+    S_ROSTER_PUT,
+    S_ROSTER_MAX,
+    S_ROSTER_LATEST,
+    S_ROSTER_GET,
+    S_OBJECTS_SINCE,
+    S_OBJECTS_OF_SOURCE,
+    S_OBJECT_GET,
+    S_OBJECT_DATA,
+    S_COUNT
+};
+
+#define OBJECT_COLS                                                                                \
+    "o.seq, o.source_id, s.case_id, o.kind, o.size, o.day, o.blob IS NOT NULL "                    \
+    "FROM objects o JOIN sources s ON s.id = o.source_id "
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT op",
+    [S_RELEASE] = "RELEASE op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO op",
+    [S_SETTING_PUT] = "INSERT INTO settings(key, value) VALUES (?1, ?2) "
+                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [S_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+    [S_SOURCE_BY_LOOKUP] = "SELECT id, case_id, pk, day FROM sources WHERE lookup_id = ?1",
+    [S_SOURCE_BY_CASE] = "SELECT id, case_id, pk, day FROM sources WHERE case_id = ?1",
+    [S_SOURCE_INSERT] = "INSERT INTO sources(lookup_id, case_id, pk, day) VALUES (?1, ?2, ?3, ?4)",
+    [S_OBJECT_INSERT] = "INSERT INTO objects(source_id, kind, size, day, data, blob) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_OBJECT_DELETE] = "DELETE FROM objects WHERE seq = ?1 AND source_id = ?2 RETURNING blob",
+    [S_BLOB_REFERENCED] = "SELECT 1 FROM objects WHERE blob = ?1",
+    [S_TOKEN_PUT] = "INSERT INTO enroll_tokens(hash, role, day, used) VALUES (?1, ?2, ?3, 0)",
+    [S_TOKEN_USE] = "UPDATE enroll_tokens SET used = 1 WHERE hash = ?1 AND used = 0 RETURNING role",
+    [S_STAFF_PUT] = "INSERT INTO staff(sign_pk, box_pk, name, day) VALUES (?1, ?2, ?3, ?4) "
+                    "ON CONFLICT(sign_pk) DO UPDATE SET box_pk = excluded.box_pk, "
+                    "name = excluded.name",
+    [S_STAFF_GET] = "SELECT box_pk, name FROM staff WHERE sign_pk = ?1",
+    [S_ROSTER_PUT] = "INSERT INTO rosters(version, raw) VALUES (?1, ?2)",
+    [S_ROSTER_MAX] = "SELECT coalesce(max(version), 0) FROM rosters",
+    [S_ROSTER_LATEST] = "SELECT version, raw FROM rosters ORDER BY version DESC LIMIT 1",
+    [S_ROSTER_GET] = "SELECT raw FROM rosters WHERE version = ?1",
+    [S_OBJECTS_SINCE] = "SELECT " OBJECT_COLS "WHERE o.seq > ?1 ORDER BY o.seq LIMIT ?2",
+    [S_OBJECTS_OF_SOURCE] = "SELECT " OBJECT_COLS "WHERE o.source_id = ?1 AND ((?2 >> o.kind) & 1) "
+                            "ORDER BY o.seq LIMIT ?3",
+    [S_OBJECT_GET] = "SELECT " OBJECT_COLS "WHERE o.seq = ?1",
+    [S_OBJECT_DATA] = "SELECT data, blob FROM objects WHERE seq = ?1",
+};
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+};
+
+struct rf_store {
+    struct rf_store_files files;
+    char *dbpath;
+
+    pthread_mutex_t wmu; /* the writer and everything below it */
+    struct conn w;
+    char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
+    size_t dead_cap;
+
+    pthread_mutex_t rmu; /* the reader pool */
+    pthread_cond_t rcv;
+    struct conn readers[READERS_MAX];
+    struct conn *idle[READERS_MAX];
+    size_t n_idle, n_open;
+};
+
+struct rf_store_files *rf_store_files_of(struct rf_store *st)
+{
+    return &st->files;
+}
+
+uint32_t rf_store_today(void)
+{
+    time_t now = time(NULL);
+    return now < 0 ? 0 : (uint32_t)(now / 86400);
+}
+
+static int db_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return 0;
+    case SQLITE_FULL:
+        return RF_ERR_NOSPACE;
+    case SQLITE_IOERR:
+        return rc == SQLITE_IOERR_NOMEM ? RF_ERR_NOMEM : RF_ERR_IO;
+    case SQLITE_NOMEM:
+        return RF_ERR_NOMEM;
+    case SQLITE_TOOBIG:
+        return RF_ERR_LIMIT;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return RF_ERR_EXISTS;
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return RF_ERR_NOT_FOUND;
+        return RF_ERR_INVALID;
+    default:
+        return RF_ERR_DB;
+    }
+}
+
+static int stmt_get(struct conn *c, enum stmt_id id, sqlite3_stmt **out)
+{
+    if (!c->stmt[id]) {
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->stmt[id], NULL);
+        if (rc != SQLITE_OK) {
+            rf_log_num(RF_LOG_ERROR, "store: cannot prepare statement", "id", id);
+            c->stmt[id] = NULL;
+            rc = db_err(rc);
+            return rc != 0 ? rc : RF_ERR_DB;
+        }
+    }
+    *out = c->stmt[id];
+    return 0;
+}
+
+static void stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Runs a statement that returns no rows. */
+static int stmt_run(struct conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, id, &s);
+    if (rc != 0)
+        return rc;
+    rc = sqlite3_step(s);
+    stmt_done(s);
+    return rc == SQLITE_DONE ? 0 : db_err(rc);
+}
+
+/* Binds a byte range; an empty range binds an empty blob, never NULL. */
+static int bind_bytes(sqlite3_stmt *s, int i, const void *p, size_t n)
+{
+    if (n == 0)
+        return sqlite3_bind_zeroblob(s, i, 0);
+    return sqlite3_bind_blob64(s, i, p, n, SQLITE_STATIC);
+}
+
+static void conn_close(struct conn *c)
+{
+    for (int i = 0; i < S_COUNT; i++) {
+        sqlite3_finalize(c->stmt[i]);
+        c->stmt[i] = NULL;
+    }
+    if (c->db)
+        sqlite3_close(c->db);
+    c->db = NULL;
+}
+
+static int conn_open(struct conn *c, const char *path, int readonly)
+{
+    int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
+                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+    memset(c, 0, sizeof(*c));
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        rc = db_err(rc);
+        goto out;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    const char *pragmas = readonly ? "PRAGMA query_only = ON;"
+                                   : "PRAGMA synchronous = FULL;"
+                                     "PRAGMA foreign_keys = ON;"
+                                     "PRAGMA secure_delete = ON;";
+    rc = db_err(sqlite3_exec(c->db, pragmas, NULL, NULL, NULL));
+out:
+    if (rc != 0)
+        conn_close(c);
+    return rc;
+}
+
+static int exec_sql(struct conn *c, const char *sql)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : db_err(rc);
+}
+
+static int set_wal(struct conn *c)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = db_err(sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL));
+    if (rc == 0) {
+        int r = sqlite3_step(s);
+        const unsigned char *mode = r == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+        rc = mode && strcmp((const char *)mode, "wal") == 0 ? 0 : RF_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int user_version(struct conn *c, int *v)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = db_err(sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL));
+    if (rc == 0) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *v = sqlite3_column_int(s, 0);
+        else
+            rc = RF_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int migrate(struct conn *c)
+{
+    int v = 0, rc = user_version(c, &v);
+    if (rc != 0)
+        return rc;
+    if (v > SCHEMA_VERSION) {
+        rf_log_num(RF_LOG_ERROR, "store: database schema is newer than this program", "version", v);
+        return RF_ERR_VERSION;
+    }
+    for (; v < SCHEMA_VERSION; v++) {
+        char bump[64];
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+        if ((rc = exec_sql(c, "BEGIN IMMEDIATE")) != 0)
+            return rc;
+        if ((rc = exec_sql(c, migrations[v])) != 0 || (rc = exec_sql(c, bump)) != 0 ||
+            (rc = exec_sql(c, "COMMIT")) != 0) {
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            rf_log_num(RF_LOG_ERROR, "store: migration failed", "to_version", v + 1);
+            return rc;
+        }
+        rf_log_num(RF_LOG_INFO, "store: schema migrated", "version", v + 1);
+    }
+    return 0;
+}
+
+/* ---- reader pool ---- */
+
+static int reader_get(struct rf_store *st, struct conn **out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&st->rmu);
+    while (st->n_idle == 0 && st->n_open == READERS_MAX)
+        pthread_cond_wait(&st->rcv, &st->rmu);
+    if (st->n_idle > 0) {
+        *out = st->idle[--st->n_idle];
+    } else {
+        /* find a closed slot (one may have failed to open earlier) */
+        struct conn *c = NULL;
+        for (size_t i = 0; i < READERS_MAX && !c; i++)
+            if (!st->readers[i].db)
+                c = &st->readers[i];
+        rc = c ? conn_open(c, st->dbpath, 1) : RF_ERR_DB;
+        if (rc == 0) {
+            st->n_open++;
+            *out = c;
+        }
+    }
+    pthread_mutex_unlock(&st->rmu);
+    return rc;
+}
+
+static void reader_put(struct rf_store *st, struct conn *c)
+{
+    pthread_mutex_lock(&st->rmu);
+    st->idle[st->n_idle++] = c;
+    pthread_cond_signal(&st->rcv);
+    pthread_mutex_unlock(&st->rmu);
+}
+
+/* ---- open / close ---- */
+
+struct sweep_ctx {
+    struct conn *c;
+};
+
+static int blob_referenced(void *ctx, const char *name)
+{
+    struct sweep_ctx *sc = ctx;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(sc->c, S_BLOB_REFERENCED, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    stmt_done(s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_err(rc);
+}
+
+static int recover(struct rf_store *st)
+{
+    long tmp = 0, orphans = 0;
+    struct sweep_ctx sc = {&st->w};
+    int rc = rf_blobdir_clear_tmp(&st->files, &tmp);
+    if (rc == 0)
+        rc = rf_blobdir_sweep(&st->files, blob_referenced, &sc, &orphans);
+    if (tmp > 0)
+        rf_log_num(RF_LOG_INFO, "store: removed unfinished temp files", "count", tmp);
+    if (orphans > 0)
+        rf_log_num(RF_LOG_INFO, "store: removed blobs no object names", "count", orphans);
+    return rc;
+}
+
+int rf_store_open(struct rf_store **out, const char *datadir)
+{
+    struct rf_store *st;
+    char *real = NULL;
+    int rc, do_recover = 0;
+    *out = NULL;
+    if (!datadir || !*datadir)
+        return RF_ERR_INVALID;
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return RF_ERR_NOMEM;
+    pthread_mutex_init(&st->files.fault_mu, NULL);
+    pthread_mutex_init(&st->wmu, NULL);
+    pthread_mutex_init(&st->rmu, NULL);
+    pthread_cond_init(&st->rcv, NULL);
+    st->files.dir_fd = st->files.blobs_fd = st->files.tmp_fd = st->files.lock_fd = -1;
+
+    if ((rc = rf_blobdir_open(&st->files, datadir, &do_recover)) != 0)
+        goto out;
+    /* the database file is created 0600 before SQLite sees it; -wal and -shm
+     * take the same mode */
+    int fd = openat(st->files.dir_fd, "refuge.db", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    close(fd);
+    real = realpath(datadir, NULL);
+    if (!real) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    size_t plen = strlen(real) + sizeof("/refuge.db");
+    st->dbpath = malloc(plen);
+    if (!st->dbpath) {
+        rc = RF_ERR_NOMEM;
+        goto out;
+    }
+    snprintf(st->dbpath, plen, "%s/refuge.db", real);
+
+    if ((rc = conn_open(&st->w, st->dbpath, 0)) != 0)
+        goto out;
+    if ((rc = set_wal(&st->w)) != 0)
+        goto out;
+    if ((rc = migrate(&st->w)) != 0)
+        goto out;
+    if (do_recover && (rc = recover(st)) != 0)
+        goto out;
+    if (!do_recover)
+        rf_log_info("store: another opener holds the data directory; recovery skipped");
+    *out = st;
+    st = NULL;
+out:
+    if (rc != 0)
+        rf_log_error("store: open failed", rc);
+    free(real);
+    rf_store_close(st);
+    return rc;
+}
+
+void rf_store_close(struct rf_store *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < READERS_MAX; i++)
+        conn_close(&st->readers[i]);
+    conn_close(&st->w);
+    rf_blobdir_close(&st->files);
+    free(st->dead);
+    free(st->dbpath);
+    pthread_cond_destroy(&st->rcv);
+    pthread_mutex_destroy(&st->rmu);
+    pthread_mutex_destroy(&st->wmu);
+    pthread_mutex_destroy(&st->files.fault_mu);
+    free(st);
+}
+
+/* ---- reads ---- */
+
+static int put_column(struct rf_buf *out, sqlite3_stmt *s, int col)
+{
+    const void *p = sqlite3_column_blob(s, col);
+    int n = sqlite3_column_bytes(s, col);
+    if (n < 0 || (n > 0 && !p))
+        return RF_ERR_NOMEM;
+    return rf_buf_put(out, p, (size_t)n);
+}
+
+static int copy_fixed(void *dst, size_t n, sqlite3_stmt *s, int col)
+{
+    const void *p = sqlite3_column_blob(s, col);
+    if ((size_t)sqlite3_column_bytes(s, col) != n || !p)
+        return RF_ERR_DB;
+    memcpy(dst, p, n);
+    return 0;
+}
+
+static int copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
+{
+    const unsigned char *p = sqlite3_column_text(s, col);
+    int n = sqlite3_column_bytes(s, col);
+    if (!p || n < 0 || (size_t)n >= cap)
+        return RF_ERR_DB;
+    memcpy(dst, p, (size_t)n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* A read: takes a reader, prepares id, calls bind, steps: fn for each row
+ * while it returns 0 (stops on 1), then gives everything back. */
+typedef int (*row_fn)(sqlite3_stmt *s, void *ctx);
+typedef void (*bind_fn)(sqlite3_stmt *s, const void *args);
+
+static int read_rows(struct rf_store *st, enum stmt_id id, bind_fn bind, const void *args,
+                     row_fn fn, void *ctx, size_t *rows)
+{
+    struct conn *c;
+    sqlite3_stmt *s = NULL;
+    size_t n = 0;
+    int rc = reader_get(st, &c);
+    if (rc != 0)
+        return rc;
+    if ((rc = stmt_get(c, id, &s)) != 0)
+        goto out;
+    bind(s, args);
+    for (;;) {
+        int r = sqlite3_step(s);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = db_err(r);
+            break;
+        }
+        rc = fn(s, ctx);
+        if (rc < 0)
+            break;
+        n++;
+        if (rc == 1)
+            break;
+    }
+    if (rc == 1)
+        rc = 0;
+    stmt_done(s);
+out:
+    reader_put(st, c);
+    if (rows)
+        *rows = n;
+    return rc;
+}
+
+/* The single row of a keyed read: RF_ERR_NOT_FOUND if there is none. */
+static int read_one(struct rf_store *st, enum stmt_id id, bind_fn bind, const void *args, row_fn fn,
+                    void *ctx)
+{
+    size_t n = 0;
+    int rc = read_rows(st, id, bind, args, fn, ctx, &n);
+    if (rc == 0 && n == 0)
+        rc = RF_ERR_NOT_FOUND;
+    return rc;
+}
+
+static void bind_text1(sqlite3_stmt *s, const void *args)
+{
+    sqlite3_bind_text(s, 1, args, -1, SQLITE_STATIC);
+}
+
+static void bind_key32(sqlite3_stmt *s, const void *args)
+{
+    sqlite3_bind_blob(s, 1, args, 32, SQLITE_STATIC);
+}
+
+static void bind_int1(sqlite3_stmt *s, const void *args)
+{
+    sqlite3_bind_int64(s, 1, *(const int64_t *)args);
+}
+
+static void bind_none(sqlite3_stmt *s, const void *args)
+{
+    (void)s;
+    (void)args;
+}
+
+static int row_buf0(sqlite3_stmt *s, void *ctx)
+{
+    int rc = put_column(ctx, s, 0);
+    return rc != 0 ? rc : 1;
+}
+
+int rf_store_setting_get(struct rf_store *st, const char *key, struct rf_buf *out)
+{
+    if (!key || !*key || strlen(key) > SETTING_KEY_MAX)
+        return RF_ERR_INVALID;
+    return read_one(st, S_SETTING_GET, bind_text1, key, row_buf0, out);
+}
+
+static int row_source(sqlite3_stmt *s, void *ctx)
+{
+    struct rf_source *src = ctx;
+    int rc;
+    memset(src, 0, sizeof(*src));
+    src->id = sqlite3_column_int64(s, 0);
+    if ((rc = copy_text(src->case_id, sizeof(src->case_id), s, 1)) != 0 ||
+        (rc = copy_fixed(src->pk, sizeof(src->pk), s, 2)) != 0)
+        return rc;
+    src->day = (uint32_t)sqlite3_column_int64(s, 3);
+    return 1;
+}
+
+int rf_store_source_by_lookup(struct rf_store *st, const uint8_t lookup_id[32],
+                              struct rf_source *out)
+{
+    return read_one(st, S_SOURCE_BY_LOOKUP, bind_key32, lookup_id, row_source, out);
+}
+
+int rf_store_source_by_case(struct rf_store *st, const char *case_id, struct rf_source *out)
+{
+    if (!case_id || strlen(case_id) != RF_CASE_ID_LEN)
+        return RF_ERR_NOT_FOUND;
+    return read_one(st, S_SOURCE_BY_CASE, bind_text1, case_id, row_source, out);
+}
+
+struct object_rows {
+    struct rf_object *out;
+    size_t cap, n;
+};
+
+static int row_object(sqlite3_stmt *s, void *ctx)
+{
+    struct object_rows *r = ctx;
+    if (r->n >= r->cap)
+        return 1;
+    struct rf_object *o = &r->out[r->n];
+    memset(o, 0, sizeof(*o));
+    o->seq = sqlite3_column_int64(s, 0);
+    o->source_id = sqlite3_column_int64(s, 1);
+    int rc = copy_text(o->case_id, sizeof(o->case_id), s, 2);
+    if (rc != 0)
+        return rc;
+    o->kind = (uint8_t)sqlite3_column_int(s, 3);
+    o->size = (uint64_t)sqlite3_column_int64(s, 4);
+    o->day = (uint32_t)sqlite3_column_int64(s, 5);
+    o->in_blob = sqlite3_column_int(s, 6);
+    r->n++;
+    return 0;
+}
+
+static int64_t cap_limit(size_t cap)
+{
+    return cap > INT64_MAX ? INT64_MAX : (int64_t)cap;
+}
+
+struct since_args {
+    int64_t after, cap;
+};
+
+static void bind_since(sqlite3_stmt *s, const void *args)
+{
+    const struct since_args *a = args;
+    sqlite3_bind_int64(s, 1, a->after);
+    sqlite3_bind_int64(s, 2, a->cap);
+}
+
+int rf_store_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
+                           size_t *n)
+{
+    struct object_rows r = {out, cap, 0};
+    struct since_args a = {after, cap_limit(cap)};
+    *n = 0;
+    if (cap == 0)
+        return 0;
+    int rc = read_rows(st, S_OBJECTS_SINCE, bind_since, &a, row_object, &r, NULL);
+    *n = rc == 0 ? r.n : 0;
+    return rc;
+}
+
+struct of_source_args {
+    int64_t source_id, kinds, cap;
+};
+
+static void bind_of_source(sqlite3_stmt *s, const void *args)
+{
+    const struct of_source_args *a = args;
+    sqlite3_bind_int64(s, 1, a->source_id);
+    sqlite3_bind_int64(s, 2, a->kinds);
+    sqlite3_bind_int64(s, 3, a->cap);
+}
+
+int rf_store_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kinds,
+                               struct rf_object *out, size_t cap, size_t *n)
+{
+    struct object_rows r = {out, cap, 0};
+    struct of_source_args a = {source_id, (int64_t)(kinds & 0xffffffffu), cap_limit(cap)};
+    *n = 0;
+    if (cap == 0)
+        return 0;
+    int rc = read_rows(st, S_OBJECTS_OF_SOURCE, bind_of_source, &a, row_object, &r, NULL);
+    *n = rc == 0 ? r.n : 0;
+    return rc;
+}
+
+int rf_store_object_get(struct rf_store *st, int64_t seq, struct rf_object *out)
+{
+    struct object_rows r = {out, 1, 0};
+    return read_one(st, S_OBJECT_GET, bind_int1, &seq, row_object, &r);
+}
+
+/* The ciphertext of one object: inline bytes copied out, or the blob's name. */
+struct object_data {
+    struct rf_buf *inl;
+    char blob[RF_BLOB_NAME_LEN + 1];
+};
+
+static int row_object_data(sqlite3_stmt *s, void *ctx)
+{
+    struct object_data *d = ctx;
+    if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
+        int rc = copy_text(d->blob, sizeof(d->blob), s, 1);
+        return rc != 0 ? rc : 1;
+    }
+    int rc = put_column(d->inl, s, 0);
+    return rc != 0 ? rc : 1;
+}
+
+static int read_fd_all(int fd, uint64_t size, struct rf_buf *out)
+{
+    if (size > SIZE_MAX)
+        return RF_ERR_LIMIT;
+    int rc = rf_buf_reserve(out, (size_t)size);
+    if (rc != 0)
+        return rc;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, out->data + out->len + got, (size_t)size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return RF_ERR_IO;
+        got += (size_t)r;
+    }
+    out->len += got;
+    return 0;
+}
+
+int rf_store_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out)
+{
+    struct object_data d = {out, ""};
+    size_t before = out->len;
+    int rc = read_one(st, S_OBJECT_DATA, bind_int1, &seq, row_object_data, &d);
+    if (rc != 0 || !d.blob[0])
+        goto out;
+    /* in a blob: read the file (out's limit bounds it) */
+    int fd = -1;
+    uint64_t size = 0;
+    if ((rc = rf_blobdir_open_blob(&st->files, d.blob, &fd, &size)) != 0)
+        goto out;
+    rc = read_fd_all(fd, size, out);
+    close(fd);
+out:
+    if (rc != 0)
+        out->len = before;
+    return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return rf_store_errno(errno);
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int rf_store_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size)
+{
+    struct rf_buf inl;
+    struct object_data d = {&inl, ""};
+    int mfd = -1;
+    rf_buf_init(&inl, RF_INLINE_MAX);
+    *fd = -1;
+    *size = 0;
+    int rc = read_one(st, S_OBJECT_DATA, bind_int1, &seq, row_object_data, &d);
+    if (rc != 0)
+        goto out;
+    if (d.blob[0]) {
+        rc = rf_blobdir_open_blob(&st->files, d.blob, fd, size);
+        goto out;
+    }
+    mfd = memfd_create("refuge-object", MFD_CLOEXEC);
+    if (mfd < 0) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    if ((rc = write_all(mfd, inl.data, inl.len)) != 0)
+        goto out;
+    if (lseek(mfd, 0, SEEK_SET) != 0) {
+        rc = RF_ERR_IO;
+        goto out;
+    }
+    *fd = mfd;
+    *size = inl.len;
+    mfd = -1;
+out:
+    if (mfd >= 0)
+        close(mfd);
+    rf_buf_free(&inl);
+    return rc;
+}
+
+static int row_staff(sqlite3_stmt *s, void *ctx)
+{
+    struct rf_staff_rec *r = ctx;
+    int rc;
+    if ((rc = copy_fixed(r->box_pk, sizeof(r->box_pk), s, 0)) != 0 ||
+        (rc = copy_text(r->name, sizeof(r->name), s, 1)) != 0)
+        return rc;
+    return 1;
+}
+
+int rf_store_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out)
+{
+    memset(out, 0, sizeof(*out));
+    memcpy(out->sign_pk, sign_pk, sizeof(out->sign_pk));
+    return read_one(st, S_STAFF_GET, bind_key32, sign_pk, row_staff, out);
+}
+
+struct roster_row {
+    uint32_t *version;
+    struct rf_buf *raw;
+};
+
+static int row_roster_latest(sqlite3_stmt *s, void *ctx)
+{
+    struct roster_row *r = ctx;
+    *r->version = (uint32_t)sqlite3_column_int64(s, 0);
+    int rc = put_column(r->raw, s, 1);
+    return rc != 0 ? rc : 1;
+}
+
+int rf_store_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw)
+{
+    struct roster_row r = {version, raw};
+    return read_one(st, S_ROSTER_LATEST, bind_none, NULL, row_roster_latest, &r);
+}
+
+int rf_store_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *raw)
+{
+    int64_t v = version;
+    return read_one(st, S_ROSTER_GET, bind_int1, &v, row_buf0, raw);
+}
+
+/* ---- writes (writer connection, inside a transaction) ---- */
+
+/* Steps a write statement expected to return nothing. */
+static int step_done(sqlite3_stmt *s)
+{
+    int r = sqlite3_step(s);
+    stmt_done(s);
+    return r == SQLITE_DONE ? 0 : db_err(r);
+}
+
+static int op_setting_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (!op->key || !*op->key || strlen(op->key) > SETTING_KEY_MAX || (!op->data && op->len))
+        return RF_ERR_INVALID;
+    int rc = stmt_get(c, S_SETTING_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(s, 1, op->key, -1, SQLITE_STATIC);
+    bind_bytes(s, 2, op->data, op->len);
+    return step_done(s);
+}
+
+static void case_id_new(char out[RF_CASE_ID_LEN + 1])
+{
+    /* RFC 4648 base32 alphabet, lower case: 50 random bits */
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
+        out[i] = alphabet[randombytes_uniform(32)];
+    out[RF_CASE_ID_LEN] = '\0';
+}
+
+static int op_source_create(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    struct rf_source src;
+    int rc = stmt_get(c, S_SOURCE_BY_LOOKUP, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, op->lookup_id, 32, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    stmt_done(s);
+    if (r == SQLITE_ROW)
+        return RF_ERR_EXISTS;
+    if (r != SQLITE_DONE)
+        return db_err(r);
+
+    if ((rc = stmt_get(c, S_SOURCE_INSERT, &s)) != 0)
+        return rc;
+    memset(&src, 0, sizeof(src));
+    memcpy(src.pk, op->pk, sizeof(src.pk));
+    src.day = rf_store_today();
+    for (int tries = 0; tries < CASE_ID_TRIES; tries++) {
+        case_id_new(src.case_id);
+        sqlite3_bind_blob(s, 1, op->lookup_id, 32, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, src.case_id, RF_CASE_ID_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 3, src.pk, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, src.day);
+        r = sqlite3_step(s);
+        stmt_done(s);
+        if (r == SQLITE_DONE) {
+            src.id = sqlite3_last_insert_rowid(c->db);
+            op->source = src;
+            return 0;
+        }
+        if (r != SQLITE_CONSTRAINT_UNIQUE) /* the lookup is free: only case_id collides */
+            return db_err(r);
+    }
+    return RF_ERR_DB;
+}
+
+static int op_object_put(struct rf_store *st, struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int in_blob = op->blob_name[0] != '\0';
+    uint64_t size;
+    int rc;
+    if (op->kind >= 32)
+        return RF_ERR_INVALID;
+    if (in_blob) {
+        if (!rf_blob_name_valid(op->blob_name))
+            return RF_ERR_INVALID;
+        if ((rc = rf_blobdir_stat(&st->files, op->blob_name, &size)) != 0)
+            return rc;
+        if (size != op->size || size > INT64_MAX)
+            return RF_ERR_INVALID;
+    } else {
+        if (op->len > RF_INLINE_MAX)
+            return RF_ERR_LIMIT;
+        if (!op->data && op->len)
+            return RF_ERR_INVALID;
+        size = op->len;
+    }
+    if ((rc = stmt_get(c, S_OBJECT_INSERT, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->source_id);
+    sqlite3_bind_int(s, 2, op->kind);
+    sqlite3_bind_int64(s, 3, (int64_t)size);
+    sqlite3_bind_int64(s, 4, rf_store_today());
+    if (in_blob) {
+        sqlite3_bind_null(s, 5);
+        sqlite3_bind_text(s, 6, op->blob_name, RF_BLOB_NAME_LEN, SQLITE_STATIC);
+    } else {
+        bind_bytes(s, 5, op->data, op->len);
+        sqlite3_bind_null(s, 6);
+    }
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    op->seq = sqlite3_last_insert_rowid(c->db);
+    return 0;
+}
+
+static int op_object_delete(struct conn *c, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, S_OBJECT_DELETE, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->seq);
+    sqlite3_bind_int64(s, 2, op->source_id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+            rc = copy_text(dead, RF_BLOB_NAME_LEN + 1, s, 0);
+        r = sqlite3_step(s);
+        if (rc == 0)
+            rc = r == SQLITE_DONE ? 0 : db_err(r);
+    } else {
+        rc = r == SQLITE_DONE ? RF_ERR_NOT_FOUND : db_err(r);
+    }
+    stmt_done(s);
+    return rc;
+}
+
+static int op_token_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, S_TOKEN_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, op->token_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, op->role);
+    sqlite3_bind_int64(s, 3, rf_store_today());
+    return step_done(s);
+}
+
+static int op_token_use(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, S_TOKEN_USE, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, op->token_hash, 32, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        op->role = sqlite3_column_int(s, 0);
+        r = sqlite3_step(s);
+        rc = r == SQLITE_DONE ? 0 : db_err(r);
+    } else {
+        rc = r == SQLITE_DONE ? RF_ERR_NOT_FOUND : db_err(r);
+    }
+    stmt_done(s);
+    return rc;
+}
+
+static int op_staff_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    const struct rf_staff_rec *r = &op->staff;
+    size_t nlen = strnlen(r->name, sizeof(r->name));
+    if (nlen == 0 || nlen == sizeof(r->name))
+        return RF_ERR_INVALID;
+    int rc = stmt_get(c, S_STAFF_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, r->sign_pk, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, r->box_pk, 32, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->name, (int)nlen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, rf_store_today());
+    return step_done(s);
+}
+
+/* Rosters form a chain: each put is exactly the next version (1 first). */
+static int op_roster_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (!op->data || op->len == 0)
+        return RF_ERR_INVALID;
+    int rc = stmt_get(c, S_ROSTER_MAX, &s);
+    if (rc != 0)
+        return rc;
+    int r = sqlite3_step(s);
+    int64_t latest = r == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    stmt_done(s);
+    if (r != SQLITE_ROW)
+        return db_err(r);
+    if ((int64_t)op->version <= latest)
+        return RF_ERR_EXISTS;
+    if ((int64_t)op->version != latest + 1)
+        return RF_ERR_ROSTER;
+    if ((rc = stmt_get(c, S_ROSTER_PUT, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->version);
+    bind_bytes(s, 2, op->data, op->len);
+    return step_done(s);
+}
+
+static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+{
+    struct conn *c = &st->w;
+    switch (op->type) {
+    case RF_OP_SETTING_PUT:
+        return op_setting_put(c, op);
+    case RF_OP_SOURCE_CREATE:
+        return op_source_create(c, op);
+    case RF_OP_OBJECT_PUT:
+        return op_object_put(st, c, op);
+    case RF_OP_OBJECT_DELETE:
+        return op_object_delete(c, op, dead);
+    case RF_OP_TOKEN_PUT:
+        return op_token_put(c, op);
+    case RF_OP_TOKEN_USE:
+        return op_token_use(c, op);
+    case RF_OP_STAFF_PUT:
+        return op_staff_put(c, op);
+    case RF_OP_ROSTER_PUT:
+        return op_roster_put(c, op);
+    }
+    return RF_ERR_INVALID;
+}
+
+/* An error that means the transaction, not just the op, is in trouble. */
+static int batch_fatal(int rc)
+{
+    return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
+}
+
+static int dead_reserve(struct rf_store *st, size_t n)
+{
+    if (n <= st->dead_cap)
+        return 0;
+    void *p = realloc(st->dead, n * sizeof(*st->dead));
+    if (!p)
+        return RF_ERR_NOMEM;
+    st->dead = p;
+    st->dead_cap = n;
+    return 0;
+}
+
+/* Runs the ops inside the open transaction; 0, or the error that sinks it. */
+static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    struct conn *c = &st->w;
+    for (size_t i = 0; i < n; i++) {
+        int rc = stmt_run(c, S_SAVEPOINT);
+        if (rc != 0)
+            return rc;
+        st->dead[i][0] = '\0';
+        ops[i].status = op_apply(st, &ops[i], st->dead[i]);
+        if (ops[i].status == 0) {
+            if ((rc = stmt_run(c, S_RELEASE)) != 0)
+                return rc;
+            continue;
+        }
+        st->dead[i][0] = '\0';
+        /* SQLite may have rolled the whole transaction back on its own */
+        if (sqlite3_get_autocommit(c->db))
+            return batch_fatal(ops[i].status) ? ops[i].status : RF_ERR_DB;
+        if ((rc = stmt_run(c, S_ROLLBACK_TO)) != 0 || (rc = stmt_run(c, S_RELEASE)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    struct conn *c = &st->w;
+    int rc;
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&st->wmu);
+    if ((rc = dead_reserve(st, n)) != 0)
+        goto fail;
+    if ((rc = stmt_run(c, S_BEGIN)) != 0)
+        goto fail;
+    if ((rc = apply_ops(st, ops, n)) != 0)
+        goto fail;
+    if ((rc = rf_store_fault_hit(&st->files)) != 0)
+        goto fail;
+    if ((rc = stmt_run(c, S_COMMIT)) != 0)
+        goto fail;
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++)
+        if (st->dead[i][0])
+            memcpy(st->dead[nd++], st->dead[i], RF_BLOB_NAME_LEN + 1);
+    if (nd > 0)
+        rf_blobdir_unlink(&st->files, st->dead, nd);
+    pthread_mutex_unlock(&st->wmu);
+    return 0;
+fail:
+    if (!sqlite3_get_autocommit(c->db))
+        stmt_run(c, S_ROLLBACK);
+    for (size_t i = 0; i < n; i++)
+        ops[i].status = rc;
+    pthread_mutex_unlock(&st->wmu);
+    rf_log_error("store: transaction failed", rc);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * store_internal.h - what the store's files share and nothing outside
+ * src/store may include: the data directory's file handles, the blob
+ * directory housekeeping used at open and after commits, and the fault
+ * injection state. Backend-neutral: the SQLite backend uses it now and a
+ * PostgreSQL backend would use it the same way (blobs stay on local disk).
+ *
+ * Layout of a data directory (created 0700):
+ *   DIR/refuge.db (+ -wal, -shm)  the SQLite database (backend-specific)
+ *   DIR/blobs/<32 hex>            committed blob files, named by object rows
+ *   DIR/tmp/<32 hex>.tmp          blobs being written; never read by anyone
+ *   DIR/lock                      flock()ed by the process that did recovery
+ *
+ * Fault injection: once armed with (after_n_ok, err), fault points (each
+ * rf_blob_write call, each fsync in rf_blob_commit, each database commit)
+ * succeed after_n_ok more times and then fail with err, and keep failing
+ * (a full disk stays full) until re-armed or disarmed with after_n_ok < 0
+ * or err == 0.
+ */
+#ifndef RF_STORE_INTERNAL_H
+#define RF_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct rf_store_files {
+    int dir_fd;   /* DIR */
+    int blobs_fd; /* DIR/blobs */
+    int tmp_fd;   /* DIR/tmp */
+    int lock_fd;  /* DIR/lock, flock()ed if this opener did recovery, else -1 */
+    pthread_mutex_t fault_mu;
+    int fault_armed;
+    int fault_left; /* successes still allowed */
+    int fault_err;
+};
+
+/* Implemented by the backend: the files of an open store. */
+struct rf_store_files *rf_store_files_of(struct rf_store *st);
+
+/* Creates DIR, DIR/blobs, DIR/tmp (0700) and opens them; takes DIR/lock if
+ * free (*recover = 1: this opener must run recovery) */
+int rf_blobdir_open(struct rf_store_files *f, const char *datadir, int *recover);
+void rf_blobdir_close(struct rf_store_files *f);
+/* Deletes every file in DIR/tmp; *n receives how many. */
+int rf_blobdir_clear_tmp(struct rf_store_files *f, long *n);
+/* Calls referenced(ctx, name) for every well-named blob and unlinks those it
+ * answers 0 for (orphans); *n receives how many went. A negative answer aborts
+ * the sweep with that error. Fsyncs DIR/blobs if anything went. */
+int rf_blobdir_sweep(struct rf_store_files *f, int (*referenced)(void *ctx, const char *name),
+                     void *ctx, long *n);
+/* 1 if name is 32 lowercase hex digits. */
+int rf_blob_name_valid(const char *name);
+/* Size of the committed blob name: 0, RF_ERR_NOT_FOUND, RF_ERR_IO. */
+int rf_blobdir_stat(struct rf_store_files *f, const char *name, uint64_t *size);
+/* Opens a committed blob O_RDONLY|O_CLOEXEC. */
+int rf_blobdir_open_blob(struct rf_store_files *f, const char *name, int *fd, uint64_t *size);
+/* Unlinks committed blobs (after the rows naming them are gone), then
+ * fsyncs DIR/blobs once. */
+void rf_blobdir_unlink(struct rf_store_files *f, char (*names)[RF_BLOB_NAME_LEN + 1], size_t n);
+/* A fault point: 0, or the injected error. */
+int rf_store_fault_hit(struct rf_store_files *f);
+/* Maps an errno from write/fsync/rename to an rf_err. */
+int rf_store_errno(int e);
+
+#endif

@@ -1,0 +1,287 @@
+/* commit_test.c - the group committer: many threads' ops all complete, each
+ * exactly once, with distinct sequence numbers, in shared transactions; a
+ * full queue says BUSY; a failed transaction fails its whole batch and the
+ * next batch goes through; free runs everything still queued. */
+#include "lib/err.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define THREADS 8
+#define PER_THREAD 500
+
+struct fixture {
+    char root[512];
+    char dir[600];
+    struct rf_store *st;
+    struct rf_committer *c;
+    int64_t source_id;
+};
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *base = getenv("REFUGE_TEST_TMP");
+    if (!f)
+        return -1;
+    snprintf(f->root, sizeof(f->root), "%s/commit-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(f->root))
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/data", f->root);
+    if (rf_store_open(&f->st, f->dir) != 0 || rf_committer_new(&f->c, f->st) != 0)
+        return -1;
+    struct rf_op op = {.type = RF_OP_SOURCE_CREATE};
+    memset(op.lookup_id, 1, 32);
+    if (rf_committer_run(f->c, &op) != 0)
+        return -1;
+    f->source_id = op.source.id;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    rf_committer_free(f->c);
+    rf_store_close(f->st);
+    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+struct worker {
+    struct fixture *f;
+    int index;
+    int64_t seqs[PER_THREAD];
+    int failures;
+};
+
+static void *worker_main(void *p)
+{
+    struct worker *w = p;
+    uint8_t data[128];
+    for (int i = 0; i < PER_THREAD; i++) {
+        memset(data, w->index, sizeof(data));
+        memcpy(data, &i, sizeof(i));
+        struct rf_op op = {.type = RF_OP_OBJECT_PUT,
+                           .source_id = w->f->source_id,
+                           .kind = (uint8_t)w->index,
+                           .data = data,
+                           .len = sizeof(data)};
+        if (rf_committer_run(w->f->c, &op) != 0 || op.seq <= 0)
+            w->failures++;
+        w->seqs[i] = op.seq;
+    }
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void many_threads_all_complete_in_shared_batches(void **state)
+{
+    struct fixture *f = *state;
+    static struct worker w[THREADS];
+    pthread_t th[THREADS];
+    uint64_t b0, o0, b1, o1;
+    rf_committer_stats(f->c, &b0, &o0);
+    for (int i = 0; i < THREADS; i++) {
+        w[i].f = f;
+        w[i].index = i;
+        w[i].failures = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    rf_committer_stats(f->c, &b1, &o1);
+
+    static int64_t all[THREADS * PER_THREAD];
+    size_t k = 0;
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(w[i].failures, 0);
+        for (int j = 1; j < PER_THREAD; j++) /* one thread's ops commit in its order */
+            assert_true(w[i].seqs[j] > w[i].seqs[j - 1]);
+        memcpy(all + k, w[i].seqs, sizeof(w[i].seqs));
+        k += PER_THREAD;
+    }
+    qsort(all, k, sizeof(all[0]), cmp_i64);
+    for (size_t i = 1; i < k; i++)
+        assert_true(all[i] != all[i - 1]);
+
+    assert_int_equal(o1 - o0, THREADS * PER_THREAD);
+    print_message("  %llu ops in %llu batches (mean %.1f)\n", (unsigned long long)(o1 - o0),
+                  (unsigned long long)(b1 - b0), (double)(o1 - o0) / (double)(b1 - b0));
+    assert_true(b1 - b0 < o1 - o0); /* some batch held more than one op */
+
+    /* and each op's bytes are the ones its thread sent */
+    struct rf_buf buf;
+    rf_buf_init(&buf, 1024);
+    for (int i = 0; i < THREADS; i++) {
+        int j = PER_THREAD / 2 + i;
+        rf_buf_reset(&buf);
+        assert_int_equal(rf_store_object_read(f->st, w[i].seqs[j], &buf), 0);
+        assert_int_equal(buf.len, 128);
+        assert_memory_equal(buf.data, &j, sizeof(j));
+        assert_int_equal(buf.data[127], i);
+    }
+    rf_buf_free(&buf);
+    size_t n = 0;
+    struct rf_object list[8];
+    assert_int_equal(rf_store_objects_of_source(f->st, f->source_id, 1u << 3, list, 8, &n), 0);
+    assert_int_equal(n, 8);
+}
+
+/* A completion that holds the committer thread until the test lets go. */
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int entered, open;
+    int calls;
+};
+
+static void gate_done(void *arg, struct rf_op *op)
+{
+    struct gate *g = arg;
+    (void)op;
+    pthread_mutex_lock(&g->mu);
+    g->entered = 1;
+    g->calls++;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void count_done(void *arg, struct rf_op *op)
+{
+    struct gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    if (op->status == 0)
+        g->calls++;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void full_queue_is_busy_and_free_drains(void **state)
+{
+    struct fixture *f = *state;
+    struct gate g = {.entered = 0, .open = 0, .calls = 0};
+    struct gate counter = {.calls = 0};
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    pthread_mutex_init(&counter.mu, NULL);
+    uint8_t data[8] = {0};
+    struct rf_op first = {.type = RF_OP_SETTING_PUT, .key = "gate", .data = data, .len = 1};
+    assert_int_equal(rf_committer_submit(f->c, &first, gate_done, &g), 0);
+    pthread_mutex_lock(&g.mu);
+    while (!g.entered)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+
+    /* the committer is stuck in a completion: the queue fills */
+    static struct rf_op ops[RF_COMMIT_MAX_QUEUE + 1];
+    for (size_t i = 0; i < RF_COMMIT_MAX_QUEUE; i++) {
+        ops[i] = (struct rf_op){.type = RF_OP_OBJECT_PUT,
+                                .source_id = f->source_id,
+                                .kind = 1,
+                                .data = data,
+                                .len = sizeof(data)};
+        assert_int_equal(rf_committer_submit(f->c, &ops[i], count_done, &counter), 0);
+    }
+    ops[RF_COMMIT_MAX_QUEUE] = ops[0];
+    assert_int_equal(rf_committer_submit(f->c, &ops[RF_COMMIT_MAX_QUEUE], count_done, &counter),
+                     RF_ERR_BUSY);
+    assert_int_equal(rf_committer_run(f->c, &ops[RF_COMMIT_MAX_QUEUE]), RF_ERR_BUSY);
+    assert_int_equal(ops[RF_COMMIT_MAX_QUEUE].status, RF_ERR_BUSY);
+
+    pthread_mutex_lock(&g.mu);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    /* free drains the whole queue before it returns */
+    rf_committer_free(f->c);
+    f->c = NULL;
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(counter.calls, RF_COMMIT_MAX_QUEUE);
+    int64_t prev = 0;
+    for (size_t i = 0; i < RF_COMMIT_MAX_QUEUE; i++) {
+        assert_int_equal(ops[i].status, 0);
+        assert_true(ops[i].seq > prev);
+        prev = ops[i].seq;
+    }
+    size_t n = 0;
+    static struct rf_object list[RF_COMMIT_MAX_QUEUE + 1];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, RF_COMMIT_MAX_QUEUE + 1, &n), 0);
+    assert_int_equal(n, RF_COMMIT_MAX_QUEUE);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    pthread_mutex_destroy(&counter.mu);
+}
+
+static void failed_transaction_fails_its_batch_only(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t data[8] = {0};
+    struct rf_op op = {.type = RF_OP_OBJECT_PUT,
+                       .source_id = f->source_id,
+                       .kind = 1,
+                       .data = data,
+                       .len = sizeof(data)};
+    rf_store_fault_inject(f->st, 0, RF_ERR_IO);
+    assert_int_equal(rf_committer_run(f->c, &op), RF_ERR_IO);
+    rf_store_fault_inject(f->st, -1, 0);
+    assert_int_equal(rf_committer_run(f->c, &op), 0);
+    assert_true(op.seq > 0);
+    /* an op that fails on its own returns its own error */
+    struct rf_op use = {.type = RF_OP_TOKEN_USE};
+    assert_int_equal(rf_committer_run(f->c, &use), RF_ERR_NOT_FOUND);
+    size_t n = 0;
+    struct rf_object list[4];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 4, &n), 0);
+    assert_int_equal(n, 1);
+}
+
+static void free_of_null_and_idle(void **state)
+{
+    (void)state;
+    rf_committer_free(NULL);
+    struct fixture *f = *state;
+    rf_committer_free(f->c); /* idle: returns without ops */
+    f->c = NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(many_threads_all_complete_in_shared_batches, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(full_queue_is_busy_and_free_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_transaction_fails_its_batch_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(free_of_null_and_idle, setup, teardown),
+    };
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,814 @@
+/* store_test.c - the SQLite store and its blob files, hunting for failure:
+ * schema and reopen, every op and its refusals, exact bytes back for inline
+ * and blob objects, one failing op failing alone, injected disk-full and
+ * I/O errors leaving nothing behind, and crash leftovers removed on open. */
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "store/store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fixture {
+    char root[512];
+    char dir[600];
+    struct rf_store *st;
+};
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *base = getenv("REFUGE_TEST_TMP");
+    if (!f)
+        return -1;
+    snprintf(f->root, sizeof(f->root), "%s/store-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(f->root))
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/data", f->root);
+    if (rf_store_open(&f->st, f->dir) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    rf_store_close(f->st);
+    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+    rf_store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(rf_store_open(&f->st, f->dir), 0);
+}
+
+static int count_entries(const char *dir, const char *sub)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int blob_exists(const struct fixture *f, const char *name)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/blobs/%s", f->dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static int apply1(struct rf_store *st, struct rf_op *op)
+{
+    int rc = rf_store_apply(st, op, 1);
+    return rc != 0 ? rc : op->status;
+}
+
+static struct rf_source make_source(struct rf_store *st, uint8_t tag)
+{
+    struct rf_op op = {.type = RF_OP_SOURCE_CREATE};
+    memset(op.lookup_id, tag, sizeof(op.lookup_id));
+    memset(op.pk, tag ^ 0x5a, sizeof(op.pk));
+    assert_int_equal(apply1(st, &op), 0);
+    return op.source;
+}
+
+static int64_t put_inline(struct rf_store *st, int64_t source_id, uint8_t kind, const uint8_t *p,
+                          size_t n)
+{
+    struct rf_op op = {.type = RF_OP_OBJECT_PUT, .source_id = source_id, .kind = kind};
+    op.data = p;
+    op.len = n;
+    assert_int_equal(apply1(st, &op), 0);
+    assert_true(op.seq > 0);
+    return op.seq;
+}
+
+static void write_blob(struct rf_store *st, const uint8_t *p, size_t n,
+                       char name[RF_BLOB_NAME_LEN + 1])
+{
+    struct rf_blob *b = NULL;
+    assert_int_equal(rf_blob_begin(st, &b), 0);
+    /* in uneven pieces, as an upload arrives */
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < 7777 ? n - off : 7777;
+        assert_int_equal(rf_blob_write(b, p + off, k), 0);
+        off += k;
+    }
+    assert_int_equal(rf_blob_size(b), n);
+    assert_int_equal(rf_blob_commit(b, name), 0);
+    assert_int_equal(strlen(name), RF_BLOB_NAME_LEN);
+}
+
+static int64_t put_blob(struct rf_store *st, int64_t source_id, uint8_t kind, const uint8_t *p,
+                        size_t n, char name[RF_BLOB_NAME_LEN + 1])
+{
+    struct rf_op op = {.type = RF_OP_OBJECT_PUT, .source_id = source_id, .kind = kind};
+    write_blob(st, p, n, name);
+    memcpy(op.blob_name, name, RF_BLOB_NAME_LEN + 1);
+    op.size = n;
+    assert_int_equal(apply1(st, &op), 0);
+    return op.seq;
+}
+
+static void assert_fd_bytes(int fd, const uint8_t *p, size_t n)
+{
+    uint8_t *got = malloc(n + 1);
+    size_t off = 0;
+    assert_non_null(got);
+    for (;;) {
+        ssize_t r = read(fd, got + off, n + 1 - off);
+        assert_true(r >= 0);
+        if (r == 0)
+            break;
+        off += (size_t)r;
+        assert_true(off <= n);
+    }
+    assert_int_equal(off, n);
+    assert_memory_equal(got, p, n);
+    free(got);
+}
+
+/* ---- schema ---- */
+
+static void fresh_dir_is_migrated_private_and_reopens(void **state)
+{
+    struct fixture *f = *state;
+    char path[700];
+    struct stat sb;
+    sqlite3 *db;
+    sqlite3_stmt *s;
+
+    assert_int_equal(stat(f->dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    snprintf(path, sizeof(path), "%s/refuge.db", f->dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0077, 0);
+
+    struct rf_op op = {
+        .type = RF_OP_SETTING_PUT, .key = "salt", .data = (const uint8_t *)"abc", .len = 3};
+    assert_int_equal(apply1(f->st, &op), 0);
+    reopen(f);
+    struct rf_buf b;
+    rf_buf_init(&b, 100);
+    assert_int_equal(rf_store_setting_get(f->st, "salt", &b), 0);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "abc", 3);
+    rf_buf_reset(&b);
+    assert_int_equal(rf_store_setting_get(f->st, "nothing", &b), RF_ERR_NOT_FOUND);
+    /* put replaces */
+    op.data = (const uint8_t *)"z";
+    op.len = 1;
+    assert_int_equal(apply1(f->st, &op), 0);
+    assert_int_equal(rf_store_setting_get(f->st, "salt", &b), 0);
+    assert_int_equal(b.len, 1);
+    rf_buf_free(&b);
+
+    /* the database itself: WAL, the expected version, every table */
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 1);
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                                        "AND name IN ('settings', 'sources', 'objects', "
+                                        "'enroll_tokens', 'staff', 'rosters')",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 6);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+static void newer_schema_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char path[700];
+    sqlite3 *db;
+    rf_store_close(f->st);
+    f->st = NULL;
+    snprintf(path, sizeof(path), "%s/refuge.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rf_store_open(&f->st, f->dir), RF_ERR_VERSION);
+    assert_null(f->st);
+}
+
+/* ---- sources ---- */
+
+static void sources_create_find_and_refuse_duplicates(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1), got;
+    assert_true(a.id > 0);
+    assert_int_equal(strlen(a.case_id), RF_CASE_ID_LEN);
+    assert_int_equal(strspn(a.case_id, "abcdefghijklmnopqrstuvwxyz234567"), RF_CASE_ID_LEN);
+    assert_int_equal(a.day, rf_store_today());
+
+    struct rf_op dup = {.type = RF_OP_SOURCE_CREATE};
+    memset(dup.lookup_id, 1, 32);
+    memset(dup.pk, 9, 32);
+    assert_int_equal(rf_store_apply(f->st, &dup, 1), 0);
+    assert_int_equal(dup.status, RF_ERR_EXISTS);
+
+    uint8_t lookup[32];
+    memset(lookup, 1, sizeof(lookup));
+    assert_int_equal(rf_store_source_by_lookup(f->st, lookup, &got), 0);
+    assert_int_equal(got.id, a.id);
+    assert_string_equal(got.case_id, a.case_id);
+    uint8_t pk[32];
+    memset(pk, 1 ^ 0x5a, sizeof(pk));
+    assert_memory_equal(got.pk, pk, 32); /* the first creator's key, not the duplicate's */
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(rf_store_source_by_case(f->st, a.case_id, &got), 0);
+    assert_int_equal(got.id, a.id);
+    memset(lookup, 2, sizeof(lookup));
+    assert_int_equal(rf_store_source_by_lookup(f->st, lookup, &got), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_store_source_by_case(f->st, "aaaaaaaaaa", &got), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_store_source_by_case(f->st, "short", &got), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_store_source_by_case(f->st, "", &got), RF_ERR_NOT_FOUND);
+
+    /* case ids are random, not sequential, and distinct */
+    struct rf_source b = make_source(f->st, 3);
+    assert_string_not_equal(a.case_id, b.case_id);
+}
+
+/* ---- objects ---- */
+
+static void objects_inline_and_blob_read_back_exactly(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1), b = make_source(f->st, 2);
+    size_t big_n = 3 * 1024 * 1024 + 17;
+    uint8_t small[2048], *big = malloc(big_n);
+    char name[RF_BLOB_NAME_LEN + 1];
+    assert_non_null(big);
+    randombytes_buf(small, sizeof(small));
+    randombytes_buf(big, big_n);
+
+    int64_t s1 = put_inline(f->st, a.id, 1, small, sizeof(small));
+    int64_t s2 = put_blob(f->st, a.id, 2, big, big_n, name);
+    int64_t s3 = put_inline(f->st, b.id, 1, small, 10);
+    int64_t s4 = put_inline(f->st, a.id, 3, small, 0); /* empty is legal */
+    assert_true(s1 < s2 && s2 < s3 && s3 < s4);
+
+    struct rf_object o;
+    assert_int_equal(rf_store_object_get(f->st, s2, &o), 0);
+    assert_int_equal(o.seq, s2);
+    assert_int_equal(o.source_id, a.id);
+    assert_string_equal(o.case_id, a.case_id);
+    assert_int_equal(o.kind, 2);
+    assert_int_equal(o.size, big_n);
+    assert_int_equal(o.in_blob, 1);
+    assert_int_equal(o.day, rf_store_today());
+    assert_int_equal(rf_store_object_get(f->st, s4 + 100, &o), RF_ERR_NOT_FOUND);
+
+    int fd = -1;
+    uint64_t size = 0;
+    assert_int_equal(rf_store_object_open(f->st, s1, &fd, &size), 0);
+    assert_int_equal(size, sizeof(small));
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_fd_bytes(fd, small, sizeof(small));
+    close(fd);
+    assert_int_equal(rf_store_object_open(f->st, s2, &fd, &size), 0);
+    assert_int_equal(size, big_n);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_fd_bytes(fd, big, big_n);
+    close(fd);
+    assert_int_equal(rf_store_object_open(f->st, s4, &fd, &size), 0);
+    assert_int_equal(size, 0);
+    assert_fd_bytes(fd, small, 0);
+    close(fd);
+    assert_int_equal(rf_store_object_open(f->st, 999999, &fd, &size), RF_ERR_NOT_FOUND);
+
+    struct rf_buf buf;
+    rf_buf_init(&buf, big_n);
+    assert_int_equal(rf_store_object_read(f->st, s3, &buf), 0);
+    assert_int_equal(buf.len, 10);
+    assert_memory_equal(buf.data, small, 10);
+    rf_buf_reset(&buf);
+    assert_int_equal(rf_store_object_read(f->st, s2, &buf), 0);
+    assert_int_equal(buf.len, big_n);
+    assert_memory_equal(buf.data, big, big_n);
+    rf_buf_free(&buf);
+    rf_buf_init(&buf, 100); /* a reader's limit holds */
+    assert_int_equal(rf_store_object_read(f->st, s2, &buf), RF_ERR_LIMIT);
+    assert_int_equal(buf.len, 0);
+    rf_buf_free(&buf);
+
+    /* ordering, paging and the kind filter */
+    struct rf_object list[10];
+    size_t n = 0;
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 10, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(list[0].seq, s1);
+    assert_int_equal(list[3].seq, s4);
+    assert_string_equal(list[2].case_id, b.case_id);
+    assert_int_equal(rf_store_objects_since(f->st, s1, list, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].seq, s2);
+    assert_int_equal(list[1].seq, s3);
+    assert_int_equal(rf_store_objects_since(f->st, s4, list, 10, &n), 0);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(rf_store_objects_of_source(f->st, a.id, 1u << 1 | 1u << 3, list, 10, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].seq, s1);
+    assert_int_equal(list[1].seq, s4);
+    assert_int_equal(rf_store_objects_of_source(f->st, a.id, 1u << 2, list, 10, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].seq, s2);
+    assert_int_equal(rf_store_objects_of_source(f->st, a.id, ~0u, list, 10, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(rf_store_objects_of_source(f->st, a.id, 0, list, 10, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rf_store_objects_of_source(f->st, b.id, ~0u, list, 10, &n), 0);
+    assert_int_equal(n, 1);
+    free(big);
+}
+
+static void object_put_refusals(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[16] = {0};
+    char name[RF_BLOB_NAME_LEN + 1];
+    struct rf_op op = {.type = RF_OP_OBJECT_PUT, .source_id = a.id + 1000, .kind = 1};
+    op.data = data;
+    op.len = sizeof(data);
+    assert_int_equal(apply1(f->st, &op), RF_ERR_NOT_FOUND); /* no such source */
+    op.source_id = a.id;
+    op.kind = 32;
+    assert_int_equal(apply1(f->st, &op), RF_ERR_INVALID);
+    op.kind = 1;
+    uint8_t *huge = calloc(1, RF_INLINE_MAX + 1);
+    op.data = huge;
+    op.len = RF_INLINE_MAX + 1;
+    assert_int_equal(apply1(f->st, &op), RF_ERR_LIMIT);
+    free(huge);
+
+    /* a blob name that was never committed, a malformed one, a wrong size */
+    op.data = NULL;
+    op.len = 0;
+    memset(op.blob_name, 'a', RF_BLOB_NAME_LEN);
+    op.blob_name[RF_BLOB_NAME_LEN] = '\0';
+    assert_int_equal(apply1(f->st, &op), RF_ERR_NOT_FOUND);
+    strcpy(op.blob_name, "../refuge.db");
+    assert_int_equal(apply1(f->st, &op), RF_ERR_INVALID);
+    write_blob(f->st, data, sizeof(data), name);
+    memcpy(op.blob_name, name, sizeof(name));
+    op.size = sizeof(data) + 1;
+    assert_int_equal(apply1(f->st, &op), RF_ERR_INVALID);
+    op.size = sizeof(data);
+    assert_int_equal(apply1(f->st, &op), 0);
+    /* two rows may not share a blob (deleting one would break the other) */
+    assert_int_equal(apply1(f->st, &op), RF_ERR_EXISTS);
+
+    size_t n = 9;
+    struct rf_object list[4];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 4, &n), 0);
+    assert_int_equal(n, 1);
+}
+
+static void delete_removes_row_and_blob_only_for_the_owner(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1), b = make_source(f->st, 2);
+    uint8_t data[5000];
+    char name[RF_BLOB_NAME_LEN + 1];
+    randombytes_buf(data, sizeof(data));
+    int64_t sb = put_blob(f->st, a.id, 4, data, sizeof(data), name);
+    int64_t si = put_inline(f->st, a.id, 4, data, 100);
+    assert_true(blob_exists(f, name));
+
+    struct rf_op del = {.type = RF_OP_OBJECT_DELETE, .seq = sb, .source_id = b.id};
+    assert_int_equal(apply1(f->st, &del), RF_ERR_NOT_FOUND); /* not b's */
+    assert_true(blob_exists(f, name));
+    struct rf_object o;
+    assert_int_equal(rf_store_object_get(f->st, sb, &o), 0);
+
+    del.source_id = a.id;
+    assert_int_equal(apply1(f->st, &del), 0);
+    assert_false(blob_exists(f, name));
+    assert_int_equal(rf_store_object_get(f->st, sb, &o), RF_ERR_NOT_FOUND);
+    int fd;
+    uint64_t size;
+    assert_int_equal(rf_store_object_open(f->st, sb, &fd, &size), RF_ERR_NOT_FOUND);
+    assert_int_equal(apply1(f->st, &del), RF_ERR_NOT_FOUND); /* twice */
+
+    del.seq = si;
+    assert_int_equal(apply1(f->st, &del), 0);
+    size_t n = 9;
+    struct rf_object list[4];
+    assert_int_equal(rf_store_objects_of_source(f->st, a.id, ~0u, list, 4, &n), 0);
+    assert_int_equal(n, 0);
+    /* sequence numbers are never reused, so a sync cursor stays valid */
+    int64_t next = put_inline(f->st, a.id, 4, data, 1);
+    assert_true(next > si);
+}
+
+/* A deletion whose op fails later in its batch, or whose transaction fails,
+ * must leave the blob in place. */
+static void failed_delete_keeps_blob(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[64] = {1};
+    char name[RF_BLOB_NAME_LEN + 1];
+    int64_t seq = put_blob(f->st, a.id, 1, data, sizeof(data), name);
+    struct rf_op ops[2] = {{.type = RF_OP_OBJECT_DELETE, .seq = seq, .source_id = a.id},
+                           {.type = RF_OP_SETTING_PUT, .key = "k", .data = data, .len = 1}};
+    rf_store_fault_inject(f->st, 0, RF_ERR_IO);
+    assert_int_equal(rf_store_apply(f->st, ops, 2), RF_ERR_IO);
+    assert_int_equal(ops[0].status, RF_ERR_IO);
+    assert_int_equal(ops[1].status, RF_ERR_IO);
+    rf_store_fault_inject(f->st, -1, 0);
+    assert_true(blob_exists(f, name));
+    int fd;
+    uint64_t size;
+    assert_int_equal(rf_store_object_open(f->st, seq, &fd, &size), 0);
+    assert_fd_bytes(fd, data, sizeof(data));
+    close(fd);
+}
+
+/* ---- tokens, staff, rosters ---- */
+
+static void token_is_used_once(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_op put = {.type = RF_OP_TOKEN_PUT, .role = 2};
+    memset(put.token_hash, 7, 32);
+    assert_int_equal(apply1(f->st, &put), 0);
+    assert_int_equal(apply1(f->st, &put), RF_ERR_EXISTS);
+
+    struct rf_op use = {.type = RF_OP_TOKEN_USE};
+    memset(use.token_hash, 8, 32);
+    assert_int_equal(apply1(f->st, &use), RF_ERR_NOT_FOUND);
+    memset(use.token_hash, 7, 32);
+    assert_int_equal(apply1(f->st, &use), 0);
+    assert_int_equal(use.role, 2);
+    use.role = 0;
+    assert_int_equal(apply1(f->st, &use), RF_ERR_NOT_FOUND);
+    reopen(f);
+    assert_int_equal(apply1(f->st, &use), RF_ERR_NOT_FOUND); /* durable */
+
+    /* two uses of one token in one batch: the second fails */
+    struct rf_op two[2] = {{.type = RF_OP_TOKEN_PUT, .role = 1}, {.type = RF_OP_TOKEN_USE}};
+    memset(two[0].token_hash, 9, 32);
+    memset(two[1].token_hash, 9, 32);
+    struct rf_op again = two[1];
+    assert_int_equal(rf_store_apply(f->st, two, 2), 0);
+    assert_int_equal(two[0].status, 0);
+    assert_int_equal(two[1].status, 0);
+    assert_int_equal(two[1].role, 1);
+    assert_int_equal(apply1(f->st, &again), RF_ERR_NOT_FOUND);
+}
+
+static void staff_and_roster_chain(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_op sp = {.type = RF_OP_STAFF_PUT};
+    struct rf_staff_rec got;
+    memset(sp.staff.sign_pk, 1, 32);
+    memset(sp.staff.box_pk, 2, 32);
+    strcpy(sp.staff.name, "olena");
+    assert_int_equal(apply1(f->st, &sp), 0);
+    assert_int_equal(rf_store_staff_get(f->st, sp.staff.sign_pk, &got), 0);
+    assert_memory_equal(got.box_pk, sp.staff.box_pk, 32);
+    assert_string_equal(got.name, "olena");
+    /* another key may not take the name */
+    struct rf_op other = sp;
+    memset(other.staff.sign_pk, 3, 32);
+    assert_int_equal(apply1(f->st, &other), RF_ERR_EXISTS);
+    assert_int_equal(rf_store_staff_get(f->st, other.staff.sign_pk, &got), RF_ERR_NOT_FOUND);
+    /* the same key may be updated */
+    memset(sp.staff.box_pk, 4, 32);
+    assert_int_equal(apply1(f->st, &sp), 0);
+    assert_int_equal(rf_store_staff_get(f->st, sp.staff.sign_pk, &got), 0);
+    assert_int_equal(got.box_pk[0], 4);
+    /* names must be terminated and non-empty */
+    memset(other.staff.name, 'x', sizeof(other.staff.name));
+    assert_int_equal(apply1(f->st, &other), RF_ERR_INVALID);
+    other.staff.name[0] = '\0';
+    assert_int_equal(apply1(f->st, &other), RF_ERR_INVALID);
+
+    struct rf_buf raw;
+    uint32_t v = 99;
+    rf_buf_init(&raw, 1 << 16);
+    assert_int_equal(rf_store_roster_latest(f->st, &v, &raw), RF_ERR_NOT_FOUND);
+    struct rf_op rp = {
+        .type = RF_OP_ROSTER_PUT, .version = 2, .data = (const uint8_t *)"r2", .len = 2};
+    assert_int_equal(apply1(f->st, &rp), RF_ERR_ROSTER); /* 1 comes first */
+    rp.version = 1;
+    rp.data = (const uint8_t *)"r1";
+    assert_int_equal(apply1(f->st, &rp), 0);
+    assert_int_equal(apply1(f->st, &rp), RF_ERR_EXISTS);
+    rp.version = 2;
+    rp.data = (const uint8_t *)"r2";
+    assert_int_equal(apply1(f->st, &rp), 0);
+    rp.version = 4;
+    assert_int_equal(apply1(f->st, &rp), RF_ERR_ROSTER);
+    assert_int_equal(rf_store_roster_latest(f->st, &v, &raw), 0);
+    assert_int_equal(v, 2);
+    assert_int_equal(raw.len, 2);
+    assert_memory_equal(raw.data, "r2", 2);
+    rf_buf_reset(&raw);
+    assert_int_equal(rf_store_roster_get(f->st, 1, &raw), 0);
+    assert_memory_equal(raw.data, "r1", 2);
+    rf_buf_reset(&raw);
+    assert_int_equal(rf_store_roster_get(f->st, 3, &raw), RF_ERR_NOT_FOUND);
+    rf_buf_free(&raw);
+}
+
+/* ---- batches ---- */
+
+static void failing_op_fails_alone(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[32] = {5};
+    struct rf_op ops[5] = {
+        {.type = RF_OP_SETTING_PUT, .key = "x", .data = data, .len = 1},
+        {.type = RF_OP_SOURCE_CREATE}, /* lookup 1 is taken */
+        {.type = RF_OP_OBJECT_PUT, .source_id = a.id, .kind = 1, .data = data, .len = 32},
+        {.type = RF_OP_TOKEN_USE}, /* unknown */
+        {.type = 0},               /* no such op */
+    };
+    memset(ops[1].lookup_id, 1, 32);
+    assert_int_equal(rf_store_apply(f->st, ops, 5), 0);
+    assert_int_equal(ops[0].status, 0);
+    assert_int_equal(ops[1].status, RF_ERR_EXISTS);
+    assert_int_equal(ops[2].status, 0);
+    assert_int_equal(ops[3].status, RF_ERR_NOT_FOUND);
+    assert_int_equal(ops[4].status, RF_ERR_INVALID);
+    struct rf_buf b;
+    rf_buf_init(&b, 10);
+    assert_int_equal(rf_store_setting_get(f->st, "x", &b), 0);
+    rf_buf_free(&b);
+    struct rf_object o;
+    assert_int_equal(rf_store_object_get(f->st, ops[2].seq, &o), 0);
+
+    /* a failing op's partial effects are undone: a source whose insert
+     * fails leaves no row */
+    struct rf_op two[2] = {{.type = RF_OP_SOURCE_CREATE}, {.type = RF_OP_SOURCE_CREATE}};
+    memset(two[0].lookup_id, 6, 32);
+    memset(two[1].lookup_id, 6, 32);
+    assert_int_equal(rf_store_apply(f->st, two, 2), 0);
+    assert_int_equal(two[0].status, 0);
+    assert_int_equal(two[1].status, RF_ERR_EXISTS);
+}
+
+/* ---- fault injection ---- */
+
+static void blob_write_failure_leaves_no_temp(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_blob *b = NULL;
+    uint8_t chunk[4096] = {1};
+    char name[RF_BLOB_NAME_LEN + 1];
+
+    rf_store_fault_inject(f->st, 2, RF_ERR_NOSPACE);
+    assert_int_equal(rf_blob_begin(f->st, &b), 0);
+    assert_int_equal(count_entries(f->dir, "tmp"), 1);
+    assert_int_equal(rf_blob_write(b, chunk, sizeof(chunk)), 0);
+    assert_int_equal(rf_blob_write(b, chunk, sizeof(chunk)), 0);
+    assert_int_equal(rf_blob_write(b, chunk, sizeof(chunk)), RF_ERR_NOSPACE);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0); /* space handed back at once */
+    assert_int_equal(rf_blob_write(b, chunk, sizeof(chunk)), RF_ERR_NOSPACE);
+    assert_int_equal(rf_blob_commit(b, name), RF_ERR_NOSPACE);
+    assert_string_equal(name, "");
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    assert_int_equal(count_entries(f->dir, "blobs"), 0);
+
+    /* a failing fsync: the file fsync, then the directory fsync */
+    for (int ok = 1; ok <= 2; ok++) {
+        rf_store_fault_inject(f->st, -1, 0);
+        assert_int_equal(rf_blob_begin(f->st, &b), 0);
+        assert_int_equal(rf_blob_write(b, chunk, sizeof(chunk)), 0);
+        rf_store_fault_inject(f->st, ok - 1, RF_ERR_IO);
+        assert_int_equal(rf_blob_commit(b, name), RF_ERR_IO);
+        assert_int_equal(count_entries(f->dir, "tmp"), 0);
+        assert_int_equal(count_entries(f->dir, "blobs"), 0);
+    }
+
+    /* abort after a failure is fine too */
+    rf_store_fault_inject(f->st, 0, RF_ERR_NOSPACE);
+    assert_int_equal(rf_blob_begin(f->st, &b), 0);
+    assert_int_equal(rf_blob_write(b, chunk, 1), RF_ERR_NOSPACE);
+    rf_blob_abort(b);
+    rf_blob_abort(NULL);
+    rf_store_fault_inject(f->st, -1, 0);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+
+    /* and once the disk has room again, blobs work */
+    write_blob(f->st, chunk, sizeof(chunk), name);
+    assert_true(blob_exists(f, name));
+}
+
+static void commit_failure_applies_nothing_and_store_recovers(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[64] = {3};
+    struct rf_op ops[3] = {
+        {.type = RF_OP_SETTING_PUT, .key = "lost", .data = data, .len = 4},
+        {.type = RF_OP_OBJECT_PUT, .source_id = a.id, .kind = 1, .data = data, .len = 64},
+        {.type = RF_OP_SOURCE_CREATE},
+    };
+    memset(ops[2].lookup_id, 2, 32);
+    rf_store_fault_inject(f->st, 0, RF_ERR_NOSPACE);
+    assert_int_equal(rf_store_apply(f->st, ops, 3), RF_ERR_NOSPACE);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ops[i].status, RF_ERR_NOSPACE);
+    /* still full: still nothing */
+    assert_int_equal(rf_store_apply(f->st, ops, 3), RF_ERR_NOSPACE);
+
+    struct rf_buf b;
+    rf_buf_init(&b, 10);
+    assert_int_equal(rf_store_setting_get(f->st, "lost", &b), RF_ERR_NOT_FOUND);
+    size_t n = 9;
+    struct rf_object list[4];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 4, &n), 0);
+    assert_int_equal(n, 0);
+    struct rf_source s;
+    assert_int_equal(rf_store_source_by_lookup(f->st, ops[2].lookup_id, &s), RF_ERR_NOT_FOUND);
+
+    /* room again: the same batch goes through, and survives a reopen */
+    rf_store_fault_inject(f->st, -1, 0);
+    assert_int_equal(rf_store_apply(f->st, ops, 3), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ops[i].status, 0);
+    reopen(f);
+    assert_int_equal(rf_store_setting_get(f->st, "lost", &b), 0);
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 4, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].seq, ops[1].seq);
+    assert_int_equal(rf_store_source_by_lookup(f->st, ops[2].lookup_id, &s), 0);
+    assert_int_equal(rf_store_source_by_case(f->st, a.case_id, &s), 0);
+    rf_buf_free(&b);
+}
+
+/* ---- crash recovery ---- */
+
+static void reopen_removes_temp_files_and_orphan_blobs(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[3000];
+    char kept[RF_BLOB_NAME_LEN + 1], orphan[RF_BLOB_NAME_LEN + 1], path[800];
+    randombytes_buf(data, sizeof(data));
+    int64_t seq = put_blob(f->st, a.id, 1, data, sizeof(data), kept);
+
+    /* crash after rename, before the row committed */
+    write_blob(f->st, data, 100, orphan);
+    /* crash while writing: an unfinished temp file, and a stray one */
+    struct rf_blob *b = NULL;
+    assert_int_equal(rf_blob_begin(f->st, &b), 0);
+    assert_int_equal(rf_blob_write(b, data, 10), 0);
+    snprintf(path, sizeof(path), "%s/tmp/0123.tmp", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    /* a file that is not a blob name is left for the admin */
+    snprintf(path, sizeof(path), "%s/blobs/README", f->dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(count_entries(f->dir, "tmp"), 2);
+    assert_int_equal(count_entries(f->dir, "blobs"), 3);
+
+    /* a second opener while the first is live must not touch in-flight files */
+    struct rf_store *second = NULL;
+    assert_int_equal(rf_store_open(&second, f->dir), 0);
+    assert_int_equal(count_entries(f->dir, "tmp"), 2);
+    assert_true(blob_exists(f, orphan));
+    struct rf_object o;
+    assert_int_equal(rf_store_object_get(second, seq, &o), 0);
+    rf_store_close(second);
+
+    rf_blob_abort(b); /* would not happen in a crash; the file is gone anyway */
+    assert_int_equal(count_entries(f->dir, "tmp"), 1);
+    reopen(f);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    assert_false(blob_exists(f, orphan));
+    assert_true(blob_exists(f, kept));
+    assert_true(blob_exists(f, "README"));
+    assert_int_equal(count_entries(f->dir, "blobs"), 2);
+    int fd;
+    uint64_t size;
+    assert_int_equal(rf_store_object_open(f->st, seq, &fd, &size), 0);
+    assert_fd_bytes(fd, data, sizeof(data));
+    close(fd);
+}
+
+/* ---- concurrency ---- */
+
+struct reader_arg {
+    struct rf_store *st;
+    volatile int stop;
+    int errors;
+    long reads;
+};
+
+static void *reader_main(void *p)
+{
+    struct reader_arg *ra = p;
+    struct rf_object list[64];
+    while (!ra->stop) {
+        size_t n = 0;
+        if (rf_store_objects_since(ra->st, 0, list, 64, &n) != 0)
+            ra->errors++;
+        for (size_t i = 1; i < n; i++)
+            if (list[i].seq <= list[i - 1].seq)
+                ra->errors++;
+        ra->reads++;
+    }
+    return NULL;
+}
+
+static void reads_run_while_writing(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    struct reader_arg ra[3] = {{f->st, 0, 0, 0}, {f->st, 0, 0, 0}, {f->st, 0, 0, 0}};
+    pthread_t th[3];
+    uint8_t data[256] = {0};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, reader_main, &ra[i]), 0);
+    for (int i = 0; i < 100; i++)
+        put_inline(f->st, a.id, 1, data, sizeof(data));
+    for (int i = 0; i < 3; i++) {
+        ra[i].stop = 1;
+        pthread_join(th[i], NULL);
+        assert_int_equal(ra[i].errors, 0);
+        assert_true(ra[i].reads > 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(fresh_dir_is_migrated_private_and_reopens, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(sources_create_find_and_refuse_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(objects_inline_and_blob_read_back_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(object_put_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(delete_removes_row_and_blob_only_for_the_owner, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(failed_delete_keeps_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(token_is_used_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(staff_and_roster_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_op_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(blob_write_failure_leaves_no_temp, setup, teardown),
+        cmocka_unit_test_setup_teardown(commit_failure_applies_nothing_and_store_recovers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(reopen_removes_temp_files_and_orphan_blobs, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(reads_run_while_writing, setup, teardown),
+    };
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
