@@ -22,10 +22,11 @@
  *       connection is closed).
  *   call with *upload_data_size == 0 after the 1st: body complete; on_end
  *       (once), then the recorded response is queued.
- * MHD accepts a response only at the 1st call or once the body is complete;
- * an answer recorded on the 1st call is queued at once when no body follows
- * or the body is larger than the discard cap (MHD then stops reading and
- * closes after answering); otherwise it waits for the body's end.
+ * MHD accepts a response only at the 1st call or once the body is complete,
+ * and one queued at the 1st call makes it close the connection afterwards
+ * (no keep-alive): so an answer is queued at the 1st call only when the
+ * announced body is larger than the discard cap, otherwise once the body is
+ * complete (for a bodiless GET, the very next call).
  *
  * Suspend/resume: a handler calls rf_req_suspend() and hands the request to
  * a worker; after the callback returns the dispatcher suspends the MHD
@@ -699,16 +700,6 @@ static void run_end(struct rf_req *r)
         after_callback(r, r->route->on_end(r));
 }
 
-/* True when the request still has body bytes to come after the 1st call. */
-static int body_expected(struct rf_req *r)
-{
-    int64_t cl = rf_req_content_length(r);
-    if (cl > 0)
-        return 1;
-    const char *te = rf_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    return te != NULL && cl < 0;
-}
-
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -727,11 +718,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         run_headers(r);
         if (maybe_suspend(r))
             return MHD_YES;
-        if (rf_req_responded(r) && !r->queued) {
-            int64_t cl = rf_req_content_length(r);
-            if (!body_expected(r) || cl > (int64_t)RF_HTTP_DISCARD_MAX)
-                return queue_recorded(r);
-        }
+        /* Queued now, MHD would close the connection after answering (it
+         * refuses to read on): only worth it for a body too big to skip. */
+        if (rf_req_responded(r) && !r->queued &&
+            rf_req_content_length(r) > (int64_t)RF_HTTP_DISCARD_MAX)
+            return queue_recorded(r);
         return MHD_YES;
     }
 
