@@ -77,10 +77,12 @@ int rf_staff_keys_generate(struct rf_staff_keys *k, const char *name)
 
 static int params_check(uint64_t ops, uint64_t mem)
 {
-    if (ops < crypto_pwhash_OPSLIMIT_MIN || mem < crypto_pwhash_MEMLIMIT_MIN)
-        return RF_ERR_FORMAT;
     if (ops > KF_OPS_MAX || mem > KF_MEM_MAX || mem > SIZE_MAX)
         return RF_ERR_LIMIT;
+    /* Argon2id counts memory in KiB: a memlimit that is not a whole number
+     * of KiB would let bits of the file change without changing the key. */
+    if (ops < crypto_pwhash_OPSLIMIT_MIN || mem < crypto_pwhash_MEMLIMIT_MIN || mem % 1024 != 0)
+        return RF_ERR_FORMAT;
     return 0;
 }
 
