@@ -166,8 +166,8 @@ async function main() {
   check(new URL(page.url()).pathname.endsWith('/new'), `after "get a codename" the page is ${page.url()}`);
   await assertRussian(page, 'codename page');
   await assertCommon(page, 'codename page');
-  const cn = page.locator('.codename, #codename').first();
-  check(await cn.count() > 0, 'codename page: no element with class or id "codename"');
+  const cn = page.locator('.codename, #codename, ol.words').first();
+  check(await cn.count() > 0, 'codename page: no element with class "words" or "codename"');
   const codename = (await cn.innerText()).trim().replace(/\s+/g, ' ');
   const words = codename.split(' ');
   check(words.length === 7, `codename page: the codename has ${words.length} words: ${codename}`);

@@ -635,19 +635,21 @@ def file_field(form):
 
 
 def find_codename(page):
-    """The codename shown on /new: an element marked "codename", or failing
-    that a <code>/<kbd>/<samp>/<output>/readonly field holding 7 words."""
+    """The codename shown on /new: an element marked "codename" or "words"
+    (e.g. <ol class="words"><li>..</li></ol>), or failing that a
+    <code>/<kbd>/<samp>/<output>/list/readonly field holding 7 words."""
     def seven_words(s):
         s = re.sub(r"\s+", " ", s or "").strip()
         return s if len(s.split(" ")) == 7 else None
 
-    for tag, attrs, text in page.by_class_or_id("codename"):
+    for tag, attrs, text in page.by_class_or_id("codename") + page.by_class_or_id("words"):
         for cand in (text, attrs.get("value")):
             s = seven_words(cand)
             if s:
                 return s
     for tag, attrs, text in page.elements:
-        if tag in ("code", "kbd", "samp", "output", "strong", "p", "div", "span", "textarea"):
+        if tag in ("code", "kbd", "samp", "output", "strong", "p", "div", "span", "textarea",
+                   "ol", "ul"):
             s = seven_words(text)
             if s:
                 return s
