@@ -1,7 +1,7 @@
 /*
  * tmpl.h - the one way HTML is produced: templates with escaping by default.
  *
- * Pages are files in src/server/pages/*.html compiled into the binary. In a
+ * Pages are files in src/server/pages/NAME.html compiled into the binary. In a
  * template:
  *   {{t:msgid}}        the translation of msgid in the request's language
  *                      (po/<lang>.po; msgid is the English text's key), escaped
@@ -20,6 +20,8 @@
 struct rf_tvars;
 
 struct rf_tvars *rf_tvars_new(void);
+/* Same, values kept in sodium_malloc memory: for plaintext and codenames. */
+struct rf_tvars *rf_tvars_new_secure(void);
 void rf_tvars_free(struct rf_tvars *v); /* wipes values */
 int rf_tvars_set(struct rf_tvars *v, const char *name, const char *value);
 int rf_tvars_set_int(struct rf_tvars *v, const char *name, long long value);
