@@ -16,11 +16,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -690,6 +692,70 @@ static void commit_failure_applies_nothing_and_store_recovers(void **state)
     rf_buf_free(&b);
 }
 
+/* Not injected: the kernel refuses writes past RLIMIT_FSIZE (EFBIG), so SQLite
+ * and the blob writer meet a real write error in the middle of their work. */
+static off_t file_size(const struct fixture *f, const char *name)
+{
+    char path[700];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+    return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+static void real_write_errors_roll_back_cleanly(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    size_t each = 200 * 1024;
+    uint8_t *data = malloc(each);
+    struct rf_op ops[8];
+    struct rlimit old, lim;
+    assert_non_null(data);
+    randombytes_buf(data, each);
+    for (int i = 0; i < 8; i++)
+        ops[i] = (struct rf_op){
+            .type = RF_OP_OBJECT_PUT, .source_id = a.id, .kind = 1, .data = data, .len = each};
+    off_t db = file_size(f, "refuge.db"), wal = file_size(f, "refuge.db-wal");
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(db > wal ? db : wal) + 64 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+    int rc = rf_store_apply(f->st, ops, 8);
+    struct rf_blob *b = NULL;
+    assert_int_equal(rf_blob_begin(f->st, &b), 0);
+    int brc = rf_blob_write(b, data, each);
+    for (int i = 0; i < 4 && brc == 0; i++)
+        brc = rf_blob_write(b, data, each);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+
+    assert_true(rc == RF_ERR_NOSPACE || rc == RF_ERR_IO);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(ops[i].status, rc);
+    assert_int_equal(brc, RF_ERR_IO);
+    rf_blob_abort(b);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+
+    size_t n = 9;
+    struct rf_object list[10];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 10, &n), 0);
+    assert_int_equal(n, 0);
+    /* the limit lifted, the store carries on, and after a reopen too */
+    assert_int_equal(rf_store_apply(f->st, ops, 8), 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(ops[i].status, 0);
+    reopen(f);
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 10, &n), 0);
+    assert_int_equal(n, 8);
+    int fd;
+    uint64_t size;
+    assert_int_equal(rf_store_object_open(f->st, list[7].seq, &fd, &size), 0);
+    assert_fd_bytes(fd, data, each);
+    close(fd);
+    free(data);
+}
+
 /* ---- crash recovery ---- */
 
 static void reopen_removes_temp_files_and_orphan_blobs(void **state)
@@ -804,6 +870,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(blob_write_failure_leaves_no_temp, setup, teardown),
         cmocka_unit_test_setup_teardown(commit_failure_applies_nothing_and_store_recovers, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(real_write_errors_roll_back_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_removes_temp_files_and_orphan_blobs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(reads_run_while_writing, setup, teardown),
