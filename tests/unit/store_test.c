@@ -813,7 +813,7 @@ static void reopen_removes_temp_files_and_orphan_blobs(void **state)
 
 struct reader_arg {
     struct rf_store *st;
-    volatile int stop;
+    _Atomic int stop;
     int errors;
     long reads;
 };
