@@ -853,6 +853,31 @@ static void reads_run_while_writing(void **state)
     }
 }
 
+/* With WAL a reader neither waits for an open write transaction nor sees it. */
+static void reads_do_not_wait_for_a_writer(void **state)
+{
+    struct fixture *f = *state;
+    char path[700];
+    sqlite3 *db;
+    struct rf_op op = {
+        .type = RF_OP_SETTING_PUT, .key = "old", .data = (const uint8_t *)"1", .len = 1};
+    assert_int_equal(apply1(f->st, &op), 0);
+    snprintf(path, sizeof(path), "%s/refuge.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN IMMEDIATE; INSERT INTO settings(key, value) "
+                                  "VALUES ('new', x'00')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    struct rf_buf b;
+    rf_buf_init(&b, 10);
+    assert_int_equal(rf_store_setting_get(f->st, "old", &b), 0);
+    assert_int_equal(rf_store_setting_get(f->st, "new", &b), RF_ERR_NOT_FOUND);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    rf_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -874,6 +899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reopen_removes_temp_files_and_orphan_blobs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(reads_run_while_writing, setup, teardown),
+        cmocka_unit_test_setup_teardown(reads_do_not_wait_for_a_writer, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;
