@@ -1,0 +1,223 @@
+/*
+ * gen.c - produces the test vectors of docs/protocol.md and the seed corpora
+ * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta}/.
+ *
+ * Sealing, key files and API signatures are randomized, so vectors are made
+ * once and committed; tests/unit/vectors_test.c holds the same hex and checks
+ * both that it opens/verifies and that docs/protocol.md carries it verbatim.
+ * Keys are derived from fixed seeds so a reader can recreate them.
+ *
+ * Build and run from the repository root (not part of the build):
+ *   cc -std=c17 -D_GNU_SOURCE -Isrc -o /tmp/gen tests/vectors/gen.c \
+ *      build-X/src/lib/librefuge_lib.a -lsodium -lunistring
+ *   /tmp/gen vectors    # prints the C and Markdown text of the vectors
+ *   /tmp/gen corpus     # (re)writes the seed corpora
+ */
+#include "lib/apisig.h"
+#include "lib/buf.h"
+#include "lib/envelope.h"
+#include "lib/keyfile.h"
+#include "lib/roster.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct keys {
+    uint8_t pk[32], sk[32];
+};
+
+static void box_from_seed(struct keys *k, uint8_t fill)
+{
+    uint8_t seed[32];
+    memset(seed, fill, sizeof(seed));
+    crypto_box_seed_keypair(k->pk, k->sk, seed);
+}
+
+static void staff_from_seeds(struct rf_staff_keys *s, const char *name, uint8_t sign_fill,
+                             uint8_t box_fill)
+{
+    uint8_t seed[32];
+    memset(s, 0, sizeof(*s));
+    strcpy(s->name, name);
+    memset(seed, sign_fill, sizeof(seed));
+    crypto_sign_seed_keypair(s->sign_pk, s->sign_sk, seed);
+    memset(seed, box_fill, sizeof(seed));
+    crypto_box_seed_keypair(s->box_pk, s->box_sk, seed);
+}
+
+static void hex(const char *label, const uint8_t *p, size_t n)
+{
+    char *h = malloc(2 * n + 1);
+    sodium_bin2hex(h, 2 * n + 1, p, n);
+    printf("%s %s\n", label, h);
+    free(h);
+}
+
+static void put_file(const char *dir, const char *name, const uint8_t *p, size_t n)
+{
+    char path[512];
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n) {
+        perror(path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+static void seal(struct rf_buf *b, uint8_t kind, const struct keys *k, size_t nk, const uint8_t *p,
+                 size_t n)
+{
+    uint8_t pks[4][32];
+    for (size_t i = 0; i < nk; i++)
+        memcpy(pks[i], k[i].pk, 32);
+    rf_buf_init(b, 1 << 24);
+    if (rf_envelope_seal(b, kind, (const uint8_t(*)[32])pks, nk, p, n) != 0)
+        exit(1);
+}
+
+static void roster_add(struct rf_roster *r, const struct rf_staff_keys *k, uint8_t role)
+{
+    struct rf_member *m = &r->members[r->n++];
+    strcpy(m->name, k->name);
+    m->role = role;
+    memcpy(m->box_pk, k->box_pk, 32);
+    memcpy(m->sign_pk, k->sign_pk, 32);
+}
+
+static void rosters(struct rf_buf *r1, struct rf_buf *r2, const struct rf_staff_keys *admin,
+                    const struct rf_staff_keys *bob)
+{
+    struct rf_roster *r = calloc(1, sizeof(*r));
+    r->version = 1;
+    roster_add(r, admin, RF_ROLE_ADMIN);
+    rf_buf_init(r1, RF_ROSTER_MAX_BYTES);
+    rf_buf_init(r2, RF_ROSTER_MAX_BYTES);
+    if (rf_roster_sign(r1, r, admin) != 0)
+        exit(1);
+    memset(r, 0, sizeof(*r));
+    r->version = 2;
+    rf_roster_hash(r->prev_hash, r1->data, r1->len);
+    roster_add(r, admin, RF_ROLE_ADMIN);
+    roster_add(r, bob, RF_ROLE_MEMBER);
+    if (rf_roster_sign(r2, r, admin) != 0)
+        exit(1);
+    free(r);
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0 || argc != 2)
+        return 2;
+    struct keys a, b;
+    box_from_seed(&a, 0x01);
+    box_from_seed(&b, 0x02);
+    struct rf_staff_keys admin, bob;
+    staff_from_seeds(&admin, "Admin", 0x03, 0x04);
+    staff_from_seeds(&bob, "Bob", 0x05, 0x06);
+    struct keys ab[2] = {a, b};
+
+    const char *msg = "Hello from Refuge";
+    struct rf_buf env1, env2, meta, kf, ro1, ro2;
+    seal(&env1, RF_KIND_MESSAGE, &a, 1, (const uint8_t *)msg, strlen(msg));
+    rf_buf_init(&meta, 4096);
+    rf_filemeta_encode(&meta, "scan.txt", 8, "text/plain", 10);
+    rf_buf_put(&meta, "hi\n", 3);
+    seal(&env2, RF_KIND_FILE, ab, 2, meta.data, meta.len);
+    rf_buf_init(&kf, RF_KEYFILE_MAX);
+    const char *pass = "correct horse battery staple";
+    if (rf_keyfile_write(&kf, &admin, pass, strlen(pass), 1, 8192) != 0)
+        return 1;
+    rosters(&ro1, &ro2, &admin, &bob);
+    uint8_t body[32];
+    crypto_generichash(body, 32, (const uint8_t *)"", 0, NULL, 0);
+    char auth[RF_APISIG_HEADER_MAX];
+    if (rf_apisig_sign(auth, sizeof(auth), &admin, "POST", "/api/v1/roster", 1700000000, body))
+        return 1;
+
+    if (strcmp(argv[1], "vectors") == 0) {
+        hex("recipient_a_sk", a.sk, 32);
+        hex("recipient_a_pk", a.pk, 32);
+        uint8_t id[8];
+        rf_keyid(id, a.pk);
+        hex("recipient_a_keyid", id, 8);
+        hex("recipient_b_sk", b.sk, 32);
+        hex("recipient_b_pk", b.pk, 32);
+        hex("envelope1", env1.data, env1.len);
+        hex("envelope2", env2.data, env2.len);
+        hex("envelope2_plain", meta.data, meta.len);
+        hex("admin_sign_sk", admin.sign_sk, 64);
+        hex("admin_sign_pk", admin.sign_pk, 32);
+        hex("admin_box_sk", admin.box_sk, 32);
+        hex("bob_sign_pk", bob.sign_pk, 32);
+        hex("bob_box_pk", bob.box_pk, 32);
+        char fp[48];
+        rf_fingerprint(fp, sizeof(fp), admin.sign_pk);
+        printf("admin_fingerprint %s\n", fp);
+        hex("keyfile", kf.data, kf.len);
+        hex("roster1", ro1.data, ro1.len);
+        hex("roster2", ro2.data, ro2.len);
+        uint8_t h[32];
+        rf_roster_hash(h, ro1.data, ro1.len);
+        hex("roster1_hash", h, 32);
+        printf("apisig %s\n", auth);
+        return 0;
+    }
+    if (strcmp(argv[1], "corpus") != 0)
+        return 2;
+    /* envelope: opened by the harness with recipient a's keys */
+    const char *E = "fuzz/corpus/envelope";
+    put_file(E, "msg-1recip", env1.data, env1.len);
+    put_file(E, "file-2recip", env2.data, env2.len);
+    struct rf_buf big;
+    uint8_t *p = calloc(1, 70000);
+    seal(&big, RF_KIND_NOTE, ab, 2, p, 70000);
+    put_file(E, "note-2chunks", big.data, big.len);
+    put_file(E, "truncated", big.data, big.len - 100);
+    struct rf_buf other;
+    seal(&other, RF_KIND_REPLY, &b, 1, (const uint8_t *)"x", 1);
+    put_file(E, "not-recipient", other.data, other.len);
+    env1.data[env1.len - 5] ^= 1;
+    put_file(E, "tampered", env1.data, env1.len);
+    env1.data[env1.len - 5] ^= 1;
+    put_file(E, "bad-version", (const uint8_t *)"RFGE\x02\x01\x00\x01", 8);
+    /* keyfile: the harness reads with passphrase "fuzz" and cheap params */
+    const char *K = "fuzz/corpus/keyfile";
+    struct rf_buf kf2;
+    rf_buf_init(&kf2, RF_KEYFILE_MAX);
+    rf_keyfile_write(&kf2, &bob, "fuzz", 4, 1, 8192);
+    put_file(K, "valid", kf2.data, kf2.len);
+    put_file(K, "other-pass", kf.data, kf.len);
+    kf2.data[5] = 0xff;
+    put_file(K, "hostile-ops", kf2.data, kf2.len);
+    put_file(K, "short", kf2.data, 30);
+    /* roster: the harness pins admin's key */
+    const char *R = "fuzz/corpus/roster";
+    put_file(R, "v1", ro1.data, ro1.len);
+    put_file(R, "v2", ro2.data, ro2.len);
+    ro2.data[50] ^= 1;
+    put_file(R, "v2-tampered", ro2.data, ro2.len);
+    put_file(R, "short", ro1.data, 20);
+    /* apisig */
+    const char *A = "fuzz/corpus/apisig";
+    put_file(A, "valid", (const uint8_t *)auth, strlen(auth));
+    put_file(A, "missing-sig", (const uint8_t *)auth, (size_t)(strstr(auth, ", sig=") - auth));
+    put_file(A, "garbage", (const uint8_t *)"Refuge key=, ts=1", 17);
+    /* filemeta */
+    const char *F = "fuzz/corpus/filemeta";
+    put_file(F, "valid", meta.data, meta.len);
+    put_file(F, "slash",
+             (const uint8_t *)"RFGF\x00\x03"
+                              "a/b\x00",
+             10);
+    put_file(F, "dots", (const uint8_t *)"RFGF\x00\x02..\x00", 9);
+    put_file(F, "bidi",
+             (const uint8_t *)"RFGF\x00\x0a"
+                              "a\xe2\x80\xaegpj.exe\x00",
+             16);
+    return 0;
+}
