@@ -1,0 +1,357 @@
+/*
+ * cache.c - the client's local SQLite cache (see cache.h).
+ *
+ * Schema (version 1):
+ *   meta(key PRIMARY KEY, value)            -- "last_seq"
+ *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL)
+ *       data holds the ciphertext, or is NULL when it is a file
+ *       objects/<seq> next to the database
+ *   rosters(version PRIMARY KEY, raw BLOB)  -- the verified roster chain
+ * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
+ * server, so a lost last transaction costs a re-download, not data.
+ */
+#include "client/cache.h"
+#include "lib/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct rf_cache {
+    sqlite3 *db;
+    char objdir[PATH_MAX];
+};
+
+static const char *const schema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS objects(seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL,"
+    " kind INTEGER NOT NULL, size INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB);"
+    "CREATE INDEX IF NOT EXISTS objects_case ON objects(case_id, seq);"
+    "CREATE TABLE IF NOT EXISTS rosters(version INTEGER PRIMARY KEY, raw BLOB NOT NULL);";
+
+int rf_cache_open(struct rf_cache **out, const struct rf_home *h)
+{
+    char path[PATH_MAX];
+    *out = NULL;
+    struct rf_cache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return RF_ERR_NOMEM;
+    int rc = rf_home_path(h, "cache.db", path, sizeof(path));
+    if (rc == 0)
+        rc = rf_home_path(h, "objects", c->objdir, sizeof(c->objdir));
+    if (rc != 0)
+        goto fail;
+    if (mkdir(c->objdir, 0700) != 0 && errno != EEXIST) {
+        rc = RF_ERR_IO;
+        goto fail;
+    }
+    mode_t old = umask(077);
+    int src = sqlite3_open_v2(
+        path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    umask(old);
+    if (src != SQLITE_OK) {
+        rc = RF_ERR_DB;
+        goto fail;
+    }
+    sqlite3_busy_timeout(c->db, 5000);
+    if (sqlite3_exec(c->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        rc = RF_ERR_DB;
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    rf_cache_close(c);
+    return rc;
+}
+
+void rf_cache_close(struct rf_cache *c)
+{
+    if (!c)
+        return;
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static int exec(struct rf_cache *c, const char *sql)
+{
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_begin(struct rf_cache *c)
+{
+    return exec(c, "BEGIN IMMEDIATE");
+}
+
+int rf_cache_commit(struct rf_cache *c)
+{
+    return exec(c, "COMMIT");
+}
+
+void rf_cache_rollback(struct rf_cache *c)
+{
+    exec(c, "ROLLBACK");
+}
+
+static int prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v2(c->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_last_seq(struct rf_cache *c, int64_t *seq)
+{
+    sqlite3_stmt *st;
+    *seq = 0;
+    if (prepare(c, "SELECT value FROM meta WHERE key='last_seq'", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_set_last_seq(struct rf_cache *c, int64_t seq)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR REPLACE INTO meta(key, value) VALUES('last_seq', ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, seq);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8_t *data,
+                        size_t len)
+{
+    sqlite3_stmt *st;
+    if (prepare(c,
+                "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data)"
+                " VALUES(?, ?, ?, ?, ?, ?)",
+                &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, o->seq);
+    sqlite3_bind_text(st, 2, o->case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, o->kind);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)o->size);
+    sqlite3_bind_int64(st, 5, o->day);
+    if (data)
+        sqlite3_bind_blob64(st, 6, data, len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_file_path(struct rf_cache *c, int64_t seq, int tmp, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%lld%s", c->objdir, (long long)seq, tmp ? ".tmp" : "");
+    return (n < 0 || (size_t)n >= cap) ? RF_ERR_LIMIT : 0;
+}
+
+static int stream_file(const char *path, rf_sink_fn sink, void *ctx)
+{
+    uint8_t *chunk = malloc(RF_ENV_CHUNK);
+    int rc = 0;
+    if (!chunk)
+        return RF_ERR_NOMEM;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        free(chunk);
+        return errno == ENOENT ? RF_ERR_NOT_FOUND : RF_ERR_IO;
+    }
+    for (;;) {
+        ssize_t k = read(fd, chunk, RF_ENV_CHUNK);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = RF_ERR_IO;
+            break;
+        }
+        if (k == 0)
+            break;
+        rc = sink(ctx, chunk, (size_t)k);
+        if (rc != 0)
+            break;
+    }
+    close(fd);
+    free(chunk);
+    return rc;
+}
+
+int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, void *ctx)
+{
+    sqlite3_stmt *st;
+    char path[PATH_MAX];
+    if (prepare(c, "SELECT data IS NULL, data FROM objects WHERE seq = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, seq);
+    int s = sqlite3_step(st), rc;
+    if (s != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return s == SQLITE_DONE ? RF_ERR_NOT_FOUND : RF_ERR_DB;
+    }
+    if (sqlite3_column_int(st, 0)) {
+        sqlite3_finalize(st);
+        rc = rf_cache_file_path(c, seq, 0, path, sizeof(path));
+        return rc ? rc : stream_file(path, sink, ctx);
+    }
+    const uint8_t *p = sqlite3_column_blob(st, 1);
+    size_t n = (size_t)sqlite3_column_bytes(st, 1);
+    rc = 0;
+    for (size_t off = 0; rc == 0 && off < n; off += RF_ENV_CHUNK) {
+        size_t k = n - off < RF_ENV_CHUNK ? n - off : RF_ENV_CHUNK;
+        rc = sink(ctx, p + off, k);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t cap = 64, k = 0;
+    int rc = 0;
+    *out = NULL;
+    *n = 0;
+    if (prepare(c,
+                "SELECT case_id, MIN(day), MAX(day), SUM(kind = 1), SUM(kind = 2), SUM(kind = 3),"
+                " MIN(CASE WHEN kind = 1 THEN seq END), MAX(seq) FROM objects"
+                " GROUP BY case_id ORDER BY MAX(seq) DESC",
+                &st) != 0)
+        return RF_ERR_DB;
+    struct rf_ccase *v = malloc(cap * sizeof(*v));
+    if (!v) {
+        sqlite3_finalize(st);
+        return RF_ERR_NOMEM;
+    }
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            struct rf_ccase *nv = realloc(v, 2 * cap * sizeof(*v));
+            if (!nv) {
+                rc = RF_ERR_NOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        struct rf_ccase *cs = &v[k++];
+        memset(cs, 0, sizeof(*cs));
+        snprintf(cs->case_id, sizeof(cs->case_id), "%s", (const char *)sqlite3_column_text(st, 0));
+        cs->first_day = (uint32_t)sqlite3_column_int64(st, 1);
+        cs->last_day = (uint32_t)sqlite3_column_int64(st, 2);
+        cs->messages = (unsigned)sqlite3_column_int(st, 3);
+        cs->files = (unsigned)sqlite3_column_int(st, 4);
+        cs->replies = (unsigned)sqlite3_column_int(st, 5);
+        cs->first_message_seq = sqlite3_column_int64(st, 6);
+        cs->last_seq = sqlite3_column_int64(st, 7);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cobj **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t cap = 16, k = 0;
+    int rc = 0, s;
+    *out = NULL;
+    *n = 0;
+    if (prepare(c, "SELECT seq, kind, size, day FROM objects WHERE case_id = ? ORDER BY seq",
+                &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    struct rf_cobj *v = malloc(cap * sizeof(*v));
+    if (!v) {
+        sqlite3_finalize(st);
+        return RF_ERR_NOMEM;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            struct rf_cobj *nv = realloc(v, 2 * cap * sizeof(*v));
+            if (!nv) {
+                rc = RF_ERR_NOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        struct rf_cobj *o = &v[k++];
+        memset(o, 0, sizeof(*o));
+        o->seq = sqlite3_column_int64(st, 0);
+        snprintf(o->case_id, sizeof(o->case_id), "%s", case_id);
+        o->kind = (uint8_t)sqlite3_column_int(st, 1);
+        o->size = (uint64_t)sqlite3_column_int64(st, 2);
+        o->day = (uint32_t)sqlite3_column_int64(st, 3);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    if (rc == 0 && k == 0)
+        rc = RF_ERR_NOT_FOUND;
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int rf_cache_roster_max(struct rf_cache *c, uint32_t *version)
+{
+    sqlite3_stmt *st;
+    *version = 0;
+    if (prepare(c, "SELECT IFNULL(MAX(version), 0) FROM rosters", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *version = (uint32_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_roster_get(struct rf_cache *c, uint32_t version, struct rf_buf *raw)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT raw FROM rosters WHERE version = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, version);
+    int s = sqlite3_step(st), rc;
+    if (s == SQLITE_ROW)
+        rc = rf_buf_put(raw, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    else
+        rc = s == SQLITE_DONE ? RF_ERR_NOT_FOUND : RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw, size_t n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR REPLACE INTO rosters(version, raw) VALUES(?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, version);
+    sqlite3_bind_blob64(st, 2, raw, n, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}

@@ -1,0 +1,300 @@
+/*
+ * cmd_init.c - `refuge init --server URL --token TOKEN --name NAME`:
+ * generate this caseworker's keys, encrypt them under a passphrase (asked
+ * twice), and enroll with the server. When the server has no roster yet
+ * this caseworker is the first admin: they sign roster v1 listing only
+ * themselves, send it with the enrollment, and pin their own signing key.
+ * Otherwise the first admin's key is pinned from the roster's version 1,
+ * checked against --admin-fingerprint when given (else shown, to compare).
+ *
+ * Nothing is left half-way: the key file is written before enrolling (so
+ * keys the server accepted are never lost) and removed if enrolling fails;
+ * config.json, which marks the home as set up, is written last.
+ */
+#include "client/cmd.h"
+#include "client/out.h"
+#include "client/pass.h"
+#include "client/trust.h"
+#include "lib/err.h"
+#include "lib/roster.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fputs("usage: refuge init --server URL --token TOKEN --name NAME [--admin-fingerprint FP]\n"
+          "\n"
+          "Sets up this computer for a caseworker: makes your keys, protects them with a\n"
+          "passphrase (asked twice; or the first line of $REFUGE_PASSPHRASE_FILE) and enrolls\n"
+          "them with the server using a one-time token from your admin (or from\n"
+          "`refuge server init` for the first admin). Prints your key's fingerprint.\n"
+          "\n"
+          "  --server URL              the server, e.g. https://refuge.example.org\n"
+          "  --token TOKEN             the one-time enrollment token\n"
+          "  --name NAME               your name as colleagues and replies show it\n"
+          "  --admin-fingerprint FP    the first admin's fingerprint, to check (not for the\n"
+          "                            first admin)\n",
+          f);
+}
+
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > RF_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Compares fingerprints ignoring spaces. */
+static int fp_equal(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == ' ')
+            a++;
+        while (*b == ' ')
+            b++;
+        if (*a != *b)
+            return 0;
+        if (!*a)
+            return 1;
+        a++;
+        b++;
+    }
+}
+
+static json_t *b64(const uint8_t *p, size_t n)
+{
+    char s[RF_ROSTER_MAX_BYTES * 4 / 3 + 8];
+    if (rf_b64_encode(s, sizeof(s), p, n) != 0)
+        return NULL;
+    return json_string(s);
+}
+
+/* Pins the first admin's key from roster version 1 (a member's enrollment). */
+static int pin_from_roster(struct rf_net *net, struct rf_home *h, const char *want_fp)
+{
+    json_t *j = NULL;
+    uint8_t *raw = malloc(RF_ROSTER_MAX_BYTES);
+    struct rf_roster *ro = malloc(sizeof(*ro));
+    size_t n = 0;
+    char fp[64];
+    int rc =
+        (raw && ro) ? rf_net_json(net, "GET", "/api/v1/roster", NULL, 0, NULL, &j) : RF_ERR_NOMEM;
+    if (rc != 0) {
+        rf_cmd_net_err("cannot fetch the roster", net);
+        goto out;
+    }
+    const char *v1 = json_string_value(json_array_get(json_object_get(j, "chain"), 0));
+    rc = RF_ERR_ROSTER;
+    if (!v1 || rf_b64_decode(raw, RF_ROSTER_MAX_BYTES, &n, v1, strlen(v1)) != 0 ||
+        rf_roster_parse(ro, raw, n) != 0 ||
+        rf_roster_verify(ro, raw, n, NULL, NULL, 0, ro->signer_pk) != 0) {
+        rf_cmd_err("cannot pin the first admin", "the server's roster version 1 is invalid");
+        goto out;
+    }
+    rf_fingerprint(fp, sizeof(fp), ro->signer_pk);
+    if (want_fp && !fp_equal(fp, want_fp)) {
+        fprintf(stderr,
+                "refuge: THE FIRST ADMIN'S FINGERPRINT DOES NOT MATCH.\n"
+                "refuge:   expected %s\nrefuge:   server's  %s\n"
+                "refuge: Do not use this server; tell your admin.\n",
+                want_fp, fp);
+        goto out;
+    }
+    memcpy(h->pinned, ro->signer_pk, 32);
+    if (want_fp)
+        printf("First admin's fingerprint matches: %s\n", fp);
+    else
+        printf("Pinned the first admin's key. Fingerprint:\n  %s\n"
+               "Compare it with your admin (in person or by phone) before syncing.\n",
+               fp);
+    rc = 0;
+out:
+    json_decref(j);
+    free(raw);
+    free(ro);
+    return rc;
+}
+
+int rf_cmd_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, 's'},
+        {"token", required_argument, NULL, 't'},
+        {"name", required_argument, NULL, 'n'},
+        {"admin-fingerprint", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *server = NULL, *token = NULL, *name = NULL, *want_fp = NULL;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "s:t:n:a:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            server = optarg;
+            break;
+        case 't':
+            token = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'a':
+            want_fp = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return RF_EXIT_OK;
+        default:
+            usage(stderr);
+            return RF_EXIT_USAGE;
+        }
+    }
+    if (!server || !token || !name || optind != argc) {
+        usage(stderr);
+        return RF_EXIT_USAGE;
+    }
+    if (!name_ok(name)) {
+        rf_cmd_err("bad --name", "use 1 to 64 bytes without control characters");
+        return RF_EXIT_USAGE;
+    }
+    if (strlen(token) > 128) {
+        rf_cmd_err("bad --token", "too long");
+        return RF_EXIT_USAGE;
+    }
+
+    struct rf_home h;
+    struct rf_staff_keys *k = NULL;
+    struct rf_net *net = NULL;
+    struct rf_roster *ro = NULL;
+    struct rf_buf keyfile, roster;
+    char *pass = NULL, path[PATH_MAX], fp[64];
+    size_t plen = 0;
+    json_t *body = NULL, *ans = NULL;
+    char *text = NULL;
+    int rc, ret = RF_EXIT_FAIL, key_written = 0;
+    rf_buf_init(&keyfile, RF_KEYFILE_MAX);
+    rf_buf_init(&roster, RF_ROSTER_MAX_BYTES);
+
+    rc = rf_home_locate(&h);
+    if (rc != 0) {
+        rf_cmd_err("cannot find a home directory", "set REFUGE_HOME");
+        goto out;
+    }
+    if (rf_home_path(&h, "config.json", path, sizeof(path)) == 0 && access(path, F_OK) == 0) {
+        fprintf(stderr, "refuge: %s is already set up; use another REFUGE_HOME to enroll again\n",
+                h.dir);
+        goto out;
+    }
+    snprintf(h.server, sizeof(h.server), "%s", server);
+    snprintf(h.name, sizeof(h.name), "%s", name);
+    k = sodium_malloc(sizeof(*k));
+    if (!k || rf_staff_keys_generate(k, name) != 0) {
+        rf_cmd_err("cannot make keys", "out of memory");
+        goto out;
+    }
+    rc = rf_net_new(&net, server, k);
+    if (rc != 0) {
+        rf_cmd_err("bad --server", "give an http:// or https:// URL");
+        ret = RF_EXIT_USAGE;
+        goto out;
+    }
+    /* First admin? The server says "no roster" to anyone who asks. */
+    rc = rf_net_json(net, "GET", "/api/v1/roster", NULL, 0, NULL, NULL);
+    int first = rc == RF_ERR_PROTOCOL && rf_net_status(net) == 404;
+    if (rc == RF_ERR_NET || (rc == RF_ERR_PROTOCOL && rf_net_status(net) >= 500)) {
+        rf_cmd_net_err("cannot reach the server", net);
+        goto out;
+    }
+
+    rc = rf_pass_read(&pass, &plen, "New passphrase for your key file: ", 1);
+    if (rc != 0)
+        goto out;
+    rc = rf_keyfile_write(&keyfile, k, pass, plen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    if (rc != 0) {
+        rf_cmd_errc("cannot encrypt the key file", rc);
+        goto out;
+    }
+    if (first) {
+        ro = calloc(1, sizeof(*ro));
+        if (!ro)
+            goto out;
+        ro->version = 1;
+        ro->n = 1;
+        snprintf(ro->members[0].name, sizeof(ro->members[0].name), "%s", name);
+        ro->members[0].role = RF_ROLE_ADMIN;
+        memcpy(ro->members[0].box_pk, k->box_pk, 32);
+        memcpy(ro->members[0].sign_pk, k->sign_pk, 32);
+        rc = rf_roster_sign(&roster, ro, k);
+        if (rc != 0) {
+            rf_cmd_errc("cannot sign the roster", rc);
+            goto out;
+        }
+    }
+    body = json_pack("{ssssso*so*}", "token", token, "name", name, "sign_pk", b64(k->sign_pk, 32),
+                     "box_pk", b64(k->box_pk, 32));
+    if (body && first)
+        json_object_set_new(body, "roster", b64(roster.data, roster.len));
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!text)
+        goto out;
+
+    rc = rf_home_create(&h);
+    if (rc == 0)
+        rc = rf_home_write(&h, "key.rfk", keyfile.data, keyfile.len);
+    if (rc != 0) {
+        fprintf(stderr, "refuge: cannot write the key file in %s: %s\n", h.dir, rf_strerror(rc));
+        goto out;
+    }
+    key_written = 1;
+    rc = rf_net_json(net, "POST", "/api/v1/enroll", (const uint8_t *)text, strlen(text),
+                     "application/json", &ans);
+    if (rc != 0) {
+        rf_cmd_net_err("enrollment refused", net);
+        goto out;
+    }
+    const char *role = json_string_value(json_object_get(ans, "role"));
+    if (first)
+        memcpy(h.pinned, k->sign_pk, 32);
+    else if (pin_from_roster(net, &h, want_fp) != 0)
+        goto out;
+    rc = rf_home_save(&h);
+    if (rc != 0) {
+        rf_cmd_errc("cannot write config.json", rc);
+        goto out;
+    }
+    key_written = 0; /* keep it */
+    rf_fingerprint(fp, sizeof(fp), k->sign_pk);
+    printf("Enrolled as %s", role && strcmp(role, "admin") == 0 ? "admin" : "member");
+    fputs(" \"", stdout);
+    rf_out_safe(stdout, name, 0);
+    printf("\" on %s.\n", h.server);
+    if (first)
+        puts("You are the first admin: roster version 1 lists only you.");
+    printf("Your fingerprint:\n  %s\n", fp);
+    printf("Keys and settings: %s\nNext: refuge sync\n", h.dir);
+    ret = RF_EXIT_OK;
+out:
+    if (key_written && rf_home_path(&h, "key.rfk", path, sizeof(path)) == 0)
+        unlink(path);
+    rf_out_json_free(text);
+    json_decref(body);
+    json_decref(ans);
+    free(ro);
+    rf_pass_free(pass);
+    rf_buf_free(&keyfile);
+    rf_buf_free(&roster);
+    rf_net_free(net);
+    rf_home_keys_free(k);
+    return ret;
+}

@@ -1,0 +1,36 @@
+/*
+ * out.h - how the client writes to the caseworker's terminal: text that
+ * came from a stranger is sanitised (no control characters, no terminal
+ * escapes, no bidi overrides), colour only on a tty without NO_COLOR, days
+ * as dates, sizes as KiB/MiB. Also the jansson allocator that wipes freed
+ * memory, since decrypted plaintext passes through JSON values.
+ */
+#ifndef RF_CLIENT_OUT_H
+#define RF_CLIENT_OUT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Installs the wiping allocator in jansson (call once at start). */
+void rf_out_init(void);
+/* Frees a string from json_dumps (allocated by that allocator). */
+void rf_out_json_free(void *p);
+/* Whether colour may be used on f. */
+int rf_out_colour(FILE *f);
+/* YYYY-MM-DD of a day number (days since 1970-01-01 UTC). out >= 11 bytes. */
+void rf_out_day(char *out, size_t cap, uint32_t day);
+void rf_out_size(char *out, size_t cap, uint64_t bytes);
+/* Writes s with control and bidi characters replaced (keeps \n if
+ * multiline, \t as a space; invalid UTF-8 as U+FFFD). */
+void rf_out_safe(FILE *f, const char *s, int multiline);
+/* Writes multi-line text sanitised, each line prefixed by indent, then a newline. */
+void rf_out_block(FILE *f, const char *s, const char *indent);
+/* Display width-agnostic copy of s sanitised into out (single line),
+ * truncated at maxbytes on a character boundary. */
+void rf_out_safe_copy(char *out, size_t cap, const char *s);
+/* Prints a JSON value to stdout (indented, UTF-8, newline). */
+int rf_out_json(json_t *j);
+
+#endif

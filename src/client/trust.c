@@ -1,0 +1,143 @@
+/*
+ * trust.c - verifying the roster chain (see trust.h).
+ *
+ * The server hands out every version; this client checks version 1 against
+ * the first admin's key pinned at init, each later version against the one
+ * before (signed by one of its admins, carrying its hash), and that every
+ * version it verified on an earlier run is byte-identical now and that the
+ * chain has not shrunk. A server that forks, rewrites or rolls back the
+ * roster is refused loudly, and the command encrypts nothing.
+ */
+#include "client/trust.h"
+#include "lib/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHAIN_MAX 100000
+
+static void loud(const char *why)
+{
+    fprintf(stderr,
+            "refuge: ROSTER CHECK FAILED: %s.\n"
+            "refuge: Nothing was encrypted or sent. The server may be compromised or\n"
+            "refuge: misconfigured; tell your admin before doing anything else.\n",
+            why);
+}
+
+int rf_trust_verify_chain(const uint8_t *const *raw, const size_t *len, size_t n,
+                          const uint8_t pinned[32], struct rf_roster **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return RF_ERR_ROSTER;
+    struct rf_roster *prev = malloc(sizeof(*prev));
+    struct rf_roster *cur = malloc(sizeof(*cur));
+    int rc = 0;
+    if (!prev || !cur) {
+        rc = RF_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = rf_roster_verify(cur, raw[i], len[i], i ? prev : NULL, i ? raw[i - 1] : NULL,
+                              i ? len[i - 1] : 0, pinned);
+        if (rc == 0 && cur->version != i + 1)
+            rc = RF_ERR_ROSTER;
+        if (rc != 0)
+            goto out;
+        struct rf_roster *t = prev;
+        prev = cur;
+        cur = t;
+    }
+    *out = prev;
+    prev = NULL;
+out:
+    free(prev);
+    free(cur);
+    return rc;
+}
+
+int rf_trust_roster(struct rf_net *n, struct rf_cache *c, const uint8_t pinned[32],
+                    struct rf_roster **out)
+{
+    json_t *j = NULL;
+    uint8_t **raw = NULL;
+    size_t *len = NULL, cnt = 0;
+    struct rf_buf known;
+    rf_buf_init(&known, RF_ROSTER_MAX_BYTES);
+    *out = NULL;
+    int rc = rf_net_json(n, "GET", "/api/v1/roster", NULL, 0, NULL, &j);
+    if (rc != 0) {
+        fprintf(stderr, "refuge: cannot fetch the roster: %s\n", rf_net_error(n));
+        goto out;
+    }
+    json_t *chain = json_object_get(j, "chain");
+    json_t *ver = json_object_get(j, "version");
+    cnt = json_array_size(chain);
+    rc = RF_ERR_ROSTER;
+    if (!json_is_array(chain) || cnt == 0 || cnt > CHAIN_MAX || !json_is_integer(ver) ||
+        json_integer_value(ver) != (json_int_t)cnt) {
+        loud("the server's roster chain is malformed");
+        goto out;
+    }
+    raw = calloc(cnt, sizeof(*raw));
+    len = calloc(cnt, sizeof(*len));
+    if (!raw || !len) {
+        rc = RF_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        const char *s = json_string_value(json_array_get(chain, i));
+        raw[i] = malloc(RF_ROSTER_MAX_BYTES);
+        if (!s || !raw[i] ||
+            rf_b64_decode(raw[i], RF_ROSTER_MAX_BYTES, &len[i], s, strlen(s)) != 0) {
+            loud("the server's roster chain is malformed");
+            goto out;
+        }
+    }
+    rc = rf_trust_verify_chain((const uint8_t *const *)raw, len, cnt, pinned, out);
+    if (rc != 0) {
+        loud("a roster version is not signed by an admin of the version before it (or version 1 "
+             "is not signed by the admin key pinned at init)");
+        goto out;
+    }
+    uint32_t have = 0;
+    rc = rf_cache_roster_max(c, &have);
+    if (rc != 0)
+        goto out;
+    if (have > cnt) {
+        rc = RF_ERR_ROSTER;
+        loud("the server's roster is older than one this computer verified before (rollback)");
+        goto out;
+    }
+    for (uint32_t v = 1; v <= have; v++) {
+        rf_buf_reset(&known);
+        rc = rf_cache_roster_get(c, v, &known);
+        if (rc != 0)
+            goto out;
+        if (known.len != len[v - 1] || memcmp(known.data, raw[v - 1], known.len) != 0) {
+            rc = RF_ERR_ROSTER;
+            loud("the server's roster history differs from the one this computer verified "
+                 "before (fork)");
+            goto out;
+        }
+    }
+    for (size_t v = have + 1; v <= cnt; v++) {
+        rc = rf_cache_roster_put(c, (uint32_t)v, raw[v - 1], len[v - 1]);
+        if (rc != 0)
+            goto out;
+    }
+out:
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    for (size_t i = 0; raw && i < cnt; i++)
+        free(raw[i]);
+    free(raw);
+    free(len);
+    rf_buf_free(&known);
+    json_decref(j);
+    return rc;
+}
