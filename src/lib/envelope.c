@@ -311,7 +311,7 @@ int rf_envelope_seal(struct rf_buf *out, uint8_t kind, const uint8_t (*pks)[32],
 {
     struct rf_seal *s = NULL;
     uint64_t padded = rf_envelope_padded_len(len);
-    if (padded == UINT64_MAX)
+    if (padded == UINT64_MAX || npk > RF_ENV_MAX_RECIPIENTS)
         return RF_ERR_LIMIT;
     uint64_t want = FIXED_HDR + (uint64_t)npk * RF_ENV_STANZA_BYTES + SSHDR + padded +
                     (padded + RF_ENV_CHUNK - 1) / RF_ENV_CHUNK * ABYTES;
