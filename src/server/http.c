@@ -113,6 +113,10 @@ struct rf_req {
     /* recorded response */
     struct MHD_Response *resp;
     unsigned status;
+    int resp_shared; /* resp is a cached static response: never modified, not ours to destroy */
+    const uint8_t *static_p;
+    size_t static_n;
+    const char *static_ct;
     struct hdr *extra; /* headers added before the response existed */
     /* handler state */
     void *state;
@@ -260,12 +264,18 @@ static int record(struct rf_req *r, unsigned status, const char *content_type,
     return 0;
 }
 
+static int resp_unshare(struct rf_req *r);
+
 int rf_req_add_header(struct rf_req *r, const char *name, const char *value)
 {
     if (!header_value_ok(name) || !header_value_ok(value) || strchr(name, ':'))
         return RF_ERR_INVALID;
-    if (r->resp)
+    if (r->resp) {
+        int rc = resp_unshare(r);
+        if (rc != 0)
+            return rc;
         return MHD_add_response_header(r->resp, name, value) == MHD_YES ? 0 : RF_ERR_NOMEM;
+    }
     if (r->queued)
         return RF_ERR_INVALID;
     struct hdr *h = calloc(1, sizeof(*h));
@@ -321,13 +331,109 @@ int rf_req_respond_buf(struct rf_req *r, unsigned status, const char *content_ty
     return record(r, status, content_type, resp);
 }
 
-int rf_req_respond_static(struct rf_req *r, unsigned status, const char *content_type,
-                          const uint8_t *p, size_t n)
+/* Static answers (landing page, error texts) are the same bytes and headers
+ * every time: their MHD responses are built once and queued by reference
+ * (MHD counts references; a response may be queued on many connections).
+ * Readers scan the published prefix of the array without a lock; writers
+ * append under cache_lock. Entries live until exit. A request that adds a
+ * header after answering gets a private copy first (unshare), so a shared
+ * response is never modified. */
+#define STATIC_CACHE_MAX 64
+struct static_entry {
+    const uint8_t *p;
+    size_t n;
+    unsigned status;
+    const char *ct;
+    struct MHD_Response *resp;
+};
+static struct static_entry static_cache[STATIC_CACHE_MAX];
+static atomic_size_t static_cache_n;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int static_key_eq(const struct static_entry *e, const uint8_t *p, size_t n, unsigned status,
+                         const char *ct)
+{
+    return e->p == p && e->n == n && e->status == status &&
+           (e->ct == ct || (e->ct && ct && strcmp(e->ct, ct) == 0));
+}
+
+static struct MHD_Response *static_cache_find(const uint8_t *p, size_t n, unsigned status,
+                                              const char *ct)
+{
+    size_t used = atomic_load_explicit(&static_cache_n, memory_order_acquire);
+    for (size_t i = 0; i < used; i++)
+        if (static_key_eq(&static_cache[i], p, n, status, ct))
+            return static_cache[i].resp;
+    return NULL;
+}
+
+/* Publishes resp (complete with headers); returns the entry's response,
+ * which is another thread's if it won the race (resp is then destroyed), or
+ * NULL if the cache is full (resp stays the caller's). */
+static struct MHD_Response *static_cache_add(const uint8_t *p, size_t n, unsigned status,
+                                             const char *ct, struct MHD_Response *resp)
+{
+    struct MHD_Response *out = NULL;
+    pthread_mutex_lock(&cache_lock);
+    size_t used = atomic_load_explicit(&static_cache_n, memory_order_relaxed);
+    for (size_t i = 0; i < used && out == NULL; i++)
+        if (static_key_eq(&static_cache[i], p, n, status, ct))
+            out = static_cache[i].resp;
+    if (out != NULL) {
+        MHD_destroy_response(resp);
+    } else if (used < STATIC_CACHE_MAX) {
+        static_cache[used] = (struct static_entry){p, n, status, ct, resp};
+        atomic_store_explicit(&static_cache_n, used + 1, memory_order_release);
+        out = resp;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return out;
+}
+
+static struct MHD_Response *static_response(const uint8_t *p, size_t n)
 {
     static char empty[1];
     void *data = n ? (void *)(uintptr_t)p : empty;
-    return record(r, status, content_type,
-                  MHD_create_response_from_buffer(n, data, MHD_RESPMEM_PERSISTENT));
+    return MHD_create_response_from_buffer(n, data, MHD_RESPMEM_PERSISTENT);
+}
+
+int rf_req_respond_static(struct rf_req *r, unsigned status, const char *content_type,
+                          const uint8_t *p, size_t n)
+{
+    if (r->resp != NULL || r->queued)
+        return RF_ERR_INVALID;
+    if (r->extra != NULL) /* headers of its own: not shareable */
+        return record(r, status, content_type, static_response(p, n));
+    struct MHD_Response *shared = static_cache_find(p, n, status, content_type);
+    if (shared == NULL) {
+        int rc = record(r, status, content_type, static_response(p, n));
+        if (rc != 0)
+            return rc;
+        struct MHD_Response *mine = r->resp;
+        r->resp = NULL;
+        shared = static_cache_add(p, n, status, content_type, mine);
+        if (shared == NULL) { /* cache full: it stays private */
+            r->resp = mine;
+            return 0;
+        }
+    }
+    r->resp = shared;
+    r->status = status;
+    r->resp_shared = 1;
+    r->static_p = p;
+    r->static_n = n;
+    r->static_ct = content_type;
+    return 0;
+}
+
+/* Replaces a shared response by a private one, before it is modified. */
+static int resp_unshare(struct rf_req *r)
+{
+    if (!r->resp_shared)
+        return 0;
+    r->resp = NULL;
+    r->resp_shared = 0;
+    return record(r, r->status, r->static_ct, static_response(r->static_p, r->static_n));
 }
 
 int rf_req_respond_fd(struct rf_req *r, unsigned status, const char *content_type, int fd,
@@ -350,8 +456,8 @@ int rf_req_redirect(struct rf_req *r, const char *location)
     if (!header_value_ok(location))
         return RF_ERR_INVALID;
     int rc = rf_req_respond_static(r, MHD_HTTP_SEE_OTHER, NULL, NULL, 0);
-    if (rc == 0 && MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES)
-        rc = RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_req_add_header(r, MHD_HTTP_HEADER_LOCATION, location);
     return rc;
 }
 
@@ -616,8 +722,10 @@ static enum MHD_Result queue_recorded(struct rf_req *r)
 {
     enum MHD_Result ret = MHD_queue_response(r->conn, r->status, r->resp);
     if (ret == MHD_YES) {
-        MHD_destroy_response(r->resp);
+        if (!r->resp_shared)
+            MHD_destroy_response(r->resp);
         r->resp = NULL;
+        r->resp_shared = 0;
         r->queued = 1;
     }
     return ret;
@@ -792,7 +900,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         MHD_destroy_post_processor(r->pp);
     if (r->state_free)
         r->state_free(r->state);
-    if (r->resp)
+    if (r->resp && !r->resp_shared)
         MHD_destroy_response(r->resp);
     for (struct hdr *h = r->extra, *next; h; h = next) {
         next = h->next;

@@ -192,6 +192,21 @@ static int h_prefix(struct rf_req *r)
     return rf_req_respond_static(r, 200, "text/plain", (const uint8_t *)t, sizeof(t) - 1);
 }
 
+/* the same static bytes as "/", plus a cookie added after answering: the
+ * cookie must reach this answer only, never the shared one of "/" */
+static int h_static_cookie(struct rf_req *r)
+{
+    int rc = h_static(r);
+    if (rc == 0)
+        rc = rf_req_add_header(r, "Set-Cookie", "s=secret; HttpOnly");
+    return rc;
+}
+
+static int h_redirect(struct rf_req *r)
+{
+    return rf_req_redirect(r, "/target");
+}
+
 static int h_fail(struct rf_req *r)
 {
     (void)r;
@@ -208,6 +223,8 @@ static const struct rf_route pages[] = {
     {"GET", "/async-now", 0, 0, h_async_now, NULL, NULL},
     {"POST", "/async-slow", 0, 1000, h_count_headers, NULL, h_async_slow},
     {"GET", "/fail", 0, 0, h_fail, NULL, NULL},
+    {"GET", "/cookie", 0, 0, h_static_cookie, NULL, NULL},
+    {"GET", "/redirect", 0, 0, h_redirect, NULL, NULL},
     {"GET", "/files/", RF_ROUTE_PREFIX, 0, h_prefix, NULL, NULL},
 };
 static const struct rf_route api[] = {
@@ -603,6 +620,30 @@ static void disconnect_while_suspended_frees_once(void **state)
     assert_int_equal(atomic_load(&frees), before + 1);
 }
 
+static void shared_static_answers_stay_unmodified(void **state)
+{
+    struct resp rs;
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        request("GET", "/", NULL, 0, &rs);
+        assert_null(strcasestr(rs.headers, "\nSet-Cookie:"));
+        request("GET", "/cookie", NULL, 0, &rs);
+        assert_int_equal(rs.status, 200);
+        assert_true(has_header(&rs, "\nSet-Cookie: s=secret; HttpOnly\r\n"));
+        assert_string_equal(rs.body, page_html);
+        assert_security_headers(&rs);
+        request("GET", "/redirect", NULL, 0, &rs);
+        assert_int_equal(rs.status, 303);
+        assert_true(has_header(&rs, "\nLocation: /target\r\n"));
+        assert_security_headers(&rs);
+        request("GET", "/", NULL, 0, &rs);
+        assert_null(strcasestr(rs.headers, "\nSet-Cookie:"));
+        assert_null(strcasestr(rs.headers, "\nLocation:"));
+        request("GET", "/fail", NULL, 0, &rs);
+        assert_null(strcasestr(rs.headers, "\nLocation:"));
+    }
+}
+
 static void keep_alive_holds(void **state)
 {
     struct resp rs;
@@ -670,6 +711,7 @@ int main(void)
         cmocka_unit_test(suspend_and_resume),
         cmocka_unit_test(disconnect_mid_upload_frees_once),
         cmocka_unit_test(disconnect_while_suspended_frees_once),
+        cmocka_unit_test(shared_static_answers_stay_unmodified),
         cmocka_unit_test(keep_alive_holds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
