@@ -644,6 +644,21 @@ static void shared_static_answers_stay_unmodified(void **state)
     }
 }
 
+static void malformed_request_is_refused(void **state)
+{
+    (void)state;
+    int fd = dial();
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    char buf[2048];
+    ssize_t got = recv(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    assert_true(got > 12);
+    buf[got] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 400"));
+    /* the request state made for it is freed (LeakSanitizer checks at exit) */
+}
+
 static void keep_alive_holds(void **state)
 {
     struct resp rs;
@@ -712,6 +727,7 @@ int main(void)
         cmocka_unit_test(disconnect_mid_upload_frees_once),
         cmocka_unit_test(disconnect_while_suspended_frees_once),
         cmocka_unit_test(shared_static_answers_stay_unmodified),
+        cmocka_unit_test(malformed_request_is_refused),
         cmocka_unit_test(keep_alive_holds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
