@@ -1,2 +1,666 @@
-/* placeholder: being written */
-int rf_placeholder_pages;
+/*
+ * pages.c - the person's pages: the route table, the landing page, getting a
+ * codename, logging in, the quick exit, error pages; and what every page
+ * shares (language choice, cookies, CSRF tokens, the roster cache).
+ * The conversation itself (inbox, sending, deleting) is pages_inbox.c.
+ *
+ * Invariants:
+ * - Every byte of HTML comes from rf_page_render; no person-facing text is
+ *   written here (msgids only, checked by gen-pages).
+ * - A codename exists here only in sodium_malloc memory (the shown page is
+ *   rendered into a secure buf) and is wiped once handed to the KDF pool.
+ * - Every failure of a login (unknown, malformed, too long) answers the same
+ *   page with the same status.
+ * - A handler that suspends calls rf_req_suspend before handing the request
+ *   to a worker, and the worker touches neither the request nor its state
+ *   after rf_req_resume.
+ * - Cookies are session-only (no Expires/Max-Age), HttpOnly, SameSite=Strict.
+ */
+#include "server/pages_priv.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/roster.h"
+#include "server/intake.h"
+#include "server/kdfpool.h"
+#include "server/routes.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rf_srv *rf_pages_srv;
+
+static struct rf_buf landing[RF_LANG_COUNT]; /* pre-rendered at init */
+
+static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru"};
+
+/* ---------------------------------------------------------------- language */
+
+static int lang_parse(const char *s, size_t n, enum rf_lang *out)
+{
+    for (int i = 0; i < RF_LANG_COUNT; i++) {
+        if (n == 2 && strncasecmp(s, lang_codes[i], 2) == 0) {
+            *out = (enum rf_lang)i;
+            return 0;
+        }
+    }
+    return RF_ERR_NOT_FOUND;
+}
+
+/* Best supported language of an Accept-Language header (by q, first wins). */
+static int lang_accept(const char *h, enum rf_lang *out)
+{
+    int best_q = 0, found = 0;
+    while (h != NULL && *h) {
+        size_t item = strcspn(h, ",");
+        const char *p = h;
+        while (p < h + item && (*p == ' ' || *p == '\t'))
+            p++;
+        size_t tag = strcspn(p, "-;, \t");
+        if (p + tag > h + item)
+            tag = (size_t)(h + item - p);
+        int q = 1000;
+        const char *qs = memchr(p, ';', (size_t)(h + item - p));
+        if (qs != NULL) {
+            const char *e = h + item;
+            qs++;
+            while (qs < e && *qs == ' ')
+                qs++;
+            if (e - qs >= 2 && qs[0] == 'q' && qs[1] == '=') {
+                qs += 2;
+                q = 0;
+                int scale = 1000, frac = 0;
+                for (; qs < e && ((*qs >= '0' && *qs <= '9') || *qs == '.'); qs++) {
+                    if (*qs == '.') {
+                        frac = 1;
+                    } else if (!frac) {
+                        q = q * 10 + (*qs - '0') * 1000;
+                    } else if (scale > 1) {
+                        scale /= 10;
+                        q += (*qs - '0') * scale;
+                    }
+                    if (q > 1000)
+                        q = 1000;
+                }
+            }
+        }
+        enum rf_lang l;
+        if (q > best_q && lang_parse(p, tag, &l) == 0) {
+            *out = l;
+            best_q = q;
+            found = 1;
+        }
+        h += item;
+        if (*h == ',')
+            h++;
+    }
+    return found ? 0 : RF_ERR_NOT_FOUND;
+}
+
+enum rf_lang rf_pages_lang(struct rf_req *r)
+{
+    enum rf_lang l;
+    const char *q = rf_req_query(r, "lang");
+    if (q != NULL && lang_parse(q, strlen(q), &l) == 0) {
+        if (rf_pages_cookie(r, "lang", lang_codes[l]) != 0)
+            rf_log_warn("pages: cannot set the language cookie");
+        return l;
+    }
+    const char *c = rf_req_cookie(r, "lang");
+    if (c != NULL && lang_parse(c, strlen(c), &l) == 0)
+        return l;
+    if (lang_accept(rf_req_header(r, "Accept-Language"), &l) == 0)
+        return l;
+    return rf_pages_srv->default_lang < RF_LANG_COUNT ? rf_pages_srv->default_lang : RF_LANG_EN;
+}
+
+/* ---------------------------------------------------------------- responses */
+
+int rf_pages_cookie(struct rf_req *r, const char *name, const char *value)
+{
+    char h[256];
+    const char *secure = rf_pages_srv->behind_tls ? "; Secure" : "";
+    int n;
+    if (value != NULL)
+        n = snprintf(h, sizeof(h), "%s=%s; Path=/; HttpOnly; SameSite=Strict%s", name, value,
+                     secure);
+    else
+        n = snprintf(h, sizeof(h),
+                     "%s=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; "
+                     "SameSite=Strict%s",
+                     name, secure);
+    if (n < 0 || (size_t)n >= sizeof(h))
+        return RF_ERR_LIMIT;
+    return rf_req_add_header(r, "Set-Cookie", h);
+}
+
+int rf_pages_send(struct rf_req *r, enum rf_lang lang, unsigned status, const char *page,
+                  const struct rf_tvars *v, int secure)
+{
+    struct rf_buf out;
+    if (secure)
+        rf_buf_init_secure(&out, 8u << 20);
+    else
+        rf_buf_init(&out, 8u << 20);
+    int rc = rf_page_render(&out, lang, page, v);
+    if (rc == 0)
+        rc = rf_req_respond_buf(r, status, RF_PAGES_HTML, &out);
+    rf_buf_free(&out);
+    if (rc != 0)
+        rf_log_error("pages: cannot answer with a page", rc);
+    return rc;
+}
+
+static const struct {
+    const char *flag;
+    unsigned status;
+} err_pages[] = {
+    [RF_PE_NOTFOUND] = {"e_notfound", 404}, [RF_PE_CSRF] = {"e_csrf", 403},
+    [RF_PE_BAD] = {"e_bad", 400},           [RF_PE_BUSY] = {"e_busy", 503},
+    [RF_PE_TOOLONG] = {"e_toolong", 413},   [RF_PE_TOOLARGE] = {"e_toolarge", 413},
+    [RF_PE_EMPTY] = {"e_empty", 400},       [RF_PE_NOTOPEN] = {"e_notopen", 503},
+    [RF_PE_NOTSAVED] = {"e_notsaved", 503}, [RF_PE_EXPIRED] = {"e_expired", 410},
+    [RF_PE_SESSION] = {"e_session", 403},   [RF_PE_QUOTA] = {"e_quota", 429},
+    [RF_PE_SERVER] = {"e_server", 500},
+};
+
+int rf_pages_error(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, const char *back)
+{
+    struct rf_tvars *v = rf_tvars_new();
+    if (v == NULL)
+        return RF_ERR_NOMEM;
+    const struct rf_limits *lim = &rf_pages_srv->limits;
+    int rc = rf_tvars_flag(v, err_pages[e].flag);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "back", back != NULL ? back : "/");
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "limit_mb", (long long)(lim->upload_max >> 20));
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "limit_kb", (long long)(lim->message_max >> 10));
+    if (rc == 0 && e == RF_PE_BUSY)
+        rc = rf_req_add_header(r, "Retry-After", "30");
+    if (rc == 0)
+        rc = rf_pages_send(r, lang, err_pages[e].status, "error", v, 0);
+    rf_tvars_free(v);
+    return rc;
+}
+
+int rf_pages_not_found(struct rf_req *r)
+{
+    return rf_pages_error(r, rf_pages_lang(r), RF_PE_NOTFOUND, "/");
+}
+
+/* ---------------------------------------------------------------- CSRF */
+
+void rf_pages_csrf_token(char out[RF_CSRF_TOKEN_LEN], const char *ctx4, const uint8_t *secret,
+                         size_t n)
+{
+    uint8_t mac[32];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, rf_pages_srv->csrf_key, 32, sizeof(mac));
+    crypto_generichash_update(&st, (const uint8_t *)ctx4, 4);
+    crypto_generichash_update(&st, secret, n);
+    crypto_generichash_final(&st, mac, sizeof(mac));
+    rf_b64_encode(out, RF_CSRF_TOKEN_LEN, mac, sizeof(mac));
+    sodium_memzero(&st, sizeof(st));
+    sodium_memzero(mac, sizeof(mac));
+}
+
+int rf_pages_csrf_check(const char *ctx4, const uint8_t *secret, size_t n, const uint8_t *given,
+                        size_t len)
+{
+    char want[RF_CSRF_TOKEN_LEN];
+    rf_pages_csrf_token(want, ctx4, secret, n);
+    size_t wl = strlen(want);
+    int ok = len == wl && sodium_memcmp(want, given, wl) == 0;
+    sodium_memzero(want, sizeof(want));
+    return ok;
+}
+
+/* The pre-session cookie c (16 random bytes), set if absent or malformed. */
+#define ANON_COOKIE_LEN 22
+static int anon_cookie(struct rf_req *r, char c[ANON_COOKIE_LEN + 1])
+{
+    const char *have = rf_req_cookie(r, "c");
+    uint8_t raw[16];
+    size_t rawlen;
+    if (have != NULL && strlen(have) == ANON_COOKIE_LEN &&
+        rf_b64_decode(raw, sizeof(raw), &rawlen, have, ANON_COOKIE_LEN) == 0 && rawlen == 16) {
+        memcpy(c, have, ANON_COOKIE_LEN + 1);
+        return 0;
+    }
+    randombytes_buf(raw, sizeof(raw));
+    int rc = rf_b64_encode(c, ANON_COOKIE_LEN + 1, raw, sizeof(raw));
+    if (rc == 0)
+        rc = rf_pages_cookie(r, "c", c);
+    return rc;
+}
+
+static int anon_token(struct rf_req *r, char token[RF_CSRF_TOKEN_LEN])
+{
+    char c[ANON_COOKIE_LEN + 1];
+    int rc = anon_cookie(r, c);
+    if (rc == 0)
+        rf_pages_csrf_token(token, "anon", (const uint8_t *)c, strlen(c));
+    return rc;
+}
+
+static int anon_check(struct rf_req *r, const struct rf_buf *given)
+{
+    const char *c = rf_req_cookie(r, "c");
+    if (c == NULL || given->len == 0)
+        return 0;
+    return rf_pages_csrf_check("anon", (const uint8_t *)c, strlen(c), given->data, given->len);
+}
+
+int rf_pages_session(struct rf_req *r, struct rf_session_view *view)
+{
+    const char *tok = rf_req_cookie(r, "s");
+    if (tok == NULL)
+        return RF_ERR_NOT_FOUND;
+    return rf_session_get(rf_pages_srv->sessions, tok, view);
+}
+
+/* ---------------------------------------------------------------- roster */
+
+static pthread_mutex_t roster_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t roster_version;
+static size_t roster_n;
+static uint8_t (*roster_pks)[32];
+
+int rf_pages_roster(uint8_t (*out)[32], size_t *n)
+{
+    struct rf_buf raw;
+    uint32_t version = 0;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    *n = 0;
+    int rc = rf_store_roster_latest(rf_pages_srv->store, &version, &raw);
+    if (rc == RF_ERR_NOT_FOUND) {
+        rc = 0;
+        version = 0;
+    }
+    if (rc != 0)
+        goto out;
+    pthread_mutex_lock(&roster_mu);
+    if (version != roster_version) {
+        struct rf_roster *ro = calloc(1, sizeof(*ro));
+        rc = ro == NULL ? RF_ERR_NOMEM : rf_roster_parse(ro, raw.data, raw.len);
+        if (rc == 0) {
+            for (size_t i = 0; i < ro->n; i++)
+                memcpy(roster_pks[i], ro->members[i].box_pk, 32);
+            roster_n = ro->n;
+            roster_version = version;
+        }
+        free(ro);
+    }
+    if (rc == 0) {
+        memcpy(out, roster_pks, roster_n * 32);
+        *n = roster_n;
+    }
+    pthread_mutex_unlock(&roster_mu);
+out:
+    rf_buf_free(&raw);
+    if (rc != 0)
+        rf_log_error("pages: cannot read the roster", rc);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- landing */
+
+static int landing_get(struct rf_req *r)
+{
+    enum rf_lang l = rf_pages_lang(r);
+    return rf_req_respond_static(r, 200, RF_PAGES_HTML, landing[l].data, landing[l].len);
+}
+
+static int bye_get(struct rf_req *r)
+{
+    return rf_pages_send(r, RF_LANG_EN, 200, "bye", NULL, 0);
+}
+
+static int exit_get(struct rf_req *r)
+{
+    const char *tok = rf_req_cookie(r, "s");
+    if (tok != NULL)
+        rf_session_end(rf_pages_srv->sessions, tok);
+    int rc = rf_pages_cookie(r, "s", NULL);
+    if (rc == 0)
+        rc = rf_pages_cookie(r, "lang", NULL);
+    if (rc == 0)
+        rc = rf_pages_cookie(r, "c", NULL);
+    if (rc == 0)
+        rc = rf_req_add_header(r, "Clear-Site-Data", "\"cache\", \"cookies\", \"storage\"");
+    if (rc == 0)
+        rc = rf_req_redirect(r, "/bye");
+    return rc;
+}
+
+/* ---------------------------------------------------------------- a new codename */
+
+static int new_get(struct rf_req *r)
+{
+    enum rf_lang lang = rf_pages_lang(r);
+    struct rf_tvars *v = rf_tvars_new_secure();
+    char *cn = sodium_malloc(RF_CODENAME_MAX);
+    char pending[RF_SESSION_TOKEN_B64];
+    char token[RF_CSRF_TOKEN_LEN];
+    int rc = (v == NULL || cn == NULL) ? RF_ERR_NOMEM : 0;
+    if (rc == 0)
+        rc = rf_codename_generate(cn, RF_CODENAME_MAX, lang);
+    if (rc == 0)
+        rc = rf_pending_put(rf_pages_srv->sessions, cn, pending);
+    if (rc == RF_ERR_BUSY || rc == RF_ERR_LIMIT) {
+        rc = rf_pages_error(r, lang, RF_PE_BUSY, "/new");
+        goto out;
+    }
+    if (rc == 0)
+        rc = anon_token(r, token);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "pending", pending);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "csrf", token);
+    for (char *w = cn, *sp; rc == 0 && w != NULL && *w; w = sp ? sp + 1 : NULL) {
+        sp = strchr(w, ' ');
+        if (sp != NULL)
+            *sp = '\0';
+        struct rf_tvars *it = rf_tvars_item(v, "words");
+        rc = it == NULL ? RF_ERR_NOMEM : rf_tvars_set(it, "word", w);
+    }
+    if (rc == 0)
+        rc = rf_pages_send(r, lang, 200, "new", v, 1);
+out:
+    if (rc != 0 && !rf_req_responded(r))
+        rf_pages_error(r, lang, RF_PE_SERVER, "/new");
+    sodium_memzero(pending, sizeof(pending));
+    if (cn != NULL)
+        sodium_free(cn);
+    rf_tvars_free(v);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- login and confirming */
+
+struct auth {
+    struct rf_req *r;
+    enum rf_lang lang;
+    int is_new;
+    int too_long;
+    struct rf_buf csrf;
+    struct rf_buf pending;
+    struct rf_buf codename; /* secure */
+    char token[RF_CSRF_TOKEN_LEN];
+    struct rf_source_keys *keys; /* sodium_malloc, POST /new between KDF and commit */
+    struct rf_op op;
+};
+
+static void auth_free(void *p)
+{
+    struct auth *a = p;
+    if (a == NULL)
+        return;
+    rf_buf_free(&a->csrf);
+    rf_buf_free(&a->pending);
+    rf_buf_free(&a->codename);
+    if (a->keys != NULL)
+        sodium_free(a->keys);
+    sodium_memzero(a, sizeof(*a));
+    free(a);
+}
+
+static int auth_field(struct rf_req *r, const char *name, const char *filename,
+                      const char *content_type, uint64_t off, const uint8_t *data, size_t n)
+{
+    struct auth *a = rf_req_state(r);
+    (void)filename;
+    (void)content_type;
+    (void)off;
+    struct rf_buf *b = NULL;
+    if (strcmp(name, "csrf") == 0)
+        b = &a->csrf;
+    else if (strcmp(name, "pending") == 0)
+        b = &a->pending;
+    else if (strcmp(name, "codename") == 0)
+        b = &a->codename;
+    if (b == NULL || n == 0 || a->too_long)
+        return 0;
+    int rc = rf_buf_put(b, data, n);
+    if (rc == RF_ERR_LIMIT && b == &a->codename) {
+        a->too_long = 1; /* answered as any other failed login */
+        rf_buf_reset(b);
+        return 0;
+    }
+    if (rc != 0) {
+        rf_pages_error(r, a->lang, RF_PE_BAD, a->is_new ? "/new" : "/login");
+        return rc;
+    }
+    return 0;
+}
+
+static int auth_headers(struct rf_req *r, int is_new)
+{
+    struct auth *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return RF_ERR_NOMEM;
+    a->r = r;
+    a->is_new = is_new;
+    a->lang = rf_pages_lang(r);
+    rf_buf_init(&a->csrf, 128);
+    rf_buf_init(&a->pending, 128);
+    rf_buf_init_secure(&a->codename, RF_CODENAME_INPUT_MAX);
+    rf_req_set_state(r, a, auth_free);
+    int rc = rf_req_form_begin(r, auth_field);
+    if (rc != 0)
+        rf_pages_error(r, a->lang, RF_PE_BAD, is_new ? "/new" : "/login");
+    return 0;
+}
+
+static int login_headers(struct rf_req *r)
+{
+    return auth_headers(r, 0);
+}
+
+static int new_headers(struct rf_req *r)
+{
+    return auth_headers(r, 1);
+}
+
+/* The login page, with the same generic error for every failure. */
+static int login_page(struct rf_req *r, enum rf_lang lang, const char *token, int error)
+{
+    struct rf_tvars *v = rf_tvars_new();
+    int rc = v == NULL ? RF_ERR_NOMEM : rf_tvars_set(v, "csrf", token);
+    if (rc == 0 && error)
+        rc = rf_tvars_flag(v, "error");
+    if (rc == 0)
+        rc = rf_pages_send(r, lang, 200, "login", v, 0);
+    rf_tvars_free(v);
+    return rc;
+}
+
+static int login_get(struct rf_req *r)
+{
+    enum rf_lang lang = rf_pages_lang(r);
+    char token[RF_CSRF_TOKEN_LEN];
+    int rc = anon_token(r, token);
+    if (rc == 0)
+        rc = login_page(r, lang, token, 0);
+    if (rc != 0)
+        rf_pages_error(r, lang, RF_PE_SERVER, "/login");
+    return 0;
+}
+
+/* Logs the person in as src: session cookie and 303 to the inbox. */
+static void start_session(struct auth *a, const struct rf_source *src,
+                          const struct rf_source_keys *keys)
+{
+    char tok[RF_SESSION_TOKEN_B64];
+    int rc = rf_session_create(rf_pages_srv->sessions, src, keys, tok);
+    if (rc == 0) {
+        rc = rf_pages_cookie(a->r, "s", tok);
+        if (rc == 0)
+            rc = rf_req_redirect(a->r, "/inbox");
+    }
+    sodium_memzero(tok, sizeof(tok));
+    if (rc == RF_ERR_BUSY)
+        rf_pages_error(a->r, a->lang, RF_PE_BUSY, a->is_new ? "/new" : "/login");
+    else if (rc != 0)
+        rf_pages_error(a->r, a->lang, RF_PE_SERVER, "/");
+}
+
+static void login_derived(void *arg, int status, const struct rf_source_keys *keys)
+{
+    struct auth *a = arg;
+    struct rf_req *r = a->r;
+    struct rf_source src;
+    int rc = status;
+    if (rc == 0)
+        rc = rf_store_source_by_lookup(rf_pages_srv->store, keys->lookup_id, &src);
+    if (rc == 0)
+        start_session(a, &src, keys);
+    else if (login_page(r, a->lang, a->token, 1) != 0)
+        rf_pages_error(r, a->lang, RF_PE_SERVER, "/login");
+    sodium_memzero(&src, sizeof(src));
+    rf_req_resume(r); /* r and a may be gone after this */
+}
+
+static void new_committed(void *arg, struct rf_op *op)
+{
+    struct auth *a = arg;
+    struct rf_req *r = a->r;
+    struct rf_source src = op->source;
+    int rc = op->status;
+    if (rc == RF_ERR_EXISTS) /* 90 bits make this a repeat of the same codename, not a clash */
+        rc = rf_store_source_by_lookup(rf_pages_srv->store, a->keys->lookup_id, &src);
+    if (rc == 0)
+        start_session(a, &src, a->keys);
+    else
+        rf_pages_error(r, a->lang, RF_PE_NOTSAVED, "/new");
+    sodium_memzero(a->keys, sizeof(*a->keys));
+    rf_req_resume(r);
+}
+
+static void new_derived(void *arg, int status, const struct rf_source_keys *keys)
+{
+    struct auth *a = arg;
+    struct rf_req *r = a->r;
+    int rc = status;
+    if (rc == 0) {
+        a->keys = sodium_malloc(sizeof(*a->keys));
+        rc = a->keys == NULL ? RF_ERR_NOMEM : 0;
+    }
+    if (rc == 0) {
+        memcpy(a->keys, keys, sizeof(*keys));
+        memset(&a->op, 0, sizeof(a->op));
+        a->op.type = RF_OP_SOURCE_CREATE;
+        memcpy(a->op.lookup_id, keys->lookup_id, 32);
+        memcpy(a->op.pk, keys->pk, 32);
+        rc = rf_committer_submit(rf_pages_srv->committer, &a->op, new_committed, a);
+        if (rc == 0)
+            return; /* new_committed resumes */
+    }
+    rf_pages_error(r, a->lang, rc == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_SERVER, "/new");
+    rf_req_resume(r);
+}
+
+/* Hands the codename to the KDF pool; answers busy if its queue is full. */
+static int derive(struct rf_req *r, struct auth *a, const char *cn, size_t len, rf_kdf_done_fn done)
+{
+    rf_req_suspend(r);
+    int rc = rf_kdfpool_submit(rf_pages_srv->kdf, cn, len, done, a);
+    if (rc == 0)
+        return 0;
+    rf_pages_error(r, a->lang, rc == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_SERVER,
+                   a->is_new ? "/new" : "/login");
+    rf_req_resume(r);
+    return 0;
+}
+
+static int login_end(struct rf_req *r)
+{
+    struct auth *a = rf_req_state(r);
+    if (a == NULL || rf_req_responded(r))
+        return 0;
+    if (!anon_check(r, &a->csrf))
+        return rf_pages_error(r, a->lang, RF_PE_CSRF, "/login");
+    int rc = anon_token(r, a->token);
+    if (rc != 0)
+        return rc;
+    if (a->too_long || a->codename.len == 0)
+        return login_page(r, a->lang, a->token, 1);
+    rc = derive(r, a, (const char *)a->codename.data, a->codename.len, login_derived);
+    rf_buf_reset(&a->codename); /* the pool has its own copy */
+    return rc;
+}
+
+static int new_end(struct rf_req *r)
+{
+    struct auth *a = rf_req_state(r);
+    if (a == NULL || rf_req_responded(r))
+        return 0;
+    if (!anon_check(r, &a->csrf))
+        return rf_pages_error(r, a->lang, RF_PE_CSRF, "/new");
+    if (rf_buf_cstr(&a->pending) != 0)
+        return rf_pages_error(r, a->lang, RF_PE_BAD, "/new");
+    char *cn = sodium_malloc(RF_CODENAME_MAX);
+    if (cn == NULL)
+        return RF_ERR_NOMEM;
+    int rc =
+        rf_pending_take(rf_pages_srv->sessions, (const char *)a->pending.data, cn, RF_CODENAME_MAX);
+    if (rc != 0)
+        rc = rf_pages_error(r, a->lang, RF_PE_EXPIRED, "/new");
+    else
+        rc = derive(r, a, cn, strlen(cn), new_derived);
+    sodium_free(cn);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+#define NO_BODY 0
+#define ANY_BODY UINT64_MAX /* /send: bounded while streaming (pages_inbox.c) */
+
+const struct rf_route rf_page_routes[] = {
+    {"GET", "/", 0, NO_BODY, landing_get, NULL, NULL},
+    {"GET", "/new", 0, NO_BODY, new_get, NULL, NULL},
+    {"POST", "/new", 0, RF_PAGES_SMALL_FORM, new_headers, NULL, new_end},
+    {"GET", "/login", 0, NO_BODY, login_get, NULL, NULL},
+    {"POST", "/login", 0, RF_PAGES_SMALL_FORM, login_headers, NULL, login_end},
+    {"GET", "/inbox", 0, NO_BODY, rf_pages_inbox_get, NULL, NULL},
+    {"POST", "/send", 0, ANY_BODY, rf_pages_send_headers, NULL, rf_pages_send_end},
+    {"POST", "/reply/delete", 0, RF_PAGES_SMALL_FORM, rf_pages_delete_headers, NULL,
+     rf_pages_delete_end},
+    {"GET", "/exit", 0, NO_BODY, exit_get, NULL, NULL},
+    {"GET", "/bye", 0, NO_BODY, bye_get, NULL, NULL},
+};
+const size_t rf_page_routes_n = sizeof(rf_page_routes) / sizeof(rf_page_routes[0]);
+
+int rf_pages_init(struct rf_srv *srv)
+{
+    rf_pages_srv = srv;
+    roster_pks = calloc(RF_ROSTER_MAX_MEMBERS, 32);
+    if (roster_pks == NULL)
+        return RF_ERR_NOMEM;
+    roster_version = 0;
+    roster_n = 0;
+    for (int l = 0; l < RF_LANG_COUNT; l++) {
+        rf_buf_init(&landing[l], 1u << 20);
+        int rc = rf_page_render(&landing[l], (enum rf_lang)l, "landing", NULL);
+        if (rc != 0) {
+            rf_pages_free();
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void rf_pages_free(void)
+{
+    for (int l = 0; l < RF_LANG_COUNT; l++)
+        rf_buf_free(&landing[l]);
+    free(roster_pks);
+    roster_pks = NULL;
+    roster_n = 0;
+    roster_version = 0;
+}

@@ -1,0 +1,1243 @@
+/*
+ * pages_inbox.c - the person's conversation: GET /inbox (replies, opened
+ * with the session's keys; what they sent, as day and size only; the intake
+ * or compose form), POST /send (streamed, encrypted on arrival) and
+ * POST /reply/delete.
+ *
+ * POST /send invariants:
+ * - The form's first field is csrf; any other field before a valid token
+ *   ends the request with the "form expired" page.
+ * - A file's plaintext exists only in the piece being sealed: each piece
+ *   goes from the form parser into rf_seal, whose sink writes ciphertext to
+ *   an uncommitted blob. Text fields go into secure bufs, bounded by
+ *   limits.message_max (LINE fields by their own max), files together by
+ *   limits.upload_max, counted while streaming.
+ * - Nothing is committed until the whole body has arrived and passed every
+ *   check; then the blobs are committed and every object of the submission
+ *   is queued to the committer back to back, and the person hears "sent"
+ *   only once all of them are durable. If some failed, those that were
+ *   stored are deleted again and the person reads "not saved".
+ * - Blobs not committed are aborted (unlinked) when the request ends.
+ *
+ * The reply and message JSON (notes/plaintext-formats) is read and written
+ * here by hand, into and out of secure bufs, so that no plaintext passes
+ * through allocations that are not wiped.
+ */
+#include "lib/envelope.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/roster.h"
+#include "server/intake.h"
+#include "server/pages_priv.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define INBOX_MAX_OBJECTS 1000
+#define INBOX_REPLY_CT_MAX (1u << 20) /* bigger replies are not shown */
+#define INBOX_REPLY_PLAIN_MAX (256u << 10)
+#define SEND_MAX_FILES 20
+#define SEND_MAX_FIELDS 16
+#define CHOICE_VALUE_MAX 64
+
+static const char *const month_msgids[12] = {
+    RF_MSGID("month.1"), RF_MSGID("month.2"),  RF_MSGID("month.3"),  RF_MSGID("month.4"),
+    RF_MSGID("month.5"), RF_MSGID("month.6"),  RF_MSGID("month.7"),  RF_MSGID("month.8"),
+    RF_MSGID("month.9"), RF_MSGID("month.10"), RF_MSGID("month.11"), RF_MSGID("month.12"),
+};
+
+/* ---------------------------------------------------------------- small helpers */
+
+/* Days since 1970-01-01 -> civil date (H. Hinnant's algorithm). */
+static void civil(uint32_t days, int *y, unsigned *m, unsigned *d)
+{
+    long z = (long)days + 719468;
+    long era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long yy = (long)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yy + (*m <= 2));
+}
+
+static int set_day(struct rf_tvars *v, enum rf_lang lang, uint32_t day)
+{
+    int y;
+    unsigned m, d;
+    civil(day, &y, &m, &d);
+    int rc = rf_tvars_set_int(v, "d", d);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "month", rf_tr(lang, month_msgids[(m - 1) % 12]));
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "y", y);
+    return rc;
+}
+
+static int set_size(struct rf_tvars *v, enum rf_lang lang, uint64_t size)
+{
+    char s[48];
+    if (size < (1u << 20)) {
+        snprintf(s, sizeof(s), "%llu", (unsigned long long)((size + 1023) / 1024));
+        int rc = rf_tvars_set(v, "n", s);
+        return rc == 0 ? rf_tvars_flag(v, "kb") : rc;
+    }
+    unsigned long long tenths = (size * 10 + (1u << 20) - 1) >> 20;
+    snprintf(s, sizeof(s), "%llu%s%llu", tenths / 10, rf_tr(lang, RF_MSGID("num.decimal")),
+             tenths % 10);
+    int rc = rf_tvars_set(v, "n", s);
+    return rc == 0 ? rf_tvars_flag(v, "mb") : rc;
+}
+
+static int json_put_str(struct rf_buf *b, const char *key, const uint8_t *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = 0;
+    if (key != NULL) {
+        rc = rf_buf_put_str(b, "\"");
+        if (rc == 0)
+            rc = rf_buf_put_str(b, key);
+        if (rc == 0)
+            rc = rf_buf_put_str(b, "\":");
+    }
+    if (rc == 0)
+        rc = rf_buf_put_u8(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = rf_buf_put(b, s + run, i - run);
+        char e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+            e[2] = 0;
+        } else if (c == '\n') {
+            e[1] = 'n';
+            e[2] = 0;
+        }
+        if (rc == 0)
+            rc = rf_buf_put_str(b, e);
+        run = i + 1;
+    }
+    if (rc == 0)
+        rc = rf_buf_put(b, s + run, n - run);
+    if (rc == 0)
+        rc = rf_buf_put_u8(b, '"');
+    return rc;
+}
+
+/* ---- reading the reply JSON: {"v":1,"type":"reply","author":..,"text":..} */
+
+static int js_peek(struct rf_reader *r, uint8_t *c)
+{
+    if (rf_reader_left(r) == 0)
+        return RF_ERR_TRUNCATED;
+    *c = r->p[r->off];
+    return 0;
+}
+
+static void js_ws(struct rf_reader *r)
+{
+    uint8_t c;
+    while (js_peek(r, &c) == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r'))
+        r->off++;
+}
+
+static int js_expect(struct rf_reader *r, uint8_t want)
+{
+    uint8_t c;
+    js_ws(r);
+    int rc = rf_get_u8(r, &c);
+    return rc != 0 ? rc : (c == want ? 0 : RF_ERR_FORMAT);
+}
+
+static int hex4(struct rf_reader *r, uint32_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t c;
+        int rc = rf_get_u8(r, &c);
+        if (rc != 0)
+            return rc;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return RF_ERR_FORMAT;
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return 0;
+}
+
+static int put_utf8(struct rf_buf *b, uint32_t cp)
+{
+    uint8_t u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (uint8_t)(0xc0 | cp >> 6);
+        u[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (uint8_t)(0xe0 | cp >> 12);
+        u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (uint8_t)(0xf0 | cp >> 18);
+        u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    return rf_buf_put(b, u, n);
+}
+
+/* A JSON string at r, decoded into out (NULL: skipped). */
+static int js_string(struct rf_reader *r, struct rf_buf *out)
+{
+    int rc = js_expect(r, '"');
+    while (rc == 0) {
+        uint8_t c;
+        if ((rc = rf_get_u8(r, &c)) != 0)
+            return rc;
+        if (c == '"')
+            return 0;
+        if (c < 0x20)
+            return RF_ERR_FORMAT;
+        if (c != '\\') {
+            rc = out ? rf_buf_put_u8(out, c) : 0;
+            continue;
+        }
+        if ((rc = rf_get_u8(r, &c)) != 0)
+            return rc;
+        uint32_t cp;
+        switch (c) {
+        case '"':
+        case '\\':
+        case '/':
+            cp = c;
+            break;
+        case 'b':
+            cp = '\b';
+            break;
+        case 'f':
+            cp = '\f';
+            break;
+        case 'n':
+            cp = '\n';
+            break;
+        case 'r':
+            cp = '\r';
+            break;
+        case 't':
+            cp = '\t';
+            break;
+        case 'u':
+            if ((rc = hex4(r, &cp)) != 0)
+                return rc;
+            if (cp >= 0xd800 && cp < 0xdc00) {
+                uint32_t lo;
+                uint8_t a, b;
+                if ((rc = rf_get_u8(r, &a)) != 0 || (rc = rf_get_u8(r, &b)) != 0)
+                    return rc;
+                if (a != '\\' || b != 'u')
+                    return RF_ERR_FORMAT;
+                if ((rc = hex4(r, &lo)) != 0)
+                    return rc;
+                if (lo < 0xdc00 || lo >= 0xe000)
+                    return RF_ERR_FORMAT;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            } else if (cp >= 0xdc00 && cp < 0xe000) {
+                return RF_ERR_FORMAT;
+            }
+            break;
+        default:
+            return RF_ERR_FORMAT;
+        }
+        rc = out ? put_utf8(out, cp) : 0;
+    }
+    return rc;
+}
+
+/* Skips any JSON value (depth-bounded). */
+static int js_skip(struct rf_reader *r, int depth)
+{
+    uint8_t c;
+    if (depth > 32)
+        return RF_ERR_LIMIT;
+    js_ws(r);
+    int rc = js_peek(r, &c);
+    if (rc != 0)
+        return rc;
+    if (c == '"')
+        return js_string(r, NULL);
+    if (c == '{' || c == '[') {
+        uint8_t close = c == '{' ? '}' : ']';
+        r->off++;
+        js_ws(r);
+        if (js_peek(r, &c) == 0 && c == close) {
+            r->off++;
+            return 0;
+        }
+        for (;;) {
+            if (close == '}') {
+                if ((rc = js_string(r, NULL)) != 0 || (rc = js_expect(r, ':')) != 0)
+                    return rc;
+            }
+            if ((rc = js_skip(r, depth + 1)) != 0)
+                return rc;
+            js_ws(r);
+            if ((rc = rf_get_u8(r, &c)) != 0)
+                return rc;
+            if (c == close)
+                return 0;
+            if (c != ',')
+                return RF_ERR_FORMAT;
+        }
+    }
+    /* number, true, false, null */
+    size_t start = r->off;
+    while (js_peek(r, &c) == 0 && (c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') ||
+                                   (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        r->off++;
+    return r->off > start ? 0 : RF_ERR_FORMAT;
+}
+
+/* The string members author and text of a top-level JSON object. */
+static int reply_parse(const uint8_t *p, size_t n, struct rf_buf *author, struct rf_buf *text)
+{
+    struct rf_reader r;
+    struct rf_buf key;
+    uint8_t c;
+    rf_reader_init(&r, p, n);
+    rf_buf_init(&key, 64);
+    int rc = js_expect(&r, '{');
+    js_ws(&r);
+    if (rc == 0 && js_peek(&r, &c) == 0 && c == '}')
+        goto out;
+    while (rc == 0) {
+        rf_buf_reset(&key);
+        rc = js_string(&r, &key);
+        if (rc == RF_ERR_LIMIT)
+            rc = js_string(&r, NULL); /* a long key is none of ours */
+        if (rc == 0)
+            rc = js_expect(&r, ':');
+        if (rc != 0)
+            break;
+        js_ws(&r);
+        struct rf_buf *dst = NULL;
+        if (key.len == 6 && memcmp(key.data, "author", 6) == 0)
+            dst = author;
+        else if (key.len == 4 && memcmp(key.data, "text", 4) == 0)
+            dst = text;
+        if (dst != NULL && js_peek(&r, &c) == 0 && c == '"') {
+            rf_buf_reset(dst);
+            rc = js_string(&r, dst);
+        } else {
+            rc = js_skip(&r, 1);
+        }
+        js_ws(&r);
+        if (rc == 0)
+            rc = rf_get_u8(&r, &c);
+        if (rc == 0 && c == '}')
+            break;
+        if (rc == 0 && c != ',')
+            rc = RF_ERR_FORMAT;
+    }
+out:
+    rf_buf_free(&key);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- GET /inbox */
+
+static int sink_buf(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_buf_put(ctx, p, n);
+}
+
+/* Opens reply seq with the session's keys into plain (secure). */
+static int reply_open(const struct rf_object *o, const struct rf_session_view *view,
+                      struct rf_buf *plain)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    struct rf_open *op = NULL;
+    uint8_t chunk[16384];
+    int rc = rf_store_object_open(rf_pages_srv->store, o->seq, &fd, &size);
+    if (rc != 0)
+        return rc;
+    if (size > INBOX_REPLY_CT_MAX) {
+        rc = RF_ERR_LIMIT;
+        goto out;
+    }
+    if ((rc = rf_open_new(&op, view->pk, view->sk, sink_buf, plain)) != 0)
+        goto out;
+    for (uint64_t left = size; left > 0 && rc == 0;) {
+        ssize_t got = read(fd, chunk, left < sizeof(chunk) ? (size_t)left : sizeof(chunk));
+        if (got <= 0) {
+            rc = RF_ERR_IO;
+            break;
+        }
+        rc = rf_open_write(op, chunk, (size_t)got);
+        left -= (uint64_t)got;
+    }
+    if (rc == 0)
+        rc = rf_open_finish(op);
+    if (rc == 0 && rf_open_kind(op) != RF_KIND_REPLY)
+        rc = RF_ERR_FORMAT;
+out:
+    rf_open_free(op);
+    close(fd);
+    return rc;
+}
+
+static int add_reply(struct rf_tvars *v, enum rf_lang lang, const struct rf_object *o,
+                     const struct rf_session_view *view)
+{
+    struct rf_buf plain, author, text;
+    rf_buf_init_secure(&plain, INBOX_REPLY_PLAIN_MAX);
+    rf_buf_init_secure(&author, 1024);
+    rf_buf_init_secure(&text, INBOX_REPLY_PLAIN_MAX);
+    struct rf_tvars *it = rf_tvars_item(v, "replies");
+    int rc = it == NULL ? RF_ERR_NOMEM : 0;
+    if (rc == 0)
+        rc = set_day(it, lang, o->day);
+    if (rc == 0)
+        rc = rf_tvars_set_int(it, "seq", o->seq);
+    if (rc == 0) {
+        int orc = reply_open(o, view, &plain);
+        if (orc == 0)
+            orc = reply_parse(plain.data, plain.len, &author, &text);
+        if (orc == 0 && (rc = rf_buf_cstr(&author)) == 0 && (rc = rf_buf_cstr(&text)) == 0) {
+            rc = rf_tvars_set(it, "author", (const char *)author.data);
+            if (rc == 0)
+                rc = rf_tvars_set(it, "text", (const char *)text.data);
+        } else if (orc != 0) {
+            rf_log_warn_err("inbox: a reply cannot be opened", orc);
+            rc = rf_tvars_flag(it, "unreadable");
+        }
+    }
+    rf_buf_free(&plain);
+    rf_buf_free(&author);
+    rf_buf_free(&text);
+    return rc;
+}
+
+static int add_field(struct rf_tvars *v, enum rf_lang lang, const struct rf_intake_field *f,
+                     const char *label_msgid, int with_hint)
+{
+    static const char *const kind_flags[] = {
+        [RF_INTAKE_CHOICE] = "choice",
+        [RF_INTAKE_MULTI] = "multi",
+        [RF_INTAKE_LINE] = "line",
+        [RF_INTAKE_TEXT] = "long",
+    };
+    struct rf_tvars *it = rf_tvars_item(v, "fields");
+    if (it == NULL)
+        return RF_ERR_NOMEM;
+    int rc = rf_tvars_flag(it, kind_flags[f->kind]);
+    if (rc == 0)
+        rc = rf_tvars_set(it, "name", f->id);
+    if (rc == 0)
+        rc = rf_tvars_set(it, "label", rf_tr(lang, label_msgid));
+    if (rc == 0 && with_hint && f->hint != NULL)
+        rc = rf_tvars_set(it, "hint", rf_tr(lang, f->hint));
+    if (rc == 0 && f->kind == RF_INTAKE_LINE)
+        rc = rf_tvars_set_int(it, "max", (long long)f->max_len);
+    for (int i = 0; rc == 0 && f->options != NULL && f->options[i].id != NULL; i++) {
+        struct rf_tvars *o = rf_tvars_item(it, "options");
+        rc = o == NULL ? RF_ERR_NOMEM : rf_tvars_set(o, "value", f->options[i].id);
+        if (rc == 0)
+            rc = rf_tvars_set(o, "text", rf_tr(lang, f->options[i].label));
+    }
+    return rc;
+}
+
+static int inbox_vars(struct rf_req *r, struct rf_tvars *v, enum rf_lang lang,
+                      const struct rf_session_view *view)
+{
+    size_t n = 0;
+    int first = 1;
+    struct rf_object *objs = calloc(INBOX_MAX_OBJECTS, sizeof(*objs));
+    int rc = objs == NULL ? RF_ERR_NOMEM : 0;
+    if (rc == 0)
+        rc = rf_store_objects_of_source(rf_pages_srv->store, view->source_id,
+                                        (1u << RF_KIND_MESSAGE) | (1u << RF_KIND_FILE) |
+                                            (1u << RF_KIND_REPLY),
+                                        objs, INBOX_MAX_OBJECTS, &n);
+    /* newest first */
+    for (size_t i = n; rc == 0 && i-- > 0;) {
+        const struct rf_object *o = &objs[i];
+        if (o->kind == RF_KIND_REPLY) {
+            rc = add_reply(v, lang, o, view);
+            continue;
+        }
+        if (o->kind == RF_KIND_MESSAGE)
+            first = 0;
+        struct rf_tvars *it = rf_tvars_item(v, "items");
+        rc = it == NULL ? RF_ERR_NOMEM : set_day(it, lang, o->day);
+        if (rc == 0)
+            rc = set_size(it, lang, o->size);
+        if (rc == 0)
+            rc = rf_tvars_flag(it, o->kind == RF_KIND_MESSAGE ? "message" : "file");
+        if (rc == 0)
+            rc = rf_tvars_flag(v, "mine");
+    }
+    free(objs);
+    char token[RF_CSRF_TOKEN_LEN];
+    rf_pages_csrf_token(token, "sess", view->csrf, sizeof(view->csrf));
+    if (rc == 0)
+        rc = rf_tvars_set(v, "csrf", token);
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "limit_mb", (long long)(rf_pages_srv->limits.upload_max >> 20));
+    const char *sent = rf_req_query(r, "sent");
+    if (rc == 0 && sent != NULL && strcmp(sent, "1") == 0)
+        rc = rf_tvars_flag(v, "sent");
+    if (rc == 0 && first)
+        rc = rf_tvars_flag(v, "first");
+    for (size_t i = 0; rc == 0 && i < rf_intake_fields_n; i++) {
+        const struct rf_intake_field *f = &rf_intake_fields[i];
+        if (first)
+            rc = add_field(v, lang, f, f->label, 1);
+        else if (f->kind == RF_INTAKE_TEXT)
+            rc = add_field(v, lang, f, RF_MSGID("compose.text"), 0);
+    }
+    return rc;
+}
+
+int rf_pages_inbox_get(struct rf_req *r)
+{
+    enum rf_lang lang = rf_pages_lang(r);
+    struct rf_session_view *view = sodium_malloc(sizeof(*view));
+    struct rf_tvars *v = NULL;
+    int rc = view == NULL ? RF_ERR_NOMEM : rf_pages_session(r, view);
+    if (rc == RF_ERR_NOT_FOUND) {
+        rc = rf_req_redirect(r, "/login");
+        goto out;
+    }
+    v = rf_tvars_new_secure();
+    if (rc == 0 && v == NULL)
+        rc = RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = inbox_vars(r, v, lang, view);
+    if (rc == 0)
+        rc = rf_pages_send(r, lang, 200, "inbox", v, 1);
+out:
+    if (rc != 0 && !rf_req_responded(r))
+        rf_pages_error(r, lang, RF_PE_SERVER, "/inbox");
+    rf_tvars_free(v);
+    if (view != NULL)
+        sodium_free(view);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- POST /send */
+
+enum part { P_NONE, P_IGNORED, P_CSRF, P_FIELD, P_FILE };
+
+struct sfile {
+    struct rf_blob *blob; /* uncommitted until the end */
+    struct rf_seal *seal;
+    uint64_t size;
+    char name[RF_BLOB_NAME_LEN + 1];
+};
+
+struct send {
+    struct rf_req *r;
+    enum rf_lang lang;
+    struct rf_session_view *view; /* sodium_malloc */
+    char stoken[RF_SESSION_TOKEN_B64];
+    uint8_t (*pks)[32];
+    size_t npk;
+    int first;
+    int csrf_ok;
+    struct rf_buf csrf;
+    /* the part being received */
+    enum part part;
+    char part_name[RF_FORM_NAME_MAX + 1];
+    uint64_t part_bytes;
+    const struct rf_intake_field *field;
+    struct rf_buf choice;
+    struct sfile *file;
+    /* answers */
+    struct rf_buf text[SEND_MAX_FIELDS]; /* secure, by intake index */
+    int chosen[SEND_MAX_FIELDS];         /* CHOICE: option index or -1 */
+    uint32_t multi[SEND_MAX_FIELDS];     /* MULTI: option bits */
+    uint64_t text_total, file_total;
+    struct sfile files[SEND_MAX_FILES];
+    size_t nfiles;
+    /* the commit */
+    struct rf_buf ct;
+    struct rf_blob *msg_blob;
+    struct rf_op ops[SEND_MAX_FILES + 1];
+    size_t nops;
+    pthread_mutex_t mu;
+    size_t waiting;
+    int status;
+};
+
+static void send_free(void *p)
+{
+    struct send *s = p;
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        rf_seal_free(s->files[i].seal);
+        rf_blob_abort(s->files[i].blob);
+    }
+    rf_blob_abort(s->msg_blob);
+    for (size_t i = 0; i < SEND_MAX_FIELDS; i++)
+        rf_buf_free(&s->text[i]);
+    rf_buf_free(&s->csrf);
+    rf_buf_free(&s->choice);
+    rf_buf_free(&s->ct);
+    if (s->view != NULL)
+        sodium_free(s->view);
+    free(s->pks);
+    pthread_mutex_destroy(&s->mu);
+    sodium_memzero(s->stoken, sizeof(s->stoken));
+    free(s);
+}
+
+static int blob_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_blob_write(ctx, p, n);
+}
+
+/* Answers with an error page and returns an error that stops the parser. */
+static int send_fail(struct send *s, enum rf_page_err e)
+{
+    if (!rf_req_responded(s->r))
+        rf_pages_error(s->r, s->lang, e, "/inbox");
+    return RF_ERR_CANCELLED;
+}
+
+/* A file name the filemeta rules accept: the last path element, at most
+ * RF_FILEMETA_NAME_MAX bytes cut at a character boundary. */
+static void file_name(char out[RF_FILEMETA_NAME_MAX + 1], const char *in)
+{
+    const char *b = in;
+    for (const char *p = in; *p; p++)
+        if (*p == '/' || *p == '\\')
+            b = p + 1;
+    size_t n = strlen(b);
+    if (n > RF_FILEMETA_NAME_MAX) {
+        n = RF_FILEMETA_NAME_MAX;
+        while (n > 0 && ((uint8_t)b[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(out, b, n);
+    out[n] = '\0';
+}
+
+static int file_start(struct send *s, const char *filename, const char *ctype)
+{
+    if (s->nfiles == SEND_MAX_FILES)
+        return send_fail(s, RF_PE_TOOLARGE);
+    struct sfile *f = &s->files[s->nfiles++];
+    memset(f, 0, sizeof(*f));
+    s->file = f;
+    struct rf_buf meta;
+    char name[RF_FILEMETA_NAME_MAX + 1];
+    file_name(name, filename ? filename : "");
+    const char *type = ctype ? ctype : "";
+    rf_buf_init(&meta, RF_FILE_META_MAX + 512);
+    int rc = rf_blob_begin(rf_pages_srv->store, &f->blob);
+    if (rc == 0)
+        rc = rf_seal_new(&f->seal, RF_KIND_FILE, (const uint8_t(*)[32])s->pks, s->npk, blob_sink,
+                         f->blob);
+    if (rc == 0) {
+        rc = rf_filemeta_encode(&meta, name, strlen(name), type, strlen(type));
+        if (rc == RF_ERR_FORMAT || rc == RF_ERR_LIMIT) { /* a type or name it refuses */
+            rf_buf_reset(&meta);
+            rc = rf_filemeta_encode(&meta, name, strlen(name), "", 0);
+        }
+        if (rc == RF_ERR_FORMAT || rc == RF_ERR_LIMIT) {
+            rf_buf_reset(&meta);
+            rc = rf_filemeta_encode(&meta, "file", 4, "", 0);
+        }
+    }
+    if (rc == 0)
+        rc = rf_seal_write(f->seal, meta.data, meta.len);
+    rf_buf_free(&meta);
+    if (rc != 0) {
+        rf_log_error("send: cannot start a file", rc);
+        return send_fail(s, RF_PE_NOTSAVED);
+    }
+    return 0;
+}
+
+static int file_finish(struct send *s)
+{
+    struct sfile *f = s->file;
+    s->file = NULL;
+    if (f == NULL)
+        return 0;
+    int rc = rf_seal_finish(f->seal);
+    rf_seal_free(f->seal);
+    f->seal = NULL;
+    if (rc != 0) {
+        rf_log_error("send: cannot seal a file", rc);
+        return send_fail(s, RF_PE_NOTSAVED);
+    }
+    return 0;
+}
+
+/* The end of the part being received: check it, keep what it said. */
+static int part_end(struct send *s)
+{
+    int rc = 0;
+    switch (s->part) {
+    case P_CSRF:
+        s->csrf_ok = rf_pages_csrf_check("sess", s->view->csrf, sizeof(s->view->csrf), s->csrf.data,
+                                         s->csrf.len);
+        if (!s->csrf_ok)
+            rc = send_fail(s, RF_PE_CSRF);
+        break;
+    case P_FIELD: {
+        const struct rf_intake_field *f = s->field;
+        size_t idx = (size_t)(f - rf_intake_fields);
+        int opt = rf_intake_option_find(f, (const char *)s->choice.data, s->choice.len);
+        if (opt >= 0 && f->kind == RF_INTAKE_CHOICE)
+            s->chosen[idx] = opt;
+        else if (opt >= 0 && f->kind == RF_INTAKE_MULTI)
+            s->multi[idx] |= 1u << opt;
+        rf_buf_reset(&s->choice);
+        break;
+    }
+    case P_FILE:
+        rc = file_finish(s);
+        break;
+    default:
+        break;
+    }
+    s->part = P_NONE;
+    s->field = NULL;
+    return rc;
+}
+
+static int part_begin(struct send *s, const char *name, const char *filename, const char *ctype)
+{
+    (void)ctype;
+    if (strcmp(name, "csrf") == 0) {
+        rf_buf_reset(&s->csrf);
+        s->part = s->csrf_ok ? P_IGNORED : P_CSRF;
+        return 0;
+    }
+    if (!s->csrf_ok)
+        return send_fail(s, RF_PE_CSRF);
+    if (filename != NULL) {
+        s->part = strcmp(name, "file") == 0 ? P_FILE : P_IGNORED;
+        return 0;
+    }
+    s->field = rf_intake_field_find(name);
+    s->part = s->field != NULL ? P_FIELD : P_IGNORED;
+    if (s->field != NULL && !s->first && s->field->kind != RF_INTAKE_TEXT)
+        s->part = P_IGNORED; /* answers belong to the first message */
+    return 0;
+}
+
+static int part_data(struct send *s, const char *filename, const char *ctype, const uint8_t *p,
+                     size_t n)
+{
+    const struct rf_limits *lim = &rf_pages_srv->limits;
+    if (n == 0)
+        return 0;
+    switch (s->part) {
+    case P_CSRF:
+        if (rf_buf_put(&s->csrf, p, n) != 0)
+            return send_fail(s, RF_PE_CSRF);
+        return 0;
+    case P_FIELD: {
+        const struct rf_intake_field *f = s->field;
+        size_t idx = (size_t)(f - rf_intake_fields);
+        if (f->kind == RF_INTAKE_CHOICE || f->kind == RF_INTAKE_MULTI) {
+            if (rf_buf_put(&s->choice, p, n) != 0)
+                rf_buf_reset(&s->choice); /* no option is that long */
+            return 0;
+        }
+        s->text_total += n;
+        if (s->text_total > lim->message_max ||
+            (f->kind == RF_INTAKE_LINE && s->text[idx].len + n > f->max_len))
+            return send_fail(s, RF_PE_TOOLONG);
+        if (rf_buf_put(&s->text[idx], p, n) != 0)
+            return send_fail(s, RF_PE_TOOLONG);
+        return 0;
+    }
+    case P_FILE: {
+        s->file_total += n;
+        if (s->file_total > lim->upload_max)
+            return send_fail(s, RF_PE_TOOLARGE);
+        if (s->file == NULL) {
+            int rc = file_start(s, filename, ctype);
+            if (rc != 0)
+                return rc;
+        }
+        int rc = rf_seal_write(s->file->seal, p, n);
+        if (rc != 0) {
+            rf_log_error("send: cannot write a file", rc);
+            return send_fail(s, RF_PE_NOTSAVED);
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int send_field(struct rf_req *r, const char *name, const char *filename,
+                      const char *content_type, uint64_t off, const uint8_t *data, size_t n)
+{
+    struct send *s = rf_req_state(r);
+    if (rf_req_responded(r))
+        return RF_ERR_CANCELLED;
+    int rc = 0;
+    /* a part starts at offset 0; a second empty call for it is not a new one */
+    int same = s->part != P_NONE && s->part_bytes == 0 && strcmp(name, s->part_name) == 0;
+    if ((off == 0 && !same) || s->part == P_NONE) {
+        rc = part_end(s);
+        if (rc == 0)
+            rc = part_begin(s, name, filename, content_type);
+        snprintf(s->part_name, sizeof(s->part_name), "%s", name);
+        s->part_bytes = 0;
+    }
+    s->part_bytes += n;
+    if (rc == 0)
+        rc = part_data(s, filename, content_type, data, n);
+    return rc;
+}
+
+int rf_pages_send_headers(struct rf_req *r)
+{
+    struct rf_srv *srv = rf_pages_srv;
+    enum rf_lang lang = rf_pages_lang(r);
+    struct send *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return RF_ERR_NOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    s->r = r;
+    s->lang = lang;
+    rf_buf_init(&s->csrf, 128);
+    rf_buf_init(&s->choice, CHOICE_VALUE_MAX);
+    rf_buf_init(&s->ct, 64u << 20);
+    for (size_t i = 0; i < SEND_MAX_FIELDS; i++) {
+        rf_buf_init_secure(&s->text[i], srv->limits.message_max);
+        s->chosen[i] = -1;
+    }
+    rf_req_set_state(r, s, send_free);
+
+    int64_t cl = rf_req_content_length(r);
+    if (cl > 0 && (uint64_t)cl > srv->limits.upload_max + srv->limits.form_max)
+        return send_fail(s, RF_PE_TOOLARGE), 0;
+    s->view = sodium_malloc(sizeof(*s->view));
+    if (s->view == NULL)
+        return RF_ERR_NOMEM;
+    const char *tok = rf_req_cookie(r, "s");
+    if (tok == NULL || strlen(tok) >= sizeof(s->stoken) ||
+        rf_session_get(srv->sessions, tok, s->view) != 0)
+        return send_fail(s, RF_PE_SESSION), 0;
+    memcpy(s->stoken, tok, strlen(tok) + 1);
+
+    s->pks = calloc(RF_ROSTER_MAX_MEMBERS, 32);
+    if (s->pks == NULL)
+        return RF_ERR_NOMEM;
+    if (rf_pages_roster(s->pks, &s->npk) != 0)
+        return send_fail(s, RF_PE_NOTSAVED), 0;
+    if (s->npk == 0)
+        return send_fail(s, RF_PE_NOTOPEN), 0;
+
+    struct rf_object one;
+    size_t n = 0;
+    if (rf_store_objects_of_source(srv->store, s->view->source_id, 1u << RF_KIND_MESSAGE, &one, 1,
+                                   &n) != 0)
+        return send_fail(s, RF_PE_NOTSAVED), 0;
+    s->first = n == 0;
+    if (rf_req_form_begin(r, send_field) != 0)
+        return send_fail(s, RF_PE_BAD), 0;
+    return 0;
+}
+
+static int is_blank(const struct rf_buf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if (b->data[i] != ' ' && b->data[i] != '\n' && b->data[i] != '\r' && b->data[i] != '\t')
+            return 0;
+    return 1;
+}
+
+/* The message JSON of notes/plaintext-formats, into json (secure). Sets
+ * *said if the person wrote or chose anything. */
+static int message_json(struct send *s, struct rf_buf *json, int *said)
+{
+    static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru"};
+    const struct rf_intake_field *textf = rf_intake_field_find("text");
+    int rc = rf_buf_put_str(json, s->first ? "{\"v\":1,\"type\":\"intake\",\"lang\":\""
+                                           : "{\"v\":1,\"type\":\"message\",\"lang\":\"");
+    if (rc == 0)
+        rc = rf_buf_put_str(json, lang_codes[s->lang]);
+    if (rc == 0 && s->first)
+        rc = rf_buf_put_str(json, "\",\"answers\":[");
+    else if (rc == 0)
+        rc = rf_buf_put_str(json, "\"");
+    int nans = 0;
+    *said = 0;
+    for (size_t i = 0; rc == 0 && s->first && i < rf_intake_fields_n; i++) {
+        const struct rf_intake_field *f = &rf_intake_fields[i];
+        if (f->kind == RF_INTAKE_TEXT)
+            continue;
+        if (nans++ > 0)
+            rc = rf_buf_put_u8(json, ',');
+        if (rc == 0)
+            rc = rf_buf_put_str(json, "{");
+        if (rc == 0)
+            rc = json_put_str(json, "id", (const uint8_t *)f->id, strlen(f->id));
+        const char *label = rf_tr(RF_LANG_EN, f->label);
+        if (rc == 0)
+            rc = rf_buf_put_u8(json, ',');
+        if (rc == 0)
+            rc = json_put_str(json, "label", (const uint8_t *)label, strlen(label));
+        if (rc == 0)
+            rc = rf_buf_put_str(json, ",\"value\":");
+        if (rc != 0)
+            break;
+        if (f->kind == RF_INTAKE_CHOICE) {
+            const char *id = s->chosen[i] >= 0 ? f->options[s->chosen[i]].id : "";
+            *said |= s->chosen[i] >= 0;
+            rc = json_put_str(json, NULL, (const uint8_t *)id, strlen(id));
+        } else if (f->kind == RF_INTAKE_MULTI) {
+            rc = rf_buf_put_u8(json, '[');
+            int k = 0;
+            for (int o = 0; rc == 0 && f->options[o].id != NULL; o++) {
+                if (!(s->multi[i] & (1u << o)))
+                    continue;
+                *said = 1;
+                if (k++ > 0)
+                    rc = rf_buf_put_u8(json, ',');
+                if (rc == 0)
+                    rc = json_put_str(json, NULL, (const uint8_t *)f->options[o].id,
+                                      strlen(f->options[o].id));
+            }
+            if (rc == 0)
+                rc = rf_buf_put_u8(json, ']');
+        } else {
+            *said |= !is_blank(&s->text[i]);
+            rc = json_put_str(json, NULL, s->text[i].data, s->text[i].len);
+        }
+        if (rc == 0)
+            rc = rf_buf_put_u8(json, '}');
+    }
+    if (rc == 0 && s->first)
+        rc = rf_buf_put_u8(json, ']');
+    const struct rf_buf *text = &s->text[textf - rf_intake_fields];
+    *said |= !is_blank(text);
+    if (rc == 0)
+        rc = rf_buf_put_u8(json, ',');
+    if (rc == 0)
+        rc = json_put_str(json, "text", text->data, text->len);
+    if (rc == 0)
+        rc = rf_buf_put_u8(json, '}');
+    return rc;
+}
+
+struct undo {
+    pthread_mutex_t mu;
+    size_t waiting;
+    struct rf_op ops[SEND_MAX_FILES + 1];
+};
+
+static void undo_done(void *arg, struct rf_op *op)
+{
+    struct undo *u = arg;
+    if (op->status != 0)
+        rf_log_error("send: cannot remove part of a failed submission", op->status);
+    pthread_mutex_lock(&u->mu);
+    size_t left = --u->waiting;
+    pthread_mutex_unlock(&u->mu);
+    if (left == 0) {
+        pthread_mutex_destroy(&u->mu);
+        free(u);
+    }
+}
+
+/* Some objects of a submission were stored and some not: delete the stored. */
+static void undo_partial(struct send *s)
+{
+    struct undo *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        rf_log_warn("send: cannot undo a partial submission");
+        return;
+    }
+    pthread_mutex_init(&u->mu, NULL);
+    size_t n = 0;
+    for (size_t i = 0; i < s->nops; i++) {
+        if (s->ops[i].status != 0)
+            continue;
+        u->ops[n].type = RF_OP_OBJECT_DELETE;
+        u->ops[n].seq = s->ops[i].seq;
+        u->ops[n].source_id = s->view->source_id;
+        n++;
+    }
+    u->waiting = n + 1; /* one for this function */
+    for (size_t i = 0; i < n; i++) {
+        u->ops[i].status = rf_committer_submit(rf_pages_srv->committer, &u->ops[i], undo_done, u);
+        if (u->ops[i].status != 0)
+            undo_done(u, &u->ops[i]);
+    }
+    struct rf_op none = {.status = 0};
+    undo_done(u, &none);
+}
+
+/* Runs once every op of the submission is settled (on the committer
+ * thread, or on the HTTP thread if none could be queued). */
+static void send_settled(struct send *s)
+{
+    struct rf_req *r = s->r;
+    size_t ok = 0;
+    int busy = 0;
+    for (size_t i = 0; i < s->nops; i++) {
+        ok += s->ops[i].status == 0;
+        busy |= s->ops[i].status == RF_ERR_BUSY;
+    }
+    if (ok == s->nops) {
+        if (rf_req_redirect(r, "/inbox?sent=1") != 0)
+            rf_pages_error(r, s->lang, RF_PE_SERVER, "/inbox");
+    } else {
+        for (size_t i = 0; i < s->nops; i++)
+            if (s->ops[i].status != 0)
+                rf_log_error("send: an object was not stored", s->ops[i].status);
+        if (ok > 0)
+            undo_partial(s);
+        rf_pages_error(r, s->lang, busy ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
+    }
+    rf_req_resume(r); /* r and s may be gone after this */
+}
+
+static void send_committed(void *arg, struct rf_op *op)
+{
+    struct send *s = arg;
+    (void)op;
+    pthread_mutex_lock(&s->mu);
+    size_t left = --s->waiting;
+    pthread_mutex_unlock(&s->mu);
+    if (left == 0)
+        send_settled(s);
+}
+
+static int put_op_blob(struct send *s, uint8_t kind, struct rf_blob **blob, char *name,
+                       uint64_t *size)
+{
+    *size = rf_blob_size(*blob);
+    int rc = rf_blob_commit(*blob, name);
+    *blob = NULL; /* freed by commit, whatever it said */
+    if (rc != 0)
+        return rc;
+    struct rf_op *op = &s->ops[s->nops++];
+    memset(op, 0, sizeof(*op));
+    op->type = RF_OP_OBJECT_PUT;
+    op->source_id = s->view->source_id;
+    op->kind = kind;
+    memcpy(op->blob_name, name, RF_BLOB_NAME_LEN + 1);
+    op->size = *size;
+    return 0;
+}
+
+int rf_pages_send_end(struct rf_req *r)
+{
+    struct send *s = rf_req_state(r);
+    if (s == NULL || rf_req_responded(r))
+        return 0;
+    if (part_end(s) != 0)
+        return 0;
+    if (!s->csrf_ok)
+        return send_fail(s, RF_PE_CSRF), 0;
+
+    struct rf_buf json;
+    rf_buf_init_secure(&json, rf_pages_srv->limits.message_max * 6 + 64 * 1024);
+    int said = 0;
+    int rc = message_json(s, &json, &said);
+    if (rc != 0) {
+        rf_buf_free(&json);
+        return send_fail(s, rc == RF_ERR_LIMIT ? RF_PE_TOOLONG : RF_PE_SERVER), 0;
+    }
+    if (!said && s->nfiles == 0) {
+        rf_buf_free(&json);
+        return send_fail(s, RF_PE_EMPTY), 0;
+    }
+    rc = rf_session_count_sent(rf_pages_srv->sessions, s->stoken, s->text_total + s->file_total);
+    if (rc != 0) {
+        rf_buf_free(&json);
+        return send_fail(s, rc == RF_ERR_LIMIT ? RF_PE_QUOTA : RF_PE_SESSION), 0;
+    }
+    rc = rf_envelope_seal(&s->ct, RF_KIND_MESSAGE, (const uint8_t(*)[32])s->pks, s->npk, json.data,
+                          json.len);
+    rf_buf_free(&json);
+    if (rc != 0) {
+        rf_log_error("send: cannot seal a message", rc);
+        return send_fail(s, RF_PE_SERVER), 0;
+    }
+
+    /* The message first, then its files: inline if small, else a blob. */
+    if (s->ct.len <= RF_INLINE_MAX) {
+        struct rf_op *op = &s->ops[s->nops++];
+        memset(op, 0, sizeof(*op));
+        op->type = RF_OP_OBJECT_PUT;
+        op->source_id = s->view->source_id;
+        op->kind = RF_KIND_MESSAGE;
+        op->data = s->ct.data;
+        op->len = s->ct.len;
+    } else {
+        char name[RF_BLOB_NAME_LEN + 1];
+        uint64_t size;
+        rc = rf_blob_begin(rf_pages_srv->store, &s->msg_blob);
+        if (rc == 0)
+            rc = rf_blob_write(s->msg_blob, s->ct.data, s->ct.len);
+        if (rc == 0)
+            rc = put_op_blob(s, RF_KIND_MESSAGE, &s->msg_blob, name, &size);
+    }
+    for (size_t i = 0; rc == 0 && i < s->nfiles; i++)
+        rc = put_op_blob(s, RF_KIND_FILE, &s->files[i].blob, s->files[i].name, &s->files[i].size);
+    if (rc != 0) {
+        /* committed blobs no row names are swept by the store at its next start */
+        rf_log_error("send: cannot store the submission", rc);
+        return send_fail(s, RF_PE_NOTSAVED), 0;
+    }
+
+    rf_req_suspend(r);
+    s->waiting = s->nops + 1; /* one for this function */
+    for (size_t i = 0; i < s->nops; i++) {
+        rc = rf_committer_submit(rf_pages_srv->committer, &s->ops[i], send_committed, s);
+        if (rc != 0) {
+            s->ops[i].status = rc;
+            send_committed(s, &s->ops[i]);
+        }
+    }
+    send_committed(s, NULL);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- POST /reply/delete */
+
+struct del {
+    struct rf_req *r;
+    enum rf_lang lang;
+    struct rf_buf csrf, seq;
+    struct rf_op op;
+};
+
+static void del_free(void *p)
+{
+    struct del *d = p;
+    if (d == NULL)
+        return;
+    rf_buf_free(&d->csrf);
+    rf_buf_free(&d->seq);
+    free(d);
+}
+
+static int del_field(struct rf_req *r, const char *name, const char *filename,
+                     const char *content_type, uint64_t off, const uint8_t *data, size_t n)
+{
+    struct del *d = rf_req_state(r);
+    (void)filename;
+    (void)content_type;
+    (void)off;
+    struct rf_buf *b = strcmp(name, "csrf") == 0  ? &d->csrf
+                       : strcmp(name, "seq") == 0 ? &d->seq
+                                                  : NULL;
+    if (b == NULL || n == 0)
+        return 0;
+    if (rf_buf_put(b, data, n) != 0) {
+        rf_pages_error(r, d->lang, RF_PE_BAD, "/inbox");
+        return RF_ERR_LIMIT;
+    }
+    return 0;
+}
+
+int rf_pages_delete_headers(struct rf_req *r)
+{
+    struct del *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return RF_ERR_NOMEM;
+    d->r = r;
+    d->lang = rf_pages_lang(r);
+    rf_buf_init(&d->csrf, 128);
+    rf_buf_init(&d->seq, 24);
+    rf_req_set_state(r, d, del_free);
+    if (rf_req_form_begin(r, del_field) != 0)
+        rf_pages_error(r, d->lang, RF_PE_BAD, "/inbox");
+    return 0;
+}
+
+static void del_committed(void *arg, struct rf_op *op)
+{
+    struct del *d = arg;
+    struct rf_req *r = d->r;
+    if (op->status == 0 || op->status == RF_ERR_NOT_FOUND)
+        rf_req_redirect(r, "/inbox");
+    else
+        rf_pages_error(r, d->lang, RF_PE_NOTSAVED, "/inbox");
+    rf_req_resume(r);
+}
+
+int rf_pages_delete_end(struct rf_req *r)
+{
+    struct del *d = rf_req_state(r);
+    if (d == NULL || rf_req_responded(r))
+        return 0;
+    struct rf_session_view *view = sodium_malloc(sizeof(*view));
+    int rc = view == NULL ? RF_ERR_NOMEM : rf_pages_session(r, view);
+    if (rc == RF_ERR_NOT_FOUND) {
+        rc = rf_pages_error(r, d->lang, RF_PE_SESSION, "/login");
+        goto out;
+    }
+    if (rc != 0)
+        goto out;
+    if (!rf_pages_csrf_check("sess", view->csrf, sizeof(view->csrf), d->csrf.data, d->csrf.len)) {
+        rc = rf_pages_error(r, d->lang, RF_PE_CSRF, "/inbox");
+        goto out;
+    }
+    long long seq = 0;
+    for (size_t i = 0; i < d->seq.len; i++) {
+        if (d->seq.data[i] < '0' || d->seq.data[i] > '9' || seq > 100000000000000000LL) {
+            seq = -1;
+            break;
+        }
+        seq = seq * 10 + (d->seq.data[i] - '0');
+    }
+    struct rf_object o;
+    if (seq <= 0 || rf_store_object_get(rf_pages_srv->store, seq, &o) != 0 ||
+        o.source_id != view->source_id || o.kind != RF_KIND_REPLY) {
+        rc = rf_req_redirect(r, "/inbox"); /* nothing of theirs to delete */
+        goto out;
+    }
+    d->op.type = RF_OP_OBJECT_DELETE;
+    d->op.seq = seq;
+    d->op.source_id = view->source_id;
+    rf_req_suspend(r);
+    rc = rf_committer_submit(rf_pages_srv->committer, &d->op, del_committed, d);
+    if (rc != 0) {
+        rf_pages_error(r, d->lang, rc == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
+        rf_req_resume(r);
+        rc = 0;
+    }
+out:
+    if (view != NULL)
+        sodium_free(view);
+    if (rc != 0 && !rf_req_responded(r))
+        rf_pages_error(r, d->lang, RF_PE_SERVER, "/inbox");
+    return 0;
+}
