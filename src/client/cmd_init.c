@@ -263,6 +263,7 @@ int rf_cmd_init(int argc, char **argv)
         rf_cmd_net_err("enrollment refused", net);
         goto out;
     }
+    key_written = 0; /* the server knows this key now: keep it whatever happens next */
     const char *role = json_string_value(json_object_get(ans, "role"));
     if (first)
         memcpy(h.pinned, k->sign_pk, 32);
@@ -273,7 +274,6 @@ int rf_cmd_init(int argc, char **argv)
         rf_cmd_errc("cannot write config.json", rc);
         goto out;
     }
-    key_written = 0; /* keep it */
     rf_fingerprint(fp, sizeof(fp), k->sign_pk);
     printf("Enrolled as %s", role && strcmp(role, "admin") == 0 ? "admin" : "member");
     fputs(" \"", stdout);

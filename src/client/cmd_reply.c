@@ -184,10 +184,12 @@ static int get_text(const char *msg, const char *file, struct rf_buf *out)
 /* The plaintext {"v":1,"type":"reply","author":..,"text":..} in secure memory. */
 static int compose(struct rf_buf *plain, const char *author, const struct rf_buf *text)
 {
-    json_t *j = json_pack("{sisssss#}", "v", 1, "type", "reply", "author", author, "text",
-                          (const char *)text->data, text->len);
-    if (!j)
+    json_t *t = json_stringn((const char *)text->data, text->len);
+    if (!t)
         return RF_ERR_FORMAT; /* not UTF-8 */
+    json_t *j = json_pack("{sissssso}", "v", 1, "type", "reply", "author", author, "text", t);
+    if (!j)
+        return RF_ERR_NOMEM;
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!s)
@@ -284,6 +286,8 @@ int rf_cmd_reply(int argc, char **argv)
 
     if (get_text(msg, file, &text) != 0)
         goto out;
+    while (text.len > 0 && strchr(" \t\r\n", text.data[text.len - 1]))
+        text.len--;
     if (blank(&text)) {
         rf_cmd_err("empty reply", "nothing was sent");
         goto out;

@@ -181,7 +181,7 @@ int rf_home_save(const struct rf_home *h)
     char pin[64];
     if (rf_b64_encode(pin, sizeof(pin), h->pinned, 32) != 0)
         return RF_ERR_INVALID;
-    json_t *j = json_pack("{sssssss}", "server", h->server, "name", h->name, "pinned_admin", pin);
+    json_t *j = json_pack("{ssssss}", "server", h->server, "name", h->name, "pinned_admin", pin);
     char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (!s)
