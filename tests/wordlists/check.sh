@@ -5,7 +5,7 @@
 #   - no word is a prefix of another;
 #   - scripts/make-wordlists rebuilds both files byte for byte from the
 #     installed Debian packages (diceware, hunspell-ru, fortunes-ru,
-#     mueller7-dict).
+#     mueller7-dict, mythes-ru).
 # Exit 0 when all hold, 1 otherwise (with the reason on stderr).
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
