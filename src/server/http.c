@@ -390,6 +390,19 @@ static struct MHD_Response *static_cache_add(const uint8_t *p, size_t n, unsigne
     return out;
 }
 
+static unsigned daemons_running; /* under cache_lock */
+
+/* When the last daemon stops: the bytes the cache points at may be freed
+ * next (rf_pages_free), so a later daemon must not meet them. */
+static void static_cache_clear(void)
+{
+    size_t used = atomic_load_explicit(&static_cache_n, memory_order_relaxed);
+    for (size_t i = 0; i < used; i++)
+        MHD_destroy_response(static_cache[i].resp);
+    memset(static_cache, 0, sizeof(static_cache));
+    atomic_store_explicit(&static_cache_n, 0, memory_order_release);
+}
+
 static struct MHD_Response *static_response(const uint8_t *p, size_t n)
 {
     static char empty[1];
@@ -1018,6 +1031,9 @@ int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
         free(h);
         return RF_ERR_NET;
     }
+    pthread_mutex_lock(&cache_lock);
+    daemons_running++;
+    pthread_mutex_unlock(&cache_lock);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : 0;
     *out = h;
@@ -1053,6 +1069,10 @@ void rf_http_stop(struct rf_http *h)
     }
     pthread_mutex_unlock(&h->lock);
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_lock(&cache_lock);
+    if (--daemons_running == 0)
+        static_cache_clear();
+    pthread_mutex_unlock(&cache_lock);
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->lock);
     free(h);
