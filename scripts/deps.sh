@@ -18,6 +18,12 @@ fuzz) pkgs="$BUILD $FUZZ" ;;
 esac
 missing=""
 for p in $pkgs; do
+    # A node/npm already on the PATH (e.g. from NodeSource) serves; Debian's
+    # npm package would conflict with it.
+    case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
