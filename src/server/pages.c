@@ -176,7 +176,7 @@ int rf_pages_error(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, cons
     if (rc == 0)
         rc = rf_tvars_set(v, "back", back != NULL ? back : "/");
     if (rc == 0)
-        rc = rf_tvars_set_int(v, "limit_mb", (long long)(lim->upload_max >> 20));
+        rc = rf_tvars_set_int(v, "limit_mb", (long long)(lim->upload_max / 1000000));
     if (rc == 0)
         rc = rf_tvars_set_int(v, "limit_kb", (long long)(lim->message_max >> 10));
     if (rc == 0 && e == RF_PE_BUSY)

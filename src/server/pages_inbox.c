@@ -503,7 +503,8 @@ static int inbox_vars(struct rf_req *r, struct rf_tvars *v, enum rf_lang lang,
     if (rc == 0)
         rc = rf_tvars_set(v, "csrf", token);
     if (rc == 0)
-        rc = rf_tvars_set_int(v, "limit_mb", (long long)(rf_pages_srv->limits.upload_max >> 20));
+        rc =
+            rf_tvars_set_int(v, "limit_mb", (long long)(rf_pages_srv->limits.upload_max / 1000000));
     const char *sent = rf_req_query(r, "sent");
     if (rc == 0 && sent != NULL && strcmp(sent, "1") == 0)
         rc = rf_tvars_flag(v, "sent");
