@@ -100,17 +100,17 @@ static int respond_json(struct rf_req *r, unsigned status, json_t *j)
 {
     if (!j)
         return api_error(r, 503, "nomem", "out of memory");
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!text)
-        return api_error(r, 503, "nomem", "out of memory");
-    size_t n = strlen(text);
+    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
     struct rf_buf b;
     rf_buf_init(&b, n + 1);
-    int rc = rf_buf_put(&b, text, n);
-    free(text);
-    if (rc == 0)
+    int rc = n > 0 ? rf_buf_reserve(&b, n) : RF_ERR_FORMAT;
+    if (rc == 0 && json_dumpb(j, (char *)b.data, n, JSON_COMPACT) != n)
+        rc = RF_ERR_FORMAT;
+    json_decref(j);
+    if (rc == 0) {
+        b.len = n;
         rc = rf_req_respond_buf(r, status, "application/json", &b);
+    }
     rf_buf_free(&b);
     if (rc != 0)
         return api_error(r, 503, "nomem", "out of memory");

@@ -11,7 +11,19 @@
 #include "client/trust.h"
 #include "lib/err.h"
 #include "lib/roster.h"
+#include "client/net.h"
+#include "lib/apisig.h"
+#include "lib/envelope.h"
 #include "server/api_nonce.h"
+#include "server/httpd.h"
+#include "server/routes.h"
+#include "server/session.h"
+#include "server/srv.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#include <curl/curl.h>
+#include <time.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -196,6 +208,286 @@ static void cache_groups_cases_and_streams(void **state)
     rf_cache_close(c);
 }
 
+/* ---- the staff API, served for real, spoken to by the real client ---- */
+
+struct api_env {
+    char dir[512];
+    struct rf_srv srv;
+    struct rf_http *http;
+    char base[64];
+    struct rf_staff_keys *admin, *member, *stranger;
+    struct rf_source src;
+    uint8_t src_sk[32];
+};
+
+static void put_token(struct api_env *e, const char *token, int role)
+{
+    struct rf_op op;
+    memset(&op, 0, sizeof(op));
+    op.type = RF_OP_TOKEN_PUT;
+    rf_enroll_token_hash(op.token_hash, token, strlen(token));
+    op.role = role;
+    assert_int_equal(rf_store_apply(e->srv.store, &op, 1), 0);
+    assert_int_equal(op.status, 0);
+}
+
+static size_t discard(char *p, size_t s, size_t n, void *v)
+{
+    (void)p;
+    (void)v;
+    return s * n;
+}
+
+/* A request with an Authorization header built by hand: ts and the signed
+ * body can differ from what is sent, and the same header can be replayed. */
+static long raw(struct api_env *e, const char *method, const char *path, const char *auth,
+                const char *body)
+{
+    char url[256], hdr[RF_APISIG_HEADER_MAX + 64];
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    long status = 0;
+    snprintf(url, sizeof(url), "%s%s", e->base, path);
+    if (auth) {
+        snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+        hl = curl_slist_append(hl, hdr);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+    }
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static void sign(char *out, const struct rf_staff_keys *k, const char *method, const char *path,
+                 int64_t ts, const char *body)
+{
+    uint8_t h[32];
+    crypto_generichash(h, 32, (const uint8_t *)body, body ? strlen(body) : 0, NULL, 0);
+    assert_int_equal(rf_apisig_sign(out, RF_APISIG_HEADER_MAX + 1, k, method, path, ts, h), 0);
+}
+
+static char *enroll_body(const struct rf_staff_keys *k, const char *token, int with_roster)
+{
+    char spk[64], bpk[64];
+    rf_b64_encode(spk, sizeof(spk), k->sign_pk, 32);
+    rf_b64_encode(bpk, sizeof(bpk), k->box_pk, 32);
+    json_t *j =
+        json_pack("{ssssssss}", "token", token, "name", k->name, "sign_pk", spk, "box_pk", bpk);
+    if (with_roster) {
+        struct rf_roster *r = calloc(1, sizeof(*r));
+        struct rf_buf raw;
+        char *b64 = malloc(RF_ROSTER_MAX_BYTES * 2);
+        rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+        make_roster(r, 1, NULL);
+        add_member(r, k, RF_ROLE_ADMIN);
+        assert_int_equal(rf_roster_sign(&raw, r, k), 0);
+        rf_b64_encode(b64, RF_ROSTER_MAX_BYTES * 2, raw.data, raw.len);
+        json_object_set_new(j, "roster", json_string(b64));
+        free(b64);
+        free(r);
+        rf_buf_free(&raw);
+    }
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static int api_setup(void **state)
+{
+    struct api_env *e = calloc(1, sizeof(*e));
+    /* The CLI test installed the client's wiping allocator; the server side
+     * (and libmicrohttpd freeing its answers) runs with the default one. */
+    json_set_alloc_funcs(malloc, free);
+    const char *tmp = getenv("REFUGE_TEST_TMP");
+    snprintf(e->dir, sizeof(e->dir), "%s/client_test_api.%d", tmp ? tmp : "/tmp", (int)getpid());
+    assert_int_equal(rf_store_open(&e->srv.store, e->dir), 0);
+    assert_int_equal(rf_committer_new(&e->srv.committer, e->srv.store), 0);
+    e->srv.limits.api_body_max = 1 << 20;
+    e->srv.datadir = e->dir;
+    assert_int_equal(rf_api_init(&e->srv), 0);
+    static const struct rf_route *tables[1]; /* the daemon keeps these */
+    static size_t counts[1];
+    tables[0] = rf_api_routes;
+    counts[0] = rf_api_routes_n;
+    assert_int_equal(rf_http_start(&e->http, &e->srv, "127.0.0.1:0", tables, counts, 1), 0);
+    snprintf(e->base, sizeof(e->base), "http://127.0.0.1:%u", rf_http_port(e->http));
+    e->admin = sodium_malloc(sizeof(*e->admin));
+    e->member = sodium_malloc(sizeof(*e->member));
+    e->stranger = sodium_malloc(sizeof(*e->stranger));
+    rf_staff_keys_generate(e->admin, "Anna");
+    rf_staff_keys_generate(e->member, "Boris");
+    rf_staff_keys_generate(e->stranger, "Mallory");
+    struct rf_op op;
+    memset(&op, 0, sizeof(op));
+    op.type = RF_OP_SOURCE_CREATE;
+    randombytes_buf(op.lookup_id, 32);
+    crypto_box_keypair(op.pk, e->src_sk);
+    assert_int_equal(rf_store_apply(e->srv.store, &op, 1), 0);
+    assert_int_equal(op.status, 0);
+    e->src = op.source;
+    *state = e;
+    return 0;
+}
+
+static int api_teardown(void **state)
+{
+    struct api_env *e = *state;
+    rf_http_stop(e->http);
+    rf_api_free(&e->srv);
+    rf_committer_free(e->srv.committer);
+    rf_store_close(e->srv.store);
+    sodium_free(e->admin);
+    sodium_free(e->member);
+    sodium_free(e->stranger);
+    free(e);
+    return 0;
+}
+
+static long post_reply(struct rf_net *n, struct api_env *e, uint8_t kind, const uint8_t (*pks)[32],
+                       size_t npk)
+{
+    struct rf_buf ct;
+    char path[96];
+    const char *plain = "{\"v\":1,\"type\":\"reply\",\"author\":\"Anna\",\"text\":\"hi\"}";
+    rf_buf_init(&ct, 1 << 20);
+    assert_int_equal(rf_envelope_seal(&ct, kind, pks, npk, (const uint8_t *)plain, strlen(plain)),
+                     0);
+    snprintf(path, sizeof(path), "/api/v1/cases/%s/replies", e->src.case_id);
+    rf_net_json(n, "POST", path, ct.data, ct.len, "application/octet-stream", NULL);
+    rf_buf_free(&ct);
+    return rf_net_status(n);
+}
+
+static void api_enroll_auth_and_replies(void **state)
+{
+    struct api_env *e = *state;
+    char auth[RF_APISIG_HEADER_MAX + 1];
+    struct rf_net *na, *nm, *ns;
+    json_t *j = NULL;
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(rf_net_new(&na, e->base, e->admin), 0);
+    assert_int_equal(rf_net_new(&nm, e->base, e->member), 0);
+    assert_int_equal(rf_net_new(&ns, e->base, e->stranger), 0);
+    put_token(e, "admin-token-0123456789", RF_ROLE_ADMIN);
+    put_token(e, "member-token-0123456789", RF_ROLE_MEMBER);
+
+    /* anyone may learn there is no roster yet; nothing else */
+    assert_int_equal(rf_net_json(ns, "GET", "/api/v1/roster", NULL, 0, NULL, NULL),
+                     RF_ERR_PROTOCOL);
+    assert_int_equal(rf_net_status(ns), 404);
+    assert_int_equal(raw(e, "GET", "/api/v1/objects", NULL, NULL), 401);
+    rf_net_json(ns, "GET", "/api/v1/objects", NULL, 0, NULL, NULL);
+    assert_int_equal(rf_net_status(ns), 401);
+
+    /* first admin without a roster: refused, and the token is not spent */
+    char *body = enroll_body(e->admin, "admin-token-0123456789", 0);
+    rf_net_json(na, "POST", "/api/v1/enroll", (uint8_t *)body, strlen(body), "application/json",
+                NULL);
+    assert_int_equal(rf_net_status(na), 422);
+    free(body);
+    /* an enrollment signed by another key than the one enrolled */
+    body = enroll_body(e->admin, "admin-token-0123456789", 1);
+    rf_net_json(ns, "POST", "/api/v1/enroll", (uint8_t *)body, strlen(body), "application/json",
+                NULL);
+    assert_int_equal(rf_net_status(ns), 401);
+    /* a body that is not the one signed */
+    sign(auth, e->admin, "POST", "/api/v1/enroll", now, "{}");
+    assert_int_equal(raw(e, "POST", "/api/v1/enroll", auth, body), 401);
+    assert_int_equal(rf_net_json(na, "POST", "/api/v1/enroll", (uint8_t *)body, strlen(body),
+                                 "application/json", &j),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(j, "role")), "admin");
+    json_decref(j);
+    /* the token is spent; the key enrolled */
+    rf_net_json(na, "POST", "/api/v1/enroll", (uint8_t *)body, strlen(body), "application/json",
+                NULL);
+    assert_int_equal(rf_net_status(na), 409);
+    free(body);
+
+    /* signatures: replayed nonce, clock skew, wrong path */
+    sign(auth, e->admin, "GET", "/api/v1/objects", now, NULL);
+    assert_int_equal(raw(e, "GET", "/api/v1/objects", auth, NULL), 200);
+    assert_int_equal(raw(e, "GET", "/api/v1/objects", auth, NULL), 401);
+    sign(auth, e->admin, "GET", "/api/v1/objects", now - 2 * RF_APISIG_MAX_SKEW, NULL);
+    assert_int_equal(raw(e, "GET", "/api/v1/objects", auth, NULL), 401);
+    sign(auth, e->admin, "GET", "/api/v1/roster", now, NULL);
+    assert_int_equal(raw(e, "GET", "/api/v1/objects", auth, NULL), 401);
+    assert_int_equal(raw(e, "GET", "/api/v1/objects", "Refuge key=garbage", NULL), 401);
+
+    /* a member with a member token: enrolled, but not on the roster */
+    body = enroll_body(e->member, "member-token-0123456789", 0);
+    assert_int_equal(rf_net_json(nm, "POST", "/api/v1/enroll", (uint8_t *)body, strlen(body),
+                                 "application/json", &j),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(j, "role")), "member");
+    json_decref(j);
+    free(body);
+    assert_int_equal(rf_net_json(nm, "GET", "/api/v1/roster", NULL, 0, NULL, &j), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "chain")), 1);
+    json_decref(j);
+    rf_net_json(nm, "GET", "/api/v1/objects", NULL, 0, NULL, NULL);
+    assert_int_equal(rf_net_status(nm), 403);
+
+    /* replies: sealed to the person and the whole roster, or refused */
+    uint8_t pks[3][32];
+    memcpy(pks[0], e->src.pk, 32);
+    memcpy(pks[1], e->admin->box_pk, 32);
+    memcpy(pks[2], e->stranger->box_pk, 32);
+    assert_int_equal(post_reply(na, e, RF_KIND_REPLY, (const uint8_t(*)[32])pks, 1), 422);
+    assert_int_equal(post_reply(na, e, RF_KIND_MESSAGE, (const uint8_t(*)[32])pks, 2), 422);
+    assert_int_equal(post_reply(nm, e, RF_KIND_REPLY, (const uint8_t(*)[32])pks, 2), 403);
+    assert_int_equal(post_reply(na, e, RF_KIND_REPLY, (const uint8_t(*)[32])pks, 2), 200);
+    assert_int_equal(post_reply(na, e, RF_KIND_REPLY, (const uint8_t(*)[32])pks, 3), 200);
+    rf_net_json(na, "POST", "/api/v1/cases/nosuchcase/replies", (const uint8_t *)"x", 1,
+                "application/octet-stream", NULL);
+    assert_int_equal(rf_net_status(na), 404);
+
+    /* listing pages, case lookup, object fetch */
+    assert_int_equal(rf_net_json(na, "GET", "/api/v1/objects?after=0&limit=1", NULL, 0, NULL, &j),
+                     0);
+    assert_int_equal(json_array_size(json_object_get(j, "objects")), 1);
+    assert_true(json_is_true(json_object_get(j, "more")));
+    json_t *o = json_array_get(json_object_get(j, "objects"), 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "kind")), RF_KIND_REPLY);
+    assert_string_equal(json_string_value(json_object_get(o, "case")), e->src.case_id);
+    int64_t seq = json_integer_value(json_object_get(o, "seq"));
+    uint64_t size = (uint64_t)json_integer_value(json_object_get(o, "size"));
+    json_decref(j);
+    rf_net_json(na, "GET", "/api/v1/objects?limit=1001", NULL, 0, NULL, NULL);
+    assert_int_equal(rf_net_status(na), 400);
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/cases/%s", e->src.case_id);
+    assert_int_equal(rf_net_json(na, "GET", path, NULL, 0, NULL, &j), 0);
+    json_decref(j);
+    struct rf_buf ct, plain;
+    rf_buf_init(&ct, 1 << 20);
+    rf_buf_init(&plain, 1 << 20);
+    snprintf(path, sizeof(path), "/api/v1/objects/%lld", (long long)seq);
+    assert_int_equal(rf_net_download(na, path, size, collect, &ct), 0);
+    assert_int_equal(ct.len, size);
+    /* the person can read the reply */
+    uint8_t kind;
+    assert_int_equal(rf_envelope_open(&plain, &kind, e->src.pk, e->src_sk, ct.data, ct.len), 0);
+    assert_int_equal(kind, RF_KIND_REPLY);
+    rf_buf_free(&ct);
+    rf_buf_free(&plain);
+    assert_int_equal(rf_net_download(na, "/api/v1/objects/999999", 100, collect, &ct),
+                     RF_ERR_PROTOCOL);
+    assert_int_equal(rf_net_status(na), 404);
+
+    rf_net_free(na);
+    rf_net_free(nm);
+    rf_net_free(ns);
+}
+
 static int run(char *a0, char *a1, char *a2)
 {
     char *argv[4] = {a0, a1, a2, NULL};
@@ -226,6 +518,7 @@ int main(void)
         cmocka_unit_test(roster_chain_from_pinned_admin_only),
         cmocka_unit_test(cache_groups_cases_and_streams),
         cmocka_unit_test(cli_usage_errors_exit_2),
+        cmocka_unit_test_setup_teardown(api_enroll_auth_and_replies, api_setup, api_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
