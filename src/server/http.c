@@ -47,11 +47,7 @@
  */
 #include "server/httpd.h"
 #include "server/routes.h"
-/* tmpl.h's opening comment names "pages/" + "*.html", which -Wcomment flags */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "server/tmpl.h"
-#pragma GCC diagnostic pop
 #include "lib/err.h"
 #include "lib/log.h"
 
