@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXIT_RUNTIME 1
@@ -238,6 +239,26 @@ static void print_next_steps(const char *datadir, const char *listen, const char
 
 /* ------------------------------------------------------------------ init */
 
+/* Creates the directories above datadir (like mkdir -p), 0700, so that
+ * `refuge server init --data var/demo` works on a fresh checkout. */
+static int make_parents(const char *datadir)
+{
+    char path[4096];
+    size_t n = strlen(datadir);
+    if (n == 0 || n >= sizeof(path))
+        return RF_ERR_INVALID;
+    memcpy(path, datadir, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (path[i] != '/')
+            continue;
+        path[i] = 0;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return RF_ERR_IO;
+        path[i] = '/';
+    }
+    return 0;
+}
+
 static void usage_init(FILE *f)
 {
     fputs(
@@ -321,7 +342,9 @@ static int cmd_init(int argc, char **argv)
         say_err("cannot initialise", RF_ERR_NOMEM);
         goto out;
     }
-    int rc = rf_store_open(&st, datadir);
+    int rc = make_parents(datadir);
+    if (rc == 0)
+        rc = rf_store_open(&st, datadir);
     if (rc != 0) {
         say_err("cannot open the data directory", rc);
         goto out;
