@@ -21,7 +21,8 @@
  *
  * Invariants: every error is sticky (later calls return it); secrets (content
  * key, stream state, recipient sk, plaintext) live only in sodium_malloc
- * memory and are wiped by sodium_free.
+ * memory and are wiped by sodium_free, or by sodium_memzero when a state
+ * object is kept for reuse by the same thread (one per thread at most).
  */
 #include "lib/envelope.h"
 #include "lib/err.h"
@@ -102,6 +103,12 @@ struct rf_seal {
     uint8_t small[SMALL_CAP];
     uint8_t ct_small[SMALL_CAP + ABYTES];
 };
+
+/* One wiped state object kept per thread: a guarded sodium_malloc costs about
+ * 28 us (mmap, mprotect, mlock), a tenth of sealing a small message to five
+ * caseworkers. The cached object stays locked and guarded and holds only
+ * zeros between uses. */
+static _Thread_local struct rf_seal *seal_cache;
 
 static int seal_emit(struct rf_seal *s, const uint8_t *p, size_t n)
 {
@@ -188,8 +195,9 @@ int rf_seal_new(struct rf_seal **out, uint8_t kind, const uint8_t (*pks)[32], si
         for (size_t j = i + 1; j < npk; j++)
             if (memcmp(pks[i], pks[j], 32) == 0)
                 return RF_ERR_INVALID;
-    struct rf_seal *s = sodium_malloc(sizeof(*s));
-    if (s == NULL)
+    struct rf_seal *s = seal_cache;
+    seal_cache = NULL;
+    if (s == NULL && (s = sodium_malloc(sizeof(*s))) == NULL)
         return RF_ERR_NOMEM;
     memset(s, 0, offsetof(struct rf_seal, small));
     s->sink = sink;
@@ -298,7 +306,11 @@ void rf_seal_free(struct rf_seal *s)
     free(s->hdr);
     free(s->ct_big);
     sodium_free(s->big);
-    sodium_free(s);
+    sodium_memzero(s, sizeof(*s));
+    if (seal_cache == NULL)
+        seal_cache = s;
+    else
+        sodium_free(s);
 }
 
 static int buf_sink(void *ctx, const uint8_t *p, size_t n)
@@ -405,14 +417,17 @@ struct rf_open {
     uint8_t small[SMALL_CAP];
 };
 
+static _Thread_local struct rf_open *open_cache; /* as seal_cache */
+
 int rf_open_new(struct rf_open **out, const uint8_t pk[32], const uint8_t sk[32], rf_sink_fn sink,
                 void *ctx)
 {
     *out = NULL;
     if (sink == NULL)
         return RF_ERR_INVALID;
-    struct rf_open *o = sodium_malloc(sizeof(*o));
-    if (o == NULL)
+    struct rf_open *o = open_cache;
+    open_cache = NULL;
+    if (o == NULL && (o = sodium_malloc(sizeof(*o))) == NULL)
         return RF_ERR_NOMEM;
     memset(o, 0, offsetof(struct rf_open, small));
     memcpy(o->pk, pk, 32);
@@ -671,7 +686,11 @@ void rf_open_free(struct rf_open *o)
     free(o->hdr);
     free(o->ct);
     sodium_free(o->big);
-    sodium_free(o);
+    sodium_memzero(o, sizeof(*o));
+    if (open_cache == NULL)
+        open_cache = o;
+    else
+        sodium_free(o);
 }
 
 int rf_envelope_open(struct rf_buf *out, uint8_t *kind, const uint8_t pk[32], const uint8_t sk[32],
