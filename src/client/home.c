@@ -31,14 +31,10 @@ int rf_home_locate(struct rf_home *h)
     if (env && env[0]) {
         n = snprintf(h->dir, sizeof(h->dir), "%s", env);
     } else {
-        const char *xdg = getenv("XDG_CONFIG_HOME");
         const char *home = getenv("HOME");
-        if (xdg && xdg[0] == '/')
-            n = snprintf(h->dir, sizeof(h->dir), "%s/refuge", xdg);
-        else if (home && home[0])
-            n = snprintf(h->dir, sizeof(h->dir), "%s/.config/refuge", home);
-        else
+        if (!home || !home[0])
             return RF_ERR_NOT_FOUND;
+        n = snprintf(h->dir, sizeof(h->dir), "%s/.config/refuge", home);
     }
     if (n < 0 || (size_t)n >= sizeof(h->dir))
         return RF_ERR_LIMIT;
