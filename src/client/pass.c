@@ -70,14 +70,14 @@ static int from_tty(int fd, const char *prompt, char *p, size_t cap, size_t *len
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
         quiet.c_lflag |= ICANON;
-        tcsetattr(fd, TCSAFLUSH, &quiet);
+        tcsetattr(fd, TCSANOW, &quiet);
     }
     if (write(fd, prompt, strlen(prompt)) < 0) {
         /* the prompt is a courtesy; reading still works */
     }
     int rc = read_line(fd, p, cap, len);
     if (have_termios)
-        tcsetattr(fd, TCSAFLUSH, &old);
+        tcsetattr(fd, TCSANOW, &old);
     if (write(fd, "\n", 1) < 0) {
         /* as above */
     }

@@ -7,7 +7,8 @@
  * timestamp must be within RF_APISIG_MAX_SKEW of our clock, the key must be
  * an enrolled caseworker (for /enroll: any key, checked later against the
  * body), the Ed25519 signature must cover method, target, time, nonce and
- * the claimed body hash, and the nonce must be new (api_nonce.c). Routes that
+ * the claimed body hash, and an enrolled key's nonce must be new
+ * (api_nonce.c; an unknown key can only do replay-proof things). Routes that
  * hand out or add case data also require the key to be on the latest roster,
  * so an admin who removes a lost laptop's key locks it out. The body is
  * hashed while it streams and compared in on_end before anything is done.
@@ -210,23 +211,25 @@ static int authenticate(struct rf_req *r, enum auth_need need, struct api_state 
         api_error(r, 401, "clock_skew", "request time is too far from the server's clock");
         return -1;
     }
-    if (need != AUTH_ENROLL) {
-        struct rf_staff_rec rec;
-        int rc = rf_store_staff_get(srv->store, s->sig.sign_pk, &rec);
-        if (rc == RF_ERR_NOT_FOUND) {
-            api_error(r, 401, "unknown_key", "this key is not enrolled");
-            return -1;
-        }
-        if (rc != 0) {
-            store_error(r, rc);
-            return -1;
-        }
+    struct rf_staff_rec rec;
+    int known = rf_store_staff_get(srv->store, s->sig.sign_pk, &rec);
+    if (known != 0 && known != RF_ERR_NOT_FOUND) {
+        store_error(r, known);
+        return -1;
+    }
+    if (known == RF_ERR_NOT_FOUND && need != AUTH_ENROLL) {
+        api_error(r, 401, "unknown_key", "this key is not enrolled");
+        return -1;
     }
     if (rf_apisig_verify(&s->sig, rf_req_method(r), rf_req_target(r)) != 0) {
         api_error(r, 401, "signature", "request signature does not verify");
         return -1;
     }
-    int rc = rf_nonces_check(srv->nonces, s->sig.nonce, now);
+    /* A key nobody enrolled may only enroll or ask whether a roster exists;
+     * replaying either changes nothing (the token is one-use), so such
+     * requests do not take room in the nonce cache, which strangers could
+     * otherwise fill to lock caseworkers out. */
+    int rc = known == 0 ? rf_nonces_check(srv->nonces, s->sig.nonce, now) : 0;
     if (rc == RF_ERR_EXISTS) {
         api_error(r, 401, "replay", "request nonce was already used");
         return -1;
