@@ -21,7 +21,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Person, Server, Staff, case_ids, check, log, main
+from lib import Person, Server, Staff, case_ids, check, log, main, tempdir
 
 
 def rand_letters(n):
@@ -118,7 +118,30 @@ def scan_memory(pid, needles):
     return hits, None
 
 
+def self_check():
+    """The search finds every encoding it looks for (else a clean result means nothing)."""
+    d = tempdir("refuge-canary-self-")
+    s = "cnry" + rand_letters(24) + " тест"
+    needles = [("planted", label, pat) for label, pat in encodings(s)]
+    for i, (_, label, pat) in enumerate(needles):
+        with open(os.path.join(d, "f%d" % i), "wb") as f:
+            f.write(os.urandom(1000) + pat + os.urandom(1000))
+    hits, _, _ = search_tree([d], needles)
+    found = {h.split(" in ")[0] for h in hits}
+    for _, label, _ in needles:
+        check("planted (%s)" % label in found, "the search finds a planted %s copy" % label)
+    # base64 of the plain text at every alignment, inside a longer text
+    for off in range(3):
+        blob = base64.b64encode(os.urandom(off) + s.encode() + os.urandom(5))
+        with open(os.path.join(d, "b64-%d" % off), "wb") as f:
+            f.write(blob)
+        hits, _, _ = search_tree([d], needles)
+        check(any("b64-%d" % off in h for h in hits),
+              "the search finds base64 at alignment %d" % off)
+
+
 def test():
+    self_check()
     srv = Server()
     srv.init()
     tmp = os.path.join(srv.root, "tmp")

@@ -14,7 +14,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Browser, Person, Server, Staff, check, csrf_field, log, main
+from lib import Browser, Person, Server, Staff, case_ids, check, csrf_field, log, main
 
 PAGE_MAX = 20 * 1024
 
@@ -46,6 +46,15 @@ def check_page(r, what):
         check(tag not in ("iframe", "object", "embed", "link") or tag == "link" and
               attrs.get("rel") not in ("stylesheet", "preload", "prefetch", "dns-prefetch"),
               "%s: no external resources (<%s>)" % (what, tag))
+
+
+def check_page_min(r, what):
+    """The quick exit's neutral page: the same security headers, nothing else asked."""
+    h = lambda n: r.header(n) or ""
+    check("default-src 'none'" in h("content-security-policy"), "%s: CSP" % what)
+    check(h("referrer-policy").lower() == "no-referrer", "%s: no-referrer" % what)
+    check("no-store" in h("cache-control"), "%s: no-store" % what)
+    check(len(r.body) <= PAGE_MAX and "<script" not in r.text.lower(), "%s: small, no script" % what)
 
 
 def check_cookies(b, what):
@@ -89,9 +98,19 @@ def test():
     r, _ = p.send("headers test message")
     check(r.status == 200, "POST /send answered %d" % r.status, r.text[:500])
     check_page(r, "after POST /send")
+    # a reply, so that /inbox has a delete form too
+    alice.run("sync")
+    cases = alice.json("cases", "--json")
+    for c in case_ids(cases):
+        alice.run("reply", c, "-m", "a reply")
     r = p.inbox()
-    check_page(r, "GET /inbox (after the first message)")
+    check_page(r, "GET /inbox (after the first message, with a reply)")
+    check(r.page.form("/reply/delete") is not None, "/inbox shows the reply with a delete form")
     check_cookies(p.b, "logged-in person")
+    bye = Browser(srv.url)
+    r = bye.get("/exit")
+    check(r.status == 200, "GET /exit answered %d" % r.status)
+    check_page_min(r, "GET /exit")
     check(p.b.set_cookie_headers, "a session sets a cookie")
     pages += 4
 
@@ -121,7 +140,7 @@ def test():
             r = b.post(action, fields, multipart="multipart" in f.enctype, follow=False)
             check(r.status == 403, "POST %s with a forged CSRF token is refused with 403 (got %d)"
                   % (action, r.status), r.text[:300])
-    check(tried >= 3, "found the POST forms (/new, /login, /send), got %d" % tried)
+    check(tried >= 4, "found the POST forms (/new, /login, /send, /reply/delete), got %d" % tried)
     log("%d pages checked, %d forms refused without a CSRF token" % (pages, tried))
     srv.stop_clean()
 

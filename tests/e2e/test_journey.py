@@ -106,13 +106,20 @@ def test():
     check(reply not in r.page.text, "the deleted reply is gone from /inbox", r.page.text[:2000])
 
     # quick exit ends the session
+    old_cookies = dict(person.b.cookies)
+    check(old_cookies, "a logged-in person has a session cookie")
     r = person.b.request("GET", "/exit")
     check(r.status in (200, 302, 303), "GET /exit answered %d" % r.status, r.text[:500])
     r = person.b.request("GET", "/inbox")
     loc = r.header("location") or ""
     check(r.status in (302, 303) and "/login" in loc,
           "after /exit, /inbox redirects to /login (got %d, Location %r)" % (r.status, loc))
-    # the old cookie, replayed, is dead too
+    # the old cookie, replayed (a copy an attacker kept), is dead too
+    replay = Browser(srv.url)
+    replay.cookies = old_cookies
+    r = replay.request("GET", "/inbox")
+    check(r.status in (302, 303) and "/login" in (r.header("location") or ""),
+          "after /exit, the old session cookie no longer opens /inbox (got %d)" % r.status)
     log("quick exit ended the session")
 
     # a caseworker sees the reply deleted or not, but the case remains
