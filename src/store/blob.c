@@ -425,3 +425,22 @@ void rf_blob_abort(struct rf_blob *b)
     blob_discard(b);
     free(b);
 }
+
+/* The owner of a blob whose op failed removes it at once rather than leaving
+ * it to the next start's sweep. The row check guards against a caller bug
+ * deleting live ciphertext. */
+int rf_blob_discard(struct rf_store *st, const char *name)
+{
+    struct rf_store_files *f = rf_store_files_of(st);
+    if (!rf_blob_name_valid(name))
+        return RF_ERR_INVALID;
+    int rc = rf_store_blob_referenced(st, name);
+    if (rc < 0)
+        return rc;
+    if (rc > 0)
+        return RF_ERR_EXISTS;
+    char names[1][RF_BLOB_NAME_LEN + 1];
+    memcpy(names[0], name, RF_BLOB_NAME_LEN + 1);
+    rf_blobdir_unlink(f, names, 1);
+    return 0;
+}

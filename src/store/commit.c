@@ -24,7 +24,8 @@
 #include <string.h>
 
 struct entry {
-    struct rf_op *op;
+    struct rf_op *op; /* first of nops ops */
+    size_t nops;      /* > 1: an all-or-nothing group */
     rf_commit_done_fn done;
     void *arg;
 };
@@ -43,14 +44,21 @@ struct rf_committer {
     struct rf_op ops_buf[RF_COMMIT_MAX_BATCH];
 };
 
-static size_t take_batch(struct rf_committer *c)
+/* Takes entries while their ops fit in one batch (a group is never split);
+ * returns the number of entries, *nops the number of ops. */
+static size_t take_batch(struct rf_committer *c, size_t *nops)
 {
-    size_t n = c->count < RF_COMMIT_MAX_BATCH ? c->count : RF_COMMIT_MAX_BATCH;
-    for (size_t i = 0; i < n; i++) {
-        c->batch[i] = c->ring[c->head];
+    size_t n = 0, ops = 0;
+    while (n < c->count && n < RF_COMMIT_MAX_BATCH) {
+        const struct entry *e = &c->ring[c->head];
+        if (ops + e->nops > RF_COMMIT_MAX_BATCH)
+            break;
+        ops += e->nops;
+        c->batch[n++] = *e;
         c->head = (c->head + 1) % RF_COMMIT_MAX_QUEUE;
     }
     c->count -= n;
+    *nops = ops;
     return n;
 }
 
@@ -63,19 +71,27 @@ static void *committer_main(void *arg)
             pthread_cond_wait(&c->work, &c->mu);
         if (c->count == 0)
             break; /* stopping, drained */
-        size_t n = take_batch(c);
+        size_t nops;
+        size_t n = take_batch(c, &nops);
         c->batches++;
-        c->ops += n;
+        c->ops += nops;
         pthread_mutex_unlock(&c->mu);
 
-        for (size_t i = 0; i < n; i++)
-            c->ops_buf[i] = *c->batch[i].op;
-        int rc = rf_store_apply(c->st, c->ops_buf, n);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const struct entry *e = &c->batch[i];
+            memcpy(&c->ops_buf[k], e->op, e->nops * sizeof(*e->op));
+            c->ops_buf[k].group = (uint16_t)(e->nops > 1 ? e->nops : 0);
+            k += e->nops;
+        }
+        int rc = rf_store_apply(c->st, c->ops_buf, nops);
         if (rc != 0)
-            rf_log_num(RF_LOG_WARN, "commit: batch failed", "ops", n);
+            rf_log_num(RF_LOG_WARN, "commit: batch failed", "ops", nops);
+        k = 0;
         for (size_t i = 0; i < n; i++) {
             struct entry *e = &c->batch[i];
-            *e->op = c->ops_buf[i];
+            memcpy(e->op, &c->ops_buf[k], e->nops * sizeof(*e->op));
+            k += e->nops;
             e->done(e->arg, e->op);
         }
         pthread_mutex_lock(&c->mu);
@@ -108,9 +124,17 @@ int rf_committer_new(struct rf_committer **out, struct rf_store *st)
 
 int rf_committer_submit(struct rf_committer *c, struct rf_op *op, rf_commit_done_fn done, void *arg)
 {
+    return rf_committer_submit_group(c, op, 1, done, arg);
+}
+
+int rf_committer_submit_group(struct rf_committer *c, struct rf_op *op, size_t nops,
+                              rf_commit_done_fn done, void *arg)
+{
     int rc = 0;
-    if (!c || !op || !done)
+    if (!c || !op || !done || nops == 0)
         return RF_ERR_INVALID;
+    if (nops > RF_COMMIT_MAX_BATCH || nops > UINT16_MAX)
+        return RF_ERR_LIMIT;
     pthread_mutex_lock(&c->mu);
     if (c->stopping) {
         rc = RF_ERR_CANCELLED;
@@ -119,6 +143,7 @@ int rf_committer_submit(struct rf_committer *c, struct rf_op *op, rf_commit_done
     } else {
         struct entry *e = &c->ring[(c->head + c->count) % RF_COMMIT_MAX_QUEUE];
         e->op = op;
+        e->nops = nops;
         e->done = done;
         e->arg = arg;
         c->count++;

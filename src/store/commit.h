@@ -26,6 +26,10 @@ int rf_committer_new(struct rf_committer **out, struct rf_store *st);
 /* Queues op (owned by the caller until done runs). RF_ERR_BUSY if the queue is full. */
 int rf_committer_submit(struct rf_committer *c, struct rf_op *op, rf_commit_done_fn done,
                         void *arg);
+/* Queues n ops (n <= RF_COMMIT_MAX_BATCH) to be applied all-or-nothing in
+ * one transaction; done runs once, with ops (the first op). */
+int rf_committer_submit_group(struct rf_committer *c, struct rf_op *ops, size_t n,
+                              rf_commit_done_fn done, void *arg);
 /* Submits and waits; returns op->status. */
 int rf_committer_run(struct rf_committer *c, struct rf_op *op);
 /* Batches applied and ops in them since rf_committer_new (ops / batches is

@@ -98,6 +98,11 @@ enum rf_op_type {
 
 struct rf_op {
     enum rf_op_type type;
+    /* group > 1 on an op: it and the next group - 1 ops are all-or-nothing
+     * (if one fails, none is applied, and all carry that op's status). A
+     * submission of a message and its files is one group, so nothing is
+     * ever stored half-way. Set by rf_committer_submit_group. */
+    uint16_t group;
     /* inputs */
     const char *key;
     const uint8_t *data;
@@ -132,6 +137,9 @@ uint64_t rf_blob_size(const struct rf_blob *b);
 int rf_blob_commit(struct rf_blob *b, char name[RF_BLOB_NAME_LEN + 1]);
 /* Unlinks the temp file. Frees b. NULL is a no-op. */
 void rf_blob_abort(struct rf_blob *b);
+/* Deletes a committed blob that no object row names (its op failed).
+ * RF_ERR_EXISTS if a row names it: then it stays. */
+int rf_blob_discard(struct rf_store *st, const char *name);
 
 /* Test hook: make the next n writes/fsyncs fail with err (fault injection). */
 void rf_store_fault_inject(struct rf_store *st, int after_n_ok, int err);

@@ -38,6 +38,9 @@ struct rf_store_files {
 
 /* Implemented by the backend: the files of an open store. */
 struct rf_store_files *rf_store_files_of(struct rf_store *st);
+/* Implemented by the backend: 1 if an object row names blob name, 0 if
+ * none, or an rf_err. */
+int rf_store_blob_referenced(struct rf_store *st, const char *name);
 
 /* Creates DIR, DIR/blobs, DIR/tmp (0700) and opens them; takes DIR/lock if
  * free (*recover = 1: this opener must run recovery) */

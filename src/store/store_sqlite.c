@@ -95,6 +95,9 @@ enum stmt_id {
     S_SAVEPOINT,
     S_RELEASE,
     S_ROLLBACK_TO,
+    S_GROUP_SAVEPOINT,
+    S_GROUP_RELEASE,
+    S_GROUP_ROLLBACK_TO,
     S_SETTING_PUT,
     S_SETTING_GET,
     S_SOURCE_BY_LOOKUP,
@@ -129,6 +132,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SAVEPOINT] = "SAVEPOINT op",
     [S_RELEASE] = "RELEASE op",
     [S_ROLLBACK_TO] = "ROLLBACK TO op",
+    [S_GROUP_SAVEPOINT] = "SAVEPOINT grp",
+    [S_GROUP_RELEASE] = "RELEASE grp",
+    [S_GROUP_ROLLBACK_TO] = "ROLLBACK TO grp",
     [S_SETTING_PUT] = "INSERT INTO settings(key, value) VALUES (?1, ?2) "
                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [S_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
@@ -405,6 +411,18 @@ static int blob_referenced(void *ctx, const char *name)
     if (rc == SQLITE_ROW)
         return 1;
     return rc == SQLITE_DONE ? 0 : db_err(rc);
+}
+
+int rf_store_blob_referenced(struct rf_store *st, const char *name)
+{
+    struct conn *c;
+    int rc = reader_get(st, &c);
+    if (rc != 0)
+        return rc;
+    struct sweep_ctx sc = {c};
+    rc = blob_referenced(&sc, name);
+    reader_put(st, c);
+    return rc;
 }
 
 static int recover(struct rf_store *st)
@@ -1125,27 +1143,67 @@ static int dead_reserve(struct rf_store *st, size_t n)
     return 0;
 }
 
+/* Runs one op under its own savepoint; 0 (whatever the op's status), or the
+ * error that sinks the transaction. */
+static int apply_one(struct rf_store *st, struct rf_op *op, char *dead)
+{
+    struct conn *c = &st->w;
+    int rc = stmt_run(c, S_SAVEPOINT);
+    if (rc != 0)
+        return rc;
+    dead[0] = '\0';
+    op->status = op_apply(st, op, dead);
+    if (op->status == 0)
+        return stmt_run(c, S_RELEASE);
+    dead[0] = '\0';
+    /* SQLite may have rolled the whole transaction back on its own */
+    if (sqlite3_get_autocommit(c->db))
+        return batch_fatal(op->status) ? op->status : RF_ERR_DB;
+    if ((rc = stmt_run(c, S_ROLLBACK_TO)) != 0 || (rc = stmt_run(c, S_RELEASE)) != 0)
+        return rc;
+    return 0;
+}
+
+/* Runs ops[0..g) all-or-nothing under the group savepoint. */
+static int apply_group(struct rf_store *st, struct rf_op *ops, size_t g,
+                       char (*dead)[RF_BLOB_NAME_LEN + 1])
+{
+    struct conn *c = &st->w;
+    int rc = stmt_run(c, S_GROUP_SAVEPOINT);
+    if (rc != 0)
+        return rc;
+    int failed = 0;
+    for (size_t i = 0; i < g; i++) {
+        if ((rc = apply_one(st, &ops[i], dead[i])) != 0)
+            return rc;
+        if (ops[i].status != 0) {
+            failed = ops[i].status;
+            break;
+        }
+    }
+    if (failed == 0)
+        return stmt_run(c, S_GROUP_RELEASE);
+    for (size_t i = 0; i < g; i++) {
+        ops[i].status = failed;
+        dead[i][0] = '\0';
+    }
+    if ((rc = stmt_run(c, S_GROUP_ROLLBACK_TO)) != 0 || (rc = stmt_run(c, S_GROUP_RELEASE)) != 0)
+        return rc;
+    return 0;
+}
+
 /* Runs the ops inside the open transaction; 0, or the error that sinks it. */
 static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
 {
-    struct conn *c = &st->w;
-    for (size_t i = 0; i < n; i++) {
-        int rc = stmt_run(c, S_SAVEPOINT);
+    for (size_t i = 0; i < n;) {
+        size_t g = ops[i].group > 1 ? ops[i].group : 1;
+        if (g > n - i)
+            return RF_ERR_INVALID;
+        int rc = g == 1 ? apply_one(st, &ops[i], st->dead[i])
+                        : apply_group(st, &ops[i], g, &st->dead[i]);
         if (rc != 0)
             return rc;
-        st->dead[i][0] = '\0';
-        ops[i].status = op_apply(st, &ops[i], st->dead[i]);
-        if (ops[i].status == 0) {
-            if ((rc = stmt_run(c, S_RELEASE)) != 0)
-                return rc;
-            continue;
-        }
-        st->dead[i][0] = '\0';
-        /* SQLite may have rolled the whole transaction back on its own */
-        if (sqlite3_get_autocommit(c->db))
-            return batch_fatal(ops[i].status) ? ops[i].status : RF_ERR_DB;
-        if ((rc = stmt_run(c, S_ROLLBACK_TO)) != 0 || (rc = stmt_run(c, S_RELEASE)) != 0)
-            return rc;
+        i += g;
     }
     return 0;
 }

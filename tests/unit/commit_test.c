@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define THREADS 8
 #define PER_THREAD 500
@@ -263,6 +264,87 @@ static void failed_transaction_fails_its_batch_only(void **state)
     assert_int_equal(n, 1);
 }
 
+struct group_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+};
+
+static void group_done(void *arg, struct rf_op *op)
+{
+    struct group_wait *w = arg;
+    (void)op;
+    pthread_mutex_lock(&w->mu);
+    w->calls++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* A submission (message + files) is one group: if one op fails, none is
+ * stored, while other submissions in the same batch are unaffected. */
+static void group_is_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t data[8] = {0};
+    struct rf_op good[3], bad[3];
+    for (int i = 0; i < 3; i++) {
+        good[i] = (struct rf_op){.type = RF_OP_OBJECT_PUT, .source_id = f->source_id, .kind = 1,
+                                 .data = data, .len = sizeof(data)};
+        bad[i] = good[i];
+    }
+    bad[2].source_id = 999999; /* no such source: this op fails */
+    struct group_wait w = {.calls = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    assert_int_equal(rf_committer_submit_group(f->c, bad, 3, group_done, &w), 0);
+    assert_int_equal(rf_committer_submit_group(f->c, good, 3, group_done, &w), 0);
+    pthread_mutex_lock(&w.mu);
+    while (w.calls < 2)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bad[i].status, RF_ERR_NOT_FOUND);
+        assert_int_equal(good[i].status, 0);
+    }
+    size_t n = 0;
+    struct rf_object list[8];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 8, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].seq, good[0].seq);
+    struct rf_op huge[1];
+    assert_int_equal(rf_committer_submit_group(f->c, huge, RF_COMMIT_MAX_BATCH + 1, group_done, &w),
+                     RF_ERR_LIMIT);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+}
+
+/* A blob whose row was never committed is removed at once; one a row names stays. */
+static void discard_only_unreferenced_blobs(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_blob *b;
+    char name[RF_BLOB_NAME_LEN + 1], kept[RF_BLOB_NAME_LEN + 1], path[800];
+    const uint8_t bytes[4] = {1, 2, 3, 4};
+    assert_int_equal(rf_blob_begin(f->st, &b), 0);
+    assert_int_equal(rf_blob_write(b, bytes, 4), 0);
+    assert_int_equal(rf_blob_commit(b, name), 0);
+    snprintf(path, sizeof(path), "%s/blobs/%s", f->dir, name);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(rf_blob_discard(f->st, name), 0);
+    assert_int_not_equal(access(path, F_OK), 0);
+
+    assert_int_equal(rf_blob_begin(f->st, &b), 0);
+    assert_int_equal(rf_blob_write(b, bytes, 4), 0);
+    assert_int_equal(rf_blob_commit(b, kept), 0);
+    struct rf_op op = {.type = RF_OP_OBJECT_PUT, .source_id = f->source_id, .kind = 2, .size = 4};
+    memcpy(op.blob_name, kept, sizeof(kept));
+    assert_int_equal(rf_committer_run(f->c, &op), 0);
+    assert_int_equal(rf_blob_discard(f->st, kept), RF_ERR_EXISTS);
+    snprintf(path, sizeof(path), "%s/blobs/%s", f->dir, kept);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(rf_blob_discard(f->st, "../etc/passwd"), RF_ERR_INVALID);
+}
+
 static void free_of_null_and_idle(void **state)
 {
     (void)state;
@@ -279,6 +361,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(full_queue_is_busy_and_free_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_transaction_fails_its_batch_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(group_is_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(discard_only_unreferenced_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(free_of_null_and_idle, setup, teardown),
     };
     if (sodium_init() < 0)
