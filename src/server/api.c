@@ -17,13 +17,9 @@
  * they are durable (the request is suspended meanwhile). Every error is JSON
  * {"error","message"}. Nothing here logs a key, a name or a body byte.
  *
- * Enrollment is done in steps on a short-lived worker thread (rf_committer_run
- * blocks): the one-time token is consumed first (durably), then the staff key
- * is stored, then (first admin only) roster v1. The store applies each op
- * under its own savepoint, so ops of one batch are not atomic together;
- * ordering them so is what keeps a failure from ever leaving a key enrolled
- * without a spent token. Every state a later failure can leave (token spent;
- * key enrolled but not on a roster) is one the system has anyway.
+ * Enrollment is one all-or-nothing committer group: the one-time token is
+ * spent (for the first admin only if it is an admin token), the staff key
+ * stored and, for the first admin, roster v1 stored, or none of it.
  */
 #include "lib/apisig.h"
 #include "lib/envelope.h"
@@ -67,7 +63,8 @@ struct api_state {
     struct rf_blob *blob; /* reply ciphertext once past RF_INLINE_MAX */
     struct rf_source src; /* the case a reply goes to */
     struct rf_op op;      /* the durable write in flight */
-    /* enrollment */
+    /* enrollment: token use, staff key, roster v1 (first admin): one group */
+    struct rf_op enroll_ops[3];
     uint8_t token_hash[32];
     struct rf_staff_rec staff;
     uint8_t *roster_raw;
@@ -694,54 +691,24 @@ static int first_roster_ok(const uint8_t *raw, size_t n, const struct rf_staff_r
     return ok;
 }
 
-static void *enroll_worker(void *arg)
+/* Runs on the committer thread once the enrollment group is settled. */
+static void enroll_done(void *arg, struct rf_op *ops)
 {
     struct api_state *s = arg;
     struct rf_req *r = s->req;
-    struct rf_committer *c = s->srv->committer;
-
-    memset(&s->op, 0, sizeof(s->op));
-    s->op.type = RF_OP_TOKEN_USE;
-    memcpy(s->op.token_hash, s->token_hash, 32);
-    int rc = rf_committer_run(c, &s->op);
-    int role = s->op.role;
+    int rc = ops[0].status;
     if (rc == RF_ERR_NOT_FOUND) {
         api_error(r, 403, "token", "enrollment token is unknown or already used");
-        goto out;
-    }
-    if (rc != 0) {
-        store_error(r, rc);
-        goto out;
-    }
-    if (s->first_admin && role != RF_ROLE_ADMIN) {
+    } else if (rc == RF_ERR_AUTH) {
         api_error(r, 403, "token", "the first caseworker needs an admin token");
-        goto out;
-    }
-    memset(&s->op, 0, sizeof(s->op));
-    s->op.type = RF_OP_STAFF_PUT;
-    s->op.staff = s->staff;
-    rc = rf_committer_run(c, &s->op);
-    if (rc != 0) {
+    } else if (rc != 0) {
         store_error(r, rc);
-        goto out;
+    } else {
+        int admin = ops[0].role == RF_ROLE_ADMIN;
+        rf_log_num(RF_LOG_INFO, "caseworker enrolled", "admin", admin);
+        respond_json(r, 200, json_pack("{ss}", "role", admin ? "admin" : "member"));
     }
-    if (s->first_admin) {
-        memset(&s->op, 0, sizeof(s->op));
-        s->op.type = RF_OP_ROSTER_PUT;
-        s->op.version = 1;
-        s->op.data = s->roster_raw;
-        s->op.len = s->roster_len;
-        rc = rf_committer_run(c, &s->op);
-        if (rc != 0) {
-            store_error(r, rc);
-            goto out;
-        }
-    }
-    rf_log_num(RF_LOG_INFO, "caseworker enrolled", "admin", role == RF_ROLE_ADMIN);
-    respond_json(r, 200, json_pack("{ss}", "role", role == RF_ROLE_ADMIN ? "admin" : "member"));
-out:
     rf_req_resume(r);
-    return NULL;
 }
 
 static int enroll_end(struct rf_req *r)
@@ -811,17 +778,31 @@ static int enroll_end(struct rf_req *r)
         return api_error(r, 422, "bad_roster",
                          "roster v1 must be signed by, and list only, the enrolling admin");
 
+    /* One all-or-nothing group: the token is spent exactly when the key
+     * (and, for the first admin, roster v1) is stored. */
     s->staff = rec;
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    struct rf_op *ops = s->enroll_ops;
+    size_t n = 0;
+    memset(ops, 0, sizeof(s->enroll_ops));
+    ops[n].type = RF_OP_TOKEN_USE;
+    ops[n].require_admin = s->first_admin;
+    memcpy(ops[n].token_hash, s->token_hash, 32);
+    n++;
+    ops[n].type = RF_OP_STAFF_PUT;
+    ops[n].staff = s->staff;
+    n++;
+    if (s->first_admin) {
+        ops[n].type = RF_OP_ROSTER_PUT;
+        ops[n].version = 1;
+        ops[n].data = s->roster_raw;
+        ops[n].len = s->roster_len;
+        n++;
+    }
     rf_req_suspend(r);
-    rc = pthread_create(&t, &attr, enroll_worker, s);
-    pthread_attr_destroy(&attr);
+    rc = rf_committer_submit_group(s->srv->committer, ops, n, enroll_done, s);
     if (rc != 0) {
-        api_error(r, 503, "busy", "cannot start enrollment; try again");
-        rf_req_resume(r);
+        ops[0].status = rc;
+        enroll_done(s, ops);
     }
     return 0;
 }

@@ -13,10 +13,10 @@
  *   limits.message_max (LINE fields by their own max), files together by
  *   limits.upload_max, counted while streaming.
  * - Nothing is committed until the whole body has arrived and passed every
- *   check; then the blobs are committed and every object of the submission
- *   is queued to the committer back to back, and the person hears "sent"
- *   only once all of them are durable. If some failed, those that were
- *   stored are deleted again and the person reads "not saved".
+ *   check; then the blobs are committed and all objects of the submission
+ *   go to the committer as one all-or-nothing group, and the person hears
+ *   "sent" only once all of them are durable. If the group fails, its blob
+ *   files are discarded and the person reads "not saved".
  * - Blobs not committed are aborted (unlinked) when the request ends.
  *
  * The reply and message JSON (notes/plaintext-formats) is read and written
@@ -586,8 +586,6 @@ struct send {
     struct rf_blob *msg_blob;
     struct rf_op ops[SEND_MAX_FILES + 1];
     size_t nops;
-    pthread_mutex_t mu;
-    size_t waiting;
     int status;
 };
 
@@ -609,7 +607,6 @@ static void send_free(void *p)
     if (s->view != NULL)
         sodium_free(s->view);
     free(s->pks);
-    pthread_mutex_destroy(&s->mu);
     sodium_memzero(s->stoken, sizeof(s->stoken));
     free(s);
 }
@@ -829,7 +826,6 @@ int rf_pages_send_headers(struct rf_req *r)
     struct send *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return RF_ERR_NOMEM;
-    pthread_mutex_init(&s->mu, NULL);
     s->r = r;
     s->lang = lang;
     rf_buf_init(&s->csrf, 128);
@@ -954,88 +950,35 @@ static int message_json(struct send *s, struct rf_buf *json, int *said)
     return rc;
 }
 
-struct undo {
-    pthread_mutex_t mu;
-    size_t waiting;
-    struct rf_op ops[SEND_MAX_FILES + 1];
-};
-
-static void undo_done(void *arg, struct rf_op *op)
+/* Removes the committed blob files of a submission whose ops failed: no row
+ * names them, so they would otherwise wait for the next start's sweep. */
+static void discard_blobs(struct send *s)
 {
-    struct undo *u = arg;
-    if (op->status != 0)
-        rf_log_error("send: cannot remove part of a failed submission", op->status);
-    pthread_mutex_lock(&u->mu);
-    size_t left = --u->waiting;
-    pthread_mutex_unlock(&u->mu);
-    if (left == 0) {
-        pthread_mutex_destroy(&u->mu);
-        free(u);
-    }
+    for (size_t i = 0; i < s->nops; i++)
+        if (s->ops[i].blob_name[0] != '\0')
+            (void)rf_blob_discard(rf_pages_srv->store, s->ops[i].blob_name);
 }
 
-/* Some objects of a submission were stored and some not: delete the stored. */
-static void undo_partial(struct send *s)
-{
-    struct undo *u = calloc(1, sizeof(*u));
-    if (u == NULL) {
-        rf_log_warn("send: cannot undo a partial submission");
-        return;
-    }
-    pthread_mutex_init(&u->mu, NULL);
-    size_t n = 0;
-    for (size_t i = 0; i < s->nops; i++) {
-        if (s->ops[i].status != 0)
-            continue;
-        u->ops[n].type = RF_OP_OBJECT_DELETE;
-        u->ops[n].seq = s->ops[i].seq;
-        u->ops[n].source_id = s->view->source_id;
-        n++;
-    }
-    u->waiting = n + 1; /* one for this function */
-    for (size_t i = 0; i < n; i++) {
-        u->ops[i].status = rf_committer_submit(rf_pages_srv->committer, &u->ops[i], undo_done, u);
-        if (u->ops[i].status != 0)
-            undo_done(u, &u->ops[i]);
-    }
-    struct rf_op none = {.status = 0};
-    undo_done(u, &none);
-}
-
-/* Runs once every op of the submission is settled (on the committer
- * thread, or on the HTTP thread if none could be queued). */
-static void send_settled(struct send *s)
+/* Runs once the submission's group is settled: all of it durable, or none
+ * of it stored (on the committer thread, or on the HTTP thread if it could
+ * not be queued). */
+static void send_settled(struct send *s, int status)
 {
     struct rf_req *r = s->r;
-    size_t ok = 0;
-    int busy = 0;
-    for (size_t i = 0; i < s->nops; i++) {
-        ok += s->ops[i].status == 0;
-        busy |= s->ops[i].status == RF_ERR_BUSY;
-    }
-    if (ok == s->nops) {
+    if (status == 0) {
         if (rf_req_redirect(r, "/inbox?sent=1") != 0)
             rf_pages_error(r, s->lang, RF_PE_SERVER, "/inbox");
     } else {
-        for (size_t i = 0; i < s->nops; i++)
-            if (s->ops[i].status != 0)
-                rf_log_error("send: an object was not stored", s->ops[i].status);
-        if (ok > 0)
-            undo_partial(s);
-        rf_pages_error(r, s->lang, busy ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
+        rf_log_error("send: submission not stored", status);
+        discard_blobs(s);
+        rf_pages_error(r, s->lang, status == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
     }
     rf_req_resume(r); /* r and s may be gone after this */
 }
 
 static void send_committed(void *arg, struct rf_op *op)
 {
-    struct send *s = arg;
-    (void)op;
-    pthread_mutex_lock(&s->mu);
-    size_t left = --s->waiting;
-    pthread_mutex_unlock(&s->mu);
-    if (left == 0)
-        send_settled(s);
+    send_settled(arg, op->status);
 }
 
 static int put_op_blob(struct send *s, uint8_t kind, struct rf_blob **blob, char *name,
@@ -1112,21 +1055,17 @@ int rf_pages_send_end(struct rf_req *r)
     for (size_t i = 0; rc == 0 && i < s->nfiles; i++)
         rc = put_op_blob(s, RF_KIND_FILE, &s->files[i].blob, s->files[i].name, &s->files[i].size);
     if (rc != 0) {
-        /* committed blobs no row names are swept by the store at its next start */
         rf_log_error("send: cannot store the submission", rc);
+        discard_blobs(s);
         return send_fail(s, RF_PE_NOTSAVED), 0;
     }
 
+    /* One all-or-nothing group: the person hears "sent" only when every
+     * object is durable, and nothing is ever stored half-way. */
     rf_req_suspend(r);
-    s->waiting = s->nops + 1; /* one for this function */
-    for (size_t i = 0; i < s->nops; i++) {
-        rc = rf_committer_submit(rf_pages_srv->committer, &s->ops[i], send_committed, s);
-        if (rc != 0) {
-            s->ops[i].status = rc;
-            send_committed(s, &s->ops[i]);
-        }
-    }
-    send_committed(s, NULL);
+    rc = rf_committer_submit_group(rf_pages_srv->committer, s->ops, s->nops, send_committed, s);
+    if (rc != 0)
+        send_settled(s, rc);
     return 0;
 }
 

@@ -91,7 +91,8 @@ enum rf_op_type {
     RF_OP_OBJECT_PUT,      /* source_id, kind, data/len inline or blob_name + size -> seq */
     RF_OP_OBJECT_DELETE,   /* seq, source_id (must own it); removes the blob after commit */
     RF_OP_TOKEN_PUT,       /* token_hash, role */
-    RF_OP_TOKEN_USE,       /* token_hash -> role; RF_ERR_NOT_FOUND if unknown or used */
+    RF_OP_TOKEN_USE,       /* token_hash -> role; RF_ERR_NOT_FOUND if unknown or used;
+                            * with require_admin, RF_ERR_AUTH (token kept) unless an admin token */
     RF_OP_STAFF_PUT,       /* staff */
     RF_OP_ROSTER_PUT,      /* version, data/len (signed roster; verified by the caller) */
 };
@@ -116,6 +117,7 @@ struct rf_op {
     int64_t seq;
     uint8_t token_hash[32];
     int role;
+    int require_admin;
     uint32_t version;
     struct rf_staff_rec staff;
     /* outputs */

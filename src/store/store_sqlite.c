@@ -1052,6 +1052,9 @@ static int op_token_use(struct conn *c, struct rf_op *op)
         op->role = sqlite3_column_int(s, 0);
         r = sqlite3_step(s);
         rc = r == SQLITE_DONE ? 0 : db_err(r);
+        /* the op's savepoint rolls the use back: the token stays valid */
+        if (rc == 0 && op->require_admin && op->role != 1)
+            rc = RF_ERR_AUTH;
     } else {
         rc = r == SQLITE_DONE ? RF_ERR_NOT_FOUND : db_err(r);
     }
