@@ -7,11 +7,13 @@
 #                end-to-end, browser; ends with "N passed, N failed"
 #   make bench   bench/*.sh
 #   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each (default 30)
+#   make screenshots  the README's screenshots (docs/screenshots/) from the
+#                browser test, with the release build
 
 SHELL := /bin/sh
 FUZZ_SECONDS ?= 30
 
-.PHONY: all build run check bench fuzz clean
+.PHONY: all build run check bench fuzz screenshots clean
 
 all: build
 
@@ -34,6 +36,10 @@ bench: build
 fuzz:
 	@scripts/deps.sh fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
+
+screenshots: build
+	@scripts/deps.sh check
+	@REFUGE_BIN=$(CURDIR)/build/refuge SCREENSHOTS_DIR=docs/screenshots tests/browser/run
 
 clean:
 	rm -rf build build-san build-fuzz

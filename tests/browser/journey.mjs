@@ -3,8 +3,8 @@
 // continue -> fill the intake form and send -> "sent" -> quick exit.
 // Asserts that every page is in Russian, has a quick exit, fits the phone's
 // width, logs nothing to the console (a CSP violation would) and loads nothing
-// from another origin. Saves docs/screenshots/{landing,codename,inbox,sent}-ru.png
-// and landing-en.png for the README.
+// from another origin. Saves {landing,codename,inbox,sent}-ru.png and
+// landing-en.png (docs/screenshots/ holds the README's copies).
 //
 // Starts its own instance: `refuge server init` (cheap Argon2id), a first
 // admin enrolled with the real CLI (the line is open only once the roster has
@@ -21,7 +21,9 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 const bin = process.env.REFUGE_BIN || path.join(repo, 'build-san', 'refuge');
-const shots = path.join(repo, 'docs', 'screenshots');
+// Screenshots go to $SCREENSHOTS_DIR (make check: build-san/check-logs/screenshots,
+// so a test run leaves the tree clean; `make screenshots`: docs/screenshots).
+const shots = path.resolve(repo, process.env.SCREENSHOTS_DIR || path.join('docs', 'screenshots'));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'refuge-browser-'));
 let server = null;
 let browser = null;
@@ -119,7 +121,7 @@ async function assertCommon(page, what) {
 async function shot(page, name) {
   fs.mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: path.join(shots, name), fullPage: true });
-  log(`screenshot docs/screenshots/${name}`);
+  log(`screenshot ${path.relative(repo, path.join(shots, name))}`);
 }
 
 async function main() {
