@@ -187,11 +187,14 @@ static int authenticate(struct rf_req *r, enum auth_need need, struct api_state 
 {
     struct rf_srv *srv = rf_req_srv(r);
     *out = NULL;
-    struct api_state *s = calloc(1, sizeof(*s));
+    /* crypto_generichash_state needs 64-byte alignment, more than calloc's */
+    size_t size = (sizeof(struct api_state) + 63) & ~(size_t)63;
+    struct api_state *s = aligned_alloc(64, size);
     if (!s) {
         api_error(r, 503, "nomem", "out of memory");
         return -1;
     }
+    memset(s, 0, size);
     s->req = r;
     s->srv = srv;
     rf_buf_init(&s->body, API_JSON_MAX);
