@@ -1,0 +1,50 @@
+#!/bin/sh
+# bench/submit.sh - durable 2 KB submissions per second with 5 caseworkers on
+# the roster, each acknowledged (303) only after its group commit's fsync.
+# Printed beside two references measured in the same run: the sealing ceiling
+# (cores / cost of sealing one message to 5 recipients) and the disk's raw
+# write+fdatasync rate (what one-fsync-per-submission would allow).
+# Target (DESIGN.md): >= 2,000/s on 2 cores. Usage: bench/submit.sh [seconds]
+set -eu
+SECS=${1:-10}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${REFUGE_BUILD:-$ROOT/build}
+W=$(mktemp -d /tmp/refuge-bench.XXXXXX)
+cleanup() { [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null; sleep 0.3; rm -rf "$W"; }
+trap cleanup EXIT INT TERM
+PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+
+"$B/refuge" server init --data "$W/data" --kdf-ops 1 --kdf-mem 8 >/dev/null 2>&1
+"$B/bench/refuge-bench-roster" "$W/data" 5
+"$B/refuge" serve --data "$W/data" --listen 127.0.0.1:$PORT >"$W/serve.out" 2>&1 &
+SRV=$!
+for _ in $(seq 50); do grep -q listening "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
+python3 "$ROOT/bench/sessions.py" "http://127.0.0.1:$PORT" 300 "$W/sessions.lua"
+
+before=$(sqlite3 "$W/data/refuge.db" 'SELECT count(*) FROM objects' 2>/dev/null || echo 0)
+REFUGE_SESSIONS="$W/sessions.lua" wrk -t2 -c64 -d"${SECS}s" -s "$ROOT/bench/submit.lua" \
+    "http://127.0.0.1:$PORT" >"$W/wrk.out" 2>&1
+rate=$(awk '/Requests\/sec/ {print $2}' "$W/wrk.out")
+bad=$(awk '/Non-2xx or 3xx/ {print $5}' "$W/wrk.out")
+after=$(sqlite3 "$W/data/refuge.db" 'SELECT count(*) FROM objects' 2>/dev/null || echo 0)
+lat=$(awk '/Latency/ {print $2" avg, "$4" max"}' "$W/wrk.out")
+
+seal=$("$B/bench/refuge-bench-seal" 5 2000)
+ceiling=$(echo "$seal" | awk '/seal_ceiling_per_s/ {print $2}')
+sealus=$(echo "$seal" | awk '/seal_us_per_msg/ {print $2}')
+fs=$(python3 - "$W" <<'PY'
+import os, sys, time
+p = os.path.join(sys.argv[1], "fsync.probe")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o600)
+n, t0 = 0, time.time()
+while time.time() - t0 < 2:
+    os.write(fd, b"x" * 2048); os.fdatasync(fd); n += 1
+print(int(n / (time.time() - t0)))
+PY
+)
+echo "submissions_per_s $rate  (stored $((after - before)), non-303 ${bad:-0}, latency $lat)"
+echo "reference_seal_ceiling_per_s $ceiling  (sealing 2 KB to 5: ${sealus} us/msg)"
+echo "reference_raw_fdatasync_per_s $fs"
+echo "ratio_to_seal_ceiling $(echo "$rate $ceiling" | awk '{printf "%.2f", $1/$2}')"
+echo "ratio_to_fsync_rate $(echo "$rate $fs" | awk '{printf "%.2f", $1/$2}')"
+echo "rss_kb_after $(awk '/VmRSS/ {print $2}' /proc/$SRV/status)"
