@@ -99,6 +99,30 @@ async function startInstance() {
   return { url, errPath };
 }
 
+// The Russian catalogue (po/ru.po): msgid -> msgstr, so the test asserts
+// the exact texts a person reads.
+function loadPo(file) {
+  const map = new Map();
+  let id = null;
+  let cur = null;
+  const unq = (l) => JSON.parse(l.slice(l.indexOf('"')));
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line.startsWith('msgid ')) { id = unq(line); cur = 'id'; } else if (line.startsWith('msgstr ')) { map.set(id, unq(line)); cur = 'str'; } else if (line.startsWith('"') && cur === 'str') map.set(id, map.get(id) + unq(line));
+    else if (line.startsWith('"') && cur === 'id') id += unq(line);
+  }
+  return map;
+}
+const ru = loadPo(path.join(repo, 'po', 'ru.po'));
+
+async function assertTexts(page, what, ids) {
+  const text = (await page.locator('body').innerText()).replace(/\s+/g, ' ');
+  for (const id of ids) {
+    const want = ru.get(id);
+    check(want, `po/ru.po has no translation of ${id}`);
+    check(text.includes(want.replace(/\s+/g, ' ')), `${what}: does not show "${want}" (${id})`);
+  }
+}
+
 // Cyrillic letters must clearly outnumber Latin ones in the visible text.
 async function assertRussian(page, what) {
   const text = await page.locator('body').innerText();
@@ -161,6 +185,7 @@ async function main() {
   let resp = await page.goto(`${inst.url}/?lang=ru`);
   check(resp.status() === 200, `GET /?lang=ru answered ${resp.status()}`);
   await assertRussian(page, 'landing');
+  await assertTexts(page, 'landing', ['nav.exit', 'landing.heading', 'landing.new', 'landing.login']);
   await assertCommon(page, 'landing');
   const title = await page.title();
   check(!/refuge|asylum|убежищ|дезерт/i.test(title), `landing: the title is not neutral: ${title}`);
@@ -172,6 +197,7 @@ async function main() {
   await Promise.all([page.waitForLoadState('load'), toNew.click()]);
   check(new URL(page.url()).pathname.endsWith('/new'), `after "get a codename" the page is ${page.url()}`);
   await assertRussian(page, 'codename page');
+  await assertTexts(page, 'codename page', ['nav.exit', 'new.heading', 'new.continue']);
   await assertCommon(page, 'codename page');
   const cn = page.locator('.codename, #codename, ol.words').first();
   check(await cn.count() > 0, 'codename page: no element with class "words" or "codename"');
@@ -187,6 +213,7 @@ async function main() {
   await Promise.all([page.waitForLoadState('load'), cont.click()]);
   if (!new URL(page.url()).pathname.endsWith('/inbox')) await page.goto(`${inst.url}/inbox`);
   await assertRussian(page, 'inbox');
+  await assertTexts(page, 'inbox', ['nav.exit', 'intake.heading', 'compose.send']);
   await assertCommon(page, 'inbox');
 
   // intake form: first choice of every question, a message in Russian
@@ -217,6 +244,7 @@ async function main() {
   resp = null;
   const sentText = await assertRussian(page, 'sent page');
   await assertCommon(page, 'sent page');
+  await assertTexts(page, 'sent page', ['nav.exit', 'inbox.sent']);
   check(!/ошибк/i.test(sentText.slice(0, 400)), `sent page: looks like an error:\n${sentText.slice(0, 400)}`);
   await shot(page, 'sent-ru.png');
   log(`sent; the page says: ${sentText.replace(/\s+/g, ' ').slice(0, 120)}`);

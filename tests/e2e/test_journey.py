@@ -105,6 +105,21 @@ def test():
     r = person.inbox()
     check(reply not in r.page.text, "the deleted reply is gone from /inbox", r.page.text[:2000])
 
+    # the person writes again: a plain message form now, no intake
+    f = r.page.form("/send")
+    check(f is not None, "/inbox has the message form after the first contact", r.text[:2000])
+    check(not any(i["type"] in ("radio", "checkbox", "select") for i in f.inputs),
+          "after the first message the form asks the intake questions no more", repr(f))
+    second = "Second message, " + secrets.token_hex(6)
+    resp, _ = person.send(second, inbox=r)
+    check(resp.status == 200, "POST /send (second message) answered %d" % resp.status,
+          resp.text[:800])
+    alice.run("sync")
+    strings = json_strings(alice.json("show", case, "--json"))
+    check(second in strings and message in strings,
+          "the caseworker sees both messages in the case", strings[:40])
+    r = person.inbox()
+
     # quick exit ends the session
     old_cookies = dict(person.b.cookies)
     check(old_cookies, "a logged-in person has a session cookie")
