@@ -320,6 +320,13 @@ static int bye_get(struct rf_req *r)
     return rf_pages_send(r, RF_LANG_EN, 200, "bye", NULL, 0);
 }
 
+/* Browsers ask for /favicon.ico on every page; an empty answer keeps that
+ * out of the error pages (and their logs) and shows no icon. */
+static int favicon_get(struct rf_req *r)
+{
+    return rf_req_respond_static(r, 204, "image/x-icon", (const uint8_t *)"", 0);
+}
+
 static int exit_get(struct rf_req *r)
 {
     const char *tok = rf_req_cookie(r, "s");
@@ -633,6 +640,7 @@ const struct rf_route rf_page_routes[] = {
      rf_pages_delete_end},
     {"GET", "/exit", 0, NO_BODY, exit_get, NULL, NULL},
     {"GET", "/bye", 0, NO_BODY, bye_get, NULL, NULL},
+    {"GET", "/favicon.ico", 0, NO_BODY, favicon_get, NULL, NULL},
 };
 const size_t rf_page_routes_n = sizeof(rf_page_routes) / sizeof(rf_page_routes[0]);
 
