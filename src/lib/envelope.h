@@ -139,4 +139,26 @@ int rf_filemeta_parse(struct rf_filemeta *m, size_t *consumed, const uint8_t *p,
  * bytes; "file" if nothing is left. cap >= 5; RF_ERR_INVALID otherwise. */
 int rf_filemeta_safe_name(char *out, size_t cap, const char *name);
 
+/*
+ * Grants (rewrap): giving a caseworker approved later access to an object
+ * without touching the object. The envelope's header is bound to its first
+ * chunk, so no stanza can be added; instead a grant, stored beside the
+ * object, seals the same content key to one more X25519 key:
+ *   grant = key_id(8) of the new recipient | crypto_box_seal(content_key)(80)
+ */
+#define RF_GRANT_BYTES RF_ENV_STANZA_BYTES
+
+/* The content key of the envelope whose header starts ct (the header is
+ * enough), opened with the stanza for (pk, sk). key must be secure memory. */
+int rf_envelope_content_key(uint8_t key[32], const uint8_t *ct, size_t len, const uint8_t pk[32],
+                            const uint8_t sk[32]);
+/* Seals key to recipient_pk as a grant. */
+int rf_grant_make(uint8_t grant[RF_GRANT_BYTES], const uint8_t key[32],
+                  const uint8_t recipient_pk[32]);
+/* Like rf_open_new, but the content key comes from grant (for (pk, sk))
+ * instead of a header stanza; the header is still parsed and authenticated
+ * as the first chunk's associated data. */
+int rf_open_new_grant(struct rf_open **out, const uint8_t grant[RF_GRANT_BYTES],
+                      const uint8_t pk[32], const uint8_t sk[32], rf_sink_fn sink, void *ctx);
+
 #endif

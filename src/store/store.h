@@ -84,6 +84,38 @@ int rf_store_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf
 int rf_store_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw);
 int rf_store_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *raw);
 
+/* Enrolled staff (on the roster or waiting for approval), by name. */
+int rf_store_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n);
+
+/* Grants (rewrap, envelope.h): extra sealed content keys beside objects. */
+struct rf_grant_rec {
+    int64_t id;   /* ascending */
+    int64_t seq;  /* the object */
+    uint8_t keyid[8];
+    uint8_t grant[88]; /* RF_GRANT_BYTES */
+};
+/* Grants for keyid with id > after, ascending, at most cap. */
+int rf_store_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
+                        struct rf_grant_rec *out, size_t cap, size_t *n);
+
+/* Audit log (lib/audit.h), entries with id > after, ascending, at most cap. */
+struct rf_audit_entry;
+int rf_store_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out,
+                        size_t cap, size_t *n);
+
+/* Retention. Deletes, in one transaction each, every case whose deletion day
+ * (set by RF_OP_CASE_SCHEDULE when caseworkers close it) has come, and every
+ * case whose person has sent nothing for inactive_days (0: never), with all
+ * their objects, grants and blob files; appends one "purge" audit entry with
+ * the counts. Only counts come back. */
+struct rf_purge_counts {
+    uint64_t cases;
+    uint64_t objects;
+    uint64_t blobs;
+};
+int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                   struct rf_purge_counts *out);
+
 /* ---- writes ---- */
 enum rf_op_type {
     RF_OP_SETTING_PUT = 1, /* key, data/len */
@@ -95,6 +127,10 @@ enum rf_op_type {
                             * with require_admin, RF_ERR_AUTH (token kept) unless an admin token */
     RF_OP_STAFF_PUT,       /* staff */
     RF_OP_ROSTER_PUT,      /* version, data/len (signed roster; verified by the caller) */
+    RF_OP_GRANT_PUT,       /* seq, keyid, data/len = grant (88 bytes) */
+    RF_OP_AUDIT_APPEND,    /* pk = actor (zeros: server/person), key = action, target; the
+                            * store assigns id, day, prev and hash in the same transaction */
+    RF_OP_CASE_SCHEDULE,   /* source_id, day = deletion day (0 cancels) */
 };
 
 struct rf_op {
@@ -119,6 +155,9 @@ struct rf_op {
     int role;
     int require_admin;
     uint32_t version;
+    uint32_t day;
+    const char *target; /* RF_OP_AUDIT_APPEND */
+    uint8_t keyid[8];   /* RF_OP_GRANT_PUT */
     struct rf_staff_rec staff;
     /* outputs */
     int status; /* 0 or rf_err, per op */

@@ -1124,6 +1124,10 @@ static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAM
         return op_staff_put(c, op);
     case RF_OP_ROSTER_PUT:
         return op_roster_put(c, op);
+    case RF_OP_GRANT_PUT:
+    case RF_OP_AUDIT_APPEND:
+    case RF_OP_CASE_SCHEDULE:
+        return RF_ERR_INVALID; /* being written (issue 3) */
     }
     return RF_ERR_INVALID;
 }

@@ -1,0 +1,2 @@
+/* placeholder: being written */
+int rf_placeholder_audit;
