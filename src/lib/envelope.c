@@ -414,6 +414,8 @@ struct rf_open {
     uint64_t out_len;    /* plaintext bytes given to the sink */
     int marker;          /* a 0x80 is held back */
     uint64_t zeros;      /* zeros held back after it */
+    int granted;         /* the content key came from a grant: gkey, not a stanza */
+    uint8_t gkey[32];
     uint8_t small[SMALL_CAP];
 };
 
@@ -494,6 +496,12 @@ static int open_unpad(struct rf_open *o, const uint8_t *m, size_t mlen)
 
 static int open_stanzas(struct rf_open *o)
 {
+    if (o->granted) {
+        const uint8_t *sshdr = o->hdr + o->hdr_need - SSHDR;
+        int rc = crypto_secretstream_xchacha20poly1305_init_pull(&o->st, sshdr, o->gkey);
+        sodium_memzero(o->gkey, sizeof(o->gkey));
+        return rc == 0 ? 0 : RF_ERR_DECRYPT;
+    }
     uint16_t nrecip = (uint16_t)((o->hdr[6] << 8) | o->hdr[7]);
     uint8_t *key = o->small; /* secure scratch, before any chunk is decrypted */
     int matched = 0;
@@ -712,4 +720,71 @@ int rf_envelope_open(struct rf_buf *out, uint8_t *kind, const uint8_t pk[32], co
         out->len = before;
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------- grants */
+
+/* Opens the first stanza for (pk, sk) among the header's; as open_stanzas,
+ * stanzas whose key id matches but which do not open are skipped. */
+static int stanza_key(uint8_t key[32], const uint8_t *hdr, uint16_t nrecip, const uint8_t pk[32],
+                      const uint8_t sk[32])
+{
+    uint8_t id[RF_ENV_KEYID_BYTES];
+    rf_keyid(id, pk);
+    int matched = 0;
+    for (size_t i = 0; i < nrecip; i++) {
+        const uint8_t *st = hdr + FIXED_HDR + i * RF_ENV_STANZA_BYTES;
+        if (memcmp(st, id, RF_ENV_KEYID_BYTES) != 0)
+            continue;
+        matched = 1;
+        if (crypto_box_seal_open(key, st + RF_ENV_KEYID_BYTES, SEALED_BYTES, pk, sk) == 0)
+            return 0;
+    }
+    sodium_memzero(key, 32);
+    return matched ? RF_ERR_DECRYPT : RF_ERR_NOT_RECIPIENT;
+}
+
+int rf_envelope_content_key(uint8_t key[32], const uint8_t *ct, size_t len, const uint8_t pk[32],
+                            const uint8_t sk[32])
+{
+    struct rf_env_header h;
+    if (ct == NULL || len == 0)
+        return RF_ERR_TRUNCATED;
+    int rc = rf_envelope_header_parse(&h, NULL, 0, ct, len);
+    if (rc != 0)
+        return rc;
+    return stanza_key(key, ct, h.nrecip, pk, sk);
+}
+
+int rf_grant_make(uint8_t grant[RF_GRANT_BYTES], const uint8_t key[32],
+                  const uint8_t recipient_pk[32])
+{
+    rf_keyid(grant, recipient_pk);
+    if (crypto_box_seal(grant + RF_ENV_KEYID_BYTES, key, 32, recipient_pk) != 0)
+        return RF_ERR_INVALID; /* not a usable X25519 public key */
+    return 0;
+}
+
+int rf_open_new_grant(struct rf_open **out, const uint8_t grant[RF_GRANT_BYTES],
+                      const uint8_t pk[32], const uint8_t sk[32], rf_sink_fn sink, void *ctx)
+{
+    *out = NULL;
+    struct rf_open *o = NULL;
+    int rc = rf_open_new(&o, pk, sk, sink, ctx);
+    if (rc != 0)
+        return rc;
+    sodium_memzero(o->sk, sizeof(o->sk)); /* the stanzas are not used */
+    if (memcmp(grant, o->keyid, RF_ENV_KEYID_BYTES) != 0) {
+        rc = RF_ERR_NOT_RECIPIENT;
+    } else if (crypto_box_seal_open(o->gkey, grant + RF_ENV_KEYID_BYTES, SEALED_BYTES, pk, sk) !=
+               0) {
+        rc = RF_ERR_DECRYPT;
+    }
+    if (rc != 0) {
+        rf_open_free(o);
+        return rc;
+    }
+    o->granted = 1;
+    *out = o;
+    return 0;
 }

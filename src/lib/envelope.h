@@ -148,6 +148,21 @@ int rf_filemeta_safe_name(char *out, size_t cap, const char *name);
  */
 #define RF_GRANT_BYTES RF_ENV_STANZA_BYTES
 
+/* Errors (choices made in envelope.c; docs/protocol.md "Grants (rewrap)"):
+ * rf_envelope_content_key: the header parser's (RF_ERR_TRUNCATED when ct
+ * holds less than the whole header, RF_ERR_FORMAT / VERSION / LIMIT),
+ * RF_ERR_NOT_RECIPIENT when no stanza carries keyid(pk), RF_ERR_DECRYPT when
+ * such stanzas exist but none opens. It does not authenticate the header
+ * (only the first chunk does): grant only keys of objects this client has
+ * opened, or a server could have it rewrap a key of its own choosing (which
+ * only makes the grant useless, never reveals a key).
+ * rf_grant_make: RF_ERR_INVALID if recipient_pk is not a usable X25519 key.
+ * rf_open_new_grant: RF_ERR_NOT_RECIPIENT at once if the grant's key id is
+ * not keyid(pk); RF_ERR_DECRYPT at once if it does not open with (pk, sk); a
+ * grant of another object's content key, or an altered header, gives
+ * RF_ERR_DECRYPT from rf_open_write / rf_open_finish (first chunk). The
+ * object's own stanzas are ignored (pk need not be among them). */
+
 /* The content key of the envelope whose header starts ct (the header is
  * enough), opened with the stanza for (pk, sk). key must be secure memory. */
 int rf_envelope_content_key(uint8_t key[32], const uint8_t *ct, size_t len, const uint8_t pk[32],

@@ -1,7 +1,9 @@
 /* envelope_test.c - every recipient, and only they, can open an envelope; any
  * change an attacker makes to it (header, stanza, body, order, recipients,
  * kind, length) is refused; the opener works with any split of the input and
- * constant memory; sizes fall in Padme buckets. Also the file framing. */
+ * constant memory; sizes fall in Padme buckets. Also the file framing, and
+ * grants: a member approved later opens an object through a grant, which no
+ * other key, no other object and no altered header or grant accepts. */
 #include "lib/buf.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
@@ -682,6 +684,211 @@ static void filemeta_safe_names(void **state)
     assert_int_equal(rf_filemeta_safe_name(out, 4, "abc"), RF_ERR_INVALID);
 }
 
+/* ------------------------------------------------------------------ grants */
+
+static int buf_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_buf_put(ctx, p, n);
+}
+
+/* Opens ct as key `who` through grant, feeding step bytes at a time. */
+static int open_grant_err(const uint8_t grant[RF_GRANT_BYTES], int who, const uint8_t *ct, size_t n,
+                          size_t step, struct rf_buf *out)
+{
+    struct rf_open *o = NULL;
+    rf_buf_init_secure(out, SIZE_MAX / 2);
+    int rc = rf_open_new_grant(&o, grant, pks[who], sks[who], buf_sink, out);
+    if (rc != 0) {
+        assert_null(o);
+        return rc;
+    }
+    for (size_t off = 0; rc == 0 && off < n; off += step)
+        rc = rf_open_write(o, ct + off, n - off < step ? n - off : step);
+    if (rc == 0)
+        rc = rf_open_finish(o);
+    if (rc == 0)
+        assert_int_equal(rf_open_kind(o), ct[5]);
+    rf_open_free(o);
+    return rc;
+}
+
+static int grant_err(const uint8_t grant[RF_GRANT_BYTES], int who, const uint8_t *ct, size_t n)
+{
+    struct rf_buf out;
+    int rc = open_grant_err(grant, who, ct, n, n ? n : 1, &out);
+    rf_buf_free(&out);
+    return rc;
+}
+
+/* The content key of ct as recipient `who`, rewrapped to recipient `to`. */
+static void make_grant(uint8_t grant[RF_GRANT_BYTES], const struct rf_buf *ct, int who, int to)
+{
+    uint8_t *key = sodium_malloc(32);
+    assert_non_null(key);
+    assert_int_equal(rf_envelope_content_key(key, ct->data, ct->len, pks[who], sks[who]), 0);
+    assert_int_equal(rf_grant_make(grant, key, pks[to]), 0);
+    sodium_free(key);
+}
+
+static void grant_opens_for_later_member(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {0, 17, 70000, 2 * 65536 + 3};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint8_t *p = pattern(sizes[i], 40 + (uint32_t)i);
+        struct rf_buf ct;
+        seal(&ct, RF_KIND_FILE, 3, p, sizes[i]);
+        /* member 4 joined later: the envelope has no stanza for them */
+        assert_int_equal(open_err(4, ct.data, ct.len), RF_ERR_NOT_RECIPIENT);
+        uint8_t grant[RF_GRANT_BYTES];
+        make_grant(grant, &ct, 2, 4);
+        uint8_t id[RF_ENV_KEYID_BYTES];
+        rf_keyid(id, pks[4]);
+        assert_memory_equal(grant, id, RF_ENV_KEYID_BYTES);
+        const size_t steps[] = {ct.len, 1000, 1};
+        for (size_t j = 0; j < 3; j++) {
+            if (steps[j] == 1 && ct.len > 20000)
+                continue;
+            struct rf_buf out;
+            assert_int_equal(open_grant_err(grant, 4, ct.data, ct.len, steps[j], &out), 0);
+            assert_int_equal(out.len, sizes[i]);
+            if (sizes[i])
+                assert_memory_equal(out.data, p, sizes[i]);
+            rf_buf_free(&out);
+        }
+        /* every recipient finds the same content key; the grant does not change the object */
+        uint8_t *k0 = sodium_malloc(32), *k1 = sodium_malloc(32);
+        assert_int_equal(rf_envelope_content_key(k0, ct.data, ct.len, pks[0], sks[0]), 0);
+        assert_int_equal(rf_envelope_content_key(k1, ct.data, ct.len, pks[1], sks[1]), 0);
+        assert_memory_equal(k0, k1, 32);
+        sodium_free(k0);
+        sodium_free(k1);
+        assert_opens_to(0, &ct, p, sizes[i], RF_KIND_FILE);
+        rf_buf_free(&ct);
+        free(p);
+    }
+}
+
+static void content_key_needs_only_the_header(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_NOTE, 2, (const uint8_t *)"note", 4);
+    size_t h = header_len(2);
+    uint8_t *key = sodium_malloc(32);
+    assert_non_null(key);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, h, pks[1], sks[1]), 0);
+    uint8_t grant[RF_GRANT_BYTES];
+    assert_int_equal(rf_grant_make(grant, key, pks[5]), 0);
+    assert_int_equal(grant_err(grant, 5, ct.data, ct.len), 0);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, h - 1, pks[1], sks[1]),
+                     RF_ERR_TRUNCATED);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, 0, pks[1], sks[1]), RF_ERR_TRUNCATED);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[3], sks[3]),
+                     RF_ERR_NOT_RECIPIENT);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[1]), RF_ERR_DECRYPT);
+    ct.data[4] = 2;
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[0]), RF_ERR_VERSION);
+    ct.data[0] = 'X';
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[0]), RF_ERR_FORMAT);
+    sodium_free(key);
+    rf_buf_free(&ct);
+}
+
+static void grant_bound_to_recipient(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_REPLY, 2, (const uint8_t *)"reply", 5);
+    uint8_t grant[RF_GRANT_BYTES];
+    make_grant(grant, &ct, 0, 4);
+    assert_int_equal(grant_err(grant, 4, ct.data, ct.len), 0);
+    /* another member (or the source) cannot use it */
+    assert_int_equal(grant_err(grant, 5, ct.data, ct.len), RF_ERR_NOT_RECIPIENT);
+    assert_int_equal(grant_err(grant, 1, ct.data, ct.len), RF_ERR_NOT_RECIPIENT);
+    /* not even with the key id relabelled to theirs */
+    rf_keyid(grant, pks[5]);
+    assert_int_equal(grant_err(grant, 5, ct.data, ct.len), RF_ERR_DECRYPT);
+    /* right key id, wrong secret key */
+    make_grant(grant, &ct, 0, 4);
+    struct rf_open *o = (struct rf_open *)1;
+    struct rf_buf out;
+    rf_buf_init(&out, 1 << 20);
+    assert_int_equal(rf_open_new_grant(&o, grant, pks[4], sks[5], buf_sink, &out), RF_ERR_DECRYPT);
+    assert_null(o);
+    rf_buf_free(&out);
+    rf_buf_free(&ct);
+}
+
+static void grant_bound_to_object(void **state)
+{
+    (void)state;
+    uint8_t *p = pattern(70000, 41);
+    struct rf_buf a, b, c;
+    seal(&a, RF_KIND_MESSAGE, 2, (const uint8_t *)"object A", 8);
+    seal(&b, RF_KIND_MESSAGE, 2, (const uint8_t *)"object B", 8);
+    seal(&c, RF_KIND_FILE, 2, p, 70000);
+    uint8_t grant[RF_GRANT_BYTES];
+    make_grant(grant, &a, 0, 4);
+    assert_int_equal(grant_err(grant, 4, a.data, a.len), 0);
+    assert_int_equal(grant_err(grant, 4, b.data, b.len), RF_ERR_DECRYPT);
+    assert_int_equal(grant_err(grant, 4, c.data, c.len), RF_ERR_DECRYPT);
+    /* object A's header spliced onto object B's body: the key opens, the AD does not */
+    size_t h = header_len(2);
+    memcpy(b.data, a.data, h);
+    assert_int_equal(grant_err(grant, 4, b.data, b.len), RF_ERR_DECRYPT);
+    rf_buf_free(&a);
+    rf_buf_free(&b);
+    rf_buf_free(&c);
+    free(p);
+}
+
+static void grant_tampering_refused(void **state)
+{
+    (void)state;
+    struct rf_buf ct;
+    seal(&ct, RF_KIND_EVENT, 3, (const uint8_t *)"event", 5);
+    uint8_t grant[RF_GRANT_BYTES];
+    make_grant(grant, &ct, 1, 4);
+    for (size_t i = 0; i < RF_GRANT_BYTES; i++) {
+        grant[i] ^= 0x20;
+        int want = i < RF_ENV_KEYID_BYTES ? RF_ERR_NOT_RECIPIENT : RF_ERR_DECRYPT;
+        assert_int_equal(grant_err(grant, 4, ct.data, ct.len), want);
+        grant[i] ^= 0x20;
+    }
+    assert_int_equal(grant_err(grant, 4, ct.data, ct.len), 0);
+    /* the header is still authenticated: kind, stanzas, stream header */
+    size_t h = header_len(3);
+    const size_t offs[] = {5, 8, 8 + RF_ENV_STANZA_BYTES + 9, h - 1, h, ct.len - 1};
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+        ct.data[offs[i]] ^= 0x01;
+        assert_int_equal(grant_err(grant, 4, ct.data, ct.len), RF_ERR_DECRYPT);
+        ct.data[offs[i]] ^= 0x01;
+    }
+    ct.data[4] = 9;
+    assert_int_equal(grant_err(grant, 4, ct.data, ct.len), RF_ERR_VERSION);
+    ct.data[4] = RF_ENV_VERSION;
+    assert_int_equal(grant_err(grant, 4, ct.data, ct.len - 1), RF_ERR_TRUNCATED);
+    assert_int_equal(grant_err(grant, 4, ct.data, h), RF_ERR_TRUNCATED);
+    /* a recipient stripped from the header */
+    struct rf_buf cut;
+    rf_buf_init(&cut, 1 << 20);
+    assert_int_equal(rf_buf_put(&cut, ct.data, 8), 0);
+    cut.data[7] = 2;
+    assert_int_equal(
+        rf_buf_put(&cut, ct.data + 8 + RF_ENV_STANZA_BYTES, ct.len - 8 - RF_ENV_STANZA_BYTES), 0);
+    assert_int_equal(grant_err(grant, 4, cut.data, cut.len), RF_ERR_DECRYPT);
+    rf_buf_free(&cut);
+    rf_buf_free(&ct);
+}
+
+static void grant_make_refuses_bad_key(void **state)
+{
+    (void)state;
+    uint8_t key[32] = {1}, zero[32] = {0}, grant[RF_GRANT_BYTES];
+    assert_int_equal(rf_grant_make(grant, key, zero), RF_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +914,12 @@ int main(void)
         cmocka_unit_test(filemeta_round_trip),
         cmocka_unit_test(filemeta_refuses_bad),
         cmocka_unit_test(filemeta_safe_names),
+        cmocka_unit_test(grant_opens_for_later_member),
+        cmocka_unit_test(content_key_needs_only_the_header),
+        cmocka_unit_test(grant_bound_to_recipient),
+        cmocka_unit_test(grant_bound_to_object),
+        cmocka_unit_test(grant_tampering_refused),
+        cmocka_unit_test(grant_make_refuses_bad_key),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
