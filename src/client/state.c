@@ -1,0 +1,352 @@
+/*
+ * state.c - materializing case state from verified events (see state.h).
+ *
+ * Invariants: nothing here reads a clock, a file or the network, and no
+ * result depends on the order of the input array: events are sorted by the
+ * concurrency rule's total order before they are applied, duplicates of one
+ * event collapse, and sets (assignees, tags) come out sorted by bytes.
+ */
+#include "client/state.h"
+#include "lib/err.h"
+#include "lib/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const default_stages[] = {
+    "new",          "verifying", "planning",     "in transit", "safe",
+    "asylum filed", "closed",    "lost contact", "declined",
+};
+static const char *const default_checklist[] = {"passport", "visa", "route", "contact", "lawyer"};
+
+/* Case ops: the register each one writes and the value it stores. */
+struct op_def {
+    const char *op;
+    const char *reg; /* register prefix; NULL for notes */
+    int keyed;       /* register is reg:value (assignee:NAME, tag:T, check:ITEM) */
+    int set;         /* value written to a keyed register */
+};
+
+static const struct op_def case_ops[] = {
+    {"stage", "stage", 0, 0},       {"due", "due", 0, 0},       {"assign", "assignee", 1, 1},
+    {"unassign", "assignee", 1, 0}, {"tag", "tag", 1, 1},       {"untag", "tag", 1, 0},
+    {"check", "check", 1, 1},       {"uncheck", "check", 1, 0}, {"note", NULL, 0, 0},
+};
+
+static const struct op_def *case_op(const char *op)
+{
+    for (size_t i = 0; i < sizeof(case_ops) / sizeof(case_ops[0]); i++)
+        if (strcmp(case_ops[i].op, op) == 0)
+            return &case_ops[i];
+    return NULL;
+}
+
+void rf_ev_clear(struct rf_ev *e)
+{
+    json_decref(e->value);
+    e->value = NULL;
+}
+
+int rf_state_date(const char *s, uint32_t *day)
+{
+    int y, m, d;
+    char tail;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return 0;
+    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+        return 0;
+    if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
+        return 0;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12};
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != m - 1)
+        return 0; /* timegm normalised 2025-02-30 into March */
+    if (day)
+        *day = (uint32_t)(t / 86400);
+    return 1;
+}
+
+static int name_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+int rf_state_in_list(const json_t *list, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int list_valid(const json_t *v)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > RF_STATE_LIST_MAX)
+        return 0;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_string(e) || !name_ok(json_string_value(e), RF_STATE_NAME_MAX))
+            return 0;
+        for (size_t j = 0; j < i; j++)
+            if (json_equal(e, json_array_get(v, j)))
+                return 0;
+    }
+    return 1;
+}
+
+int rf_state_op_valid(const char *case_id, const char *op, const json_t *value)
+{
+    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
+        return (strcmp(op, "stages") == 0 || strcmp(op, "checklist") == 0) && list_valid(value);
+    if (!case_op(op) || !json_is_string(value))
+        return 0;
+    const char *s = json_string_value(value);
+    if (strcmp(op, "note") == 0)
+        return s[0] != '\0' && strlen(s) <= RF_EVENT_BODY_MAX;
+    if (strcmp(op, "due") == 0)
+        return strcmp(s, "none") == 0 || rf_state_date(s, NULL);
+    return name_ok(s, RF_STATE_VALUE_MAX);
+}
+
+static int hex_id_ok(const char *s)
+{
+    if (strlen(s) != RF_STATE_ID_HEX)
+        return 0;
+    for (size_t i = 0; i < RF_STATE_ID_HEX; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int u_field(json_t *j, const char *key, uint64_t min, uint64_t max, uint64_t *out)
+{
+    json_t *v = json_object_get(j, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return 0;
+    uint64_t x = (uint64_t)json_integer_value(v);
+    if (x < min || x > max)
+        return 0;
+    *out = x;
+    return 1;
+}
+
+int rf_state_event_verify(struct rf_ev *out, const uint8_t *p, size_t n, const char *case_id,
+                          const struct rf_roster *const *rosters, size_t nrosters)
+{
+    const uint8_t *body = NULL;
+    size_t blen = 0;
+    json_t *j = NULL;
+    uint64_t v = 0, lamport = 0, roster = 0, day = 0;
+    memset(out, 0, sizeof(*out));
+    int rc = rf_event_verify(out->author_pk, &body, &blen, p, n, case_id);
+    if (rc != 0)
+        return rc == RF_ERR_SIGNATURE ? rc : RF_ERR_FORMAT;
+    json_error_t e;
+    j = json_loadb((const char *)body, blen, JSON_REJECT_DUPLICATES, &e);
+    rc = RF_ERR_FORMAT;
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *op = json_string_value(json_object_get(j, "op"));
+    json_t *value = json_object_get(j, "value");
+    if (!json_is_object(j) || !u_field(j, "v", 1, 1, &v) ||
+        !u_field(j, "lamport", 1, (uint64_t)1 << 53, &lamport) ||
+        !u_field(j, "roster", 1, UINT32_MAX, &roster) || !u_field(j, "day", 0, UINT32_MAX, &day) ||
+        !id || !hex_id_ok(id) || !op || strlen(op) >= sizeof(out->op) ||
+        !rf_state_op_valid(case_id, op, value))
+        goto out;
+    rc = RF_ERR_ROSTER;
+    if (roster > nrosters || !rosters[roster - 1])
+        goto out;
+    const struct rf_roster *r = rosters[roster - 1];
+    int idx = rf_roster_find(r, out->author_pk);
+    if (idx < 0)
+        goto out;
+    memcpy(out->id, id, RF_STATE_ID_HEX + 1);
+    out->lamport = lamport;
+    out->roster = (uint32_t)roster;
+    out->day = (uint32_t)day;
+    snprintf(out->op, sizeof(out->op), "%s", op);
+    snprintf(out->author, sizeof(out->author), "%s", r->members[idx].name);
+    out->admin = r->members[idx].role == RF_ROLE_ADMIN;
+    out->value = json_deep_copy(value);
+    rc = out->value ? 0 : RF_ERR_NOMEM;
+out:
+    json_decref(j);
+    return rc;
+}
+
+int rf_state_cmp(const struct rf_ev *a, const struct rf_ev *b)
+{
+    if (a->lamport != b->lamport)
+        return a->lamport < b->lamport ? -1 : 1;
+    int c = memcmp(a->author_pk, b->author_pk, 32);
+    if (c != 0)
+        return c;
+    return strcmp(a->id, b->id);
+}
+
+/* Sorts by the rule; copies of one event sort together, the one the server
+ * holds (lowest seq > 0) first, so collapsing keeps the same copy everywhere. */
+static int cmp_ptr(const void *x, const void *y)
+{
+    const struct rf_ev *a = *(const struct rf_ev *const *)x;
+    const struct rf_ev *b = *(const struct rf_ev *const *)y;
+    int c = rf_state_cmp(a, b);
+    if (c != 0)
+        return c;
+    uint64_t sa = a->seq > 0 ? (uint64_t)a->seq : UINT64_MAX;
+    uint64_t sb = b->seq > 0 ? (uint64_t)b->seq : UINT64_MAX;
+    return sa < sb ? -1 : sa > sb;
+}
+
+/* The events in rule order, copies collapsed; *out is malloc'd. */
+static int ordered(const struct rf_ev *ev, size_t n, const struct rf_ev ***out, size_t *m)
+{
+    const struct rf_ev **v = malloc((n ? n : 1) * sizeof(*v));
+    *out = NULL;
+    *m = 0;
+    if (!v)
+        return RF_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = &ev[i];
+    qsort(v, n, sizeof(*v), cmp_ptr);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || rf_state_cmp(v[k - 1], v[i]) != 0)
+            v[k++] = v[i];
+    *out = v;
+    *m = k;
+    return 0;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The keys of obj whose value is true, as a sorted array. */
+static json_t *true_keys(json_t *obj)
+{
+    size_t n = json_object_size(obj), k = 0;
+    const char **keys = malloc((n ? n : 1) * sizeof(*keys));
+    json_t *arr = json_array();
+    const char *key;
+    json_t *v;
+    if (!keys || !arr) {
+        free(keys);
+        json_decref(arr);
+        return NULL;
+    }
+    json_object_foreach(obj, key, v)
+    {
+        if (json_is_true(v))
+            keys[k++] = key;
+    }
+    qsort(keys, k, sizeof(*keys), cmp_str);
+    for (size_t i = 0; i < k; i++)
+        json_array_append_new(arr, json_string(keys[i]));
+    free(keys);
+    return arr;
+}
+
+json_t *rf_state_case(const struct rf_ev *ev, size_t n)
+{
+    const struct rf_ev **v = NULL;
+    size_t m = 0;
+    if (ordered(ev, n, &v, &m) != 0)
+        return NULL;
+    json_t *assigned = json_object(), *tags = json_object(), *check = json_object();
+    json_t *notes = json_array(), *out = NULL;
+    const char *stage = "new", *due = NULL;
+    uint64_t lamport = 0;
+    if (!assigned || !tags || !check || !notes)
+        goto out;
+    for (size_t i = 0; i < m; i++) {
+        const struct rf_ev *e = v[i];
+        const struct op_def *d = case_op(e->op);
+        const char *val = json_string_value(e->value);
+        if (e->lamport > lamport)
+            lamport = e->lamport;
+        if (!d || !val)
+            continue;
+        if (!d->reg) {
+            json_array_append_new(notes, json_pack("{sssIsssI}", "author", e->author, "day",
+                                                   (json_int_t)e->day, "text", val, "seq",
+                                                   (json_int_t)e->seq));
+        } else if (!d->keyed) {
+            if (strcmp(d->reg, "stage") == 0)
+                stage = val;
+            else
+                due = strcmp(val, "none") == 0 ? NULL : val;
+        } else {
+            json_t *reg = strcmp(d->reg, "assignee") == 0 ? assigned
+                          : strcmp(d->reg, "tag") == 0    ? tags
+                                                          : check;
+            json_object_set_new(reg, val, json_boolean(d->set));
+        }
+    }
+    json_t *as = true_keys(assigned), *ts = true_keys(tags);
+    if (as && ts)
+        out = json_pack("{sssososo?sOsosI}", "stage", stage, "assigned", as, "tags", ts, "due",
+                        due ? json_string(due) : NULL, "checklist", check, "notes",
+                        json_incref(notes), "lamport", (json_int_t)lamport);
+    else {
+        json_decref(as);
+        json_decref(ts);
+    }
+out:
+    json_decref(assigned);
+    json_decref(tags);
+    json_decref(check);
+    json_decref(notes);
+    free(v);
+    return out;
+}
+
+static json_t *list_of(const char *const *names, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(names[i]));
+    return a;
+}
+
+json_t *rf_state_team(const struct rf_ev *ev, size_t n)
+{
+    const struct rf_ev **v = NULL;
+    size_t m = 0;
+    if (ordered(ev, n, &v, &m) != 0)
+        return NULL;
+    const json_t *stages = NULL, *checklist = NULL;
+    for (size_t i = 0; i < m; i++) {
+        if (!v[i]->admin || !list_valid(v[i]->value))
+            continue;
+        if (strcmp(v[i]->op, "stages") == 0)
+            stages = v[i]->value;
+        else if (strcmp(v[i]->op, "checklist") == 0)
+            checklist = v[i]->value;
+    }
+    json_t *out = json_pack(
+        "{soso}", "stages",
+        stages ? json_deep_copy(stages)
+               : list_of(default_stages, sizeof(default_stages) / sizeof(default_stages[0])),
+        "checklist",
+        checklist
+            ? json_deep_copy(checklist)
+            : list_of(default_checklist, sizeof(default_checklist) / sizeof(default_checklist[0])));
+    free(v);
+    return out;
+}

@@ -1,0 +1,340 @@
+/* materialize_test.c - the concurrency rule as a caseworker sees it: every
+ * order of arrival of the same events gives the same case state; each
+ * register (stage, due, assignee, tag, checklist item) takes its last value
+ * in (lamport, author key, id) order; notes are all kept; copies of one event
+ * count once; events that are forged, moved to another case, or written by
+ * someone not on the roster version they name are refused; the team's stages
+ * and checklist change only by an admin's event. */
+#include "client/state.h"
+#include "lib/err.h"
+#include "lib/event.h"
+#include "lib/roster.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void ev_make(struct rf_ev *e, uint64_t lamport, uint8_t author, const char *id,
+                    const char *op, json_t *value, int64_t seq)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%032x", (unsigned)strtoul(id, NULL, 16));
+    e->lamport = lamport;
+    memset(e->author_pk, author, 32);
+    snprintf(e->author, sizeof(e->author), "author%u", (unsigned)author);
+    e->day = 20000 + (uint32_t)lamport;
+    snprintf(e->op, sizeof(e->op), "%s", op);
+    e->value = value;
+    e->seq = seq;
+    e->admin = author == 1;
+}
+
+static json_t *str(const char *s)
+{
+    return json_string(s);
+}
+
+/* Two caseworkers (authors 1 and 2) editing one case concurrently. */
+static size_t sample(struct rf_ev *ev)
+{
+    size_t n = 0;
+    ev_make(&ev[n++], 1, 1, "1", "stage", str("verifying"), 10);
+    ev_make(&ev[n++], 2, 2, "2", "stage", str("planning"), 11);
+    ev_make(&ev[n++], 2, 1, "3", "stage", str("in transit"), 12); /* same lamport: key 1 < 2 */
+    ev_make(&ev[n++], 1, 2, "4", "assign", str("Boris"), 13);
+    ev_make(&ev[n++], 3, 1, "5", "unassign", str("Boris"), 14);
+    ev_make(&ev[n++], 3, 2, "6", "assign", str("Vera"), 15);
+    ev_make(&ev[n++], 1, 1, "7", "tag", str("urgent"), 16);
+    ev_make(&ev[n++], 4, 2, "8", "untag", str("urgent"), 17);
+    ev_make(&ev[n++], 4, 1, "9", "tag", str("family"), 18);
+    ev_make(&ev[n++], 2, 1, "a", "note", str("first note"), 19);
+    ev_make(&ev[n++], 2, 2, "b", "note", str("concurrent note"), 20);
+    ev_make(&ev[n++], 5, 2, "c", "check", str("passport"), 21);
+    ev_make(&ev[n++], 5, 1, "d", "uncheck", str("passport"), 22); /* key 1 < 2: check wins */
+    ev_make(&ev[n++], 5, 1, "e", "check", str("visa"), 23);
+    ev_make(&ev[n++], 6, 2, "f", "due", str("2030-01-31"), 24);
+    ev_make(&ev[n++], 6, 1, "10", "due", str("none"), 25); /* 1 < 2: the date wins */
+    return n;
+}
+
+static void free_all(struct rf_ev *ev, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rf_ev_clear(&ev[i]);
+}
+
+static void registers_take_last_value_in_rule_order(void **state)
+{
+    (void)state;
+    struct rf_ev ev[32];
+    size_t n = sample(ev);
+    json_t *s = rf_state_case(ev, n);
+    assert_non_null(s);
+    assert_string_equal(json_string_value(json_object_get(s, "stage")), "planning");
+    json_t *as = json_object_get(s, "assigned");
+    assert_int_equal(json_array_size(as), 1);
+    assert_string_equal(json_string_value(json_array_get(as, 0)), "Vera");
+    json_t *tags = json_object_get(s, "tags");
+    assert_int_equal(json_array_size(tags), 1);
+    assert_string_equal(json_string_value(json_array_get(tags, 0)), "family");
+    json_t *ck = json_object_get(s, "checklist");
+    assert_true(json_is_true(json_object_get(ck, "passport")));
+    assert_true(json_is_true(json_object_get(ck, "visa")));
+    assert_string_equal(json_string_value(json_object_get(s, "due")), "2030-01-31");
+    json_t *notes = json_object_get(s, "notes");
+    assert_int_equal(json_array_size(notes), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(notes, 0), "text")),
+                        "first note");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(notes, 1), "text")),
+                        "concurrent note");
+    assert_int_equal(json_integer_value(json_object_get(s, "lamport")), 6);
+    json_decref(s);
+
+    /* no events: the default stage, nothing set */
+    s = rf_state_case(NULL, 0);
+    assert_string_equal(json_string_value(json_object_get(s, "stage")), "new");
+    assert_true(json_is_null(json_object_get(s, "due")));
+    json_decref(s);
+    free_all(ev, n);
+}
+
+static void every_order_gives_the_same_state(void **state)
+{
+    (void)state;
+    struct rf_ev ev[32], perm[32];
+    size_t n = sample(ev);
+    json_t *want = rf_state_case(ev, n);
+    char *want_s = json_dumps(want, JSON_SORT_KEYS | JSON_COMPACT);
+    /* reversed, rotated, and many random shuffles */
+    for (int round = 0; round < 500; round++) {
+        for (size_t i = 0; i < n; i++)
+            perm[i] = ev[i];
+        if (round == 0) {
+            for (size_t i = 0; i < n; i++)
+                perm[i] = ev[n - 1 - i];
+        } else if (round < (int)n) {
+            for (size_t i = 0; i < n; i++)
+                perm[i] = ev[(i + (size_t)round) % n];
+        } else {
+            for (size_t i = n - 1; i > 0; i--) {
+                size_t j = randombytes_uniform((uint32_t)i + 1);
+                struct rf_ev t = perm[i];
+                perm[i] = perm[j];
+                perm[j] = t;
+            }
+        }
+        json_t *got = rf_state_case(perm, n);
+        char *got_s = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT);
+        assert_string_equal(got_s, want_s);
+        free(got_s);
+        json_decref(got);
+    }
+    /* two clients that received the events in two batches, either first */
+    json_t *a = rf_state_case(ev, n);
+    assert_true(json_equal(a, want));
+    json_decref(a);
+    free(want_s);
+    json_decref(want);
+    free_all(ev, n);
+}
+
+static void copies_of_one_event_count_once(void **state)
+{
+    (void)state;
+    struct rf_ev ev[4];
+    ev_make(&ev[0], 1, 1, "1", "note", str("hello"), 0); /* still in the outbox */
+    ev_make(&ev[1], 1, 1, "1", "note", str("hello"), 7); /* the server's copy */
+    ev_make(&ev[2], 1, 1, "1", "note", str("hello"), 9); /* replayed by the server */
+    json_t *s = rf_state_case(ev, 3);
+    json_t *notes = json_object_get(s, "notes");
+    assert_int_equal(json_array_size(notes), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(notes, 0), "seq")), 7);
+    json_decref(s);
+    free_all(ev, 3);
+}
+
+/* ---- verification against signed events and rosters ---- */
+
+struct team {
+    struct rf_staff_keys *admin, *member, *outsider;
+    struct rf_roster *v1, *v2;
+};
+
+static void add(struct rf_roster *r, const struct rf_staff_keys *k, uint8_t role)
+{
+    struct rf_member *m = &r->members[r->n++];
+    snprintf(m->name, sizeof(m->name), "%s", k->name);
+    m->role = role;
+    memcpy(m->box_pk, k->box_pk, 32);
+    memcpy(m->sign_pk, k->sign_pk, 32);
+}
+
+static void team_new(struct team *t)
+{
+    t->admin = sodium_malloc(sizeof(*t->admin));
+    t->member = sodium_malloc(sizeof(*t->member));
+    t->outsider = sodium_malloc(sizeof(*t->outsider));
+    assert_int_equal(rf_staff_keys_generate(t->admin, "Anna"), 0);
+    assert_int_equal(rf_staff_keys_generate(t->member, "Boris"), 0);
+    assert_int_equal(rf_staff_keys_generate(t->outsider, "Mallory"), 0);
+    t->v1 = calloc(1, sizeof(*t->v1));
+    t->v2 = calloc(1, sizeof(*t->v2));
+    t->v1->version = 1;
+    add(t->v1, t->admin, RF_ROLE_ADMIN);
+    t->v2->version = 2;
+    add(t->v2, t->admin, RF_ROLE_ADMIN);
+    add(t->v2, t->member, RF_ROLE_MEMBER);
+}
+
+static void team_free(struct team *t)
+{
+    sodium_free(t->admin);
+    sodium_free(t->member);
+    sodium_free(t->outsider);
+    free(t->v1);
+    free(t->v2);
+}
+
+static void signed_event(struct rf_buf *out, const struct rf_staff_keys *k, const char *case_id,
+                         unsigned roster, const char *op, const char *value_json)
+{
+    char body[1024];
+    char id[33];
+    uint8_t raw[16];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(id, sizeof(id), raw, sizeof(raw));
+    snprintf(body, sizeof(body),
+             "{\"v\":1,\"id\":\"%s\",\"lamport\":3,\"roster\":%u,\"author\":\"whoever\","
+             "\"day\":20100,\"op\":\"%s\",\"value\":%s}",
+             id, roster, op, value_json);
+    rf_buf_reset(out);
+    assert_int_equal(rf_event_sign(out, k, case_id, (const uint8_t *)body, strlen(body)), 0);
+}
+
+static void only_roster_members_events_verify(void **state)
+{
+    (void)state;
+    struct team t;
+    team_new(&t);
+    const struct rf_roster *rosters[2] = {t.v1, t.v2};
+    struct rf_buf b;
+    struct rf_ev e;
+    rf_buf_init(&b, 1 << 20);
+
+    signed_event(&b, t.member, "abcde23456", 2, "stage", "\"planning\"");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2), 0);
+    assert_string_equal(e.author, "Boris"); /* the roster's name, not the body's */
+    assert_string_equal(e.op, "stage");
+    assert_string_equal(json_string_value(e.value), "planning");
+    assert_int_equal(e.lamport, 3);
+    assert_false(e.admin);
+    rf_ev_clear(&e);
+
+    /* the server moved it to another case */
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "zzzzz23456", rosters, 2),
+                     RF_ERR_SIGNATURE);
+    /* a flipped byte in the body */
+    b.data[b.len - 3] ^= 1;
+    assert_int_not_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2), 0);
+
+    /* Boris was not on version 1 */
+    signed_event(&b, t.member, "abcde23456", 1, "stage", "\"planning\"");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+                     RF_ERR_ROSTER);
+    /* a version this client has not verified */
+    signed_event(&b, t.admin, "abcde23456", 3, "stage", "\"planning\"");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+                     RF_ERR_ROSTER);
+    /* someone never on the roster */
+    signed_event(&b, t.outsider, "abcde23456", 2, "note", "\"let me in\"");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+                     RF_ERR_ROSTER);
+    /* bad values */
+    signed_event(&b, t.admin, "abcde23456", 2, "due", "\"2030-02-30\"");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+                     RF_ERR_FORMAT);
+    signed_event(&b, t.admin, "abcde23456", 2, "explode", "\"x\"");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+                     RF_ERR_FORMAT);
+    signed_event(&b, t.admin, "abcde23456", 2, "stages", "[\"a\",\"b\"]");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+                     RF_ERR_FORMAT); /* team ops only on teamconfig */
+    rf_buf_free(&b);
+    team_free(&t);
+}
+
+static void teamconfig_changes_only_by_admins(void **state)
+{
+    (void)state;
+    struct team t;
+    team_new(&t);
+    const struct rf_roster *rosters[2] = {t.v1, t.v2};
+    struct rf_buf b;
+    struct rf_ev ev[3];
+    rf_buf_init(&b, 1 << 20);
+
+    json_t *def = rf_state_team(NULL, 0);
+    assert_int_equal(json_array_size(json_object_get(def, "stages")), 9);
+    assert_true(rf_state_in_list(json_object_get(def, "stages"), "in transit"));
+    assert_true(rf_state_in_list(json_object_get(def, "checklist"), "lawyer"));
+
+    signed_event(&b, t.admin, RF_STATE_TEAMCONFIG, 2, "stages", "[\"new\",\"safe\",\"closed\"]");
+    assert_int_equal(rf_state_event_verify(&ev[0], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2),
+                     0);
+    assert_true(ev[0].admin);
+    signed_event(&b, t.member, RF_STATE_TEAMCONFIG, 2, "checklist", "[\"bribe\"]");
+    assert_int_equal(rf_state_event_verify(&ev[1], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2),
+                     0);
+    assert_false(ev[1].admin);
+    /* case ops are not team ops */
+    signed_event(&b, t.admin, RF_STATE_TEAMCONFIG, 2, "stage", "\"closed\"");
+    assert_int_equal(rf_state_event_verify(&ev[2], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2),
+                     RF_ERR_FORMAT);
+
+    json_t *s = rf_state_team(ev, 2);
+    json_t *st = json_object_get(s, "stages");
+    assert_int_equal(json_array_size(st), 3);
+    assert_string_equal(json_string_value(json_array_get(st, 1)), "safe");
+    /* the member's checklist did not count */
+    assert_true(json_equal(json_object_get(s, "checklist"), json_object_get(def, "checklist")));
+    json_decref(s);
+    json_decref(def);
+    free_all(ev, 2);
+    rf_buf_free(&b);
+    team_free(&t);
+}
+
+static void dates_are_real_dates(void **state)
+{
+    (void)state;
+    uint32_t d = 0;
+    assert_true(rf_state_date("2024-01-01", &d));
+    assert_int_equal(d, 19723);
+    assert_true(rf_state_date("2024-02-29", NULL));
+    assert_false(rf_state_date("2023-02-29", NULL));
+    assert_false(rf_state_date("2024-13-01", NULL));
+    assert_false(rf_state_date("2024-1-01", NULL));
+    assert_false(rf_state_date("tomorrow", NULL));
+    assert_false(rf_state_date("2024-01-01x", NULL));
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(registers_take_last_value_in_rule_order),
+        cmocka_unit_test(every_order_gives_the_same_state),
+        cmocka_unit_test(copies_of_one_event_count_once),
+        cmocka_unit_test(only_roster_members_events_verify),
+        cmocka_unit_test(teamconfig_changes_only_by_admins),
+        cmocka_unit_test(dates_are_real_dates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
