@@ -29,6 +29,16 @@
 #define RF_EVENT_BODY_MAX 65536
 #define RF_EVENT_HEADER_BYTES (4 + 1 + 32 + 64)
 
+/* Choices made in event.c (docs/protocol.md "Case events"): a case id is
+ * exactly RF_EVENT_CASE_LEN ASCII letters or digits followed by its NUL
+ * (store ids are lower-case base32; reserved ids like "teamconfig" fit),
+ * else RF_ERR_INVALID from both functions. A body is 1..RF_EVENT_BODY_MAX
+ * bytes of valid UTF-8 without a NUL byte: sign refuses others
+ * (RF_ERR_FORMAT empty or bad UTF-8, RF_ERR_LIMIT too long) and verify
+ * answers RF_ERR_TRUNCATED for a header with no body, RF_ERR_LIMIT for a
+ * longer body, RF_ERR_FORMAT for bad UTF-8 (all before the signature is
+ * checked). On error out is left as it was / no output is written. */
+
 /* Appends the signed event (header + body) to out. */
 int rf_event_sign(struct rf_buf *out, const struct rf_staff_keys *k, const char *case_id,
                   const uint8_t *body, size_t n);
