@@ -262,6 +262,65 @@ class Server:
         return rc
 
 
+    # ---- faults (test_crash, test_diskfull, test_flood): additions ----
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def kill(self):
+        """SIGKILL, as a crash: no clean-up runs. Returns the exit status."""
+        if self.proc is None:
+            return None
+        p, self.proc = self.proc, None
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        return p.returncode
+
+    def restart(self, extra=(), timeout=60):
+        """Starts `refuge serve` again on the same port and data directory
+        (after kill() or stop()), so clients and the staff CLI keep their URL."""
+        check(self.port is not None, "restart() needs a server started before")
+        out = open(self.stdout_path, "ab")
+        err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port] +
+            list(extra), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        out.close()
+        err.close()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise TestFailure("server did not start again (exit status %d):\n%s" %
+                                  (self.proc.returncode, tail(self.stderr_path)))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise TestFailure("server did not listen again on port %d within %d s:\n%s" %
+                          (self.port, timeout, tail(self.stderr_path)))
+
+    def memory(self):
+        """The running server's VmRSS and VmHWM in KiB (from /proc/PID/status)."""
+        out = {}
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    if k in ("VmRSS", "VmHWM"):
+                        out[k] = int(v.split()[0])
+        except (OSError, AttributeError, ValueError):
+            pass
+        return out
+
+    def check_sanitizers(self):
+        """Fails on a sanitizer report in anything the server printed so far."""
+        rep = sanitizer_report(self.output().decode("utf-8", "replace"))
+        check(rep is None, "sanitizer report from `refuge serve`", rep)
+
+
 def parse_token(text):
     """The enrollment token printed by `refuge server init` / `server token`."""
     m = re.search(r"--token[ =]+['\"]?([A-Za-z0-9_\-+/=.]{16,})", text)
@@ -803,3 +862,597 @@ def sha256_file(path):
 
 def unescape(s):
     return html.unescape(s)
+
+
+# --------------------------------------------------------------------------
+# teams and casework (issue 3): enrolment, the server's database seen as an
+# attacker sees it, envelope headers, the audit chain, canary searches.
+# (Added by the team tests; everything above is unchanged.)
+
+import base64
+import sqlite3
+import string
+import struct
+
+FINGERPRINT_RE = re.compile(r"\d{5}(?:[ ]\d{5}){7}")
+
+
+def parse_fingerprint(text):
+    """The last fingerprint (8 groups of 5 digits) printed in text, or None."""
+    found = FINGERPRINT_RE.findall(text or "")
+    return found[-1] if found else None
+
+
+def parse_init_line(text):
+    """The token in the `refuge init --server URL --token TOKEN --name NAME`
+    line that `refuge staff invite` prints."""
+    for line in (text or "").splitlines():
+        if "init" in line and "--token" in line:
+            t = parse_token(line)
+            if t:
+                return t
+    return parse_token(text or "")
+
+
+class Member(Staff):
+    """A caseworker of a team: Staff plus the team commands' helpers. Every
+    command runs with stdin from /dev/null (not a tty), as in scripts/check."""
+
+    def __init__(self, name, passphrase=None):
+        super().__init__(name, passphrase)
+        self.fp = None
+
+    def run(self, *args, ok=True, timeout=600):
+        p = subprocess.run([BIN] + list(args), env=self.env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        p.out = p.stdout.decode("utf-8", "replace")
+        p.err = p.stderr.decode("utf-8", "replace")
+        rep = sanitizer_report(p.err)
+        check(rep is None, "sanitizer report from `refuge %s`" % " ".join(args[:2]), rep)
+        if ok:
+            check(p.returncode == 0, "%s: `refuge %s` failed (status %d)" %
+                  (self.name, " ".join(args), p.returncode), (p.err + p.out)[-3000:])
+        return p
+
+    def refused(self, *args):
+        """Runs a command that must fail; returns it (status checked != 0)."""
+        p = self.run(*args, ok=False)
+        check(p.returncode != 0, "%s: `refuge %s` must be refused, but it exited 0" %
+              (self.name, " ".join(args)), (p.out + p.err)[-2000:])
+        return p
+
+    def fingerprint(self):
+        p = self.run("fingerprint")
+        fp = parse_fingerprint(p.out)
+        check(fp, "`refuge fingerprint` prints 8 groups of 5 digits", p.out[:500])
+        return fp
+
+    def state(self, case):
+        """`refuge show CASE --json`'s "state"."""
+        shown = self.json("show", case, "--json")
+        check(isinstance(shown, dict) and isinstance(shown.get("state"), dict),
+              "%s: `refuge show %s --json` has a \"state\" object" % (self.name, case),
+              json.dumps(shown)[:1500])
+        return shown["state"]
+
+    def cases(self, *extra):
+        obj = self.json("cases", "--json", *extra)
+        check(isinstance(obj, dict) and isinstance(obj.get("cases"), list),
+              "%s: `refuge cases --json` is {\"cases\": [...]}" % self.name,
+              json.dumps(obj)[:1500])
+        return obj["cases"]
+
+
+def enroll_first_admin(srv, name="Alice"):
+    a = Member(name)
+    p = a.run("init", "--server", srv.url, "--token", srv.token, "--name", name)
+    a.fp = parse_fingerprint(p.out)
+    return a
+
+
+def invite(srv, admin, name, as_admin=False):
+    """admin invites NAME, NAME enrolls with the printed line; returns the
+    Member (not approved yet) and the fingerprint its init printed."""
+    args = ["staff", "invite"] + (["--admin"] if as_admin else [])
+    p = admin.run(*args)
+    token = parse_init_line(p.out + p.err)
+    check(token, "`refuge staff invite` prints the init line with a token", p.out + p.err)
+    check("refuge init" in p.out and "--server" in p.out,
+          "`refuge staff invite` prints the exact `refuge init --server URL --token ...` line",
+          p.out)
+    m = Member(name)
+    p = m.run("init", "--server", srv.url, "--token", token, "--name", name)
+    m.fp = parse_fingerprint(p.out)
+    check(m.fp, "%s's `refuge init` prints the newcomer's fingerprint" % name, p.out)
+    return m
+
+
+def approve(admin, member, as_admin=False):
+    """Compares the fingerprint the newcomer reads out with `refuge
+    fingerprint` and approves non-interactively with --fingerprint."""
+    fp = member.fingerprint()
+    check(fp == member.fp, "`refuge fingerprint` shows what `refuge init` printed",
+          (fp, member.fp))
+    args = ["staff", "approve", member.name, "--fingerprint", fp]
+    if as_admin:
+        args.append("--admin")
+    return admin.run(*args)
+
+
+def make_team(srv, names=("Alice", "Bob", "Carol")):
+    """First admin + invited, enrolled and approved members (all synced)."""
+    admin = enroll_first_admin(srv, names[0])
+    team = [admin]
+    for n in names[1:]:
+        m = invite(srv, admin, n)
+        approve(admin, m)
+        team.append(m)
+    for m in team:
+        m.run("sync")
+    return team
+
+
+# ---- the server's database, as a compromised server sees it ----
+
+def open_db(srv):
+    con = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
+    con.isolation_level = None
+    return con
+
+
+def table_columns(con, table):
+    return [r[1] for r in con.execute("PRAGMA table_info(%s)" % table).fetchall()]
+
+
+def tables(con):
+    return [r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+
+
+def object_bytes(srv, con, seq):
+    """The stored ciphertext of object seq (inline row or blob file)."""
+    row = con.execute("SELECT data, blob FROM objects WHERE seq = ?", (seq,)).fetchone()
+    if row is None:
+        return None
+    if row[0] is not None:
+        return bytes(row[0])
+    with open(os.path.join(srv.data, "blobs", row[1]), "rb") as f:
+        return f.read(8 + 88 * 256 + 24)
+
+
+KEYID_KEY = b"refuge-keyid-v1\0"
+
+
+def keyid(pk):
+    """docs/protocol.md 1.1: BLAKE2b-64 keyed with "refuge-keyid-v1\\0"."""
+    return hashlib.blake2b(bytes(pk), digest_size=8, key=KEYID_KEY).hexdigest()
+
+
+def envelope_header(data):
+    """(kind, [recipient key ids as hex]) of an envelope, or raises TestFailure."""
+    check(data is not None and len(data) >= 8 and data[:4] == b"RFGE",
+          "a stored object starts with the envelope magic RFGE", (data or b"")[:16])
+    kind = data[5]
+    (n,) = struct.unpack(">H", data[6:8])
+    ids = []
+    for i in range(n):
+        off = 8 + 88 * i
+        check(off + 88 <= len(data), "envelope header holds its %d stanzas" % n)
+        ids.append(data[off:off + 8].hex())
+    return kind, ids
+
+
+def parse_roster(raw):
+    """docs/protocol.md 4: the signed roster's fields (no signature check)."""
+    raw = bytes(raw)
+    check(raw[:4] == b"RFGR", "a stored roster starts with RFGR", raw[:8])
+    (version,) = struct.unpack(">I", raw[5:9])
+    prev = raw[9:41]
+    (n,) = struct.unpack(">H", raw[41:43])
+    off, members = 43, []
+    for _ in range(n):
+        ln = raw[off]
+        name = raw[off + 1:off + 1 + ln].decode("utf-8", "replace")
+        off += 1 + ln
+        role = raw[off]
+        box, sign = raw[off + 1:off + 33], raw[off + 33:off + 65]
+        off += 65
+        members.append({"name": name, "role": role, "box_pk": box, "sign_pk": sign})
+    return {"version": version, "prev_hash": prev, "members": members,
+            "body": raw[:off], "signer": raw[off:off + 32], "sig": raw[off + 32:off + 96]}
+
+
+def roster_hash(raw):
+    return hashlib.blake2b(bytes(raw), digest_size=32).digest()
+
+
+# ---- the audit chain (src/lib/audit.h) ----
+
+def audit_hash(eid, day, actor, action, target, prev):
+    """BLAKE2b-256("refuge-audit-v1" || id u64 || day u32 || actor ||
+    action_len u8 || action || target_len u8 || target || prev)."""
+    action = action.encode() if isinstance(action, str) else bytes(action)
+    target = target.encode() if isinstance(target, str) else bytes(target)
+    actor = bytes(actor) if actor else b"\0" * 32
+    m = (b"refuge-audit-v1" + struct.pack(">QI", eid, day) + actor +
+         bytes([len(action)]) + action + bytes([len(target)]) + target + bytes(prev))
+    return hashlib.blake2b(m, digest_size=32).digest()
+
+
+# ---- canary searches (the same encodings as test_canary.py) ----
+
+def rand_letters(n):
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(n))
+
+
+def b64_cores(data):
+    """Base64 of data at each of the 3 alignments, keeping only the characters
+    that do not depend on the neighbouring bytes; standard and URL-safe."""
+    out = []
+    for off in range(3):
+        enc = base64.b64encode(b"\0" * off + data + b"\0\0\0").decode()
+        start = -(-(8 * off) // 6)
+        end = (8 * (off + len(data))) // 6
+        core = enc[start:end]
+        if len(core) >= 8:
+            out.append(core.encode())
+            out.append(core.replace("+", "-").replace("/", "_").encode())
+    return out
+
+
+def encodings(s):
+    """Every encoding of s a canary search looks for, as (label, bytes)."""
+    u8 = s.encode("utf-8")
+    pats = [("utf-8", u8), ("utf-16le", s.encode("utf-16-le")),
+            ("utf-16be", s.encode("utf-16-be")),
+            ("hex", u8.hex().encode()), ("HEX", u8.hex().upper().encode()),
+            ("url", urllib.parse.quote(s).encode()),
+            ("url+", urllib.parse.quote_plus(s).encode()),
+            ("url-lower", urllib.parse.quote(s).lower().encode()),
+            ("reversed", s[::-1].encode("utf-8")),
+            ("reversed-bytes", u8[::-1])]
+    pats += [("base64", p) for p in b64_cores(u8)]
+    seen, out = set(), []
+    for label, p in pats:
+        if p not in seen and len(p) >= 6:
+            seen.add(p)
+            out.append((label, p))
+    return out
+
+
+def search_tree(roots, needles):
+    """needles: list of (what, label, bytes). Returns (hits, files, bytes)."""
+    hits, files, total = [], 0, 0
+    for root in roots:
+        for d, _, names in os.walk(root):
+            for n in names:
+                p = os.path.join(d, n)
+                try:
+                    with open(p, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue  # a file removed while we walk (journal, temp)
+                files += 1
+                total += len(data)
+                low = None
+                for what, label, pat in needles:
+                    hay = data
+                    if label in ("hex", "url-lower"):
+                        if low is None:
+                            low = data.lower()
+                        hay = low
+                    i = hay.find(pat)
+                    if i >= 0:
+                        hits.append("%s (%s) in %s at byte %d" % (what, label, p, i))
+    return hits, files, total
+
+
+class TeamServer(Server):
+    """A Server whose `refuge server init` takes extra flags (e.g.
+    --retention-days 0 --inactivity-days 1)."""
+
+    def __init__(self, init_args=(), cheap_kdf=True):
+        super().__init__(cheap_kdf=cheap_kdf)
+        self.init_args = list(init_args)
+
+    def init(self):
+        if not self.init_args:
+            return super().init()
+        args = ["server", "init", "--data", self.data] + self.init_args
+        h = run(["server", "init", "--help"], timeout=60)
+        helptext = h.out + h.err
+        for flag in self.init_args:
+            if flag.startswith("--"):
+                check(flag in helptext, "`refuge server init --help` documents %s" % flag,
+                      helptext[-1500:])
+        if self.cheap_kdf and "--kdf-ops" in helptext and "--kdf-mem" in helptext:
+            args += ["--kdf-ops", "1", "--kdf-mem", "8"]
+        p = run(args, timeout=120)
+        self.init_output = p.out + p.err
+        check(p.returncode == 0,
+              "`refuge server init %s` failed (status %d)" % (" ".join(self.init_args),
+                                                            p.returncode), self.init_output)
+        rep = sanitizer_report(self.init_output)
+        check(rep is None, "sanitizer report from `refuge server init`", rep)
+        self.token = parse_token(self.init_output)
+        check(self.token, "`refuge server init` printed no enrollment token", self.init_output)
+        return self
+
+
+def checklist_done(state):
+    """The checklist items marked done in a "state" (dict name -> bool, or a list)."""
+    c = state.get("checklist")
+    if isinstance(c, dict):
+        return sorted(k for k, v in c.items() if v)
+    if isinstance(c, list):
+        return sorted(x if isinstance(x, str) else x.get("item") for x in c
+                      if isinstance(x, str) or x.get("done"))
+    return c
+
+
+def norm_state(state):
+    """A "state" with its lists sorted (comparing what, not the order shown)."""
+    return {"stage": state.get("stage"), "assigned": sorted(state.get("assigned") or []),
+            "tags": sorted(state.get("tags") or []), "due": state.get("due"),
+            "checklist": checklist_done(state)}
+
+
+def events_of(shown):
+    """The event items of `refuge show --json`, as comparable tuples."""
+    out = []
+    for it in shown.get("items", []) if isinstance(shown, dict) else []:
+        if isinstance(it, dict) and it.get("kind") == "event":
+            out.append((it.get("op"), it.get("value"), it.get("author"), it.get("seq")))
+    return out
+
+
+# --------------------------------------------------------------------------
+# raw HTTP and the store's tables (test_hostile, test_crash, test_diskfull)
+
+
+class RawAnswer:
+    """What came back on a raw connection: status None if no HTTP answer."""
+
+    def __init__(self, raw, closed, error=None):
+        self.raw = raw
+        self.closed = closed      # the server closed the connection
+        self.error = error        # e.g. "reset", "timeout"
+        self.status = None
+        self.headers = []
+        self.body = b""
+        head, sep, rest = raw.partition(b"\r\n\r\n")
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+        if sep and m:
+            self.status = int(m.group(1))
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                self.headers.append((k.strip().lower().decode("latin-1"),
+                                     v.strip().decode("latin-1")))
+            self.body = rest
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k == name.lower():
+                return v
+        return None
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "<raw %s %s%s, %d bytes>" % (self.status, "closed" if self.closed else "open",
+                                            " " + self.error if self.error else "", len(self.raw))
+
+
+def _answer_complete(buf):
+    head, sep, rest = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+    if m:
+        return len(rest) >= int(m.group(1))
+    return re.match(rb"HTTP/1\.[01] (1\d\d|204|304)", head) is not None
+
+
+def raw_exchange(port, data, timeout=10.0, host="127.0.0.1", pieces=None, pause=0.0):
+    """Sends data (bytes) on a fresh TCP connection, exactly as given, and reads
+    the first answer: until it is complete (Content-Length), the server
+    closes, or timeout. pieces: a list of byte strings sent one by one with
+    `pause` seconds between (instead of data). Returns a RawAnswer."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    buf, closed, error = b"", False, None
+    deadline = time.time() + timeout
+    try:
+        try:
+            for i, piece in enumerate(pieces if pieces is not None else [data]):
+                if i and pause:
+                    time.sleep(pause)
+                s.sendall(piece)
+        except OSError as e:  # the server may answer and close before reading all
+            error = "send: " + type(e).__name__
+        while time.time() < deadline:
+            s.settimeout(max(0.05, deadline - time.time()))
+            try:
+                got = s.recv(65536)
+            except socket.timeout:
+                error = error or "timeout"
+                break
+            except OSError as e:
+                error = type(e).__name__
+                closed = True
+                break
+            if not got:
+                closed = True
+                break
+            buf += got
+            if _answer_complete(buf):
+                break
+    finally:
+        s.close()
+    return RawAnswer(buf, closed, error)
+
+
+STORE_TABLES = ("objects", "sources", "staff", "rosters", "enroll_tokens")
+
+
+def store_snapshot(datadir, tables=STORE_TABLES):
+    """A comparable picture of the store: sha256 of every row of the named
+    tables (sqlite3, read-only) and the names and sizes of DATA/blobs."""
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(datadir, "refuge.db"), uri=True,
+                          timeout=30)
+    snap = {}
+    try:
+        for t in tables:
+            rows = con.execute("SELECT * FROM %s ORDER BY rowid" % t).fetchall()
+            snap[t] = [hashlib.sha256(repr(r).encode()).hexdigest()[:16] for r in rows]
+    finally:
+        con.close()
+    bdir = os.path.join(datadir, "blobs")
+    snap["blobs"] = sorted((n, os.path.getsize(os.path.join(bdir, n))) for n in os.listdir(bdir))
+    return snap
+
+
+def snapshot_diff(before, after):
+    """A short description of what changed between two store_snapshot()s, or None."""
+    out = []
+    for k in sorted(set(before) | set(after)):
+        a, b = before.get(k, []), after.get(k, [])
+        if a != b:
+            out.append("%s: %d -> %d entries, %d new, %d gone" %
+                       (k, len(a), len(b), len(set(b) - set(a)), len(set(a) - set(b))))
+    return "; ".join(out) or None
+
+
+# ---- keys a compromised server makes for itself (pure python, tests only) ----
+# Ed25519 (RFC 8032, section 5.1 / 6) and X25519 (RFC 7748): slow but exact,
+# so a test can forge a roster signed by a key that is not an admin.
+
+_P = 2 ** 255 - 19
+_L = 2 ** 252 + 27742317777372353535851937790883648493
+
+
+def _inv(x):
+    return pow(x, _P - 2, _P)
+
+
+_D = -121665 * _inv(121666) % _P
+_SQRTM1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _xrecover(y):
+    xx = (y * y - 1) * _inv(_D * y * y + 1)
+    x = pow(xx, (_P + 3) // 8, _P)
+    if (x * x - xx) % _P != 0:
+        x = x * _SQRTM1 % _P
+    if x % 2 != 0:
+        x = _P - x
+    return x
+
+
+_BY = 4 * _inv(5) % _P
+_BX = _xrecover(_BY)
+_BASE = (_BX, _BY, 1, _BX * _BY % _P)
+
+
+def _padd(p, q):
+    a = (p[1] - p[0]) * (q[1] - q[0]) % _P
+    b = (p[1] + p[0]) * (q[1] + q[0]) % _P
+    c = 2 * p[3] * q[3] * _D % _P
+    d = 2 * p[2] * q[2] % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _pmul(s, p):
+    q = (0, 1, 1, 0)
+    while s > 0:
+        if s & 1:
+            q = _padd(q, p)
+        p = _padd(p, p)
+        s >>= 1
+    return q
+
+
+def _penc(p):
+    zi = _inv(p[2])
+    x, y = p[0] * zi % _P, p[1] * zi % _P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def _ed_secret(seed):
+    h = hashlib.sha512(seed).digest()
+    a = int.from_bytes(h[:32], "little")
+    a &= (1 << 254) - 8
+    a |= 1 << 254
+    return a, h[32:]
+
+
+def ed25519_public(seed):
+    return _penc(_pmul(_ed_secret(seed)[0], _BASE))
+
+
+def ed25519_sign(seed, msg):
+    a, prefix = _ed_secret(seed)
+    pk = _penc(_pmul(a, _BASE))
+    r = int.from_bytes(hashlib.sha512(prefix + msg).digest(), "little") % _L
+    big_r = _penc(_pmul(r, _BASE))
+    k = int.from_bytes(hashlib.sha512(big_r + pk + msg).digest(), "little") % _L
+    return big_r + ((r + k * a) % _L).to_bytes(32, "little")
+
+
+def x25519_public(sk):
+    k = bytearray(sk)
+    k[0] &= 248
+    k[31] &= 127
+    k[31] |= 64
+    k = int.from_bytes(k, "little")
+    x1, x2, z2, x3, z3, swap = 9, 1, 0, 9, 1, 0
+    for t in reversed(range(255)):
+        kt = (k >> t) & 1
+        swap ^= kt
+        if swap:
+            x2, x3, z2, z3 = x3, x2, z3, z2
+        swap = kt
+        a, b = x2 + z2, x2 - z2
+        aa, bb = a * a % _P, b * b % _P
+        e = aa - bb
+        c, d = x3 + z3, x3 - z3
+        da, cb = d * a % _P, c * b % _P
+        x3, z3 = (da + cb) ** 2 % _P, x1 * (da - cb) ** 2 % _P
+        x2, z2 = aa * bb % _P, e * (aa + 121665 * e) % _P
+    if swap:
+        x2, z2 = x3, z3
+    return (x2 * _inv(z2) % _P).to_bytes(32, "little")
+
+
+def crypto_self_check():
+    """RFC 8032 test 1 and RFC 7748 section 6.1: the forger is a real signer."""
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    check(ed25519_public(seed).hex() ==
+          "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+          "pure-python Ed25519 public key matches RFC 8032 test 1")
+    check(ed25519_sign(seed, b"").hex() ==
+          "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+          "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+          "pure-python Ed25519 signature matches RFC 8032 test 1")
+    sk = bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+    check(x25519_public(sk).hex() ==
+          "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+          "pure-python X25519 public key matches RFC 7748 6.1")
+
+
+def encode_roster(version, prev_hash, members, signer_seed=None, signer_pk=None, sig=None):
+    """docs/protocol.md 4: a roster; signed with signer_seed (Ed25519) unless
+    signer_pk and sig are given as they are."""
+    body = b"RFGR" + bytes([1]) + struct.pack(">I", version) + bytes(prev_hash) + \
+        struct.pack(">H", len(members))
+    for m in members:
+        name = m["name"].encode("utf-8")
+        body += bytes([len(name)]) + name + bytes([m["role"]]) + bytes(m["box_pk"]) + \
+            bytes(m["sign_pk"])
+    if signer_seed is not None:
+        signer_pk = ed25519_public(signer_seed)
+        sig = ed25519_sign(signer_seed, b"refuge-roster-v1" + body)
+    return body + bytes(signer_pk) + bytes(sig)
