@@ -40,7 +40,46 @@ enum rf_audit_break {
     RF_AUDIT_REWRITTEN = 4, /* the log no longer extends the anchor this client saw */
 };
 
-/* Computes e->hash's expected value. RF_ERR_INVALID on over-long fields. */
+/*
+ * Field rules (choices made in audit.c): action is 1..31 bytes of [a-z_];
+ * target is 0..63 bytes of printable ASCII 0x20..0x7e (spaces allowed, e.g.
+ * "cases=2 objects=9"); each NUL-terminated within its array. Integers in
+ * the hash input are big-endian; "refuge-audit-v1" is its 15 ASCII bytes
+ * without terminator; action_len and target_len are the strlen()s.
+ *
+ * Verification rules, exactly (rf_audit_verify). anchor_hash NULL means
+ * zeros; anchor_id 0 with a non-zero anchor_hash is RF_ERR_INVALID, as is
+ * e NULL with n > 0. n == 0 verifies. The walk starts:
+ *   - after the anchor (expected id anchor_id + 1, expected prev anchor_hash)
+ *     when anchor_id == 0 or e[0].id > anchor_id;
+ *   - at e[0] itself when anchor_id > 0 and e[0].id <= anchor_id (the caller
+ *     passed history reaching back to the anchor, e.g. the anchor entry as
+ *     e[0], or the whole log): expected id e[0].id, expected prev zeros if
+ *     that id is 1, else e[0].prev is not checked (its predecessor is not
+ *     in e).
+ * Then for i = 0..n-1, the first failing check gives the break at index i:
+ *   1. MODIFIED   rf_audit_hash(e[i]) fails or differs from e[i].hash;
+ *   2. REORDERED  e[i].id < expected id (backwards or duplicated);
+ *      REORDERED  e[i].id > expected id and some later e[j] has an id in
+ *                 [expected, e[i].id) (an entry came too late);
+ *      DELETED    e[i].id > expected id otherwise (a gap);
+ *   3. DELETED    e[i].prev differs from the expected prev (the previous
+ *                 entry's hash, or the anchor's for the first entry after
+ *                 it): an entry removed and the ids after it renumbered;
+ *   4. REWRITTEN  e[i].id == anchor_id (> 0) and e[i].hash != anchor_hash;
+ * then expected id = e[i].id + 1 and expected prev = e[i].hash (an entry
+ * with id UINT64_MAX followed by another: REORDERED at the next index).
+ * Finally, when the walk started at e[0] and the last entry's id is below
+ * anchor_id (the log is shorter than the one this client saw): REWRITTEN at
+ * n - 1. So a consistent rewrite of entries up to the anchor passes from
+ * genesis and is REWRITTEN against the anchor, provided the caller passes
+ * the anchor entry (fetch after = anchor_id - 1): without it, a changed
+ * anchor shows only as the first entry's prev mismatch (DELETED at 0).
+ * Hashes are compared in constant time (sodium_memcmp).
+ */
+
+/* Computes e->hash's expected value. RF_ERR_INVALID on over-long fields
+ * (or characters outside the rules above). */
 int rf_audit_hash(uint8_t out[32], const struct rf_audit_entry *e);
 /* Verifies entries e[0..n) continue the chain after the anchor (anchor_id 0
  * and zero hash = the start of the log). Returns 0, or RF_ERR_FORMAT with
