@@ -1456,3 +1456,33 @@ def encode_roster(version, prev_hash, members, signer_seed=None, signer_pk=None,
         signer_pk = ed25519_public(signer_seed)
         sig = ed25519_sign(signer_seed, b"refuge-roster-v1" + body)
     return body + bytes(signer_pk) + bytes(sig)
+
+
+def restart_same_port(srv, extra=()):
+    """Starts a stopped Server again on the port it had (the caseworkers'
+    clients keep the server's URL); Server.restart with a retry while the
+    port is still held for a moment."""
+    deadline = time.time() + 30
+    while True:
+        try:
+            return srv.restart(extra)
+        except TestFailure:
+            if time.time() > deadline:
+                raise
+            srv.proc = None
+            time.sleep(0.5)
+
+
+def require_commands(*commands):
+    """Skips the test (exit 77) while a command it needs is not built yet:
+    `refuge CMD --help` answers "unknown command". Each entry is a string
+    ("staff", "server purge") split on spaces."""
+    missing = []
+    for c in commands:
+        p = run(c.split() + ["--help"], timeout=60)
+        text = p.out + p.err
+        last = c.split()[-1]
+        if "unknown command" in text.lower() or (p.returncode == 2 and last not in text):
+            missing.append(c)
+    if missing:
+        raise Skip("not built yet: refuge " + ", refuge ".join(missing))
