@@ -79,6 +79,7 @@ struct rf_staff_rec {
     uint8_t sign_pk[32];
     uint8_t box_pk[32];
     char name[65];
+    uint32_t day; /* enrolled (filled by reads; ignored by RF_OP_STAFF_PUT) */
 };
 int rf_store_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
 int rf_store_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw);

@@ -25,7 +25,23 @@
  * Recovery at open (only by the opener holding DIR/lock, so a second process
  * such as a CLI next to a running server never deletes the first one's blobs
  * in flight): empty DIR/tmp, delete blob files no object row names.
+ *
+ * Teams (schema 2). Grants sit beside the object they open and go with it
+ * (ON DELETE CASCADE); one per (object, key id), the first one stays. The
+ * audit log is a hash chain (lib/audit.h) whose next link is computed inside
+ * the writing transaction from the last stored row, so entries appended by
+ * concurrent requests, in one batch or many, always chain, and an entry
+ * rolled back with its group leaves no gap. The reserved case "teamconfig"
+ * (created by the migration with a random lookup id nobody can derive, so no
+ * person can log into it) carries the team's configuration events; triggers
+ * keep it events-only, unscheduled and undeletable.
+ *
+ * Retention (rf_store_purge): one transaction per expired case, holding the
+ * writer like a batch does, re-checking the case's expiry inside it; its blob
+ * files are unlinked after that commit, so a crash mid-purge loses nothing
+ * that should stay and leaves at worst orphan blobs the next open removes.
  */
+#include "lib/audit.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "store/store_internal.h"
@@ -83,6 +99,33 @@ static const char *const migrations[] = {
     "CREATE TABLE rosters("
     " version INTEGER PRIMARY KEY,"
     " raw BLOB NOT NULL) STRICT;",
+    /* 1 -> 2: teams and casework (grants, audit log, retention, teamconfig) */
+    "CREATE TABLE grants("
+    " id INTEGER PRIMARY KEY,"
+    " seq INTEGER NOT NULL REFERENCES objects(seq) ON DELETE CASCADE,"
+    " keyid BLOB NOT NULL CHECK (length(keyid) = 8),"
+    " grant BLOB NOT NULL CHECK (length(grant) = 88 AND substr(grant, 1, 8) = keyid),"
+    " UNIQUE (seq, keyid)) STRICT;"
+    "CREATE INDEX grants_by_keyid ON grants(keyid, id);"
+    "CREATE TABLE audit("
+    " id INTEGER PRIMARY KEY CHECK (id > 0),"
+    " day INTEGER NOT NULL,"
+    " actor BLOB NOT NULL CHECK (length(actor) = 32),"
+    " action TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 31),"
+    " target TEXT NOT NULL CHECK (length(target) <= 63),"
+    " prev BLOB NOT NULL CHECK (length(prev) = 32),"
+    " hash BLOB NOT NULL CHECK (length(hash) = 32)) STRICT;"
+    "ALTER TABLE sources ADD COLUMN delete_day INTEGER;"
+    "INSERT INTO sources(lookup_id, case_id, pk, day) VALUES (randomblob(32), 'teamconfig',"
+    " zeroblob(32), CAST(strftime('%s', 'now') AS INTEGER) / 86400);"
+    "CREATE TRIGGER teamconfig_events_only BEFORE INSERT ON objects"
+    " WHEN NEW.kind <> 4 AND NEW.source_id = (SELECT id FROM sources WHERE case_id = 'teamconfig')"
+    " BEGIN SELECT RAISE(ABORT, 'teamconfig holds events only'); END;"
+    "CREATE TRIGGER teamconfig_kept BEFORE DELETE ON sources WHEN OLD.case_id = 'teamconfig'"
+    " BEGIN SELECT RAISE(ABORT, 'teamconfig is never deleted'); END;"
+    "CREATE TRIGGER teamconfig_unscheduled BEFORE UPDATE OF delete_day ON sources"
+    " WHEN OLD.case_id = 'teamconfig' AND NEW.delete_day IS NOT NULL"
+    " BEGIN SELECT RAISE(ABORT, 'teamconfig is never scheduled'); END;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -118,6 +161,17 @@ enum stmt_id {
     S_OBJECTS_OF_SOURCE,
     S_OBJECT_GET,
     S_OBJECT_DATA,
+    S_STAFF_LIST,
+    S_GRANT_PUT,
+    S_GRANTS_FOR,
+    S_AUDIT_LAST,
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
+    S_CASE_SCHEDULE,
+    S_PURGE_NEXT,
+    S_PURGE_BLOBS,
+    S_PURGE_OBJECTS,
+    S_PURGE_SOURCE,
     S_COUNT
 };
 
@@ -150,7 +204,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_STAFF_PUT] = "INSERT INTO staff(sign_pk, box_pk, name, day) VALUES (?1, ?2, ?3, ?4) "
                     "ON CONFLICT(sign_pk) DO UPDATE SET box_pk = excluded.box_pk, "
                     "name = excluded.name",
-    [S_STAFF_GET] = "SELECT box_pk, name FROM staff WHERE sign_pk = ?1",
+    [S_STAFF_GET] = "SELECT box_pk, name, day FROM staff WHERE sign_pk = ?1",
     [S_ROSTER_PUT] = "INSERT INTO rosters(version, raw) VALUES (?1, ?2)",
     [S_ROSTER_MAX] = "SELECT coalesce(max(version), 0) FROM rosters",
     [S_ROSTER_LATEST] = "SELECT version, raw FROM rosters ORDER BY version DESC LIMIT 1",
@@ -160,6 +214,28 @@ static const char *const stmt_sql[S_COUNT] = {
                             "ORDER BY o.seq LIMIT ?3",
     [S_OBJECT_GET] = "SELECT " OBJECT_COLS "WHERE o.seq = ?1",
     [S_OBJECT_DATA] = "SELECT data, blob FROM objects WHERE seq = ?1",
+    [S_STAFF_LIST] = "SELECT sign_pk, box_pk, name, day FROM staff ORDER BY name LIMIT ?1",
+    /* the first grant for (object, key) stays: rewraps from several
+     * caseworkers may race, and a grant already there is not replaced */
+    [S_GRANT_PUT] = "INSERT INTO grants(seq, keyid, grant) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT(seq, keyid) DO NOTHING",
+    [S_GRANTS_FOR] = "SELECT id, seq, keyid, grant FROM grants WHERE keyid = ?1 AND id > ?2 "
+                     "ORDER BY id LIMIT ?3",
+    [S_AUDIT_LAST] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+    [S_AUDIT_INSERT] = "INSERT INTO audit(id, day, actor, action, target, prev, hash) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_AUDIT_LIST] = "SELECT id, day, actor, action, target, prev, hash FROM audit "
+                     "WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [S_CASE_SCHEDULE] = "UPDATE sources SET delete_day = ?2 WHERE id = ?1",
+    /* the next expired case after ?1: its deletion day has come, or its
+     * person has sent nothing (message or file) for more than ?3 days */
+    [S_PURGE_NEXT] = "SELECT s.id FROM sources s WHERE s.id > ?1 AND s.case_id <> 'teamconfig' "
+                     "AND ((s.delete_day IS NOT NULL AND s.delete_day <= ?2) OR (?3 > 0 AND "
+                     "coalesce((SELECT max(o.day) FROM objects o WHERE o.source_id = s.id "
+                     "AND o.kind IN (1, 2)), s.day) + ?3 < ?2)) ORDER BY s.id LIMIT 1",
+    [S_PURGE_BLOBS] = "SELECT blob FROM objects WHERE source_id = ?1 AND blob IS NOT NULL",
+    [S_PURGE_OBJECTS] = "DELETE FROM objects WHERE source_id = ?1",
+    [S_PURGE_SOURCE] = "DELETE FROM sources WHERE id = ?1",
 };
 
 struct conn {
@@ -859,6 +935,7 @@ static int row_staff(sqlite3_stmt *s, void *ctx)
     if ((rc = copy_fixed(r->box_pk, sizeof(r->box_pk), s, 0)) != 0 ||
         (rc = copy_text(r->name, sizeof(r->name), s, 1)) != 0)
         return rc;
+    r->day = (uint32_t)sqlite3_column_int64(s, 2);
     return 1;
 }
 
@@ -892,6 +969,131 @@ int rf_store_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *ra
 {
     int64_t v = version;
     return read_one(st, S_ROSTER_GET, bind_int1, &v, row_buf0, raw);
+}
+
+struct staff_rows {
+    struct rf_staff_rec *out;
+    size_t cap, n;
+};
+
+static int row_staff_list(sqlite3_stmt *s, void *ctx)
+{
+    struct staff_rows *r = ctx;
+    if (r->n >= r->cap)
+        return 1;
+    struct rf_staff_rec *o = &r->out[r->n];
+    memset(o, 0, sizeof(*o));
+    int rc;
+    if ((rc = copy_fixed(o->sign_pk, sizeof(o->sign_pk), s, 0)) != 0 ||
+        (rc = copy_fixed(o->box_pk, sizeof(o->box_pk), s, 1)) != 0 ||
+        (rc = copy_text(o->name, sizeof(o->name), s, 2)) != 0)
+        return rc;
+    o->day = (uint32_t)sqlite3_column_int64(s, 3);
+    r->n++;
+    return 0;
+}
+
+static void bind_cap1(sqlite3_stmt *s, const void *args)
+{
+    sqlite3_bind_int64(s, 1, *(const int64_t *)args);
+}
+
+int rf_store_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n)
+{
+    struct staff_rows r = {out, cap, 0};
+    int64_t lim = cap_limit(cap);
+    *n = 0;
+    if (cap == 0)
+        return 0;
+    int rc = read_rows(st, S_STAFF_LIST, bind_cap1, &lim, row_staff_list, &r, NULL);
+    *n = rc == 0 ? r.n : 0;
+    return rc;
+}
+
+struct grant_rows {
+    struct rf_grant_rec *out;
+    size_t cap, n;
+};
+
+static int row_grant(sqlite3_stmt *s, void *ctx)
+{
+    struct grant_rows *r = ctx;
+    if (r->n >= r->cap)
+        return 1;
+    struct rf_grant_rec *g = &r->out[r->n];
+    memset(g, 0, sizeof(*g));
+    g->id = sqlite3_column_int64(s, 0);
+    g->seq = sqlite3_column_int64(s, 1);
+    int rc;
+    if ((rc = copy_fixed(g->keyid, sizeof(g->keyid), s, 2)) != 0 ||
+        (rc = copy_fixed(g->grant, sizeof(g->grant), s, 3)) != 0)
+        return rc;
+    r->n++;
+    return 0;
+}
+
+struct grants_args {
+    const uint8_t *keyid;
+    int64_t after, cap;
+};
+
+static void bind_grants(sqlite3_stmt *s, const void *args)
+{
+    const struct grants_args *a = args;
+    sqlite3_bind_blob(s, 1, a->keyid, 8, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, a->after);
+    sqlite3_bind_int64(s, 3, a->cap);
+}
+
+int rf_store_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
+                        struct rf_grant_rec *out, size_t cap, size_t *n)
+{
+    struct grant_rows r = {out, cap, 0};
+    struct grants_args a = {keyid, after, cap_limit(cap)};
+    *n = 0;
+    if (cap == 0)
+        return 0;
+    int rc = read_rows(st, S_GRANTS_FOR, bind_grants, &a, row_grant, &r, NULL);
+    *n = rc == 0 ? r.n : 0;
+    return rc;
+}
+
+struct audit_rows {
+    struct rf_audit_entry *out;
+    size_t cap, n;
+};
+
+static int row_audit(sqlite3_stmt *s, void *ctx)
+{
+    struct audit_rows *r = ctx;
+    if (r->n >= r->cap)
+        return 1;
+    struct rf_audit_entry *e = &r->out[r->n];
+    memset(e, 0, sizeof(*e));
+    e->id = (uint64_t)sqlite3_column_int64(s, 0);
+    e->day = (uint32_t)sqlite3_column_int64(s, 1);
+    int rc;
+    if ((rc = copy_fixed(e->actor, sizeof(e->actor), s, 2)) != 0 ||
+        (rc = copy_text(e->action, sizeof(e->action), s, 3)) != 0 ||
+        (rc = copy_text(e->target, sizeof(e->target), s, 4)) != 0 ||
+        (rc = copy_fixed(e->prev, sizeof(e->prev), s, 5)) != 0 ||
+        (rc = copy_fixed(e->hash, sizeof(e->hash), s, 6)) != 0)
+        return rc;
+    r->n++;
+    return 0;
+}
+
+int rf_store_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
+                        size_t *n)
+{
+    struct audit_rows r = {out, cap, 0};
+    struct since_args a = {after > INT64_MAX ? INT64_MAX : (int64_t)after, cap_limit(cap)};
+    *n = 0;
+    if (cap == 0)
+        return 0;
+    int rc = read_rows(st, S_AUDIT_LIST, bind_since, &a, row_audit, &r, NULL);
+    *n = rc == 0 ? r.n : 0;
+    return rc;
 }
 
 /* ---- writes (writer connection, inside a transaction) ---- */
@@ -1104,6 +1306,100 @@ static int op_roster_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
+static int op_grant_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (!op->data || op->len != sizeof(((struct rf_grant_rec *)0)->grant) || op->seq <= 0 ||
+        memcmp(op->data, op->keyid, sizeof(op->keyid)) != 0)
+        return RF_ERR_INVALID;
+    int rc = stmt_get(c, S_GRANT_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->seq);
+    sqlite3_bind_blob(s, 2, op->keyid, sizeof(op->keyid), SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, op->data, (int)op->len, SQLITE_STATIC);
+    return step_done(s);
+}
+
+/* Printable ASCII only, min..max bytes: audit fields are shown to people. */
+static int audit_text_ok(const char *t, size_t min, size_t max)
+{
+    size_t n = t ? strnlen(t, max + 1) : 0;
+    if (n < min || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Appends the next link of the audit chain inside the open transaction. */
+static int audit_append(struct conn *c, const uint8_t actor[32], const char *action,
+                        const char *target)
+{
+    struct rf_audit_entry e;
+    sqlite3_stmt *s = NULL;
+    if (!target)
+        target = "";
+    if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
+        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX))
+        return RF_ERR_INVALID;
+    memset(&e, 0, sizeof(e));
+    int rc = stmt_get(c, S_AUDIT_LAST, &s);
+    if (rc != 0)
+        return rc;
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        e.id = (uint64_t)sqlite3_column_int64(s, 0) + 1;
+        rc = copy_fixed(e.prev, sizeof(e.prev), s, 1);
+    } else if (r == SQLITE_DONE) {
+        e.id = 1; /* prev stays zeros */
+    } else {
+        rc = db_err(r);
+    }
+    stmt_done(s);
+    if (rc != 0)
+        return rc;
+    e.day = rf_store_today();
+    memcpy(e.actor, actor, sizeof(e.actor));
+    memcpy(e.action, action, strlen(action) + 1);
+    memcpy(e.target, target, strlen(target) + 1);
+    if ((rc = rf_audit_hash(e.hash, &e)) != 0)
+        return rc;
+    if ((rc = stmt_get(c, S_AUDIT_INSERT, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, (int64_t)e.id);
+    sqlite3_bind_int64(s, 2, e.day);
+    sqlite3_bind_blob(s, 3, e.actor, sizeof(e.actor), SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, e.action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, e.target, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 6, e.prev, sizeof(e.prev), SQLITE_STATIC);
+    sqlite3_bind_blob(s, 7, e.hash, sizeof(e.hash), SQLITE_STATIC);
+    return step_done(s);
+}
+
+static int op_audit_append(struct conn *c, struct rf_op *op)
+{
+    return audit_append(c, op->pk, op->key, op->target);
+}
+
+/* day 0 cancels; the teamconfig case refuses a day (trigger: RF_ERR_INVALID). */
+static int op_case_schedule(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, S_CASE_SCHEDULE, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->source_id);
+    if (op->day == 0)
+        sqlite3_bind_null(s, 2);
+    else
+        sqlite3_bind_int64(s, 2, op->day);
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_NOT_FOUND;
+}
+
 static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
 {
     struct conn *c = &st->w;
@@ -1125,9 +1421,11 @@ static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAM
     case RF_OP_ROSTER_PUT:
         return op_roster_put(c, op);
     case RF_OP_GRANT_PUT:
+        return op_grant_put(c, op);
     case RF_OP_AUDIT_APPEND:
+        return op_audit_append(c, op);
     case RF_OP_CASE_SCHEDULE:
-        return RF_ERR_INVALID; /* being written (issue 3) */
+        return op_case_schedule(c, op);
     }
     return RF_ERR_INVALID;
 }
@@ -1247,5 +1545,164 @@ fail:
         ops[i].status = rc;
     pthread_mutex_unlock(&st->wmu);
     rf_log_error("store: transaction failed", rc);
+    return rc;
+}
+
+/* ---- retention ---- */
+
+struct purge_case {
+    int64_t id;
+    uint64_t objects;
+    size_t blobs; /* names in st->dead[0..blobs) */
+};
+
+/* Collects the blob names of source id's objects into st->dead. */
+static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
+{
+    struct conn *c = &st->w;
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, S_PURGE_BLOBS, &s);
+    *n = 0;
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    for (;;) {
+        int r = sqlite3_step(s);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = db_err(r);
+            break;
+        }
+        if ((rc = dead_reserve(st, *n + 1)) != 0 ||
+            (rc = copy_text(st->dead[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
+            break;
+        (*n)++;
+    }
+    stmt_done(s);
+    return rc;
+}
+
+/* Inside the open transaction: finds the next expired case after `after`
+ * and deletes it with its objects (grants cascade). pc->id = 0: none left. */
+static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
+                         struct purge_case *pc)
+{
+    struct conn *c = &st->w;
+    sqlite3_stmt *s = NULL;
+    memset(pc, 0, sizeof(*pc));
+    int rc = stmt_get(c, S_PURGE_NEXT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, today);
+    sqlite3_bind_int64(s, 3, inactive);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        pc->id = sqlite3_column_int64(s, 0);
+    stmt_done(s);
+    if (r != SQLITE_ROW)
+        return r == SQLITE_DONE ? 0 : db_err(r);
+    if ((rc = purge_collect_blobs(st, pc->id, &pc->blobs)) != 0)
+        return rc;
+    if ((rc = stmt_get(c, S_PURGE_OBJECTS, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, pc->id);
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    pc->objects = (uint64_t)sqlite3_changes64(c->db);
+    if ((rc = stmt_get(c, S_PURGE_SOURCE, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, pc->id);
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_DB;
+}
+
+/* One transaction: purges the next expired case; pc->id = 0 when none is left. */
+static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
+                     struct purge_case *pc)
+{
+    struct conn *c = &st->w;
+    pthread_mutex_lock(&st->wmu);
+    int rc = stmt_run(c, S_BEGIN);
+    if (rc == 0)
+        rc = purge_next_tx(st, after, today, inactive, pc);
+    if (rc == 0 && pc->id == 0) {
+        stmt_run(c, S_ROLLBACK); /* nothing was written */
+        pthread_mutex_unlock(&st->wmu);
+        return 0;
+    }
+    if (rc == 0)
+        rc = rf_store_fault_hit(&st->files);
+    if (rc == 0)
+        rc = stmt_run(c, S_COMMIT);
+    if (rc != 0) {
+        if (!sqlite3_get_autocommit(c->db))
+            stmt_run(c, S_ROLLBACK);
+        pc->id = 0;
+        pthread_mutex_unlock(&st->wmu);
+        return rc;
+    }
+    if (pc->blobs > 0)
+        rf_blobdir_unlink(&st->files, st->dead, pc->blobs);
+    pthread_mutex_unlock(&st->wmu);
+    return 0;
+}
+
+/* Appends the "purge" entry (actor: the server) in a transaction of its own. */
+static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
+{
+    static const uint8_t server[32];
+    struct conn *c = &st->w;
+    char target[RF_AUDIT_TARGET_MAX + 1];
+    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
+             (unsigned long long)n->objects);
+    pthread_mutex_lock(&st->wmu);
+    int rc = stmt_run(c, S_BEGIN);
+    if (rc == 0)
+        rc = audit_append(c, server, "purge", target);
+    if (rc == 0)
+        rc = rf_store_fault_hit(&st->files);
+    if (rc == 0)
+        rc = stmt_run(c, S_COMMIT);
+    if (rc != 0 && !sqlite3_get_autocommit(c->db))
+        stmt_run(c, S_ROLLBACK);
+    pthread_mutex_unlock(&st->wmu);
+    return rc;
+}
+
+int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                   struct rf_purge_counts *out)
+{
+    struct rf_purge_counts n = {0, 0, 0};
+    int64_t after = 0;
+    int rc;
+    for (;;) {
+        struct purge_case pc;
+        rc = purge_one(st, after, today, inactive_days, &pc);
+        if (rc != 0 || pc.id == 0)
+            break;
+        n.cases++;
+        n.objects += pc.objects;
+        n.blobs += pc.blobs;
+        after = pc.id;
+    }
+    /* what was deleted is recorded even if a later case failed */
+    int arc = purge_audit(st, &n);
+    if (rc == 0)
+        rc = arc;
+    if (n.cases > 0) {
+        /* deleted pages are zeroed (secure_delete); a passive checkpoint
+         * (never waits for readers while holding the writer) copies the
+         * zeroed pages into the database file now */
+        pthread_mutex_lock(&st->wmu);
+        sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&st->wmu);
+    }
+    if (rc != 0)
+        rf_log_error("store: purge failed", rc);
+    if (out)
+        *out = n;
     return rc;
 }

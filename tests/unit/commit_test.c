@@ -1,7 +1,11 @@
 /* commit_test.c - the group committer: many threads' ops all complete, each
  * exactly once, with distinct sequence numbers, in shared transactions; a
  * full queue says BUSY; a failed transaction fails its whole batch and the
- * next batch goes through; free runs everything still queued. */
+ * next batch goes through; free runs everything still queued. Audit entries
+ * from many threads, in groups with the action they record or on their own
+ * without waiting, form one unbroken chain, and a group that fails leaves
+ * neither its action nor its entry. */
+#include "lib/audit.h"
 #include "lib/err.h"
 #include "store/commit.h"
 #include "store/store.h"
@@ -288,8 +292,11 @@ static void group_is_all_or_nothing(void **state)
     uint8_t data[8] = {0};
     struct rf_op good[3], bad[3];
     for (int i = 0; i < 3; i++) {
-        good[i] = (struct rf_op){.type = RF_OP_OBJECT_PUT, .source_id = f->source_id, .kind = 1,
-                                 .data = data, .len = sizeof(data)};
+        good[i] = (struct rf_op){.type = RF_OP_OBJECT_PUT,
+                                 .source_id = f->source_id,
+                                 .kind = 1,
+                                 .data = data,
+                                 .len = sizeof(data)};
         bad[i] = good[i];
     }
     bad[2].source_id = 999999; /* no such source: this op fails */
@@ -354,6 +361,142 @@ static void free_of_null_and_idle(void **state)
     f->c = NULL;
 }
 
+/* ---- audit entries from concurrent submitters ---- */
+
+#define AUDIT_THREADS 6
+#define AUDIT_PER_THREAD 150
+
+struct audit_worker {
+    struct fixture *f;
+    int index;
+    int ok, refused;
+    _Atomic int failures;
+    _Atomic int pending; /* fire-and-forget entries not yet settled */
+};
+
+static void forget_done(void *arg, struct rf_op *op)
+{
+    struct audit_worker *w = arg;
+    if (op->status != 0)
+        w->failures++;
+    free((void *)op->target);
+    free(op);
+    w->pending--;
+}
+
+static void *audit_worker_main(void *p)
+{
+    struct audit_worker *w = p;
+    uint8_t data[64];
+    char target[32];
+    for (int i = 0; i < AUDIT_PER_THREAD; i++) {
+        /* an action and its entry, all-or-nothing; every fifth one fails */
+        snprintf(target, sizeof(target), "t%d-%d", w->index, i);
+        memset(data, i, sizeof(data));
+        int bad = i % 5 == 4;
+        struct rf_op g[2] = {
+            {.type = RF_OP_OBJECT_PUT,
+             .source_id = bad ? 987654 : w->f->source_id,
+             .kind = 3,
+             .data = data,
+             .len = sizeof(data)},
+            {.type = RF_OP_AUDIT_APPEND, .key = "reply", .target = target},
+        };
+        memset(g[1].pk, w->index + 1, 32);
+        struct rf_op *forget = calloc(1, sizeof(*forget));
+        char *ft = malloc(32);
+        if (!forget || !ft) {
+            w->failures++;
+            free(forget);
+            free(ft);
+            continue;
+        }
+        snprintf(ft, 32, "%d", i);
+        forget->type = RF_OP_AUDIT_APPEND;
+        forget->key = "fetch";
+        forget->target = ft;
+        memset(forget->pk, w->index + 1, 32);
+        w->pending++;
+        if (rf_committer_submit(w->f->c, forget, forget_done, w) != 0) {
+            w->pending--;
+            w->failures++;
+            free(ft);
+            free(forget);
+        }
+        struct group_wait gw = {.calls = 0};
+        pthread_mutex_init(&gw.mu, NULL);
+        pthread_cond_init(&gw.cv, NULL);
+        if (rf_committer_submit_group(w->f->c, g, 2, group_done, &gw) != 0) {
+            w->failures++;
+            continue;
+        }
+        pthread_mutex_lock(&gw.mu);
+        while (gw.calls == 0)
+            pthread_cond_wait(&gw.cv, &gw.mu);
+        pthread_mutex_unlock(&gw.mu);
+        pthread_cond_destroy(&gw.cv);
+        pthread_mutex_destroy(&gw.mu);
+        if (bad ? g[0].status == 0 || g[1].status == 0 : g[0].status != 0 || g[1].status != 0)
+            w->failures++;
+        if (bad)
+            w->refused++;
+        else
+            w->ok++;
+    }
+    return NULL;
+}
+
+static void audit_chain_from_concurrent_submitters(void **state)
+{
+    struct fixture *f = *state;
+    static struct audit_worker w[AUDIT_THREADS];
+    pthread_t th[AUDIT_THREADS];
+    for (int i = 0; i < AUDIT_THREADS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].f = f;
+        w[i].index = i;
+        assert_int_equal(pthread_create(&th[i], NULL, audit_worker_main, &w[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < AUDIT_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+        ok += w[i].ok;
+    }
+    rf_committer_free(f->c); /* drains the fire-and-forget entries */
+    f->c = NULL;
+    for (int i = 0; i < AUDIT_THREADS; i++)
+        assert_int_equal(w[i].pending, 0);
+
+    size_t want = (size_t)ok + AUDIT_THREADS * AUDIT_PER_THREAD, n = 0, bad = 0;
+    struct rf_audit_entry *e = calloc(want + 10, sizeof(*e));
+    assert_non_null(e);
+    assert_int_equal(rf_store_audit_list(f->st, 0, e, want + 10, &n), 0);
+    assert_int_equal(n, want);
+    enum rf_audit_break what = RF_AUDIT_OK;
+    assert_int_equal(rf_audit_verify(e, n, 0, NULL, &bad, &what), 0);
+    /* a reply entry exists exactly for each reply stored */
+    size_t replies = 0, objs = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(e[i].id, i + 1);
+        if (strcmp(e[i].action, "reply") == 0) {
+            replies++;
+            int t = -1, k = -1;
+            assert_int_equal(sscanf(e[i].target, "t%d-%d", &t, &k), 2);
+            assert_true(k % 5 != 4);
+            assert_int_equal(e[i].actor[0], t + 1);
+        }
+    }
+    assert_int_equal(replies, (size_t)ok);
+    struct rf_object *list = calloc(want + 10, sizeof(*list));
+    assert_non_null(list);
+    assert_int_equal(
+        rf_store_objects_of_source(f->st, f->source_id, 1u << 3, list, want + 10, &objs), 0);
+    assert_int_equal(objs, (size_t)ok);
+    free(list);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +507,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(group_is_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(discard_only_unreferenced_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(free_of_null_and_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(audit_chain_from_concurrent_submitters, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;

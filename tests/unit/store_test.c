@@ -1,7 +1,12 @@
 /* store_test.c - the SQLite store and its blob files, hunting for failure:
  * schema and reopen, every op and its refusals, exact bytes back for inline
  * and blob objects, one failing op failing alone, injected disk-full and
- * I/O errors leaving nothing behind, and crash leftovers removed on open. */
+ * I/O errors leaving nothing behind, and crash leftovers removed on open.
+ * Teams: grants are unique and go with their object, the audit chain
+ * verifies across batches and rolled-back groups, the reserved teamconfig
+ * case refuses all but events, and the purge removes exactly the expired
+ * cases (scheduled or silent) with their objects, grants and blob files. */
+#include "lib/audit.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "store/store.h"
@@ -208,16 +213,16 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 1);
+    assert_int_equal(sqlite3_column_int(s, 0), 2);
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                         "AND name IN ('settings', 'sources', 'objects', "
-                                        "'enroll_tokens', 'staff', 'rosters')",
+                                        "'enroll_tokens', 'staff', 'rosters', 'grants', 'audit')",
                                         -1, &s, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 6);
+    assert_int_equal(sqlite3_column_int(s, 0), 8);
     sqlite3_finalize(s);
     sqlite3_close(db);
 }
@@ -878,6 +883,468 @@ static void reads_do_not_wait_for_a_writer(void **state)
     rf_buf_free(&b);
 }
 
+/* ---- teams: grants, audit, teamconfig, schedule, purge ---- */
+
+static void fill_grant(uint8_t g[88], const uint8_t keyid[8], uint8_t fill)
+{
+    memcpy(g, keyid, 8);
+    memset(g + 8, fill, 80);
+}
+
+static void grants_unique_listed_by_key_and_gone_with_their_object(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[300] = {1};
+    char name[RF_BLOB_NAME_LEN + 1];
+    int64_t s1 = put_inline(f->st, a.id, 1, data, sizeof(data));
+    int64_t s2 = put_blob(f->st, a.id, 2, data, sizeof(data), name);
+    uint8_t k1[8] = {1, 1, 1, 1, 1, 1, 1, 1}, k2[8] = {2, 2, 2, 2, 2, 2, 2, 2};
+    uint8_t g[4][88];
+    fill_grant(g[0], k1, 0xa1);
+    fill_grant(g[1], k1, 0xa2);
+    fill_grant(g[2], k2, 0xb1);
+    fill_grant(g[3], k1, 0xc1);
+    struct rf_op ops[3] = {
+        {.type = RF_OP_GRANT_PUT, .seq = s1, .data = g[0], .len = 88},
+        {.type = RF_OP_GRANT_PUT, .seq = s1, .data = g[2], .len = 88},
+        {.type = RF_OP_GRANT_PUT, .seq = s2, .data = g[1], .len = 88},
+    };
+    memcpy(ops[0].keyid, k1, 8);
+    memcpy(ops[1].keyid, k2, 8);
+    memcpy(ops[2].keyid, k1, 8);
+    assert_int_equal(rf_store_apply(f->st, ops, 3), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ops[i].status, 0);
+
+    /* a second grant for (object, key) is accepted and ignored: the first stays */
+    struct rf_op again = {.type = RF_OP_GRANT_PUT, .seq = s1, .data = g[3], .len = 88};
+    memcpy(again.keyid, k1, 8);
+    assert_int_equal(apply1(f->st, &again), 0);
+
+    struct rf_grant_rec got[8];
+    size_t n = 0;
+    assert_int_equal(rf_store_grants_for(f->st, k1, 0, got, 8, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].seq, s1);
+    assert_memory_equal(got[0].grant, g[0], 88);
+    assert_memory_equal(got[0].keyid, k1, 8);
+    assert_int_equal(got[1].seq, s2);
+    assert_memory_equal(got[1].grant, g[1], 88);
+    assert_true(got[1].id > got[0].id);
+    /* paging: after the first, at most one */
+    assert_int_equal(rf_store_grants_for(f->st, k1, got[0].id, got, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].seq, s2);
+    assert_int_equal(rf_store_grants_for(f->st, k2, 0, got, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_memory_equal(got[0].grant, g[2], 88);
+
+    /* refusals: no such object, a grant whose key id is not its own, bad length */
+    struct rf_op bad = {.type = RF_OP_GRANT_PUT, .seq = 99999, .data = g[0], .len = 88};
+    memcpy(bad.keyid, k1, 8);
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_NOT_FOUND);
+    bad.seq = s2;
+    memcpy(bad.keyid, k2, 8); /* g[0] starts with k1 */
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_INVALID);
+    bad.data = g[2];
+    bad.len = 87;
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_INVALID);
+
+    /* the object goes, its grants go with it (and its blob) */
+    struct rf_op del = {.type = RF_OP_OBJECT_DELETE, .seq = s2, .source_id = a.id};
+    assert_int_equal(apply1(f->st, &del), 0);
+    assert_false(blob_exists(f, name));
+    assert_int_equal(rf_store_grants_for(f->st, k1, 0, got, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].seq, s1);
+    reopen(f);
+    assert_int_equal(rf_store_grants_for(f->st, k2, 0, got, 8, &n), 0);
+    assert_int_equal(n, 1);
+}
+
+static struct rf_op audit_op(uint8_t actor, const char *action, const char *target)
+{
+    struct rf_op op = {.type = RF_OP_AUDIT_APPEND, .key = action, .target = target};
+    memset(op.pk, actor, sizeof(op.pk));
+    return op;
+}
+
+/* Reads the whole log and checks every link, hash and id. */
+static size_t audit_check_all(struct rf_store *st)
+{
+    size_t cap = 4096, n = 0, bad = 0;
+    struct rf_audit_entry *e = calloc(cap, sizeof(*e));
+    enum rf_audit_break what = RF_AUDIT_OK;
+    static const uint8_t zero[32];
+    assert_non_null(e);
+    assert_int_equal(rf_store_audit_list(st, 0, e, cap, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t h[32];
+        assert_int_equal(e[i].id, i + 1);
+        assert_int_equal(e[i].day, rf_store_today());
+        assert_memory_equal(e[i].prev, i == 0 ? zero : e[i - 1].hash, 32);
+        assert_int_equal(rf_audit_hash(h, &e[i]), 0);
+        assert_memory_equal(h, e[i].hash, 32);
+    }
+    assert_int_equal(rf_audit_verify(e, n, 0, zero, &bad, &what), 0);
+    free(e);
+    return n;
+}
+
+static void audit_chain_across_batches_and_rolled_back_groups(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[10] = {0};
+    struct rf_op one = audit_op(1, "enroll", "");
+    assert_int_equal(apply1(f->st, &one), 0);
+    /* several appends in one batch, between other ops */
+    struct rf_op batch[4] = {
+        audit_op(2, "fetch", "1"),
+        {.type = RF_OP_OBJECT_PUT, .source_id = a.id, .kind = 3, .data = data, .len = 10},
+        audit_op(2, "reply", a.case_id),
+        audit_op(0, "delete", "2"),
+    };
+    assert_int_equal(rf_store_apply(f->st, batch, 4), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(batch[i].status, 0);
+    /* a group whose last op fails: its audit entry is rolled back, no gap */
+    struct rf_op grp[3] = {
+        audit_op(3, "schedule", a.case_id),
+        {.type = RF_OP_CASE_SCHEDULE, .source_id = 999999, .day = 5},
+        audit_op(4, "fetch", "7"),
+    };
+    grp[0].group = 2;
+    assert_int_equal(rf_store_apply(f->st, grp, 3), 0);
+    assert_int_equal(grp[0].status, RF_ERR_NOT_FOUND);
+    assert_int_equal(grp[1].status, RF_ERR_NOT_FOUND);
+    assert_int_equal(grp[2].status, 0);
+    /* a failed transaction leaves nothing */
+    struct rf_op lost = audit_op(5, "fetch", "8");
+    rf_store_fault_inject(f->st, 0, RF_ERR_IO);
+    assert_int_equal(rf_store_apply(f->st, &lost, 1), RF_ERR_IO);
+    rf_store_fault_inject(f->st, -1, 0);
+    /* refused fields: empty or over-long action, over-long or non-ASCII target */
+    char longt[80];
+    memset(longt, 'x', sizeof(longt) - 1);
+    longt[sizeof(longt) - 1] = '\0';
+    struct rf_op bad = audit_op(1, "", "");
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_INVALID);
+    bad = audit_op(1, "fetch", longt);
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_INVALID);
+    bad = audit_op(1, "this-action-name-is-longer-than-31", "");
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_INVALID);
+    bad = audit_op(1, "fetch", "caf\xc3\xa9");
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_INVALID);
+    bad = audit_op(1, NULL, NULL);
+    assert_int_equal(apply1(f->st, &bad), RF_ERR_INVALID);
+    reopen(f);
+    struct rf_op last = audit_op(6, "token", "member");
+    assert_int_equal(apply1(f->st, &last), 0);
+
+    assert_int_equal(audit_check_all(f->st), 6);
+    struct rf_audit_entry e[8];
+    size_t n = 0;
+    assert_int_equal(rf_store_audit_list(f->st, 2, e, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(e[0].id, 3);
+    assert_string_equal(e[0].action, "reply");
+    assert_string_equal(e[0].target, a.case_id);
+    assert_string_equal(e[1].action, "delete");
+    uint8_t zero[32] = {0};
+    assert_memory_equal(e[1].actor, zero, 32);
+    assert_int_equal(rf_store_audit_list(f->st, 5, e, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].action, "token");
+    assert_string_equal(e[0].target, "member");
+    assert_int_equal(e[0].actor[0], 6);
+}
+
+/* The reserved case: there from the start, events only, never scheduled or
+ * deleted, not reachable by a person's lookup. */
+static void teamconfig_holds_events_only(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source tc;
+    uint8_t data[16] = {0};
+    assert_int_equal(rf_store_source_by_case(f->st, "teamconfig", &tc), 0);
+    static const uint8_t zero[32];
+    assert_memory_equal(tc.pk, zero, 32);
+    struct rf_op put = {
+        .type = RF_OP_OBJECT_PUT, .source_id = tc.id, .kind = 4, .data = data, .len = sizeof(data)};
+    assert_int_equal(apply1(f->st, &put), 0);
+    for (uint8_t kind = 1; kind <= 5; kind++) {
+        if (kind == 4)
+            continue;
+        put.kind = kind;
+        assert_int_equal(apply1(f->st, &put), RF_ERR_INVALID);
+    }
+    struct rf_op sched = {.type = RF_OP_CASE_SCHEDULE, .source_id = tc.id, .day = 1};
+    assert_int_equal(apply1(f->st, &sched), RF_ERR_INVALID);
+    sched.day = 0;
+    assert_int_equal(apply1(f->st, &sched), 0); /* cancelling nothing is fine */
+    sched.source_id = 424242;
+    assert_int_equal(apply1(f->st, &sched), RF_ERR_NOT_FOUND);
+    /* a person's zero lookup id does not find it */
+    assert_int_equal(rf_store_source_by_lookup(f->st, zero, &tc), RF_ERR_NOT_FOUND);
+    /* a second open migrates nothing again: still exactly one */
+    reopen(f);
+    assert_int_equal(rf_store_source_by_case(f->st, "teamconfig", &tc), 0);
+}
+
+static void staff_list_by_name_with_day(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[3] = {"vera", "anna", "ivan"};
+    for (int i = 0; i < 3; i++) {
+        struct rf_op sp = {.type = RF_OP_STAFF_PUT};
+        memset(sp.staff.sign_pk, i + 1, 32);
+        memset(sp.staff.box_pk, i + 11, 32);
+        strcpy(sp.staff.name, names[i]);
+        assert_int_equal(apply1(f->st, &sp), 0);
+    }
+    struct rf_staff_rec r[4];
+    size_t n = 0;
+    assert_int_equal(rf_store_staff_list(f->st, r, 4, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(r[0].name, "anna");
+    assert_int_equal(r[0].sign_pk[0], 2);
+    assert_int_equal(r[0].box_pk[31], 12);
+    assert_int_equal(r[0].day, rf_store_today());
+    assert_string_equal(r[2].name, "vera");
+    assert_int_equal(rf_store_staff_list(f->st, r, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(rf_store_staff_get(f->st, r[1].sign_pk, &r[3]), 0);
+    assert_int_equal(r[3].day, rf_store_today());
+}
+
+/* Runs SQL on the database beside the store (to age rows by days). */
+static void sql(const struct fixture *f, const char *fmt, ...)
+{
+    char path[700], q[512];
+    sqlite3 *db;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof(q), fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof(path), "%s/refuge.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+struct purge_case_fx {
+    uint8_t tag;
+    struct rf_source src;
+    int64_t seq[3];
+    char blob[RF_BLOB_NAME_LEN + 1];
+};
+
+/* A case with a message (inline), a file (blob) and a staff reply, and a
+ * grant on the message; the case and its objects dated `day`. */
+static void purge_case_make(struct fixture *f, struct purge_case_fx *c, uint8_t tag, int64_t day)
+{
+    uint8_t data[400];
+    randombytes_buf(data, sizeof(data));
+    c->tag = tag;
+    c->src = make_source(f->st, tag);
+    c->seq[0] = put_inline(f->st, c->src.id, 1, data, sizeof(data));
+    c->seq[1] = put_blob(f->st, c->src.id, 2, data, sizeof(data), c->blob);
+    c->seq[2] = put_inline(f->st, c->src.id, 3, data, 50);
+    uint8_t g[88];
+    struct rf_op gp = {.type = RF_OP_GRANT_PUT, .seq = c->seq[0], .data = g, .len = 88};
+    memset(gp.keyid, tag, 8);
+    fill_grant(g, gp.keyid, tag);
+    assert_int_equal(apply1(f->st, &gp), 0);
+    sql(f,
+        "UPDATE objects SET day = %lld WHERE source_id = %lld; "
+        "UPDATE sources SET day = %lld WHERE id = %lld",
+        (long long)day, (long long)c->src.id, (long long)day, (long long)c->src.id);
+}
+
+/* 1 if the case is whole, 0 if nothing of it is left; fails on anything between. */
+static int purge_case_present(struct fixture *f, const struct purge_case_fx *c)
+{
+    struct rf_source s;
+    struct rf_object o[4];
+    struct rf_grant_rec g[2];
+    uint8_t keyid[8];
+    size_t n = 0, ng = 0;
+    memset(keyid, c->tag, sizeof(keyid));
+    int rc = rf_store_source_by_case(f->st, c->src.case_id, &s);
+    assert_int_equal(rf_store_objects_of_source(f->st, c->src.id, ~0u, o, 4, &n), 0);
+    assert_int_equal(rf_store_grants_for(f->st, keyid, 0, g, 2, &ng), 0);
+    if (rc == RF_ERR_NOT_FOUND) {
+        assert_int_equal(n, 0);
+        assert_int_equal(ng, 0);
+        assert_false(blob_exists(f, c->blob));
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(rf_store_object_get(f->st, c->seq[i], &o[0]), RF_ERR_NOT_FOUND);
+        return 0;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ng, 1);
+    assert_true(blob_exists(f, c->blob));
+    return 1;
+}
+
+static int count_rows(const struct fixture *f, const char *table)
+{
+    char path[700], q[128];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    snprintf(path, sizeof(path), "%s/refuge.db", f->dir);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s", table);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+static void last_audit(struct fixture *f, struct rf_audit_entry *out)
+{
+    struct rf_audit_entry *e = calloc(256, sizeof(*e));
+    size_t n = 0;
+    assert_non_null(e);
+    assert_int_equal(rf_store_audit_list(f->st, 0, e, 256, &n), 0);
+    assert_true(n > 0);
+    *out = e[n - 1];
+    free(e);
+}
+
+static void schedule(struct fixture *f, int64_t source_id, uint32_t day)
+{
+    struct rf_op op = {.type = RF_OP_CASE_SCHEDULE, .source_id = source_id, .day = day};
+    assert_int_equal(apply1(f->st, &op), 0);
+}
+
+static void purge_removes_exactly_the_expired_cases(void **state)
+{
+    struct fixture *f = *state;
+    int64_t t = rf_store_today();
+    struct purge_case_fx due, tomorrow, cancelled, silent, active, quiet;
+    purge_case_make(f, &due, 1, t);          /* closed: deletion day today */
+    purge_case_make(f, &tomorrow, 2, t);     /* closed: deletion day tomorrow */
+    purge_case_make(f, &cancelled, 3, t);    /* closed, then reopened */
+    purge_case_make(f, &silent, 4, t - 366); /* nothing for 366 days */
+    purge_case_make(f, &active, 5, t - 400); /* old case, but wrote 10 days ago */
+    /* people who never sent anything: their case's day counts */
+    struct rf_source empty_old = make_source(f->st, 6), empty_new = make_source(f->st, 7);
+    sql(f, "UPDATE sources SET day = %lld WHERE id = %lld", (long long)(t - 366),
+        (long long)empty_old.id);
+    sql(f, "UPDATE sources SET day = %lld WHERE id = %lld", (long long)(t - 365),
+        (long long)empty_new.id);           /* exactly the limit: kept */
+    purge_case_make(f, &quiet, 8, t - 366); /* silent, but staff replied lately */
+    schedule(f, due.src.id, (uint32_t)t);
+    schedule(f, tomorrow.src.id, (uint32_t)t + 1);
+    schedule(f, cancelled.src.id, (uint32_t)t - 5);
+    schedule(f, cancelled.src.id, 0);
+    sql(f, "UPDATE objects SET day = %lld WHERE seq = %lld", (long long)(t - 10),
+        (long long)active.seq[0]);
+    sql(f, "UPDATE objects SET day = %lld WHERE seq = %lld", (long long)t, (long long)quiet.seq[2]);
+    /* the team's configuration, old and never written by a person */
+    struct rf_source tc;
+    uint8_t ev[32] = {4};
+    assert_int_equal(rf_store_source_by_case(f->st, "teamconfig", &tc), 0);
+    int64_t tc_seq = put_inline(f->st, tc.id, 4, ev, sizeof(ev));
+    sql(f,
+        "UPDATE sources SET day = 1 WHERE id = %lld; UPDATE objects SET day = 1 WHERE seq = %lld",
+        (long long)tc.id, (long long)tc_seq);
+    int blobs_before = count_entries(f->dir, "blobs");
+
+    /* inactivity off: only the scheduled case */
+    struct rf_purge_counts pc;
+    assert_int_equal(rf_store_purge(f->st, (uint32_t)t, 0, &pc), 0);
+    assert_int_equal(pc.cases, 1);
+    assert_int_equal(pc.objects, 3);
+    assert_int_equal(pc.blobs, 1);
+    assert_int_equal(purge_case_present(f, &due), 0);
+    assert_int_equal(purge_case_present(f, &silent), 1);
+    assert_int_equal(count_entries(f->dir, "blobs"), blobs_before - 1);
+    struct rf_audit_entry e;
+    last_audit(f, &e);
+    assert_string_equal(e.action, "purge");
+    assert_string_equal(e.target, "cases=1 objects=3");
+    static const uint8_t zero[32];
+    assert_memory_equal(e.actor, zero, 32);
+
+    /* 365 days of silence allowed */
+    assert_int_equal(rf_store_purge(f->st, (uint32_t)t, 365, &pc), 0);
+    assert_int_equal(pc.cases, 3); /* silent, empty_old, quiet */
+    assert_int_equal(pc.objects, 6);
+    assert_int_equal(pc.blobs, 2);
+    assert_int_equal(purge_case_present(f, &silent), 0);
+    assert_int_equal(purge_case_present(f, &quiet), 0);
+    struct rf_source s;
+    assert_int_equal(rf_store_source_by_case(f->st, empty_old.case_id, &s), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_store_source_by_case(f->st, empty_new.case_id, &s), 0);
+    assert_int_equal(purge_case_present(f, &tomorrow), 1);
+    assert_int_equal(purge_case_present(f, &cancelled), 1);
+    assert_int_equal(purge_case_present(f, &active), 1);
+    struct rf_object o;
+    assert_int_equal(rf_store_object_get(f->st, tc_seq, &o), 0);
+    assert_int_equal(rf_store_source_by_case(f->st, "teamconfig", &s), 0);
+    last_audit(f, &e);
+    assert_string_equal(e.target, "cases=3 objects=6");
+    /* orphan-free: every remaining grant has its object, every blob file a row */
+    assert_int_equal(count_entries(f->dir, "blobs"), blobs_before - 3);
+    assert_int_equal(count_rows(f, "grants"), 3);
+    reopen(f); /* recovery would remove orphan blobs: there are none */
+    assert_int_equal(count_entries(f->dir, "blobs"), blobs_before - 3);
+
+    /* nothing left to do: counts are zero and the run is still recorded */
+    assert_int_equal(rf_store_purge(f->st, (uint32_t)t, 365, &pc), 0);
+    assert_int_equal(pc.cases, 0);
+    last_audit(f, &e);
+    assert_string_equal(e.target, "cases=0 objects=0");
+    /* tomorrow comes: the case closed for tomorrow, and the person silent
+     * for exactly 365 days yesterday, now 366 */
+    assert_int_equal(rf_store_purge(f->st, (uint32_t)t + 1, 365, &pc), 0);
+    assert_int_equal(pc.cases, 2);
+    assert_int_equal(pc.objects, 3);
+    assert_int_equal(purge_case_present(f, &tomorrow), 0);
+    assert_int_equal(rf_store_source_by_case(f->st, empty_new.case_id, &s), RF_ERR_NOT_FOUND);
+    assert_int_equal(purge_case_present(f, &cancelled), 1);
+    assert_int_equal(purge_case_present(f, &active), 1);
+    audit_check_all(f->st);
+}
+
+/* A failed commit mid-purge: the cases done stay done, the others stay whole
+ * (rows and blob files), and the next run finishes the work. */
+static void purge_failure_loses_nothing(void **state)
+{
+    struct fixture *f = *state;
+    int64_t t = rf_store_today();
+    struct purge_case_fx c[3];
+    for (int i = 0; i < 3; i++) {
+        purge_case_make(f, &c[i], (uint8_t)(i + 1), t);
+        schedule(f, c[i].src.id, (uint32_t)t);
+    }
+    struct rf_purge_counts pc;
+    rf_store_fault_inject(f->st, 1, RF_ERR_IO); /* the first case commits, then the disk fails */
+    assert_int_equal(rf_store_purge(f->st, (uint32_t)t, 0, &pc), RF_ERR_IO);
+    rf_store_fault_inject(f->st, -1, 0);
+    assert_int_equal(pc.cases, 1);
+    assert_int_equal(purge_case_present(f, &c[0]), 0);
+    assert_int_equal(purge_case_present(f, &c[1]), 1);
+    assert_int_equal(purge_case_present(f, &c[2]), 1);
+    reopen(f);
+    assert_int_equal(purge_case_present(f, &c[1]), 1);
+    assert_int_equal(rf_store_purge(f->st, (uint32_t)t, 0, &pc), 0);
+    assert_int_equal(pc.cases, 2);
+    assert_int_equal(pc.objects, 6);
+    assert_int_equal(purge_case_present(f, &c[1]), 0);
+    assert_int_equal(purge_case_present(f, &c[2]), 0);
+    assert_int_equal(count_entries(f->dir, "blobs"), 0);
+    audit_check_all(f->st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +1367,14 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(reads_run_while_writing, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_do_not_wait_for_a_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(grants_unique_listed_by_key_and_gone_with_their_object,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(audit_chain_across_batches_and_rolled_back_groups, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(teamconfig_holds_events_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(staff_list_by_name_with_day, setup, teardown),
+        cmocka_unit_test_setup_teardown(purge_removes_exactly_the_expired_cases, setup, teardown),
+        cmocka_unit_test_setup_teardown(purge_failure_loses_nothing, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;
