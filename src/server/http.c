@@ -18,8 +18,10 @@
  *       on_headers.
  *   calls with *upload_data_size > 0: byte counting against max_body, then
  *       on_body or the post processor; once a response is recorded the rest
- *       of the body is discarded (up to RF_HTTP_DISCARD_MAX, then the
- *       connection is closed).
+ *       of the body is discarded: all of an announced Content-Length (it
+ *       passed the route's and handler's checks at the 1st call), up to
+ *       RF_HTTP_DISCARD_MAX of a chunked body, then the connection is
+ *       closed.
  *   call with *upload_data_size == 0 after the 1st: body complete; on_end
  *       (once), then the recorded response is queued.
  * MHD accepts a response only at the 1st call or once the body is complete,
@@ -847,7 +849,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (rf_req_responded(r)) {
+            /* An announced length was accepted at the 1st call, and MHD
+             * reads no further than it: the rest is skipped so that the
+             * client reads the answer (e.g. "not saved" on a full disk
+             * mid-upload) instead of a reset. Unannounced bodies are
+             * skipped up to the cap. */
             r->discarded += n;
+            if (rf_req_content_length(r) >= 0)
+                return MHD_YES;
             return r->discarded > RF_HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
         }
         run_body(r, upload_data, n);

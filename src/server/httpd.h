@@ -37,9 +37,11 @@ void rf_http_stop(struct rf_http *h);
 typedef int (*rf_http_fallback_fn)(struct rf_req *r);
 void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api);
 
-/* Bytes of a request body that are read and thrown away after a handler has
- * answered early, so that the client reads the answer instead of a reset.
- * Past it the connection is closed. */
+/* Bytes of a chunked request body (no Content-Length) that are read and
+ * thrown away after a handler has answered early, so that the client reads
+ * the answer instead of a reset. Past it the connection is closed. The rest
+ * of an announced Content-Length, already checked against the route's limit
+ * when the headers came, is always read and thrown away. */
 #define RF_HTTP_DISCARD_MAX (1024 * 1024)
 
 #endif
