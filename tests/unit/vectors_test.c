@@ -4,9 +4,11 @@
  * so code, test and document cannot drift apart. Regenerate with
  * tests/vectors/gen.c (then update both this file and the document). */
 #include "lib/apisig.h"
+#include "lib/audit.h"
 #include "lib/buf.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
+#include "lib/event.h"
 #include "lib/keyfile.h"
 #include "lib/roster.h"
 
@@ -87,10 +89,47 @@ static const char V_APISIG[] =
     "Refuge key=7UkoxijRwsbq6QM4kFmVYSlZJzpcY_k2NsFGFKyHN9E, ts=1700000000, nonce=thTsU0WR8Kn"
     "ASn4QojX1uw, body=0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8, sig="
     "71KZtdI-uGEuo3VeFz9VjB0yjlEwlbsTJa4gEABjF5twXq1jKxI6WB7ua-dY6pjbjb3qHwWzkXn9mgKVNxfXBw";
+static const char V_RECIPIENT_B_PK[] =
+    "60346e7c911a5f6ba154129174cafe75b294ac3bbd5549632f48cec6266f8410";
+static const char V_GRANT_ENVELOPE[] =
+    "52464745010300011e2cea694fdb3923fdc0d9c74d6a760766ee0454916211e6e8b449a4cf4195b45786cab5"
+    "5f495065f190f458cd56fe6664a3bbe6d661a9d052ee8236a4601a57b96b49436d6a0432ddd4aaa8ab8a7485"
+    "db37ed1bd2302dcc8883dc0464c92372fd944cbc735fac42dd3adef186c7193daedb5649c4996c0649e78763"
+    "5c0a8ffd1a6283ff78a2892ccad6acf88e0943cc5967100a3e60fc92980c77b57de89f24af4e7c38a3dce35a"
+    "4a47684de8f92aa122a25ac37fbdc41b31aa117ca5e97cbaf77051467343cb69054cdce8e3d6cf2b254ea8f0"
+    "9de8f76d5ee3981238b4141ff6e18ced53ea926914f349401d8ba6c861a35ff00269d1677581fc77af276791"
+    "7222f3dff65b215c6ef7d0902884434b3ee65ec9a2340d9642b09d799d92bd3d452250df21c526155e114fd5"
+    "ad4a9e98c0dc9beab1d42bed382fb14b801851bc1c7f4123998d2a9dbd5972ac49e33cfb8a557b05b7b4c6e7"
+    "d0ebd4daf8cfecfb6457af8ee7d995b3a48f2a9084d71fd7f5f3a6e01bc8e5c3d62623b625ec688cc5";
+static const char V_GRANT[] =
+    "d309d5d7ce3a7c458bdd4a3f511817e406bf6f12fa89f5592ca7638b73b1f3bb6d5b87fdbf737a49cd256173"
+    "d78408ff5b3c54cd0fe8812c2a0a3e30d431bc77dfe7d7af933406e38c2318655b54472ca1c174cb3de3f865";
+static const char V_EVENT_CASE[] = "q4mz7k2xea";
+static const char V_EVENT_BODY[] =
+    "{\"v\":1,\"id\":\"00112233445566778899aabbccddeeff\",\"lamport\":1,\"roster\":2,"
+    "\"author\":\"Admin\",\"day\":20000,\"op\":\"stage\",\"value\":\"verifying\"}";
+static const char V_EVENT[] =
+    "5246475601ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1d00e23461ff76f"
+    "440295ffbf33850dd205f947760d515be0cbce3a3633572cdbeb62d4e62ed0fd6e38972ebb1043186cdcef05"
+    "3a7ce38c319910da3febbb5b007b2276223a312c226964223a22303031313232333334343535363637373838"
+    "3939616162626363646465656666222c226c616d706f7274223a312c22726f73746572223a322c2261757468"
+    "6f72223a2241646d696e222c22646179223a32303030302c226f70223a227374616765222c2276616c756522"
+    "3a22766572696679696e67227d";
+static const char V_AUDIT_HASH1[] =
+    "550f5cefaebdfe702abe891907d72db4974be2aca331f3df8c07a52a224f3c82";
+static const char V_AUDIT_HASH2[] =
+    "415176cadd2fb56423ff80f39f8b6213d17fd69ad13ffeeec91605779b86d23c";
+static const char V_AUDIT_HASH3[] =
+    "974a06912c8b753b95538e33be8d30985b6eb984b01c91f3e214c154260aabff";
+static const char V_AUDIT2_INPUT[] =
+    "7265667567652d61756469742d7631000000000000000200004e20ed4928c628d1c2c6eae903389059956129"
+    "59273a5c63f93636c14614ac8737d106726f737465720132550f5cefaebdfe702abe891907d72db4974be2ac"
+    "a331f3df8c07a52a224f3c82";
 /* ---- end of generated vectors ---- */
 
 static const char V_PLAINTEXT1[] = "Hello from Refuge";
 static const char V_PASSPHRASE[] = "correct horse battery staple";
+static const char V_GRANT_PLAIN[] = "Granted later";
 
 /* Decodes hex into a fresh buffer. */
 static uint8_t *unhex(const char *hex, size_t *n)
@@ -239,6 +278,116 @@ static void apisig_vector(void **state)
     assert_int_equal(rf_apisig_verify(&s, "GET", "/api/v1/roster"), RF_ERR_SIGNATURE);
 }
 
+static int buf_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_buf_put(ctx, p, n);
+}
+
+static void grant_vector(void **state)
+{
+    (void)state;
+    uint8_t apk[32], ask[32], bpk[32], bsk[32], want_pk[32], id[8];
+    recipient(apk, ask, V_RECIPIENT_A_SK);
+    recipient(bpk, bsk, V_RECIPIENT_B_SK);
+    unhex_fixed(want_pk, 32, V_RECIPIENT_B_PK);
+    assert_memory_equal(bpk, want_pk, 32);
+    size_t n = 0, gn = 0;
+    uint8_t *ct = unhex(V_GRANT_ENVELOPE, &n), *grant = unhex(V_GRANT, &gn);
+    assert_int_equal(gn, RF_GRANT_BYTES);
+    rf_keyid(id, bpk);
+    assert_memory_equal(grant, id, 8);
+    struct rf_buf out;
+    rf_buf_init_secure(&out, 1 << 20);
+    assert_int_equal(rf_envelope_open(&out, NULL, bpk, bsk, ct, n), RF_ERR_NOT_RECIPIENT);
+    struct rf_open *o = NULL;
+    assert_int_equal(rf_open_new_grant(&o, grant, bpk, bsk, buf_sink, &out), 0);
+    assert_int_equal(rf_open_write(o, ct, n), 0);
+    assert_int_equal(rf_open_finish(o), 0);
+    assert_int_equal(rf_open_kind(o), RF_KIND_REPLY);
+    rf_open_free(o);
+    assert_int_equal(out.len, strlen(V_GRANT_PLAIN));
+    assert_memory_equal(out.data, V_GRANT_PLAIN, out.len);
+    rf_buf_free(&out);
+    /* A's content key is the one the grant carries */
+    uint8_t *key = sodium_malloc(32), *gkey = sodium_malloc(32);
+    assert_non_null(key);
+    assert_non_null(gkey);
+    assert_int_equal(rf_envelope_content_key(key, ct, n, apk, ask), 0);
+    assert_int_equal(crypto_box_seal_open(gkey, grant + 8, 80, bpk, bsk), 0);
+    assert_memory_equal(key, gkey, 32);
+    sodium_free(key);
+    sodium_free(gkey);
+    free(ct);
+    free(grant);
+}
+
+static void event_vector(void **state)
+{
+    (void)state;
+    struct rf_staff_keys *k = sodium_malloc(sizeof(*k));
+    assert_non_null(k);
+    memset(k, 0, sizeof(*k));
+    unhex_fixed(k->sign_sk, 64, V_ADMIN_SIGN_SK);
+    unhex_fixed(k->sign_pk, 32, V_ADMIN_SIGN_PK);
+    size_t n = 0;
+    uint8_t *want = unhex(V_EVENT, &n);
+    struct rf_buf ev;
+    rf_buf_init(&ev, 1 << 20);
+    /* Ed25519 is deterministic: signing again gives these exact bytes */
+    assert_int_equal(
+        rf_event_sign(&ev, k, V_EVENT_CASE, (const uint8_t *)V_EVENT_BODY, strlen(V_EVENT_BODY)),
+        0);
+    assert_int_equal(ev.len, n);
+    assert_memory_equal(ev.data, want, n);
+    uint8_t author[32];
+    const uint8_t *body = NULL;
+    size_t blen = 0;
+    assert_int_equal(rf_event_verify(author, &body, &blen, want, n, V_EVENT_CASE), 0);
+    assert_memory_equal(author, k->sign_pk, 32);
+    assert_int_equal(blen, strlen(V_EVENT_BODY));
+    assert_memory_equal(body, V_EVENT_BODY, blen);
+    assert_int_equal(rf_event_verify(author, &body, &blen, want, n, "q4mz7k2xeb"),
+                     RF_ERR_SIGNATURE);
+    rf_buf_free(&ev);
+    free(want);
+    sodium_free(k);
+}
+
+static void audit_vector(void **state)
+{
+    (void)state;
+    struct rf_audit_entry e[3];
+    memset(e, 0, sizeof(e));
+    const char *actions[3] = {"enroll", "roster", "fetch"};
+    const char *targets[3] = {"", "2", "17"};
+    const char *hashes[3] = {V_AUDIT_HASH1, V_AUDIT_HASH2, V_AUDIT_HASH3};
+    const uint32_t days[3] = {20000, 20000, 20001};
+    for (int i = 0; i < 3; i++) {
+        e[i].id = (uint64_t)i + 1;
+        e[i].day = days[i];
+        if (i > 0)
+            unhex_fixed(e[i].actor, 32, V_ADMIN_SIGN_PK);
+        strcpy(e[i].action, actions[i]);
+        strcpy(e[i].target, targets[i]);
+        if (i > 0)
+            memcpy(e[i].prev, e[i - 1].hash, 32);
+        uint8_t want[32];
+        unhex_fixed(want, 32, hashes[i]);
+        assert_int_equal(rf_audit_hash(e[i].hash, &e[i]), 0);
+        assert_memory_equal(e[i].hash, want, 32);
+    }
+    size_t bad = 9;
+    enum rf_audit_break what = RF_AUDIT_MODIFIED;
+    assert_int_equal(rf_audit_verify(e, 3, 0, NULL, &bad, &what), 0);
+    assert_int_equal(rf_audit_verify(e + 1, 2, 2, e[1].hash, &bad, &what), 0);
+    size_t n = 0;
+    uint8_t *in = unhex(V_AUDIT2_INPUT, &n), h[32];
+    assert_int_equal(n, 100);
+    crypto_generichash(h, 32, in, n, NULL, 0);
+    assert_memory_equal(h, e[1].hash, 32);
+    free(in);
+}
+
 /* docs/protocol.md, found from this file's path: __FILE__ is relative to
  * the build directory (REFUGE_TEST_TMP is <build>/tests/unit) or to the
  * source root, or absolute. */
@@ -281,7 +430,10 @@ static void document_carries_vectors(void **state)
         V_ENVELOPE1,      V_ENVELOPE2,      V_ENVELOPE2_PLAIN,   V_ADMIN_SIGN_SK,
         V_ADMIN_SIGN_PK,  V_ADMIN_BOX_SK,   V_BOB_SIGN_PK,       V_ADMIN_FINGERPRINT,
         V_KEYFILE,        V_ROSTER1,        V_ROSTER2,           V_ROSTER1_HASH,
-        V_APISIG,         V_PLAINTEXT1,     V_PASSPHRASE};
+        V_APISIG,         V_PLAINTEXT1,     V_PASSPHRASE,        V_RECIPIENT_B_PK,
+        V_GRANT_ENVELOPE, V_GRANT,          V_GRANT_PLAIN,       V_EVENT_CASE,
+        V_EVENT_BODY,     V_EVENT,          V_AUDIT_HASH1,       V_AUDIT_HASH2,
+        V_AUDIT_HASH3,    V_AUDIT2_INPUT};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (strstr(doc, all[i]) == NULL)
             fail_msg("docs/protocol.md lacks vector %zu", i);
@@ -293,9 +445,15 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(envelope_vectors), cmocka_unit_test(padding_table),
-        cmocka_unit_test(keyfile_vector),   cmocka_unit_test(roster_vectors),
-        cmocka_unit_test(apisig_vector),    cmocka_unit_test(document_carries_vectors),
+        cmocka_unit_test(envelope_vectors),
+        cmocka_unit_test(padding_table),
+        cmocka_unit_test(keyfile_vector),
+        cmocka_unit_test(roster_vectors),
+        cmocka_unit_test(apisig_vector),
+        cmocka_unit_test(grant_vector),
+        cmocka_unit_test(event_vector),
+        cmocka_unit_test(audit_vector),
+        cmocka_unit_test(document_carries_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * gen.c - produces the test vectors of docs/protocol.md and the seed corpora
- * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta}/.
+ * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta,event,audit}/.
  *
  * Sealing, key files and API signatures are randomized, so vectors are made
  * once and committed; tests/unit/vectors_test.c holds the same hex and checks
@@ -14,8 +14,10 @@
  *   /tmp/gen corpus     # (re)writes the seed corpora
  */
 #include "lib/apisig.h"
+#include "lib/audit.h"
 #include "lib/buf.h"
 #include "lib/envelope.h"
+#include "lib/event.h"
 #include "lib/keyfile.h"
 #include "lib/roster.h"
 
@@ -109,6 +111,137 @@ static void rosters(struct rf_buf *r1, struct rf_buf *r2, const struct rf_staff_
     free(r);
 }
 
+/* ---- grants, events, audit (the team milestone) ---- */
+
+#define EVENT_CASE "q4mz7k2xea"
+static const char EVENT_BODY[] =
+    "{\"v\":1,\"id\":\"00112233445566778899aabbccddeeff\",\"lamport\":1,\"roster\":2,"
+    "\"author\":\"Admin\",\"day\":20000,\"op\":\"stage\",\"value\":\"verifying\"}";
+
+static void event_sign(struct rf_buf *b, const struct rf_staff_keys *k, const char *case_id,
+                       const char *body, size_t n)
+{
+    rf_buf_init(b, 1 << 20);
+    if (rf_event_sign(b, k, case_id, (const uint8_t *)body, n) != 0)
+        exit(1);
+}
+
+/* The three entries of the audit vector: enroll by the server, roster by
+ * Admin, fetch by Admin; each linked to the one before. */
+static void audit_entries(struct rf_audit_entry e[3], const struct rf_staff_keys *admin)
+{
+    static const struct {
+        uint32_t day;
+        int by_admin;
+        const char *action, *target;
+    } rows[3] = {{20000, 0, "enroll", ""}, {20000, 1, "roster", "2"}, {20001, 1, "fetch", "17"}};
+    memset(e, 0, 3 * sizeof(*e));
+    for (int i = 0; i < 3; i++) {
+        e[i].id = (uint64_t)i + 1;
+        e[i].day = rows[i].day;
+        if (rows[i].by_admin)
+            memcpy(e[i].actor, admin->sign_pk, 32);
+        strcpy(e[i].action, rows[i].action);
+        strcpy(e[i].target, rows[i].target);
+        if (i > 0)
+            memcpy(e[i].prev, e[i - 1].hash, 32);
+        if (rf_audit_hash(e[i].hash, &e[i]) != 0)
+            exit(1);
+    }
+}
+
+/* The audit harness's input encoding (fuzz/audit.c): per entry
+ * id u64 | day u32 | actor[32] | action_len u8 | action | target_len u8 |
+ * target | prev[32] | hash[32]. */
+static void audit_encode(struct rf_buf *b, const struct rf_audit_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        rf_buf_put_u64(b, e[i].id);
+        rf_buf_put_u32(b, e[i].day);
+        rf_buf_put(b, e[i].actor, 32);
+        rf_buf_put_u8(b, (uint8_t)strlen(e[i].action));
+        rf_buf_put_str(b, e[i].action);
+        rf_buf_put_u8(b, (uint8_t)strlen(e[i].target));
+        rf_buf_put_str(b, e[i].target);
+        rf_buf_put(b, e[i].prev, 32);
+        rf_buf_put(b, e[i].hash, 32);
+    }
+}
+
+static void audit_chain(struct rf_audit_entry *e, size_t n)
+{
+    static const char *actions[] = {"fetch", "reply", "event", "grant", "roster"};
+    memset(e, 0, n * sizeof(*e));
+    for (size_t i = 0; i < n; i++) {
+        e[i].id = i + 1;
+        e[i].day = 20000 + (uint32_t)(i / 4);
+        e[i].actor[0] = (uint8_t)(i % 3);
+        strcpy(e[i].action, actions[i % 5]);
+        snprintf(e[i].target, sizeof(e[i].target), "%zu", 100 + i);
+        if (i > 0)
+            memcpy(e[i].prev, e[i - 1].hash, 32);
+        rf_audit_hash(e[i].hash, &e[i]);
+    }
+}
+
+static void team_corpus(const struct keys *a, const struct keys *b,
+                        const struct rf_staff_keys *admin, const struct rf_staff_keys *bob)
+{
+    /* event: verified by the harness for case EVENT_CASE */
+    const char *V = "fuzz/corpus/event";
+    struct rf_buf ev;
+    event_sign(&ev, admin, EVENT_CASE, EVENT_BODY, strlen(EVENT_BODY));
+    put_file(V, "valid", ev.data, ev.len);
+    ev.data[ev.len - 3] ^= 1;
+    put_file(V, "tampered-body", ev.data, ev.len);
+    ev.data[ev.len - 3] ^= 1;
+    put_file(V, "header-only", ev.data, RF_EVENT_HEADER_BYTES);
+    ev.data[4] = 2;
+    put_file(V, "bad-version", ev.data, ev.len);
+    rf_buf_free(&ev);
+    event_sign(&ev, bob, "q4mz7k2xeb", EVENT_BODY, strlen(EVENT_BODY));
+    put_file(V, "other-case", ev.data, ev.len);
+    rf_buf_free(&ev);
+    const char *note = "{\"v\":1,\"op\":\"note\",\"value\":\"Паспорт получен\"}";
+    event_sign(&ev, admin, EVENT_CASE, note, strlen(note));
+    put_file(V, "cyrillic", ev.data, ev.len);
+    ev.data[ev.len - 4] = 0xff;
+    put_file(V, "bad-utf8", ev.data, ev.len);
+    rf_buf_free(&ev);
+    /* audit: decoded by the harness, verified from genesis and against the
+     * anchor the stream names (its first entry) */
+    const char *A = "fuzz/corpus/audit";
+    struct rf_audit_entry e[12];
+    struct rf_buf au;
+    audit_chain(e, 12);
+    rf_buf_init(&au, 1 << 20);
+    audit_encode(&au, e, 12);
+    put_file(A, "honest-12", au.data, au.len);
+    rf_buf_reset(&au);
+    audit_encode(&au, e, 5);
+    audit_encode(&au, e + 6, 6);
+    put_file(A, "deleted-6", au.data, au.len);
+    rf_buf_reset(&au);
+    struct rf_audit_entry t = e[4];
+    e[4] = e[5];
+    e[5] = t;
+    audit_encode(&au, e, 12);
+    put_file(A, "swapped-5-6", au.data, au.len);
+    rf_buf_reset(&au);
+    audit_chain(e, 12);
+    e[7].target[0] = '9';
+    audit_encode(&au, e, 12);
+    put_file(A, "modified-8", au.data, au.len);
+    rf_buf_reset(&au);
+    audit_entries(e, admin);
+    audit_encode(&au, e, 3);
+    put_file(A, "vector-3", au.data, au.len);
+    put_file(A, "short", au.data, 50);
+    rf_buf_free(&au);
+    (void)a;
+    (void)b;
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0 || argc != 2)
@@ -165,10 +298,32 @@ int main(int argc, char **argv)
         rf_roster_hash(h, ro1.data, ro1.len);
         hex("roster1_hash", h, 32);
         printf("apisig %s\n", auth);
+        /* grant: an envelope to recipient A only, and a grant of its key to B */
+        struct rf_buf genv;
+        const char *gmsg = "Granted later";
+        seal(&genv, RF_KIND_REPLY, &a, 1, (const uint8_t *)gmsg, strlen(gmsg));
+        uint8_t *ckey = sodium_malloc(32), grant[RF_GRANT_BYTES];
+        if (rf_envelope_content_key(ckey, genv.data, genv.len, a.pk, a.sk) != 0 ||
+            rf_grant_make(grant, ckey, b.pk) != 0)
+            return 1;
+        sodium_free(ckey);
+        hex("grant_envelope", genv.data, genv.len);
+        hex("grant", grant, sizeof(grant));
+        /* event */
+        struct rf_buf ev;
+        event_sign(&ev, &admin, EVENT_CASE, EVENT_BODY, strlen(EVENT_BODY));
+        printf("event_case %s\nevent_body %s\n", EVENT_CASE, EVENT_BODY);
+        hex("event", ev.data, ev.len);
+        /* audit */
+        struct rf_audit_entry e[3];
+        audit_entries(e, &admin);
+        for (int i = 0; i < 3; i++)
+            hex("audit_hash", e[i].hash, 32);
         return 0;
     }
     if (strcmp(argv[1], "corpus") != 0)
         return 2;
+    team_corpus(&a, &b, &admin, &bob);
     /* envelope: opened by the harness with recipient a's keys */
     const char *E = "fuzz/corpus/envelope";
     put_file(E, "msg-1recip", env1.data, env1.len);
