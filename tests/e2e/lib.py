@@ -1486,3 +1486,63 @@ def require_commands(*commands):
             missing.append(c)
     if missing:
         raise Skip("not built yet: refuge " + ", refuge ".join(missing))
+
+
+class TamperProxy:
+    """A server that lies in its answers: an HTTP proxy on listen_port that
+    forwards every request unchanged to the real server on upstream_port
+    (staff API signatures cover method, path and body, not the address) and
+    lets a test rewrite answers: set .rewrite = fn(method, path, body) ->
+    body (None: unchanged)."""
+
+    def __init__(self, listen_port, upstream_port):
+        import http.server
+        import threading
+        proxy = self
+        self.rewrite = None
+        self.rewritten = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *a):
+                pass
+
+            def _forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
+                hdrs = {k: v for k, v in self.headers.items()
+                        if k.lower() not in ("connection", "content-length")}
+                conn.request(self.command, self.path, body=body, headers=hdrs)
+                r = conn.getresponse()
+                data = r.read()
+                conn.close()
+                fn = proxy.rewrite
+                if fn is not None:
+                    new = fn(self.command, self.path, data)
+                    if new is not None:
+                        data = new
+                        proxy.rewritten += 1
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding",
+                                         "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", listen_port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        on_cleanup(self.close)
+
+    def close(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
