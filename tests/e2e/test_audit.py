@@ -78,8 +78,20 @@ def verify(member, expect_ok, label):
     return (int(m.group(1)), m.group(2)), text
 
 
+def vector_check():
+    """docs/protocol.md 9.2: the test's hash is the documented one."""
+    admin = bytes.fromhex("ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1")
+    h1 = audit_hash(1, 20000, None, "enroll", "", b"\0" * 32)
+    h2 = audit_hash(2, 20000, admin, "roster", "2", h1)
+    h3 = audit_hash(3, 20001, admin, "fetch", "17", h2)
+    check([h.hex()[:16] for h in (h1, h2, h3)] ==
+          ["550f5cefaebdfe70", "415176cadd2fb564", "974a06912c8b753b"],
+          "the test's audit hash matches the vector in docs/protocol.md 9.2")
+
+
 def test():
     require_commands("staff", "audit", "note", "rewrap")
+    vector_check()
     srv = Server().init().start()
     con = open_db(srv)
     alice, bob = make_team(srv, ("Alice", "Bob"))
