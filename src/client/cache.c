@@ -7,6 +7,13 @@
  *       data holds the ciphertext, or is NULL when it is a file
  *       objects/<seq> next to the database
  *   rosters(version PRIMARY KEY, raw BLOB)  -- the verified roster chain
+ *   blobs(key PRIMARY KEY, value BLOB)      -- e.g. the audit anchor
+ *   digests(seq PRIMARY KEY, case_id, readable, blob)  -- sealed by local.c
+ *   summaries(case_id PRIMARY KEY, last_seq, blob)     -- sealed by local.c
+ *   outbox(id PRIMARY KEY AUTOINCREMENT, case_id, schedule, day, env)
+ *       env is the sealed event envelope (ciphertext to the roster)
+ *   grants(seq PRIMARY KEY, grant)          -- grants for this client's key
+ *   granted(seq, keyid)                     -- grants this client made
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
  */
@@ -34,7 +41,19 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS objects(seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL,"
     " kind INTEGER NOT NULL, size INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB);"
     "CREATE INDEX IF NOT EXISTS objects_case ON objects(case_id, seq);"
-    "CREATE TABLE IF NOT EXISTS rosters(version INTEGER PRIMARY KEY, raw BLOB NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS rosters(version INTEGER PRIMARY KEY, raw BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS blobs(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS digests(seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL,"
+    " readable INTEGER NOT NULL, blob BLOB);"
+    "CREATE INDEX IF NOT EXISTS digests_case ON digests(case_id, seq);"
+    "CREATE TABLE IF NOT EXISTS summaries(case_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL,"
+    " blob BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS summaries_order ON summaries(last_seq);"
+    "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " case_id TEXT NOT NULL, schedule INTEGER NOT NULL, day INTEGER NOT NULL, env BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS grants(seq INTEGER PRIMARY KEY, grant BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS granted(seq INTEGER NOT NULL, keyid BLOB NOT NULL,"
+    " PRIMARY KEY(seq, keyid));";
 
 int rf_cache_open(struct rf_cache **out, const struct rf_home *h)
 {
@@ -351,6 +370,425 @@ int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, version);
     sqlite3_bind_blob64(st, 2, raw, n, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_meta_get(struct rf_cache *c, const char *key, int64_t *v)
+{
+    sqlite3_stmt *st;
+    *v = 0;
+    if (prepare(c, "SELECT value FROM meta WHERE key = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_meta_set(struct rf_cache *c, const char *key, int64_t v)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, v);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+/* Runs a one-row SELECT of a blob (bound to text key) into out. */
+static int get_blob(struct rf_cache *c, const char *sql, const char *key, struct rf_buf *out)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, sql, &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st), rc;
+    if (s == SQLITE_ROW)
+        rc = rf_buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    else
+        rc = s == SQLITE_DONE ? RF_ERR_NOT_FOUND : RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_blob_get(struct rf_cache *c, const char *key, struct rf_buf *out)
+{
+    return get_blob(c, "SELECT value FROM blobs WHERE key = ?", key, out);
+}
+
+int rf_cache_blob_set(struct rf_cache *c, const char *key, const uint8_t *p, size_t n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR REPLACE INTO blobs(key, value) VALUES(?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 2, p, n, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+struct head_ctx {
+    struct rf_buf *out;
+    size_t max;
+};
+
+static int head_sink(void *v, const uint8_t *p, size_t n)
+{
+    struct head_ctx *h = v;
+    size_t room = h->max - h->out->len;
+    int rc = rf_buf_put(h->out, p, n < room ? n : room);
+    if (rc == 0 && h->out->len == h->max)
+        return RF_ERR_CANCELLED; /* enough: stop reading */
+    return rc;
+}
+
+int rf_cache_object_head(struct rf_cache *c, int64_t seq, struct rf_buf *out, size_t max)
+{
+    struct head_ctx h = {out, max};
+    if (max == 0)
+        return RF_ERR_INVALID;
+    int rc = rf_cache_object_stream(c, seq, head_sink, &h);
+    return rc == RF_ERR_CANCELLED ? 0 : rc;
+}
+
+/* Reads rows (seq, case_id, kind, size, day) of st into a malloc'd array. */
+static int collect_objects(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
+{
+    size_t cap = 64, k = 0;
+    int rc = 0, s;
+    struct rf_cobj *v = malloc(cap * sizeof(*v));
+    *out = NULL;
+    *n = 0;
+    if (!v)
+        return RF_ERR_NOMEM;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            struct rf_cobj *nv = realloc(v, 2 * cap * sizeof(*v));
+            if (!nv) {
+                rc = RF_ERR_NOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        struct rf_cobj *o = &v[k++];
+        memset(o, 0, sizeof(*o));
+        o->seq = sqlite3_column_int64(st, 0);
+        snprintf(o->case_id, sizeof(o->case_id), "%s", (const char *)sqlite3_column_text(st, 1));
+        o->kind = (uint8_t)sqlite3_column_int(st, 2);
+        o->size = (uint64_t)sqlite3_column_int64(st, 3);
+        o->day = (uint32_t)sqlite3_column_int64(st, 4);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int rf_cache_objects_all(struct rf_cache *c, struct rf_cobj **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT seq, case_id, kind, size, day FROM objects ORDER BY seq", &st) != 0)
+        return RF_ERR_DB;
+    int rc = collect_objects(st, out, n);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, int readable,
+                        const uint8_t *blob, size_t n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c,
+                "INSERT OR REPLACE INTO digests(seq, case_id, readable, blob) VALUES(?, ?, ?, ?)",
+                &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, readable ? 1 : 0);
+    if (blob)
+        sqlite3_bind_blob64(st, 4, blob, n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 4);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c,
+                "SELECT o.seq, o.case_id, o.kind, o.size, o.day FROM objects o"
+                " LEFT JOIN digests d ON d.seq = o.seq"
+                " WHERE d.seq IS NULL OR (d.readable = 0 AND"
+                " EXISTS (SELECT 1 FROM grants g WHERE g.seq = o.seq)) ORDER BY o.seq",
+                &st) != 0)
+        return RF_ERR_DB;
+    int rc = collect_objects(st, out, n);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT seq, blob FROM digests WHERE case_id = ? AND readable = 1 ORDER BY seq",
+                &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                (size_t)sqlite3_column_bytes(st, 1));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                         const uint8_t *blob, size_t n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?, ?, ?)",
+                &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, last_seq);
+    sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out)
+{
+    return get_blob(c, "SELECT blob FROM summaries WHERE case_id = ?", case_id, out);
+}
+
+int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT case_id, blob FROM summaries ORDER BY last_seq DESC, case_id", &st) != 0)
+        return RF_ERR_DB;
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+                (size_t)sqlite3_column_bytes(st, 1));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_case_ids(struct rf_cache *c, char (**out)[RF_CASE_ID_LEN + 1], size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t cap = 64, k = 0;
+    int s, rc = 0;
+    *out = NULL;
+    *n = 0;
+    if (prepare(c, "SELECT case_id FROM objects UNION SELECT case_id FROM outbox ORDER BY case_id",
+                &st) != 0)
+        return RF_ERR_DB;
+    char(*v)[RF_CASE_ID_LEN + 1] = malloc(cap * sizeof(*v));
+    if (!v) {
+        sqlite3_finalize(st);
+        return RF_ERR_NOMEM;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            char(*nv)[RF_CASE_ID_LEN + 1] = realloc(v, 2 * cap * sizeof(*v));
+            if (!nv) {
+                rc = RF_ERR_NOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        snprintf(v[k++], sizeof(v[0]), "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int rf_cache_outbox_add(struct rf_cache *c, const char *case_id, int schedule, uint32_t day,
+                        const uint8_t *env, size_t n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT INTO outbox(case_id, schedule, day, env) VALUES(?, ?, ?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, schedule);
+    sqlite3_bind_int64(st, 3, day);
+    sqlite3_bind_blob64(st, 4, env, n, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_outbox_list(struct rf_cache *c, const char *case_id, struct rf_coutbox **out,
+                         size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t cap = 16, k = 0;
+    int s, rc = 0;
+    *out = NULL;
+    *n = 0;
+    if (prepare(c,
+                case_id ? "SELECT id, case_id, schedule, day FROM outbox WHERE case_id = ?"
+                          " ORDER BY id"
+                        : "SELECT id, case_id, schedule, day FROM outbox ORDER BY id",
+                &st) != 0)
+        return RF_ERR_DB;
+    if (case_id)
+        sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    struct rf_coutbox *v = malloc(cap * sizeof(*v));
+    if (!v) {
+        sqlite3_finalize(st);
+        return RF_ERR_NOMEM;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            struct rf_coutbox *nv = realloc(v, 2 * cap * sizeof(*v));
+            if (!nv) {
+                rc = RF_ERR_NOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        struct rf_coutbox *o = &v[k++];
+        o->id = sqlite3_column_int64(st, 0);
+        snprintf(o->case_id, sizeof(o->case_id), "%s", (const char *)sqlite3_column_text(st, 1));
+        o->schedule = sqlite3_column_int(st, 2);
+        o->day = (uint32_t)sqlite3_column_int64(st, 3);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int rf_cache_outbox_get(struct rf_cache *c, int64_t id, struct rf_buf *env)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT env FROM outbox WHERE id = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    int s = sqlite3_step(st), rc;
+    if (s == SQLITE_ROW)
+        rc = rf_buf_put(env, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    else
+        rc = s == SQLITE_DONE ? RF_ERR_NOT_FOUND : RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_outbox_replace(struct rf_cache *c, int64_t id, const uint8_t *env, size_t n)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "UPDATE outbox SET env = ? WHERE id = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_blob64(st, 1, env, n, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_outbox_del(struct rf_cache *c, int64_t id)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "DELETE FROM outbox WHERE id = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_grant_put(struct rf_cache *c, int64_t seq, const uint8_t grant[RF_GRANT_BYTES])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR REPLACE INTO grants(seq, grant) VALUES(?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_blob(st, 2, grant, RF_GRANT_BYTES, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_grant_get(struct rf_cache *c, int64_t seq, uint8_t grant[RF_GRANT_BYTES])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT grant FROM grants WHERE seq = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, seq);
+    int s = sqlite3_step(st), rc = RF_ERR_NOT_FOUND;
+    if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == RF_GRANT_BYTES) {
+        memcpy(grant, sqlite3_column_blob(st, 0), RF_GRANT_BYTES);
+        rc = 0;
+    } else if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        rc = RF_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_granted(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT 1 FROM granted WHERE seq = ? AND keyid = ?", &st) != 0)
+        return 0;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_blob(st, 2, keyid, RF_ENV_KEYID_BYTES, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW;
+}
+
+int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR IGNORE INTO granted(seq, keyid) VALUES(?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_blob(st, 2, keyid, RF_ENV_KEYID_BYTES, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;

@@ -1,10 +1,13 @@
 /*
  * cache.h - the client's local SQLite cache (home/cache.db): ciphertext
  * objects exactly as the server holds them, their metadata (case, kind,
- * size, day), the roster chain this client has verified, and the sync
- * position. It never holds a plaintext byte: everything shown is decrypted
- * on the fly. Objects up to RF_CACHE_INLINE_MAX live in the database; larger
- * ones in home/objects/<seq> (written to a temp name, fsynced, renamed).
+ * size, day), the roster chain this client has verified, the sync
+ * position, grants received and made, the outbox of sealed events not sent
+ * yet, and the local case database (digests of objects and per-case
+ * summaries). It never holds a plaintext byte: digests and summaries are
+ * sealed by local.c before they get here; this module stores bytes. Objects
+ * up to RF_CACHE_INLINE_MAX live in the database; larger ones in
+ * home/objects/<seq> (written to a temp name, fsynced, renamed).
  */
 #ifndef RF_CLIENT_CACHE_H
 #define RF_CLIENT_CACHE_H
@@ -65,5 +68,58 @@ int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cob
 int rf_cache_roster_max(struct rf_cache *c, uint32_t *version); /* 0 if none */
 int rf_cache_roster_get(struct rf_cache *c, uint32_t version, struct rf_buf *raw);
 int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw, size_t n);
+
+/* Small named values: integers (0 when absent) and blobs (RF_ERR_NOT_FOUND). */
+int rf_cache_meta_get(struct rf_cache *c, const char *key, int64_t *v);
+int rf_cache_meta_set(struct rf_cache *c, const char *key, int64_t v);
+int rf_cache_blob_get(struct rf_cache *c, const char *key, struct rf_buf *out);
+int rf_cache_blob_set(struct rf_cache *c, const char *key, const uint8_t *p, size_t n);
+
+/* The first max bytes of an object's ciphertext (its envelope header). */
+int rf_cache_object_head(struct rf_cache *c, int64_t seq, struct rf_buf *out, size_t max);
+/* Every object, in sequence order; *out is malloc'd. */
+int rf_cache_objects_all(struct rf_cache *c, struct rf_cobj **out, size_t *n);
+
+/* Digests (local.c seals them): readable 0 = this client cannot open the
+ * object (yet); blob is NULL then. */
+int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, int readable,
+                        const uint8_t *blob, size_t n);
+/* Objects with no digest, or unreadable ones for which a grant arrived. */
+int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n);
+typedef int (*rf_cache_row_fn)(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
+/* The readable digests of a case in sequence order. */
+int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx);
+
+/* Per-case summaries (sealed); listed most recent activity first. */
+int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                         const uint8_t *blob, size_t n);
+int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
+typedef int (*rf_cache_summary_fn)(void *ctx, const char *case_id, const uint8_t *blob, size_t n);
+int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx);
+/* Every case id with an object or an outbox event; *out is malloc'd. */
+int rf_cache_case_ids(struct rf_cache *c, char (**out)[RF_CASE_ID_LEN + 1], size_t *n);
+
+/* The outbox: sealed events waiting to be posted, in order. schedule: -1
+ * nothing, 0 reopen, 1 close (POST /schedule after the event). */
+struct rf_coutbox {
+    int64_t id;
+    char case_id[RF_CASE_ID_LEN + 1];
+    int schedule;
+    uint32_t day;
+};
+int rf_cache_outbox_add(struct rf_cache *c, const char *case_id, int schedule, uint32_t day,
+                        const uint8_t *env, size_t n);
+/* The outbox in order (case_id NULL: all cases); *out is malloc'd, may be empty. */
+int rf_cache_outbox_list(struct rf_cache *c, const char *case_id, struct rf_coutbox **out,
+                         size_t *n);
+int rf_cache_outbox_get(struct rf_cache *c, int64_t id, struct rf_buf *env);
+int rf_cache_outbox_replace(struct rf_cache *c, int64_t id, const uint8_t *env, size_t n);
+int rf_cache_outbox_del(struct rf_cache *c, int64_t id);
+
+/* Grants: received (for this client's key) and made (by this client). */
+int rf_cache_grant_put(struct rf_cache *c, int64_t seq, const uint8_t grant[RF_GRANT_BYTES]);
+int rf_cache_grant_get(struct rf_cache *c, int64_t seq, uint8_t grant[RF_GRANT_BYTES]);
+int rf_cache_granted(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
+int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
 
 #endif

@@ -9,8 +9,11 @@
 #include "client/client.h"
 #include "client/cmd.h"
 #include "client/out.h"
+#include "client/trust.h"
 #include "lib/err.h"
 #include "store/store.h"
+
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -25,18 +28,32 @@ struct command {
 
 static const struct command commands[] = {
     {"init", rf_cmd_init, "set up this computer: make your keys and enroll with the server"},
-    {"sync", rf_cmd_sync, "verify the roster and download new messages, files and replies"},
-    {"cases", rf_cmd_cases, "list cases from the local cache"},
-    {"show", rf_cmd_show, "show one case's thread, decrypted"},
+    {"sync", rf_cmd_sync, "verify the roster, send queued events, download what is new"},
+    {"cases", rf_cmd_cases, "list cases from the local case database (with filters)"},
+    {"show", rf_cmd_show, "show one case's thread and state, decrypted"},
     {"reply", rf_cmd_reply, "send an encrypted reply to the person behind a case"},
     {"files", rf_cmd_files, "decrypt a case's files into a directory"},
+    {"stage", rf_cmd_event, "move a case to a stage"},
+    {"assign", rf_cmd_event, "assign a case to a caseworker"},
+    {"unassign", rf_cmd_event, "take a caseworker off a case"},
+    {"tag", rf_cmd_event, "tag a case"},
+    {"untag", rf_cmd_event, "remove a tag from a case"},
+    {"note", rf_cmd_event, "add a note to a case (caseworkers only)"},
+    {"check", rf_cmd_event, "mark a checklist item done"},
+    {"uncheck", rf_cmd_event, "mark a checklist item not done"},
+    {"due", rf_cmd_event, "set or clear a case's due date"},
+    {"team", rf_cmd_team, "the team's stages and checklist (show, stages, checklist)"},
+    {"staff", rf_cmd_staff, "the team: invite, list, approve, remove"},
+    {"fingerprint", rf_cmd_fingerprint, "your signing key's fingerprint"},
+    {"rewrap", rf_cmd_rewrap, "give newly approved caseworkers access to older content"},
+    {"audit", rf_cmd_audit, "verify the server's audit log (audit verify)"},
 };
 
 static void usage(FILE *f)
 {
     fputs("usage: refuge COMMAND [OPTIONS]\n\nCommands for caseworkers:\n", f);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fputs("\nServer commands: refuge serve, refuge server init (see `refuge serve --help`).\n"
           "`refuge COMMAND --help` explains a command. Settings and keys live in $REFUGE_HOME\n"
           "(default ~/.config/refuge). See refuge(1).\n",
@@ -111,4 +128,85 @@ int rf_cmd_case_ok(const char *s)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
             return 0;
     return 1;
+}
+
+int rf_ctx_open(struct rf_ctx *x, int net)
+{
+    memset(x, 0, sizeof(*x));
+    if (rf_home_open(&x->h, &x->k) != 0)
+        goto fail;
+    if (rf_cache_open(&x->c, &x->h) != 0) {
+        rf_cmd_err("cannot open the local cache", "check the permissions of the refuge home");
+        goto fail;
+    }
+    if (rf_local_new(&x->l, x->c, x->k) != 0) {
+        rf_cmd_err("cannot open the local case database", "the cache is damaged");
+        goto fail;
+    }
+    if (net && rf_net_new(&x->n, x->h.server, x->k) != 0) {
+        rf_cmd_err("cannot start", "bad server URL in config.json");
+        goto fail;
+    }
+    return 0;
+fail:
+    rf_ctx_close(x);
+    return -1;
+}
+
+void rf_ctx_close(struct rf_ctx *x)
+{
+    rf_local_free(x->l);
+    rf_cache_close(x->c);
+    rf_net_free(x->n);
+    rf_home_keys_free(x->k);
+    memset(x, 0, sizeof(*x));
+}
+
+static void not_on_roster(struct rf_ctx *x, const char *what)
+{
+    if (rf_trust_was_member(x->c, x->k->sign_pk))
+        rf_cmd_err(what, "you are not on the team's roster any more: an admin removed your key. "
+                         "Nothing you write reaches the team; talk to your admin");
+    else
+        rf_cmd_err(what, "you are enrolled but not on the roster yet; ask an admin to approve you "
+                         "(`refuge staff approve`, after comparing your `refuge fingerprint`)");
+}
+
+void rf_cmd_forbidden(struct rf_ctx *x, const char *what, int admin_only)
+{
+    struct rf_roster *ro = NULL;
+    int idx = -1;
+    if (rf_trust_roster_cached(x->c, x->h.pinned, &ro) == 0)
+        idx = rf_roster_find(ro, x->k->sign_pk);
+    if (idx >= 0 && admin_only)
+        rf_cmd_err(what, "only an admin of the team can do this");
+    else if (idx >= 0)
+        rf_cmd_net_err(what, x->n);
+    else
+        not_on_roster(x, what);
+    free(ro);
+}
+
+int rf_cmd_on_roster(struct rf_ctx *x, const struct rf_roster *ro)
+{
+    if (rf_roster_find(ro, x->k->sign_pk) >= 0)
+        return 1;
+    not_on_roster(x, "refused");
+    return 0;
+}
+
+int rf_cmd_fp_equal(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == ' ')
+            a++;
+        while (*b == ' ')
+            b++;
+        if (*a != *b)
+            return 0;
+        if (!*a)
+            return 1;
+        a++;
+        b++;
+    }
 }

@@ -8,8 +8,10 @@
 
 #include "client/cache.h"
 #include "client/home.h"
+#include "client/local.h"
 #include "client/net.h"
 #include "lib/keyfile.h"
+#include "lib/roster.h"
 
 #include <jansson.h>
 
@@ -23,6 +25,32 @@ int rf_cmd_cases(int argc, char **argv);
 int rf_cmd_show(int argc, char **argv);
 int rf_cmd_reply(int argc, char **argv);
 int rf_cmd_files(int argc, char **argv);
+int rf_cmd_fingerprint(int argc, char **argv);
+int rf_cmd_staff(int argc, char **argv);
+int rf_cmd_team(int argc, char **argv);
+int rf_cmd_event(int argc, char **argv); /* stage, assign, ..., due: argv[0] is the op */
+int rf_cmd_rewrap(int argc, char **argv);
+int rf_cmd_audit(int argc, char **argv);
+
+/* What most commands open: the home, keys, the cache and the local case
+ * database, and (net) a client for the server. */
+struct rf_ctx {
+    struct rf_home h;
+    struct rf_staff_keys *k;
+    struct rf_net *n;
+    struct rf_cache *c;
+    struct rf_local *l;
+};
+/* Prints what went wrong; the ctx is closed on failure. */
+int rf_ctx_open(struct rf_ctx *x, int net);
+void rf_ctx_close(struct rf_ctx *x);
+/* Explains why the server refused (403) this caseworker: not approved yet,
+ * removed from the roster, or (admin_only) not an admin. */
+void rf_cmd_forbidden(struct rf_ctx *x, const char *what, int admin_only);
+/* Compares fingerprints ignoring spaces. */
+int rf_cmd_fp_equal(const char *a, const char *b);
+/* Whether this caseworker may write: on the verified roster ro (else prints why). */
+int rf_cmd_on_roster(struct rf_ctx *x, const struct rf_roster *ro);
 
 /* Prints "refuge: what: why" to stderr. */
 void rf_cmd_err(const char *what, const char *why);
@@ -32,14 +60,21 @@ void rf_cmd_net_err(const char *what, const struct rf_net *n);
 /* Whether s is a well-formed case id. */
 int rf_cmd_case_ok(const char *s);
 
-/* Syncs the cache with the server (roster verified first). quiet: no counts. */
-int rf_sync_run(const struct rf_home *h, struct rf_net *n, struct rf_cache *c, int quiet);
+/* Syncs with the server: verifies the roster, pushes the outbox (in
+ * order), pulls objects and grants, then verifies and materializes what is
+ * new into the local case database. quiet: no counts. flags: trust.h's.
+ * *ro (if not NULL) receives the verified latest roster (malloc). */
+int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **ro);
 
 /* Decrypts an object of the cache. Messages and replies: *json gets the
  * parsed plaintext object. Files: meta receives the name and type and *size
  * the file's byte count (the whole file is decrypted to count it, into
  * nothing). */
 struct rf_filemeta;
+/* Opens object seq (stanza or received grant) into sink; *kind is the
+ * kind authenticated inside the envelope. */
+int rf_thread_open(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq, rf_sink_fn sink,
+                   void *ctx, uint8_t *kind);
 int rf_thread_open_json(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq,
                         json_t **json);
 int rf_thread_file_info(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq,

@@ -53,23 +53,6 @@ static int name_ok(const char *s)
     return 1;
 }
 
-/* Compares fingerprints ignoring spaces. */
-static int fp_equal(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a == ' ')
-            a++;
-        while (*b == ' ')
-            b++;
-        if (*a != *b)
-            return 0;
-        if (!*a)
-            return 1;
-        a++;
-        b++;
-    }
-}
-
 static json_t *b64(const uint8_t *p, size_t n)
 {
     char s[RF_ROSTER_MAX_BYTES * 4 / 3 + 8];
@@ -101,7 +84,7 @@ static int pin_from_roster(struct rf_net *net, struct rf_home *h, const char *wa
         goto out;
     }
     rf_fingerprint(fp, sizeof(fp), ro->signer_pk);
-    if (want_fp && !fp_equal(fp, want_fp)) {
+    if (want_fp && !rf_cmd_fp_equal(fp, want_fp)) {
         fprintf(stderr,
                 "refuge: THE FIRST ADMIN'S FINGERPRINT DOES NOT MATCH.\n"
                 "refuge:   expected %s\nrefuge:   server's  %s\n"

@@ -236,10 +236,7 @@ int rf_cmd_reply(int argc, char **argv)
         return RF_EXIT_USAGE;
     }
 
-    struct rf_home h;
-    struct rf_staff_keys *k = NULL;
-    struct rf_net *n = NULL;
-    struct rf_cache *c = NULL;
+    struct rf_ctx x;
     struct rf_roster *ro = NULL;
     struct rf_buf text, plain, ct;
     json_t *cj = NULL, *ans = NULL;
@@ -250,13 +247,10 @@ int rf_cmd_reply(int argc, char **argv)
     rf_buf_init_secure(&plain, REPLY_MAX * 7 + 1024);
     rf_buf_init(&ct, REPLY_MAX * 8 + 64 * 1024);
 
-    if (rf_home_open(&h, &k) != 0)
+    if (rf_ctx_open(&x, 1) != 0)
         goto out;
-    if (rf_net_new(&n, h.server, k) != 0 || rf_cache_open(&c, &h) != 0) {
-        rf_cmd_err("cannot start", "bad server URL in config.json or cache unreadable");
-        goto out;
-    }
-    if (rf_trust_roster(n, c, h.pinned, &ro) != 0)
+    struct rf_net *n = x.n;
+    if (rf_trust_roster(n, x.c, x.h.pinned, &ro, 0) != 0 || !rf_cmd_on_roster(&x, ro))
         goto out;
     snprintf(path, sizeof(path), "/api/v1/cases/%s", cid);
     rc = rf_net_json(n, "GET", path, NULL, 0, NULL, &cj);
@@ -292,7 +286,7 @@ int rf_cmd_reply(int argc, char **argv)
         rf_cmd_err("empty reply", "nothing was sent");
         goto out;
     }
-    rc = compose(&plain, k->name, &text);
+    rc = compose(&plain, x.k->name, &text);
     if (rc == 0)
         rc = rf_envelope_seal(&ct, RF_KIND_REPLY, (const uint8_t(*)[32])pks, npk, plain.data,
                               plain.len);
@@ -306,14 +300,17 @@ int rf_cmd_reply(int argc, char **argv)
     snprintf(path, sizeof(path), "/api/v1/cases/%s/replies", cid);
     rc = rf_net_json(n, "POST", path, ct.data, ct.len, "application/octet-stream", &ans);
     if (rc != 0) {
-        rf_cmd_net_err("the reply was not sent", n);
+        if (rf_net_status(n) == 403)
+            rf_cmd_forbidden(&x, "the reply was not sent", 0);
+        else
+            rf_cmd_net_err("the reply was not sent", n);
         goto out;
     }
     printf("Reply sent (#%lld) to case %s, sealed to the person and %zu caseworker%s.\n",
            (long long)json_integer_value(json_object_get(ans, "seq")), cid, npk - 1,
            npk == 2 ? "" : "s");
     fflush(stdout);
-    ret = rf_sync_run(&h, n, c, 1) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    ret = rf_sync_run(&x, 1, 0, NULL) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
 out:
     free(pks);
     json_decref(cj);
@@ -322,8 +319,6 @@ out:
     rf_buf_free(&text);
     rf_buf_free(&plain);
     rf_buf_free(&ct);
-    rf_cache_close(c);
-    rf_net_free(n);
-    rf_home_keys_free(k);
+    rf_ctx_close(&x);
     return ret;
 }

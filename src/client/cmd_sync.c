@@ -1,14 +1,18 @@
 /*
  * cmd_sync.c - `refuge sync`: verify the roster chain from the pinned key
- * (refusing loudly if it fails), then page through the server's object list
- * after the last sequence number seen and download each object's ciphertext
- * into the cache: small ones into the database, large ones streamed to a
- * file (temp name, fsync, rename). One transaction per page, so an
- * interrupted sync resumes where it stopped.
+ * (refusing loudly if it fails), push the outbox of events queued offline
+ * (in order, re-sealed if the roster changed since), then page through the
+ * server's object list after the last sequence number seen and download
+ * each object's ciphertext into the cache: small ones into the database,
+ * large ones streamed to a file (temp name, fsync, rename). One transaction
+ * per page, so an interrupted sync resumes where it stopped. Then the grants
+ * made for this caseworker, and finally the local case database verifies
+ * and materializes what is new (local.c).
  */
 #include "client/cmd.h"
 #include "client/trust.h"
 #include "lib/err.h"
+#include "lib/event.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +31,8 @@ static void usage(FILE *f)
     fputs("usage: refuge sync\n"
           "\n"
           "Checks the roster (the team's keys) against the first admin's key pinned at init,\n"
-          "then downloads new messages, files and replies into the local cache (still\n"
+          "sends the events queued while the server could not be reached, then downloads\n"
+          "new messages, files, replies, events and key grants into the local cache (kept\n"
           "encrypted). After a sync, `refuge cases` and `refuge show` work offline.\n",
           f);
 }
@@ -119,16 +124,175 @@ static int parse_obj(json_t *e, int64_t after, struct rf_cobj *o)
     return 0;
 }
 
-int rf_sync_run(const struct rf_home *h, struct rf_net *n, struct rf_cache *c, int quiet)
+/* Whether env (an envelope) is sealed to exactly the box keys of ro. */
+static int sealed_to(const struct rf_buf *env, const struct rf_roster *ro)
+{
+    struct rf_env_header hd;
+    uint8_t ids[RF_ENV_MAX_RECIPIENTS][RF_ENV_KEYID_BYTES];
+    if (rf_envelope_header_parse(&hd, ids, RF_ENV_MAX_RECIPIENTS, env->data, env->len) != 0 ||
+        hd.nrecip != ro->n)
+        return 0;
+    for (uint16_t i = 0; i < ro->n; i++) {
+        uint8_t kid[RF_ENV_KEYID_BYTES];
+        int found = 0;
+        rf_keyid(kid, ro->members[i].box_pk);
+        for (uint16_t j = 0; !found && j < hd.nrecip; j++)
+            found = memcmp(ids[j], kid, sizeof(kid)) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+/* Re-seals a queued event to the roster verified now (it was sealed to an
+ * older one); the signed event inside is unchanged. */
+static int reseal(struct rf_ctx *x, const struct rf_roster *ro, struct rf_buf *env)
+{
+    struct rf_buf plain;
+    uint8_t kind = 0;
+    uint8_t(*pks)[32] = calloc(ro->n ? ro->n : 1, 32);
+    rf_buf_init_secure(&plain, RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX);
+    int rc = pks ? rf_envelope_open(&plain, &kind, x->k->box_pk, x->k->box_sk, env->data, env->len)
+                 : RF_ERR_NOMEM;
+    if (rc == 0 && kind != RF_KIND_EVENT)
+        rc = RF_ERR_FORMAT;
+    for (uint16_t i = 0; rc == 0 && i < ro->n; i++)
+        memcpy(pks[i], ro->members[i].box_pk, 32);
+    if (rc == 0) {
+        rf_buf_reset(env);
+        rc = rf_envelope_seal(env, RF_KIND_EVENT, (const uint8_t(*)[32])pks, ro->n, plain.data,
+                              plain.len);
+    }
+    rf_buf_free(&plain);
+    free(pks);
+    return rc;
+}
+
+/* Posts the outbox in order; stops at the first failure (order matters). */
+static int push_outbox(struct rf_ctx *x, const struct rf_roster *ro, unsigned *sent)
+{
+    struct rf_coutbox *ob = NULL;
+    size_t n = 0;
+    struct rf_buf env;
+    char path[128];
+    int rc = rf_cache_outbox_list(x->c, NULL, &ob, &n);
+    if (rc != 0)
+        return rc;
+    rf_buf_init(&env, (size_t)RF_EVENT_BODY_MAX * 2 + 64 * 1024);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rf_buf_reset(&env);
+        rc = rf_cache_outbox_get(x->c, ob[i].id, &env);
+        if (rc == 0 && !sealed_to(&env, ro)) {
+            rc = reseal(x, ro, &env);
+            if (rc == 0)
+                rc = rf_cache_outbox_replace(x->c, ob[i].id, env.data, env.len);
+        }
+        if (rc != 0) {
+            rf_cmd_errc("cannot read a queued event", rc);
+            break;
+        }
+        snprintf(path, sizeof(path), "/api/v1/cases/%s/events", ob[i].case_id);
+        rc = rf_net_json(x->n, "POST", path, env.data, env.len, "application/octet-stream", NULL);
+        if (rc == 0 && ob[i].schedule >= 0) {
+            const char *body = ob[i].schedule ? "{\"closed\":true}" : "{\"closed\":false}";
+            snprintf(path, sizeof(path), "/api/v1/cases/%s/schedule", ob[i].case_id);
+            if (rf_net_json(x->n, "POST", path, (const uint8_t *)body, strlen(body),
+                            "application/json", NULL) != 0)
+                rf_cmd_net_err("the event was sent, but the deletion schedule was not", x->n);
+        }
+        if (rc != 0) {
+            if (rf_net_status(x->n) == 403)
+                rf_cmd_forbidden(x, "queued events not sent", 0);
+            else
+                rf_cmd_net_err("queued events not sent (they stay queued)", x->n);
+            break;
+        }
+        rc = rf_cache_outbox_del(x->c, ob[i].id);
+        (*sent)++;
+    }
+    rf_buf_free(&env);
+    free(ob);
+    return rc;
+}
+
+/* Pulls the grants made for this caseworker's key since the last sync. */
+static int pull_grants(struct rf_ctx *x, unsigned *got)
+{
+    int64_t after = 0;
+    json_t *page = NULL;
+    uint8_t mine[RF_ENV_KEYID_BYTES];
+    int rc = rf_cache_meta_get(x->c, "grants_after", &after);
+    rf_keyid(mine, x->k->box_pk);
+    while (rc == 0) {
+        char path[96];
+        snprintf(path, sizeof(path), "/api/v1/grants?after=%" PRId64 "&limit=%d", after, PAGE);
+        rc = rf_net_json(x->n, "GET", path, NULL, 0, NULL, &page);
+        if (rc != 0) {
+            rf_cmd_net_err("cannot fetch grants", x->n);
+            break;
+        }
+        json_t *arr = json_object_get(page, "grants");
+        int more = json_is_true(json_object_get(page, "more"));
+        if (!json_is_array(arr) || json_array_size(arr) > PAGE) {
+            rc = RF_ERR_PROTOCOL;
+            rf_cmd_err("cannot fetch grants", "the server's answer is malformed");
+            break;
+        }
+        rc = rf_cache_begin(x->c);
+        for (size_t i = 0; rc == 0 && i < json_array_size(arr); i++) {
+            json_t *g = json_array_get(arr, i);
+            json_t *id = json_object_get(g, "id"), *seq = json_object_get(g, "seq");
+            const char *b = json_string_value(json_object_get(g, "grant"));
+            uint8_t grant[RF_GRANT_BYTES];
+            size_t glen = 0;
+            if (!json_is_integer(id) || json_integer_value(id) <= after || !json_is_integer(seq) ||
+                json_integer_value(seq) <= 0 || !b) {
+                rc = RF_ERR_PROTOCOL;
+                rf_cmd_err("cannot fetch grants", "the server's answer is malformed");
+                break;
+            }
+            after = json_integer_value(id);
+            /* a grant for another key is useless here: skip it */
+            if (rf_b64_decode(grant, sizeof(grant), &glen, b, strlen(b)) != 0 ||
+                glen != RF_GRANT_BYTES || memcmp(grant, mine, sizeof(mine)) != 0)
+                continue;
+            rc = rf_cache_grant_put(x->c, json_integer_value(seq), grant);
+            (*got)++;
+        }
+        if (rc == 0)
+            rc = rf_cache_meta_set(x->c, "grants_after", after);
+        if (rc == 0)
+            rc = rf_cache_commit(x->c);
+        else
+            rf_cache_rollback(x->c);
+        json_decref(page);
+        page = NULL;
+        if (!more || json_array_size(arr) == 0)
+            break;
+    }
+    json_decref(page);
+    return rc;
+}
+
+int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
 {
     struct rf_roster *ro = NULL;
     int64_t last = 0;
-    unsigned counts[4] = {0, 0, 0, 0}, total = 0;
+    unsigned counts[RF_KIND_MAX + 1] = {0}, total = 0, sent = 0, grants = 0, unverified = 0;
     json_t *page = NULL;
-    int rc = rf_trust_roster(n, c, h->pinned, &ro);
+    if (out)
+        *out = NULL;
+    int rc = rf_trust_roster(x->n, x->c, x->h.pinned, &ro, flags);
     if (rc != 0)
         return rc;
-    rc = rf_cache_last_seq(c, &last);
+    if (!rf_cmd_on_roster(x, ro)) {
+        rc = RF_ERR_AUTH;
+        goto out;
+    }
+    rc = push_outbox(x, ro, &sent);
+    if (rc != 0)
+        goto out;
+    rc = rf_cache_last_seq(x->c, &last);
     if (rc != 0) {
         rf_cmd_errc("cannot read the local cache", rc);
         goto out;
@@ -136,13 +300,12 @@ int rf_sync_run(const struct rf_home *h, struct rf_net *n, struct rf_cache *c, i
     for (;;) {
         char path[96];
         snprintf(path, sizeof(path), "/api/v1/objects?after=%" PRId64 "&limit=%d", last, PAGE);
-        rc = rf_net_json(n, "GET", path, NULL, 0, NULL, &page);
+        rc = rf_net_json(x->n, "GET", path, NULL, 0, NULL, &page);
         if (rc != 0) {
-            if (rf_net_status(n) == 403)
-                rf_cmd_err("cannot sync", "you are enrolled but not on the roster yet; ask an "
-                                          "admin to add you");
+            if (rf_net_status(x->n) == 403)
+                rf_cmd_forbidden(x, "cannot sync", 0);
             else
-                rf_cmd_net_err("cannot list new objects", n);
+                rf_cmd_net_err("cannot list new objects", x->n);
             goto out;
         }
         json_t *arr = json_object_get(page, "objects");
@@ -154,7 +317,7 @@ int rf_sync_run(const struct rf_home *h, struct rf_net *n, struct rf_cache *c, i
         }
         if (json_array_size(arr) == 0)
             break;
-        rc = rf_cache_begin(c);
+        rc = rf_cache_begin(x->c);
         for (size_t i = 0; rc == 0 && i < json_array_size(arr); i++) {
             struct rf_cobj o;
             rc = parse_obj(json_array_get(arr, i), last, &o);
@@ -162,25 +325,25 @@ int rf_sync_run(const struct rf_home *h, struct rf_net *n, struct rf_cache *c, i
                 rf_cmd_err("cannot list new objects", "the server's answer is malformed");
                 break;
             }
-            rc = fetch(n, c, &o);
+            rc = fetch(x->n, x->c, &o);
             if (rc != 0) {
                 if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
-                    rf_cmd_net_err("cannot download an object", n);
+                    rf_cmd_net_err("cannot download an object", x->n);
                 else
                     rf_cmd_errc("cannot store an object", rc);
                 break;
             }
             last = o.seq;
             total++;
-            if (o.kind <= 3)
+            if (o.kind <= RF_KIND_MAX)
                 counts[o.kind]++;
         }
         if (rc == 0)
-            rc = rf_cache_set_last_seq(c, last);
+            rc = rf_cache_set_last_seq(x->c, last);
         if (rc == 0)
-            rc = rf_cache_commit(c);
+            rc = rf_cache_commit(x->c);
         else
-            rf_cache_rollback(c);
+            rf_cache_rollback(x->c);
         if (rc != 0)
             goto out;
         json_decref(page);
@@ -188,16 +351,36 @@ int rf_sync_run(const struct rf_home *h, struct rf_net *n, struct rf_cache *c, i
         if (!more)
             break;
     }
+    rc = pull_grants(x, &grants);
+    if (rc == 0)
+        rc = rf_local_reload(x->l);
+    if (rc == 0)
+        rc = rf_local_update(x->l, &unverified);
+    if (rc != 0) {
+        rf_cmd_errc("cannot update the local case database", rc);
+        goto out;
+    }
     if (!quiet) {
         printf("Roster version %u verified: %u caseworker%s.\n", (unsigned)ro->version,
                (unsigned)ro->n, ro->n == 1 ? "" : "s");
-        printf("Synced %u new object%s: %u message%s, %u file%s, %u repl%s.\n", total,
+        if (sent)
+            printf("Sent %u queued event%s.\n", sent, sent == 1 ? "" : "s");
+        printf("Synced %u new object%s: %u message%s, %u file%s, %u repl%s, %u event%s.\n", total,
                total == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s", counts[2],
-               counts[2] == 1 ? "" : "s", counts[3], counts[3] == 1 ? "y" : "ies");
+               counts[2] == 1 ? "" : "s", counts[3], counts[3] == 1 ? "y" : "ies",
+               counts[RF_KIND_EVENT], counts[RF_KIND_EVENT] == 1 ? "" : "s");
+        if (grants)
+            printf("Received %u key grant%s for older content.\n", grants, grants == 1 ? "" : "s");
+        if (unverified)
+            printf("Ignored %u unverified event%s (see `refuge show`).\n", unverified,
+                   unverified == 1 ? "" : "s");
     }
 out:
     json_decref(page);
-    free(ro);
+    if (rc == 0 && out)
+        *out = ro;
+    else
+        free(ro);
     return rc;
 }
 
@@ -218,22 +401,10 @@ int rf_cmd_sync(int argc, char **argv)
         usage(stderr);
         return RF_EXIT_USAGE;
     }
-    struct rf_home h;
-    struct rf_staff_keys *k = NULL;
-    struct rf_net *n = NULL;
-    struct rf_cache *c = NULL;
-    int ret = RF_EXIT_FAIL;
-    if (rf_home_open(&h, &k) != 0)
-        goto out;
-    if (rf_net_new(&n, h.server, k) != 0 || rf_cache_open(&c, &h) != 0) {
-        rf_cmd_err("cannot start", "bad server URL in config.json or cache unreadable");
-        goto out;
-    }
-    if (rf_sync_run(&h, n, c, 0) == 0)
-        ret = RF_EXIT_OK;
-out:
-    rf_cache_close(c);
-    rf_net_free(n);
-    rf_home_keys_free(k);
+    struct rf_ctx x;
+    if (rf_ctx_open(&x, 1) != 0)
+        return RF_EXIT_FAIL;
+    int ret = rf_sync_run(&x, 0, 0, NULL) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    rf_ctx_close(&x);
     return ret;
 }

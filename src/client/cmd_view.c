@@ -6,6 +6,7 @@
  */
 #include "client/cmd.h"
 #include "client/out.h"
+#include "client/state.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 
@@ -20,6 +21,8 @@ static const char *const colour_off = "\033[0m";
 static const char *const colour_head = "\033[1m";
 static const char *const colour_case = "\033[36m";
 static const char *const colour_reply = "\033[32m";
+static const char *const colour_stage = "\033[33m";
+static const char *const colour_event = "\033[35m";
 
 /* Parses [--json] [--help] and up to want positionals. */
 static int parse(int argc, char **argv, void (*usage)(FILE *), int want, int *json,
@@ -51,21 +54,6 @@ static int parse(int argc, char **argv, void (*usage)(FILE *), int want, int *js
     if (want)
         *pos = argv[optind];
     return -1;
-}
-
-/* The value of answer id in an intake's answers, or NULL (borrowed). */
-static json_t *answer(json_t *msg, const char *id)
-{
-    json_t *answers = json_object_get(msg, "answers");
-    size_t i;
-    json_t *a;
-    json_array_foreach(answers, i, a)
-    {
-        const char *aid = json_string_value(json_object_get(a, "id"));
-        if (aid && strcmp(aid, id) == 0)
-            return json_object_get(a, "value");
-    }
-    return NULL;
 }
 
 /* A value (string or array of strings) as one sanitised line. */
@@ -108,139 +96,342 @@ static void pad(const char *s, size_t w)
         fputc(' ', stdout);
 }
 
-static int open_store(struct rf_home *h, struct rf_staff_keys **k, struct rf_cache **c)
-{
-    *k = NULL;
-    *c = NULL;
-    if (rf_home_open(h, k) != 0)
-        return -1;
-    if (rf_cache_open(c, h) != 0) {
-        rf_cmd_err("cannot open the local cache", "run `refuge sync`");
-        return -1;
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------------ cases */
 
 static void usage_cases(FILE *f)
 {
-    fputs("usage: refuge cases [--json]\n"
+    fputs("usage: refuge cases [--stage S] [--mine] [--tag T] [--search TEXT] [--json]\n"
           "\n"
-          "Lists the cases in the local cache (run `refuge sync` first), most recent activity\n"
-          "first: case id, first day, messages, files, replies, last day, and the intake's\n"
-          "\"need\" and \"urgency\" answers, decrypted on the fly. Works offline.\n"
-          "  --json   one JSON object {\"cases\":[...]} (see docs/staff.md)\n",
+          "Lists the cases in the local case database (run `refuge sync` first), most recent\n"
+          "activity first: stage, who is assigned, due date, counts, the checklist and the\n"
+          "intake's \"need\" and \"urgency\". Works offline; nothing is decrypted again.\n"
+          "  --stage S       only cases in stage S\n"
+          "  --mine          only cases assigned to you\n"
+          "  --tag T         only cases tagged T\n"
+          "  --search TEXT   only cases whose messages, replies, notes or tags contain TEXT\n"
+          "                  (any case; searched on this computer, never on the server)\n"
+          "  --json          one JSON object {\"cases\":[...]} (see docs/staff.md)\n",
           f);
 }
 
-struct row {
-    char need[COL_MAX * 4];
-    char urgency[COL_MAX * 4];
-    json_t *need_v, *urgency_v;
+struct filter {
+    const char *stage, *tag, *me;
+    char *search; /* folded */
+    json_t *checklist;
+    json_t *rows, *marks;
+    struct rf_local *l;
+    size_t total;
 };
 
-int rf_cmd_cases(int argc, char **argv)
+/* The checklist of a case as {item: bool} for every item of the team's
+ * checklist, plus items set on the case that the team no longer lists. */
+static json_t *checklist_of(const json_t *team_list, const json_t *set)
 {
-    int json = 0;
-    int pr = parse(argc, argv, usage_cases, 0, &json, NULL);
-    if (pr >= 0)
-        return pr == RF_EXIT_OK + 100 ? RF_EXIT_OK : pr;
-    struct rf_home h;
-    struct rf_staff_keys *k = NULL;
-    struct rf_cache *c = NULL;
-    struct rf_ccase *cs = NULL;
-    struct row *rows = NULL;
-    size_t n = 0;
-    int ret = RF_EXIT_FAIL;
-    if (open_store(&h, &k, &c) != 0)
-        goto out;
-    int rc = rf_cache_cases(c, &cs, &n);
-    if (rc != 0) {
-        rf_cmd_errc("cannot read the local cache", rc);
-        goto out;
+    json_t *c = json_object();
+    size_t i;
+    json_t *v;
+    const char *key;
+    json_array_foreach(team_list, i, v)
+    {
+        json_object_set_new(c, json_string_value(v), json_false());
     }
-    rows = calloc(n ? n : 1, sizeof(*rows));
-    if (!rows)
-        goto out;
+    json_object_foreach((json_t *)set, key, v)
+    {
+        if (json_is_true(v) || json_object_get(c, key))
+            json_object_set(c, key, v);
+    }
+    return c;
+}
+
+static json_t *case_row(const struct filter *f, json_t *s);
+static int keep(const struct filter *f, json_t *s);
+
+/* One sealed summary row: opened, filtered, turned into a listing row. */
+static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_t n)
+{
+    struct filter *f = ctx;
+    struct rf_buf plain;
+    char ad[48];
+    json_t *s = NULL;
+    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
+        return 0;
+    f->total++;
+    snprintf(ad, sizeof(ad), "summary:%s", case_id);
+    rf_buf_init_secure(&plain, (size_t)64 * 1024 * 1024);
+    if (rf_local_open(f->l, ad, blob, n, &plain) == 0) {
+        json_error_t e;
+        s = json_loadb((const char *)plain.data, plain.len, 0, &e);
+    }
+    rf_buf_free(&plain);
+    if (s && keep(f, s)) {
+        json_array_append_new(f->rows, case_row(f, s));
+        json_array_append_new(f->marks,
+                              json_boolean(json_integer_value(json_object_get(s, "pending"))));
+    }
+    json_decref(s); /* a damaged row is skipped */
+    return 0;
+}
+
+static int keep(const struct filter *f, json_t *s)
+{
+    const char *stage = json_string_value(json_object_get(s, "stage"));
+    if (f->stage && (!stage || strcmp(stage, f->stage) != 0))
+        return 0;
+    if (f->tag && !rf_state_in_list(json_object_get(s, "tags"), f->tag))
+        return 0;
+    if (f->me && !rf_state_in_list(json_object_get(s, "assigned"), f->me))
+        return 0;
+    if (f->search) {
+        const char *t = json_string_value(json_object_get(s, "search"));
+        if (!t || !strstr(t, f->search))
+            return 0;
+    }
+    return 1;
+}
+
+static json_t *case_row(const struct filter *f, json_t *s)
+{
+    json_t *due = json_object_get(s, "due");
+    json_t *row = json_pack(
+        "{sOsOsOsOsOsosOsOsOsOsOsOsOsO}", "case", json_object_get(s, "case"), "stage",
+        json_object_get(s, "stage"), "assigned", json_object_get(s, "assigned"), "tags",
+        json_object_get(s, "tags"), "due", json_is_string(due) ? due : json_null(), "checklist",
+        checklist_of(f->checklist, json_object_get(s, "checklist")), "notes",
+        json_object_get(s, "notes"), "messages", json_object_get(s, "messages"), "files",
+        json_object_get(s, "files"), "replies", json_object_get(s, "replies"), "first_day",
+        json_object_get(s, "first_day"), "last_day", json_object_get(s, "last_day"), "need",
+        json_object_get(s, "need") ? json_object_get(s, "need") : json_null(), "urgency",
+        json_object_get(s, "urgency") ? json_object_get(s, "urgency") : json_null());
+    return row;
+}
+
+/* Terminal columns a sanitised string takes. */
+static size_t cols(const char *s)
+{
+    return width(s);
+}
+
+static void join_list(char *out, size_t cap, json_t *list)
+{
+    size_t i, len = 0;
+    json_t *v;
+    out[0] = '\0';
+    json_array_foreach(list, i, v)
+    {
+        char one[COL_MAX * 4];
+        rf_out_safe_copy(one, sizeof(one), json_string_value(v));
+        int k = snprintf(out + len, cap - len, "%s%s", i ? "," : "", one);
+        if (k < 0 || (size_t)k >= cap - len)
+            break;
+        len += (size_t)k;
+    }
+    if (!out[0])
+        snprintf(out, cap, "-");
+}
+
+enum {
+    C_CASE,
+    C_STAGE,
+    C_ASSIGNED,
+    C_DUE,
+    C_LAST,
+    C_MSGS,
+    C_NOTES,
+    C_CHECK,
+    C_NEED,
+    C_URG,
+    C_TAGS,
+    C_N
+};
+static const char *const heads[C_N] = {"CASE",  "STAGE", "ASSIGNED", "DUE",     "LAST", "MSGS",
+                                       "NOTES", "CHECK", "NEED",     "URGENCY", "TAGS"};
+static const int right[C_N] = {0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0};
+
+static void print_table(json_t *rows, const json_t *pending_mark)
+{
+    size_t n = json_array_size(rows), w[C_N];
+    char(*cell)[C_N][COL_MAX * 4] = calloc(n ? n : 1, sizeof(*cell));
+    if (!cell)
+        return;
+    for (int c = 0; c < C_N; c++)
+        w[c] = strlen(heads[c]);
     for (size_t i = 0; i < n; i++) {
-        json_t *msg = NULL;
-        snprintf(rows[i].need, sizeof(rows[i].need), "-");
-        snprintf(rows[i].urgency, sizeof(rows[i].urgency), "-");
-        if (!cs[i].first_message_seq)
-            continue;
-        if (rf_thread_open_json(c, k, cs[i].first_message_seq, &msg) != 0) {
-            snprintf(rows[i].need, sizeof(rows[i].need), "(unreadable)");
-            continue;
+        json_t *r = json_array_get(rows, i);
+        char(*row)[COL_MAX * 4] = cell[i];
+        unsigned done = 0, total = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(r, "checklist"), key, v)
+        {
+            total++;
+            done += json_is_true(v);
         }
-        const char *type = json_string_value(json_object_get(msg, "type"));
-        if (type && strcmp(type, "intake") == 0) {
-            rows[i].need_v = json_incref(answer(msg, "need"));
-            rows[i].urgency_v = json_incref(answer(msg, "urgency"));
-            if (rows[i].need_v)
-                value_text(rows[i].need, COL_MAX, rows[i].need_v);
-            if (rows[i].urgency_v)
-                value_text(rows[i].urgency, COL_MAX, rows[i].urgency_v);
-        }
-        json_decref(msg);
-    }
-    if (json) {
-        json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                arr, json_pack("{sssIsIsIsIsIsO?sO?}", "case", cs[i].case_id, "first_day",
-                               (json_int_t)cs[i].first_day, "last_day", (json_int_t)cs[i].last_day,
-                               "messages", (json_int_t)cs[i].messages, "files",
-                               (json_int_t)cs[i].files, "replies", (json_int_t)cs[i].replies,
-                               "need", rows[i].need_v, "urgency", rows[i].urgency_v));
-        json_t *j = json_pack("{so}", "cases", arr);
-        rc = rf_out_json(j);
-        json_decref(j);
-        ret = rc == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
-        goto out;
-    }
-    if (n == 0) {
-        puts("No cases in the local cache. Run `refuge sync` to fetch new ones.");
-        ret = RF_EXIT_OK;
-        goto out;
-    }
-    size_t wneed = 4, wurg = 7;
-    for (size_t i = 0; i < n; i++) {
-        if (width(rows[i].need) > wneed)
-            wneed = width(rows[i].need);
-        if (width(rows[i].urgency) > wurg)
-            wurg = width(rows[i].urgency);
+        rf_out_safe_copy(row[C_CASE], COL_MAX, json_string_value(json_object_get(r, "case")));
+        rf_out_safe_copy(row[C_STAGE], COL_MAX, json_string_value(json_object_get(r, "stage")));
+        if (json_is_true(json_array_get(pending_mark, i)))
+            strncat(row[C_STAGE], "*", 2);
+        join_list(row[C_ASSIGNED], COL_MAX, json_object_get(r, "assigned"));
+        uint32_t due = 0;
+        json_t *dv = json_object_get(r, "due");
+        snprintf(row[C_DUE], COL_MAX, "%s",
+                 json_is_string(dv) && rf_state_date(json_string_value(dv), &due)
+                     ? json_string_value(dv)
+                     : "-");
+        rf_out_day(row[C_LAST], COL_MAX,
+                   (uint32_t)json_integer_value(json_object_get(r, "last_day")));
+        snprintf(row[C_MSGS], COL_MAX, "%lld",
+                 (long long)json_integer_value(json_object_get(r, "messages")));
+        snprintf(row[C_NOTES], COL_MAX, "%lld",
+                 (long long)json_integer_value(json_object_get(r, "notes")));
+        snprintf(row[C_CHECK], COL_MAX, "%u/%u", done, total);
+        value_text(row[C_NEED], COL_MAX, json_object_get(r, "need"));
+        value_text(row[C_URG], COL_MAX, json_object_get(r, "urgency"));
+        if (!row[C_NEED][0])
+            snprintf(row[C_NEED], COL_MAX, "-");
+        if (!row[C_URG][0])
+            snprintf(row[C_URG], COL_MAX, "-");
+        join_list(row[C_TAGS], COL_MAX, json_object_get(r, "tags"));
+        for (int c = 0; c < C_N; c++)
+            if (cols(row[c]) > w[c])
+                w[c] = cols(row[c]);
     }
     int col = rf_out_colour(stdout);
     if (col)
         fputs(colour_head, stdout);
-    printf("%-*s  %-10s  %4s  %5s  %7s  %-10s  ", RF_CASE_ID_LEN, "CASE", "FIRST", "MSGS", "FILES",
-           "REPLIES", "LAST");
-    pad("NEED", wneed);
-    fputs("  URGENCY", stdout);
+    for (int c = 0; c < C_N; c++) {
+        if (c)
+            fputs("  ", stdout);
+        if (right[c])
+            printf("%*s", (int)w[c], heads[c]);
+        else if (c == C_N - 1)
+            fputs(heads[c], stdout);
+        else
+            pad(heads[c], w[c]);
+    }
     if (col)
         fputs(colour_off, stdout);
     fputc('\n', stdout);
     for (size_t i = 0; i < n; i++) {
-        char first[16], last[16];
-        rf_out_day(first, sizeof(first), cs[i].first_day);
-        rf_out_day(last, sizeof(last), cs[i].last_day);
-        printf("%s%-*s%s  %-10s  %4u  %5u  %7u  %-10s  ", col ? colour_case : "", RF_CASE_ID_LEN,
-               cs[i].case_id, col ? colour_off : "", first, cs[i].messages, cs[i].files,
-               cs[i].replies, last);
-        pad(rows[i].need, wneed);
-        printf("  %s\n", rows[i].urgency);
+        for (int c = 0; c < C_N; c++) {
+            if (c)
+                fputs("  ", stdout);
+            const char *on = !col           ? ""
+                             : c == C_CASE  ? colour_case
+                             : c == C_STAGE ? colour_stage
+                                            : "";
+            fputs(on, stdout);
+            if (right[c])
+                printf("%*s", (int)w[c], cell[i][c]);
+            else if (c == C_N - 1)
+                fputs(cell[i][c], stdout);
+            else
+                pad(cell[i][c], w[c]);
+            if (on[0])
+                fputs(colour_off, stdout);
+        }
+        fputc('\n', stdout);
     }
+    free(cell);
+}
+
+int rf_cmd_cases(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"stage", required_argument, NULL, 's'},
+        {"mine", no_argument, NULL, 'm'},
+        {"tag", required_argument, NULL, 't'},
+        {"search", required_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct filter f = {0};
+    int ch, json = 0, mine = 0;
+    const char *search = NULL;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "js:mt:q:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            json = 1;
+            break;
+        case 's':
+            f.stage = optarg;
+            break;
+        case 'm':
+            mine = 1;
+            break;
+        case 't':
+            f.tag = optarg;
+            break;
+        case 'q':
+            search = optarg;
+            break;
+        case 'h':
+            usage_cases(stdout);
+            return RF_EXIT_OK;
+        default:
+            usage_cases(stderr);
+            return RF_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage_cases(stderr);
+        return RF_EXIT_USAGE;
+    }
+    struct rf_ctx x;
+    json_t *team = NULL;
+    int ret = RF_EXIT_FAIL;
+    f.rows = json_array();
+    f.marks = json_array();
+    json_t *out = f.rows, *marks = f.marks;
+    if (rf_ctx_open(&x, 0) != 0)
+        goto out;
+    f.l = x.l;
+    if (search && !(f.search = rf_local_fold(search))) {
+        rf_cmd_err("bad --search", "not valid UTF-8");
+        ret = RF_EXIT_USAGE;
+        goto out;
+    }
+    if (mine)
+        f.me = x.k->name;
+    /* objects synced by an older version of refuge get their digests here */
+    int rc = rf_local_update(x.l, NULL);
+    if (rc == 0)
+        rc = rf_local_team(x.l, &team);
+    f.checklist = json_object_get(team, "checklist");
+    if (rc == 0)
+        rc = rf_cache_summaries(x.c, on_summary, &f);
+    if (rc != 0) {
+        rf_cmd_errc("cannot read the local case database", rc);
+        goto out;
+    }
+    size_t i;
+    if (json) {
+        json_t *j = json_pack("{sO}", "cases", out);
+        ret = rf_out_json(j) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+        json_decref(j);
+        goto out;
+    }
+    if (json_array_size(out) == 0) {
+        puts(f.total ? "No case matches."
+                     : "No cases on this computer. Run `refuge sync` to fetch "
+                       "new ones.");
+        ret = RF_EXIT_OK;
+        goto out;
+    }
+    print_table(out, marks);
+    for (i = 0; i < json_array_size(marks); i++)
+        if (json_is_true(json_array_get(marks, i))) {
+            puts("* has changes not sent yet (queued; `refuge sync` sends them)");
+            break;
+        }
     ret = RF_EXIT_OK;
 out:
-    for (size_t i = 0; rows && i < n; i++) {
-        json_decref(rows[i].need_v);
-        json_decref(rows[i].urgency_v);
-    }
-    free(rows);
-    free(cs);
-    rf_cache_close(c);
-    rf_home_keys_free(k);
+    free(f.search);
+    json_decref(out);
+    json_decref(marks);
+    json_decref(team);
+    rf_ctx_close(&x);
     return ret;
 }
 
@@ -250,9 +441,12 @@ static void usage_show(FILE *f)
 {
     fputs("usage: refuge show CASE [--json]\n"
           "\n"
-          "Shows one case's thread in order, decrypted on the fly from the local cache:\n"
-          "intake answers, messages, files (name and size; `refuge files` saves them) and\n"
-          "replies, each with its day. Works offline.\n"
+          "Shows one case's state (stage, assigned, tags, due date, checklist) and its\n"
+          "thread in order, decrypted on this computer: intake answers, messages, files\n"
+          "(name and size; `refuge files` saves them), replies and the team's events (stage\n"
+          "changes, notes, ...), each with its day and author. Events queued offline are\n"
+          "marked \"not sent yet\"; events that fail verification are shown as \"unverified\n"
+          "event\" and ignored. Works offline.\n"
           "  --json   one JSON object {\"case\":..,\"items\":[...]} (see docs/staff.md)\n",
           f);
 }
@@ -371,6 +565,90 @@ static void print_item(json_t *it, int col)
     }
 }
 
+static json_t *event_item(const struct rf_ev *e)
+{
+    json_t *it = json_pack("{sssssOsssIso}", "kind", "event", "op", e->op, "value", e->value,
+                           "author", e->author, "day", (json_int_t)e->day, "seq",
+                           e->seq > 0 ? json_integer((json_int_t)e->seq) : json_null());
+    if (it && e->seq == 0)
+        json_object_set_new(it, "sent", json_false());
+    return it;
+}
+
+/* The case's "state" for show --json: the materialized registers, with the
+ * checklist as {item: bool} over the team's checklist. */
+static json_t *state_of(const struct rf_ev *ev, size_t n, const json_t *team)
+{
+    json_t *st = rf_state_case(ev, n);
+    if (!st)
+        return NULL;
+    json_t *out = json_pack(
+        "{sOsOsOsOso}", "stage", json_object_get(st, "stage"), "assigned",
+        json_object_get(st, "assigned"), "tags", json_object_get(st, "tags"), "due",
+        json_object_get(st, "due"), "checklist",
+        checklist_of(json_object_get(team, "checklist"), json_object_get(st, "checklist")));
+    json_decref(st);
+    return out;
+}
+
+static void print_list_line(const char *label, json_t *list)
+{
+    char buf[1024];
+    join_list(buf, sizeof(buf), list);
+    printf("%-10s %s\n", label, buf);
+}
+
+static void print_state(json_t *st, int col)
+{
+    printf("%-10s %s", "Stage:", col ? colour_stage : "");
+    rf_out_safe(stdout, json_string_value(json_object_get(st, "stage")), 0);
+    printf("%s\n", col ? colour_off : "");
+    print_list_line("Assigned:", json_object_get(st, "assigned"));
+    print_list_line("Tags:", json_object_get(st, "tags"));
+    json_t *due = json_object_get(st, "due");
+    printf("%-10s %s\n", "Due:", json_is_string(due) ? json_string_value(due) : "-");
+    printf("%-10s", "Checklist:");
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(st, "checklist"), key, v)
+    {
+        fputs(json_is_true(v) ? " [x] " : " [ ] ", stdout);
+        rf_out_safe(stdout, key, 0);
+    }
+    fputc('\n', stdout);
+}
+
+static void print_event(json_t *it, int col)
+{
+    char day[16];
+    const char *kind = json_string_value(json_object_get(it, "kind"));
+    json_t *seq = json_object_get(it, "seq");
+    rf_out_day(day, sizeof(day), (uint32_t)json_integer_value(json_object_get(it, "day")));
+    if (json_is_integer(seq))
+        printf("%s[%s] #%lld ", col ? colour_event : "", day, (long long)json_integer_value(seq));
+    else
+        printf("%s[%s] (not sent yet) ", col ? colour_event : "", day);
+    if (strcmp(kind, "unverified") == 0) {
+        printf("unverified event, ignored: %s%s\n", json_string_value(json_object_get(it, "error")),
+               col ? colour_off : "");
+        return;
+    }
+    const char *op = json_string_value(json_object_get(it, "op"));
+    fputs(op, stdout);
+    fputs(" by ", stdout);
+    rf_out_safe(stdout, json_string_value(json_object_get(it, "author")), 0);
+    if (col)
+        fputs(colour_off, stdout);
+    if (strcmp(op, "note") == 0) {
+        fputc('\n', stdout);
+        rf_out_block(stdout, json_string_value(json_object_get(it, "value")), "  ");
+        return;
+    }
+    fputs(": ", stdout);
+    rf_out_safe(stdout, json_string_value(json_object_get(it, "value")), 0);
+    fputc('\n', stdout);
+}
+
 int rf_cmd_show(int argc, char **argv)
 {
     int json = 0;
@@ -378,36 +656,65 @@ int rf_cmd_show(int argc, char **argv)
     int pr = parse(argc, argv, usage_show, 1, &json, &cid);
     if (pr >= 0)
         return pr == RF_EXIT_OK + 100 ? RF_EXIT_OK : pr;
-    if (!rf_cmd_case_ok(cid)) {
+    if (!rf_cmd_case_ok(cid) || strcmp(cid, RF_STATE_TEAMCONFIG) == 0) {
         rf_cmd_err("bad case id", "case ids are lower-case letters and digits");
         return RF_EXIT_USAGE;
     }
-    struct rf_home h;
-    struct rf_staff_keys *k = NULL;
-    struct rf_cache *c = NULL;
+    struct rf_ctx x;
     struct rf_cobj *objs = NULL;
-    size_t n = 0;
-    json_t *items = NULL;
+    struct rf_ev *ev = NULL;
+    size_t n = 0, nev = 0;
+    json_t *items = NULL, *bad = NULL, *team = NULL, *state = NULL;
     int ret = RF_EXIT_FAIL;
-    if (open_store(&h, &k, &c) != 0)
+    if (rf_ctx_open(&x, 0) != 0)
         goto out;
-    int rc = rf_cache_case_objects(c, cid, &objs, &n);
+    int rc = rf_local_update(x.l, NULL);
+    if (rc == 0)
+        rc = rf_cache_case_objects(x.c, cid, &objs, &n);
     if (rc == RF_ERR_NOT_FOUND) {
-        rf_cmd_err("no such case in the local cache", "check the id, or run `refuge sync`");
+        rf_cmd_err("no such case on this computer", "check the id, or run `refuge sync`");
         goto out;
     }
+    if (rc == 0)
+        rc = rf_local_events(x.l, cid, &ev, &nev, &bad);
+    if (rc == 0)
+        rc = rf_local_team(x.l, &team);
     if (rc != 0) {
-        rf_cmd_errc("cannot read the local cache", rc);
+        rf_cmd_errc("cannot read the local case database", rc);
         goto out;
     }
+    state = state_of(ev, nev, team);
     items = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_t *it = item_of(c, k, &objs[i]);
+        json_t *it = NULL;
+        if (objs[i].kind == RF_KIND_EVENT) {
+            for (size_t j = 0; !it && j < nev; j++)
+                if (ev[j].seq == objs[i].seq)
+                    it = event_item(&ev[j]);
+            size_t j;
+            json_t *b;
+            json_array_foreach(bad, j, b)
+            {
+                if (!it && json_integer_value(json_object_get(b, "seq")) == objs[i].seq)
+                    it = json_pack("{sssIsIsO}", "kind", "unverified", "seq",
+                                   (json_int_t)objs[i].seq, "day", (json_int_t)objs[i].day, "error",
+                                   json_object_get(b, "error"));
+            }
+            if (!it)
+                it = json_pack("{sssIsIss}", "kind", "unreadable", "seq", (json_int_t)objs[i].seq,
+                               "day", (json_int_t)objs[i].day, "error",
+                               "not sealed to your key (sent before you joined?)");
+        } else {
+            it = item_of(x.c, x.k, &objs[i]);
+        }
         if (it)
             json_array_append_new(items, it);
     }
+    for (size_t j = 0; j < nev; j++)
+        if (ev[j].seq == 0)
+            json_array_append_new(items, event_item(&ev[j]));
     if (json) {
-        json_t *j = json_pack("{ssso}", "case", cid, "items", json_incref(items));
+        json_t *j = json_pack("{sssOsO}", "case", cid, "state", state, "items", items);
         rc = rf_out_json(j);
         json_decref(j);
         ret = rc == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
@@ -419,18 +726,26 @@ int rf_cmd_show(int argc, char **argv)
     printf("Case %s%s%s, first contact %s, %zu item%s\n", col ? colour_case : "", cid,
            col ? colour_off : "", first, json_array_size(items),
            json_array_size(items) == 1 ? "" : "s");
+    print_state(state, col);
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it)
     {
+        const char *kind = json_string_value(json_object_get(it, "kind"));
         fputc('\n', stdout);
-        print_item(it, col);
+        if (strcmp(kind, "event") == 0 || strcmp(kind, "unverified") == 0)
+            print_event(it, col);
+        else
+            print_item(it, col);
     }
     ret = RF_EXIT_OK;
 out:
     json_decref(items);
+    json_decref(bad);
+    json_decref(team);
+    json_decref(state);
+    rf_local_events_free(ev, nev);
     free(objs);
-    rf_cache_close(c);
-    rf_home_keys_free(k);
+    rf_ctx_close(&x);
     return ret;
 }

@@ -3,7 +3,8 @@
  * goes from rf_open into sodium_malloc buffers (or, for a file being sized,
  * nowhere) and into jansson values whose memory is wiped on free (out.c);
  * it is never written to disk. The kind shown is the one authenticated
- * inside the envelope, not the server's label.
+ * inside the envelope, not the server's label. An object sealed before this
+ * caseworker joined opens with the grant received for it (rewrap).
  */
 #include "client/cache.h"
 #include "client/cmd.h"
@@ -26,12 +27,18 @@ static int to_buf(void *ctx, const uint8_t *p, size_t n)
     return rf_buf_put(ctx, p, n);
 }
 
-/* Opens object seq into sink; *kind is the authenticated kind. */
-static int open_into(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq,
-                     rf_sink_fn sink, void *ctx, uint8_t *kind)
+/* Opens object seq into sink with this client's stanza or, when it has
+ * one, the grant it received for it (objects sealed before it joined). */
+int rf_thread_open(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq, rf_sink_fn sink,
+                   void *ctx, uint8_t *kind)
 {
     struct rf_open *o = NULL;
-    int rc = rf_open_new(&o, k->box_pk, k->box_sk, sink, ctx);
+    uint8_t grant[RF_GRANT_BYTES];
+    int rc = rf_cache_grant_get(c, seq, grant);
+    if (rc == 0)
+        rc = rf_open_new_grant(&o, grant, k->box_pk, k->box_sk, sink, ctx);
+    else
+        rc = rf_open_new(&o, k->box_pk, k->box_sk, sink, ctx);
     if (rc == 0)
         rc = rf_cache_object_stream(c, seq, feed_open, o);
     if (rc == 0)
@@ -49,7 +56,7 @@ int rf_thread_open_json(struct rf_cache *c, const struct rf_staff_keys *k, int64
     uint8_t kind = 0;
     *json = NULL;
     rf_buf_init_secure(&plain, PLAIN_JSON_MAX);
-    int rc = open_into(c, k, seq, to_buf, &plain, &kind);
+    int rc = rf_thread_open(c, k, seq, to_buf, &plain, &kind);
     if (rc == 0 && kind != RF_KIND_MESSAGE && kind != RF_KIND_REPLY)
         rc = RF_ERR_FORMAT;
     if (rc == 0) {
@@ -106,7 +113,7 @@ int rf_thread_file_info(struct rf_cache *c, const struct rf_staff_keys *k, int64
         return RF_ERR_NOMEM;
     memset(fi, 0, sizeof(*fi));
     fi->meta = meta;
-    int rc = open_into(c, k, seq, count_file, fi, &kind);
+    int rc = rf_thread_open(c, k, seq, count_file, fi, &kind);
     if (rc == 0 && (kind != RF_KIND_FILE || !fi->have_meta))
         rc = RF_ERR_FORMAT;
     if (rc == 0)

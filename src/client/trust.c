@@ -59,7 +59,7 @@ out:
 }
 
 int rf_trust_roster(struct rf_net *n, struct rf_cache *c, const uint8_t pinned[32],
-                    struct rf_roster **out)
+                    struct rf_roster **out, int flags)
 {
     json_t *j = NULL;
     uint8_t **raw = NULL;
@@ -69,7 +69,8 @@ int rf_trust_roster(struct rf_net *n, struct rf_cache *c, const uint8_t pinned[3
     *out = NULL;
     int rc = rf_net_json(n, "GET", "/api/v1/roster", NULL, 0, NULL, &j);
     if (rc != 0) {
-        fprintf(stderr, "refuge: cannot fetch the roster: %s\n", rf_net_error(n));
+        if (rc != RF_ERR_NET || !(flags & RF_TRUST_QUIET_NET))
+            fprintf(stderr, "refuge: cannot fetch the roster: %s\n", rf_net_error(n));
         goto out;
     }
     json_t *chain = json_object_get(j, "chain");
@@ -140,4 +141,70 @@ out:
     rf_buf_free(&known);
     json_decref(j);
     return rc;
+}
+
+/* The cached chain, versions 1..max, into malloc'd arrays. */
+static int load_cached(struct rf_cache *c, uint8_t ***raw, size_t **len, size_t *cnt)
+{
+    uint32_t max = 0;
+    struct rf_buf b;
+    *raw = NULL;
+    *len = NULL;
+    *cnt = 0;
+    int rc = rf_cache_roster_max(c, &max);
+    if (rc != 0)
+        return rc;
+    if (max == 0)
+        return RF_ERR_NOT_FOUND;
+    *raw = calloc(max, sizeof(**raw));
+    *len = calloc(max, sizeof(**len));
+    if (!*raw || !*len)
+        return RF_ERR_NOMEM;
+    *cnt = max;
+    for (uint32_t v = 1; v <= max; v++) {
+        rf_buf_init(&b, RF_ROSTER_MAX_BYTES);
+        rc = rf_cache_roster_get(c, v, &b);
+        if (rc != 0) {
+            rf_buf_free(&b);
+            return rc;
+        }
+        (*raw)[v - 1] = rf_buf_steal(&b, &(*len)[v - 1]);
+    }
+    return 0;
+}
+
+static void free_cached(uint8_t **raw, size_t *len, size_t cnt)
+{
+    for (size_t i = 0; raw && i < cnt; i++)
+        free(raw[i]);
+    free(raw);
+    free(len);
+}
+
+int rf_trust_roster_cached(struct rf_cache *c, const uint8_t pinned[32], struct rf_roster **out)
+{
+    uint8_t **raw = NULL;
+    size_t *len = NULL, cnt = 0;
+    *out = NULL;
+    int rc = load_cached(c, &raw, &len, &cnt);
+    if (rc == 0)
+        rc = rf_trust_verify_chain((const uint8_t *const *)raw, len, cnt, pinned, out);
+    if (rc != 0 && rc != RF_ERR_NOT_FOUND)
+        loud("the roster chain stored on this computer does not verify");
+    free_cached(raw, len, cnt);
+    return rc;
+}
+
+int rf_trust_was_member(struct rf_cache *c, const uint8_t sign_pk[32])
+{
+    uint8_t **raw = NULL;
+    size_t *len = NULL, cnt = 0;
+    int found = 0;
+    struct rf_roster *r = malloc(sizeof(*r));
+    if (r && load_cached(c, &raw, &len, &cnt) == 0)
+        for (size_t i = 0; !found && i < cnt; i++)
+            found = rf_roster_parse(r, raw[i], len[i]) == 0 && rf_roster_find(r, sign_pk) >= 0;
+    free_cached(raw, len, cnt);
+    free(r);
+    return found;
 }

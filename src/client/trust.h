@@ -13,10 +13,18 @@
 
 #include <stdint.h>
 
+#define RF_TRUST_QUIET_NET 1 /* print nothing when the server cannot be reached */
+
 /* Fetches and verifies the chain; *out (malloc) is the latest roster. Prints
- * a loud explanation on failure (RF_ERR_ROSTER / RF_ERR_SIGNATURE). */
+ * a loud explanation on failure (RF_ERR_ROSTER / RF_ERR_SIGNATURE); RF_ERR_NET
+ * when the server cannot be reached (silent with RF_TRUST_QUIET_NET). */
 int rf_trust_roster(struct rf_net *n, struct rf_cache *c, const uint8_t pinned[32],
-                    struct rf_roster **out);
+                    struct rf_roster **out, int flags);
+/* The latest roster of the chain this computer verified before (offline),
+ * verified again from pinned; RF_ERR_NOT_FOUND if there is none. */
+int rf_trust_roster_cached(struct rf_cache *c, const uint8_t pinned[32], struct rf_roster **out);
+/* Whether sign_pk was on a roster version this computer verified. */
+int rf_trust_was_member(struct rf_cache *c, const uint8_t sign_pk[32]);
 /* Verifies a raw chain (chain[i] = version i+1) from pinned; *out (malloc)
  * is its last roster. No network, no cache. */
 int rf_trust_verify_chain(const uint8_t *const *raw, const size_t *len, size_t n,

@@ -1,0 +1,689 @@
+/*
+ * local.c - the local case database (see local.h).
+ *
+ * Keys: master = BLAKE2b-256 keyed with the caseworker's X25519 secret key
+ * over "refuge-local-db-master-v1"; row key = crypto_kdf_derive_from_key(
+ * master, id 1, context "rflocal1"). Both live in sodium_malloc memory. A
+ * sealed row is nonce(24) || XChaCha20-Poly1305(plaintext, ad = row name).
+ *
+ * Digest plaintexts (JSON): {"k":"message","type","text","need","urgency"},
+ * {"k":"reply","author","text"}, {"k":"file"}, {"k":"event","ev":{..}},
+ * {"k":"event","error":".."} (refused: not counted), {"k":"broken","error"}.
+ * A summary is the materialized state (state.h) without the notes' text,
+ * plus counts, days, the intake's need/urgency and "search", the folded
+ * text of messages, replies, notes and tags.
+ *
+ * Invariant: plaintext exists only in secure bufs and jansson values (which
+ * out.c wipes on free); what reaches SQLite is sealed.
+ */
+#include "client/local.h"
+#include "client/cmd.h"
+#include "client/out.h"
+#include "lib/envelope.h"
+#include "lib/err.h"
+#include "lib/event.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicase.h>
+
+#define PLAIN_MAX (4 * 1024 * 1024)
+#define ROW_MAX (8 * 1024 * 1024)
+#define AEAD_N crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define AEAD_A crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+struct rf_local {
+    struct rf_cache *c;
+    const struct rf_staff_keys *k;
+    uint8_t *key; /* sodium_malloc, 32 bytes */
+    struct rf_roster **rosters;
+    size_t nrosters;
+};
+
+static void free_rosters(struct rf_local *l)
+{
+    for (size_t i = 0; i < l->nrosters; i++)
+        free(l->rosters[i]);
+    free(l->rosters);
+    l->rosters = NULL;
+    l->nrosters = 0;
+}
+
+int rf_local_reload(struct rf_local *l)
+{
+    uint32_t max = 0;
+    struct rf_buf raw;
+    free_rosters(l);
+    int rc = rf_cache_roster_max(l->c, &max);
+    if (rc != 0 || max == 0)
+        return rc;
+    l->rosters = calloc(max, sizeof(*l->rosters));
+    if (!l->rosters)
+        return RF_ERR_NOMEM;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    for (uint32_t v = 1; rc == 0 && v <= max; v++) {
+        rf_buf_reset(&raw);
+        l->rosters[v - 1] = malloc(sizeof(struct rf_roster));
+        l->nrosters = v;
+        rc = l->rosters[v - 1] ? rf_cache_roster_get(l->c, v, &raw) : RF_ERR_NOMEM;
+        /* stored only after trust.c verified the chain */
+        if (rc == 0)
+            rc = rf_roster_parse(l->rosters[v - 1], raw.data, raw.len);
+    }
+    rf_buf_free(&raw);
+    return rc;
+}
+
+int rf_local_new(struct rf_local **out, struct rf_cache *c, const struct rf_staff_keys *k)
+{
+    static const char msg[] = "refuge-local-db-master-v1";
+    *out = NULL;
+    struct rf_local *l = calloc(1, sizeof(*l));
+    uint8_t *master = sodium_malloc(32);
+    if (!l || !master) {
+        free(l);
+        sodium_free(master);
+        return RF_ERR_NOMEM;
+    }
+    l->c = c;
+    l->k = k;
+    l->key = sodium_malloc(32);
+    int rc = l->key ? 0 : RF_ERR_NOMEM;
+    if (rc == 0 &&
+        crypto_generichash(master, 32, (const uint8_t *)msg, sizeof(msg) - 1, k->box_sk, 32) != 0)
+        rc = RF_ERR_CRYPTO;
+    if (rc == 0 && crypto_kdf_derive_from_key(l->key, 32, 1, "rflocal1", master) != 0)
+        rc = RF_ERR_CRYPTO;
+    sodium_free(master);
+    if (rc == 0)
+        rc = rf_local_reload(l);
+    if (rc != 0) {
+        rf_local_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+void rf_local_free(struct rf_local *l)
+{
+    if (!l)
+        return;
+    free_rosters(l);
+    sodium_free(l->key);
+    free(l);
+}
+
+void rf_local_rosters(const struct rf_local *l, const struct rf_roster *const **out, size_t *n)
+{
+    *out = (const struct rf_roster *const *)l->rosters;
+    *n = l->nrosters;
+}
+
+int rf_local_seal(const struct rf_local *l, const char *ad, const uint8_t *p, size_t n,
+                  struct rf_buf *out)
+{
+    int rc = rf_buf_reserve(out, AEAD_N + n + AEAD_A);
+    if (rc != 0)
+        return rc;
+    uint8_t *dst = out->data + out->len;
+    unsigned long long clen = 0;
+    randombytes_buf(dst, AEAD_N);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(dst + AEAD_N, &clen, p, n, (const uint8_t *)ad,
+                                                   strlen(ad), NULL, dst, l->key) != 0)
+        return RF_ERR_CRYPTO;
+    out->len += AEAD_N + (size_t)clen;
+    return 0;
+}
+
+int rf_local_open(const struct rf_local *l, const char *ad, const uint8_t *p, size_t n,
+                  struct rf_buf *out)
+{
+    if (n < AEAD_N + AEAD_A)
+        return RF_ERR_FORMAT;
+    int rc = rf_buf_reserve(out, n - AEAD_N - AEAD_A + 1);
+    if (rc != 0)
+        return rc;
+    unsigned long long mlen = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->data + out->len, &mlen, NULL, p + AEAD_N,
+                                                   n - AEAD_N, (const uint8_t *)ad, strlen(ad), p,
+                                                   l->key) != 0)
+        return RF_ERR_DECRYPT;
+    out->len += (size_t)mlen;
+    return 0;
+}
+
+/* Seals the JSON j as row ad; calls put(blob). */
+static int seal_json(const struct rf_local *l, const char *ad, json_t *j, struct rf_buf *out)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    if (!s)
+        return RF_ERR_NOMEM;
+    int rc = rf_local_seal(l, ad, (const uint8_t *)s, strlen(s), out);
+    rf_out_json_free(s);
+    return rc;
+}
+
+static int open_json(const struct rf_local *l, const char *ad, const uint8_t *p, size_t n,
+                     json_t **out)
+{
+    struct rf_buf plain;
+    rf_buf_init_secure(&plain, ROW_MAX);
+    *out = NULL;
+    int rc = rf_local_open(l, ad, p, n, &plain);
+    if (rc == 0) {
+        json_error_t e;
+        *out = json_loadb((const char *)plain.data, plain.len, 0, &e);
+        if (!*out)
+            rc = RF_ERR_FORMAT;
+    }
+    rf_buf_free(&plain);
+    return rc;
+}
+
+char *rf_local_fold(const char *s)
+{
+    size_t n = 0;
+    uint8_t *r = u8_tolower((const uint8_t *)s, strlen(s), NULL, NULL, NULL, &n);
+    if (!r)
+        return NULL;
+    char *out = malloc(n + 1);
+    if (out) {
+        memcpy(out, r, n);
+        out[n] = '\0';
+    }
+    sodium_memzero(r, n);
+    free(r);
+    return out;
+}
+
+/* ---- events as JSON (digests) ---- */
+
+static json_t *ev_to_json(const struct rf_ev *e)
+{
+    char pk[65];
+    sodium_bin2hex(pk, sizeof(pk), e->author_pk, 32);
+    return json_pack("{sssIsIsssssIsssOsIsb}", "id", e->id, "lamport", (json_int_t)e->lamport,
+                     "roster", (json_int_t)e->roster, "author_pk", pk, "author", e->author, "day",
+                     (json_int_t)e->day, "op", e->op, "value", e->value, "seq", (json_int_t)e->seq,
+                     "admin", e->admin);
+}
+
+static int ev_from_json(struct rf_ev *e, json_t *j)
+{
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *pk = json_string_value(json_object_get(j, "author_pk"));
+    const char *author = json_string_value(json_object_get(j, "author"));
+    const char *op = json_string_value(json_object_get(j, "op"));
+    json_t *value = json_object_get(j, "value");
+    size_t n = 0;
+    memset(e, 0, sizeof(*e));
+    if (!id || strlen(id) != RF_STATE_ID_HEX || !pk || !author || !op || !value ||
+        strlen(op) >= sizeof(e->op) ||
+        sodium_hex2bin(e->author_pk, 32, pk, strlen(pk), NULL, &n, NULL) != 0 || n != 32)
+        return RF_ERR_FORMAT;
+    memcpy(e->id, id, RF_STATE_ID_HEX + 1);
+    snprintf(e->author, sizeof(e->author), "%s", author);
+    snprintf(e->op, sizeof(e->op), "%s", op);
+    e->lamport = (uint64_t)json_integer_value(json_object_get(j, "lamport"));
+    e->roster = (uint32_t)json_integer_value(json_object_get(j, "roster"));
+    e->day = (uint32_t)json_integer_value(json_object_get(j, "day"));
+    e->seq = json_integer_value(json_object_get(j, "seq"));
+    e->admin = json_is_true(json_object_get(j, "admin"));
+    e->value = json_incref(value);
+    return 0;
+}
+
+/* ---- digesting objects ---- */
+
+static int to_buf(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_buf_put(ctx, p, n);
+}
+
+/* The intake answer with this id (borrowed), or NULL. */
+static json_t *answer(json_t *msg, const char *id)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(msg, "answers"), i, a)
+    {
+        const char *aid = json_string_value(json_object_get(a, "id"));
+        if (aid && strcmp(aid, id) == 0)
+            return json_object_get(a, "value");
+    }
+    return NULL;
+}
+
+static const char *str_or(json_t *v, const char *dflt)
+{
+    return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+/* What a digest says about one opened object. */
+static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
+                         const struct rf_buf *plain)
+{
+    json_error_t e;
+    if (kind == RF_KIND_EVENT) {
+        struct rf_ev ev;
+        int rc = rf_state_event_verify(&ev, plain->data, plain->len, o->case_id,
+                                       (const struct rf_roster *const *)l->rosters, l->nrosters);
+        if (rc != 0)
+            return json_pack("{ssss}", "k", "event", "error",
+                             rc == RF_ERR_ROSTER      ? "the author is not on the roster it names"
+                             : rc == RF_ERR_SIGNATURE ? "bad signature or moved from another case"
+                                                      : "malformed event");
+        ev.seq = o->seq;
+        json_t *d = json_pack("{ssso}", "k", "event", "ev", ev_to_json(&ev));
+        rf_ev_clear(&ev);
+        return d;
+    }
+    if (kind != RF_KIND_MESSAGE && kind != RF_KIND_REPLY)
+        return json_pack("{ss}", "k", "other");
+    json_t *m = json_loadb((const char *)plain->data, plain->len, JSON_REJECT_DUPLICATES, &e);
+    if (!json_is_object(m)) {
+        json_decref(m);
+        return json_pack("{ssss}", "k", "broken", "error", "not a JSON object");
+    }
+    json_t *d;
+    if (kind == RF_KIND_REPLY) {
+        d = json_pack("{ssssss}", "k", "reply", "author", str_or(json_object_get(m, "author"), ""),
+                      "text", str_or(json_object_get(m, "text"), ""));
+    } else {
+        const char *type = str_or(json_object_get(m, "type"), "message");
+        d = json_pack("{ssssss}", "k", "message", "type", type, "text",
+                      str_or(json_object_get(m, "text"), ""));
+        if (d && strcmp(type, "intake") == 0) {
+            json_t *need = answer(m, "need"), *urg = answer(m, "urgency");
+            if (need)
+                json_object_set(d, "need", need);
+            if (urg)
+                json_object_set(d, "urgency", urg);
+            /* answers' values are searchable too */
+            json_t *all = json_array();
+            size_t i;
+            json_t *a;
+            json_array_foreach(json_object_get(m, "answers"), i, a)
+            {
+                json_t *v = json_object_get(a, "value");
+                if (json_is_string(v))
+                    json_array_append(all, v);
+                size_t j;
+                json_t *x;
+                json_array_foreach(v, j, x)
+                {
+                    if (json_is_string(x))
+                        json_array_append(all, x);
+                }
+            }
+            json_object_set_new(d, "answers", all);
+        }
+    }
+    json_decref(m);
+    (void)o;
+    return d;
+}
+
+static int digest_one(struct rf_local *l, const struct rf_cobj *o, unsigned *unverified)
+{
+    struct rf_buf plain, sealed;
+    char ad[48];
+    uint8_t kind = 0;
+    json_t *d = NULL;
+    int rc;
+    snprintf(ad, sizeof(ad), "digest:%lld", (long long)o->seq);
+    if (o->kind == RF_KIND_FILE) {
+        /* files are opened when saved (refuge files); nothing to index */
+        d = json_pack("{ss}", "k", "file");
+        goto seal;
+    }
+    if (o->size > PLAIN_MAX * 2) {
+        d = json_pack("{ssss}", "k", "broken", "error", "too large");
+        goto seal;
+    }
+    rf_buf_init_secure(&plain, PLAIN_MAX);
+    rc = rf_thread_open(l->c, l->k, o->seq, to_buf, &plain, &kind);
+    if (rc == RF_ERR_NOT_RECIPIENT) {
+        rf_buf_free(&plain);
+        return rf_cache_digest_put(l->c, o->seq, o->case_id, 0, NULL, 0);
+    }
+    if (rc != 0)
+        d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
+    else
+        d = digest_of(l, o, kind, &plain);
+    rf_buf_free(&plain);
+seal:
+    if (!d)
+        return RF_ERR_NOMEM;
+    if (unverified && json_object_get(d, "error") &&
+        strcmp(str_or(json_object_get(d, "k"), ""), "event") == 0)
+        (*unverified)++;
+    rf_buf_init(&sealed, ROW_MAX);
+    rc = seal_json(l, ad, d, &sealed);
+    json_decref(d);
+    if (rc == 0)
+        rc = rf_cache_digest_put(l->c, o->seq, o->case_id, 1, sealed.data, sealed.len);
+    rf_buf_free(&sealed);
+    return rc;
+}
+
+/* ---- materializing a case ---- */
+
+struct gather {
+    struct rf_local *l;
+    struct rf_ev *ev;
+    size_t nev, cap;
+    json_t *bad;        /* [{"seq","error"}] or NULL */
+    struct rf_buf *txt; /* search text (secure) or NULL */
+    json_t *need, *urgency;
+    int have_intake;
+};
+
+static int push_ev(struct gather *g, struct rf_ev *e)
+{
+    if (g->nev == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        struct rf_ev *nv = realloc(g->ev, cap * sizeof(*nv));
+        if (!nv)
+            return RF_ERR_NOMEM;
+        g->ev = nv;
+        g->cap = cap;
+    }
+    g->ev[g->nev++] = *e;
+    return 0;
+}
+
+static void add_text(struct gather *g, const char *s)
+{
+    if (!g->txt || !s || !s[0])
+        return;
+    char *f = rf_local_fold(s);
+    if (f) {
+        rf_buf_put(g->txt, f, strlen(f));
+        rf_buf_put(g->txt, "\n", 1);
+        sodium_memzero(f, strlen(f));
+        free(f);
+    }
+}
+
+static int on_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
+{
+    struct gather *g = ctx;
+    char ad[48];
+    json_t *d = NULL;
+    snprintf(ad, sizeof(ad), "digest:%lld", (long long)seq);
+    if (open_json(g->l, ad, blob, n, &d) != 0)
+        return 0; /* a damaged row counts as nothing; resync rebuilds it */
+    const char *k = str_or(json_object_get(d, "k"), "");
+    int rc = 0;
+    if (strcmp(k, "event") == 0) {
+        json_t *ej = json_object_get(d, "ev");
+        struct rf_ev e;
+        if (ej && ev_from_json(&e, ej) == 0) {
+            rc = push_ev(g, &e);
+            if (rc != 0)
+                rf_ev_clear(&e);
+        } else if (g->bad) {
+            json_array_append_new(g->bad,
+                                  json_pack("{sIss}", "seq", (json_int_t)seq, "error",
+                                            str_or(json_object_get(d, "error"), "unverified")));
+        }
+    } else if (strcmp(k, "message") == 0 || strcmp(k, "reply") == 0) {
+        add_text(g, json_string_value(json_object_get(d, "text")));
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(d, "answers"), i, a) add_text(g, json_string_value(a));
+        if (strcmp(k, "message") == 0 && !g->have_intake &&
+            strcmp(str_or(json_object_get(d, "type"), ""), "intake") == 0) {
+            g->have_intake = 1;
+            g->need = json_incref(json_object_get(d, "need"));
+            g->urgency = json_incref(json_object_get(d, "urgency"));
+        }
+    }
+    json_decref(d);
+    return rc;
+}
+
+/* The outbox's events for the case (this client's own, opened with its key). */
+static int gather_outbox(struct gather *g, const char *case_id)
+{
+    struct rf_coutbox *ob = NULL;
+    size_t n = 0;
+    struct rf_buf env, plain;
+    int rc = rf_cache_outbox_list(g->l->c, case_id, &ob, &n);
+    if (rc != 0)
+        return rc;
+    rf_buf_init(&env, PLAIN_MAX);
+    rf_buf_init_secure(&plain, PLAIN_MAX);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t kind = 0;
+        struct rf_ev e;
+        rf_buf_reset(&env);
+        rf_buf_reset(&plain);
+        rc = rf_cache_outbox_get(g->l->c, ob[i].id, &env);
+        if (rc != 0)
+            break;
+        if (rf_envelope_open(&plain, &kind, g->l->k->box_pk, g->l->k->box_sk, env.data, env.len) !=
+                0 ||
+            kind != RF_KIND_EVENT ||
+            rf_state_event_verify(&e, plain.data, plain.len, case_id,
+                                  (const struct rf_roster *const *)g->l->rosters,
+                                  g->l->nrosters) != 0)
+            continue;
+        rc = push_ev(g, &e);
+        if (rc != 0)
+            rf_ev_clear(&e);
+    }
+    rf_buf_free(&env);
+    rf_buf_free(&plain);
+    free(ob);
+    return rc;
+}
+
+void rf_local_events_free(struct rf_ev *ev, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rf_ev_clear(&ev[i]);
+    free(ev);
+}
+
+static void gather_free(struct gather *g)
+{
+    rf_local_events_free(g->ev, g->nev);
+    json_decref(g->need);
+    json_decref(g->urgency);
+    json_decref(g->bad);
+}
+
+static int gather_case(struct gather *g, const char *case_id)
+{
+    int rc = rf_cache_digests(g->l->c, case_id, on_digest, g);
+    if (rc == 0)
+        rc = gather_outbox(g, case_id);
+    return rc;
+}
+
+int rf_local_events(struct rf_local *l, const char *case_id, struct rf_ev **ev, size_t *n,
+                    json_t **bad)
+{
+    struct gather g = {.l = l, .bad = bad ? json_array() : NULL};
+    *ev = NULL;
+    *n = 0;
+    if (bad)
+        *bad = NULL;
+    int rc = gather_case(&g, case_id);
+    if (rc == 0) {
+        *ev = g.ev;
+        *n = g.nev;
+        g.ev = NULL;
+        g.nev = 0;
+        if (bad) {
+            *bad = g.bad;
+            g.bad = NULL;
+        }
+    }
+    gather_free(&g);
+    return rc;
+}
+
+static int put_summary(struct rf_local *l, const char *case_id, int64_t last_seq, json_t *s)
+{
+    char ad[48];
+    struct rf_buf sealed;
+    snprintf(ad, sizeof(ad), "summary:%s", case_id);
+    rf_buf_init(&sealed, ROW_MAX);
+    int rc = seal_json(l, ad, s, &sealed);
+    if (rc == 0)
+        rc = rf_cache_summary_put(l->c, case_id, last_seq, sealed.data, sealed.len);
+    rf_buf_free(&sealed);
+    return rc;
+}
+
+int rf_local_refresh(struct rf_local *l, const char *case_id)
+{
+    struct rf_buf txt;
+    struct rf_cobj *objs = NULL;
+    size_t nobj = 0;
+    json_t *state = NULL, *sum = NULL;
+    rf_buf_init_secure(&txt, ROW_MAX);
+    struct gather g = {.l = l, .txt = &txt};
+    int rc = gather_case(&g, case_id);
+    if (rc != 0)
+        goto out;
+    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0) {
+        state = rf_state_team(g.ev, g.nev);
+        rc = state ? put_summary(l, case_id, 0, state) : RF_ERR_NOMEM;
+        goto out;
+    }
+    rc = rf_cache_case_objects(l->c, case_id, &objs, &nobj);
+    if (rc == RF_ERR_NOT_FOUND)
+        rc = 0;
+    if (rc != 0)
+        goto out;
+    unsigned counts[RF_KIND_MAX + 1] = {0};
+    uint32_t first = 0, last = 0;
+    int64_t last_seq = 0;
+    for (size_t i = 0; i < nobj; i++) {
+        if (objs[i].kind <= RF_KIND_MAX)
+            counts[objs[i].kind]++;
+        if (i == 0 || objs[i].day < first)
+            first = objs[i].day;
+        if (objs[i].day > last)
+            last = objs[i].day;
+        last_seq = objs[i].seq;
+    }
+    unsigned pending = 0;
+    for (size_t i = 0; i < g.nev; i++)
+        pending += g.ev[i].seq == 0;
+    state = rf_state_case(g.ev, g.nev);
+    if (!state) {
+        rc = RF_ERR_NOMEM;
+        goto out;
+    }
+    json_t *notes = json_object_get(state, "notes");
+    size_t i;
+    json_t *v;
+    json_array_foreach(notes, i, v) add_text(&g, json_string_value(json_object_get(v, "text")));
+    json_array_foreach(json_object_get(state, "tags"), i, v) add_text(&g, json_string_value(v));
+    rf_buf_cstr(&txt);
+    sum = json_pack("{sssOsOsOsOsOsIsIsIsIsIsIsIsIsO?sO?ss}", "case", case_id, "stage",
+                    json_object_get(state, "stage"), "assigned", json_object_get(state, "assigned"),
+                    "tags", json_object_get(state, "tags"), "due", json_object_get(state, "due"),
+                    "checklist", json_object_get(state, "checklist"), "notes",
+                    (json_int_t)json_array_size(notes), "messages",
+                    (json_int_t)counts[RF_KIND_MESSAGE], "files", (json_int_t)counts[RF_KIND_FILE],
+                    "replies", (json_int_t)counts[RF_KIND_REPLY], "first_day", (json_int_t)first,
+                    "last_day", (json_int_t)last, "pending", (json_int_t)pending, "lamport",
+                    json_integer_value(json_object_get(state, "lamport")), "need", g.need,
+                    "urgency", g.urgency, "search", txt.data ? (const char *)txt.data : "");
+    rc = sum ? put_summary(l, case_id, last_seq, sum) : RF_ERR_NOMEM;
+out:
+    json_decref(sum);
+    json_decref(state);
+    free(objs);
+    gather_free(&g);
+    rf_buf_free(&txt);
+    return rc;
+}
+
+static int cmp_case(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+int rf_local_update(struct rf_local *l, unsigned *unverified)
+{
+    struct rf_cobj *objs = NULL;
+    size_t n = 0;
+    char(*dirty)[RF_CASE_ID_LEN + 1] = NULL;
+    size_t nd = 0;
+    int rc = rf_cache_undigested(l->c, &objs, &n);
+    if (rc != 0)
+        return rc;
+    if (n == 0)
+        goto out;
+    dirty = malloc(n * sizeof(*dirty));
+    if (!dirty) {
+        rc = RF_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(dirty[i], objs[i].case_id, sizeof(dirty[0]));
+    qsort(dirty, n, sizeof(dirty[0]), cmp_case);
+    for (size_t i = 0; i < n; i++)
+        if (nd == 0 || strcmp(dirty[nd - 1], dirty[i]) != 0)
+            memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
+    rc = rf_cache_begin(l->c);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = digest_one(l, &objs[i], unverified);
+    for (size_t i = 0; rc == 0 && i < nd; i++)
+        rc = rf_local_refresh(l, dirty[i]);
+    if (rc == 0)
+        rc = rf_cache_commit(l->c);
+    else
+        rf_cache_rollback(l->c);
+out:
+    free(dirty);
+    free(objs);
+    return rc;
+}
+
+int rf_local_summary(struct rf_local *l, const char *case_id, json_t **out)
+{
+    struct rf_buf b;
+    char ad[48];
+    *out = NULL;
+    snprintf(ad, sizeof(ad), "summary:%s", case_id);
+    rf_buf_init(&b, ROW_MAX);
+    int rc = rf_cache_summary_get(l->c, case_id, &b);
+    if (rc == 0)
+        rc = open_json(l, ad, b.data, b.len, out);
+    rf_buf_free(&b);
+    return rc;
+}
+
+int rf_local_team(struct rf_local *l, json_t **out)
+{
+    int rc = rf_local_summary(l, RF_STATE_TEAMCONFIG, out);
+    if (rc == RF_ERR_NOT_FOUND) {
+        *out = rf_state_team(NULL, 0);
+        rc = *out ? 0 : RF_ERR_NOMEM;
+    }
+    return rc;
+}
+
+int rf_local_lamport(struct rf_local *l, const char *case_id, uint64_t *out)
+{
+    struct rf_ev *ev = NULL;
+    size_t n = 0;
+    *out = 0;
+    int rc = rf_local_events(l, case_id, &ev, &n, NULL);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (ev[i].lamport > *out)
+            *out = ev[i].lamport;
+    rf_local_events_free(ev, n);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * local.h - the local case database: what this client has decrypted and
+ * verified, kept ENCRYPTED AT REST in cache.db. Each object is opened once
+ * (with its stanza or a grant) into a "digest" (the text of a message or
+ * reply, the verified event, or why it is unverified); each case has a
+ * "summary" (materialized state, counts, intake answers, search text) so
+ * `refuge cases` lists without opening envelopes again. Every row is sealed
+ * with XChaCha20-Poly1305 under a key derived from the caseworker's secret
+ * key (so from the passphrase), with the row's identity as associated data,
+ * so rows cannot be read, altered or swapped without the key file.
+ */
+#ifndef RF_CLIENT_LOCAL_H
+#define RF_CLIENT_LOCAL_H
+
+#include "client/cache.h"
+#include "client/state.h"
+#include "lib/keyfile.h"
+#include "lib/roster.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rf_local;
+
+/* Derives the row key from k and loads the verified roster versions. */
+int rf_local_new(struct rf_local **out, struct rf_cache *c, const struct rf_staff_keys *k);
+void rf_local_free(struct rf_local *l);
+/* Reloads the roster versions from the cache (after a sync verified more). */
+int rf_local_reload(struct rf_local *l);
+/* The verified rosters: (*out)[i] is version i+1; NULL/0 before any sync. */
+void rf_local_rosters(const struct rf_local *l, const struct rf_roster *const **out, size_t *n);
+
+/* Seals / opens one row; ad names the row ("digest:12", "summary:abc"). */
+int rf_local_seal(const struct rf_local *l, const char *ad, const uint8_t *p, size_t n,
+                  struct rf_buf *out);
+int rf_local_open(const struct rf_local *l, const char *ad, const uint8_t *p, size_t n,
+                  struct rf_buf *out);
+
+/* Digests every object not digested yet (or newly granted) and rebuilds
+ * the summaries of the cases they belong to (and the team's config).
+ * *unverified (may be NULL) counts events refused. */
+int rf_local_update(struct rf_local *l, unsigned *unverified);
+/* Rebuilds one case's summary (e.g. after an event was queued). */
+int rf_local_refresh(struct rf_local *l, const char *case_id);
+
+/* A case's verified events (sent and in the outbox; outbox ones have seq 0)
+ * and, if bad is not NULL, a JSON array of {"seq","error"} for events that
+ * failed verification. Free with rf_local_events_free. */
+int rf_local_events(struct rf_local *l, const char *case_id, struct rf_ev **ev, size_t *n,
+                    json_t **bad);
+void rf_local_events_free(struct rf_ev *ev, size_t n);
+
+/* The decrypted summary of a case; RF_ERR_NOT_FOUND if none. */
+int rf_local_summary(struct rf_local *l, const char *case_id, json_t **out);
+/* The team's stages and checklist ({"stages":[..],"checklist":[..]}). */
+int rf_local_team(struct rf_local *l, json_t **out);
+/* The largest lamport of the case's events (0 if none). */
+int rf_local_lamport(struct rf_local *l, const char *case_id, uint64_t *out);
+
+/* Lower-cases UTF-8 s (for search) into a malloc'd string. */
+char *rf_local_fold(const char *s);
+
+#endif
