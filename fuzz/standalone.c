@@ -12,13 +12,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The input is handed over in a buffer of exactly its size, as libFuzzer
+ * does, so that ASan sees a read one byte past the end. */
 static int run_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     if (!f)
         return -1;
-    uint8_t *buf = malloc(1 << 22);
-    size_t n = buf ? fread(buf, 1, 1 << 22, f) : 0;
+    if (fstat(fileno(f), &st) != 0 || st.st_size < 0 || st.st_size > (1 << 22)) {
+        fclose(f);
+        return -1;
+    }
+    size_t want = (size_t)st.st_size;
+    uint8_t *buf = malloc(want ? want : 1);
+    size_t n = buf ? fread(buf, 1, want, f) : 0;
     fclose(f);
     if (!buf)
         return -1;
