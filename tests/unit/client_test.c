@@ -7,6 +7,8 @@
  * answers usage errors with exit code 2. */
 #include "client/cache.h"
 #include "client/client.h"
+#include "client/local.h"
+#include "lib/event.h"
 #include "client/out.h"
 #include "client/trust.h"
 #include "lib/err.h"
@@ -206,6 +208,156 @@ static void cache_groups_cases_and_streams(void **state)
     assert_memory_equal(back.data, big, sizeof(big));
     rf_buf_free(&back);
     rf_cache_close(c);
+}
+
+/* ---- the local case database: verified, materialized, sealed at rest ---- */
+
+static void seal_obj(struct rf_cache *c, int64_t seq, const char *case_id, uint8_t kind,
+                     const uint8_t (*pks)[32], size_t npk, const uint8_t *plain, size_t len)
+{
+    struct rf_buf ct;
+    rf_buf_init(&ct, 1 << 20);
+    assert_int_equal(rf_envelope_seal(&ct, kind, pks, npk, plain, len), 0);
+    struct rf_cobj o = {seq, "", kind, ct.len, 20100};
+    snprintf(o.case_id, sizeof(o.case_id), "%s", case_id);
+    assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
+    rf_buf_free(&ct);
+}
+
+static void event_obj(struct rf_cache *c, int64_t seq, const struct rf_staff_keys *k,
+                      const uint8_t (*pks)[32], size_t npk, unsigned lamport, const char *op,
+                      const char *value, struct rf_buf *env_out)
+{
+    char body[512], id[33];
+    uint8_t rid[16];
+    struct rf_buf ev;
+    randombytes_buf(rid, sizeof(rid));
+    sodium_bin2hex(id, sizeof(id), rid, sizeof(rid));
+    snprintf(body, sizeof(body),
+             "{\"v\":1,\"id\":\"%s\",\"lamport\":%u,\"roster\":1,\"author\":\"x\",\"day\":20100,"
+             "\"op\":\"%s\",\"value\":\"%s\"}",
+             id, lamport, op, value);
+    rf_buf_init(&ev, 1 << 16);
+    assert_int_equal(rf_event_sign(&ev, k, "abcde23456", (const uint8_t *)body, strlen(body)), 0);
+    if (env_out)
+        assert_int_equal(rf_envelope_seal(env_out, RF_KIND_EVENT, pks, npk, ev.data, ev.len), 0);
+    else
+        seal_obj(c, seq, "abcde23456", RF_KIND_EVENT, pks, npk, ev.data, ev.len);
+    rf_buf_free(&ev);
+}
+
+static int file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    static uint8_t data[8 << 20];
+    size_t n = fread(data, 1, sizeof(data), f);
+    fclose(f);
+    return memmem(data, n, needle, strlen(needle)) != NULL;
+}
+
+static void local_db_verified_and_sealed_at_rest(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("REFUGE_TEST_TMP");
+    struct rf_home h;
+    memset(&h, 0, sizeof(h));
+    snprintf(h.dir, sizeof(h.dir), "%s/client_test_local.%d", tmp ? tmp : "/tmp", (int)getpid());
+    assert_int_equal(rf_home_create(&h), 0);
+    struct rf_staff_keys *anna = sodium_malloc(sizeof(*anna));
+    struct rf_staff_keys *boris = sodium_malloc(sizeof(*boris));
+    struct rf_staff_keys *eve = sodium_malloc(sizeof(*eve));
+    assert_int_equal(rf_staff_keys_generate(anna, "Anna"), 0);
+    assert_int_equal(rf_staff_keys_generate(boris, "Boris"), 0);
+    assert_int_equal(rf_staff_keys_generate(eve, "Eve"), 0);
+    struct rf_roster *r = calloc(1, sizeof(*r));
+    struct rf_buf raw, env;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    rf_buf_init(&env, 1 << 20);
+    make_roster(r, 1, NULL);
+    add_member(r, anna, RF_ROLE_ADMIN);
+    add_member(r, boris, RF_ROLE_MEMBER);
+    assert_int_equal(rf_roster_sign(&raw, r, anna), 0);
+    uint8_t pks[3][32];
+    memcpy(pks[0], anna->box_pk, 32);
+    memcpy(pks[1], boris->box_pk, 32);
+    memcpy(pks[2], eve->box_pk, 32);
+
+    struct rf_cache *c;
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    assert_int_equal(rf_cache_roster_put(c, 1, raw.data, raw.len), 0);
+    const char *intake =
+        "{\"v\":1,\"type\":\"intake\",\"lang\":\"ru\",\"answers\":[{\"id\":\"need\","
+        "\"label\":\"Need\",\"value\":\"asylum\"}],\"text\":\"CanaryMsg Ереван\"}";
+    seal_obj(c, 1, "abcde23456", RF_KIND_MESSAGE, (const uint8_t(*)[32])pks, 2,
+             (const uint8_t *)intake, strlen(intake));
+    event_obj(c, 2, boris, (const uint8_t(*)[32])pks, 2, 1, "stage", "verifying", NULL);
+    event_obj(c, 3, anna, (const uint8_t(*)[32])pks, 2, 2, "note", "CanaryNote", NULL);
+    /* Eve is not on the roster: her event is refused */
+    event_obj(c, 4, eve, (const uint8_t(*)[32])pks, 3, 9, "stage", "closed", NULL);
+
+    struct rf_local *l;
+    unsigned unverified = 0;
+    json_t *s = NULL;
+    assert_int_equal(rf_local_new(&l, c, anna), 0);
+    assert_int_equal(rf_local_update(l, &unverified), 0);
+    assert_int_equal(unverified, 1);
+    assert_int_equal(rf_local_summary(l, "abcde23456", &s), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "stage")), "verifying");
+    assert_int_equal(json_integer_value(json_object_get(s, "notes")), 1);
+    assert_int_equal(json_integer_value(json_object_get(s, "messages")), 1);
+    assert_string_equal(json_string_value(json_object_get(s, "need")), "asylum");
+    const char *search = json_string_value(json_object_get(s, "search"));
+    assert_non_null(strstr(search, "canarynote"));
+    assert_non_null(strstr(search, "ереван")); /* folded for search */
+    json_decref(s);
+
+    /* an event queued offline counts, marked as not sent (seq 0) */
+    event_obj(c, 0, anna, (const uint8_t(*)[32])pks, 2, 3, "stage", "planning", &env);
+    assert_int_equal(rf_cache_outbox_add(c, "abcde23456", -1, 20100, env.data, env.len), 0);
+    assert_int_equal(rf_local_refresh(l, "abcde23456"), 0);
+    assert_int_equal(rf_local_summary(l, "abcde23456", &s), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "stage")), "planning");
+    assert_int_equal(json_integer_value(json_object_get(s, "pending")), 1);
+    json_decref(s);
+    uint64_t lamport = 0;
+    assert_int_equal(rf_local_lamport(l, "abcde23456", &lamport), 0);
+    assert_int_equal(lamport, 3);
+
+    /* rows are bound to their name: a summary does not open as another row */
+    struct rf_buf sealed, back;
+    rf_buf_init(&sealed, 4096);
+    rf_buf_init(&back, 4096);
+    assert_int_equal(rf_local_seal(l, "summary:aaaa", (const uint8_t *)"x", 1, &sealed), 0);
+    assert_int_equal(rf_local_open(l, "summary:bbbb", sealed.data, sealed.len, &back),
+                     RF_ERR_DECRYPT);
+    rf_local_free(l);
+    /* another caseworker's key file does not open this computer's rows */
+    assert_int_equal(rf_local_new(&l, c, boris), 0);
+    assert_int_equal(rf_local_summary(l, "abcde23456", &s), RF_ERR_DECRYPT);
+    rf_local_free(l);
+    rf_cache_close(c);
+
+    /* nothing of it in plaintext on disk */
+    const char *files[] = {"cache.db", "cache.db-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX];
+        assert_int_equal(rf_home_path(&h, files[i], path, sizeof(path)), 0);
+        assert_false(file_has(path, "CanaryNote"));
+        assert_false(file_has(path, "canarynote"));
+        assert_false(file_has(path, "CanaryMsg"));
+        assert_false(file_has(path, "verifying"));
+        assert_false(file_has(path, "asylum"));
+    }
+    rf_buf_free(&sealed);
+    rf_buf_free(&back);
+    rf_buf_free(&raw);
+    rf_buf_free(&env);
+    free(r);
+    sodium_free(anna);
+    sodium_free(boris);
+    sodium_free(eve);
 }
 
 /* ---- the staff API, served for real, spoken to by the real client ---- */
@@ -506,17 +658,29 @@ static void cli_usage_errors_exit_2(void **state)
     assert_int_equal(run("refuge", "init", "--name"), 2);
     assert_int_equal(run("refuge", "show", "--help"), 0);
     assert_int_equal(run("refuge", "--help", NULL), 0);
+    assert_int_equal(run("refuge", "stage", NULL), 2);
+    assert_int_equal(run("refuge", "stage", "abcde23456"), 2); /* no stage */
+    assert_int_equal(run("refuge", "stage", "--help"), 0);
+    assert_int_equal(run("refuge", "staff", NULL), 2);
+    assert_int_equal(run("refuge", "staff", "promote"), 2);
+    assert_int_equal(run("refuge", "team", "paint"), 2);
+    assert_int_equal(run("refuge", "audit", NULL), 2);
+    assert_int_equal(run("refuge", "audit", "--help"), 0);
+    assert_int_equal(run("refuge", "rewrap", "now"), 2);
+    assert_int_equal(run("refuge", "due", "abcde23456"), 2);
 }
 
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
+    rf_out_init(); /* as rf_client_main does: jansson memory is wiped on free */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nonce_replay_refused_until_expiry),
         cmocka_unit_test(stranger_text_is_sanitised),
         cmocka_unit_test(roster_chain_from_pinned_admin_only),
         cmocka_unit_test(cache_groups_cases_and_streams),
+        cmocka_unit_test(local_db_verified_and_sealed_at_rest),
         cmocka_unit_test(cli_usage_errors_exit_2),
         cmocka_unit_test_setup_teardown(api_enroll_auth_and_replies, api_setup, api_teardown),
     };
