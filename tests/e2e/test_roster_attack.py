@@ -38,6 +38,13 @@ def put_rosters(con, rows):
     con.execute("COMMIT")
 
 
+def plus(base, extra=None):
+    """base updated with extra (int keys), as a new dict."""
+    out = dict(base)
+    out.update(extra or {})
+    return out
+
+
 def max_seq(con):
     return con.execute("SELECT coalesce(max(seq), 0) FROM objects").fetchone()[0]
 
@@ -91,6 +98,9 @@ def test():
                   (label, m.name, p.returncode), (p.out + p.err)[-1500:])
             check("roster" in p.err.lower(), "(%s) %s's refusal names the roster on stderr" %
                   (label, m.name), p.err[-1500:])
+            if m is clients[0]:
+                log("(%s) %s's sync said: %s" %
+                    (label, m.name, " | ".join(p.err.strip().splitlines())))
         # nothing is sealed while the roster is bad
         for m in clients:
             p = m.run("reply", case, "-m", "must not be sent (%s)" % label, ok=False)
@@ -102,6 +112,9 @@ def test():
             p = m.run("stage", case, "verifying", ok=False)
             check(p.returncode != 0, "(%s) %s's `refuge stage` refuses" % (label, m.name),
                   (p.out + p.err)[-1500:])
+            if m is clients[0]:
+                said = (p.out + p.err).strip().splitlines()
+                log("(%s) %s's `refuge stage` said: %s" % (label, m.name, said[-1:]))
         kinds = con.execute("SELECT seq, kind FROM objects WHERE seq > ?", (seq0,)).fetchall()
         check(not [k for k in kinds if k[1] in (3, 4, 5)],
               "(%s) no reply, event or note was stored while the roster was bad" % label, kinds)
@@ -115,11 +128,11 @@ def test():
 
     # (a) Mallory's roster version 4: v3 + Mallory (admin), chained, signed by Mallory
     a = encode_roster(4, roster_hash(honest[3]), v3["members"] + [mallory], signer_seed=m_seed)
-    attacked("a: own key, signed by a non-admin", team, dict(honest, **{4: a}))
+    attacked("a: own key, signed by a non-admin", team, plus(honest, {4: a}))
     restore(team, honest)
     # (a2) the same roster, claiming Alice's key as the signer
     a2 = a[:-96] + bytes(v3["signer"]) + a[-64:]
-    attacked("a2: own key, forged admin signature", team, dict(honest, **{4: a2}))
+    attacked("a2: own key, forged admin signature", team, plus(honest, {4: a2}))
     restore(team, honest)
     # (a3) a new chain rooted at Mallory, one version longer than the real one
     chain, prev = {}, b"\0" * 32
@@ -129,9 +142,9 @@ def test():
     attacked("a3: a chain rooted at the server's key", team, chain)
     restore(team, honest)
     # (b) the latest roster's signature dropped: zeroed, then cut off
-    attacked("b: signature zeroed", team, dict(honest, **{3: honest[3][:-64] + b"\0" * 64}))
+    attacked("b: signature zeroed", team, plus(honest, {3: honest[3][:-64] + b"\0" * 64}))
     restore(team, honest)
-    attacked("b2: signature cut off", team, dict(honest, **{3: honest[3][:-64]}))
+    attacked("b2: signature cut off", team, plus(honest, {3: honest[3][:-64]}))
     restore(team, honest)
     log("(a), (b): refused; honest roster back, every client syncs")
 
@@ -147,9 +160,9 @@ def test():
     stale = {1: honest[1], 2: honest[2], 3: honest[3]}
     attacked("c: latest version deleted (Carol back)", (alice, bob), stale)
     restore((alice, bob), honest)
-    attacked("c2: version 3 stored as version 4", (alice, bob), dict(stale, **{4: honest[3]}))
+    attacked("c2: version 3 stored as version 4", (alice, bob), plus(stale, {4: honest[3]}))
     restore((alice, bob), honest)
-    attacked("c3: version 3 stored as version 5", (alice, bob), dict(honest, **{5: honest[3]}))
+    attacked("c3: version 3 stored as version 5", (alice, bob), plus(honest, {5: honest[3]}))
     restore((alice, bob), honest)
     log("(c): the replayed roster is refused by Alice and Bob")
 
