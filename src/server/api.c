@@ -20,6 +20,14 @@
  * Enrollment is one all-or-nothing committer group: the one-time token is
  * spent (for the first admin only if it is an admin token), the staff key
  * stored and, for the first admin, roster v1 stored, or none of it.
+ *
+ * Every staff action is stored in one group with its audit entry (api_priv.h;
+ * actions and targets in docs/staff.md): enroll, reply and event (target:
+ * the case), schedule; a fetch queues its entry without waiting, and is
+ * refused if even that cannot be queued. Envelopes posted to a case are
+ * checked without keys: a reply must be sealed to the person and the whole
+ * latest roster; an event to exactly the latest roster, and never to the
+ * person. The reserved case "teamconfig" takes events only.
  */
 #include "lib/apisig.h"
 #include "lib/envelope.h"
@@ -27,7 +35,9 @@
 #include "lib/log.h"
 #include "lib/roster.h"
 #include "server/api_nonce.h"
+#include "server/api_priv.h"
 #include "server/http.h"
+#include "server/purge.h"
 #include "server/routes.h"
 #include "server/session.h"
 #include "server/srv.h"
@@ -38,12 +48,12 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#define API_JSON_MAX (64 * 1024)
-#define API_LIST_MAX 1000
 #define API_NONCE_CAP 65536
 #define API_TOKEN_MAX 128
 /* Largest envelope header: magic, version, kind, nrecip, stanzas, stream header. */
@@ -51,26 +61,7 @@
     (4 + 1 + 1 + 2 + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES +                                 \
      crypto_secretstream_xchacha20poly1305_HEADERBYTES)
 
-struct api_state {
-    struct rf_req *req;
-    struct rf_srv *srv;
-    struct rf_apisig sig;
-    crypto_generichash_state hs;
-    uint64_t total;     /* body bytes received */
-    struct rf_buf body; /* JSON body, or reply ciphertext while small */
-    uint8_t *head;      /* first API_ENV_HEAD_MAX bytes of a reply */
-    size_t head_len;
-    struct rf_blob *blob; /* reply ciphertext once past RF_INLINE_MAX */
-    struct rf_source src; /* the case a reply goes to */
-    struct rf_op op;      /* the durable write in flight */
-    /* enrollment: token use, staff key, roster v1 (first admin): one group */
-    struct rf_op enroll_ops[3];
-    uint8_t token_hash[32];
-    struct rf_staff_rec staff;
-    uint8_t *roster_raw;
-    size_t roster_len;
-    int first_admin;
-};
+#define TEAMCONFIG "teamconfig"
 
 static void state_free(void *p)
 {
@@ -81,23 +72,26 @@ static void state_free(void *p)
     free(s->head);
     rf_blob_abort(s->blob);
     free(s->roster_raw);
+    free(s->gops);
+    free(s->gdata);
+    free(s->gtarget);
     sodium_memzero(s->token_hash, sizeof(s->token_hash));
+    sodium_memzero(s->token, sizeof(s->token));
     free(s);
 }
 
 /* ---------------------------------------------------------------- replies */
 
-static int api_error(struct rf_req *r, unsigned status, const char *code, const char *msg)
+int rf_api_error(struct rf_req *r, unsigned status, const char *code, const char *msg)
 {
     rf_req_respond_json_error(r, status, code, msg);
     return 0;
 }
 
-/* Sends j (reference taken) as the JSON body. */
-static int respond_json(struct rf_req *r, unsigned status, json_t *j)
+int rf_api_json(struct rf_req *r, unsigned status, json_t *j)
 {
     if (!j)
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
     struct rf_buf b;
     rf_buf_init(&b, n + 1);
@@ -111,28 +105,27 @@ static int respond_json(struct rf_req *r, unsigned status, json_t *j)
     }
     rf_buf_free(&b);
     if (rc != 0)
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     return 0;
 }
 
-/* Status and code for a store error on a read or write. */
-static int store_error(struct rf_req *r, int rc)
+int rf_api_store_error(struct rf_req *r, int rc)
 {
     switch (rc) {
     case RF_ERR_NOT_FOUND:
-        return api_error(r, 404, "not_found", "no such object");
+        return rf_api_error(r, 404, "not_found", "no such object");
     case RF_ERR_EXISTS:
-        return api_error(r, 409, "exists", "already exists");
+        return rf_api_error(r, 409, "exists", "already exists");
     case RF_ERR_NOSPACE:
-        return api_error(r, 503, "no_space", "the server is out of space; try later");
+        return rf_api_error(r, 503, "no_space", "the server is out of space; try later");
     case RF_ERR_BUSY:
-        return api_error(r, 503, "busy", "the server is busy; try again shortly");
+        return rf_api_error(r, 503, "busy", "the server is busy; try again shortly");
     default:
-        return api_error(r, 503, "store", "storage error; try again later");
+        return rf_api_error(r, 503, "store", "storage error; try again later");
     }
 }
 
-static json_t *b64_json(const uint8_t *p, size_t n)
+json_t *rf_api_b64(const uint8_t *p, size_t n)
 {
     size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     char *s = malloc(cap);
@@ -152,38 +145,46 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-enum auth_need {
-    AUTH_ENROLL, /* the key in the header need not be known yet */
-    AUTH_STAFF,  /* an enrolled key */
-    AUTH_MEMBER, /* an enrolled key on the latest roster */
-};
+int rf_api_roster(struct rf_store *st, struct rf_roster **out, uint32_t *version,
+                  struct rf_buf *raw)
+{
+    *out = NULL;
+    struct rf_roster *ro = malloc(sizeof(*ro));
+    int rc = ro ? rf_store_roster_latest(st, version, raw) : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_roster_parse(ro, raw->data, raw->len);
+    if (rc == 0)
+        *out = ro;
+    else
+        free(ro);
+    return rc;
+}
 
-/* Is sign_pk on the latest roster? 1 yes, 0 no, <0 error. */
-static int on_roster(struct rf_store *st, const uint8_t sign_pk[32])
+/* The role of sign_pk on the latest roster: RF_ROLE_*, -1 if not on it (or
+ * no roster yet), or an rf_err (< -1). */
+static int roster_role(struct rf_store *st, const uint8_t sign_pk[32])
 {
     struct rf_buf raw;
+    struct rf_roster *ro = NULL;
     uint32_t version = 0;
-    int found = 0;
+    int role = -1;
     rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
-    struct rf_roster *ro = malloc(sizeof(*ro));
-    int rc = ro ? rf_store_roster_latest(st, &version, &raw) : RF_ERR_NOMEM;
-    if (rc == RF_ERR_NOT_FOUND) {
-        rc = 0;
-        goto out;
+    int rc = rf_api_roster(st, &ro, &version, &raw);
+    if (rc == 0) {
+        int i = rf_roster_find(ro, sign_pk);
+        if (i >= 0)
+            role = ro->members[i].role;
     }
-    if (rc == 0)
-        rc = rf_roster_parse(ro, raw.data, raw.len);
-    if (rc == 0)
-        found = rf_roster_find(ro, sign_pk) >= 0;
-out:
     free(ro);
     rf_buf_free(&raw);
-    return rc < 0 ? rc : found;
+    if (rc != 0 && rc != RF_ERR_NOT_FOUND)
+        return rc < -1 ? rc : RF_ERR_DB;
+    return role;
 }
 
 /* Authenticates the request's headers; answers and returns nonzero on refusal.
  * On success the request has a state with the body hash running. */
-static int authenticate(struct rf_req *r, enum auth_need need, struct api_state **out)
+int rf_api_auth(struct rf_req *r, enum api_auth need, struct api_state **out)
 {
     struct rf_srv *srv = rf_req_srv(r);
     *out = NULL;
@@ -191,38 +192,38 @@ static int authenticate(struct rf_req *r, enum auth_need need, struct api_state 
     size_t size = (sizeof(struct api_state) + 63) & ~(size_t)63;
     struct api_state *s = aligned_alloc(64, size);
     if (!s) {
-        api_error(r, 503, "nomem", "out of memory");
+        rf_api_error(r, 503, "nomem", "out of memory");
         return -1;
     }
     memset(s, 0, size);
     s->req = r;
     s->srv = srv;
+    s->role = -1;
     rf_buf_init(&s->body, API_JSON_MAX);
     rf_req_set_state(r, s, state_free);
 
     const char *h = rf_req_header(r, "Authorization");
     size_t hlen = h ? strnlen(h, RF_APISIG_HEADER_MAX + 1) : 0;
     if (!h || hlen > RF_APISIG_HEADER_MAX || rf_apisig_parse(&s->sig, h, hlen) != 0) {
-        api_error(r, 401, "auth", "missing or malformed Authorization header");
+        rf_api_error(r, 401, "auth", "missing or malformed Authorization header");
         return -1;
     }
     int64_t now = now_s();
     if (s->sig.ts > now + RF_APISIG_MAX_SKEW || s->sig.ts < now - RF_APISIG_MAX_SKEW) {
-        api_error(r, 401, "clock_skew", "request time is too far from the server's clock");
+        rf_api_error(r, 401, "clock_skew", "request time is too far from the server's clock");
         return -1;
     }
-    struct rf_staff_rec rec;
-    int known = rf_store_staff_get(srv->store, s->sig.sign_pk, &rec);
+    int known = rf_store_staff_get(srv->store, s->sig.sign_pk, &s->me);
     if (known != 0 && known != RF_ERR_NOT_FOUND) {
-        store_error(r, known);
+        rf_api_store_error(r, known);
         return -1;
     }
     if (known == RF_ERR_NOT_FOUND && need != AUTH_ENROLL) {
-        api_error(r, 401, "unknown_key", "this key is not enrolled");
+        rf_api_error(r, 401, "unknown_key", "this key is not enrolled");
         return -1;
     }
     if (rf_apisig_verify(&s->sig, rf_req_method(r), rf_req_target(r)) != 0) {
-        api_error(r, 401, "signature", "request signature does not verify");
+        rf_api_error(r, 401, "signature", "request signature does not verify");
         return -1;
     }
     /* A key nobody enrolled may only enroll or ask whether a roster exists;
@@ -231,22 +232,26 @@ static int authenticate(struct rf_req *r, enum auth_need need, struct api_state 
      * otherwise fill to lock caseworkers out. */
     int rc = known == 0 ? rf_nonces_check(srv->nonces, s->sig.nonce, now) : 0;
     if (rc == RF_ERR_EXISTS) {
-        api_error(r, 401, "replay", "request nonce was already used");
+        rf_api_error(r, 401, "replay", "request nonce was already used");
         return -1;
     }
     if (rc != 0) {
-        api_error(r, 503, "busy", "too many recent requests; try again shortly");
+        rf_api_error(r, 503, "busy", "too many recent requests; try again shortly");
         return -1;
     }
-    if (need == AUTH_MEMBER) {
-        rc = on_roster(srv->store, s->sig.sign_pk);
-        if (rc < 0) {
-            store_error(r, rc);
+    if (need == AUTH_MEMBER || need == AUTH_ADMIN) {
+        s->role = roster_role(srv->store, s->sig.sign_pk);
+        if (s->role < -1) {
+            rf_api_store_error(r, s->role);
             return -1;
         }
-        if (rc == 0) {
-            api_error(r, 403, "not_on_roster",
-                      "this key is not on the roster; ask an admin to add it");
+        if (s->role < 0) {
+            rf_api_error(r, 403, "not_on_roster",
+                         "this key is not on the roster; ask an admin to add it");
+            return -1;
+        }
+        if (need == AUTH_ADMIN && s->role != RF_ROLE_ADMIN) {
+            rf_api_error(r, 403, "not_admin", "only an admin of the roster may do this");
             return -1;
         }
     }
@@ -261,13 +266,20 @@ static int body_verified(struct rf_req *r, struct api_state *s)
     uint8_t h[32];
     crypto_generichash_final(&s->hs, h, sizeof(h));
     if (sodium_memcmp(h, s->sig.body_hash, sizeof(h)) != 0) {
-        api_error(r, 401, "body_hash", "request body does not match its signature");
+        rf_api_error(r, 401, "body_hash", "request body does not match its signature");
         return 0;
     }
     return 1;
 }
 
-static int json_body(struct rf_req *r, const uint8_t *p, size_t n)
+int rf_api_body_cap(struct api_state *s, size_t max)
+{
+    rf_buf_free(&s->body);
+    rf_buf_init(&s->body, max);
+    return 0;
+}
+
+int rf_api_json_body(struct rf_req *r, const uint8_t *p, size_t n)
 {
     struct api_state *s = rf_req_state(r);
     if (!s || rf_req_responded(r))
@@ -275,19 +287,18 @@ static int json_body(struct rf_req *r, const uint8_t *p, size_t n)
     crypto_generichash_update(&s->hs, p, n);
     s->total += n;
     if (rf_buf_put(&s->body, p, n) != 0)
-        return api_error(r, 413, "too_large", "request body is too large");
+        return rf_api_error(r, 413, "too_large", "request body is too large");
     return 0;
 }
 
 static int member_headers(struct rf_req *r)
 {
     struct api_state *s;
-    authenticate(r, AUTH_MEMBER, &s);
+    rf_api_auth(r, AUTH_MEMBER, &s);
     return 0;
 }
 
-/* State of an authenticated request whose (empty) body verified, or NULL. */
-static struct api_state *ready(struct rf_req *r)
+struct api_state *rf_api_ready(struct rf_req *r)
 {
     struct api_state *s = rf_req_state(r);
     if (!s || rf_req_responded(r))
@@ -303,7 +314,7 @@ static int enroll_headers(struct rf_req *r);
 
 static int roster_end(struct rf_req *r)
 {
-    struct api_state *s = ready(r);
+    struct api_state *s = rf_api_ready(r);
     if (!s)
         return 0;
     struct rf_store *st = s->srv->store;
@@ -313,11 +324,11 @@ static int roster_end(struct rf_req *r)
     int rc = rf_store_roster_latest(st, &version, &raw);
     if (rc == RF_ERR_NOT_FOUND) {
         rf_buf_free(&raw);
-        return api_error(r, 404, "no_roster", "no roster yet: the first admin has not enrolled");
+        return rf_api_error(r, 404, "no_roster", "no roster yet: the first admin has not enrolled");
     }
     if (rc != 0) {
         rf_buf_free(&raw);
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
     }
     /* Whether a roster exists is no secret (an enrolling admin asks); its
      * contents are for enrolled caseworkers. */
@@ -326,38 +337,37 @@ static int roster_end(struct rf_req *r)
     if (rc != 0) {
         rf_buf_free(&raw);
         if (rc == RF_ERR_NOT_FOUND)
-            return api_error(r, 401, "unknown_key", "this key is not enrolled");
-        return store_error(r, rc);
+            return rf_api_error(r, 401, "unknown_key", "this key is not enrolled");
+        return rf_api_store_error(r, rc);
     }
     json_t *j = json_object();
     json_t *chain = json_array();
     int ok = j && chain;
     ok = ok && json_object_set_new(j, "version", json_integer(version)) == 0;
-    ok = ok && json_object_set_new(j, "roster", b64_json(raw.data, raw.len)) == 0;
+    ok = ok && json_object_set_new(j, "roster", rf_api_b64(raw.data, raw.len)) == 0;
     for (uint32_t v = 1; ok && v <= version; v++) {
         rf_buf_reset(&raw);
         rc = rf_store_roster_get(st, v, &raw);
         if (rc != 0)
             break;
-        ok = json_array_append_new(chain, b64_json(raw.data, raw.len)) == 0;
+        ok = json_array_append_new(chain, rf_api_b64(raw.data, raw.len)) == 0;
     }
     rf_buf_free(&raw);
     if (rc != 0) {
         json_decref(j);
         json_decref(chain);
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
     }
     if (!ok || json_object_set_new(j, "chain", chain) != 0) {
         json_decref(j);
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     }
-    return respond_json(r, 200, j);
+    return rf_api_json(r, 200, j);
 }
 
 /* ---------------------------------------------------------- GET objects */
 
-/* Parses a decimal in [min, max]; absent -> def. */
-static int parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64_t *out)
+int rf_api_parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64_t *out)
 {
     if (!v) {
         *out = def;
@@ -386,21 +396,21 @@ static json_t *object_json(const struct rf_object *o)
 
 static int objects_end(struct rf_req *r)
 {
-    struct api_state *s = ready(r);
+    struct api_state *s = rf_api_ready(r);
     if (!s)
         return 0;
     int64_t after, limit;
-    if (parse_int(rf_req_query(r, "after"), 0, INT64_MAX / 2, 0, &after) != 0 ||
-        parse_int(rf_req_query(r, "limit"), 1, API_LIST_MAX, API_LIST_MAX, &limit) != 0)
-        return api_error(r, 400, "bad_query", "after must be >= 0 and limit in 1..1000");
+    if (rf_api_parse_int(rf_req_query(r, "after"), 0, INT64_MAX / 2, 0, &after) != 0 ||
+        rf_api_parse_int(rf_req_query(r, "limit"), 1, API_LIST_MAX, API_LIST_MAX, &limit) != 0)
+        return rf_api_error(r, 400, "bad_query", "after must be >= 0 and limit in 1..1000");
     struct rf_object *objs = calloc((size_t)limit + 1, sizeof(*objs));
     if (!objs)
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     size_t n = 0;
     int rc = rf_store_objects_since(s->srv->store, after, objs, (size_t)limit + 1, &n);
     if (rc != 0) {
         free(objs);
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
     }
     int more = n > (size_t)limit;
     if (more)
@@ -412,9 +422,9 @@ static int objects_end(struct rf_req *r)
     free(objs);
     if (!ok) {
         json_decref(arr);
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     }
-    return respond_json(r, 200, json_pack("{sosb}", "objects", arr, "more", more));
+    return rf_api_json(r, 200, json_pack("{sosb}", "objects", arr, "more", more));
 }
 
 static const char *path_tail(struct rf_req *r, const char *prefix)
@@ -426,22 +436,53 @@ static const char *path_tail(struct rf_req *r, const char *prefix)
     return p + n;
 }
 
+/* A fetch's audit entry, queued without waiting; freed by its completion. */
+struct fetch_audit {
+    struct rf_op op;
+    char target[24];
+};
+
+static void fetch_audit_done(void *arg, struct rf_op *op)
+{
+    if (op->status != 0)
+        rf_log_error("api: a fetch's audit entry was not stored", op->status);
+    free(arg);
+}
+
+static int fetch_audit(struct api_state *s, int64_t seq)
+{
+    struct fetch_audit *fa = calloc(1, sizeof(*fa));
+    if (!fa)
+        return RF_ERR_NOMEM;
+    snprintf(fa->target, sizeof(fa->target), "%lld", (long long)seq);
+    rf_api_audit_op(&fa->op, s->sig.sign_pk, "fetch", fa->target);
+    int rc = rf_committer_submit(s->srv->committer, &fa->op, fetch_audit_done, fa);
+    if (rc != 0)
+        free(fa);
+    return rc;
+}
+
 static int object_end(struct rf_req *r)
 {
-    struct api_state *s = ready(r);
+    struct api_state *s = rf_api_ready(r);
     if (!s)
         return 0;
     int64_t seq;
     const char *tail = path_tail(r, "/api/v1/objects/");
-    if (!tail || parse_int(tail, 1, INT64_MAX / 2, -1, &seq) != 0)
-        return api_error(r, 404, "not_found", "no such object");
+    if (!tail || rf_api_parse_int(tail, 1, INT64_MAX / 2, -1, &seq) != 0)
+        return rf_api_error(r, 404, "not_found", "no such object");
     int fd = -1;
     uint64_t size = 0;
     int rc = rf_store_object_open(s->srv->store, seq, &fd, &size);
     if (rc != 0)
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
+    /* no unrecorded fetch: if its entry cannot even be queued, no bytes */
+    if ((rc = fetch_audit(s, seq)) != 0) {
+        close(fd);
+        return rf_api_store_error(r, rc == RF_ERR_BUSY ? RF_ERR_BUSY : RF_ERR_DB);
+    }
     if (rf_req_respond_fd(r, 200, "application/octet-stream", fd, size) != 0)
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     return 0;
 }
 
@@ -469,58 +510,87 @@ static const char *case_id_of(const char *p, char out[RF_CASE_ID_LEN + 1])
 
 static int case_end(struct rf_req *r)
 {
-    struct api_state *s = ready(r);
+    struct api_state *s = rf_api_ready(r);
     if (!s)
         return 0;
     char cid[RF_CASE_ID_LEN + 1];
     const char *rest = case_id_of(path_tail(r, "/api/v1/cases/"), cid);
     if (!rest || *rest != '\0')
-        return api_error(r, 404, "not_found", "no such case");
+        return rf_api_error(r, 404, "not_found", "no such case");
     struct rf_source src;
     int rc = rf_store_source_by_case(s->srv->store, cid, &src);
     if (rc == RF_ERR_NOT_FOUND)
-        return api_error(r, 404, "not_found", "no such case");
+        return rf_api_error(r, 404, "not_found", "no such case");
     if (rc != 0)
-        return store_error(r, rc);
-    return respond_json(r, 200,
-                        json_pack("{sssosI}", "case", src.case_id, "pk", b64_json(src.pk, 32),
-                                  "day", (json_int_t)src.day));
+        return rf_api_store_error(r, rc);
+    return rf_api_json(r, 200,
+                       json_pack("{sssosI}", "case", src.case_id, "pk", rf_api_b64(src.pk, 32),
+                                 "day", (json_int_t)src.day));
 }
 
-/* ------------------------------------------------- POST cases/X/replies */
+/* --------------------------------- POST cases/X/replies|events|schedule */
 
-static int reply_headers(struct rf_req *r)
+void rf_api_audit_op(struct rf_op *op, const uint8_t *actor, const char *action, const char *target)
+{
+    memset(op, 0, sizeof(*op));
+    op->type = RF_OP_AUDIT_APPEND;
+    if (actor)
+        memcpy(op->pk, actor, sizeof(op->pk));
+    op->key = action;
+    op->target = target;
+}
+
+static const struct {
+    const char *suffix;
+    enum api_case_mode mode;
+} case_routes[] = {
+    {"/replies", CASE_REPLY},
+    {"/events", CASE_EVENT},
+    {"/schedule", CASE_SCHEDULE},
+};
+
+static int cases_post_headers(struct rf_req *r)
 {
     struct api_state *s;
-    if (authenticate(r, AUTH_MEMBER, &s) != 0)
+    if (rf_api_auth(r, AUTH_MEMBER, &s) != 0)
         return 0;
     char cid[RF_CASE_ID_LEN + 1];
     const char *rest = case_id_of(path_tail(r, "/api/v1/cases/"), cid);
-    if (!rest || strcmp(rest, "/replies") != 0)
-        return api_error(r, 404, "not_found", "no such route");
+    for (size_t i = 0; rest && i < sizeof(case_routes) / sizeof(case_routes[0]); i++)
+        if (strcmp(rest, case_routes[i].suffix) == 0)
+            s->mode = case_routes[i].mode;
+    if (s->mode == 0)
+        return rf_api_error(r, 404, "not_found", "no such route");
     int rc = rf_store_source_by_case(s->srv->store, cid, &s->src);
     if (rc == RF_ERR_NOT_FOUND)
-        return api_error(r, 404, "not_found", "no such case");
+        return rf_api_error(r, 404, "not_found", "no such case");
     if (rc != 0)
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
+    snprintf(s->target, sizeof(s->target), "%s", s->src.case_id);
+    if (s->mode != CASE_EVENT && strcmp(s->src.case_id, TEAMCONFIG) == 0)
+        return rf_api_error(r, 422, "teamconfig", "the team's configuration takes events only");
+    if (s->mode == CASE_SCHEDULE)
+        return 0; /* a small JSON body, bounded by API_JSON_MAX */
     int64_t cl = rf_req_content_length(r);
     if (cl >= 0 && (uint64_t)cl > s->srv->limits.api_body_max)
-        return api_error(r, 413, "too_large", "reply is too large");
+        return rf_api_error(r, 413, "too_large", "envelope is too large");
     s->head = malloc(API_ENV_HEAD_MAX);
     if (!s->head)
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     rf_buf_free(&s->body);
     rf_buf_init(&s->body, RF_INLINE_MAX);
     return 0;
 }
 
-static int reply_body(struct rf_req *r, const uint8_t *p, size_t n)
+/* Streams an envelope: its header kept aside, the rest in memory while
+ * small, then in a blob file. */
+static int envelope_body(struct rf_req *r, const uint8_t *p, size_t n)
 {
     struct api_state *s = rf_req_state(r);
     if (!s || rf_req_responded(r))
         return 0;
     if (n > s->srv->limits.api_body_max - s->total || s->total > s->srv->limits.api_body_max)
-        return api_error(r, 413, "too_large", "reply is too large");
+        return rf_api_error(r, 413, "too_large", "envelope is too large");
     crypto_generichash_update(&s->hs, p, n);
     s->total += n;
     if (s->head_len < API_ENV_HEAD_MAX) {
@@ -532,7 +602,7 @@ static int reply_body(struct rf_req *r, const uint8_t *p, size_t n)
     }
     int rc = 0;
     if (!s->blob && s->body.len + n <= RF_INLINE_MAX)
-        return rf_buf_put(&s->body, p, n) == 0 ? 0 : api_error(r, 503, "nomem", "out of memory");
+        return rf_buf_put(&s->body, p, n) == 0 ? 0 : rf_api_error(r, 503, "nomem", "out of memory");
     if (!s->blob) {
         rc = rf_blob_begin(s->srv->store, &s->blob);
         if (rc == 0 && s->body.len > 0)
@@ -542,99 +612,177 @@ static int reply_body(struct rf_req *r, const uint8_t *p, size_t n)
     if (rc == 0)
         rc = rf_blob_write(s->blob, p, n);
     if (rc != 0)
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
     return 0;
 }
 
-/* Every recipient the server insists on: the source and the whole roster. */
-static int reply_recipients_ok(struct api_state *s, const uint8_t (*ids)[RF_ENV_KEYID_BYTES],
-                               size_t nids, int *ok)
+static int cases_post_body(struct rf_req *r, const uint8_t *p, size_t n)
+{
+    struct api_state *s = rf_req_state(r);
+    if (s && s->mode == CASE_SCHEDULE)
+        return rf_api_json_body(r, p, n);
+    return envelope_body(r, p, n);
+}
+
+static int id_in(const uint8_t (*ids)[RF_ENV_KEYID_BYTES], size_t n, const uint8_t *want)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(ids[i], want, RF_ENV_KEYID_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* The recipients the server insists on. A reply: the person and every member
+ * of the latest roster (others may be added: the client's own choice). An
+ * event: exactly the latest roster's members, every one and no other key, so
+ * that no person (and no key the server might slip in) can read case state. */
+static int recipients_ok(struct api_state *s, const uint8_t (*ids)[RF_ENV_KEYID_BYTES], size_t nids,
+                         int *ok)
 {
     struct rf_buf raw;
+    struct rf_roster *ro = NULL;
     uint32_t version;
-    uint8_t want[RF_ENV_KEYID_BYTES];
+    uint8_t(*want)[RF_ENV_KEYID_BYTES] = NULL;
+    size_t nwant = 0;
     *ok = 0;
     rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
-    struct rf_roster *ro = malloc(sizeof(*ro));
-    int rc = ro ? rf_store_roster_latest(s->srv->store, &version, &raw) : RF_ERR_NOMEM;
-    if (rc == 0)
-        rc = rf_roster_parse(ro, raw.data, raw.len);
+    int rc = rf_api_roster(s->srv->store, &ro, &version, &raw);
     if (rc != 0)
         goto out;
-    for (int m = -1; m < (int)ro->n; m++) {
-        rf_keyid(want, m < 0 ? s->src.pk : ro->members[m].box_pk);
-        int found = 0;
-        for (size_t i = 0; i < nids && !found; i++)
-            found = memcmp(ids[i], want, sizeof(want)) == 0;
-        if (!found)
-            goto out;
+    want = malloc(((size_t)ro->n + 1) * RF_ENV_KEYID_BYTES);
+    if (!want) {
+        rc = RF_ERR_NOMEM;
+        goto out;
     }
+    for (size_t m = 0; m < ro->n; m++)
+        rf_keyid(want[nwant++], ro->members[m].box_pk);
+    if (s->mode == CASE_REPLY)
+        rf_keyid(want[nwant++], s->src.pk);
+    for (size_t i = 0; i < nwant; i++)
+        if (!id_in(ids, nids, want[i]))
+            goto out;
+    if (s->mode == CASE_EVENT)
+        for (size_t i = 0; i < nids; i++)
+            if (!id_in((const uint8_t(*)[RF_ENV_KEYID_BYTES])want, nwant, ids[i]))
+                goto out;
     *ok = 1;
 out:
+    free(want);
     free(ro);
     rf_buf_free(&raw);
     return rc;
 }
 
-static void reply_done(void *arg, struct rf_op *op)
+/* Runs on the committer thread once the action and its audit entry settled. */
+static void case_action_done(void *arg, struct rf_op *ops)
 {
     struct api_state *s = arg;
     struct rf_req *r = s->req;
-    if (op->status == 0)
-        respond_json(r, 200, json_pack("{sI}", "seq", (json_int_t)op->seq));
+    int rc = ops[0].status;
+    if (rc != 0 && ops[0].type == RF_OP_OBJECT_PUT && ops[0].blob_name[0])
+        rf_blob_discard(s->srv->store, ops[0].blob_name); /* no row names it */
+    if (rc != 0)
+        rf_api_store_error(r, rc);
+    else if (ops[0].type == RF_OP_OBJECT_PUT)
+        rf_api_json(r, 200, json_pack("{sI}", "seq", (json_int_t)ops[0].seq));
+    else if (ops[0].day == 0)
+        rf_api_json(r, 200, json_pack("{sn}", "delete_day"));
     else
-        store_error(r, op->status);
+        rf_api_json(r, 200, json_pack("{sI}", "delete_day", (json_int_t)ops[0].day));
     rf_req_resume(r);
 }
 
-static int reply_end(struct rf_req *r)
+/* Submits s->ops[0] with its audit entry as one group; answers on failure. */
+static int submit_with_audit(struct rf_req *r, struct api_state *s, const char *action)
 {
-    struct api_state *s = rf_req_state(r);
-    if (!s || rf_req_responded(r))
-        return 0;
-    if (!body_verified(r, s))
-        return 0;
+    rf_api_audit_op(&s->ops[1], s->sig.sign_pk, action, s->target);
+    rf_req_suspend(r);
+    int rc = rf_committer_submit_group(s->srv->committer, s->ops, 2, case_action_done, s);
+    if (rc != 0) {
+        s->ops[0].status = rc;
+        case_action_done(s, s->ops);
+    }
+    return 0;
+}
+
+static int envelope_end(struct rf_req *r, struct api_state *s)
+{
+    uint8_t want_kind = s->mode == CASE_EVENT ? RF_KIND_EVENT : RF_KIND_REPLY;
     struct rf_env_header h;
     uint8_t(*ids)[RF_ENV_KEYID_BYTES] = malloc(RF_ENV_MAX_RECIPIENTS * RF_ENV_KEYID_BYTES);
     if (!ids)
-        return api_error(r, 503, "nomem", "out of memory");
+        return rf_api_error(r, 503, "nomem", "out of memory");
     int rc = rf_envelope_header_parse(&h, ids, RF_ENV_MAX_RECIPIENTS, s->head, s->head_len);
-    if (rc != 0 || h.kind != RF_KIND_REPLY || h.header_len >= s->total) {
+    if (rc != 0 || h.kind != want_kind || h.header_len >= s->total) {
         free(ids);
-        return api_error(r, 422, "bad_envelope", "body is not a reply envelope");
+        return rf_api_error(r, 422, "bad_envelope",
+                            s->mode == CASE_EVENT ? "body is not an event envelope"
+                                                  : "body is not a reply envelope");
     }
     int ok = 0;
     size_t nids = h.nrecip < RF_ENV_MAX_RECIPIENTS ? h.nrecip : RF_ENV_MAX_RECIPIENTS;
-    rc = reply_recipients_ok(s, (const uint8_t(*)[RF_ENV_KEYID_BYTES])ids, nids, &ok);
+    rc = recipients_ok(s, (const uint8_t(*)[RF_ENV_KEYID_BYTES])ids, nids, &ok);
     free(ids);
     if (rc != 0)
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
     if (!ok)
-        return api_error(r, 422, "recipients",
-                         "reply must be sealed to the person and every roster member");
+        return rf_api_error(r, 422, "recipients",
+                            s->mode == CASE_EVENT
+                                ? "an event must be sealed to exactly the roster's members"
+                                : "reply must be sealed to the person and every roster member");
 
-    memset(&s->op, 0, sizeof(s->op));
-    s->op.type = RF_OP_OBJECT_PUT;
-    s->op.source_id = s->src.id;
-    s->op.kind = RF_KIND_REPLY;
+    struct rf_op *op = &s->ops[0];
+    memset(op, 0, sizeof(*op));
+    op->type = RF_OP_OBJECT_PUT;
+    op->source_id = s->src.id;
+    op->kind = want_kind;
     if (s->blob) {
-        rc = rf_blob_commit(s->blob, s->op.blob_name);
+        rc = rf_blob_commit(s->blob, op->blob_name);
         s->blob = NULL;
         if (rc != 0)
-            return store_error(r, rc);
-        s->op.size = s->total;
+            return rf_api_store_error(r, rc);
+        op->size = s->total;
     } else {
-        s->op.data = s->body.data;
-        s->op.len = s->body.len;
-        s->op.size = s->body.len;
+        op->data = s->body.data;
+        op->len = s->body.len;
+        op->size = s->body.len;
     }
-    rf_req_suspend(r);
-    rc = rf_committer_submit(s->srv->committer, &s->op, reply_done, s);
-    if (rc != 0) {
-        store_error(r, rc);
-        rf_req_resume(r);
+    return submit_with_audit(r, s, s->mode == CASE_EVENT ? "event" : "reply");
+}
+
+/* {"closed": true} schedules the case's deletion for today + the instance's
+ * retention days; {"closed": false} cancels it. */
+static int schedule_end(struct rf_req *r, struct api_state *s)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)s->body.data, s->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *closed = json_object_get(j, "closed");
+    if (!json_is_object(j) || !json_is_boolean(closed)) {
+        json_decref(j);
+        return rf_api_error(r, 400, "bad_request", "body must be {\"closed\": true|false}");
     }
-    return 0;
+    int close_it = json_is_true(closed);
+    json_decref(j);
+    struct rf_retention ret;
+    int rc = rf_retention_get(s->srv->store, &ret);
+    if (rc != 0)
+        return rf_api_store_error(r, rc);
+    struct rf_op *op = &s->ops[0];
+    memset(op, 0, sizeof(*op));
+    op->type = RF_OP_CASE_SCHEDULE;
+    op->source_id = s->src.id;
+    op->day = close_it ? rf_store_today() + ret.retention_days : 0;
+    return submit_with_audit(r, s, "schedule");
+}
+
+static int cases_post_end(struct rf_req *r)
+{
+    struct api_state *s = rf_api_ready(r);
+    if (!s)
+        return 0;
+    if (s->mode == CASE_SCHEDULE)
+        return schedule_end(r, s);
+    return envelope_end(r, s);
 }
 
 /* ---------------------------------------------------------- POST enroll */
@@ -642,13 +790,11 @@ static int reply_end(struct rf_req *r)
 static int enroll_headers(struct rf_req *r)
 {
     struct api_state *s;
-    authenticate(r, AUTH_ENROLL, &s);
+    rf_api_auth(r, AUTH_ENROLL, &s);
     return 0;
 }
 
-/* Decodes base64url string field key of exactly want bytes (want == 0: any up
- * to cap) into out. */
-static int b64_field(json_t *obj, const char *key, uint8_t *out, size_t cap, size_t want,
+int rf_api_b64_field(json_t *obj, const char *key, uint8_t *out, size_t cap, size_t want,
                      size_t *outlen)
 {
     json_t *v = json_object_get(obj, key);
@@ -701,15 +847,15 @@ static void enroll_done(void *arg, struct rf_op *ops)
     struct rf_req *r = s->req;
     int rc = ops[0].status;
     if (rc == RF_ERR_NOT_FOUND) {
-        api_error(r, 403, "token", "enrollment token is unknown or already used");
+        rf_api_error(r, 403, "token", "enrollment token is unknown or already used");
     } else if (rc == RF_ERR_AUTH) {
-        api_error(r, 403, "token", "the first caseworker needs an admin token");
+        rf_api_error(r, 403, "token", "the first caseworker needs an admin token");
     } else if (rc != 0) {
-        store_error(r, rc);
+        rf_api_store_error(r, rc);
     } else {
         int admin = ops[0].role == RF_ROLE_ADMIN;
         rf_log_num(RF_LOG_INFO, "caseworker enrolled", "admin", admin);
-        respond_json(r, 200, json_pack("{ss}", "role", admin ? "admin" : "member"));
+        rf_api_json(r, 200, json_pack("{ss}", "role", admin ? "admin" : "member"));
     }
     rf_req_resume(r);
 }
@@ -726,18 +872,18 @@ static int enroll_end(struct rf_req *r)
     json_t *j = json_loadb((const char *)s->body.data, s->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(j)) {
         json_decref(j);
-        return api_error(r, 400, "bad_json", "body must be a JSON object");
+        return rf_api_error(r, 400, "bad_json", "body must be a JSON object");
     }
     struct rf_staff_rec rec;
     memset(&rec, 0, sizeof(rec));
     json_t *name = json_object_get(j, "name");
     json_t *token = json_object_get(j, "token");
     if (!json_is_string(name) || !name_ok(json_string_value(name), json_string_length(name)) ||
-        b64_field(j, "sign_pk", rec.sign_pk, 32, 32, NULL) != 0 ||
-        b64_field(j, "box_pk", rec.box_pk, 32, 32, NULL) != 0 || !json_is_string(token) ||
+        rf_api_b64_field(j, "sign_pk", rec.sign_pk, 32, 32, NULL) != 0 ||
+        rf_api_b64_field(j, "box_pk", rec.box_pk, 32, 32, NULL) != 0 || !json_is_string(token) ||
         json_string_length(token) < 16 || json_string_length(token) > API_TOKEN_MAX) {
         json_decref(j);
-        return api_error(r, 400, "bad_request", "name, sign_pk, box_pk and token are required");
+        return rf_api_error(r, 400, "bad_request", "name, sign_pk, box_pk and token are required");
     }
     memcpy(rec.name, json_string_value(name), json_string_length(name));
     rf_enroll_token_hash(s->token_hash, json_string_value(token), json_string_length(token));
@@ -747,42 +893,43 @@ static int enroll_end(struct rf_req *r)
         s->roster_raw = malloc(RF_ROSTER_MAX_BYTES);
         if (!s->roster_raw) {
             json_decref(j);
-            return api_error(r, 503, "nomem", "out of memory");
+            return rf_api_error(r, 503, "nomem", "out of memory");
         }
-        if (b64_field(j, "roster", s->roster_raw, RF_ROSTER_MAX_BYTES, 0, &s->roster_len) != 0) {
+        if (rf_api_b64_field(j, "roster", s->roster_raw, RF_ROSTER_MAX_BYTES, 0, &s->roster_len) !=
+            0) {
             json_decref(j);
-            return api_error(r, 400, "bad_request", "roster must be base64url");
+            return rf_api_error(r, 400, "bad_request", "roster must be base64url");
         }
     }
     json_decref(j);
 
     if (sodium_memcmp(rec.sign_pk, s->sig.sign_pk, 32) != 0)
-        return api_error(r, 401, "signature", "enrollment must be signed by the enrolled key");
+        return rf_api_error(r, 401, "signature", "enrollment must be signed by the enrolled key");
     struct rf_staff_rec old;
     int rc = rf_store_staff_get(st, rec.sign_pk, &old);
     if (rc == 0)
-        return api_error(r, 409, "enrolled", "this key is already enrolled");
+        return rf_api_error(r, 409, "enrolled", "this key is already enrolled");
     if (rc != RF_ERR_NOT_FOUND)
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
     struct rf_buf raw;
     uint32_t version;
     rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
     rc = rf_store_roster_latest(st, &version, &raw);
     rf_buf_free(&raw);
     if (rc != 0 && rc != RF_ERR_NOT_FOUND)
-        return store_error(r, rc);
+        return rf_api_store_error(r, rc);
     s->first_admin = rc == RF_ERR_NOT_FOUND;
     if (!s->first_admin && s->roster_raw)
-        return api_error(r, 409, "roster_exists", "a roster exists: enroll without one");
+        return rf_api_error(r, 409, "roster_exists", "a roster exists: enroll without one");
     if (s->first_admin && !s->roster_raw)
-        return api_error(r, 422, "roster_required",
-                         "no roster yet: the first admin must send a signed roster v1");
+        return rf_api_error(r, 422, "roster_required",
+                            "no roster yet: the first admin must send a signed roster v1");
     if (s->first_admin && !first_roster_ok(s->roster_raw, s->roster_len, &rec))
-        return api_error(r, 422, "bad_roster",
-                         "roster v1 must be signed by, and list only, the enrolling admin");
+        return rf_api_error(r, 422, "bad_roster",
+                            "roster v1 must be signed by, and list only, the enrolling admin");
 
     /* One all-or-nothing group: the token is spent exactly when the key
-     * (and, for the first admin, roster v1) is stored. */
+     * (and, for the first admin, roster v1) is stored, and recorded. */
     s->staff = rec;
     struct rf_op *ops = s->enroll_ops;
     size_t n = 0;
@@ -801,6 +948,7 @@ static int enroll_end(struct rf_req *r)
         ops[n].len = s->roster_len;
         n++;
     }
+    rf_api_audit_op(&ops[n++], s->staff.sign_pk, "enroll", "");
     rf_req_suspend(r);
     rc = rf_committer_submit_group(s->srv->committer, ops, n, enroll_done, s);
     if (rc != 0) {
@@ -813,12 +961,22 @@ static int enroll_end(struct rf_req *r)
 /* ----------------------------------------------------------------- table */
 
 const struct rf_route rf_api_routes[] = {
-    {"POST", "/api/v1/enroll", 0, API_JSON_MAX, enroll_headers, json_body, enroll_end},
+    {"POST", "/api/v1/enroll", 0, API_JSON_MAX, enroll_headers, rf_api_json_body, enroll_end},
     {"GET", "/api/v1/roster", 0, 0, enroll_headers, NULL, roster_end},
+    {"POST", "/api/v1/roster", 0, API_ROSTER_JSON_MAX, rf_api_roster_post_headers, rf_api_json_body,
+     rf_api_roster_post_end},
+    {"POST", "/api/v1/tokens", 0, API_JSON_MAX, rf_api_admin_headers, rf_api_json_body,
+     rf_api_tokens_end},
+    {"GET", "/api/v1/staff", 0, 0, rf_api_staff_headers, NULL, rf_api_staff_end},
+    {"GET", "/api/v1/grants", 0, 0, member_headers, NULL, rf_api_grants_get_end},
+    {"POST", "/api/v1/grants", 0, API_GRANTS_JSON_MAX, rf_api_grants_post_headers, rf_api_json_body,
+     rf_api_grants_post_end},
+    {"GET", "/api/v1/audit", 0, 0, member_headers, NULL, rf_api_audit_end},
     {"GET", "/api/v1/objects", 0, 0, member_headers, NULL, objects_end},
     {"GET", "/api/v1/objects/", RF_ROUTE_PREFIX, 0, member_headers, NULL, object_end},
     {"GET", "/api/v1/cases/", RF_ROUTE_PREFIX, 0, member_headers, NULL, case_end},
-    {"POST", "/api/v1/cases/", RF_ROUTE_PREFIX, UINT64_MAX, reply_headers, reply_body, reply_end},
+    {"POST", "/api/v1/cases/", RF_ROUTE_PREFIX, UINT64_MAX, cases_post_headers, cases_post_body,
+     cases_post_end},
 };
 const size_t rf_api_routes_n = sizeof(rf_api_routes) / sizeof(rf_api_routes[0]);
 
@@ -837,5 +995,5 @@ void rf_api_free(struct rf_srv *srv)
 
 int rf_api_not_found(struct rf_req *r)
 {
-    return api_error(r, 404, "not_found", "no such API route or method");
+    return rf_api_error(r, 404, "not_found", "no such API route or method");
 }

@@ -1075,7 +1075,8 @@ struct del {
     struct rf_req *r;
     enum rf_lang lang;
     struct rf_buf csrf, seq;
-    struct rf_op op;
+    struct rf_op ops[2]; /* the deletion and its audit entry: one group */
+    char target[24];
 };
 
 static void del_free(void *p)
@@ -1164,11 +1165,16 @@ int rf_pages_delete_end(struct rf_req *r)
         rc = rf_req_redirect(r, "/inbox"); /* nothing of theirs to delete */
         goto out;
     }
-    d->op.type = RF_OP_OBJECT_DELETE;
-    d->op.seq = seq;
-    d->op.source_id = view->source_id;
+    d->ops[0].type = RF_OP_OBJECT_DELETE;
+    d->ops[0].seq = seq;
+    d->ops[0].source_id = view->source_id;
+    /* the audit log records that a person deleted a reply (actor: zeros) */
+    snprintf(d->target, sizeof(d->target), "%lld", seq);
+    d->ops[1].type = RF_OP_AUDIT_APPEND;
+    d->ops[1].key = "delete";
+    d->ops[1].target = d->target;
     rf_req_suspend(r);
-    rc = rf_committer_submit(rf_pages_srv->committer, &d->op, del_committed, d);
+    rc = rf_committer_submit_group(rf_pages_srv->committer, d->ops, 2, del_committed, d);
     if (rc != 0) {
         rf_pages_error(r, d->lang, rc == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
         rf_req_resume(r);

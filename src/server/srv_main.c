@@ -14,6 +14,7 @@
  *                     form_max u64 | kdf_queue u32 | sessions_max u32 |
  *                     session_idle_s u32 | connections_max u32 |
  *                     connection_timeout_s u32 | api_body_max u64 (57 bytes)
+ *   "instance.retention" retention and inactivity days (server/purge.h)
  * The KDF setting holds the lookup key: it is read into sodium_malloc memory
  * and the buffer it came through is wiped.
  *
@@ -25,6 +26,7 @@
 #include "server/server.h"
 #include "server/httpd.h"
 #include "server/kdfpool.h"
+#include "server/purge.h"
 #include "server/routes.h"
 #include "server/session.h"
 #include "server/srv.h"
@@ -263,11 +265,15 @@ static void usage_init(FILE *f)
 {
     fputs(
         "usage: refuge server init --data DIR [--kdf-ops N] [--kdf-mem MIB] [--lang en|ru]\n"
-        "                          [--listen ADDR:PORT]\n"
+        "                          [--listen ADDR:PORT] [--retention-days N]\n"
+        "                          [--inactivity-days N]\n"
         "Creates a new instance in DIR: Argon2id parameters with a fresh salt and lookup key,\n"
         "the default language and limits, and a one-time enrollment token for the first\n"
         "admin. --listen only sets the address shown in the next commands (default " DEFAULT_LISTEN
-        ").\n",
+        ").\n"
+        "--retention-days N: closed cases are deleted N days after closing (default 90);\n"
+        "--inactivity-days N: cases whose person sent nothing for N days are deleted\n"
+        "(default 365; 0: never).\n",
         f);
 }
 
@@ -279,10 +285,13 @@ static int cmd_init(int argc, char **argv)
         {"kdf-mem", required_argument, 0, 'm'},
         {"lang", required_argument, 0, 'l'},
         {"listen", required_argument, 0, 'L'},
+        {"retention-days", required_argument, 0, 'r'},
+        {"inactivity-days", required_argument, 0, 'i'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *datadir = NULL, *listen = DEFAULT_LISTEN;
+    uint64_t retention = RF_RETENTION_DAYS_DEFAULT, inactivity = RF_INACTIVITY_DAYS_DEFAULT;
     uint64_t ops = RF_KDF_DEFAULT_OPSLIMIT, mem_mib = RF_KDF_DEFAULT_MEMLIMIT >> 20;
     uint8_t lang = RF_LANG_EN;
     int c;
@@ -316,6 +325,14 @@ static int cmd_init(int argc, char **argv)
             break;
         case 'L':
             listen = optarg;
+            break;
+        case 'r':
+        case 'i':
+            if (parse_u64(optarg, 0, RF_RETENTION_DAYS_MAX, c == 'r' ? &retention : &inactivity) !=
+                0) {
+                say("--retention-days and --inactivity-days take a number of days, 0 to 36500");
+                return EXIT_USAGE;
+            }
             break;
         case 'h':
             usage_init(stdout);
@@ -378,6 +395,10 @@ static int cmd_init(int argc, char **argv)
     }
     if (rc == 0)
         rc = put_setting(st, SET_LIMITS, &b);
+    if (rc == 0) {
+        struct rf_retention days = {(uint32_t)retention, (uint32_t)inactivity};
+        rc = rf_retention_put(st, &days);
+    }
     if (rc != 0) {
         say_err("cannot write the instance settings", rc);
         goto out;
@@ -485,7 +506,7 @@ out:
 
 int rf_server_admin_main(int argc, char **argv)
 {
-    static const char usage[] = "usage: refuge server init|token [--help]\n";
+    static const char usage[] = "usage: refuge server init|token|purge|settings [--help]\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -494,10 +515,16 @@ int rf_server_admin_main(int argc, char **argv)
         return cmd_init(argc - 1, argv + 1);
     if (strcmp(argv[1], "token") == 0)
         return cmd_token(argc - 1, argv + 1);
+    if (strcmp(argv[1], "purge") == 0)
+        return rf_server_purge_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "settings") == 0)
+        return rf_server_settings_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         fputs("  init   create a new instance in a data directory\n"
-              "  token  mint an enrollment token for the first admin\n",
+              "  token  mint an enrollment token for the first admin\n"
+              "  purge  delete expired cases now (retention)\n"
+              "  settings  show or change the retention settings\n",
               stdout);
         return 0;
     }
@@ -656,6 +683,7 @@ int rf_serve_main(int argc, char **argv)
     int ret = EXIT_RUNTIME;
     int pages_up = 0, api_up = 0;
     struct rf_http *http = NULL;
+    struct rf_purger *purger = NULL;
     struct rf_srv srv;
     memset(&srv, 0, sizeof(srv));
     srv.datadir = o.datadir;
@@ -679,6 +707,11 @@ int rf_serve_main(int argc, char **argv)
     rc = rf_committer_new(&srv.committer, srv.store);
     if (rc != 0) {
         say_err("cannot start the committer", rc);
+        goto out;
+    }
+    rc = rf_purger_start(&purger, srv.store); /* retention: now, then daily */
+    if (rc != 0) {
+        say_err("cannot start the purge thread", rc);
         goto out;
     }
     rc = rf_kdfpool_new(&srv.kdf, srv.kdf_params, srv.limits.kdf_concurrent, srv.limits.kdf_queue);
@@ -734,6 +767,7 @@ int rf_serve_main(int argc, char **argv)
 out:
     rf_http_stop(http); /* first: waits for suspended requests, whose workers still run */
     rf_kdfpool_free(srv.kdf);
+    rf_purger_stop(purger);
     rf_committer_free(srv.committer);
     if (api_up)
         rf_api_free(&srv);

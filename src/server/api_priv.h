@@ -1,0 +1,124 @@
+/*
+ * api_priv.h - what the staff API's files share (api.c: authentication,
+ * replies, events, schedule, enrollment, objects; api_team.c: tokens, staff,
+ * roster publishing, grants, audit log). Nothing outside src/server/api*.c
+ * includes it.
+ *
+ * Every request has one api_state (rf_req_state), made by rf_api_auth once
+ * the Authorization header checked out; it owns the body buffer, the running
+ * body hash, and the ops in flight, which stay valid until their completion
+ * ran (the request is suspended meanwhile). Every staff action is submitted
+ * as one committer group with its audit entry (rf_api_audit_op), so the log
+ * records exactly the actions that were stored.
+ */
+#ifndef RF_API_PRIV_H
+#define RF_API_PRIV_H
+
+#include "lib/apisig.h"
+#include "lib/audit.h"
+#include "lib/roster.h"
+#include "server/http.h"
+#include "server/session.h"
+#include "server/srv.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define API_JSON_MAX (64 * 1024)
+#define API_ROSTER_JSON_MAX (128 * 1024) /* a roster of RF_ROSTER_MAX_BYTES in base64 */
+#define API_GRANTS_JSON_MAX (512 * 1024) /* API_GRANTS_MAX grants */
+#define API_GRANTS_MAX 1000
+#define API_LIST_MAX 1000
+
+enum api_auth {
+    AUTH_ENROLL, /* the key in the header need not be known yet */
+    AUTH_STAFF,  /* an enrolled key */
+    AUTH_MEMBER, /* an enrolled key on the latest roster */
+    AUTH_ADMIN,  /* an admin on the latest roster */
+};
+
+enum api_case_mode { CASE_REPLY = 1, CASE_EVENT, CASE_SCHEDULE };
+
+struct api_state {
+    crypto_generichash_state hs; /* first: needs 64-byte alignment */
+    struct rf_req *req;
+    struct rf_srv *srv;
+    struct rf_apisig sig;
+    int role;               /* on the latest roster: RF_ROLE_*; -1: not on it (or not asked) */
+    struct rf_staff_rec me; /* the key's staff record (all but AUTH_ENROLL) */
+    uint64_t total;         /* body bytes received */
+    struct rf_buf body;     /* JSON body, or envelope ciphertext while small */
+    /* POST /cases/X/replies|events|schedule */
+    enum api_case_mode mode;
+    uint8_t *head; /* first bytes of an envelope (its header) */
+    size_t head_len;
+    struct rf_blob *blob; /* envelope ciphertext once past RF_INLINE_MAX */
+    struct rf_source src; /* the case */
+    /* an action and its audit entry: one all-or-nothing group */
+    struct rf_op ops[2];
+    char target[RF_AUDIT_TARGET_MAX + 1];
+    /* enrollment: token use, staff key, roster v1 (first admin), audit */
+    struct rf_op enroll_ops[4];
+    uint8_t token_hash[32];
+    struct rf_staff_rec staff;
+    uint8_t *roster_raw;
+    size_t roster_len;
+    int first_admin;
+    char token[RF_SESSION_TOKEN_B64]; /* POST /tokens: the minted token (wiped) */
+    /* POST /grants: grant ops and one audit op per chunk, chunk after chunk */
+    struct rf_op *gops;
+    uint8_t (*gdata)[88];
+    char (*gtarget)[24];
+    size_t gops_n, gnext, gstored;
+};
+
+/* ---- replies (each answers and returns 0) ---- */
+int rf_api_error(struct rf_req *r, unsigned status, const char *code, const char *msg);
+/* Sends j (reference taken) as the JSON body. */
+int rf_api_json(struct rf_req *r, unsigned status, json_t *j);
+/* The answer for a store error. */
+int rf_api_store_error(struct rf_req *r, int rc);
+json_t *rf_api_b64(const uint8_t *p, size_t n);
+/* Decodes the base64url string field key of obj, exactly want bytes (want
+ * == 0: any up to cap), into out. RF_ERR_FORMAT if absent or wrong. */
+int rf_api_b64_field(json_t *obj, const char *key, uint8_t *out, size_t cap, size_t want,
+                     size_t *outlen);
+
+/* ---- requests ---- */
+/* Authenticates the headers; answers and returns nonzero on refusal. */
+int rf_api_auth(struct rf_req *r, enum api_auth need, struct api_state **out);
+/* on_body for JSON bodies (bounded by s->body's limit: 413 past it). */
+int rf_api_json_body(struct rf_req *r, const uint8_t *p, size_t n);
+/* The state of an authenticated request whose body verified, or NULL
+ * (answered). */
+struct api_state *rf_api_ready(struct rf_req *r);
+/* Raises the JSON body limit of an authenticated request (from on_headers). */
+int rf_api_body_cap(struct api_state *s, size_t max);
+/* Parses a decimal in [min, max]; absent -> def. */
+int rf_api_parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64_t *out);
+/* The latest roster, parsed (*out malloc'ed; free it), or RF_ERR_NOT_FOUND. */
+int rf_api_roster(struct rf_store *st, struct rf_roster **out, uint32_t *version,
+                  struct rf_buf *raw);
+
+/* Fills op as the audit entry of an action by actor (NULL: zeros). action
+ * and target must outlive the op. */
+void rf_api_audit_op(struct rf_op *op, const uint8_t *actor, const char *action,
+                     const char *target);
+
+/* ---- routes in api_team.c ---- */
+int rf_api_admin_headers(struct rf_req *r);
+int rf_api_staff_headers(struct rf_req *r);
+int rf_api_tokens_end(struct rf_req *r);
+int rf_api_staff_end(struct rf_req *r);
+int rf_api_roster_post_headers(struct rf_req *r);
+int rf_api_roster_post_end(struct rf_req *r);
+int rf_api_grants_get_end(struct rf_req *r);
+int rf_api_grants_post_headers(struct rf_req *r);
+int rf_api_grants_post_end(struct rf_req *r);
+int rf_api_audit_end(struct rf_req *r);
+
+#endif
