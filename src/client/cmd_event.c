@@ -146,6 +146,33 @@ static int seal_to_roster(struct rf_buf *env, const struct rf_roster *ro, const 
     return rc;
 }
 
+/* What the change does, in words, e.g. `Case abc: moved to "planning"`. */
+static void describe(const char *case_id, const char *op, json_t *value)
+{
+    static const struct {
+        const char *op, *text;
+    } verbs[] = {
+        {"stage", "moved to"}, {"assign", "assigned to"},  {"unassign", "unassigned"},
+        {"tag", "tagged"},     {"untag", "untagged"},      {"note", "note added"},
+        {"check", "checked"},  {"uncheck", "unchecked"},   {"due", "due date"},
+        {"stages", "stages"},  {"checklist", "checklist"},
+    };
+    const char *verb = op;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (strcmp(verbs[i].op, op) == 0)
+            verb = verbs[i].text;
+    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0) {
+        printf("The team's %s are changed", verb);
+        return;
+    }
+    printf("Case %s: %s", case_id, verb);
+    if (strcmp(op, "note") != 0 && json_is_string(value)) {
+        fputs(" \"", stdout);
+        rf_out_safe(stdout, json_string_value(value), 0);
+        fputs("\"", stdout);
+    }
+}
+
 /* Signs, seals and sends (or queues) one event. schedule: -1, 0 reopen, 1 close. */
 static int emit(struct rf_ctx *x, const struct rf_roster *ro, int online, const char *case_id,
                 const char *op, json_t *value, int schedule)
@@ -183,9 +210,12 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int online, const 
             rf_cmd_errc("cannot queue the change", rc);
             goto out;
         }
-        puts("queued: will be sent at the next sync (the server cannot be reached now)");
+        describe(case_id, op, value);
+        puts(".\nqueued: will be sent at the next sync (the server cannot be reached now)");
         goto out;
     }
+    describe(case_id, op, value);
+    printf(" (event #%lld).\n", (long long)json_integer_value(json_object_get(ans, "seq")));
     if (schedule >= 0) {
         const char *body = schedule ? "{\"closed\":true}" : "{\"closed\":false}";
         snprintf(path, sizeof(path), "/api/v1/cases/%s/schedule", case_id);
@@ -197,7 +227,6 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int online, const 
         else
             puts("The case's scheduled deletion is cancelled.");
     }
-    printf("Sent (#%lld).\n", (long long)json_integer_value(json_object_get(ans, "seq")));
     fflush(stdout);
     rc = rf_sync_run(x, 1, 0, NULL);
 out:
@@ -405,7 +434,7 @@ static void print_list(const char *label, const json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-10s", label);
+    printf("%-11s", label);
     json_array_foreach(list, i, v)
     {
         fputs(i ? ", " : "", stdout);

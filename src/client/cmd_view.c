@@ -595,19 +595,19 @@ static void print_list_line(const char *label, json_t *list)
 {
     char buf[1024];
     join_list(buf, sizeof(buf), list);
-    printf("%-10s %s\n", label, buf);
+    printf("%-11s%s\n", label, buf);
 }
 
 static void print_state(json_t *st, int col)
 {
-    printf("%-10s %s", "Stage:", col ? colour_stage : "");
+    printf("%-11s%s", "Stage:", col ? colour_stage : "");
     rf_out_safe(stdout, json_string_value(json_object_get(st, "stage")), 0);
     printf("%s\n", col ? colour_off : "");
     print_list_line("Assigned:", json_object_get(st, "assigned"));
     print_list_line("Tags:", json_object_get(st, "tags"));
     json_t *due = json_object_get(st, "due");
-    printf("%-10s %s\n", "Due:", json_is_string(due) ? json_string_value(due) : "-");
-    printf("%-10s", "Checklist:");
+    printf("%-11s%s\n", "Due:", json_is_string(due) ? json_string_value(due) : "-");
+    printf("%-10s", "Checklist:"); /* each item starts with a space */
     const char *key;
     json_t *v;
     json_object_foreach(json_object_get(st, "checklist"), key, v)
