@@ -262,6 +262,22 @@ static const char *str_or(json_t *v, const char *dflt)
     return json_is_string(v) ? json_string_value(v) : dflt;
 }
 
+/* Whether the signed event p names a roster version this client has not
+ * verified yet (published while it synced): retried at the next sync. */
+static int names_future_roster(const struct rf_local *l, const struct rf_buf *p)
+{
+    json_error_t e;
+    if (p->len <= RF_EVENT_HEADER_BYTES)
+        return 0;
+    json_t *j = json_loadb((const char *)p->data + RF_EVENT_HEADER_BYTES,
+                           p->len - RF_EVENT_HEADER_BYTES, 0, &e);
+    json_t *v = json_object_get(j, "roster");
+    int future = json_is_integer(v) && json_integer_value(v) > (json_int_t)l->nrosters &&
+                 json_integer_value(v) <= (json_int_t)l->nrosters + 16;
+    json_decref(j);
+    return future;
+}
+
 /* What a digest says about one opened object. */
 static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
                          const struct rf_buf *plain)
@@ -349,6 +365,10 @@ static int digest_one(struct rf_local *l, const struct rf_cobj *o, unsigned *unv
     if (rc == RF_ERR_NOT_RECIPIENT) {
         rf_buf_free(&plain);
         return rf_cache_digest_put(l->c, o->seq, o->case_id, 0, NULL, 0);
+    }
+    if (rc == 0 && kind == RF_KIND_EVENT && names_future_roster(l, &plain)) {
+        rf_buf_free(&plain);
+        return 0; /* no digest yet: looked at again after the next roster check */
     }
     if (rc != 0)
         d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
