@@ -8,7 +8,8 @@ directory and its temporary directory (database, WAL, SHM, blobs, temporary
 files) is searched for each canary in its common encodings (UTF-8, UTF-16,
 base64 at every alignment, hex, URL-encoded, reversed: lib.encodings). Zero
 hits while the server runs, after it stopped, and in its output. The team's
-clients do show them (so the search looks for something that exists).
+clients do show them (so the search looks for something that exists), and
+the caseworkers' own homes (local case database, outbox) hold none either.
 """
 import json
 import os
@@ -91,6 +92,13 @@ def test():
     check(files > 0 and total > 0, "the data directory holds files", (files, total))
     check(not hits, "casework plaintext found at rest while the server runs", hits[:20])
     log("running: %d files, %d bytes, %d patterns: clean" % (files, total, len(needles)))
+    # the caseworkers' own disks: the local case database is encrypted at rest
+    homes = [m.env["REFUGE_HOME"] for m in (alice, bob)]
+    hits, files, total = search_tree(homes, needles)
+    check(not hits, "casework plaintext found in a caseworker's home (local case database "
+          "must be encrypted at rest)", hits[:20])
+    log("caseworkers' homes: %d files, %d bytes: clean" % (files, total))
+
     srv.stop_clean()
     hits, files, total = search_tree([srv.data, tmp], needles)
     check(not hits, "casework plaintext found at rest after the server stopped", hits[:20])
