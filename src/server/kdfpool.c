@@ -9,6 +9,12 @@
  * or says RF_ERR_BUSY, so a flood of logins costs a bounded amount of memory
  * and never more than `workers` derivations at once.
  *
+ * Workers run at a lower priority (nice KDF_NICE): under a flood of logins
+ * Argon2id takes the CPU the HTTP threads leave, so the landing page and
+ * everything else stay fast while derivations queue. Each worker lowers its
+ * own priority before rf_kdfpool_new returns (no syscall of that kind after
+ * start-up, when a seccomp filter may forbid it).
+ *
  * Invariants (under lock): nfree + nwaiting + nrunning == nslots; the FIFO
  * ring holds exactly the waiting slots. On free, the queue is drained (every
  * accepted job runs and calls back: callers rely on it to resume requests)
@@ -23,8 +29,12 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define SLOT_BYTES (RF_CODENAME_INPUT_MAX + 1)
+#define KDF_NICE 10
 
 struct job {
     size_t len;
@@ -41,6 +51,8 @@ struct rf_kdfpool {
     unsigned *ring; /* waiting slots, FIFO */
     unsigned *freelist;
     unsigned nslots, head, nwaiting, nfree, nrunning;
+    unsigned nstarted; /* workers past their set-up */
+    pthread_cond_t started;
     int stopping;
     pthread_t *threads;
     unsigned nthreads;
@@ -50,7 +62,11 @@ static void *worker(void *arg)
 {
     struct rf_kdfpool *p = arg;
     struct rf_source_keys *keys = sodium_malloc(sizeof(*keys));
+    /* this thread only (a Linux thread id); a failure leaves it at normal priority */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), KDF_NICE);
     pthread_mutex_lock(&p->lock);
+    p->nstarted++;
+    pthread_cond_broadcast(&p->started);
     for (;;) {
         while (p->nwaiting == 0 && !p->stopping)
             pthread_cond_wait(&p->work, &p->lock);
@@ -96,6 +112,7 @@ int rf_kdfpool_new(struct rf_kdfpool **out, const struct rf_kdf_params *params, 
         return RF_ERR_NOMEM;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->started, NULL);
     p->nslots = workers + queue;
     p->params = sodium_malloc(sizeof(*p->params));
     p->slab = sodium_malloc((size_t)p->nslots * SLOT_BYTES);
@@ -119,6 +136,10 @@ int rf_kdfpool_new(struct rf_kdfpool **out, const struct rf_kdf_params *params, 
         }
         p->nthreads++;
     }
+    pthread_mutex_lock(&p->lock);
+    while (p->nstarted < p->nthreads)
+        pthread_cond_wait(&p->started, &p->lock);
+    pthread_mutex_unlock(&p->lock);
     *out = p;
     return 0;
 }
@@ -165,6 +186,7 @@ void rf_kdfpool_free(struct rf_kdfpool *p)
     free(p->freelist);
     free(p->threads);
     pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->started);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
