@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (require_commands, Person, Server, case_ids, check, encodings, json_strings, log, main, make_team,
-                 rand_letters, search_tree, tempdir)
+                 rand_letters, restart_same_port, search_tree, tempdir)
 
 
 def self_check():
@@ -88,6 +88,22 @@ def test():
                     ("stage-name", stage), ("item", c_item), ("item-name", item),
                     ("tag", c_tag)):
         needles += [(what, label, pat) for label, pat in encodings(s)]
+
+    # a note written while the server is down waits in Bob's outbox, encrypted
+    c_queued = "cnry" + rand_letters(24)
+    q_needles = [("queued-note", label, pat) for label, pat in encodings(c_queued)]
+    srv.stop_clean()
+    p = bob.run("note", case, "offline note " + c_queued)
+    check("queued" in p.out.lower(), "a note with the server down is queued", p.out + p.err)
+    hits, files, total = search_tree([bob.env["REFUGE_HOME"]], q_needles)
+    check(not hits, "a queued note is in plaintext in the outbox on Bob's disk", hits[:10])
+    log("queued note: Bob's home (%d files) holds no plaintext of it" % files)
+    restart_same_port(srv)
+    bob.run("sync")
+    alice.run("sync")
+    check(c_queued in json.dumps(alice.json("show", case, "--json"), ensure_ascii=False),
+          "the queued note reached Alice after Bob's sync")
+    needles += q_needles
     hits, files, total = search_tree([srv.data, tmp], needles)
     check(files > 0 and total > 0, "the data directory holds files", (files, total))
     check(not hits, "casework plaintext found at rest while the server runs", hits[:20])
