@@ -22,7 +22,7 @@
  * stored and, for the first admin, roster v1 stored, or none of it.
  *
  * Every staff action is stored in one group with its audit entry (api_priv.h;
- * actions and targets in docs/staff.md): enroll, reply and event (target:
+ * actions and targets in docs/storage.md): enroll, reply and event (target:
  * the case), schedule; a fetch queues its entry without waiting, and is
  * refused if even that cannot be queued. Envelopes posted to a case are
  * checked without keys: a reply must be sealed to the person and the whole

@@ -1,5 +1,5 @@
 /*
- * api_team.c - the staff API's team routes (api-v2 in docs/staff.md):
+ * api_team.c - the staff API's team routes (listed in docs/staff.md):
  *   POST /api/v1/tokens   admin: a one-time enrollment token
  *   GET  /api/v1/staff    enrolled key: who is enrolled, and on the roster
  *   POST /api/v1/roster   admin: the next signed roster version
