@@ -1345,6 +1345,62 @@ static void purge_failure_loses_nothing(void **state)
     audit_check_all(f->st);
 }
 
+struct writer_arg {
+    struct rf_store *st;
+    int64_t source_id;
+    int n, errors;
+};
+
+static void *writer_main(void *p)
+{
+    struct writer_arg *w = p;
+    uint8_t data[128] = {9};
+    for (int i = 0; i < w->n; i++) {
+        struct rf_op op = {.type = RF_OP_OBJECT_PUT, .source_id = w->source_id, .kind = 1};
+        op.data = data;
+        op.len = sizeof(data);
+        if (apply1(w->st, &op) != 0)
+            w->errors++;
+    }
+    return NULL;
+}
+
+/* `refuge server purge` beside a running server: a second opener of the same
+ * directory purges while the first keeps writing; both succeed, the active
+ * case keeps every object, the expired ones go. */
+static void purge_beside_a_second_opener(void **state)
+{
+    struct fixture *f = *state;
+    int64_t t = rf_store_today();
+    struct purge_case_fx c[4];
+    for (int i = 0; i < 4; i++) {
+        purge_case_make(f, &c[i], (uint8_t)(i + 1), t);
+        if (i > 0)
+            schedule(f, c[i].src.id, (uint32_t)t);
+    }
+    struct rf_store *other = NULL;
+    assert_int_equal(rf_store_open(&other, f->dir), 0);
+    struct writer_arg w = {f->st, c[0].src.id, 200, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
+    struct rf_purge_counts pc;
+    assert_int_equal(rf_store_purge(other, (uint32_t)t, 0, &pc), 0);
+    pthread_join(th, NULL);
+    rf_store_close(other);
+    assert_int_equal(w.errors, 0);
+    assert_int_equal(pc.cases, 3);
+    assert_int_equal(pc.blobs, 3);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(purge_case_present(f, &c[i]), 0);
+    struct rf_object *o = calloc(300, sizeof(*o));
+    size_t n = 0;
+    assert_int_equal(rf_store_objects_of_source(f->st, c[0].src.id, ~0u, o, 300, &n), 0);
+    assert_int_equal(n, 3 + 200);
+    free(o);
+    assert_true(blob_exists(f, c[0].blob));
+    audit_check_all(f->st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1375,6 +1431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(staff_list_by_name_with_day, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_removes_exactly_the_expired_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_failure_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(purge_beside_a_second_opener, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;
