@@ -43,6 +43,12 @@
  * count of suspended requests to reach zero before stopping MHD (MHD must not
  * be stopped with suspended connections).
  *
+ * The dispatcher's own refusals (malformed, too large, wrong method, busy)
+ * are a JSON error under /api/ and otherwise the person's error page in
+ * their language (rf_pages_refuse), plain text only when the pages are not
+ * running (tests with fallbacks of their own). A request whose framing is
+ * ambiguous (framing_bad) is answered at once and its connection closed.
+ *
  * Every response carries the same security headers (security_headers[]);
  * Content-Security-Policy comes from the template layer for HTML and is
  * "default-src 'none'; frame-ancestors 'none'" for anything else.
@@ -64,6 +70,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,9 +101,19 @@ struct hdr {
 
 enum susp_state { SUSP_NONE = 0, SUSP_WANTED, SUSP_RESUMED_EARLY, SUSP_ACTIVE };
 
+/* Per connection (MHD's socket context): the request whose URI callback
+ * ran and that is not completed yet. MHD calls the completion callback only
+ * for requests that reached the access handler; one refused before (e.g.
+ * too many query arguments for the connection's memory) is freed when its
+ * connection closes. Both run on the connection's thread. */
+struct conn_ctx {
+    struct rf_req *current;
+};
+
 struct rf_req {
     struct rf_http *http;
     struct MHD_Connection *conn;
+    struct conn_ctx *cctx;
     const struct rf_route *route;
     rf_http_fallback_fn fallback; /* when route is NULL: not-found owner */
     const char *method;           /* MHD's, valid for the request */
@@ -106,6 +123,7 @@ struct rf_req {
     int ended;
     int queued;
     int failed_status; /* dispatcher's own answer pending */
+    int must_close;    /* framing unknown: answer at once and close */
     uint64_t body_bytes;
     uint64_t discarded;
     /* recorded response */
@@ -509,7 +527,11 @@ static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char 
     (void)transfer_encoding;
     if (r->form_err)
         return MHD_NO;
-    if (key == NULL || strnlen(key, RF_FORM_NAME_MAX + 1) > RF_FORM_NAME_MAX ||
+    if (key == NULL) { /* a part without a name */
+        r->form_err = RF_ERR_FORMAT;
+        return MHD_NO;
+    }
+    if (strnlen(key, RF_FORM_NAME_MAX + 1) > RF_FORM_NAME_MAX ||
         (filename && strnlen(filename, RF_FORM_NAME_MAX + 1) > RF_FORM_NAME_MAX)) {
         r->form_err = RF_ERR_LIMIT;
         return MHD_NO;
@@ -685,6 +707,8 @@ static void answer_error(struct rf_req *r, unsigned status)
     int rc;
     if (path_is_api(r->path)) {
         rc = rf_req_respond_json_error(r, status, code, text);
+    } else if (fallback_pages == NULL && rf_pages_refuse(r, status) == 0 && rf_req_responded(r)) {
+        return; /* the person's page, in their language */
     } else {
         rc = rf_req_respond_static(r, status, "text/plain; charset=utf-8", (const uint8_t *)text,
                                    strlen(text));
@@ -742,11 +766,56 @@ static enum MHD_Result queue_recorded(struct rf_req *r)
     return ret;
 }
 
+struct hdr_count {
+    const char *name;
+    unsigned n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct hdr_count *c = cls;
+    (void)kind;
+    (void)value;
+    if (key != NULL && strcasecmp(key, c->name) == 0)
+        c->n++;
+    return MHD_YES;
+}
+
+static unsigned header_count(struct rf_req *r, const char *name)
+{
+    struct hdr_count c = {name, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_header, &c);
+    return c.n;
+}
+
+/* A request whose target or body framing is ambiguous: two Hosts, two
+ * Content-Lengths, a Transfer-Encoding other than plain chunked (MHD would
+ * wait for a body it cannot delimit), or both framings at once (request
+ * smuggling through a proxy). Answered 400 at once, and closed. */
+static int framing_bad(struct rf_req *r)
+{
+    const char *te = rf_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (header_count(r, MHD_HTTP_HEADER_HOST) > 1 ||
+        header_count(r, MHD_HTTP_HEADER_CONTENT_LENGTH) > 1 ||
+        header_count(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 1)
+        return 1;
+    if (te == NULL)
+        return 0;
+    return strcasecmp(te, "chunked") != 0 ||
+           rf_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL;
+}
+
 static void run_headers(struct rf_req *r)
 {
     struct rf_http *h = r->http;
     if (atomic_load(&h->stopping)) {
         answer_error(r, MHD_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+    if (framing_bad(r)) {
+        r->must_close = 1;
+        answer_error(r, MHD_HTTP_BAD_REQUEST);
         return;
     }
     int path_known = 0;
@@ -840,7 +909,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* Queued now, MHD would close the connection after answering (it
          * refuses to read on): only worth it for a body too big to skip. */
         if (rf_req_responded(r) && !r->queued &&
-            rf_req_content_length(r) > (int64_t)RF_HTTP_DISCARD_MAX)
+            (r->must_close || rf_req_content_length(r) > (int64_t)RF_HTTP_DISCARD_MAX))
             return queue_recorded(r);
         return MHD_YES;
     }
@@ -882,10 +951,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return queue_recorded(r);
 }
 
+static void req_free(struct rf_req *r);
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct rf_req *r = calloc(1, sizeof(*r));
-    (void)conn;
     if (r == NULL)
         return NULL;
     r->http = cls;
@@ -901,7 +971,34 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     size_t plen = strcspn(uri, "?");
     memcpy(r->path, uri, plen);
     r->path[plen] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *c = ci ? ci->socket_context : NULL;
+    if (c != NULL) {
+        if (c->current != NULL) /* dropped by MHD without completion */
+            req_free(c->current);
+        c->current = r;
+        r->cctx = c;
+    }
     return r;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(struct conn_ctx)); /* NULL: untracked */
+        return;
+    }
+    struct conn_ctx *c = *socket_context;
+    *socket_context = NULL;
+    if (c == NULL)
+        return;
+    if (c->current != NULL)
+        req_free(c->current);
+    free(c);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -914,6 +1011,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r == NULL)
         return;
     *con_cls = NULL;
+    req_free(r);
+}
+
+static void req_free(struct rf_req *r)
+{
+    if (r->cctx != NULL && r->cctx->current == r)
+        r->cctx->current = NULL;
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     if (r->state_free)
@@ -1028,8 +1132,9 @@ int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
         MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT, conn_max,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_END);
     if (h->daemon == NULL) {
         pthread_cond_destroy(&h->idle);
         pthread_mutex_destroy(&h->lock);

@@ -11,6 +11,9 @@
  *   rendered into a secure buf) and is wiped once handed to the KDF pool.
  * - Every failure of a login (unknown, malformed, too long) answers the same
  *   page with the same status.
+ * - The HTTP layer's own refusals on the person's routes (malformed, too
+ *   large, wrong method) are error pages too (rf_pages_refuse), in the
+ *   person's language, never bare text.
  * - A handler that suspends calls rf_req_suspend before handing the request
  *   to a worker, and the worker touches neither the request nor its state
  *   after rf_req_resume.
@@ -163,10 +166,12 @@ static const struct {
     [RF_PE_EMPTY] = {"e_empty", 400},       [RF_PE_NOTOPEN] = {"e_notopen", 503},
     [RF_PE_NOTSAVED] = {"e_notsaved", 503}, [RF_PE_EXPIRED] = {"e_expired", 410},
     [RF_PE_SESSION] = {"e_session", 403},   [RF_PE_QUOTA] = {"e_quota", 429},
-    [RF_PE_SERVER] = {"e_server", 500},
+    [RF_PE_SERVER] = {"e_server", 500},     [RF_PE_METHOD] = {"e_method", 405},
 };
 
-int rf_pages_error(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, const char *back)
+/* The error page of e with another status than its own. */
+static int error_page(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, const char *back,
+                      unsigned status)
 {
     struct rf_tvars *v = rf_tvars_new();
     if (v == NULL)
@@ -182,9 +187,32 @@ int rf_pages_error(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, cons
     if (rc == 0 && e == RF_PE_BUSY)
         rc = rf_req_add_header(r, "Retry-After", "30");
     if (rc == 0)
-        rc = rf_pages_send(r, lang, err_pages[e].status, "error", v, 0);
+        rc = rf_pages_send(r, lang, status, "error", v, 0);
     rf_tvars_free(v);
     return rc;
+}
+
+int rf_pages_error(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, const char *back)
+{
+    return error_page(r, lang, e, back, err_pages[e].status);
+}
+
+int rf_pages_refuse(struct rf_req *r, unsigned status)
+{
+    static const struct {
+        unsigned status;
+        enum rf_page_err e;
+    } map[] = {
+        {400, RF_PE_BAD}, {404, RF_PE_NOTFOUND}, {405, RF_PE_METHOD},
+        {413, RF_PE_BAD}, {503, RF_PE_BUSY},
+    };
+    if (rf_pages_srv == NULL)
+        return RF_ERR_INVALID;
+    enum rf_page_err e = RF_PE_SERVER;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].status == status)
+            e = map[i].e;
+    return error_page(r, rf_pages_lang(r), e, "/", status);
 }
 
 int rf_pages_not_found(struct rf_req *r)

@@ -36,6 +36,7 @@ enum rf_page_err {
     RF_PE_SESSION,
     RF_PE_QUOTA,
     RF_PE_SERVER,
+    RF_PE_METHOD,
 };
 
 extern struct rf_srv *rf_pages_srv;

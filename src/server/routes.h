@@ -26,5 +26,9 @@ void rf_api_free(struct rf_srv *srv);
  * person gets an HTML page, /api/ gets JSON). Owned by pages.c / api.c. */
 int rf_pages_not_found(struct rf_req *r);
 int rf_api_not_found(struct rf_req *r);
+/* The person's error page for a request the HTTP layer refuses itself
+ * (status 400, 405, 413, 503, ...), in their language. Owned by pages.c;
+ * nonzero (nothing answered) while the pages are not initialised. */
+int rf_pages_refuse(struct rf_req *r, unsigned status);
 
 #endif

@@ -1255,11 +1255,13 @@ def _answer_complete(buf):
     return re.match(rb"HTTP/1\.[01] (1\d\d|204|304)", head) is not None
 
 
-def raw_exchange(port, data, timeout=10.0, host="127.0.0.1", pieces=None, pause=0.0):
+def raw_exchange(port, data, timeout=10.0, host="127.0.0.1", pieces=None, pause=0.0,
+                 shut=False):
     """Sends data (bytes) on a fresh TCP connection, exactly as given, and reads
     the first answer: until it is complete (Content-Length), the server
     closes, or timeout. pieces: a list of byte strings sent one by one with
-    `pause` seconds between (instead of data). Returns a RawAnswer."""
+    `pause` seconds between (instead of data). shut: close the sending side
+    after the data (the server reads an end of stream). Returns a RawAnswer."""
     s = socket.create_connection((host, port), timeout=timeout)
     buf, closed, error = b"", False, None
     deadline = time.time() + timeout
@@ -1269,6 +1271,8 @@ def raw_exchange(port, data, timeout=10.0, host="127.0.0.1", pieces=None, pause=
                 if i and pause:
                     time.sleep(pause)
                 s.sendall(piece)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
         except OSError as e:  # the server may answer and close before reading all
             error = "send: " + type(e).__name__
         while time.time() < deadline:
