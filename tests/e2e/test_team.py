@@ -10,10 +10,13 @@ A team of three caseworkers and three people (issue 3, "Done when" 1):
   - every case goes through stages, assignments, notes, tags, checklist
     items and due dates set by different caseworkers; after everyone syncs,
     `refuge cases --json` and each `refuge show CASE --json` "state" are the
-    same on all three clients and what the team did;
+    same on all three clients and what the team did; the filters of
+    `refuge cases` (--stage, --mine, --tag, --search) find the right cases;
+  - the server replays events (one copied into another case, one old one
+    stored again later): no client's state changes, the copy is "unverified";
   - Alice removes Carol: nothing sent after that is encrypted to Carol's key
     (checked in the stored envelopes' headers), Carol cannot read it, Bob can,
-    and a rewrap grants Carol nothing.
+    a rewrap grants Carol nothing, and what Carol did while on the team stands.
 """
 import json
 import os
@@ -232,6 +235,37 @@ def test():
           "`refuge cases --json` shows stage, notes count and checklist", rows.get(case1))
     log("all three clients show the same state for the three cases")
 
+    # the server replays old events: one copied into another case (its signature
+    # binds it to its case), one replayed later in its own case (its lamport is
+    # old): neither changes any state, on any client
+    shown1 = shows["Alice"][case1]
+    ev_seq = {(it.get("op"), it.get("value")): it.get("seq") for it in shown1.get("items", [])
+              if it.get("kind") == "event"}
+    moved, replayed = ev_seq.get(("note", note1)), ev_seq.get(("stage", "verifying"))
+    check(moved and replayed, "events have their sequence numbers in `show --json`", ev_seq)
+    src2 = con.execute("SELECT id FROM sources WHERE case_id = ?", (case2,)).fetchone()[0]
+    src1 = con.execute("SELECT id FROM sources WHERE case_id = ?", (case1,)).fetchone()[0]
+    for seq, src in ((moved, src2), (replayed, src1)):
+        con.execute("INSERT INTO objects(source_id, kind, size, day, data) "
+                    "SELECT ?, kind, size, day, data FROM objects WHERE seq = ?", (src, seq))
+    for m in (alice, bob, carol):
+        m.run("sync")
+    for m in (alice, bob, carol):
+        for c in (case1, case2):
+            st = m.state(c)
+            check(st == states["Alice"][c], "%s: case %s's state is unchanged by replayed "
+                  "events" % (m.name, c), (states["Alice"][c], st))
+    shown2 = alice.json("show", case2, "--json")
+    check(not [e for e in events_of(shown2) if e[1] == note1],
+          "an event copied into another case is not shown as one of its events",
+          events_of(shown2))
+    check("unverified" in json.dumps(shown2),
+          "the copied event is reported as unverified in `refuge show`",
+          json.dumps(shown2)[-1500:])
+    check(alice.cases() == bob.cases() == carol.cases(),
+          "`refuge cases --json` is still identical on the three clients")
+    log("events replayed by the server (into another case, and late in their own) change nothing")
+
     # the filters (run on the client, over decrypted content)
     def listed(m, *args):
         return sorted(case_ids(m.json("cases", "--json", *args)))
@@ -315,7 +349,15 @@ def test():
     ok, shown = readable(carol, case1, after_text)
     check(not ok, "after a rewrap Carol still cannot read what was sent after her removal",
           shown)
-    log("Carol removed: Bob reads new content, Carol does not")
+    # what Carol did while she was on the team still counts (checked against the
+    # roster of the time), on the clients of those who remain
+    for m in (alice, bob):
+        st = norm_state(m.state(case1))
+        check(st["stage"] == "in transit" and "urgent" in st["tags"] and
+              "Carol" in st["assigned"],
+              "%s: Carol's earlier events on case %s still count after her removal" %
+              (m.name, case1), st)
+    log("Carol removed: Bob reads new content, Carol does not; her earlier work stands")
 
     con.close()
     srv.stop_clean()
