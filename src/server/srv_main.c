@@ -28,6 +28,7 @@
 #include "server/kdfpool.h"
 #include "server/purge.h"
 #include "server/routes.h"
+#include "server/sandbox.h"
 #include "server/session.h"
 #include "server/srv.h"
 #include "lib/buf.h"
@@ -542,6 +543,10 @@ static void usage_serve(FILE *f)
           "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
           "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
           "  --upload-max B    largest upload in bytes (default 500000000)\n"
+          "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
+          "                    owner; DIR owned by root is refused unless --allow-root)\n"
+          "  --allow-root      serve as root, without capabilities (a container alone)\n"
+          "  --no-seccomp      no system call filter (debugging only)\n"
           "Stops cleanly on SIGINT or SIGTERM.\n",
           f);
 }
@@ -552,6 +557,7 @@ struct serve_opts {
     int behind_tls;
     uint64_t kdf_workers; /* 0: default */
     uint64_t upload_max;  /* 0: instance setting */
+    struct rf_sandbox_opts sandbox;
 };
 
 static int parse_serve(int argc, char **argv, struct serve_opts *o)
@@ -562,6 +568,9 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"behind-tls", no_argument, 0, 't'},
         {"kdf-workers", required_argument, 0, 'k'},
         {"upload-max", required_argument, 0, 'u'},
+        {"user", required_argument, 0, 'U'},
+        {"allow-root", no_argument, 0, 'R'},
+        {"no-seccomp", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -590,6 +599,15 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
                 say("--upload-max takes a number of bytes");
                 return EXIT_USAGE;
             }
+            break;
+        case 'U':
+            o->sandbox.user = optarg;
+            break;
+        case 'R':
+            o->sandbox.allow_root = 1;
+            break;
+        case 'S':
+            o->sandbox.no_seccomp = 1;
             break;
         case 'h':
             usage_serve(stdout);
@@ -671,6 +689,13 @@ int rf_serve_main(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? 0 : prc;
     harden();
+    /* the user switch and Landlock come while this is the only thread */
+    struct rf_sandbox sb;
+    prc = rf_sandbox_drop(&sb, o.datadir, o.listen, &o.sandbox);
+    if (prc == 0)
+        prc = rf_sandbox_landlock(&sb, o.datadir);
+    if (prc != 0)
+        return prc == RF_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
 
     /* Block the stop signals in every thread; the main thread waits for them. */
     sigset_t stop;
@@ -756,6 +781,9 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot listen on that address", rc);
         goto out;
     }
+    rc = rf_sandbox_lock(&sb, &o.sandbox); /* seccomp on every thread */
+    if (rc != 0)
+        goto out;
     print_listening(o.listen, rf_http_port(http));
     rf_log_info("serving");
 

@@ -1,0 +1,80 @@
+/*
+ * sandbox.h - confining `refuge serve` (sandbox.c). srv_main.c calls, in
+ * this order, while the process is still single-threaded for the first two:
+ *
+ *   rf_sandbox_drop      who to run as; checks the data directory belongs to
+ *                        them; raises the locked-memory limit; switches
+ *                        uid/gid for good (keeping only the right to bind a
+ *                        port below 1024 when --listen asks for one)
+ *   rf_sandbox_landlock  the filesystem shrinks to the data directory
+ *                        (Landlock, where the kernel has ABI 2 or later)
+ *   ... store, workers, pages, API, HTTP daemon (it binds here) ...
+ *   rf_sandbox_lock      drops the bind right, reports the locked-memory
+ *                        limit, installs the seccomp allowlist on every
+ *                        thread (SECCOMP_FILTER_FLAG_TSYNC)
+ *
+ * Each prints what an admin must do on stderr when it refuses; none of them
+ * prints anything that came from a request. docs/hardening.md says what each
+ * measure stops and how to check it on a running server.
+ */
+#ifndef RF_SANDBOX_H
+#define RF_SANDBOX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The locked-memory limit (RLIMIT_MEMLOCK) a root start raises to, and
+ * below which a start on a machine with swap warns. */
+#define RF_SANDBOX_MEMLOCK_WANT (64ULL << 20)
+
+struct rf_sandbox_opts {
+    const char *user; /* --user NAME, or NULL */
+    int allow_root;   /* --allow-root: stay uid 0, without any capability */
+    int no_seccomp;   /* --no-seccomp: debugging only */
+};
+
+struct rf_sandbox {
+    uid_t uid; /* who serves */
+    gid_t gid;
+    int keep_bind;              /* CAP_NET_BIND_SERVICE held until rf_sandbox_lock */
+    int landlock_abi;           /* > 0: the Landlock ruleset is in force */
+    int seccomp;                /* 1: the seccomp filter is in force */
+    int swap;                   /* the machine had swap at start-up */
+    unsigned long long memlock; /* RLIMIT_MEMLOCK (soft) after rf_sandbox_drop */
+};
+
+/* Decides who serves and becomes them. Started as root: --user NAME, else the
+ * owner of datadir if that is not root, else only with --allow-root (uid 0
+ * without capabilities); datadir and its top-level entries must belong to
+ * that user. Started as anyone else: stays who it is (--user may only name
+ * itself). In every case: no new privileges, not dumpable, bounding set
+ * emptied. listen is --listen (its port decides keep_bind).
+ * RF_ERR_INVALID: refused, the reason is on stderr (exit status 2);
+ * RF_ERR_IO: a system call failed (stderr says which). */
+int rf_sandbox_drop(struct rf_sandbox *sb, const char *datadir, const char *listen,
+                    const struct rf_sandbox_opts *o);
+
+/* Restricts the filesystem to datadir (read, write, create, remove beneath
+ * it) with Landlock. Must run before any thread exists: Landlock binds the
+ * calling thread and the threads it creates later. A kernel without Landlock
+ * (or with ABI 1, which cannot rename between directories) is reported in one
+ * line and the start goes on. Sanitizer builds also allow reading everything
+ * (their reports read /proc/self/maps and the binaries). */
+int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir);
+
+/* After the daemon listens: drops the bind right, reports a too-small
+ * locked-memory limit, and (unless o->no_seccomp) installs the allowlist on
+ * every thread. RF_ERR_IO if the filter could not be installed. */
+int rf_sandbox_lock(struct rf_sandbox *sb, const struct rf_sandbox_opts *o);
+
+/* Installs the serve-time seccomp allowlist on the calling process, all of
+ * its threads (exposed for tests). Anything outside it kills the process
+ * with SIGSYS. uid/gid: the only owner fchown may set. 0 or RF_ERR_IO. */
+int rf_sandbox_seccomp(uid_t uid, gid_t gid);
+
+/* Landlock on datadir alone for the calling thread and its future children
+ * (exposed for tests). Returns the ABI version in force (> 0), 0 if the
+ * kernel has no usable Landlock, or RF_ERR_IO. */
+int rf_sandbox_landlock_dir(const char *datadir);
+
+#endif
