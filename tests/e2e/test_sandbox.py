@@ -11,7 +11,8 @@ The locked-down server, seen from outside (docs/hardening.md). Needs root
     no supplementary groups, no capability (effective, permitted, bounding,
     ambient), no_new_privs, seccomp mode 2 (filter), core size limit 0, and
     is not dumpable: its /proc/PID files belong to root, and a process of the
-    same uid can neither ptrace-attach to it nor open /proc/PID/mem.
+    same uid can neither ptrace-attach to it nor open /proc/PID/mem; in a
+    build without ASan (whose mlock does nothing) it holds locked memory.
   - The whole journey still works under the sandbox: a codename, a message
     with a 3 MB file, the caseworker decrypts both, replies, the person
     reads the reply; the server stops cleanly (exit 0, LeakSanitizer's exit
@@ -154,6 +155,16 @@ def test():
     check(merr != 0, "a process of the same uid cannot open /proc/PID/mem")
     log("running as %s (uid %d), no capabilities, seccomp 2, no core, not ptrace-able (%s, %s)"
         % (nobody.pw_name, nobody.pw_uid, os.strerror(perr), os.strerror(merr)))
+    # secrets in locked memory: sodium_malloc locks each allocation (ASan
+    # makes mlock a no-op, so only a build without it can show this)
+    with open("/proc/%d/maps" % pid) as f:
+        asan = "libasan" in f.read()
+    if asan:
+        log("locked memory: not measurable under ASan (its mlock does nothing)")
+    else:
+        vmlck = int(st["VmLck"].split()[0])
+        check(vmlck > 0, "the server holds locked memory (sodium_malloc'd secrets)", st["VmLck"])
+        log("locked memory: %d kB (VmLck)" % vmlck)
     text = srv.output().decode("utf-8", "replace")
     log(([ln for ln in text.splitlines() if "Landlock" in ln] or ["no Landlock line"])[0])
 

@@ -336,6 +336,75 @@ static void landlock_keeps_files_in_the_data_directory(void **state)
     assert_exited_ok(status, "Landlock");
 }
 
+/* --------------------------------------- sanitizer reports in the sandbox */
+
+#ifdef SANITIZED
+/* The end-to-end suite runs the ASan build with the sandbox on: a memory
+ * error or a leak in the server must still come out as a full sanitizer
+ * report, not as a SIGSYS or a hang. */
+static int report_pipe[2];
+/* volatile: the compiler must not see the bugs coming */
+static char *volatile hidden;
+
+static int sandboxed_bug(void *arg)
+{
+    const char *kind = arg;
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/asan", tmp_root);
+    dup2(report_pipe[1], 2);
+    if (rf_sandbox_landlock_dir(dir) < 0 || rf_sandbox_seccomp(getuid(), getgid()) != 0)
+        return 3;
+    if (strcmp(kind, "use-after-free") == 0) {
+        hidden = malloc(16);
+        free(hidden);
+        return hidden[3]; /* ASan reports and aborts */
+    }
+    hidden = malloc(77);
+    hidden = NULL; /* lost: a leak */
+    exit(0);       /* LeakSanitizer runs its exit-time check here */
+}
+
+static void expect_report(const char *kind, const char *marker)
+{
+    char dir[600], buf[65536];
+    snprintf(dir, sizeof(dir), "%s/asan", tmp_root);
+    mkdir(dir, 0700);
+    assert_int_equal(pipe(report_pipe), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(report_pipe[0]);
+        _exit(sandboxed_bug((void *)kind));
+    }
+    close(report_pipe[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof(buf) - 1 && (r = read(report_pipe[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    close(report_pipe[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+        fprintf(stderr, "%s: the sandbox killed the sanitizer's report:\n%s\n", kind, buf);
+        fail();
+    }
+    if (strstr(buf, marker) == NULL || strstr(buf, "sandbox_test.c") == NULL) {
+        fprintf(stderr, "%s: no symbolized report (%s) from the sandboxed child:\n%s\n", kind,
+                marker, buf);
+        fail();
+    }
+    assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void sanitizer_reports_survive_the_sandbox(void **state)
+{
+    (void)state;
+    expect_report("use-after-free", "ERROR: AddressSanitizer: heap-use-after-free");
+    expect_report("leak", "ERROR: LeakSanitizer: detected memory leaks");
+}
+#endif
+
 /* ------------------------------------------------------- the user switch */
 
 struct drop_case {
@@ -472,6 +541,9 @@ int main(void)
         cmocka_unit_test(store_work_survives_the_filter),
         cmocka_unit_test(landlock_keeps_files_in_the_data_directory),
         cmocka_unit_test(user_switch),
+#ifdef SANITIZED
+        cmocka_unit_test(sanitizer_reports_survive_the_sandbox),
+#endif
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
