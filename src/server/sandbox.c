@@ -60,6 +60,12 @@
 #endif
 #endif
 
+#ifdef RF_SANITIZER_BUILD
+#define BUILD_FLAGS RF_SANDBOX_SANITIZER
+#else
+#define BUILD_FLAGS 0u
+#endif
+
 #define NAME_MAX_LEN 64
 
 static void say(const char *what)
@@ -436,7 +442,7 @@ static int ll_add(int ruleset, const char *path, uint64_t access)
     return rc;
 }
 
-int rf_sandbox_landlock_dir(const char *datadir)
+int rf_sandbox_landlock_dir(const char *datadir, unsigned flags)
 {
     int abi = ll_abi();
     if (abi < 2)
@@ -466,11 +472,10 @@ int rf_sandbox_landlock_dir(const char *datadir)
         return RF_ERR_IO;
     if (ll_add(ruleset, datadir, data) != 0)
         goto out;
-#ifdef RF_SANITIZER_BUILD
     /* sanitizer reports read /proc/self/maps and the binaries' symbols */
-    if (ll_add(ruleset, "/", LL_FS_READ_FILE | LL_FS_READ_DIR) != 0)
+    if ((flags & RF_SANDBOX_SANITIZER) &&
+        ll_add(ruleset, "/", LL_FS_READ_FILE | LL_FS_READ_DIR) != 0)
         goto out;
-#endif
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
         goto out;
@@ -513,7 +518,7 @@ int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir)
         rf_log_warn("sandbox: Landlock ABI 1 cannot allow renames between directories; not used");
         return 0;
     }
-    int rc = rf_sandbox_landlock_dir(datadir);
+    int rc = rf_sandbox_landlock_dir(datadir, BUILD_FLAGS);
     if (rc < 0) {
         say_errno("cannot apply the Landlock ruleset to the data directory");
         return rc;
@@ -555,7 +560,6 @@ static const char *const allowed[] = {
 };
 // clang-format on
 
-#ifdef RF_SANITIZER_BUILD
 /* ASan/UBSan reports and LeakSanitizer's exit-time check: LSan stops the
  * world from a clone()d tracer that ptrace-attaches to every thread, reads
  * /proc/self/task and /proc/self/maps and waits for it (wait4). */
@@ -565,7 +569,6 @@ static const char *const allowed_sanitizer[] = {
     "sched_getparam", "sched_getscheduler", "uname",
 };
 // clang-format on
-#endif
 
 static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n)
 {
@@ -579,7 +582,7 @@ static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n)
     return 0;
 }
 
-static int add_arg_rules(scmp_filter_ctx ctx, uid_t uid)
+static int add_arg_rules(scmp_filter_ctx ctx, uid_t uid, unsigned flags)
 {
     int rc = 0;
     /* no new executable memory: W^X for anything injected at run time */
@@ -587,7 +590,8 @@ static int add_arg_rules(scmp_filter_ctx ctx, uid_t uid)
                            SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
                            SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-#ifndef RF_SANITIZER_BUILD /* where these are allowed outright */
+    if (flags & RF_SANDBOX_SANITIZER) /* where these are allowed outright */
+        goto rest;
     /* signals to itself only (abort() raises SIGABRT with tgkill) */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
@@ -596,7 +600,7 @@ static int add_arg_rules(scmp_filter_ctx ctx, uid_t uid)
     /* a thread names itself as it starts (libmicrohttpd's workers) */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
                            SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-#endif
+rest:
     /* resource limits may be read, never set */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0));
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrlimit), 0);
@@ -613,9 +617,8 @@ static int add_arg_rules(scmp_filter_ctx ctx, uid_t uid)
     return rc != 0 ? RF_ERR_IO : 0;
 }
 
-int rf_sandbox_seccomp(uid_t uid, gid_t gid)
+int rf_sandbox_seccomp(uid_t uid, unsigned flags)
 {
-    (void)gid;
     int rc = RF_ERR_IO;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (ctx == NULL)
@@ -624,14 +627,13 @@ int rf_sandbox_seccomp(uid_t uid, gid_t gid)
         seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1) != 0 ||
         seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0)
         goto out;
-#ifdef RF_SANITIZER_BUILD
-    if (allow_names(ctx, allowed_sanitizer,
-                    sizeof(allowed_sanitizer) / sizeof(allowed_sanitizer[0])))
+    if ((flags & RF_SANDBOX_SANITIZER) &&
+        allow_names(ctx, allowed_sanitizer,
+                    sizeof(allowed_sanitizer) / sizeof(allowed_sanitizer[0])) != 0)
         goto out;
-#endif
     if (allow_names(ctx, allowed, sizeof(allowed) / sizeof(allowed[0])) != 0)
         goto out;
-    if (add_arg_rules(ctx, uid) != 0)
+    if (add_arg_rules(ctx, uid, flags) != 0)
         goto out;
     if (seccomp_load(ctx) != 0)
         goto out;
@@ -657,7 +659,7 @@ int rf_sandbox_lock(struct rf_sandbox *sb, const struct rf_sandbox_opts *o)
         rf_log_warn("sandbox: seccomp is off (--no-seccomp)");
         return 0;
     }
-    int rc = rf_sandbox_seccomp(sb->uid, sb->gid);
+    int rc = rf_sandbox_seccomp(sb->uid, BUILD_FLAGS);
     if (rc != 0) {
         say("cannot install the seccomp filter (--no-seccomp starts without it, for debugging)");
         return rc;

@@ -67,14 +67,20 @@ int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir);
  * every thread. RF_ERR_IO if the filter could not be installed. */
 int rf_sandbox_lock(struct rf_sandbox *sb, const struct rf_sandbox_opts *o);
 
+/* What the sanitizers' runtime needs on top (sandbox.c; `refuge serve` adds
+ * it in sanitizer builds only). */
+#define RF_SANDBOX_SANITIZER 1u
+
 /* Installs the serve-time seccomp allowlist on the calling process, all of
- * its threads (exposed for tests). Anything outside it kills the process
- * with SIGSYS. uid/gid: the only owner fchown may set. 0 or RF_ERR_IO. */
-int rf_sandbox_seccomp(uid_t uid, gid_t gid);
+ * its threads (exposed for tests, which install the release list in every
+ * build). Anything outside it kills the process with SIGSYS. uid: the only
+ * owner fchown may set. flags: 0 or RF_SANDBOX_SANITIZER. 0 or RF_ERR_IO. */
+int rf_sandbox_seccomp(uid_t uid, unsigned flags);
 
 /* Landlock on datadir alone for the calling thread and its future children
- * (exposed for tests). Returns the ABI version in force (> 0), 0 if the
- * kernel has no usable Landlock, or RF_ERR_IO. */
-int rf_sandbox_landlock_dir(const char *datadir);
+ * (exposed for tests); RF_SANDBOX_SANITIZER also allows reading everything.
+ * Returns the ABI version in force (> 0), 0 if the kernel has no usable
+ * Landlock, or RF_ERR_IO. */
+int rf_sandbox_landlock_dir(const char *datadir, unsigned flags);
 
 #endif
