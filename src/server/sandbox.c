@@ -256,11 +256,20 @@ static int caps_limit(int keep_bind)
     return 0;
 }
 
-/* Proves the switch cannot be undone: uid 0 and gid 0 stay out of reach. */
+/* Proves the switch cannot be undone: uid 0 and gid 0 stay out of reach and
+ * no capability is left but the bind right while it is kept. */
 static int verify_dropped(const struct rf_sandbox *sb)
 {
     uid_t r, e, s;
     gid_t gr, ge, gs;
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct caps[2];
+    uint32_t allowed_caps = sb->keep_bind ? 1u << CAP_NET_BIND_SERVICE : 0;
+    if (syscall(SYS_capget, &hdr, caps) != 0 || (caps[0].permitted & ~allowed_caps) != 0 ||
+        caps[1].permitted != 0 || caps[0].inheritable != 0 || caps[1].inheritable != 0) {
+        say("capabilities are left after the switch; refusing to serve");
+        return RF_ERR_IO;
+    }
     if (getresuid(&r, &e, &s) != 0 || r != sb->uid || e != sb->uid || s != sb->uid ||
         getresgid(&gr, &ge, &gs) != 0 || gr != sb->gid || ge != sb->gid || gs != sb->gid) {
         say("the user switch did not take");
@@ -359,8 +368,9 @@ int rf_sandbox_drop(struct rf_sandbox *sb, const char *datadir, const char *list
         sb->keep_bind = port > 0 && port < 1024;
         if ((rc = caps_limit(sb->keep_bind)) != 0)
             return rc;
-        if (sb->uid != 0 && (setgroups(0, NULL) != 0 || setresgid(sb->gid, sb->gid, sb->gid) != 0 ||
-                             setresuid(sb->uid, sb->uid, sb->uid) != 0)) {
+        if (setgroups(0, NULL) != 0 ||
+            (sb->uid != 0 && (setresgid(sb->gid, sb->gid, sb->gid) != 0 ||
+                              setresuid(sb->uid, sb->uid, sb->uid) != 0))) {
             say_errno("cannot switch to the serving user");
             return RF_ERR_IO;
         }

@@ -47,8 +47,10 @@ struct rf_sandbox {
  * owner of datadir if that is not root, else only with --allow-root (uid 0
  * without capabilities); datadir and its top-level entries must belong to
  * that user. Started as anyone else: stays who it is (--user may only name
- * itself). In every case: no new privileges, not dumpable, bounding set
- * emptied. listen is --listen (its port decides keep_bind).
+ * itself). As root also: no supplementary groups, no capability left, an
+ * empty bounding set, root's powers locked out (securebits). In every case:
+ * no new privileges, not dumpable. listen is --listen (its port decides
+ * keep_bind).
  * RF_ERR_INVALID: refused, the reason is on stderr (exit status 2);
  * RF_ERR_IO: a system call failed (stderr says which). */
 int rf_sandbox_drop(struct rf_sandbox *sb, const char *datadir, const char *listen,
