@@ -36,8 +36,8 @@ from lib import (REPO, Browser, Page, Person, Server, Staff, TestFailure, check,
 
 FLOOD_SECONDS = float(os.environ.get("FLOOD_SECONDS", "45"))
 SLOWLORIS = int(os.environ.get("FLOOD_SLOWLORIS", "600"))
-LOGIN_THREADS = 16
-NEW_THREADS = 4
+LOGIN_THREADS = 10
+NEW_THREADS = 2
 UPLOAD_THREADS = 4
 UPLOAD_MAX = 32 * 1000 * 1000
 LANDING_P99_MAX = 2.0   # seconds
