@@ -63,7 +63,7 @@
 #include <unistd.h>
 
 #define FZ_RESP_MAX (1u << 20) /* bytes of an answer kept for checks */
-#define FZ_IDLE_MS 100
+#define FZ_IDLE_MS 25
 
 /* ------------------------------------------------------------------ client */
 
