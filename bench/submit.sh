@@ -6,6 +6,8 @@
 # write+fdatasync rate (what one-fsync-per-submission would allow).
 # Target (DESIGN.md): >= 2,000/s on 2 cores. Usage: bench/submit.sh [seconds]
 set -eu
+# as root, a throwaway instance is served as root (see refuge serve --help)
+ROOTFLAG=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
 SECS=${1:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${REFUGE_BUILD:-$ROOT/build}
@@ -16,7 +18,7 @@ PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print
 
 "$B/refuge" server init --data "$W/data" --kdf-ops 1 --kdf-mem 8 >/dev/null 2>&1
 "$B/bench/refuge-bench-roster" "$W/data" 5
-"$B/refuge" serve --data "$W/data" --listen 127.0.0.1:$PORT >"$W/serve.out" 2>&1 &
+"$B/refuge" serve --data "$W/data" --listen 127.0.0.1:$PORT $ROOTFLAG >"$W/serve.out" 2>&1 &
 SRV=$!
 for _ in $(seq 50); do grep -q listening "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
 python3 "$ROOT/bench/sessions.py" "http://127.0.0.1:$PORT" 300 "$W/sessions.lua"

@@ -74,7 +74,8 @@ async function startInstance() {
   const url = `http://127.0.0.1:${port}`;
   const errPath = path.join(tmp, 'serve.stderr');
   const errFd = fs.openSync(errPath, 'a');
-  server = spawn(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`],
+  server = spawn(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`,
+    ...(process.getuid() === 0 ? ['--allow-root'] : [])],
     { stdio: ['ignore', errFd, errFd] });
   fs.closeSync(errFd);
   let exited = null;

@@ -164,6 +164,16 @@ def sanitizer_report(text):
 # the server
 
 
+def serve_flags(extra):
+    """As root, refuge serve refuses a root-owned data directory unless told
+    whom to serve as; the suite serves as root (test_sandbox.py covers
+    --user), with the system call filter on all the same."""
+    extra = list(extra)
+    if os.geteuid() == 0 and "--user" not in extra:
+        extra.append("--allow-root")
+    return extra
+
+
 class Server:
     """A real instance: `refuge server init` then `refuge serve`."""
 
@@ -204,9 +214,10 @@ class Server:
         self.port = free_port()
         out = open(self.stdout_path, "ab")
         err = open(self.stderr_path, "ab")
+        extra = serve_flags(extra)
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port] +
-            list(extra), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            extra, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         out.close()
         err.close()
         deadline = time.time() + 60
@@ -284,9 +295,10 @@ class Server:
         check(self.port is not None, "restart() needs a server started before")
         out = open(self.stdout_path, "ab")
         err = open(self.stderr_path, "ab")
+        extra = serve_flags(extra)
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port] +
-            list(extra), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            extra, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         out.close()
         err.close()
         deadline = time.time() + timeout
