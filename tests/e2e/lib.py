@@ -556,6 +556,10 @@ def encode_multipart(fields):
 class Browser:
     """A cookie-keeping HTTP/1.1 client, one new connection per request."""
 
+    # Every person's connection comes from this loopback address when set, so
+    # a test can search the server's disk and output for the address itself.
+    source_address = None
+
     def __init__(self, base, lang=None):
         self.base = base.rstrip("/")
         u = urllib.parse.urlsplit(self.base)
@@ -584,7 +588,9 @@ class Browser:
         if self.lang and "lang=" not in url and method == "GET":
             url += ("&" if "?" in url else "?") + "lang=" + self.lang
         for _ in range(10):
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            src = (Browser.source_address, 0) if Browser.source_address else None
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout,
+                                              source_address=src)
             h = {"User-Agent": "refuge-e2e", "Accept-Language": "en"}
             if self.lang:
                 h["Accept-Language"] = self.lang

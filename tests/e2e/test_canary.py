@@ -23,7 +23,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Person, Server, Staff, case_ids, check, log, main, tempdir
+from lib import Browser, Person, Server, Staff, case_ids, check, log, main, tempdir
 
 
 def rand_letters(n):
@@ -146,8 +146,12 @@ def self_check():
               "the search finds base64 at alignment %d" % off)
 
 
+PERSON_ADDRESS = "127.77.66.55"  # the people connect from here (any 127/8 works on Linux)
+
+
 def test():
     self_check()
+    Browser.source_address = PERSON_ADDRESS
     srv = Server()
     srv.init()
     tmp = os.path.join(srv.root, "tmp")
@@ -194,6 +198,11 @@ def test():
     for what, s in (("canary", core), ("canary-msg2", core_msg2), ("canary-reply", core_reply),
                     ("message", message)):
         needles += [(what, label, pat) for label, pat in encodings(s)]
+    # The server logs and stores no address: the people's own loopback address,
+    # as text and as the 4 bytes of a sockaddr (and its IPv6-mapped text).
+    needles += [("ip-address", "text", PERSON_ADDRESS.encode()),
+                ("ip-address", "mapped", ("::ffff:" + PERSON_ADDRESS).encode()),
+                ("ip-address", "binary", bytes([127, 77, 66, 55]))]
     for who, p in (("ru", ru), ("en", en)):
         words = p.codename.split()
         needles += [("codename-" + who, label, pat) for label, pat in encodings(p.codename)]
@@ -230,7 +239,7 @@ def test():
     log("stopped: %d files, %d bytes: clean" % (files, total))
 
     out = srv.output()
-    leaks = [what for what, label, pat in needles if label == "utf-8" and pat in out]
+    leaks = [what for what, label, pat in needles if label in ("utf-8", "text", "mapped") and pat in out]
     for p in (ru, en):
         w = p.codename.split()
         for i in range(len(w) - 2):
