@@ -17,79 +17,11 @@ from /proc/PID/mem: a memory dump of a seized, running machine).
 """
 import base64
 import os
-import secrets
-import string
 import sys
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Browser, Person, Server, Staff, case_ids, check, log, main, tempdir
-
-
-def rand_letters(n):
-    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(n))
-
-
-def b64_cores(data):
-    """Base64 of data at each of the 3 alignments, keeping only the characters
-    that do not depend on the neighbouring bytes; standard and URL-safe."""
-    out = []
-    for off in range(3):
-        enc = base64.b64encode(b"\0" * off + data + b"\0\0\0").decode()
-        start = -(-(8 * off) // 6)
-        end = (8 * (off + len(data))) // 6
-        core = enc[start:end]
-        if len(core) >= 8:
-            out.append(core.encode())
-            out.append(core.replace("+", "-").replace("/", "_").encode())
-    return out
-
-
-def encodings(s):
-    """Every encoding of s the test searches for, as (label, bytes)."""
-    u8 = s.encode("utf-8")
-    pats = [("utf-8", u8), ("utf-16le", s.encode("utf-16-le")),
-            ("utf-16be", s.encode("utf-16-be")),
-            ("hex", u8.hex().encode()), ("HEX", u8.hex().upper().encode()),
-            ("url", urllib.parse.quote(s).encode()),
-            ("url+", urllib.parse.quote_plus(s).encode()),
-            ("url-lower", urllib.parse.quote(s).lower().encode()),
-            ("reversed", s[::-1].encode("utf-8")),
-            ("reversed-bytes", u8[::-1])]
-    pats += [("base64", p) for p in b64_cores(u8)]
-    seen, out = set(), []
-    for label, p in pats:
-        if p not in seen and len(p) >= 6:
-            seen.add(p)
-            out.append((label, p))
-    return out
-
-
-def search_tree(roots, needles):
-    """needles: list of (what, label, bytes). Returns hits as strings."""
-    hits, files, total = [], 0, 0
-    for root in roots:
-        for d, _, names in os.walk(root):
-            for n in names:
-                p = os.path.join(d, n)
-                try:
-                    with open(p, "rb") as f:
-                        data = f.read()
-                except OSError:
-                    continue  # a file removed while we walk (journal, temp)
-                files += 1
-                total += len(data)
-                low = None
-                for what, label, pat in needles:
-                    hay = data
-                    if label in ("hex", "url-lower"):
-                        if low is None:
-                            low = data.lower()
-                        hay = low
-                    i = hay.find(pat)
-                    if i >= 0:
-                        hits.append("%s (%s) in %s at byte %d" % (what, label, p, i))
-    return hits, files, total
+from lib import (Browser, Person, Server, Staff, case_ids, check, encodings, log, main,
+                 rand_letters, search_tree, tempdir)
 
 
 MEM_LABELS = ("utf-8", "url", "url+", "utf-16le")
