@@ -128,7 +128,7 @@ static int json_put_str(struct rf_buf *b, const char *key, const uint8_t *s, siz
             rc = rf_buf_put_str(b, e);
         run = i + 1;
     }
-    if (rc == 0)
+    if (rc == 0 && n > run) /* an empty field may have s == NULL: no NULL + 0 */
         rc = rf_buf_put(b, s + run, n - run);
     if (rc == 0)
         rc = rf_buf_put_u8(b, '"');

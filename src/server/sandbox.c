@@ -604,26 +604,26 @@ static int add_arg_rules(scmp_filter_ctx ctx, uid_t uid, unsigned flags)
         goto rest;
     /* signals to itself only (abort() raises SIGABRT with tgkill) */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                           SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+                           SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-                           SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+                           SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
     /* a thread names itself as it starts (libmicrohttpd's workers) */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                           SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+                           SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
 rest:
     /* resource limits may be read, never set */
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0));
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0, 0));
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrlimit), 0);
     /* a KDF worker lowers its own priority as it starts (nice 0..19) */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 2,
-                           SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS), SCMP_A2(SCMP_CMP_LE, 19));
+                           SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS, 0), SCMP_A2(SCMP_CMP_LE, 19, 0));
     /* stdio asks whether a stream is a terminal: it is not */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
-                           SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TCGETS));
+                           SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TCGETS, 0));
     /* SQLite, when it runs as root (--allow-root), gives its -wal and -shm
      * files the database's owner: that is us, never anyone else */
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fchown), 1,
-                           SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)uid));
+                           SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)uid, 0));
     return rc != 0 ? RF_ERR_IO : 0;
 }
 
