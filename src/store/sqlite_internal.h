@@ -1,0 +1,101 @@
+/*
+ * sqlite_internal.h - what the two halves of the SQLite backend share
+ * (store_sqlite.c: connections, statements, open/close, reads;
+ * store_sqlite_write.c: the ops of rf_store_apply and retention). Nothing
+ * outside these two files may include it.
+ */
+#ifndef RF_SQLITE_INTERNAL_H
+#define RF_SQLITE_INTERNAL_H
+
+#include "store/store_internal.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stddef.h>
+
+#define READERS_MAX 8
+#define BUSY_TIMEOUT_MS 10000
+#define SETTING_KEY_MAX 128
+#define CASE_ID_TRIES 16
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_GROUP_SAVEPOINT,
+    S_GROUP_RELEASE,
+    S_GROUP_ROLLBACK_TO,
+    S_SETTING_PUT,
+    S_SETTING_GET,
+    S_SOURCE_BY_LOOKUP,
+    S_SOURCE_BY_CASE,
+    S_SOURCE_INSERT,
+    S_OBJECT_INSERT,
+    S_OBJECT_DELETE,
+    S_BLOB_REFERENCED,
+    S_TOKEN_PUT,
+    S_TOKEN_USE,
+    S_STAFF_PUT,
+    S_STAFF_GET,
+    S_ROSTER_PUT,
+    S_ROSTER_MAX,
+    S_ROSTER_LATEST,
+    S_ROSTER_GET,
+    S_OBJECTS_SINCE,
+    S_OBJECTS_OF_SOURCE,
+    S_OBJECT_GET,
+    S_OBJECT_DATA,
+    S_STAFF_LIST,
+    S_GRANT_PUT,
+    S_GRANTS_FOR,
+    S_AUDIT_LAST,
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
+    S_CASE_SCHEDULE,
+    S_PURGE_NEXT,
+    S_PURGE_BLOBS,
+    S_PURGE_OBJECTS,
+    S_PURGE_SOURCE,
+    S_COUNT
+};
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+};
+
+struct rf_store {
+    struct rf_store_files files;
+    char *dbpath;
+
+    pthread_mutex_t wmu; /* the writer and everything below it */
+    struct conn w;
+    char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
+    size_t dead_cap;
+
+    pthread_mutex_t rmu; /* the reader pool */
+    pthread_cond_t rcv;
+    struct conn readers[READERS_MAX];
+    struct conn *idle[READERS_MAX];
+    size_t n_idle, n_open;
+};
+
+/* SQLite result code -> rf_err (0 for OK, DONE and ROW). */
+int rf_sqlite_err(int rc);
+/* The connection's prepared statement id (prepared on first use). */
+int rf_sqlite_stmt(struct conn *c, enum stmt_id id, sqlite3_stmt **out);
+/* Resets a statement and clears its bindings, ready for the next use. */
+void rf_sqlite_done(sqlite3_stmt *s);
+/* Runs a statement that returns no rows. */
+int rf_sqlite_run(struct conn *c, enum stmt_id id);
+/* Binds a byte range; an empty range binds an empty blob, never NULL. */
+int rf_sqlite_bind_bytes(sqlite3_stmt *s, int i, const void *p, size_t n);
+/* Copies a text column into dst (cap bytes with the NUL); RF_ERR_FORMAT if it does not fit. */
+int rf_sqlite_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
+/* Copies a blob column of exactly n bytes into dst. */
+int rf_sqlite_copy_fixed(void *dst, size_t n, sqlite3_stmt *s, int col);
+
+#endif

@@ -1,0 +1,644 @@
+/*
+ * store_sqlite_write.c - the writing half of the SQLite backend: the ops of
+ * rf_store_apply on the writer connection, and retention (rf_store_purge).
+ * Connections, statements, open/close and reads are in store_sqlite.c; what
+ * both halves share is in sqlite_internal.h.
+ *
+ * Durability. journal_mode=WAL, synchronous=FULL: COMMIT returns after the
+ * WAL is fsynced. rf_store_apply wraps a batch in BEGIN IMMEDIATE ... COMMIT
+ * with a SAVEPOINT per op, so one op's failure is undone alone while the
+ * others commit; a failure of the transaction itself (BEGIN, COMMIT, a
+ * savepoint, or SQLite rolling back on its own after an I/O error) fails
+ * every op with one error. Blob files of deleted objects are unlinked only
+ * after the COMMIT that removed their rows.
+ *
+ * Retention (rf_store_purge): one transaction per expired case, holding the
+ * writer like a batch does, re-checking the case's expiry inside it; its blob
+ * files are unlinked after that commit, so a crash mid-purge loses nothing
+ * that should stay and leaves at worst orphan blobs the next open removes.
+ */
+#include "lib/audit.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "store/sqlite_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- writes (writer connection, inside a transaction) ---- */
+
+/* Steps a write statement expected to return nothing. */
+static int step_done(sqlite3_stmt *s)
+{
+    int r = sqlite3_step(s);
+    rf_sqlite_done(s);
+    return r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
+}
+
+static int op_setting_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (!op->key || !*op->key || strlen(op->key) > SETTING_KEY_MAX || (!op->data && op->len))
+        return RF_ERR_INVALID;
+    int rc = rf_sqlite_stmt(c, S_SETTING_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(s, 1, op->key, -1, SQLITE_STATIC);
+    rf_sqlite_bind_bytes(s, 2, op->data, op->len);
+    return step_done(s);
+}
+
+static void case_id_new(char out[RF_CASE_ID_LEN + 1])
+{
+    /* RFC 4648 base32 alphabet, lower case: 50 random bits */
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
+        out[i] = alphabet[randombytes_uniform(32)];
+    out[RF_CASE_ID_LEN] = '\0';
+}
+
+static int op_source_create(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    struct rf_source src;
+    int rc = rf_sqlite_stmt(c, S_SOURCE_BY_LOOKUP, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, op->lookup_id, 32, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    rf_sqlite_done(s);
+    if (r == SQLITE_ROW)
+        return RF_ERR_EXISTS;
+    if (r != SQLITE_DONE)
+        return rf_sqlite_err(r);
+
+    if ((rc = rf_sqlite_stmt(c, S_SOURCE_INSERT, &s)) != 0)
+        return rc;
+    memset(&src, 0, sizeof(src));
+    memcpy(src.pk, op->pk, sizeof(src.pk));
+    src.day = rf_store_today();
+    for (int tries = 0; tries < CASE_ID_TRIES; tries++) {
+        case_id_new(src.case_id);
+        sqlite3_bind_blob(s, 1, op->lookup_id, 32, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, src.case_id, RF_CASE_ID_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 3, src.pk, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, src.day);
+        r = sqlite3_step(s);
+        rf_sqlite_done(s);
+        if (r == SQLITE_DONE) {
+            src.id = sqlite3_last_insert_rowid(c->db);
+            op->source = src;
+            return 0;
+        }
+        if (r != SQLITE_CONSTRAINT_UNIQUE) /* the lookup is free: only case_id collides */
+            return rf_sqlite_err(r);
+    }
+    return RF_ERR_DB;
+}
+
+static int op_object_put(struct rf_store *st, struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int in_blob = op->blob_name[0] != '\0';
+    uint64_t size;
+    int rc;
+    if (op->kind >= 32)
+        return RF_ERR_INVALID;
+    if (in_blob) {
+        if (!rf_blob_name_valid(op->blob_name))
+            return RF_ERR_INVALID;
+        if ((rc = rf_blobdir_stat(&st->files, op->blob_name, &size)) != 0)
+            return rc;
+        if (size != op->size || size > INT64_MAX)
+            return RF_ERR_INVALID;
+    } else {
+        if (op->len > RF_INLINE_MAX)
+            return RF_ERR_LIMIT;
+        if (!op->data && op->len)
+            return RF_ERR_INVALID;
+        size = op->len;
+    }
+    if ((rc = rf_sqlite_stmt(c, S_OBJECT_INSERT, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->source_id);
+    sqlite3_bind_int(s, 2, op->kind);
+    sqlite3_bind_int64(s, 3, (int64_t)size);
+    sqlite3_bind_int64(s, 4, rf_store_today());
+    if (in_blob) {
+        sqlite3_bind_null(s, 5);
+        sqlite3_bind_text(s, 6, op->blob_name, RF_BLOB_NAME_LEN, SQLITE_STATIC);
+    } else {
+        rf_sqlite_bind_bytes(s, 5, op->data, op->len);
+        sqlite3_bind_null(s, 6);
+    }
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    op->seq = sqlite3_last_insert_rowid(c->db);
+    return 0;
+}
+
+static int op_object_delete(struct conn *c, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+{
+    sqlite3_stmt *s = NULL;
+    int rc = rf_sqlite_stmt(c, S_OBJECT_DELETE, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->seq);
+    sqlite3_bind_int64(s, 2, op->source_id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+            rc = rf_sqlite_copy_text(dead, RF_BLOB_NAME_LEN + 1, s, 0);
+        r = sqlite3_step(s);
+        if (rc == 0)
+            rc = r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
+    } else {
+        rc = r == SQLITE_DONE ? RF_ERR_NOT_FOUND : rf_sqlite_err(r);
+    }
+    rf_sqlite_done(s);
+    return rc;
+}
+
+static int op_token_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = rf_sqlite_stmt(c, S_TOKEN_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, op->token_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, op->role);
+    sqlite3_bind_int64(s, 3, rf_store_today());
+    return step_done(s);
+}
+
+static int op_token_use(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = rf_sqlite_stmt(c, S_TOKEN_USE, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, op->token_hash, 32, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        op->role = sqlite3_column_int(s, 0);
+        r = sqlite3_step(s);
+        rc = r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
+        /* the op's savepoint rolls the use back: the token stays valid */
+        if (rc == 0 && op->require_admin && op->role != 1)
+            rc = RF_ERR_AUTH;
+    } else {
+        rc = r == SQLITE_DONE ? RF_ERR_NOT_FOUND : rf_sqlite_err(r);
+    }
+    rf_sqlite_done(s);
+    return rc;
+}
+
+static int op_staff_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    const struct rf_staff_rec *r = &op->staff;
+    size_t nlen = strnlen(r->name, sizeof(r->name));
+    if (nlen == 0 || nlen == sizeof(r->name))
+        return RF_ERR_INVALID;
+    int rc = rf_sqlite_stmt(c, S_STAFF_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, r->sign_pk, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, r->box_pk, 32, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->name, (int)nlen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, rf_store_today());
+    return step_done(s);
+}
+
+/* Rosters form a chain: each put is exactly the next version (1 first). */
+static int op_roster_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (!op->data || op->len == 0)
+        return RF_ERR_INVALID;
+    int rc = rf_sqlite_stmt(c, S_ROSTER_MAX, &s);
+    if (rc != 0)
+        return rc;
+    int r = sqlite3_step(s);
+    int64_t latest = r == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    rf_sqlite_done(s);
+    if (r != SQLITE_ROW)
+        return rf_sqlite_err(r);
+    if ((int64_t)op->version <= latest)
+        return RF_ERR_EXISTS;
+    if ((int64_t)op->version != latest + 1)
+        return RF_ERR_ROSTER;
+    if ((rc = rf_sqlite_stmt(c, S_ROSTER_PUT, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->version);
+    rf_sqlite_bind_bytes(s, 2, op->data, op->len);
+    return step_done(s);
+}
+
+static int op_grant_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (!op->data || op->len != sizeof(((struct rf_grant_rec *)0)->grant) || op->seq <= 0 ||
+        memcmp(op->data, op->keyid, sizeof(op->keyid)) != 0)
+        return RF_ERR_INVALID;
+    int rc = rf_sqlite_stmt(c, S_GRANT_PUT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->seq);
+    sqlite3_bind_blob(s, 2, op->keyid, sizeof(op->keyid), SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, op->data, (int)op->len, SQLITE_STATIC);
+    return step_done(s);
+}
+
+/* Printable ASCII only, min..max bytes: audit fields are shown to people. */
+static int audit_text_ok(const char *t, size_t min, size_t max)
+{
+    size_t n = t ? strnlen(t, max + 1) : 0;
+    if (n < min || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Appends the next link of the audit chain inside the open transaction. */
+static int audit_append(struct conn *c, const uint8_t actor[32], const char *action,
+                        const char *target)
+{
+    struct rf_audit_entry e;
+    sqlite3_stmt *s = NULL;
+    if (!target)
+        target = "";
+    if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
+        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX))
+        return RF_ERR_INVALID;
+    memset(&e, 0, sizeof(e));
+    int rc = rf_sqlite_stmt(c, S_AUDIT_LAST, &s);
+    if (rc != 0)
+        return rc;
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        e.id = (uint64_t)sqlite3_column_int64(s, 0) + 1;
+        rc = rf_sqlite_copy_fixed(e.prev, sizeof(e.prev), s, 1);
+    } else if (r == SQLITE_DONE) {
+        e.id = 1; /* prev stays zeros */
+    } else {
+        rc = rf_sqlite_err(r);
+    }
+    rf_sqlite_done(s);
+    if (rc != 0)
+        return rc;
+    e.day = rf_store_today();
+    memcpy(e.actor, actor, sizeof(e.actor));
+    memcpy(e.action, action, strlen(action) + 1);
+    memcpy(e.target, target, strlen(target) + 1);
+    if ((rc = rf_audit_hash(e.hash, &e)) != 0)
+        return rc;
+    if ((rc = rf_sqlite_stmt(c, S_AUDIT_INSERT, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, (int64_t)e.id);
+    sqlite3_bind_int64(s, 2, e.day);
+    sqlite3_bind_blob(s, 3, e.actor, sizeof(e.actor), SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, e.action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, e.target, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 6, e.prev, sizeof(e.prev), SQLITE_STATIC);
+    sqlite3_bind_blob(s, 7, e.hash, sizeof(e.hash), SQLITE_STATIC);
+    return step_done(s);
+}
+
+static int op_audit_append(struct conn *c, struct rf_op *op)
+{
+    return audit_append(c, op->pk, op->key, op->target);
+}
+
+/* day 0 cancels; the teamconfig case refuses a day (trigger: RF_ERR_INVALID). */
+static int op_case_schedule(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = rf_sqlite_stmt(c, S_CASE_SCHEDULE, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, op->source_id);
+    if (op->day == 0)
+        sqlite3_bind_null(s, 2);
+    else
+        sqlite3_bind_int64(s, 2, op->day);
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_NOT_FOUND;
+}
+
+static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+{
+    struct conn *c = &st->w;
+    switch (op->type) {
+    case RF_OP_SETTING_PUT:
+        return op_setting_put(c, op);
+    case RF_OP_SOURCE_CREATE:
+        return op_source_create(c, op);
+    case RF_OP_OBJECT_PUT:
+        return op_object_put(st, c, op);
+    case RF_OP_OBJECT_DELETE:
+        return op_object_delete(c, op, dead);
+    case RF_OP_TOKEN_PUT:
+        return op_token_put(c, op);
+    case RF_OP_TOKEN_USE:
+        return op_token_use(c, op);
+    case RF_OP_STAFF_PUT:
+        return op_staff_put(c, op);
+    case RF_OP_ROSTER_PUT:
+        return op_roster_put(c, op);
+    case RF_OP_GRANT_PUT:
+        return op_grant_put(c, op);
+    case RF_OP_AUDIT_APPEND:
+        return op_audit_append(c, op);
+    case RF_OP_CASE_SCHEDULE:
+        return op_case_schedule(c, op);
+    }
+    return RF_ERR_INVALID;
+}
+
+/* An error that means the transaction, not just the op, is in trouble. */
+static int batch_fatal(int rc)
+{
+    return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
+}
+
+static int dead_reserve(struct rf_store *st, size_t n)
+{
+    if (n <= st->dead_cap)
+        return 0;
+    void *p = realloc(st->dead, n * sizeof(*st->dead));
+    if (!p)
+        return RF_ERR_NOMEM;
+    st->dead = p;
+    st->dead_cap = n;
+    return 0;
+}
+
+/* Runs one op under its own savepoint; 0 (whatever the op's status), or the
+ * error that sinks the transaction. */
+static int apply_one(struct rf_store *st, struct rf_op *op, char *dead)
+{
+    struct conn *c = &st->w;
+    int rc = rf_sqlite_run(c, S_SAVEPOINT);
+    if (rc != 0)
+        return rc;
+    dead[0] = '\0';
+    op->status = op_apply(st, op, dead);
+    if (op->status == 0)
+        return rf_sqlite_run(c, S_RELEASE);
+    dead[0] = '\0';
+    /* SQLite may have rolled the whole transaction back on its own */
+    if (sqlite3_get_autocommit(c->db))
+        return batch_fatal(op->status) ? op->status : RF_ERR_DB;
+    if ((rc = rf_sqlite_run(c, S_ROLLBACK_TO)) != 0 || (rc = rf_sqlite_run(c, S_RELEASE)) != 0)
+        return rc;
+    return 0;
+}
+
+/* Runs ops[0..g) all-or-nothing under the group savepoint. */
+static int apply_group(struct rf_store *st, struct rf_op *ops, size_t g,
+                       char (*dead)[RF_BLOB_NAME_LEN + 1])
+{
+    struct conn *c = &st->w;
+    int rc = rf_sqlite_run(c, S_GROUP_SAVEPOINT);
+    if (rc != 0)
+        return rc;
+    int failed = 0;
+    for (size_t i = 0; i < g; i++) {
+        if ((rc = apply_one(st, &ops[i], dead[i])) != 0)
+            return rc;
+        if (ops[i].status != 0) {
+            failed = ops[i].status;
+            break;
+        }
+    }
+    if (failed == 0)
+        return rf_sqlite_run(c, S_GROUP_RELEASE);
+    for (size_t i = 0; i < g; i++) {
+        ops[i].status = failed;
+        dead[i][0] = '\0';
+    }
+    if ((rc = rf_sqlite_run(c, S_GROUP_ROLLBACK_TO)) != 0 ||
+        (rc = rf_sqlite_run(c, S_GROUP_RELEASE)) != 0)
+        return rc;
+    return 0;
+}
+
+/* Runs the ops inside the open transaction; 0, or the error that sinks it. */
+static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t g = ops[i].group > 1 ? ops[i].group : 1;
+        if (g > n - i)
+            return RF_ERR_INVALID;
+        int rc = g == 1 ? apply_one(st, &ops[i], st->dead[i])
+                        : apply_group(st, &ops[i], g, &st->dead[i]);
+        if (rc != 0)
+            return rc;
+        i += g;
+    }
+    return 0;
+}
+
+int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    struct conn *c = &st->w;
+    int rc;
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&st->wmu);
+    if ((rc = dead_reserve(st, n)) != 0)
+        goto fail;
+    if ((rc = rf_sqlite_run(c, S_BEGIN)) != 0)
+        goto fail;
+    if ((rc = apply_ops(st, ops, n)) != 0)
+        goto fail;
+    if ((rc = rf_store_fault_hit(&st->files)) != 0)
+        goto fail;
+    if ((rc = rf_sqlite_run(c, S_COMMIT)) != 0)
+        goto fail;
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++)
+        if (st->dead[i][0])
+            memcpy(st->dead[nd++], st->dead[i], RF_BLOB_NAME_LEN + 1);
+    if (nd > 0)
+        rf_blobdir_unlink(&st->files, st->dead, nd);
+    pthread_mutex_unlock(&st->wmu);
+    return 0;
+fail:
+    if (!sqlite3_get_autocommit(c->db))
+        rf_sqlite_run(c, S_ROLLBACK);
+    for (size_t i = 0; i < n; i++)
+        ops[i].status = rc;
+    pthread_mutex_unlock(&st->wmu);
+    rf_log_error("store: transaction failed", rc);
+    return rc;
+}
+
+/* ---- retention ---- */
+
+struct purge_case {
+    int64_t id;
+    uint64_t objects;
+    size_t blobs; /* names in st->dead[0..blobs) */
+};
+
+/* Collects the blob names of source id's objects into st->dead. */
+static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
+{
+    struct conn *c = &st->w;
+    sqlite3_stmt *s = NULL;
+    int rc = rf_sqlite_stmt(c, S_PURGE_BLOBS, &s);
+    *n = 0;
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    for (;;) {
+        int r = sqlite3_step(s);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = rf_sqlite_err(r);
+            break;
+        }
+        if ((rc = dead_reserve(st, *n + 1)) != 0 ||
+            (rc = rf_sqlite_copy_text(st->dead[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
+            break;
+        (*n)++;
+    }
+    rf_sqlite_done(s);
+    return rc;
+}
+
+/* Inside the open transaction: finds the next expired case after `after`
+ * and deletes it with its objects (grants cascade). pc->id = 0: none left. */
+static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
+                         struct purge_case *pc)
+{
+    struct conn *c = &st->w;
+    sqlite3_stmt *s = NULL;
+    memset(pc, 0, sizeof(*pc));
+    int rc = rf_sqlite_stmt(c, S_PURGE_NEXT, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, today);
+    sqlite3_bind_int64(s, 3, inactive);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        pc->id = sqlite3_column_int64(s, 0);
+    rf_sqlite_done(s);
+    if (r != SQLITE_ROW)
+        return r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
+    if ((rc = purge_collect_blobs(st, pc->id, &pc->blobs)) != 0)
+        return rc;
+    if ((rc = rf_sqlite_stmt(c, S_PURGE_OBJECTS, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, pc->id);
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    pc->objects = (uint64_t)sqlite3_changes64(c->db);
+    if ((rc = rf_sqlite_stmt(c, S_PURGE_SOURCE, &s)) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, pc->id);
+    if ((rc = step_done(s)) != 0)
+        return rc;
+    return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_DB;
+}
+
+/* One transaction: purges the next expired case; pc->id = 0 when none is left. */
+static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
+                     struct purge_case *pc)
+{
+    struct conn *c = &st->w;
+    pthread_mutex_lock(&st->wmu);
+    int rc = rf_sqlite_run(c, S_BEGIN);
+    if (rc == 0)
+        rc = purge_next_tx(st, after, today, inactive, pc);
+    if (rc == 0 && pc->id == 0) {
+        rf_sqlite_run(c, S_ROLLBACK); /* nothing was written */
+        pthread_mutex_unlock(&st->wmu);
+        return 0;
+    }
+    if (rc == 0)
+        rc = rf_store_fault_hit(&st->files);
+    if (rc == 0)
+        rc = rf_sqlite_run(c, S_COMMIT);
+    if (rc != 0) {
+        if (!sqlite3_get_autocommit(c->db))
+            rf_sqlite_run(c, S_ROLLBACK);
+        pc->id = 0;
+        pthread_mutex_unlock(&st->wmu);
+        return rc;
+    }
+    if (pc->blobs > 0)
+        rf_blobdir_unlink(&st->files, st->dead, pc->blobs);
+    pthread_mutex_unlock(&st->wmu);
+    return 0;
+}
+
+/* Appends the "purge" entry (actor: the server) in a transaction of its own. */
+static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
+{
+    static const uint8_t server[32];
+    struct conn *c = &st->w;
+    char target[RF_AUDIT_TARGET_MAX + 1];
+    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
+             (unsigned long long)n->objects);
+    pthread_mutex_lock(&st->wmu);
+    int rc = rf_sqlite_run(c, S_BEGIN);
+    if (rc == 0)
+        rc = audit_append(c, server, "purge", target);
+    if (rc == 0)
+        rc = rf_store_fault_hit(&st->files);
+    if (rc == 0)
+        rc = rf_sqlite_run(c, S_COMMIT);
+    if (rc != 0 && !sqlite3_get_autocommit(c->db))
+        rf_sqlite_run(c, S_ROLLBACK);
+    pthread_mutex_unlock(&st->wmu);
+    return rc;
+}
+
+int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                   struct rf_purge_counts *out)
+{
+    struct rf_purge_counts n = {0, 0, 0};
+    int64_t after = 0;
+    int rc;
+    for (;;) {
+        struct purge_case pc;
+        rc = purge_one(st, after, today, inactive_days, &pc);
+        if (rc != 0 || pc.id == 0)
+            break;
+        n.cases++;
+        n.objects += pc.objects;
+        n.blobs += pc.blobs;
+        after = pc.id;
+    }
+    /* what was deleted is recorded even if a later case failed */
+    int arc = purge_audit(st, &n);
+    if (rc == 0)
+        rc = arc;
+    if (n.cases > 0) {
+        /* deleted pages are zeroed (secure_delete); a passive checkpoint
+         * (never waits for readers while holding the writer) copies the
+         * zeroed pages into the database file now */
+        pthread_mutex_lock(&st->wmu);
+        sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&st->wmu);
+    }
+    if (rc != 0)
+        rf_log_error("store: purge failed", rc);
+    if (out)
+        *out = n;
+    return rc;
+}
