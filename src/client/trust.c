@@ -40,7 +40,7 @@ static void loud_self(const struct rf_staff_keys *self, const char *which)
     fputs("refuge: ROSTER CHECK FAILED: the team's roster lists you (", stderr);
     rf_out_safe(stderr, self->name, 0);
     fprintf(stderr,
-            ") with %s that is not yours.\n"
+            ") with %s not yours.\n"
             "refuge: Whatever is encrypted to this roster \"for you\" could be read by whoever\n"
             "refuge: holds that key, not by you: the server (or someone who broke into it)\n"
             "refuge: may have swapped it in when an admin approved you.\n"
@@ -60,11 +60,11 @@ int rf_trust_self_check(const struct rf_roster *ro, const struct rf_staff_keys *
         int same_box = sodium_memcmp(m->box_pk, self->box_pk, 32) == 0;
         int same_name = strcmp(m->name, self->name) == 0;
         if (same_sign && !same_box) {
-            loud_self(self, "an encryption key");
+            loud_self(self, "an encryption key that is");
             return RF_ERR_ROSTER;
         }
         if (same_name && !(same_sign && same_box)) {
-            loud_self(self, same_sign || same_box ? "a key" : "keys");
+            loud_self(self, same_sign || same_box ? "a key that is" : "keys that are");
             return RF_ERR_ROSTER;
         }
     }
