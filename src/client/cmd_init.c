@@ -117,6 +117,15 @@ static int confirm_first_admin(const struct rf_member *m, const char *fp)
     return strcmp(line, "y\n") == 0 || strcmp(line, "Y\n") == 0 || strcmp(line, "yes\n") == 0;
 }
 
+static void no_check_possible(void)
+{
+    rf_cmd_err("not set up",
+               "nothing to check the team's first admin against, and no terminal to ask "
+               "you. Use the invite token your admin's `refuge staff invite` printed (it "
+               "carries the check), or add --admin-fingerprint \"FP\" with the first "
+               "admin's fingerprint read to you in person or by phone");
+}
+
 /* Compares the first admin the server shows (m) with what the newcomer
  * trusts, before anything is enrolled or pinned. */
 static int check_first_admin(const struct rf_member *m, enum rf_token_kind kind,
@@ -154,11 +163,7 @@ static int check_first_admin(const struct rf_member *m, enum rf_token_kind kind,
     else if (want_fp)
         printf("The team's first admin's fingerprint matches: %s\n", fp);
     else if (!isatty(STDIN_FILENO)) {
-        rf_cmd_err("not set up",
-                   "nothing to check the team's first admin against, and no terminal to ask "
-                   "you. Use the invite token your admin's `refuge staff invite` printed (it "
-                   "carries the check), or add --admin-fingerprint \"FP\" with the first "
-                   "admin's fingerprint read to you in person or by phone");
+        no_check_possible();
         return RF_ERR_ROSTER;
     } else if (!confirm_first_admin(m, fp)) {
         puts("Not set up: nothing was pinned or kept on this computer. Ask your admin for an "
@@ -280,6 +285,10 @@ int rf_cmd_init(int argc, char **argv)
                 "refuge: was written. Do not use this server; tell the admin who invited you,\n"
                 "refuge: in person or by phone.\n",
                 kind == RF_TOKEN_INVITE ? "invite token" : "--admin-fingerprint");
+        goto out;
+    }
+    if (!first && kind == RF_TOKEN_PLAIN && !want_fp && !isatty(STDIN_FILENO)) {
+        no_check_possible(); /* refused before the token is spent */
         goto out;
     }
 

@@ -8,7 +8,8 @@ pin nothing and leave no set-up home (no config.json, no key file):
   (1) with the invite token `refuge staff invite` printed (it carries the
       first admin's pin, nothing extra to type);
   (2) with a bare token and --admin-fingerprint (the real first admin's);
-  (3) with a bare token, no fingerprint and no terminal (never pin silently);
+  (3) with a bare token, no fingerprint and no terminal (never pin silently;
+      refused before the token is spent);
   (4) the proxy answers 404 on the roster to the holder of an invite token
       (the server pretends there is no team, to make them a first admin):
       refused before enrolling;
@@ -93,7 +94,8 @@ def test():
     bare = invite_token()[-43:]
     refused("Erin", "2: --admin-fingerprint", bare, ("--admin-fingerprint", alice_fp),
             want=("FINGERPRINT DOES NOT MATCH", alice_fp))
-    refused("Finn", "3: no terminal, no fingerprint", invite_token()[-43:],
+    t3 = invite_token()[-43:]
+    refused("Finn", "3: no terminal, no fingerprint", t3,
             want=("not set up", "--admin-fingerprint", "invite token"))
     check(proxy.rewritten >= 3, "the proxy served the forked roster", proxy.rewritten)
 
@@ -128,9 +130,10 @@ def test():
     check("matches your invite token" in p.out and alice_fp in p.out,
           "the invite token's check passes and shows the first admin's fingerprint", p.out)
     k = Member("Kyle")
-    p = k.run("init", "--server", srv.url, "--token", invite_token()[-43:], "--name", "Kyle",
+    p = k.run("init", "--server", srv.url, "--token", t3, "--name", "Kyle",
               "--admin-fingerprint", alice_fp)
-    check("matches" in p.out, "--admin-fingerprint's check passes", p.out)
+    check("matches" in p.out, "--admin-fingerprint's check passes (with the token (3) was "
+          "refused with: it was not spent)", p.out)
     log("through the honest server: invite token and --admin-fingerprint enroll")
 
     # ---- on a terminal: y/N, default no
