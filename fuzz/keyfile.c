@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k != NULL) {
         if (rf_keyfile_read(k, copy, size, "fuzz", 4) == 0) {
             char fp[48];
-            if (rf_fingerprint(fp, sizeof(fp), k->sign_pk) != 0 || k->name[0] == 0)
+            if (rf_fingerprint(fp, sizeof(fp), k->sign_pk, k->box_pk) != 0 || k->name[0] == 0)
                 abort();
         }
         sodium_free(k);

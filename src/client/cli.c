@@ -176,7 +176,7 @@ void rf_cmd_forbidden(struct rf_ctx *x, const char *what, int admin_only)
 {
     struct rf_roster *ro = NULL;
     int idx = -1;
-    if (rf_trust_roster_cached(x->c, x->h.pinned, &ro) == 0)
+    if (rf_trust_roster_cached(x->c, x->h.pinned, x->k, &ro) == 0)
         idx = rf_roster_find(ro, x->k->sign_pk);
     if (idx >= 0 && admin_only)
         rf_cmd_err(what, "only an admin of the team can do this");

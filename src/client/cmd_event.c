@@ -97,7 +97,7 @@ static int roster_for_writing(struct rf_ctx *x, struct rf_roster **ro, int *onli
     int rc = rf_sync_run(x, 1, RF_TRUST_QUIET_NET, ro);
     if (rc == RF_ERR_NET) {
         *online = 0;
-        rc = rf_trust_roster_cached(x->c, x->h.pinned, ro);
+        rc = rf_trust_roster_cached(x->c, x->h.pinned, x->k, ro);
         if (rc == RF_ERR_NOT_FOUND)
             rf_cmd_err("cannot reach the server", "and this computer never verified the roster; "
                                                   "run `refuge sync` when online");

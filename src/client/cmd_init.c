@@ -5,7 +5,15 @@
  * this caseworker is the first admin: they sign roster v1 listing only
  * themselves, send it with the enrollment, and pin their own signing key.
  * Otherwise the first admin's key is pinned from the roster's version 1,
- * checked against --admin-fingerprint when given (else shown, to compare).
+ * and only after it was compared (issue 13, finding 2): against the pin an
+ * invite token carries (lib/invite.h), against --admin-fingerprint, or by
+ * the newcomer on the terminal (y/N, default no). Without a terminal and
+ * without either, init refuses: it never pins a key nobody compared. The
+ * server serves the roster to enrolled keys only, so the comparison comes
+ * right after enrolling; a refusal pins nothing, writes no config.json and
+ * removes the key file. A token that carries a pin comes from an existing
+ * team, so a server that answers "no roster" to its holder is lying, and
+ * init refuses before enrolling rather than make them a first admin.
  *
  * Nothing is left half-way: the key file is written before enrolling (so
  * keys the server accepted are never lost) and removed if enrolling fails;
@@ -16,6 +24,7 @@
 #include "client/pass.h"
 #include "client/trust.h"
 #include "lib/err.h"
+#include "lib/invite.h"
 #include "lib/roster.h"
 
 #include <getopt.h>
@@ -32,13 +41,18 @@ static void usage(FILE *f)
           "Sets up this computer for a caseworker: makes your keys, protects them with a\n"
           "passphrase (asked twice; or the first line of $REFUGE_PASSPHRASE_FILE) and enrolls\n"
           "them with the server using a one-time token from your admin (or from\n"
-          "`refuge server init` for the first admin). Prints your key's fingerprint.\n"
+          "`refuge server init` for the first admin). Prints your keys' fingerprint.\n"
+          "\n"
+          "Before anything is enrolled, the team's first admin as the server shows them is\n"
+          "checked: against the invite token from `refuge staff invite` (it carries the\n"
+          "check), against --admin-fingerprint, or, on a terminal, by you (y/N).\n"
           "\n"
           "  --server URL              the server, e.g. https://refuge.example.org\n"
-          "  --token TOKEN             the one-time enrollment token\n"
+          "  --token TOKEN             the one-time token: an invite token from your admin,\n"
+          "                            or the first admin's token from `refuge server init`\n"
           "  --name NAME               your name as colleagues and replies show it\n"
-          "  --admin-fingerprint FP    the first admin's fingerprint, to check (not for the\n"
-          "                            first admin)\n",
+          "  --admin-fingerprint FP    the first admin's fingerprint, read to you in person\n"
+          "                            or by phone (not for the first admin)\n",
           f);
 }
 
@@ -61,50 +75,102 @@ static json_t *b64(const uint8_t *p, size_t n)
     return json_string(s);
 }
 
-/* Pins the first admin's key from roster version 1 (a member's enrollment). */
-static int pin_from_roster(struct rf_net *net, struct rf_home *h, const char *want_fp)
+/* The team's first admin as the server's roster version 1 lists them: the
+ * member whose key signed it (an admin). */
+static int first_admin_of(json_t *j, struct rf_member *m)
 {
-    json_t *j = NULL;
     uint8_t *raw = malloc(RF_ROSTER_MAX_BYTES);
     struct rf_roster *ro = malloc(sizeof(*ro));
     size_t n = 0;
-    char fp[64];
-    int rc =
-        (raw && ro) ? rf_net_json(net, "GET", "/api/v1/roster", NULL, 0, NULL, &j) : RF_ERR_NOMEM;
-    if (rc != 0) {
-        rf_cmd_net_err("cannot fetch the roster", net);
-        goto out;
-    }
+    int rc = RF_ERR_ROSTER;
     const char *v1 = json_string_value(json_array_get(json_object_get(j, "chain"), 0));
-    rc = RF_ERR_ROSTER;
-    if (!v1 || rf_b64_decode(raw, RF_ROSTER_MAX_BYTES, &n, v1, strlen(v1)) != 0 ||
-        rf_roster_parse(ro, raw, n) != 0 ||
-        rf_roster_verify(ro, raw, n, NULL, NULL, 0, ro->signer_pk) != 0) {
-        rf_cmd_err("cannot pin the first admin", "the server's roster version 1 is invalid");
-        goto out;
+    if (raw && ro && v1 && rf_b64_decode(raw, RF_ROSTER_MAX_BYTES, &n, v1, strlen(v1)) == 0 &&
+        rf_roster_parse(ro, raw, n) == 0 && ro->version == 1 &&
+        rf_roster_verify(ro, raw, n, NULL, NULL, 0, ro->signer_pk) == 0) {
+        int i = rf_roster_find(ro, ro->signer_pk);
+        if (i >= 0 && ro->members[i].role == RF_ROLE_ADMIN) {
+            *m = ro->members[i];
+            rc = 0;
+        }
     }
-    rf_fingerprint(fp, sizeof(fp), ro->signer_pk);
-    if (want_fp && !rf_cmd_fp_equal(fp, want_fp)) {
-        fprintf(stderr,
-                "refuge: THE FIRST ADMIN'S FINGERPRINT DOES NOT MATCH.\n"
-                "refuge:   expected %s\nrefuge:   server's  %s\n"
-                "refuge: Do not use this server; tell your admin.\n",
-                want_fp, fp);
-        goto out;
-    }
-    memcpy(h->pinned, ro->signer_pk, 32);
-    if (want_fp)
-        printf("First admin's fingerprint matches: %s\n", fp);
-    else
-        printf("Pinned the first admin's key. Fingerprint:\n  %s\n"
-               "Compare it with your admin (in person or by phone) before syncing.\n",
-               fp);
-    rc = 0;
-out:
-    json_decref(j);
+    if (rc != 0)
+        rf_cmd_err("cannot check the first admin", "the server's roster version 1 is invalid");
     free(raw);
     free(ro);
     return rc;
+}
+
+/* Asks on the terminal; 1 only for an explicit yes. */
+static int confirm_first_admin(const struct rf_member *m, const char *fp)
+{
+    char line[32];
+    fputs("The team on this server was founded by \"", stdout);
+    rf_out_safe(stdout, m->name, 0);
+    printf("\", whose fingerprint is:\n  %s\n"
+           "Compare all 8 groups with the first admin's fingerprint, read to you in person or\n"
+           "by phone (not by a message through this server): your admin's `refuge staff\n"
+           "invite` shows it. Does it match? [y/N] ",
+           fp);
+    fflush(stdout);
+    if (!fgets(line, sizeof(line), stdin))
+        return 0;
+    return strcmp(line, "y\n") == 0 || strcmp(line, "Y\n") == 0 || strcmp(line, "yes\n") == 0;
+}
+
+static void no_check_possible(void)
+{
+    rf_cmd_err("not set up",
+               "nothing to check the team's first admin against, and no terminal to ask "
+               "you. Use the invite token your admin's `refuge staff invite` printed (it "
+               "carries the check), or add --admin-fingerprint \"FP\" with the first "
+               "admin's fingerprint read to you in person or by phone");
+}
+
+/* Compares the first admin the server shows (m) with what the newcomer
+ * trusts, before anything is enrolled or pinned. */
+static int check_first_admin(const struct rf_member *m, enum rf_token_kind kind,
+                             const uint8_t pin[RF_INVITE_PIN_BYTES], const char *want_fp)
+{
+    char fp[64];
+    uint8_t got[RF_INVITE_PIN_BYTES];
+    rf_fingerprint(fp, sizeof(fp), m->sign_pk, m->box_pk);
+    rf_invite_pin(got, m->sign_pk, m->box_pk);
+    if (kind == RF_TOKEN_INVITE && sodium_memcmp(got, pin, sizeof(got)) != 0) {
+        fprintf(stderr,
+                "refuge: THE SERVER'S FIRST ADMIN IS NOT THE ONE YOUR INVITE TOKEN NAMES.\n"
+                "refuge:   server's first admin: %s\n"
+                "refuge: The team this server shows was founded by another key than the team\n"
+                "refuge: that invited you: the server may be compromised and showing you a team\n"
+                "refuge: of its own, or --server is not your team's server. Nothing was pinned\n"
+                "refuge: or kept on this computer. Do not use this server; tell the admin who\n"
+                "refuge: invited you, in person or by phone.\n",
+                fp);
+        return RF_ERR_ROSTER;
+    }
+    if (want_fp && !rf_cmd_fp_equal(fp, want_fp)) {
+        fprintf(stderr,
+                "refuge: THE FIRST ADMIN'S FINGERPRINT DOES NOT MATCH.\n"
+                "refuge:   you gave  %s\nrefuge:   server's  %s\n"
+                "refuge: The server shows a team founded by another key than the one you were\n"
+                "refuge: told: it may be compromised, or --server is not your team's server.\n"
+                "refuge: Nothing was pinned or kept on this computer. Do not use this server;\n"
+                "refuge: tell your admin, in person or by phone.\n",
+                want_fp, fp);
+        return RF_ERR_ROSTER;
+    }
+    if (kind == RF_TOKEN_INVITE)
+        printf("The team's first admin matches your invite token. Fingerprint:\n  %s\n", fp);
+    else if (want_fp)
+        printf("The team's first admin's fingerprint matches: %s\n", fp);
+    else if (!isatty(STDIN_FILENO)) {
+        no_check_possible();
+        return RF_ERR_ROSTER;
+    } else if (!confirm_first_admin(m, fp)) {
+        puts("Not set up: nothing was pinned or kept on this computer. Ask your admin for an "
+             "invite token from `refuge staff invite`.");
+        return RF_ERR_ROSTER;
+    }
+    return 0;
 }
 
 int rf_cmd_init(int argc, char **argv)
@@ -150,8 +216,17 @@ int rf_cmd_init(int argc, char **argv)
         rf_cmd_err("bad --name", "use 1 to 64 bytes without control characters");
         return RF_EXIT_USAGE;
     }
-    if (strlen(token) > 128) {
-        rf_cmd_err("bad --token", "too long");
+    enum rf_token_kind kind;
+    uint8_t pin[RF_INVITE_PIN_BYTES];
+    char server_token[RF_INVITE_TOKEN_MAX + 1];
+    int trc = rf_invite_parse(token, strlen(token), &kind, server_token, sizeof(server_token), pin);
+    if (trc == RF_ERR_LIMIT) {
+        rf_cmd_err("bad --token", "empty or too long");
+        return RF_EXIT_USAGE;
+    }
+    if (trc != 0) {
+        rf_cmd_err("bad --token", "this looks like an invite token but it is damaged; copy it "
+                                  "again, whole, from your admin");
         return RF_EXIT_USAGE;
     }
 
@@ -159,10 +234,11 @@ int rf_cmd_init(int argc, char **argv)
     struct rf_staff_keys *k = NULL;
     struct rf_net *net = NULL;
     struct rf_roster *ro = NULL;
+    struct rf_member first_admin;
     struct rf_buf keyfile, roster;
     char *pass = NULL, path[PATH_MAX], fp[64];
     size_t plen = 0;
-    json_t *body = NULL, *ans = NULL;
+    json_t *body = NULL, *ans = NULL, *served = NULL;
     char *text = NULL;
     int rc, ret = RF_EXIT_FAIL, key_written = 0;
     rf_buf_init(&keyfile, RF_KEYFILE_MAX);
@@ -191,11 +267,28 @@ int rf_cmd_init(int argc, char **argv)
         ret = RF_EXIT_USAGE;
         goto out;
     }
-    /* First admin? The server says "no roster" to anyone who asks. */
+    /* First admin? The server says "no roster" to anyone who asks; a
+     * newcomer holding a check of an existing team's first admin is never
+     * one, whatever the server says. */
     rc = rf_net_json(net, "GET", "/api/v1/roster", NULL, 0, NULL, NULL);
     int first = rc == RF_ERR_PROTOCOL && rf_net_status(net) == 404;
     if (rc == RF_ERR_NET || (rc == RF_ERR_PROTOCOL && rf_net_status(net) >= 500)) {
         rf_cmd_net_err("cannot reach the server", net);
+        goto out;
+    }
+    if (first && (kind == RF_TOKEN_INVITE || want_fp)) {
+        fprintf(stderr,
+                "refuge: THE SERVER SAYS IT HAS NO TEAM YET, but your %s names the team's\n"
+                "refuge: first admin: you were invited to an existing team. The server may be\n"
+                "refuge: compromised and trying to make you the admin of a team of its own, or\n"
+                "refuge: --server is not your team's server. Nothing was enrolled and nothing\n"
+                "refuge: was written. Do not use this server; tell the admin who invited you,\n"
+                "refuge: in person or by phone.\n",
+                kind == RF_TOKEN_INVITE ? "invite token" : "--admin-fingerprint");
+        goto out;
+    }
+    if (!first && kind == RF_TOKEN_PLAIN && !want_fp && !isatty(STDIN_FILENO)) {
+        no_check_possible(); /* refused before the token is spent */
         goto out;
     }
 
@@ -224,8 +317,8 @@ int rf_cmd_init(int argc, char **argv)
             goto out;
         }
     }
-    body = json_pack("{ssssso*so*}", "token", token, "name", name, "sign_pk", b64(k->sign_pk, 32),
-                     "box_pk", b64(k->box_pk, 32));
+    body = json_pack("{ssssso*so*}", "token", server_token, "name", name, "sign_pk",
+                     b64(k->sign_pk, 32), "box_pk", b64(k->box_pk, 32));
     if (body && first)
         json_object_set_new(body, "roster", b64(roster.data, roster.len));
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -246,18 +339,31 @@ int rf_cmd_init(int argc, char **argv)
         rf_cmd_net_err("enrollment refused", net);
         goto out;
     }
+    /* The roster is served to enrolled keys only: compare its first admin
+     * now, before anything is pinned or config.json written. A refusal
+     * removes the key file too (no admin must approve this enrollment); a
+     * network failure keeps it, as the server knows this key now. */
+    if (!first) {
+        rc = rf_net_json(net, "GET", "/api/v1/roster", NULL, 0, NULL, &served);
+        if (rc != 0) {
+            rf_cmd_net_err("cannot fetch the roster", net);
+            key_written = 0;
+            goto out;
+        }
+        if (first_admin_of(served, &first_admin) != 0 ||
+            check_first_admin(&first_admin, kind, pin, want_fp) != 0)
+            goto out;
+    }
     key_written = 0; /* the server knows this key now: keep it whatever happens next */
     const char *role = json_string_value(json_object_get(ans, "role"));
-    if (first)
-        memcpy(h.pinned, k->sign_pk, 32);
-    else if (pin_from_roster(net, &h, want_fp) != 0)
-        goto out;
+    /* Pinned only now: the key compared above (or, first admin, our own). */
+    memcpy(h.pinned, first ? k->sign_pk : first_admin.sign_pk, 32);
     rc = rf_home_save(&h);
     if (rc != 0) {
         rf_cmd_errc("cannot write config.json", rc);
         goto out;
     }
-    rf_fingerprint(fp, sizeof(fp), k->sign_pk);
+    rf_fingerprint(fp, sizeof(fp), k->sign_pk, k->box_pk);
     printf("Enrolled as %s", role && strcmp(role, "admin") == 0 ? "admin" : "member");
     fputs(" \"", stdout);
     rf_out_safe(stdout, name, 0);
@@ -273,6 +379,8 @@ out:
     rf_out_json_free(text);
     json_decref(body);
     json_decref(ans);
+    json_decref(served);
+    sodium_memzero(server_token, sizeof(server_token));
     free(ro);
     rf_pass_free(pass);
     rf_buf_free(&keyfile);

@@ -250,7 +250,7 @@ int rf_cmd_reply(int argc, char **argv)
     if (rf_ctx_open(&x, 1) != 0)
         goto out;
     struct rf_net *n = x.n;
-    if (rf_trust_roster(n, x.c, x.h.pinned, &ro, 0) != 0 || !rf_cmd_on_roster(&x, ro))
+    if (rf_trust_roster(n, x.c, x.h.pinned, x.k, &ro, 0) != 0 || !rf_cmd_on_roster(&x, ro))
         goto out;
     snprintf(path, sizeof(path), "/api/v1/cases/%s", cid);
     rc = rf_net_json(n, "GET", path, NULL, 0, NULL, &cj);

@@ -11,15 +11,23 @@
  * (a y/N question), or in scripts with --fingerprint, which must match;
  * without a terminal and without --fingerprint nothing is approved. The
  * server's staff list is only a source of candidate keys; the fingerprint
- * check is what makes one trusted.
+ * check is what makes one trusted, and it covers BOTH keys (format v2,
+ * keyfile.h): the signing and the encryption key signed into the roster are
+ * exactly the two the fingerprint was computed from, so a server that swaps
+ * either changes the digits the admin compares (issue 13, finding 1).
+ *
+ * An invite token carries a pin of the first admin (lib/invite.h), so the
+ * newcomer's `refuge init` checks roster version 1 with nothing to type.
  */
 #include "client/cmd.h"
 #include "client/out.h"
 #include "client/trust.h"
 #include "lib/err.h"
+#include "lib/invite.h"
 #include "lib/roster.h"
 
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +41,9 @@ int rf_cmd_fingerprint(int argc, char **argv)
 {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         puts("usage: refuge fingerprint\n\n"
-             "Prints your signing key's fingerprint (8 groups of 5 digits). Read it to your\n"
-             "admin in person or by phone when they approve you, so they know the key the\n"
-             "server shows them is yours.");
+             "Prints your keys' fingerprint (8 groups of 5 digits; it covers both your\n"
+             "signing and your encryption key). Read it to your admin in person or by phone\n"
+             "when they approve you, so they know the keys the server shows them are yours.");
         return RF_EXIT_OK;
     }
     if (argc != 1) {
@@ -47,7 +55,7 @@ int rf_cmd_fingerprint(int argc, char **argv)
     char fp[FP_MAX];
     if (rf_home_open(&h, &k) != 0)
         return RF_EXIT_FAIL;
-    rf_fingerprint(fp, sizeof(fp), k->sign_pk);
+    rf_fingerprint(fp, sizeof(fp), k->sign_pk, k->box_pk);
     fputs("Your fingerprint (", stdout);
     rf_out_safe(stdout, k->name, 0);
     printf("):\n  %s\n", fp);
@@ -87,7 +95,7 @@ static int decode32(uint8_t out[32], json_t *v)
 /* The verified latest roster and its raw bytes (online). */
 static int latest(struct rf_ctx *x, struct rf_roster **ro, struct rf_buf *raw)
 {
-    int rc = rf_trust_roster(x->n, x->c, x->h.pinned, ro, 0);
+    int rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, ro, 0);
     if (rc == 0)
         rc = rf_cache_roster_get(x->c, (*ro)->version, raw);
     if (rc != 0 && *ro) {
@@ -110,11 +118,17 @@ static int is_admin(struct rf_ctx *x, const struct rf_roster *ro)
 static int invite(struct rf_ctx *x, int admin)
 {
     struct rf_roster *ro = NULL;
+    struct rf_member first;
     json_t *ans = NULL;
-    char fp[FP_MAX];
+    char fp[FP_MAX], inv[RF_INVITE_CHARS + 1];
     int ret = RF_EXIT_FAIL;
-    if (rf_trust_roster(x->n, x->c, x->h.pinned, &ro, 0) != 0 || !is_admin(x, ro))
+    if (rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, 0) != 0 || !is_admin(x, ro))
         goto out;
+    if (rf_trust_first_admin(x->c, x->h.pinned, &first) != 0) {
+        rf_cmd_err("no token", "roster version 1 on this computer does not verify; run `refuge "
+                               "sync` and try again");
+        goto out;
+    }
     const char *body = admin ? "{\"role\":\"admin\"}" : "{\"role\":\"member\"}";
     if (rf_net_json(x->n, "POST", "/api/v1/tokens", (const uint8_t *)body, strlen(body),
                     "application/json", &ans) != 0) {
@@ -130,19 +144,22 @@ static int invite(struct rf_ctx *x, int admin)
         if (!((token[i] >= 'A' && token[i] <= 'Z') || (token[i] >= 'a' && token[i] <= 'z') ||
               (token[i] >= '0' && token[i] <= '9') || token[i] == '-' || token[i] == '_'))
             tl = 0;
-    if (tl == 0 || tl > 128) {
+    if (tl == 0 || tl > 128 ||
+        rf_invite_encode(inv, sizeof(inv), token, first.sign_pk, first.box_pk) != 0) {
         rf_cmd_err("no token", "the server's answer is malformed");
         goto out;
     }
-    rf_fingerprint(fp, sizeof(fp), x->h.pinned);
-    printf("One-time enrollment token (%s):\n  %s\n\n",
-           admin ? "enrolls an admin" : "enrolls a member", token);
+    rf_fingerprint(fp, sizeof(fp), first.sign_pk, first.box_pk);
+    printf("One-time invite token (%s):\n  %s\n\n", admin ? "enrolls an admin" : "enrolls a member",
+           inv);
     printf("Give the newcomer this line (NAME is the name colleagues will see):\n"
            "  refuge init --server %s --token %s --name NAME\n\n",
-           x->h.server, token);
-    printf("They may add --admin-fingerprint \"%s\" to check the first admin's key.\n"
+           x->h.server, inv);
+    printf("The token names the team's first admin (fingerprint %s):\n"
+           "their `refuge init` refuses a server that shows another one.\n"
            "Then ask them to read you `refuge fingerprint` and run: refuge staff approve NAME\n",
            fp);
+    sodium_memzero(inv, sizeof(inv));
     ret = RF_EXIT_OK;
 out:
     json_decref(ans);
@@ -179,10 +196,10 @@ static int list(struct rf_ctx *x, int json)
     json_t *pend = NULL, *arr = json_array();
     char fp[FP_MAX];
     int ret = RF_EXIT_FAIL;
-    if (rf_trust_roster(x->n, x->c, x->h.pinned, &ro, 0) != 0)
+    if (rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, 0) != 0)
         goto out;
     for (uint16_t i = 0; i < ro->n; i++) {
-        rf_fingerprint(fp, sizeof(fp), ro->members[i].sign_pk);
+        rf_fingerprint(fp, sizeof(fp), ro->members[i].sign_pk, ro->members[i].box_pk);
         json_array_append_new(arr,
                               json_pack("{sssssssb}", "name", ro->members[i].name, "role",
                                         ro->members[i].role == RF_ROLE_ADMIN ? "admin" : "member",
@@ -196,9 +213,10 @@ static int list(struct rf_ctx *x, int json)
     json_t *s;
     json_array_foreach(pend, i, s)
     {
-        uint8_t sign[32];
+        uint8_t sign[32], box[32];
         decode32(sign, json_object_get(s, "sign_pk"));
-        rf_fingerprint(fp, sizeof(fp), sign);
+        decode32(box, json_object_get(s, "box_pk"));
+        rf_fingerprint(fp, sizeof(fp), sign, box);
         json_t *e = json_pack("{sOsssssb}", "name", json_object_get(s, "name"), "role", "pending",
                               "fingerprint", fp, "on_roster", 0);
         if (rf_trust_was_member(x->c, sign))
@@ -291,7 +309,7 @@ static int publish(struct rf_ctx *x, struct rf_roster *next, const struct rf_ros
             rf_cmd_net_err("the roster was not changed", x->n);
         goto out;
     }
-    rc = rf_trust_roster(x->n, x->c, x->h.pinned, &now, 0);
+    rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &now, 0);
     if (rc != 0)
         goto out;
     struct rf_buf got;
@@ -350,11 +368,12 @@ static int approve(struct rf_ctx *x, const char *name, const char *want_fp, int 
     json_t *s;
     json_array_foreach(pend, i, s)
     {
-        uint8_t sign[32];
+        uint8_t sign[32], box[32];
         if (strcmp(json_string_value(json_object_get(s, "name")), name) != 0)
             continue;
         decode32(sign, json_object_get(s, "sign_pk"));
-        rf_fingerprint(fp, sizeof(fp), sign);
+        decode32(box, json_object_get(s, "box_pk"));
+        rf_fingerprint(fp, sizeof(fp), sign, box);
         count++;
         if (!pick || (want_fp && rf_cmd_fp_equal(fp, want_fp)))
             pick = s;
@@ -370,22 +389,26 @@ static int approve(struct rf_ctx *x, const char *name, const char *want_fp, int 
                               "--fingerprint FP (the one they read you)");
         goto out;
     }
+    /* The fingerprint is computed from the very two keys signed below. */
     uint8_t sign[32], box[32];
     decode32(sign, json_object_get(pick, "sign_pk"));
     decode32(box, json_object_get(pick, "box_pk"));
-    rf_fingerprint(fp, sizeof(fp), sign);
+    rf_fingerprint(fp, sizeof(fp), sign, box);
     fputs("The server says ", stdout);
     rf_out_safe(stdout, name, 0);
     printf("'s fingerprint is:\n  %s\n", fp);
     if (want_fp) {
         if (!rf_cmd_fp_equal(fp, want_fp)) {
-            fprintf(
-                stderr,
-                "refuge: FINGERPRINTS DO NOT MATCH: not approved.\n"
-                "refuge:   you gave     %s\nrefuge:   server's key %s\n"
-                "refuge: The key on the server is not the one the newcomer has: someone may be\n"
-                "refuge: impersonating them. Do not approve; check with them in person.\n",
-                want_fp, fp);
+            fprintf(stderr,
+                    "refuge: FINGERPRINTS DO NOT MATCH: not approved, the roster is unchanged.\n"
+                    "refuge:   you gave      %s\nrefuge:   server's keys %s\n"
+                    "refuge: The keys the server shows for this name are not the ones the\n"
+                    "refuge: newcomer holds (their signing key, their encryption key or both were\n"
+                    "refuge: swapped): the server, or someone who broke into it, may be trying to\n"
+                    "refuge: read what the team seals to them. Do not approve. Check the digits\n"
+                    "refuge: with them again, in person or by phone; if they still differ, tell\n"
+                    "refuge: the other admins and whoever runs the server.\n",
+                    want_fp, fp);
             goto out;
         }
         puts("It matches the fingerprint you gave.");

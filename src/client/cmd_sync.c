@@ -282,7 +282,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     json_t *page = NULL;
     if (out)
         *out = NULL;
-    int rc = rf_trust_roster(x->n, x->c, x->h.pinned, &ro, flags);
+    int rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, flags);
     if (rc != 0)
         return rc;
     if (!rf_cmd_on_roster(x, ro)) {

@@ -7,10 +7,19 @@
  * version it verified on an earlier run is byte-identical now and that the
  * chain has not shrunk. A server that forks, rewrites or rolls back the
  * roster is refused loudly, and the command encrypts nothing.
+ *
+ * A valid signature is not enough: an admin fooled into approving a key
+ * the server swapped in (issue 13, finding 1) signs a roster that seals
+ * "this caseworker's" copies to the server. So the latest version must list
+ * this caseworker, if at all, with exactly the keys in their key file: an
+ * entry with their signing key and another encryption key, or their name
+ * and other keys, is refused as loudly as a forged signature.
  */
 #include "client/trust.h"
+#include "client/out.h"
 #include "lib/err.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +33,42 @@ static void loud(const char *why)
             "refuge: Nothing was encrypted or sent. The server may be compromised or\n"
             "refuge: misconfigured; tell your admin before doing anything else.\n",
             why);
+}
+
+static void loud_self(const struct rf_staff_keys *self, const char *which)
+{
+    fputs("refuge: ROSTER CHECK FAILED: the team's roster lists you (", stderr);
+    rf_out_safe(stderr, self->name, 0);
+    fprintf(stderr,
+            ") with %s not yours.\n"
+            "refuge: Whatever is encrypted to this roster \"for you\" could be read by whoever\n"
+            "refuge: holds that key, not by you: the server (or someone who broke into it)\n"
+            "refuge: may have swapped it in when an admin approved you.\n"
+            "refuge: Nothing was encrypted or sent. Tell your admin in person or by phone: they\n"
+            "refuge: should remove that entry (refuge staff remove NAME) and approve you again\n"
+            "refuge: after comparing all 8 groups of your `refuge fingerprint`.\n",
+            which);
+}
+
+int rf_trust_self_check(const struct rf_roster *ro, const struct rf_staff_keys *self)
+{
+    if (self == NULL)
+        return 0;
+    for (uint16_t i = 0; i < ro->n; i++) {
+        const struct rf_member *m = &ro->members[i];
+        int same_sign = sodium_memcmp(m->sign_pk, self->sign_pk, 32) == 0;
+        int same_box = sodium_memcmp(m->box_pk, self->box_pk, 32) == 0;
+        int same_name = strcmp(m->name, self->name) == 0;
+        if (same_sign && !same_box) {
+            loud_self(self, "an encryption key that is");
+            return RF_ERR_ROSTER;
+        }
+        if (same_name && !(same_sign && same_box)) {
+            loud_self(self, same_sign || same_box ? "a key that is" : "keys that are");
+            return RF_ERR_ROSTER;
+        }
+    }
+    return 0;
 }
 
 int rf_trust_verify_chain(const uint8_t *const *raw, const size_t *len, size_t n,
@@ -59,7 +104,7 @@ out:
 }
 
 int rf_trust_roster(struct rf_net *n, struct rf_cache *c, const uint8_t pinned[32],
-                    struct rf_roster **out, int flags)
+                    const struct rf_staff_keys *self, struct rf_roster **out, int flags)
 {
     json_t *j = NULL;
     uint8_t **raw = NULL;
@@ -129,6 +174,9 @@ int rf_trust_roster(struct rf_net *n, struct rf_cache *c, const uint8_t pinned[3
         if (rc != 0)
             goto out;
     }
+    /* Kept (it verified, and a later rollback must still be caught), but
+     * never used while it names another key for this caseworker. */
+    rc = rf_trust_self_check(*out, self);
 out:
     if (rc != 0) {
         free(*out);
@@ -181,7 +229,8 @@ static void free_cached(uint8_t **raw, size_t *len, size_t cnt)
     free(len);
 }
 
-int rf_trust_roster_cached(struct rf_cache *c, const uint8_t pinned[32], struct rf_roster **out)
+int rf_trust_roster_cached(struct rf_cache *c, const uint8_t pinned[32],
+                           const struct rf_staff_keys *self, struct rf_roster **out)
 {
     uint8_t **raw = NULL;
     size_t *len = NULL, cnt = 0;
@@ -191,7 +240,31 @@ int rf_trust_roster_cached(struct rf_cache *c, const uint8_t pinned[32], struct 
         rc = rf_trust_verify_chain((const uint8_t *const *)raw, len, cnt, pinned, out);
     if (rc != 0 && rc != RF_ERR_NOT_FOUND)
         loud("the roster chain stored on this computer does not verify");
+    if (rc == 0 && (rc = rf_trust_self_check(*out, self)) != 0) {
+        free(*out);
+        *out = NULL;
+    }
     free_cached(raw, len, cnt);
+    return rc;
+}
+
+int rf_trust_first_admin(struct rf_cache *c, const uint8_t pinned[32], struct rf_member *out)
+{
+    struct rf_buf b;
+    struct rf_roster *r = malloc(sizeof(*r));
+    rf_buf_init(&b, RF_ROSTER_MAX_BYTES);
+    int rc = r ? rf_cache_roster_get(c, 1, &b) : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_roster_verify(r, b.data, b.len, NULL, NULL, 0, pinned);
+    if (rc == 0) {
+        int i = rf_roster_find(r, pinned);
+        if (i < 0)
+            rc = RF_ERR_ROSTER;
+        else
+            *out = r->members[i];
+    }
+    rf_buf_free(&b);
+    free(r);
     return rc;
 }
 

@@ -245,19 +245,29 @@ out:
     return rc;
 }
 
-/* BLAKE2b-320 of "refuge-fingerprint-v1" || sign_pk, cut into eight 40-bit
- * big-endian numbers, each reduced mod 100000 and printed as 5 digits. */
-int rf_fingerprint(char *out, size_t outcap, const uint8_t sign_pk[32])
+/* BLAKE2b-320 of "refuge-fingerprint-v2" || sign_pk || box_pk: the hash a
+ * fingerprint is cut from (and an invite token carries a prefix of). */
+int rf_fingerprint_hash(uint8_t h[RF_FINGERPRINT_HASH_BYTES], const uint8_t sign_pk[32],
+                        const uint8_t box_pk[32])
 {
-    static const char domain[] = "refuge-fingerprint-v1";
-    uint8_t h[40];
+    static const char domain[] = "refuge-fingerprint-v2";
     crypto_generichash_state st;
-    if (outcap < 48)
-        return RF_ERR_LIMIT;
-    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    crypto_generichash_init(&st, NULL, 0, RF_FINGERPRINT_HASH_BYTES);
     crypto_generichash_update(&st, (const uint8_t *)domain, sizeof(domain) - 1);
     crypto_generichash_update(&st, sign_pk, 32);
-    crypto_generichash_final(&st, h, sizeof(h));
+    crypto_generichash_update(&st, box_pk, 32);
+    crypto_generichash_final(&st, h, RF_FINGERPRINT_HASH_BYTES);
+    return 0;
+}
+
+/* The hash above cut into eight 40-bit big-endian numbers, each reduced mod
+ * 100000 and printed as 5 digits. */
+int rf_fingerprint(char *out, size_t outcap, const uint8_t sign_pk[32], const uint8_t box_pk[32])
+{
+    uint8_t h[RF_FINGERPRINT_HASH_BYTES];
+    if (outcap < RF_FINGERPRINT_LEN + 1)
+        return RF_ERR_LIMIT;
+    rf_fingerprint_hash(h, sign_pk, box_pk);
     for (int g = 0; g < 8; g++) {
         uint64_t v = 0;
         for (int i = 0; i < 5; i++)

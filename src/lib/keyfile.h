@@ -37,8 +37,17 @@ int rf_keyfile_write(struct rf_buf *out, const struct rf_staff_keys *k, const ch
 int rf_keyfile_read(struct rf_staff_keys *k, const uint8_t *file, size_t len, const char *pass,
                     size_t passlen);
 
-/* Human-comparable fingerprint of a signing key: 8 groups of 5 digits from
- * BLAKE2b of the key (like Signal's safety numbers). out >= 48 bytes. */
-int rf_fingerprint(char *out, size_t outcap, const uint8_t sign_pk[32]);
+/* Human-comparable fingerprint of a caseworker's two public keys (format
+ * v2, docs/protocol.md): 8 groups of 5 digits cut from BLAKE2b-320 of
+ * "refuge-fingerprint-v2" || sign_pk || box_pk (like Signal's safety
+ * numbers). Covering both keys is what lets an admin who compares it know
+ * that the encryption key the server shows is the newcomer's too.
+ * out >= RF_FINGERPRINT_LEN + 1 bytes. */
+#define RF_FINGERPRINT_LEN 47
+#define RF_FINGERPRINT_HASH_BYTES 40
+int rf_fingerprint(char *out, size_t outcap, const uint8_t sign_pk[32], const uint8_t box_pk[32]);
+/* The 40-byte hash the fingerprint is cut from. */
+int rf_fingerprint_hash(uint8_t h[RF_FINGERPRINT_HASH_BYTES], const uint8_t sign_pk[32],
+                        const uint8_t box_pk[32]);
 
 #endif

@@ -183,22 +183,48 @@ static void names_checked(void **state)
 static void fingerprint_format(void **state)
 {
     (void)state;
-    uint8_t pk[32] = {0};
+    uint8_t pk[32] = {0}, box[32] = {0};
     char fp[48], fp2[48];
-    assert_int_equal(rf_fingerprint(fp, sizeof(fp), pk), 0);
-    assert_int_equal(strlen(fp), 47);
-    for (int i = 0; i < 47; i++) {
+    assert_int_equal(rf_fingerprint(fp, sizeof(fp), pk, box), 0);
+    assert_int_equal(strlen(fp), RF_FINGERPRINT_LEN);
+    for (int i = 0; i < RF_FINGERPRINT_LEN; i++) {
         if (i % 6 == 5)
             assert_int_equal(fp[i], ' ');
         else
             assert_true(fp[i] >= '0' && fp[i] <= '9');
     }
-    assert_int_equal(rf_fingerprint(fp2, sizeof(fp2), pk), 0);
+    assert_int_equal(rf_fingerprint(fp2, sizeof(fp2), pk, box), 0);
     assert_string_equal(fp, fp2);
     pk[31] = 1;
-    assert_int_equal(rf_fingerprint(fp2, sizeof(fp2), pk), 0);
+    assert_int_equal(rf_fingerprint(fp2, sizeof(fp2), pk, box), 0);
     assert_string_not_equal(fp, fp2);
-    assert_int_equal(rf_fingerprint(fp2, 47, pk), RF_ERR_LIMIT);
+    assert_int_equal(rf_fingerprint(fp2, 47, pk, box), RF_ERR_LIMIT);
+}
+
+/* Finding 1 of issue 13: the fingerprint covers the encryption key too, so
+ * a server that swaps only box_pk changes what the admin reads. */
+static void fingerprint_covers_box_key(void **state)
+{
+    (void)state;
+    uint8_t sign[32], box[32], swapped[32], h1[40], h2[40];
+    char fp[48], fp2[48];
+    randombytes_buf(sign, 32);
+    randombytes_buf(box, 32);
+    memcpy(swapped, box, 32);
+    for (int i = 0; i < 32; i++) {
+        swapped[i] ^= 0x01;
+        assert_int_equal(rf_fingerprint(fp, sizeof(fp), sign, box), 0);
+        assert_int_equal(rf_fingerprint(fp2, sizeof(fp2), sign, swapped), 0);
+        assert_string_not_equal(fp, fp2);
+        swapped[i] ^= 0x01;
+    }
+    /* sign_pk and box_pk are not interchangeable */
+    assert_int_equal(rf_fingerprint(fp2, sizeof(fp2), box, sign), 0);
+    assert_string_not_equal(fp, fp2);
+    assert_int_equal(rf_fingerprint_hash(h1, sign, box), 0);
+    swapped[0] ^= 0x80;
+    assert_int_equal(rf_fingerprint_hash(h2, sign, swapped), 0);
+    assert_memory_not_equal(h1, h2, 40);
 }
 
 int main(void)
@@ -213,6 +239,7 @@ int main(void)
         cmocka_unit_test(default_cost_works),
         cmocka_unit_test(names_checked),
         cmocka_unit_test(fingerprint_format),
+        cmocka_unit_test(fingerprint_covers_box_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

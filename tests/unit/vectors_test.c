@@ -62,7 +62,9 @@ static const char V_ADMIN_BOX_SK[] =
     "4b3e3c145d7e680a16676925fc045183d2f510cb2f660a1fc517c73762185dc3";
 static const char V_BOB_SIGN_PK[] =
     "6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1";
-static const char V_ADMIN_FINGERPRINT[] = "41528 66261 86159 31218 93890 98852 06011 71840";
+static const char V_ADMIN_BOX_PK[] =
+    "edd03cade80d29de6ea313a74ab369f4732ecb36649066b78b5b2dd664cb0417";
+static const char V_ADMIN_FINGERPRINT[] = "89839 02636 71748 88147 35317 33041 49925 30325";
 static const char V_KEYFILE[] =
     "5246474b01000000000000000100000000000020008057ea06a8312aecb94d46e006f60419de3214d0e5b764"
     "e778f9ad70d7d51383cacd6458c868fcf7357fb1415ea485f278e188e8d65ef09f971705d5b61878e292d269"
@@ -231,8 +233,11 @@ static void keyfile_vector(void **state)
     assert_memory_equal(k->sign_sk, sign_sk, 64);
     assert_memory_equal(k->box_sk, box_sk, 32);
     assert_memory_equal(k->sign_pk, sign_pk, 32);
+    uint8_t box_pk[32];
+    unhex_fixed(box_pk, 32, V_ADMIN_BOX_PK);
+    assert_memory_equal(k->box_pk, box_pk, 32);
     char fp[48];
-    assert_int_equal(rf_fingerprint(fp, sizeof(fp), sign_pk), 0);
+    assert_int_equal(rf_fingerprint(fp, sizeof(fp), sign_pk, box_pk), 0);
     assert_string_equal(fp, V_ADMIN_FINGERPRINT);
     sodium_free(k);
     free(file);
@@ -425,15 +430,17 @@ static void document_carries_vectors(void **state)
 {
     (void)state;
     char *doc = read_doc();
-    const char *all[] = {
-        V_RECIPIENT_A_SK, V_RECIPIENT_A_PK, V_RECIPIENT_A_KEYID, V_RECIPIENT_B_SK,
-        V_ENVELOPE1,      V_ENVELOPE2,      V_ENVELOPE2_PLAIN,   V_ADMIN_SIGN_SK,
-        V_ADMIN_SIGN_PK,  V_ADMIN_BOX_SK,   V_BOB_SIGN_PK,       V_ADMIN_FINGERPRINT,
-        V_KEYFILE,        V_ROSTER1,        V_ROSTER2,           V_ROSTER1_HASH,
-        V_APISIG,         V_PLAINTEXT1,     V_PASSPHRASE,        V_RECIPIENT_B_PK,
-        V_GRANT_ENVELOPE, V_GRANT,          V_GRANT_PLAIN,       V_EVENT_CASE,
-        V_EVENT_BODY,     V_EVENT,          V_AUDIT_HASH1,       V_AUDIT_HASH2,
-        V_AUDIT_HASH3,    V_AUDIT2_INPUT};
+    const char *all[] = {V_RECIPIENT_A_SK,  V_RECIPIENT_A_PK, V_RECIPIENT_A_KEYID,
+                         V_RECIPIENT_B_SK,  V_ENVELOPE1,      V_ENVELOPE2,
+                         V_ENVELOPE2_PLAIN, V_ADMIN_SIGN_SK,  V_ADMIN_SIGN_PK,
+                         V_ADMIN_BOX_SK,    V_BOB_SIGN_PK,    V_ADMIN_FINGERPRINT,
+                         V_ADMIN_BOX_PK,    V_KEYFILE,        V_ROSTER1,
+                         V_ROSTER2,         V_ROSTER1_HASH,   V_APISIG,
+                         V_PLAINTEXT1,      V_PASSPHRASE,     V_RECIPIENT_B_PK,
+                         V_GRANT_ENVELOPE,  V_GRANT,          V_GRANT_PLAIN,
+                         V_EVENT_CASE,      V_EVENT_BODY,     V_EVENT,
+                         V_AUDIT_HASH1,     V_AUDIT_HASH2,    V_AUDIT_HASH3,
+                         V_AUDIT2_INPUT};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (strstr(doc, all[i]) == NULL)
             fail_msg("docs/protocol.md lacks vector %zu", i);

@@ -286,10 +286,11 @@ int main(int argc, char **argv)
         hex("admin_sign_sk", admin.sign_sk, 64);
         hex("admin_sign_pk", admin.sign_pk, 32);
         hex("admin_box_sk", admin.box_sk, 32);
+        hex("admin_box_pk", admin.box_pk, 32);
         hex("bob_sign_pk", bob.sign_pk, 32);
         hex("bob_box_pk", bob.box_pk, 32);
         char fp[48];
-        rf_fingerprint(fp, sizeof(fp), admin.sign_pk);
+        rf_fingerprint(fp, sizeof(fp), admin.sign_pk, admin.box_pk);
         printf("admin_fingerprint %s\n", fp);
         hex("keyfile", kf.data, kf.len);
         hex("roster1", ro1.data, ro1.len);
