@@ -30,6 +30,7 @@ struct rf_cobj {
     uint8_t kind;
     uint64_t size;
     uint32_t day;
+    uint32_t roster; /* the latest roster when the server stored it (0: not recorded) */
 };
 
 struct rf_ccase {
