@@ -882,3 +882,34 @@ int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
+
+int rf_cache_pin_get(struct rf_cache *c, const char *case_id, uint8_t pk[32])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT pk FROM pins WHERE case_id = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st), rc = RF_ERR_NOT_FOUND;
+    if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+        memcpy(pk, sqlite3_column_blob(st, 0), 32);
+        rc = 0;
+    } else if (s == SQLITE_ROW) {
+        rc = RF_ERR_FORMAT;
+    } else if (s != SQLITE_DONE) {
+        rc = RF_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_pin_put(struct rf_cache *c, const char *case_id, const uint8_t pk[32])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR IGNORE INTO pins(case_id, pk) VALUES(?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, pk, 32, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}

@@ -123,4 +123,9 @@ int rf_cache_grant_get(struct rf_cache *c, int64_t seq, uint8_t grant[RF_GRANT_B
 int rf_cache_granted(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
 int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
 
+/* The person's public key per case, pinned the first time this computer
+ * sealed to it (cmd_reply.c); a pin is never replaced. */
+int rf_cache_pin_get(struct rf_cache *c, const char *case_id, uint8_t pk[32]);
+int rf_cache_pin_put(struct rf_cache *c, const char *case_id, const uint8_t pk[32]);
+
 #endif

@@ -510,6 +510,60 @@ static void local_db_checks_events_up_to_the_roster_stored_under(void **state)
     sodium_free(boris);
 }
 
+/* Issue 13, finding 6: plain http:// only to this computer or an onion
+ * service, unless the caseworker allowed it at init; refused before any
+ * connection or name lookup. */
+static void plain_http_only_to_loopback_and_onion(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "https://refuge.example.org",
+        "https://203.0.113.7:8443/",
+        "http://127.0.0.1:8080",
+        "http://127.1.2.3/",
+        "http://localhost:9000",
+        "http://[::1]:8080/",
+        "http://[::ffff:127.0.0.1]:80",
+        "http://u@127.0.0.1:80",
+        "http://abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvw.onion",
+        "http://ABCDEF234567.ONION.:80/x",
+    };
+    static const char *const refused[] = {
+        "http://refuge.example.org",
+        "http://203.0.113.7:8080",
+        "http://[2001:db8::1]:80/",
+        "http://127.0.0.1.evil.example",
+        "http://localhost.evil.example",
+        "http://evil.onion.example",
+        "http://127.0.0.1@evil.example/",
+        "http://evil.example#@127.0.0.1",
+        "http://evil.example?@127.0.0.1",
+        "http://0x7f.1/",
+        "http://[::1",
+        "http://.onion",
+        "http://x_y.onion",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (rf_net_url_check(ok[i], 0) != 0)
+            fail_msg("refused: %s", ok[i]);
+    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (rf_net_url_check(refused[i], 0) != RF_ERR_PROTOCOL)
+            fail_msg("allowed: %s", refused[i]);
+        /* the flag recorded at init allows it */
+        assert_int_equal(rf_net_url_check(refused[i], RF_NET_INSECURE_HTTP), 0);
+    }
+    assert_int_equal(rf_net_url_check("ftp://127.0.0.1", 0), RF_ERR_INVALID);
+    assert_int_equal(rf_net_url_check("http://", RF_NET_INSECURE_HTTP), RF_ERR_INVALID);
+    assert_int_equal(rf_net_url_check("HTTPS://x", 0), RF_ERR_INVALID);
+    struct rf_net *n = (struct rf_net *)&n;
+    assert_int_equal(rf_net_open(&n, "http://refuge.example.org", NULL, 0), RF_ERR_PROTOCOL);
+    assert_null(n);
+    assert_int_equal(rf_net_new(&n, "http://refuge.example.org", NULL), RF_ERR_PROTOCOL);
+    assert_int_equal(rf_net_open(&n, "http://refuge.example.org", NULL, RF_NET_INSECURE_HTTP), 0);
+    rf_net_free(n);
+}
+
 /* ---- the staff API, served for real, spoken to by the real client ---- */
 
 struct api_env {
@@ -832,6 +886,7 @@ int main(void)
         cmocka_unit_test(cache_groups_cases_and_streams),
         cmocka_unit_test(local_db_verified_and_sealed_at_rest),
         cmocka_unit_test(local_db_checks_events_up_to_the_roster_stored_under),
+        cmocka_unit_test(plain_http_only_to_loopback_and_onion),
         cmocka_unit_test(cli_usage_errors_exit_2),
         cmocka_unit_test_setup_teardown(api_enroll_auth_and_replies, api_setup, api_teardown),
     };
