@@ -1,11 +1,13 @@
 /*
  * cache.c - the client's local SQLite cache (see cache.h).
  *
- * Schema (version 1):
- *   meta(key PRIMARY KEY, value)            -- "last_seq"
- *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL)
+ * Schema (version 2, PRAGMA user_version):
+ *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
+ *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
+ *           roster)
  *       data holds the ciphertext, or is NULL when it is a file
- *       objects/<seq> next to the database
+ *       objects/<seq> next to the database; roster is the version the
+ *       server says was in force when it stored the object (state.h)
  *   rosters(version PRIMARY KEY, raw BLOB)  -- the verified roster chain
  *   blobs(key PRIMARY KEY, value BLOB)      -- e.g. the audit anchor
  *   digests(seq PRIMARY KEY, case_id, readable, blob)  -- sealed by local.c
@@ -14,12 +16,19 @@
  *       env is the sealed event envelope (ciphertext to the roster)
  *   grants(seq PRIMARY KEY, grant)          -- grants for this client's key
  *   granted(seq, keyid)                     -- grants this client made
+ *   pins(case_id PRIMARY KEY, pk BLOB)      -- the person's key per case
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
+ *
+ * Version 1 -> 2 adds objects.roster; the objects downloaded before it (and
+ * their digests and summaries) are forgotten, so the next sync downloads
+ * them again with the roster version each was stored under. The outbox,
+ * rosters, grants and blobs stay.
  */
 #include "client/cache.h"
 #include "lib/err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -39,7 +48,8 @@ static const char *const schema =
     "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS objects(seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL,"
-    " kind INTEGER NOT NULL, size INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB);"
+    " kind INTEGER NOT NULL, size INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB,"
+    " roster INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS objects_case ON objects(case_id, seq);"
     "CREATE TABLE IF NOT EXISTS rosters(version INTEGER PRIMARY KEY, raw BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS blobs(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
@@ -53,7 +63,78 @@ static const char *const schema =
     " case_id TEXT NOT NULL, schedule INTEGER NOT NULL, day INTEGER NOT NULL, env BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS grants(seq INTEGER PRIMARY KEY, grant BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS granted(seq INTEGER NOT NULL, keyid BLOB NOT NULL,"
-    " PRIMARY KEY(seq, keyid));";
+    " PRIMARY KEY(seq, keyid));"
+    "CREATE TABLE IF NOT EXISTS pins(case_id TEXT PRIMARY KEY, pk BLOB NOT NULL);";
+
+#define CACHE_VERSION 2
+
+/* Takes a version-1 cache (objects without roster) to version 2: the
+ * objects are downloaded again at the next sync. Large objects' files are
+ * removed with their rows. */
+static const char *const upgrade_1_2 =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE objects ADD COLUMN roster INTEGER NOT NULL DEFAULT 0;"
+    "DELETE FROM digests;"
+    "DELETE FROM summaries;"
+    "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max');"
+    "PRAGMA user_version = 2;";
+
+static int cache_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *st;
+    *v = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
+/* Whether the objects table already has the roster column (a new cache). */
+static int has_roster_column(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name = 'roster'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+static int upgrade(struct rf_cache *c)
+{
+    int v = 0;
+    int rc = cache_version(c->db, &v);
+    if (rc != 0 || v == CACHE_VERSION)
+        return rc;
+    if (v > CACHE_VERSION)
+        return RF_ERR_VERSION;
+    if (has_roster_column(c->db)) /* created just now by the schema */
+        return sqlite3_exec(c->db, "PRAGMA user_version = 2", NULL, NULL, NULL) == SQLITE_OK
+                   ? 0
+                   : RF_ERR_DB;
+    if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(c->db, "DELETE FROM objects; COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return RF_ERR_DB;
+    }
+    /* no row names a large object's file any more */
+    DIR *d = opendir(c->objdir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        if (e->d_name[0] != '.' &&
+            snprintf(path, sizeof(path), "%s/%s", c->objdir, e->d_name) < (int)sizeof(path))
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+    return 0;
+}
 
 int rf_cache_open(struct rf_cache **out, const struct rf_home *h)
 {
@@ -84,6 +165,9 @@ int rf_cache_open(struct rf_cache **out, const struct rf_home *h)
         rc = RF_ERR_DB;
         goto fail;
     }
+    rc = upgrade(c);
+    if (rc != 0)
+        goto fail;
     *out = c;
     return 0;
 fail:
@@ -153,8 +237,8 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
 {
     sqlite3_stmt *st;
     if (prepare(c,
-                "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data)"
-                " VALUES(?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data, roster)"
+                " VALUES(?, ?, ?, ?, ?, ?, ?)",
                 &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, o->seq);
@@ -166,6 +250,7 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
         sqlite3_bind_blob64(st, 6, data, len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, o->roster);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
@@ -294,7 +379,8 @@ int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cob
     int rc = 0, s;
     *out = NULL;
     *n = 0;
-    if (prepare(c, "SELECT seq, kind, size, day FROM objects WHERE case_id = ? ORDER BY seq",
+    if (prepare(c,
+                "SELECT seq, kind, size, day, roster FROM objects WHERE case_id = ? ORDER BY seq",
                 &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
@@ -320,6 +406,7 @@ int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cob
         o->kind = (uint8_t)sqlite3_column_int(st, 1);
         o->size = (uint64_t)sqlite3_column_int64(st, 2);
         o->day = (uint32_t)sqlite3_column_int64(st, 3);
+        o->roster = (uint32_t)sqlite3_column_int64(st, 4);
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = RF_ERR_DB;
@@ -458,7 +545,7 @@ int rf_cache_object_head(struct rf_cache *c, int64_t seq, struct rf_buf *out, si
     return rc == RF_ERR_CANCELLED ? 0 : rc;
 }
 
-/* Reads rows (seq, case_id, kind, size, day) of st into a malloc'd array. */
+/* Reads rows (seq, case_id, kind, size, day, roster) of st into a malloc'd array. */
 static int collect_objects(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
 {
     size_t cap = 64, k = 0;
@@ -485,6 +572,7 @@ static int collect_objects(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
         o->kind = (uint8_t)sqlite3_column_int(st, 2);
         o->size = (uint64_t)sqlite3_column_int64(st, 3);
         o->day = (uint32_t)sqlite3_column_int64(st, 4);
+        o->roster = (uint32_t)sqlite3_column_int64(st, 5);
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = RF_ERR_DB;
@@ -500,7 +588,8 @@ static int collect_objects(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
 int rf_cache_objects_all(struct rf_cache *c, struct rf_cobj **out, size_t *n)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "SELECT seq, case_id, kind, size, day FROM objects ORDER BY seq", &st) != 0)
+    if (prepare(c, "SELECT seq, case_id, kind, size, day, roster FROM objects ORDER BY seq", &st) !=
+        0)
         return RF_ERR_DB;
     int rc = collect_objects(st, out, n);
     sqlite3_finalize(st);
@@ -531,7 +620,7 @@ int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n)
 {
     sqlite3_stmt *st;
     if (prepare(c,
-                "SELECT o.seq, o.case_id, o.kind, o.size, o.day FROM objects o"
+                "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
                 " LEFT JOIN digests d ON d.seq = o.seq"
                 " WHERE d.seq IS NULL OR (d.readable = 0 AND"
                 " EXISTS (SELECT 1 FROM grants g WHERE g.seq = o.seq)) ORDER BY o.seq",
@@ -789,6 +878,37 @@ int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_blob(st, 2, keyid, RF_ENV_KEYID_BYTES, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_pin_get(struct rf_cache *c, const char *case_id, uint8_t pk[32])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT pk FROM pins WHERE case_id = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st), rc = RF_ERR_NOT_FOUND;
+    if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+        memcpy(pk, sqlite3_column_blob(st, 0), 32);
+        rc = 0;
+    } else if (s == SQLITE_ROW) {
+        rc = RF_ERR_FORMAT;
+    } else if (s != SQLITE_DONE) {
+        rc = RF_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_pin_put(struct rf_cache *c, const char *case_id, const uint8_t pk[32])
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "INSERT OR IGNORE INTO pins(case_id, pk) VALUES(?, ?)", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, pk, 32, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;

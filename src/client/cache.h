@@ -30,6 +30,7 @@ struct rf_cobj {
     uint8_t kind;
     uint64_t size;
     uint32_t day;
+    uint32_t roster; /* the latest roster when the server stored it (0: not recorded) */
 };
 
 struct rf_ccase {
@@ -121,5 +122,10 @@ int rf_cache_grant_put(struct rf_cache *c, int64_t seq, const uint8_t grant[RF_G
 int rf_cache_grant_get(struct rf_cache *c, int64_t seq, uint8_t grant[RF_GRANT_BYTES]);
 int rf_cache_granted(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
 int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
+
+/* The person's public key per case, pinned the first time this computer
+ * sealed to it (cmd_reply.c); a pin is never replaced. */
+int rf_cache_pin_get(struct rf_cache *c, const char *case_id, uint8_t pk[32]);
+int rf_cache_pin_put(struct rf_cache *c, const char *case_id, const uint8_t pk[32]);
 
 #endif

@@ -119,6 +119,18 @@ void rf_cmd_net_err(const char *what, const struct rf_net *n)
     rf_cmd_err(what, rf_net_error(n));
 }
 
+void rf_cmd_plain_http(const char *url, const char *override)
+{
+    fputs("refuge: refused to talk plain http:// to ", stderr);
+    rf_out_safe(stderr, url, 0);
+    fprintf(stderr,
+            ": anyone on the way could read and change what the server says.\n"
+            "refuge: Nothing was sent. Use the server's https:// address, or its .onion address\n"
+            "refuge: (through Tor). Only if a TLS-terminating proxy on this same computer\n"
+            "refuge: forwards to it, allow it with %s.\n",
+            override);
+}
+
 int rf_cmd_case_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -143,9 +155,15 @@ int rf_ctx_open(struct rf_ctx *x, int net)
         rf_cmd_err("cannot open the local case database", "the cache is damaged");
         goto fail;
     }
-    if (net && rf_net_new(&x->n, x->h.server, x->k) != 0) {
-        rf_cmd_err("cannot start", "bad server URL in config.json");
-        goto fail;
+    if (net) {
+        int rc =
+            rf_net_open(&x->n, x->h.server, x->k, x->h.insecure_http ? RF_NET_INSECURE_HTTP : 0);
+        if (rc == RF_ERR_PROTOCOL)
+            rf_cmd_plain_http(x->h.server, "\"insecure_http\": true in config.json");
+        else if (rc != 0)
+            rf_cmd_err("cannot start", "bad server URL in config.json");
+        if (rc != 0)
+            goto fail;
     }
     return 0;
 fail:

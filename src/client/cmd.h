@@ -57,6 +57,9 @@ void rf_cmd_err(const char *what, const char *why);
 void rf_cmd_errc(const char *what, int rc);
 /* Prints the network failure of n. */
 void rf_cmd_net_err(const char *what, const struct rf_net *n);
+/* Explains why plain http:// to url was refused (net.h) and that override
+ * (an option or a config setting) allows it. */
+void rf_cmd_plain_http(const char *url, const char *override);
 /* Whether s is a well-formed case id. */
 int rf_cmd_case_ok(const char *s);
 

@@ -52,7 +52,10 @@ static void usage(FILE *f)
           "                            or the first admin's token from `refuge server init`\n"
           "  --name NAME               your name as colleagues and replies show it\n"
           "  --admin-fingerprint FP    the first admin's fingerprint, read to you in person\n"
-          "                            or by phone (not for the first admin)\n",
+          "                            or by phone (not for the first admin)\n"
+          "  --insecure-http           allow plain http:// to a host that is neither this\n"
+          "                            computer nor a .onion address, now and later (only\n"
+          "                            for a TLS-terminating proxy on this same computer)\n",
           f);
 }
 
@@ -180,11 +183,12 @@ int rf_cmd_init(int argc, char **argv)
         {"token", required_argument, NULL, 't'},
         {"name", required_argument, NULL, 'n'},
         {"admin-fingerprint", required_argument, NULL, 'a'},
+        {"insecure-http", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *server = NULL, *token = NULL, *name = NULL, *want_fp = NULL;
-    int c;
+    int c, insecure_http = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, "s:t:n:a:h", opts, NULL)) != -1) {
         switch (c) {
@@ -199,6 +203,9 @@ int rf_cmd_init(int argc, char **argv)
             break;
         case 'a':
             want_fp = optarg;
+            break;
+        case 'I':
+            insecure_http = 1;
             break;
         case 'h':
             usage(stdout);
@@ -256,14 +263,19 @@ int rf_cmd_init(int argc, char **argv)
     }
     snprintf(h.server, sizeof(h.server), "%s", server);
     snprintf(h.name, sizeof(h.name), "%s", name);
+    h.insecure_http = insecure_http;
     k = sodium_malloc(sizeof(*k));
     if (!k || rf_staff_keys_generate(k, name) != 0) {
         rf_cmd_err("cannot make keys", "out of memory");
         goto out;
     }
-    rc = rf_net_new(&net, server, k);
+    rc = rf_net_open(&net, server, k, insecure_http ? RF_NET_INSECURE_HTTP : 0);
     if (rc != 0) {
-        rf_cmd_err("bad --server", "give an http:// or https:// URL");
+        if (rc == RF_ERR_PROTOCOL)
+            rf_cmd_plain_http(server, "--insecure-http");
+        else
+            rf_cmd_err("bad --server",
+                       "give an https:// URL (http:// for .onion or this computer)");
         ret = RF_EXIT_USAGE;
         goto out;
     }

@@ -199,6 +199,36 @@ static int compose(struct rf_buf *plain, const char *author, const struct rf_buf
     return rc;
 }
 
+/* The person's key for case cid, as the server gives it now, must be the
+ * one this computer pinned the first time it sealed a reply for that case
+ * (pinned now if none): a person's key derives from their codename and
+ * never changes, so another key means the server is trying to read the
+ * replies. Loud refusal; nothing is sealed. */
+static int pin_person_key(struct rf_cache *c, const char *cid, const uint8_t pk[32])
+{
+    uint8_t pinned[32];
+    int rc = rf_cache_pin_get(c, cid, pinned);
+    if (rc == RF_ERR_NOT_FOUND) {
+        rc = rf_cache_pin_put(c, cid, pk);
+        if (rc != 0)
+            rf_cmd_errc("cannot pin the person's key", rc);
+        return rc;
+    }
+    if (rc != 0) {
+        rf_cmd_errc("cannot read the person's pinned key", rc);
+        return rc;
+    }
+    if (sodium_memcmp(pinned, pk, 32) == 0)
+        return 0;
+    fprintf(stderr,
+            "refuge: PERSON'S KEY CHANGED: the server now gives another key for the person\n"
+            "refuge: behind case %s than the one this computer sealed replies to before.\n"
+            "refuge: Nothing was sealed or sent. The server may be trying to read replies;\n"
+            "refuge: tell your admin before doing anything else.\n",
+            cid);
+    return RF_ERR_PROTOCOL;
+}
+
 int rf_cmd_reply(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -270,6 +300,8 @@ int rf_cmd_reply(int argc, char **argv)
         rf_cmd_err("cannot look up the case", "the server's answer is malformed");
         goto out;
     }
+    if (pin_person_key(x.c, cid, pks[0]) != 0)
+        goto out;
     npk = 1;
     for (uint16_t i = 0; i < ro->n; i++)
         memcpy(pks[npk++], ro->members[i].box_pk, 32);

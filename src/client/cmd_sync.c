@@ -5,9 +5,13 @@
  * server's object list after the last sequence number seen and download
  * each object's ciphertext into the cache: small ones into the database,
  * large ones streamed to a file (temp name, fsync, rename). One transaction
- * per page, so an interrupted sync resumes where it stopped. Then the grants
- * made for this caseworker, and finally the local case database verifies
- * and materializes what is new (local.c).
+ * per page, so an interrupted sync resumes where it stopped. Each listed
+ * object carries the roster version in force when the server stored it; a
+ * claim that cannot be true (lower than for an earlier object, lower than
+ * the roster verified when the last sync ended, or a version the server
+ * does not hand out) is refused loudly. Then the grants made for this
+ * caseworker, and finally the local case database verifies and
+ * materializes what is new (local.c).
  */
 #include "client/cmd.h"
 #include "client/trust.h"
@@ -106,14 +110,16 @@ static int parse_obj(json_t *e, int64_t after, struct rf_cobj *o)
 {
     json_t *seq = json_object_get(e, "seq"), *kind = json_object_get(e, "kind");
     json_t *size = json_object_get(e, "size"), *day = json_object_get(e, "day");
+    json_t *roster = json_object_get(e, "roster");
     const char *cs = json_string_value(json_object_get(e, "case"));
     if (!json_is_integer(seq) || !json_is_integer(kind) || !json_is_integer(size) ||
-        !json_is_integer(day) || !cs || !rf_cmd_case_ok(cs))
+        !json_is_integer(day) || !json_is_integer(roster) || !cs || !rf_cmd_case_ok(cs))
         return RF_ERR_PROTOCOL;
     if (json_integer_value(seq) <= after || json_integer_value(kind) < 1 ||
         json_integer_value(kind) > 255 || json_integer_value(size) < 0 ||
         (uint64_t)json_integer_value(size) > OBJECT_MAX || json_integer_value(day) < 0 ||
-        json_integer_value(day) > UINT32_MAX)
+        json_integer_value(day) > UINT32_MAX || json_integer_value(roster) < 0 ||
+        json_integer_value(roster) > UINT32_MAX)
         return RF_ERR_PROTOCOL;
     memset(o, 0, sizeof(*o));
     o->seq = json_integer_value(seq);
@@ -121,7 +127,62 @@ static int parse_obj(json_t *e, int64_t after, struct rf_cobj *o)
     o->kind = (uint8_t)json_integer_value(kind);
     o->size = (uint64_t)json_integer_value(size);
     o->day = (uint32_t)json_integer_value(day);
+    o->roster = (uint32_t)json_integer_value(roster);
     return 0;
+}
+
+/* The server's claim of the roster in force when it stored an object
+ * (state.h: events are checked against every version up to it) must be one
+ * it can truthfully make. It never decreases with seq, so it is at least
+ * the highest claim for an object this computer already holds (stored_max)
+ * and at least the roster this computer had verified when its last complete
+ * sync ended (stored_floor: everything listed after that was stored after
+ * that roster was published); and it is never a version this computer has
+ * not verified. */
+struct stored_check {
+    int64_t floor, max;
+};
+
+static void stored_loud(const struct rf_cobj *o, const char *why, long long v)
+{
+    fprintf(stderr,
+            "refuge: SERVER CHECK FAILED: the server says object #%lld was stored under roster\n"
+            "refuge: version %u, %s %lld. That cannot be true.\n"
+            "refuge: Nothing more was downloaded. The server may be compromised; tell your\n"
+            "refuge: admin before doing anything else.\n",
+            (long long)o->seq, (unsigned)o->roster, why, v);
+}
+
+static int stored_ok(const struct stored_check *sc, const struct rf_cobj *o)
+{
+    if ((int64_t)o->roster < sc->max) {
+        stored_loud(o, "older than what it said for an earlier object:", (long long)sc->max);
+        return 0;
+    }
+    if ((int64_t)o->roster < sc->floor) {
+        stored_loud(o, "older than the roster this computer had verified before it was stored:",
+                    (long long)sc->floor);
+        return 0;
+    }
+    return 1;
+}
+
+/* Verifies the roster again when the server lists an object stored under a
+ * version newer than *ro (published while this sync ran): *ro is replaced.
+ * Loud refusal if the server does not hand out that version. */
+static int catch_up_roster(struct rf_ctx *x, const struct rf_cobj *o, struct rf_roster **ro)
+{
+    struct rf_roster *now = NULL;
+    int rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &now, 0);
+    if (rc != 0)
+        return rc;
+    free(*ro);
+    *ro = now;
+    if (o->roster > now->version) {
+        stored_loud(o, "but the newest roster it hands out is version", (long long)now->version);
+        return RF_ERR_PROTOCOL;
+    }
+    return rf_cmd_on_roster(x, now) ? 0 : RF_ERR_AUTH;
 }
 
 /* Whether env (an envelope) is sealed to exactly the box keys of ro. */
@@ -292,7 +353,12 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     rc = push_outbox(x, ro, &sent);
     if (rc != 0)
         goto out;
+    struct stored_check sc = {0, 0};
     rc = rf_cache_last_seq(x->c, &last);
+    if (rc == 0)
+        rc = rf_cache_meta_get(x->c, "stored_floor", &sc.floor);
+    if (rc == 0)
+        rc = rf_cache_meta_get(x->c, "stored_max", &sc.max);
     if (rc != 0) {
         rf_cmd_errc("cannot read the local cache", rc);
         goto out;
@@ -317,6 +383,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         }
         if (json_array_size(arr) == 0)
             break;
+        struct rf_cobj newer = {0};
         rc = rf_cache_begin(x->c);
         for (size_t i = 0; rc == 0 && i < json_array_size(arr); i++) {
             struct rf_cobj o;
@@ -325,6 +392,16 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                 rf_cmd_err("cannot list new objects", "the server's answer is malformed");
                 break;
             }
+            if (!stored_ok(&sc, &o)) {
+                rc = RF_ERR_PROTOCOL;
+                break;
+            }
+            if (o.roster > ro->version) {
+                newer = o; /* verify the roster again, then list from here */
+                more = 1;
+                break;
+            }
+            sc.max = o.roster;
             rc = fetch(x->n, x->c, &o);
             if (rc != 0) {
                 if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
@@ -341,15 +418,26 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         if (rc == 0)
             rc = rf_cache_set_last_seq(x->c, last);
         if (rc == 0)
+            rc = rf_cache_meta_set(x->c, "stored_max", sc.max);
+        if (rc == 0)
             rc = rf_cache_commit(x->c);
         else
             rf_cache_rollback(x->c);
+        if (rc == 0 && newer.seq != 0)
+            rc = catch_up_roster(x, &newer, &ro);
         if (rc != 0)
             goto out;
         json_decref(page);
         page = NULL;
         if (!more)
             break;
+    }
+    /* every object listed after this stored after ro was published */
+    if ((int64_t)ro->version > sc.floor)
+        rc = rf_cache_meta_set(x->c, "stored_floor", ro->version);
+    if (rc != 0) {
+        rf_cmd_errc("cannot write the local cache", rc);
+        goto out;
     }
     rc = pull_grants(x, &grants);
     if (rc == 0)

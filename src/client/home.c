@@ -165,6 +165,7 @@ int rf_home_load(struct rf_home *h)
         goto out;
     snprintf(h->server, sizeof(h->server), "%s", server);
     snprintf(h->name, sizeof(h->name), "%s", name);
+    h->insecure_http = json_is_true(json_object_get(j, "insecure_http"));
     rc = 0;
 out:
     json_decref(j);
@@ -178,6 +179,8 @@ int rf_home_save(const struct rf_home *h)
     if (rf_b64_encode(pin, sizeof(pin), h->pinned, 32) != 0)
         return RF_ERR_INVALID;
     json_t *j = json_pack("{ssssss}", "server", h->server, "name", h->name, "pinned_admin", pin);
+    if (j && h->insecure_http)
+        json_object_set_new(j, "insecure_http", json_true());
     char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (!s)

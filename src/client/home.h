@@ -21,6 +21,7 @@ struct rf_home {
     char server[RF_URL_MAX];
     char name[RF_NAME_MAX + 1];
     uint8_t pinned[32]; /* the first admin's Ed25519 key */
+    int insecure_http;  /* plain http:// allowed to any host (init --insecure-http) */
 };
 
 /* Finds the home directory (does not create it). */

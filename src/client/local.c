@@ -205,10 +205,10 @@ static json_t *ev_to_json(const struct rf_ev *e)
 {
     char pk[65];
     sodium_bin2hex(pk, sizeof(pk), e->author_pk, 32);
-    return json_pack("{sssIsIsssssIsssOsIsb}", "id", e->id, "lamport", (json_int_t)e->lamport,
-                     "roster", (json_int_t)e->roster, "author_pk", pk, "author", e->author, "day",
-                     (json_int_t)e->day, "op", e->op, "value", e->value, "seq", (json_int_t)e->seq,
-                     "admin", e->admin);
+    return json_pack("{sssIsIsIsssssIsssOsIsb}", "id", e->id, "lamport", (json_int_t)e->lamport,
+                     "roster", (json_int_t)e->roster, "stored", (json_int_t)e->stored, "author_pk",
+                     pk, "author", e->author, "day", (json_int_t)e->day, "op", e->op, "value",
+                     e->value, "seq", (json_int_t)e->seq, "admin", e->admin);
 }
 
 static int ev_from_json(struct rf_ev *e, json_t *j)
@@ -229,6 +229,7 @@ static int ev_from_json(struct rf_ev *e, json_t *j)
     snprintf(e->op, sizeof(e->op), "%s", op);
     e->lamport = (uint64_t)json_integer_value(json_object_get(j, "lamport"));
     e->roster = (uint32_t)json_integer_value(json_object_get(j, "roster"));
+    e->stored = (uint32_t)json_integer_value(json_object_get(j, "stored"));
     e->day = (uint32_t)json_integer_value(json_object_get(j, "day"));
     e->seq = json_integer_value(json_object_get(j, "seq"));
     e->admin = json_is_true(json_object_get(j, "admin"));
@@ -286,12 +287,18 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
     if (kind == RF_KIND_EVENT) {
         struct rf_ev ev;
         int rc = rf_state_event_verify(&ev, plain->data, plain->len, o->case_id,
-                                       (const struct rf_roster *const *)l->rosters, l->nrosters);
+                                       (const struct rf_roster *const *)l->rosters, l->nrosters,
+                                       o->roster);
         if (rc != 0)
-            return json_pack("{ssss}", "k", "event", "error",
-                             rc == RF_ERR_ROSTER      ? "the author is not on the roster it names"
-                             : rc == RF_ERR_SIGNATURE ? "bad signature or moved from another case"
-                                                      : "malformed event");
+            return json_pack(
+                "{ssss}", "k", "event", "error",
+                rc == RF_ERR_ROSTER ? "the author was not on every roster version from the one "
+                                      "it names to the one in force when the server stored it"
+                : rc == RF_ERR_PROTOCOL
+                    ? "the server claims it was stored under a roster older than the one it "
+                      "names, or one this computer has not verified"
+                : rc == RF_ERR_SIGNATURE ? "bad signature or moved from another case"
+                                         : "malformed event");
         ev.seq = o->seq;
         json_t *d = json_pack("{ssso}", "k", "event", "ev", ev_to_json(&ev));
         rf_ev_clear(&ev);
@@ -490,8 +497,8 @@ static int gather_outbox(struct gather *g, const char *case_id)
                 0 ||
             kind != RF_KIND_EVENT ||
             rf_state_event_verify(&e, plain.data, plain.len, case_id,
-                                  (const struct rf_roster *const *)g->l->rosters,
-                                  g->l->nrosters) != 0)
+                                  (const struct rf_roster *const *)g->l->rosters, g->l->nrosters,
+                                  (uint32_t)g->l->nrosters) != 0)
             continue;
         rc = push_ev(g, &e);
         if (rc != 0)
@@ -518,11 +525,39 @@ static void gather_free(struct gather *g)
     json_decref(g->bad);
 }
 
+/* Drops the events beyond the lamport bound (state.h), listing them in
+ * g->bad: they do not count, and the next event's lamport ignores them. */
+static int drop_unbounded(struct gather *g)
+{
+    unsigned char *keep = malloc(g->nev ? g->nev : 1);
+    if (!keep)
+        return RF_ERR_NOMEM;
+    int rc = rf_state_bound(g->ev, g->nev, keep);
+    size_t k = 0;
+    for (size_t i = 0; rc == 0 && i < g->nev; i++) {
+        if (keep[i]) {
+            g->ev[k++] = g->ev[i];
+            continue;
+        }
+        if (g->bad)
+            json_array_append_new(
+                g->bad, json_pack("{sIss}", "seq", (json_int_t)g->ev[i].seq, "error",
+                                  "its lamport jumps too far ahead of the case's events"));
+        rf_ev_clear(&g->ev[i]);
+    }
+    if (rc == 0)
+        g->nev = k;
+    free(keep);
+    return rc;
+}
+
 static int gather_case(struct gather *g, const char *case_id)
 {
     int rc = rf_cache_digests(g->l->c, case_id, on_digest, g);
     if (rc == 0)
         rc = gather_outbox(g, case_id);
+    if (rc == 0)
+        rc = drop_unbounded(g);
     return rc;
 }
 

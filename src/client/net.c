@@ -3,7 +3,10 @@
  *
  * One easy handle per command, reused so the connection is kept alive
  * across a sync's many requests. Redirects are not followed (a signature
- * covers one path on one server) and only http/https are allowed. Proxies
+ * covers one path on one server) and only http/https are allowed; plain
+ * http only to a loopback address or an onion service (whose address is
+ * its key), unless the caseworker chose RF_NET_INSECURE_HTTP at init for a
+ * TLS-terminating proxy on the same host. Proxies
  * come from the usual environment (ALL_PROXY=socks5h://127.0.0.1:9050 for
  * an onion address). Every answer is bounded: JSON by RF_NET_JSON_MAX,
  * downloads by the size the caller expects, error bodies by ERR_BODY_MAX.
@@ -13,11 +16,13 @@
 #include "lib/apisig.h"
 #include "lib/err.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define ERR_BODY_MAX (64 * 1024)
@@ -45,18 +50,97 @@ struct sink_ctx {
 
 static int curl_ready;
 
+/* Whether host (len bytes, no port, IPv6 without brackets) is a loopback
+ * address or name. Only exact forms: anything unusual is not loopback. */
+static int host_is_loopback(const char *host, size_t len)
+{
+    char h[64];
+    uint8_t a[16];
+    if (len == 0 || len >= sizeof(h))
+        return 0;
+    memcpy(h, host, len);
+    h[len] = '\0';
+    if (strcasecmp(h, "localhost") == 0 || strcasecmp(h, "localhost.") == 0)
+        return 1;
+    if (inet_pton(AF_INET, h, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, h, a) == 1) {
+        static const uint8_t one[16] = {[15] = 1};
+        static const uint8_t v4map[12] = {[10] = 0xff, [11] = 0xff};
+        return memcmp(a, one, 16) == 0 || (memcmp(a, v4map, 12) == 0 && a[12] == 127);
+    }
+    return 0;
+}
+
+/* Whether host is an onion service name: "<letters and digits>.onion",
+ * optionally with a final dot. */
+static int host_is_onion(const char *host, size_t len)
+{
+    static const char suffix[] = ".onion";
+    const size_t sl = sizeof(suffix) - 1;
+    if (len > 0 && host[len - 1] == '.')
+        len--;
+    if (len <= sl || strncasecmp(host + len - sl, suffix, sl) != 0)
+        return 0;
+    for (size_t i = 0; i < len - sl; i++) {
+        char c = host[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int rf_net_url_check(const char *url, int flags)
+{
+    size_t blen = strlen(url);
+    if (blen >= RF_URL_MAX)
+        return RF_ERR_INVALID;
+    if (strncmp(url, "https://", 8) == 0)
+        return blen > 8 ? 0 : RF_ERR_INVALID;
+    if (strncmp(url, "http://", 7) != 0 || blen == 7)
+        return RF_ERR_INVALID;
+    if (flags & RF_NET_INSECURE_HTTP)
+        return 0;
+    /* the authority ends at the path, query or fragment; the host follows
+     * any user info and ends at the port */
+    const char *auth = url + 7;
+    size_t alen = strcspn(auth, "/?#");
+    const char *host = auth;
+    for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@')
+            host = auth + i + 1;
+    size_t hlen = alen - (size_t)(host - auth);
+    if (hlen > 0 && host[0] == '[') {
+        const char *end = memchr(host, ']', hlen);
+        if (!end)
+            return RF_ERR_PROTOCOL;
+        return host_is_loopback(host + 1, (size_t)(end - host - 1)) ? 0 : RF_ERR_PROTOCOL;
+    }
+    const char *colon = memchr(host, ':', hlen);
+    if (colon)
+        hlen = (size_t)(colon - host);
+    return host_is_loopback(host, hlen) || host_is_onion(host, hlen) ? 0 : RF_ERR_PROTOCOL;
+}
+
 int rf_net_new(struct rf_net **out, const char *base_url, const struct rf_staff_keys *keys)
 {
+    return rf_net_open(out, base_url, keys, 0);
+}
+
+int rf_net_open(struct rf_net **out, const char *base_url, const struct rf_staff_keys *keys,
+                int flags)
+{
     *out = NULL;
+    int rc = rf_net_url_check(base_url, flags);
+    if (rc != 0)
+        return rc; /* before any connection, or even a name lookup */
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
             return RF_ERR_NET;
         curl_ready = 1;
     }
     size_t blen = strlen(base_url);
-    if (blen == 0 || blen >= RF_URL_MAX ||
-        (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0))
-        return RF_ERR_INVALID;
     struct rf_net *n = calloc(1, sizeof(*n));
     if (!n)
         return RF_ERR_NOMEM;

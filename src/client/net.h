@@ -22,6 +22,17 @@
 
 struct rf_net;
 
+#define RF_NET_INSECURE_HTTP 1 /* allow plain http:// to any host (a TLS proxy on this host) */
+
+/* Whether base_url may be used: https://, or plain http:// only to a
+ * loopback address (127.0.0.0/8, ::1, localhost) or a .onion name, unless
+ * flags has RF_NET_INSECURE_HTTP. 0, RF_ERR_INVALID (not an http(s) URL, or
+ * too long), RF_ERR_PROTOCOL (plain http refused). Reads no network. */
+int rf_net_url_check(const char *url, int flags);
+/* A connection to base_url (checked as above; nothing is connected or looked
+ * up when it is refused). rf_net_new is rf_net_open with flags 0. */
+int rf_net_open(struct rf_net **out, const char *base_url, const struct rf_staff_keys *keys,
+                int flags);
 int rf_net_new(struct rf_net **out, const char *base_url, const struct rf_staff_keys *keys);
 void rf_net_free(struct rf_net *n);
 

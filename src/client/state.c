@@ -2,7 +2,8 @@
  * state.c - materializing case state from verified events (see state.h).
  *
  * Invariants: nothing here reads a clock, a file or the network, and no
- * result depends on the order of the input array: events are sorted by the
+ * result depends on the order of the input array: the lamport bound is
+ * applied in the server's sequence order, the events kept are sorted by the
  * concurrency rule's total order before they are applied, duplicates of one
  * event collapse, and sets (assignees, tags) come out sorted by bytes.
  */
@@ -144,8 +145,27 @@ static int u_field(json_t *j, const char *key, uint64_t min, uint64_t max, uint6
     return 1;
 }
 
+/* Whether the author (sign_pk) is a member, and an admin, of every roster
+ * version from..to; *idx is the author's index in version from. */
+static int on_every_version(const struct rf_roster *const *rosters, uint32_t from, uint32_t to,
+                            const uint8_t sign_pk[32], int *idx, int *admin)
+{
+    *admin = 1;
+    for (uint32_t v = from; v <= to; v++) {
+        const struct rf_roster *r = rosters[v - 1];
+        int i = r ? rf_roster_find(r, sign_pk) : -1;
+        if (i < 0)
+            return 0;
+        if (v == from)
+            *idx = i;
+        if (r->members[i].role != RF_ROLE_ADMIN)
+            *admin = 0;
+    }
+    return 1;
+}
+
 int rf_state_event_verify(struct rf_ev *out, const uint8_t *p, size_t n, const char *case_id,
-                          const struct rf_roster *const *rosters, size_t nrosters)
+                          const struct rf_roster *const *rosters, size_t nrosters, uint32_t stored)
 {
     const uint8_t *body = NULL;
     size_t blen = 0;
@@ -167,20 +187,28 @@ int rf_state_event_verify(struct rf_ev *out, const uint8_t *p, size_t n, const c
         !id || !hex_id_ok(id) || !op || strlen(op) >= sizeof(out->op) ||
         !rf_state_op_valid(case_id, op, value))
         goto out;
+    /* the server's claim of the roster in force when it stored the event:
+     * never older than the version the event names, never one this client
+     * has not verified (0: not recorded, stored before schema 3) */
+    rc = RF_ERR_PROTOCOL;
+    if (stored != 0 && (stored < roster || stored > nrosters))
+        goto out;
+    uint32_t upto = stored != 0 ? stored : (uint32_t)roster;
     rc = RF_ERR_ROSTER;
-    if (roster > nrosters || !rosters[roster - 1])
+    if (roster > nrosters)
+        goto out;
+    int idx = -1, admin = 0;
+    if (!on_every_version(rosters, (uint32_t)roster, upto, out->author_pk, &idx, &admin))
         goto out;
     const struct rf_roster *r = rosters[roster - 1];
-    int idx = rf_roster_find(r, out->author_pk);
-    if (idx < 0)
-        goto out;
     memcpy(out->id, id, RF_STATE_ID_HEX + 1);
     out->lamport = lamport;
     out->roster = (uint32_t)roster;
+    out->stored = upto;
     out->day = (uint32_t)day;
     snprintf(out->op, sizeof(out->op), "%s", op);
     snprintf(out->author, sizeof(out->author), "%s", r->members[idx].name);
-    out->admin = r->members[idx].role == RF_ROLE_ADMIN;
+    out->admin = admin;
     out->value = json_deep_copy(value);
     rc = out->value ? 0 : RF_ERR_NOMEM;
 out:
@@ -212,7 +240,56 @@ static int cmp_ptr(const void *x, const void *y)
     return sa < sb ? -1 : sa > sb;
 }
 
-/* The events in rule order, copies collapsed; *out is malloc'd. */
+/* The order in which the lamport bound is applied: the server's sequence
+ * (events not sent yet last), then the rule's order, so the result does not
+ * depend on the order of the input array. */
+static int cmp_arrival(const void *x, const void *y)
+{
+    const struct rf_ev *a = *(const struct rf_ev *const *)x;
+    const struct rf_ev *b = *(const struct rf_ev *const *)y;
+    uint64_t sa = a->seq > 0 ? (uint64_t)a->seq : UINT64_MAX;
+    uint64_t sb = b->seq > 0 ? (uint64_t)b->seq : UINT64_MAX;
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    return rf_state_cmp(a, b);
+}
+
+/* Keeps in v (n pointers) the events within the lamport bound: in arrival
+ * order, an event whose lamport exceeds the highest lamport kept so far by
+ * more than RF_STATE_LAMPORT_STEP is dropped. Returns how many are kept. */
+static size_t bounded(const struct rf_ev **v, size_t n)
+{
+    uint64_t max = 0;
+    size_t k = 0;
+    qsort(v, n, sizeof(*v), cmp_arrival);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->lamport > max + RF_STATE_LAMPORT_STEP)
+            continue;
+        if (v[i]->lamport > max)
+            max = v[i]->lamport;
+        v[k++] = v[i];
+    }
+    return k;
+}
+
+int rf_state_bound(const struct rf_ev *ev, size_t n, unsigned char *keep)
+{
+    const struct rf_ev **v = malloc((n ? n : 1) * sizeof(*v));
+    if (!v)
+        return RF_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = &ev[i];
+        keep[i] = 0;
+    }
+    size_t k = bounded(v, n);
+    for (size_t i = 0; i < k; i++)
+        keep[v[i] - ev] = 1;
+    free(v);
+    return 0;
+}
+
+/* The events within the lamport bound in rule order, copies collapsed;
+ * *out is malloc'd. */
 static int ordered(const struct rf_ev *ev, size_t n, const struct rf_ev ***out, size_t *m)
 {
     const struct rf_ev **v = malloc((n ? n : 1) * sizeof(*v));
@@ -222,6 +299,7 @@ static int ordered(const struct rf_ev *ev, size_t n, const struct rf_ev ***out, 
         return RF_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
         v[i] = &ev[i];
+    n = bounded(v, n);
     qsort(v, n, sizeof(*v), cmp_ptr);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)

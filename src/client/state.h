@@ -5,16 +5,25 @@
  *
  * Verification (rf_state_event_verify): the signature and case binding hold
  * (rf_event_verify with the case the server listed the object under), the
- * body is well formed, and the author is a member of the roster version the
- * event names. The author's name shown is the roster's, not the body's.
+ * body is well formed, and the author is a member of EVERY roster version
+ * from the one the event names up to the one in force when the server stored
+ * it (the "stored" version the server records with each object), so nobody
+ * chooses the roster they are checked against: a removed member or a demoted
+ * admin naming an old version is refused (or, for team settings, not an
+ * admin). The author's name shown is the named version's, not the body's.
+ *
+ * Lamport bound: in the server's sequence order (events not sent yet last),
+ * an event whose lamport exceeds the highest lamport of the case's events
+ * kept so far by more than RF_STATE_LAMPORT_STEP is ignored, so a forged
+ * huge lamport cannot win every register for ever.
  *
  * Concurrency rule: events are ordered by (lamport, author sign_pk bytes,
  * event id); each register (stage, due, assignee:NAME, tag:T, check:ITEM)
  * takes the value of its last event in that order; notes are all kept, in
  * that order. Two copies of one event (same lamport, author and id) count
  * once. The reserved case "teamconfig" carries ops "stages" and "checklist"
- * (value: array of names); only events by an admin of the roster version they
- * name count there.
+ * (value: array of names); only events by an author who was an admin on every
+ * roster version from the one named to the one stored under count there.
  */
 #ifndef RF_CLIENT_STATE_H
 #define RF_CLIENT_STATE_H
@@ -31,18 +40,21 @@
 #define RF_STATE_VALUE_MAX 8192 /* bytes of a register value (notes: the body limit) */
 #define RF_STATE_LIST_MAX 64    /* stages or checklist items */
 #define RF_STATE_NAME_MAX 64    /* bytes of one stage or checklist name */
+/* how far an event's lamport may run ahead of the case's events before it */
+#define RF_STATE_LAMPORT_STEP ((uint64_t)1 << 20)
 
 struct rf_ev {
     char id[RF_STATE_ID_HEX + 1];
     uint64_t lamport;
-    uint32_t roster;
+    uint32_t roster; /* the version the event names */
+    uint32_t stored; /* the version in force when the server stored it (checked up to) */
     uint8_t author_pk[32];
     char author[RF_NAME_MAX + 1];
     uint32_t day;
     char op[16];
     json_t *value; /* owned: a string, or an array of strings for stages/checklist */
     int64_t seq;   /* the server's sequence number; 0 for an event not sent yet */
-    int admin;     /* the author is an admin of the roster version named */
+    int admin;     /* the author is an admin on every version from roster to stored */
 };
 
 /* Releases e->value (e may be reused after). */
@@ -50,11 +62,19 @@ void rf_ev_clear(struct rf_ev *e);
 
 /* Verifies the signed event p (n bytes, the opened RF_KIND_EVENT plaintext)
  * for case_id against the verified rosters (rosters[i] is version i+1) and
- * fills out (seq 0). RF_ERR_SIGNATURE (signature or case binding),
- * RF_ERR_ROSTER (author not a member of the version named, or no such
- * version), RF_ERR_FORMAT (framing, body or op/value not valid for the case). */
+ * the version stored (the latest roster when the server stored the event;
+ * 0: not recorded, then only the version named counts), and fills out (seq
+ * 0). RF_ERR_SIGNATURE (signature or case binding), RF_ERR_ROSTER (author
+ * not a member of every version from the one named to stored, or no such
+ * version), RF_ERR_PROTOCOL (stored is older than the version named or newer
+ * than nrosters: a claim the server cannot truthfully make), RF_ERR_FORMAT
+ * (framing, body or op/value not valid for the case). */
 int rf_state_event_verify(struct rf_ev *out, const uint8_t *p, size_t n, const char *case_id,
-                          const struct rf_roster *const *rosters, size_t nrosters);
+                          const struct rf_roster *const *rosters, size_t nrosters, uint32_t stored);
+
+/* Marks in keep[i] (n bytes) whether ev[i] is within the lamport bound (see
+ * above); rf_state_case and rf_state_team apply it themselves. */
+int rf_state_bound(const struct rf_ev *ev, size_t n, unsigned char *keep);
 
 /* Whether op with value is valid on case_id (teamconfig: stages/checklist
  * with an array of names; cases: the nine case ops with a string). */

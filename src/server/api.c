@@ -390,8 +390,9 @@ int rf_api_parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64
 
 static json_t *object_json(const struct rf_object *o)
 {
-    return json_pack("{sIsssIsIsI}", "seq", (json_int_t)o->seq, "case", o->case_id, "kind",
-                     (json_int_t)o->kind, "size", (json_int_t)o->size, "day", (json_int_t)o->day);
+    return json_pack("{sIsssIsIsIsI}", "seq", (json_int_t)o->seq, "case", o->case_id, "kind",
+                     (json_int_t)o->kind, "size", (json_int_t)o->size, "day", (json_int_t)o->day,
+                     "roster", (json_int_t)o->roster);
 }
 
 static int objects_end(struct rf_req *r)

@@ -60,6 +60,10 @@ struct rf_object {
     uint64_t size; /* ciphertext bytes */
     uint32_t day;
     int in_blob;   /* 1: ciphertext is a blob file; 0: in the database */
+    /* the latest roster version when the object was stored (set by the store
+     * in the storing transaction; never decreases with seq); 0: stored
+     * before any roster, or before the store recorded it (schema < 3) */
+    uint32_t roster;
 };
 /* Objects with seq > after, ascending, at most cap. */
 int rf_store_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,

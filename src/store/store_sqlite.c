@@ -38,6 +38,12 @@
  * person can log into it) carries the team's configuration events; triggers
  * keep it events-only, unscheduled and undeletable.
  *
+ * Roster at storage (schema 3). Every object row records the latest roster
+ * version at the moment it was stored, read by the INSERT itself inside the
+ * writing transaction, so it never decreases with seq. Clients verify an
+ * event's author on every roster version from the one the event names up to
+ * this one (a demoted admin or removed member cannot name an old version).
+ *
  * Retention (rf_store_purge): one transaction per expired case, holding the
  * writer like a batch does, re-checking the case's expiry inside it; its blob
  * files are unlinked after that commit, so a crash mid-purge loses nothing
@@ -123,13 +129,16 @@ static const char *const migrations[] = {
     "CREATE TRIGGER teamconfig_unscheduled BEFORE UPDATE OF delete_day ON sources"
     " WHEN OLD.case_id = 'teamconfig' AND NEW.delete_day IS NOT NULL"
     " BEGIN SELECT RAISE(ABORT, 'teamconfig is never scheduled'); END;",
+    /* 2 -> 3: the latest roster version when each object was stored (issue 13,
+     * finding 3); 0 for objects stored before this column existed */
+    "ALTER TABLE objects ADD COLUMN roster INTEGER NOT NULL DEFAULT 0 CHECK (roster >= 0);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* ---- statements ---- */
 
 #define OBJECT_COLS                                                                                \
-    "o.seq, o.source_id, s.case_id, o.kind, o.size, o.day, o.blob IS NOT NULL "                    \
+    "o.seq, o.source_id, s.case_id, o.kind, o.size, o.day, o.blob IS NOT NULL, o.roster "          \
     "FROM objects o JOIN sources s ON s.id = o.source_id "
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -148,8 +157,12 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SOURCE_BY_LOOKUP] = "SELECT id, case_id, pk, day FROM sources WHERE lookup_id = ?1",
     [S_SOURCE_BY_CASE] = "SELECT id, case_id, pk, day FROM sources WHERE case_id = ?1",
     [S_SOURCE_INSERT] = "INSERT INTO sources(lookup_id, case_id, pk, day) VALUES (?1, ?2, ?3, ?4)",
-    [S_OBJECT_INSERT] = "INSERT INTO objects(source_id, kind, size, day, data, blob) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* roster: the latest version at the moment of storing, read inside the
+     * same transaction (the writer is serialised, so it never decreases with
+     * seq); clients check events against every version up to it */
+    [S_OBJECT_INSERT] = "INSERT INTO objects(source_id, kind, size, day, data, blob, roster) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                        "(SELECT coalesce(max(version), 0) FROM rosters))",
     [S_OBJECT_DELETE] = "DELETE FROM objects WHERE seq = ?1 AND source_id = ?2 RETURNING blob",
     [S_BLOB_REFERENCED] = "SELECT 1 FROM objects WHERE blob = ?1",
     [S_TOKEN_PUT] = "INSERT INTO enroll_tokens(hash, role, day, used) VALUES (?1, ?2, ?3, 0)",
@@ -689,6 +702,7 @@ static int row_object(sqlite3_stmt *s, void *ctx)
     o->size = (uint64_t)sqlite3_column_int64(s, 4);
     o->day = (uint32_t)sqlite3_column_int64(s, 5);
     o->in_blob = sqlite3_column_int(s, 6);
+    o->roster = (uint32_t)sqlite3_column_int64(s, 7);
     r->n++;
     return 0;
 }

@@ -246,8 +246,10 @@ def test():
     src2 = con.execute("SELECT id FROM sources WHERE case_id = ?", (case2,)).fetchone()[0]
     src1 = con.execute("SELECT id FROM sources WHERE case_id = ?", (case1,)).fetchone()[0]
     for seq, src in ((moved, src2), (replayed, src1)):
-        con.execute("INSERT INTO objects(source_id, kind, size, day, data) "
-                    "SELECT ?, kind, size, day, data FROM objects WHERE seq = ?", (src, seq))
+        # stored as the server stores anything: under the roster in force now
+        con.execute("INSERT INTO objects(source_id, kind, size, day, data, roster) "
+                    "SELECT ?, kind, size, day, data, (SELECT max(version) FROM rosters) "
+                    "FROM objects WHERE seq = ?", (src, seq))
     for m in (alice, bob, carol):
         m.run("sync")
     for m in (alice, bob, carol):
@@ -358,6 +360,21 @@ def test():
               "%s: Carol's earlier events on case %s still count after her removal" %
               (m.name, case1), st)
     log("Carol removed: Bob reads new content, Carol does not; her earlier work stands")
+
+    # and on a fresh client: Alice's local cache gone, a cold sync downloads
+    # everything again; Carol's events, stored while she was on the roster,
+    # still count (each checked up to the roster in force when it was stored)
+    before_state = norm_state(alice.state(case1))
+    home = alice.env["REFUGE_HOME"]
+    for name in os.listdir(home):
+        if name.startswith("cache.db"):
+            os.unlink(os.path.join(home, name))
+    alice.run("sync")
+    st = norm_state(alice.state(case1))
+    check(st == before_state and "Carol" in st["assigned"],
+          "after a cold sync, Carol's earlier events on case %s still count" % case1,
+          (before_state, st))
+    log("a cold sync after the removal: Carol's earlier work still stands")
 
     con.close()
     srv.stop_clean()

@@ -25,6 +25,7 @@
 #include "store/store.h"
 
 #include <curl/curl.h>
+#include <sqlite3.h>
 #include <time.h>
 
 #include <setjmp.h>
@@ -166,10 +167,10 @@ static void cache_groups_cases_and_streams(void **state)
     struct rf_cache *c;
     assert_int_equal(rf_cache_open(&c, &h), 0);
     struct rf_cobj o[4] = {
-        {1, "aaaa", RF_KIND_MESSAGE, 300, 20000},
-        {2, "bbbb", RF_KIND_MESSAGE, 300, 20001},
-        {3, "aaaa", RF_KIND_FILE, 5, 20002},
-        {4, "aaaa", RF_KIND_REPLY, 300, 20003},
+        {1, "aaaa", RF_KIND_MESSAGE, 300, 20000, 1},
+        {2, "bbbb", RF_KIND_MESSAGE, 300, 20001, 1},
+        {3, "aaaa", RF_KIND_FILE, 5, 20002, 2},
+        {4, "aaaa", RF_KIND_REPLY, 300, 20003, 2},
     };
     uint8_t big[200000];
     randombytes_buf(big, sizeof(big));
@@ -218,7 +219,7 @@ static void seal_obj(struct rf_cache *c, int64_t seq, const char *case_id, uint8
     struct rf_buf ct;
     rf_buf_init(&ct, 1 << 20);
     assert_int_equal(rf_envelope_seal(&ct, kind, pks, npk, plain, len), 0);
-    struct rf_cobj o = {seq, "", kind, ct.len, 20100};
+    struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1};
     snprintf(o.case_id, sizeof(o.case_id), "%s", case_id);
     assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
     rf_buf_free(&ct);
@@ -358,6 +359,209 @@ static void local_db_verified_and_sealed_at_rest(void **state)
     sodium_free(anna);
     sodium_free(boris);
     sodium_free(eve);
+}
+
+/* An event by k naming roster version named, stored under version stored. */
+static void event_at(struct rf_cache *c, int64_t seq, const struct rf_staff_keys *k,
+                     const uint8_t (*pks)[32], size_t npk, uint64_t lamport, unsigned named,
+                     uint32_t stored, const char *op, const char *value)
+{
+    char body[512], id[33];
+    uint8_t rid[16];
+    struct rf_buf ev, ct;
+    randombytes_buf(rid, sizeof(rid));
+    sodium_bin2hex(id, sizeof(id), rid, sizeof(rid));
+    snprintf(body, sizeof(body),
+             "{\"v\":1,\"id\":\"%s\",\"lamport\":%llu,\"roster\":%u,\"author\":\"x\","
+             "\"day\":20100,\"op\":\"%s\",\"value\":\"%s\"}",
+             id, (unsigned long long)lamport, named, op, value);
+    rf_buf_init(&ev, 1 << 16);
+    rf_buf_init(&ct, 1 << 20);
+    assert_int_equal(rf_event_sign(&ev, k, "abcde23456", (const uint8_t *)body, strlen(body)), 0);
+    assert_int_equal(rf_envelope_seal(&ct, RF_KIND_EVENT, pks, npk, ev.data, ev.len), 0);
+    struct rf_cobj o = {seq, "abcde23456", RF_KIND_EVENT, ct.len, 20100, stored};
+    assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
+    rf_buf_free(&ev);
+    rf_buf_free(&ct);
+}
+
+/* Issue 13, finding 3, through the local case database: each event is
+ * checked up to the roster the server stored it under (kept with the object
+ * in the cache); a removed member's events stored while on the roster count,
+ * one stored after the removal does not; a forged huge lamport is ignored
+ * and does not push the next event's lamport. */
+static void local_db_checks_events_up_to_the_roster_stored_under(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("REFUGE_TEST_TMP");
+    struct rf_home h;
+    memset(&h, 0, sizeof(h));
+    snprintf(h.dir, sizeof(h.dir), "%s/client_test_stored.%d", tmp ? tmp : "/tmp", (int)getpid());
+    assert_int_equal(rf_home_create(&h), 0);
+    struct rf_staff_keys *anna = sodium_malloc(sizeof(*anna));
+    struct rf_staff_keys *boris = sodium_malloc(sizeof(*boris));
+    assert_int_equal(rf_staff_keys_generate(anna, "Anna"), 0);
+    assert_int_equal(rf_staff_keys_generate(boris, "Boris"), 0);
+    struct rf_roster *r = calloc(1, sizeof(*r));
+    struct rf_buf raw1, raw2;
+    uint8_t prev[32];
+    rf_buf_init(&raw1, RF_ROSTER_MAX_BYTES);
+    rf_buf_init(&raw2, RF_ROSTER_MAX_BYTES);
+    make_roster(r, 1, NULL);
+    add_member(r, anna, RF_ROLE_ADMIN);
+    add_member(r, boris, RF_ROLE_MEMBER);
+    assert_int_equal(rf_roster_sign(&raw1, r, anna), 0);
+    rf_roster_hash(prev, raw1.data, raw1.len);
+    make_roster(r, 2, prev); /* Boris removed */
+    add_member(r, anna, RF_ROLE_ADMIN);
+    assert_int_equal(rf_roster_sign(&raw2, r, anna), 0);
+    uint8_t pks[2][32];
+    memcpy(pks[0], anna->box_pk, 32);
+    memcpy(pks[1], boris->box_pk, 32);
+
+    struct rf_cache *c;
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    assert_int_equal(rf_cache_roster_put(c, 1, raw1.data, raw1.len), 0);
+    assert_int_equal(rf_cache_roster_put(c, 2, raw2.data, raw2.len), 0);
+    const uint8_t(*pk)[32] = (const uint8_t(*)[32])pks;
+    event_at(c, 1, boris, pk, 2, 1, 1, 1, "stage", "verifying");   /* while on the roster */
+    event_at(c, 2, boris, pk, 2, 2, 1, 2, "tag", "after-removal"); /* stored after it */
+    event_at(c, 3, anna, pk, 2, (uint64_t)1 << 53, 2, 2, "stage", "closed"); /* forged lamport */
+    event_at(c, 4, anna, pk, 2, 2, 2, 2, "assign", "Anna");
+
+    struct rf_local *l;
+    unsigned unverified = 0;
+    json_t *s = NULL, *bad = NULL;
+    assert_int_equal(rf_local_new(&l, c, anna), 0);
+    assert_int_equal(rf_local_update(l, &unverified), 0);
+    assert_int_equal(unverified, 1); /* Boris's event stored after his removal */
+    assert_int_equal(rf_local_summary(l, "abcde23456", &s), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "stage")), "verifying");
+    assert_int_equal(json_array_size(json_object_get(s, "tags")), 0);
+    assert_int_equal(json_array_size(json_object_get(s, "assigned")), 1);
+    assert_int_equal(json_integer_value(json_object_get(s, "lamport")), 2);
+    json_decref(s);
+    uint64_t lamport = 0;
+    assert_int_equal(rf_local_lamport(l, "abcde23456", &lamport), 0);
+    assert_int_equal(lamport, 2); /* not 2^53: the next event is 3 */
+    struct rf_ev *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(rf_local_events(l, "abcde23456", &ev, &n, &bad), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[0].stored, 1);
+    rf_local_events_free(ev, n);
+    assert_int_equal(json_array_size(bad), 2);
+    int64_t bad_seq[2] = {json_integer_value(json_object_get(json_array_get(bad, 0), "seq")),
+                          json_integer_value(json_object_get(json_array_get(bad, 1), "seq"))};
+    assert_true((bad_seq[0] == 2 && bad_seq[1] == 3) || (bad_seq[0] == 3 && bad_seq[1] == 2));
+    json_decref(bad);
+    rf_local_free(l);
+    rf_cache_close(c);
+
+    /* a cache from before the roster column (version 1): its objects are
+     * forgotten, to be downloaded again with their stored roster version;
+     * the outbox and the verified rosters stay */
+    char path[PATH_MAX];
+    sqlite3 *db;
+    assert_int_equal(rf_home_path(&h, "cache.db", path, sizeof(path)), 0);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE objects DROP COLUMN roster;"
+                                  "INSERT INTO outbox(case_id, schedule, day, env)"
+                                  " VALUES('abcde23456', -1, 1, x'00');"
+                                  "INSERT OR REPLACE INTO meta(key, value) VALUES('last_seq', 4);"
+                                  "PRAGMA user_version = 0",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    int64_t last = -1;
+    struct rf_cobj *objs = NULL;
+    struct rf_coutbox *ob = NULL;
+    uint32_t rmax = 0;
+    assert_int_equal(rf_cache_last_seq(c, &last), 0);
+    assert_int_equal(last, 0);
+    assert_int_equal(rf_cache_objects_all(c, &objs, &n), 0);
+    assert_int_equal(n, 0);
+    free(objs);
+    assert_int_equal(rf_cache_outbox_list(c, NULL, &ob, &n), 0);
+    assert_int_equal(n, 1);
+    free(ob);
+    assert_int_equal(rf_cache_roster_max(c, &rmax), 0);
+    assert_int_equal(rmax, 2);
+    struct rf_cobj o = {5, "abcde23456", RF_KIND_MESSAGE, 1, 20100, 7};
+    assert_int_equal(rf_cache_object_put(c, &o, (const uint8_t *)"x", 1), 0);
+    assert_int_equal(rf_cache_objects_all(c, &objs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(objs[0].roster, 7);
+    free(objs);
+    rf_cache_close(c);
+    /* opened again: nothing more is forgotten */
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    assert_int_equal(rf_cache_objects_all(c, &objs, &n), 0);
+    assert_int_equal(n, 1);
+    free(objs);
+    rf_cache_close(c);
+
+    rf_buf_free(&raw1);
+    rf_buf_free(&raw2);
+    free(r);
+    sodium_free(anna);
+    sodium_free(boris);
+}
+
+/* Issue 13, finding 6: plain http:// only to this computer or an onion
+ * service, unless the caseworker allowed it at init; refused before any
+ * connection or name lookup. */
+static void plain_http_only_to_loopback_and_onion(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "https://refuge.example.org",
+        "https://203.0.113.7:8443/",
+        "http://127.0.0.1:8080",
+        "http://127.1.2.3/",
+        "http://localhost:9000",
+        "http://[::1]:8080/",
+        "http://[::ffff:127.0.0.1]:80",
+        "http://u@127.0.0.1:80",
+        "http://abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvw.onion",
+        "http://ABCDEF234567.ONION.:80/x",
+    };
+    static const char *const refused[] = {
+        "http://refuge.example.org",
+        "http://203.0.113.7:8080",
+        "http://[2001:db8::1]:80/",
+        "http://127.0.0.1.evil.example",
+        "http://localhost.evil.example",
+        "http://evil.onion.example",
+        "http://127.0.0.1@evil.example/",
+        "http://evil.example#@127.0.0.1",
+        "http://evil.example?@127.0.0.1",
+        "http://0x7f.1/",
+        "http://[::1",
+        "http://.onion",
+        "http://x_y.onion",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (rf_net_url_check(ok[i], 0) != 0)
+            fail_msg("refused: %s", ok[i]);
+    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (rf_net_url_check(refused[i], 0) != RF_ERR_PROTOCOL)
+            fail_msg("allowed: %s", refused[i]);
+        /* the flag recorded at init allows it */
+        assert_int_equal(rf_net_url_check(refused[i], RF_NET_INSECURE_HTTP), 0);
+    }
+    assert_int_equal(rf_net_url_check("ftp://127.0.0.1", 0), RF_ERR_INVALID);
+    assert_int_equal(rf_net_url_check("http://", RF_NET_INSECURE_HTTP), RF_ERR_INVALID);
+    assert_int_equal(rf_net_url_check("HTTPS://x", 0), RF_ERR_INVALID);
+    struct rf_net *n = (struct rf_net *)&n;
+    assert_int_equal(rf_net_open(&n, "http://refuge.example.org", NULL, 0), RF_ERR_PROTOCOL);
+    assert_null(n);
+    assert_int_equal(rf_net_new(&n, "http://refuge.example.org", NULL), RF_ERR_PROTOCOL);
+    assert_int_equal(rf_net_open(&n, "http://refuge.example.org", NULL, RF_NET_INSECURE_HTTP), 0);
+    rf_net_free(n);
 }
 
 /* ---- the staff API, served for real, spoken to by the real client ---- */
@@ -681,6 +885,8 @@ int main(void)
         cmocka_unit_test(roster_chain_from_pinned_admin_only),
         cmocka_unit_test(cache_groups_cases_and_streams),
         cmocka_unit_test(local_db_verified_and_sealed_at_rest),
+        cmocka_unit_test(local_db_checks_events_up_to_the_roster_stored_under),
+        cmocka_unit_test(plain_http_only_to_loopback_and_onion),
         cmocka_unit_test(cli_usage_errors_exit_2),
         cmocka_unit_test_setup_teardown(api_enroll_auth_and_replies, api_setup, api_teardown),
     };

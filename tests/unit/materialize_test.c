@@ -3,8 +3,10 @@
  * register (stage, due, assignee, tag, checklist item) takes its last value
  * in (lamport, author key, id) order; notes are all kept; copies of one event
  * count once; events that are forged, moved to another case, or written by
- * someone not on the roster version they name are refused; the team's stages
- * and checklist change only by an admin's event. */
+ * someone not on every roster version from the one they name to the one in
+ * force when the server stored them are refused; an event whose lamport runs
+ * too far ahead is ignored; the team's stages and checklist change only by
+ * an admin's event. */
 #include "client/state.h"
 #include "lib/err.h"
 #include "lib/event.h"
@@ -228,7 +230,7 @@ static void only_roster_members_events_verify(void **state)
     rf_buf_init(&b, 1 << 20);
 
     signed_event(&b, t.member, "abcde23456", 2, "stage", "\"planning\"");
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2), 0);
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 2), 0);
     assert_string_equal(e.author, "Boris"); /* the roster's name, not the body's */
     assert_string_equal(e.op, "stage");
     assert_string_equal(json_string_value(e.value), "planning");
@@ -237,33 +239,33 @@ static void only_roster_members_events_verify(void **state)
     rf_ev_clear(&e);
 
     /* the server moved it to another case */
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "zzzzz23456", rosters, 2),
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "zzzzz23456", rosters, 2, 2),
                      RF_ERR_SIGNATURE);
     /* a flipped byte in the body */
     b.data[b.len - 3] ^= 1;
-    assert_int_not_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2), 0);
+    assert_int_not_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 2), 0);
 
     /* Boris was not on version 1 */
     signed_event(&b, t.member, "abcde23456", 1, "stage", "\"planning\"");
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 2),
                      RF_ERR_ROSTER);
     /* a version this client has not verified */
     signed_event(&b, t.admin, "abcde23456", 3, "stage", "\"planning\"");
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 0),
                      RF_ERR_ROSTER);
     /* someone never on the roster */
     signed_event(&b, t.outsider, "abcde23456", 2, "note", "\"let me in\"");
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 2),
                      RF_ERR_ROSTER);
     /* bad values */
     signed_event(&b, t.admin, "abcde23456", 2, "due", "\"2030-02-30\"");
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 2),
                      RF_ERR_FORMAT);
     signed_event(&b, t.admin, "abcde23456", 2, "explode", "\"x\"");
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 2),
                      RF_ERR_FORMAT);
     signed_event(&b, t.admin, "abcde23456", 2, "stages", "[\"a\",\"b\"]");
-    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2),
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 2, 2),
                      RF_ERR_FORMAT); /* team ops only on teamconfig */
     rf_buf_free(&b);
     team_free(&t);
@@ -285,17 +287,18 @@ static void teamconfig_changes_only_by_admins(void **state)
     assert_true(rf_state_in_list(json_object_get(def, "checklist"), "lawyer"));
 
     signed_event(&b, t.admin, RF_STATE_TEAMCONFIG, 2, "stages", "[\"new\",\"safe\",\"closed\"]");
-    assert_int_equal(rf_state_event_verify(&ev[0], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2),
-                     0);
+    assert_int_equal(
+        rf_state_event_verify(&ev[0], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2, 2), 0);
     assert_true(ev[0].admin);
     signed_event(&b, t.member, RF_STATE_TEAMCONFIG, 2, "checklist", "[\"bribe\"]");
-    assert_int_equal(rf_state_event_verify(&ev[1], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2),
-                     0);
+    assert_int_equal(
+        rf_state_event_verify(&ev[1], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2, 2), 0);
     assert_false(ev[1].admin);
     /* case ops are not team ops */
     signed_event(&b, t.admin, RF_STATE_TEAMCONFIG, 2, "stage", "\"closed\"");
-    assert_int_equal(rf_state_event_verify(&ev[2], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2),
-                     RF_ERR_FORMAT);
+    assert_int_equal(
+        rf_state_event_verify(&ev[2], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 2, 2),
+        RF_ERR_FORMAT);
 
     json_t *s = rf_state_team(ev, 2);
     json_t *st = json_object_get(s, "stages");
@@ -308,6 +311,150 @@ static void teamconfig_changes_only_by_admins(void **state)
     free_all(ev, 2);
     rf_buf_free(&b);
     team_free(&t);
+}
+
+/* Issue 13, finding 3: the author must hold on EVERY roster version from
+ * the one the event names up to the one in force when the server stored it,
+ * and the server's claim of that version must be one it can make. */
+static void events_hold_on_every_roster_up_to_the_one_stored_under(void **state)
+{
+    (void)state;
+    struct team t;
+    team_new(&t);
+    /* v3: Boris removed; v4: Anna demoted to member, Boris back as admin */
+    struct rf_roster *v3 = calloc(1, sizeof(*v3)), *v4 = calloc(1, sizeof(*v4));
+    v3->version = 3;
+    add(v3, t.admin, RF_ROLE_ADMIN);
+    v4->version = 4;
+    add(v4, t.admin, RF_ROLE_MEMBER);
+    add(v4, t.member, RF_ROLE_ADMIN);
+    const struct rf_roster *rosters[4] = {t.v1, t.v2, v3, v4};
+    struct rf_buf b;
+    struct rf_ev e;
+    rf_buf_init(&b, 1 << 20);
+
+    /* Boris's event naming v2, stored while v2 was in force: counts, also
+     * when read after his removal (rosters 3 and 4 verified since) */
+    signed_event(&b, t.member, "abcde23456", 2, "stage", "\"planning\"");
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 4, 2), 0);
+    assert_int_equal(e.roster, 2);
+    assert_int_equal(e.stored, 2);
+    rf_ev_clear(&e);
+    /* the same event stored after his removal (v3 or later): refused, even
+     * though he is on v4 again */
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 4, 3),
+                     RF_ERR_ROSTER);
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 4, 4),
+                     RF_ERR_ROSTER);
+    /* stored before schema 3 (0): only the version named counts */
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 4, 0), 0);
+    rf_ev_clear(&e);
+    /* claims the server cannot make: stored before the version named, or
+     * under a version this client has not verified */
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 4, 1),
+                     RF_ERR_PROTOCOL);
+    assert_int_equal(rf_state_event_verify(&e, b.data, b.len, "abcde23456", rosters, 4, 5),
+                     RF_ERR_PROTOCOL);
+
+    /* Anna, demoted in v4, changes the team's stages naming v3 (admin):
+     * stored under v3 it is an admin's; stored under v4 it is not */
+    struct rf_ev ev[2];
+    signed_event(&b, t.admin, RF_STATE_TEAMCONFIG, 3, "stages", "[\"new\",\"gone\"]");
+    assert_int_equal(
+        rf_state_event_verify(&ev[0], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 4, 3), 0);
+    assert_true(ev[0].admin);
+    rf_ev_clear(&ev[0]);
+    assert_int_equal(
+        rf_state_event_verify(&ev[0], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 4, 4), 0);
+    assert_false(ev[0].admin); /* still a member: her case events would count */
+    assert_string_equal(ev[0].author, "Anna");
+    ev[0].seq = 40;
+    json_t *s = rf_state_team(ev, 1);
+    assert_int_equal(json_array_size(json_object_get(s, "stages")), 9); /* the defaults */
+    json_decref(s);
+    /* Boris, admin in v4, naming v4 */
+    signed_event(&b, t.member, RF_STATE_TEAMCONFIG, 4, "checklist", "[\"visa\"]");
+    assert_int_equal(
+        rf_state_event_verify(&ev[1], b.data, b.len, RF_STATE_TEAMCONFIG, rosters, 4, 4), 0);
+    assert_true(ev[1].admin);
+    ev[1].seq = 41;
+    s = rf_state_team(ev, 2);
+    assert_int_equal(json_array_size(json_object_get(s, "checklist")), 1);
+    json_decref(s);
+    free_all(ev, 2);
+    rf_buf_free(&b);
+    free(v3);
+    free(v4);
+    team_free(&t);
+}
+
+/* Issue 13, finding 3: an event whose lamport runs more than
+ * RF_STATE_LAMPORT_STEP ahead of the case's events before it (in the
+ * server's order) is ignored, so a forged 2^53 cannot win for ever. */
+static void a_lamport_far_ahead_is_ignored(void **state)
+{
+    (void)state;
+    struct rf_ev ev[6], perm[6];
+    const uint64_t huge = (uint64_t)1 << 53;
+    ev_make(&ev[0], 1, 1, "1", "stage", str("verifying"), 10);
+    ev_make(&ev[1], huge, 2, "2", "stage", str("closed"), 11); /* forged: ignored */
+    ev_make(&ev[2], 2, 1, "3", "stage", str("planning"), 12);
+    ev_make(&ev[3], 3, 2, "4", "tag", str("x"), 13);
+    /* exactly the bound ahead of the highest so far (3): kept */
+    ev_make(&ev[4], 3 + RF_STATE_LAMPORT_STEP, 1, "5", "assign", str("Vera"), 14);
+    /* one more than the bound ahead of that: ignored */
+    ev_make(&ev[5], 4 + 2 * RF_STATE_LAMPORT_STEP, 2, "6", "assign", str("Mallory"), 15);
+    json_t *s = rf_state_case(ev, 6);
+    assert_string_equal(json_string_value(json_object_get(s, "stage")), "planning");
+    json_t *as = json_object_get(s, "assigned");
+    assert_int_equal(json_array_size(as), 1);
+    assert_string_equal(json_string_value(json_array_get(as, 0)), "Vera");
+    assert_int_equal(json_integer_value(json_object_get(s, "lamport")),
+                     (json_int_t)(3 + RF_STATE_LAMPORT_STEP));
+    char *want = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(s);
+
+    unsigned char keep[6];
+    assert_int_equal(rf_state_bound(ev, 6, keep), 0);
+    const unsigned char kept[6] = {1, 0, 1, 1, 1, 0};
+    assert_memory_equal(keep, kept, 6);
+
+    /* the same in any order of the input array (the server's seq decides) */
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < 6; i++)
+            perm[i] = ev[i];
+        for (size_t i = 5; i > 0; i--) {
+            size_t j = randombytes_uniform((uint32_t)i + 1);
+            struct rf_ev tmp = perm[i];
+            perm[i] = perm[j];
+            perm[j] = tmp;
+        }
+        json_t *got = rf_state_case(perm, 6);
+        char *got_s = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT);
+        assert_string_equal(got_s, want);
+        free(got_s);
+        json_decref(got);
+    }
+    free(want);
+
+    /* an honest event after the forged one wins: its lamport (max kept + 1)
+     * is within the bound */
+    ev_make(&perm[0], 1, 1, "1", "stage", str("verifying"), 10);
+    ev_make(&perm[1], huge, 2, "2", "stage", str("closed"), 11);
+    ev_make(&perm[2], 2, 1, "3", "stage", str("safe"), 0); /* not sent yet */
+    s = rf_state_case(perm, 3);
+    assert_string_equal(json_string_value(json_object_get(s, "stage")), "safe");
+    json_decref(s);
+    /* the team's settings too */
+    struct rf_ev team[2];
+    ev_make(&team[0], huge, 1, "7", "stages", json_pack("[ss]", "new", "x"), 3);
+    ev_make(&team[1], 1, 1, "8", "stages", json_pack("[ss]", "new", "safe"), 4);
+    s = rf_state_team(team, 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(s, "stages"), 1)), "safe");
+    json_decref(s);
+    free_all(team, 2);
+    free_all(perm, 3);
+    free_all(ev, 6);
 }
 
 static void dates_are_real_dates(void **state)
@@ -334,6 +481,8 @@ int main(void)
         cmocka_unit_test(copies_of_one_event_count_once),
         cmocka_unit_test(only_roster_members_events_verify),
         cmocka_unit_test(teamconfig_changes_only_by_admins),
+        cmocka_unit_test(events_hold_on_every_roster_up_to_the_one_stored_under),
+        cmocka_unit_test(a_lamport_far_ahead_is_ignored),
         cmocka_unit_test(dates_are_real_dates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -213,7 +213,7 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 2);
+    assert_int_equal(sqlite3_column_int(s, 0), 3);
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
@@ -567,6 +567,79 @@ static void staff_and_roster_chain(void **state)
     rf_buf_reset(&raw);
     assert_int_equal(rf_store_roster_get(f->st, 3, &raw), RF_ERR_NOT_FOUND);
     rf_buf_free(&raw);
+}
+
+static struct rf_op roster_op(uint32_t version)
+{
+    struct rf_op rp = {
+        .type = RF_OP_ROSTER_PUT, .version = version, .data = (const uint8_t *)"raw", .len = 3};
+    return rp;
+}
+
+/* Every object carries the latest roster version at the moment it was stored
+ * (issue 13, finding 3): set inside the storing transaction, so a roster
+ * published earlier in the same batch counts, and it never decreases with
+ * seq. Objects stored before any roster, or before schema 3, carry 0. */
+static void objects_record_the_roster_they_were_stored_under(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source src = make_source(f->st, 0x21);
+    struct rf_object o;
+    int64_t s0 = put_inline(f->st, src.id, 1, (const uint8_t *)"a", 1);
+    assert_int_equal(rf_store_object_get(f->st, s0, &o), 0);
+    assert_int_equal(o.roster, 0);
+
+    struct rf_op r1 = roster_op(1);
+    assert_int_equal(apply1(f->st, &r1), 0);
+    int64_t s1 = put_inline(f->st, src.id, 4, (const uint8_t *)"b", 1);
+    /* one batch: an object, then roster 2, then another object */
+    struct rf_op ops[3] = {{.type = RF_OP_OBJECT_PUT, .source_id = src.id, .kind = 4},
+                           roster_op(2),
+                           {.type = RF_OP_OBJECT_PUT, .source_id = src.id, .kind = 4}};
+    ops[0].data = ops[2].data = (const uint8_t *)"c";
+    ops[0].len = ops[2].len = 1;
+    assert_int_equal(rf_store_apply(f->st, ops, 3), 0);
+    assert_int_equal(ops[0].status | ops[1].status | ops[2].status, 0);
+
+    struct rf_object list[8];
+    size_t n = 0;
+    assert_int_equal(rf_store_objects_since(f->st, s0, list, 8, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].seq, s1);
+    assert_int_equal(list[0].roster, 1);
+    assert_int_equal(list[1].seq, ops[0].seq);
+    assert_int_equal(list[1].roster, 1);
+    assert_int_equal(list[2].seq, ops[2].seq);
+    assert_int_equal(list[2].roster, 2);
+    /* a failed roster put changes nothing */
+    struct rf_op r9 = roster_op(9);
+    assert_int_equal(apply1(f->st, &r9), RF_ERR_ROSTER);
+    int64_t s3 = put_inline(f->st, src.id, 4, (const uint8_t *)"d", 1);
+    assert_int_equal(rf_store_object_get(f->st, s3, &o), 0);
+    assert_int_equal(o.roster, 2);
+    assert_int_equal(rf_store_objects_of_source(f->st, src.id, 1u << 4, list, 8, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(list[3].roster, 2);
+
+    /* a schema-2 database: its objects read back as 0, new ones get the version */
+    char path[700];
+    sqlite3 *db;
+    rf_store_close(f->st);
+    f->st = NULL;
+    snprintf(path, sizeof(path), "%s/refuge.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE objects DROP COLUMN roster;"
+                                  "PRAGMA user_version = 2",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rf_store_open(&f->st, f->dir), 0);
+    assert_int_equal(rf_store_object_get(f->st, s3, &o), 0);
+    assert_int_equal(o.roster, 0);
+    int64_t s4 = put_inline(f->st, src.id, 4, (const uint8_t *)"e", 1);
+    assert_int_equal(rf_store_object_get(f->st, s4, &o), 0);
+    assert_int_equal(o.roster, 2);
 }
 
 /* ---- batches ---- */
@@ -1414,6 +1487,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_delete_keeps_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(token_is_used_once, setup, teardown),
         cmocka_unit_test_setup_teardown(staff_and_roster_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(objects_record_the_roster_they_were_stored_under, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(failing_op_fails_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(blob_write_failure_leaves_no_temp, setup, teardown),
         cmocka_unit_test_setup_teardown(commit_failure_applies_nothing_and_store_recovers, setup,
