@@ -81,6 +81,7 @@ struct rf_sessions {
     size_t slab_len;
     struct table sess;
     uint8_t *pend_key; /* in the slab */
+    uint8_t *pend_buf; /* in the slab: a pending plaintext, under lock, wiped after use */
     unsigned idle_s;
     uint32_t quota_msgs;
     uint64_t quota_bytes;
@@ -259,7 +260,8 @@ int rf_sessions_new(struct rf_sessions **out, unsigned max, unsigned idle_s)
         return RF_ERR_NOMEM;
     uint32_t bs = pow2_at_least(max);
     size_t sess_len = (size_t)max * sizeof(struct sess);
-    s->slab_len = sess_len + (size_t)bs * sizeof(uint32_t) + PEND_KEY_BYTES;
+    s->slab_len = sess_len + (size_t)bs * sizeof(uint32_t) + PEND_KEY_BYTES + RF_PENDING_PLAIN_LEN;
+    s->slab_len = (s->slab_len + 15) & ~(size_t)15; /* sodium_malloc aligns only whole sizes */
     s->slab = sodium_malloc(s->slab_len);
     if (s->slab == NULL) {
         free(s);
@@ -274,6 +276,7 @@ int rf_sessions_new(struct rf_sessions **out, unsigned max, unsigned idle_s)
                              .mask = bs - 1};
     s->pend_key = p + sess_len + (size_t)bs * sizeof(uint32_t);
     crypto_aead_xchacha20poly1305_ietf_keygen(s->pend_key);
+    s->pend_buf = s->pend_key + PEND_KEY_BYTES;
     table_init(&s->sess);
     s->idle_s = idle_s;
     s->quota_msgs = RF_SESSION_QUOTA_MSGS;
@@ -509,38 +512,36 @@ static int pend_ad(uint8_t ad[PEND_AD_MAX], size_t *adlen, const uint8_t *bind, 
     return 0;
 }
 
+/* Sealing and opening use the slab's scratch buffer under the lock (about
+ * a microsecond of XChaCha20-Poly1305 for 265 bytes), so the plaintext is
+ * only ever in locked, wiped memory and no request allocates any. */
 int rf_pending_seal(struct rf_sessions *s, const char *codename, const uint8_t *bind,
                     size_t bindlen, char out[RF_PENDING_B64])
 {
     uint8_t ad[PEND_AD_MAX], sealed[RF_PENDING_SEALED_LEN];
-    uint8_t *plain = sodium_malloc(RF_PENDING_PLAIN_LEN);
     size_t adlen = 0, len = strnlen(codename, RF_PENDING_CN_MAX + 1);
-    int rc = plain == NULL ? RF_ERR_NOMEM : 0;
-    if (rc == 0 && (len == 0 || len > RF_PENDING_CN_MAX))
-        rc = RF_ERR_LIMIT;
-    if (rc == 0)
-        rc = pend_ad(ad, &adlen, bind, bindlen);
+    if (len == 0 || len > RF_PENDING_CN_MAX)
+        return RF_ERR_LIMIT;
+    int rc = pend_ad(ad, &adlen, bind, bindlen);
     if (rc != 0)
-        goto out;
-    memset(plain, 0, RF_PENDING_PLAIN_LEN);
+        return rc;
+    randombytes_buf(sealed, PEND_NONCE_BYTES);
     pthread_mutex_lock(&s->lock);
-    int64_t expires = now_s(s) + RF_PENDING_LIFETIME_S;
-    pthread_mutex_unlock(&s->lock);
+    uint8_t *plain = s->pend_buf;
+    uint64_t expires = (uint64_t)(now_s(s) + RF_PENDING_LIFETIME_S);
+    memset(plain, 0, RF_PENDING_PLAIN_LEN);
     plain[0] = 1;
     for (int i = 0; i < 8; i++)
-        plain[1 + i] = (uint8_t)((uint64_t)expires >> (56 - 8 * i));
+        plain[1 + i] = (uint8_t)(expires >> (56 - 8 * i));
     plain[9] = (uint8_t)len;
     memcpy(plain + 10, codename, len);
-    randombytes_buf(sealed, PEND_NONCE_BYTES);
     unsigned long long clen = 0;
     crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + PEND_NONCE_BYTES, &clen, plain,
                                                RF_PENDING_PLAIN_LEN, ad, adlen, NULL, sealed,
                                                s->pend_key);
-    rc = rf_b64_encode(out, RF_PENDING_B64, sealed, sizeof(sealed));
-out:
-    if (plain != NULL)
-        sodium_free(plain);
-    return rc;
+    sodium_memzero(plain, RF_PENDING_PLAIN_LEN);
+    pthread_mutex_unlock(&s->lock);
+    return rf_b64_encode(out, RF_PENDING_B64, sealed, sizeof(sealed));
 }
 
 int rf_pending_parse(const uint8_t *plain, size_t n, int64_t now, char *out, size_t outcap)
@@ -586,23 +587,19 @@ int rf_pending_open(struct rf_sessions *s, const char *text, size_t len, const u
         return RF_ERR_NOT_FOUND;
     if (pend_ad(ad, &adlen, bind, bindlen) != 0)
         return RF_ERR_NOT_FOUND;
-    uint8_t *plain = sodium_malloc(RF_PENDING_PLAIN_LEN);
-    if (plain == NULL)
-        return RF_ERR_NOMEM;
+    pthread_mutex_lock(&s->lock);
+    uint8_t *plain = s->pend_buf;
     unsigned long long plen = 0;
     int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
         plain, &plen, NULL, sealed + PEND_NONCE_BYTES, sizeof(sealed) - PEND_NONCE_BYTES, ad, adlen,
         sealed, s->pend_key);
-    if (rc == 0 && plen == RF_PENDING_PLAIN_LEN) {
-        pthread_mutex_lock(&s->lock);
-        int64_t now = now_s(s);
-        pthread_mutex_unlock(&s->lock);
-        rc = rf_pending_parse(plain, (size_t)plen, now, out, outcap);
-    } else {
+    if (rc == 0 && plen == RF_PENDING_PLAIN_LEN)
+        rc = rf_pending_parse(plain, (size_t)plen, now_s(s), out, outcap);
+    else
         rc = RF_ERR_NOT_FOUND;
-    }
-    sodium_free(plain); /* wiped */
-    return rc == 0 ? 0 : rc == RF_ERR_NOMEM ? rc : RF_ERR_NOT_FOUND;
+    sodium_memzero(plain, RF_PENDING_PLAIN_LEN);
+    pthread_mutex_unlock(&s->lock);
+    return rc == 0 ? 0 : RF_ERR_NOT_FOUND;
 }
 
 void rf_enroll_token_hash(uint8_t out[32], const char *token, size_t len)
