@@ -6,7 +6,8 @@ Cheap floods evict nobody (issue 13, finding 5).
    an attacker fetches /new 100 times a second for 60 s (FLOOD_NEW_SECONDS,
    FLOOD_NEW_RATE), each time with a fresh browser. Then the newcomer
    presses "continue": they are in, and their codename logs them in again
-   from another browser. (On a server that kept pending codenames in a
+   from another browser; the same form sent twice makes one account, not
+   two. (On a server that kept pending codenames in a
    table of 1,040 and evicted the least recently used, the newcomer's
    codename was gone after about 10 s of this.)
 2. A full session table (serve --sessions-max 2) answers the busy page (503,
@@ -34,6 +35,16 @@ def po_text(msgid, lang="en"):
         m = re.search(r'msgid "%s"\nmsgstr "(.*)"' % re.escape(msgid), f.read())
     check(m, "po/%s.po has %s" % (lang, msgid))
     return m.group(1)
+
+
+def count_sources(srv):
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "refuge.db"), uri=True,
+                          timeout=30)
+    try:
+        return con.execute("SELECT COUNT(*) FROM sources").fetchone()[0]
+    finally:
+        con.close()
 
 
 def flood(port, t_end, rate, counts, lock):
@@ -100,10 +111,18 @@ def newcomer_survives_a_flood():
           (counts.get(200, 0), FLOOD_RATE * FLOOD_SECONDS), counts)
 
     # the newcomer has written the codename down and presses "continue"
+    before = count_sources(srv)
     r = p.b.submit(form)
     check(r.status == 200 and r.url.startswith("/inbox"),
           "after a flood of GET /new the newcomer's codename still works "
           "(POST /new answered %d at %s)" % (r.status, r.url), r.page.text[:600])
+    # the same form sent again (a resubmission, a replay) makes no second account
+    r = p.b.submit(form)
+    check(r.status == 200 and r.url.startswith("/inbox"),
+          "the same codename form sent twice logs into the same account", r.page.text[:600])
+    check(count_sources(srv) == before + 1,
+          "one codename form sent twice made exactly one account (%d -> %d)" %
+          (before, count_sources(srv)))
     r = p.login()
     check(r.status == 200 and r.url.startswith("/inbox"),
           "the newcomer logs in with their codename from another browser", r.page.text[:600])
