@@ -28,7 +28,6 @@
  */
 #include "server/session.h"
 #include "lib/buf.h"
-#include "lib/codename.h"
 #include "lib/err.h"
 
 #include <pthread.h>

@@ -538,7 +538,7 @@ int rf_server_admin_main(int argc, char **argv)
 static void usage_serve(FILE *f)
 {
     fputs("usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
-          "                    [--upload-max BYTES]\n"
+          "                    [--upload-max BYTES] [--session-idle S] [--sessions-max N]\n"
           "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
           "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
           "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
