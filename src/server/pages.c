@@ -374,26 +374,28 @@ static int exit_get(struct rf_req *r)
 
 /* ---------------------------------------------------------------- a new codename */
 
+/* The codename is shown once and travels back sealed in the form
+ * (rf_pending_seal, bound to the pre-session cookie): nothing of it is kept
+ * here, so no flood of this page can push a newcomer's codename out. */
 static int new_get(struct rf_req *r)
 {
     enum rf_lang lang = rf_pages_lang(r);
     struct rf_tvars *v = rf_tvars_new_secure();
     char *cn = sodium_malloc(RF_CODENAME_MAX);
-    char pending[RF_SESSION_TOKEN_B64];
+    char pending[RF_PENDING_B64];
+    char c[ANON_COOKIE_LEN + 1];
     char token[RF_CSRF_TOKEN_LEN];
     int rc = (v == NULL || cn == NULL) ? RF_ERR_NOMEM : 0;
     if (rc == 0)
         rc = rf_codename_generate(cn, RF_CODENAME_MAX, lang);
     if (rc == 0)
-        rc = rf_pending_put(rf_pages_srv->sessions, cn, pending);
-    if (rc == RF_ERR_BUSY || rc == RF_ERR_LIMIT) {
-        rc = rf_pages_error(r, lang, RF_PE_BUSY, "/new");
-        goto out;
-    }
+        rc = anon_cookie(r, c);
     if (rc == 0)
-        rc = anon_token(r, token);
-    if (rc == 0)
+        rc = rf_pending_seal(rf_pages_srv->sessions, cn, (const uint8_t *)c, strlen(c), pending);
+    if (rc == 0) {
+        rf_pages_csrf_token(token, "anon", (const uint8_t *)c, strlen(c));
         rc = rf_tvars_set(v, "pending", pending);
+    }
     if (rc == 0)
         rc = rf_tvars_set(v, "csrf", token);
     for (char *w = cn, *sp; rc == 0 && w != NULL && *w; w = sp ? sp + 1 : NULL) {
@@ -405,7 +407,6 @@ static int new_get(struct rf_req *r)
     }
     if (rc == 0)
         rc = rf_pages_send(r, lang, 200, "new", v, 1);
-out:
     if (rc != 0 && !rf_req_responded(r))
         rf_pages_error(r, lang, RF_PE_SERVER, "/new");
     sodium_memzero(pending, sizeof(pending));
@@ -482,7 +483,7 @@ static int auth_headers(struct rf_req *r, int is_new)
     a->is_new = is_new;
     a->lang = rf_pages_lang(r);
     rf_buf_init(&a->csrf, 128);
-    rf_buf_init(&a->pending, 128);
+    rf_buf_init(&a->pending, RF_PENDING_B64);
     rf_buf_init_secure(&a->codename, RF_CODENAME_INPUT_MAX);
     rf_req_set_state(r, a, auth_free);
     int rc = rf_req_form_begin(r, auth_field);
@@ -538,8 +539,8 @@ static void start_session(struct auth *a, const struct rf_source *src,
             rc = rf_req_redirect(a->r, "/inbox");
     }
     sodium_memzero(tok, sizeof(tok));
-    if (rc == RF_ERR_BUSY)
-        rf_pages_error(a->r, a->lang, RF_PE_BUSY, a->is_new ? "/new" : "/login");
+    if (rc == RF_ERR_BUSY) /* a full table: the account exists, the codename logs in later */
+        rf_pages_error(a->r, a->lang, RF_PE_BUSY, "/login");
     else if (rc != 0)
         rf_pages_error(a->r, a->lang, RF_PE_SERVER, "/");
 }
@@ -636,14 +637,18 @@ static int new_end(struct rf_req *r)
         return 0;
     if (!anon_check(r, &a->csrf))
         return rf_pages_error(r, a->lang, RF_PE_CSRF, "/new");
-    if (rf_buf_cstr(&a->pending) != 0)
-        return rf_pages_error(r, a->lang, RF_PE_BAD, "/new");
+    const char *c = rf_req_cookie(r, "c"); /* there: anon_check needs it */
     char *cn = sodium_malloc(RF_CODENAME_MAX);
     if (cn == NULL)
         return RF_ERR_NOMEM;
-    int rc =
-        rf_pending_take(rf_pages_srv->sessions, (const char *)a->pending.data, cn, RF_CODENAME_MAX);
-    if (rc != 0)
+    /* A sealed codename sent twice (a resubmitted form) derives the same
+     * lookup id: the store refuses a second account (RF_ERR_EXISTS) and
+     * new_committed logs into the one there is. */
+    int rc = rf_pending_open(rf_pages_srv->sessions, (const char *)a->pending.data, a->pending.len,
+                             (const uint8_t *)c, strlen(c), cn, RF_CODENAME_MAX);
+    if (rc == RF_ERR_NOMEM)
+        rc = rf_pages_error(r, a->lang, RF_PE_SERVER, "/new");
+    else if (rc != 0)
         rc = rf_pages_error(r, a->lang, RF_PE_EXPIRED, "/new");
     else
         rc = derive(r, a, cn, strlen(cn), new_derived);

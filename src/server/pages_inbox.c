@@ -1,6 +1,6 @@
 /*
  * pages_inbox.c - the person's conversation: GET /inbox (replies, opened
- * with the session's keys; what they sent, as day and size only; the intake
+ * with the session's keys; what they sent, as counts only; the intake
  * or compose form), POST /send (streamed, encrypted on arrival) and
  * POST /reply/delete.
  *
@@ -80,21 +80,6 @@ static int set_day(struct rf_tvars *v, enum rf_lang lang, uint32_t day)
     if (rc == 0)
         rc = rf_tvars_set_int(v, "y", y);
     return rc;
-}
-
-static int set_size(struct rf_tvars *v, enum rf_lang lang, uint64_t size)
-{
-    char s[48];
-    if (size < (1u << 20)) {
-        snprintf(s, sizeof(s), "%llu", (unsigned long long)((size + 1023) / 1024));
-        int rc = rf_tvars_set(v, "n", s);
-        return rc == 0 ? rf_tvars_flag(v, "kb") : rc;
-    }
-    unsigned long long tenths = (size * 10 + (1u << 20) - 1) >> 20;
-    snprintf(s, sizeof(s), "%llu%s%llu", tenths / 10, rf_tr(lang, RF_MSGID("num.decimal")),
-             tenths % 10);
-    int rc = rf_tvars_set(v, "n", s);
-    return rc == 0 ? rf_tvars_flag(v, "mb") : rc;
 }
 
 static int json_put_str(struct rf_buf *b, const char *key, const uint8_t *s, size_t n)
@@ -467,6 +452,27 @@ static int add_field(struct rf_tvars *v, enum rf_lang lang, const struct rf_inta
     return rc;
 }
 
+/* What the person sent, as two counts only: no day and no size per item,
+ * so a coerced codename tells nothing of when or how much they sent beyond
+ * how many (docs/threat-model.md, finding 11). *first: nothing sent yet. */
+static int add_sent(struct rf_tvars *v, const struct rf_object *objs, size_t n, int *first)
+{
+    long long msgs = 0, files = 0;
+    for (size_t i = 0; i < n; i++) {
+        msgs += objs[i].kind == RF_KIND_MESSAGE;
+        files += objs[i].kind == RF_KIND_FILE;
+    }
+    *first = msgs == 0;
+    int rc = 0;
+    if (msgs + files > 0)
+        rc = rf_tvars_flag(v, "mine");
+    if (rc == 0 && msgs > 0)
+        rc = rf_tvars_set_int(v, "n_msgs", msgs);
+    if (rc == 0 && files > 0)
+        rc = rf_tvars_set_int(v, "n_files", files);
+    return rc;
+}
+
 static int inbox_vars(struct rf_req *r, struct rf_tvars *v, enum rf_lang lang,
                       const struct rf_session_view *view)
 {
@@ -482,21 +488,11 @@ static int inbox_vars(struct rf_req *r, struct rf_tvars *v, enum rf_lang lang,
     /* newest first */
     for (size_t i = n; rc == 0 && i-- > 0;) {
         const struct rf_object *o = &objs[i];
-        if (o->kind == RF_KIND_REPLY) {
+        if (o->kind == RF_KIND_REPLY)
             rc = add_reply(v, lang, o, view);
-            continue;
-        }
-        if (o->kind == RF_KIND_MESSAGE)
-            first = 0;
-        struct rf_tvars *it = rf_tvars_item(v, "items");
-        rc = it == NULL ? RF_ERR_NOMEM : set_day(it, lang, o->day);
-        if (rc == 0)
-            rc = set_size(it, lang, o->size);
-        if (rc == 0)
-            rc = rf_tvars_flag(it, o->kind == RF_KIND_MESSAGE ? "message" : "file");
-        if (rc == 0)
-            rc = rf_tvars_flag(v, "mine");
     }
+    if (rc == 0)
+        rc = add_sent(v, objs, n, &first);
     free(objs);
     char token[RF_CSRF_TOKEN_LEN];
     rf_pages_csrf_token(token, "sess", view->csrf, sizeof(view->csrf));
@@ -1123,10 +1119,22 @@ int rf_pages_delete_headers(struct rf_req *r)
     return 0;
 }
 
+/* A deleted reply's pages are zeroed (secure_delete), but older copies of
+ * them stay in the write-ahead log until a checkpoint: one now, before the
+ * person hears it is gone. */
+static void del_wipe_log(void)
+{
+    int rc = rf_store_checkpoint(rf_pages_srv->store);
+    if (rc != 0)
+        rf_log_warn_err("delete: the store's log could not be emptied yet", rc);
+}
+
 static void del_committed(void *arg, struct rf_op *op)
 {
     struct del *d = arg;
     struct rf_req *r = d->r;
+    if (op->status == 0)
+        del_wipe_log();
     if (op->status == 0 || op->status == RF_ERR_NOT_FOUND)
         rf_req_redirect(r, "/inbox");
     else

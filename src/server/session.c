@@ -1,27 +1,33 @@
 /*
- * session.c - the person's sessions and pending codenames, in memory only
- * (session.h).
+ * session.c - the person's sessions, in memory only, and the sealed pending
+ * codenames (session.h).
  *
- * Everything lives in one sodium_malloc slab (guarded, locked, wiped on
- * free) allocated at start: `max` session entries, RF_PENDING_SLOTS(max)
- * pending entries and the hash buckets of both. Nothing is allocated per
- * request, so a flood of logins or /new visits costs no memory: when a table
- * is full its least recently used entry is evicted (wiped) for the new one.
+ * Every session lives in one sodium_malloc slab (guarded, locked, wiped on
+ * free) allocated at start: `max` session entries and their hash buckets.
+ * Nothing is allocated per request, so a flood of logins costs no memory;
+ * when the table is full of live sessions a new one is refused (busy), never
+ * made by evicting a live one (a person in the middle of a long message).
  *
  * Lookup: a cookie token is 32 random bytes in base64url. The table keeps
  * only h = BLAKE2b-256(token bytes); h's first bytes pick a bucket (h is
  * uniform and says nothing of the token) and the full h is compared with
  * sodium_memcmp (constant time). A session expires after idle_s without use
- * and in any case RF_SESSION_LIFETIME_S after it was created; a pending
- * codename after RF_PENDING_LIFETIME_S, and it can be taken once. Expired
- * entries are wiped when met (lookup, or a scan for room).
+ * and in any case RF_SESSION_LIFETIME_S after it was created. Expired
+ * entries are wiped when met (lookup, a scan for room) and by the reaper,
+ * a thread that scans the table every period (rf_sessions_reap_period), so
+ * the secret key of a person who never comes back dies within a period of
+ * the expiry. The clock is injectable (rf_sessions_set_clock) for tests.
+ *
+ * Pending codenames are sealed, not stored: XChaCha20-Poly1305 under a key
+ * drawn at start (in the slab), the expiry inside the seal, bound to the
+ * browser's pre-session cookie by the associated data. A flood of /new
+ * therefore evicts nothing and costs no memory.
  *
  * Invariants (under lock): an entry is in its bucket's chain iff it is in
  * use; free entries are wiped and on the free list.
  */
 #include "server/session.h"
 #include "lib/buf.h"
-#include "lib/codename.h"
 #include "lib/err.h"
 
 #include <pthread.h>
@@ -53,13 +59,7 @@ struct sess {
     uint64_t bytes;
 };
 
-struct pend {
-    struct entry_head h;
-    size_t len;
-    char codename[RF_CODENAME_MAX];
-};
-
-/* One of the two tables, viewed through its entry heads. */
+/* The session table, viewed through its entry heads. */
 struct table {
     uint8_t *base;
     size_t stride;
@@ -69,20 +69,36 @@ struct table {
     uint32_t free;
 };
 
+#define PEND_KEY_BYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+#define PEND_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define PEND_AD "refuge-pending-v1"
+#define PEND_AD_MAX 128 /* PEND_AD and the cookie it is bound to */
+
 struct rf_sessions {
     pthread_mutex_t lock;
     void *slab;
     size_t slab_len;
     struct table sess;
-    struct table pend;
+    uint8_t *pend_key; /* in the slab */
+    uint8_t *pend_buf; /* in the slab: a pending plaintext, under lock, wiped after use */
     unsigned idle_s;
     uint32_t quota_msgs;
     uint64_t quota_bytes;
     int64_t skew;
+    rf_sessions_clock_fn clock;
+    void *clock_arg;
+    /* the reaper */
+    pthread_t reaper;
+    int reaper_on;
+    int stopping;
+    unsigned period_s;
+    pthread_cond_t wake; /* on CLOCK_MONOTONIC */
 };
 
 static int64_t now_s(const struct rf_sessions *s)
 {
+    if (s->clock != NULL)
+        return s->clock(s->clock_arg) + s->skew;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec + s->skew;
@@ -132,30 +148,30 @@ static void table_remove(struct table *t, uint32_t i)
 static int expired(const struct rf_sessions *s, const struct table *t, const struct entry_head *e,
                    int64_t now)
 {
-    if (t == &s->pend)
-        return now - e->created >= RF_PENDING_LIFETIME_S;
+    (void)t;
     return now - e->last >= (int64_t)s->idle_s || now - e->created >= RF_SESSION_LIFETIME_S;
 }
 
-/* A free entry, reaping expired ones or evicting the least recently used. */
+/* Wipes every expired entry; returns how many. */
+static unsigned table_reap(struct rf_sessions *s, struct table *t, int64_t now)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        struct entry_head *e = at(t, i);
+        if (e->used && expired(s, t, e, now)) {
+            table_remove(t, i);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* A free entry, reaping expired ones if there is none; NIL if every entry
+ * is a live session (never evicted: the caller answers busy). */
 static uint32_t table_take(struct rf_sessions *s, struct table *t, int64_t now)
 {
-    if (t->free == NIL) {
-        uint32_t lru = NIL;
-        for (uint32_t i = 0; i < t->n; i++) {
-            struct entry_head *e = at(t, i);
-            if (!e->used)
-                continue;
-            if (expired(s, t, e, now)) {
-                table_remove(t, i);
-                continue;
-            }
-            if (lru == NIL || e->last < at(t, lru)->last)
-                lru = i;
-        }
-        if (t->free == NIL && lru != NIL)
-            table_remove(t, lru);
-    }
+    if (t->free == NIL)
+        table_reap(s, t, now);
     uint32_t i = t->free;
     if (i == NIL)
         return NIL;
@@ -241,11 +257,10 @@ int rf_sessions_new(struct rf_sessions **out, unsigned max, unsigned idle_s)
     struct rf_sessions *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return RF_ERR_NOMEM;
-    uint32_t np = RF_PENDING_SLOTS(max);
-    uint32_t bs = pow2_at_least(max), bp = pow2_at_least(np);
+    uint32_t bs = pow2_at_least(max);
     size_t sess_len = (size_t)max * sizeof(struct sess);
-    size_t pend_len = (size_t)np * sizeof(struct pend);
-    s->slab_len = sess_len + pend_len + ((size_t)bs + bp) * sizeof(uint32_t);
+    s->slab_len = sess_len + (size_t)bs * sizeof(uint32_t) + PEND_KEY_BYTES + RF_PENDING_PLAIN_LEN;
+    s->slab_len = (s->slab_len + 15) & ~(size_t)15; /* sodium_malloc aligns only whole sizes */
     s->slab = sodium_malloc(s->slab_len);
     if (s->slab == NULL) {
         free(s);
@@ -256,19 +271,21 @@ int rf_sessions_new(struct rf_sessions **out, unsigned max, unsigned idle_s)
     s->sess = (struct table){.base = p,
                              .stride = sizeof(struct sess),
                              .n = max,
-                             .buckets = (uint32_t *)(p + sess_len + pend_len),
+                             .buckets = (uint32_t *)(p + sess_len),
                              .mask = bs - 1};
-    s->pend = (struct table){.base = p + sess_len,
-                             .stride = sizeof(struct pend),
-                             .n = np,
-                             .buckets = (uint32_t *)(p + sess_len + pend_len) + bs,
-                             .mask = bp - 1};
+    s->pend_key = p + sess_len + (size_t)bs * sizeof(uint32_t);
+    crypto_aead_xchacha20poly1305_ietf_keygen(s->pend_key);
+    s->pend_buf = s->pend_key + PEND_KEY_BYTES;
     table_init(&s->sess);
-    table_init(&s->pend);
     s->idle_s = idle_s;
     s->quota_msgs = RF_SESSION_QUOTA_MSGS;
     s->quota_bytes = RF_SESSION_QUOTA_BYTES;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
     *out = s;
     return 0;
 }
@@ -277,9 +294,90 @@ void rf_sessions_free(struct rf_sessions *s)
 {
     if (s == NULL)
         return;
-    sodium_free(s->slab); /* wipes every session key and pending codename */
+    if (s->reaper_on) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = 1;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->reaper, NULL);
+    }
+    sodium_free(s->slab); /* wipes every session key and the pending key */
+    pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+/* ---------------------------------------------------------------- the reaper */
+
+unsigned rf_sessions_reap_period(unsigned idle_s)
+{
+    unsigned p = idle_s / 10;
+    return p < 1 ? 1 : p > 60 ? 60 : p;
+}
+
+unsigned rf_sessions_reap(struct rf_sessions *s)
+{
+    pthread_mutex_lock(&s->lock);
+    unsigned n = table_reap(s, &s->sess, now_s(s));
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+static void *reaper_main(void *arg)
+{
+    struct rf_sessions *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += s->period_s;
+        while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+            ; /* a wakeup without stopping: wait out the period */
+        if (!s->stopping)
+            table_reap(s, &s->sess, now_s(s));
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int rf_sessions_reaper_start(struct rf_sessions *s, unsigned period_s)
+{
+    if (s->reaper_on || period_s == 0)
+        return RF_ERR_INVALID;
+    s->period_s = period_s;
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
+        return RF_ERR_NOMEM;
+    s->reaper_on = 1;
+    return 0;
+}
+
+unsigned rf_sessions_count(struct rf_sessions *s)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (uint32_t i = 0; i < s->sess.n; i++)
+        n += at(&s->sess, i)->used != 0;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+void rf_sessions_set_clock(struct rf_sessions *s, rf_sessions_clock_fn fn, void *arg)
+{
+    pthread_mutex_lock(&s->lock);
+    s->clock = fn;
+    s->clock_arg = arg;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int rf_sessions_holds(struct rf_sessions *s, const void *p, size_t n)
+{
+    int found = 0;
+    pthread_mutex_lock(&s->lock);
+    const uint8_t *base = s->slab;
+    for (size_t i = 0; n > 0 && i + n <= s->slab_len && !found; i++)
+        found = memcmp(base + i, p, n) == 0;
+    pthread_mutex_unlock(&s->lock);
+    return found;
 }
 
 void rf_sessions_set_quota(struct rf_sessions *s, uint32_t msgs, uint64_t bytes)
@@ -398,54 +496,109 @@ out:
     return rc;
 }
 
-int rf_pending_put(struct rf_sessions *s, const char *codename, char id[RF_SESSION_TOKEN_B64])
+/* ---------------------------------------------------------------- pending codenames */
+
+/* The associated data: PEND_AD and the bound cookie. */
+static int pend_ad(uint8_t ad[PEND_AD_MAX], size_t *adlen, const uint8_t *bind, size_t bindlen)
 {
-    size_t len = strnlen(codename, RF_CODENAME_MAX);
-    if (len >= RF_CODENAME_MAX)
+    size_t n = sizeof(PEND_AD) - 1;
+    if (bindlen > PEND_AD_MAX - n || (bind == NULL && bindlen > 0))
         return RF_ERR_LIMIT;
-    uint8_t hash[32];
-    int rc = token_new(id, hash);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&s->lock);
-    int64_t now = now_s(s);
-    uint32_t i = table_take(s, &s->pend, now);
-    if (i == NIL) {
-        pthread_mutex_unlock(&s->lock);
-        sodium_memzero(id, RF_SESSION_TOKEN_B64);
-        return RF_ERR_BUSY;
-    }
-    struct pend *e = (struct pend *)at(&s->pend, i);
-    table_insert(&s->pend, i, hash, now);
-    memcpy(e->codename, codename, len);
-    e->codename[len] = '\0';
-    e->len = len;
-    pthread_mutex_unlock(&s->lock);
+    memcpy(ad, PEND_AD, n);
+    if (bindlen > 0)
+        memcpy(ad + n, bind, bindlen);
+    *adlen = n + bindlen;
     return 0;
 }
 
-int rf_pending_take(struct rf_sessions *s, const char *id, char *out, size_t outcap)
+/* Sealing and opening use the slab's scratch buffer under the lock (about
+ * a microsecond of XChaCha20-Poly1305 for 265 bytes), so the plaintext is
+ * only ever in locked, wiped memory and no request allocates any. */
+int rf_pending_seal(struct rf_sessions *s, const char *codename, const uint8_t *bind,
+                    size_t bindlen, char out[RF_PENDING_B64])
 {
-    uint8_t hash[32];
-    if (token_hash(id, hash) != 0)
-        return RF_ERR_NOT_FOUND;
-    int rc = 0;
+    uint8_t ad[PEND_AD_MAX], sealed[RF_PENDING_SEALED_LEN];
+    size_t adlen = 0, len = strnlen(codename, RF_PENDING_CN_MAX + 1);
+    if (len == 0 || len > RF_PENDING_CN_MAX)
+        return RF_ERR_LIMIT;
+    int rc = pend_ad(ad, &adlen, bind, bindlen);
+    if (rc != 0)
+        return rc;
+    randombytes_buf(sealed, PEND_NONCE_BYTES);
     pthread_mutex_lock(&s->lock);
-    uint32_t i = table_find(s, &s->pend, hash, now_s(s));
-    if (i == NIL) {
-        rc = RF_ERR_NOT_FOUND;
-        goto out;
-    }
-    struct pend *e = (struct pend *)at(&s->pend, i);
-    if (e->len + 1 > outcap) {
-        rc = RF_ERR_LIMIT;
-        goto out;
-    }
-    memcpy(out, e->codename, e->len + 1);
-    table_remove(&s->pend, i); /* taken once */
-out:
+    uint8_t *plain = s->pend_buf;
+    uint64_t expires = (uint64_t)(now_s(s) + RF_PENDING_LIFETIME_S);
+    memset(plain, 0, RF_PENDING_PLAIN_LEN);
+    plain[0] = 1;
+    for (int i = 0; i < 8; i++)
+        plain[1 + i] = (uint8_t)(expires >> (56 - 8 * i));
+    plain[9] = (uint8_t)len;
+    memcpy(plain + 10, codename, len);
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + PEND_NONCE_BYTES, &clen, plain,
+                                               RF_PENDING_PLAIN_LEN, ad, adlen, NULL, sealed,
+                                               s->pend_key);
+    sodium_memzero(plain, RF_PENDING_PLAIN_LEN);
     pthread_mutex_unlock(&s->lock);
-    return rc;
+    return rf_b64_encode(out, RF_PENDING_B64, sealed, sizeof(sealed));
+}
+
+int rf_pending_parse(const uint8_t *plain, size_t n, int64_t now, char *out, size_t outcap)
+{
+    struct rf_reader r;
+    uint8_t v = 0, len = 0;
+    uint64_t expires = 0;
+    const uint8_t *cn = NULL, *pad = NULL;
+    rf_reader_init(&r, plain, n);
+    int rc = rf_get_u8(&r, &v);
+    if (rc == 0 && v != 1)
+        rc = RF_ERR_VERSION;
+    rc = rc ? rc : rf_get_u64(&r, &expires);
+    rc = rc ? rc : rf_get_u8(&r, &len);
+    rc = rc ? rc : rf_get_ptr(&r, &cn, len);
+    rc = rc ? rc : rf_get_ptr(&r, &pad, RF_PENDING_CN_MAX - (size_t)len);
+    rc = rc ? rc : rf_reader_expect_end(&r);
+    if (rc != 0)
+        return RF_ERR_FORMAT;
+    if (len == 0 || memchr(cn, 0, len) != NULL)
+        return RF_ERR_FORMAT;
+    for (size_t i = 0; i < RF_PENDING_CN_MAX - (size_t)len; i++)
+        if (pad[i] != 0)
+            return RF_ERR_FORMAT;
+    /* expired, or from a clock far ahead of ours (never made by this process) */
+    if (now < 0 || expires <= (uint64_t)now || expires - (uint64_t)now > RF_PENDING_LIFETIME_S)
+        return RF_ERR_NOT_FOUND;
+    if ((size_t)len + 1 > outcap)
+        return RF_ERR_LIMIT;
+    memcpy(out, cn, len);
+    out[len] = '\0';
+    return 0;
+}
+
+int rf_pending_open(struct rf_sessions *s, const char *text, size_t len, const uint8_t *bind,
+                    size_t bindlen, char *out, size_t outcap)
+{
+    uint8_t ad[PEND_AD_MAX], sealed[RF_PENDING_SEALED_LEN];
+    size_t adlen = 0, got = 0;
+    if (text == NULL || len != RF_PENDING_B64 - 1 || outcap < RF_PENDING_CN_MAX + 1)
+        return RF_ERR_NOT_FOUND;
+    if (rf_b64_decode(sealed, sizeof(sealed), &got, text, len) != 0 || got != sizeof(sealed))
+        return RF_ERR_NOT_FOUND;
+    if (pend_ad(ad, &adlen, bind, bindlen) != 0)
+        return RF_ERR_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    uint8_t *plain = s->pend_buf;
+    unsigned long long plen = 0;
+    int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
+        plain, &plen, NULL, sealed + PEND_NONCE_BYTES, sizeof(sealed) - PEND_NONCE_BYTES, ad, adlen,
+        sealed, s->pend_key);
+    if (rc == 0 && plen == RF_PENDING_PLAIN_LEN)
+        rc = rf_pending_parse(plain, (size_t)plen, now_s(s), out, outcap);
+    else
+        rc = RF_ERR_NOT_FOUND;
+    sodium_memzero(plain, RF_PENDING_PLAIN_LEN);
+    pthread_mutex_unlock(&s->lock);
+    return rc == 0 ? 0 : RF_ERR_NOT_FOUND;
 }
 
 void rf_enroll_token_hash(uint8_t out[32], const char *token, size_t len)

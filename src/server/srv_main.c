@@ -538,11 +538,16 @@ int rf_server_admin_main(int argc, char **argv)
 static void usage_serve(FILE *f)
 {
     fputs("usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
-          "                    [--upload-max BYTES]\n"
+          "                    [--upload-max BYTES] [--session-idle S] [--sessions-max N]\n"
           "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
           "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
           "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
           "  --upload-max B    largest upload in bytes (default 500000000)\n"
+          "  --session-idle S  a person's session ends after S idle seconds (default: the\n"
+          "                    instance setting, 1800); expired sessions are wiped every\n"
+          "                    S/10 seconds (1 to 60)\n"
+          "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
+          "                    past it a login answers busy\n"
           "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
           "                    owner; DIR owned by root is refused unless --allow-root)\n"
           "  --allow-root      serve as root, without capabilities (a container alone)\n"
@@ -555,8 +560,10 @@ struct serve_opts {
     const char *datadir;
     const char *listen;
     int behind_tls;
-    uint64_t kdf_workers; /* 0: default */
-    uint64_t upload_max;  /* 0: instance setting */
+    uint64_t kdf_workers;  /* 0: default */
+    uint64_t upload_max;   /* 0: instance setting */
+    uint64_t session_idle; /* 0: instance setting */
+    uint64_t sessions_max; /* 0: instance setting */
     struct rf_sandbox_opts sandbox;
 };
 
@@ -568,6 +575,8 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"behind-tls", no_argument, 0, 't'},
         {"kdf-workers", required_argument, 0, 'k'},
         {"upload-max", required_argument, 0, 'u'},
+        {"session-idle", required_argument, 0, 'I'},
+        {"sessions-max", required_argument, 0, 'M'},
         {"user", required_argument, 0, 'U'},
         {"allow-root", no_argument, 0, 'R'},
         {"no-seccomp", no_argument, 0, 'S'},
@@ -597,6 +606,18 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         case 'u':
             if (parse_u64(optarg, 1, UINT64_MAX / 2, &o->upload_max) != 0) {
                 say("--upload-max takes a number of bytes");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'I':
+            if (parse_u64(optarg, 1, 86400, &o->session_idle) != 0) {
+                say("--session-idle takes seconds, from 1 to 86400");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'M':
+            if (parse_u64(optarg, 1, 1u << 22, &o->sessions_max) != 0) {
+                say("--sessions-max takes a number from 1 to 4194304");
                 return EXIT_USAGE;
             }
             break;
@@ -744,9 +765,19 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot start the KDF workers", rc);
         goto out;
     }
+    if (o.session_idle)
+        srv.limits.session_idle_s = (unsigned)o.session_idle;
+    if (o.sessions_max)
+        srv.limits.sessions_max = (unsigned)o.sessions_max;
     rc = rf_sessions_new(&srv.sessions, srv.limits.sessions_max, srv.limits.session_idle_s);
     if (rc != 0) {
         say_err("cannot allocate the session table", rc);
+        goto out;
+    }
+    /* expired sessions (a person who walked away) are wiped on a timer */
+    rc = rf_sessions_reaper_start(srv.sessions, rf_sessions_reap_period(srv.limits.session_idle_s));
+    if (rc != 0) {
+        say_err("cannot start the session reaper", rc);
         goto out;
     }
     srv.csrf_key = sodium_malloc(32);

@@ -642,3 +642,13 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
         *out = n;
     return rc;
 }
+
+int rf_store_checkpoint(struct rf_store *st)
+{
+    pthread_mutex_lock(&st->wmu);
+    int r = sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    pthread_mutex_unlock(&st->wmu);
+    if ((r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_LOCKED)
+        return RF_ERR_BUSY;
+    return rf_sqlite_err(r);
+}

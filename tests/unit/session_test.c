@@ -1,9 +1,12 @@
 /* session_test.c - the person's sessions as an attacker or a returning
  * person meets them: a token finds its session and nothing else finds it;
  * tampered, truncated or ended tokens find nothing; sessions die when idle
- * and after their absolute lifetime; a full table evicts its least recently
- * used entry; a pending codename is taken once and expires; daily quotas
- * refuse past their limit. */
+ * and after their absolute lifetime; the reaper wipes an expired session's
+ * key from the table without its token ever coming back (an injected
+ * clock); a full table answers busy and every live session stays; a sealed
+ * pending codename opens only with its cookie, untampered, before its
+ * expiry, and a flood of them keeps nothing; daily quotas refuse past their
+ * limit. */
 #include "server/session.h"
 #include "lib/codename.h"
 #include "lib/err.h"
@@ -15,6 +18,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 
 static struct rf_session_view *view;
 
@@ -118,7 +122,17 @@ static void idle_and_absolute_expiry(void **state)
     rf_sessions_free(s);
 }
 
-static void full_table_evicts_least_recently_used(void **state)
+/* The injected clock: seconds, moved by the tests (read by the reaper
+ * thread too, hence atomic). */
+static _Atomic int64_t fake_now = 1000;
+
+static int64_t fake_clock(void *arg)
+{
+    (void)arg;
+    return fake_now;
+}
+
+static void full_table_answers_busy_and_keeps_live_sessions(void **state)
 {
     (void)state;
     struct rf_sessions *s = NULL;
@@ -126,47 +140,175 @@ static void full_table_evicts_least_recently_used(void **state)
     struct rf_source_keys keys;
     char tok[4][RF_SESSION_TOKEN_B64], extra[RF_SESSION_TOKEN_B64];
     assert_int_equal(rf_sessions_new(&s, 4, 600), 0);
+    rf_sessions_set_clock(s, fake_clock, NULL);
     for (int i = 0; i < 4; i++) {
         make_source(&src, &keys, i);
         assert_int_equal(rf_session_create(s, &src, &keys, tok[i]), 0);
-        rf_sessions_clock_skew(s, 1);
+        fake_now += 1;
     }
-    assert_int_equal(rf_session_get(s, tok[0], view), 0); /* 1 is now the least recent */
     make_source(&src, &keys, 99);
+    /* a flood of new sessions is refused; nobody is pushed out */
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(rf_session_create(s, &src, &keys, extra), RF_ERR_BUSY);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rf_session_get(s, tok[i], view), 0);
+        assert_int_equal(view->source_id, i);
+    }
+    assert_int_equal(rf_sessions_count(s), 4);
+    /* once one is over, there is room again */
+    rf_session_end(s, tok[2]);
     assert_int_equal(rf_session_create(s, &src, &keys, extra), 0);
-    assert_int_equal(rf_session_get(s, tok[1], view), RF_ERR_NOT_FOUND);
-    assert_int_equal(rf_session_get(s, tok[0], view), 0);
-    assert_int_equal(rf_session_get(s, tok[2], view), 0);
-    assert_int_equal(rf_session_get(s, tok[3], view), 0);
     assert_int_equal(rf_session_get(s, extra, view), 0);
     assert_int_equal(view->source_id, 99);
-    /* a flood of new sessions never fails, and the table stays bounded */
-    for (int i = 0; i < 1000; i++)
-        assert_int_equal(rf_session_create(s, &src, &keys, extra), 0);
+    /* expired sessions make room too (and are wiped for it) */
+    fake_now += 600;
+    assert_int_equal(rf_session_create(s, &src, &keys, extra), 0);
+    assert_int_equal(rf_sessions_count(s), 1);
     rf_sessions_free(s);
 }
 
-static void pending_taken_once_and_expires(void **state)
+static void reaper_wipes_expired_keys_without_their_token(void **state)
 {
     (void)state;
     struct rf_sessions *s = NULL;
-    char id[RF_SESSION_TOKEN_B64], id2[RF_SESSION_TOKEN_B64];
-    char *out = sodium_malloc(RF_CODENAME_MAX);
+    struct rf_source src;
+    struct rf_source_keys keys, other;
+    char tok[RF_SESSION_TOKEN_B64], tok2[RF_SESSION_TOKEN_B64];
     assert_int_equal(rf_sessions_new(&s, 8, 600), 0);
-    const char *cn = "alpha bravo charlie delta echo foxtrot golf";
-    assert_int_equal(rf_pending_put(s, cn, id), 0);
-    assert_int_equal(rf_pending_take(s, id, out, 8), RF_ERR_LIMIT); /* too small: kept */
-    assert_int_equal(rf_pending_take(s, id, out, RF_CODENAME_MAX), 0);
-    assert_string_equal(out, cn);
-    assert_int_equal(rf_pending_take(s, id, out, RF_CODENAME_MAX), RF_ERR_NOT_FOUND);
+    rf_sessions_set_clock(s, fake_clock, NULL);
+    make_source(&src, &keys, 1);
+    assert_int_equal(rf_session_create(s, &src, &keys, tok), 0);
+    fake_now += 300;
+    make_source(&src, &other, 2);
+    assert_int_equal(rf_session_create(s, &src, &other, tok2), 0);
+    assert_true(rf_sessions_holds(s, keys.sk, 32)); /* the scan sees a live key */
+    assert_int_equal(rf_sessions_reap(s), 0);       /* nothing expired yet */
+    assert_true(rf_sessions_holds(s, keys.sk, 32));
 
-    assert_int_equal(rf_pending_put(s, cn, id2), 0);
-    /* a pending id is not a session token */
-    assert_int_equal(rf_session_get(s, id2, view), RF_ERR_NOT_FOUND);
-    rf_sessions_clock_skew(s, RF_PENDING_LIFETIME_S);
-    assert_int_equal(rf_pending_take(s, id2, out, RF_CODENAME_MAX), RF_ERR_NOT_FOUND);
+    fake_now += 300; /* the first person walked away 600 s ago */
+    assert_int_equal(rf_sessions_reap(s), 1);
+    assert_false(rf_sessions_holds(s, keys.sk, 32));
+    assert_false(rf_sessions_holds(s, keys.pk, 32));
+    assert_true(rf_sessions_holds(s, other.sk, 32)); /* the other one lives on */
+    assert_int_equal(rf_sessions_count(s), 1);
+
+    /* the same on a timer, by the reaper thread, with nobody calling in */
+    assert_int_equal(rf_sessions_reaper_start(s, 1), 0);
+    fake_now += 600;
+    for (int i = 0; i < 50 && rf_sessions_count(s) != 0; i++)
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    assert_int_equal(rf_sessions_count(s), 0);
+    assert_false(rf_sessions_holds(s, other.sk, 32));
+    assert_int_equal(rf_session_get(s, tok2, view), RF_ERR_NOT_FOUND);
+    rf_sessions_free(s); /* stops the thread */
+}
+
+static void reap_period_follows_idle_timeout(void **state)
+{
+    (void)state;
+    assert_int_equal(rf_sessions_reap_period(1800), 60);
+    assert_int_equal(rf_sessions_reap_period(300), 30);
+    assert_int_equal(rf_sessions_reap_period(5), 1);
+}
+
+static void pending_sealed_in_the_form(void **state)
+{
+    (void)state;
+    struct rf_sessions *s = NULL, *other = NULL;
+    char text[RF_PENDING_B64], bad[RF_PENDING_B64];
+    char *out = sodium_malloc(RF_CODENAME_MAX);
+    const uint8_t c1[] = "cookie-one-aaaaaaaaaaa", c2[] = "cookie-two-bbbbbbbbbbb";
+    assert_int_equal(rf_sessions_new(&s, 8, 600), 0);
+    assert_int_equal(rf_sessions_new(&other, 8, 600), 0);
+    rf_sessions_set_clock(s, fake_clock, NULL);
+    const char *cn = "alpha bravo charlie delta echo foxtrot golf";
+    assert_int_equal(rf_pending_seal(s, cn, c1, 22, text), 0);
+    assert_int_equal(strlen(text), RF_PENDING_B64 - 1);
+    assert_null(strstr(text, "alpha"));
+    assert_int_equal(rf_pending_open(s, text, strlen(text), c1, 22, out, RF_CODENAME_MAX), 0);
+    assert_string_equal(out, cn);
+    /* sealed again: another text of the same length */
+    char text2[RF_PENDING_B64];
+    assert_int_equal(rf_pending_seal(s, "x", c1, 22, text2), 0);
+    assert_int_equal(strlen(text2), strlen(text));
+    assert_string_not_equal(text, text2);
+    /* another browser's cookie, another process's key, too small a buffer */
+    assert_int_equal(rf_pending_open(s, text, strlen(text), c2, 22, out, RF_CODENAME_MAX),
+                     RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_pending_open(s, text, strlen(text), NULL, 0, out, RF_CODENAME_MAX),
+                     RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_pending_open(other, text, strlen(text), c1, 22, out, RF_CODENAME_MAX),
+                     RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_pending_open(s, text, strlen(text), c1, 22, out, 16), RF_ERR_NOT_FOUND);
+    /* every character changed, cut, lengthened: nothing */
+    for (size_t i = 0; i < strlen(text); i++) {
+        memcpy(bad, text, sizeof(text));
+        bad[i] = bad[i] == 'A' ? 'B' : 'A';
+        assert_int_equal(rf_pending_open(s, bad, strlen(bad), c1, 22, out, RF_CODENAME_MAX),
+                         RF_ERR_NOT_FOUND);
+    }
+    assert_int_equal(rf_pending_open(s, text, strlen(text) - 1, c1, 22, out, RF_CODENAME_MAX),
+                     RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_pending_open(s, "", 0, c1, 22, out, RF_CODENAME_MAX), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_pending_open(s, NULL, 0, c1, 22, out, RF_CODENAME_MAX), RF_ERR_NOT_FOUND);
+    /* a pending text is not a session token */
+    assert_int_equal(rf_session_get(s, text, view), RF_ERR_NOT_FOUND);
+    /* a flood of them keeps nothing and pushes nothing out */
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(rf_pending_seal(s, "flood flood flood", c2, 22, bad), 0);
+    assert_int_equal(rf_sessions_count(s), 0);
+    assert_int_equal(rf_pending_open(s, text, strlen(text), c1, 22, out, RF_CODENAME_MAX), 0);
+    /* taken twice is still the same codename (the store refuses a second
+     * account for it); expired after RF_PENDING_LIFETIME_S */
+    fake_now += RF_PENDING_LIFETIME_S - 1;
+    assert_int_equal(rf_pending_open(s, text, strlen(text), c1, 22, out, RF_CODENAME_MAX), 0);
+    fake_now += 1;
+    assert_int_equal(rf_pending_open(s, text, strlen(text), c1, 22, out, RF_CODENAME_MAX),
+                     RF_ERR_NOT_FOUND);
+    /* a codename too long or empty is not sealed */
+    char longcn[RF_PENDING_CN_MAX + 2];
+    memset(longcn, 'a', sizeof(longcn) - 1);
+    longcn[sizeof(longcn) - 1] = '\0';
+    assert_int_equal(rf_pending_seal(s, longcn, c1, 22, bad), RF_ERR_LIMIT);
+    assert_int_equal(rf_pending_seal(s, "", c1, 22, bad), RF_ERR_LIMIT);
     sodium_free(out);
+    rf_sessions_free(other);
     rf_sessions_free(s);
+}
+
+static void pending_plaintext_parser(void **state)
+{
+    (void)state;
+    uint8_t p[RF_PENDING_PLAIN_LEN];
+    char out[RF_PENDING_CN_MAX + 1];
+    const int64_t now = 5000;
+    memset(p, 0, sizeof(p));
+    p[0] = 1;
+    p[7] = 0x14; /* expires (big-endian u64 at 1..8) = 0x1400 = now + 120 */
+    p[9] = 3;
+    memcpy(p + 10, "abc", 3);
+    assert_int_equal(rf_pending_parse(p, sizeof(p), now, out, sizeof(out)), 0);
+    assert_string_equal(out, "abc");
+    assert_int_equal(rf_pending_parse(p, sizeof(p) - 1, now, out, sizeof(out)), RF_ERR_FORMAT);
+    assert_int_equal(rf_pending_parse(p, 0, now, out, sizeof(out)), RF_ERR_FORMAT);
+    assert_int_equal(rf_pending_parse(p, sizeof(p), now, out, 3), RF_ERR_LIMIT);
+    assert_int_equal(rf_pending_parse(p, sizeof(p), 0x1400, out, sizeof(out)), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_pending_parse(p, sizeof(p), -1, out, sizeof(out)), RF_ERR_NOT_FOUND);
+    /* an expiry further away than a lifetime was never made by us */
+    assert_int_equal(
+        rf_pending_parse(p, sizeof(p), 0x1400 - RF_PENDING_LIFETIME_S - 1, out, sizeof(out)),
+        RF_ERR_NOT_FOUND);
+    p[20] = 'x'; /* padding not zero */
+    assert_int_equal(rf_pending_parse(p, sizeof(p), now, out, sizeof(out)), RF_ERR_FORMAT);
+    p[20] = 0;
+    p[11] = 0; /* a NUL inside the codename */
+    assert_int_equal(rf_pending_parse(p, sizeof(p), now, out, sizeof(out)), RF_ERR_FORMAT);
+    p[11] = 'b';
+    p[9] = 0; /* empty */
+    assert_int_equal(rf_pending_parse(p, sizeof(p), now, out, sizeof(out)), RF_ERR_FORMAT);
+    p[9] = 3;
+    p[0] = 2; /* another version */
+    assert_int_equal(rf_pending_parse(p, sizeof(p), now, out, sizeof(out)), RF_ERR_FORMAT);
 }
 
 static void daily_quota(void **state)
@@ -224,8 +366,11 @@ int main(void)
         cmocka_unit_test(create_get_end),
         cmocka_unit_test(tampered_tokens_find_nothing),
         cmocka_unit_test(idle_and_absolute_expiry),
-        cmocka_unit_test(full_table_evicts_least_recently_used),
-        cmocka_unit_test(pending_taken_once_and_expires),
+        cmocka_unit_test(full_table_answers_busy_and_keeps_live_sessions),
+        cmocka_unit_test(reaper_wipes_expired_keys_without_their_token),
+        cmocka_unit_test(reap_period_follows_idle_timeout),
+        cmocka_unit_test(pending_sealed_in_the_form),
+        cmocka_unit_test(pending_plaintext_parser),
         cmocka_unit_test(daily_quota),
         cmocka_unit_test(enroll_token_hash_is_blake2b_of_text),
     };

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""
+What a coerced codename shows, and what a deleted reply leaves on disk
+(issue 13, finding 11).
+
+1. A person sends two messages and a file (in Russian, and another person in
+   English). Whoever holds the codename opens the inbox: the list of what
+   was sent says how many messages and files, and nothing of when or how
+   big: no day, month or year, no KB or MB, no byte count.
+2. A caseworker sends two replies; the person deletes one. While the server
+   runs, slices of the deleted reply's stored ciphertext are found nowhere
+   under the data directory (database, its write-ahead log, blobs), while
+   the other reply's still are (so the search sees what is there). Before
+   the deletion both were found.
+"""
+import datetime
+import os
+import re
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import REPO, Person, Server, Staff, case_ids, check, log, main, search_tree
+
+RF_KIND_REPLY = 3
+
+
+def po_msgs(lang):
+    with open(os.path.join(REPO, "po", lang + ".po"), encoding="utf-8") as f:
+        return dict(re.findall(r'msgid "(.*)"\nmsgstr "(.*)"', f.read()))
+
+
+def sent_list_text(page):
+    found = [text for tag, attrs, text in page.elements
+             if tag == "ul" and "sent" in (attrs.get("class") or "").split()]
+    check(len(found) == 1, "the inbox has one list of what the person sent", page.text[:1500])
+    return re.sub(r"\s+", " ", found[0]).strip()
+
+
+def check_sent_list(p, lang, n_msgs, n_files):
+    msgs = po_msgs(lang)
+    r = p.inbox()
+    text = sent_list_text(r.page)
+    want = [msgs["inbox.mine.messages"].replace("{{v:n_msgs}}", str(n_msgs)),
+            msgs["inbox.mine.files"].replace("{{v:n_files}}", str(n_files))]
+    for w in want:
+        check(w in text, "%s: the sent list says %r" % (lang, w), text)
+    today = datetime.datetime.now(datetime.timezone.utc)
+    months = [msgs["month.%d" % m] for m in range(1, 13)]
+    bad = [m for m in months if m.lower() in text.lower()]
+    bad += [y for y in (str(today.year), str(today.year - 1), str(today.year + 1)) if y in text]
+    bad += [u for u in ("KB", "MB", "КБ", "МБ", "bytes", "байт") if u in text]
+    digits = re.findall(r"\d+", text)
+    bad += [d for d in digits if d not in (str(n_msgs), str(n_files))]
+    check(not bad, "%s: the sent list shows no date and no size, only counts" % lang,
+          (bad, text))
+    # and nothing on the page (no reply yet) names the day things were sent
+    page = r.page.text
+    day = "%d %s %d" % (today.day, months[today.month - 1], today.year)
+    check(day not in page, "%s: the inbox shows the day things were sent" % lang, page[:1500])
+    log("%s sent list: %r" % (lang, text))
+
+
+def reply_objects(srv):
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "refuge.db"), uri=True,
+                          timeout=30)
+    try:
+        rows = con.execute("SELECT seq, data FROM objects WHERE kind = ? ORDER BY seq",
+                           (RF_KIND_REPLY,)).fetchall()
+    finally:
+        con.close()
+    return [(seq, bytes(data)) for seq, data in rows if data is not None]
+
+
+def slices(ct):
+    """Four 32-byte slices of the ciphertext's body (past the header, whose
+    recipient stanzas other objects share)."""
+    n = len(ct)
+    return [ct[off:off + 32] for off in (n // 2, n * 3 // 5, n * 3 // 4, n - 40)]
+
+
+def test():
+    srv = Server()
+    srv.init()
+    srv.start()
+    alice = Staff("Alice")
+    alice.run("init", "--server", srv.url, "--token", srv.token, "--name", "Alice")
+
+    ru = Person(srv, lang="ru")
+    ru.new_codename()
+    r, _ = ru.send("первое сообщение", files=[("passport.jpg", "image/jpeg", os.urandom(300000))])
+    check(r.status == 200, "the first message is sent (%d)" % r.status, r.text[:500])
+    r, _ = ru.send("второе сообщение " + "x" * 5000)
+    check(r.status == 200, "the second message is sent (%d)" % r.status, r.text[:500])
+    en = Person(srv, lang="en")
+    en.new_codename()
+    r, _ = en.send("one message", files=[("a.pdf", "application/pdf", os.urandom(2000)),
+                                          ("b.pdf", "application/pdf", os.urandom(9000))])
+    check(r.status == 200, "the English person's message is sent (%d)" % r.status)
+
+    # someone forced the codename out of them and logs in
+    ru.login()
+    check_sent_list(ru, "ru", 2, 1)
+    en.login()
+    check_sent_list(en, "en", 1, 2)
+
+    # two replies; the person deletes one
+    alice.run("sync")
+    cases = case_ids(alice.json("cases", "--json"))
+    check(len(cases) == 2, "the caseworker sees two cases", cases)
+    for c in cases:
+        alice.run("reply", c, "-m", "reply one " + "a" * 3000)
+        alice.run("reply", c, "-m", "reply two " + "b" * 3000)
+    r = ru.inbox()
+    forms = [f for f in r.page.forms if f.action.endswith("/reply/delete")]
+    check(len(forms) == 2, "the person sees two replies, each with a delete button",
+          r.page.text[:1500])
+    mine = {int(f.field("seq")["value"]) for f in forms}
+    objs = [(seq, ct) for seq, ct in reply_objects(srv) if seq in mine]
+    check(len(objs) == 2, "both replies are stored in the database (inline)", [s for s, _ in objs])
+    (gone_seq, gone_ct), (kept_seq, kept_ct) = objs
+    needles = [("deleted reply", "raw", s) for s in slices(gone_ct)]
+    needles += [("kept reply", "raw", s) for s in slices(kept_ct)]
+    hits, _, _ = search_tree([srv.data], needles)
+    check({h.split(" (")[0] for h in hits} == {"deleted reply", "kept reply"},
+          "before the deletion, the search finds both replies' ciphertext on disk", hits)
+
+    form = [f for f in forms if int(f.field("seq")["value"]) == gone_seq][0]
+    r = ru.b.submit(form)
+    check(r.status == 200 and r.url.startswith("/inbox"), "the deletion answered %d at %s" %
+          (r.status, r.url), r.text[:500])
+    left = [f for f in r.page.forms if f.action.endswith("/reply/delete")]
+    check([int(f.field("seq")["value"]) for f in left] == [kept_seq],
+          "the inbox shows only the reply kept", r.page.text[:1000])
+
+    hits, files, total = search_tree([srv.data], needles)
+    gone = sorted(h for h in hits if h.startswith("deleted reply"))
+    check(not gone, "a deleted reply's ciphertext is still on disk (write-ahead log or "
+          "database) after the person deleted it", gone)
+    check(any(h.startswith("kept reply") for h in hits),
+          "the reply not deleted is still found (the search sees what is there)", hits)
+    log("after the deletion: %d files, %d bytes searched; the deleted reply's ciphertext is "
+        "gone, the kept one is there" % (files, total))
+    srv.stop_clean()
+
+
+if __name__ == "__main__":
+    main(test)
