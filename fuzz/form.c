@@ -123,7 +123,7 @@ static uint16_t form_port(void)
     signal(SIGPIPE, SIG_IGN);
     srv.limits.connections_max = 64;
     srv.limits.connection_timeout_s = 10;
-    rf_http_set_fallbacks(not_found, not_found);
+    rf_http_set_fallbacks(not_found, not_found, NULL);
     if (rf_http_start(&http, &srv, "127.0.0.1:0", tables, counts, 1) != 0)
         abort();
     return rf_http_port(http);

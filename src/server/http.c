@@ -45,8 +45,9 @@
  *
  * The dispatcher's own refusals (malformed, too large, wrong method, busy)
  * are a JSON error under /api/ and otherwise the person's error page in
- * their language (rf_pages_refuse), plain text only when the pages are not
- * running (tests with fallbacks of their own). A request whose framing is
+ * their language (the refuse function srv_main.c hands in through
+ * rf_http_set_fallbacks: this layer never calls up into the pages), plain
+ * text only when none was handed in (tests with fallbacks of their own). A request whose framing is
  * ambiguous (framing_bad) is answered at once and its connection closed.
  *
  * Every response carries the same security headers (security_headers[]);
@@ -54,7 +55,7 @@
  * "default-src 'none'; frame-ancestors 'none'" for anything else.
  */
 #include "server/httpd.h"
-#include "server/routes.h"
+#include "server/srv.h"
 #include "server/tmpl.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -147,11 +148,14 @@ struct rf_req {
 
 static rf_http_fallback_fn fallback_pages;
 static rf_http_fallback_fn fallback_api;
+static rf_http_refuse_fn refuse_page;
 
-void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api)
+void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api,
+                           rf_http_refuse_fn refuse)
 {
     fallback_pages = pages;
     fallback_api = api;
+    refuse_page = refuse;
 }
 
 /* ---------------------------------------------------------------- request */
@@ -707,7 +711,7 @@ static void answer_error(struct rf_req *r, unsigned status)
     int rc;
     if (path_is_api(r->path)) {
         rc = rf_req_respond_json_error(r, status, code, text);
-    } else if (fallback_pages == NULL && rf_pages_refuse(r, status) == 0 && rf_req_responded(r)) {
+    } else if (refuse_page != NULL && refuse_page(r, status) == 0 && rf_req_responded(r)) {
         return; /* the person's page, in their language */
     } else {
         rc = rf_req_respond_static(r, status, "text/plain; charset=utf-8", (const uint8_t *)text,
@@ -828,9 +832,8 @@ static void run_headers(struct rf_req *r)
         }
         int api = path_is_api(r->path);
         rf_http_fallback_fn fb = api ? fallback_api : fallback_pages;
-        if (fb == NULL)
-            fb = api ? rf_api_not_found : rf_pages_not_found;
-        after_callback(r, fb(r));
+        if (fb != NULL)
+            after_callback(r, fb(r));
         if (!rf_req_responded(r))
             answer_error(r, MHD_HTTP_NOT_FOUND);
         return;

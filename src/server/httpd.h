@@ -30,12 +30,18 @@ void rf_http_quiesce(struct rf_http *h);
  * then stops the daemon, closing every connection. NULL is a no-op. */
 void rf_http_stop(struct rf_http *h);
 
-/* Who answers an unmatched path: by default rf_pages_not_found and, for
- * paths under /api/, rf_api_not_found (routes.h). Tests that run without the
- * page and API modules set their own before rf_http_start. NULL restores the
- * default. */
+/* Who answers what no route does, handed in by the layer that owns the
+ * pages and the API (srv_main.c: rf_pages_not_found, rf_api_not_found and
+ * rf_pages_refuse from routes.h), so that this layer never calls up into
+ * them. pages / api answer an unmatched path (api for paths under /api/);
+ * refuse renders the person's page for a request this layer refuses itself
+ * (400, 405, 413, 503, ...) and returns nonzero when it answered nothing.
+ * Set before rf_http_start; a NULL leaves this layer's own answer (JSON
+ * under /api/, plain text elsewhere). */
 typedef int (*rf_http_fallback_fn)(struct rf_req *r);
-void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api);
+typedef int (*rf_http_refuse_fn)(struct rf_req *r, unsigned status);
+void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api,
+                           rf_http_refuse_fn refuse);
 
 /* Bytes of a chunked request body (no Content-Length) that are read and
  * thrown away after a handler has answered early, so that the client reads

@@ -800,6 +800,7 @@ int rf_serve_main(int argc, char **argv)
     }
     api_up = 1;
 
+    rf_http_set_fallbacks(rf_pages_not_found, rf_api_not_found, rf_pages_refuse);
     const struct rf_route *const tables[] = {rf_page_routes, rf_api_routes};
     const size_t counts[] = {rf_page_routes_n, rf_api_routes_n};
     rc = rf_http_start(&http, &srv, o.listen, tables, counts, 2);

@@ -119,10 +119,12 @@ static int open_subdir(int dir_fd, const char *name, int *out)
     return 0;
 }
 
-int rf_blobdir_open(struct rf_store_files *f, const char *datadir, int *recover)
+int rf_blobdir_open(struct rf_store_files *f, const char *datadir, int *recover,
+                    int (*referenced)(struct rf_store *st, const char *name))
 {
     int rc;
     f->dir_fd = f->blobs_fd = f->tmp_fd = f->lock_fd = -1;
+    f->referenced = referenced;
     *recover = 0;
     if (mkdir(datadir, 0700) != 0 && errno != EEXIST)
         return rf_store_errno(errno);
@@ -434,7 +436,7 @@ int rf_blob_discard(struct rf_store *st, const char *name)
     struct rf_store_files *f = rf_store_files_of(st);
     if (!rf_blob_name_valid(name))
         return RF_ERR_INVALID;
-    int rc = rf_store_blob_referenced(st, name);
+    int rc = f->referenced(st, name);
     if (rc < 0)
         return rc;
     if (rc > 0)

@@ -25,6 +25,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
+/* Every backend's struct rf_store begins with its struct rf_store_files
+ * (rf_store_files_of), so that the blob layer finds the files of a store
+ * without calling into the backend; the backend asserts it with
+ * static_assert(offsetof(struct rf_store, files) == 0). */
 struct rf_store_files {
     int dir_fd;   /* DIR */
     int blobs_fd; /* DIR/blobs */
@@ -34,17 +38,22 @@ struct rf_store_files {
     int fault_armed;
     int fault_left; /* successes still allowed */
     int fault_err;
+    /* The backend's "still referenced?" predicate, handed in at open: 1 if an
+     * object row names blob name, 0 if none, or an rf_err. The blob layer
+     * asks it before discarding a blob and never calls the backend else. */
+    int (*referenced)(struct rf_store *st, const char *name);
 };
 
-/* Implemented by the backend: the files of an open store. */
-struct rf_store_files *rf_store_files_of(struct rf_store *st);
-/* Implemented by the backend: 1 if an object row names blob name, 0 if
- * none, or an rf_err. */
-int rf_store_blob_referenced(struct rf_store *st, const char *name);
+static inline struct rf_store_files *rf_store_files_of(struct rf_store *st)
+{
+    return (struct rf_store_files *)(void *)st;
+}
 
 /* Creates DIR, DIR/blobs, DIR/tmp (0700) and opens them; takes DIR/lock if
- * free (*recover = 1: this opener must run recovery) */
-int rf_blobdir_open(struct rf_store_files *f, const char *datadir, int *recover);
+ * free (*recover = 1: this opener must run recovery). referenced is the
+ * backend's predicate (see struct rf_store_files). */
+int rf_blobdir_open(struct rf_store_files *f, const char *datadir, int *recover,
+                    int (*referenced)(struct rf_store *st, const char *name));
 void rf_blobdir_close(struct rf_store_files *f);
 /* Deletes every file in DIR/tmp; *n receives how many. */
 int rf_blobdir_clear_tmp(struct rf_store_files *f, long *n);

@@ -54,11 +54,13 @@
 #include "lib/log.h"
 #include "store/sqlite_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,10 +206,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PURGE_SOURCE] = "DELETE FROM sources WHERE id = ?1",
 };
 
-struct rf_store_files *rf_store_files_of(struct rf_store *st)
-{
-    return &st->files;
-}
+/* The blob layer finds the files at the start of the store (store_internal.h). */
+static_assert(offsetof(struct rf_store, files) == 0, "struct rf_store begins with its files");
 
 uint32_t rf_store_today(void)
 {
@@ -434,7 +434,7 @@ static int blob_referenced(void *ctx, const char *name)
     return rc == SQLITE_DONE ? 0 : rf_sqlite_err(rc);
 }
 
-int rf_store_blob_referenced(struct rf_store *st, const char *name)
+static int store_blob_referenced(struct rf_store *st, const char *name)
 {
     struct conn *c;
     int rc = reader_get(st, &c);
@@ -477,7 +477,7 @@ int rf_store_open(struct rf_store **out, const char *datadir)
     pthread_cond_init(&st->rcv, NULL);
     st->files.dir_fd = st->files.blobs_fd = st->files.tmp_fd = st->files.lock_fd = -1;
 
-    if ((rc = rf_blobdir_open(&st->files, datadir, &do_recover)) != 0)
+    if ((rc = rf_blobdir_open(&st->files, datadir, &do_recover, store_blob_referenced)) != 0)
         goto out;
     /* the database file is created 0600 before SQLite sees it; -wal and -shm
      * take the same mode */

@@ -696,7 +696,7 @@ static int setup(void **state)
     memset(&srv, 0, sizeof(srv));
     srv.limits.connections_max = 100;
     srv.limits.connection_timeout_s = 10;
-    rf_http_set_fallbacks(nf_pages, nf_api);
+    rf_http_set_fallbacks(nf_pages, nf_api, NULL);
     if (rf_http_start(&srv_http, &srv, "127.0.0.1:0", tables, counts, 2) != 0)
         return -1;
     port = rf_http_port(srv_http);
