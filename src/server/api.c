@@ -56,10 +56,8 @@
 
 #define API_NONCE_CAP 65536
 #define API_TOKEN_MAX 128
-/* Largest envelope header: magic, version, kind, nrecip, stanzas, stream header. */
-#define API_ENV_HEAD_MAX                                                                           \
-    (4 + 1 + 1 + 2 + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES +                                 \
-     crypto_secretstream_xchacha20poly1305_HEADERBYTES)
+/* Largest envelope header: magic, version, kind, nrecip, stanzas, stream header, commitment. */
+#define API_ENV_HEAD_MAX RF_ENV_HEADER_MAX
 
 #define TEAMCONFIG "teamconfig"
 

@@ -1035,7 +1035,7 @@ def object_bytes(srv, con, seq):
     if row[0] is not None:
         return bytes(row[0])
     with open(os.path.join(srv.data, "blobs", row[1]), "rb") as f:
-        return f.read(8 + 88 * 256 + 24)
+        return f.read(8 + 88 * 256 + 24 + 32)
 
 
 KEYID_KEY = b"refuge-keyid-v1\0"
