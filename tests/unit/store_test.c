@@ -213,7 +213,7 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 2);
+    assert_int_equal(sqlite3_column_int(s, 0), 3);
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
