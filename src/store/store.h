@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RF_CASE_ID_LEN 10          /* random, base32, not derived from the codename */
-#define RF_BLOB_NAME_LEN 32        /* hex of 16 random bytes */
+#define RF_CASE_ID_LEN 10     /* random, base32, not derived from the codename */
+#define RF_BLOB_NAME_LEN 32   /* hex of 16 random bytes */
 #define RF_INLINE_MAX (256 * 1024) /* objects up to this size may be stored in the database */
 
 struct rf_store;
@@ -59,7 +59,7 @@ struct rf_object {
     uint8_t kind;
     uint64_t size; /* ciphertext bytes */
     uint32_t day;
-    int in_blob; /* 1: ciphertext is a blob file; 0: in the database */
+    int in_blob;   /* 1: ciphertext is a blob file; 0: in the database */
 };
 /* Objects with seq > after, ascending, at most cap. */
 int rf_store_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
@@ -90,8 +90,8 @@ int rf_store_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t ca
 
 /* Grants (rewrap, envelope.h): extra sealed content keys beside objects. */
 struct rf_grant_rec {
-    int64_t id;  /* ascending */
-    int64_t seq; /* the object */
+    int64_t id;   /* ascending */
+    int64_t seq;  /* the object */
     uint8_t keyid[8];
     uint8_t grant[88]; /* RF_GRANT_BYTES */
 };
@@ -101,8 +101,8 @@ int rf_store_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t aft
 
 /* Audit log (lib/audit.h), entries with id > after, ascending, at most cap. */
 struct rf_audit_entry;
-int rf_store_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
-                        size_t *n);
+int rf_store_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out,
+                        size_t cap, size_t *n);
 
 /* Retention. Deletes, in one transaction each, every case whose deletion day
  * (set by RF_OP_CASE_SCHEDULE when caseworkers close it) has come, and every
@@ -120,18 +120,18 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
 /* ---- writes ---- */
 enum rf_op_type {
     RF_OP_SETTING_PUT = 1, /* key, data/len */
-    RF_OP_SOURCE_CREATE, /* lookup_id, pk -> source (id, case_id); RF_ERR_EXISTS if lookup taken */
-    RF_OP_OBJECT_PUT,    /* source_id, kind, data/len inline or blob_name + size -> seq */
-    RF_OP_OBJECT_DELETE, /* seq, source_id (must own it); removes the blob after commit */
-    RF_OP_TOKEN_PUT,     /* token_hash, role */
-    RF_OP_TOKEN_USE,     /* token_hash -> role; RF_ERR_NOT_FOUND if unknown or used;
-                          * with require_admin, RF_ERR_AUTH (token kept) unless an admin token */
-    RF_OP_STAFF_PUT,     /* staff */
-    RF_OP_ROSTER_PUT,    /* version, data/len (signed roster; verified by the caller) */
-    RF_OP_GRANT_PUT,     /* seq, keyid, data/len = grant (88 bytes) */
-    RF_OP_AUDIT_APPEND,  /* pk = actor (zeros: server/person), key = action, target; the
-                          * store assigns id, day, prev and hash in the same transaction */
-    RF_OP_CASE_SCHEDULE, /* source_id, day = deletion day (0 cancels) */
+    RF_OP_SOURCE_CREATE,   /* lookup_id, pk -> source (id, case_id); RF_ERR_EXISTS if lookup taken */
+    RF_OP_OBJECT_PUT,      /* source_id, kind, data/len inline or blob_name + size -> seq */
+    RF_OP_OBJECT_DELETE,   /* seq, source_id (must own it); removes the blob after commit */
+    RF_OP_TOKEN_PUT,       /* token_hash, role */
+    RF_OP_TOKEN_USE,       /* token_hash -> role; RF_ERR_NOT_FOUND if unknown or used;
+                            * with require_admin, RF_ERR_AUTH (token kept) unless an admin token */
+    RF_OP_STAFF_PUT,       /* staff */
+    RF_OP_ROSTER_PUT,      /* version, data/len (signed roster; verified by the caller) */
+    RF_OP_GRANT_PUT,       /* seq, keyid, data/len = grant (88 bytes) */
+    RF_OP_AUDIT_APPEND,    /* pk = actor (zeros: server/person), key = action, target; the
+                            * store assigns id, day, prev and hash in the same transaction */
+    RF_OP_CASE_SCHEDULE,   /* source_id, day = deletion day (0 cancels) */
 };
 
 struct rf_op {
@@ -157,7 +157,9 @@ struct rf_op {
     int require_admin;
     uint32_t version;
     uint32_t day;
-    const char *target; /* RF_OP_AUDIT_APPEND (data/len: its signed request record, or NULL) */
+    /* RF_OP_AUDIT_APPEND: target; data/len: the caseworker's signed request
+     * record (lib/audit.h, version 2), or NULL for an unsigned entry */
+    const char *target;
     uint8_t keyid[8];   /* RF_OP_GRANT_PUT */
     struct rf_staff_rec staff;
     /* outputs */
