@@ -1086,14 +1086,19 @@ def roster_hash(raw):
 
 # ---- the audit chain (src/lib/audit.h) ----
 
-def audit_hash(eid, day, actor, action, target, prev):
+def audit_hash(eid, day, actor, action, target, prev, request=None):
     """BLAKE2b-256("refuge-audit-v1" || id u64 || day u32 || actor ||
-    action_len u8 || action || target_len u8 || target || prev)."""
+    action_len u8 || action || target_len u8 || target || prev); with a
+    signed request (version 2, docs/protocol.md 9): "refuge-audit-v2" and
+    || request_len u16 || request appended."""
     action = action.encode() if isinstance(action, str) else bytes(action)
     target = target.encode() if isinstance(target, str) else bytes(target)
     actor = bytes(actor) if actor else b"\0" * 32
-    m = (b"refuge-audit-v1" + struct.pack(">QI", eid, day) + actor +
+    domain = b"refuge-audit-v2" if request else b"refuge-audit-v1"
+    m = (domain + struct.pack(">QI", eid, day) + actor +
          bytes([len(action)]) + action + bytes([len(target)]) + target + bytes(prev))
+    if request:
+        m += struct.pack(">H", len(request)) + bytes(request)
     return hashlib.blake2b(m, digest_size=32).digest()
 
 
