@@ -76,7 +76,7 @@ int rf_replysig_read(json_t **out, const uint8_t *p, size_t n, const char *case_
     json_t *m = NULL;
     if (!rf_reply_signed(p, n)) { /* version 1: unsigned JSON; its "author" is ignored */
         m = body_json(p, n);
-        json_object_set_new(o, "author_note", json_string("unsigned reply (older format)"));
+        json_object_set_new(o, "author_note", json_string("unsigned reply, older format"));
     } else {
         uint8_t signer[32];
         const uint8_t *body = NULL;
