@@ -28,8 +28,8 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (KEYID_KEY, Person, Server, case_ids, check, log, main, make_team, open_db,
-                 parse_roster, require_commands)
+from lib import (KEYID_KEY, Person, Server, case_ids, check, log, main, make_team,
+                 object_bytes, open_db, parse_roster, require_commands)
 
 
 def sodium():
@@ -112,6 +112,14 @@ def test():
     p = carol.run("show", case)
     check("reply from Alice" in p.out, "`refuge show` says \"reply from Alice\"", p.out[-1500:])
     log("honest: Carol's client shows the reply as Alice's")
+
+    # every writer produces envelope version 2: the server's streaming
+    # sealer (the person's message) and the client (Alice's reply)
+    for kind, what in ((1, "the person's message"), (3, "Alice's reply")):
+        row = con.execute("SELECT seq FROM objects WHERE kind = ? ORDER BY seq LIMIT 1",
+                          (kind,)).fetchone()
+        data = object_bytes(srv, con, row[0])
+        check(data[:5] == b"RFGE\x02", "%s is stored as envelope version 2" % what, data[:8])
 
     # what the compromised server adds, while it is stopped
     srv.stop_clean()
