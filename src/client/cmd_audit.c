@@ -4,7 +4,10 @@
  * still extends the entry this client verified last (the "anchor", kept in
  * the cache as id u64 big-endian || hash[32]). A server that edits, drops,
  * reorders or rewrites history is reported with the entry where the chain
- * breaks. On success the last entry becomes the new anchor.
+ * breaks. Then every caseworker's entry must carry the API request that
+ * caseworker signed for it (audit version 2, rf_audit_verify_sigs): an entry
+ * the server invented in someone's name is reported as unsigned or forged.
+ * On success the last entry becomes the new anchor.
  */
 #include "client/cmd.h"
 #include "client/out.h"
@@ -26,9 +29,10 @@ static void usage(FILE *f)
           "\n"
           "Fetches the server's log of staff actions (who fetched, replied, changed the\n"
           "roster, deleted; never any content) and checks its hash chain from the first\n"
-          "entry and against the last entry this computer verified before. Prints\n"
+          "entry and against the last entry this computer verified before, and that each\n"
+          "caseworker's entry carries the request that caseworker signed for it. Prints\n"
           "\"audit log verified: N entries\", or where and how the log was broken\n"
-          "(modified, deleted, reordered, rewritten) and exits 1.\n"
+          "(modified, deleted, reordered, rewritten, unsigned, forged) and exits 1.\n"
           "  --json   {\"ok\":true,\"entries\":N} or {\"ok\":false,\"entry\":ID,\"break\":KIND}\n",
           f);
 }

@@ -447,7 +447,8 @@ static void usage_show(FILE *f)
           "(name and size; `refuge files` saves them), replies and the team's events (stage\n"
           "changes, notes, ...), each with its day and author. Events queued offline are\n"
           "marked \"not sent yet\"; events that fail verification are shown as \"unverified\n"
-          "event\" and ignored. Works offline.\n"
+          "event\" and ignored. A reply names its author only if that caseworker signed it\n"
+          "for this case; others show as \"reply, author unverified\". Works offline.\n"
           "  --json   one JSON object {\"case\":..,\"items\":[...]} (see docs/staff.md)\n",
           f);
 }
