@@ -382,6 +382,8 @@ static int use_cmp(const void *a, const void *b)
 static size_t first_reuse(const struct rf_audit_entry *e, struct au_use *u, size_t nu, size_t n)
 {
     size_t first = n;
+    if (nu < 2)
+        return n;
     qsort(u, nu, sizeof(*u), use_cmp);
     for (size_t i = 0; i < nu;) {
         size_t j = i + 1;
