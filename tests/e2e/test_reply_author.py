@@ -29,7 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (KEYID_KEY, Person, Server, case_ids, check, log, main, make_team,
-                 object_bytes, open_db, parse_roster, require_commands)
+                 object_bytes, open_db, parse_roster, require_commands, table_columns)
 
 
 def sodium():
@@ -140,17 +140,25 @@ def test():
             sod, case, "stranger " + secrets.token_hex(3))),
     }
     texts = {}
+    # a consistent server also says which roster version each object was
+    # stored under (the column of finding 3, where the schema has it)
+    extra, vals = "", ()
+    if "roster" in table_columns(con, "objects"):
+        extra = ", roster"
+        vals = (con.execute("SELECT max(roster) FROM objects").fetchone()[0],)
+
+    def insert(source_id, env):
+        con.execute("INSERT INTO objects(source_id, kind, size, day, data%s) VALUES (?,3,?,?,?%s)"
+                    % (extra, ",?" * len(vals)), (source_id, len(env), day, env) + vals)
+
     con.execute("BEGIN IMMEDIATE")
     for label, (c, plain) in forged.items():
-        env = seal_v2(sod, 3, [src[c][1]] + team_box, plain)
-        con.execute("INSERT INTO objects(source_id, kind, size, day, data) VALUES (?,3,?,?,?)",
-                    (src[c][0], len(env), day, env))
+        insert(src[c][0], seal_v2(sod, 3, [src[c][1]] + team_box, plain))
     # Alice's genuine reply, copied into the other person's case
     (seq, data) = con.execute("SELECT seq, data FROM objects WHERE kind = 3 AND source_id = ? "
                               "ORDER BY seq LIMIT 1", (src[case][0],)).fetchone()
     check(data is not None, "Alice's reply is stored inline", seq)
-    con.execute("INSERT INTO objects(source_id, kind, size, day, data) VALUES (?,3,?,?,?)",
-                (src[case2][0], len(data), day, bytes(data)))
+    insert(src[case2][0], bytes(data))
     con.execute("COMMIT")
     for label, (c, plain) in forged.items():
         texts[label] = (json.loads(plain)["text"] if plain[:1] == b"{"
