@@ -12,6 +12,12 @@
  * would (ids 1..n, links, hashes): that chain must pass from genesis and
  * from every anchor, with or without the anchor entry, and changing one
  * entry's day must be reported as MODIFIED at that entry.
+ *
+ * Version 2: the whole input is also parsed as a signed request record
+ * (rf_audit_req_parse); one that parses must encode back to the same bytes.
+ * The decoded entries are given the record (when it parses) and checked by
+ * rf_audit_verify_sigs, whose break must name an entry and be UNSIGNED or
+ * FORGED (fuzz-made signatures never verify).
  */
 #include "lib/audit.h"
 #include "lib/buf.h"
@@ -101,6 +107,34 @@ static void honest_chain(size_t n)
     }
 }
 
+static void check_requests(const uint8_t *data, size_t size, size_t n)
+{
+    struct rf_audit_req q;
+    uint8_t rec[RF_AUDIT_REQ_MAX];
+    size_t len = 0;
+    int rc = rf_audit_req_parse(&q, data, size);
+    if (rc > 0 || rc < RF_ERR_MIN)
+        abort();
+    if (rc == 0) {
+        if (rf_audit_req_encode(rec, &len, q.method, q.path, q.ts, q.nonce, q.body_hash, q.sig) !=
+                0 ||
+            len != size || memcmp(rec, data, size) != 0)
+            abort();
+        for (size_t i = 0; i < n; i++) {
+            memcpy(ents[i].req, data, size);
+            ents[i].req_len = (uint16_t)size;
+        }
+    }
+    size_t bad = 0, a = 0, b = 0, c = 0;
+    enum rf_audit_break what = RF_AUDIT_OK;
+    rc = rf_audit_verify_sigs(ents, n, &bad, &what, &a, &b, &c);
+    if (rc == 0 && (what != RF_AUDIT_OK || a + b + c != n))
+        abort();
+    if (rc != 0 &&
+        (rc != RF_ERR_FORMAT || bad >= n || (what != RF_AUDIT_UNSIGNED && what != RF_AUDIT_FORGED)))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t n = decode(data, size);
@@ -120,5 +154,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)verify(ents + k, n - k, ents[k].id, ents[k].hash, &bad, &what);
     }
     honest_chain(n);
+    check_requests(data, size, n);
     return 0;
 }

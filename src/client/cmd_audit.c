@@ -4,7 +4,10 @@
  * still extends the entry this client verified last (the "anchor", kept in
  * the cache as id u64 big-endian || hash[32]). A server that edits, drops,
  * reorders or rewrites history is reported with the entry where the chain
- * breaks. On success the last entry becomes the new anchor.
+ * breaks. Then every caseworker's entry must carry the API request that
+ * caseworker signed for it (audit version 2, rf_audit_verify_sigs): an entry
+ * the server invented in someone's name is reported as unsigned or forged.
+ * On success the last entry becomes the new anchor.
  */
 #include "client/cmd.h"
 #include "client/out.h"
@@ -26,9 +29,10 @@ static void usage(FILE *f)
           "\n"
           "Fetches the server's log of staff actions (who fetched, replied, changed the\n"
           "roster, deleted; never any content) and checks its hash chain from the first\n"
-          "entry and against the last entry this computer verified before. Prints\n"
+          "entry and against the last entry this computer verified before, and that each\n"
+          "caseworker's entry carries the request that caseworker signed for it. Prints\n"
           "\"audit log verified: N entries\", or where and how the log was broken\n"
-          "(modified, deleted, reordered, rewritten) and exits 1.\n"
+          "(modified, deleted, reordered, rewritten, unsigned, forged) and exits 1.\n"
           "  --json   {\"ok\":true,\"entries\":N} or {\"ok\":false,\"entry\":ID,\"break\":KIND}\n",
           f);
 }
@@ -66,6 +70,14 @@ static int decode(struct rf_audit_entry *e, json_t *j)
         return RF_ERR_PROTOCOL;
     if (actor[0] && (rf_b64_decode(e->actor, 32, &n, actor, strlen(actor)) != 0 || n != 32))
         return RF_ERR_PROTOCOL;
+    const char *req = json_string_value(json_object_get(j, "request"));
+    if (json_object_get(j, "request") && !req)
+        return RF_ERR_PROTOCOL;
+    if (req) { /* the signed request behind a caseworker's entry (audit v2) */
+        if (rf_b64_decode(e->req, sizeof(e->req), &n, req, strlen(req)) != 0 || n == 0)
+            return RF_ERR_PROTOCOL;
+        e->req_len = (uint16_t)n;
+    }
     e->id = (uint64_t)json_integer_value(id);
     e->day = (uint32_t)json_integer_value(day);
     return 0;
@@ -130,7 +142,7 @@ static int fetch_all(struct rf_ctx *x, struct rf_audit_entry **out, size_t *coun
 static int verify(struct rf_ctx *x, int json)
 {
     struct rf_audit_entry *e = NULL;
-    size_t n = 0, bad = 0;
+    size_t n = 0, bad = 0, nsig = 0, nlegacy = 0, nserver = 0;
     enum rf_audit_break what = RF_AUDIT_OK;
     struct rf_buf anchor;
     uint64_t aid = 0;
@@ -154,6 +166,8 @@ static int verify(struct rf_ctx *x, int json)
         where = 1;
     } else if (rf_audit_verify(e, n, aid, ahash, &bad, &what) != 0) {
         where = e[bad].id;
+    } else if (rf_audit_verify_sigs(e, n, &bad, &what, &nsig, &nlegacy, &nserver) != 0) {
+        where = e[bad].id; /* an entry a caseworker did not sign, in their name */
     }
     if (what != RF_AUDIT_OK) {
         if (json) {
@@ -163,6 +177,14 @@ static int verify(struct rf_ctx *x, int json)
             json_decref(j);
         } else {
             printf("audit log broken at entry %" PRIu64 ": %s\n", where, rf_audit_break_str(what));
+            if (what == RF_AUDIT_UNSIGNED || what == RF_AUDIT_FORGED)
+                fprintf(stderr,
+                        "refuge: AUDIT CHECK FAILED: entry %" PRIu64 " (%s) is not backed by a "
+                        "request\n"
+                        "refuge: signed by the caseworker it names: the server invented or "
+                        "altered it.\n"
+                        "refuge: Tell your admin; the server may be compromised.\n",
+                        where, e[bad].action);
         }
         goto out;
     }
@@ -177,11 +199,19 @@ static int verify(struct rf_ctx *x, int json)
         }
     }
     if (json) {
-        json_t *j = json_pack("{sbsI}", "ok", 1, "entries", (json_int_t)n);
+        json_t *j = json_pack("{sbsIsIsIsI}", "ok", 1, "entries", (json_int_t)n, "signed",
+                              (json_int_t)nsig, "unsigned_legacy", (json_int_t)nlegacy,
+                              "by_server_or_person", (json_int_t)nserver);
         rf_out_json(j);
         json_decref(j);
     } else {
         printf("audit log verified: %zu entr%s\n", n, n == 1 ? "y" : "ies");
+        printf("  %zu signed by the caseworker named, %zu by the server or a person (unsigned)",
+               nsig, nserver);
+        if (nlegacy > 0)
+            printf(", %zu older unsigned entr%s from before entries were signed", nlegacy,
+                   nlegacy == 1 ? "y" : "ies");
+        fputc('\n', stdout);
     }
     ret = RF_EXIT_OK;
 out:

@@ -11,6 +11,7 @@
  */
 #include "client/cmd.h"
 #include "client/out.h"
+#include "client/replysig.h"
 #include "client/trust.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
@@ -181,24 +182,6 @@ static int get_text(const char *msg, const char *file, struct rf_buf *out)
     return rc;
 }
 
-/* The plaintext {"v":1,"type":"reply","author":..,"text":..} in secure memory. */
-static int compose(struct rf_buf *plain, const char *author, const struct rf_buf *text)
-{
-    json_t *t = json_stringn((const char *)text->data, text->len);
-    if (!t)
-        return RF_ERR_FORMAT; /* not UTF-8 */
-    json_t *j = json_pack("{sissssso}", "v", 1, "type", "reply", "author", author, "text", t);
-    if (!j)
-        return RF_ERR_NOMEM;
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!s)
-        return RF_ERR_NOMEM;
-    int rc = rf_buf_put(plain, s, strlen(s));
-    rf_out_json_free(s);
-    return rc;
-}
-
 /* The person's key for case cid, as the server gives it now, must be the
  * one this computer pinned the first time it sealed a reply for that case
  * (pinned now if none): a person's key derives from their codename and
@@ -318,7 +301,7 @@ int rf_cmd_reply(int argc, char **argv)
         rf_cmd_err("empty reply", "nothing was sent");
         goto out;
     }
-    rc = compose(&plain, x.k->name, &text);
+    rc = rf_replysig_compose(&plain, x.k, cid, text.data, text.len); /* signed: replysig.h */
     if (rc == 0)
         rc = rf_envelope_seal(&ct, RF_KIND_REPLY, (const uint8_t(*)[32])pks, npk, plain.data,
                               plain.len);

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #define BATCH 1000
-#define HEAD_MAX (8 + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES + 24)
+#define HEAD_MAX RF_ENV_HEADER_MAX
 
 struct made {
     int64_t seq;
@@ -82,7 +82,8 @@ static int content_key(struct rf_ctx *x, int64_t seq, const struct rf_buf *head,
     if (crypto_box_seal_open(key, grant + RF_ENV_KEYID_BYTES, RF_GRANT_BYTES - RF_ENV_KEYID_BYTES,
                              x->k->box_pk, x->k->box_sk) != 0)
         return RF_ERR_DECRYPT;
-    return 0;
+    /* A grant of a key the header does not commit to is passed on to nobody. */
+    return rf_envelope_key_check(key, head->data, head->len);
 }
 
 static int rewrap_one(struct rf_ctx *x, const struct rf_roster *ro, const struct rf_cobj *o,

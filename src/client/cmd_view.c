@@ -6,6 +6,7 @@
  */
 #include "client/cmd.h"
 #include "client/out.h"
+#include "client/replysig.h"
 #include "client/state.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
@@ -446,7 +447,8 @@ static void usage_show(FILE *f)
           "(name and size; `refuge files` saves them), replies and the team's events (stage\n"
           "changes, notes, ...), each with its day and author. Events queued offline are\n"
           "marked \"not sent yet\"; events that fail verification are shown as \"unverified\n"
-          "event\" and ignored. Works offline.\n"
+          "event\" and ignored. A reply names its author only if that caseworker signed it\n"
+          "for this case; others show as \"reply, author unverified\". Works offline.\n"
           "  --json   one JSON object {\"case\":..,\"items\":[...]} (see docs/staff.md)\n",
           f);
 }
@@ -462,8 +464,43 @@ static const char *kind_name(const char *type, uint8_t kind)
     return "message";
 }
 
+static int reply_to_buf(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_buf_put(ctx, p, n);
+}
+
+/* A reply: its text, and its author only as the signature and the verified
+ * roster prove it (replysig.h). */
+static json_t *reply_item(json_t *it, struct rf_cache *c, const struct rf_staff_keys *k,
+                          const struct rf_cobj *o, const struct rf_local *l)
+{
+    struct rf_buf plain;
+    uint8_t kind = 0;
+    json_t *r = NULL;
+    const struct rf_roster *const *ros = NULL;
+    size_t nros = 0;
+    rf_local_rosters(l, &ros, &nros);
+    rf_buf_init_secure(&plain, 4 * 1024 * 1024);
+    int rc = rf_thread_open(c, k, o->seq, reply_to_buf, &plain, &kind);
+    if (rc == 0 && kind != RF_KIND_REPLY)
+        rc = RF_ERR_FORMAT;
+    if (rc == 0)
+        rc = rf_replysig_read(&r, plain.data, plain.len, o->case_id, ros, nros);
+    rf_buf_free(&plain);
+    if (rc != 0) {
+        json_object_set_new(it, "kind", json_string("unreadable"));
+        json_object_set_new(it, "error", json_string(rf_strerror(rc)));
+        return it;
+    }
+    json_object_set_new(it, "kind", json_string("reply"));
+    json_object_update(it, r);
+    json_decref(r);
+    return it;
+}
+
 /* Decrypts one object into a JSON item (NULL for kinds this view skips). */
-static json_t *item_of(struct rf_cache *c, const struct rf_staff_keys *k, const struct rf_cobj *o)
+static json_t *item_of(struct rf_cache *c, const struct rf_staff_keys *k, const struct rf_cobj *o,
+                       const struct rf_local *l)
 {
     json_t *it = json_pack("{sIsI}", "seq", (json_int_t)o->seq, "day", (json_int_t)o->day);
     if (!it)
@@ -483,7 +520,9 @@ static json_t *item_of(struct rf_cache *c, const struct rf_staff_keys *k, const 
         json_object_set_new(it, "size", json_integer((json_int_t)size));
         return it;
     }
-    if (o->kind != RF_KIND_MESSAGE && o->kind != RF_KIND_REPLY) {
+    if (o->kind == RF_KIND_REPLY)
+        return reply_item(it, c, k, o, l);
+    if (o->kind != RF_KIND_MESSAGE) {
         json_decref(it);
         return NULL;
     }
@@ -507,13 +546,26 @@ static json_t *item_of(struct rf_cache *c, const struct rf_staff_keys *k, const 
         json_t *ans = json_object_get(msg, "answers");
         json_object_set_new(it, "answers", json_is_array(ans) ? json_incref(ans) : json_array());
     }
-    if (o->kind == RF_KIND_REPLY) {
-        json_t *author = json_object_get(msg, "author");
-        json_object_set_new(it, "author",
-                            json_string(json_is_string(author) ? json_string_value(author) : ""));
-    }
     json_decref(msg);
     return it;
+}
+
+/* "from Alice", "from Alice (no longer on the team)", or, for a reply whose
+ * signature or signer does not check out, "author unverified (why)". */
+static void print_reply_author(json_t *it, int col)
+{
+    if (!json_is_true(json_object_get(it, "author_verified"))) {
+        fputs(", author unverified (", stdout);
+        rf_out_safe(stdout, json_string_value(json_object_get(it, "author_note")), 0);
+        fputs(")", stdout);
+        return;
+    }
+    fputs(" from ", stdout);
+    if (col)
+        fputs(colour_reply, stdout);
+    rf_out_safe(stdout, json_string_value(json_object_get(it, "author")), 0);
+    if (json_is_true(json_object_get(it, "former")))
+        fputs(" (no longer on the team)", stdout);
 }
 
 static void print_item(json_t *it, int col)
@@ -535,10 +587,7 @@ static void print_item(json_t *it, int col)
         }
         fputs(")", stdout);
     } else if (strcmp(kind, "reply") == 0) {
-        fputs(" from ", stdout);
-        if (col)
-            fputs(colour_reply, stdout);
-        rf_out_safe(stdout, json_string_value(json_object_get(it, "author")), 0);
+        print_reply_author(it, col);
     } else if (strcmp(kind, "unreadable") == 0) {
         printf(": %s", json_string_value(json_object_get(it, "error")));
     }
@@ -705,7 +754,7 @@ int rf_cmd_show(int argc, char **argv)
                                "day", (json_int_t)objs[i].day, "error",
                                "not sealed to your key (sent before you joined?)");
         } else {
-            it = item_of(x.c, x.k, &objs[i]);
+            it = item_of(x.c, x.k, &objs[i], x.l);
         }
         if (it)
             json_array_append_new(items, it);

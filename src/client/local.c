@@ -19,6 +19,7 @@
 #include "client/local.h"
 #include "client/cmd.h"
 #include "client/out.h"
+#include "client/replysig.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
@@ -279,6 +280,21 @@ static int names_future_roster(const struct rf_local *l, const struct rf_buf *p)
     return future;
 }
 
+/* A reply's digest: its text, and an author only from a verified signature
+ * and roster (replysig.h); the name inside a version 1 reply is ignored. */
+static json_t *reply_digest(struct rf_local *l, const struct rf_cobj *o, const struct rf_buf *plain)
+{
+    json_t *r = NULL;
+    if (rf_replysig_read(&r, plain->data, plain->len, o->case_id,
+                         (const struct rf_roster *const *)l->rosters, l->nrosters) != 0)
+        return json_pack("{ssss}", "k", "broken", "error", "not a reply");
+    json_t *d =
+        json_pack("{ssssss}", "k", "reply", "author", str_or(json_object_get(r, "author"), ""),
+                  "text", str_or(json_object_get(r, "text"), ""));
+    json_decref(r);
+    return d;
+}
+
 /* What a digest says about one opened object. */
 static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
                          const struct rf_buf *plain)
@@ -304,7 +320,9 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
         rf_ev_clear(&ev);
         return d;
     }
-    if (kind != RF_KIND_MESSAGE && kind != RF_KIND_REPLY)
+    if (kind == RF_KIND_REPLY)
+        return reply_digest(l, o, plain);
+    if (kind != RF_KIND_MESSAGE)
         return json_pack("{ss}", "k", "other");
     json_t *m = json_loadb((const char *)plain->data, plain->len, JSON_REJECT_DUPLICATES, &e);
     if (!json_is_object(m)) {
@@ -312,10 +330,7 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
         return json_pack("{ssss}", "k", "broken", "error", "not a JSON object");
     }
     json_t *d;
-    if (kind == RF_KIND_REPLY) {
-        d = json_pack("{ssssss}", "k", "reply", "author", str_or(json_object_get(m, "author"), ""),
-                      "text", str_or(json_object_get(m, "text"), ""));
-    } else {
+    {
         const char *type = str_or(json_object_get(m, "type"), "message");
         d = json_pack("{ssssss}", "k", "message", "type", type, "text",
                       str_or(json_object_get(m, "text"), ""));

@@ -14,17 +14,26 @@
  * metadata (no plaintext), so nothing here is secret.
  */
 #include "lib/audit.h"
+#include "lib/apisig.h"
+#include "lib/buf.h"
 #include "lib/err.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define AU_DOMAIN "refuge-audit-v1"
+#define AU_DOMAIN2 "refuge-audit-v2" /* entries that carry a signed request */
 #define AU_DOMAIN_LEN 15
 #define AU_INPUT_MAX                                                                               \
-    (AU_DOMAIN_LEN + 8 + 4 + 32 + 1 + RF_AUDIT_ACTION_MAX + 1 + RF_AUDIT_TARGET_MAX + 32)
+    (AU_DOMAIN_LEN + 8 + 4 + 32 + 1 + RF_AUDIT_ACTION_MAX + 1 + RF_AUDIT_TARGET_MAX + 32 + 2 +     \
+     RF_AUDIT_REQ_MAX)
+#define AU_DAY 86400
+#define AU_SKEW_BEFORE (2 * RF_APISIG_MAX_SKEW)   /* request signed before the server's clock */
+#define AU_SKEW_AFTER (RF_APISIG_MAX_SKEW + 3600) /* ... after, plus commit delay */
 
 _Static_assert(sizeof(AU_DOMAIN) - 1 == AU_DOMAIN_LEN, "domain length");
+_Static_assert(sizeof(AU_DOMAIN2) - 1 == AU_DOMAIN_LEN, "domain length");
 
 static const uint8_t zero_hash[32];
 
@@ -69,7 +78,9 @@ int rf_audit_hash(uint8_t out[32], const struct rf_audit_entry *e)
         rc = target_len(e->target, &tlen);
     if (rc != 0)
         return rc;
-    memcpy(in, AU_DOMAIN, AU_DOMAIN_LEN);
+    if (e->req_len > RF_AUDIT_REQ_MAX)
+        return RF_ERR_INVALID;
+    memcpy(in, e->req_len > 0 ? AU_DOMAIN2 : AU_DOMAIN, AU_DOMAIN_LEN);
     k = AU_DOMAIN_LEN;
     put_be(in + k, e->id, 8);
     k += 8;
@@ -85,6 +96,12 @@ int rf_audit_hash(uint8_t out[32], const struct rf_audit_entry *e)
     k += tlen;
     memcpy(in + k, e->prev, 32);
     k += 32;
+    if (e->req_len > 0) {
+        put_be(in + k, e->req_len, 2);
+        k += 2;
+        memcpy(in + k, e->req, e->req_len);
+        k += e->req_len;
+    }
     if (crypto_generichash(out, 32, in, k, NULL, 0) != 0)
         return RF_ERR_CRYPTO;
     return 0;
@@ -186,6 +203,260 @@ const char *rf_audit_break_str(enum rf_audit_break what)
         return "reordered";
     case RF_AUDIT_REWRITTEN:
         return "rewritten";
+    case RF_AUDIT_UNSIGNED:
+        return "unsigned";
+    case RF_AUDIT_FORGED:
+        return "forged";
     }
     return "unknown";
+}
+
+/* ------------------------------------------------- signed requests (v2) */
+
+int rf_audit_req_encode(uint8_t out[RF_AUDIT_REQ_MAX], size_t *len, const char *method,
+                        const char *path, int64_t ts, const uint8_t nonce[16],
+                        const uint8_t body_hash[32], const uint8_t sig[64])
+{
+    size_t ml = method ? strlen(method) : 0, pl = path ? strlen(path) : 0, k = 0;
+    *len = 0;
+    if (ml == 0 || pl == 0 || ts < 0)
+        return RF_ERR_INVALID;
+    if (ml > RF_AUDIT_METHOD_MAX || pl > RF_AUDIT_PATH_MAX)
+        return RF_ERR_LIMIT;
+    out[k++] = (uint8_t)ml;
+    memcpy(out + k, method, ml);
+    k += ml;
+    put_be(out + k, pl, 2);
+    k += 2;
+    memcpy(out + k, path, pl);
+    k += pl;
+    put_be(out + k, (uint64_t)ts, 8);
+    k += 8;
+    memcpy(out + k, nonce, 16);
+    k += 16;
+    memcpy(out + k, body_hash, 32);
+    k += 32;
+    memcpy(out + k, sig, 64);
+    k += 64;
+    *len = k;
+    return 0;
+}
+
+int rf_audit_req_parse(struct rf_audit_req *q, const uint8_t *p, size_t n)
+{
+    struct rf_reader r;
+    uint8_t ml;
+    uint16_t pl;
+    uint64_t ts;
+    const uint8_t *m, *path, *nonce, *bh, *sig;
+    memset(q, 0, sizeof(*q));
+    if (p == NULL && n > 0)
+        return RF_ERR_INVALID;
+    rf_reader_init(&r, p, n);
+    int rc = rf_get_u8(&r, &ml);
+    if (rc == 0 && (ml < 1 || ml > RF_AUDIT_METHOD_MAX))
+        return RF_ERR_FORMAT;
+    if (rc == 0)
+        rc = rf_get_ptr(&r, &m, ml);
+    if (rc == 0)
+        rc = rf_get_u16(&r, &pl);
+    if (rc == 0 && (pl < 1 || pl > RF_AUDIT_PATH_MAX))
+        return RF_ERR_FORMAT;
+    if (rc == 0)
+        rc = rf_get_ptr(&r, &path, pl);
+    if (rc == 0)
+        rc = rf_get_u64(&r, &ts);
+    if (rc == 0)
+        rc = rf_get_ptr(&r, &nonce, 16);
+    if (rc == 0)
+        rc = rf_get_ptr(&r, &bh, 32);
+    if (rc == 0)
+        rc = rf_get_ptr(&r, &sig, 64);
+    if (rc == 0)
+        rc = rf_reader_expect_end(&r);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < ml; i++)
+        if (m[i] < 'A' || m[i] > 'Z')
+            return RF_ERR_FORMAT;
+    if (path[0] != '/')
+        return RF_ERR_FORMAT;
+    for (size_t i = 0; i < pl; i++)
+        if (path[i] <= 0x20 || path[i] > 0x7e)
+            return RF_ERR_FORMAT;
+    if (ts > 999999999999999999ULL)
+        return RF_ERR_FORMAT;
+    memcpy(q->method, m, ml);
+    memcpy(q->path, path, pl);
+    q->ts = (int64_t)ts;
+    memcpy(q->nonce, nonce, 16);
+    memcpy(q->body_hash, bh, 32);
+    memcpy(q->sig, sig, 64);
+    return 0;
+}
+
+/* Which request each caseworker action comes from: method, and a path that
+ * is prefix || target || suffix when the target is in the path, else
+ * exactly prefix (the target then comes from the signed body). */
+static const struct {
+    const char *action, *method, *prefix, *suffix;
+    int target_in_path;
+} au_routes[] = {
+    {"fetch", "GET", "/api/v1/objects/", "", 1},
+    {"reply", "POST", "/api/v1/cases/", "/replies", 1},
+    {"event", "POST", "/api/v1/cases/", "/events", 1},
+    {"schedule", "POST", "/api/v1/cases/", "/schedule", 1},
+    {"enroll", "POST", "/api/v1/enroll", "", 0},
+    {"token", "POST", "/api/v1/tokens", "", 0},
+    {"roster", "POST", "/api/v1/roster", "", 0},
+    {"grant", "POST", "/api/v1/grants", "", 0},
+};
+
+/* Actions the server (purge) or a person (delete) take: actor zeros. */
+static int unsigned_action(const char *action)
+{
+    return strcmp(action, "purge") == 0 || strcmp(action, "delete") == 0;
+}
+
+static int path_matches(const char *path, const char *prefix, const char *mid, const char *suffix)
+{
+    size_t a = strlen(prefix), b = strlen(mid), c = strlen(suffix);
+    return strlen(path) == a + b + c && memcmp(path, prefix, a) == 0 &&
+           memcmp(path + a, mid, b) == 0 && memcmp(path + a + b, suffix, c) == 0;
+}
+
+/* Whether the signed request q can be the one behind entry e. */
+static int request_matches(const struct rf_audit_entry *e, const struct rf_audit_req *q)
+{
+    int64_t lo = (q->ts - AU_SKEW_BEFORE) / AU_DAY, hi = (q->ts + AU_SKEW_AFTER) / AU_DAY;
+    if ((int64_t)e->day < lo || (int64_t)e->day > hi)
+        return 0;
+    for (size_t i = 0; i < sizeof(au_routes) / sizeof(au_routes[0]); i++) {
+        if (strcmp(e->action, au_routes[i].action) != 0)
+            continue;
+        if (strcmp(q->method, au_routes[i].method) != 0)
+            return 0;
+        if (!au_routes[i].target_in_path)
+            return strcmp(q->path, au_routes[i].prefix) == 0;
+        return e->target[0] != '\0' &&
+               path_matches(q->path, au_routes[i].prefix, e->target, au_routes[i].suffix);
+    }
+    return 0; /* no caseworker request makes this action */
+}
+
+static enum rf_audit_break check_sig(const struct rf_audit_entry *e, struct rf_audit_req *q)
+{
+    struct rf_apisig as;
+    if (rf_audit_req_parse(q, e->req, e->req_len) != 0)
+        return RF_AUDIT_FORGED;
+    memset(&as, 0, sizeof(as));
+    memcpy(as.sign_pk, e->actor, 32);
+    as.ts = q->ts;
+    memcpy(as.nonce, q->nonce, sizeof(as.nonce));
+    memcpy(as.body_hash, q->body_hash, sizeof(as.body_hash));
+    memcpy(as.sig, q->sig, sizeof(as.sig));
+    if (rf_apisig_verify(&as, q->method, q->path) != 0 || !request_matches(e, q))
+        return RF_AUDIT_FORGED;
+    return RF_AUDIT_OK;
+}
+
+struct au_use {
+    uint8_t actor[32];
+    uint8_t nonce[16];
+    size_t idx;
+};
+
+static int use_cmp(const void *a, const void *b)
+{
+    const struct au_use *x = a, *y = b;
+    int c = memcmp(x->actor, y->actor, 32);
+    if (c == 0)
+        c = memcmp(x->nonce, y->nonce, 16);
+    if (c == 0)
+        c = x->idx < y->idx ? -1 : x->idx > y->idx;
+    return c;
+}
+
+/* The first index whose signed request already stood behind an earlier
+ * entry (other than grant chunks), or n. */
+static size_t first_reuse(const struct rf_audit_entry *e, struct au_use *u, size_t nu, size_t n)
+{
+    size_t first = n;
+    if (nu < 2)
+        return n;
+    qsort(u, nu, sizeof(*u), use_cmp);
+    for (size_t i = 0; i < nu;) {
+        size_t j = i + 1;
+        while (j < nu && memcmp(u[j].actor, u[i].actor, 32) == 0 &&
+               memcmp(u[j].nonce, u[i].nonce, 16) == 0)
+            j++;
+        int all_grants = 1;
+        for (size_t k = i; k < j; k++)
+            all_grants &= strcmp(e[u[k].idx].action, "grant") == 0;
+        if (j - i > 1 && !all_grants && u[i + 1].idx < first)
+            first = u[i + 1].idx; /* sorted by idx within the group */
+        i = j;
+    }
+    return first;
+}
+
+int rf_audit_verify_sigs(const struct rf_audit_entry *e, size_t n, size_t *bad,
+                         enum rf_audit_break *what, size_t *sigs, size_t *legacy, size_t *server)
+{
+    static const uint8_t zero[32];
+    size_t ns = 0, nl = 0, nz = 0, nu = 0, at = n;
+    enum rf_audit_break br = RF_AUDIT_OK;
+    int seen_signed = 0;
+    if (bad)
+        *bad = 0;
+    if (what)
+        *what = RF_AUDIT_OK;
+    if (e == NULL && n > 0)
+        return RF_ERR_INVALID;
+    struct au_use *u = n ? malloc(n * sizeof(*u)) : NULL;
+    if (n && !u)
+        return RF_ERR_NOMEM;
+    for (size_t i = 0; i < n && at == n; i++) {
+        struct rf_audit_req q;
+        if (sodium_memcmp(e[i].actor, zero, 32) == 0) {
+            if (e[i].req_len > 0)
+                br = RF_AUDIT_FORGED;
+            else if (!unsigned_action(e[i].action))
+                br = RF_AUDIT_UNSIGNED;
+            else
+                nz++;
+        } else if (e[i].req_len == 0) {
+            if (seen_signed)
+                br = RF_AUDIT_UNSIGNED;
+            else
+                nl++;
+        } else if ((br = check_sig(&e[i], &q)) == RF_AUDIT_OK) {
+            seen_signed = 1;
+            ns++;
+            memcpy(u[nu].actor, e[i].actor, 32);
+            memcpy(u[nu].nonce, q.nonce, 16);
+            u[nu++].idx = i;
+        }
+        if (br != RF_AUDIT_OK)
+            at = i;
+    }
+    size_t reuse = first_reuse(e, u, nu, n);
+    free(u);
+    if (reuse < at) {
+        at = reuse;
+        br = RF_AUDIT_FORGED;
+    }
+    if (sigs)
+        *sigs = ns;
+    if (legacy)
+        *legacy = nl;
+    if (server)
+        *server = nz;
+    if (at == n)
+        return 0;
+    if (bad)
+        *bad = at;
+    if (what)
+        *what = br;
+    return RF_ERR_FORMAT;
 }

@@ -34,14 +34,18 @@
 #define ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
 #define SSHDR crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define FIXED_HDR 8 /* magic, version, kind, nrecip */
+#define COMMIT RF_ENV_COMMIT_BYTES
 #define SEALED_BYTES (crypto_box_SEALBYTES + 32)
 #define CT_CHUNK (RF_ENV_CHUNK + ABYTES)
 #define SMALL_CAP 4096
-#define MAX_HDR (FIXED_HDR + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES + SSHDR)
+#define MAX_HDR RF_ENV_HEADER_MAX
 #define MAX_PLAIN_LEN (1ULL << 62)
 
 _Static_assert(RF_ENV_STANZA_BYTES == RF_ENV_KEYID_BYTES + SEALED_BYTES, "stanza layout");
 _Static_assert(SSHDR == 24, "secretstream header size");
+_Static_assert(RF_ENV_HEADER_MAX ==
+                   FIXED_HDR + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES + SSHDR + COMMIT,
+               "largest header");
 
 /* The 15 ASCII bytes "refuge-keyid-v1" and their C string terminator: BLAKE2b
  * keys must be at least 16 bytes, so the key is those 16 bytes. */
@@ -50,6 +54,41 @@ static const uint8_t keyid_key[16] = "refuge-keyid-v1";
 void rf_keyid(uint8_t out[RF_ENV_KEYID_BYTES], const uint8_t pk[32])
 {
     crypto_generichash(out, RF_ENV_KEYID_BYTES, pk, 32, keyid_key, sizeof(keyid_key));
+}
+
+/* The domain of the key commitment (version 2): its 25 ASCII bytes, no terminator. */
+static const char commit_domain[] = "refuge-envelope-commit-v2";
+
+/* Header length for a version and recipient count (the version is 1 or 2). */
+static size_t header_bytes(uint8_t version, size_t nrecip)
+{
+    return FIXED_HDR + nrecip * RF_ENV_STANZA_BYTES + SSHDR + (version >= 2 ? COMMIT : 0);
+}
+
+/* commit = BLAKE2b-256(key = content key, "refuge-envelope-commit-v2" || the
+ * header bytes before the commitment: magic through stream header). */
+static void commit_compute(uint8_t out[COMMIT], const uint8_t key[32], const uint8_t *hdr,
+                           size_t before)
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, key, 32, COMMIT);
+    crypto_generichash_update(&h, (const uint8_t *)commit_domain, sizeof(commit_domain) - 1);
+    crypto_generichash_update(&h, hdr, before);
+    crypto_generichash_final(&h, out, COMMIT);
+    sodium_memzero(&h, sizeof(h));
+}
+
+/* 0 if the whole header hdr (hdr_len bytes, already parsed) commits to key:
+ * always for version 1, which carries no commitment; RF_ERR_DECRYPT if not. */
+static int commit_check(const uint8_t key[32], const uint8_t *hdr, size_t hdr_len)
+{
+    if (hdr[4] < 2)
+        return 0;
+    uint8_t want[COMMIT];
+    commit_compute(want, key, hdr, hdr_len - COMMIT);
+    int ok = sodium_memcmp(want, hdr + hdr_len - COMMIT, COMMIT) == 0;
+    sodium_memzero(want, sizeof(want));
+    return ok ? 0 : RF_ERR_DECRYPT;
 }
 
 static unsigned floor_log2(uint64_t x)
@@ -162,7 +201,7 @@ static int seal_reserve(struct rf_seal *s, size_t want)
 static int seal_header(struct rf_seal *s, uint8_t kind, const uint8_t (*pks)[32], size_t npk,
                        const uint8_t key[32])
 {
-    s->hdr_len = FIXED_HDR + npk * RF_ENV_STANZA_BYTES + SSHDR;
+    s->hdr_len = header_bytes(RF_ENV_VERSION, npk);
     s->hdr = malloc(s->hdr_len);
     if (s->hdr == NULL)
         return RF_ERR_NOMEM;
@@ -180,6 +219,7 @@ static int seal_header(struct rf_seal *s, uint8_t kind, const uint8_t (*pks)[32]
     }
     if (crypto_secretstream_xchacha20poly1305_init_push(&s->st, st, key) != 0)
         return RF_ERR_CRYPTO;
+    commit_compute(st + SSHDR, key, h, s->hdr_len - COMMIT);
     return seal_emit(s, h, s->hdr_len);
 }
 
@@ -325,7 +365,7 @@ int rf_envelope_seal(struct rf_buf *out, uint8_t kind, const uint8_t (*pks)[32],
     uint64_t padded = rf_envelope_padded_len(len);
     if (padded == UINT64_MAX || npk > RF_ENV_MAX_RECIPIENTS)
         return RF_ERR_LIMIT;
-    uint64_t want = FIXED_HDR + (uint64_t)npk * RF_ENV_STANZA_BYTES + SSHDR + padded +
+    uint64_t want = header_bytes(RF_ENV_VERSION, npk) + padded +
                     (padded + RF_ENV_CHUNK - 1) / RF_ENV_CHUNK * ABYTES;
     size_t before = out->len;
     int rc = want <= SIZE_MAX ? rf_buf_reserve(out, (size_t)want) : RF_ERR_LIMIT;
@@ -359,7 +399,7 @@ int rf_envelope_header_parse(struct rf_env_header *h, uint8_t (*keyids)[RF_ENV_K
         rc = rf_get_u8(&r, &version);
     if (rc != 0)
         return rc;
-    if (version != RF_ENV_VERSION)
+    if (version < RF_ENV_VERSION_MIN || version > RF_ENV_VERSION)
         return RF_ERR_VERSION;
     if ((rc = rf_get_u8(&r, &kind)) != 0)
         return rc;
@@ -378,8 +418,8 @@ int rf_envelope_header_parse(struct rf_env_header *h, uint8_t (*keyids)[RF_ENV_K
         if (keyids != NULL && i < maxids)
             memcpy(keyids[i], stanza, RF_ENV_KEYID_BYTES);
     }
-    const uint8_t *sshdr;
-    if ((rc = rf_get_ptr(&r, &sshdr, SSHDR)) != 0)
+    const uint8_t *tail; /* stream header, then (version 2) the key commitment */
+    if ((rc = rf_get_ptr(&r, &tail, header_bytes(version, 0) - FIXED_HDR)) != 0)
         return rc;
     h->version = version;
     h->kind = kind;
@@ -402,6 +442,7 @@ struct rf_open {
     int phase;
     int err;
     uint8_t kind;
+    uint16_t nrecip;
     uint8_t *hdr; /* header bytes until the first chunk is decrypted (associated data) */
     size_t hdr_n;
     size_t hdr_need; /* FIXED_HDR until nrecip is known, then the full length */
@@ -494,28 +535,40 @@ static int open_unpad(struct rf_open *o, const uint8_t *m, size_t mlen)
     return 0;
 }
 
+/* Checks key against the header's commitment (version 2), then starts the
+ * stream with it: nothing is decrypted under a key the header does not
+ * commit to. */
+static int open_start(struct rf_open *o, const uint8_t key[32])
+{
+    int rc = commit_check(key, o->hdr, o->hdr_need);
+    if (rc != 0)
+        return rc;
+    const uint8_t *sshdr = o->hdr + FIXED_HDR + (size_t)o->nrecip * RF_ENV_STANZA_BYTES;
+    if (crypto_secretstream_xchacha20poly1305_init_pull(&o->st, sshdr, key) != 0)
+        return RF_ERR_DECRYPT;
+    return 0;
+}
+
 static int open_stanzas(struct rf_open *o)
 {
     if (o->granted) {
-        const uint8_t *sshdr = o->hdr + o->hdr_need - SSHDR;
-        int rc = crypto_secretstream_xchacha20poly1305_init_pull(&o->st, sshdr, o->gkey);
+        int rc = open_start(o, o->gkey);
         sodium_memzero(o->gkey, sizeof(o->gkey));
-        return rc == 0 ? 0 : RF_ERR_DECRYPT;
+        return rc;
     }
-    uint16_t nrecip = (uint16_t)((o->hdr[6] << 8) | o->hdr[7]);
     uint8_t *key = o->small; /* secure scratch, before any chunk is decrypted */
     int matched = 0;
-    for (size_t i = 0; i < nrecip; i++) {
+    for (size_t i = 0; i < o->nrecip; i++) {
         const uint8_t *st = o->hdr + FIXED_HDR + i * RF_ENV_STANZA_BYTES;
         if (memcmp(st, o->keyid, RF_ENV_KEYID_BYTES) != 0)
             continue;
         matched = 1;
         if (crypto_box_seal_open(key, st + RF_ENV_KEYID_BYTES, SEALED_BYTES, o->pk, o->sk) != 0)
             continue;
-        const uint8_t *sshdr = o->hdr + o->hdr_need - SSHDR;
-        int rc = crypto_secretstream_xchacha20poly1305_init_pull(&o->st, sshdr, key);
+        int rc = open_start(o, key);
         sodium_memzero(key, 32);
-        return rc == 0 ? 0 : RF_ERR_DECRYPT;
+        if (rc == 0)
+            return 0;
     }
     return matched ? RF_ERR_DECRYPT : RF_ERR_NOT_RECIPIENT;
 }
@@ -539,14 +592,14 @@ static int open_header(struct rf_open *o, const uint8_t *p, size_t n, size_t *us
         struct rf_env_header h;
         int rc = rf_envelope_header_parse(&h, NULL, 0, o->hdr, o->hdr_n);
         if (rc == RF_ERR_TRUNCATED) {
-            if (o->hdr_n >= FIXED_HDR) /* nrecip is known (and valid): need it all */
-                o->hdr_need = FIXED_HDR +
-                              (size_t)((o->hdr[6] << 8) | o->hdr[7]) * RF_ENV_STANZA_BYTES + SSHDR;
+            if (o->hdr_n >= FIXED_HDR) /* version and nrecip are known (and valid): need it all */
+                o->hdr_need = header_bytes(o->hdr[4], (size_t)((o->hdr[6] << 8) | o->hdr[7]));
             continue;
         }
         if (rc != 0)
             return rc;
         o->kind = h.kind;
+        o->nrecip = h.nrecip;
         o->hdr_need = h.header_len;
         if ((rc = open_stanzas(o)) != 0)
             return rc;
@@ -724,26 +777,6 @@ int rf_envelope_open(struct rf_buf *out, uint8_t *kind, const uint8_t pk[32], co
 
 /* ------------------------------------------------------------------- grants */
 
-/* Opens the first stanza for (pk, sk) among the header's; as open_stanzas,
- * stanzas whose key id matches but which do not open are skipped. */
-static int stanza_key(uint8_t key[32], const uint8_t *hdr, uint16_t nrecip, const uint8_t pk[32],
-                      const uint8_t sk[32])
-{
-    uint8_t id[RF_ENV_KEYID_BYTES];
-    rf_keyid(id, pk);
-    int matched = 0;
-    for (size_t i = 0; i < nrecip; i++) {
-        const uint8_t *st = hdr + FIXED_HDR + i * RF_ENV_STANZA_BYTES;
-        if (memcmp(st, id, RF_ENV_KEYID_BYTES) != 0)
-            continue;
-        matched = 1;
-        if (crypto_box_seal_open(key, st + RF_ENV_KEYID_BYTES, SEALED_BYTES, pk, sk) == 0)
-            return 0;
-    }
-    sodium_memzero(key, 32);
-    return matched ? RF_ERR_DECRYPT : RF_ERR_NOT_RECIPIENT;
-}
-
 int rf_envelope_content_key(uint8_t key[32], const uint8_t *ct, size_t len, const uint8_t pk[32],
                             const uint8_t sk[32])
 {
@@ -753,7 +786,31 @@ int rf_envelope_content_key(uint8_t key[32], const uint8_t *ct, size_t len, cons
     int rc = rf_envelope_header_parse(&h, NULL, 0, ct, len);
     if (rc != 0)
         return rc;
-    return stanza_key(key, ct, h.nrecip, pk, sk);
+    uint8_t id[RF_ENV_KEYID_BYTES];
+    rf_keyid(id, pk);
+    int matched = 0;
+    for (size_t i = 0; i < h.nrecip; i++) {
+        const uint8_t *st = ct + FIXED_HDR + i * RF_ENV_STANZA_BYTES;
+        if (memcmp(st, id, RF_ENV_KEYID_BYTES) != 0)
+            continue;
+        matched = 1;
+        if (crypto_box_seal_open(key, st + RF_ENV_KEYID_BYTES, SEALED_BYTES, pk, sk) == 0 &&
+            commit_check(key, ct, h.header_len) == 0)
+            return 0;
+    }
+    sodium_memzero(key, 32);
+    return matched ? RF_ERR_DECRYPT : RF_ERR_NOT_RECIPIENT;
+}
+
+int rf_envelope_key_check(const uint8_t key[32], const uint8_t *ct, size_t len)
+{
+    struct rf_env_header h;
+    if (ct == NULL || len == 0)
+        return RF_ERR_TRUNCATED;
+    int rc = rf_envelope_header_parse(&h, NULL, 0, ct, len);
+    if (rc != 0)
+        return rc;
+    return commit_check(key, ct, h.header_len);
 }
 
 int rf_grant_make(uint8_t grant[RF_GRANT_BYTES], const uint8_t key[32],

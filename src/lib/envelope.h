@@ -2,9 +2,14 @@
  * envelope.h - the one format for every encrypted object in Refuge (message,
  * file, reply, case event, note). Specified byte by byte in docs/protocol.md.
  *
- *   header:  "RFGE" | version u8 (=1) | kind u8 | nrecip u16 |
+ *   header:  "RFGE" | version u8 (=2) | kind u8 | nrecip u16 |
  *            nrecip x ( key_id[8] | crypto_box_seal(content_key)[80] ) |
- *            secretstream_header[24]
+ *            secretstream_header[24] | commit[32]
+ *            commit = BLAKE2b-256(key = content_key, "refuge-envelope-commit-v2"
+ *            || every header byte before it): a key commitment, checked by
+ *            every opener before it decrypts anything, so no two recipients
+ *            can be handed different content keys that both open (version 1,
+ *            still read because stored data holds it, has no commit field).
  *   body:    crypto_secretstream_xchacha20poly1305 chunks of the padded
  *            plaintext, 65536 plaintext bytes each (65553 ciphertext bytes)
  *            except the last, which carries TAG_FINAL. Framing is implicit.
@@ -27,13 +32,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RF_ENV_VERSION 1
+#define RF_ENV_VERSION 2     /* written */
+#define RF_ENV_VERSION_MIN 1 /* oldest read: version 1 has no key commitment */
+#define RF_ENV_COMMIT_BYTES 32
 #define RF_ENV_MAGIC "RFGE"
 #define RF_ENV_CHUNK 65536
 #define RF_ENV_KEYID_BYTES 8
 #define RF_ENV_MAX_RECIPIENTS 256
 #define RF_ENV_STANZA_BYTES (RF_ENV_KEYID_BYTES + 80)
 #define RF_ENV_MIN_PADDED 256
+/* Largest header (version 2, 256 recipients): 22 592 bytes. */
+#define RF_ENV_HEADER_MAX                                                                          \
+    (8 + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES + 24 + RF_ENV_COMMIT_BYTES)
 
 enum rf_kind {
     RF_KIND_MESSAGE = 1, /* person -> caseworkers: intake answers and messages (JSON) */
@@ -90,8 +100,8 @@ struct rf_open;
 
 /* Prepares to open an envelope with the X25519 keypair (pk, sk); plaintext
  * (padding removed) goes to sink. */
-int rf_open_new(struct rf_open **out, const uint8_t pk[32], const uint8_t sk[32],
-                rf_sink_fn sink, void *ctx);
+int rf_open_new(struct rf_open **out, const uint8_t pk[32], const uint8_t sk[32], rf_sink_fn sink,
+                void *ctx);
 /* Feeds ciphertext in any split. Errors: RF_ERR_FORMAT/VERSION (bad header),
  * RF_ERR_NOT_RECIPIENT, RF_ERR_DECRYPT (tampered, reordered, wrong key),
  * RF_ERR_FORMAT (data after the final chunk). */
@@ -152,7 +162,8 @@ int rf_filemeta_safe_name(char *out, size_t cap, const char *name);
  * rf_envelope_content_key: the header parser's (RF_ERR_TRUNCATED when ct
  * holds less than the whole header, RF_ERR_FORMAT / VERSION / LIMIT),
  * RF_ERR_NOT_RECIPIENT when no stanza carries keyid(pk), RF_ERR_DECRYPT when
- * such stanzas exist but none opens. It does not authenticate the header
+ * such stanzas exist but none opens to a key the header commits to (version
+ * 2; version 1 has no commitment). It does not authenticate the header
  * (only the first chunk does): grant only keys of objects this client has
  * opened, or a server could have it rewrap a key of its own choosing (which
  * only makes the grant useless, never reveals a key).
@@ -160,13 +171,18 @@ int rf_filemeta_safe_name(char *out, size_t cap, const char *name);
  * rf_open_new_grant: RF_ERR_NOT_RECIPIENT at once if the grant's key id is
  * not keyid(pk); RF_ERR_DECRYPT at once if it does not open with (pk, sk); a
  * grant of another object's content key, or an altered header, gives
- * RF_ERR_DECRYPT from rf_open_write / rf_open_finish (first chunk). The
+ * RF_ERR_DECRYPT from rf_open_write / rf_open_finish (at the header's key
+ * commitment in version 2, else at the first chunk). The
  * object's own stanzas are ignored (pk need not be among them). */
 
 /* The content key of the envelope whose header starts ct (the header is
  * enough), opened with the stanza for (pk, sk). key must be secure memory. */
 int rf_envelope_content_key(uint8_t key[32], const uint8_t *ct, size_t len, const uint8_t pk[32],
                             const uint8_t sk[32]);
+/* 0 if the envelope whose header starts ct commits to key (always for
+ * version 1); RF_ERR_DECRYPT if it does not; the header parser's errors. A
+ * key taken from a grant is checked so before it is trusted or re-granted. */
+int rf_envelope_key_check(const uint8_t key[32], const uint8_t *ct, size_t len);
 /* Seals key to recipient_pk as a grant. */
 int rf_grant_make(uint8_t grant[RF_GRANT_BYTES], const uint8_t key[32],
                   const uint8_t recipient_pk[32]);

@@ -56,10 +56,8 @@
 
 #define API_NONCE_CAP 65536
 #define API_TOKEN_MAX 128
-/* Largest envelope header: magic, version, kind, nrecip, stanzas, stream header. */
-#define API_ENV_HEAD_MAX                                                                           \
-    (4 + 1 + 1 + 2 + RF_ENV_MAX_RECIPIENTS * RF_ENV_STANZA_BYTES +                                 \
-     crypto_secretstream_xchacha20poly1305_HEADERBYTES)
+/* Largest envelope header: magic, version, kind, nrecip, stanzas, stream header, commitment. */
+#define API_ENV_HEAD_MAX RF_ENV_HEADER_MAX
 
 #define TEAMCONFIG "teamconfig"
 
@@ -441,6 +439,7 @@ static const char *path_tail(struct rf_req *r, const char *prefix)
 struct fetch_audit {
     struct rf_op op;
     char target[24];
+    uint8_t req[RF_AUDIT_REQ_MAX];
 };
 
 static void fetch_audit_done(void *arg, struct rf_op *op)
@@ -456,7 +455,7 @@ static int fetch_audit(struct api_state *s, int64_t seq)
     if (!fa)
         return RF_ERR_NOMEM;
     snprintf(fa->target, sizeof(fa->target), "%lld", (long long)seq);
-    rf_api_audit_op(&fa->op, s->sig.sign_pk, "fetch", fa->target);
+    rf_api_audit_op_signed(&fa->op, s, "fetch", fa->target, fa->req);
     int rc = rf_committer_submit(s->srv->committer, &fa->op, fetch_audit_done, fa);
     if (rc != 0)
         free(fa);
@@ -539,6 +538,25 @@ void rf_api_audit_op(struct rf_op *op, const uint8_t *actor, const char *action,
         memcpy(op->pk, actor, sizeof(op->pk));
     op->key = action;
     op->target = target;
+}
+
+void rf_api_audit_op_signed(struct rf_op *op, struct api_state *s, const char *action,
+                            const char *target, uint8_t *buf)
+{
+    rf_api_audit_op(op, s->sig.sign_pk, action, target);
+    if (s->areq_len == 0 &&
+        rf_audit_req_encode(s->areq, &s->areq_len, rf_req_method(s->req), rf_req_target(s->req),
+                            s->sig.ts, s->sig.nonce, s->sig.body_hash, s->sig.sig) != 0) {
+        s->areq_len = 0; /* a path too long for a record: the entry stays unsigned */
+        return;
+    }
+    if (buf) {
+        memcpy(buf, s->areq, s->areq_len);
+        op->data = buf;
+    } else {
+        op->data = s->areq;
+    }
+    op->len = s->areq_len;
 }
 
 static const struct {
@@ -696,7 +714,7 @@ static void case_action_done(void *arg, struct rf_op *ops)
 /* Submits s->ops[0] with its audit entry as one group; answers on failure. */
 static int submit_with_audit(struct rf_req *r, struct api_state *s, const char *action)
 {
-    rf_api_audit_op(&s->ops[1], s->sig.sign_pk, action, s->target);
+    rf_api_audit_op_signed(&s->ops[1], s, action, s->target, NULL);
     rf_req_suspend(r);
     int rc = rf_committer_submit_group(s->srv->committer, s->ops, 2, case_action_done, s);
     if (rc != 0) {
@@ -949,7 +967,8 @@ static int enroll_end(struct rf_req *r)
         ops[n].len = s->roster_len;
         n++;
     }
-    rf_api_audit_op(&ops[n++], s->staff.sign_pk, "enroll", "");
+    /* signed by the key it enrolls (enroll_end checked s->staff is s->sig's) */
+    rf_api_audit_op_signed(&ops[n++], s, "enroll", "", NULL);
     rf_req_suspend(r);
     rc = rf_committer_submit_group(s->srv->committer, ops, n, enroll_done, s);
     if (rc != 0) {

@@ -74,6 +74,9 @@ struct api_state {
     uint8_t (*gdata)[88];
     char (*gtarget)[24];
     size_t gops_n, gnext, gstored;
+    /* the signed request record of this request's audit entries (audit v2) */
+    uint8_t areq[RF_AUDIT_REQ_MAX];
+    size_t areq_len;
 };
 
 /* ---- replies (each answers and returns 0) ---- */
@@ -108,6 +111,13 @@ int rf_api_roster(struct rf_store *st, struct rf_roster **out, uint32_t *version
  * and target must outlive the op. */
 void rf_api_audit_op(struct rf_op *op, const uint8_t *actor, const char *action,
                      const char *target);
+/* rf_api_audit_op for an action of the caseworker who signed s's request,
+ * carrying the signed request itself (method, path and query, ts, nonce,
+ * body hash, signature: lib/audit.h "version 2"), so that clients can check
+ * the entry was not invented. The record lives in s (or in buf, when not
+ * NULL, RF_AUDIT_REQ_MAX bytes, for an op that outlives the request). */
+void rf_api_audit_op_signed(struct rf_op *op, struct api_state *s, const char *action,
+                            const char *target, uint8_t *buf);
 
 /* ---- routes in api_team.c ---- */
 int rf_api_admin_headers(struct rf_req *r);

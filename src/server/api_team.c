@@ -104,7 +104,7 @@ int rf_api_tokens_end(struct rf_req *r)
     s->ops[0].type = RF_OP_TOKEN_PUT;
     rf_enroll_token_hash(s->ops[0].token_hash, s->token, strlen(s->token));
     s->ops[0].role = admin ? RF_ROLE_ADMIN : RF_ROLE_MEMBER;
-    rf_api_audit_op(&s->ops[1], s->sig.sign_pk, "token", admin ? "admin" : "member");
+    rf_api_audit_op_signed(&s->ops[1], s, "token", admin ? "admin" : "member", NULL);
     rf_req_suspend(r);
     rc = rf_committer_submit_group(s->srv->committer, s->ops, 2, tokens_done, s);
     if (rc != 0) {
@@ -274,7 +274,7 @@ int rf_api_roster_post_end(struct rf_req *r)
     s->ops[0].data = s->roster_raw;
     s->ops[0].len = s->roster_len;
     snprintf(s->target, sizeof(s->target), "%lu", (unsigned long)next->version);
-    rf_api_audit_op(&s->ops[1], s->sig.sign_pk, "roster", s->target);
+    rf_api_audit_op_signed(&s->ops[1], s, "roster", s->target, NULL);
     rf_req_suspend(r);
     rc = rf_committer_submit_group(s->srv->committer, s->ops, 2, roster_done, s);
     if (rc != 0) {
@@ -461,7 +461,7 @@ static int grants_build(struct rf_req *r, struct api_state *s, json_t *arr)
                             (const uint8_t(*)[RF_ENV_KEYID_BYTES])members, ro->n) != 0)
                 goto out;
         snprintf(s->gtarget[c], sizeof(s->gtarget[c]), "%zu", last - first);
-        rf_api_audit_op(&s->gops[k++], s->sig.sign_pk, "grant", s->gtarget[c]);
+        rf_api_audit_op_signed(&s->gops[k++], s, "grant", s->gtarget[c], NULL);
     }
     s->gops_n = k;
     ret = 0;
@@ -515,9 +515,12 @@ static json_t *audit_json(const struct rf_audit_entry *e)
     rf_hex_encode(hash, sizeof(hash), e->hash, sizeof(e->hash));
     json_t *actor =
         sodium_memcmp(e->actor, zero, 32) == 0 ? json_string("") : rf_api_b64(e->actor, 32);
-    return json_pack("{sIsIsossssssss}", "id", (json_int_t)e->id, "day", (json_int_t)e->day,
-                     "actor", actor, "action", e->action, "target", e->target, "prev", prev, "hash",
-                     hash);
+    json_t *j =
+        json_pack("{sIsIsossssssss}", "id", (json_int_t)e->id, "day", (json_int_t)e->day, "actor",
+                  actor, "action", e->action, "target", e->target, "prev", prev, "hash", hash);
+    if (j && e->req_len > 0) /* the caseworker's signed request (audit v2) */
+        json_object_set_new(j, "request", rf_api_b64(e->req, e->req_len));
+    return j;
 }
 
 int rf_api_audit_end(struct rf_req *r)

@@ -27,6 +27,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/roster.h"
+#include "lib/reply.h"
 #include "server/intake.h"
 #include "server/pages_priv.h"
 #include "store/commit.h"
@@ -347,6 +348,21 @@ out:
     return rc;
 }
 
+/* The text of a reply's plaintext: version 2 (signed, lib/reply.h) carries
+ * the JSON body after its signature, version 1 is the JSON itself. The
+ * person is shown the text only, never an author: the signature is for the
+ * caseworkers' clients, and a name would say more on a seized phone. */
+static int reply_text(const uint8_t *p, size_t n, struct rf_buf *author, struct rf_buf *text)
+{
+    if (!rf_reply_signed(p, n))
+        return reply_parse(p, n, author, text);
+    uint8_t signer[32];
+    const uint8_t *body = NULL;
+    size_t blen = 0;
+    int rc = rf_reply_split(signer, &body, &blen, p, n);
+    return rc == 0 ? reply_parse(body, blen, author, text) : rc;
+}
+
 /* ---------------------------------------------------------------- GET /inbox */
 
 static int sink_buf(void *ctx, const uint8_t *p, size_t n)
@@ -406,11 +422,9 @@ static int add_reply(struct rf_tvars *v, enum rf_lang lang, const struct rf_obje
     if (rc == 0) {
         int orc = reply_open(o, view, &plain);
         if (orc == 0)
-            orc = reply_parse(plain.data, plain.len, &author, &text);
-        if (orc == 0 && (rc = rf_buf_cstr(&author)) == 0 && (rc = rf_buf_cstr(&text)) == 0) {
-            rc = rf_tvars_set(it, "author", (const char *)author.data);
-            if (rc == 0)
-                rc = rf_tvars_set(it, "text", (const char *)text.data);
+            orc = reply_text(plain.data, plain.len, &author, &text);
+        if (orc == 0 && (rc = rf_buf_cstr(&text)) == 0) {
+            rc = rf_tvars_set(it, "text", (const char *)text.data);
         } else if (orc != 0) {
             rf_log_warn_err("inbox: a reply cannot be opened", orc);
             rc = rf_tvars_flag(it, "unreadable");

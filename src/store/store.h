@@ -169,7 +169,9 @@ struct rf_op {
     int require_admin;
     uint32_t version;
     uint32_t day;
-    const char *target; /* RF_OP_AUDIT_APPEND */
+    /* RF_OP_AUDIT_APPEND: target; data/len: the caseworker's signed request
+     * record (lib/audit.h, version 2), or NULL for an unsigned entry */
+    const char *target;
     uint8_t keyid[8];   /* RF_OP_GRANT_PUT */
     struct rf_staff_rec staff;
     /* outputs */

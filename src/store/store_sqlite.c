@@ -134,6 +134,9 @@ static const char *const migrations[] = {
     /* 2 -> 3: the latest roster version when each object was stored (issue 13,
      * finding 3); 0 for objects stored before this column existed */
     "ALTER TABLE objects ADD COLUMN roster INTEGER NOT NULL DEFAULT 0 CHECK (roster >= 0);",
+    /* 3 -> 4: audit entries carry the caseworker's signed API request (audit v2) */
+    "ALTER TABLE audit ADD COLUMN request BLOB"
+    " CHECK (request IS NULL OR length(request) BETWEEN 1 AND 394);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -190,9 +193,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_GRANTS_FOR] = "SELECT id, seq, keyid, grant FROM grants WHERE keyid = ?1 AND id > ?2 "
                      "ORDER BY id LIMIT ?3",
     [S_AUDIT_LAST] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
-    [S_AUDIT_INSERT] = "INSERT INTO audit(id, day, actor, action, target, prev, hash) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [S_AUDIT_LIST] = "SELECT id, day, actor, action, target, prev, hash FROM audit "
+    [S_AUDIT_INSERT] = "INSERT INTO audit(id, day, actor, action, target, prev, hash, request) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_AUDIT_LIST] = "SELECT id, day, actor, action, target, prev, hash, request FROM audit "
                      "WHERE id > ?1 ORDER BY id LIMIT ?2",
     [S_CASE_SCHEDULE] = "UPDATE sources SET delete_day = ?2 WHERE id = ?1",
     /* the next expired case after ?1: its deletion day has come, or its
@@ -1025,6 +1028,14 @@ static int row_audit(sqlite3_stmt *s, void *ctx)
         (rc = rf_sqlite_copy_fixed(e->prev, sizeof(e->prev), s, 5)) != 0 ||
         (rc = rf_sqlite_copy_fixed(e->hash, sizeof(e->hash), s, 6)) != 0)
         return rc;
+    if (sqlite3_column_type(s, 7) != SQLITE_NULL) { /* the signed request (audit v2) */
+        int len = sqlite3_column_bytes(s, 7);
+        const void *p = sqlite3_column_blob(s, 7);
+        if (len < 1 || len > RF_AUDIT_REQ_MAX || p == NULL)
+            return RF_ERR_DB;
+        memcpy(e->req, p, (size_t)len);
+        e->req_len = (uint16_t)len;
+    }
     r->n++;
     return 0;
 }

@@ -270,14 +270,15 @@ static int audit_text_ok(const char *t, size_t min, size_t max)
 
 /* Appends the next link of the audit chain inside the open transaction. */
 static int audit_append(struct conn *c, const uint8_t actor[32], const char *action,
-                        const char *target)
+                        const char *target, const uint8_t *req, size_t req_len)
 {
     struct rf_audit_entry e;
     sqlite3_stmt *s = NULL;
     if (!target)
         target = "";
     if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
-        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX))
+        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX) || req_len > RF_AUDIT_REQ_MAX ||
+        (req_len > 0 && req == NULL))
         return RF_ERR_INVALID;
     memset(&e, 0, sizeof(e));
     int rc = rf_sqlite_stmt(c, S_AUDIT_LAST, &s);
@@ -299,6 +300,9 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
     memcpy(e.actor, actor, sizeof(e.actor));
     memcpy(e.action, action, strlen(action) + 1);
     memcpy(e.target, target, strlen(target) + 1);
+    if (req_len > 0)
+        memcpy(e.req, req, req_len);
+    e.req_len = (uint16_t)req_len;
     if ((rc = rf_audit_hash(e.hash, &e)) != 0)
         return rc;
     if ((rc = rf_sqlite_stmt(c, S_AUDIT_INSERT, &s)) != 0)
@@ -310,12 +314,17 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
     sqlite3_bind_text(s, 5, e.target, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 6, e.prev, sizeof(e.prev), SQLITE_STATIC);
     sqlite3_bind_blob(s, 7, e.hash, sizeof(e.hash), SQLITE_STATIC);
+    if (e.req_len > 0)
+        sqlite3_bind_blob(s, 8, e.req, e.req_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 8);
     return step_done(s);
 }
 
 static int op_audit_append(struct conn *c, struct rf_op *op)
 {
-    return audit_append(c, op->pk, op->key, op->target);
+    /* data/len: the signed request record of a caseworker's action (audit v2) */
+    return audit_append(c, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
 }
 
 /* day 0 cancels; the teamconfig case refuses a day (trigger: RF_ERR_INVALID). */
@@ -597,7 +606,7 @@ static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
     pthread_mutex_lock(&st->wmu);
     int rc = rf_sqlite_run(c, S_BEGIN);
     if (rc == 0)
-        rc = audit_append(c, server, "purge", target);
+        rc = audit_append(c, server, "purge", target, NULL, 0);
     if (rc == 0)
         rc = rf_store_fault_hit(&st->files);
     if (rc == 0)

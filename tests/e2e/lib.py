@@ -1035,7 +1035,7 @@ def object_bytes(srv, con, seq):
     if row[0] is not None:
         return bytes(row[0])
     with open(os.path.join(srv.data, "blobs", row[1]), "rb") as f:
-        return f.read(8 + 88 * 256 + 24)
+        return f.read(8 + 88 * 256 + 24 + 32)
 
 
 KEYID_KEY = b"refuge-keyid-v1\0"
@@ -1086,14 +1086,19 @@ def roster_hash(raw):
 
 # ---- the audit chain (src/lib/audit.h) ----
 
-def audit_hash(eid, day, actor, action, target, prev):
+def audit_hash(eid, day, actor, action, target, prev, request=None):
     """BLAKE2b-256("refuge-audit-v1" || id u64 || day u32 || actor ||
-    action_len u8 || action || target_len u8 || target || prev)."""
+    action_len u8 || action || target_len u8 || target || prev); with a
+    signed request (version 2, docs/protocol.md 9): "refuge-audit-v2" and
+    || request_len u16 || request appended."""
     action = action.encode() if isinstance(action, str) else bytes(action)
     target = target.encode() if isinstance(target, str) else bytes(target)
     actor = bytes(actor) if actor else b"\0" * 32
-    m = (b"refuge-audit-v1" + struct.pack(">QI", eid, day) + actor +
+    domain = b"refuge-audit-v2" if request else b"refuge-audit-v1"
+    m = (domain + struct.pack(">QI", eid, day) + actor +
          bytes([len(action)]) + action + bytes([len(target)]) + target + bytes(prev))
+    if request:
+        m += struct.pack(">H", len(request)) + bytes(request)
     return hashlib.blake2b(m, digest_size=32).digest()
 
 

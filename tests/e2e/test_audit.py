@@ -12,6 +12,16 @@ staff actions (enroll, token, roster, fetch, reply, event, grant ...);
     chain verifies from its start) after the client saw a later anchor ->
     "rewritten"; and the log cut back below the client's anchor -> refused.
 After each tampering the honest rows are put back and verify passes again.
+
+Finding 10 of the trust review (audit version 2): every caseworker's entry
+carries the Ed25519-signed API request behind it. A compromised server that
+appends invented entries after the clients' anchors, with a correct hash
+chain (written into the SQLite file while the server is stopped), is caught:
+  - an entry in Alice's name with no signed request -> "unsigned";
+  - Alice's genuine request (her reply) behind an entry with another target
+    -> "forged"; the same request behind a second entry (a replay) -> "forged";
+    Bob's entry re-attributed to Alice -> "forged";
+and removing the invented entries makes the honest log verify again.
 """
 import json
 import os
@@ -23,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (Person, Server, TamperProxy, audit_hash, case_ids, check, free_port, log, main,
                  make_team, open_db, require_commands)
 
-COLS = "id, day, actor, action, target, prev, hash"
+COLS = "id, day, actor, action, target, prev, hash, request"
 
 
 def rows(con):
@@ -34,7 +44,7 @@ def put_rows(con, rs):
     con.execute("BEGIN IMMEDIATE")
     con.execute("DELETE FROM audit")
     for r in rs:
-        con.execute("INSERT INTO audit(%s) VALUES (?,?,?,?,?,?,?)" % COLS, r)
+        con.execute("INSERT INTO audit(%s) VALUES (?,?,?,?,?,?,?,?)" % COLS, r)
     con.execute("COMMIT")
 
 
@@ -43,13 +53,13 @@ def rehash(rs, start_id, change):
     hash and prev from there recomputed so the chain is consistent."""
     out, prev = [], None
     for r in rs:
-        eid, day, actor, action, target, p, h = r
+        eid, day, actor, action, target, p, h, req = r
         if eid >= start_id:
             if eid == start_id:
                 eid, day, actor, action, target = change((eid, day, actor, action, target))
             p = prev if prev is not None else p
-            h = audit_hash(eid, day, actor, action, target, p)
-        out.append((eid, day, actor, action, target, p, h))
+            h = audit_hash(eid, day, actor, action, target, p, req)
+        out.append((eid, day, actor, action, target, p, h, req))
         prev = h
     return out
 
@@ -89,6 +99,73 @@ def vector_check():
           "the test's audit hash matches the vector in docs/protocol.md 9.2")
 
 
+def verify_signed(member, label):
+    """The honest log verifies and says how many entries are signed."""
+    n, text = verify(member, True, label)
+    m = re.search(r"(\d+) signed by the caseworker named", text)
+    check(m and int(m.group(1)) > 0, "(%s) verify counts the entries signed by their caseworker"
+          % label, text[-800:])
+    return n, text
+
+
+def invented_entries(srv, con, alice, bob, case):
+    """A compromised server appends entries in Alice's name after every
+    client's anchor, with the chain recomputed, while it is stopped."""
+    verify_signed(alice, "signed, before")
+    verify_signed(bob, "signed, before")
+    pks = dict(con.execute("SELECT name, sign_pk FROM staff").fetchall())
+    alice_pk, bob_pk = bytes(pks["Alice"]), bytes(pks["Bob"])
+    honest = rows(con)
+    mine = [r for r in honest if bytes(r[2]) == alice_pk and r[7] is not None]
+    replies = [r for r in mine if r[3] == "reply"]
+    bobs = [r for r in honest if bytes(r[2]) == bob_pk and r[7] is not None]
+    check(replies and bobs, "Alice's reply and Bob's actions are in the log with their requests",
+          [(r[3], r[4]) for r in honest])
+
+    def append(make):
+        srv.stop_clean()
+        last = rows(con)[-1]
+        eid, day, actor, action, target, req = make(last)
+        h = audit_hash(eid, day, actor, action, target, bytes(last[6]), req)
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO audit(%s) VALUES (?,?,?,?,?,?,?,?)" % COLS,
+                    (eid, day, actor, action, target, bytes(last[6]), h, req))
+        con.execute("COMMIT")
+        srv.restart()
+        return eid
+
+    def caught(label, want_kind, make):
+        eid = append(make)
+        for member in (alice, bob):
+            p = member.run("audit", "verify", ok=False)
+            text = (p.out + p.err).strip()
+            check(p.returncode == 1, "(%s) %s's `refuge audit verify` fails (exit %d)" %
+                  (label, member.name, p.returncode), text[-1500:])
+            check(("audit log broken at entry %d: %s" % (eid, want_kind)) in text,
+                  "(%s) %s's verify reports entry %d as %s" % (label, member.name, eid, want_kind),
+                  text[-1500:])
+            check("AUDIT CHECK FAILED" in p.err, "(%s) the refusal is loud" % label, p.err[-800:])
+        log("(%s) %s" % (label, p.out.strip().splitlines()[0]))
+        # the server is put back as it was: the honest log verifies again
+        srv.stop_clean()
+        con.execute("DELETE FROM audit WHERE id >= ?", (eid,))
+        con.commit()
+        srv.restart()
+        verify_signed(alice, label + ", removed")
+
+    seq = con.execute("SELECT max(seq) FROM objects").fetchone()[0]
+    caught("invented, unsigned, in Alice's name", "unsigned",
+           lambda last: (last[0] + 1, last[1], alice_pk, "fetch", str(seq), None))
+    r = replies[0]
+    caught("Alice's signed reply request behind another case", "forged",
+           lambda last: (last[0] + 1, r[1], alice_pk, "reply", "zzzzzzzzzz", bytes(r[7])))
+    caught("Alice's signed reply request replayed", "forged",
+           lambda last: (last[0] + 1, r[1], alice_pk, "reply", r[4], bytes(r[7])))
+    b = bobs[-1]
+    caught("Bob's entry re-attributed to Alice", "forged",
+           lambda last: (last[0] + 1, b[1], alice_pk, b[3], b[4], bytes(b[7])))
+
+
 def test():
     require_commands("staff", "audit", "note", "rewrap")
     vector_check()
@@ -110,9 +187,12 @@ def test():
     honest = rows(con)
     check(len(honest) >= 6, "the audit log has entries for the team's actions", honest)
     prev = b"\0" * 32
-    for eid, day, actor, action, target, p, h in honest:
+    for eid, day, actor, action, target, p, h, req in honest:
         check(bytes(p) == prev, "audit entry %d links to the previous entry's hash" % eid)
-        want = audit_hash(eid, day, actor, action, target, p)
+        check(req is not None or actor == b"\0" * 32 or bytes(actor) == b"\0" * 32,
+              "audit entry %d (%s by a caseworker) carries the signed request behind it" %
+              (eid, action))
+        want = audit_hash(eid, day, actor, action, target, p, req)
         check(want == bytes(h), "audit entry %d's hash is BLAKE2b-256 of its fields as "
               "src/lib/audit.h says" % eid, (action, target, want.hex(), bytes(h).hex()))
         prev = bytes(h)
@@ -195,7 +275,7 @@ def test():
     # the rewritten log is a valid chain from its start
     prev = b"\0" * 32
     for r in rw:
-        check(bytes(r[5]) == prev and audit_hash(*r[:6]) == bytes(r[6]),
+        check(bytes(r[5]) == prev and audit_hash(*r[:6], r[7]) == bytes(r[6]),
               "the rewritten log is internally consistent (entry %d)" % r[0])
         prev = bytes(r[6])
     tampered("rewritten from entry %d, anchor %d" % (j, anchor_bob), rw, "rewritten",
@@ -216,6 +296,7 @@ def test():
 
     verify(bob, True, "honest at the end")
     verify(alice, True, "honest at the end")
+    invented_entries(srv, con, alice, bob, case)
     proxy.close()
     con.close()
     srv.stop_clean()

@@ -715,11 +715,46 @@ static void audit_records_every_action_as_one_chain(void **state)
                  json_string_value(json_object_get(x, "target")));
         hex32(ae[i].prev, json_string_value(json_object_get(x, "prev")));
         hex32(ae[i].hash, json_string_value(json_object_get(x, "hash")));
+        /* audit v2: every entry here is a caseworker's, with its signed request */
+        const char *req = json_string_value(json_object_get(x, "request"));
+        size_t rn = 0;
+        assert_non_null(req);
+        assert_int_equal(rf_b64_decode(ae[i].req, sizeof(ae[i].req), &rn, req, strlen(req)), 0);
+        ae[i].req_len = (uint16_t)rn;
     }
     json_decref(j);
-    size_t bad = 0;
+    size_t bad = 0, nsig = 0, nleg = 9, nsrv = 9;
     enum rf_audit_break what = RF_AUDIT_OK;
     assert_int_equal(rf_audit_verify(ae, n, 0, NULL, &bad, &what), 0);
+    assert_int_equal(rf_audit_verify_sigs(ae, n, &bad, &what, &nsig, &nleg, &nsrv), 0);
+    assert_int_equal(nsig, n);
+    assert_int_equal(nleg, 0);
+    assert_int_equal(nsrv, 0);
+    /* an entry moved to another actor, target or action no longer verifies */
+    ae[4].target[0] ^= 1;
+    assert_int_equal(rf_audit_verify_sigs(ae, n, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_int_equal(bad, 4);
+    assert_int_equal(what, RF_AUDIT_FORGED);
+    ae[4].target[0] ^= 1;
+    uint8_t was[32];
+    memcpy(was, ae[5].actor, 32);
+    memcpy(ae[5].actor, e->mallory->sign_pk, 32); /* the reply claimed for someone else */
+    assert_int_equal(rf_audit_verify_sigs(ae, n, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_int_equal(bad, 5);
+    assert_int_equal(what, RF_AUDIT_FORGED);
+    memcpy(ae[5].actor, was, 32);
+    ae[7].req_len = 0; /* its request stripped: unsigned after signed entries */
+    assert_int_equal(rf_audit_verify_sigs(ae, n, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_int_equal(bad, 7);
+    assert_int_equal(what, RF_AUDIT_UNSIGNED);
+    ae[7].req_len = 1; /* a record that does not parse */
+    assert_int_equal(rf_audit_verify_sigs(ae, n, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_int_equal(what, RF_AUDIT_FORGED);
+    ae[7] = ae[6]; /* the token request replayed as a second entry (same nonce) */
+    ae[7].id = 8;
+    assert_int_equal(rf_audit_verify_sigs(ae, n, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_int_equal(bad, 7);
+    assert_int_equal(what, RF_AUDIT_FORGED);
     assert_memory_equal(ae[0].actor, e->anna->sign_pk, 32);
     assert_memory_equal(ae[4].actor, e->boris->sign_pk, 32);
     assert_string_equal(ae[3].target, "2");

@@ -3,6 +3,7 @@
  * reorders or duplicates entries, truncates the log, or rewrites history
  * behind a client's anchor is caught, at the index of the first broken
  * entry and with the right kind of break. Also the field rules of the hash. */
+#include "lib/apisig.h"
 #include "lib/audit.h"
 #include "lib/err.h"
 
@@ -285,6 +286,182 @@ static void bad_arguments(void **state)
     free(e);
 }
 
+/* ---- version 2: entries carry their caseworker's signed request ---- */
+
+/* Makes e an entry of action/target by k, signed as the request
+ * method path at ts (the way the server stores it). */
+static void signed_entry(struct rf_audit_entry *e, const struct rf_staff_keys *k,
+                         const char *action, const char *target, const char *method,
+                         const char *path, int64_t ts)
+{
+    char hdr[RF_APISIG_HEADER_MAX];
+    uint8_t body[32] = {0};
+    struct rf_apisig as;
+    size_t len = 0;
+    memset(e, 0, sizeof(*e));
+    e->day = (uint32_t)(ts / 86400);
+    memcpy(e->actor, k->sign_pk, 32);
+    strcpy(e->action, action);
+    strcpy(e->target, target);
+    assert_int_equal(rf_apisig_sign(hdr, sizeof(hdr), k, method, path, ts, body), 0);
+    assert_int_equal(rf_apisig_parse(&as, hdr, strlen(hdr)), 0);
+    assert_int_equal(
+        rf_audit_req_encode(e->req, &len, method, path, as.ts, as.nonce, as.body_hash, as.sig), 0);
+    e->req_len = (uint16_t)len;
+}
+
+static void number(struct rf_audit_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        e[i].id = i + 1;
+    rechain(e, 0, n);
+}
+
+static void expect_sig_break(const struct rf_audit_entry *e, size_t n, size_t want_bad,
+                             enum rf_audit_break want)
+{
+    size_t bad = 999;
+    enum rf_audit_break what = RF_AUDIT_OK;
+    assert_int_equal(rf_audit_verify(e, n, 0, NULL, &bad, &what), 0); /* the chain is fine */
+    assert_int_equal(rf_audit_verify_sigs(e, n, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_string_equal(rf_audit_break_str(what), rf_audit_break_str(want));
+    assert_int_equal(bad, want_bad);
+}
+
+static void signed_entries(void **state)
+{
+    (void)state;
+    struct rf_staff_keys *k = sodium_malloc(sizeof(*k)), *m = sodium_malloc(sizeof(*k));
+    assert_non_null(k);
+    assert_non_null(m);
+    memset(k, 0, sizeof(*k));
+    memset(m, 0, sizeof(*m));
+    crypto_sign_keypair(k->sign_pk, k->sign_sk);
+    crypto_sign_keypair(m->sign_pk, m->sign_sk);
+    const int64_t ts = 1700000000;
+    struct rf_audit_entry e[8];
+    /* two legacy entries (a log begun before version 2), then signed ones,
+     * a purge by the server and a delete by a person */
+    memset(e, 0, sizeof(e));
+    for (int i = 0; i < 2; i++) {
+        e[i].day = (uint32_t)(ts / 86400);
+        memcpy(e[i].actor, k->sign_pk, 32);
+        strcpy(e[i].action, "fetch");
+        strcpy(e[i].target, "3");
+    }
+    signed_entry(&e[2], k, "fetch", "17", "GET", "/api/v1/objects/17", ts);
+    signed_entry(&e[3], m, "reply", "k7q2m4xabc", "POST", "/api/v1/cases/k7q2m4xabc/replies", ts);
+    signed_entry(&e[4], k, "roster", "3", "POST", "/api/v1/roster", ts + 5);
+    e[5].day = (uint32_t)(ts / 86400);
+    strcpy(e[5].action, "purge");
+    strcpy(e[5].target, "cases=1 objects=2");
+    e[6] = e[5];
+    strcpy(e[6].action, "delete");
+    strcpy(e[6].target, "40");
+    signed_entry(&e[7], k, "grant", "2", "POST", "/api/v1/grants", ts + 9);
+    number(e, 8);
+    size_t bad = 9, ns = 0, nl = 0, nz = 0;
+    enum rf_audit_break what = RF_AUDIT_MODIFIED;
+    assert_int_equal(rf_audit_verify(e, 8, 0, NULL, &bad, &what), 0);
+    assert_int_equal(rf_audit_verify_sigs(e, 8, &bad, &what, &ns, &nl, &nz), 0);
+    assert_int_equal(ns, 4);
+    assert_int_equal(nl, 2);
+    assert_int_equal(nz, 2);
+    /* the request is in the hash: stripping it is a modification */
+    struct rf_audit_entry c[8];
+    memcpy(c, e, sizeof(c));
+    c[2].req_len = 0;
+    assert_int_equal(rf_audit_verify(c, 8, 0, NULL, &bad, &what), RF_ERR_FORMAT);
+    assert_int_equal(what, RF_AUDIT_MODIFIED);
+    assert_int_equal(bad, 2);
+
+    /* Invented by a server, hashes recomputed (a chain that verifies): */
+    /* an unsigned entry in a caseworker's name after signed ones */
+    memcpy(c, e, sizeof(c));
+    c[6] = e[0];
+    number(c, 8);
+    expect_sig_break(c, 8, 6, RF_AUDIT_UNSIGNED);
+    /* a caseworker's action with actor zeros (only purge and delete may) */
+    memcpy(c, e, sizeof(c));
+    strcpy(c[5].action, "reply");
+    number(c, 8);
+    expect_sig_break(c, 8, 5, RF_AUDIT_UNSIGNED);
+    /* Alice's request re-attributed to Bob */
+    memcpy(c, e, sizeof(c));
+    memcpy(c[2].actor, m->sign_pk, 32);
+    number(c, 8);
+    expect_sig_break(c, 8, 2, RF_AUDIT_FORGED);
+    /* a genuine request behind another action or target */
+    memcpy(c, e, sizeof(c));
+    strcpy(c[2].target, "18");
+    number(c, 8);
+    expect_sig_break(c, 8, 2, RF_AUDIT_FORGED);
+    memcpy(c, e, sizeof(c));
+    strcpy(c[3].action, "event");
+    number(c, 8);
+    expect_sig_break(c, 8, 3, RF_AUDIT_FORGED);
+    /* on another day than the request's */
+    memcpy(c, e, sizeof(c));
+    c[4].day += 2;
+    number(c, 8);
+    expect_sig_break(c, 8, 4, RF_AUDIT_FORGED);
+    /* one request behind two entries (a replay), unless all are grant chunks */
+    memcpy(c, e, sizeof(c));
+    c[6] = e[2];
+    number(c, 8);
+    expect_sig_break(c, 8, 6, RF_AUDIT_FORGED);
+    memcpy(c, e, sizeof(c));
+    c[6] = e[7];
+    number(c, 8);
+    assert_int_equal(rf_audit_verify_sigs(c, 8, &bad, &what, NULL, NULL, NULL), 0);
+    /* a request record on a server entry, or one that does not parse */
+    memcpy(c, e, sizeof(c));
+    memcpy(c[5].req, e[2].req, e[2].req_len);
+    c[5].req_len = e[2].req_len;
+    number(c, 8);
+    expect_sig_break(c, 8, 5, RF_AUDIT_FORGED);
+    memcpy(c, e, sizeof(c));
+    c[3].req[0] = 0;
+    number(c, 8);
+    expect_sig_break(c, 8, 3, RF_AUDIT_FORGED);
+    sodium_free(k);
+    sodium_free(m);
+}
+
+static void request_records(void **state)
+{
+    (void)state;
+    uint8_t rec[RF_AUDIT_REQ_MAX], nonce[16], bh[32], sig[64];
+    size_t len = 0;
+    randombytes_buf(nonce, sizeof(nonce));
+    randombytes_buf(bh, sizeof(bh));
+    randombytes_buf(sig, sizeof(sig));
+    assert_int_equal(rf_audit_req_encode(rec, &len, "GET", "/api/v1/objects/9", 42, nonce, bh, sig),
+                     0);
+    assert_int_equal(len, 1 + 3 + 2 + 17 + 8 + 16 + 32 + 64);
+    struct rf_audit_req q;
+    assert_int_equal(rf_audit_req_parse(&q, rec, len), 0);
+    assert_string_equal(q.method, "GET");
+    assert_string_equal(q.path, "/api/v1/objects/9");
+    assert_true(q.ts == 42);
+    assert_memory_equal(q.nonce, nonce, 16);
+    assert_memory_equal(q.body_hash, bh, 32);
+    assert_memory_equal(q.sig, sig, 64);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_not_equal(rf_audit_req_parse(&q, rec, cut), 0);
+    rec[len] = 0;
+    assert_int_equal(rf_audit_req_parse(&q, rec, len + 1), RF_ERR_FORMAT);
+    rec[1] = 'g'; /* lower-case method */
+    assert_int_equal(rf_audit_req_parse(&q, rec, len), RF_ERR_FORMAT);
+    char longpath[300];
+    memset(longpath, 'a', sizeof(longpath));
+    longpath[0] = '/';
+    longpath[299] = '\0';
+    assert_int_equal(rf_audit_req_encode(rec, &len, "GET", longpath, 1, nonce, bh, sig),
+                     RF_ERR_LIMIT);
+    assert_int_equal(rf_audit_req_encode(rec, &len, "", "/x", 1, nonce, bh, sig), RF_ERR_INVALID);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -299,6 +476,8 @@ int main(void)
         cmocka_unit_test(break_texts),
         cmocka_unit_test(field_rules),
         cmocka_unit_test(bad_arguments),
+        cmocka_unit_test(signed_entries),
+        cmocka_unit_test(request_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,7 +46,7 @@ static uint8_t *pattern(size_t n, uint32_t seed)
 
 static size_t header_len(size_t nrecip)
 {
-    return 8 + nrecip * RF_ENV_STANZA_BYTES + 24;
+    return 8 + nrecip * RF_ENV_STANZA_BYTES + 24 + RF_ENV_COMMIT_BYTES;
 }
 
 static size_t expected_ct_len(size_t nrecip, size_t len)
@@ -441,7 +441,7 @@ static void header_parse_limits(void **state)
     struct rf_env_header h;
     uint8_t ids[2][RF_ENV_KEYID_BYTES];
     assert_int_equal(rf_envelope_header_parse(&h, ids, 2, ct.data, ct.len), 0);
-    assert_int_equal(h.version, 1);
+    assert_int_equal(h.version, 2);
     assert_int_equal(h.kind, RF_KIND_EVENT);
     assert_int_equal(h.nrecip, 3);
     assert_int_equal(h.header_len, header_len(3));
@@ -458,7 +458,9 @@ static void header_parse_limits(void **state)
     assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, bad, 8), RF_ERR_LIMIT);
     assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, (const uint8_t *)"RFX", 3),
                      RF_ERR_FORMAT);
-    assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, (const uint8_t *)"RFGE\x02", 5),
+    assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, (const uint8_t *)"RFGE\x03", 5),
+                     RF_ERR_VERSION);
+    assert_int_equal(rf_envelope_header_parse(&h, NULL, 0, (const uint8_t *)"RFGE\x00", 5),
                      RF_ERR_VERSION);
     rf_buf_free(&ct);
 }
@@ -787,7 +789,15 @@ static void content_key_needs_only_the_header(void **state)
     assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[3], sks[3]),
                      RF_ERR_NOT_RECIPIENT);
     assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[1]), RF_ERR_DECRYPT);
-    ct.data[4] = 2;
+    ct.data[h - 1] ^= 1; /* the key commitment */
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[0]), RF_ERR_DECRYPT);
+    assert_int_equal(rf_envelope_key_check(key, ct.data, ct.len), RF_ERR_DECRYPT);
+    ct.data[h - 1] ^= 1;
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[0]), 0);
+    assert_int_equal(rf_envelope_key_check(key, ct.data, ct.len), 0);
+    key[0] ^= 1;
+    assert_int_equal(rf_envelope_key_check(key, ct.data, ct.len), RF_ERR_DECRYPT);
+    ct.data[4] = 3;
     assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[0]), RF_ERR_VERSION);
     ct.data[0] = 'X';
     assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[0]), RF_ERR_FORMAT);
@@ -889,6 +899,128 @@ static void grant_make_refuses_bad_key(void **state)
     assert_int_equal(rf_grant_make(grant, key, zero), RF_ERR_INVALID);
 }
 
+/* ---- key commitment (version 2): one envelope, two content keys ----
+ * A dishonest sealer (a member, or the server) builds an envelope by hand
+ * whose stanza for recipient 0 seals key ka and whose stanza for recipient 1
+ * seals another key kb: the "invisible salamander" set-up, where two
+ * recipients could read two different messages from the same bytes. */
+struct split {
+    uint8_t version;
+    const uint8_t *ka, *kb; /* sealed to recipients 0 and 1 */
+    const uint8_t *kc;      /* the key the commitment is made with (version 2) */
+    const uint8_t *kbody;   /* the key the body is encrypted with */
+};
+
+static void craft_split(struct rf_buf *ct, const struct split *sp, const char *text)
+{
+    rf_buf_init(ct, 1 << 20);
+    uint8_t hdr[8 + 2 * RF_ENV_STANZA_BYTES + 24 + RF_ENV_COMMIT_BYTES];
+    memcpy(hdr, "RFGE", 4);
+    hdr[4] = sp->version;
+    hdr[5] = RF_KIND_REPLY;
+    hdr[6] = 0, hdr[7] = 2;
+    const uint8_t *keys[2] = {sp->ka, sp->kb};
+    for (int i = 0; i < 2; i++) {
+        uint8_t *st = hdr + 8 + (size_t)i * RF_ENV_STANZA_BYTES;
+        rf_keyid(st, pks[i]);
+        assert_int_equal(crypto_box_seal(st + RF_ENV_KEYID_BYTES, keys[i], 32, pks[i]), 0);
+    }
+    size_t off = 8 + 2 * RF_ENV_STANZA_BYTES, hlen = off + 24;
+    crypto_secretstream_xchacha20poly1305_state st;
+    assert_int_equal(crypto_secretstream_xchacha20poly1305_init_push(&st, hdr + off, sp->kbody), 0);
+    if (sp->version >= 2) {
+        static const char dom[] = "refuge-envelope-commit-v2";
+        crypto_generichash_state h;
+        crypto_generichash_init(&h, sp->kc, 32, RF_ENV_COMMIT_BYTES);
+        crypto_generichash_update(&h, (const uint8_t *)dom, sizeof(dom) - 1);
+        crypto_generichash_update(&h, hdr, hlen);
+        crypto_generichash_final(&h, hdr + hlen, RF_ENV_COMMIT_BYTES);
+        hlen += RF_ENV_COMMIT_BYTES;
+    }
+    uint8_t padded[RF_ENV_MIN_PADDED] = {0}, body[RF_ENV_MIN_PADDED + 17];
+    size_t n = strlen(text);
+    memcpy(padded, text, n);
+    padded[n] = 0x80;
+    assert_int_equal(crypto_secretstream_xchacha20poly1305_push(
+                         &st, body, NULL, padded, sizeof(padded), hdr, hlen,
+                         crypto_secretstream_xchacha20poly1305_TAG_FINAL),
+                     0);
+    assert_int_equal(rf_buf_put(ct, hdr, hlen), 0);
+    assert_int_equal(rf_buf_put(ct, body, sizeof(body)), 0);
+}
+
+static int open_split(int who, const struct rf_buf *ct, struct rf_buf *out)
+{
+    rf_buf_init_secure(out, 1 << 20);
+    return rf_envelope_open(out, NULL, pks[who], sks[who], ct->data, ct->len);
+}
+
+static void key_commitment_refuses_split_keys(void **state)
+{
+    (void)state;
+    uint8_t k1[32], k2[32], k3[32];
+    randombytes_buf(k1, 32);
+    randombytes_buf(k2, 32);
+    randombytes_buf(k3, 32);
+    struct rf_buf ct, out;
+    uint8_t *key = sodium_malloc(32);
+    assert_non_null(key);
+
+    /* Version 1 has no commitment: recipient 0 opens the body under k1 and
+     * has no way to learn that recipient 1 was handed k2. */
+    craft_split(&ct, &(struct split){1, k1, k2, NULL, k1}, "for Anna");
+    assert_int_equal(open_split(0, &ct, &out), 0);
+    assert_memory_equal(out.data, "for Anna", 8);
+    rf_buf_free(&out);
+    rf_buf_free(&ct);
+
+    /* The same envelope as version 2 committing to k2 (the key of recipient
+     * 1's stanza) while the body is under k1: recipient 0 holds the body's
+     * own key, yet refuses before decrypting, as tampered; recipient 1
+     * passes the commitment but its key does not open the body. Neither
+     * reads anything. */
+    craft_split(&ct, &(struct split){2, k1, k2, k2, k1}, "for Anna");
+    assert_int_equal(open_split(0, &ct, &out), RF_ERR_DECRYPT);
+    assert_int_equal(out.len, 0);
+    rf_buf_free(&out);
+    assert_int_equal(open_split(1, &ct, &out), RF_ERR_DECRYPT);
+    assert_int_equal(out.len, 0);
+    rf_buf_free(&out);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[0], sks[0]), RF_ERR_DECRYPT);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[1], sks[1]), 0);
+    rf_buf_free(&ct);
+
+    /* A commitment to neither stanza's key (k3): each recipient refuses. */
+    craft_split(&ct, &(struct split){2, k1, k2, k3, k1}, "for Anna");
+    for (int who = 0; who < 2; who++) {
+        assert_int_equal(open_split(who, &ct, &out), RF_ERR_DECRYPT);
+        rf_buf_free(&out);
+        assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[who], sks[who]),
+                         RF_ERR_DECRYPT);
+    }
+    rf_buf_free(&ct);
+
+    /* Committed to k1, body under k1: recipient 0 reads it; recipient 1,
+     * handed k2, is refused: at most one content key opens an envelope, so
+     * every recipient who reads it reads the same bytes. A grant of the
+     * wrong key (k2) is refused the same way. */
+    craft_split(&ct, &(struct split){2, k1, k2, k1, k1}, "for Anna");
+    assert_int_equal(open_split(0, &ct, &out), 0);
+    assert_memory_equal(out.data, "for Anna", 8);
+    rf_buf_free(&out);
+    assert_int_equal(open_split(1, &ct, &out), RF_ERR_DECRYPT);
+    rf_buf_free(&out);
+    uint8_t grant[RF_GRANT_BYTES];
+    assert_int_equal(rf_grant_make(grant, k2, pks[4]), 0);
+    assert_int_equal(grant_err(grant, 4, ct.data, ct.len), RF_ERR_DECRYPT);
+    assert_int_equal(rf_envelope_key_check(k2, ct.data, ct.len), RF_ERR_DECRYPT);
+    assert_int_equal(rf_grant_make(grant, k1, pks[4]), 0);
+    assert_int_equal(grant_err(grant, 4, ct.data, ct.len), 0);
+    assert_int_equal(rf_envelope_key_check(k1, ct.data, ct.len), 0);
+    rf_buf_free(&ct);
+    sodium_free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -920,6 +1052,7 @@ int main(void)
         cmocka_unit_test(grant_bound_to_object),
         cmocka_unit_test(grant_tampering_refused),
         cmocka_unit_test(grant_make_refuses_bad_key),
+        cmocka_unit_test(key_commitment_refuses_split_keys),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

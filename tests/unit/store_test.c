@@ -213,7 +213,7 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 3);
+    assert_int_equal(sqlite3_column_int(s, 0), 4);
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
@@ -630,6 +630,7 @@ static void objects_record_the_roster_they_were_stored_under(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "ALTER TABLE objects DROP COLUMN roster;"
+                                  "ALTER TABLE audit DROP COLUMN request;"
                                   "PRAGMA user_version = 2",
                                   NULL, NULL, NULL),
                      SQLITE_OK);

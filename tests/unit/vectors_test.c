@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/event.h"
 #include "lib/keyfile.h"
+#include "lib/reply.h"
 #include "lib/roster.h"
 
 #include <setjmp.h>
@@ -129,6 +130,34 @@ static const char V_AUDIT2_INPUT[] =
     "a331f3df8c07a52a224f3c82";
 /* ---- end of generated vectors ---- */
 
+/* ---- the trust review's versions (envelope 2, reply 2, audit 2), by the same gen.c ---- */
+static const char V_ENVELOPE_V2[] =
+    "52464745020100011e2cea694fdb39230d2eaedc6775ce1dc2db0ea769d653dec445f374bd2a1e9af7cfbb25"
+    "7a1cf30cb6157705eaf11cd20b7d52f68bc9048ba04d43654924e59582ad3ae5553d14d75c8b00d15cb6d6bb"
+    "2bab07bb5fd763e8aecd46519cac1009a5fb4b2030b59632b1be83982fdf2d072eae65340483bb13d279f8f0"
+    "263e35adbd6187eaf31c755924d5a161b1b184622ce551cdf5976477544f3d155ecedfe58b5bd39710bf48f6"
+    "8313c0e6aaea415c1429dba9afd8c934efbb8a48b6247b3cc218f7ff184caf14dd2f16f0102f3ccf43e8d2d9"
+    "a35d1a88961f4fa0b02b3445fb61f351b8bfc42a5d1be946686a2451a0a30a2ae2eb621348290b95b9049de2"
+    "9797c3908a4e22183fe1d7affe719e06de9790fa7433f1a88ae2fe642f392f18b091ec5b22148921016899db"
+    "3237838704e48b6b5888b93c3588673cf80847028cd9951021b26cde40bc60440ab0808b7c4b6211576423f7"
+    "bf46f5c80727f624e161f14d8324e27d63737e16759c74ff227ee5e303cb0ee828479e07e9848e04f5e3d378"
+    "5a21c99c3ce2994ffb75e7f2a9d882469112023cf6d302f71bf5740d74";
+static const char V_ENVELOPE_V2_COMMIT[] =
+    "2eae65340483bb13d279f8f0263e35adbd6187eaf31c755924d5a161b1b18462";
+static const char V_REPLY_V2[] =
+    "5246475902ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1feb2866c6fc4b6"
+    "794a38354493391c8d5992806a7270e4fcd9a09e1105021f0ee63fb6884d168ddf4ef6c2c62d2170470924fc"
+    "10f2204ed9718f20ad9239800f7b2276223a322c2274797065223a227265706c79222c2274657874223a2257"
+    "652068617665207265616420796f7572206d6573736167652e227d";
+static const char V_AUDIT_V2_REQUEST[] =
+    "0347455400122f6170692f76312f6f626a656374732f31370000000067008f9091f9ae39259c7275419758a9"
+    "7082ddc50e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8b60aa8e62ddd13d0"
+    "ef64147b134370c0ab965f19366827db49fa042d69786d2d09be9a7ea9c7cc77e55d388393e614209bc54eb1"
+    "e2f5d2a93058f8e764d0d80e";
+static const char V_AUDIT_V2_HASH[] =
+    "783d018257518373b08f0944a345b1e5a196f1f6c65c5e0e737c80a27096c841";
+static const char V_REPLY_BODY[] =
+    "{\"v\":2,\"type\":\"reply\",\"text\":\"We have read your message.\"}";
 static const char V_PLAINTEXT1[] = "Hello from Refuge";
 static const char V_PASSPHRASE[] = "correct horse battery staple";
 static const char V_GRANT_PLAIN[] = "Granted later";
@@ -447,6 +476,142 @@ static void document_carries_vectors(void **state)
     free(doc);
 }
 
+/* ---- envelope 2, reply 2, audit 2 ---- */
+
+static void envelope_v2_vector(void **state)
+{
+    (void)state;
+    uint8_t pk[32], sk[32];
+    recipient(pk, sk, V_RECIPIENT_A_SK);
+    size_t n = 0;
+    uint8_t *ct = unhex(V_ENVELOPE_V2, &n);
+    assert_int_equal(n, 8 + 88 + 24 + 32 + 256 + 17);
+    assert_int_equal(ct[4], 2);
+    struct rf_buf out;
+    uint8_t kind = 0;
+    rf_buf_init_secure(&out, 1 << 20);
+    assert_int_equal(rf_envelope_open(&out, &kind, pk, sk, ct, n), 0);
+    assert_int_equal(kind, RF_KIND_MESSAGE);
+    assert_int_equal(out.len, strlen(V_PLAINTEXT1));
+    assert_memory_equal(out.data, V_PLAINTEXT1, out.len);
+    rf_buf_free(&out);
+    /* the commitment, recomputed as docs/protocol.md 1.1 says */
+    uint8_t *key = sodium_malloc(32), want[32], got[32];
+    assert_non_null(key);
+    assert_int_equal(rf_envelope_content_key(key, ct, n, pk, sk), 0);
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, key, 32, 32);
+    crypto_generichash_update(&h, (const uint8_t *)"refuge-envelope-commit-v2", 25);
+    crypto_generichash_update(&h, ct, 8 + 88 + 24);
+    crypto_generichash_final(&h, got, 32);
+    unhex_fixed(want, 32, V_ENVELOPE_V2_COMMIT);
+    assert_memory_equal(got, want, 32);
+    assert_memory_equal(ct + 8 + 88 + 24, want, 32);
+    sodium_free(key);
+    /* a changed commitment: refused before decrypting */
+    ct[8 + 88 + 24] ^= 1;
+    rf_buf_init_secure(&out, 1 << 20);
+    assert_int_equal(rf_envelope_open(&out, &kind, pk, sk, ct, n), RF_ERR_DECRYPT);
+    rf_buf_free(&out);
+    free(ct);
+}
+
+static void reply_v2_vector(void **state)
+{
+    (void)state;
+    struct rf_staff_keys *k = sodium_malloc(sizeof(*k));
+    assert_non_null(k);
+    memset(k, 0, sizeof(*k));
+    unhex_fixed(k->sign_sk, 64, V_ADMIN_SIGN_SK);
+    unhex_fixed(k->sign_pk, 32, V_ADMIN_SIGN_PK);
+    size_t n = 0;
+    uint8_t *want = unhex(V_REPLY_V2, &n);
+    struct rf_buf rp;
+    rf_buf_init(&rp, 1 << 20);
+    assert_int_equal(
+        rf_reply_sign(&rp, k, V_EVENT_CASE, (const uint8_t *)V_REPLY_BODY, strlen(V_REPLY_BODY)),
+        0);
+    assert_int_equal(rp.len, n);
+    assert_memory_equal(rp.data, want, n); /* Ed25519 is deterministic */
+    uint8_t signer[32];
+    const uint8_t *body = NULL;
+    size_t blen = 0;
+    assert_int_equal(rf_reply_verify(signer, &body, &blen, want, n, V_EVENT_CASE), 0);
+    assert_memory_equal(signer, k->sign_pk, 32);
+    assert_int_equal(blen, strlen(V_REPLY_BODY));
+    assert_memory_equal(body, V_REPLY_BODY, blen);
+    assert_int_equal(rf_reply_verify(signer, &body, &blen, want, n, "q4mz7k2xeb"),
+                     RF_ERR_SIGNATURE);
+    rf_buf_free(&rp);
+    free(want);
+    sodium_free(k);
+}
+
+static void audit_v2_vector(void **state)
+{
+    (void)state;
+    struct rf_audit_entry e[4];
+    memset(e, 0, sizeof(e));
+    const char *actions[4] = {"enroll", "roster", "fetch", "fetch"};
+    const char *targets[4] = {"", "2", "17", "17"};
+    const char *hashes[4] = {V_AUDIT_HASH1, V_AUDIT_HASH2, V_AUDIT_HASH3, V_AUDIT_V2_HASH};
+    const uint32_t days[4] = {20000, 20000, 20001, 20001};
+    for (int i = 0; i < 4; i++) {
+        e[i].id = (uint64_t)i + 1;
+        e[i].day = days[i];
+        if (i > 0)
+            unhex_fixed(e[i].actor, 32, V_ADMIN_SIGN_PK);
+        strcpy(e[i].action, actions[i]);
+        strcpy(e[i].target, targets[i]);
+        if (i > 0)
+            memcpy(e[i].prev, e[i - 1].hash, 32);
+        if (i == 3) {
+            size_t n = 0;
+            uint8_t *req = unhex(V_AUDIT_V2_REQUEST, &n);
+            assert_true(n <= RF_AUDIT_REQ_MAX);
+            memcpy(e[i].req, req, n);
+            e[i].req_len = (uint16_t)n;
+            free(req);
+        }
+        uint8_t want[32];
+        unhex_fixed(want, 32, hashes[i]);
+        assert_int_equal(rf_audit_hash(e[i].hash, &e[i]), 0);
+        assert_memory_equal(e[i].hash, want, 32);
+    }
+    struct rf_audit_req q;
+    assert_int_equal(rf_audit_req_parse(&q, e[3].req, e[3].req_len), 0);
+    assert_string_equal(q.method, "GET");
+    assert_string_equal(q.path, "/api/v1/objects/17");
+    assert_true(q.ts == 1728090000);
+    size_t bad = 9, ns = 0, nl = 0, nz = 0;
+    enum rf_audit_break what = RF_AUDIT_MODIFIED;
+    assert_int_equal(rf_audit_verify(e, 4, 0, NULL, &bad, &what), 0);
+    /* entries 2 and 3 are older unsigned ones; 4 carries Admin's request */
+    assert_int_equal(rf_audit_verify_sigs(e + 1, 3, &bad, &what, &ns, &nl, &nz), 0);
+    assert_int_equal(ns, 1);
+    assert_int_equal(nl, 2);
+    /* entry 1 (zeros, "enroll") is no action the server or a person takes */
+    assert_int_equal(rf_audit_verify_sigs(e, 4, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_int_equal(what, RF_AUDIT_UNSIGNED);
+    assert_int_equal(bad, 0);
+    /* the same request attributed to Bob: forged */
+    unhex_fixed(e[3].actor, 32, V_BOB_SIGN_PK);
+    assert_int_equal(rf_audit_verify_sigs(e + 1, 3, &bad, &what, NULL, NULL, NULL), RF_ERR_FORMAT);
+    assert_int_equal(what, RF_AUDIT_FORGED);
+}
+
+static void document_carries_v2_vectors(void **state)
+{
+    (void)state;
+    char *doc = read_doc();
+    const char *all[] = {V_ENVELOPE_V2, V_ENVELOPE_V2_COMMIT, V_REPLY_V2,
+                         V_REPLY_BODY,  V_AUDIT_V2_REQUEST,   V_AUDIT_V2_HASH};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (strstr(doc, all[i]) == NULL)
+            fail_msg("docs/protocol.md lacks version 2 vector %zu", i);
+    free(doc);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -461,6 +626,10 @@ int main(void)
         cmocka_unit_test(event_vector),
         cmocka_unit_test(audit_vector),
         cmocka_unit_test(document_carries_vectors),
+        cmocka_unit_test(envelope_v2_vector),
+        cmocka_unit_test(reply_v2_vector),
+        cmocka_unit_test(audit_v2_vector),
+        cmocka_unit_test(document_carries_v2_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * gen.c - produces the test vectors of docs/protocol.md and the seed corpora
- * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta,event,audit}/.
+ * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta,event,audit,reply}/.
  *
  * Sealing, key files and API signatures are randomized, so vectors are made
  * once and committed; tests/unit/vectors_test.c holds the same hex and checks
@@ -19,6 +19,7 @@
 #include "lib/envelope.h"
 #include "lib/event.h"
 #include "lib/keyfile.h"
+#include "lib/reply.h"
 #include "lib/roster.h"
 
 #include <sodium.h>
@@ -242,6 +243,90 @@ static void team_corpus(const struct keys *a, const struct keys *b,
     (void)b;
 }
 
+/* ---- the trust review's format versions: envelope 2 (key commitment),
+ * signed replies (reply plaintext 2), audit entries with their signed
+ * request (audit 2). Printed by "vectors", seeds written by "corpus". ---- */
+
+#define REPLY_BODY "{\"v\":2,\"type\":\"reply\",\"text\":\"We have read your message.\"}"
+#define AUDIT2_TS 1728090000 /* 20001 days and one hour */
+
+/* Entry 4 of the audit vector: Admin's fetch of object 17, with the signed
+ * request GET /api/v1/objects/17, linked to entry 3. */
+static void audit_v2_entry(struct rf_audit_entry *e4, const struct rf_audit_entry e[3],
+                           const struct rf_staff_keys *admin)
+{
+    char hdr[RF_APISIG_HEADER_MAX];
+    uint8_t body[32];
+    struct rf_apisig as;
+    size_t len = 0;
+    crypto_generichash(body, 32, (const uint8_t *)"", 0, NULL, 0);
+    memset(e4, 0, sizeof(*e4));
+    e4->id = 4;
+    e4->day = AUDIT2_TS / 86400;
+    memcpy(e4->actor, admin->sign_pk, 32);
+    strcpy(e4->action, "fetch");
+    strcpy(e4->target, "17");
+    memcpy(e4->prev, e[2].hash, 32);
+    if (rf_apisig_sign(hdr, sizeof(hdr), admin, "GET", "/api/v1/objects/17", AUDIT2_TS, body) ||
+        rf_apisig_parse(&as, hdr, strlen(hdr)) ||
+        rf_audit_req_encode(e4->req, &len, "GET", "/api/v1/objects/17", as.ts, as.nonce,
+                            as.body_hash, as.sig) ||
+        (e4->req_len = (uint16_t)len, rf_audit_hash(e4->hash, e4)) != 0)
+        exit(1);
+}
+
+static void formats_v2(int corpus, const struct keys *a, const struct keys *b,
+                       const struct rf_staff_keys *admin)
+{
+    struct keys ab[2] = {*a, *b};
+    const char *msg = "Hello from Refuge";
+    struct rf_buf env, two, rp, au;
+    seal(&env, RF_KIND_MESSAGE, a, 1, (const uint8_t *)msg, strlen(msg));
+    seal(&two, RF_KIND_NOTE, ab, 2, (const uint8_t *)"two", 3);
+    rf_buf_init(&rp, 1 << 20);
+    if (rf_reply_sign(&rp, admin, EVENT_CASE, (const uint8_t *)REPLY_BODY, strlen(REPLY_BODY)))
+        exit(1);
+    struct rf_audit_entry e[4];
+    audit_entries(e, admin);
+    audit_v2_entry(&e[3], e, admin);
+    if (!corpus) {
+        hex("envelope_v2", env.data, env.len);
+        size_t h = 8 + 88 + 24;
+        hex("envelope_v2_commit", env.data + h, 32);
+        printf("reply_case %s\nreply_body %s\n", EVENT_CASE, REPLY_BODY);
+        hex("reply_v2", rp.data, rp.len);
+        hex("audit_v2_request", e[3].req, e[3].req_len);
+        hex("audit_v2_hash", e[3].hash, 32);
+        return;
+    }
+    const char *E = "fuzz/corpus/envelope";
+    put_file(E, "v2-msg-1recip", env.data, env.len);
+    put_file(E, "v2-note-2recip", two.data, two.len);
+    env.data[8 + 88 + 24 + 3] ^= 1; /* the commitment */
+    put_file(E, "v2-bad-commit", env.data, env.len);
+    put_file(E, "v2-header-only", env.data, 8 + 88 + 24 + 32);
+    put_file(E, "v2-header-short", env.data, 8 + 88 + 24 + 31);
+    const char *R = "fuzz/corpus/reply";
+    put_file(R, "valid", rp.data, rp.len);
+    rp.data[rp.len - 3] ^= 1;
+    put_file(R, "tampered-body", rp.data, rp.len);
+    rp.data[rp.len - 3] ^= 1;
+    put_file(R, "header-only", rp.data, RF_REPLY_HEADER_BYTES);
+    rp.data[4] = 1;
+    put_file(R, "bad-version", rp.data, rp.len);
+    const char *v1 = "{\"v\":1,\"type\":\"reply\",\"author\":\"Admin\",\"text\":\"hi\"}";
+    put_file(R, "v1-json", (const uint8_t *)v1, strlen(v1));
+    const char *A = "fuzz/corpus/audit";
+    put_file(A, "v2-request", e[3].req, e[3].req_len);
+    rf_buf_init(&au, 1 << 20);
+    audit_encode(&au, e, 4);
+    put_file(A, "v2-vector-4", au.data, au.len);
+    rf_buf_free(&au);
+    rf_buf_free(&env);
+    rf_buf_free(&two);
+    rf_buf_free(&rp);
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0 || argc != 2)
@@ -320,11 +405,13 @@ int main(int argc, char **argv)
         audit_entries(e, &admin);
         for (int i = 0; i < 3; i++)
             hex("audit_hash", e[i].hash, 32);
+        formats_v2(0, &a, &b, &admin);
         return 0;
     }
     if (strcmp(argv[1], "corpus") != 0)
         return 2;
     team_corpus(&a, &b, &admin, &bob);
+    formats_v2(1, &a, &b, &admin);
     /* envelope: opened by the harness with recipient a's keys */
     const char *E = "fuzz/corpus/envelope";
     put_file(E, "msg-1recip", env1.data, env1.len);
