@@ -220,13 +220,13 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(s, 0), 3);
     sqlite3_finalize(s);
-    assert_int_equal(sqlite3_prepare_v2(
-                         db,
-                         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
-                         "AND name IN ('settings', 'sources', 'objects', "
-                         "'enroll_tokens', 'staff', 'rosters', 'grants', 'audit', 'nonces')",
-                         -1, &s, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                           "AND name IN ('settings', 'sources', 'objects', "
+                           "'enroll_tokens', 'staff', 'rosters', 'grants', 'audit', 'nonces')",
+                           -1, &s, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(s, 0), 9);
     sqlite3_finalize(s);
