@@ -5,13 +5,18 @@
  * Every request is authenticated the same way, in on_headers, before a body
  * byte is looked at: the Authorization header (bounded) is parsed, the
  * timestamp must be within RF_APISIG_MAX_SKEW of our clock, the key must be
- * an enrolled caseworker (for /enroll: any key, checked later against the
- * body), the Ed25519 signature must cover method, target, time, nonce and
- * the claimed body hash, and an enrolled key's nonce must be new
- * (api_nonce.c; an unknown key can only do replay-proof things). Routes that
- * hand out or add case data also require the key to be on the latest roster,
- * so an admin who removes a lost laptop's key locks it out. The body is
- * hashed while it streams and compared in on_end before anything is done.
+ * an enrolled caseworker (for /enroll and GET /roster: any key, checked
+ * later), the Ed25519 signature must cover method, target, time, nonce and
+ * the claimed body hash, and then, in this order: the key must be on the
+ * latest roster (every route but /enroll, so an admin who removes a lost
+ * laptop's key locks it out of reads too; GET /roster also serves a
+ * newcomer's key never on a roster, waiting for approval), and only then is
+ * its nonce recorded: in this process's front cache (api_nonce.c) and in the
+ * store, the authority across restarts and processes, the request suspended
+ * until that is durable. A key off the roster thus takes no nonce space;
+ * requests that take no nonce change nothing (enrollment: the token is
+ * one-use; a newcomer's or stranger's roster request). The body is hashed
+ * while it streams and compared in on_end before anything is done.
  *
  * Writes go through the group committer and the answer is sent only once
  * they are durable (the request is suspended meanwhile). Every error is JSON
