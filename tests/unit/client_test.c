@@ -248,7 +248,8 @@ static void grants_kept_and_the_one_that_opens_is_used(void **state)
     /* a cache of before: one grant per object, in the old table */
     struct rf_cache *c;
     assert_int_equal(rf_cache_open(&c, &h), 0);
-    struct rf_cobj o = {1, "aaaa", RF_KIND_MESSAGE, ct.len, 20000};
+    struct rf_cobj o = {
+        .seq = 1, .case_id = "aaaa", .kind = RF_KIND_MESSAGE, .size = ct.len, .day = 20000};
     assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
     rf_cache_close(c);
     sqlite3 *db;
@@ -287,7 +288,8 @@ static void grants_kept_and_the_one_that_opens_is_used(void **state)
     rf_buf_free(&plain);
 
     /* junk only: refused, nothing crashes, nothing is shown */
-    struct rf_cobj o2 = {2, "aaaa", RF_KIND_MESSAGE, ct.len, 20000};
+    struct rf_cobj o2 = {
+        .seq = 2, .case_id = "aaaa", .kind = RF_KIND_MESSAGE, .size = ct.len, .day = 20000};
     assert_int_equal(rf_cache_object_put(c, &o2, ct.data, ct.len), 0);
     assert_int_equal(rf_cache_grant_put(c, 2, junk), 0);
     assert_int_not_equal(rf_thread_pick(c, k, 2, got, &use_grant), 0);
