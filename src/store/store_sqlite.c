@@ -134,11 +134,12 @@ static const char *const migrations[] = {
     /* 2 -> 3: the staff API's nonces in the store (replays refused across
      * restarts and processes); grants kept per granter. SQLite cannot change
      * a UNIQUE constraint, so grants is rebuilt with its rows (granter
-     * unknown: zeros). */
-    "CREATE TABLE nonces("
+     * unknown: zeros). IF NOT EXISTS: a test that winds user_version back
+     * over this migration (to rerun an earlier one) leaves the table. */
+    "CREATE TABLE IF NOT EXISTS nonces("
     " nonce BLOB PRIMARY KEY NOT NULL CHECK (length(nonce) = 16),"
     " slot INTEGER NOT NULL) STRICT, WITHOUT ROWID;"
-    "CREATE INDEX nonces_by_slot ON nonces(slot);"
+    "CREATE INDEX IF NOT EXISTS nonces_by_slot ON nonces(slot);"
     "CREATE TABLE grants_v3("
     " id INTEGER PRIMARY KEY,"
     " seq INTEGER NOT NULL REFERENCES objects(seq) ON DELETE CASCADE,"
