@@ -14,7 +14,11 @@
  *   summaries(case_id PRIMARY KEY, last_seq, blob)     -- sealed by local.c
  *   outbox(id PRIMARY KEY AUTOINCREMENT, case_id, schedule, day, env)
  *       env is the sealed event envelope (ciphertext to the roster)
- *   grants(seq PRIMARY KEY, grant)          -- grants for this client's key
+ *   grant_keys(seq, grant)                  -- grants for this client's key, every
+ *       granter's (a member may post junk: readers try each), at most
+ *       RF_GRANTS_PER_KEY_MAX per object
+ *   grants(seq PRIMARY KEY, grant)          -- before grant_keys (one per object);
+ *       its rows move to grant_keys at open
  *   granted(seq, keyid)                     -- grants this client made
  *   pins(case_id PRIMARY KEY, pk BLOB)      -- the person's key per case
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
@@ -62,6 +66,10 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " case_id TEXT NOT NULL, schedule INTEGER NOT NULL, day INTEGER NOT NULL, env BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS grants(seq INTEGER PRIMARY KEY, grant BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS grant_keys(seq INTEGER NOT NULL, grant BLOB NOT NULL,"
+    " PRIMARY KEY(seq, grant));"
+    "INSERT OR IGNORE INTO grant_keys(seq, grant) SELECT seq, grant FROM grants;"
+    "DELETE FROM grants;"
     "CREATE TABLE IF NOT EXISTS granted(seq INTEGER NOT NULL, keyid BLOB NOT NULL,"
     " PRIMARY KEY(seq, keyid));"
     "CREATE TABLE IF NOT EXISTS pins(case_id TEXT PRIMARY KEY, pk BLOB NOT NULL);";
@@ -623,7 +631,7 @@ int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n)
                 "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
                 " LEFT JOIN digests d ON d.seq = o.seq"
                 " WHERE d.seq IS NULL OR (d.readable = 0 AND"
-                " EXISTS (SELECT 1 FROM grants g WHERE g.seq = o.seq)) ORDER BY o.seq",
+                " EXISTS (SELECT 1 FROM grant_keys g WHERE g.seq = o.seq)) ORDER BY o.seq",
                 &st) != 0)
         return RF_ERR_DB;
     int rc = collect_objects(st, out, n);
@@ -833,28 +841,34 @@ int rf_cache_outbox_del(struct rf_cache *c, int64_t id)
 int rf_cache_grant_put(struct rf_cache *c, int64_t seq, const uint8_t grant[RF_GRANT_BYTES])
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR REPLACE INTO grants(seq, grant) VALUES(?, ?)", &st) != 0)
+    if (prepare(c,
+                "INSERT OR IGNORE INTO grant_keys(seq, grant) SELECT ?1, ?2 WHERE"
+                " (SELECT count(*) FROM grant_keys WHERE seq = ?1) < ?3",
+                &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_blob(st, 2, grant, RF_GRANT_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, RF_GRANTS_PER_KEY_MAX);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
-int rf_cache_grant_get(struct rf_cache *c, int64_t seq, uint8_t grant[RF_GRANT_BYTES])
+int rf_cache_grants_get(struct rf_cache *c, int64_t seq, uint8_t (*out)[RF_GRANT_BYTES], size_t cap,
+                        size_t *n)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "SELECT grant FROM grants WHERE seq = ?", &st) != 0)
+    *n = 0;
+    if (prepare(c, "SELECT grant FROM grant_keys WHERE seq = ? ORDER BY rowid", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
-    int s = sqlite3_step(st), rc = RF_ERR_NOT_FOUND;
-    if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == RF_GRANT_BYTES) {
-        memcpy(grant, sqlite3_column_blob(st, 0), RF_GRANT_BYTES);
-        rc = 0;
-    } else if (s != SQLITE_ROW && s != SQLITE_DONE) {
-        rc = RF_ERR_DB;
+    int s = SQLITE_DONE;
+    while (*n < cap && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) != RF_GRANT_BYTES)
+            continue; /* not a grant: ignored like a junk one */
+        memcpy(out[(*n)++], sqlite3_column_blob(st, 0), RF_GRANT_BYTES);
     }
+    int rc = *n == cap || s == SQLITE_DONE ? 0 : RF_ERR_DB;
     sqlite3_finalize(st);
     return rc;
 }

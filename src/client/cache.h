@@ -118,8 +118,13 @@ int rf_cache_outbox_replace(struct rf_cache *c, int64_t id, const uint8_t *env, 
 int rf_cache_outbox_del(struct rf_cache *c, int64_t id);
 
 /* Grants: received (for this client's key) and made (by this client). */
+/* A received grant is kept beside the others for the object (each granter's:
+ * one may be junk), at most RF_GRANTS_PER_KEY_MAX; rf_thread_pick finds the
+ * one that opens the object. */
 int rf_cache_grant_put(struct rf_cache *c, int64_t seq, const uint8_t grant[RF_GRANT_BYTES]);
-int rf_cache_grant_get(struct rf_cache *c, int64_t seq, uint8_t grant[RF_GRANT_BYTES]);
+/* The grants received for seq, oldest first, at most cap. */
+int rf_cache_grants_get(struct rf_cache *c, int64_t seq, uint8_t (*out)[RF_GRANT_BYTES], size_t cap,
+                        size_t *n);
 int rf_cache_granted(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
 int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES]);
 

@@ -74,6 +74,12 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **ro);
  * the file's byte count (the whole file is decrypted to count it, into
  * nothing). */
 struct rf_filemeta;
+/* How object seq opens for this client: *use_grant 0, its own stanza (or
+ * no grant to try: rf_open then says why not); 1, grant, the first received
+ * grant whose key authenticates the object (junk ones skipped). An error if
+ * neither the stanza nor any grant opens it. */
+int rf_thread_pick(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq,
+                   uint8_t grant[RF_GRANT_BYTES], int *use_grant);
 /* Opens object seq (stanza or received grant) into sink; *kind is the
  * kind authenticated inside the envelope. */
 int rf_thread_open(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq, rf_sink_fn sink,

@@ -172,10 +172,11 @@ static int save_one(struct rf_cache *c, const struct rf_staff_keys *k, const str
     s->bar = isatty(STDERR_FILENO);
     s->last_pct = -1;
     uint8_t grant[RF_GRANT_BYTES];
-    int rc = rf_cache_grant_get(c, o->seq, grant); /* sealed before this caseworker joined */
-    if (rc == 0)
+    int use_grant = 0; /* a grant: sealed before this caseworker joined */
+    int rc = rf_thread_pick(c, k, o->seq, grant, &use_grant);
+    if (rc == 0 && use_grant)
         rc = rf_open_new_grant(&s->open, grant, k->box_pk, k->box_sk, plain_sink, s);
-    else
+    else if (rc == 0)
         rc = rf_open_new(&s->open, k->box_pk, k->box_sk, plain_sink, s);
     if (rc == 0)
         rc = rf_cache_object_stream(c, o->seq, cipher_sink, s);

@@ -76,8 +76,10 @@ static int content_key(struct rf_ctx *x, int64_t seq, const struct rf_buf *head,
     for (size_t i = 0; i < nids; i++)
         if (memcmp(ids[i], mine, RF_ENV_KEYID_BYTES) == 0)
             return rf_envelope_content_key(key, head->data, head->len, x->k->box_pk, x->k->box_sk);
+    /* only a grant whose key opens the object: a junk one is never passed on */
     uint8_t grant[RF_GRANT_BYTES];
-    if (rf_cache_grant_get(x->c, seq, grant) != 0)
+    int use_grant = 0;
+    if (rf_thread_pick(x->c, x->k, seq, grant, &use_grant) != 0 || !use_grant)
         return RF_ERR_NOT_RECIPIENT;
     if (crypto_box_seal_open(key, grant + RF_ENV_KEYID_BYTES, RF_GRANT_BYTES - RF_ENV_KEYID_BYTES,
                              x->k->box_pk, x->k->box_sk) != 0)

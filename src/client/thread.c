@@ -4,7 +4,10 @@
  * nowhere) and into jansson values whose memory is wiped on free (out.c);
  * it is never written to disk. The kind shown is the one authenticated
  * inside the envelope, not the server's label. An object sealed before this
- * caseworker joined opens with the grant received for it (rewrap).
+ * caseworker joined opens with a grant received for it (rewrap): every
+ * granter's grant is kept, and the one whose key authenticates the object's
+ * first chunk is used, so a junk grant a member posted first is skipped
+ * (rf_thread_pick).
  */
 #include "client/cache.h"
 #include "client/cmd.h"
@@ -27,17 +30,71 @@ static int to_buf(void *ctx, const uint8_t *p, size_t n)
     return rf_buf_put(ctx, p, n);
 }
 
+/* Stops an open at its first plaintext: the first chunk authenticated. */
+static int stop_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return RF_ERR_CANCELLED;
+}
+
+/* 0 if object seq opens with this client's stanza (grant NULL) or with
+ * grant: its first chunk authenticates under the key found (the plaintext
+ * goes nowhere; only one chunk is read). */
+static int opens_with(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq,
+                      const uint8_t *grant)
+{
+    struct rf_open *o = NULL;
+    int rc = grant ? rf_open_new_grant(&o, grant, k->box_pk, k->box_sk, stop_sink, NULL)
+                   : rf_open_new(&o, k->box_pk, k->box_sk, stop_sink, NULL);
+    if (rc == 0)
+        rc = rf_cache_object_stream(c, seq, feed_open, o);
+    if (rc == 0)
+        rc = rf_open_finish(o);
+    rf_open_free(o);
+    return rc == RF_ERR_CANCELLED ? 0 : rc;
+}
+
+int rf_thread_pick(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq,
+                   uint8_t grant[RF_GRANT_BYTES], int *use_grant)
+{
+    uint8_t(*g)[RF_GRANT_BYTES] = malloc((size_t)RF_GRANTS_PER_KEY_MAX * RF_GRANT_BYTES);
+    size_t n = 0;
+    *use_grant = 0;
+    int rc = g ? rf_cache_grants_get(c, seq, g, RF_GRANTS_PER_KEY_MAX, &n) : RF_ERR_NOMEM;
+    if (rc != 0 || n == 0)
+        goto out; /* no grant: the stanza or nothing, as rf_open says */
+    int why = opens_with(c, k, seq, NULL);
+    for (size_t i = 0; why != 0 && i < n; i++) {
+        /* a grant that does not open the object (junk, or another object's
+         * key) is skipped; only a wrong key is worth trying the next */
+        if (why != RF_ERR_NOT_RECIPIENT && why != RF_ERR_DECRYPT)
+            break;
+        why = opens_with(c, k, seq, g[i]);
+        if (why == 0) {
+            memcpy(grant, g[i], RF_GRANT_BYTES);
+            *use_grant = 1;
+        }
+    }
+    rc = why;
+out:
+    free(g);
+    return rc;
+}
+
 /* Opens object seq into sink with this client's stanza or, when it has
- * one, the grant it received for it (objects sealed before it joined). */
+ * none, the received grant that opens it (objects sealed before it joined). */
 int rf_thread_open(struct rf_cache *c, const struct rf_staff_keys *k, int64_t seq, rf_sink_fn sink,
                    void *ctx, uint8_t *kind)
 {
     struct rf_open *o = NULL;
     uint8_t grant[RF_GRANT_BYTES];
-    int rc = rf_cache_grant_get(c, seq, grant);
-    if (rc == 0)
+    int use_grant = 0;
+    int rc = rf_thread_pick(c, k, seq, grant, &use_grant);
+    if (rc == 0 && use_grant)
         rc = rf_open_new_grant(&o, grant, k->box_pk, k->box_sk, sink, ctx);
-    else
+    else if (rc == 0)
         rc = rf_open_new(&o, k->box_pk, k->box_sk, sink, ctx);
     if (rc == 0)
         rc = rf_cache_object_stream(c, seq, feed_open, o);

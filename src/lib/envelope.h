@@ -157,6 +157,10 @@ int rf_filemeta_safe_name(char *out, size_t cap, const char *name);
  *   grant = key_id(8) of the new recipient | crypto_box_seal(content_key)(80)
  */
 #define RF_GRANT_BYTES RF_ENV_STANZA_BYTES
+/* Grants kept for one (object, recipient key), one per granter: as many as a
+ * roster can list (RF_ROSTER_MAX_MEMBERS), so junk from one member never
+ * crowds out an honest rewrap, and no one can store more. */
+#define RF_GRANTS_PER_KEY_MAX 256
 
 /* Errors (choices made in envelope.c; docs/protocol.md "Grants (rewrap)"):
  * rf_envelope_content_key: the header parser's (RF_ERR_TRUNCATED when ct

@@ -5,13 +5,18 @@
  * Every request is authenticated the same way, in on_headers, before a body
  * byte is looked at: the Authorization header (bounded) is parsed, the
  * timestamp must be within RF_APISIG_MAX_SKEW of our clock, the key must be
- * an enrolled caseworker (for /enroll: any key, checked later against the
- * body), the Ed25519 signature must cover method, target, time, nonce and
- * the claimed body hash, and an enrolled key's nonce must be new
- * (api_nonce.c; an unknown key can only do replay-proof things). Routes that
- * hand out or add case data also require the key to be on the latest roster,
- * so an admin who removes a lost laptop's key locks it out. The body is
- * hashed while it streams and compared in on_end before anything is done.
+ * an enrolled caseworker (for /enroll and GET /roster: any key, checked
+ * later), the Ed25519 signature must cover method, target, time, nonce and
+ * the claimed body hash, and then, in this order: the key must be on the
+ * latest roster (every route but /enroll, so an admin who removes a lost
+ * laptop's key locks it out of reads too; GET /roster also serves a
+ * newcomer's key never on a roster, waiting for approval), and only then is
+ * its nonce recorded: in this process's front cache (api_nonce.c) and in the
+ * store, the authority across restarts and processes, the request suspended
+ * until that is durable. A key off the roster thus takes no nonce space;
+ * requests that take no nonce change nothing (enrollment: the token is
+ * one-use; a newcomer's or stranger's roster request). The body is hashed
+ * while it streams and compared in on_end before anything is done.
  *
  * Writes go through the group committer and the answer is sent only once
  * they are durable (the request is suspended meanwhile). Every error is JSON
@@ -34,6 +39,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/roster.h"
+#include "server/api_listed.h"
 #include "server/api_nonce.h"
 #include "server/api_priv.h"
 #include "server/http.h"
@@ -159,15 +165,15 @@ int rf_api_roster(struct rf_store *st, struct rf_roster **out, uint32_t *version
 }
 
 /* The role of sign_pk on the latest roster: RF_ROLE_*, -1 if not on it (or
- * no roster yet), or an rf_err (< -1). */
-static int roster_role(struct rf_store *st, const uint8_t sign_pk[32])
+ * no roster yet), or an rf_err (< -1); *latest the latest version (0: none). */
+static int roster_role(struct rf_store *st, const uint8_t sign_pk[32], uint32_t *latest)
 {
     struct rf_buf raw;
     struct rf_roster *ro = NULL;
-    uint32_t version = 0;
     int role = -1;
+    *latest = 0;
     rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
-    int rc = rf_api_roster(st, &ro, &version, &raw);
+    int rc = rf_api_roster(st, &ro, latest, &raw);
     if (rc == 0) {
         int i = rf_roster_find(ro, sign_pk);
         if (i >= 0)
@@ -180,8 +186,114 @@ static int roster_role(struct rf_store *st, const uint8_t sign_pk[32])
     return role;
 }
 
+/* Who may go on, before any nonce is recorded: a key on the latest roster
+ * (an admin for AUTH_ADMIN); for AUTH_ROSTER also a newcomer's key that was
+ * never on a roster, which waits for its approval (*pending = 1: it takes
+ * no nonce). A removed key (on an earlier version only) gets nothing. 0, or
+ * answered. */
+static int roster_gate(struct rf_req *r, struct api_state *s, enum api_auth need, int *pending)
+{
+    struct rf_srv *srv = s->srv;
+    uint32_t latest = 0;
+    *pending = 0;
+    s->role = roster_role(srv->store, s->sig.sign_pk, &latest);
+    if (s->role < -1) {
+        rf_api_store_error(r, s->role);
+        return -1;
+    }
+    if (s->role >= 0 && need == AUTH_ADMIN && s->role != RF_ROLE_ADMIN) {
+        rf_api_error(r, 403, "not_admin", "only an admin of the roster may do this");
+        return -1;
+    }
+    if (s->role >= 0)
+        return 0;
+    int ever = rf_listed_ever(srv->listed, srv->store, latest, s->sig.sign_pk);
+    if (ever < 0) {
+        rf_api_store_error(r, ever);
+        return -1;
+    }
+    if (ever) {
+        rf_api_error(r, 403, "not_on_roster",
+                     "this key was removed from the roster: it can read and write nothing here "
+                     "any more; talk to an admin");
+        return -1;
+    }
+    if (need == AUTH_ROSTER) {
+        *pending = 1;
+        return 0;
+    }
+    rf_api_error(r, 403, "not_on_roster",
+                 "this key is not on the roster yet; ask an admin to approve it");
+    return -1;
+}
+
+/* Runs on the committer thread once the nonce is durable (or refused). It
+ * only records the outcome and lets the request go on: the HTTP thread may
+ * still be in the route's on_headers, so the answer is given by
+ * nonce_refused, from the next callback. */
+static void nonce_done(void *arg, struct rf_op *op)
+{
+    struct api_state *s = arg;
+    s->nonce_rc = op->status;
+    __atomic_store_n(&s->nonce_state, NONCE_DONE, __ATOMIC_RELEASE);
+    rf_req_resume(s->req);
+}
+
+/* Records the request's nonce before it is served: first in this process's
+ * front cache (a replay here is refused at once, without a store write),
+ * then in the store, the authority, shared by every process and kept across
+ * restarts; the request is suspended until that is durable (a group commit).
+ * 0 (the nonce is on its way), or answered. */
+static int nonce_record(struct rf_req *r, struct api_state *s, int64_t now)
+{
+    struct rf_srv *srv = s->srv;
+    int rc = rf_nonces_check(srv->nonces, s->sig.nonce, now);
+    if (rc == RF_ERR_EXISTS) {
+        rf_api_error(r, 401, "replay", "request nonce was already used");
+        return -1;
+    }
+    /* a full front cache (RF_ERR_BUSY) refuses nothing: the store decides */
+    struct rf_op *op = &s->nonce_op;
+    memset(op, 0, sizeof(*op));
+    op->type = RF_OP_NONCE_PUT;
+    memcpy(op->nonce, s->sig.nonce, sizeof(op->nonce));
+    op->ts = s->sig.ts;
+    __atomic_store_n(&s->nonce_state, NONCE_PENDING, __ATOMIC_RELEASE);
+    rf_req_suspend(r);
+    rc = rf_committer_submit(srv->committer, op, nonce_done, s);
+    if (rc != 0) {
+        __atomic_store_n(&s->nonce_state, NONCE_NONE, __ATOMIC_RELEASE);
+        rf_req_resume(r);
+        rf_api_store_error(r, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers (and returns 1) if the request's nonce was refused by the store
+ * (a replay, possibly to another process or before a restart) or could not
+ * be stored. */
+static int nonce_refused(struct rf_req *r, struct api_state *s)
+{
+    int st = __atomic_load_n(&s->nonce_state, __ATOMIC_ACQUIRE);
+    if (st == NONCE_NONE)
+        return 0;
+    if (st != NONCE_DONE) { /* cannot happen: the request waited for it */
+        rf_api_error(r, 503, "busy", "the server is busy; try again shortly");
+        return 1;
+    }
+    if (s->nonce_rc == 0)
+        return 0;
+    if (s->nonce_rc == RF_ERR_EXISTS)
+        rf_api_error(r, 401, "replay", "request nonce was already used");
+    else
+        rf_api_store_error(r, s->nonce_rc);
+    return 1;
+}
+
 /* Authenticates the request's headers; answers and returns nonzero on refusal.
- * On success the request has a state with the body hash running. */
+ * On success the request has a state with the body hash running (and, for
+ * a request that takes a nonce, is suspended until the nonce is stored). */
 int rf_api_auth(struct rf_req *r, enum api_auth need, struct api_state **out)
 {
     struct rf_srv *srv = rf_req_srv(r);
@@ -216,7 +328,7 @@ int rf_api_auth(struct rf_req *r, enum api_auth need, struct api_state **out)
         rf_api_store_error(r, known);
         return -1;
     }
-    if (known == RF_ERR_NOT_FOUND && need != AUTH_ENROLL) {
+    if (known == RF_ERR_NOT_FOUND && need != AUTH_ENROLL && need != AUTH_ROSTER) {
         rf_api_error(r, 401, "unknown_key", "this key is not enrolled");
         return -1;
     }
@@ -224,35 +336,18 @@ int rf_api_auth(struct rf_req *r, enum api_auth need, struct api_state **out)
         rf_api_error(r, 401, "signature", "request signature does not verify");
         return -1;
     }
-    /* A key nobody enrolled may only enroll or ask whether a roster exists;
-     * replaying either changes nothing (the token is one-use), so such
-     * requests do not take room in the nonce cache, which strangers could
-     * otherwise fill to lock caseworkers out. */
-    int rc = known == 0 ? rf_nonces_check(srv->nonces, s->sig.nonce, now) : 0;
-    if (rc == RF_ERR_EXISTS) {
-        rf_api_error(r, 401, "replay", "request nonce was already used");
+    /* The roster decides before any nonce is stored, so that no key off the
+     * roster (a stranger, a removed caseworker, a newcomer not yet approved)
+     * can fill the nonce space. Those that may go on without a nonce change
+     * nothing and learn nothing they may not: a stranger enrolling (the
+     * token is one-use) or asking whether a roster exists, and a newcomer
+     * waiting for its approval reading the roster, public to every enrolled
+     * key by design. */
+    int pending = 0;
+    if (need != AUTH_ENROLL && known == 0 && roster_gate(r, s, need, &pending) != 0)
         return -1;
-    }
-    if (rc != 0) {
-        rf_api_error(r, 503, "busy", "too many recent requests; try again shortly");
+    if (need != AUTH_ENROLL && known == 0 && !pending && nonce_record(r, s, now) != 0)
         return -1;
-    }
-    if (need == AUTH_MEMBER || need == AUTH_ADMIN) {
-        s->role = roster_role(srv->store, s->sig.sign_pk);
-        if (s->role < -1) {
-            rf_api_store_error(r, s->role);
-            return -1;
-        }
-        if (s->role < 0) {
-            rf_api_error(r, 403, "not_on_roster",
-                         "this key is not on the roster; ask an admin to add it");
-            return -1;
-        }
-        if (need == AUTH_ADMIN && s->role != RF_ROLE_ADMIN) {
-            rf_api_error(r, 403, "not_admin", "only an admin of the roster may do this");
-            return -1;
-        }
-    }
     crypto_generichash_init(&s->hs, NULL, 0, 32);
     *out = s;
     return 0;
@@ -280,7 +375,7 @@ int rf_api_body_cap(struct api_state *s, size_t max)
 int rf_api_json_body(struct rf_req *r, const uint8_t *p, size_t n)
 {
     struct api_state *s = rf_req_state(r);
-    if (!s || rf_req_responded(r))
+    if (!s || rf_req_responded(r) || nonce_refused(r, s))
         return 0;
     crypto_generichash_update(&s->hs, p, n);
     s->total += n;
@@ -299,7 +394,7 @@ static int member_headers(struct rf_req *r)
 struct api_state *rf_api_ready(struct rf_req *r)
 {
     struct api_state *s = rf_req_state(r);
-    if (!s || rf_req_responded(r))
+    if (!s || rf_req_responded(r) || nonce_refused(r, s))
         return NULL;
     if (!body_verified(r, s))
         return NULL;
@@ -308,7 +403,12 @@ struct api_state *rf_api_ready(struct rf_req *r)
 
 /* ----------------------------------------------------------- GET roster */
 
-static int enroll_headers(struct rf_req *r);
+static int roster_headers(struct rf_req *r)
+{
+    struct api_state *s;
+    rf_api_auth(r, AUTH_ROSTER, &s);
+    return 0;
+}
 
 static int roster_end(struct rf_req *r)
 {
@@ -606,7 +706,7 @@ static int cases_post_headers(struct rf_req *r)
 static int envelope_body(struct rf_req *r, const uint8_t *p, size_t n)
 {
     struct api_state *s = rf_req_state(r);
-    if (!s || rf_req_responded(r))
+    if (!s || rf_req_responded(r) || nonce_refused(r, s))
         return 0;
     if (n > s->srv->limits.api_body_max - s->total || s->total > s->srv->limits.api_body_max)
         return rf_api_error(r, 413, "too_large", "envelope is too large");
@@ -982,7 +1082,7 @@ static int enroll_end(struct rf_req *r)
 
 const struct rf_route rf_api_routes[] = {
     {"POST", "/api/v1/enroll", 0, API_JSON_MAX, enroll_headers, rf_api_json_body, enroll_end},
-    {"GET", "/api/v1/roster", 0, 0, enroll_headers, NULL, roster_end},
+    {"GET", "/api/v1/roster", 0, 0, roster_headers, NULL, roster_end},
     {"POST", "/api/v1/roster", 0, API_ROSTER_JSON_MAX, rf_api_roster_post_headers, rf_api_json_body,
      rf_api_roster_post_end},
     {"POST", "/api/v1/tokens", 0, API_JSON_MAX, rf_api_admin_headers, rf_api_json_body,
@@ -1002,15 +1102,18 @@ const size_t rf_api_routes_n = sizeof(rf_api_routes) / sizeof(rf_api_routes[0]);
 
 int rf_api_init(struct rf_srv *srv)
 {
-    if (srv->nonces)
-        return 0;
-    return rf_nonces_new(&srv->nonces, API_NONCE_CAP);
+    int rc = srv->nonces ? 0 : rf_nonces_new(&srv->nonces, API_NONCE_CAP);
+    if (rc == 0 && !srv->listed)
+        rc = rf_listed_new(&srv->listed);
+    return rc;
 }
 
 void rf_api_free(struct rf_srv *srv)
 {
     rf_nonces_free(srv->nonces);
     srv->nonces = NULL;
+    rf_listed_free(srv->listed);
+    srv->listed = NULL;
 }
 
 int rf_api_not_found(struct rf_req *r)

@@ -4,9 +4,11 @@
  *
  * A nonce is remembered for 2 * RF_APISIG_MAX_SKEW seconds, long enough that
  * any replay still inside the skew window is refused; older entries are
- * evicted. When the cache is full of live entries it refuses new requests
- * (RF_ERR_BUSY, the API answers 503) rather than forget a nonce that could
- * then be replayed.
+ * evicted. When the cache is full of live entries it takes no new one
+ * (RF_ERR_BUSY) rather than forget a nonce that could then be replayed. The
+ * API keeps it only in front of the store, which holds every nonce and is
+ * the authority (RF_OP_NONCE_PUT): a replay to this process is refused here
+ * without a store write, and a full cache refuses nobody.
  */
 #ifndef RF_API_NONCE_H
 #define RF_API_NONCE_H

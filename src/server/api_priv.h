@@ -35,11 +35,15 @@
 #define API_LIST_MAX 1000
 
 enum api_auth {
-    AUTH_ENROLL, /* the key in the header need not be known yet */
-    AUTH_STAFF,  /* an enrolled key */
+    AUTH_ENROLL, /* the key in the header need not be known yet; no nonce */
+    AUTH_ROSTER, /* GET /roster: a member, or a newcomer's key never on a roster
+                  * (no nonce), or a stranger (the handler says whether a roster
+                  * exists); never a removed key */
     AUTH_MEMBER, /* an enrolled key on the latest roster */
     AUTH_ADMIN,  /* an admin on the latest roster */
 };
+
+enum api_nonce_state { NONCE_NONE = 0, NONCE_PENDING, NONCE_DONE };
 
 enum api_case_mode { CASE_REPLY = 1, CASE_EVENT, CASE_SCHEDULE };
 
@@ -49,6 +53,9 @@ struct api_state {
     struct rf_srv *srv;
     struct rf_apisig sig;
     int role;               /* on the latest roster: RF_ROLE_*; -1: not on it (or not asked) */
+    struct rf_op nonce_op;  /* the nonce, stored by rf_api_auth before anything runs */
+    int nonce_state;        /* api_nonce_state; atomic: set by the committer thread */
+    int nonce_rc;           /* the store's answer, once NONCE_DONE */
     struct rf_staff_rec me; /* the key's staff record (all but AUTH_ENROLL) */
     uint64_t total;         /* body bytes received */
     struct rf_buf body;     /* JSON body, or envelope ciphertext while small */

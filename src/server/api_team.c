@@ -1,9 +1,9 @@
 /*
  * api_team.c - the staff API's team routes (listed in docs/staff.md):
  *   POST /api/v1/tokens   admin: a one-time enrollment token
- *   GET  /api/v1/staff    enrolled key: who is enrolled, and on the roster
+ *   GET  /api/v1/staff    member: who is enrolled, and on the roster
  *   POST /api/v1/roster   admin: the next signed roster version
- *   GET  /api/v1/grants   member: grants sealed to the caller's box key
+ *   GET  /api/v1/grants   member: grants sealed to the caller's box key, with granters
  *   POST /api/v1/grants   member: grants for roster members (rewrap)
  *   GET  /api/v1/audit    member: the hash-chained audit log
  *
@@ -15,11 +15,19 @@
  *
  * Grants are opaque to the server (a sealed content key tagged with the
  * recipient's key id); it checks only that the key id is a roster member's,
- * that the grant says the same key id, and that the object exists. A request
- * of up to API_GRANTS_MAX grants is stored in chunks of one committer group
- * each (a group must fit one batch), each chunk with its "grant" audit entry;
- * a failure answers an error after earlier chunks may have been stored, and
- * a retry is harmless: a grant already stored for (object, key) stays.
+ * that the grant says the same key id, and that the object exists. Each is
+ * stored with its granter (the signing key of the request), one per (object,
+ * key, granter): a member who posts junk grants for a newcomer first hides
+ * no honest rewrap made after, and the newcomer's client tries each grant
+ * until one opens the object. A request of up to API_GRANTS_MAX grants is
+ * stored in chunks of one committer group each (a group must fit one batch),
+ * each chunk with its "grant" audit entry; a failure answers an error after
+ * earlier chunks may have been stored, and a retry is harmless: a granter's
+ * grant already stored for (object, key) stays.
+ *
+ * Who reads what: every read route takes a key on the latest roster; a
+ * removed caseworker's key reads nothing, not even the staff list (GET
+ * /roster, in api.c, also serves a newcomer waiting for its approval).
  */
 #include "lib/buf.h"
 #include "lib/envelope.h"
@@ -46,7 +54,7 @@ int rf_api_admin_headers(struct rf_req *r)
 int rf_api_staff_headers(struct rf_req *r)
 {
     struct api_state *s;
-    rf_api_auth(r, AUTH_STAFF, &s);
+    rf_api_auth(r, AUTH_MEMBER, &s);
     return 0;
 }
 
@@ -300,6 +308,18 @@ static int list_query(struct rf_req *r, int64_t *after, int64_t *limit)
     return 0;
 }
 
+/* {"id", "seq", "grant", "granter"}: granter "" for a grant stored before
+ * granters were kept (schema < 3). */
+static json_t *grant_json(const struct rf_grant_rec *g)
+{
+    static const uint8_t zero[32];
+    json_t *granter = sodium_memcmp(g->granter, zero, 32) == 0
+                          ? json_string("")
+                          : rf_api_b64(g->granter, sizeof(g->granter));
+    return json_pack("{sIsIsoso}", "id", (json_int_t)g->id, "seq", (json_int_t)g->seq, "grant",
+                     rf_api_b64(g->grant, sizeof(g->grant)), "granter", granter);
+}
+
 int rf_api_grants_get_end(struct rf_req *r)
 {
     struct api_state *s = rf_api_ready(r);
@@ -324,9 +344,7 @@ int rf_api_grants_get_end(struct rf_req *r)
     json_t *arr = json_array();
     int ok = arr != NULL;
     for (size_t i = 0; ok && i < n; i++)
-        ok = json_array_append_new(arr, json_pack("{sIsIso}", "id", (json_int_t)g[i].id, "seq",
-                                                  (json_int_t)g[i].seq, "grant",
-                                                  rf_api_b64(g[i].grant, sizeof(g[i].grant)))) == 0;
+        ok = json_array_append_new(arr, grant_json(&g[i])) == 0;
     free(g);
     if (!ok) {
         json_decref(arr);
@@ -401,6 +419,7 @@ static int grant_parse(struct rf_req *r, struct api_state *s, json_t *g, struct 
         return -1;
     }
     op->seq = json_integer_value(seq);
+    memcpy(op->pk, s->sig.sign_pk, sizeof(op->pk)); /* the granter */
     op->data = data;
     op->len = 88;
     if (memcmp(data, op->keyid, RF_ENV_KEYID_BYTES) != 0) {

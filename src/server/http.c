@@ -36,12 +36,15 @@
  * which may run before the dispatcher got to suspend: both sides take
  * h->lock, and a resume that comes first cancels the suspension. MHD calls
  * the access handler again after a resume, and the dispatcher queues the
- * recorded response then. A suspended connection is not polled, so a client
- * that disconnects meanwhile is noticed only after the resume: the request
- * is then completed (and its state freed) by the completion callback as
- * usual. Workers always resume, which is also why rf_http_stop waits for the
- * count of suspended requests to reach zero before stopping MHD (MHD must not
- * be stopped with suspended connections).
+ * recorded response then. A suspension in on_headers may also end without a
+ * response (the worker only let the request go on): MHD then repeats the
+ * 1st call (no body byte yet), which the dispatcher finishes as a 1st call
+ * rather than taking it for the end of the body. A suspended connection is
+ * not polled, so a client that disconnects meanwhile is noticed only after
+ * the resume: the request is then completed (and its state freed) by the
+ * completion callback as usual. Workers always resume, which is also why
+ * rf_http_stop waits for the count of suspended requests to reach zero
+ * before stopping MHD (MHD must not be stopped with suspended connections).
  *
  * The dispatcher's own refusals (malformed, too large, wrong method, busy)
  * are a JSON error under /api/ and otherwise the person's error page in
@@ -121,6 +124,7 @@ struct rf_req {
     char *target;                 /* as sent, with the query string */
     char *path;                   /* target up to '?' */
     int started;
+    int headers_suspended; /* on_headers suspended: MHD repeats the 1st call on resume */
     int ended;
     int queued;
     int failed_status; /* dispatcher's own answer pending */
@@ -904,11 +908,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     r->conn = conn;
     r->method = method;
 
-    if (!r->started) {
-        r->started = 1;
-        run_headers(r);
-        if (maybe_suspend(r))
-            return MHD_YES;
+    if (!r->started || (r->headers_suspended && *upload_data_size == 0)) {
+        /* After a suspension in on_headers (e.g. the staff API waiting for
+         * its nonce to be durable), MHD calls again as at the 1st call,
+         * before any body byte: that call only finishes the 1st. */
+        if (!r->started) {
+            r->started = 1;
+            run_headers(r);
+            if (maybe_suspend(r)) {
+                r->headers_suspended = 1;
+                return MHD_YES;
+            }
+        }
+        r->headers_suspended = 0;
         /* Queued now, MHD would close the connection after answering (it
          * refuses to read on): only worth it for a body too big to skip. */
         if (rf_req_responded(r) && !r->queued &&
@@ -917,6 +929,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
 
+    r->headers_suspended = 0;
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;

@@ -17,6 +17,7 @@
 struct rf_kdfpool;
 struct rf_sessions;
 struct rf_nonces;
+struct rf_listed;
 
 struct rf_limits {
     uint64_t message_max;      /* bytes of one message's text (default 64 KiB) */
@@ -37,6 +38,7 @@ struct rf_srv {
     struct rf_kdfpool *kdf;
     struct rf_sessions *sessions;
     struct rf_nonces *nonces;
+    struct rf_listed *listed;         /* keys ever on a roster version (api_listed.c) */
     struct rf_kdf_params *kdf_params; /* sodium_malloc: holds the lookup key */
     uint8_t *csrf_key;                /* sodium_malloc, 32 bytes, random per process start */
     struct rf_limits limits;

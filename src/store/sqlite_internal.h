@@ -59,6 +59,8 @@ enum stmt_id {
     S_PURGE_BLOBS,
     S_PURGE_OBJECTS,
     S_PURGE_SOURCE,
+    S_NONCE_PUT,
+    S_NONCE_PRUNE,
     S_COUNT
 };
 

@@ -92,12 +92,16 @@ int rf_store_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *ra
 /* Enrolled staff (on the roster or waiting for approval), by name. */
 int rf_store_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n);
 
-/* Grants (rewrap, envelope.h): extra sealed content keys beside objects. */
+/* Grants (rewrap, envelope.h): extra sealed content keys beside objects,
+ * kept per granter: one per (object, key id, granter), at most
+ * RF_GRANTS_PER_KEY_MAX per (object, key id); a junk grant never hides an
+ * honest one (the reader tries each). */
 struct rf_grant_rec {
     int64_t id;  /* ascending */
     int64_t seq; /* the object */
     uint8_t keyid[8];
-    uint8_t grant[88]; /* RF_GRANT_BYTES */
+    uint8_t granter[32]; /* the granting caseworker's sign_pk; zeros: unknown (schema < 3) */
+    uint8_t grant[88];   /* RF_GRANT_BYTES */
 };
 /* Grants for keyid with id > after, ascending, at most cap. */
 int rf_store_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
@@ -140,10 +144,15 @@ enum rf_op_type {
                           * with require_admin, RF_ERR_AUTH (token kept) unless an admin token */
     RF_OP_STAFF_PUT,     /* staff */
     RF_OP_ROSTER_PUT,    /* version, data/len (signed roster; verified by the caller) */
-    RF_OP_GRANT_PUT,     /* seq, keyid, data/len = grant (88 bytes) */
+    RF_OP_GRANT_PUT,     /* seq, keyid, pk = granter, data/len = grant (88 bytes); a granter's
+                          * second grant for (seq, keyid), or one past RF_GRANTS_PER_KEY_MAX,
+                          * is dropped (status 0): retries are harmless */
     RF_OP_AUDIT_APPEND,  /* pk = actor (zeros: server/person), key = action, target; the
                           * store assigns id, day, prev and hash in the same transaction */
     RF_OP_CASE_SCHEDULE, /* source_id, day = deletion day (0 cancels) */
+    RF_OP_NONCE_PUT,     /* nonce, ts (a signed request's time): RF_ERR_EXISTS if the nonce is
+                          * stored already; kept until ts is out of the signature window
+                          * (only its RF_APISIG_MAX_SKEW slot is stored, never the time) */
 };
 
 struct rf_op {
@@ -172,7 +181,9 @@ struct rf_op {
     /* RF_OP_AUDIT_APPEND: target; data/len: the caseworker's signed request
      * record (lib/audit.h, version 2), or NULL for an unsigned entry */
     const char *target;
-    uint8_t keyid[8];   /* RF_OP_GRANT_PUT */
+    uint8_t keyid[8];  /* RF_OP_GRANT_PUT */
+    uint8_t nonce[16]; /* RF_OP_NONCE_PUT */
+    int64_t ts;        /* RF_OP_NONCE_PUT */
     struct rf_staff_rec staff;
     /* outputs */
     int status; /* 0 or rf_err, per op */

@@ -28,12 +28,14 @@
  * such as a CLI next to a running server never deletes the first one's blobs
  * in flight): empty DIR/tmp, delete blob files no object row names.
  *
- * Teams (schema 2). Grants sit beside the object they open and go with it
- * (ON DELETE CASCADE); one per (object, key id), the first one stays. The
- * audit log is a hash chain (lib/audit.h) whose next link is computed inside
- * the writing transaction from the last stored row, so entries appended by
- * concurrent requests, in one batch or many, always chain, and an entry
- * rolled back with its group leaves no gap. The reserved case "teamconfig"
+ * Teams (schema 2, 3). Grants sit beside the object they open and go with it
+ * (ON DELETE CASCADE); one per (object, key id, granter), at most
+ * RF_GRANTS_PER_KEY_MAX per (object, key id), so a junk grant posted first
+ * never hides a later honest one. The audit log is a hash chain
+ * (lib/audit.h) whose next link is computed inside the writing transaction
+ * from the last stored row, so entries appended by concurrent requests, in
+ * one batch or many, always chain, and an entry rolled back with its group
+ * leaves no gap. The reserved case "teamconfig"
  * (created by the migration with a random lookup id nobody can derive, so no
  * person can log into it) carries the team's configuration events; triggers
  * keep it events-only, unscheduled and undeletable.
@@ -48,6 +50,12 @@
  * writer like a batch does, re-checking the case's expiry inside it; its blob
  * files are unlinked after that commit, so a crash mid-purge loses nothing
  * that should stay and leaves at worst orphan blobs the next open removes.
+ *
+ * Nonces (schema 5): every signed staff API request's nonce, with only its
+ * slot (request time / RF_APISIG_MAX_SKEW), so a replay is refused after a
+ * restart and by every process on the database; each insert prunes a few
+ * rows two slots old (then out of the signature window), and the purge
+ * prunes the rest.
  */
 #include "lib/audit.h"
 #include "lib/err.h"
@@ -137,6 +145,27 @@ static const char *const migrations[] = {
     /* 3 -> 4: audit entries carry the caseworker's signed API request (audit v2) */
     "ALTER TABLE audit ADD COLUMN request BLOB"
     " CHECK (request IS NULL OR length(request) BETWEEN 1 AND 394);",
+    /* 4 -> 5: the staff API's nonces in the store (replays refused across
+     * restarts and processes); grants kept per granter. SQLite cannot change
+     * a UNIQUE constraint, so grants is rebuilt with its rows (granter
+     * unknown: zeros). IF NOT EXISTS: a test that winds user_version back
+     * over this migration (to rerun an earlier one) leaves the table. */
+    "CREATE TABLE IF NOT EXISTS nonces("
+    " nonce BLOB PRIMARY KEY NOT NULL CHECK (length(nonce) = 16),"
+    " slot INTEGER NOT NULL) STRICT, WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS nonces_by_slot ON nonces(slot);"
+    "CREATE TABLE grants_v3("
+    " id INTEGER PRIMARY KEY,"
+    " seq INTEGER NOT NULL REFERENCES objects(seq) ON DELETE CASCADE,"
+    " keyid BLOB NOT NULL CHECK (length(keyid) = 8),"
+    " granter BLOB NOT NULL CHECK (length(granter) = 32),"
+    " grant BLOB NOT NULL CHECK (length(grant) = 88 AND substr(grant, 1, 8) = keyid),"
+    " UNIQUE (seq, keyid, granter)) STRICT;"
+    "INSERT INTO grants_v3(id, seq, keyid, granter, grant)"
+    " SELECT id, seq, keyid, zeroblob(32), grant FROM grants;"
+    "DROP TABLE grants;"
+    "ALTER TABLE grants_v3 RENAME TO grants;"
+    "CREATE INDEX grants_by_keyid ON grants(keyid, id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -186,12 +215,14 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_OBJECT_GET] = "SELECT " OBJECT_COLS "WHERE o.seq = ?1",
     [S_OBJECT_DATA] = "SELECT data, blob FROM objects WHERE seq = ?1",
     [S_STAFF_LIST] = "SELECT sign_pk, box_pk, name, day FROM staff ORDER BY name LIMIT ?1",
-    /* the first grant for (object, key) stays: rewraps from several
-     * caseworkers may race, and a grant already there is not replaced */
-    [S_GRANT_PUT] = "INSERT INTO grants(seq, keyid, grant) VALUES (?1, ?2, ?3) "
-                    "ON CONFLICT(seq, keyid) DO NOTHING",
-    [S_GRANTS_FOR] = "SELECT id, seq, keyid, grant FROM grants WHERE keyid = ?1 AND id > ?2 "
-                     "ORDER BY id LIMIT ?3",
+    /* one grant per (object, key, granter), the granter's first; at most
+     * ?5 per (object, key): a member's junk grant never hides another
+     * member's honest one, and no one can flood an object with grants */
+    [S_GRANT_PUT] = "INSERT INTO grants(seq, keyid, granter, grant) SELECT ?1, ?2, ?3, ?4 "
+                    "WHERE (SELECT count(*) FROM grants WHERE seq = ?1 AND keyid = ?2) < ?5 "
+                    "ON CONFLICT(seq, keyid, granter) DO NOTHING",
+    [S_GRANTS_FOR] = "SELECT id, seq, keyid, granter, grant FROM grants WHERE keyid = ?1 "
+                     "AND id > ?2 ORDER BY id LIMIT ?3",
     [S_AUDIT_LAST] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
     [S_AUDIT_INSERT] = "INSERT INTO audit(id, day, actor, action, target, prev, hash, request) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -207,6 +238,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PURGE_BLOBS] = "SELECT blob FROM objects WHERE source_id = ?1 AND blob IS NOT NULL",
     [S_PURGE_OBJECTS] = "DELETE FROM objects WHERE source_id = ?1",
     [S_PURGE_SOURCE] = "DELETE FROM sources WHERE id = ?1",
+    [S_NONCE_PUT] = "INSERT INTO nonces(nonce, slot) VALUES (?1, ?2)",
+    /* a few expired nonces at a time: the table shrinks as fast as it grows,
+     * and no batch pays for a long idle period at once */
+    [S_NONCE_PRUNE] = "DELETE FROM nonces WHERE nonce IN "
+                      "(SELECT nonce FROM nonces WHERE slot <= ?1 LIMIT ?2)",
 };
 
 /* The blob layer finds the files at the start of the store (store_internal.h). */
@@ -975,7 +1011,8 @@ static int row_grant(sqlite3_stmt *s, void *ctx)
     g->seq = sqlite3_column_int64(s, 1);
     int rc;
     if ((rc = rf_sqlite_copy_fixed(g->keyid, sizeof(g->keyid), s, 2)) != 0 ||
-        (rc = rf_sqlite_copy_fixed(g->grant, sizeof(g->grant), s, 3)) != 0)
+        (rc = rf_sqlite_copy_fixed(g->granter, sizeof(g->granter), s, 3)) != 0 ||
+        (rc = rf_sqlite_copy_fixed(g->grant, sizeof(g->grant), s, 4)) != 0)
         return rc;
     r->n++;
     return 0;

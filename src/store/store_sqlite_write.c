@@ -17,7 +17,9 @@
  * files are unlinked after that commit, so a crash mid-purge loses nothing
  * that should stay and leaves at worst orphan blobs the next open removes.
  */
+#include "lib/apisig.h"
 #include "lib/audit.h"
+#include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "store/sqlite_internal.h"
@@ -29,7 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Expired nonces deleted by each RF_OP_NONCE_PUT: more than one, so the
+ * table shrinks faster than it grows once a slot has expired. */
+#define NONCE_PRUNE_STEP 4
 
 /* ---- writes (writer connection, inside a transaction) ---- */
 
@@ -252,8 +259,44 @@ static int op_grant_put(struct conn *c, struct rf_op *op)
         return rc;
     sqlite3_bind_int64(s, 1, op->seq);
     sqlite3_bind_blob(s, 2, op->keyid, sizeof(op->keyid), SQLITE_STATIC);
-    sqlite3_bind_blob(s, 3, op->data, (int)op->len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, op->pk, sizeof(op->pk), SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, op->data, (int)op->len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, RF_GRANTS_PER_KEY_MAX);
     return step_done(s);
+}
+
+/* The slot of a signed request's time: nonces are kept by slot, never by time. */
+static int64_t nonce_slot(int64_t t)
+{
+    return t >= 0 ? t / RF_APISIG_MAX_SKEW : -((-t + RF_APISIG_MAX_SKEW - 1) / RF_APISIG_MAX_SKEW);
+}
+
+/* Deletes up to max nonces whose slot is two or more behind now's: a nonce
+ * of time ts lies in slot ts / W, so ts < (slot + 1) * W, and once now is in
+ * slot + 2 every request of time ts is out of the window (now - ts > W) and
+ * refused for its clock before its nonce is looked at. max 0: all of them. */
+static int nonce_prune(struct conn *c, int64_t now, int64_t max)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = rf_sqlite_stmt(c, S_NONCE_PRUNE, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, nonce_slot(now) - 2);
+    sqlite3_bind_int64(s, 2, max > 0 ? max : -1);
+    return step_done(s);
+}
+
+static int op_nonce_put(struct conn *c, struct rf_op *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = nonce_prune(c, (int64_t)time(NULL), NONCE_PRUNE_STEP);
+    if (rc != 0)
+        return rc;
+    if ((rc = rf_sqlite_stmt(c, S_NONCE_PUT, &s)) != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, op->nonce, sizeof(op->nonce), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, nonce_slot(op->ts));
+    return step_done(s); /* a nonce already there: RF_ERR_EXISTS (primary key) */
 }
 
 /* Printable ASCII only, min..max bytes: audit fields are shown to people. */
@@ -370,6 +413,8 @@ static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAM
         return op_audit_append(c, op);
     case RF_OP_CASE_SCHEDULE:
         return op_case_schedule(c, op);
+    case RF_OP_NONCE_PUT:
+        return op_nonce_put(c, op);
     }
     return RF_ERR_INVALID;
 }
@@ -605,6 +650,8 @@ static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
              (unsigned long long)n->objects);
     pthread_mutex_lock(&st->wmu);
     int rc = rf_sqlite_run(c, S_BEGIN);
+    if (rc == 0) /* and the nonces of an idle period, not left for the next request */
+        rc = nonce_prune(c, (int64_t)time(NULL), 0);
     if (rc == 0)
         rc = audit_append(c, server, "purge", target, NULL, 0);
     if (rc == 0)

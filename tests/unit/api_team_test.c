@@ -16,6 +16,7 @@
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/roster.h"
+#include "server/api_nonce.h"
 #include "server/httpd.h"
 #include "server/purge.h"
 #include "server/routes.h"
@@ -30,8 +31,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,8 +291,9 @@ static void tokens_staff_and_roster_publishing(void **state)
     rf_net_free(nl);
     sodium_free(late);
 
-    /* staff: any enrolled key, even pending; strangers not */
-    assert_int_equal(call(e->nv, "GET", "/api/v1/staff", NULL, &j), 200);
+    /* staff: members only; neither a pending key nor a stranger */
+    assert_int_equal(call(e->nv, "GET", "/api/v1/staff", NULL, NULL), 403);
+    assert_int_equal(call(e->na, "GET", "/api/v1/staff", NULL, &j), 200);
     json_t *a = staff_entry(j, "Anna"), *b = staff_entry(j, "Boris");
     assert_non_null(a);
     assert_non_null(b);
@@ -355,7 +361,7 @@ static void tokens_staff_and_roster_publishing(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 2);
     assert_int_equal(json_array_size(json_object_get(j, "chain")), 2);
     json_decref(j);
-    assert_int_equal(call(e->nv, "GET", "/api/v1/staff", NULL, &j), 200);
+    assert_int_equal(call(e->nb, "GET", "/api/v1/staff", NULL, &j), 200);
     assert_true(json_is_true(json_object_get(staff_entry(j, "Boris"), "on_roster")));
     assert_true(json_is_false(json_object_get(staff_entry(j, "Vera"), "on_roster")));
     json_decref(j);
@@ -526,7 +532,7 @@ static void grants_open_objects_for_their_member_only(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "stored")), 1);
     json_decref(j);
     /* the same again (a second rewrap): accepted, nothing doubled */
-    assert_int_equal(call(e->nb, "POST", "/api/v1/grants", body, NULL), 200);
+    assert_int_equal(call(e->na, "POST", "/api/v1/grants", body, NULL), 200);
     free(body);
 
     /* Boris sees it; Anna has none for her own key */
@@ -639,6 +645,245 @@ static void grants_open_objects_for_their_member_only(void **state)
     free(many);
     free(ops);
     sodium_free(key);
+    rf_buf_free(&ct);
+}
+
+/* ---- trust review findings 7, 8, 12: who reads, nonces, grants ---- */
+
+static int64_t nonce_rows(const struct env *e)
+{
+    char path[700];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    snprintf(path, sizeof(path), "%s/refuge.db", e->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM nonces", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A refusal: the status, and the JSON error's code is want_code. */
+static void refused(struct rf_net *n, const char *path, long want, const char *want_code)
+{
+    assert_int_equal(call(n, "GET", path, NULL, NULL), want);
+    assert_string_equal(rf_net_error_code(n), want_code);
+}
+
+/* Finding 8: a removed caseworker's key reads nothing (every read route
+ * answers 403 with a JSON error), a newcomer waiting for approval reads only
+ * the roster (its client verifies the chain and waits to see itself on it).
+ * Finding 7: neither takes room in the nonce space, so a flood of their
+ * requests leaves caseworkers served (here with a front cache of 16 nonces,
+ * which such a flood filled before). */
+static void removed_and_pending_keys_read_nothing_and_take_no_nonce(void **state)
+{
+    struct env *e = *state;
+    json_t *j = NULL;
+    rf_nonces_free(e->srv.nonces);
+    assert_int_equal(rf_nonces_new(&e->srv.nonces, 16), 0);
+    team(e, 1);
+    struct rf_buf ct, v3;
+    old_message(e, "before Boris left", &ct);
+    rf_buf_free(&ct);
+    /* Anna removes Boris (a lost laptop): v3 lists only her */
+    const struct rf_staff_keys *k3[1] = {e->anna};
+    const uint8_t r3[1] = {RF_ROLE_ADMIN};
+    roster_make(&v3, 3, &e->v2, e->anna, k3, r3, 1);
+    assert_int_equal(post_roster(e->na, &v3), 200);
+    rf_buf_free(&v3);
+
+    char cases[64];
+    snprintf(cases, sizeof(cases), "/api/v1/cases/%s", e->src.case_id);
+    const char *reads[] = {"/api/v1/staff",
+                           "/api/v1/roster",
+                           "/api/v1/grants",
+                           "/api/v1/audit",
+                           "/api/v1/objects",
+                           "/api/v1/objects/1",
+                           cases};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        refused(e->nb, reads[i], 403, "not_on_roster");
+        if (strcmp(reads[i], "/api/v1/roster") != 0)
+            refused(e->nv, reads[i], 403, "not_on_roster");
+        refused(e->nm, reads[i], 401, "unknown_key");
+    }
+    assert_true(strstr(rf_net_error(e->nb), "removed") != NULL);
+    /* the newcomer reads the roster chain it verifies while it waits */
+    assert_int_equal(call(e->nv, "GET", "/api/v1/roster", NULL, &j), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 3);
+    json_decref(j);
+
+    /* a flood from both leaves no nonce behind */
+    int64_t before = nonce_rows(e);
+    for (int i = 0; i < 60; i++) {
+        refused(e->nb, "/api/v1/objects", 403, "not_on_roster");
+        refused(e->nb, "/api/v1/roster", 403, "not_on_roster");
+        refused(e->nv, "/api/v1/objects", 403, "not_on_roster");
+        assert_int_equal(call(e->nv, "GET", "/api/v1/roster", NULL, NULL), 200);
+    }
+    assert_int_equal(nonce_rows(e), before);
+    /* and Anna is served, on and on, past the front cache's 16 */
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(call(e->na, "GET", "/api/v1/objects", NULL, NULL), 200);
+    assert_int_equal(nonce_rows(e), before + 40);
+}
+
+/* One raw HTTP/1.1 GET with a given Authorization (the exact bytes a
+ * captured request carries); returns the status. */
+static long raw_get(uint16_t port, const char *path, const char *auth)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    char req[1024], resp[4096];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
+                     "Connection: close\r\n\r\n",
+                     path, auth);
+    assert_true(n > 0 && (size_t)n < sizeof(req));
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    size_t got = 0;
+    ssize_t k;
+    while (got < sizeof(resp) - 1 && (k = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+        got += (size_t)k;
+    close(fd);
+    resp[got] = '\0';
+    long status = 0;
+    assert_int_equal(sscanf(resp, "HTTP/1.1 %ld", &status), 1);
+    if (status == 401)
+        assert_non_null(strstr(resp, "\"replay\""));
+    return status;
+}
+
+static void srv_start(struct rf_srv *srv, struct rf_http **http, const char *dir)
+{
+    static const struct rf_route *tables[1];
+    static size_t counts[1];
+    tables[0] = rf_api_routes;
+    counts[0] = rf_api_routes_n;
+    assert_int_equal(rf_store_open(&srv->store, dir), 0);
+    assert_int_equal(rf_committer_new(&srv->committer, srv->store), 0);
+    srv->limits.api_body_max = 1 << 20;
+    srv->datadir = dir;
+    assert_int_equal(rf_api_init(srv), 0);
+    assert_int_equal(rf_http_start(http, srv, "127.0.0.1:0", tables, counts, 1), 0);
+}
+
+static void srv_stop(struct rf_srv *srv, struct rf_http *http)
+{
+    rf_http_stop(http);
+    rf_api_free(srv);
+    rf_committer_free(srv->committer);
+    rf_store_close(srv->store);
+    srv->committer = NULL;
+    srv->store = NULL;
+}
+
+/* Finding 7: nonces live in the store. A captured request, sent again with
+ * its exact bytes, is refused by the server that saw it, after that server
+ * restarts, and by a second server process on the same data directory. */
+static void a_replay_is_refused_after_a_restart_and_by_another_process(void **state)
+{
+    struct env *e = *state;
+    team(e, 1);
+    uint8_t empty[32];
+    char auth[RF_APISIG_HEADER_MAX + 1];
+    crypto_generichash(empty, sizeof(empty), NULL, 0, NULL, 0);
+    assert_int_equal(rf_apisig_sign(auth, sizeof(auth), e->anna, "GET", "/api/v1/objects",
+                                    (int64_t)time(NULL), empty),
+                     0);
+    assert_int_equal(raw_get(rf_http_port(e->http), "/api/v1/objects", auth), 200);
+    assert_int_equal(raw_get(rf_http_port(e->http), "/api/v1/objects", auth), 401);
+
+    /* restart: a new process's memory, the same store */
+    srv_stop(&e->srv, e->http);
+    srv_start(&e->srv, &e->http, e->dir);
+    assert_int_equal(raw_get(rf_http_port(e->http), "/api/v1/objects", auth), 401);
+
+    /* another process on the same data directory */
+    struct rf_srv other;
+    struct rf_http *oh = NULL;
+    memset(&other, 0, sizeof(other));
+    srv_start(&other, &oh, e->dir);
+    assert_int_equal(raw_get(rf_http_port(oh), "/api/v1/objects", auth), 401);
+    /* a request it served first is a replay for the first process */
+    char auth2[RF_APISIG_HEADER_MAX + 1];
+    assert_int_equal(rf_apisig_sign(auth2, sizeof(auth2), e->boris, "GET", "/api/v1/objects",
+                                    (int64_t)time(NULL), empty),
+                     0);
+    assert_int_equal(raw_get(rf_http_port(oh), "/api/v1/objects", auth2), 200);
+    assert_int_equal(raw_get(rf_http_port(e->http), "/api/v1/objects", auth2), 401);
+    srv_stop(&other, oh);
+}
+
+/* Finding 12: a member posts a junk grant for a newcomer first; an admin's
+ * honest rewrap after it is kept too, both are listed with their granter,
+ * and the honest one opens the old message. */
+static void a_junk_grant_first_does_not_hide_an_honest_one(void **state)
+{
+    struct env *e = *state;
+    json_t *j = NULL;
+    team(e, 1);
+    struct rf_buf ct, v3, plain;
+    const char *text = "sealed before Vera joined";
+    int64_t seq = old_message(e, text, &ct);
+    const struct rf_staff_keys *k3[3] = {e->anna, e->boris, e->vera};
+    const uint8_t r3[3] = {RF_ROLE_ADMIN, RF_ROLE_MEMBER, RF_ROLE_MEMBER};
+    roster_make(&v3, 3, &e->v2, e->anna, k3, r3, 3);
+    assert_int_equal(post_roster(e->na, &v3), 200);
+    rf_buf_free(&v3);
+
+    uint8_t *key = sodium_malloc(32);
+    uint8_t junk[1][RF_GRANT_BYTES], honest[1][RF_GRANT_BYTES];
+    randombytes_buf(key, 32);
+    assert_int_equal(rf_grant_make(junk[0], key, e->vera->box_pk), 0);
+    char *body = grants_body(1, &seq, (const uint8_t(*)[RF_GRANT_BYTES])junk, NULL);
+    assert_int_equal(call(e->nb, "POST", "/api/v1/grants", body, NULL), 200);
+    free(body);
+    assert_int_equal(
+        rf_envelope_content_key(key, ct.data, ct.len, e->anna->box_pk, e->anna->box_sk), 0);
+    assert_int_equal(rf_grant_make(honest[0], key, e->vera->box_pk), 0);
+    body = grants_body(1, &seq, (const uint8_t(*)[RF_GRANT_BYTES])honest, NULL);
+    assert_int_equal(call(e->na, "POST", "/api/v1/grants", body, NULL), 200);
+    free(body);
+    sodium_free(key);
+
+    assert_int_equal(call(e->nv, "GET", "/api/v1/grants", NULL, &j), 200);
+    json_t *gs = json_object_get(j, "grants");
+    assert_int_equal(json_array_size(gs), 2);
+    const struct rf_staff_keys *granters[2] = {e->boris, e->anna};
+    int opened = 0;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *g = json_array_get(gs, i);
+        uint8_t got[RF_GRANT_BYTES], who[32];
+        size_t n = 0;
+        const char *b = json_string_value(json_object_get(g, "grant"));
+        const char *w = json_string_value(json_object_get(g, "granter"));
+        assert_int_equal(rf_b64_decode(got, sizeof(got), &n, b, strlen(b)), 0);
+        assert_int_equal(rf_b64_decode(who, sizeof(who), &n, w, strlen(w)), 0);
+        assert_memory_equal(who, granters[i]->sign_pk, 32);
+        struct rf_open *o = NULL;
+        rf_buf_init(&plain, 4096);
+        int rc = rf_open_new_grant(&o, got, e->vera->box_pk, e->vera->box_sk, collect, &plain);
+        if (rc == 0)
+            rc = rf_open_write(o, ct.data, ct.len);
+        if (rc == 0)
+            rc = rf_open_finish(o);
+        rf_open_free(o);
+        if (i == 0)
+            assert_int_equal(rc, RF_ERR_DECRYPT); /* the junk one */
+        if (rc == 0 && plain.len == strlen(text) && memcmp(plain.data, text, plain.len) == 0)
+            opened++;
+        rf_buf_free(&plain);
+    }
+    assert_int_equal(opened, 1);
+    json_decref(j);
     rf_buf_free(&ct);
 }
 
@@ -871,6 +1116,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(tokens_staff_and_roster_publishing, setup, teardown),
         cmocka_unit_test_setup_teardown(events_replies_and_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(grants_open_objects_for_their_member_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(removed_and_pending_keys_read_nothing_and_take_no_nonce,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_replay_is_refused_after_a_restart_and_by_another_process,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_junk_grant_first_does_not_hide_an_honest_one, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(audit_records_every_action_as_one_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_command_and_thread, setup, teardown),
     };

@@ -3,10 +3,13 @@
  * rather than forgets when full; text from a stranger cannot reach the
  * terminal with escapes; the roster chain is accepted only from the pinned
  * admin and only when each link is signed by an admin of the one before; the
- * ciphertext cache groups objects into cases and streams them back; the CLI
+ * ciphertext cache groups objects into cases and streams them back, and
+ * keeps every grant received for an object (bounded), opening it with the
+ * one that works however many junk ones came first; the CLI
  * answers usage errors with exit code 2. */
 #include "client/cache.h"
 #include "client/client.h"
+#include "client/cmd.h"
 #include "client/local.h"
 #include "lib/event.h"
 #include "client/out.h"
@@ -209,6 +212,104 @@ static void cache_groups_cases_and_streams(void **state)
     assert_memory_equal(back.data, big, sizeof(big));
     rf_buf_free(&back);
     rf_cache_close(c);
+}
+
+/* Trust review finding 12, the client's half: every grant received for an
+ * object is kept (bounded), the one whose key opens the object is used
+ * whatever came first, a junk grant is skipped, and the one grant a cache of
+ * before kept is still there after an upgrade. */
+static void grants_kept_and_the_one_that_opens_is_used(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("REFUGE_TEST_TMP");
+    struct rf_home h;
+    char path[PATH_MAX];
+    memset(&h, 0, sizeof(h));
+    snprintf(h.dir, sizeof(h.dir), "%s/client_test_grants.%d", tmp ? tmp : "/tmp", (int)getpid());
+    assert_int_equal(rf_home_create(&h), 0);
+    struct rf_staff_keys *k = sodium_malloc(sizeof(*k));
+    assert_int_equal(rf_staff_keys_generate(k, "Vera"), 0);
+    uint8_t apk[1][32], ask[32];
+    crypto_box_keypair(apk[0], ask);
+    const char *text = "sealed before Vera joined";
+    struct rf_buf ct;
+    rf_buf_init(&ct, 1 << 20);
+    assert_int_equal(rf_envelope_seal(&ct, RF_KIND_MESSAGE, (const uint8_t(*)[32])apk, 1,
+                                      (const uint8_t *)text, strlen(text)),
+                     0);
+    uint8_t *key = sodium_malloc(32);
+    uint8_t junk[RF_GRANT_BYTES], honest[RF_GRANT_BYTES], got[RF_GRANT_BYTES];
+    randombytes_buf(key, 32);
+    assert_int_equal(rf_grant_make(junk, key, k->box_pk), 0);
+    assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, apk[0], ask), 0);
+    assert_int_equal(rf_grant_make(honest, key, k->box_pk), 0);
+    sodium_free(key);
+
+    /* a cache of before: one grant per object, in the old table */
+    struct rf_cache *c;
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    struct rf_cobj o = {
+        .seq = 1, .case_id = "aaaa", .kind = RF_KIND_MESSAGE, .size = ct.len, .day = 20000};
+    assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
+    rf_cache_close(c);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(rf_home_path(&h, "cache.db", path, sizeof(path)), 0);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO grants(seq, grant) VALUES (1, ?)", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_blob(st, 1, junk, sizeof(junk), SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* upgraded: the old grant (junk) is kept, the honest one arrives after */
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    assert_int_equal(rf_cache_grant_put(c, 1, honest), 0);
+    assert_int_equal(rf_cache_grant_put(c, 1, honest), 0); /* twice: kept once */
+    uint8_t(*all)[RF_GRANT_BYTES] = calloc(RF_GRANTS_PER_KEY_MAX + 1, RF_GRANT_BYTES);
+    size_t n = 0;
+    assert_int_equal(rf_cache_grants_get(c, 1, all, RF_GRANTS_PER_KEY_MAX + 1, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(all[0], junk, RF_GRANT_BYTES);
+    assert_memory_equal(all[1], honest, RF_GRANT_BYTES);
+    int use_grant = 0;
+    assert_int_equal(rf_thread_pick(c, k, 1, got, &use_grant), 0);
+    assert_int_equal(use_grant, 1);
+    assert_memory_equal(got, honest, RF_GRANT_BYTES);
+    struct rf_buf plain;
+    uint8_t kind = 0;
+    rf_buf_init(&plain, 4096);
+    assert_int_equal(rf_thread_open(c, k, 1, collect, &plain, &kind), 0);
+    assert_int_equal(kind, RF_KIND_MESSAGE);
+    assert_int_equal(plain.len, strlen(text));
+    assert_memory_equal(plain.data, text, plain.len);
+    rf_buf_free(&plain);
+
+    /* junk only: refused, nothing crashes, nothing is shown */
+    struct rf_cobj o2 = {
+        .seq = 2, .case_id = "aaaa", .kind = RF_KIND_MESSAGE, .size = ct.len, .day = 20000};
+    assert_int_equal(rf_cache_object_put(c, &o2, ct.data, ct.len), 0);
+    assert_int_equal(rf_cache_grant_put(c, 2, junk), 0);
+    assert_int_not_equal(rf_thread_pick(c, k, 2, got, &use_grant), 0);
+    rf_buf_init(&plain, 4096);
+    assert_int_not_equal(rf_thread_open(c, k, 2, collect, &plain, &kind), 0);
+    assert_int_equal(plain.len, 0);
+    rf_buf_free(&plain);
+
+    /* a server flooding grants: at most RF_GRANTS_PER_KEY_MAX kept */
+    for (int i = 0; i < RF_GRANTS_PER_KEY_MAX + 20; i++) {
+        uint8_t g[RF_GRANT_BYTES];
+        randombytes_buf(g, sizeof(g));
+        assert_int_equal(rf_cache_grant_put(c, 3, g), 0);
+    }
+    assert_int_equal(rf_cache_grants_get(c, 3, all, RF_GRANTS_PER_KEY_MAX + 1, &n), 0);
+    assert_int_equal(n, RF_GRANTS_PER_KEY_MAX);
+    free(all);
+    rf_cache_close(c);
+    rf_buf_free(&ct);
+    sodium_free(k);
 }
 
 /* ---- the local case database: verified, materialized, sealed at rest ---- */
@@ -884,6 +985,7 @@ int main(void)
         cmocka_unit_test(stranger_text_is_sanitised),
         cmocka_unit_test(roster_chain_from_pinned_admin_only),
         cmocka_unit_test(cache_groups_cases_and_streams),
+        cmocka_unit_test(grants_kept_and_the_one_that_opens_is_used),
         cmocka_unit_test(local_db_verified_and_sealed_at_rest),
         cmocka_unit_test(local_db_checks_events_up_to_the_roster_stored_under),
         cmocka_unit_test(plain_http_only_to_loopback_and_onion),

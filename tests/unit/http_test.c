@@ -2,7 +2,9 @@
  * daemon on a loopback port with a test route table, driven by libcurl and
  * by raw sockets (for clients that misbehave). Security headers on every
  * answer, 404/405, size limits before and while streaming, forms in pieces,
- * suspend/resume from another thread, and request state freed exactly once
+ * suspend/resume from another thread (also a suspension in on_headers that
+ * ends without an answer: the body then streams as usual), and request state
+ * freed exactly once
  * when the client goes away mid-upload or while the request is suspended. */
 #include "server/http.h"
 #include "server/httpd.h"
@@ -186,6 +188,35 @@ static int h_async_slow(struct rf_req *r)
     return go_async(r, 400);
 }
 
+/* on_headers suspends and a worker only lets the request go on (no answer),
+ * as the staff API does while its nonce is stored: the body must still
+ * reach on_body whole and on_end run once, after it */
+static void *go_on_worker(void *arg)
+{
+    struct job *j = arg;
+    if (j->delay_ms)
+        usleep((useconds_t)j->delay_ms * 1000);
+    rf_req_resume(j->r);
+    free(j);
+    return NULL;
+}
+
+static int h_go_on_headers(struct rf_req *r)
+{
+    int rc = h_count_headers(r);
+    struct job *j = malloc(sizeof(*j));
+    pthread_t t;
+    if (rc != 0 || !j)
+        abort();
+    j->r = r;
+    j->delay_ms = strcmp(rf_req_method(r), "GET") == 0 ? 0 : 30;
+    rf_req_suspend(r);
+    if (pthread_create(&t, NULL, go_on_worker, j) != 0)
+        abort();
+    pthread_detach(t);
+    return 0;
+}
+
 static int h_prefix(struct rf_req *r)
 {
     static const char t[] = "prefix";
@@ -223,6 +254,8 @@ static const struct rf_route pages[] = {
     {"GET", "/async-now", 0, 0, h_async_now, NULL, NULL},
     {"POST", "/async-slow", 0, 1000, h_count_headers, NULL, h_async_slow},
     {"GET", "/fail", 0, 0, h_fail, NULL, NULL},
+    {"POST", "/go-on", 0, 1 << 20, h_go_on_headers, h_count_body, h_count_end},
+    {"GET", "/go-on", 0, 0, h_go_on_headers, NULL, h_count_end},
     {"GET", "/cookie", 0, 0, h_static_cookie, NULL, NULL},
     {"GET", "/redirect", 0, 0, h_redirect, NULL, NULL},
     {"GET", "/files/", RF_ROUTE_PREFIX, 0, h_prefix, NULL, NULL},
@@ -587,6 +620,27 @@ static void suspend_and_resume(void **state)
     }
 }
 
+static void suspended_in_headers_then_going_on(void **state)
+{
+    struct resp rs;
+    (void)state;
+    static char body[300000];
+    memset(body, 'b', sizeof(body));
+    int ends = atomic_load(&body_end);
+    for (int i = 0; i < 5; i++) {
+        request("POST", "/go-on", body, sizeof(body), &rs);
+        assert_int_equal(rs.status, 200);
+        assert_string_equal(rs.body, "300000"); /* every body byte, after the resume */
+        request("POST", "/go-on", "x", 1, &rs);
+        assert_int_equal(rs.status, 200);
+        assert_string_equal(rs.body, "1");
+        request("GET", "/go-on", NULL, 0, &rs);
+        assert_int_equal(rs.status, 200);
+        assert_string_equal(rs.body, "0");
+    }
+    assert_int_equal(atomic_load(&body_end) - ends, 15); /* on_end once per request */
+}
+
 static void disconnect_mid_upload_frees_once(void **state)
 {
     (void)state;
@@ -724,6 +778,7 @@ int main(void)
         cmocka_unit_test(multipart_form_with_file_in_pieces),
         cmocka_unit_test(malformed_multipart_is_400),
         cmocka_unit_test(suspend_and_resume),
+        cmocka_unit_test(suspended_in_headers_then_going_on),
         cmocka_unit_test(disconnect_mid_upload_frees_once),
         cmocka_unit_test(disconnect_while_suspended_frees_once),
         cmocka_unit_test(shared_static_answers_stay_unmodified),

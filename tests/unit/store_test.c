@@ -2,12 +2,16 @@
  * schema and reopen, every op and its refusals, exact bytes back for inline
  * and blob objects, one failing op failing alone, injected disk-full and
  * I/O errors leaving nothing behind, and crash leftovers removed on open.
- * Teams: grants are unique and go with their object, the audit chain
+ * Teams: grants are kept one per granter (bounded) and go with their
+ * object, staff API nonces hold across a reopen and a second opener and are
+ * pruned once out of the signature window, the audit chain
  * verifies across batches and rolled-back groups, the reserved teamconfig
  * case refuses all but events, and the purge removes exactly the expired
  * cases (scheduled or silent) with their objects, grants and blob files. */
+#include "lib/apisig.h"
 #include "lib/audit.h"
 #include "lib/buf.h"
+#include "lib/envelope.h"
 #include "lib/err.h"
 #include "store/store.h"
 
@@ -29,6 +33,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fixture {
@@ -213,16 +218,17 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 4);
+    assert_int_equal(sqlite3_column_int(s, 0), 5);
     sqlite3_finalize(s);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
-                                        "AND name IN ('settings', 'sources', 'objects', "
-                                        "'enroll_tokens', 'staff', 'rosters', 'grants', 'audit')",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                           "AND name IN ('settings', 'sources', 'objects', "
+                           "'enroll_tokens', 'staff', 'rosters', 'grants', 'audit', 'nonces')",
+                           -1, &s, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 8);
+    assert_int_equal(sqlite3_column_int(s, 0), 9);
     sqlite3_finalize(s);
     sqlite3_close(db);
 }
@@ -991,7 +997,8 @@ static void grants_unique_listed_by_key_and_gone_with_their_object(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(ops[i].status, 0);
 
-    /* a second grant for (object, key) is accepted and ignored: the first stays */
+    /* a second grant for (object, key) by the same granter is accepted and
+     * ignored: the granter's first stays */
     struct rf_op again = {.type = RF_OP_GRANT_PUT, .seq = s1, .data = g[3], .len = 88};
     memcpy(again.keyid, k1, 8);
     assert_int_equal(apply1(f->st, &again), 0);
@@ -1035,6 +1042,104 @@ static void grants_unique_listed_by_key_and_gone_with_their_object(void **state)
     reopen(f);
     assert_int_equal(rf_store_grants_for(f->st, k2, 0, got, 8, &n), 0);
     assert_int_equal(n, 1);
+}
+
+static int count_rows(const struct fixture *f, const char *table);
+
+/* Finding 12 of the trust review: the first grant stored for an object no
+ * longer wins. Two granters' grants for one (object, key) are both kept and
+ * listed with their granter; a granter's repeat is ignored; no more than
+ * RF_GRANTS_PER_KEY_MAX are kept for one (object, key). */
+static void grants_kept_per_granter_and_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    uint8_t data[300] = {1};
+    int64_t seq = put_inline(f->st, a.id, 1, data, sizeof(data));
+    uint8_t k[8] = {7, 7, 7, 7, 7, 7, 7, 7};
+    uint8_t junk[88], honest[88], again[88];
+    fill_grant(junk, k, 0x11);
+    fill_grant(honest, k, 0x22);
+    fill_grant(again, k, 0x33);
+    struct rf_op op = {.type = RF_OP_GRANT_PUT, .seq = seq, .data = junk, .len = 88};
+    memcpy(op.keyid, k, 8);
+    memset(op.pk, 0xee, 32); /* Mallory posts junk first */
+    assert_int_equal(apply1(f->st, &op), 0);
+    op.data = honest;
+    memset(op.pk, 0xaa, 32); /* then Anna's honest rewrap */
+    assert_int_equal(apply1(f->st, &op), 0);
+    op.data = again;
+    memset(op.pk, 0xee, 32); /* Mallory again: her first stays */
+    assert_int_equal(apply1(f->st, &op), 0);
+
+    struct rf_grant_rec got[4];
+    size_t n = 0;
+    uint8_t ee[32], aa[32];
+    memset(ee, 0xee, 32);
+    memset(aa, 0xaa, 32);
+    assert_int_equal(rf_store_grants_for(f->st, k, 0, got, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(got[0].grant, junk, 88);
+    assert_memory_equal(got[0].granter, ee, 32);
+    assert_memory_equal(got[1].grant, honest, 88);
+    assert_memory_equal(got[1].granter, aa, 32);
+    reopen(f);
+    assert_int_equal(rf_store_grants_for(f->st, k, 0, got, 4, &n), 0);
+    assert_int_equal(n, 2);
+
+    /* a flood of granters stops at the bound, accepted (a retry is harmless)
+     * but not stored */
+    for (int i = 0; i < RF_GRANTS_PER_KEY_MAX + 10; i++) {
+        op.data = again;
+        memset(op.pk, 0, 32);
+        op.pk[0] = (uint8_t)i;
+        op.pk[1] = (uint8_t)(i >> 8);
+        op.pk[2] = 1;
+        assert_int_equal(apply1(f->st, &op), 0);
+    }
+    assert_int_equal(count_rows(f, "grants"), RF_GRANTS_PER_KEY_MAX);
+}
+
+/* Finding 7 of the trust review: nonces are in the store, so a replay is
+ * refused after a reopen (a server restart) and by a second opener of the
+ * same data directory (another server process); old slots are pruned. */
+static void nonces_refused_across_reopen_and_openers(void **state)
+{
+    struct fixture *f = *state;
+    int64_t now = (int64_t)time(NULL);
+    struct rf_op op = {.type = RF_OP_NONCE_PUT, .ts = now};
+    randombytes_buf(op.nonce, sizeof(op.nonce));
+    assert_int_equal(apply1(f->st, &op), 0);
+    assert_int_equal(apply1(f->st, &op), RF_ERR_EXISTS);
+    reopen(f);
+    assert_int_equal(apply1(f->st, &op), RF_ERR_EXISTS);
+    struct rf_store *second = NULL;
+    assert_int_equal(rf_store_open(&second, f->dir), 0);
+    assert_int_equal(apply1(second, &op), RF_ERR_EXISTS);
+    /* a fresh nonce stored by the second opener is a replay for the first */
+    struct rf_op other = {.type = RF_OP_NONCE_PUT, .ts = now};
+    randombytes_buf(other.nonce, sizeof(other.nonce));
+    assert_int_equal(apply1(second, &other), 0);
+    rf_store_close(second);
+    assert_int_equal(apply1(f->st, &other), RF_ERR_EXISTS);
+
+    /* a nonce whose time is two slots back (out of the signature window)
+     * is pruned by the next insert; one inside the window is not */
+    struct rf_op old = {.type = RF_OP_NONCE_PUT, .ts = now - 3 * RF_APISIG_MAX_SKEW};
+    randombytes_buf(old.nonce, sizeof(old.nonce));
+    assert_int_equal(apply1(f->st, &old), 0);
+    assert_int_equal(count_rows(f, "nonces"), 3);
+    struct rf_op next = {.type = RF_OP_NONCE_PUT, .ts = now};
+    randombytes_buf(next.nonce, sizeof(next.nonce));
+    assert_int_equal(apply1(f->st, &next), 0);
+    assert_int_equal(count_rows(f, "nonces"), 3); /* old went, next came */
+    assert_int_equal(apply1(f->st, &op), RF_ERR_EXISTS);
+    /* and the daily purge empties every expired slot, with no request */
+    old.nonce[0] ^= 1;
+    assert_int_equal(apply1(f->st, &old), 0);
+    struct rf_purge_counts pc;
+    assert_int_equal(rf_store_purge(f->st, rf_store_today(), 0, &pc), 0);
+    assert_int_equal(count_rows(f, "nonces"), 3);
 }
 
 static struct rf_op audit_op(uint8_t actor, const char *action, const char *target)
@@ -1499,6 +1604,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(reads_run_while_writing, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_do_not_wait_for_a_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(grants_kept_per_granter_and_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(nonces_refused_across_reopen_and_openers, setup, teardown),
         cmocka_unit_test_setup_teardown(grants_unique_listed_by_key_and_gone_with_their_object,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(audit_chain_across_batches_and_rolled_back_groups, setup,
