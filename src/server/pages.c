@@ -644,7 +644,7 @@ static int check_verdict(const struct practice *q, const char *cn, struct rf_tva
     if (rc == 0 && res.typed != res.words) {
         rc = rf_tvars_flag(v, "count");
         if (rc == 0)
-            rc = rf_tvars_set_int(v, "words", (long long)res.words);
+            rc = rf_tvars_set_int(v, "total", (long long)res.words);
         if (rc == 0)
             rc = rf_tvars_set_int(v, "typed", (long long)res.typed);
     }

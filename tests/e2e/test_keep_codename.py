@@ -153,7 +153,7 @@ def practise(srv, lang):
           r.page.text[:800])
     check(not any(w in r.page.text for w in words),
           "a wrong answer does not give away the codename's words", r.page.text[:800])
-    check(not shows(r, lang, "check.count", words=7, typed=7),
+    check(not shows(r, lang, "check.count", total=7, typed=7),
           "seven words typed: no word count complaint", r.page.text[:800])
 
     # two words swapped: both positions
@@ -166,7 +166,7 @@ def practise(srv, lang):
 
     # five words: the last two are missing, and counted
     r = attempt(" ".join(words[:5]))
-    check(shows(r, lang, "check.count", words=7, typed=5) and
+    check(shows(r, lang, "check.count", total=7, typed=5) and
           shows(r, lang, "check.word", n=6) and shows(r, lang, "check.word", n=7),
           "five words typed: the page says 7 words, 5 typed, words 6 and 7", r.page.text[:800])
 
