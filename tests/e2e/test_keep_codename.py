@@ -17,6 +17,8 @@ Keeping the codename, and a line that is not open yet (issue 7).
     server's output nor in its data directory). "Show the words again" shows
     the same words; going on from the practise page logs the person in with
     that codename, and it logs in again later.
+  - A roster stored by another process (a second server on the same store)
+    opens a closed server's line within seconds, without a restart.
   - The safety page, linked from the landing page, tells in each language
     how to connect where Tor is blocked (built-in bridges: Snowflake,
     WebTunnel, obfs4; bridges.torproject.org, @GetBridgesBot,
@@ -25,7 +27,9 @@ Keeping the codename, and a line that is not open yet (issue 7).
 import os
 import re
 import secrets
+import sqlite3
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -284,6 +288,28 @@ def test():
             hits.append("a typed answer in the server's output")
     check(not hits, "what the person typed is written nowhere (%d files, %d bytes searched)" %
           (files, total), hits[:10])
+
+    # ---- a roster stored by another process (e.g. another `refuge serve` on the
+    # same store): a closed server notices within its few-second re-check
+    other = Server().init().start()
+    check(shows(Browser(other.url, lang="en").get("/"), "en", "landing.closed.title"),
+          "a second instance starts closed")
+    con = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
+    roster = con.execute("SELECT version, raw FROM rosters").fetchall()
+    con.close()
+    con = sqlite3.connect(os.path.join(other.data, "refuge.db"), timeout=30)
+    con.executemany("INSERT INTO rosters(version, raw) VALUES (?, ?)", roster)
+    con.commit()
+    con.close()
+    deadline, opened = time.time() + 10, False
+    while time.time() < deadline and not opened:
+        r = Browser(other.url, lang="en").get("/")
+        opened = 'href="/new"' in r.text and not shows(r, "en", "landing.closed.title")
+        time.sleep(0.2)
+    check(opened, "a roster stored behind the server's back opens the line within seconds")
+    check(Browser(other.url, lang="en").get("/new").status == 200,
+          "and /new hands out codenames then")
+    other.stop_clean()
 
     # ---- after a restart the line is open from the store
     srv.restart()
