@@ -370,6 +370,7 @@ static inline struct fz_server *fz_server_get(void)
     if ((rc = fz_apply(s->store, &op)) != 0)
         fz_die("roster", rc);
     rf_buf_free(&raw);
+    atomic_store(&s->line_open, 1); /* as the API does when it stores roster v1 */
 
     /* the person */
     f->src_keys = sodium_malloc(sizeof(*f->src_keys));

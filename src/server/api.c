@@ -973,6 +973,8 @@ static void enroll_done(void *arg, struct rf_op *ops)
         rf_api_store_error(r, rc);
     } else {
         int admin = ops[0].role == RF_ROLE_ADMIN;
+        if (s->first_admin) /* roster v1 stored: the person's pages may hand out codenames */
+            atomic_store(&s->srv->line_open, 1);
         rf_log_num(RF_LOG_INFO, "caseworker enrolled", "admin", admin);
         rf_api_json(r, 200, json_pack("{ss}", "role", admin ? "admin" : "member"));
     }

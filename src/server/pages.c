@@ -1,7 +1,8 @@
 /*
- * pages.c - the person's pages: the route table, the landing page, getting a
- * codename, logging in, the quick exit, error pages; and what every page
- * shares (language choice, cookies, CSRF tokens, the roster cache).
+ * pages.c - the person's pages: the route table, the landing page, the safety
+ * page, getting and practising a codename, logging in, the quick exit, error
+ * pages; and what every page shares (language choice, cookies, CSRF tokens,
+ * the roster cache, whether the line is open).
  * The conversation itself (inbox, sending, deleting) is pages_inbox.c.
  *
  * Invariants:
@@ -18,10 +19,16 @@
  *   to a worker, and the worker touches neither the request nor its state
  *   after rf_req_resume.
  * - Cookies are session-only (no Expires/Max-Age), HttpOnly, SameSite=Strict.
+ * - No codename is made while the line is not open (no roster yet): the
+ *   landing page says so and /new refuses; "open" is cached in memory and
+ *   only ever goes from closed to open, so the landing page reads no store.
+ * - Practising a codename (/new/check) stores, logs and echoes nothing: the
+ *   answer names only the positions of the words not typed right.
  */
 #include "server/pages_priv.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/codename_check.h"
 #include "lib/roster.h"
 #include "server/intake.h"
 #include "server/kdfpool.h"
@@ -29,13 +36,18 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct rf_srv *rf_pages_srv;
 
-static struct rf_buf landing[RF_LANG_COUNT]; /* pre-rendered at init */
+/* Pre-rendered at init: the landing page while the line is closed [0] and
+ * once it is open [1], and the safety page, in every language. */
+static struct rf_buf landing[2][RF_LANG_COUNT];
+static struct rf_buf safety[RF_LANG_COUNT];
 
 static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru"};
 
@@ -186,6 +198,8 @@ static int error_page(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, c
         rc = rf_tvars_set_int(v, "limit_kb", (long long)(lim->message_max >> 10));
     if (rc == 0 && e == RF_PE_BUSY)
         rc = rf_req_add_header(r, "Retry-After", "30");
+    if (rc == 0 && e == RF_PE_NOTOPEN)
+        rc = rf_req_add_header(r, "Retry-After", "3600");
     if (rc == 0)
         rc = rf_pages_send(r, lang, status, "error", v, 0);
     rf_tvars_free(v);
@@ -328,6 +342,8 @@ int rf_pages_roster(uint8_t (*out)[32], size_t *n)
         *n = roster_n;
     }
     pthread_mutex_unlock(&roster_mu);
+    if (rc == 0 && *n > 0)
+        atomic_store(&rf_pages_srv->line_open, 1);
 out:
     rf_buf_free(&raw);
     if (rc != 0)
@@ -335,12 +351,65 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- is the line open? */
+
+/* While closed, the store is asked at most once per LINE_RECHECK_S seconds
+ * (a roster stored by another process on the same store), and only by the
+ * one request that wins the clock; every other request answers at once. */
+#define LINE_RECHECK_S 2
+static atomic_llong line_checked; /* monotonic second of the last store read */
+
+static long long mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
+/* 1 if the store holds a roster, 0 if not, or an rf_err. */
+static int line_from_store(void)
+{
+    struct rf_buf raw;
+    uint32_t version = 0;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    int rc = rf_store_roster_latest(rf_pages_srv->store, &version, &raw);
+    rf_buf_free(&raw);
+    if (rc == RF_ERR_NOT_FOUND)
+        return 0;
+    return rc == 0 ? 1 : rc;
+}
+
+int rf_pages_line_open(void)
+{
+    struct rf_srv *srv = rf_pages_srv;
+    if (atomic_load_explicit(&srv->line_open, memory_order_acquire))
+        return 1;
+    long long now = mono_s(), last = atomic_load(&line_checked);
+    if (now - last < LINE_RECHECK_S || !atomic_compare_exchange_strong(&line_checked, &last, now))
+        return 0;
+    int rc = line_from_store();
+    if (rc < 0)
+        rf_log_error("pages: cannot read whether a roster exists", rc);
+    if (rc != 1)
+        return 0;
+    atomic_store_explicit(&srv->line_open, 1, memory_order_release);
+    return 1;
+}
+
 /* ---------------------------------------------------------------- landing */
 
 static int landing_get(struct rf_req *r)
 {
     enum rf_lang l = rf_pages_lang(r);
-    return rf_req_respond_static(r, 200, RF_PAGES_HTML, landing[l].data, landing[l].len);
+    const struct rf_buf *b = &landing[rf_pages_line_open()][l];
+    return rf_req_respond_static(r, 200, RF_PAGES_HTML, b->data, b->len);
+}
+
+/* How to connect where Tor is blocked, and how to check the address. */
+static int safety_get(struct rf_req *r)
+{
+    enum rf_lang l = rf_pages_lang(r);
+    return rf_req_respond_static(r, 200, RF_PAGES_HTML, safety[l].data, safety[l].len);
 }
 
 static int bye_get(struct rf_req *r)
@@ -374,24 +443,15 @@ static int exit_get(struct rf_req *r)
 
 /* ---------------------------------------------------------------- a new codename */
 
-/* The codename is shown once and travels back sealed in the form
- * (rf_pending_seal, bound to the pre-session cookie): nothing of it is kept
- * here, so no flood of this page can push a newcomer's codename out. */
-static int new_get(struct rf_req *r)
+/* The codename page: the words of cn (split in place; the caller's
+ * sodium_free wipes it) and the forms carrying the sealed pending text back:
+ * practise (/new/check) or go on (/new). c is the pre-session cookie. */
+static int codename_page(struct rf_req *r, enum rf_lang lang, char *cn, const char *pending,
+                         const char *c)
 {
-    enum rf_lang lang = rf_pages_lang(r);
     struct rf_tvars *v = rf_tvars_new_secure();
-    char *cn = sodium_malloc(RF_CODENAME_MAX);
-    char pending[RF_PENDING_B64];
-    char c[ANON_COOKIE_LEN + 1];
     char token[RF_CSRF_TOKEN_LEN];
-    int rc = (v == NULL || cn == NULL) ? RF_ERR_NOMEM : 0;
-    if (rc == 0)
-        rc = rf_codename_generate(cn, RF_CODENAME_MAX, lang);
-    if (rc == 0)
-        rc = anon_cookie(r, c);
-    if (rc == 0)
-        rc = rf_pending_seal(rf_pages_srv->sessions, cn, (const uint8_t *)c, strlen(c), pending);
+    int rc = v == NULL ? RF_ERR_NOMEM : 0;
     if (rc == 0) {
         rf_pages_csrf_token(token, "anon", (const uint8_t *)c, strlen(c));
         rc = rf_tvars_set(v, "pending", pending);
@@ -407,12 +467,225 @@ static int new_get(struct rf_req *r)
     }
     if (rc == 0)
         rc = rf_pages_send(r, lang, 200, "new", v, 1);
+    rf_tvars_free(v);
+    return rc;
+}
+
+/* The codename is shown once and travels back sealed in the form
+ * (rf_pending_seal, bound to the pre-session cookie): nothing of it is kept
+ * here, so no flood of this page can push a newcomer's codename out. While
+ * the line is not open, no codename is made: it could not send. */
+static int new_get(struct rf_req *r)
+{
+    enum rf_lang lang = rf_pages_lang(r);
+    if (!rf_pages_line_open())
+        return rf_pages_error(r, lang, RF_PE_NOTOPEN, "/");
+    char *cn = sodium_malloc(RF_CODENAME_MAX);
+    char pending[RF_PENDING_B64];
+    char c[ANON_COOKIE_LEN + 1];
+    int rc = cn == NULL ? RF_ERR_NOMEM : 0;
+    if (rc == 0)
+        rc = rf_codename_generate(cn, RF_CODENAME_MAX, lang);
+    if (rc == 0)
+        rc = anon_cookie(r, c);
+    if (rc == 0)
+        rc = rf_pending_seal(rf_pages_srv->sessions, cn, (const uint8_t *)c, strlen(c), pending);
+    if (rc == 0)
+        rc = codename_page(r, lang, cn, pending, c);
     if (rc != 0 && !rf_req_responded(r))
         rf_pages_error(r, lang, RF_PE_SERVER, "/new");
     sodium_memzero(pending, sizeof(pending));
     if (cn != NULL)
         sodium_free(cn);
-    rf_tvars_free(v);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- practising a codename */
+
+/* POST /new/check (practise: what the person types back, compared with the
+ * sealed codename) and POST /new/show (the same words again). Nothing is
+ * stored or logged and the typed text is never put back into a page; the
+ * answer is "right", or the positions of the words not typed right. */
+struct practice {
+    enum rf_lang lang;
+    int show;     /* /new/show */
+    int tried;    /* the practise form was sent (not the codename page's button) */
+    int too_long; /* typed over RF_CODENAME_INPUT_MAX: answered, never compared */
+    struct rf_buf csrf;
+    struct rf_buf pending;
+    struct rf_buf typed; /* secure */
+};
+
+static void practice_free(void *p)
+{
+    struct practice *q = p;
+    if (q == NULL)
+        return;
+    rf_buf_free(&q->csrf);
+    rf_buf_free(&q->pending);
+    rf_buf_free(&q->typed);
+    sodium_memzero(q, sizeof(*q));
+    free(q);
+}
+
+static int practice_field(struct rf_req *r, const char *name, const char *filename,
+                          const char *content_type, uint64_t off, const uint8_t *data, size_t n)
+{
+    struct practice *q = rf_req_state(r);
+    (void)filename;
+    (void)content_type;
+    (void)off;
+    struct rf_buf *b = NULL;
+    if (strcmp(name, "csrf") == 0) {
+        b = &q->csrf;
+    } else if (strcmp(name, "pending") == 0) {
+        b = &q->pending;
+    } else if (strcmp(name, "typed") == 0) {
+        q->tried = 1;
+        b = &q->typed;
+    }
+    if (b == NULL || n == 0 || (b == &q->typed && q->too_long))
+        return 0;
+    int rc = rf_buf_put(b, data, n);
+    if (rc == RF_ERR_LIMIT && b == &q->typed) {
+        q->too_long = 1; /* its own answer, once the form is read */
+        rf_buf_reset(b);
+        return 0;
+    }
+    if (rc != 0) {
+        rf_pages_error(r, q->lang, RF_PE_BAD, "/new");
+        return rc;
+    }
+    return 0;
+}
+
+static int practice_headers(struct rf_req *r, int show)
+{
+    enum rf_lang lang = rf_pages_lang(r);
+    if (!rf_pages_line_open())
+        return rf_pages_error(r, lang, RF_PE_NOTOPEN, "/");
+    struct practice *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return RF_ERR_NOMEM;
+    q->lang = lang;
+    q->show = show;
+    rf_buf_init(&q->csrf, 128);
+    rf_buf_init(&q->pending, RF_PENDING_B64);
+    rf_buf_init_secure(&q->typed, RF_CODENAME_INPUT_MAX);
+    rf_req_set_state(r, q, practice_free);
+    if (rf_req_form_begin(r, practice_field) != 0)
+        rf_pages_error(r, lang, RF_PE_BAD, "/new");
+    return 0;
+}
+
+static int check_headers(struct rf_req *r)
+{
+    return practice_headers(r, 0);
+}
+
+static int show_headers(struct rf_req *r)
+{
+    return practice_headers(r, 1);
+}
+
+/* The practise page with its verdict (flags and positions) in v. */
+static int check_page(struct rf_req *r, const struct practice *q, const char *pending,
+                      const char *c, struct rf_tvars *v, unsigned status)
+{
+    char token[RF_CSRF_TOKEN_LEN];
+    rf_pages_csrf_token(token, "anon", (const uint8_t *)c, strlen(c));
+    int rc = rf_tvars_set(v, "csrf", token);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "pending", pending);
+    if (rc == 0)
+        rc = rf_pages_send(r, q->lang, status, "check", v, 0);
+    return rc;
+}
+
+/* The verdict on what was typed (cn: the codename) into v; *status. */
+static int check_verdict(const struct practice *q, const char *cn, struct rf_tvars *v,
+                         unsigned *status)
+{
+    *status = 200;
+    if (q->too_long) {
+        *status = 413;
+        return rf_tvars_flag(v, "toolong");
+    }
+    if (!q->tried)
+        return 0; /* just arrived from the codename page */
+    if (q->typed.len == 0)
+        return rf_tvars_flag(v, "empty");
+    char *scratch = sodium_malloc(RF_CHECK_SCRATCH);
+    if (scratch == NULL)
+        return RF_ERR_NOMEM;
+    struct rf_codename_check res;
+    int rc = rf_codename_check(&res, cn, strlen(cn), (const char *)q->typed.data, q->typed.len,
+                               scratch, RF_CHECK_SCRATCH);
+    sodium_free(scratch);
+    if (rc == RF_ERR_LIMIT) {
+        *status = 413;
+        return rf_tvars_flag(v, "toolong");
+    }
+    if (rc == RF_ERR_FORMAT) {
+        *status = 400;
+        return rf_tvars_flag(v, "unreadable");
+    }
+    if (rc != 0)
+        return rc;
+    if (rf_codename_check_right(&res))
+        return rf_tvars_flag(v, "right");
+    rc = rf_tvars_flag(v, "wrong");
+    for (unsigned i = 0; rc == 0 && i < res.words; i++) {
+        if (!(res.wrong & ((uint32_t)1 << i)))
+            continue;
+        struct rf_tvars *it = rf_tvars_item(v, "bad");
+        rc = it == NULL ? RF_ERR_NOMEM : rf_tvars_set_int(it, "n", (long long)i + 1);
+    }
+    if (rc == 0 && res.typed != res.words) {
+        rc = rf_tvars_flag(v, "count");
+        if (rc == 0)
+            rc = rf_tvars_set_int(v, "total", (long long)res.words);
+        if (rc == 0)
+            rc = rf_tvars_set_int(v, "typed", (long long)res.typed);
+    }
+    return rc;
+}
+
+static int practice_end(struct rf_req *r)
+{
+    struct practice *q = rf_req_state(r);
+    if (q == NULL || rf_req_responded(r))
+        return 0;
+    if (!anon_check(r, &q->csrf))
+        return rf_pages_error(r, q->lang, RF_PE_CSRF, "/new");
+    const char *c = rf_req_cookie(r, "c"); /* there: anon_check needs it */
+    char *cn = sodium_malloc(RF_CODENAME_MAX);
+    if (cn == NULL)
+        return rf_pages_error(r, q->lang, RF_PE_SERVER, "/new");
+    int rc = rf_pending_open(rf_pages_srv->sessions, (const char *)q->pending.data, q->pending.len,
+                             (const uint8_t *)c, strlen(c), cn, RF_CODENAME_MAX);
+    if (rc != 0) {
+        sodium_free(cn);
+        return rf_pages_error(r, q->lang, rc == RF_ERR_NOMEM ? RF_PE_SERVER : RF_PE_EXPIRED,
+                              "/new");
+    }
+    /* opened: the text is exactly RF_PENDING_B64 - 1 bytes of base64url */
+    char pending[RF_PENDING_B64];
+    memcpy(pending, q->pending.data, RF_PENDING_B64 - 1);
+    pending[RF_PENDING_B64 - 1] = '\0';
+    if (q->show) {
+        rc = codename_page(r, q->lang, cn, pending, c);
+    } else {
+        struct rf_tvars *v = rf_tvars_new();
+        unsigned status = 200;
+        rc = v == NULL ? RF_ERR_NOMEM : check_verdict(q, cn, v, &status);
+        if (rc == 0)
+            rc = check_page(r, q, pending, c, v, status);
+        rf_tvars_free(v);
+    }
+    sodium_free(cn);
+    if (rc != 0 && !rf_req_responded(r))
+        rf_pages_error(r, q->lang, RF_PE_SERVER, "/new");
     return 0;
 }
 
@@ -499,6 +772,8 @@ static int login_headers(struct rf_req *r)
 
 static int new_headers(struct rf_req *r)
 {
+    if (!rf_pages_line_open())
+        return rf_pages_error(r, rf_pages_lang(r), RF_PE_NOTOPEN, "/");
     return auth_headers(r, 1);
 }
 
@@ -665,12 +940,15 @@ const struct rf_route rf_page_routes[] = {
     {"GET", "/", 0, NO_BODY, landing_get, NULL, NULL},
     {"GET", "/new", 0, NO_BODY, new_get, NULL, NULL},
     {"POST", "/new", 0, RF_PAGES_SMALL_FORM, new_headers, NULL, new_end},
+    {"POST", "/new/check", 0, RF_PAGES_SMALL_FORM, check_headers, NULL, practice_end},
+    {"POST", "/new/show", 0, RF_PAGES_SMALL_FORM, show_headers, NULL, practice_end},
     {"GET", "/login", 0, NO_BODY, login_get, NULL, NULL},
     {"POST", "/login", 0, RF_PAGES_SMALL_FORM, login_headers, NULL, login_end},
     {"GET", "/inbox", 0, NO_BODY, rf_pages_inbox_get, NULL, NULL},
     {"POST", "/send", 0, ANY_BODY, rf_pages_send_headers, NULL, rf_pages_send_end},
     {"POST", "/reply/delete", 0, RF_PAGES_SMALL_FORM, rf_pages_delete_headers, NULL,
      rf_pages_delete_end},
+    {"GET", "/safety", 0, NO_BODY, safety_get, NULL, NULL},
     {"GET", "/exit", 0, NO_BODY, exit_get, NULL, NULL},
     {"GET", "/bye", 0, NO_BODY, bye_get, NULL, NULL},
     {"GET", "/favicon.ico", 0, NO_BODY, favicon_get, NULL, NULL},
@@ -685,21 +963,38 @@ int rf_pages_init(struct rf_srv *srv)
         return RF_ERR_NOMEM;
     roster_version = 0;
     roster_n = 0;
-    for (int l = 0; l < RF_LANG_COUNT; l++) {
-        rf_buf_init(&landing[l], 1u << 20);
-        int rc = rf_page_render(&landing[l], (enum rf_lang)l, "landing", NULL);
-        if (rc != 0) {
-            rf_pages_free();
-            return rc;
-        }
+    int open = line_from_store();
+    if (open < 0) {
+        rf_pages_free();
+        return open;
     }
-    return 0;
+    atomic_store(&srv->line_open, open);
+    atomic_store(&line_checked, mono_s());
+    struct rf_tvars *closed = rf_tvars_new();
+    int rc = closed == NULL ? RF_ERR_NOMEM : rf_tvars_flag(closed, "closed");
+    for (int l = 0; rc == 0 && l < RF_LANG_COUNT; l++) {
+        rf_buf_init(&landing[0][l], 1u << 20);
+        rf_buf_init(&landing[1][l], 1u << 20);
+        rf_buf_init(&safety[l], 1u << 20);
+        rc = rf_page_render(&landing[0][l], (enum rf_lang)l, "landing", closed);
+        if (rc == 0)
+            rc = rf_page_render(&landing[1][l], (enum rf_lang)l, "landing", NULL);
+        if (rc == 0)
+            rc = rf_page_render(&safety[l], (enum rf_lang)l, "safety", NULL);
+    }
+    rf_tvars_free(closed);
+    if (rc != 0)
+        rf_pages_free();
+    return rc;
 }
 
 void rf_pages_free(void)
 {
-    for (int l = 0; l < RF_LANG_COUNT; l++)
-        rf_buf_free(&landing[l]);
+    for (int l = 0; l < RF_LANG_COUNT; l++) {
+        rf_buf_free(&landing[0][l]);
+        rf_buf_free(&landing[1][l]);
+        rf_buf_free(&safety[l]);
+    }
     free(roster_pks);
     roster_pks = NULL;
     roster_n = 0;

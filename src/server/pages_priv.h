@@ -72,4 +72,9 @@ int rf_pages_delete_end(struct rf_req *r);
  * caseworker is enrolled. out has room for RF_ROSTER_MAX_MEMBERS keys. */
 int rf_pages_roster(uint8_t (*out)[32], size_t *n);
 
+/* 1 once the line is open (a roster exists: a caseworker enrolled), else 0.
+ * Answers from memory (srv->line_open); while closed, asks the store at most
+ * every few seconds, in case another process stored the first roster. */
+int rf_pages_line_open(void);
+
 #endif

@@ -2,7 +2,7 @@
  * srv.h - the running server's shared context, visible to server modules.
  * Built by `refuge serve` from the data directory's settings; read-only after
  * start except the parts that carry their own locks (sessions, KDF pool,
- * committer, nonce cache).
+ * committer, nonce cache) and line_open (atomic).
  */
 #ifndef RF_SRV_H
 #define RF_SRV_H
@@ -12,6 +12,7 @@
 #include "store/commit.h"
 #include "store/store.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct rf_kdfpool;
@@ -45,6 +46,9 @@ struct rf_srv {
     enum rf_lang default_lang;
     int behind_tls;                   /* cookies get Secure */
     const char *datadir;
+    /* 1 once a roster exists (the line is open); only ever goes 0 -> 1: set
+     * by the pages at start and by the API when it stores the first roster. */
+    atomic_int line_open;
 };
 
 #endif

@@ -1,9 +1,10 @@
 // journey.mjs - the person's journey in a real Chromium with JavaScript off,
-// on a phone-sized screen, in Russian (?lang=ru): landing -> get a codename ->
-// continue -> fill the intake form and send -> "sent" -> quick exit.
+// on a phone-sized screen, in Russian (?lang=ru): landing -> the safety page ->
+// get a codename -> practise typing it back -> continue -> fill the intake
+// form and send -> "sent" -> quick exit.
 // Asserts that every page is in Russian, has a quick exit, fits the phone's
 // width, logs nothing to the console (a CSP violation would) and loads nothing
-// from another origin. Saves {landing,codename,inbox,sent}-ru.png and
+// from another origin. Saves {landing,safety,codename,check,inbox,sent}-ru.png and
 // landing-en.png (docs/screenshots/ holds the README's copies).
 //
 // Starts its own instance: `refuge server init` (cheap Argon2id), a first
@@ -143,6 +144,41 @@ async function assertCommon(page, what) {
   check(await page.locator('script').count() === 0, `${what}: the page has a <script>`);
 }
 
+// The practise step after the codename page (POST /new/check, JavaScript
+// off): a wrong third word is named by its position only, and what was typed
+// is not put back; the right codename is recognised; the page then offers
+// "continue" (POST /new) first. Saves check-ru.png.
+async function practise(page, words) {
+  const go = page.locator('form[action$="/new/check"] button');
+  check(await go.count() === 1, 'codename page: no button to practise the codename (form to /new/check)');
+  await Promise.all([page.waitForLoadState('load'), go.click()]);
+  check(new URL(page.url()).pathname.endsWith('/new/check'), `after "practise" the page is ${page.url()}`);
+  await assertRussian(page, 'practise page');
+  await assertTexts(page, 'practise page', ['nav.exit', 'check.heading', 'check.submit', 'check.show']);
+  await assertCommon(page, 'practise page');
+  const body = await page.locator('body').innerText();
+  check(!words.some((w) => body.includes(w)), 'practise page: shows the codename\'s words');
+
+  const wrong = [...words];
+  wrong[2] = 'неверно';
+  await page.locator('input[name="typed"]').fill(wrong.join(' '));
+  await Promise.all([page.waitForLoadState('load'), page.locator('form[action$="/new/check"] button').click()]);
+  const said = (await page.locator('body').innerText()).replace(/\s+/g, ' ');
+  const word3 = ru.get('check.word').replace('{{v:n}}', '3');
+  check(said.includes(word3), `practise page: word 3 typed wrong, the page does not say "${word3}"`);
+  check(!said.includes(ru.get('check.word').replace('{{v:n}}', '4')), 'practise page: names a word that was right');
+  check(await page.locator('input[name="typed"]').inputValue() === '', 'practise page: what was typed is put back into the field');
+  check(!said.includes('неверно'), 'practise page: what was typed is shown again');
+  await assertCommon(page, 'practise page (word 3 wrong)');
+  await shot(page, 'check-ru.png');
+
+  await page.locator('input[name="typed"]').fill(words.join('  ').toUpperCase());
+  await Promise.all([page.waitForLoadState('load'), page.locator('form[action$="/new/check"] button').click()]);
+  await assertTexts(page, 'practise page (right)', ['check.right', 'check.continue']);
+  await assertCommon(page, 'practise page (right)');
+  log('practised the codename: word 3 named when wrong, right when right');
+}
+
 async function shot(page, name) {
   fs.mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: path.join(shots, name), fullPage: true });
@@ -192,6 +228,16 @@ async function main() {
   check(!/refuge|asylum|убежищ|дезерт/i.test(title), `landing: the title is not neutral: ${title}`);
   await shot(page, 'landing-ru.png');
 
+  // the safety page: bridges where Tor is blocked, checking the address
+  const toSafety = page.locator('a[href="/safety"]');
+  check(await toSafety.count() === 1, 'landing: no link to the safety page');
+  await Promise.all([page.waitForLoadState('load'), toSafety.click()]);
+  await assertRussian(page, 'safety page');
+  await assertTexts(page, 'safety page', ['nav.exit', 'safety.blocked.heading', 'safety.blocked.builtin', 'safety.address.heading']);
+  await assertCommon(page, 'safety page');
+  await shot(page, 'safety-ru.png');
+  await page.goto(`${inst.url}/?lang=ru`);
+
   // get a codename: the landing's link or button to /new
   const toNew = page.locator('a[href*="/new"], form[action*="/new"] [type=submit], form[action*="/new"] button').first();
   check(await toNew.count() > 0, 'landing: no way to get a codename (link or form to /new)');
@@ -207,6 +253,9 @@ async function main() {
   check(words.length === 7, `codename page: the codename has ${words.length} words: ${codename}`);
   check(words.every((w) => /^[\u0400-\u04FF-]+$/.test(w)), `codename page: the Russian codename is not Cyrillic words: ${codename}`);
   await shot(page, 'codename-ru.png');
+
+  // practise: type the codename back (word 3 wrong, then right); nothing is stored
+  await practise(page, words);
 
   // continue
   const cont = page.locator('form[action*="/new"] [type=submit], form[action*="/new"] button').first();

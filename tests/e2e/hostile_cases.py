@@ -84,8 +84,8 @@ def fd(name, body, filename=None):
     return (h, body if isinstance(body, bytes) else body.encode())
 
 
-PERSON_GET = ["/", "/new", "/login", "/inbox", "/exit", "/bye", "/favicon.ico"]
-PERSON_POST = ["/new", "/login", "/send", "/reply/delete"]
+PERSON_GET = ["/", "/new", "/login", "/inbox", "/exit", "/bye", "/favicon.ico", "/safety"]
+PERSON_POST = ["/new", "/new/check", "/new/show", "/login", "/send", "/reply/delete"]
 API_GET = ["/api/v1/roster", "/api/v1/staff", "/api/v1/grants", "/api/v1/audit",
            "/api/v1/objects", "/api/v1/objects/1", "/api/v1/cases/aaaaaaaaaa"]
 API_POST = ["/api/v1/enroll", "/api/v1/roster", "/api/v1/tokens", "/api/v1/grants",
@@ -344,6 +344,20 @@ def login_new_cases(ctx):
     ]
     for n, body, st in newrows:
         C.append(Case("new", n, form("POST", "/new", c, body), st, kind="html"))
+    # /new/check and /new/show: practising a codename, or seeing it again
+    checkrows = newrows + [
+        ("typed 10 KB", "csrf=%s&pending=%s&typed=%s" % (tok, ctx.pending, "a" * 10000),
+         {400, 413}),
+        ("typed not UTF-8", "csrf=%s&pending=%s&typed=%%C3%%28" % (tok, ctx.pending), {400}),
+        ("typed with NUL", "csrf=%s&pending=%s&typed=a%%00b" % (tok, ctx.pending), {400}),
+        ("typed twice", "csrf=%s&pending=%s&typed=a&typed=b" % (tok, ctx.pending), {200}),
+    ]
+    for path in ("/new/check", "/new/show"):
+        for n, body, st in checkrows:
+            if path == "/new/show" and n.startswith("typed") and "KB" not in n:
+                st = {200}  # the words again; what was typed does not matter
+            C.append(Case("new", "%s: %s" % (path, n), form("POST", path, c, body), st,
+                          kind="html"))
     return C
 
 

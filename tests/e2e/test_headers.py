@@ -79,7 +79,7 @@ def test():
     pages = 0
     for lang in ("en", "ru", None):
         b = Browser(srv.url, lang=lang)
-        for path in ("/", "/new", "/login", "/no-such-page"):
+        for path in ("/", "/new", "/login", "/safety", "/no-such-page"):
             r = b.get(path)
             check(r.status in (200, 404), "GET %s?lang=%s answered %d" % (path, lang, r.status))
             check_page(r, "GET %s (%s)" % (path, lang or "default"))

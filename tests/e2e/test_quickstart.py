@@ -74,7 +74,8 @@ def test():
         line = m.group(1)
         check("--server %s " % url in line, "the printed init line has the server's URL", line)
         r = Browser(url).get("/")
-        check(r.status == 200 and "/new" in r.text, "the printed URL shows the landing page",
+        check(r.status == 200 and 'href="/login"' in r.text and 'href="/new"' not in r.text,
+              "the printed URL shows the landing page, not open yet (nobody enrolled)",
               r.text[:300])
         staff = Staff("Alice")
         args = shlex.split(line)
@@ -83,6 +84,9 @@ def test():
         check(pr.returncode == 0, "the printed `refuge init` line enrolls the first admin",
               pr.stdout.decode("utf-8", "replace")[-1500:])
         log("printed init line worked: %s" % " ".join(args[:3]))
+        r = Browser(url).get("/")
+        check(r.status == 200 and 'href="/new"' in r.text,
+              "once the first admin enrolled, the landing page offers a codename", r.text[:300])
     finally:
         rc = stop(p)
     check(rc == 0, "run-demo exits cleanly on Ctrl-C (status %s)" % rc)

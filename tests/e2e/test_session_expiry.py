@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codename_kdf
-from lib import Person, Server, check, encodings, log, main
+from lib import Person, Server, check, encodings, enroll_first_admin, log, main
 from test_canary import scan_memory
 
 IDLE_S = 20  # serve --session-idle; the reaper then runs every 2 s
@@ -43,6 +43,7 @@ def test():
     srv = Server()
     srv.init()
     srv.start(["--session-idle", str(IDLE_S)])
+    enroll_first_admin(srv)  # codenames are handed out once the line is open
 
     p = Person(srv, lang="en")
     p.new_codename()          # POST /new logs the newcomer in: session one

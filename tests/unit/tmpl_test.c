@@ -18,7 +18,8 @@
 
 #define PAGE_MAX (20 * 1024)
 
-static const char *const pages[] = {"landing", "new", "login", "inbox", "error", "bye"};
+static const char *const pages[] = {"landing", "new", "login", "inbox",
+                                    "error",   "bye", "check", "safety"};
 static const char *const error_flags[] = {
     "e_notfound", "e_method",   "e_csrf",    "e_busy",    "e_toolong", "e_toolarge", "e_empty",
     "e_notopen",  "e_notsaved", "e_expired", "e_session", "e_quota",   "e_server",   "e_bad",
@@ -143,6 +144,61 @@ static void test_translations(void **state)
     free(ru);
 }
 
+/* Before any caseworker enrolls, the landing page says the line is not open
+ * and offers no codename; once open, it offers one and says nothing of it. */
+static void test_landing_closed(void **state)
+{
+    (void)state;
+    struct rf_tvars *v = rf_tvars_new();
+    assert_int_equal(rf_tvars_flag(v, "closed"), 0);
+    for (int lang = 0; lang < RF_LANG_COUNT; lang++) {
+        char *closed = render((enum rf_lang)lang, "landing", v);
+        char *open = render((enum rf_lang)lang, "landing", NULL);
+        const char *title = rf_tr((enum rf_lang)lang, "landing.closed.title");
+        assert_non_null(strstr(closed, title));
+        assert_null(strstr(closed, "href=\"/new\""));
+        assert_null(strstr(open, title));
+        assert_non_null(strstr(open, "href=\"/new\""));
+        assert_non_null(strstr(closed, "href=\"/safety\""));
+        assert_non_null(strstr(open, "href=\"/safety\""));
+        free(closed);
+        free(open);
+    }
+    rf_tvars_free(v);
+}
+
+/* The practise page names positions: word 3 of 7, and a count. */
+static void test_check_positions(void **state)
+{
+    (void)state;
+    struct rf_tvars *v = rf_tvars_new();
+    assert_int_equal(rf_tvars_flag(v, "wrong"), 0);
+    struct rf_tvars *it = rf_tvars_item(v, "bad");
+    assert_int_equal(rf_tvars_set_int(it, "n", 3), 0);
+    assert_int_equal(rf_tvars_flag(v, "count"), 0);
+    assert_int_equal(rf_tvars_set_int(v, "total", 7), 0);
+    assert_int_equal(rf_tvars_set_int(v, "typed", 5), 0);
+    char *en = render(RF_LANG_EN, "check", v);
+    char *ru = render(RF_LANG_RU, "check", v);
+    assert_non_null(strstr(en, "Word 3 is not right."));
+    assert_null(strstr(en, "Word 4"));
+    assert_non_null(strstr(en, "has 7 words; you typed 5."));
+    assert_non_null(strstr(ru, "Слово 3 не совпадает."));
+    assert_null(strstr(en, rf_tr(RF_LANG_EN, "check.right")));
+    assert_non_null(strstr(en, "name=\"typed\""));
+    free(en);
+    free(ru);
+    rf_tvars_free(v);
+    v = rf_tvars_new();
+    assert_int_equal(rf_tvars_flag(v, "right"), 0);
+    en = render(RF_LANG_EN, "check", v);
+    assert_non_null(strstr(en, rf_tr(RF_LANG_EN, "check.right")));
+    assert_null(strstr(en, "name=\"typed\"")); /* done: no field to type into */
+    assert_non_null(strstr(en, "action=\"/new\""));
+    free(en);
+    rf_tvars_free(v);
+}
+
 static void test_placeholder_in_text(void **state)
 {
     (void)state;
@@ -222,7 +278,14 @@ static void test_every_page(void **state)
             for (int w = 0; w < 7; w++) {
                 struct rf_tvars *it = rf_tvars_item(v, "words");
                 assert_int_equal(rf_tvars_set(it, "word", "рыбалка"), 0);
+                it = rf_tvars_item(v, "bad");
+                assert_int_equal(rf_tvars_set_int(it, "n", w + 1), 0);
             }
+            const char *more[] = {"wrong", "count", "empty", "toolong", "unreadable"};
+            for (size_t k = 0; k < sizeof(more) / sizeof(more[0]); k++)
+                assert_int_equal(rf_tvars_flag(v, more[k]), 0);
+            assert_int_equal(rf_tvars_set_int(v, "total", 7), 0);
+            assert_int_equal(rf_tvars_set_int(v, "typed", 5), 0);
             char *html = render((enum rf_lang)lang, pages[i], v);
             check_page(pages[i], (enum rf_lang)lang, html, csp);
             free(html);
@@ -272,6 +335,8 @@ int main(void)
         cmocka_unit_test(test_sections_and_lists),
         cmocka_unit_test(test_translations),
         cmocka_unit_test(test_placeholder_in_text),
+        cmocka_unit_test(test_landing_closed),
+        cmocka_unit_test(test_check_positions),
         cmocka_unit_test(test_every_page),
         cmocka_unit_test(test_errors),
     };
