@@ -14,7 +14,9 @@
  *  - normalization is language-independent: it never consults the process
  *    locale, so the server and every test agree on the bytes;
  *  - every buffer holding a codename is ours in sodium_malloc memory (wiped by
- *    sodium_free), or a libunistring result we wipe before free().
+ *    sodium_free), or a libunistring result we wipe before free(); no
+ *    libunistring call is asked for work that makes it allocate a copy it
+ *    frees unwiped (folding and normalizing are separate calls).
  */
 #include "lib/codename.h"
 
@@ -119,24 +121,39 @@ int rf_codename_normalize(char *out, size_t outcap, size_t *outlen, const char *
     if (memchr(s, 0, inlen) != NULL || u8_check(s, inlen) != NULL)
         return RF_ERR_FORMAT;
 
+    /* Fold, then normalize, as two calls into our own buffers: u8_casefold
+     * with a normalization form maps into a malloc'd buffer of its own and
+     * frees it unwiped, leaving the codename in freed heap memory. Without
+     * one it writes into work; u8_normalize then writes into work + cap (its
+     * sort buffer for combining marks is on the stack unless a run of marks
+     * outgrows it). */
     int rc = RF_ERR_NOMEM;
     size_t cap = inlen * RF_FOLD_FACTOR + 16;
-    uint8_t *work = sodium_malloc(cap);
-    uint8_t *folded = NULL;
-    size_t flen = cap;
+    uint8_t *work = sodium_malloc(2 * cap);
+    uint8_t *folded = NULL, *nfc = NULL;
+    size_t flen = cap, nlen = cap;
     if (work == NULL)
         goto out;
     /* NULL language: the locale-independent folding of CaseFolding.txt. */
-    folded = u8_casefold(s, inlen, NULL, UNINORM_NFC, work, &flen);
+    folded = u8_casefold(s, inlen, NULL, NULL, work, &flen);
     if (folded == NULL) {
         rc = errno == ENOMEM ? RF_ERR_NOMEM : RF_ERR_FORMAT;
         goto out;
     }
-    rc = collapse_space(out, outcap, outlen, folded, flen);
+    nfc = u8_normalize(UNINORM_NFC, folded, flen, work + cap, &nlen);
+    if (nfc == NULL) {
+        rc = errno == ENOMEM ? RF_ERR_NOMEM : RF_ERR_FORMAT;
+        goto out;
+    }
+    rc = collapse_space(out, outcap, outlen, nfc, nlen);
 out:
     if (folded != NULL && folded != work) {
         sodium_memzero(folded, flen);
         free(folded);
+    }
+    if (nfc != NULL && nfc != work + cap) {
+        sodium_memzero(nfc, nlen);
+        free(nfc);
     }
     sodium_free(work); /* wipes */
     if (rc != RF_OK) {
