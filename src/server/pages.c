@@ -37,7 +37,7 @@ struct rf_srv *rf_pages_srv;
 
 static struct rf_buf landing[RF_LANG_COUNT]; /* pre-rendered at init */
 
-static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru"};
+static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
 
 /* ---------------------------------------------------------------- language */
 
