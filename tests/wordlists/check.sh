@@ -6,8 +6,9 @@
 #   - no word is a prefix of another;
 #   - Russian and Ukrainian: no two words one typo apart (one letter
 #     substituted, inserted or deleted, or two adjacent letters swapped);
-#   - Ukrainian: no word starts with a blocked stem (UK_BLOCKED_STEMS of
-#     scripts/make-wordlists: war, weapons, prison, drugs, obscenities...);
+#   - Ukrainian: no word starts with a blocked stem or holds a blocked root
+#     (UK_BLOCKED_STEMS, UK_BLOCKED_INFIXES of scripts/make-wordlists: war,
+#     weapons, prison, drugs, obscenities...);
 #   - scripts/make-wordlists rebuilds the three files byte for byte from the
 #     installed Debian packages (diceware, hunspell-ru, fortunes-ru,
 #     mueller7-dict, mythes-ru, hunspell-uk, mythes-uk, manpages-uk,
@@ -80,7 +81,7 @@ for lang, letters in (("en", "a-z"), ("ru", "а-я"), ("uk", mw.UK_LETTERS)):
     if lang == "uk":
         if "ё" in letters or "ы" in letters or "'" in letters:
             print("UK_LETTERS is wrong", file=sys.stderr); ok = False
-        blocked = [w for w in words if w.startswith(mw.UK_BLOCKED_STEMS)]
+        blocked = [w for w in words if mw.uk_blocked(w)]
         if blocked:
             print("%s: %d words start with a blocked stem, e.g. %s" % (path, len(blocked), blocked[0]),
                   file=sys.stderr); ok = False
