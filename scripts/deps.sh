@@ -5,7 +5,8 @@
 set -eu
 BUILD="build-essential meson ninja-build pkg-config clang libsodium-dev libmicrohttpd-dev
 libsqlite3-dev libjansson-dev libunistring-dev libcurl4-openssl-dev libseccomp-dev gettext python3"
-CHECK="libcmocka-dev chromium nodejs npm curl diceware hunspell-ru fortunes-ru mueller7-dict mythes-ru sqlite3 binutils"
+CHECK="libcmocka-dev chromium chromium-l10n nodejs npm curl diceware hunspell-ru fortunes-ru mueller7-dict mythes-ru
+hunspell-uk mythes-uk manpages-uk tesseract-ocr tesseract-ocr-ukr sqlite3 binutils"
 BENCH="nginx-light wrk"
 FUZZ="clang libclang-rt-14-dev"
 what=${1:-build}

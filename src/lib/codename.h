@@ -2,7 +2,7 @@
  * codename.h - codenames: 7 words from a 7776-word list of the person's
  * language (7 * log2(7776) = 90.5 bits), and their normalization.
  *
- * The lists (data/wordlist-en.txt, data/wordlist-ru.txt) are built by
+ * The lists (data/wordlist-en.txt, -ru.txt, -uk.txt) are built by
  * scripts/make-wordlists from Debian packages and compiled in; every word is
  * unique and none is a prefix of another. A codename is shown once and never
  * stored; the server keeps only what rf_source_derive (source.h) makes of it.
@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-enum rf_lang { RF_LANG_EN = 0, RF_LANG_RU = 1, RF_LANG_COUNT };
+enum rf_lang { RF_LANG_EN = 0, RF_LANG_RU = 1, RF_LANG_UK = 2, RF_LANG_COUNT };
 
 #define RF_CODENAME_WORDS 7
 #define RF_WORDLIST_SIZE 7776

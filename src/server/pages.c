@@ -49,7 +49,7 @@ struct rf_srv *rf_pages_srv;
 static struct rf_buf landing[2][RF_LANG_COUNT];
 static struct rf_buf safety[RF_LANG_COUNT];
 
-static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru"};
+static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
 
 /* ---------------------------------------------------------------- language */
 

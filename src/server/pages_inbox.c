@@ -890,7 +890,7 @@ static int is_blank(const struct rf_buf *b)
  * *said if the person wrote or chose anything. */
 static int message_json(struct send *s, struct rf_buf *json, int *said)
 {
-    static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru"};
+    static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
     const struct rf_intake_field *textf = rf_intake_field_find("text");
     int rc = rf_buf_put_str(json, s->first ? "{\"v\":1,\"type\":\"intake\",\"lang\":\""
                                            : "{\"v\":1,\"type\":\"message\",\"lang\":\"");

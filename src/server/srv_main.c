@@ -9,7 +9,7 @@
  * store's settings table, big-endian like every Refuge format:
  *   "instance.kdf"    v u8 (=1) | opslimit u64 | memlimit u64 (bytes) |
  *                     salt[16] | lookup_key[32]                (65 bytes)
- *   "instance.lang"   lang u8 (0 en, 1 ru)
+ *   "instance.lang"   lang u8 (0 en, 1 ru, 2 uk)
  *   "instance.limits" v u8 (=1) | message_max u64 | upload_max u64 |
  *                     form_max u64 | kdf_queue u32 | sessions_max u32 |
  *                     session_idle_s u32 | connections_max u32 |
@@ -265,7 +265,7 @@ static int make_parents(const char *datadir)
 static void usage_init(FILE *f)
 {
     fputs(
-        "usage: refuge server init --data DIR [--kdf-ops N] [--kdf-mem MIB] [--lang en|ru]\n"
+        "usage: refuge server init --data DIR [--kdf-ops N] [--kdf-mem MIB] [--lang en|ru|uk]\n"
         "                          [--listen ADDR:PORT] [--retention-days N]\n"
         "                          [--inactivity-days N]\n"
         "Creates a new instance in DIR: Argon2id parameters with a fresh salt and lookup key,\n"
@@ -319,8 +319,10 @@ static int cmd_init(int argc, char **argv)
                 lang = RF_LANG_EN;
             } else if (strcmp(optarg, "ru") == 0) {
                 lang = RF_LANG_RU;
+            } else if (strcmp(optarg, "uk") == 0) {
+                lang = RF_LANG_UK;
             } else {
-                say("--lang takes en or ru");
+                say("--lang takes en, ru or uk");
                 return EXIT_USAGE;
             }
             break;

@@ -41,6 +41,7 @@ static void case_is_folded(void **state)
     EXPECT("ПРИВЕТ Мир", "привет мир");
     EXPECT("ЁЛКА", "ёлка");               /* folded, but ё stays ё (docs/codename.md) */
     EXPECT("ІНЖИР Ґанок", "інжир ґанок"); /* Ukrainian letters */
+    EXPECT("ЄНОТ ЇЖАК Йогурт", "єнот їжак йогурт");
     EXPECT("STRASSE", "strasse");
     EXPECT("Straße", "strasse"); /* full case folding, not tolower */
     /* Turkish dotted capital I folds the same on every server locale. */
@@ -79,6 +80,13 @@ static void nfd_equals_nfc(void **state)
     EXPECT("\xd0\x98\xcc\x86"
            "ОД",
            "йод");
+    /* Ukrainian ї typed as і + COMBINING DIAERESIS (U+0308), Ї as І + U+0308 */
+    EXPECT("\xd1\x96\xcc\x88"
+           "жак",
+           "їжак");
+    EXPECT("\xd0\x86\xcc\x88"
+           "ЖАК",
+           "їжак");
     /* e + COMBINING ACUTE */
     EXPECT("cafe\xcc\x81", "caf\xc3\xa9");
     EXPECT("CAF\xc3\x89", "caf\xc3\xa9");
@@ -133,14 +141,30 @@ static void normalization_is_idempotent(void **state)
     }
 }
 
-/* Returns 1 if w is made only of the list's letters: a-z for English, а-я for Russian. */
+/* The Ukrainian alphabet in lower case, no apostrophe (data/README.md). */
+static const char uk_letters[] = "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя";
+
+static int uk_letter(const unsigned char *p)
+{
+    for (size_t i = 0; i + 1 < sizeof(uk_letters) - 1; i += 2)
+        if ((unsigned char)uk_letters[i] == p[0] && (unsigned char)uk_letters[i + 1] == p[1])
+            return 1;
+    return 0;
+}
+
+/* Returns 1 if w is made only of the list's letters: a-z for English, а-я for
+ * Russian, the 33 lower-case letters of the Ukrainian alphabet for Ukrainian. */
 static int letters_ok(enum rf_lang lang, const char *w)
 {
     const unsigned char *p = (const unsigned char *)w;
     if (*p == '\0')
         return 0;
     while (*p) {
-        if (lang == RF_LANG_EN) {
+        if (lang == RF_LANG_UK) {
+            if (p[1] == '\0' || !uk_letter(p))
+                return 0;
+            p += 2;
+        } else if (lang == RF_LANG_EN) {
             if (*p < 'a' || *p > 'z')
                 return 0;
             p++;
@@ -178,6 +202,21 @@ static void lists_are_sound(void **state)
     }
     assert_null(rf_wordlist_word(RF_LANG_COUNT, 0));
     assert_string_equal(rf_wordlist_word(RF_LANG_EN, 0), "abacus");
+    assert_int_equal(RF_LANG_COUNT, 3);
+    /* the Ukrainian list uses і ї є (ґ is allowed but rare) and none of ы э ъ ё */
+    int seen_uk[3] = {0, 0, 0};
+    for (size_t i = 0; i < RF_WORDLIST_SIZE; i++) {
+        const char *w = rf_wordlist_word(RF_LANG_UK, i);
+        seen_uk[0] |= strstr(w, "і") != NULL;
+        seen_uk[1] |= strstr(w, "ї") != NULL;
+        seen_uk[2] |= strstr(w, "є") != NULL;
+        assert_null(strstr(w, "ы"));
+        assert_null(strstr(w, "э"));
+        assert_null(strstr(w, "ъ"));
+        assert_null(strstr(w, "ё"));
+        assert_null(strstr(w, "'"));
+    }
+    assert_true(seen_uk[0] && seen_uk[1] && seen_uk[2]);
 }
 
 static int word_index(enum rf_lang lang, const char *w, size_t len)

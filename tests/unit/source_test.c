@@ -70,6 +70,15 @@ static const struct vector vectors[] = {
      "4fc976c42c386fb0e66e66cceafe5485be0b32d535cd3c27fc5d1b3a2bc49c3c",
      "77ef591587ef06ca270a129a9e9b5279c8b4bc157263185b746cba1740a17809",
      "24c37b77f0ebd1f3e78b07ff825bf0fdd8bed34305ec07f089130dc5d48259e3"},
+    /* Ukrainian (і ї є), and as typed: capitals, Ї as І + U+0308, NBSP, tab */
+    {"їжак олівець яблуко сонце книга єнот хліб",
+     "92a3459d2dc5bb2c9e482cca7732506b2b97ac98327d9c666a4efaf0c0781d3d",
+     "ab843519b85c4740e6b51565bfde1b6502b686c24c9719b0be0cf478a3d60013",
+     "a33f96147ed8ed663d13d96f22f09590b7c36ec2978becede4f1c0f21fca9085"},
+    {" \xd0\x86\xcc\x88ЖАК Олівець\xc2\xa0яблуко  СОНЦЕ книга\tЄНОТ хліб ",
+     "92a3459d2dc5bb2c9e482cca7732506b2b97ac98327d9c666a4efaf0c0781d3d",
+     "ab843519b85c4740e6b51565bfde1b6502b686c24c9719b0be0cf478a3d60013",
+     "a33f96147ed8ed663d13d96f22f09590b7c36ec2978becede4f1c0f21fca9085"},
 };
 
 static void vectors_match_docs(void **state)
