@@ -43,6 +43,8 @@ struct rf_srv {
     enum rf_lang default_lang;
     int behind_tls;                   /* cookies get Secure */
     const char *datadir;
+    /* --onion-location: sent on HTML pages not reached by a .onion name */
+    const char *onion_location;
 };
 
 #endif

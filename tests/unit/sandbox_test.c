@@ -413,7 +413,11 @@ static int run_drop(void *arg)
 {
     struct drop_case *c = arg;
     struct rf_sandbox sb;
-    struct rf_sandbox_opts o = {c->user, c->allow_root, 1};
+    struct rf_sandbox_opts o;
+    memset(&o, 0, sizeof(o));
+    o.user = c->user;
+    o.allow_root = c->allow_root;
+    o.no_seccomp = 1;
     int rc = rf_sandbox_drop(&sb, c->datadir, c->listen, &o);
     if (rc != c->expect)
         return 30;
