@@ -710,8 +710,9 @@ static int add_onion(struct rf_onion *on, int quiet)
     if (rc == RF_ERR_PROTOCOL && on->want_pow && (on->rep->code == 512 || on->rep->code == 513)) {
         if (!quiet)
             fprintf(stderr,
-                    "refuge: warning: tor refused the proof-of-work defence (\"%s\"); this tor "
-                    "was built without it: serving without it\n",
+                    "refuge: warning: tor refused the proof-of-work defence (\"%s\"): this tor "
+                    "lacks it (older than 0.4.8, or built without its pow module); serving "
+                    "without it\n",
                     on->rep->text);
         rc = add_onion_once(on, 0);
     }
