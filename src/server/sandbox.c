@@ -597,9 +597,11 @@ int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir, const struct
     rf_log_num(RF_LOG_INFO, "sandbox: Landlock limits files to the data directory", "abi", rc);
     if (o->read_file != NULL)
         rf_log_info("sandbox: Landlock also allows reading tor's cookie file");
-    if (rc >= 4)
-        rf_log_num(RF_LOG_INFO, "sandbox: Landlock allows TCP connect to one port only (0: none)",
+    if (rc >= 4 && o->connect_port > 0)
+        rf_log_num(RF_LOG_INFO, "sandbox: Landlock allows TCP connect to tor's control port only",
                    "port", o->connect_port);
+    else if (rc >= 4)
+        rf_log_info("sandbox: Landlock allows no TCP connect");
     return 0;
 }
 
