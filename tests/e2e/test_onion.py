@@ -122,6 +122,48 @@ def wait_onion(url, timeout, what, before_try=None, try_timeout=30):
                       (what, url, timeout, last))
 
 
+def inet_sockets():
+    """inode -> (proto, local addr, remote addr) of every TCP/UDP socket."""
+    out = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open("/proc/net/" + proto) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            out[cols[9]] = (proto, cols[1].split(":")[0], cols[2].split(":")[0])
+    return out
+
+
+def off_loopback(pids):
+    """The sockets of these processes with an end neither loopback nor
+    unbound/unconnected: ([(pid, proto, local, remote)] in /proc's hex, how
+    many sockets were looked at)."""
+    socks = inet_sockets()
+    ok = {"0100007F", "00000000",  # 127.0.0.1, unbound
+          "00000000000000000000000001000000", "00000000000000000000000000000000"}  # ::1, ::
+    bad, seen = [], 0
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            m = re.fullmatch(r"socket:\[(\d+)\]", target)
+            if m and m.group(1) in socks:
+                proto, local, remote = socks[m.group(1)]
+                seen += 1
+                if local not in ok or remote not in ok:
+                    bad.append((pid, proto, local, remote))
+    return bad, seen
+
+
 def proc_status(pid):
     fields = {}
     with open("/proc/%d/status" % pid) as f:
@@ -237,6 +279,14 @@ def test():
     check(r.status == 200, "POST /login over the onion answered %d" % r.status, r.text[:800])
     check(reply in person.inbox().page.text, "the person reads the reply over the onion")
     log("journey over the onion done")
+
+    # nothing of this left loopback: every socket of every tor and of refuge
+    pids = [t.proc.pid for t in net.tors if t.alive()] + [srv.pid]
+    bad, seen = off_loopback(pids)
+    check(seen > len(pids), "the tors and refuge hold sockets (%d seen)" % seen)
+    check(not bad, "every socket of the %d tors and of refuge is on 127.0.0.1" % (len(pids) - 1),
+          bad)
+    log("%d sockets of %d tors and refuge, all on 127.0.0.1" % (seen, len(pids) - 1))
 
     # tor restarts: refuge adds the service again
     since = os.path.getsize(srv.stderr_path)
