@@ -34,9 +34,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -749,8 +751,9 @@ int rf_onion_new(struct rf_onion **out, const char *control, const char *datadir
     if (rc != 0) {
         fprintf(stderr,
                 "refuge: cannot reach tor's control port at %s: %s\n"
-                "refuge: is tor running with ControlPort (or ControlSocket) and "
-                "CookieAuthentication 1? (docs/operations.md, \"As an onion service\")\n",
+                "refuge: is tor running, with that ControlPort and CookieAuthentication 1?\n"
+                "refuge: (Debian's tor has a control socket: --tor-control unix:/run/tor/control;\n"
+                "refuge: see docs/operations.md, \"As an onion service\")\n",
                 control, strerror(errno));
         rf_onion_free(on);
         return rc;
@@ -793,11 +796,15 @@ int rf_onion_auth(struct rf_onion *on)
 {
     int rc = authenticate(on);
     if (rc == RF_ERR_AUTH && access(on->cookie_file, R_OK) != 0) {
+        int e = errno;
+        struct passwd *pw = getpwuid(geteuid());
+        struct group *gr = on->cookie_gid != (gid_t)-1 ? getgrgid(on->cookie_gid) : NULL;
         fprintf(stderr,
                 "refuge: cannot read tor's cookie %s: %s\n"
-                "refuge: the serving user must be in the group that may read it, e.g.:\n"
-                "  adduser refuge debian-tor   (then start refuge serve again)\n",
-                on->cookie_file, strerror(errno));
+                "refuge: the serving user must be in the group that may read it:\n"
+                "  adduser %s %s   (then start refuge serve again)\n",
+                on->cookie_file, strerror(e), pw ? pw->pw_name : "USER",
+                gr ? gr->gr_name : "debian-tor");
     } else if (rc == RF_ERR_AUTH) {
         say("tor refused the cookie (or the process on the control port is not that tor)");
     } else if (rc != 0) {

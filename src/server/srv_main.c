@@ -539,33 +539,35 @@ int rf_server_admin_main(int argc, char **argv)
 
 static void usage_serve(FILE *f)
 {
-    fputs("usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
-          "                    [--upload-max BYTES] [--session-idle S] [--sessions-max N]\n"
-          "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
-          "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
-          "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
-          "  --upload-max B    largest upload in bytes (default 500000000)\n"
-          "  --session-idle S  a person's session ends after S idle seconds (default: the\n"
-          "                    instance setting, 1800); expired sessions are wiped every\n"
-          "                    S/10 seconds (1 to 60)\n"
-          "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
-          "                    past it a login answers busy\n"
-          "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
-          "                    owner; DIR owned by root is refused unless --allow-root)\n"
-          "  --allow-root      serve as root, without capabilities (a container alone)\n"
-          "  --no-seccomp      no system call filter (debugging only)\n"
-          "  --onion           also serve as a Tor onion service: asks the local tor over\n"
-          "                    its control port (cookie authentication); the key is kept\n"
-          "                    in DIR/onion-key, so the address stays the same; the\n"
-          "                    address is printed and written to DIR/onion-hostname\n"
-          "  --tor-control A   tor's control port: HOST:PORT or unix:/PATH\n"
-          "                    (default " RF_ONION_CONTROL_DEFAULT ")\n"
-          "  --onion-no-pow    without tor's proof-of-work defence against floods (on by\n"
-          "                    default where tor has it; it asks nothing of a person)\n"
-          "  --onion-location URL  pages reached by another name than a .onion carry\n"
-          "                    Onion-Location: URL (Tor Browser then offers the onion)\n"
-          "Stops cleanly on SIGINT or SIGTERM.\n",
-          f);
+    fputs(
+        "usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
+        "                    [--upload-max BYTES] [--session-idle S] [--sessions-max N]\n"
+        "                    [--onion [--tor-control A] [--onion-no-pow]] [--onion-location URL]\n"
+        "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
+        "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
+        "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
+        "  --upload-max B    largest upload in bytes (default 500000000)\n"
+        "  --session-idle S  a person's session ends after S idle seconds (default: the\n"
+        "                    instance setting, 1800); expired sessions are wiped every\n"
+        "                    S/10 seconds (1 to 60)\n"
+        "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
+        "                    past it a login answers busy\n"
+        "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
+        "                    owner; DIR owned by root is refused unless --allow-root)\n"
+        "  --allow-root      serve as root, without capabilities (a container alone)\n"
+        "  --no-seccomp      no system call filter (debugging only)\n"
+        "  --onion           also serve as a Tor onion service: asks the local tor over\n"
+        "                    its control port (cookie authentication); the key is kept\n"
+        "                    in DIR/onion-key, so the address stays the same; the\n"
+        "                    address is printed and written to DIR/onion-hostname\n"
+        "  --tor-control A   tor's control port: HOST:PORT or unix:/PATH\n"
+        "                    (default " RF_ONION_CONTROL_DEFAULT ")\n"
+        "  --onion-no-pow    without tor's proof-of-work defence against floods (on by\n"
+        "                    default where tor has it; it asks nothing of a person)\n"
+        "  --onion-location URL  pages reached by another name than a .onion carry\n"
+        "                    Onion-Location: URL (Tor Browser then offers the onion)\n"
+        "Stops cleanly on SIGINT or SIGTERM.\n",
+        f);
 }
 
 struct serve_opts {
