@@ -475,10 +475,12 @@ static int ctl_reply(struct rf_onion *on)
             return RF_ERR_PROTOCOL;
         if (on->in_len == IN_MAX)
             return RF_ERR_PROTOCOL;
-        struct pollfd pfd = {on->fd, POLLIN, 0};
-        int pr = poll(&pfd, 1, REPLY_TIMEOUT_MS);
+        struct pollfd pfd[2] = {{on->fd, POLLIN, 0}, {on->stop[0], POLLIN, 0}};
+        int pr = poll(pfd, 2, REPLY_TIMEOUT_MS);
         if (pr < 0 && errno == EINTR)
             continue;
+        if (pr > 0 && pfd[1].revents)
+            return RF_ERR_CANCELLED; /* refuge is stopping */
         if (pr <= 0)
             return RF_ERR_NET;
         ssize_t got = recv(on->fd, on->in + on->in_len, IN_MAX - on->in_len, 0);
@@ -700,7 +702,8 @@ static int add_onion_once(struct rf_onion *on, int pow)
     if (fresh)
         memcpy(on->key, on->rep->private_key, strlen(on->rep->private_key) + 1);
     sodium_memzero(on->rep, sizeof(*on->rep));
-    memcpy(on->address, addr, sizeof(addr));
+    if (on->address[0] == 0) /* set once: the main thread reads it */
+        memcpy(on->address, addr, sizeof(addr));
     on->pow = pow;
     return 0;
 }
@@ -904,6 +907,8 @@ static void *watch_main(void *arg)
             ssize_t got = IN_MAX > on->in_len
                               ? recv(on->fd, on->in + on->in_len, IN_MAX - on->in_len, 0)
                               : -1;
+            if (got < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
             if (got > 0) { /* events refuge did not ask for: drop whole replies */
                 on->in_len += (size_t)got;
                 size_t used = 0;

@@ -782,14 +782,12 @@ out:
     return rc;
 }
 
-static void print_listening(const char *listen, uint16_t port, const struct rf_onion *on)
+/* onion_line: "onion service: ..." or empty. */
+static void print_listening(const char *listen, uint16_t port, const char *onion_line)
 {
     const char *colon = listen[0] == '[' ? strstr(listen, "]:") : strrchr(listen, ':');
     int hostlen = colon ? (int)(colon - listen) + (listen[0] == '[') : (int)strlen(listen);
-    printf("listening on http://%.*s:%u\n", hostlen, listen, (unsigned)port);
-    if (on != NULL)
-        printf("onion service: http://%s/ (proof-of-work defence %s)\n", rf_onion_address(on),
-               rf_onion_pow(on) ? "on" : "off");
+    printf("listening on http://%.*s:%u\n%s", hostlen, listen, (unsigned)port, onion_line);
     fflush(stdout);
 }
 
@@ -912,17 +910,22 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot listen on that address", rc);
         goto out;
     }
+    char onion_line[160] = "";
     if (onion != NULL) {
         rc = rf_onion_publish(onion, o.listen, rf_http_port(http));
-        if (rc == 0)
-            rc = rf_onion_watch(onion); /* a thread: before seccomp */
+        if (rc != 0)
+            goto out;
+        snprintf(onion_line, sizeof(onion_line),
+                 "onion service: http://%s/ (proof-of-work defence %s)\n", rf_onion_address(onion),
+                 rf_onion_pow(onion) ? "on" : "off");
+        rc = rf_onion_watch(onion); /* a thread: before seccomp */
         if (rc != 0)
             goto out;
     }
     rc = rf_sandbox_lock(&sb, &o.sandbox); /* seccomp on every thread */
     if (rc != 0)
         goto out;
-    print_listening(o.listen, rf_http_port(http), onion);
+    print_listening(o.listen, rf_http_port(http), onion_line);
     rf_log_info("serving");
 
     int sig = 0;
