@@ -20,7 +20,9 @@ network; nothing of chutney is needed or used.
     distribution delays): the first consensus comes in about 20-30 s.
   - Every tor runs in the foreground as a child of the test (RunAsDaemon 0);
     stop() sends SIGTERM and SIGKILLs a tor that has not gone within 5 s
-    (ShutdownWaitLength 0 makes a healthy one go at once).
+    (ShutdownWaitLength 0 makes a healthy one go at once). Each also watches
+    the test's own process (__OwningControllerProcess) and exits when it is
+    gone, so a test killed by a timeout leaves no tor behind.
 
 Python standard library only.
 """
@@ -55,6 +57,7 @@ ClientUseIPv4 1
 ClientPreferIPv6ORPort 0
 DisableDebuggerAttachment 0
 DormantCanceledByStartup 1
+__OwningControllerProcess {owner}
 {authorities}
 """
 
@@ -115,7 +118,8 @@ class Tor:
         self.proc = None
 
     def write_torrc(self):
-        text = COMMON.format(dir=self.dir, nick=self.nick, authorities=self.net.dirauth_lines())
+        text = COMMON.format(dir=self.dir, nick=self.nick, owner=os.getpid(),
+                             authorities=self.net.dirauth_lines())
         if os.environ.get("REFUGE_TOR_INFO_LOG") == "1":  # for a post-mortem
             text += "Log info file %s/info.log\n" % self.dir
         with open(self.torrc, "w") as f:
