@@ -65,6 +65,8 @@ case " $missing " in
 *" tor "*)
     if [ -d /run/systemd/system ]; then
         systemctl stop tor.service tor@default.service >/dev/null 2>&1 || true
+        echo "tor is installed with its service masked (the tests run private tors on loopback);" >&2
+        echo "to run Debian's tor (e.g. for refuge serve --onion): systemctl unmask tor && systemctl start tor" >&2
     elif [ -f /run/tor/tor.pid ]; then
         kill "$(cat /run/tor/tor.pid)" 2>/dev/null || true
     fi
