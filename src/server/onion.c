@@ -101,27 +101,31 @@ static const struct {
     {"HASHEDPASSWORD", RF_ONION_AUTH_PASSWORD},
 };
 
+/* The next byte without taking it. */
+static int peek(const struct rf_reader *r, uint8_t *c)
+{
+    struct rf_reader t = *r;
+    return rf_get_u8(&t, c);
+}
+
 /* One line: its text without CRLF in (*line, *len). */
 static int get_line(struct rf_reader *r, const uint8_t **line, size_t *len)
 {
-    size_t start = r->off, n = 0;
+    struct rf_reader scan = *r;
+    size_t n = 0;
     uint8_t c = 0;
     for (;;) {
         if (n > RF_ONION_LINE_MAX)
             return RF_ERR_LIMIT;
-        if (rf_get_u8(r, &c) != 0) {
-            r->off = start;
+        if (rf_get_u8(&scan, &c) != 0)
             return RF_ERR_TRUNCATED;
-        }
         if (c == '\n')
             break;
         if (c == '\0')
             return RF_ERR_FORMAT;
         n++;
     }
-    struct rf_reader back;
-    rf_reader_init(&back, r->p + start, n);
-    int rc = rf_get_ptr(&back, line, n);
+    int rc = rf_get_ptr(r, line, n + 1); /* the line and its LF */
     if (rc != 0)
         return rc;
     *len = n;
@@ -188,8 +192,8 @@ static int get_token(struct rf_reader *r, char *key, size_t kcap, char *val, siz
     *has_val = 0;
     *too_long = 0;
     key[0] = val[0] = 0;
-    while (rf_reader_left(r) > 0 && r->p[r->off] == ' ')
-        r->off++;
+    while (peek(r, &c) == 0 && c == ' ')
+        rf_get_u8(r, &c);
     while (rf_get_u8(r, &c) == 0 && c != ' ' && c != '=') {
         if (k + 1 < kcap)
             key[k++] = (char)c;
@@ -200,9 +204,9 @@ static int get_token(struct rf_reader *r, char *key, size_t kcap, char *val, siz
     if (c != '=')
         return 0;
     *has_val = 1;
-    int quoted = rf_reader_left(r) > 0 && r->p[r->off] == '"';
+    int quoted = peek(r, &c) == 0 && c == '"';
     if (quoted)
-        r->off++;
+        rf_get_u8(r, &c);
     for (;;) {
         if (rf_get_u8(r, &c) != 0) {
             if (quoted)
@@ -316,7 +320,7 @@ int rf_onion_reply_parse(const uint8_t *p, size_t n, size_t *used, struct rf_oni
         } else if (sep == ' ') {
             rep->code = code;
             keep_text(rep, line + 4, len - 4);
-            *used = r.off;
+            *used = n - rf_reader_left(&r);
             return 0;
         }
     }
