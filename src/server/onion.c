@@ -440,7 +440,9 @@ static int ctl_connect(struct rf_onion *on)
     if (fd < 0)
         return RF_ERR_NET;
     if (connect(fd, (struct sockaddr *)&on->ss, on->sslen) != 0) {
+        int e = errno;
         close(fd);
+        errno = e; /* for the caller's message */
         return RF_ERR_NET;
     }
     on->fd = fd;

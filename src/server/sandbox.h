@@ -13,6 +13,10 @@
  *                        limit, installs the seccomp allowlist on every
  *                        thread (SECCOMP_FILTER_FLAG_TSYNC)
  *
+ * With --onion, the control connection to tor is opened before
+ * rf_sandbox_drop and authenticated between it and rf_sandbox_landlock;
+ * rf_sandbox_opts then carries what it needs (onion.h).
+ *
  * Each prints what an admin must do on stderr when it refuses; none of them
  * prints anything that came from a request. docs/hardening.md says what each
  * measure stops and how to check it on a running server.
