@@ -257,6 +257,25 @@ static int is_html(const char *content_type)
     return content_type && strncmp(content_type, "text/html", 9) == 0;
 }
 
+/* Onion-Location (--onion-location, srv->onion_location): on HTML answers
+ * to a request whose Host is not a .onion, so Tor Browser offers the onion
+ * on the clear site and never on the onion itself. */
+static int wants_onion_location(struct rf_req *r, const char *content_type)
+{
+    if (r->http == NULL || r->http->srv == NULL || r->http->srv->onion_location == NULL ||
+        !is_html(content_type))
+        return 0;
+    const char *host = rf_req_header(r, MHD_HTTP_HEADER_HOST);
+    if (host == NULL)
+        return 1;
+    size_t n = strcspn(host, ":");
+    if (host[0] == '[') /* an IPv6 literal is no onion */
+        return 1;
+    while (n > 0 && host[n - 1] == '.') /* "x.onion." too */
+        n--;
+    return !(n >= 6 && strncasecmp(host + n - 6, ".onion", 6) == 0);
+}
+
 /* Adds the fixed headers and those recorded so far, then makes resp the
  * request's answer. Destroys resp on failure. */
 static int record(struct rf_req *r, unsigned status, const char *content_type,
@@ -276,6 +295,9 @@ static int record(struct rf_req *r, unsigned status, const char *content_type,
           MHD_YES;
     for (size_t i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++)
         ok &= MHD_add_response_header(resp, security_headers[i].name, security_headers[i].value) ==
+              MHD_YES;
+    if (wants_onion_location(r, content_type))
+        ok &= MHD_add_response_header(resp, "Onion-Location", r->http->srv->onion_location) ==
               MHD_YES;
     for (struct hdr *h = r->extra; h; h = h->next)
         ok &= MHD_add_response_header(resp, h->name, h->value) == MHD_YES;
@@ -368,6 +390,7 @@ struct static_entry {
     size_t n;
     unsigned status;
     const char *ct;
+    int onion_loc; /* carries Onion-Location */
     struct MHD_Response *resp;
 };
 static struct static_entry static_cache[STATIC_CACHE_MAX];
@@ -375,18 +398,18 @@ static atomic_size_t static_cache_n;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int static_key_eq(const struct static_entry *e, const uint8_t *p, size_t n, unsigned status,
-                         const char *ct)
+                         const char *ct, int ol)
 {
-    return e->p == p && e->n == n && e->status == status &&
+    return e->p == p && e->n == n && e->status == status && e->onion_loc == ol &&
            (e->ct == ct || (e->ct && ct && strcmp(e->ct, ct) == 0));
 }
 
 static struct MHD_Response *static_cache_find(const uint8_t *p, size_t n, unsigned status,
-                                              const char *ct)
+                                              const char *ct, int ol)
 {
     size_t used = atomic_load_explicit(&static_cache_n, memory_order_acquire);
     for (size_t i = 0; i < used; i++)
-        if (static_key_eq(&static_cache[i], p, n, status, ct))
+        if (static_key_eq(&static_cache[i], p, n, status, ct, ol))
             return static_cache[i].resp;
     return NULL;
 }
@@ -395,18 +418,18 @@ static struct MHD_Response *static_cache_find(const uint8_t *p, size_t n, unsign
  * which is another thread's if it won the race (resp is then destroyed), or
  * NULL if the cache is full (resp stays the caller's). */
 static struct MHD_Response *static_cache_add(const uint8_t *p, size_t n, unsigned status,
-                                             const char *ct, struct MHD_Response *resp)
+                                             const char *ct, int ol, struct MHD_Response *resp)
 {
     struct MHD_Response *out = NULL;
     pthread_mutex_lock(&cache_lock);
     size_t used = atomic_load_explicit(&static_cache_n, memory_order_relaxed);
     for (size_t i = 0; i < used && out == NULL; i++)
-        if (static_key_eq(&static_cache[i], p, n, status, ct))
+        if (static_key_eq(&static_cache[i], p, n, status, ct, ol))
             out = static_cache[i].resp;
     if (out != NULL) {
         MHD_destroy_response(resp);
     } else if (used < STATIC_CACHE_MAX) {
-        static_cache[used] = (struct static_entry){p, n, status, ct, resp};
+        static_cache[used] = (struct static_entry){p, n, status, ct, ol, resp};
         atomic_store_explicit(&static_cache_n, used + 1, memory_order_release);
         out = resp;
     }
@@ -441,14 +464,15 @@ int rf_req_respond_static(struct rf_req *r, unsigned status, const char *content
         return RF_ERR_INVALID;
     if (r->extra != NULL) /* headers of its own: not shareable */
         return record(r, status, content_type, static_response(p, n));
-    struct MHD_Response *shared = static_cache_find(p, n, status, content_type);
+    int ol = wants_onion_location(r, content_type);
+    struct MHD_Response *shared = static_cache_find(p, n, status, content_type, ol);
     if (shared == NULL) {
         int rc = record(r, status, content_type, static_response(p, n));
         if (rc != 0)
             return rc;
         struct MHD_Response *mine = r->resp;
         r->resp = NULL;
-        shared = static_cache_add(p, n, status, content_type, mine);
+        shared = static_cache_add(p, n, status, content_type, ol, mine);
         if (shared == NULL) { /* cache full: it stays private */
             r->resp = mine;
             return 0;

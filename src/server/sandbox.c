@@ -46,6 +46,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
@@ -219,6 +220,22 @@ static int choose_user(struct rf_sandbox *sb, const char *datadir, const struct 
     return 0;
 }
 
+/* Whether uid (primary group gid) is a member of group g. */
+static int user_in_group(uid_t uid, gid_t gid, gid_t g)
+{
+    if (g == gid)
+        return 0; /* its own group needs no supplementary entry */
+    struct passwd *pw = getpwuid(uid);
+    gid_t groups[256];
+    int n = (int)(sizeof(groups) / sizeof(groups[0]));
+    if (pw == NULL || getgrouplist(pw->pw_name, gid, groups, &n) < 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == g)
+            return 1;
+    return 0;
+}
+
 /* ---------------------------------------------------------- capabilities */
 
 static int caps_set(int keep_bind)
@@ -368,7 +385,9 @@ int rf_sandbox_drop(struct rf_sandbox *sb, const char *datadir, const char *list
         sb->keep_bind = port > 0 && port < 1024;
         if ((rc = caps_limit(sb->keep_bind)) != 0)
             return rc;
-        if (setgroups(0, NULL) != 0 ||
+        gid_t keep[1] = {o->keep_gid};
+        size_t nkeep = o->keep_group && user_in_group(sb->uid, sb->gid, o->keep_gid) ? 1 : 0;
+        if (setgroups(nkeep, nkeep ? keep : NULL) != 0 ||
             (sb->uid != 0 && (setresgid(sb->gid, sb->gid, sb->gid) != 0 ||
                               setresuid(sb->uid, sb->uid, sb->uid) != 0))) {
             say_errno("cannot switch to the serving user");
@@ -398,6 +417,8 @@ int rf_sandbox_drop(struct rf_sandbox *sb, const char *datadir, const char *list
 /* The kernel's ABI, written out here so that older headers build it. */
 #define LL_CREATE_RULESET_VERSION (1u << 0)
 #define LL_RULE_PATH_BENEATH 1
+#define LL_RULE_NET_PORT 2
+#define LL_NET_CONNECT_TCP (1ULL << 1) /* ABI 4 */
 #define LL_FS_EXECUTE (1ULL << 0)
 #define LL_FS_WRITE_FILE (1ULL << 1)
 #define LL_FS_READ_FILE (1ULL << 2)
@@ -419,13 +440,18 @@ int rf_sandbox_drop(struct rf_sandbox *sb, const char *datadir, const char *list
 
 struct ll_ruleset_attr {
     uint64_t handled_access_fs;
-    uint64_t handled_access_net; /* ABI 4; left 0: seccomp already forbids new sockets */
+    uint64_t handled_access_net; /* ABI 4: TCP connect, to the tor control port only */
     uint64_t scoped;             /* ABI 6 */
 };
 
 struct ll_path_beneath_attr {
     uint64_t allowed_access;
     int32_t parent_fd;
+} __attribute__((packed));
+
+struct ll_net_port_attr {
+    uint64_t allowed_access;
+    uint64_t port;
 } __attribute__((packed));
 
 static int ll_abi(void)
@@ -452,7 +478,28 @@ static int ll_add(int ruleset, const char *path, uint64_t access)
     return rc;
 }
 
+/* One file (not a directory) that may be read. */
+static int ll_add_file(int ruleset, const char *path)
+{
+    struct ll_path_beneath_attr pb;
+    int rc = 0;
+    pb.allowed_access = LL_FS_READ_FILE;
+    pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
+    if (pb.parent_fd < 0)
+        return RF_ERR_IO;
+    if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_PATH_BENEATH, &pb, 0) != 0)
+        rc = RF_ERR_IO;
+    close(pb.parent_fd);
+    return rc;
+}
+
 int rf_sandbox_landlock_dir(const char *datadir, unsigned flags)
+{
+    return rf_sandbox_landlock_dir_net(datadir, flags, NULL, 0);
+}
+
+int rf_sandbox_landlock_dir_net(const char *datadir, unsigned flags, const char *read_file,
+                                unsigned connect_port)
 {
     int abi = ll_abi();
     if (abi < 2)
@@ -469,6 +516,12 @@ int rf_sandbox_landlock_dir(const char *datadir, unsigned flags)
         attr.handled_access_fs |= LL_FS_IOCTL_DEV;
     if (abi >= 6)
         attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
+    /* TCP connect: nowhere, or to tor's control port alone (--onion). The
+     * rule names a port, not an address: docs/hardening.md says why that is
+     * enough with seccomp's socket() rule. Bind is not handled: the HTTP
+     * daemon binds after this (and seccomp forbids bind() once it has). */
+    if (abi >= 4)
+        attr.handled_access_net = LL_NET_CONNECT_TCP;
     /* the store reads, writes, creates, renames (tmp/ -> blobs/) and removes
      * files beneath the data directory; it never executes, links or makes
      * anything but regular files and directories there */
@@ -482,6 +535,13 @@ int rf_sandbox_landlock_dir(const char *datadir, unsigned flags)
         return RF_ERR_IO;
     if (ll_add(ruleset, datadir, data) != 0)
         goto out;
+    if (read_file != NULL && ll_add_file(ruleset, read_file) != 0)
+        goto out;
+    if (abi >= 4 && connect_port > 0 && connect_port <= 65535) {
+        struct ll_net_port_attr np = {LL_NET_CONNECT_TCP, connect_port};
+        if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &np, 0) != 0)
+            goto out;
+    }
     /* sanitizer reports read /proc/self/maps and the binaries' symbols */
     if ((flags & RF_SANDBOX_SANITIZER) &&
         ll_add(ruleset, "/", LL_FS_READ_FILE | LL_FS_READ_DIR) != 0)
@@ -510,7 +570,7 @@ static long thread_count(void)
     return n;
 }
 
-int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir)
+int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir, const struct rf_sandbox_opts *o)
 {
     long threads = thread_count();
     if (threads > 1) {
@@ -528,13 +588,20 @@ int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir)
         rf_log_warn("sandbox: Landlock ABI 1 cannot allow renames between directories; not used");
         return 0;
     }
-    int rc = rf_sandbox_landlock_dir(datadir, BUILD_FLAGS);
+    int rc = rf_sandbox_landlock_dir_net(datadir, BUILD_FLAGS, o->read_file, o->connect_port);
     if (rc < 0) {
         say_errno("cannot apply the Landlock ruleset to the data directory");
         return rc;
     }
     sb->landlock_abi = rc;
     rf_log_num(RF_LOG_INFO, "sandbox: Landlock limits files to the data directory", "abi", rc);
+    if (o->read_file != NULL)
+        rf_log_info("sandbox: Landlock also allows reading tor's cookie file");
+    if (rc >= 4 && o->connect_port > 0)
+        rf_log_num(RF_LOG_INFO, "sandbox: Landlock allows TCP connect to tor's control port only",
+                   "port", o->connect_port);
+    else if (rc >= 4)
+        rf_log_info("sandbox: Landlock allows no TCP connect");
     return 0;
 }
 
@@ -629,6 +696,25 @@ rest:
 
 int rf_sandbox_seccomp(uid_t uid, unsigned flags)
 {
+    return rf_sandbox_seccomp_net(uid, flags, 0);
+}
+
+/* --onion: the control connection to tor may be opened again (tor
+ * restarted). socket() only for that family and a stream; connect()
+ * cannot be filtered on its address here (seccomp does not read memory):
+ * Landlock limits TCP connect to the control port (docs/hardening.md). */
+static int add_net_rules(scmp_filter_ctx ctx, int family)
+{
+    int rc = 0;
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+                           SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)family, 0),
+                           SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff, SOCK_STREAM));
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect), 0);
+    return rc != 0 ? RF_ERR_IO : 0;
+}
+
+int rf_sandbox_seccomp_net(uid_t uid, unsigned flags, int net_family)
+{
     int rc = RF_ERR_IO;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (ctx == NULL)
@@ -644,6 +730,8 @@ int rf_sandbox_seccomp(uid_t uid, unsigned flags)
     if (allow_names(ctx, allowed, sizeof(allowed) / sizeof(allowed[0])) != 0)
         goto out;
     if (add_arg_rules(ctx, uid, flags) != 0)
+        goto out;
+    if (net_family != 0 && add_net_rules(ctx, net_family) != 0)
         goto out;
     if (seccomp_load(ctx) != 0)
         goto out;
@@ -669,7 +757,7 @@ int rf_sandbox_lock(struct rf_sandbox *sb, const struct rf_sandbox_opts *o)
         rf_log_warn("sandbox: seccomp is off (--no-seccomp)");
         return 0;
     }
-    int rc = rf_sandbox_seccomp(sb->uid, BUILD_FLAGS);
+    int rc = rf_sandbox_seccomp_net(sb->uid, BUILD_FLAGS, o->net_family);
     if (rc != 0) {
         say("cannot install the seccomp filter (--no-seccomp starts without it, for debugging)");
         return rc;

@@ -49,6 +49,8 @@ struct rf_srv {
     /* 1 once a roster exists (the line is open); only ever goes 0 -> 1: set
      * by the pages at start and by the API when it stores the first roster. */
     atomic_int line_open;
+    /* --onion-location: sent on HTML pages not reached by a .onion name */
+    const char *onion_location;
 };
 
 #endif

@@ -26,6 +26,7 @@
 #include "server/server.h"
 #include "server/httpd.h"
 #include "server/kdfpool.h"
+#include "server/onion.h"
 #include "server/purge.h"
 #include "server/routes.h"
 #include "server/sandbox.h"
@@ -45,6 +46,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -539,35 +541,67 @@ int rf_server_admin_main(int argc, char **argv)
 
 static void usage_serve(FILE *f)
 {
-    fputs("usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
-          "                    [--upload-max BYTES] [--session-idle S] [--sessions-max N]\n"
-          "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
-          "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
-          "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
-          "  --upload-max B    largest upload in bytes (default 500000000)\n"
-          "  --session-idle S  a person's session ends after S idle seconds (default: the\n"
-          "                    instance setting, 1800); expired sessions are wiped every\n"
-          "                    S/10 seconds (1 to 60)\n"
-          "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
-          "                    past it a login answers busy\n"
-          "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
-          "                    owner; DIR owned by root is refused unless --allow-root)\n"
-          "  --allow-root      serve as root, without capabilities (a container alone)\n"
-          "  --no-seccomp      no system call filter (debugging only)\n"
-          "Stops cleanly on SIGINT or SIGTERM.\n",
-          f);
+    fputs(
+        "usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
+        "                    [--upload-max BYTES] [--session-idle S] [--sessions-max N]\n"
+        "                    [--onion [--tor-control A] [--onion-no-pow]] [--onion-location URL]\n"
+        "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
+        "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
+        "  --kdf-workers N   Argon2id derivations at once (default: one per core)\n"
+        "  --upload-max B    largest upload in bytes (default 500000000)\n"
+        "  --session-idle S  a person's session ends after S idle seconds (default: the\n"
+        "                    instance setting, 1800); expired sessions are wiped every\n"
+        "                    S/10 seconds (1 to 60)\n"
+        "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
+        "                    past it a login answers busy\n"
+        "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
+        "                    owner; DIR owned by root is refused unless --allow-root)\n"
+        "  --allow-root      serve as root, without capabilities (a container alone)\n"
+        "  --no-seccomp      no system call filter (debugging only)\n"
+        "  --onion           also serve as a Tor onion service: asks the local tor over\n"
+        "                    its control port (cookie authentication); the key is kept\n"
+        "                    in DIR/onion-key, so the address stays the same; the\n"
+        "                    address is printed and written to DIR/onion-hostname\n"
+        "  --tor-control A   tor's control port: HOST:PORT or unix:/PATH\n"
+        "                    (default " RF_ONION_CONTROL_DEFAULT ")\n"
+        "  --onion-no-pow    without tor's proof-of-work defence against floods (on by\n"
+        "                    default where tor has it; it asks nothing of a person)\n"
+        "  --onion-location URL  pages reached by another name than a .onion carry\n"
+        "                    Onion-Location: URL (Tor Browser then offers the onion)\n"
+        "Stops cleanly on SIGINT or SIGTERM.\n",
+        f);
 }
 
 struct serve_opts {
     const char *datadir;
     const char *listen;
     int behind_tls;
-    uint64_t kdf_workers;  /* 0: default */
-    uint64_t upload_max;   /* 0: instance setting */
-    uint64_t session_idle; /* 0: instance setting */
-    uint64_t sessions_max; /* 0: instance setting */
+    uint64_t kdf_workers;       /* 0: default */
+    uint64_t upload_max;        /* 0: instance setting */
+    uint64_t session_idle;      /* 0: instance setting */
+    uint64_t sessions_max;      /* 0: instance setting */
+    int onion;                  /* --onion */
+    const char *tor_control;    /* --tor-control */
+    int onion_no_pow;           /* --onion-no-pow */
+    const char *onion_location; /* --onion-location */
     struct rf_sandbox_opts sandbox;
 };
+
+/* An Onion-Location value: an http(s) URL of a .onion, printable, no
+ * spaces (it goes into a header as is). */
+static int onion_location_ok(const char *url)
+{
+    const char *host = strncmp(url, "http://", 7) == 0    ? url + 7
+                       : strncmp(url, "https://", 8) == 0 ? url + 8
+                                                          : NULL;
+    if (host == NULL || strlen(url) > 512)
+        return 0;
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return 0;
+    size_t hn = strcspn(host, ":/?#");
+    return hn > 6 && strncmp(host + hn - 6, ".onion", 6) == 0;
+}
 
 static int parse_serve(int argc, char **argv, struct serve_opts *o)
 {
@@ -582,11 +616,17 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"user", required_argument, 0, 'U'},
         {"allow-root", no_argument, 0, 'R'},
         {"no-seccomp", no_argument, 0, 'S'},
+        {"onion", no_argument, 0, 'O'},
+        {"tor-control", required_argument, 0, 'C'},
+        {"onion-no-pow", no_argument, 0, 'P'},
+        {"onion-location", required_argument, 0, 'W'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int c;
     memset(o, 0, sizeof(*o));
+    o->tor_control = RF_ONION_CONTROL_DEFAULT;
+    int control_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -632,6 +672,29 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         case 'S':
             o->sandbox.no_seccomp = 1;
             break;
+        case 'O':
+            o->onion = 1;
+            break;
+        case 'C':
+            if (rf_onion_control_check(optarg) != 0) {
+                say("--tor-control takes IP:PORT (e.g. 127.0.0.1:9051 or [::1]:9051) or "
+                    "unix:/PATH (e.g. unix:/run/tor/control)");
+                return EXIT_USAGE;
+            }
+            o->tor_control = optarg;
+            control_given = 1;
+            break;
+        case 'P':
+            o->onion_no_pow = 1;
+            break;
+        case 'W':
+            if (!onion_location_ok(optarg)) {
+                say("--onion-location takes the onion's URL, e.g. "
+                    "http://abc...xyz.onion/ (the address refuge serve --onion printed)");
+                return EXIT_USAGE;
+            }
+            o->onion_location = optarg;
+            break;
         case 'h':
             usage_serve(stdout);
             return -1;
@@ -644,6 +707,30 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         usage_serve(stderr);
         return EXIT_USAGE;
     }
+    if (!o->onion && (o->onion_no_pow || control_given)) {
+        say("--tor-control and --onion-no-pow go with --onion");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Before the user switch: the control connection, and what the sandbox must
+ * leave open for it (the cookie's group and file, the port, the family). */
+static int onion_prepare(struct serve_opts *o, struct rf_onion **on)
+{
+    if (!o->onion)
+        return 0;
+    int rc = rf_onion_new(on, o->tor_control, o->datadir, !o->onion_no_pow);
+    if (rc != 0)
+        return rc;
+    gid_t g = rf_onion_cookie_gid(*on);
+    o->sandbox.keep_group = g != (gid_t)-1;
+    o->sandbox.keep_gid = g;
+    o->sandbox.read_file = rf_onion_cookie_file(*on);
+    o->sandbox.connect_port = rf_onion_control_port(*on);
+    o->sandbox.net_family = strncmp(o->tor_control, "unix:", 5) == 0 ? AF_UNIX
+                            : o->tor_control[0] == '['               ? AF_INET6
+                                                                     : AF_INET;
     return 0;
 }
 
@@ -697,11 +784,12 @@ out:
     return rc;
 }
 
-static void print_listening(const char *listen, uint16_t port)
+/* onion_line: "onion service: ..." or empty. */
+static void print_listening(const char *listen, uint16_t port, const char *onion_line)
 {
     const char *colon = listen[0] == '[' ? strstr(listen, "]:") : strrchr(listen, ':');
     int hostlen = colon ? (int)(colon - listen) + (listen[0] == '[') : (int)strlen(listen);
-    printf("listening on http://%.*s:%u\n", hostlen, listen, (unsigned)port);
+    printf("listening on http://%.*s:%u\n%s", hostlen, listen, (unsigned)port, onion_line);
     fflush(stdout);
 }
 
@@ -712,13 +800,21 @@ int rf_serve_main(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? 0 : prc;
     harden();
-    /* the user switch and Landlock come while this is the only thread */
+    /* tor's control port is reached before the user switch (onion.h); the
+     * user switch and Landlock come while this is the only thread */
+    struct rf_onion *onion = NULL;
     struct rf_sandbox sb;
-    prc = rf_sandbox_drop(&sb, o.datadir, o.listen, &o.sandbox);
+    prc = onion_prepare(&o, &onion);
     if (prc == 0)
-        prc = rf_sandbox_landlock(&sb, o.datadir);
-    if (prc != 0)
+        prc = rf_sandbox_drop(&sb, o.datadir, o.listen, &o.sandbox);
+    if (prc == 0 && onion != NULL)
+        prc = rf_onion_auth(onion);
+    if (prc == 0)
+        prc = rf_sandbox_landlock(&sb, o.datadir, &o.sandbox);
+    if (prc != 0) {
+        rf_onion_free(onion);
         return prc == RF_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
+    }
 
     /* Block the stop signals in every thread; the main thread waits for them. */
     sigset_t stop;
@@ -736,6 +832,7 @@ int rf_serve_main(int argc, char **argv)
     memset(&srv, 0, sizeof(srv));
     srv.datadir = o.datadir;
     srv.behind_tls = o.behind_tls;
+    srv.onion_location = o.onion_location;
 
     int rc = rf_store_open(&srv.store, o.datadir);
     if (rc != 0) {
@@ -815,10 +912,22 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot listen on that address", rc);
         goto out;
     }
+    char onion_line[160] = "";
+    if (onion != NULL) {
+        rc = rf_onion_publish(onion, o.listen, rf_http_port(http));
+        if (rc != 0)
+            goto out;
+        snprintf(onion_line, sizeof(onion_line),
+                 "onion service: http://%s/ (proof-of-work defence %s)\n", rf_onion_address(onion),
+                 rf_onion_pow(onion) ? "on" : "off");
+        rc = rf_onion_watch(onion); /* a thread: before seccomp */
+        if (rc != 0)
+            goto out;
+    }
     rc = rf_sandbox_lock(&sb, &o.sandbox); /* seccomp on every thread */
     if (rc != 0)
         goto out;
-    print_listening(o.listen, rf_http_port(http));
+    print_listening(o.listen, rf_http_port(http), onion_line);
     rf_log_info("serving");
 
     int sig = 0;
@@ -827,7 +936,8 @@ int rf_serve_main(int argc, char **argv)
     rf_log_info("stopping");
     ret = 0;
 out:
-    rf_http_stop(http); /* first: waits for suspended requests, whose workers still run */
+    rf_onion_free(onion); /* tor takes the service down with the connection */
+    rf_http_stop(http);   /* waits for suspended requests, whose workers still run */
     rf_kdfpool_free(srv.kdf);
     rf_purger_stop(purger);
     rf_committer_free(srv.committer);

@@ -559,6 +559,9 @@ class Browser:
     # Every person's connection comes from this loopback address when set, so
     # a test can search the server's disk and output for the address itself.
     source_address = None
+    # How a request reaches the server: test_onion.py swaps in one that goes
+    # through tor's SOCKS port for a .onion base.
+    connection_class = http.client.HTTPConnection
 
     def __init__(self, base, lang=None):
         self.base = base.rstrip("/")
@@ -589,8 +592,8 @@ class Browser:
             url += ("&" if "?" in url else "?") + "lang=" + self.lang
         for _ in range(10):
             src = (Browser.source_address, 0) if Browser.source_address else None
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout,
-                                              source_address=src)
+            conn = self.connection_class(self.host, self.port, timeout=timeout,
+                                         source_address=src)
             h = {"User-Agent": "refuge-e2e", "Accept-Language": "en"}
             if self.lang:
                 h["Accept-Language"] = self.lang

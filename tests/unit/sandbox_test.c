@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <pthread.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -277,6 +278,99 @@ static void store_work_survives_the_filter(void **state)
 }
 
 /* -------------------------------------------------------------- Landlock */
+/* --onion (onion.h): two listeners on loopback stand for tor's control
+ * port and for anything else; a cookie file outside the data directory. */
+struct net_case {
+    char data[700];
+    char cookie[700];
+    uint16_t allowed, other;
+};
+
+static int tcp_connect(uint16_t port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+static int landlocked_net(void *arg)
+{
+    const struct net_case *c = arg;
+    int abi = rf_sandbox_landlock_dir_net(c->data, 0, c->cookie, c->allowed);
+    if (abi == 0)
+        return 77;
+    if (abi < 0)
+        return 30;
+    char b[8];
+    int fd = open(c->cookie, O_RDONLY);
+    if (fd < 0 || read(fd, b, sizeof(b)) <= 0)
+        return 31; /* the cookie stays readable */
+    close(fd);
+    fd = open(c->cookie, O_WRONLY);
+    if (fd >= 0 || errno != EACCES)
+        return 32; /* but not writable */
+    if (abi < 4)
+        return 0; /* no network rules on this kernel */
+    if (tcp_connect(c->allowed) != 0)
+        return 33; /* tor's control port: reachable */
+    if (tcp_connect(c->other) == 0 || errno != EACCES)
+        return 34; /* any other port: refused */
+    /* and after the seccomp filter of --onion, a reconnect still works */
+    if (rf_sandbox_seccomp_net(getuid(), 0, AF_INET) != 0)
+        return 35;
+    if (tcp_connect(c->allowed) != 0)
+        return 36;
+    return 0;
+}
+
+static int listener(uint16_t *port)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void landlock_allows_only_the_control_connection(void **state)
+{
+    (void)state;
+    struct net_case c;
+    char base[600];
+    snprintf(base, sizeof(base), "%s/landlock-net", tmp_root);
+    mkdir(base, 0700);
+    snprintf(c.data, sizeof(c.data), "%s/data", base);
+    mkdir(c.data, 0700);
+    snprintf(c.cookie, sizeof(c.cookie), "%s/control_auth_cookie", base);
+    FILE *f = fopen(c.cookie, "w");
+    assert_non_null(f);
+    fputs("cookie", f);
+    fclose(f);
+    int a = listener(&c.allowed), b = listener(&c.other);
+    int status = in_child(landlocked_net, &c);
+    close(a);
+    close(b);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        skip();
+    assert_exited_ok(status, "Landlock for --onion");
+}
 
 static int landlocked(void *arg)
 {
@@ -413,7 +507,11 @@ static int run_drop(void *arg)
 {
     struct drop_case *c = arg;
     struct rf_sandbox sb;
-    struct rf_sandbox_opts o = {c->user, c->allow_root, 1};
+    struct rf_sandbox_opts o;
+    memset(&o, 0, sizeof(o));
+    o.user = c->user;
+    o.allow_root = c->allow_root;
+    o.no_seccomp = 1;
     int rc = rf_sandbox_drop(&sb, c->datadir, c->listen, &o);
     if (rc != c->expect)
         return 30;
@@ -533,6 +631,7 @@ int main(void)
         cmocka_unit_test(filter_reaches_threads_that_already_run),
         cmocka_unit_test(store_work_survives_the_filter),
         cmocka_unit_test(landlock_keeps_files_in_the_data_directory),
+        cmocka_unit_test(landlock_allows_only_the_control_connection),
         cmocka_unit_test(user_switch),
 #ifdef SANITIZED
         cmocka_unit_test(sanitizer_reports_survive_the_sandbox),
