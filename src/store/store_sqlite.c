@@ -248,6 +248,11 @@ static const char *const stmt_sql[S_COUNT] = {
 /* The blob layer finds the files at the start of the store (store_internal.h). */
 static_assert(offsetof(struct rf_store, files) == 0, "struct rf_store begins with its files");
 
+int rf_sqlite_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
+
 uint32_t rf_store_today(void)
 {
     time_t now = time(NULL);
