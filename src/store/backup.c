@@ -625,7 +625,8 @@ static int walk_members(struct walk *w)
             why_set(w->info, "the archive's member %s is out of place", name);
             return RF_ERR_FORMAT;
         }
-        memcpy(last, name, sizeof(last));
+        if (k == RF_MEMBER_BLOB)
+            memcpy(last, name, sizeof(last));
         if (k == RF_MEMBER_MANIFEST) {
             seen_manifest = 1;
             rc = walk_manifest(w, size);
@@ -640,7 +641,7 @@ static int walk_members(struct walk *w)
     if ((rc = in_get(&w->in, blk, sizeof(blk))) != 0)
         return rc;
     if (!rf_tar_block_zero(blk) || !in_at_end(&w->in)) {
-        why_set(w->info, "the archive has bytes after its end");
+        why_set(w->info, "the archive's end is damaged or has bytes after it");
         return RF_ERR_FORMAT;
     }
     if (!seen_manifest) {
@@ -661,6 +662,10 @@ static int walk_compare(struct walk *w)
         const struct rf_manifest_member *a = i < w->got.n ? &w->got.members[i] : NULL;
         const struct rf_manifest_member *b = i < w->m.n ? &w->m.members[i] : NULL;
         if (!a) {
+            why_set(w->info, "the member %s listed in the manifest is missing", b->name);
+            return RF_ERR_FORMAT;
+        }
+        if (b && strcmp(a->name, b->name) > 0) {
             why_set(w->info, "the member %s listed in the manifest is missing", b->name);
             return RF_ERR_FORMAT;
         }

@@ -357,6 +357,7 @@ static int conn_open(struct conn *c, const char *path, int readonly)
                                    : "PRAGMA synchronous = FULL;"
                                      "PRAGMA foreign_keys = ON;"
                                      "PRAGMA secure_delete = ON;"
+                                     "PRAGMA temp_store = MEMORY;"
                                      "PRAGMA journal_size_limit = 67108864;";
     rc = rf_sqlite_err(sqlite3_exec(c->db, pragmas, NULL, NULL, NULL));
 out:
