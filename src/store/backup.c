@@ -60,6 +60,15 @@
 #define RF_REFUGE_VERSION "unknown"
 #endif
 
+static void (*snapshot_hook)(void *arg);
+static void *snapshot_hook_arg;
+
+void rf_store_backup_hook(void (*fn)(void *arg), void *arg)
+{
+    snapshot_hook = fn;
+    snapshot_hook_arg = arg;
+}
+
 static void why_set(struct rf_backup_info *info, const char *fmt, ...)
 {
     va_list ap;
@@ -386,6 +395,8 @@ static int backup_once(struct rf_store *st, struct out *o, struct rf_backup_info
     int rc = snapshot_take(st, &sn, &dbfd, &dbsize);
     if (rc != 0)
         goto out;
+    if (snapshot_hook)
+        snapshot_hook(snapshot_hook_arg);
     if ((rc = put_member(o, &m, RF_ARCHIVE_DB, dbfd, dbsize, day)) != 0)
         goto out;
     for (size_t i = 0; i < sn.n; i++) {

@@ -230,6 +230,10 @@ void rf_blob_abort(struct rf_blob *b);
  * RF_ERR_EXISTS if a row names it: then it stays. */
 int rf_blob_discard(struct rf_store *st, const char *name);
 
+/* Test hook: fn(arg) runs inside rf_store_backup right after each database
+ * snapshot is taken, before any blob is copied (NULL: none). Process-wide. */
+void rf_store_backup_hook(void (*fn)(void *arg), void *arg);
+
 /* Test hook: make the next n writes/fsyncs fail with err (fault injection). */
 void rf_store_fault_inject(struct rf_store *st, int after_n_ok, int err);
 
