@@ -183,7 +183,8 @@ static void usage_backup(FILE *f)
           "Writes a consistent archive of the instance (a tar file, mode 0600) while refuge\n"
           "serve runs: the database and the files, ciphertext and public keys only, with a\n"
           "manifest of digests. Written to FILE.tmp and renamed, so FILE is always whole.\n"
-          "  --out-dir DIR  write DIR/refuge-YYYY-MM-DD.tar (today, UTC)\n"
+          "  --out-dir DIR  write DIR/refuge-YYYY-MM-DD.tar (today, UTC); so does --out\n"
+          "                 naming an existing directory\n"
           "  --keep N       with --out-dir: then delete the oldest refuge-*.tar there beyond\n"
           "                 the newest N (1 to 3650)\n"
           "Check an archive and bring it back with: refuge server restore FILE --data NEWDIR\n",
@@ -229,8 +230,15 @@ int rf_server_backup_main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    struct stat osb;
+    if (out && !outdir && stat(out, &osb) == 0 && S_ISDIR(osb.st_mode)) {
+        outdir = out; /* --out DIR: the dated name inside it */
+        out = NULL;
+    }
     if (datadir == NULL || optind != argc || (out == NULL) == (outdir == NULL) ||
         (keep && !outdir)) {
+        if (keep && out)
+            fputs("refuge: --keep needs a directory to write into (--out-dir DIR)\n", stderr);
         usage_backup(stderr);
         return EXIT_USAGE;
     }

@@ -69,7 +69,8 @@ void rf_store_backup_hook(void (*fn)(void *arg), void *arg)
     snapshot_hook_arg = arg;
 }
 
-static void why_set(struct rf_backup_info *info, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void why_set(struct rf_backup_info *info,
+                                                          const char *fmt, ...)
 {
     va_list ap;
     if (!info || info->why[0])

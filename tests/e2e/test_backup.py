@@ -29,6 +29,7 @@ import io
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
@@ -37,7 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (Browser, Page, Person, Server, check, encode_multipart, encodings, log, main,
-                 make_team, rand_letters, run, sanitizer_report, search_tree, sha256,
+                 make_team, open_db, rand_letters, run, sanitizer_report, search_tree, sha256,
                  sha256_file, tempdir)
 
 PERSON_ADDRESS = "127.77.66.55"
@@ -298,6 +299,30 @@ def test():
     check(not os.path.exists(archive + ".tmp"), "no FILE.tmp is left")
     leftovers = [n for n in os.listdir(os.path.join(srv.data, "tmp")) if n.startswith("backup-")]
     check(not leftovers, "the database copy is gone from the data directory's tmp/", leftovers)
+
+    # the day of the last backup, for `refuge server status`
+    con = open_db(srv)
+    row = con.execute("SELECT value FROM settings WHERE key = 'backup.last_day'").fetchone()
+    con.close()
+    today = int(time.time()) // 86400
+    check(row is not None and bytes(row[0]) == struct.pack(">I", today),
+          "the setting backup.last_day holds today (u32, big-endian)", row)
+
+    # the nightly form: a dated name in a directory, the oldest beyond --keep deleted
+    nightly = tempdir("refuge-backup-nightly-")
+    old = ["refuge-2020-01-0%d.tar" % d for d in (1, 2, 3)]
+    for n in old + ["notes.txt", "refuge-2020-01-04.tar.tmp"]:
+        with open(os.path.join(nightly, n), "w") as f:
+            f.write("x")
+    p = refuge("server", "backup", "--data", srv.data, "--out-dir", nightly, "--keep", "2")
+    check(p.returncode == 0, "`refuge server backup --out-dir DIR --keep 2` succeeded",
+          p.out + p.err)
+    dated = time.strftime("refuge-%Y-%m-%d.tar", time.gmtime(today * 86400))
+    left = sorted(os.listdir(nightly))
+    check(left == sorted([old[2], dated, "notes.txt", "refuge-2020-01-04.tar.tmp"]),
+          "--keep 2 keeps the newest two archives and touches nothing else", left)
+    check(os.stat(os.path.join(nightly, dated)).st_mode & 0o777 == 0o600,
+          "the nightly archive is mode 0600")
 
     # the archive holds no canary, codename or address
     needles = [("canary", label, pat) for label, pat in encodings(canary)]
