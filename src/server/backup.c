@@ -383,11 +383,15 @@ int rf_server_restore_main(int argc, char **argv)
     printf("  %llu cases, %llu objects (%llu files), %llu staff keys\n",
            (unsigned long long)info.sources, (unsigned long long)info.objects,
            (unsigned long long)info.blobs, (unsigned long long)info.staff);
+    if (!check_only && geteuid() == 0)
+        printf("The files belong to root; refuge serve runs as the directory's owner, so hand\n"
+               "it over first, e.g.: chown -R refuge:refuge %s\n",
+               datadir);
     if (!check_only)
         printf("Next: serve it (as the user who owns %s):\n"
                "  refuge serve --data %s --listen 127.0.0.1:8080\n"
                "then each caseworker runs: refuge sync\n"
-               "(messages that arrived after %s are not in this backup)\n",
+               "(what arrived after the backup was made, on %s, is not in it)\n",
                datadir, datadir, day);
     return 0;
 }
