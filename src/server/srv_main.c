@@ -24,6 +24,7 @@
  * Exit status: 0 done, 1 runtime error, 2 usage error.
  */
 #include "server/server.h"
+#include "server/backup.h"
 #include "server/httpd.h"
 #include "server/kdfpool.h"
 #include "server/onion.h"
@@ -511,7 +512,8 @@ out:
 
 int rf_server_admin_main(int argc, char **argv)
 {
-    static const char usage[] = "usage: refuge server init|token|purge|settings [--help]\n";
+    static const char usage[] =
+        "usage: refuge server init|token|purge|settings|backup|restore [--help]\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -524,12 +526,18 @@ int rf_server_admin_main(int argc, char **argv)
         return rf_server_purge_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "settings") == 0)
         return rf_server_settings_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backup") == 0)
+        return rf_server_backup_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "restore") == 0)
+        return rf_server_restore_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         fputs("  init   create a new instance in a data directory\n"
               "  token  mint an enrollment token for the first admin\n"
               "  purge  delete expired cases now (retention)\n"
-              "  settings  show or change the retention settings\n",
+              "  settings  show or change the retention settings\n"
+              "  backup  write an archive of the instance (ciphertext only)\n"
+              "  restore check an archive and restore it into a new data directory\n",
               stdout);
         return 0;
     }

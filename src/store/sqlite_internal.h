@@ -85,6 +85,8 @@ struct rf_store {
     size_t n_idle, n_open;
 };
 
+/* The schema version this binary writes (migrations applied at open). */
+int rf_sqlite_schema_version(void);
 /* SQLite result code -> rf_err (0 for OK, DONE and ROW). */
 int rf_sqlite_err(int rc);
 /* The connection's prepared statement id (prepared on first use). */

@@ -133,6 +133,28 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
  * checkpoint). Called after a person deletes a reply. */
 int rf_store_checkpoint(struct rf_store *st);
 
+/* ---- backup and restore (backup.c; format: lib/archive.h) ---- */
+struct rf_backup_info {
+    uint32_t schema; /* the database's schema version */
+    uint32_t day;    /* of the backup */
+    uint64_t sources, objects, staff, blobs;
+    uint64_t bytes; /* archive bytes written or read */
+    char why[192];  /* on failure: what went wrong, for an admin (no data) */
+};
+/* Writes a consistent archive of the store to fd, from its current offset
+ * (a regular file: an attempt spoiled by a concurrent deletion is truncated
+ * away and started again). Safe while refuge serve runs: the database is one
+ * snapshot (never plaintext: it holds only ciphertext and public keys), with
+ * the blobs its rows name. The caller makes the file durable. */
+int rf_store_backup(struct rf_store *st, int fd, struct rf_backup_info *info);
+/* Reads an archive from fd (from its start) and checks everything, writing
+ * nothing: fills info (counts from the manifest) or says why in info->why. */
+int rf_store_archive_check(int fd, struct rf_backup_info *info);
+/* Checks the archive, then restores it into datadir (absent, or an empty
+ * directory; created 0700, files 0600), opens the store there to check it and
+ * closes it. On failure datadir is left empty (removed if it was created). */
+int rf_store_restore(int fd, const char *datadir, struct rf_backup_info *info);
+
 /* ---- writes ---- */
 enum rf_op_type {
     RF_OP_SETTING_PUT = 1, /* key, data/len */
@@ -207,6 +229,10 @@ void rf_blob_abort(struct rf_blob *b);
 /* Deletes a committed blob that no object row names (its op failed).
  * RF_ERR_EXISTS if a row names it: then it stays. */
 int rf_blob_discard(struct rf_store *st, const char *name);
+
+/* Test hook: fn(arg) runs inside rf_store_backup right after each database
+ * snapshot is taken, before any blob is copied (NULL: none). Process-wide. */
+void rf_store_backup_hook(void (*fn)(void *arg), void *arg);
 
 /* Test hook: make the next n writes/fsyncs fail with err (fault injection). */
 void rf_store_fault_inject(struct rf_store *st, int after_n_ok, int err);

@@ -248,6 +248,11 @@ static const char *const stmt_sql[S_COUNT] = {
 /* The blob layer finds the files at the start of the store (store_internal.h). */
 static_assert(offsetof(struct rf_store, files) == 0, "struct rf_store begins with its files");
 
+int rf_sqlite_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
+
 uint32_t rf_store_today(void)
 {
     time_t now = time(NULL);
@@ -352,6 +357,7 @@ static int conn_open(struct conn *c, const char *path, int readonly)
                                    : "PRAGMA synchronous = FULL;"
                                      "PRAGMA foreign_keys = ON;"
                                      "PRAGMA secure_delete = ON;"
+                                     "PRAGMA temp_store = MEMORY;"
                                      "PRAGMA journal_size_limit = 67108864;";
     rc = rf_sqlite_err(sqlite3_exec(c->db, pragmas, NULL, NULL, NULL));
 out:
