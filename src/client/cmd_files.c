@@ -264,6 +264,9 @@ static const char *media_err(int rc)
     if (rc == RF_ERR_CANCELLED)
         return "the decoder was stopped (it overran its time or broke its sandbox: "
                "treat the file as hostile)";
+    if (rc == RF_ERR_IO)
+        return "the sandboxed decoder could not be started (it needs /proc, seccomp and "
+               "rlimits: see docs/desk.md)";
     if (rc == RF_ERR_FORMAT || rc == RF_ERR_TRUNCATED || rc == RF_ERR_PROTOCOL)
         return "the file is damaged or not what it claims to be";
     return rf_strerror(rc);

@@ -33,6 +33,7 @@
 
 #define MAGIC 0x52464d31u /* "RFM1" */
 #define ANSWER_HEAD 4
+#define CHILD_NO_SANDBOX 4 /* media_child.c's exit code when confine() failed */
 
 static const char *const labels[RF_MF_COUNT] = {
     [RF_MF_GPS] = "location (GPS coordinates)",
@@ -211,7 +212,9 @@ int rf_media_run(struct rf_media_run *run, struct rf_buf *out, const uint8_t *p,
     } else if (WIFEXITED(st)) {
         run->exit_code = WEXITSTATUS(st);
     }
-    if (rc == 0 && run->exit_code != 0)
+    if (rc == 0 && run->exit_code == CHILD_NO_SANDBOX)
+        rc = RF_ERR_IO; /* it could not confine itself: no decoding without the sandbox */
+    else if (rc == 0 && run->exit_code != 0)
         rc = RF_ERR_PROTOCOL;
     if (rc == 0) {
         struct rf_reader r;
