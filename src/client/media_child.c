@@ -538,7 +538,9 @@ static int decode_png(struct bitmap *bm, const uint8_t *p, size_t n)
 /* Box filter down to at most max_side on the long side. */
 static int scale(struct bitmap *bm, unsigned max_side)
 {
-    uint32_t lng = bm->w > bm->h ? bm->w : bm->h;
+    uint32_t lng = bm->w > bm->h ? bm->w : bm->h, ch = bm->c;
+    if (ch == 0 || ch > 4 || max_side == 0 || lng == 0)
+        return RF_ERR_INVALID;
     if (lng <= max_side)
         return 0;
     uint32_t ow = (uint32_t)((uint64_t)bm->w * max_side / lng);
@@ -547,7 +549,7 @@ static int scale(struct bitmap *bm, unsigned max_side)
         ow = 1;
     if (oh == 0)
         oh = 1;
-    uint8_t *out = malloc((size_t)ow * oh * bm->c);
+    uint8_t *out = malloc((size_t)ow * oh * ch);
     if (out == NULL)
         return RF_ERR_NOMEM;
     for (uint32_t y = 0; y < oh; y++) {
@@ -563,11 +565,11 @@ static int scale(struct bitmap *bm, unsigned max_side)
             uint64_t sum[4] = {0, 0, 0, 0};
             for (uint32_t sy = y0; sy < y1; sy++)
                 for (uint32_t sx = x0; sx < x1; sx++)
-                    for (uint32_t c = 0; c < bm->c; c++)
-                        sum[c] += bm->px[((size_t)sy * bm->w + sx) * bm->c + c];
+                    for (uint32_t c = 0; c < ch; c++)
+                        sum[c] += bm->px[((size_t)sy * bm->w + sx) * ch + c];
             uint64_t cnt = (uint64_t)(y1 - y0) * (x1 - x0);
-            for (uint32_t c = 0; c < bm->c; c++)
-                out[((size_t)y * ow + x) * bm->c + c] = (uint8_t)(sum[c] / cnt);
+            for (uint32_t c = 0; c < ch; c++)
+                out[((size_t)y * ow + x) * ch + c] = (uint8_t)(sum[c] / cnt);
         }
     }
     free(bm->px);
