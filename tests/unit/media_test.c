@@ -77,7 +77,8 @@ static void exif_app1(struct rf_buf *b)
     assert_int_equal(b->len, 6 + 150);
 }
 
-/* A w x h JPEG (gradient), with the EXIF above when exif is set. */
+/* A w x h JPEG (gradient), with the EXIF above when exif is set (and, when
+ * exif is 2, an XMP packet, an IPTC block and a comment too). */
 static uint8_t *make_jpeg(size_t *len, unsigned w, unsigned h, int exif)
 {
     struct jpeg_compress_struct ci;
@@ -100,6 +101,14 @@ static uint8_t *make_jpeg(size_t *len, unsigned w, unsigned h, int exif)
         exif_app1(&b);
         jpeg_write_marker(&ci, JPEG_APP0 + 1, b.data, (unsigned)b.len);
         rf_buf_free(&b);
+    }
+    if (exif == 2) {
+        static const char xmp[] = "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>Someone</x:xmpmeta>";
+        static const char iptc[] = "Photoshop 3.0\0008BIM\004\004";
+        static const char com[] = "taken at 12 Some Street";
+        jpeg_write_marker(&ci, JPEG_APP0 + 1, (const JOCTET *)xmp, sizeof(xmp) - 1);
+        jpeg_write_marker(&ci, JPEG_APP0 + 13, (const JOCTET *)iptc, sizeof(iptc) - 1);
+        jpeg_write_marker(&ci, JPEG_COM, (const JOCTET *)com, sizeof(com) - 1);
     }
     uint8_t *row = malloc((size_t)w * 3);
     assert_non_null(row);
@@ -271,6 +280,42 @@ static void jpeg_gps_serial_reported_and_stripped(void **state)
     rf_buf_free(&prev);
     rf_buf_free(&out);
     free(orig);
+    free(jpg);
+}
+
+static void jpeg_xmp_iptc_comment_trailing(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *jpg = make_jpeg(&n, 32, 32, 2);
+    uint8_t *p = malloc(n + 16);
+    assert_non_null(p);
+    memcpy(p, jpg, n);
+    memcpy(p + n, "appended secret!", 16);
+    struct rf_media_report rep, after;
+    assert_int_equal(rf_media_check(&rep, p, n + 16), 0);
+    int want[] = {RF_MF_GPS, RF_MF_SERIAL, RF_MF_XMP, RF_MF_IPTC, RF_MF_COMMENT, RF_MF_TRAILING};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_true(has(&rep, want[i]));
+    struct rf_buf out;
+    rf_buf_init_secure(&out, n + 16);
+    assert_int_equal(rf_media_strip(&out, &after, p, n + 16), 0);
+    assert_int_equal(after.n, 0);
+    assert_null(memmem(out.data, out.len, "Someone", 7));
+    assert_null(memmem(out.data, out.len, "Some Street", 11));
+    assert_null(memmem(out.data, out.len, "appended", 8));
+    assert_null(memmem(out.data, out.len, "8BIM", 4));
+    /* stripping the stripped copy changes nothing */
+    struct rf_buf again;
+    unsigned dropped = 99;
+    rf_buf_init_secure(&again, out.len);
+    assert_int_equal(rf_img_strip(&again, out.data, out.len, &dropped), 0);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(again.len, out.len);
+    assert_memory_equal(again.data, out.data, out.len);
+    rf_buf_free(&again);
+    rf_buf_free(&out);
+    free(p);
     free(jpg);
 }
 
@@ -455,6 +500,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(detects_by_content),
         cmocka_unit_test(jpeg_gps_serial_reported_and_stripped),
+        cmocka_unit_test(jpeg_xmp_iptc_comment_trailing),
         cmocka_unit_test(png_text_reported_and_stripped),
         cmocka_unit_test(preview_is_scaled_png),
         cmocka_unit_test(hostile_images_fail_cleanly),
