@@ -32,7 +32,6 @@ struct rf_hist {
 void rf_hist_init(struct rf_hist *h, const uint64_t *bounds, size_t n);
 void rf_hist_observe(struct rf_hist *h, uint64_t v);
 /* A snapshot: buckets[i] (not cumulative) for i <= n, the sum. */
-void rf_hist_read(const struct rf_hist *h, uint64_t buckets[RF_HIST_BOUNDS_MAX + 1],
-                  uint64_t *sum);
+void rf_hist_read(const struct rf_hist *h, uint64_t buckets[RF_HIST_BOUNDS_MAX + 1], uint64_t *sum);
 
 #endif

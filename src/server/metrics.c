@@ -79,8 +79,8 @@ static size_t nroutes;
 static _Atomic uint64_t requests[ROUTES_MAX + 1][CLASSES]; /* [nroutes]: none matched */
 static _Atomic uint64_t logins[RF_METRICS_LOGIN_COUNT];
 static _Atomic uint64_t submissions[2]; /* [0] not stored, [1] stored */
-static const uint64_t kdf_wait_bounds_us[] = {1000,    5000,    10000,   25000,    50000,
-                                              100000,  250000,  500000,  1000000,  2500000,
+static const uint64_t kdf_wait_bounds_us[] = {1000,    5000,     10000,   25000,   50000,
+                                              100000,  250000,   500000,  1000000, 2500000,
                                               5000000, 10000000, 30000000};
 static struct rf_hist kdf_wait;
 
@@ -240,7 +240,7 @@ static const char *const class_names[CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5x
 static const char *const login_names[RF_METRICS_LOGIN_COUNT] = {"ok", "wrong", "busy"};
 /* lib/envelope.h's kinds; anything else is "other" */
 static const char *const kind_names[RF_COMMIT_KINDS] = {"other", "message", "file",  "reply",
-                                                       "event", "note",    "other", "other"};
+                                                        "event", "note",    "other", "other"};
 
 static int render_requests(struct rf_buf *out)
 {
@@ -255,9 +255,9 @@ static int render_requests(struct rf_buf *out)
             label_escape(label, sizeof(label), raw);
         }
         for (size_t c = 0; rc == 0 && c < CLASSES; c++) {
+            /* every series from the start, zeros included: a rate over a
+             * series that appears late misses its first increment */
             uint64_t v = atomic_load_explicit(&requests[i][c], memory_order_relaxed);
-            if (v == 0 && !(c == 1 && i < nroutes))
-                continue; /* every route shows its 2xx line; other classes once seen */
             rc = put(out, "refuge_http_requests_total{route=\"%s\",class=\"%s\"} %llu\n", label,
                      class_names[c], (unsigned long long)v);
         }
@@ -276,8 +276,7 @@ static int render_person(struct rf_buf *out)
         rc = head(out, "refuge_submissions_total", "counter",
                   "Messages from people (with their files), by outcome: stored durably or not.");
     for (int i = 1; rc == 0 && i >= 0; i--)
-        rc = put(out, "refuge_submissions_total{outcome=\"%s\"} %llu\n",
-                 i ? "stored" : "failed",
+        rc = put(out, "refuge_submissions_total{outcome=\"%s\"} %llu\n", i ? "stored" : "failed",
                  (unsigned long long)atomic_load_explicit(&submissions[i], memory_order_relaxed));
     return rc;
 }
@@ -292,8 +291,9 @@ static int render_kdf(struct rf_buf *out, struct rf_srv *srv)
     rc = rc ? rc : put(out, "refuge_kdf_queue_depth %u\n", waiting);
     rc = rc ? rc : head(out, "refuge_kdf_running", "gauge", "Codename derivations running now.");
     rc = rc ? rc : put(out, "refuge_kdf_running %u\n", running);
-    rc = rc ? rc : head(out, "refuge_kdf_wait_seconds", "histogram",
-                        "Time a codename derivation waited in the queue.");
+    rc = rc ? rc
+            : head(out, "refuge_kdf_wait_seconds", "histogram",
+                   "Time a codename derivation waited in the queue.");
     return rc ? rc : put_hist(out, "refuge_kdf_wait_seconds", &kdf_wait, 1);
 }
 
@@ -305,14 +305,18 @@ static int render_store(struct rf_buf *out, struct rf_srv *srv)
         rf_committer_stored(srv->committer, objs, &bytes);
         rc = head(out, "refuge_commit_batch_ops", "histogram",
                   "Write operations per group commit (one transaction, one fsync).");
-        rc = rc ? rc : put_hist(out, "refuge_commit_batch_ops",
-                                rf_committer_batch_hist(srv->committer), 0);
-        rc = rc ? rc : head(out, "refuge_commit_seconds", "histogram",
-                            "Time of one group commit, its fsync included.");
-        rc = rc ? rc : put_hist(out, "refuge_commit_seconds",
-                                rf_committer_apply_hist(srv->committer), 1);
-        rc = rc ? rc : head(out, "refuge_objects_stored_total", "counter",
-                            "Encrypted objects stored since start, by kind.");
+        rc = rc ? rc
+                : put_hist(out, "refuge_commit_batch_ops", rf_committer_batch_hist(srv->committer),
+                           0);
+        rc = rc ? rc
+                : head(out, "refuge_commit_seconds", "histogram",
+                       "Time of one group commit, its fsync included.");
+        rc =
+            rc ? rc
+               : put_hist(out, "refuge_commit_seconds", rf_committer_apply_hist(srv->committer), 1);
+        rc = rc ? rc
+                : head(out, "refuge_objects_stored_total", "counter",
+                       "Encrypted objects stored since start, by kind.");
         /* several kinds share "other": add them up under one label */
         for (size_t k = 0; k < RF_COMMIT_KINDS; k++) {
             size_t first = k;
@@ -331,20 +335,24 @@ static int render_store(struct rf_buf *out, struct rf_srv *srv)
                 rc = put(out, "refuge_objects_stored_total{kind=\"%s\"} %llu\n", kind_names[k],
                          (unsigned long long)by_name[k]);
         }
-        rc = rc ? rc : head(out, "refuge_stored_bytes_total", "counter",
-                            "Ciphertext bytes of the objects stored since start.");
+        rc = rc ? rc
+                : head(out, "refuge_stored_bytes_total", "counter",
+                       "Ciphertext bytes of the objects stored since start.");
         rc = rc ? rc : put(out, "refuge_stored_bytes_total %llu\n", (unsigned long long)bytes);
     }
     struct rf_store_usage u;
     if (rc == 0 && srv != NULL && srv->store != NULL && rf_store_usage(srv->store, &u) == 0) {
         rc = head(out, "refuge_store_bytes", "gauge",
                   "Bytes on disk: the database, its write-ahead log, the blob files.");
-        rc = rc ? rc : put(out, "refuge_store_bytes{part=\"database\"} %llu\n",
-                           (unsigned long long)u.db_bytes);
-        rc = rc ? rc : put(out, "refuge_store_bytes{part=\"wal\"} %llu\n",
-                           (unsigned long long)u.wal_bytes);
-        rc = rc ? rc : put(out, "refuge_store_bytes{part=\"blobs\"} %llu\n",
-                           (unsigned long long)u.blob_bytes);
+        rc = rc ? rc
+                : put(out, "refuge_store_bytes{part=\"database\"} %llu\n",
+                      (unsigned long long)u.db_bytes);
+        rc = rc ? rc
+                : put(out, "refuge_store_bytes{part=\"wal\"} %llu\n",
+                      (unsigned long long)u.wal_bytes);
+        rc = rc ? rc
+                : put(out, "refuge_store_bytes{part=\"blobs\"} %llu\n",
+                      (unsigned long long)u.blob_bytes);
     }
     return rc;
 }
@@ -354,7 +362,8 @@ int rf_metrics_render(struct rf_metrics *m, struct rf_buf *out)
     struct rf_srv *srv = m ? m->srv : NULL;
     int rc = head(out, "refuge_build_info", "gauge", "The running program's version (always 1).");
     rc = rc ? rc : put(out, "refuge_build_info{version=\"%s\"} 1\n", RF_VERSION);
-    rc = rc ? rc : head(out, "refuge_uptime_seconds", "gauge", "Seconds since refuge serve started.");
+    rc = rc ? rc
+            : head(out, "refuge_uptime_seconds", "gauge", "Seconds since refuge serve started.");
     rc = rc ? rc : put(out, "refuge_uptime_seconds ");
     rc = rc ? rc : put_seconds(out, m ? now_us() - m->started_us : 0);
     rc = rc ? rc : put(out, "\n");
@@ -363,8 +372,9 @@ int rf_metrics_render(struct rf_metrics *m, struct rf_buf *out)
     if (rc == 0 && srv != NULL && srv->sessions != NULL) {
         rc = head(out, "refuge_sessions_active", "gauge", "People logged in now.");
         rc = rc ? rc : put(out, "refuge_sessions_active %u\n", rf_sessions_count(srv->sessions));
-        rc = rc ? rc : head(out, "refuge_sessions_max", "gauge",
-                            "Sessions the table holds; past it a log-in answers busy.");
+        rc = rc ? rc
+                : head(out, "refuge_sessions_max", "gauge",
+                       "Sessions the table holds; past it a log-in answers busy.");
         rc = rc ? rc : put(out, "refuge_sessions_max %u\n", srv->limits.sessions_max);
     }
     rc = rc ? rc : render_kdf(out, srv);

@@ -806,7 +806,7 @@ static int login_get(struct rf_req *r)
 /* Logs the person in as src: session cookie and 303 to the inbox. Returns
  * what rf_session_create said (RF_ERR_BUSY: the table is full). */
 static int start_session(struct auth *a, const struct rf_source *src,
-                          const struct rf_source_keys *keys)
+                         const struct rf_source_keys *keys)
 {
     char tok[RF_SESSION_TOKEN_B64];
     int rc = rf_session_create(rf_pages_srv->sessions, src, keys, tok);

@@ -258,8 +258,8 @@ struct report {
     const char *datadir;
     /* server */
     int running;
-    int stale;        /* a file from a server that stopped without removing it */
-    long long age_s;  /* of the status file */
+    int stale;       /* a file from a server that stopped without removing it */
+    long long age_s; /* of the status file */
     struct rf_status_file sf;
     /* store */
     struct rf_store_counts counts;
@@ -274,17 +274,26 @@ struct report {
     json_t *warnings; /* [{code, message}] */
 };
 
-static void warn(struct report *r, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* A warning: what is wrong and what to do (wrapped for the terminal), and
+ * the command that does it (printed on a line of its own, never wrapped,
+ * so that it can be copied; "" if none). */
+static void warn(struct report *r, const char *code, const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void warn(struct report *r, const char *code, const char *fmt, ...)
+static void warn(struct report *r, const char *code, const char *command, const char *fmt, ...)
 {
-    char text[600];
+    char text[600], cmd[600];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    json_array_append_new(r->warnings, json_pack("{s:s,s:s}", "code", code, "message", text));
+    const char *at = strstr(command, "{DIR}"); /* the data directory, at most once */
+    if (at == NULL)
+        snprintf(cmd, sizeof(cmd), "%s", command);
+    else
+        snprintf(cmd, sizeof(cmd), "%.*s%s%s", (int)(at - command), command, r->datadir, at + 5);
+    json_array_append_new(r->warnings, json_pack("{s:s,s:s,s:s?}", "code", code, "message", text,
+                                                 "command", cmd[0] ? cmd : NULL));
 }
 
 /* Reads at most cap bytes of DIR/name (O_NOFOLLOW); *n bytes read. */
@@ -466,77 +475,70 @@ static void ago_text(uint32_t day, uint32_t today, char *out, size_t cap)
 
 static void decide_warnings(struct report *r)
 {
-    const char *d = r->datadir;
     if (!r->running && r->stale)
-        warn(r, "server_stopped_uncleanly",
+        warn(r, "server_stopped_uncleanly", "sudo systemctl restart refuge",
              "A server ran on this data directory (pid %lld) but stopped without cleaning up "
-             "%lld seconds ago: it crashed or was killed. Nothing acknowledged is lost; start it "
-             "again (sudo systemctl restart refuge, or refuge serve --data %s ...) and read its "
-             "log (journalctl -u refuge).",
-             r->sf.pid, r->age_s, d);
+             "%lld seconds ago: it crashed or was killed. Nothing it acknowledged is lost. "
+             "Start it again (without the package: refuge serve --data DIR --listen ...) and "
+             "read its log (journalctl -u refuge).",
+             r->sf.pid, r->age_s);
     else if (!r->running)
-        warn(r, "server_not_running",
+        warn(r, "server_not_running", "sudo systemctl start refuge",
              "No server is running on this data directory, so people cannot reach the line. "
-             "Start it: sudo systemctl start refuge (or refuge serve --data %s --listen ...).",
-             d);
+             "Start it (without the package: refuge serve --data DIR --listen ...).");
     if (r->roster_version == 0)
-        warn(r, "no_caseworker",
+        warn(r, "no_caseworker", "refuge server token --data {DIR}",
              "No caseworker has enrolled yet: the line stays closed to people until the first "
-             "one (the admin) enrolls. Make an enrollment token with: refuge server token "
-             "--data %s, and give it to them for: refuge init --server URL --token TOKEN "
-             "--name NAME.",
-             d);
+             "one (the admin) enrolls. Make an enrollment token and give it to them for "
+             "`refuge init --server URL --token TOKEN --name NAME` on their laptop.");
     else if (r->roster == 1)
-        warn(r, "one_caseworker",
+        warn(r, "one_caseworker", "refuge staff invite",
              "Only one caseworker is on the roster. If their laptop or passphrase is lost, "
-             "nobody can read what people sent. An admin invites a second one: refuge staff "
-             "invite.");
+             "nobody can read what people sent. The admin invites a second caseworker from "
+             "their laptop.");
     if (r->pending > 0)
-        warn(r, "staff_waiting",
+        warn(r, "staff_waiting", "refuge staff approve NAME",
              "%u caseworker%s enrolled and wait%s for approval: they cannot read new cases yet. "
-             "An admin compares their fingerprint (refuge fingerprint, read out by them) and "
-             "runs: refuge staff approve NAME.",
+             "An admin compares the fingerprint they read out (refuge fingerprint) and approves "
+             "them from the admin's laptop.",
              r->pending, r->pending == 1 ? "" : "s", r->pending == 1 ? "s" : "");
     if (r->have_disk && r->disk_total > 0 &&
         (r->disk_free * 100 / r->disk_total < DISK_LOW_PERCENT || r->disk_free < DISK_LOW_BYTES)) {
         char f[32];
         size_text(r->disk_free, f, sizeof(f));
-        warn(r, "disk_low",
+        warn(r, "disk_low", "",
              "The disk holding the data directory is nearly full (%s left). When it is full, "
              "people's messages are refused (\"not saved\"). Free space, or move the data "
              "directory to a larger disk.",
              f);
     }
     if (r->backup_day == 0)
-        warn(r, "no_backup",
+        warn(r, "no_backup", "refuge server backup --data {DIR} --out FILE",
              "No backup has been made. If this disk dies or the server is seized, everything "
-             "is lost. Make one now and keep it on another machine: refuge server backup --data "
-             "%s --out FILE (or turn on the nightly backup of the package).",
-             d);
+             "is lost. Make one and keep it on another machine (or turn on the package's "
+             "nightly backup).");
     else if (r->today > r->backup_day && r->today - r->backup_day > BACKUP_LATE_DAYS)
-        warn(r, "backup_old",
-             "The last backup is %u days old. Make a new one: refuge server backup --data %s "
-             "--out FILE, and check the nightly backup timer (systemctl status "
-             "refuge-backup.timer).",
-             r->today - r->backup_day, d);
+        warn(r, "backup_old", "refuge server backup --data {DIR} --out FILE",
+             "The last backup is %u days old. Make a new one, and check the nightly backup "
+             "(systemctl status refuge-backup.timer).",
+             r->today - r->backup_day);
     uint32_t purge = r->counts.last_purge_day;
-    if (r->counts.cases > 0 && (purge == 0 || (r->today > purge &&
-                                               r->today - purge > PURGE_LATE_DAYS)))
-        warn(r, "purge_late",
-             "Expired cases have not been deleted for more than %d days (the running server "
-             "does it daily). Check that the server runs, or delete them now: refuge server "
-             "purge --data %s.",
-             PURGE_LATE_DAYS, d);
+    if (r->counts.cases > 0 &&
+        (purge == 0 || (r->today > purge && r->today - purge > PURGE_LATE_DAYS)))
+        warn(r, "purge_late", "refuge server purge --data {DIR}",
+             "Expired cases have not been deleted for more than %d days (a running server does "
+             "it daily). Check that the server runs, or delete them now.",
+             PURGE_LATE_DAYS);
     if (r->running && r->sf.sessions_max > 0 &&
         r->sf.sessions_active * 100 >= r->sf.sessions_max * SESSIONS_FULL_PERCENT)
-        warn(r, "sessions_nearly_full",
+        warn(r, "sessions_nearly_full", "",
              "%lld of %lld session places are taken: people logging in now may be told the "
-             "line is busy. Raise them with refuge serve --sessions-max N.",
+             "line is busy. Raise the limit with refuge serve --sessions-max N.",
              r->sf.sessions_active, r->sf.sessions_max);
 }
 
 static const char *const kind_names[RF_STORE_KINDS] = {"other", "message", "file",  "reply",
-                                                      "event", "note",    "other", "other"};
+                                                       "event", "note",    "other", "other"};
 
 static json_t *json_day(uint32_t day)
 {
@@ -582,15 +584,14 @@ static json_t *report_json(struct report *r)
         "format", 1, "data_dir", r->datadir, "version", RF_VERSION, "schema", "database",
         r->counts.schema, "program", r->counts.schema_program, "server", server, "storage",
         "total_bytes", (json_int_t)total, "database_bytes", (json_int_t)r->usage.db_bytes,
-        "wal_bytes", (json_int_t)r->usage.wal_bytes, "blob_bytes",
-        (json_int_t)r->usage.blob_bytes, "blob_files", (json_int_t)r->usage.blob_files, "disk",
-        disk, "counts", "cases", (json_int_t)r->counts.cases, "objects", objects, "object_bytes",
-        bytes, "staff", "roster", (int)r->roster, "admins", (int)r->admins, "pending",
-        (int)r->pending, "removed", (int)r->removed, "roster_version", (int)r->roster_version,
-        "audit_entries", (json_int_t)r->counts.audit, "last_purge_day",
-        json_day(r->counts.last_purge_day), "last_backup_day", json_day(r->backup_day), "onion",
-        r->onion[0] ? json_string(r->onion) : json_null(), "warnings",
-        json_incref(r->warnings));
+        "wal_bytes", (json_int_t)r->usage.wal_bytes, "blob_bytes", (json_int_t)r->usage.blob_bytes,
+        "blob_files", (json_int_t)r->usage.blob_files, "disk", disk, "counts", "cases",
+        (json_int_t)r->counts.cases, "objects", objects, "object_bytes", bytes, "staff", "roster",
+        (int)r->roster, "admins", (int)r->admins, "pending", (int)r->pending, "removed",
+        (int)r->removed, "roster_version", (int)r->roster_version, "audit_entries",
+        (json_int_t)r->counts.audit, "last_purge_day", json_day(r->counts.last_purge_day),
+        "last_backup_day", json_day(r->backup_day), "onion",
+        r->onion[0] ? json_string(r->onion) : json_null(), "warnings", json_incref(r->warnings));
     if (doc != NULL)
         json_object_set_new(doc, "ok", json_boolean(json_array_size(r->warnings) == 0));
     return doc;
@@ -656,8 +657,8 @@ static void report_text(struct report *r)
     size_text(r->usage.db_bytes, a, sizeof(a));
     size_text(r->usage.wal_bytes, b, sizeof(b));
     size_text(r->usage.blob_bytes, c, sizeof(c));
-    printf("  Storage      %s used: database %s, write-ahead log %s, files %s (%llu)\n", t, a, b,
-           c, (unsigned long long)r->usage.blob_files);
+    printf("  Storage      %s used: database %s, write-ahead log %s, files %s (%llu)\n", t, a, b, c,
+           (unsigned long long)r->usage.blob_files);
     if (r->have_disk) {
         size_text(r->disk_free, a, sizeof(a));
         size_text(r->disk_total, b, sizeof(b));
@@ -682,9 +683,13 @@ static void report_text(struct report *r)
         return;
     }
     printf("\nCheck (%zu):\n", nw);
-    for (size_t i = 0; i < nw; i++)
-        print_wrapped("  ! ",
-                      json_string_value(json_object_get(json_array_get(r->warnings, i), "message")));
+    for (size_t i = 0; i < nw; i++) {
+        json_t *w = json_array_get(r->warnings, i);
+        print_wrapped("  ! ", json_string_value(json_object_get(w, "message")));
+        const char *cmd = json_string_value(json_object_get(w, "command"));
+        if (cmd != NULL)
+            printf("      $ %s\n", cmd);
+    }
 }
 
 static void usage_status(FILE *f)
@@ -758,8 +763,9 @@ int rf_server_status_main(int argc, char **argv)
     }
     rc = rf_store_setting_get(st, "instance.kdf", &probe);
     if (rc != 0) {
-        fprintf(stderr, "refuge: no instance in %s (%s); create one: refuge server init --data "
-                        "DIR\n",
+        fprintf(stderr,
+                "refuge: no instance in %s (%s); create one: refuge server init --data "
+                "DIR\n",
                 datadir, rf_strerror(rc));
         goto out;
     }

@@ -30,8 +30,7 @@ struct rf_status_writer;
 
 /* Writes the file once, then starts the thread that rewrites it (before the
  * sandbox locks thread creation). metrics: the --metrics address or NULL. */
-int rf_status_writer_start(struct rf_status_writer **out, struct rf_srv *srv,
-                           const char *metrics);
+int rf_status_writer_start(struct rf_status_writer **out, struct rf_srv *srv, const char *metrics);
 /* Stops the thread and removes the file. NULL is a no-op. */
 void rf_status_writer_stop(struct rf_status_writer *w);
 

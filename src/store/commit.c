@@ -43,7 +43,7 @@ struct rf_committer {
     struct entry ring[RF_COMMIT_MAX_QUEUE];
     size_t head, count;
     int stopping;
-    uint64_t batches, ops; /* under mu */
+    uint64_t batches, ops;     /* under mu */
     struct rf_hist batch_hist; /* ops per batch */
     struct rf_hist apply_hist; /* microseconds per rf_store_apply */
     _Atomic uint64_t stored[RF_COMMIT_KINDS];
@@ -54,9 +54,9 @@ struct rf_committer {
 };
 
 static const uint64_t batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
-static const uint64_t apply_bounds_us[] = {250,    500,    1000,   2500,    5000,   10000,
-                                           25000,  50000,  100000, 250000,  500000, 1000000,
-                                           2500000, 5000000, 10000000};
+static const uint64_t apply_bounds_us[] = {250,    500,     1000,    2500,    5000,
+                                           10000,  25000,   50000,   100000,  250000,
+                                           500000, 1000000, 2500000, 5000000, 10000000};
 
 static uint64_t now_us(void)
 {
