@@ -360,23 +360,21 @@ static void read_onion(struct report *r)
     }
 }
 
-/* The last backup's day: the setting the backup command writes, a u32
- * (big-endian, like instance.purge_day) or decimal digits. */
+/* The last backup's day: the setting `refuge server backup` writes
+ * ("backup.last_day", u32 big-endian like instance.purge_day); 0 if none
+ * or not that shape. */
 static int read_backup(struct report *r, struct rf_store *st)
 {
     struct rf_buf b;
+    struct rf_reader rd;
+    uint32_t day = 0;
     rf_buf_init(&b, 64);
     int rc = rf_store_setting_get(st, SET_BACKUP_DAY, &b);
     if (rc == 0) {
-        uint32_t d = 0;
-        if (b.len == 4) {
-            d = (uint32_t)b.data[0] << 24 | (uint32_t)b.data[1] << 16 | (uint32_t)b.data[2] << 8 |
-                b.data[3];
-        } else {
-            for (size_t i = 0; i < b.len && i < 10 && b.data[i] >= '0' && b.data[i] <= '9'; i++)
-                d = d * 10 + (uint32_t)(b.data[i] - '0');
-        }
-        r->backup_day = d;
+        rf_reader_init(&rd, b.data, b.len);
+        if (rf_get_u32(&rd, &day) != 0 || rf_reader_expect_end(&rd) != 0)
+            day = 0;
+        r->backup_day = day;
     } else if (rc == RF_ERR_NOT_FOUND) {
         rc = 0;
     }

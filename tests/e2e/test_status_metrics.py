@@ -26,12 +26,15 @@ metrics:
     lib.encodings() knows, with people connecting from 127.77.66.55;
   - the sandbox stays on with --metrics (Seccomp: 2, NoNewPrivs: 1).
 """
+import datetime
 import json
 import math
 import os
 import re
 import signal
 import socket
+import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -407,6 +410,9 @@ def test():
           "address", running["server"])
     check("http://127.0.0.1:%d/metrics" % mport in status(srv.data).out,
           "status text shows the metrics URL")
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    check(running["last_purge_day"] == today.isoformat(),
+          "the server's daily purge ran at start: last purge today", running["last_purge_day"])
 
     # ---- a team ----
     alice = enroll_first_admin(srv, "Alice")
@@ -538,6 +544,25 @@ def test():
           "after SIGKILL: not running, stopped uncleanly", (doc["server"], codes(doc)))
     check("crashed or was killed" in status(srv.data).out, "the text says it crashed")
     log("clean stop and crash told apart")
+
+    # ---- the last backup: the setting `refuge server backup` writes ----
+    epoch_day = (today - datetime.date(1970, 1, 1)).days
+    for ago, warned in ((10, "backup_old"), (0, None)):
+        con = sqlite3.connect(os.path.join(srv.data, "refuge.db"))
+        con.execute("INSERT INTO settings(key, value) VALUES ('backup.last_day', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (struct.pack(">I", epoch_day - ago),))
+        con.commit()
+        con.close()
+        doc, _ = status_json(srv.data)
+        want = (today - datetime.timedelta(days=ago)).isoformat()
+        check(doc["last_backup_day"] == want, "status reads the last backup's day", doc)
+        check("no_backup" not in codes(doc), "a backup was made: no no_backup", codes(doc))
+        check((warned in codes(doc)) if warned else ("backup_old" not in codes(doc)),
+              "a backup %d days old: %s" % (ago, warned or "no warning"), codes(doc))
+    check("Last backup  %s (today)" % today.isoformat() in status(srv.data).out,
+          "the text shows the last backup's day")
+    log("last backup read from backup.last_day; a 10-day-old one is flagged")
 
 
 if __name__ == "__main__":
