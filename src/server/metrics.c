@@ -83,6 +83,7 @@ static const uint64_t kdf_wait_bounds_us[] = {1000,    5000,     10000,   25000,
                                               100000,  250000,   500000,  1000000, 2500000,
                                               5000000, 10000000, 30000000};
 static struct rf_hist kdf_wait;
+static atomic_int onion_state = -1; /* -1: no --onion; kept across counters_reset */
 
 static int counting(void)
 {
@@ -115,6 +116,11 @@ void rf_metrics_submission(int stored)
 {
     if (counting())
         atomic_fetch_add_explicit(&submissions[stored ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void rf_metrics_onion(int up)
+{
+    atomic_store_explicit(&onion_state, up ? 1 : 0, memory_order_relaxed);
 }
 
 void rf_metrics_kdf_wait(uint64_t us)
@@ -376,6 +382,12 @@ int rf_metrics_render(struct rf_metrics *m, struct rf_buf *out)
                 : head(out, "refuge_sessions_max", "gauge",
                        "Sessions the table holds; past it a log-in answers busy.");
         rc = rc ? rc : put(out, "refuge_sessions_max %u\n", srv->limits.sessions_max);
+    }
+    int onion = atomic_load_explicit(&onion_state, memory_order_relaxed);
+    if (rc == 0 && onion >= 0) {
+        rc = head(out, "refuge_onion_service_up", "gauge",
+                  "1 while the onion service is published, 0 while tor is away (reconnecting).");
+        rc = rc ? rc : put(out, "refuge_onion_service_up %d\n", onion);
     }
     rc = rc ? rc : render_kdf(out, srv);
     rc = rc ? rc : render_store(out, srv);

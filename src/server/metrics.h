@@ -57,6 +57,10 @@ void rf_metrics_submission(int stored);
 /* Microseconds a codename waited in the KDF queue before a worker took it. */
 void rf_metrics_kdf_wait(uint64_t us);
 
+/* The onion service (refuge serve --onion): 1 published, 0 down (tor gone,
+ * reconnecting). Never called without --onion: the metric is absent then. */
+void rf_metrics_onion(int up);
+
 /* Renders the whole exposition into out (for the listener and tests). */
 int rf_metrics_render(struct rf_metrics *m, struct rf_buf *out);
 

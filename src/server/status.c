@@ -20,6 +20,8 @@
  * sizes, days, and the server's own onion address.
  */
 #include "server/status.h"
+#include "server/backup.h"
+#include "server/onion.h"
 #include "server/kdfpool.h"
 #include "server/session.h"
 #include "server/srv.h"
@@ -51,9 +53,8 @@
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
-#define SET_BACKUP_DAY "backup.last_day"
-#define ONION_HOSTNAME_FILE "onion-hostname"
-#define ONION_ID_LEN 56
+#define ONION_HOSTNAME_FILE RF_ONION_HOSTNAME_FILE
+#define ONION_ID_LEN RF_ONION_ID_LEN
 #define STAFF_MAX 1024
 #define ROSTER_VERSIONS_MAX 100000
 
@@ -358,28 +359,6 @@ static void read_onion(struct report *r)
         memcpy(r->onion, buf, ONION_ID_LEN + 6);
         r->onion[ONION_ID_LEN + 6] = '\0';
     }
-}
-
-/* The last backup's day: the setting `refuge server backup` writes
- * ("backup.last_day", u32 big-endian like instance.purge_day); 0 if none
- * or not that shape. */
-static int read_backup(struct report *r, struct rf_store *st)
-{
-    struct rf_buf b;
-    struct rf_reader rd;
-    uint32_t day = 0;
-    rf_buf_init(&b, 64);
-    int rc = rf_store_setting_get(st, SET_BACKUP_DAY, &b);
-    if (rc == 0) {
-        rf_reader_init(&rd, b.data, b.len);
-        if (rf_get_u32(&rd, &day) != 0 || rf_reader_expect_end(&rd) != 0)
-            day = 0;
-        r->backup_day = day;
-    } else if (rc == RF_ERR_NOT_FOUND) {
-        rc = 0;
-    }
-    rf_buf_free(&b);
-    return rc;
 }
 
 /* Roster members now, admins, and enrolled keys not on it: waiting for
@@ -770,7 +749,7 @@ int rf_server_status_main(int argc, char **argv)
     rc = rf_store_counts(st, &r.counts);
     rc = rc ? rc : rf_store_usage(st, &r.usage);
     rc = rc ? rc : read_team(&r, st);
-    rc = rc ? rc : read_backup(&r, st);
+    r.backup_day = rf_backup_last_day(st); /* the setting refuge server backup writes */
     if (rc != 0) {
         fprintf(stderr, "refuge: cannot read the instance in %s: %s\n", datadir, rf_strerror(rc));
         goto out;
