@@ -890,8 +890,8 @@ static int derive(struct rf_req *r, struct auth *a, const char *cn, size_t len, 
     int rc = rf_kdfpool_submit(rf_pages_srv->kdf, cn, len, done, a);
     if (rc == 0)
         return 0;
-    if (!a->is_new)
-        rf_metrics_login(rc == RF_ERR_BUSY ? RF_METRICS_LOGIN_BUSY : RF_METRICS_LOGIN_WRONG);
+    if (!a->is_new && rc == RF_ERR_BUSY) /* the queue is full: counted; a server error is not */
+        rf_metrics_login(RF_METRICS_LOGIN_BUSY);
     rf_pages_error(r, a->lang, rc == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_SERVER,
                    a->is_new ? "/new" : "/login");
     rf_req_resume(r);
