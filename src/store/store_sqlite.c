@@ -694,8 +694,8 @@ int rf_store_counts(struct rf_store *st, struct rf_store_counts *out)
 {
     static const char *const sql[] = {
         "SELECT kind, count(*), coalesce(sum(size), 0) FROM objects GROUP BY kind",
-        "SELECT (SELECT count(*) FROM sources WHERE case_id <> 'teamconfig'),"
-        " (SELECT count(*) FROM staff)",
+        ("SELECT (SELECT count(*) FROM sources WHERE case_id <> 'teamconfig'),"
+         " (SELECT count(*) FROM staff)"),
         "SELECT count(*), coalesce(max(CASE WHEN action = 'purge' THEN day END), 0) FROM audit",
     };
     struct conn *c;
