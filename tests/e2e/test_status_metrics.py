@@ -509,9 +509,9 @@ def test():
             needles += [(what, label, pat) for label, pat in encodings(s)]
     needles += [("address", "mapped", ("::ffff:" + PERSON_ADDRESS).encode()),
                 ("address", "binary", bytes([127, 77, 66, 55]))]
-    for word in person.codename.split():
-        if len(word) >= 6:
-            needles.append(("codename word", "utf-8", word.encode()))
+    words = person.codename.split()  # any two words in a row (one alone may be "people")
+    for i in range(len(words) - 1):
+        needles.append(("codename words", "utf-8", (words[i] + " " + words[i + 1]).encode()))
     # positive control: the same search finds each secret where it is
     control = (person.codename + " " + message + " " + fname + " " + cookie + " " +
                PERSON_ADDRESS).encode()
