@@ -2,6 +2,8 @@
 # bench/landing.sh - requests/s of the landing and login pages, side by side
 # with nginx serving the same bytes with the same headers, in the same run.
 # Target (DESIGN.md): refuge >= nginx. Usage: bench/landing.sh [seconds]
+# REFUGE_SERVE_FLAGS: more flags for refuge serve (e.g. "--metrics
+# 127.0.0.1:9464", to measure the metrics' cost on the hot path).
 set -eu
 # as root, a throwaway instance is served as root (see refuge serve --help)
 ROOTFLAG=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
@@ -19,7 +21,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 
 "$BIN" server init --data "$W/data" >"$W/init.out" 2>&1
 P1=$(free_port)
-"$BIN" serve --data "$W/data" --listen 127.0.0.1:$P1 $ROOTFLAG >"$W/serve.out" 2>&1 &
+"$BIN" serve --data "$W/data" --listen 127.0.0.1:$P1 $ROOTFLAG ${REFUGE_SERVE_FLAGS:-} >"$W/serve.out" 2>&1 &
 SRV=$!
 for _ in $(seq 50); do grep -q listening "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
 

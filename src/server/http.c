@@ -58,6 +58,7 @@
  * "default-src 'none'; frame-ancestors 'none'" for anything else.
  */
 #include "server/httpd.h"
+#include "server/metrics.h"
 #include "server/srv.h"
 #include "server/tmpl.h"
 #include "lib/err.h"
@@ -789,6 +790,7 @@ static enum MHD_Result queue_recorded(struct rf_req *r)
 {
     enum MHD_Result ret = MHD_queue_response(r->conn, r->status, r->resp);
     if (ret == MHD_YES) {
+        rf_metrics_request(r->route, r->status); /* the table's route, never the path sent */
         if (!r->resp_shared)
             MHD_destroy_response(r->resp);
         r->resp = NULL;

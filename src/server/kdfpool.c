@@ -21,6 +21,7 @@
  * before the workers exit.
  */
 #include "server/kdfpool.h"
+#include "server/metrics.h"
 #include "lib/codename.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SLOT_BYTES (RF_CODENAME_INPUT_MAX + 1)
@@ -38,6 +40,7 @@
 
 struct job {
     size_t len;
+    uint64_t queued_us; /* CLOCK_MONOTONIC, for the wait-time metric */
     rf_kdf_done_fn done;
     void *arg;
 };
@@ -57,6 +60,13 @@ struct rf_kdfpool {
     pthread_t *threads;
     unsigned nthreads;
 };
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void *worker(void *arg)
 {
@@ -78,6 +88,7 @@ static void *worker(void *arg)
         p->nrunning++;
         struct job j = p->jobs[slot];
         pthread_mutex_unlock(&p->lock);
+        rf_metrics_kdf_wait(now_us() - j.queued_us);
 
         char *cn = p->slab + (size_t)slot * SLOT_BYTES;
         int status = RF_ERR_NOMEM;
@@ -161,12 +172,20 @@ int rf_kdfpool_submit(struct rf_kdfpool *p, const char *codename, size_t len, rf
     if (len > 0)
         memcpy(cn, codename, len);
     cn[len] = '\0';
-    p->jobs[slot] = (struct job){.len = len, .done = done, .arg = arg};
+    p->jobs[slot] = (struct job){.len = len, .queued_us = now_us(), .done = done, .arg = arg};
     p->ring[(p->head + p->nwaiting) % p->nslots] = slot;
     p->nwaiting++;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+void rf_kdfpool_depth(struct rf_kdfpool *p, unsigned *waiting, unsigned *running)
+{
+    pthread_mutex_lock(&p->lock);
+    *waiting = p->nwaiting;
+    *running = p->nrunning;
+    pthread_mutex_unlock(&p->lock);
 }
 
 void rf_kdfpool_free(struct rf_kdfpool *p)

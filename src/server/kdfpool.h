@@ -23,6 +23,8 @@ int rf_kdfpool_new(struct rf_kdfpool **out, const struct rf_kdf_params *params, 
                    unsigned queue);
 int rf_kdfpool_submit(struct rf_kdfpool *p, const char *codename, size_t len, rf_kdf_done_fn done,
                       void *arg);
+/* Derivations waiting and running now (for the metrics endpoint). */
+void rf_kdfpool_depth(struct rf_kdfpool *p, unsigned *waiting, unsigned *running);
 void rf_kdfpool_free(struct rf_kdfpool *p);
 
 #endif

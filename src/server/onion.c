@@ -27,6 +27,7 @@
  * sodium_malloc memory, wiped; nothing here logs or prints the key.
  */
 #include "server/onion.h"
+#include "server/metrics.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -864,6 +865,7 @@ int rf_onion_publish(struct rf_onion *on, const char *listen, uint16_t port)
     if (rc != 0)
         fprintf(stderr, "refuge: warning: cannot write %s/%s: %s\n", on->datadir,
                 RF_ONION_HOSTNAME_FILE, rf_strerror(rc));
+    rf_metrics_onion(1);
     return 0;
 }
 
@@ -930,6 +932,7 @@ static void *watch_main(void *arg)
         say("lost the control connection to tor; the onion service is down until tor is "
             "back (retrying)");
         ctl_close(on);
+        rf_metrics_onion(0);
         int backoff = BACKOFF_MIN_MS, stopped = 0;
         while (!(stopped = wait_stop(on, backoff))) {
             if (reconnect(on) == 0)
@@ -938,6 +941,7 @@ static void *watch_main(void *arg)
         }
         if (stopped)
             break;
+        rf_metrics_onion(1);
         fprintf(stderr, "refuge: onion service added again: http://%s/\n", on->address);
     }
     return NULL;

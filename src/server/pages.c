@@ -32,6 +32,7 @@
 #include "lib/roster.h"
 #include "server/intake.h"
 #include "server/kdfpool.h"
+#include "server/metrics.h"
 #include "server/routes.h"
 
 #include <pthread.h>
@@ -802,9 +803,10 @@ static int login_get(struct rf_req *r)
     return 0;
 }
 
-/* Logs the person in as src: session cookie and 303 to the inbox. */
-static void start_session(struct auth *a, const struct rf_source *src,
-                          const struct rf_source_keys *keys)
+/* Logs the person in as src: session cookie and 303 to the inbox. Returns
+ * what rf_session_create said (RF_ERR_BUSY: the table is full). */
+static int start_session(struct auth *a, const struct rf_source *src,
+                         const struct rf_source_keys *keys)
 {
     char tok[RF_SESSION_TOKEN_B64];
     int rc = rf_session_create(rf_pages_srv->sessions, src, keys, tok);
@@ -818,6 +820,7 @@ static void start_session(struct auth *a, const struct rf_source *src,
         rf_pages_error(a->r, a->lang, RF_PE_BUSY, "/login");
     else if (rc != 0)
         rf_pages_error(a->r, a->lang, RF_PE_SERVER, "/");
+    return rc;
 }
 
 static void login_derived(void *arg, int status, const struct rf_source_keys *keys)
@@ -828,10 +831,15 @@ static void login_derived(void *arg, int status, const struct rf_source_keys *ke
     int rc = status;
     if (rc == 0)
         rc = rf_store_source_by_lookup(rf_pages_srv->store, keys->lookup_id, &src);
-    if (rc == 0)
-        start_session(a, &src, keys);
-    else if (login_page(r, a->lang, a->token, 1) != 0)
-        rf_pages_error(r, a->lang, RF_PE_SERVER, "/login");
+    if (rc == 0) {
+        rc = start_session(a, &src, keys);
+        if (rc == 0 || rc == RF_ERR_BUSY)
+            rf_metrics_login(rc == 0 ? RF_METRICS_LOGIN_OK : RF_METRICS_LOGIN_BUSY);
+    } else {
+        rf_metrics_login(RF_METRICS_LOGIN_WRONG);
+        if (login_page(r, a->lang, a->token, 1) != 0)
+            rf_pages_error(r, a->lang, RF_PE_SERVER, "/login");
+    }
     sodium_memzero(&src, sizeof(src));
     rf_req_resume(r); /* r and a may be gone after this */
 }
@@ -845,7 +853,7 @@ static void new_committed(void *arg, struct rf_op *op)
     if (rc == RF_ERR_EXISTS) /* 90 bits make this a repeat of the same codename, not a clash */
         rc = rf_store_source_by_lookup(rf_pages_srv->store, a->keys->lookup_id, &src);
     if (rc == 0)
-        start_session(a, &src, a->keys);
+        (void)start_session(a, &src, a->keys); /* it answers either way */
     else
         rf_pages_error(r, a->lang, RF_PE_NOTSAVED, "/new");
     sodium_memzero(a->keys, sizeof(*a->keys));
@@ -882,6 +890,8 @@ static int derive(struct rf_req *r, struct auth *a, const char *cn, size_t len, 
     int rc = rf_kdfpool_submit(rf_pages_srv->kdf, cn, len, done, a);
     if (rc == 0)
         return 0;
+    if (!a->is_new && rc == RF_ERR_BUSY) /* the queue is full: counted; a server error is not */
+        rf_metrics_login(RF_METRICS_LOGIN_BUSY);
     rf_pages_error(r, a->lang, rc == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_SERVER,
                    a->is_new ? "/new" : "/login");
     rf_req_resume(r);
@@ -898,8 +908,10 @@ static int login_end(struct rf_req *r)
     int rc = anon_token(r, a->token);
     if (rc != 0)
         return rc;
-    if (a->too_long || a->codename.len == 0)
+    if (a->too_long || a->codename.len == 0) {
+        rf_metrics_login(RF_METRICS_LOGIN_WRONG);
         return login_page(r, a->lang, a->token, 1);
+    }
     rc = derive(r, a, (const char *)a->codename.data, a->codename.len, login_derived);
     rf_buf_reset(&a->codename); /* the pool has its own copy */
     return rc;

@@ -29,6 +29,7 @@
 #include "lib/roster.h"
 #include "lib/reply.h"
 #include "server/intake.h"
+#include "server/metrics.h"
 #include "server/pages_priv.h"
 #include "store/commit.h"
 #include "store/store.h"
@@ -975,6 +976,7 @@ static void discard_blobs(struct send *s)
 static void send_settled(struct send *s, int status)
 {
     struct rf_req *r = s->r;
+    rf_metrics_submission(status == 0);
     if (status == 0) {
         if (rf_req_redirect(r, "/inbox?sent=1") != 0)
             rf_pages_error(r, s->lang, RF_PE_SERVER, "/inbox");

@@ -27,12 +27,14 @@
 #include "server/backup.h"
 #include "server/httpd.h"
 #include "server/kdfpool.h"
+#include "server/metrics.h"
 #include "server/onion.h"
 #include "server/purge.h"
 #include "server/routes.h"
 #include "server/sandbox.h"
 #include "server/session.h"
 #include "server/srv.h"
+#include "server/status.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -513,7 +515,7 @@ out:
 int rf_server_admin_main(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: refuge server init|token|purge|settings|backup|restore [--help]\n";
+        "usage: refuge server init|token|purge|settings|status|backup|restore [--help]\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -526,6 +528,8 @@ int rf_server_admin_main(int argc, char **argv)
         return rf_server_purge_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "settings") == 0)
         return rf_server_settings_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "status") == 0)
+        return rf_server_status_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "backup") == 0)
         return rf_server_backup_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "restore") == 0)
@@ -536,6 +540,7 @@ int rf_server_admin_main(int argc, char **argv)
               "  token  mint an enrollment token for the first admin\n"
               "  purge  delete expired cases now (retention)\n"
               "  settings  show or change the retention settings\n"
+              "  status  how the instance is doing, and what needs doing (--json)\n"
               "  backup  write an archive of the instance (ciphertext only)\n"
               "  restore check an archive and restore it into a new data directory\n",
               stdout);
@@ -566,6 +571,8 @@ static void usage_serve(FILE *f)
         "                    owner; DIR owned by root is refused unless --allow-root)\n"
         "  --allow-root      serve as root, without capabilities (a container alone)\n"
         "  --no-seccomp      no system call filter (debugging only)\n"
+        "  --metrics A:P     Prometheus metrics on http://A:P/metrics, a loopback address\n"
+        "                    only (e.g. 127.0.0.1:9464); off by default\n"
         "  --onion           also serve as a Tor onion service: asks the local tor over\n"
         "                    its control port (cookie authentication); the key is kept\n"
         "                    in DIR/onion-key, so the address stays the same; the\n"
@@ -592,6 +599,7 @@ struct serve_opts {
     const char *tor_control;    /* --tor-control */
     int onion_no_pow;           /* --onion-no-pow */
     const char *onion_location; /* --onion-location */
+    const char *metrics;        /* --metrics ADDR:PORT (loopback), or NULL */
     struct rf_sandbox_opts sandbox;
 };
 
@@ -628,6 +636,7 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"tor-control", required_argument, 0, 'C'},
         {"onion-no-pow", no_argument, 0, 'P'},
         {"onion-location", required_argument, 0, 'W'},
+        {"metrics", required_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -702,6 +711,14 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
                 return EXIT_USAGE;
             }
             o->onion_location = optarg;
+            break;
+        case 'X':
+            if (rf_metrics_addr_check(optarg) != 0) {
+                say("--metrics takes a loopback ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464: "
+                    "the metrics are never served to the network (scrape them on this host)");
+                return EXIT_USAGE;
+            }
+            o->metrics = optarg;
             break;
         case 'h':
             usage_serve(stdout);
@@ -836,6 +853,8 @@ int rf_serve_main(int argc, char **argv)
     int pages_up = 0, api_up = 0;
     struct rf_http *http = NULL;
     struct rf_purger *purger = NULL;
+    struct rf_metrics *metrics = NULL;
+    struct rf_status_writer *status = NULL;
     struct rf_srv srv;
     memset(&srv, 0, sizeof(srv));
     srv.datadir = o.datadir;
@@ -910,6 +929,18 @@ int rf_serve_main(int argc, char **argv)
     rf_http_set_fallbacks(rf_pages_not_found, rf_api_not_found, rf_pages_refuse);
     const struct rf_route *const tables[] = {rf_page_routes, rf_api_routes};
     const size_t counts[] = {rf_page_routes_n, rf_api_routes_n};
+    /* the metrics listener and the status file's thread, before seccomp;
+     * up before the line listens, so a client that reaches it finds them */
+    if (o.metrics != NULL &&
+        (rc = rf_metrics_start(&metrics, &srv, o.metrics, tables, counts, 2)) != 0) {
+        say_err("cannot listen for metrics on that address", rc);
+        goto out;
+    }
+    rc = rf_status_writer_start(&status, &srv, o.metrics);
+    if (rc != 0) {
+        say_err("cannot write the status file in the data directory", rc);
+        goto out;
+    }
     rc = rf_http_start(&http, &srv, o.listen, tables, counts, 2);
     if (rc == RF_ERR_INVALID) {
         say("--listen takes ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
@@ -936,6 +967,10 @@ int rf_serve_main(int argc, char **argv)
     if (rc != 0)
         goto out;
     print_listening(o.listen, rf_http_port(http), onion_line);
+    if (metrics != NULL) {
+        printf("metrics on http://%s/metrics\n", o.metrics);
+        fflush(stdout);
+    }
     rf_log_info("serving");
 
     int sig = 0;
@@ -944,6 +979,8 @@ int rf_serve_main(int argc, char **argv)
     rf_log_info("stopping");
     ret = 0;
 out:
+    rf_status_writer_stop(status);
+    rf_metrics_stop(metrics);
     rf_onion_free(onion); /* tor takes the service down with the connection */
     rf_http_stop(http);   /* waits for suspended requests, whose workers still run */
     rf_kdfpool_free(srv.kdf);

@@ -160,6 +160,22 @@ out:
     return rc;
 }
 
+int rf_blobdir_open_readonly(struct rf_store_files *f, const char *datadir)
+{
+    f->dir_fd = f->blobs_fd = f->tmp_fd = f->lock_fd = -1;
+    f->readonly = 1;
+    f->dir_fd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (f->dir_fd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? RF_ERR_NOT_FOUND : rf_store_errno(errno);
+    f->blobs_fd = openat(f->dir_fd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (f->blobs_fd < 0 && errno != ENOENT) {
+        int rc = rf_store_errno(errno);
+        rf_blobdir_close(f);
+        return rc;
+    }
+    return 0;
+}
+
 void rf_blobdir_close(struct rf_store_files *f)
 {
     int *fds[] = {&f->tmp_fd, &f->blobs_fd, &f->lock_fd, &f->dir_fd};
@@ -188,6 +204,29 @@ static int dir_open_stream(int dir_fd, DIR **out)
 static int is_dot(const char *n)
 {
     return strcmp(n, ".") == 0 || strcmp(n, "..") == 0;
+}
+
+int rf_blobdir_usage(struct rf_store_files *f, uint64_t *bytes, uint64_t *files)
+{
+    DIR *d = NULL;
+    struct dirent *e;
+    *bytes = *files = 0;
+    if (f->blobs_fd < 0)
+        return 0;
+    int rc = dir_open_stream(f->blobs_fd, &d);
+    if (rc != 0)
+        return rc;
+    while ((e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (!rf_blob_name_valid(e->d_name))
+            continue;
+        if (fstatat(f->blobs_fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+            continue; /* deleted meanwhile (a purge), or not ours */
+        *bytes += (uint64_t)sb.st_size;
+        (*files)++;
+    }
+    closedir(d);
+    return 0;
 }
 
 int rf_blobdir_clear_tmp(struct rf_store_files *f, long *n)
@@ -305,6 +344,8 @@ int rf_blob_begin(struct rf_store *st, struct rf_blob **out)
     uint8_t rnd[RF_BLOB_NAME_LEN / 2];
     struct rf_blob *b;
     *out = NULL;
+    if (f->readonly)
+        return RF_ERR_INVALID;
     b = calloc(1, sizeof(*b));
     if (!b)
         return RF_ERR_NOMEM;

@@ -11,6 +11,9 @@
  * in the ring and become the next batch, so batches grow exactly as fast as
  * load does and an idle line pays no added latency.
  *
+ * Measurements (commit.h): the thread alone writes them, after each batch,
+ * with relaxed atomics; readers (the metrics endpoint) never take mu.
+ *
  * Invariants: an op is owned by the committer from a successful submit until
  * its done runs, and done runs exactly once for it; rf_committer_free runs
  * every queued op before the thread exits; no completion runs with mu held.
@@ -20,8 +23,10 @@
 #include "lib/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct entry {
     struct rf_op *op; /* first of nops ops */
@@ -38,11 +43,43 @@ struct rf_committer {
     struct entry ring[RF_COMMIT_MAX_QUEUE];
     size_t head, count;
     int stopping;
-    uint64_t batches, ops; /* under mu */
+    uint64_t batches, ops;     /* under mu */
+    struct rf_hist batch_hist; /* ops per batch */
+    struct rf_hist apply_hist; /* microseconds per rf_store_apply */
+    _Atomic uint64_t stored[RF_COMMIT_KINDS];
+    _Atomic uint64_t stored_bytes;
     /* the committer thread's own */
     struct entry batch[RF_COMMIT_MAX_BATCH];
     struct rf_op ops_buf[RF_COMMIT_MAX_BATCH];
 };
+
+static const uint64_t batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+static const uint64_t apply_bounds_us[] = {250,    500,     1000,    2500,    5000,
+                                           10000,  25000,   50000,   100000,  250000,
+                                           500000, 1000000, 2500000, 5000000, 10000000};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* After a batch: its size and duration, and the objects it stored. */
+static void measure(struct rf_committer *c, size_t nops, uint64_t us)
+{
+    rf_hist_observe(&c->batch_hist, nops);
+    rf_hist_observe(&c->apply_hist, us);
+    for (size_t i = 0; i < nops; i++) {
+        const struct rf_op *op = &c->ops_buf[i];
+        if (op->type != RF_OP_OBJECT_PUT || op->status != 0)
+            continue;
+        size_t k = op->kind < RF_COMMIT_KINDS ? op->kind : RF_COMMIT_KINDS - 1;
+        atomic_fetch_add_explicit(&c->stored[k], 1, memory_order_relaxed);
+        uint64_t n = op->data != NULL ? op->len : op->size;
+        atomic_fetch_add_explicit(&c->stored_bytes, n, memory_order_relaxed);
+    }
+}
 
 /* Takes entries while their ops fit in one batch (a group is never split);
  * returns the number of entries, *nops the number of ops. */
@@ -84,7 +121,9 @@ static void *committer_main(void *arg)
             c->ops_buf[k].group = (uint16_t)(e->nops > 1 ? e->nops : 0);
             k += e->nops;
         }
+        uint64_t t0 = now_us();
         int rc = rf_store_apply(c->st, c->ops_buf, nops);
+        measure(c, nops, now_us() - t0);
         if (rc != 0)
             rf_log_num(RF_LOG_WARN, "commit: batch failed", "ops", nops);
         k = 0;
@@ -110,6 +149,12 @@ int rf_committer_new(struct rf_committer **out, struct rf_store *st)
     if (!c)
         return RF_ERR_NOMEM;
     c->st = st;
+    rf_hist_init(&c->batch_hist, batch_bounds, sizeof(batch_bounds) / sizeof(batch_bounds[0]));
+    rf_hist_init(&c->apply_hist, apply_bounds_us,
+                 sizeof(apply_bounds_us) / sizeof(apply_bounds_us[0]));
+    for (size_t i = 0; i < RF_COMMIT_KINDS; i++)
+        atomic_init(&c->stored[i], 0);
+    atomic_init(&c->stored_bytes, 0);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->work, NULL);
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
@@ -196,6 +241,25 @@ void rf_committer_stats(const struct rf_committer *c, uint64_t *batches, uint64_
     *batches = c->batches;
     *ops = c->ops;
     pthread_mutex_unlock(&m->mu);
+}
+
+const struct rf_hist *rf_committer_batch_hist(const struct rf_committer *c)
+{
+    return &c->batch_hist;
+}
+
+const struct rf_hist *rf_committer_apply_hist(const struct rf_committer *c)
+{
+    return &c->apply_hist;
+}
+
+void rf_committer_stored(const struct rf_committer *c, uint64_t objects[RF_COMMIT_KINDS],
+                         uint64_t *bytes)
+{
+    struct rf_committer *m = (struct rf_committer *)c; /* atomic loads */
+    for (size_t i = 0; i < RF_COMMIT_KINDS; i++)
+        objects[i] = atomic_load_explicit(&m->stored[i], memory_order_relaxed);
+    *bytes = atomic_load_explicit(&m->stored_bytes, memory_order_relaxed);
 }
 
 void rf_committer_free(struct rf_committer *c)

@@ -11,6 +11,7 @@
 #ifndef RF_COMMIT_H
 #define RF_COMMIT_H
 
+#include "lib/hist.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -35,6 +36,16 @@ int rf_committer_run(struct rf_committer *c, struct rf_op *op);
 /* Batches applied and ops in them since rf_committer_new (ops / batches is
  * the mean group size; for tests, benchmarks and status). */
 void rf_committer_stats(const struct rf_committer *c, uint64_t *batches, uint64_t *ops);
+/* For the metrics endpoint (counts and durations only, read lock-free at
+ * any time): ops per batch; microseconds per rf_store_apply (the
+ * transaction with its fsync); objects stored (op RF_OP_OBJECT_PUT that
+ * committed) by kind 0..RF_COMMIT_KINDS-1 (larger kinds count in the last)
+ * and their ciphertext bytes. */
+#define RF_COMMIT_KINDS 8
+const struct rf_hist *rf_committer_batch_hist(const struct rf_committer *c);
+const struct rf_hist *rf_committer_apply_hist(const struct rf_committer *c);
+void rf_committer_stored(const struct rf_committer *c, uint64_t objects[RF_COMMIT_KINDS],
+                         uint64_t *bytes);
 /* Drains the queue and stops the thread. */
 void rf_committer_free(struct rf_committer *c);
 

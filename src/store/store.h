@@ -155,6 +155,42 @@ int rf_store_archive_check(int fd, struct rf_backup_info *info);
  * closes it. On failure datadir is left empty (removed if it was created). */
 int rf_store_restore(int fd, const char *datadir, struct rf_backup_info *info);
 
+/* ---- status (refuge server status, the metrics endpoint) ---- */
+
+/* Opens an existing store for reading only, beside a running server or not:
+ * creates no file or directory, migrates nothing, runs no recovery, takes no
+ * lock (so a server starting meanwhile still recovers). RF_ERR_NOT_FOUND if
+ * datadir holds no store, RF_ERR_VERSION if its schema is newer than this
+ * program. Only reads work on it: rf_store_apply, rf_store_purge,
+ * rf_store_checkpoint and rf_blob_begin answer RF_ERR_INVALID. (SQLite: the
+ * database is opened read-only; a reader beside a running server shares
+ * its WAL index in DIR/refuge.db-shm, as every SQLite reader does.) */
+int rf_store_open_readonly(struct rf_store **out, const char *datadir);
+
+/* Counts, for an admin: no row's content, only how many. */
+#define RF_STORE_KINDS 8 /* object kinds 0..7 counted apart; larger ones in 7 */
+struct rf_store_counts {
+    int schema;                            /* the database's schema version */
+    int schema_program;                    /* the one this program writes */
+    uint64_t objects[RF_STORE_KINDS];      /* rows by kind */
+    uint64_t object_bytes[RF_STORE_KINDS]; /* their ciphertext bytes */
+    uint64_t cases;                        /* sources (the reserved team case not counted) */
+    uint64_t staff;                        /* enrolled keys (on the roster or waiting) */
+    uint64_t audit;                        /* audit entries */
+    uint32_t last_purge_day;               /* day of the latest purge run (audit); 0: never */
+};
+int rf_store_counts(struct rf_store *st, struct rf_store_counts *out);
+
+/* Bytes on disk. Backend-neutral parts (blobs) and the backend's own
+ * (SQLite: DIR/refuge.db and DIR/refuge.db-wal). Reads file sizes only. */
+struct rf_store_usage {
+    uint64_t db_bytes;
+    uint64_t wal_bytes;
+    uint64_t blob_bytes;
+    uint64_t blob_files;
+};
+int rf_store_usage(struct rf_store *st, struct rf_store_usage *out);
+
 /* ---- writes ---- */
 enum rf_op_type {
     RF_OP_SETTING_PUT = 1, /* key, data/len */

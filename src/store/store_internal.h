@@ -34,6 +34,7 @@ struct rf_store_files {
     int blobs_fd; /* DIR/blobs */
     int tmp_fd;   /* DIR/tmp */
     int lock_fd;  /* DIR/lock, flock()ed if this opener did recovery, else -1 */
+    int readonly; /* rf_store_open_readonly: no write of any kind */
     pthread_mutex_t fault_mu;
     int fault_armed;
     int fault_left; /* successes still allowed */
@@ -62,6 +63,11 @@ int rf_blobdir_clear_tmp(struct rf_store_files *f, long *n);
  * the sweep with that error. Fsyncs DIR/blobs if anything went. */
 int rf_blobdir_sweep(struct rf_store_files *f, int (*referenced)(void *ctx, const char *name),
                      void *ctx, long *n);
+/* Opens DIR and DIR/blobs read-only (no mkdir, no lock, no tmp): for
+ * rf_store_open_readonly. A missing DIR/blobs leaves blobs_fd -1. */
+int rf_blobdir_open_readonly(struct rf_store_files *f, const char *datadir);
+/* Bytes and number of well-named files in DIR/blobs (0 if there is none). */
+int rf_blobdir_usage(struct rf_store_files *f, uint64_t *bytes, uint64_t *files);
 /* 1 if name is 32 lowercase hex digits. */
 int rf_blob_name_valid(const char *name);
 /* Size of the committed blob name: 0, RF_ERR_NOT_FOUND, RF_ERR_IO. */

@@ -73,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,8 +341,9 @@ static void conn_close(struct conn *c)
 
 static int conn_open(struct conn *c, const char *path, int readonly)
 {
+    /* readers may be handed a "file:" URI (rf_store_open_readonly) */
     int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
-                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+                (readonly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI : SQLITE_OPEN_READWRITE);
     memset(c, 0, sizeof(*c));
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
@@ -505,6 +507,20 @@ static int recover(struct rf_store *st)
     return rc;
 }
 
+/* The shared part of both opens: the locks and an empty store. */
+static struct rf_store *store_alloc(void)
+{
+    struct rf_store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    pthread_mutex_init(&st->files.fault_mu, NULL);
+    pthread_mutex_init(&st->wmu, NULL);
+    pthread_mutex_init(&st->rmu, NULL);
+    pthread_cond_init(&st->rcv, NULL);
+    st->files.dir_fd = st->files.blobs_fd = st->files.tmp_fd = st->files.lock_fd = -1;
+    return st;
+}
+
 int rf_store_open(struct rf_store **out, const char *datadir)
 {
     struct rf_store *st;
@@ -513,14 +529,8 @@ int rf_store_open(struct rf_store **out, const char *datadir)
     *out = NULL;
     if (!datadir || !*datadir)
         return RF_ERR_INVALID;
-    st = calloc(1, sizeof(*st));
-    if (!st)
+    if (!(st = store_alloc()))
         return RF_ERR_NOMEM;
-    pthread_mutex_init(&st->files.fault_mu, NULL);
-    pthread_mutex_init(&st->wmu, NULL);
-    pthread_mutex_init(&st->rmu, NULL);
-    pthread_cond_init(&st->rcv, NULL);
-    st->files.dir_fd = st->files.blobs_fd = st->files.tmp_fd = st->files.lock_fd = -1;
 
     if ((rc = rf_blobdir_open(&st->files, datadir, &do_recover, store_blob_referenced)) != 0)
         goto out;
@@ -563,6 +573,161 @@ out:
     free(real);
     rf_store_close(st);
     return rc;
+}
+
+/* "file:" URI of DIR/refuge.db for a read-only opener (RFC 3986 escapes for
+ * anything but unreserved characters and '/'). */
+static int db_uri(char **out, const char *dir, int immutable)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *q = immutable ? "/refuge.db?immutable=1" : "/refuge.db?mode=ro";
+    size_t n = strlen(dir);
+    char *p = malloc(5 + 3 * n + strlen(q) + 1);
+    if (!p)
+        return RF_ERR_NOMEM;
+    char *w = p;
+    memcpy(w, "file:", 5);
+    w += 5;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)dir[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '/' || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            *w++ = (char)ch;
+        } else {
+            *w++ = '%';
+            *w++ = hex[ch >> 4];
+            *w++ = hex[ch & 15];
+        }
+    }
+    memcpy(w, q, strlen(q) + 1);
+    *out = p;
+    return 0;
+}
+
+int rf_store_open_readonly(struct rf_store **out, const char *datadir)
+{
+    struct rf_store *st;
+    struct stat sb;
+    char *real = NULL;
+    int rc, v = 0;
+    *out = NULL;
+    if (!datadir || !*datadir)
+        return RF_ERR_INVALID;
+    if (!(st = store_alloc()))
+        return RF_ERR_NOMEM;
+    if ((rc = rf_blobdir_open_readonly(&st->files, datadir)) != 0)
+        goto out;
+    if (fstatat(st->files.dir_fd, "refuge.db", &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(sb.st_mode) || sb.st_size == 0) {
+        rc = errno == EACCES ? RF_ERR_IO : RF_ERR_NOT_FOUND;
+        goto out;
+    }
+    /* No write-ahead log: no process has the database open (the last one
+     * to close removes it), and SQLite would create the log and its index
+     * to read a WAL database; immutable=1 reads the file alone, without
+     * locks. With a log: a read-only reader beside the server. */
+    int immutable = fstatat(st->files.dir_fd, "refuge.db-wal", &sb, AT_SYMLINK_NOFOLLOW) != 0 &&
+                    errno == ENOENT;
+    real = realpath(datadir, NULL);
+    if (!real) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    if ((rc = db_uri(&st->dbpath, real, immutable)) != 0)
+        goto out;
+    struct conn *c;
+    if ((rc = reader_get(st, &c)) != 0)
+        goto out;
+    rc = user_version(c, &v);
+    reader_put(st, c);
+    if (rc == 0 && v > SCHEMA_VERSION)
+        rc = RF_ERR_VERSION;
+    if (rc == 0 && v == 0)
+        rc = RF_ERR_NOT_FOUND; /* a file, not a store yet */
+    if (rc != 0)
+        goto out;
+    *out = st;
+    st = NULL;
+out:
+    free(real);
+    rf_store_close(st);
+    return rc;
+}
+
+/* One count query's rows, on a reader inside its read transaction. */
+static int counts_query(struct conn *c, const char *sql, struct rf_store_counts *out, int which)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = rf_sqlite_err(sqlite3_prepare_v2(c->db, sql, -1, &s, NULL));
+    while (rc == 0) {
+        int r = sqlite3_step(s);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = rf_sqlite_err(r);
+            break;
+        }
+        int64_t a = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
+        int64_t d = sqlite3_column_int64(s, 2);
+        switch (which) {
+        case 0: { /* kind, count, bytes */
+            size_t k = a >= 0 && a < RF_STORE_KINDS ? (size_t)a : RF_STORE_KINDS - 1;
+            out->objects[k] += b > 0 ? (uint64_t)b : 0;
+            out->object_bytes[k] += d > 0 ? (uint64_t)d : 0;
+            break;
+        }
+        case 1:
+            out->cases = a > 0 ? (uint64_t)a : 0;
+            out->staff = b > 0 ? (uint64_t)b : 0;
+            break;
+        default:
+            out->audit = a > 0 ? (uint64_t)a : 0;
+            out->last_purge_day = b > 0 && b <= UINT32_MAX ? (uint32_t)b : 0;
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int rf_store_counts(struct rf_store *st, struct rf_store_counts *out)
+{
+    static const char *const sql[] = {
+        "SELECT kind, count(*), coalesce(sum(size), 0) FROM objects GROUP BY kind",
+        ("SELECT (SELECT count(*) FROM sources WHERE case_id <> 'teamconfig'),"
+         " (SELECT count(*) FROM staff)"),
+        "SELECT count(*), coalesce(max(CASE WHEN action = 'purge' THEN day END), 0) FROM audit",
+    };
+    struct conn *c;
+    memset(out, 0, sizeof(*out));
+    out->schema_program = SCHEMA_VERSION;
+    int rc = reader_get(st, &c);
+    if (rc != 0)
+        return rc;
+    rc = user_version(c, &out->schema);
+    /* one snapshot for every count */
+    if (rc == 0)
+        rc = exec_sql(c, "BEGIN");
+    for (int i = 0; rc == 0 && i < 3; i++)
+        rc = counts_query(c, sql[i], out, i);
+    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    reader_put(st, c);
+    return rc;
+}
+
+int rf_store_usage(struct rf_store *st, struct rf_store_usage *out)
+{
+    static const char *const files[] = {"refuge.db", "refuge.db-wal"};
+    uint64_t *sizes[] = {&out->db_bytes, &out->wal_bytes};
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < 2; i++) {
+        struct stat sb;
+        if (fstatat(st->files.dir_fd, files[i], &sb, AT_SYMLINK_NOFOLLOW) == 0)
+            *sizes[i] = (uint64_t)sb.st_size;
+        else if (errno != ENOENT)
+            return rf_store_errno(errno);
+    }
+    return rf_blobdir_usage(&st->files, &out->blob_bytes, &out->blob_files);
 }
 
 void rf_store_close(struct rf_store *st)

@@ -509,6 +509,11 @@ int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
     int rc;
     if (n == 0)
         return 0;
+    if (st->files.readonly) {
+        for (size_t i = 0; i < n; i++)
+            ops[i].status = RF_ERR_INVALID;
+        return RF_ERR_INVALID;
+    }
     pthread_mutex_lock(&st->wmu);
     if ((rc = dead_reserve(st, n)) != 0)
         goto fail;
@@ -670,6 +675,9 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
     struct rf_purge_counts n = {0, 0, 0};
     int64_t after = 0;
     int rc;
+    *out = n;
+    if (st->files.readonly)
+        return RF_ERR_INVALID;
     for (;;) {
         struct purge_case pc;
         rc = purge_one(st, after, today, inactive_days, &pc);
@@ -701,6 +709,8 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
 
 int rf_store_checkpoint(struct rf_store *st)
 {
+    if (st->files.readonly)
+        return RF_ERR_INVALID;
     pthread_mutex_lock(&st->wmu);
     int r = sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     pthread_mutex_unlock(&st->wmu);

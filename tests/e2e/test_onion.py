@@ -27,18 +27,20 @@ only when tor is not installed.
 Every tor binds and connects on 127.0.0.1 only (tornet.py).
 """
 import http.client
+import json
 import os
 import re
 import secrets
 import stat
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tornet  # noqa: E402
 from lib import (Browser, Member, Person, Server, Skip, TestFailure, case_ids, check,  # noqa: E402
-                 json_strings, log, main, on_cleanup, parse_fingerprint, sha256, sha256_file,
-                 tempdir)
+                 free_port, json_strings, log, main, on_cleanup, parse_fingerprint, run, sha256,
+                 sha256_file, tempdir)
 
 ONION_RE = re.compile(r"onion service: http://([a-z2-7]{56}\.onion)/ \(proof-of-work defence "
                       r"(on|off)\)")
@@ -173,6 +175,14 @@ def proc_status(pid):
     return fields
 
 
+def onion_up_metric(port):
+    """refuge_onion_service_up from refuge serve --metrics (None if absent)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=30) as r:
+        text = r.read().decode()
+    m = re.search(r"^refuge_onion_service_up (\d+)$", text, re.M)
+    return int(m.group(1)) if m else None
+
+
 def test():
     why = tornet.available()
     if why:
@@ -200,18 +210,26 @@ def test():
     check(key.split(":", 1)[1].encode() not in srv.output(), "refuge never prints the key")
     log("first start: %s, PoW on, key 0600" % addr)
 
-    # restarts: the same address (one without PoW, then with Onion-Location)
+    # restarts: the same address (one without PoW, then with Onion-Location);
+    # from now on with the metrics listener (issue 8), whose onion gauge follows
+    mport = free_port()
     for extra, want_pow in ((["--onion-no-pow"], "off"),
                             (["--onion-location", "http://%s/" % addr], "on")):
         check(srv.stop() == 0, "refuge serve --onion stops cleanly on SIGTERM")
         since = stdout_len(srv)
-        srv.restart(onion + extra)
+        srv.restart(onion + extra + ["--metrics", "127.0.0.1:%d" % mport])
         again, pow_ = start_line(srv, since)
         check(again == addr, "after a restart the address is the same (%s, then %s)" %
               (addr, again))
         check(pow_ == want_pow, "with %s the defence is %s" % (extra[0], want_pow))
         check(key_file_checks(srv) == key, "the key file is unchanged by a restart")
     log("restarts: same address, key still 0600")
+    check(onion_up_metric(mport) == 1, "the metrics say the onion service is up")
+    p = run(["server", "status", "--data", srv.data, "--json"])
+    check(p.returncode == 0 and json.loads(p.out)["onion"] == addr,
+          "refuge server status shows the onion address", p.out + p.err)
+    check(b"onion-key" not in p.stdout and key.split(":", 1)[1].encode() not in p.stdout,
+          "status never shows the key")
 
     # the server is still sandboxed
     st = proc_status(srv.pid)
@@ -308,6 +326,7 @@ def test():
         time.sleep(0.2)
     text = stderr_since(srv, since).decode("utf-8", "replace")
     check("lost the control connection to tor" in text, "refuge says it lost tor", text)
+    check(onion_up_metric(mport) == 1, "the onion metric is up again after tor's restart")
 
     def forget():
         """The client forgets the descriptor it has (its introduction points
