@@ -355,20 +355,29 @@ int rf_cmd_event(int argc, char **argv)
             return RF_EXIT_USAGE;
         }
     }
-    const char *value = (const char *)text.data;
     struct rf_ctx x;
+    int ret = RF_EXIT_FAIL, queued = 0;
+    if (rf_ctx_open(&x, 1) == 0)
+        ret = rf_event_apply(&x, cid, o->op, (const char *)text.data, &queued);
+    rf_ctx_close(&x);
+    rf_buf_free(&text);
+    return ret;
+}
+
+int rf_event_apply(struct rf_ctx *x, const char *cid, const char *op, const char *value,
+                   int *queued)
+{
     struct rf_roster *ro = NULL;
     json_t *v = NULL;
     int online = 0, schedule = -1, ret = RF_EXIT_FAIL;
-    if (rf_ctx_open(&x, 1) != 0)
+    *queued = 0;
+    if (roster_for_writing(x, &ro, &online) != 0)
         goto out;
-    if (roster_for_writing(&x, &ro, &online) != 0)
-        goto out;
-    if (!case_known(&x, cid)) {
+    if (!case_known(x, cid)) {
         rf_cmd_err("no such case on this computer", "check the id, or run `refuge sync`");
         goto out;
     }
-    int vr = validate(&x, ro, cid, o->op, value, &schedule);
+    int vr = validate(x, ro, cid, op, value, &schedule);
     if (vr != 0) {
         ret = vr;
         goto out;
@@ -379,13 +388,13 @@ int rf_cmd_event(int argc, char **argv)
         ret = RF_EXIT_USAGE;
         goto out;
     }
-    if (emit(&x, ro, online, cid, o->op, v, schedule) == 0)
+    if (emit(x, ro, online, cid, op, v, schedule) == 0) {
         ret = RF_EXIT_OK;
+        *queued = !online;
+    }
 out:
     json_decref(v);
     free(ro);
-    rf_ctx_close(&x);
-    rf_buf_free(&text);
     return ret;
 }
 
