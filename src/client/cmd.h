@@ -31,6 +31,7 @@ int rf_cmd_team(int argc, char **argv);
 int rf_cmd_event(int argc, char **argv); /* stage, assign, ..., due: argv[0] is the op */
 int rf_cmd_rewrap(int argc, char **argv);
 int rf_cmd_audit(int argc, char **argv);
+int rf_cmd_desk(int argc, char **argv); /* desk.c: the web UI on 127.0.0.1 */
 
 /* What most commands open: the home, keys, the cache and the local case
  * database, and (net) a client for the server. */
