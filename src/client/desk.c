@@ -45,11 +45,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DESK_POST_MAX (80 * 1024)   /* a form: a reply of 64 KiB, escaped, and small fields */
-#define DESK_FIELD_MAX (64 * 1024)  /* one field */
-#define DESK_PAGE_MAX (32u << 20)   /* one rendered page */
-#define DESK_IDLE_DEFAULT 15        /* minutes */
-#define DESK_SYNC_DEFAULT 60        /* seconds */
+#define DESK_POST_MAX (80 * 1024)  /* a form: a reply of 64 KiB, escaped, and small fields */
+#define DESK_FIELD_MAX (64 * 1024) /* one field */
+#define DESK_PAGE_MAX (32u << 20)  /* one rendered page */
+#define DESK_IDLE_DEFAULT 15       /* minutes */
+#define DESK_SYNC_DEFAULT 60       /* seconds */
 #define RF_MSGID(s) (s)
 
 struct desk {
@@ -140,8 +140,7 @@ static enum MHD_Result send_page(struct desk *d, struct MHD_Connection *c, unsig
     rf_buf_reset(&d->page);
     if (r == NULL) {
         static const char oops[] = "internal error";
-        r = MHD_create_response_from_buffer(sizeof(oops) - 1, (void *)oops,
-                                            MHD_RESPMEM_PERSISTENT);
+        r = MHD_create_response_from_buffer(sizeof(oops) - 1, (void *)oops, MHD_RESPMEM_PERSISTENT);
         return send_resp(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
     }
     return send_resp(c, r, status, 1);
@@ -181,14 +180,10 @@ static const struct {
     const char *key, *msgid;
     int ok;
 } flashes[] = {
-    {"sent", RF_MSGID("desk.reply_sent"), 1},
-    {"notsent", RF_MSGID("desk.reply_failed"), 0},
-    {"empty", RF_MSGID("desk.reply_empty"), 0},
-    {"staged", RF_MSGID("desk.stage_changed"), 1},
-    {"queued", RF_MSGID("desk.stage_queued"), 1},
-    {"notstaged", RF_MSGID("desk.stage_failed"), 0},
-    {"synced", RF_MSGID("desk.synced"), 1},
-    {"syncfail", RF_MSGID("desk.sync_failed"), 0},
+    {"sent", RF_MSGID("desk.reply_sent"), 1},     {"notsent", RF_MSGID("desk.reply_failed"), 0},
+    {"empty", RF_MSGID("desk.reply_empty"), 0},   {"staged", RF_MSGID("desk.stage_changed"), 1},
+    {"queued", RF_MSGID("desk.stage_queued"), 1}, {"notstaged", RF_MSGID("desk.stage_failed"), 0},
+    {"synced", RF_MSGID("desk.synced"), 1},       {"syncfail", RF_MSGID("desk.sync_failed"), 0},
 };
 
 /* The variables every page of the session has: csrf, lang, last sync, flash. */
@@ -354,14 +349,17 @@ static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, str
                       : RF_ERR_INVALID;
         if (rc == 0)
             d->last_sync = time(NULL);
-        return back_to(c, page, rc == 0 ? "sent" : rc == RF_ERR_INVALID ? "empty" : "notsent",
+        return back_to(c, page,
+                       rc == 0                ? "sent"
+                       : rc == RF_ERR_INVALID ? "empty"
+                                              : "notsent",
                        lang);
     }
     if (strcmp(action, "stage") == 0) {
         const char *stage = field(&cn->stage);
         int queued = 0;
-        int rc = stage && stage[0] ? rf_event_apply(&d->x, cid, "stage", stage, &queued)
-                                   : RF_EXIT_USAGE;
+        int rc =
+            stage && stage[0] ? rf_event_apply(&d->x, cid, "stage", stage, &queued) : RF_EXIT_USAGE;
         return back_to(c, page, rc != 0 ? "notstaged" : queued ? "queued" : "staged", lang);
     }
     return error_page(d, c, lang, MHD_HTTP_NOT_FOUND, RF_MSGID("desk.not_found"),
@@ -373,8 +371,7 @@ static enum MHD_Result refuse(struct desk *d, struct MHD_Connection *c, enum rf_
     /* loud on the terminal: a refusal here is someone else trying */
     fprintf(stderr, "refuge: desk: REFUSED a request: %s\n", rf_desk_verdict_str(why));
     struct rf_tvars *v = rf_tvars_new();
-    enum MHD_Result r =
-        v ? send_page(d, c, MHD_HTTP_FORBIDDEN, lang_of(c), "refused", v) : MHD_NO;
+    enum MHD_Result r = v ? send_page(d, c, MHD_HTTP_FORBIDDEN, lang_of(c), "refused", v) : MHD_NO;
     rf_tvars_free(v);
     return r;
 }
@@ -462,8 +459,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
              * body is read; CSRF once the form is in. */
             pthread_mutex_lock(&d->mu);
             struct rf_desk_req q = guard_req(c, "GET", url, NULL);
-            enum rf_desk_verdict v = strcmp(url, "/open") == 0 ? RF_DESK_DENY_TOKEN
-                                                               : rf_desk_guard_check(&d->g, &q);
+            enum rf_desk_verdict v =
+                strcmp(url, "/open") == 0 ? RF_DESK_DENY_TOKEN : rf_desk_guard_check(&d->g, &q);
             pthread_mutex_unlock(&d->mu);
             if (v != RF_DESK_ALLOW) {
                 cn->started = 1;
@@ -503,8 +500,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     enum rf_desk_verdict v = rf_desk_guard_check(&d->g, &q);
     if (v == RF_DESK_REDEEM) {
         char cookie[128], loc[32];
-        snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Strict",
-                 RF_DESK_COOKIE, d->g.cookie);
+        snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Strict", RF_DESK_COOKIE,
+                 d->g.cookie);
         snprintf(loc, sizeof(loc), "/?lang=%s", rf_desk_lang_codes[lang]);
         d->last_active = time(NULL);
         ret = send_redirect(c, loc, cookie);
@@ -622,9 +619,12 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
 int rf_cmd_desk(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},  {"no-open", no_argument, NULL, 'n'},
-        {"idle-lock", required_argument, NULL, 'i'}, {"sync-every", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"port", required_argument, NULL, 'p'},
+        {"no-open", no_argument, NULL, 'n'},
+        {"idle-lock", required_argument, NULL, 'i'},
+        {"sync-every", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     unsigned long port = 0, idle = DESK_IDLE_DEFAULT, every = DESK_SYNC_DEFAULT;
     int no_open = 0, ch;
@@ -684,12 +684,11 @@ int rf_cmd_desk(int argc, char **argv)
     sin.sin_family = AF_INET;
     sin.sin_port = htons((uint16_t)port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* 127.0.0.1, never another address */
-    mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
-                           NULL, NULL, handle, &d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-                           MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
-                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, &d, MHD_OPTION_END);
+    mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, handle, &d,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &d, MHD_OPTION_END);
     if (mhd == NULL) {
         rf_cmd_err("cannot start the desk",
                    port ? "the port is in use or not allowed; try another --port" : "no free port");

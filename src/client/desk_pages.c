@@ -269,7 +269,8 @@ static int thread_item(struct rf_tvars *v, json_t *item)
         return rf_tvars_flag(it, "message");
     if (strcmp(kind, "file") == 0) {
         char size[32];
-        rf_out_size(size, sizeof(size), (uint64_t)json_integer_value(json_object_get(item, "size")));
+        rf_out_size(size, sizeof(size),
+                    (uint64_t)json_integer_value(json_object_get(item, "size")));
         rc = rf_tvars_flag(it, "file");
         if (rc == 0)
             rc = set_joined(it, "name", json_object_get(item, "name"));

@@ -12,7 +12,10 @@
 _Static_assert(TMPL_NLANG == RF_LANG_COUNT, "one catalogue per enum rf_lang");
 
 static const struct rf_tmpl_set desk_pages = {
-    tpages, sizeof(tpages) / sizeof(tpages[0]), tcats, tmpl_csp,
+    tpages,
+    sizeof(tpages) / sizeof(tpages[0]),
+    tcats,
+    tmpl_csp,
 };
 
 const char *const rf_desk_lang_codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
