@@ -10,7 +10,8 @@
  * touches the keys, the cache and the network handle: the request handler
  * (one MHD thread) and the background sync thread.
  *
- * Locking: after --idle-lock minutes without a request, or on the Lock
+ * Locking: after --idle-lock minutes without a request (the background
+ * sync does not count), or on the Lock
  * button, the desk forgets its keys (rf_ctx_close: sodium_memzero +
  * sodium_free of the key material, the cache closed), ends the session and
  * EXITS. The simplest honest behaviour: a locked desk holds nothing, so
@@ -59,7 +60,7 @@ struct desk {
     pthread_cond_t cv;  /* stop */
     struct rf_buf page;
     time_t last_active, last_sync;
-    unsigned idle_min, sync_every;
+    unsigned idle_secs, sync_every;
     int stop;        /* 1: lock requested (button), 2: idle */
     int sync_failed; /* the last sync failed */
 };
@@ -599,7 +600,8 @@ static void usage(FILE *f)
           "(forgets your keys and exits) after MINUTES without use and when you press Lock.\n"
           "  --port N              listen on 127.0.0.1:N (default: a free port)\n"
           "  --no-open             do not open a browser, only print the link\n"
-          "  --idle-lock MINUTES   lock after MINUTES idle (default 15; 1 to 1440)\n"
+          "  --idle-lock MINUTES   lock after MINUTES idle (default 15; 1 to 1440; or\n"
+          "                        seconds with an s: 90s)\n"
           "  --sync-every SECONDS  sync in the background every SECONDS (default 60; 0: never)\n"
           "See docs/desk.md.\n",
           f);
@@ -626,7 +628,7 @@ int rf_cmd_desk(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    unsigned long port = 0, idle = DESK_IDLE_DEFAULT, every = DESK_SYNC_DEFAULT;
+    unsigned long port = 0, idle = DESK_IDLE_DEFAULT * 60, every = DESK_SYNC_DEFAULT;
     int no_open = 0, ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "p:ni:s:h", opts, NULL)) != -1) {
@@ -640,12 +642,20 @@ int rf_cmd_desk(int argc, char **argv)
         case 'n':
             no_open = 1;
             break;
-        case 'i':
-            if (parse_uint(optarg, 1, 1440, &idle) != 0) {
-                rf_cmd_err("bad --idle-lock", "give minutes from 1 to 1440");
+        case 'i': {
+            /* MINUTES, or Ns for seconds (N from 5) */
+            char num[16];
+            size_t n = strlen(optarg);
+            int secs = n > 1 && n < sizeof(num) && optarg[n - 1] == 's';
+            snprintf(num, sizeof(num), "%.*s", (int)(secs ? n - 1 : n), optarg);
+            if (n >= sizeof(num) || parse_uint(num, secs ? 5 : 1, secs ? 86400 : 1440, &idle)) {
+                rf_cmd_err("bad --idle-lock", "give minutes from 1 to 1440 (or seconds: 30s)");
                 return RF_EXIT_USAGE;
             }
+            if (!secs)
+                idle *= 60;
             break;
+        }
         case 's':
             if (parse_uint(optarg, 0, 86400, &every) != 0) {
                 rf_cmd_err("bad --sync-every", "give seconds from 0 to 86400");
@@ -667,7 +677,7 @@ int rf_cmd_desk(int argc, char **argv)
 
     static struct desk d; /* static: its address outlives every MHD callback */
     memset(&d, 0, sizeof(d));
-    d.idle_min = (unsigned)idle;
+    d.idle_secs = (unsigned)idle;
     d.sync_every = (unsigned)every;
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
@@ -702,10 +712,12 @@ int rf_cmd_desk(int argc, char **argv)
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/open?t=%s", (unsigned)bound, d.g.token);
     pthread_mutex_unlock(&d.mu);
+    int in_min = idle % 60 == 0;
+    unsigned long shown = in_min ? idle / 60 : idle;
     printf("The desk is ready. Open this link in your browser (it works once):\n\n  %s\n\n"
-           "It locks after %lu minute%s without use, or when you press Lock. "
+           "It locks after %lu %s%s without use, or when you press Lock. "
            "Ctrl-C stops it.\n",
-           url, idle, idle == 1 ? "" : "s");
+           url, shown, in_min ? "minute" : "second", shown == 1 ? "" : "s");
     fflush(stdout);
     if (!no_open)
         open_browser(url);
@@ -723,7 +735,7 @@ int rf_cmd_desk(int argc, char **argv)
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
         pthread_cond_timedwait(&d.cv, &d.mu, &until);
-        if (time(NULL) - d.last_active >= (time_t)d.idle_min * 60)
+        if (time(NULL) - d.last_active >= (time_t)d.idle_secs)
             d.stop = 2;
     }
     int why = d.stop;
@@ -739,9 +751,9 @@ int rf_cmd_desk(int argc, char **argv)
         puts("The desk is locked (Lock pressed): your keys are forgotten. Run `refuge desk` to "
              "continue.");
     else if (why == 2)
-        printf("The desk is locked after %u minute%s without use: your keys are forgotten. Run "
-               "`refuge desk` to continue.\n",
-               d.idle_min, d.idle_min == 1 ? "" : "s");
+        printf("The desk is locked after %u second%s without use: your keys are forgotten. "
+               "Run `refuge desk` to continue.\n",
+               d.idle_secs, d.idle_secs == 1 ? "" : "s");
     else
         puts("The desk is stopped: your keys are forgotten.");
     ret = RF_EXIT_OK;

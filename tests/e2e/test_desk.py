@@ -41,12 +41,12 @@ HOSTILE = '<script>alert("x")</script> "quoted" \'single\' <img src=x onerror=al
 HOSTILE_NAME = "'><img src=x onerror=alert(2)><script>.txt"
 
 
-def start_desk(member, port):
+def start_desk(member, port, extra=("--sync-every", "0")):
     out_path = os.path.join(member.home, "desk.out")
     err_path = os.path.join(member.home, "desk.err")
     out, err = open(out_path, "wb"), open(err_path, "wb")
-    proc = subprocess.Popen([BIN, "desk", "--no-open", "--port", str(port),
-                             "--sync-every", "0"], env=member.env, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([BIN, "desk", "--no-open", "--port", str(port)] + list(extra),
+                            env=member.env, stdin=subprocess.DEVNULL,
                             stdout=out, stderr=err)
     out.close()
     err.close()
@@ -279,6 +279,33 @@ def test():
     check(marker not in out + err and "We read you" not in out + err,
           "the terminal shows no plaintext of the case")
     log("Lock: the desk forgot its keys and exited")
+
+    # ---- a second desk: background sync, then the idle lock
+    port2 = free_port()
+    proc2, url2, out2, err2 = start_desk(bob, port2, ("--sync-every", "1", "--idle-lock", "5s"))
+    b2 = Browser("http://127.0.0.1:%d" % port2)
+    u2 = urllib.parse.urlsplit(url2)
+    check(b2.get(u2.path + "?" + u2.query).status == 200, "Bob's desk opens with its link")
+    check(url2.split("t=")[1] != token, "each desk start makes a new token")
+    deadline = time.time() + 30
+    page = b2.get("/")
+    while "Last sync:" not in page.text and time.time() < deadline:
+        time.sleep(0.5)
+        page = b2.get("/")
+    check("Last sync:" in page.text, "the background sync ran and its time is shown",
+          page.text[:1500])
+    t0 = time.time()
+    try:
+        rc = proc2.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the desk did not lock itself when idle")
+    out = open(out2, errors="replace").read()
+    check(rc == 0 and "locked after 5 seconds without use" in out,
+          "the idle desk locks itself, forgets its keys and exits", out)
+    check(time.time() - t0 < 20, "the idle lock came in time (%.1fs)" % (time.time() - t0))
+    rep = sanitizer_report(open(err2, errors="replace").read())
+    check(rep is None, "no sanitizer report from the idle desk", rep)
+    log("idle lock after 5 s; background sync shown")
 
 
 if __name__ == "__main__":
