@@ -174,9 +174,10 @@ static void describe(const char *case_id, const char *op, json_t *value)
 }
 
 /* Signs, seals and sends (or queues) one event. schedule: -1, 0 reopen, 1 close. */
-static int emit(struct rf_ctx *x, const struct rf_roster *ro, int online, const char *case_id,
+static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, const char *case_id,
                 const char *op, json_t *value, int schedule)
 {
+    int online = *onlinep;
     struct rf_buf plain, env;
     char path[128];
     json_t *ans = NULL;
@@ -201,6 +202,7 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int online, const 
             goto out;
         }
         online = rc == 0;
+        *onlinep = online;
     }
     if (!online) {
         rc = rf_cache_outbox_add(x->c, case_id, schedule, today(), env.data, env.len);
@@ -388,7 +390,7 @@ int rf_event_apply(struct rf_ctx *x, const char *cid, const char *op, const char
         ret = RF_EXIT_USAGE;
         goto out;
     }
-    if (emit(x, ro, online, cid, op, v, schedule) == 0) {
+    if (emit(x, ro, &online, cid, op, v, schedule) == 0) {
         ret = RF_EXIT_OK;
         *queued = !online;
     }
@@ -500,7 +502,7 @@ static int team_set(const char *op, const char *arg)
         rf_cmd_err("refused", "only an admin of the team can change its stages or checklist");
         goto out;
     }
-    if (emit(&x, ro, online, RF_STATE_TEAMCONFIG, op, list, -1) == 0) {
+    if (emit(&x, ro, &online, RF_STATE_TEAMCONFIG, op, list, -1) == 0) {
         print_list(strcmp(op, "stages") == 0 ? "Stages:" : "Checklist:", list);
         ret = RF_EXIT_OK;
     }

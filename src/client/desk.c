@@ -487,7 +487,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (*upload_size > 0) {
         cn->total += *upload_size;
-        if (cn->total > DESK_POST_MAX ||
+        if (cn->pp == NULL || cn->total > DESK_POST_MAX ||
             (!cn->too_big && MHD_post_process(cn->pp, upload, *upload_size) != MHD_YES))
             cn->too_big = 1;
         *upload_size = 0;
