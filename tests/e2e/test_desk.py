@@ -107,7 +107,7 @@ def headers_ok(resp, what):
           "%s: CSP allows no script and no other site" % what, csp)
     check(resp.header("cache-control") == "no-store", "%s: Cache-Control no-store" % what)
     check(resp.header("x-frame-options") == "DENY", "%s: X-Frame-Options DENY" % what)
-    check(resp.header("referrer-policy") == "no-referrer", "%s: no referrer" % what)
+    check(resp.header("referrer-policy") == "same-origin", "%s: no referrer to other sites" % what)
 
 
 def test():
