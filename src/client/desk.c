@@ -69,7 +69,7 @@ struct desk {
  * processor into bounded buffers (text in secure memory). */
 struct conn {
     struct MHD_PostProcessor *pp;
-    struct rf_buf csrf, text, stage, back;
+    struct rf_buf csrf, text, stage, back, op, value;
     size_t total;
     int too_big, started, lock_after;
 };
@@ -188,7 +188,14 @@ static const struct {
     {"empty", RF_MSGID("desk.reply_empty"), 0},   {"staged", RF_MSGID("desk.stage_changed"), 1},
     {"queued", RF_MSGID("desk.stage_queued"), 1}, {"notstaged", RF_MSGID("desk.stage_failed"), 0},
     {"synced", RF_MSGID("desk.synced"), 1},       {"syncfail", RF_MSGID("desk.sync_failed"), 0},
+    {"saved", RF_MSGID("desk.saved"), 1},         {"savedq", RF_MSGID("desk.saved_queued"), 1},
+    {"notsaved", RF_MSGID("desk.not_saved"), 0},
 };
+
+/* The case events the desk's forms may make (POST /case/ID/event); stage
+ * has its own form. */
+static const char *const event_ops[] = {"assign", "unassign", "tag",     "untag",
+                                        "note",   "check",    "uncheck", "due"};
 
 /* The variables every page of the session has: csrf, lang, last sync, flash. */
 static int common_vars(struct desk *d, struct MHD_Connection *c, enum rf_lang lang,
@@ -264,7 +271,7 @@ static enum MHD_Result case_page(struct desk *d, struct MHD_Connection *c, enum 
     struct rf_tvars *v = rf_tvars_new_secure();
     int rc = v ? common_vars(d, c, lang, v, back) : RF_ERR_NOMEM;
     if (rc == 0)
-        rc = rf_desk_case(&d->x, cid, v);
+        rc = rf_desk_case(&d->x, cid, lang, v);
     enum MHD_Result r;
     if (rc == RF_ERR_NOT_FOUND)
         r = error_page(d, c, lang, MHD_HTTP_NOT_FOUND, RF_MSGID("desk.not_found"),
@@ -366,6 +373,15 @@ static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, str
             stage && stage[0] ? rf_event_apply(&d->x, cid, "stage", stage, &queued) : RF_EXIT_USAGE;
         return back_to(c, page, rc != 0 ? "notstaged" : queued ? "queued" : "staged", lang);
     }
+    if (strcmp(action, "event") == 0) {
+        const char *op = field(&cn->op), *value = field(&cn->value);
+        int known = 0, queued = 0, rc = RF_EXIT_USAGE;
+        for (size_t i = 0; op && i < sizeof(event_ops) / sizeof(event_ops[0]); i++)
+            known |= strcmp(op, event_ops[i]) == 0;
+        if (known && value && value[0])
+            rc = rf_event_apply(&d->x, cid, op, value, &queued);
+        return back_to(c, page, rc != 0 ? "notsaved" : queued ? "savedq" : "saved", lang);
+    }
     return error_page(d, c, lang, MHD_HTTP_NOT_FOUND, RF_MSGID("desk.not_found"),
                       RF_MSGID("desk.not_found_hint"));
 }
@@ -396,6 +412,10 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
         b = &cn->stage;
     else if (strcmp(key, "back") == 0)
         b = &cn->back;
+    else if (strcmp(key, "op") == 0)
+        b = &cn->op;
+    else if (strcmp(key, "value") == 0)
+        b = &cn->value;
     if (b == NULL || size == 0)
         return MHD_YES; /* unknown fields are ignored */
     if (rf_buf_put(b, data, size) != 0) {
@@ -414,6 +434,8 @@ static struct conn *conn_new(void)
     rf_buf_init_secure(&cn->text, DESK_FIELD_MAX + 1);
     rf_buf_init_secure(&cn->stage, RF_STATE_NAME_MAX * 4 + 1);
     rf_buf_init(&cn->back, 128);
+    rf_buf_init(&cn->op, 16);
+    rf_buf_init_secure(&cn->value, DESK_FIELD_MAX + 1);
     return cn;
 }
 
@@ -427,6 +449,8 @@ static void conn_free(struct conn *cn)
     rf_buf_free(&cn->text);
     rf_buf_free(&cn->stage);
     rf_buf_free(&cn->back);
+    rf_buf_free(&cn->op);
+    rf_buf_free(&cn->value);
     free(cn);
 }
 

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #define SEEN_PREFIX "desk.seen:"
+#define RF_MSGID(s) (s)
 
 static void today(char out[16])
 {
@@ -104,6 +105,22 @@ static int stage_options(struct rf_tvars *v, const json_t *team, const char *cur
             return RF_ERR_NOMEM;
     }
     return 0;
+}
+
+static int people(struct rf_ctx *x, struct rf_tvars *v, const char *selected)
+{
+    const struct rf_roster *const *ros = NULL;
+    size_t nros = 0;
+    int rc = 0;
+    rf_local_rosters(x->l, &ros, &nros);
+    for (uint16_t m = 0; rc == 0 && nros > 0 && m < ros[nros - 1]->n; m++) {
+        const char *name = ros[nros - 1]->members[m].name;
+        struct rf_tvars *it = rf_tvars_item(v, "people");
+        rc = it ? rf_tvars_set(it, "name", name) : RF_ERR_NOMEM;
+        if (rc == 0 && selected && strcmp(selected, name) == 0)
+            rc = rf_tvars_flag(it, "on");
+    }
+    return rc;
 }
 
 static int row_item(struct rf_tvars *v, json_t *row, const char *day_today, int is_unread)
@@ -198,17 +215,8 @@ int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tva
     json_decref(order);
     if (rc == 0)
         rc = stage_options(v, team, q->stage);
-    /* assignees: the current roster's names */
-    const struct rf_roster *const *ros = NULL;
-    size_t nros = 0;
-    rf_local_rosters(x->l, &ros, &nros);
-    for (uint16_t m = 0; rc == 0 && nros > 0 && m < ros[nros - 1]->n; m++) {
-        const char *name = ros[nros - 1]->members[m].name;
-        struct rf_tvars *it = rf_tvars_item(v, "people");
-        rc = it ? rf_tvars_set(it, "name", name) : RF_ERR_NOMEM;
-        if (rc == 0 && q->assignee && strcmp(q->assignee, name) == 0)
-            rc = rf_tvars_flag(it, "on");
-    }
+    if (rc == 0) /* assignees: the current roster's names */
+        rc = people(x, v, q->assignee);
     if (rc == 0)
         rc = rf_tvars_set_int(v, "total", (long long)json_array_size(rows));
     if (rc == 0 && shown > 0)
@@ -252,7 +260,40 @@ static int intake_item(struct rf_tvars *it, json_t *item)
     return rc;
 }
 
-static int thread_item(struct rf_tvars *v, json_t *item)
+/* An event's op in words (the CLI's op names stay in the data). */
+static const struct {
+    const char *op, *msgid;
+} op_words[] = {
+    {"stage", RF_MSGID("desk.op.stage")},       {"assign", RF_MSGID("desk.op.assign")},
+    {"unassign", RF_MSGID("desk.op.unassign")}, {"tag", RF_MSGID("desk.op.tag")},
+    {"untag", RF_MSGID("desk.op.untag")},       {"note", RF_MSGID("desk.op.note")},
+    {"check", RF_MSGID("desk.op.check")},       {"uncheck", RF_MSGID("desk.op.uncheck")},
+    {"due", RF_MSGID("desk.op.due")},
+};
+
+static const char *op_word(enum rf_lang lang, const char *op)
+{
+    for (size_t i = 0; op && i < sizeof(op_words) / sizeof(op_words[0]); i++)
+        if (strcmp(op, op_words[i].op) == 0)
+            return rf_desk_tr(lang, op_words[i].msgid);
+    return op ? op : "?";
+}
+
+/* A list of strings as list items {name}. */
+static int name_items(struct rf_tvars *v, const char *list, const json_t *arr)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(arr, i, s)
+    {
+        struct rf_tvars *it = json_is_string(s) ? rf_tvars_item(v, list) : NULL;
+        if (json_is_string(s) && (!it || rf_tvars_set(it, "name", json_string_value(s)) != 0))
+            return RF_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int thread_item(struct rf_tvars *v, json_t *item, enum rf_lang lang)
 {
     struct rf_tvars *it = rf_tvars_item(v, "items");
     if (!it)
@@ -296,7 +337,8 @@ static int thread_item(struct rf_tvars *v, json_t *item)
     if (strcmp(kind, "event") == 0) {
         rc = rf_tvars_flag(it, "event");
         if (rc == 0)
-            rc = set_joined(it, "op", json_object_get(item, "op"));
+            rc = rf_tvars_set(it, "op",
+                              op_word(lang, json_string_value(json_object_get(item, "op"))));
         if (rc == 0)
             rc = set_joined(it, "author", json_object_get(item, "author"));
         if (rc == 0)
@@ -311,7 +353,7 @@ static int thread_item(struct rf_tvars *v, json_t *item)
     return rc;
 }
 
-int rf_desk_case(struct rf_ctx *x, const char *cid, struct rf_tvars *v)
+int rf_desk_case(struct rf_ctx *x, const char *cid, enum rf_lang lang, struct rf_tvars *v)
 {
     json_t *view = NULL;
     char day[16];
@@ -326,15 +368,15 @@ int rf_desk_case(struct rf_ctx *x, const char *cid, struct rf_tvars *v)
     if (rc == 0)
         rc = rf_tvars_set(v, "stage", stage ? stage : "new");
     if (rc == 0)
-        rc = rf_tvars_set(v, "assigned", "—");
+        rc = name_items(v, "assignees", json_object_get(st, "assigned"));
     if (rc == 0)
-        rc = set_joined(v, "assigned", json_object_get(st, "assigned"));
+        rc = name_items(v, "taglist", json_object_get(st, "tags"));
     if (rc == 0)
-        rc = rf_tvars_set(v, "tags", "—");
-    if (rc == 0)
-        rc = set_joined(v, "tags", json_object_get(st, "tags"));
+        rc = people(x, v, NULL);
     if (rc == 0)
         rc = rf_tvars_set(v, "due", due ? due : "—");
+    if (rc == 0 && due)
+        rc = rf_tvars_set(v, "due_value", due);
     if (rc == 0 && due && strcmp(due, day) < 0)
         rc = rf_tvars_flag(v, "overdue");
     if (rc == 0)
@@ -356,7 +398,7 @@ int rf_desk_case(struct rf_ctx *x, const char *cid, struct rf_tvars *v)
     json_array_foreach(json_object_get(view, "items"), i, item)
     {
         if (rc == 0)
-            rc = thread_item(v, item);
+            rc = thread_item(v, item, lang);
     }
     if (rc == 0) {
         char mk[sizeof(SEEN_PREFIX) + RF_CASE_ID_LEN + 1];

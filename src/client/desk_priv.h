@@ -30,6 +30,6 @@ extern const char *const rf_desk_lang_codes[RF_LANG_COUNT];
  * RF_ERR_NOT_FOUND when this computer has no such case; marks the case
  * read. */
 int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tvars *v);
-int rf_desk_case(struct rf_ctx *x, const char *cid, struct rf_tvars *v);
+int rf_desk_case(struct rf_ctx *x, const char *cid, enum rf_lang lang, struct rf_tvars *v);
 
 #endif

@@ -247,10 +247,53 @@ def test():
     r2 = b.submit(r.page.form("/case/%s/stage" % cid), [("stage", "no such stage")])
     check("not changed" in r2.text, "an unknown stage is refused", r2.text[:1500])
 
+    # ---- assignee, tags, checklist, due date, note (the same events as the CLI's)
+    def event(page, op, value, expect="Saved."):
+        forms = [f for f in page.page.forms if f.action.endswith("/case/%s/event" % cid) and
+                 dict(f.hidden()).get("op") == op]
+        check(forms, "the case page has a form for %s" % op, page.text[-3000:])
+        f = forms[0]
+        fields = [] if "value" in dict(f.hidden()) else [("value", value)]
+        r = b.submit(f, fields)
+        check(r.status == 200 and expect in r.text, "%s %r: %s" % (op, value, expect), r.text[:1500])
+        return r
+
+    r = event(r, "assign", "Bob")
+    r = event(r, "tag", 'urgent <b>"x"</b>')
+    check("urgent &lt;b&gt;&quot;x&quot;&lt;/b&gt;" in r.text, "the tag is shown, escaped")
+    r = event(r, "check", "passport")
+    check('aria-pressed="true">☑ passport' in r.text, "passport is checked on the page")
+    r = event(r, "due", "2020-01-02")
+    r = event(r, "note", "team note: call the lawyer")
+    check("call the lawyer" in r.text, "the note is in the thread")
+    r = event(r, "tag", "spare")
+    untag = [f for f in r.page.forms if dict(f.hidden()).get("op") == "untag" and
+             dict(f.hidden()).get("value") == "spare"]
+    check(untag, "each tag has a remove button")
+    r = b.submit(untag[0])
+    check("Saved." in r.text and ">spare <" not in r.text, "untag removes the tag", r.text[:1500])
+    bad = b.post("/case/%s/event" % cid, [("csrf", csrf), ("op", "stages"), ("value", "x")])
+    check("Not saved" in bad.text, "an op the desk does not offer (team stages) is refused")
+    bad = b.post("/case/%s/event" % cid, [("csrf", csrf), ("op", "due"), ("value", "2020-02-30")])
+    check("Not saved" in bad.text, "a date that does not exist is refused")
+    board = b.get("/")
+    check(re.search(r'class="overdue"[^<]*Due: 2020-01-02 \(overdue\)', board.text),
+          "the board highlights the passed due date", board.text[-2500:])
+    r = b.get("/?assignee=Bob")
+    check('href="/case/' + cid in r.text, "filter by assignee finds the case")
+    r = b.get("/?tag=spare")
+    check('href="/case/' + cid not in r.text, "filter by a removed tag does not")
+    log("assign, tag, untag, check, due, note from the desk")
+
     bob.run("sync")
     shown = bob.json("show", cid, "--json")
-    check(shown["state"]["stage"] == "verifying", "Bob's CLI sees the stage after sync",
-          shown["state"])
+    st = shown["state"]
+    check(st["stage"] == "verifying", "Bob's CLI sees the stage after sync", st)
+    check(st["assigned"] == ["Bob"] and st["tags"] == ['urgent <b>"x"</b>'] and
+          st["due"] == "2020-01-02" and st["checklist"].get("passport") is True,
+          "Bob's CLI sees the assignee, tag, due date and checklist", st)
+    check(any(it.get("op") == "note" and "call the lawyer" in it.get("value", "")
+              for it in shown["items"]), "Bob's CLI sees the note")
     check(any(it.get("kind") == "reply" and it.get("author") == "Alice" and
               it.get("author_verified") is True for it in shown["items"]),
           "Bob sees Alice's signed reply", shown["items"])
