@@ -335,6 +335,7 @@ static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, str
     const char *action;
     if (strcmp(path, "/lock") == 0) {
         cn->lock_after = 1;
+        rf_desk_guard_end(&d->g); /* the cookie is dead from now on, before the exit */
         struct rf_tvars *v = rf_tvars_new();
         enum MHD_Result r = v ? send_page(d, c, MHD_HTTP_OK, lang, "locked", v) : MHD_NO;
         rf_tvars_free(v);
