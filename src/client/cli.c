@@ -27,6 +27,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"desk", rf_cmd_desk, "your cases in a web browser, served on this computer only"},
     {"init", rf_cmd_init, "set up this computer: make your keys and enroll with the server"},
     {"sync", rf_cmd_sync, "verify the roster, send queued events, download what is new"},
     {"cases", rf_cmd_cases, "list cases from the local case database (with filters)"},

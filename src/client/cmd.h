@@ -31,6 +31,7 @@ int rf_cmd_team(int argc, char **argv);
 int rf_cmd_event(int argc, char **argv); /* stage, assign, ..., due: argv[0] is the op */
 int rf_cmd_rewrap(int argc, char **argv);
 int rf_cmd_audit(int argc, char **argv);
+int rf_cmd_desk(int argc, char **argv); /* desk.c: the web UI on 127.0.0.1 */
 
 /* What most commands open: the home, keys, the cache and the local case
  * database, and (net) a client for the server. */
@@ -62,6 +63,35 @@ void rf_cmd_net_err(const char *what, const struct rf_net *n);
 void rf_cmd_plain_http(const char *url, const char *override);
 /* Whether s is a well-formed case id. */
 int rf_cmd_case_ok(const char *s);
+
+/* The local case database as the board and a case page show it (the same
+ * data as `refuge cases --json` and `refuge show --json`; cmd_view.c).
+ * Filters may be NULL. *rows: the listing rows, most recent activity first,
+ * each with "pending" (changes queued); *total: cases before filtering.
+ * RF_ERR_FORMAT: search is not UTF-8. */
+struct rf_view_filter {
+    const char *stage, *tag, *assignee, *search;
+};
+int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
+/* {"case","first_day","last_seq","state","items":[..],"team"} of one case;
+ * RF_ERR_NOT_FOUND if this computer has no object of it. */
+int rf_view_case(struct rf_ctx *x, const char *cid, json_t **out);
+
+/* Seals text (UTF-8, trailing blanks dropped) as a signed reply to the
+ * person behind cid and every caseworker on the verified roster, posts it
+ * and syncs (cmd_reply.c). x is opened with the network. Prints what went
+ * wrong (to stderr); 0, or RF_ERR_INVALID for an empty text. *seq (may be
+ * NULL) receives the reply's sequence number. */
+int rf_reply_send(struct rf_ctx *x, const char *cid, const uint8_t *text, size_t len,
+                  long long *seq);
+
+/* Signs, seals and sends one case event (op: stage, assign, ... as `refuge
+ * stage` etc.), or queues it in the outbox when the server cannot be
+ * reached (*queued = 1) (cmd_event.c). Returns 0, RF_EXIT_USAGE (value not
+ * valid for op: not a stage of the team, ...) or RF_EXIT_FAIL; says why on
+ * stderr. */
+int rf_event_apply(struct rf_ctx *x, const char *cid, const char *op, const char *value,
+                   int *queued);
 
 /* Syncs with the server: verifies the roster, pushes the outbox (in
  * order), pulls objects and grants, then verifies and materializes what is

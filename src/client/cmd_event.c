@@ -174,9 +174,10 @@ static void describe(const char *case_id, const char *op, json_t *value)
 }
 
 /* Signs, seals and sends (or queues) one event. schedule: -1, 0 reopen, 1 close. */
-static int emit(struct rf_ctx *x, const struct rf_roster *ro, int online, const char *case_id,
+static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, const char *case_id,
                 const char *op, json_t *value, int schedule)
 {
+    int online = *onlinep;
     struct rf_buf plain, env;
     char path[128];
     json_t *ans = NULL;
@@ -201,6 +202,7 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int online, const 
             goto out;
         }
         online = rc == 0;
+        *onlinep = online;
     }
     if (!online) {
         rc = rf_cache_outbox_add(x->c, case_id, schedule, today(), env.data, env.len);
@@ -355,20 +357,29 @@ int rf_cmd_event(int argc, char **argv)
             return RF_EXIT_USAGE;
         }
     }
-    const char *value = (const char *)text.data;
     struct rf_ctx x;
+    int ret = RF_EXIT_FAIL, queued = 0;
+    if (rf_ctx_open(&x, 1) == 0)
+        ret = rf_event_apply(&x, cid, o->op, (const char *)text.data, &queued);
+    rf_ctx_close(&x);
+    rf_buf_free(&text);
+    return ret;
+}
+
+int rf_event_apply(struct rf_ctx *x, const char *cid, const char *op, const char *value,
+                   int *queued)
+{
     struct rf_roster *ro = NULL;
     json_t *v = NULL;
     int online = 0, schedule = -1, ret = RF_EXIT_FAIL;
-    if (rf_ctx_open(&x, 1) != 0)
+    *queued = 0;
+    if (roster_for_writing(x, &ro, &online) != 0)
         goto out;
-    if (roster_for_writing(&x, &ro, &online) != 0)
-        goto out;
-    if (!case_known(&x, cid)) {
+    if (!case_known(x, cid)) {
         rf_cmd_err("no such case on this computer", "check the id, or run `refuge sync`");
         goto out;
     }
-    int vr = validate(&x, ro, cid, o->op, value, &schedule);
+    int vr = validate(x, ro, cid, op, value, &schedule);
     if (vr != 0) {
         ret = vr;
         goto out;
@@ -379,13 +390,13 @@ int rf_cmd_event(int argc, char **argv)
         ret = RF_EXIT_USAGE;
         goto out;
     }
-    if (emit(&x, ro, online, cid, o->op, v, schedule) == 0)
+    if (emit(x, ro, &online, cid, op, v, schedule) == 0) {
         ret = RF_EXIT_OK;
+        *queued = !online;
+    }
 out:
     json_decref(v);
     free(ro);
-    rf_ctx_close(&x);
-    rf_buf_free(&text);
     return ret;
 }
 
@@ -491,7 +502,7 @@ static int team_set(const char *op, const char *arg)
         rf_cmd_err("refused", "only an admin of the team can change its stages or checklist");
         goto out;
     }
-    if (emit(&x, ro, online, RF_STATE_TEAMCONFIG, op, list, -1) == 0) {
+    if (emit(&x, ro, &online, RF_STATE_TEAMCONFIG, op, list, -1) == 0) {
         print_list(strcmp(op, "stages") == 0 ? "Stages:" : "Checklist:", list);
         ret = RF_EXIT_OK;
     }

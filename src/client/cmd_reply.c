@@ -250,20 +250,51 @@ int rf_cmd_reply(int argc, char **argv)
     }
 
     struct rf_ctx x;
+    struct rf_buf text;
+    int ret = RF_EXIT_FAIL;
+    rf_buf_init_secure(&text, REPLY_MAX);
+    if (rf_ctx_open(&x, 1) != 0)
+        goto out;
+    if (get_text(msg, file, &text) != 0)
+        goto out;
+    int rc = rf_reply_send(&x, cid, text.data, text.len, NULL);
+    if (rc == RF_ERR_INVALID)
+        rf_cmd_err("empty reply", "nothing was sent");
+    if (rc == 0)
+        ret = RF_EXIT_OK;
+out:
+    rf_buf_free(&text);
+    rf_ctx_close(&x);
+    return ret;
+}
+
+int rf_reply_send(struct rf_ctx *x, const char *cid, const uint8_t *textp, size_t textlen,
+                  long long *seq)
+{
     struct rf_roster *ro = NULL;
     struct rf_buf text, plain, ct;
     json_t *cj = NULL, *ans = NULL;
     uint8_t(*pks)[32] = NULL;
     char path[96];
-    int ret = RF_EXIT_FAIL, rc;
+    int ret = RF_ERR_IO, rc;
     rf_buf_init_secure(&text, REPLY_MAX);
     rf_buf_init_secure(&plain, REPLY_MAX * 7 + 1024);
     rf_buf_init(&ct, REPLY_MAX * 8 + 64 * 1024);
-
-    if (rf_ctx_open(&x, 1) != 0)
+    if (seq)
+        *seq = 0;
+    if (rf_buf_put(&text, textp, textlen) != 0) {
+        rf_cmd_err("reply too long", "64 KiB at most");
+        ret = RF_ERR_LIMIT;
         goto out;
-    struct rf_net *n = x.n;
-    if (rf_trust_roster(n, x.c, x.h.pinned, x.k, &ro, 0) != 0 || !rf_cmd_on_roster(&x, ro))
+    }
+    while (text.len > 0 && strchr(" \t\r\n", text.data[text.len - 1]))
+        text.len--;
+    if (blank(&text)) {
+        ret = RF_ERR_INVALID;
+        goto out;
+    }
+    struct rf_net *n = x->n;
+    if (rf_trust_roster(n, x->c, x->h.pinned, x->k, &ro, 0) != 0 || !rf_cmd_on_roster(x, ro))
         goto out;
     snprintf(path, sizeof(path), "/api/v1/cases/%s", cid);
     rc = rf_net_json(n, "GET", path, NULL, 0, NULL, &cj);
@@ -283,7 +314,7 @@ int rf_cmd_reply(int argc, char **argv)
         rf_cmd_err("cannot look up the case", "the server's answer is malformed");
         goto out;
     }
-    if (pin_person_key(x.c, cid, pks[0]) != 0)
+    if (pin_person_key(x->c, cid, pks[0]) != 0)
         goto out;
     npk = 1;
     for (uint16_t i = 0; i < ro->n; i++)
@@ -292,22 +323,14 @@ int rf_cmd_reply(int argc, char **argv)
         rf_cmd_err("cannot seal the reply", "too many recipients");
         goto out;
     }
-
-    if (get_text(msg, file, &text) != 0)
-        goto out;
-    while (text.len > 0 && strchr(" \t\r\n", text.data[text.len - 1]))
-        text.len--;
-    if (blank(&text)) {
-        rf_cmd_err("empty reply", "nothing was sent");
-        goto out;
-    }
-    rc = rf_replysig_compose(&plain, x.k, cid, text.data, text.len); /* signed: replysig.h */
+    rc = rf_replysig_compose(&plain, x->k, cid, text.data, text.len); /* signed: replysig.h */
     if (rc == 0)
         rc = rf_envelope_seal(&ct, RF_KIND_REPLY, (const uint8_t(*)[32])pks, npk, plain.data,
                               plain.len);
     if (rc != 0) {
         rf_cmd_err("cannot seal the reply",
                    rc == RF_ERR_FORMAT ? "the text is not valid UTF-8" : rf_strerror(rc));
+        ret = rc;
         goto out;
     }
     rf_buf_free(&plain);
@@ -316,16 +339,18 @@ int rf_cmd_reply(int argc, char **argv)
     rc = rf_net_json(n, "POST", path, ct.data, ct.len, "application/octet-stream", &ans);
     if (rc != 0) {
         if (rf_net_status(n) == 403)
-            rf_cmd_forbidden(&x, "the reply was not sent", 0);
+            rf_cmd_forbidden(x, "the reply was not sent", 0);
         else
             rf_cmd_net_err("the reply was not sent", n);
         goto out;
     }
-    printf("Reply sent (#%lld) to case %s, sealed to the person and %zu caseworker%s.\n",
-           (long long)json_integer_value(json_object_get(ans, "seq")), cid, npk - 1,
-           npk == 2 ? "" : "s");
+    long long s = (long long)json_integer_value(json_object_get(ans, "seq"));
+    if (seq)
+        *seq = s;
+    printf("Reply sent (#%lld) to case %s, sealed to the person and %zu caseworker%s.\n", s, cid,
+           npk - 1, npk == 2 ? "" : "s");
     fflush(stdout);
-    ret = rf_sync_run(&x, 1, 0, NULL) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    ret = rf_sync_run(x, 1, 0, NULL) == 0 ? 0 : RF_ERR_IO;
 out:
     free(pks);
     json_decref(cj);
@@ -334,6 +359,5 @@ out:
     rf_buf_free(&text);
     rf_buf_free(&plain);
     rf_buf_free(&ct);
-    rf_ctx_close(&x);
     return ret;
 }

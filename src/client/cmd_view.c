@@ -206,6 +206,41 @@ static json_t *case_row(const struct filter *f, json_t *s)
     return row;
 }
 
+int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **rows, size_t *total)
+{
+    struct filter f = {.stage = vf->stage, .tag = vf->tag, .me = vf->assignee, .l = x->l};
+    json_t *team = NULL;
+    *rows = NULL;
+    *total = 0;
+    if (vf->search && !(f.search = rf_local_fold(vf->search)))
+        return RF_ERR_FORMAT;
+    f.rows = json_array();
+    f.marks = json_array();
+    /* objects synced by an older version of refuge get their digests here */
+    int rc = f.rows && f.marks ? rf_local_update(x->l, NULL) : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_local_team(x->l, &team);
+    f.checklist = json_object_get(team, "checklist");
+    if (rc == 0)
+        rc = rf_cache_summaries(x->c, on_summary, &f);
+    size_t i;
+    json_t *row;
+    json_array_foreach(f.rows, i, row)
+    {
+        json_object_set(row, "pending", json_array_get(f.marks, i));
+    }
+    free(f.search);
+    json_decref(f.marks);
+    json_decref(team);
+    if (rc != 0) {
+        json_decref(f.rows);
+        return rc;
+    }
+    *rows = f.rows;
+    *total = f.total;
+    return 0;
+}
+
 /* Terminal columns a sanitised string takes. */
 static size_t cols(const char *s)
 {
@@ -346,7 +381,9 @@ int rf_cmd_cases(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct filter f = {0};
+    struct {
+        const char *stage, *tag;
+    } f = {0};
     int ch, json = 0, mine = 0;
     const char *search = NULL;
     optind = 0;
@@ -380,33 +417,31 @@ int rf_cmd_cases(int argc, char **argv)
         return RF_EXIT_USAGE;
     }
     struct rf_ctx x;
-    json_t *team = NULL;
+    struct rf_view_filter vf = {.stage = f.stage, .tag = f.tag, .search = search};
+    json_t *out = NULL, *marks = json_array();
+    size_t total = 0;
     int ret = RF_EXIT_FAIL;
-    f.rows = json_array();
-    f.marks = json_array();
-    json_t *out = f.rows, *marks = f.marks;
     if (rf_ctx_open(&x, 0) != 0)
         goto out;
-    f.l = x.l;
-    if (search && !(f.search = rf_local_fold(search))) {
+    if (mine)
+        vf.assignee = x.k->name;
+    int rc = rf_view_cases(&x, &vf, &out, &total);
+    if (rc == RF_ERR_FORMAT) {
         rf_cmd_err("bad --search", "not valid UTF-8");
         ret = RF_EXIT_USAGE;
         goto out;
     }
-    if (mine)
-        f.me = x.k->name;
-    /* objects synced by an older version of refuge get their digests here */
-    int rc = rf_local_update(x.l, NULL);
-    if (rc == 0)
-        rc = rf_local_team(x.l, &team);
-    f.checklist = json_object_get(team, "checklist");
-    if (rc == 0)
-        rc = rf_cache_summaries(x.c, on_summary, &f);
     if (rc != 0) {
         rf_cmd_errc("cannot read the local case database", rc);
         goto out;
     }
     size_t i;
+    json_t *row;
+    json_array_foreach(out, i, row)
+    {
+        json_array_append(marks, json_object_get(row, "pending"));
+        json_object_del(row, "pending");
+    }
     if (json) {
         json_t *j = json_pack("{sO}", "cases", out);
         ret = rf_out_json(j) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
@@ -414,9 +449,9 @@ int rf_cmd_cases(int argc, char **argv)
         goto out;
     }
     if (json_array_size(out) == 0) {
-        puts(f.total ? "No case matches."
-                     : "No cases on this computer. Run `refuge sync` to fetch "
-                       "new ones.");
+        puts(total ? "No case matches."
+                   : "No cases on this computer. Run `refuge sync` to fetch "
+                     "new ones.");
         ret = RF_EXIT_OK;
         goto out;
     }
@@ -428,10 +463,8 @@ int rf_cmd_cases(int argc, char **argv)
         }
     ret = RF_EXIT_OK;
 out:
-    free(f.search);
     json_decref(out);
     json_decref(marks);
-    json_decref(team);
     rf_ctx_close(&x);
     return ret;
 }
@@ -698,42 +731,28 @@ static void print_event(json_t *it, int col)
     fputc('\n', stdout);
 }
 
-int rf_cmd_show(int argc, char **argv)
+int rf_view_case(struct rf_ctx *x, const char *cid, json_t **out)
 {
-    int json = 0;
-    const char *cid = NULL;
-    int pr = parse(argc, argv, usage_show, 1, &json, &cid);
-    if (pr >= 0)
-        return pr == RF_EXIT_OK + 100 ? RF_EXIT_OK : pr;
-    if (!rf_cmd_case_ok(cid) || strcmp(cid, RF_STATE_TEAMCONFIG) == 0) {
-        rf_cmd_err("bad case id", "case ids are lower-case letters and digits");
-        return RF_EXIT_USAGE;
-    }
-    struct rf_ctx x;
     struct rf_cobj *objs = NULL;
     struct rf_ev *ev = NULL;
     size_t n = 0, nev = 0;
     json_t *items = NULL, *bad = NULL, *team = NULL, *state = NULL;
-    int ret = RF_EXIT_FAIL;
-    if (rf_ctx_open(&x, 0) != 0)
-        goto out;
-    int rc = rf_local_update(x.l, NULL);
+    *out = NULL;
+    int rc = rf_local_update(x->l, NULL);
     if (rc == 0)
-        rc = rf_cache_case_objects(x.c, cid, &objs, &n);
-    if (rc == RF_ERR_NOT_FOUND) {
-        rf_cmd_err("no such case on this computer", "check the id, or run `refuge sync`");
-        goto out;
-    }
+        rc = rf_cache_case_objects(x->c, cid, &objs, &n);
     if (rc == 0)
-        rc = rf_local_events(x.l, cid, &ev, &nev, &bad);
+        rc = rf_local_events(x->l, cid, &ev, &nev, &bad);
     if (rc == 0)
-        rc = rf_local_team(x.l, &team);
-    if (rc != 0) {
-        rf_cmd_errc("cannot read the local case database", rc);
+        rc = rf_local_team(x->l, &team);
+    if (rc != 0)
         goto out;
-    }
     state = state_of(ev, nev, team);
     items = json_array();
+    if (!state || !items) {
+        rc = RF_ERR_NOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *it = NULL;
         if (objs[i].kind == RF_KIND_EVENT) {
@@ -754,7 +773,7 @@ int rf_cmd_show(int argc, char **argv)
                                "day", (json_int_t)objs[i].day, "error",
                                "not sealed to your key (sent before you joined?)");
         } else {
-            it = item_of(x.c, x.k, &objs[i], x.l);
+            it = item_of(x->c, x->k, &objs[i], x->l);
         }
         if (it)
             json_array_append_new(items, it);
@@ -762,6 +781,46 @@ int rf_cmd_show(int argc, char **argv)
     for (size_t j = 0; j < nev; j++)
         if (ev[j].seq == 0)
             json_array_append_new(items, event_item(&ev[j]));
+    *out =
+        json_pack("{sssIsIsOsOsO}", "case", cid, "first_day", (json_int_t)objs[0].day, "last_seq",
+                  (json_int_t)objs[n - 1].seq, "state", state, "items", items, "team", team);
+    rc = *out ? 0 : RF_ERR_NOMEM;
+out:
+    json_decref(items);
+    json_decref(bad);
+    json_decref(team);
+    json_decref(state);
+    rf_local_events_free(ev, nev);
+    free(objs);
+    return rc;
+}
+
+int rf_cmd_show(int argc, char **argv)
+{
+    int json = 0;
+    const char *cid = NULL;
+    int pr = parse(argc, argv, usage_show, 1, &json, &cid);
+    if (pr >= 0)
+        return pr == RF_EXIT_OK + 100 ? RF_EXIT_OK : pr;
+    if (!rf_cmd_case_ok(cid) || strcmp(cid, RF_STATE_TEAMCONFIG) == 0) {
+        rf_cmd_err("bad case id", "case ids are lower-case letters and digits");
+        return RF_EXIT_USAGE;
+    }
+    struct rf_ctx x;
+    json_t *view = NULL;
+    int ret = RF_EXIT_FAIL;
+    if (rf_ctx_open(&x, 0) != 0)
+        goto out;
+    int rc = rf_view_case(&x, cid, &view);
+    if (rc == RF_ERR_NOT_FOUND) {
+        rf_cmd_err("no such case on this computer", "check the id, or run `refuge sync`");
+        goto out;
+    }
+    if (rc != 0) {
+        rf_cmd_errc("cannot read the local case database", rc);
+        goto out;
+    }
+    json_t *state = json_object_get(view, "state"), *items = json_object_get(view, "items");
     if (json) {
         json_t *j = json_pack("{sssOsO}", "case", cid, "state", state, "items", items);
         rc = rf_out_json(j);
@@ -771,7 +830,8 @@ int rf_cmd_show(int argc, char **argv)
     }
     int col = rf_out_colour(stdout);
     char first[16];
-    rf_out_day(first, sizeof(first), objs[0].day);
+    rf_out_day(first, sizeof(first),
+               (uint32_t)json_integer_value(json_object_get(view, "first_day")));
     printf("Case %s%s%s, first contact %s, %zu item%s\n", col ? colour_case : "", cid,
            col ? colour_off : "", first, json_array_size(items),
            json_array_size(items) == 1 ? "" : "s");
@@ -789,12 +849,7 @@ int rf_cmd_show(int argc, char **argv)
     }
     ret = RF_EXIT_OK;
 out:
-    json_decref(items);
-    json_decref(bad);
-    json_decref(team);
-    json_decref(state);
-    rf_local_events_free(ev, nev);
-    free(objs);
+    json_decref(view);
     rf_ctx_close(&x);
     return ret;
 }

@@ -1,8 +1,8 @@
 /*
  * tmpl.h - the one way HTML is produced: templates with escaping by default.
  *
- * Pages are files in src/server/pages/NAME.html compiled into the binary. In a
- * template:
+ * Pages are files in src/server/pages/NAME.html compiled into the binary
+ * (the engine and its syntax: lib/tmpl.h). In a template:
  *   {{t:msgid}}        the translation of msgid in the request's language
  *                      (po/<lang>.po; msgid is the English text's key), escaped
  *   {{v:name}}         a variable, HTML-escaped (attribute-safe)
@@ -14,20 +14,7 @@
 #ifndef RF_TMPL_H
 #define RF_TMPL_H
 
-#include "lib/buf.h"
-#include "lib/codename.h"
-
-struct rf_tvars;
-
-struct rf_tvars *rf_tvars_new(void);
-/* Same, values kept in sodium_malloc memory: for plaintext and codenames. */
-struct rf_tvars *rf_tvars_new_secure(void);
-void rf_tvars_free(struct rf_tvars *v); /* wipes values */
-int rf_tvars_set(struct rf_tvars *v, const char *name, const char *value);
-int rf_tvars_set_int(struct rf_tvars *v, const char *name, long long value);
-int rf_tvars_flag(struct rf_tvars *v, const char *name);
-/* Adds an item to list `name` and returns its vars (owned by v). */
-struct rf_tvars *rf_tvars_item(struct rf_tvars *v, const char *name);
+#include "lib/tmpl.h"
 
 /* Renders page (e.g. "landing") in lang into out. */
 int rf_page_render(struct rf_buf *out, enum rf_lang lang, const char *page,

@@ -1,0 +1,410 @@
+/*
+ * desk_pages.c - the desk's board and case pages: the local case database
+ * (the same rows as `refuge cases --json` and `refuge show --json`, through
+ * rf_view_cases / rf_view_case) turned into template variables. No HTML
+ * here: desk/board.html and desk/case.html escape every value.
+ *
+ * "Unread": a case whose newest object is newer than what this caseworker
+ * last opened in the desk (cache meta "desk.seen:CASE", the sequence number
+ * seen; a number, not plaintext). "New": stage "new". "Overdue": a due date
+ * before today (UTC).
+ */
+#include "client/desk_priv.h"
+#include "client/out.h"
+#include "client/state.h"
+#include "lib/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SEEN_PREFIX "desk.seen:"
+#define RF_MSGID(s) (s)
+
+static void today(char out[16])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(out, 16, "%Y-%m-%d", &tm) == 0)
+        strcpy(out, "0000-00-00");
+}
+
+/* A string, or an array of strings joined by ", ", into v[name] (nothing
+ * set when empty). */
+static int set_joined(struct rf_tvars *v, const char *name, const json_t *val)
+{
+    if (json_is_string(val))
+        return json_string_length(val) ? rf_tvars_set(v, name, json_string_value(val)) : 0;
+    if (!json_is_array(val) || json_array_size(val) == 0)
+        return 0;
+    struct rf_buf b;
+    rf_buf_init_secure(&b, 64 * 1024);
+    size_t i;
+    json_t *s;
+    int rc = 0;
+    json_array_foreach(val, i, s)
+    {
+        if (!json_is_string(s))
+            continue;
+        if (b.len > 0)
+            rc = rf_buf_put_str(&b, ", ");
+        if (rc == 0)
+            rc = rf_buf_put_str(&b, json_string_value(s));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0)
+        rc = rf_buf_cstr(&b);
+    if (rc == 0 && b.len > 0)
+        rc = rf_tvars_set(v, name, (const char *)b.data);
+    rf_buf_free(&b);
+    return rc;
+}
+
+static int set_day(struct rf_tvars *v, const char *name, const json_t *day)
+{
+    char s[16];
+    rf_out_day(s, sizeof(s), (uint32_t)json_integer_value(day));
+    return rf_tvars_set(v, name, s);
+}
+
+static int cmp_ccase(const void *a, const void *b)
+{
+    return strcmp(((const struct rf_ccase *)a)->case_id, ((const struct rf_ccase *)b)->case_id);
+}
+
+static int unread(struct rf_ctx *x, const struct rf_ccase *cc, size_t ncc, const char *cid)
+{
+    struct rf_ccase key;
+    memset(&key, 0, sizeof(key));
+    snprintf(key.case_id, sizeof(key.case_id), "%s", cid);
+    const struct rf_ccase *c = bsearch(&key, cc, ncc, sizeof(*cc), cmp_ccase);
+    if (c == NULL)
+        return 0;
+    char mk[sizeof(SEEN_PREFIX) + RF_CASE_ID_LEN + 1];
+    int64_t seen = 0;
+    snprintf(mk, sizeof(mk), SEEN_PREFIX "%s", cid);
+    if (rf_cache_meta_get(x->c, mk, &seen) != 0)
+        return 0;
+    return c->last_seq > seen;
+}
+
+/* The team's stages as a select's options, plus stages the cases use that
+ * the team no longer lists. */
+static int stage_options(struct rf_tvars *v, const json_t *team, const char *cur)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(team, "stages"), i, s)
+    {
+        struct rf_tvars *it = rf_tvars_item(v, "stages");
+        if (!it || rf_tvars_set(it, "name", json_string_value(s)) != 0)
+            return RF_ERR_NOMEM;
+        if (cur && strcmp(cur, json_string_value(s)) == 0 && rf_tvars_flag(it, "on") != 0)
+            return RF_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int people(struct rf_ctx *x, struct rf_tvars *v, const char *selected)
+{
+    const struct rf_roster *const *ros = NULL;
+    size_t nros = 0;
+    int rc = 0;
+    rf_local_rosters(x->l, &ros, &nros);
+    for (uint16_t m = 0; rc == 0 && nros > 0 && m < ros[nros - 1]->n; m++) {
+        const char *name = ros[nros - 1]->members[m].name;
+        struct rf_tvars *it = rf_tvars_item(v, "people");
+        rc = it ? rf_tvars_set(it, "name", name) : RF_ERR_NOMEM;
+        if (rc == 0 && selected && strcmp(selected, name) == 0)
+            rc = rf_tvars_flag(it, "on");
+    }
+    return rc;
+}
+
+static int row_item(struct rf_tvars *v, json_t *row, const char *day_today, int is_unread)
+{
+    struct rf_tvars *it = rf_tvars_item(v, "cases");
+    if (!it)
+        return RF_ERR_NOMEM;
+    const char *stage = json_string_value(json_object_get(row, "stage"));
+    const char *due = json_string_value(json_object_get(row, "due"));
+    int rc = rf_tvars_set(it, "id", json_string_value(json_object_get(row, "case")));
+    if (rc == 0)
+        rc = rf_tvars_set(it, "stage", stage ? stage : "new");
+    if (rc == 0)
+        rc = set_joined(it, "assigned", json_object_get(row, "assigned"));
+    if (rc == 0)
+        rc = set_joined(it, "tags", json_object_get(row, "tags"));
+    if (rc == 0)
+        rc = set_day(it, "last_day", json_object_get(row, "last_day"));
+    if (rc == 0)
+        rc = rf_tvars_set_int(it, "messages", json_integer_value(json_object_get(row, "messages")));
+    if (rc == 0)
+        rc = rf_tvars_set_int(it, "files", json_integer_value(json_object_get(row, "files")));
+    if (rc == 0)
+        rc = rf_tvars_set_int(it, "replies", json_integer_value(json_object_get(row, "replies")));
+    if (rc == 0 && due)
+        rc = rf_tvars_set(it, "due", due);
+    if (rc == 0 && due && strcmp(due, day_today) < 0)
+        rc = rf_tvars_flag(it, "overdue");
+    if (rc == 0 && (!stage || strcmp(stage, "new") == 0))
+        rc = rf_tvars_flag(it, "is_new");
+    if (rc == 0 && is_unread)
+        rc = rf_tvars_flag(it, "unread");
+    if (rc == 0 && json_is_true(json_object_get(row, "pending")))
+        rc = rf_tvars_flag(it, "pending");
+    if (rc == 0)
+        rc = set_joined(it, "need", json_object_get(row, "need"));
+    return rc;
+}
+
+int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tvars *v)
+{
+    struct rf_view_filter f = {.assignee = q->assignee, .tag = q->tag, .search = q->q};
+    json_t *rows = NULL, *team = NULL, *counts = json_object();
+    struct rf_ccase *cc = NULL;
+    size_t total = 0, ncc = 0, shown = 0, i;
+    char day[16];
+    today(day);
+    int rc = counts ? rf_view_cases(x, &f, &rows, &total) : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_local_team(x->l, &team);
+    if (rc == 0)
+        rc = rf_cache_cases(x->c, &cc, &ncc);
+    if (rc != 0)
+        goto out;
+    qsort(cc, ncc, sizeof(*cc), cmp_ccase);
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *st = json_string_value(json_object_get(row, "stage"));
+        st = st ? st : "new";
+        json_object_set_new(counts, st,
+                            json_integer(json_integer_value(json_object_get(counts, st)) + 1));
+        if (q->stage && strcmp(q->stage, st) != 0)
+            continue;
+        const char *cid = json_string_value(json_object_get(row, "case"));
+        rc = row_item(v, row, day, cid && unread(x, cc, ncc, cid));
+        if (rc != 0)
+            goto out;
+        shown++;
+    }
+    /* counts: the team's stages in order, then any other stage in use */
+    json_t *order = json_array(), *s;
+    json_array_extend(order, json_object_get(team, "stages"));
+    const char *key;
+    json_object_foreach(counts, key, s)
+    {
+        if (!rf_state_in_list(json_object_get(team, "stages"), key))
+            json_array_append_new(order, json_string(key));
+    }
+    json_array_foreach(order, i, s)
+    {
+        const char *name = json_string_value(s);
+        struct rf_tvars *it = rf_tvars_item(v, "counts");
+        rc = it ? rf_tvars_set(it, "name", name) : RF_ERR_NOMEM;
+        if (rc == 0)
+            rc = rf_tvars_set_int(it, "n", json_integer_value(json_object_get(counts, name)));
+        if (rc == 0 && q->stage && strcmp(q->stage, name) == 0)
+            rc = rf_tvars_flag(it, "on");
+        if (rc != 0)
+            break;
+    }
+    json_decref(order);
+    if (rc == 0)
+        rc = stage_options(v, team, q->stage);
+    if (rc == 0) /* assignees: the current roster's names */
+        rc = people(x, v, q->assignee);
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "total", (long long)json_array_size(rows));
+    if (rc == 0 && shown > 0)
+        rc = rf_tvars_flag(v, "any");
+    if (rc == 0 && total > 0)
+        rc = rf_tvars_flag(v, "some");
+    if (rc == 0 && q->stage)
+        rc = rf_tvars_set(v, "stage", q->stage);
+    if (rc == 0 && q->tag)
+        rc = rf_tvars_set(v, "tag", q->tag);
+    if (rc == 0 && q->q)
+        rc = rf_tvars_set(v, "q", q->q);
+out:
+    free(cc);
+    json_decref(rows);
+    json_decref(team);
+    json_decref(counts);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- case */
+
+static int intake_item(struct rf_tvars *it, json_t *item)
+{
+    size_t i;
+    json_t *a;
+    int rc = rf_tvars_flag(it, "intake");
+    json_array_foreach(json_object_get(item, "answers"), i, a)
+    {
+        if (rc != 0)
+            break;
+        json_t *label = json_object_get(a, "label");
+        struct rf_tvars *ai = rf_tvars_item(it, "answers");
+        if (!ai)
+            return RF_ERR_NOMEM;
+        const char *l = json_string_value(json_is_string(label) ? label : json_object_get(a, "id"));
+        rc = rf_tvars_set(ai, "label", l ? l : "?");
+        if (rc == 0)
+            rc = set_joined(ai, "value", json_object_get(a, "value"));
+    }
+    return rc;
+}
+
+/* An event's op in words (the CLI's op names stay in the data). */
+static const struct {
+    const char *op, *msgid;
+} op_words[] = {
+    {"stage", RF_MSGID("desk.op.stage")},       {"assign", RF_MSGID("desk.op.assign")},
+    {"unassign", RF_MSGID("desk.op.unassign")}, {"tag", RF_MSGID("desk.op.tag")},
+    {"untag", RF_MSGID("desk.op.untag")},       {"note", RF_MSGID("desk.op.note")},
+    {"check", RF_MSGID("desk.op.check")},       {"uncheck", RF_MSGID("desk.op.uncheck")},
+    {"due", RF_MSGID("desk.op.due")},
+};
+
+static const char *op_word(enum rf_lang lang, const char *op)
+{
+    for (size_t i = 0; op && i < sizeof(op_words) / sizeof(op_words[0]); i++)
+        if (strcmp(op, op_words[i].op) == 0)
+            return rf_desk_tr(lang, op_words[i].msgid);
+    return op ? op : "?";
+}
+
+/* A list of strings as list items {name}. */
+static int name_items(struct rf_tvars *v, const char *list, const json_t *arr)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(arr, i, s)
+    {
+        struct rf_tvars *it = json_is_string(s) ? rf_tvars_item(v, list) : NULL;
+        if (json_is_string(s) && (!it || rf_tvars_set(it, "name", json_string_value(s)) != 0))
+            return RF_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int thread_item(struct rf_tvars *v, json_t *item, enum rf_lang lang)
+{
+    struct rf_tvars *it = rf_tvars_item(v, "items");
+    if (!it)
+        return RF_ERR_NOMEM;
+    const char *kind = json_string_value(json_object_get(item, "kind"));
+    int rc = set_day(it, "day", json_object_get(item, "day"));
+    if (rc == 0)
+        rc = set_joined(it, "text", json_object_get(item, "text"));
+    if (rc != 0 || kind == NULL)
+        return rc;
+    if (strcmp(kind, "intake") == 0)
+        return intake_item(it, item);
+    if (strcmp(kind, "message") == 0)
+        return rf_tvars_flag(it, "message");
+    if (strcmp(kind, "file") == 0) {
+        char size[32];
+        rf_out_size(size, sizeof(size),
+                    (uint64_t)json_integer_value(json_object_get(item, "size")));
+        rc = rf_tvars_flag(it, "file");
+        if (rc == 0)
+            rc = set_joined(it, "name", json_object_get(item, "name"));
+        if (rc == 0)
+            rc = set_joined(it, "type", json_object_get(item, "type"));
+        if (rc == 0)
+            rc = rf_tvars_set(it, "size", size);
+        return rc;
+    }
+    if (strcmp(kind, "reply") == 0) {
+        rc = rf_tvars_flag(it, "reply");
+        if (rc == 0 && json_is_true(json_object_get(item, "author_verified"))) {
+            rc = rf_tvars_flag(it, "verified");
+            if (rc == 0)
+                rc = set_joined(it, "author", json_object_get(item, "author"));
+            if (rc == 0 && json_is_true(json_object_get(item, "former")))
+                rc = rf_tvars_flag(it, "former");
+        } else if (rc == 0) {
+            rc = set_joined(it, "note", json_object_get(item, "author_note"));
+        }
+        return rc;
+    }
+    if (strcmp(kind, "event") == 0) {
+        rc = rf_tvars_flag(it, "event");
+        if (rc == 0)
+            rc = rf_tvars_set(it, "op",
+                              op_word(lang, json_string_value(json_object_get(item, "op"))));
+        if (rc == 0)
+            rc = set_joined(it, "author", json_object_get(item, "author"));
+        if (rc == 0)
+            rc = set_joined(it, "value", json_object_get(item, "value"));
+        if (rc == 0 && json_is_false(json_object_get(item, "sent")))
+            rc = rf_tvars_flag(it, "unsent");
+        return rc;
+    }
+    rc = rf_tvars_flag(it, "bad"); /* unverified or unreadable */
+    if (rc == 0)
+        rc = set_joined(it, "error", json_object_get(item, "error"));
+    return rc;
+}
+
+int rf_desk_case(struct rf_ctx *x, const char *cid, enum rf_lang lang, struct rf_tvars *v)
+{
+    json_t *view = NULL;
+    char day[16];
+    today(day);
+    int rc = rf_view_case(x, cid, &view);
+    if (rc != 0)
+        return rc;
+    json_t *st = json_object_get(view, "state");
+    const char *stage = json_string_value(json_object_get(st, "stage"));
+    const char *due = json_string_value(json_object_get(st, "due"));
+    rc = rf_tvars_set(v, "id", cid);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "stage", stage ? stage : "new");
+    if (rc == 0)
+        rc = name_items(v, "assignees", json_object_get(st, "assigned"));
+    if (rc == 0)
+        rc = name_items(v, "taglist", json_object_get(st, "tags"));
+    if (rc == 0)
+        rc = people(x, v, NULL);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "due", due ? due : "—");
+    if (rc == 0 && due)
+        rc = rf_tvars_set(v, "due_value", due);
+    if (rc == 0 && due && strcmp(due, day) < 0)
+        rc = rf_tvars_flag(v, "overdue");
+    if (rc == 0)
+        rc = set_day(v, "first_day", json_object_get(view, "first_day"));
+    const char *key;
+    json_t *val;
+    json_object_foreach(json_object_get(st, "checklist"), key, val)
+    {
+        struct rf_tvars *it = rf_tvars_item(v, "checklist");
+        if (rc == 0)
+            rc = it ? rf_tvars_set(it, "name", key) : RF_ERR_NOMEM;
+        if (rc == 0 && json_is_true(val))
+            rc = rf_tvars_flag(it, "done");
+    }
+    if (rc == 0)
+        rc = stage_options(v, json_object_get(view, "team"), stage ? stage : "new");
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(view, "items"), i, item)
+    {
+        if (rc == 0)
+            rc = thread_item(v, item, lang);
+    }
+    if (rc == 0) {
+        char mk[sizeof(SEEN_PREFIX) + RF_CASE_ID_LEN + 1];
+        snprintf(mk, sizeof(mk), SEEN_PREFIX "%s", cid);
+        rc = rf_cache_meta_set(x->c, mk, json_integer_value(json_object_get(view, "last_seq")));
+    }
+    json_decref(view);
+    return rc;
+}

@@ -1,0 +1,264 @@
+// desk.mjs - the caseworker's desk (refuge desk) in a real Chromium with
+// JavaScript off, on a 360 px wide screen, in English and Russian: a person
+// writes (through the person's pages, in the same browser engine), the first
+// admin starts `refuge desk --no-open`, the test opens the printed one-time
+// link, syncs, finds the case on the board, opens it, replies and moves it
+// to "verifying" with the keyboard only (focus + Enter), then locks the desk.
+// Asserts: no sideways scrolling at 360 px, no <script> on any desk page, no
+// console error or warning (a CSP violation would show), no request to
+// another origin, the token does not stay in the address bar, the session
+// cookie is HttpOnly + SameSite=Strict + a browser-session cookie.
+// Saves desk-board-{en,ru}.png and desk-case-{en,ru}.png into
+// $SCREENSHOTS_DIR (default docs/screenshots/).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const bin = process.env.REFUGE_BIN || path.join(repo, 'build-san', 'refuge');
+const shots = path.resolve(repo, process.env.SCREENSHOTS_DIR || path.join('docs', 'screenshots'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'refuge-desk-browser-'));
+const WIDTH = 360;
+const procs = [];
+let browser = null;
+
+function fail(msg) { throw new Error(msg); }
+function check(cond, msg) { if (!cond) fail(msg); }
+function log(msg) { console.log('  ' + msg); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function refuge(args, env) {
+  const p = spawnSync(bin, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 300000 });
+  const out = (p.stdout || '') + (p.stderr || '');
+  if (p.status !== 0) fail(`refuge ${args.slice(0, 2).join(' ')} failed (status ${p.status}):\n${out.slice(-2000)}`);
+  return out;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function waitFor(fn, what, ms = 60000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) fail(`timed out: ${what}`);
+    await sleep(100);
+  }
+}
+
+function spawnLogged(args, env, name) {
+  const outPath = path.join(tmp, `${name}.out`);
+  const fd = fs.openSync(outPath, 'a');
+  const p = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  p.exited = null;
+  p.on('exit', (code, sig) => { p.exited = code ?? sig; });
+  p.outPath = outPath;
+  procs.push(p);
+  return p;
+}
+
+async function startInstance() {
+  const data = path.join(tmp, 'data');
+  const helpText = spawnSync(bin, ['server', 'init', '--help'], { encoding: 'utf8' });
+  const args = ['server', 'init', '--data', data];
+  if (((helpText.stdout || '') + (helpText.stderr || '')).includes('--kdf-ops')) args.push('--kdf-ops', '1', '--kdf-mem', '8');
+  const initOut = refuge(args);
+  const m = initOut.match(/--token[ =]+['"]?([A-Za-z0-9_\-+/=.]{16,})/);
+  check(m, `refuge server init printed no enrollment token:\n${initOut}`);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const srv = spawnLogged(['serve', '--data', data, '--listen', `127.0.0.1:${port}`,
+    ...(process.getuid() === 0 ? ['--allow-root'] : [])], {}, 'serve');
+  await waitFor(() => new Promise((resolve) => {
+    if (srv.exited !== null) fail(`server exited:\n${fs.readFileSync(srv.outPath, 'utf8').slice(-2000)}`);
+    const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  }), 'the server listens');
+  const passfile = path.join(tmp, 'passphrase');
+  fs.writeFileSync(passfile, 'desk browser test passphrase\n', { mode: 0o600 });
+  const env = { REFUGE_HOME: path.join(tmp, 'staff'), REFUGE_PASSPHRASE_FILE: passfile };
+  refuge(['init', '--server', url, '--token', m[1], '--name', 'Alice'], env);
+  log(`instance on ${url}, Alice enrolled`);
+  return { url, env, srv };
+}
+
+function newContext() {
+  return browser.newContext({
+    javaScriptEnabled: false,
+    viewport: { width: WIDTH, height: 760 },
+    deviceScaleFactor: 1,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'en-US',
+  });
+}
+
+// The person writes a first message through the person's pages: every
+// radio group and select gets its first choice, text fields "test", the
+// message box the text.
+async function personWrites(inst, text) {
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${inst.url}/new?lang=en`);
+  await Promise.all([page.waitForLoadState('load'), page.locator('form[action$="/new"] button').first().click()]);
+  if (!new URL(page.url()).pathname.endsWith('/inbox')) await page.goto(`${inst.url}/inbox`);
+  const form = page.locator('form[action$="/send"]');
+  check(await form.count() === 1, `no /send form on ${page.url()}`);
+  const seen = new Set();
+  for (const r of await form.locator('input[type=radio]').all()) {
+    const n = await r.getAttribute('name');
+    if (!seen.has(n)) { seen.add(n); await r.check(); }
+  }
+  for (const s of await form.locator('select').all()) {
+    const vals = await s.locator('option').evaluateAll((os) => os.map((o) => o.value).filter((v) => v));
+    if (vals.length) await s.selectOption(vals[0]);
+  }
+  for (const t of await form.locator('input[type=text]').all()) await t.fill('test');
+  for (const t of await form.locator('textarea').all()) await t.fill(text);
+  await Promise.all([page.waitForLoadState('load'), form.locator('button[type=submit], button:not([type])').last().click()]);
+  await ctx.close();
+  log('the person wrote');
+}
+
+async function assertDeskPage(page, what) {
+  const m = await page.evaluate(() => {
+    const d = document.documentElement;
+    let worst = null;
+    let right = 0;
+    for (const el of document.body.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > right) { right = r.right; worst = el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''); }
+    }
+    return { scroll: d.scrollWidth, client: d.clientWidth, right: Math.ceil(right), worst };
+  });
+  check(m.scroll <= m.client, `${what}: scrolls sideways at ${WIDTH}px (scrollWidth ${m.scroll})`);
+  check(m.right <= m.client, `${what}: ${m.worst} reaches ${m.right}px, past the ${m.client}px screen`);
+  check(await page.locator('script').count() === 0, `${what}: the page has a <script>`);
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: path.join(shots, name), fullPage: true });
+  log(`screenshot ${path.relative(repo, path.join(shots, name))}`);
+}
+
+// Keyboard only: focus the control, press Enter, wait for the next page.
+async function pressEnterOn(page, locator) {
+  await locator.focus();
+  await Promise.all([page.waitForLoadState('load'), page.waitForEvent('framenavigated'), page.keyboard.press('Enter')]);
+}
+
+async function main() {
+  check(fs.existsSync(bin), `no refuge binary at ${bin}`);
+  const inst = await startInstance();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const message = 'Please help: we need to leave the city this week.';
+  await personWrites(inst, message);
+
+  const deskPort = await freePort();
+  const desk = spawnLogged(['desk', '--no-open', '--port', String(deskPort), '--sync-every', '0'], inst.env, 'desk');
+  const link = await waitFor(() => {
+    if (desk.exited !== null) fail(`the desk exited:\n${fs.readFileSync(desk.outPath, 'utf8')}`);
+    const m = fs.readFileSync(desk.outPath, 'utf8').match(/http:\/\/127\.0\.0\.1:\d+\/open\?t=[A-Za-z0-9_-]+/);
+    return m && m[0];
+  }, 'the desk prints its link');
+  const origin = `http://127.0.0.1:${deskPort}`;
+
+  const ctx = await newContext();
+  const foreign = [];
+  const consoleMsgs = [];
+  ctx.on('request', (req) => { if (!req.url().startsWith(origin + '/')) foreign.push(req.url()); });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') consoleMsgs.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => consoleMsgs.push(`pageerror: ${e}`));
+
+  await page.goto(link);
+  check(!page.url().includes('t='), `the token stays in the address bar: ${page.url()}`);
+  const cookies = await ctx.cookies();
+  const c = cookies.find((k) => k.name === 'rf_desk');
+  check(c && c.httpOnly && c.sameSite === 'Strict' && c.expires === -1 && c.domain === '127.0.0.1',
+    `the session cookie: ${JSON.stringify(cookies)}`);
+
+  await pressEnterOn(page, page.locator('form[action="/sync"] button'));
+  const caseLink = page.locator('a.id');
+  check(await caseLink.count() === 1, `the board lists one case:\n${(await page.locator('body').innerText()).slice(0, 1500)}`);
+  const cid = (await caseLink.innerText()).trim();
+  await assertDeskPage(page, 'board (en)');
+  check(await page.locator('.badge.new').count() === 1, 'the case is marked new');
+  await shot(page, 'desk-board-en.png');
+  await page.goto(`${origin}/?lang=ru`);
+  check((await page.locator('h1').innerText()).includes('Обращения'), 'the board in Russian');
+  await assertDeskPage(page, 'board (ru)');
+  await shot(page, 'desk-board-ru.png');
+
+  await page.goto(`${origin}/?lang=en`);
+  await pressEnterOn(page, page.locator('a.id'));
+  check(new URL(page.url()).pathname === `/case/${cid}`, `Enter on the case link opened ${page.url()}`);
+  check((await page.locator('main').innerText()).includes(message), 'the case page shows the message');
+  await assertDeskPage(page, 'case (en)');
+
+  // reply, keyboard only
+  await page.locator('#text').focus();
+  await page.keyboard.type('We read you. Someone will write back today.');
+  await pressEnterOn(page, page.locator('form[action$="/reply"] button'));
+  const body = await page.locator('main').innerText();
+  check(body.includes('Reply sent') && body.includes('We read you.'), `the reply is sent and shown:\n${body.slice(0, 1500)}`);
+  // stage, keyboard only
+  await page.locator('#stage').focus();
+  await page.locator('#stage').selectOption('verifying');
+  await pressEnterOn(page, page.locator('form[action$="/stage"] button'));
+  check((await page.locator('main').innerText()).includes('Stage changed'), 'the stage is changed');
+  await assertDeskPage(page, 'case after reply and stage (en)');
+  await shot(page, 'desk-case-en.png');
+  await page.goto(`${origin}/case/${cid}?lang=ru`);
+  await assertDeskPage(page, 'case (ru)');
+  await shot(page, 'desk-case-ru.png');
+  log('board and case in en and ru; reply and stage with the keyboard');
+
+  await page.goto(`${origin}/?lang=en`);
+  await pressEnterOn(page, page.locator('form[action="/lock"] button'));
+  check((await page.locator('h1').innerText()).toLowerCase().includes('locked'), 'Lock shows the locked page');
+  await waitFor(() => desk.exited !== null, 'the desk exits after Lock', 30000);
+  check(desk.exited === 0, `the desk exited with ${desk.exited}`);
+  await ctx.close();
+
+  check(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
+  const bad = consoleMsgs.filter((m) => !(m.includes('Failed to load resource') && m.includes('404')));
+  check(bad.length === 0, `console errors or warnings (a CSP violation?):\n${bad.join('\n')}`);
+  const out = fs.readFileSync(desk.outPath, 'utf8');
+  const san = out.search(/ERROR: (Address|Leak)Sanitizer|runtime error:/);
+  check(san < 0, `sanitizer report from refuge desk:\n${out.slice(Math.max(0, san - 200), san + 3000)}`);
+}
+
+let status = 0;
+const t0 = Date.now();
+try {
+  await main();
+  console.log(`PASS browser desk (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+} catch (e) {
+  console.log(`FAIL browser desk: ${e.message}`);
+  status = 1;
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  for (const p of procs) if (p.exited === null) p.kill('SIGTERM');
+  await sleep(500);
+  if (process.env.REFUGE_TEST_KEEP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
+  else console.log(`kept ${tmp}`);
+}
+process.exit(status);
