@@ -11,8 +11,9 @@ hunspell-uk mythes-uk manpages-uk tesseract-ocr tesseract-ocr-ukr sqlite3 binuti
 BENCH="nginx-light wrk"
 FUZZ="clang libclang-rt-14-dev"
 # make deb, and its test (tests/e2e/test_deb.py): Debian's packaging tools, a
-# Debian root from the mirror, and systemd-analyze for the unit.
-DEB="debhelper dpkg-dev lintian mmdebstrap systemd"
+# Debian root from the mirror, systemd-analyze for the unit and systemd-nspawn
+# to boot the root with systemd when the machine allows it.
+DEB="debhelper dpkg-dev lintian mmdebstrap systemd systemd-container"
 what=${1:-build}
 case "$what" in
 build) pkgs="$BUILD" ;;

@@ -484,6 +484,81 @@ def run_unit(root, uid, port):
     log("served the landing page as refuge on 127.0.0.1:%d, stopped cleanly" % port)
 
 
+def boot_with_systemd(root, port):
+    """Where systemd-nspawn can boot the root (systemd as its PID 1), the
+    installed, enabled refuge.service starts under systemd with the whole
+    sandbox of the unit (SystemCallFilter=, PrivateUsers=, ...) and serves the
+    landing page. Machines that cannot boot a container say so in the log and
+    this part is not checked; a unit that systemd started and that failed is a
+    failure."""
+    if not shutil.which("systemd-nspawn") or not shutil.which("nsenter"):
+        log("systemd-nspawn is not installed: the unit was not run under systemd")
+        return
+    logdir = tempdir("refuge-deb-nspawn-")
+    out = open(os.path.join(logdir, "nspawn.log"), "wb")
+    proc = subprocess.Popen(["systemd-nspawn", "-q", "-D", root.path, "-b", "--register=no",
+                             "--keep-unit"], stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT)
+    out.close()
+
+    def stop():
+        if proc.poll() is None:
+            proc.terminate()  # nspawn shuts the container down
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    on_cleanup(stop)
+
+    def nspawn_log():
+        return open(os.path.join(logdir, "nspawn.log"), errors="replace").read()[-4000:]
+
+    # systemctl answers with a unit state once systemd runs in the container
+    states = ("active", "activating", "deactivating", "failed", "inactive", "reloading")
+    init, state, deadline = None, "", time.time() + 90
+    while time.time() < deadline and proc.poll() is None:
+        kids = sh(["ps", "-o", "pid=", "--ppid", str(proc.pid)]).out.split()
+        if kids:
+            init = kids[0]
+            state = sh(["nsenter", "-t", init, "-a", "systemctl", "is-active", "refuge"],
+                       timeout=30).out.strip()
+            if state == "active":
+                break
+        time.sleep(0.5)
+    if state not in states:
+        stop()
+        log("systemd could not be booted in the root here (systemd-nspawn; systemctl said %r): "
+            "the unit was not run under systemd. nspawn said:\n%s" % (state, nspawn_log()[-1500:]))
+        return
+    journal = sh(["nsenter", "-t", init, "-a", "journalctl", "-u", "refuge", "--no-pager", "-o",
+                  "cat"], timeout=30).out
+    check(state == "active", "under systemd (booted with systemd-nspawn) refuge.service is active",
+          journal[-3000:])
+    deadline = time.time() + 30
+    body = ""
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as r:
+                body = r.read().decode("utf-8", "replace")
+                break
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    check('href="/new"' in body, "refuge.service under systemd serves the landing page",
+          journal[-3000:])
+    restarts = sh(["nsenter", "-t", init, "-a", "systemctl", "show", "-P", "NRestarts",
+                   "refuge"]).out.strip()
+    check(restarts == "0", "refuge.service did not die and restart under systemd (NRestarts=%s)"
+          % restarts, journal[-3000:])
+    pid = sh(["nsenter", "-t", init, "-a", "systemctl", "show", "-P", "MainPID", "refuge"]).out.strip()
+    status = sh(["nsenter", "-t", init, "-a", "cat", "/proc/%s/status" % pid]).out
+    check(re.search(r"^NoNewPrivs:\s*1$", status, re.M) and
+          re.search(r"^CapBnd:\s*0+$", status, re.M) and re.search(r"^Seccomp:\s*2$", status, re.M),
+          "under systemd it runs with no_new_privs, an empty bounding set and seccomp", status)
+    stop()
+    log("refuge.service ran under systemd (systemd-nspawn) and served the landing page")
+
+
 def purge(root, env=None):
     p = root.run(["apt-get", "purge", "-y", "-q", "refuge"], env=env)
     check(p.returncode == 0, "apt-get purge refuge (status %d)" % p.returncode, p.out[-3000:])
@@ -509,7 +584,9 @@ def test():
     uid, _ = check_installed(root, out)
     check_units(root)
     check_man(root)
-    run_unit(root, uid, free_port())
+    port = free_port()
+    run_unit(root, uid, port)
+    boot_with_systemd(root, port)
 
     # purge: the data stays
     db_before = open(root.p("/var/lib/refuge/refuge.db"), "rb").read()
