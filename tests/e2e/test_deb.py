@@ -403,16 +403,11 @@ def check_man(root):
         % (len(cmds), len(scmds), len(flags)))
 
 
-def run_unit(root, uid, port):
-    # the admin's step: the listen address in the conffile
-    conf = root.p("/etc/refuge/refuge.conf")
-    text = open(conf, encoding="utf-8").read()
-    check(re.search(r"^REFUGE_LISTEN=", text, re.M), "refuge.conf sets REFUGE_LISTEN", text)
-    text = re.sub(r"^REFUGE_LISTEN=.*$", "REFUGE_LISTEN=127.0.0.1:%d" % port, text, flags=re.M)
-    open(conf, "w", encoding="utf-8").write(text)
-
-    unit_file = unit_path(root, "refuge.service")
-    unit = parse_unit(open(root.p(unit_file), encoding="utf-8").read())
+def unit_command(root, name):
+    """The command a unit runs, as systemd would: ExecStart= expanded with
+    Environment= and EnvironmentFile=, its User= and Group=, and the shell
+    prelude for UMask= and Limit*=."""
+    unit = parse_unit(open(root.p(unit_path(root, name)), encoding="utf-8").read())
     env = parse_env_assignments(unit.get(("Service", "Environment"), []))
     for ef in unit.get(("Service", "EnvironmentFile"), []):
         optional = ef.startswith("-")
@@ -422,20 +417,55 @@ def run_unit(root, uid, port):
             continue
         env.update(parse_env_file(open(root.p(ef), encoding="utf-8").read()))
     execs = unit.get(("Service", "ExecStart"), [])
-    check(len(execs) == 1, "refuge.service has one ExecStart", execs)
-    argv = expand_exec(execs[0], env)
+    check(len(execs) == 1, "%s has one ExecStart" % name, execs)
+    user = unit.get(("Service", "User"), [None])[-1]
+    group = unit.get(("Service", "Group"), [user])[-1]
+    check(user == "refuge", "%s runs as refuge (User=%s)" % (name, user))
+    return expand_exec(execs[0], env), env, user, group, limit_prelude(unit)
+
+
+def run_backup_unit(root, uid):
+    """refuge-backup.service's ExecStart, run as its user: an archive in
+    /var/backups/refuge, private to refuge, that `refuge server restore
+    --check` accepts."""
+    argv, env, user, group, prelude = unit_command(root, "refuge-backup.service")
+    check(argv[:3] == ["/usr/bin/refuge", "server", "backup"],
+          "refuge-backup.service runs refuge server backup", argv)
+    log("backup ExecStart: %s" % " ".join(argv))
+    p = root.run(argv, env=env, userspec="%s:%s" % (user, group), prelude=prelude)
+    check(p.returncode == 0, "the backup unit's command succeeds (status %d)" % p.returncode, p.out)
+    bdir = root.p("/var/backups/refuge")
+    archives = sorted(n for n in os.listdir(bdir) if re.fullmatch(r"refuge-.*\.tar", n))
+    check(len(archives) == 1, "one archive in /var/backups/refuge", os.listdir(bdir))
+    st = os.stat(os.path.join(bdir, archives[0]))
+    check(st.st_uid == uid and st.st_mode & 0o777 == 0o600,
+          "the archive is refuge's, mode 0600 (mode %o)" % (st.st_mode & 0o777))
+    p = root.run(["refuge", "server", "restore", "--check", "/var/backups/refuge/" + archives[0]],
+                 userspec="%s:%s" % (user, group))
+    check(p.returncode == 0, "refuge server restore --check accepts it (status %d)" % p.returncode,
+          p.out)
+    log("the backup unit wrote %s; restore --check accepts it" % archives[0])
+    return archives[0]
+
+
+def run_unit(root, uid, port):
+    # the admin's step: the listen address in the conffile
+    conf = root.p("/etc/refuge/refuge.conf")
+    text = open(conf, encoding="utf-8").read()
+    check(re.search(r"^REFUGE_LISTEN=", text, re.M), "refuge.conf sets REFUGE_LISTEN", text)
+    text = re.sub(r"^REFUGE_LISTEN=.*$", "REFUGE_LISTEN=127.0.0.1:%d" % port, text, flags=re.M)
+    open(conf, "w", encoding="utf-8").write(text)
+
+    argv, env, user, group, prelude = unit_command(root, "refuge.service")
     check(argv[:2] == ["/usr/bin/refuge", "serve"], "ExecStart runs /usr/bin/refuge serve", argv)
     check("--allow-root" not in argv and "--no-seccomp" not in argv,
           "ExecStart neither serves as root nor drops the seccomp filter", argv)
-    user = unit.get(("Service", "User"), [None])[-1]
-    group = unit.get(("Service", "Group"), [user])[-1]
-    check(user == "refuge", "refuge.service runs as refuge (User=%s)" % user)
     log("ExecStart: %s (as %s:%s)" % (" ".join(argv), user, group))
 
     logdir = tempdir("refuge-deb-log-")
     out_path, err_path = os.path.join(logdir, "stdout"), os.path.join(logdir, "stderr")
     out, err = open(out_path, "wb"), open(err_path, "wb")
-    proc = root.popen(argv, env, "%s:%s" % (user, group), limit_prelude(unit), out, err)
+    proc = root.popen(argv, env, "%s:%s" % (user, group), prelude, out, err)
     out.close()
     err.close()
 
@@ -470,10 +500,11 @@ def run_unit(root, uid, port):
     with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=30) as r:
         body = r.read().decode("utf-8", "replace")
         check(r.status == 200, "the landing page answers 200 (got %d)" % r.status)
-    check('href="/new"' in body and "<title>" in body,
-          "the landing page (with its link to a new codename) is served", body[:1000])
-    with urllib.request.urlopen("http://127.0.0.1:%d/new" % port, timeout=60) as r:
-        check(r.status == 200, "the codename page answers 200 (got %d)" % r.status)
+    check('href="/login"' in body and "<title>" in body and 'class="exit"' in body,
+          "the landing page (quick exit, the way back in) is served", body[:1500])
+    check("This line is not open yet." in body,
+          "a fresh instance's landing page says the line is not open yet (nobody enrolled)",
+          body[:3000])
 
     os.kill(proc.pid, 15)
     try:
@@ -544,7 +575,7 @@ def boot_with_systemd(root, port):
                 break
         except (urllib.error.URLError, OSError):
             time.sleep(0.5)
-    check('href="/new"' in body, "refuge.service under systemd serves the landing page",
+    check('href="/login"' in body, "refuge.service under systemd serves the landing page",
           journal[-3000:])
     restarts = sh(["nsenter", "-t", init, "-a", "systemctl", "show", "-P", "NRestarts",
                    "refuge"]).out.strip()
@@ -555,8 +586,16 @@ def boot_with_systemd(root, port):
     check(re.search(r"^NoNewPrivs:\s*1$", status, re.M) and
           re.search(r"^CapBnd:\s*0+$", status, re.M) and re.search(r"^Seccomp:\s*2$", status, re.M),
           "under systemd it runs with no_new_privs, an empty bounding set and seccomp", status)
+    p = sh(["nsenter", "-t", init, "-a", "systemctl", "start", "refuge-backup.service"], timeout=120)
+    result = sh(["nsenter", "-t", init, "-a", "systemctl", "show", "-P", "Result",
+                 "refuge-backup.service"]).out.strip()
+    bj = sh(["nsenter", "-t", init, "-a", "journalctl", "-u", "refuge-backup", "--no-pager", "-o",
+             "cat"], timeout=30).out
+    check(p.returncode == 0 and result == "success",
+          "under systemd refuge-backup.service runs to success (%s)" % result, bj[-3000:])
     stop()
-    log("refuge.service ran under systemd (systemd-nspawn) and served the landing page")
+    log("refuge.service ran under systemd (systemd-nspawn) and served the landing page; "
+        "refuge-backup.service succeeded")
 
 
 def purge(root, env=None):
@@ -586,6 +625,7 @@ def test():
     check_man(root)
     port = free_port()
     run_unit(root, uid, port)
+    run_backup_unit(root, uid)
     boot_with_systemd(root, port)
 
     # purge: the data stays
