@@ -515,6 +515,46 @@ def run_unit(root, uid, port):
     log("served the landing page as refuge on 127.0.0.1:%d, stopped cleanly" % port)
 
 
+# tor in the booted root must not join the public Tor network from a test
+# machine: its only bridge is a closed port on loopback, so it connects to
+# nothing, but it opens its control socket and answers ADD_ONION (the service
+# is made and refuge gets its address; it is never published).
+TORRC_NOWHERE = """# written by tests/e2e/test_deb.py: no connection to the Tor network
+UseBridges 1
+Bridge 127.0.0.1:1
+"""
+
+
+def onion_setup(root):
+    """The admin's onion steps of docs/deploy.md (step 2) in the root: tor
+    installed (started by nobody during the install: policy-rc.d), refuge in
+    the group debian-tor, REFUGE_ONION uncommented in /etc/refuge/refuge.conf."""
+    policy = root.p("/usr/sbin/policy-rc.d")
+    with open(policy, "w") as f:
+        f.write("#!/bin/sh\nexit 101\n")
+    os.chmod(policy, 0o755)
+    try:
+        p = root.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "tor"])
+        if p.returncode != 0:
+            root.run(["apt-get", "update", "-q"])
+            p = root.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "tor"])
+        check(p.returncode == 0, "apt-get install tor in the root (status %d)" % p.returncode,
+              p.out[-3000:])
+    finally:
+        os.unlink(policy)
+    with open(root.p("/etc/tor/torrc"), "w") as f:
+        f.write(TORRC_NOWHERE)
+    p = root.run(["adduser", "refuge", "debian-tor"])
+    check(p.returncode == 0, "adduser refuge debian-tor", p.out)
+    conf = root.p("/etc/refuge/refuge.conf")
+    text = open(conf, encoding="utf-8").read()
+    check(re.search(r"^#REFUGE_ONION=--onion --tor-control unix:/run/tor/control$", text, re.M),
+          "refuge.conf has the commented onion line docs/deploy.md tells the admin to uncomment",
+          text)
+    text = re.sub(r"^#REFUGE_ONION=", "REFUGE_ONION=", text, flags=re.M)
+    open(conf, "w", encoding="utf-8").write(text)
+
+
 def boot_with_systemd(root, port):
     """Where systemd-nspawn can boot the root (systemd as its PID 1), the
     installed, enabled refuge.service starts under systemd with the whole
@@ -525,6 +565,7 @@ def boot_with_systemd(root, port):
     if not shutil.which("systemd-nspawn") or not shutil.which("nsenter"):
         log("systemd-nspawn is not installed: the unit was not run under systemd")
         return
+    onion_setup(root)
     logdir = tempdir("refuge-deb-nspawn-")
     out = open(os.path.join(logdir, "nspawn.log"), "wb")
     proc = subprocess.Popen(["systemd-nspawn", "-q", "-D", root.path, "-b", "--register=no",
@@ -580,7 +621,13 @@ def boot_with_systemd(root, port):
     restarts = sh(["nsenter", "-t", init, "-a", "systemctl", "show", "-P", "NRestarts",
                    "refuge"]).out.strip()
     check(restarts == "0", "refuge.service did not die and restart under systemd (NRestarts=%s)"
-          % restarts, journal[-3000:])
+          % restarts, journal[:3000])
+    m = re.search(r"onion service: http://([a-z2-7]{56})\.onion/", journal)
+    check(m, "with REFUGE_ONION on, refuge.service (in the group debian-tor) got its onion "
+          "service from tor's control socket", journal[-3000:])
+    hostname = open(root.p("/var/lib/refuge/onion-hostname"), encoding="utf-8").read().strip()
+    check(hostname == m.group(1) + ".onion", "/var/lib/refuge/onion-hostname holds the address",
+          hostname)
     pid = sh(["nsenter", "-t", init, "-a", "systemctl", "show", "-P", "MainPID", "refuge"]).out.strip()
     status = sh(["nsenter", "-t", init, "-a", "cat", "/proc/%s/status" % pid]).out
     check(re.search(r"^NoNewPrivs:\s*1$", status, re.M) and
@@ -594,8 +641,8 @@ def boot_with_systemd(root, port):
     check(p.returncode == 0 and result == "success",
           "under systemd refuge-backup.service runs to success (%s)" % result, bj[-3000:])
     stop()
-    log("refuge.service ran under systemd (systemd-nspawn) and served the landing page; "
-        "refuge-backup.service succeeded")
+    log("refuge.service ran under systemd (systemd-nspawn), served the landing page and got its "
+        "onion service (%s.onion); refuge-backup.service succeeded" % m.group(1)[:8])
 
 
 def purge(root, env=None):
