@@ -9,11 +9,13 @@
 #   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each (default 30)
 #   make screenshots  the README's screenshots (docs/screenshots/) from the
 #                browser test, with the release build
+#   make deb     the Debian package (debian/, dpkg-buildpackage, lintian) in
+#                build-deb/; the source tree is left as it was
 
 SHELL := /bin/sh
 FUZZ_SECONDS ?= 30
 
-.PHONY: all build run check bench fuzz screenshots clean
+.PHONY: all build run check bench fuzz screenshots deb clean
 
 all: build
 
@@ -42,5 +44,8 @@ screenshots: build
 	@scripts/deps.sh check
 	@REFUGE_BIN=$(CURDIR)/build/refuge SCREENSHOTS_DIR=docs/screenshots tests/browser/run
 
+deb:
+	@scripts/make-deb
+
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-deb

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Refuge needs to build, run and test.
 # As root it runs apt-get itself; otherwise it prints the exact line to run.
-# Usage: scripts/deps.sh [build|check|bench|fuzz]
+# Usage: scripts/deps.sh [build|check|bench|fuzz|deb]
 set -eu
 BUILD="build-essential meson ninja-build pkg-config clang libsodium-dev libmicrohttpd-dev
 libsqlite3-dev libjansson-dev libunistring-dev libcurl4-openssl-dev libseccomp-dev gettext python3
@@ -10,13 +10,18 @@ CHECK="libcmocka-dev chromium chromium-l10n nodejs npm curl diceware hunspell-ru
 hunspell-uk mythes-uk manpages-uk tesseract-ocr tesseract-ocr-ukr sqlite3 binutils tor"
 BENCH="nginx-light wrk"
 FUZZ="clang libclang-rt-14-dev"
+# make deb, and its test (tests/e2e/test_deb.py): Debian's packaging tools, a
+# Debian root from the mirror, systemd-analyze for the unit and systemd-nspawn
+# to boot the root with systemd when the machine allows it.
+DEB="debhelper dpkg-dev lintian mmdebstrap systemd systemd-container"
 what=${1:-build}
 case "$what" in
 build) pkgs="$BUILD" ;;
-check) pkgs="$BUILD $CHECK" ;;
+check) pkgs="$BUILD $CHECK $DEB" ;;
 bench) pkgs="$BUILD $BENCH" ;;
 fuzz) pkgs="$BUILD $FUZZ" ;;
-*) echo "usage: $0 [build|check|bench|fuzz]" >&2; exit 2 ;;
+deb) pkgs="$BUILD $DEB" ;;
+*) echo "usage: $0 [build|check|bench|fuzz|deb]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do
