@@ -500,7 +500,7 @@ static enum MHD_Result preview(struct rf_desk_fctx *f, const struct rf_buf *mem)
             MHD_create_response_from_buffer(sizeof(none) - 1, (void *)none, MHD_RESPMEM_PERSISTENT),
             MHD_HTTP_UNPROCESSABLE_CONTENT, "text/plain; charset=utf-8", FILE_CSP);
     } else {
-        r = send_bytes(f->c, rf_desk_response_of(png.data, png.len), "image/png", "inline");
+        r = send_bytes(f->c, rf_desk_response_of(png.data, png.len), "image/png", NULL);
     }
     rf_buf_free(&png);
     return r;
