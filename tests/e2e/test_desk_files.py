@@ -9,7 +9,8 @@ A person sends, in one message: a JPEG with GPS coordinates and a camera
 serial number in its EXIF (built here as in test_media.py), a text file with
 a hostile name (HTML, quotes, an RTL override, very long), an SVG with a
 script named .jpg, an HTML page named .png, a PNG with a <script> in a tEXt
-chunk, and a PDF with JavaScript. Alice's desk:
+chunk, a PDF with JavaScript, and two random files of several envelope chunks.
+Alice's desk:
 
 - lists each file on the case page as a link to its file page;
 - the photo's page warns of the location and the serial number (in English
@@ -27,14 +28,21 @@ chunk, and a PDF with JavaScript. Alice's desk:
   attachment + nosniff + CSP "sandbox"; the SVG, HTML and PDF get no preview
   (their preview URL answers 422 text/plain, not their bytes); the PNG's
   preview has no trace of its script; no desk page contains a script element;
+- a file of several chunks downloads byte-exact; one whose cached ciphertext
+  is damaged near its end is cut (no final chunk: the browser marks the
+  download failed) after its authenticated first chunks, and its page says
+  it is damaged;
 - after the downloads, the desk locked: no decrypted byte (the serial, the
-  script canaries, the text file's content) in the caseworker's home, the
+  script canaries, the text file's content, slices of the random files) in
+  the caseworker's home, the
   temporary directory or /dev/shm (canary scan, as test_media.py).
 """
 import html
+import http.client
 import os
 import re
 import secrets
+import sqlite3
 import struct
 import sys
 import zlib
@@ -111,6 +119,9 @@ def test():
     hostile = sent_name.rsplit("/", 1)[1]
     check(len(hostile.encode()) <= 255, "the hostile name fits the file metadata")
     text = b"text file " + c_txt + b"\n"
+    # several envelope chunks (64 KiB): one whole, one to damage in the cache
+    big = os.urandom(5 * 65536 + 1234)
+    tampered = os.urandom(5 * 65536 + 777)
 
     person = Person(srv)
     person.new_codename()
@@ -120,7 +131,9 @@ def test():
         ("picture.jpg", "image/jpeg", svg),
         ("page.png", "image/png", page),
         ("script.png", "text/html", spng),
-        ("letter.pdf", "application/pdf", pdf)])
+        ("letter.pdf", "application/pdf", pdf),
+        ("big.bin", "application/octet-stream", big),
+        ("tampered.bin", "application/octet-stream", tampered)])
     check(resp.status == 200, "the person's files are sent", resp.text[:600])
 
     port = free_port()
@@ -134,7 +147,7 @@ def test():
     cid = re.findall(r'href="/case/([a-z0-9]+)', r.text)[0]
     r = b.get("/case/" + cid)
     links = file_links(r.text, cid)
-    check(len(links) == 6, "the case page links each of the six files", (links, r.text[-4000:]))
+    check(len(links) == 8, "the case page links each of the eight files", (links, r.text[-4000:]))
     check(hostile in links, "the hostile name is shown (escaped) as the link's text",
           list(links))
     check("<script" not in r.text.lower(), "no script element in the case page")
@@ -260,6 +273,53 @@ def test():
                   (resp.url, ct))
     log("hostile SVG, HTML, PNG and PDF: never inline, never under their claimed type")
 
+    # ---- a big file streams byte-exact; a damaged one is cut, never completed
+    d = b.get("/case/%s/file/%s/download" % (cid, links["big.bin"]))
+    downloaded(d, "a file of several chunks")
+    check(d.body == big, "a file of several chunks downloads byte-exact", (len(d.body), len(big)))
+    tseq = int(links["tampered.bin"])
+    con = sqlite3.connect(os.path.join(alice.env["REFUGE_HOME"], "cache.db"), timeout=30)
+    row = con.execute("SELECT data FROM objects WHERE seq = ?", (tseq,)).fetchone()
+    check(row is not None, "the damaged file is in the cache")
+    if row[0] is None:  # a file next to the database
+        obj = os.path.join(alice.env["REFUGE_HOME"], "objects", str(tseq))
+        with open(obj, "r+b") as f:
+            f.seek(-300, os.SEEK_END)
+            x = f.read(1)
+            f.seek(-300, os.SEEK_END)
+            f.write(bytes([x[0] ^ 0x55]))
+    else:
+        data = bytearray(row[0])
+        data[-300] ^= 0x55
+        con.execute("UPDATE objects SET data = ? WHERE seq = ?", (bytes(data), tseq))
+        con.commit()
+    con.close()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/case/%s/file/%d/download" % (cid, tseq), headers={
+        "Cookie": "; ".join("%s=%s" % kv for kv in b.cookies.items())})
+    resp = conn.getresponse()
+    check(resp.status == 200, "the damaged file's download starts (its first chunks are good)")
+    got, cut = b"", False
+    try:
+        while True:
+            piece = resp.read(65536)
+            if not piece:
+                break
+            got += piece
+    except (http.client.IncompleteRead, ConnectionError) as e:
+        cut = True
+        if isinstance(e, http.client.IncompleteRead):
+            got += e.partial
+    conn.close()
+    check(cut, "the damaged file's download is cut, not completed (%d bytes)" % len(got))
+    check(len(got) >= 65536 and tampered.startswith(got) and len(got) < len(tampered),
+          "what arrived before the cut is the file's authenticated beginning (streamed)",
+          (len(got), len(tampered)))
+    r = b.get("/case/%s/file/%d" % (cid, tseq))
+    check(r.status == 500 and "damaged" in r.text, "the damaged file's page says so",
+          (r.status, r.text[:600]))
+    log("several chunks: streamed byte-exact; a damaged file: cut after its good chunks")
+
     # ---- what is not a file of this case
     for path in ("/case/%s/file/999999" % cid, "/case/%s/file/0" % cid,
                  "/case/%s/file/abc" % cid, "/case/%s/file/%s/other" % (cid, links["flat.jpg"]),
@@ -282,6 +342,8 @@ def test():
     out = open(out_path, errors="replace").read()
     for c in (serial, c_svg, c_html, c_png, c_pdf, c_txt):
         check(c.decode() not in out + err, "the terminal shows no byte of the files")
+    check("a download stopped: the file does not decrypt" in err,
+          "the terminal says the damaged download stopped", err[-1500:])
     roots = [alice.home, scan_tmp]
     if os.path.isdir("/dev/shm"):
         roots.append("/dev/shm")
@@ -290,6 +352,8 @@ def test():
                         ("html", c_html), ("png", c_png), ("pdf", c_pdf), ("text", c_txt)):
         for label, pat in encodings(value.decode()):
             needles.append((what, label, pat))
+    needles.append(("big file", "raw", big[200000:200032]))
+    needles.append(("damaged file", "raw", tampered[100000:100032]))
     hits, files, total = search_tree(roots, needles)
     log("canary scan: %d files, %d bytes" % (files, total))
     check(not hits, "no decrypted byte in the home, temp or shared-memory directories", hits[:10])
