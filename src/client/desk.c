@@ -350,7 +350,7 @@ static enum MHD_Result file_route(struct desk *d, struct MHD_Connection *c, enum
         rf_tvars_free(v);
         return MHD_NO;
     }
-    struct rf_desk_fctx f = {&d->x, c, lang, v, &d->page, &d->mu};
+    struct rf_desk_fctx f = {&d->x, c, lang, v, &d->page, &d->mu, &d->last_active};
     enum MHD_Result r = rf_desk_file(&f, cid, action, is_post);
     rf_tvars_free(v);
     return r;

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RF_MSGID(s) (s)
@@ -276,8 +277,9 @@ struct stream {
     struct plain s;
     struct rf_open *o;
     pthread_mutex_t *mu;
-    int fd;           /* the cached ciphertext file, or -1 */
-    struct rf_buf ct; /* or the ciphertext itself (inline in the cache) */
+    time_t *last_active; /* the desk's, under mu */
+    int fd;              /* the cached ciphertext file, or -1 */
+    struct rf_buf ct;    /* or the ciphertext itself (inline in the cache) */
     size_t ct_off;
     uint8_t *chunk; /* RF_ENV_CHUNK of ciphertext */
     int eof, failed;
@@ -340,6 +342,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     pthread_mutex_lock(st->mu);
     int rc = stream_more(st);
+    *st->last_active = time(NULL); /* a long download keeps the desk from idling */
     pthread_mutex_unlock(st->mu);
     if (rc != 0) {
         /* a damaged or truncated file: the connection is cut without the
@@ -387,6 +390,7 @@ static enum MHD_Result download(struct rf_desk_fctx *f, int64_t seq)
     memset(st, 0, sizeof(*st));
     st->fd = -1;
     st->mu = f->mu;
+    st->last_active = f->last_active;
     rf_buf_init(&st->ct, (size_t)1 << 30);
     st->s.pend_cap = 2 * RF_ENV_CHUNK + RF_FILE_META_MAX;
     st->s.pend = sodium_malloc(st->s.pend_cap);

@@ -44,6 +44,7 @@ struct rf_desk_fctx {
     struct rf_tvars *v;  /* the session's common variables, set */
     struct rf_buf *page; /* the desk's page buffer (secure) */
     pthread_mutex_t *mu; /* held now; a download's callback takes it later */
+    time_t *last_active; /* under mu: a download in progress is use (idle lock) */
 };
 
 /* Adds the desk's security headers, CSP csp (NULL: the pages'), the

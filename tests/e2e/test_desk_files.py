@@ -34,8 +34,8 @@ Alice's desk:
   it is damaged;
 - after the downloads, the desk locked: no decrypted byte (the serial, the
   script canaries, the text file's content, slices of the random files) in
-  the caseworker's home, the
-  temporary directory or /dev/shm (canary scan, as test_media.py).
+  the caseworker's home, the temporary directory or /dev/shm (canary scan,
+  as test_media.py).
 """
 import html
 import http.client
