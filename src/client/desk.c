@@ -117,19 +117,30 @@ static struct MHD_Response *response_of(const uint8_t *p, size_t n)
     return r;
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *c, struct MHD_Response *r, unsigned status,
-                                 int html)
+struct MHD_Response *rf_desk_response_of(const uint8_t *p, size_t n)
+{
+    return response_of(p, n);
+}
+
+enum MHD_Result rf_desk_send(struct MHD_Connection *c, struct MHD_Response *r, unsigned status,
+                             const char *type, const char *csp)
 {
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Security-Policy", rf_desk_csp());
+    MHD_add_response_header(r, "Content-Security-Policy", csp ? csp : rf_desk_csp());
     for (size_t i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++)
         MHD_add_response_header(r, security_headers[i].name, security_headers[i].value);
-    if (html)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    if (type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, struct MHD_Response *r, unsigned status,
+                                 int html)
+{
+    return rf_desk_send(c, r, status, html ? "text/html; charset=utf-8" : NULL, NULL);
 }
 
 /* Renders page into d->page and queues it. */
@@ -328,6 +339,23 @@ static const char *field(struct rf_buf *b)
     return b->data ? (const char *)b->data : "";
 }
 
+/* /case/CID/file/... (desk_files.c), with the session's common variables. */
+static enum MHD_Result file_route(struct desk *d, struct MHD_Connection *c, enum rf_lang lang,
+                                  const char *cid, const char *action, int is_post)
+{
+    char back[64];
+    snprintf(back, sizeof(back), "/case/%s", cid);
+    struct rf_tvars *v = rf_tvars_new_secure();
+    if (v == NULL || common_vars(d, c, lang, v, back) != 0) {
+        rf_tvars_free(v);
+        return MHD_NO;
+    }
+    struct rf_desk_fctx f = {&d->x, c, lang, v, &d->page, &d->mu, &d->last_active};
+    enum MHD_Result r = rf_desk_file(&f, cid, action, is_post);
+    rf_tvars_free(v);
+    return r;
+}
+
 static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, struct conn *cn,
                                    const char *path, enum rf_lang lang)
 {
@@ -352,6 +380,8 @@ static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, str
     if (!case_path(path, cid, &action) || action[0] == 0)
         return error_page(d, c, lang, MHD_HTTP_NOT_FOUND, RF_MSGID("desk.not_found"),
                           RF_MSGID("desk.not_found_hint"));
+    if (strncmp(action, "file/", 5) == 0)
+        return file_route(d, c, lang, cid, action, 1);
     char page[64];
     snprintf(page, sizeof(page), "/case/%s", cid);
     if (strcmp(action, "reply") == 0) {
@@ -553,6 +583,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             ret = board(d, c, lang);
         else if (case_path(url, cid, &action) && action[0] == 0)
             ret = case_page(d, c, lang, cid);
+        else if (case_path(url, cid, &action) && strncmp(action, "file/", 5) == 0)
+            ret = file_route(d, c, lang, cid, action, 0);
         else
             ret = error_page(d, c, lang, MHD_HTTP_NOT_FOUND, RF_MSGID("desk.not_found"),
                              RF_MSGID("desk.not_found_hint"));

@@ -313,6 +313,8 @@ static int thread_item(struct rf_tvars *v, json_t *item, enum rf_lang lang)
         rf_out_size(size, sizeof(size),
                     (uint64_t)json_integer_value(json_object_get(item, "size")));
         rc = rf_tvars_flag(it, "file");
+        if (rc == 0) /* the file page's link (desk_files.c) */
+            rc = rf_tvars_set_int(it, "seq", json_integer_value(json_object_get(item, "seq")));
         if (rc == 0)
             rc = set_joined(it, "name", json_object_get(item, "name"));
         if (rc == 0)

@@ -32,4 +32,38 @@ extern const char *const rf_desk_lang_codes[RF_LANG_COUNT];
 int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tvars *v);
 int rf_desk_case(struct rf_ctx *x, const char *cid, enum rf_lang lang, struct rf_tvars *v);
 
+/* ---- the file pages (desk_files.c) ---- */
+#include <microhttpd.h>
+#include <pthread.h>
+
+/* One file request: everything desk.c lends desk_files.c. */
+struct rf_desk_fctx {
+    struct rf_ctx *x; /* locked by the caller (mu) */
+    struct MHD_Connection *c;
+    enum rf_lang lang;
+    struct rf_tvars *v;  /* the session's common variables, set */
+    struct rf_buf *page; /* the desk's page buffer (secure) */
+    pthread_mutex_t *mu; /* held now; a download's callback takes it later */
+    time_t *last_active; /* under mu: a download in progress is use (idle lock) */
+};
+
+/* Adds the desk's security headers, CSP csp (NULL: the pages'), the
+ * Content-Type type (NULL: none), queues r and destroys it (desk.c). */
+enum MHD_Result rf_desk_send(struct MHD_Connection *c, struct MHD_Response *r, unsigned status,
+                             const char *type, const char *csp);
+/* A response holding a copy of p, wiped before it is freed (desk.c). */
+struct MHD_Response *rf_desk_response_of(const uint8_t *p, size_t n);
+/* Renders page with f->v into f->page and sends it as HTML. */
+enum MHD_Result rf_desk_send_page(struct rf_desk_fctx *f, unsigned status, const char *page);
+/* /case/CID/ACTION where ACTION starts with "file/": GET the page,
+ * download, preview.png; POST strip. */
+enum MHD_Result rf_desk_file(struct rf_desk_fctx *f, const char *cid, const char *action,
+                             int is_post);
+/* The Content-Disposition value for an attachment of the person's file
+ * person_name (suffix inserted before the extension): the name made safe
+ * (rf_filemeta_safe_name: no separators, controls or bidi controls), then
+ * an ASCII filename="..." fallback (only [A-Za-z0-9._-+() ]) and the RFC
+ * 5987 filename*=UTF-8''... (attr-chars, the rest percent-encoded). */
+int rf_desk_disposition(char *out, size_t cap, const char *person_name, const char *suffix);
+
 #endif

@@ -8,7 +8,7 @@
 // console error or warning (a CSP violation would show), no request to
 // another origin, the token does not stay in the address bar, the session
 // cookie is HttpOnly + SameSite=Strict + a browser-session cookie.
-// Saves desk-board-{en,ru}.png and desk-case-{en,ru}.png into
+// Saves desk-board-{en,ru}.png, desk-case-{en,ru}.png and desk-file-{en,ru}.png into
 // $SCREENSHOTS_DIR (default docs/screenshots/).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -108,7 +108,7 @@ function newContext() {
 // The person writes a first message through the person's pages: every
 // radio group and select gets its first choice, text fields "test", the
 // message box the text.
-async function personWrites(inst, text) {
+async function personWrites(inst, text, files = []) {
   const ctx = await newContext();
   const page = await ctx.newPage();
   await page.goto(`${inst.url}/new?lang=en`);
@@ -127,6 +127,7 @@ async function personWrites(inst, text) {
   }
   for (const t of await form.locator('input[type=text]').all()) await t.fill('test');
   for (const t of await form.locator('textarea').all()) await t.fill(text);
+  if (files.length) await form.locator('input[type=file]').first().setInputFiles(files);
   await Promise.all([page.waitForLoadState('load'), form.locator('button[type=submit], button:not([type])').last().click()]);
   await ctx.close();
   log('the person wrote');
@@ -169,7 +170,18 @@ async function main() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const message = 'Please help: we need to leave the city this week.';
-  await personWrites(inst, message);
+  // a photo with GPS coordinates and a camera serial in its EXIF (built by
+  // tests/e2e/test_media.py's make_jpeg); app1 is its EXIF segment
+  const made = spawnSync('python3', ['-c',
+    'import sys, json; sys.path.insert(0, sys.argv[1]); from test_media import make_jpeg; ' +
+    'j, a = make_jpeg(b"SN4471920", b"iccDeskBrowserTest"); ' +
+    'print(json.dumps({"jpeg": j.hex(), "app1": a.hex()}))', path.join(repo, 'tests', 'e2e')],
+  { encoding: 'utf8' });
+  check(made.status === 0, `cannot build the test photo: ${made.stderr}`);
+  const photo = JSON.parse(made.stdout);
+  const jpeg = Buffer.from(photo.jpeg, 'hex');
+  const app1 = Buffer.from(photo.app1, 'hex');
+  await personWrites(inst, message, [{ name: 'flat.jpg', mimeType: 'image/jpeg', buffer: jpeg }]);
 
   const deskPort = await freePort();
   const desk = spawnLogged(['desk', '--no-open', '--port', String(deskPort), '--sync-every', '0'], inst.env, 'desk');
@@ -230,6 +242,40 @@ async function main() {
   await assertDeskPage(page, 'case (ru)');
   await shot(page, 'desk-case-ru.png');
   log('board and case in en and ru; reply and stage with the keyboard');
+
+  // the file page: warning, byte-exact download, stripped copy (keyboard only)
+  await page.goto(`${origin}/case/${cid}?lang=en`);
+  await pressEnterOn(page, page.locator(`a[href^="/case/${cid}/file/"]`).first());
+  check(/\/case\/[a-z0-9]+\/file\/\d+$/.test(new URL(page.url()).pathname), `Enter on the file link opened ${page.url()}`);
+  const fileText = await page.locator('main').innerText();
+  check(fileText.includes('identifying information') && fileText.includes('location (GPS coordinates)'),
+    `the file page warns of the GPS position:\n${fileText.slice(0, 1500)}`);
+  check(await page.locator('.preview img').count() === 1, 'the photo is previewed');
+  await assertDeskPage(page, 'file (en)');
+  const fileUrl = page.url();
+  const saved = async (locator, what) => {
+    const [dl] = await Promise.all([page.waitForEvent('download'), (async () => { await locator.focus(); await page.keyboard.press('Enter'); })()]);
+    const p = await dl.path();
+    check(p, `${what}: the browser saved nothing`);
+    const bytes = fs.readFileSync(p);
+    return { bytes, name: dl.suggestedFilename() };
+  };
+  const orig = await saved(page.locator('a.button[href$="/download"]'), 'download');
+  check(orig.bytes.equals(jpeg), `the download is byte-exact (${orig.bytes.length} vs ${jpeg.length} bytes)`);
+  check(orig.name === 'flat.jpg', `the download is named ${orig.name}`);
+  await page.goto(fileUrl);
+  const clean = await saved(page.locator('form[action$="/strip"] button'), 'stripped copy');
+  const want = Buffer.concat([jpeg.subarray(0, jpeg.indexOf(app1)), jpeg.subarray(jpeg.indexOf(app1) + app1.length)]);
+  check(clean.bytes.equals(want) && !clean.bytes.includes(Buffer.from('SN4471920')),
+    'the stripped copy is the original less its EXIF (no GPS, no serial), byte for byte');
+  check(clean.name === 'flat-clean.jpg', `the stripped copy is named ${clean.name}`);
+  await page.goto(fileUrl);
+  await shot(page, 'desk-file-en.png');
+  await page.goto(fileUrl.replace(/\?.*$/, '') + '?lang=ru');
+  check((await page.locator('main').innerText()).includes('место (координаты GPS)'), 'the warning in Russian');
+  await assertDeskPage(page, 'file (ru)');
+  await shot(page, 'desk-file-ru.png');
+  log('file page in en and ru: warning, byte-exact download, stripped copy');
 
   await page.goto(`${origin}/?lang=en`);
   await pressEnterOn(page, page.locator('form[action="/lock"] button'));
