@@ -32,4 +32,21 @@ extern const char *const rf_desk_lang_codes[RF_LANG_COUNT];
 int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tvars *v);
 int rf_desk_case(struct rf_ctx *x, const char *cid, enum rf_lang lang, struct rf_tvars *v);
 
+/* The team page (desk_team.c). si: the desk's sync status. *admin:
+ * whether this caseworker is an admin on the roster this client verified
+ * (the page shows invite, approve and remove only then). */
+struct rf_desk_syncinfo {
+    int failed;     /* the last sync failed */
+    unsigned every; /* background sync every N seconds, 0: never */
+};
+int rf_desk_team(struct rf_ctx *x, enum rf_lang lang, const struct rf_desk_syncinfo *si,
+                 struct rf_tvars *v, int *admin);
+/* Whether this caseworker is an admin on the verified roster (0 when it
+ * cannot be verified): the desk's gate for the team's POSTs (the CLI's
+ * functions check again). */
+int rf_desk_team_is_admin(struct rf_ctx *x);
+/* The fingerprints the server's enrolled keys named name have (list
+ * "server_fps"), for the refusal page when the typed one does not match. */
+int rf_desk_team_fingerprints(struct rf_ctx *x, const char *name, struct rf_tvars *v);
+
 #endif
