@@ -377,7 +377,11 @@ static enum MHD_Result team_page(struct desk *d, struct MHD_Connection *c, enum 
 static enum MHD_Result team_post(struct desk *d, struct MHD_Connection *c, struct conn *cn,
                                  const char *action, enum rf_lang lang)
 {
-    if (!rf_desk_team_is_admin(&d->x)) {
+    int admin = rf_desk_team_is_admin(&d->x);
+    if (admin < 0)
+        return error_page(d, c, lang, MHD_HTTP_SERVICE_UNAVAILABLE, RF_MSGID("desk.error"),
+                          RF_MSGID("desk.team_no_roster"));
+    if (admin == 0) {
         fprintf(stderr, "refuge: desk: REFUSED a team change: you are not an admin of the "
                         "team's verified roster\n");
         return error_page(d, c, lang, MHD_HTTP_FORBIDDEN, RF_MSGID("desk.team_admins_only"),

@@ -41,9 +41,9 @@ struct rf_desk_syncinfo {
 };
 int rf_desk_team(struct rf_ctx *x, enum rf_lang lang, const struct rf_desk_syncinfo *si,
                  struct rf_tvars *v, int *admin);
-/* Whether this caseworker is an admin on the verified roster (0 when it
- * cannot be verified): the desk's gate for the team's POSTs (the CLI's
- * functions check again). */
+/* Whether this caseworker is an admin on the verified roster: 1 yes, 0 no,
+ * -1 the roster cannot be verified now (offline, or it does not verify):
+ * the desk's gate for the team's POSTs (the CLI's functions check again). */
 int rf_desk_team_is_admin(struct rf_ctx *x);
 /* The fingerprints the server's enrolled keys named name have (list
  * "server_fps"), for the refusal page when the typed one does not match. */

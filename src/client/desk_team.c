@@ -32,7 +32,7 @@ int rf_desk_team_is_admin(struct rf_ctx *x)
 {
     struct rf_roster *ro = NULL;
     if (rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, RF_TRUST_QUIET_NET) != 0)
-        return 0;
+        return -1;
     int i = rf_roster_find(ro, x->k->sign_pk);
     int admin = i >= 0 && ro->members[i].role == RF_ROLE_ADMIN;
     free(ro);
