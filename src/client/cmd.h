@@ -93,6 +93,41 @@ int rf_reply_send(struct rf_ctx *x, const char *cid, const uint8_t *text, size_t
 int rf_event_apply(struct rf_ctx *x, const char *cid, const char *op, const char *value,
                    int *queued);
 
+/* The team (cmd_staff.c), what `refuge staff` does, without argv; each
+ * prints what went wrong on stderr and returns RF_EXIT_OK or RF_EXIT_FAIL.
+ * list: *out = {"roster_version", "staff": [{"name","role","fingerprint",
+ * "on_roster", "me" (this caseworker), "removed"}], "pending_listed"} from
+ * the roster this client verified and the server's enrolled keys not on it
+ * (role "pending"; "pending_listed" false when the server could not list
+ * them). invite (admins): the one-time invite token (inv, RF_INVITE_CHARS +
+ * 1) and the fingerprint of the team's first admin it pins. approve
+ * (admins): adds the enrolled caseworker NAME whose keys' fingerprint
+ * (v2, both keys) equals want_fp (spaces ignored) to a new signed roster
+ * version; RF_STAFF_MISMATCH (and the loud refusal on stderr) when it does
+ * not; want_fp NULL asks on the terminal (the CLI only). remove (admins):
+ * a new roster version without NAME. *version, *count: the new roster's. */
+#define RF_STAFF_MISMATCH 3
+int rf_staff_list(struct rf_ctx *x, json_t **out);
+int rf_staff_invite(struct rf_ctx *x, int admin, char *inv, size_t inv_cap, char *first_fp,
+                    size_t fp_cap);
+int rf_staff_approve(struct rf_ctx *x, const char *name, const char *want_fp, int admin,
+                     unsigned *version, unsigned *count);
+int rf_staff_remove(struct rf_ctx *x, const char *name, unsigned *version, unsigned *count);
+
+/* `refuge audit verify` without argv (cmd_audit.c): fetches the server's
+ * audit log, verifies the chain from the first entry and against this
+ * client's anchor, and the caseworkers' signatures; on success moves the
+ * anchor. Returns 0 when the check ran (r says ok or where it broke),
+ * RF_EXIT_FAIL when it could not (said on stderr). */
+struct rf_audit_result {
+    int ok;
+    uint64_t entry;  /* where it broke */
+    int what;        /* enum rf_audit_break */
+    char action[32]; /* the broken entry's action, when unsigned/forged */
+    size_t entries, nsig, nlegacy, nserver;
+};
+int rf_audit_check(struct rf_ctx *x, struct rf_audit_result *r);
+
 /* Syncs with the server: verifies the roster, pushes the outbox (in
  * order), pulls objects and grants, then verifies and materializes what is
  * new into the local case database. quiet: no counts. flags: trust.h's.

@@ -139,15 +139,16 @@ static int fetch_all(struct rf_ctx *x, struct rf_audit_entry **out, size_t *coun
     return 0;
 }
 
-static int verify(struct rf_ctx *x, int json)
+int rf_audit_check(struct rf_ctx *x, struct rf_audit_result *r)
 {
     struct rf_audit_entry *e = NULL;
-    size_t n = 0, bad = 0, nsig = 0, nlegacy = 0, nserver = 0;
+    size_t n = 0, bad = 0;
     enum rf_audit_break what = RF_AUDIT_OK;
     struct rf_buf anchor;
     uint64_t aid = 0;
     uint8_t ahash[32] = {0};
     int ret = RF_EXIT_FAIL;
+    memset(r, 0, sizeof(*r));
     rf_buf_init(&anchor, 64);
     int rc = rf_cache_blob_get(x->c, ANCHOR_KEY, &anchor);
     if (rc == 0 && anchor.len == 40) {
@@ -160,32 +161,19 @@ static int verify(struct rf_ctx *x, int json)
     }
     if (fetch_all(x, &e, &n) != 0)
         goto out;
-    uint64_t where = 0;
     if (n == 0 && aid > 0) {
         what = RF_AUDIT_DELETED; /* everything this client saw is gone */
-        where = 1;
+        r->entry = 1;
     } else if (rf_audit_verify(e, n, aid, ahash, &bad, &what) != 0) {
-        where = e[bad].id;
-    } else if (rf_audit_verify_sigs(e, n, &bad, &what, &nsig, &nlegacy, &nserver) != 0) {
-        where = e[bad].id; /* an entry a caseworker did not sign, in their name */
+        r->entry = e[bad].id;
+    } else if (rf_audit_verify_sigs(e, n, &bad, &what, &r->nsig, &r->nlegacy, &r->nserver) != 0) {
+        r->entry = e[bad].id; /* an entry a caseworker did not sign, in their name */
+        snprintf(r->action, sizeof(r->action), "%s", e[bad].action);
     }
+    r->what = (int)what;
+    r->entries = n;
     if (what != RF_AUDIT_OK) {
-        if (json) {
-            json_t *j = json_pack("{sbsIss}", "ok", 0, "entry", (json_int_t)where, "break",
-                                  rf_audit_break_str(what));
-            rf_out_json(j);
-            json_decref(j);
-        } else {
-            printf("audit log broken at entry %" PRIu64 ": %s\n", where, rf_audit_break_str(what));
-            if (what == RF_AUDIT_UNSIGNED || what == RF_AUDIT_FORGED)
-                fprintf(stderr,
-                        "refuge: AUDIT CHECK FAILED: entry %" PRIu64 " (%s) is not backed by a "
-                        "request\n"
-                        "refuge: signed by the caseworker it names: the server invented or "
-                        "altered it.\n"
-                        "refuge: Tell your admin; the server may be compromised.\n",
-                        where, e[bad].action);
-        }
+        ret = RF_EXIT_OK;
         goto out;
     }
     if (n > 0) {
@@ -198,26 +186,56 @@ static int verify(struct rf_ctx *x, int json)
             goto out;
         }
     }
-    if (json) {
-        json_t *j = json_pack("{sbsIsIsIsI}", "ok", 1, "entries", (json_int_t)n, "signed",
-                              (json_int_t)nsig, "unsigned_legacy", (json_int_t)nlegacy,
-                              "by_server_or_person", (json_int_t)nserver);
-        rf_out_json(j);
-        json_decref(j);
-    } else {
-        printf("audit log verified: %zu entr%s\n", n, n == 1 ? "y" : "ies");
-        printf("  %zu signed by the caseworker named, %zu by the server or a person (unsigned)",
-               nsig, nserver);
-        if (nlegacy > 0)
-            printf(", %zu older unsigned entr%s from before entries were signed", nlegacy,
-                   nlegacy == 1 ? "y" : "ies");
-        fputc('\n', stdout);
-    }
+    r->ok = 1;
     ret = RF_EXIT_OK;
 out:
     free(e);
     rf_buf_free(&anchor);
     return ret;
+}
+
+static int verify(struct rf_ctx *x, int json)
+{
+    struct rf_audit_result r;
+    if (rf_audit_check(x, &r) != RF_EXIT_OK)
+        return RF_EXIT_FAIL;
+    enum rf_audit_break what = (enum rf_audit_break)r.what;
+    if (!r.ok) {
+        if (json) {
+            json_t *j = json_pack("{sbsIss}", "ok", 0, "entry", (json_int_t)r.entry, "break",
+                                  rf_audit_break_str(what));
+            rf_out_json(j);
+            json_decref(j);
+        } else {
+            printf("audit log broken at entry %" PRIu64 ": %s\n", r.entry,
+                   rf_audit_break_str(what));
+            if (what == RF_AUDIT_UNSIGNED || what == RF_AUDIT_FORGED)
+                fprintf(stderr,
+                        "refuge: AUDIT CHECK FAILED: entry %" PRIu64 " (%s) is not backed by a "
+                        "request\n"
+                        "refuge: signed by the caseworker it names: the server invented or "
+                        "altered it.\n"
+                        "refuge: Tell your admin; the server may be compromised.\n",
+                        r.entry, r.action);
+        }
+        return RF_EXIT_FAIL;
+    }
+    if (json) {
+        json_t *j = json_pack("{sbsIsIsIsI}", "ok", 1, "entries", (json_int_t)r.entries, "signed",
+                              (json_int_t)r.nsig, "unsigned_legacy", (json_int_t)r.nlegacy,
+                              "by_server_or_person", (json_int_t)r.nserver);
+        rf_out_json(j);
+        json_decref(j);
+    } else {
+        printf("audit log verified: %zu entr%s\n", r.entries, r.entries == 1 ? "y" : "ies");
+        printf("  %zu signed by the caseworker named, %zu by the server or a person (unsigned)",
+               r.nsig, r.nserver);
+        if (r.nlegacy > 0)
+            printf(", %zu older unsigned entr%s from before entries were signed", r.nlegacy,
+                   r.nlegacy == 1 ? "y" : "ies");
+        fputc('\n', stdout);
+    }
+    return RF_EXIT_OK;
 }
 
 int rf_cmd_audit(int argc, char **argv)

@@ -115,13 +115,15 @@ static int is_admin(struct rf_ctx *x, const struct rf_roster *ro)
     return 0;
 }
 
-static int invite(struct rf_ctx *x, int admin)
+int rf_staff_invite(struct rf_ctx *x, int admin, char *inv, size_t inv_cap, char *first_fp,
+                    size_t fp_cap)
 {
     struct rf_roster *ro = NULL;
     struct rf_member first;
     json_t *ans = NULL;
-    char fp[FP_MAX], inv[RF_INVITE_CHARS + 1];
     int ret = RF_EXIT_FAIL;
+    if (inv_cap < RF_INVITE_CHARS + 1)
+        return RF_EXIT_FAIL;
     if (rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, 0) != 0 || !is_admin(x, ro))
         goto out;
     if (rf_trust_first_admin(x->c, x->h.pinned, &first) != 0) {
@@ -145,11 +147,23 @@ static int invite(struct rf_ctx *x, int admin)
               (token[i] >= '0' && token[i] <= '9') || token[i] == '-' || token[i] == '_'))
             tl = 0;
     if (tl == 0 || tl > 128 ||
-        rf_invite_encode(inv, sizeof(inv), token, first.sign_pk, first.box_pk) != 0) {
+        rf_invite_encode(inv, inv_cap, token, first.sign_pk, first.box_pk) != 0) {
         rf_cmd_err("no token", "the server's answer is malformed");
         goto out;
     }
-    rf_fingerprint(fp, sizeof(fp), first.sign_pk, first.box_pk);
+    rf_fingerprint(first_fp, fp_cap, first.sign_pk, first.box_pk);
+    ret = RF_EXIT_OK;
+out:
+    json_decref(ans);
+    free(ro);
+    return ret;
+}
+
+static int invite(struct rf_ctx *x, int admin)
+{
+    char fp[FP_MAX], inv[RF_INVITE_CHARS + 1];
+    if (rf_staff_invite(x, admin, inv, sizeof(inv), fp, sizeof(fp)) != RF_EXIT_OK)
+        return RF_EXIT_FAIL;
     printf("One-time invite token (%s):\n  %s\n\n", admin ? "enrolls an admin" : "enrolls a member",
            inv);
     printf("Give the newcomer this line (NAME is the name colleagues will see):\n"
@@ -160,11 +174,7 @@ static int invite(struct rf_ctx *x, int admin)
            "Then ask them to read you `refuge fingerprint` and run: refuge staff approve NAME\n",
            fp);
     sodium_memzero(inv, sizeof(inv));
-    ret = RF_EXIT_OK;
-out:
-    json_decref(ans);
-    free(ro);
-    return ret;
+    return RF_EXIT_OK;
 }
 
 /* Caseworkers enrolled on the server whose key is not on the verified roster. */
@@ -190,7 +200,7 @@ static json_t *pending(struct rf_ctx *x, const struct rf_roster *ro)
     return out;
 }
 
-static int list(struct rf_ctx *x, int json)
+int rf_staff_list(struct rf_ctx *x, json_t **out)
 {
     struct rf_roster *ro = NULL;
     json_t *pend = NULL, *arr = json_array();
@@ -204,11 +214,10 @@ static int list(struct rf_ctx *x, int json)
                               json_pack("{sssssssb}", "name", ro->members[i].name, "role",
                                         ro->members[i].role == RF_ROLE_ADMIN ? "admin" : "member",
                                         "fingerprint", fp, "on_roster", 1));
+        if (sodium_memcmp(ro->members[i].sign_pk, x->k->sign_pk, 32) == 0)
+            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "me", json_true());
     }
     pend = pending(x, ro);
-    if (!pend && !json)
-        fprintf(stderr, "refuge: (cannot list caseworkers waiting for approval: %s)\n",
-                rf_net_error(x->n));
     size_t i;
     json_t *s;
     json_array_foreach(pend, i, s)
@@ -223,8 +232,31 @@ static int list(struct rf_ctx *x, int json)
             json_object_set_new(e, "removed", json_true());
         json_array_append_new(arr, e);
     }
+    *out = json_pack("{sIsOsb}", "roster_version", (json_int_t)ro->version, "staff", arr,
+                     "pending_listed", pend != NULL);
+    ret = *out ? RF_EXIT_OK : RF_EXIT_FAIL;
+out:
+    json_decref(pend);
+    json_decref(arr);
+    free(ro);
+    return ret;
+}
+
+static int list(struct rf_ctx *x, int json)
+{
+    json_t *all = NULL, *arr, *s;
+    size_t i;
+    int ret = RF_EXIT_FAIL;
+    if (rf_staff_list(x, &all) != RF_EXIT_OK)
+        return RF_EXIT_FAIL;
+    if (!json_is_true(json_object_get(all, "pending_listed")) && !json)
+        fprintf(stderr, "refuge: (cannot list caseworkers waiting for approval: %s)\n",
+                rf_net_error(x->n));
+    arr = json_object_get(all, "staff");
     if (json) {
-        json_t *j = json_pack("{sIsO}", "roster_version", (json_int_t)ro->version, "staff", arr);
+        json_t *j = json_pack("{sOsO}", "roster_version", json_object_get(all, "roster_version"),
+                              "staff", arr);
+        json_array_foreach(arr, i, s) json_object_del(s, "me");
         ret = rf_out_json(j) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
         json_decref(j);
         goto out;
@@ -241,7 +273,8 @@ static int list(struct rf_ctx *x, int json)
         if (cw > w)
             w = cw;
     }
-    printf("Roster version %u (verified)\n\n%s%-*s  %-8s  FINGERPRINT%s\n", (unsigned)ro->version,
+    printf("Roster version %u (verified)\n\n%s%-*s  %-8s  FINGERPRINT%s\n",
+           (unsigned)json_integer_value(json_object_get(all, "roster_version")),
            col ? "\033[1m" : "", (int)w, "NAME", "ROLE", col ? "\033[0m" : "");
     json_array_foreach(arr, i, s)
     {
@@ -262,9 +295,7 @@ static int list(struct rf_ctx *x, int json)
     }
     ret = RF_EXIT_OK;
 out:
-    json_decref(pend);
-    json_decref(arr);
-    free(ro);
+    json_decref(all);
     return ret;
 }
 
@@ -344,7 +375,8 @@ static int confirm(const char *name)
     return strcmp(line, "y\n") == 0 || strcmp(line, "Y\n") == 0 || strcmp(line, "yes\n") == 0;
 }
 
-static int approve(struct rf_ctx *x, const char *name, const char *want_fp, int admin)
+int rf_staff_approve(struct rf_ctx *x, const char *name, const char *want_fp, int admin,
+                     unsigned *version, unsigned *members)
 {
     struct rf_roster *ro = NULL, *next = NULL;
     struct rf_buf raw;
@@ -409,6 +441,7 @@ static int approve(struct rf_ctx *x, const char *name, const char *want_fp, int 
                     "refuge: with them again, in person or by phone; if they still differ, tell\n"
                     "refuge: the other admins and whoever runs the server.\n",
                     want_fp, fp);
+            ret = RF_STAFF_MISMATCH;
             goto out;
         }
         puts("It matches the fingerprint you gave.");
@@ -441,12 +474,8 @@ static int approve(struct rf_ctx *x, const char *name, const char *want_fp, int 
     memcpy(m->sign_pk, sign, 32);
     if (publish(x, next, ro, &raw) != 0)
         goto out;
-    printf("Approved ");
-    rf_out_safe(stdout, name, 0);
-    printf(" as %s: roster version %u, %u caseworkers.\n"
-           "New messages are sealed to them from now on. To let them read older cases, a\n"
-           "caseworker who can read them runs `refuge rewrap`.\n",
-           admin ? "admin" : "member", (unsigned)next->version, (unsigned)next->n);
+    *version = next->version;
+    *members = next->n;
     ret = RF_EXIT_OK;
 out:
     json_decref(pend);
@@ -456,7 +485,7 @@ out:
     return ret;
 }
 
-static int remove_member(struct rf_ctx *x, const char *name)
+int rf_staff_remove(struct rf_ctx *x, const char *name, unsigned *version, unsigned *count)
 {
     struct rf_roster *ro = NULL, *next = NULL;
     struct rf_buf raw;
@@ -488,18 +517,42 @@ static int remove_member(struct rf_ctx *x, const char *name)
     next->n--;
     if (publish(x, next, ro, &raw) != 0)
         goto out;
-    printf("Removed ");
-    rf_out_safe(stdout, name, 0);
-    printf(": roster version %u, %u caseworker%s.\n"
-           "Nothing new is sealed to their key and the server refuses them. What their\n"
-           "computer already downloaded stays readable to them.\n",
-           (unsigned)next->version, (unsigned)next->n, next->n == 1 ? "" : "s");
+    *version = next->version;
+    *count = next->n;
     ret = RF_EXIT_OK;
 out:
     free(next);
     free(ro);
     rf_buf_free(&raw);
     return ret;
+}
+
+static int approve(struct rf_ctx *x, const char *name, const char *want_fp, int admin)
+{
+    unsigned version = 0, n = 0;
+    if (rf_staff_approve(x, name, want_fp, admin, &version, &n) != RF_EXIT_OK)
+        return RF_EXIT_FAIL;
+    printf("Approved ");
+    rf_out_safe(stdout, name, 0);
+    printf(" as %s: roster version %u, %u caseworkers.\n"
+           "New messages are sealed to them from now on. To let them read older cases, a\n"
+           "caseworker who can read them runs `refuge rewrap`.\n",
+           admin ? "admin" : "member", version, n);
+    return RF_EXIT_OK;
+}
+
+static int remove_member(struct rf_ctx *x, const char *name)
+{
+    unsigned version = 0, n = 0;
+    if (rf_staff_remove(x, name, &version, &n) != RF_EXIT_OK)
+        return RF_EXIT_FAIL;
+    printf("Removed ");
+    rf_out_safe(stdout, name, 0);
+    printf(": roster version %u, %u caseworker%s.\n"
+           "Nothing new is sealed to their key and the server refuses them. What their\n"
+           "computer already downloaded stays readable to them.\n",
+           version, n, n == 1 ? "" : "s");
+    return RF_EXIT_OK;
 }
 
 int rf_cmd_staff(int argc, char **argv)

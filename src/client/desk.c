@@ -29,6 +29,7 @@
 #include "client/state.h"
 #include "client/trust.h"
 #include "lib/err.h"
+#include "lib/invite.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,6 +71,7 @@ struct desk {
 struct conn {
     struct MHD_PostProcessor *pp;
     struct rf_buf csrf, text, stage, back, op, value;
+    struct rf_buf name, fp, role, confirm; /* the team's forms (desk_team.c) */
     size_t total;
     int too_big, started, lock_after;
 };
@@ -195,12 +197,23 @@ static const struct {
     const char *key, *msgid;
     int ok;
 } flashes[] = {
-    {"sent", RF_MSGID("desk.reply_sent"), 1},     {"notsent", RF_MSGID("desk.reply_failed"), 0},
-    {"empty", RF_MSGID("desk.reply_empty"), 0},   {"staged", RF_MSGID("desk.stage_changed"), 1},
-    {"queued", RF_MSGID("desk.stage_queued"), 1}, {"notstaged", RF_MSGID("desk.stage_failed"), 0},
-    {"synced", RF_MSGID("desk.synced"), 1},       {"syncfail", RF_MSGID("desk.sync_failed"), 0},
-    {"saved", RF_MSGID("desk.saved"), 1},         {"savedq", RF_MSGID("desk.saved_queued"), 1},
+    {"sent", RF_MSGID("desk.reply_sent"), 1},
+    {"notsent", RF_MSGID("desk.reply_failed"), 0},
+    {"empty", RF_MSGID("desk.reply_empty"), 0},
+    {"staged", RF_MSGID("desk.stage_changed"), 1},
+    {"queued", RF_MSGID("desk.stage_queued"), 1},
+    {"notstaged", RF_MSGID("desk.stage_failed"), 0},
+    {"synced", RF_MSGID("desk.synced"), 1},
+    {"syncfail", RF_MSGID("desk.sync_failed"), 0},
+    {"saved", RF_MSGID("desk.saved"), 1},
+    {"savedq", RF_MSGID("desk.saved_queued"), 1},
     {"notsaved", RF_MSGID("desk.not_saved"), 0},
+    {"approved", RF_MSGID("desk.team_approved"), 1},
+    {"removed", RF_MSGID("desk.team_removed"), 1},
+    {"notapproved", RF_MSGID("desk.team_not_approved"), 0},
+    {"notremoved", RF_MSGID("desk.team_not_removed"), 0},
+    {"notinvited", RF_MSGID("desk.team_not_invited"), 0},
+    {"nofp", RF_MSGID("desk.team_no_fp"), 0},
 };
 
 /* The case events the desk's forms may make (POST /case/ID/event); stage
@@ -356,6 +369,105 @@ static enum MHD_Result file_route(struct desk *d, struct MHD_Connection *c, enum
     return r;
 }
 
+/* ------------------------------------------------------------ the team */
+
+static enum MHD_Result team_page(struct desk *d, struct MHD_Connection *c, enum rf_lang lang,
+                                 const char *invite, const char *first_fp, int invite_admin)
+{
+    struct rf_desk_syncinfo si = {d->sync_failed, d->sync_every};
+    int admin = 0;
+    struct rf_tvars *v = rf_tvars_new_secure();
+    int rc = v ? common_vars(d, c, lang, v, "/team") : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_desk_team(&d->x, lang, &si, v, &admin);
+    if (rc == 0 && invite) {
+        rc = rf_tvars_set(v, "invite", invite);
+        if (rc == 0)
+            rc = rf_tvars_set(v, "invite_fp", first_fp);
+        if (rc == 0)
+            rc = rf_tvars_set(v, "server", d->x.h.server);
+        if (rc == 0 && invite_admin)
+            rc = rf_tvars_flag(v, "invite_admin");
+    }
+    enum MHD_Result r;
+    if (rc != 0) {
+        rf_cmd_errc("desk: cannot show the team", rc);
+        r = error_page(d, c, lang, MHD_HTTP_INTERNAL_SERVER_ERROR, RF_MSGID("desk.error"),
+                       RF_MSGID("desk.error_hint"));
+    } else
+        r = send_page(d, c, MHD_HTTP_OK, lang, "team", v);
+    rf_tvars_free(v);
+    return r;
+}
+
+/* POST /team/invite | approve | remove: admins only (checked here against
+ * the verified roster, and again by the CLI's functions). */
+static enum MHD_Result team_post(struct desk *d, struct MHD_Connection *c, struct conn *cn,
+                                 const char *action, enum rf_lang lang)
+{
+    int admin = rf_desk_team_is_admin(&d->x);
+    if (admin < 0)
+        return error_page(d, c, lang, MHD_HTTP_SERVICE_UNAVAILABLE, RF_MSGID("desk.error"),
+                          RF_MSGID("desk.team_no_roster"));
+    if (admin == 0) {
+        fprintf(stderr, "refuge: desk: REFUSED a team change: you are not an admin of the "
+                        "team's verified roster\n");
+        return error_page(d, c, lang, MHD_HTTP_FORBIDDEN, RF_MSGID("desk.team_admins_only"),
+                          RF_MSGID("desk.team_admins_only_hint"));
+    }
+    const char *name = field(&cn->name), *fp = field(&cn->fp), *role = field(&cn->role);
+    int as_admin = role && strcmp(role, "admin") == 0;
+    if (strcmp(action, "invite") == 0) {
+        char inv[RF_INVITE_CHARS + 1], first[64];
+        if (rf_staff_invite(&d->x, as_admin, inv, sizeof(inv), first, sizeof(first)) != 0)
+            return back_to(c, "/team", "notinvited", lang);
+        enum MHD_Result r = team_page(d, c, lang, inv, first, as_admin);
+        sodium_memzero(inv, sizeof(inv));
+        return r;
+    }
+    if (!name || name[0] == 0 || strlen(name) > RF_NAME_MAX)
+        return error_page(d, c, lang, MHD_HTTP_BAD_REQUEST, RF_MSGID("desk.error"),
+                          RF_MSGID("desk.error_hint"));
+    unsigned version = 0, count = 0;
+    if (strcmp(action, "approve") == 0) {
+        if (!fp || strspn(fp, " ") == strlen(fp))
+            return back_to(c, "/team", "nofp", lang);
+        int rc = rf_staff_approve(&d->x, name, fp, as_admin, &version, &count);
+        if (rc == RF_STAFF_MISMATCH) {
+            struct rf_tvars *v = rf_tvars_new_secure();
+            int vr = v ? common_vars(d, c, lang, v, "/team") : RF_ERR_NOMEM;
+            if (vr == 0)
+                vr = rf_tvars_set(v, "name", name);
+            if (vr == 0)
+                vr = rf_tvars_set(v, "given", fp);
+            if (vr == 0)
+                vr = rf_desk_team_fingerprints(&d->x, name, v);
+            enum MHD_Result r =
+                vr == 0 ? send_page(d, c, MHD_HTTP_CONFLICT, lang, "team_mismatch", v) : MHD_NO;
+            rf_tvars_free(v);
+            return r;
+        }
+        return back_to(c, "/team", rc == 0 ? "approved" : "notapproved", lang);
+    }
+    if (strcmp(action, "remove") == 0) {
+        const char *confirm = field(&cn->confirm);
+        if (!confirm || strcmp(confirm, "yes") != 0) { /* ask first */
+            struct rf_tvars *v = rf_tvars_new();
+            int vr = v ? common_vars(d, c, lang, v, "/team") : RF_ERR_NOMEM;
+            if (vr == 0)
+                vr = rf_tvars_set(v, "name", name);
+            enum MHD_Result r =
+                vr == 0 ? send_page(d, c, MHD_HTTP_OK, lang, "team_remove", v) : MHD_NO;
+            rf_tvars_free(v);
+            return r;
+        }
+        int rc = rf_staff_remove(&d->x, name, &version, &count);
+        return back_to(c, "/team", rc == 0 ? "removed" : "notremoved", lang);
+    }
+    return error_page(d, c, lang, MHD_HTTP_NOT_FOUND, RF_MSGID("desk.not_found"),
+                      RF_MSGID("desk.not_found_hint"));
+}
+
 static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, struct conn *cn,
                                    const char *path, enum rf_lang lang)
 {
@@ -375,8 +487,12 @@ static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, str
         const char *act;
         if (back && case_path(back, bcid, &act) && act[0] == 0)
             snprintf(b, sizeof(b), "/case/%s", bcid);
+        else if (back && strcmp(back, "/team") == 0)
+            snprintf(b, sizeof(b), "/team");
         return back_to(c, b, do_sync(d) == 0 ? "synced" : "syncfail", lang);
     }
+    if (strncmp(path, "/team/", 6) == 0)
+        return team_post(d, c, cn, path + 6, lang);
     if (!case_path(path, cid, &action) || action[0] == 0)
         return error_page(d, c, lang, MHD_HTTP_NOT_FOUND, RF_MSGID("desk.not_found"),
                           RF_MSGID("desk.not_found_hint"));
@@ -447,6 +563,14 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
         b = &cn->op;
     else if (strcmp(key, "value") == 0)
         b = &cn->value;
+    else if (strcmp(key, "name") == 0)
+        b = &cn->name;
+    else if (strcmp(key, "fingerprint") == 0)
+        b = &cn->fp;
+    else if (strcmp(key, "role") == 0)
+        b = &cn->role;
+    else if (strcmp(key, "confirm") == 0)
+        b = &cn->confirm;
     if (b == NULL || size == 0)
         return MHD_YES; /* unknown fields are ignored */
     if (rf_buf_put(b, data, size) != 0) {
@@ -467,6 +591,10 @@ static struct conn *conn_new(void)
     rf_buf_init(&cn->back, 128);
     rf_buf_init(&cn->op, 16);
     rf_buf_init_secure(&cn->value, DESK_FIELD_MAX + 1);
+    rf_buf_init(&cn->name, RF_NAME_MAX + 1);
+    rf_buf_init(&cn->fp, 256);
+    rf_buf_init(&cn->role, 16);
+    rf_buf_init(&cn->confirm, 16);
     return cn;
 }
 
@@ -482,6 +610,10 @@ static void conn_free(struct conn *cn)
     rf_buf_free(&cn->back);
     rf_buf_free(&cn->op);
     rf_buf_free(&cn->value);
+    rf_buf_free(&cn->name);
+    rf_buf_free(&cn->fp);
+    rf_buf_free(&cn->role);
+    rf_buf_free(&cn->confirm);
     free(cn);
 }
 
@@ -581,6 +713,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                              RF_MSGID("desk.not_found_hint"));
         else if (strcmp(url, "/") == 0)
             ret = board(d, c, lang);
+        else if (strcmp(url, "/team") == 0)
+            ret = team_page(d, c, lang, NULL, NULL, 0);
         else if (case_path(url, cid, &action) && action[0] == 0)
             ret = case_page(d, c, lang, cid);
         else if (case_path(url, cid, &action) && strncmp(action, "file/", 5) == 0)

@@ -65,5 +65,21 @@ enum MHD_Result rf_desk_file(struct rf_desk_fctx *f, const char *cid, const char
  * an ASCII filename="..." fallback (only [A-Za-z0-9._-+() ]) and the RFC
  * 5987 filename*=UTF-8''... (attr-chars, the rest percent-encoded). */
 int rf_desk_disposition(char *out, size_t cap, const char *person_name, const char *suffix);
+/* The team page (desk_team.c). si: the desk's sync status. *admin:
+ * whether this caseworker is an admin on the roster this client verified
+ * (the page shows invite, approve and remove only then). */
+struct rf_desk_syncinfo {
+    int failed;     /* the last sync failed */
+    unsigned every; /* background sync every N seconds, 0: never */
+};
+int rf_desk_team(struct rf_ctx *x, enum rf_lang lang, const struct rf_desk_syncinfo *si,
+                 struct rf_tvars *v, int *admin);
+/* Whether this caseworker is an admin on the verified roster: 1 yes, 0 no,
+ * -1 the roster cannot be verified now (offline, or it does not verify):
+ * the desk's gate for the team's POSTs (the CLI's functions check again). */
+int rf_desk_team_is_admin(struct rf_ctx *x);
+/* The fingerprints the server's enrolled keys named name have (list
+ * "server_fps"), for the refusal page when the typed one does not match. */
+int rf_desk_team_fingerprints(struct rf_ctx *x, const char *name, struct rf_tvars *v);
 
 #endif

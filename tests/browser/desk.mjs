@@ -8,7 +8,10 @@
 // console error or warning (a CSP violation would show), no request to
 // another origin, the token does not stay in the address bar, the session
 // cookie is HttpOnly + SameSite=Strict + a browser-session cookie.
-// Saves desk-board-{en,ru}.png, desk-case-{en,ru}.png and desk-file-{en,ru}.png into
+// The team page: invite from the desk, a second caseworker enrolls with the
+// token shown, the admin approves by typing the fingerprint read out.
+// Saves desk-board-{en,ru}.png, desk-case-{en,ru}.png, desk-file-{en,ru}.png and
+// desk-team-{en,ru}.png into
 // $SCREENSHOTS_DIR (default docs/screenshots/).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -276,6 +279,38 @@ async function main() {
   await assertDeskPage(page, 'file (ru)');
   await shot(page, 'desk-file-ru.png');
   log('file page in en and ru: warning, byte-exact download, stripped copy');
+  // the team page: invite from the desk, Bob enrolls with the token it
+  // shows, then waits; the screenshots; approve by typing the fingerprint
+  // Bob reads out (keyboard only)
+  await page.goto(`${origin}/team?lang=en`);
+  check((await page.locator('h1').innerText()).includes('Team'), 'the team page');
+  await pressEnterOn(page, page.locator('form[action="/team/invite"] button'));
+  const initLine = await page.locator('.invite .token code').last().innerText();
+  const tm = initLine.match(/--token ([A-Za-z0-9_-]+)/);
+  check(tm, `the invite shows the init line: ${initLine}`);
+  await assertDeskPage(page, 'team after invite (en)');
+  const bobEnv = { ...inst.env, REFUGE_HOME: path.join(tmp, 'bob') };
+  refuge(['init', '--server', inst.url, '--token', tm[1], '--name', 'Bob'], bobEnv);
+  const bobFp = refuge(['fingerprint'], bobEnv).match(/\d{5}(?: \d{5}){7}/)[0];
+  const aliceFp = refuge(['fingerprint'], inst.env).match(/\d{5}(?: \d{5}){7}/)[0];
+  await page.goto(`${origin}/team?lang=en`);
+  const team = await page.locator('main').innerText();
+  check(team.includes(aliceFp) && team.includes('Bob') && !team.includes(bobFp),
+    `the team page: Alice's fingerprint, Bob waiting (his server-side fingerprint not shown):\n${team.slice(0, 1500)}`);
+  check(team.includes('audit log is verified'), `the audit result:\n${team.slice(-1500)}`);
+  await assertDeskPage(page, 'team (en)');
+  await shot(page, 'desk-team-en.png');
+  await page.goto(`${origin}/team?lang=ru`);
+  check((await page.locator('h1').innerText()).includes('Команда'), 'the team page in Russian');
+  await assertDeskPage(page, 'team (ru)');
+  await shot(page, 'desk-team-ru.png');
+  await page.goto(`${origin}/team?lang=en`);
+  await page.locator('form[action="/team/approve"] input[name="fingerprint"]').focus();
+  await page.keyboard.type(bobFp);
+  await pressEnterOn(page, page.locator('form[action="/team/approve"] button'));
+  const approved = await page.locator('main').innerText();
+  check(approved.includes('Approved') && approved.includes(bobFp), `Bob approved:\n${approved.slice(0, 1500)}`);
+  log('team page in en and ru; invite from the desk, approve by typing the fingerprint');
 
   await page.goto(`${origin}/?lang=en`);
   await pressEnterOn(page, page.locator('form[action="/lock"] button'));
