@@ -470,6 +470,36 @@ int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
+int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq)
+{
+    sqlite3_stmt *st;
+    *seq = 0;
+    if (prepare(c, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0); /* NULL: 0 */
+    sqlite3_finalize(st);
+    return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_mark(struct rf_cache *c, int64_t *max_seq, int64_t *grants)
+{
+    sqlite3_stmt *st;
+    *max_seq = *grants = 0;
+    if (prepare(c, "SELECT (SELECT MAX(seq) FROM objects), (SELECT COUNT(*) FROM grant_keys)",
+                &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *max_seq = sqlite3_column_int64(st, 0);
+        *grants = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
 int rf_cache_meta_get(struct rf_cache *c, const char *key, int64_t *v)
 {
     sqlite3_stmt *st;
