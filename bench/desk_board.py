@@ -99,9 +99,18 @@ def bench():
         check(resp.status == 200, "board 200")
 
     def board_stage():
-        resp = b.get("/?stage=" + (stage or "new"), follow=False)
-        check(resp.status == 200, "board (one stage) 200")
-    board()  # warm: the first request after start
+        resp = b.get("/?stage=%s&page=2" % (stage or "new"), follow=False)
+        check(resp.status == 200, "board (one stage, page 2) 200")
+    flip = [0]
+
+    def board_cold():
+        # alternately all cases and Bob's: each request's filters differ from
+        # the last one's, so the desk opens and parses every summary again
+        flip[0] ^= 1
+        resp = b.get("/" if flip[0] else "/?assignee=Bob", follow=False)
+        check(resp.status == 200 and "/case/" in resp.text, "board (cold) 200 with cases")
+    t_cold = timed(board_cold, REPEAT)
+    board()
     t_all = timed(board, REPEAT)
     t_stage = timed(board_stage, REPEAT)
     proc.terminate()
@@ -109,9 +118,12 @@ def bench():
 
     print("desk_board_cases %d  events %d  objects %d  summaries %d" % (NCASES, NEVENTS, nobj, nsum))
     print("desk_board_page_cases_shown %d  page_bytes %d" % (shown, size_all))
-    print("desk_board_all_ms p50 %.1f  p95 %.1f  (GET /, %d renders)" %
-          (pct(t_all, 50), pct(t_all, 95), REPEAT))
-    print("desk_board_stage_ms p50 %.1f  p95 %.1f  (GET /?stage=%s)" %
+    print("desk_board_cold_ms p50 %.1f  p95 %.1f  (every summary opened and parsed again: "
+          "GET / and GET /?assignee=Bob alternately, %d renders)" %
+          (pct(t_cold, 50), pct(t_cold, 95), REPEAT))
+    print("desk_board_all_ms p50 %.1f  p95 %.1f  (GET /, nothing changed since the last "
+          "board, %d renders)" % (pct(t_all, 50), pct(t_all, 95), REPEAT))
+    print("desk_board_stage_ms p50 %.1f  p95 %.1f  (GET /?stage=%s&page=2)" %
           (pct(t_stage, 50), pct(t_stage, 95), stage))
     print("reference_sqlite_rows_ms p50 %.1f  p95 %.1f  (SELECT the sealed summary rows, "
           "no decryption)" % (pct(ref_sql, 50), pct(ref_sql, 95)))
@@ -119,6 +131,8 @@ def bench():
           pct(ref_cli, 50))
     ok = pct(t_all, 95) < TARGET_MS and pct(t_stage, 95) < TARGET_MS
     print("target_board_under_%dms %s" % (TARGET_MS, "yes" if ok else "NO"))
+    print("target_board_cold_under_%dms %s" % (TARGET_MS,
+                                               "yes" if pct(t_cold, 95) < TARGET_MS else "NO"))
     srv.stop()
 
 

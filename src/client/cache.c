@@ -45,6 +45,7 @@
 struct rf_cache {
     sqlite3 *db;
     char objdir[PATH_MAX];
+    int64_t summary_writes; /* summary rows written through this handle */
 };
 
 static const char *const schema =
@@ -701,7 +702,22 @@ int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_s
     sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
+    c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2])
+{
+    sqlite3_stmt *st;
+    mark[0] = c->summary_writes;
+    mark[1] = 0;
+    if (prepare(c, "PRAGMA data_version", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        mark[1] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
 }
 
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out)

@@ -101,6 +101,10 @@ int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn
 int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
                          const uint8_t *blob, size_t n);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
+/* Changes whenever a summary row may have changed: mark[0] counts the rows
+ * written through c, mark[1] is SQLite's data_version (commits by other
+ * connections, e.g. a `refuge sync` while the desk runs). */
+int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2]);
 typedef int (*rf_cache_summary_fn)(void *ctx, const char *case_id, const uint8_t *blob, size_t n);
 int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx);
 /* Every case id with an object or an outbox event; *out is malloc'd. */

@@ -14,6 +14,7 @@
 #include "client/state.h"
 #include "lib/err.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,77 @@ static int digests_current(struct rf_ctx *x)
         done_grants = grants;
     }
     return rc;
+}
+
+/* The listing behind the last board (rf_view_cases' rows for one
+ * assignee, tag and text filter), kept while no summary row changes:
+ * opening and parsing 10,000 sealed summaries takes a few hundred ms, and
+ * the board is asked for after every case page, stage link and page link.
+ * Anything that changes a case (a sync, an event, a reply, the same home's
+ * CLI) writes its summary row, which changes rf_cache_summaries_mark. The
+ * rows are plaintext in jansson's wiping allocator, as while a board is
+ * rendered; the desk holds them until the next change or until it locks
+ * (it exits). Unread marks are not in it (looked up per request). */
+static struct {
+    json_t *rows;
+    size_t total;
+    int64_t mark[2];
+    char *key; /* the filters: "len:assignee" "len:tag" "len:text" */
+    size_t keylen;
+} listing;
+
+static void listing_forget(void)
+{
+    json_decref(listing.rows);
+    listing.rows = NULL;
+    if (listing.key) {
+        sodium_memzero(listing.key, listing.keylen);
+        free(listing.key);
+    }
+    listing.key = NULL;
+    listing.keylen = 0;
+}
+
+static int listing_get(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows,
+                       size_t *total)
+{
+    int64_t mark[2];
+    const char *a = f->assignee ? f->assignee : "", *t = f->tag ? f->tag : "",
+               *q = f->search ? f->search : "";
+    size_t keylen = strlen(a) + strlen(t) + strlen(q) + 3 * 21;
+    char *key = malloc(keylen + 1);
+    int rc = key ? digests_current(x) : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_cache_summaries_mark(x->c, mark);
+    if (rc != 0) {
+        free(key);
+        return rc;
+    }
+    int kl = snprintf(key, keylen + 1, "%zu:%s%zu:%s%zu:%s", strlen(a), a, strlen(t), t,
+                      strlen(q), q); /* lengths first: no two filters give one key */
+    keylen = kl > 0 ? (size_t)kl : 0;
+    if (listing.rows && listing.keylen == keylen && memcmp(listing.key, key, keylen) == 0 &&
+        listing.mark[0] == mark[0] && listing.mark[1] == mark[1]) {
+        sodium_memzero(key, keylen);
+        free(key);
+        *rows = json_incref(listing.rows);
+        *total = listing.total;
+        return 0;
+    }
+    listing_forget();
+    rc = rf_view_cases(x, f, rows, total);
+    if (rc != 0) {
+        sodium_memzero(key, keylen);
+        free(key);
+        return rc;
+    }
+    listing.rows = json_incref(*rows);
+    listing.total = *total;
+    listing.mark[0] = mark[0];
+    listing.mark[1] = mark[1];
+    listing.key = key;
+    listing.keylen = keylen;
+    return 0;
 }
 
 /* The team's stages as a select's options, plus stages the cases use that
@@ -260,9 +332,7 @@ int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tva
     size_t page = page_no(q->page);
     char day[16];
     today(day);
-    int rc = counts ? digests_current(x) : RF_ERR_NOMEM;
-    if (rc == 0)
-        rc = rf_view_cases(x, &f, &rows, &total);
+    int rc = counts ? listing_get(x, &f, &rows, &total) : RF_ERR_NOMEM;
     if (rc == 0)
         rc = rf_local_team(x->l, &team);
     if (rc != 0)
