@@ -108,7 +108,7 @@ function newContext() {
 // The person writes a first message through the person's pages: every
 // radio group and select gets its first choice, text fields "test", the
 // message box the text.
-async function personWrites(inst, text) {
+async function personWrites(inst, text, keep = false) {
   const ctx = await newContext();
   const page = await ctx.newPage();
   await page.goto(`${inst.url}/new?lang=en`);
@@ -128,8 +128,9 @@ async function personWrites(inst, text) {
   for (const t of await form.locator('input[type=text]').all()) await t.fill('test');
   for (const t of await form.locator('textarea').all()) await t.fill(text);
   await Promise.all([page.waitForLoadState('load'), form.locator('button[type=submit], button:not([type])').last().click()]);
-  await ctx.close();
   log('the person wrote');
+  if (keep) return { ctx, page };
+  await ctx.close();
 }
 
 async function assertDeskPage(page, what) {
@@ -160,6 +161,80 @@ async function pressEnterOn(page, locator) {
   await Promise.all([page.waitForLoadState('load'), page.waitForEvent('framenavigated'), page.keyboard.press('Enter')]);
 }
 
+// ---- two caseworkers (issue 9, deskbench helper)
+
+// Alice invites NAME; NAME enrolls in a home of their own and Alice approves
+// the fingerprint NAME's `refuge fingerprint` prints; both sync.
+function enrollSecond(inst, name) {
+  const out = refuge(['staff', 'invite'], inst.env);
+  const line = out.split('\n').find((l) => l.includes('init') && l.includes('--token')) || '';
+  const tok = line.match(/--token[ =]+['"]?([A-Za-z0-9_\-+/=.]{16,})/);
+  check(tok, `refuge staff invite printed no init line:\n${out}`);
+  const env = { REFUGE_HOME: path.join(tmp, `staff-${name.toLowerCase()}`), REFUGE_PASSPHRASE_FILE: inst.env.REFUGE_PASSPHRASE_FILE };
+  refuge(['init', '--server', inst.url, '--token', tok[1], '--name', name], env);
+  const fp = refuge(['fingerprint'], env).match(/\d{5}(?: \d{5}){7}/);
+  check(fp, `refuge fingerprint printed no fingerprint for ${name}`);
+  refuge(['staff', 'approve', name, '--fingerprint', fp[0]], inst.env);
+  refuge(['sync'], inst.env);
+  refuge(['sync'], env);
+  log(`${name} enrolled and approved`);
+  return { env, name };
+}
+
+// Starts `refuge desk` for env; resolves to {desk, link, origin}.
+async function startDesk(env, name) {
+  const port = await freePort();
+  const desk = spawnLogged(['desk', '--no-open', '--port', String(port), '--sync-every', '0'], env, name);
+  const link = await waitFor(() => {
+    if (desk.exited !== null) fail(`${name}'s desk exited:\n${fs.readFileSync(desk.outPath, 'utf8')}`);
+    const m = fs.readFileSync(desk.outPath, 'utf8').match(/http:\/\/127\.0\.0\.1:\d+\/open\?t=[A-Za-z0-9_-]+/);
+    return m && m[0];
+  }, `${name}'s desk prints its link`);
+  return { desk, link, origin: `http://127.0.0.1:${port}` };
+}
+
+// On the case page: open "Assign, tag, due date, note" with the keyboard,
+// add a tag and a note.
+async function tagAndNote(page, tag, note) {
+  const summary = page.locator('details.controls summary');
+  if (await summary.count()) { await summary.focus(); await page.keyboard.press('Enter'); }
+  await page.locator('#tag').fill(tag);
+  await pressEnterOn(page, page.locator('form:has(#tag) button'));
+  check((await page.locator('main').innerText()).includes(tag), `the tag ${tag} is shown`);
+  if (await summary.count() && !(await page.locator('#note').isVisible())) { await summary.focus(); await page.keyboard.press('Enter'); }
+  await page.locator('#note').fill(note);
+  await pressEnterOn(page, page.locator('form:has(#note) button'));
+  check((await page.locator('main').innerText()).includes(note), 'the note is shown');
+}
+
+// Bob's own desk (another process, Bob's home and keys), in another browser
+// context: after Sync now, the board and the case page show what Alice did.
+async function secondDeskSeesChanges(bob, cid, want) {
+  const { desk, link, origin } = await startDesk(bob.env, 'desk-bob');
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await page.goto(link);
+  check(new URL(page.url()).origin === origin, `Bob's link opened ${page.url()}`);
+  await pressEnterOn(page, page.locator('form[action="/sync"] button'));
+  const board = await page.locator('main').innerText();
+  check(board.includes(cid), `Bob's board lists the case after the sync:\n${board.slice(0, 1500)}`);
+  const row = page.locator('li.case', { has: page.locator(`a.id:text-is("${cid}")`) });
+  const rowText = await row.innerText();
+  check(rowText.includes(want.stage) && rowText.includes(want.tag),
+    `Bob's board shows the stage ${want.stage} and the tag ${want.tag}:\n${rowText}`);
+  await assertDeskPage(page, "Bob's board");
+  await pressEnterOn(page, row.locator('a.id'));
+  const body = await page.locator('main').innerText();
+  for (const [what, text] of [['the stage', want.stage], ['the reply', want.reply], ['the tag', want.tag], ['the note', want.note], ["Alice's name", 'Alice']])
+    check(body.includes(text), `Bob's case page shows ${what} (${text}):\n${body.slice(0, 2500)}`);
+  await assertDeskPage(page, "Bob's case");
+  await pressEnterOn(page, page.locator('form[action="/lock"] button'));
+  await waitFor(() => desk.exited !== null, "Bob's desk exits after Lock", 30000);
+  check(desk.exited === 0, `Bob's desk exited with ${desk.exited}`);
+  await ctx.close();
+  log("Bob's desk shows Alice's stage, reply, tag and note after Sync now");
+}
+
 async function main() {
   check(fs.existsSync(bin), `no refuge binary at ${bin}`);
   const inst = await startInstance();
@@ -168,8 +243,9 @@ async function main() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  const bob = enrollSecond(inst, 'Bob'); // before the person writes: sealed to both
   const message = 'Please help: we need to leave the city this week.';
-  await personWrites(inst, message);
+  const person = await personWrites(inst, message, true);
 
   const deskPort = await freePort();
   const desk = spawnLogged(['desk', '--no-open', '--port', String(deskPort), '--sync-every', '0'], inst.env, 'desk');
@@ -230,6 +306,20 @@ async function main() {
   await assertDeskPage(page, 'case (ru)');
   await shot(page, 'desk-case-ru.png');
   log('board and case in en and ru; reply and stage with the keyboard');
+
+  // a tag and a note, then the second caseworker's desk and the person
+  await page.goto(`${origin}/case/${cid}?lang=en`);
+  const tag = 'interpreter';
+  const note = 'Called the shelter; a bed is free from Friday.';
+  await tagAndNote(page, tag, note);
+  log('Alice tagged the case and added a note');
+  await secondDeskSeesChanges(bob, cid, { stage: 'verifying', reply: 'We read you.', tag, note });
+  await person.page.goto(`${inst.url}/inbox?lang=en`);
+  const inbox = await person.page.locator('body').innerText();
+  check(inbox.includes('We read you. Someone will write back today.'), `the person reads the reply:\n${inbox.slice(0, 1500)}`);
+  check(!inbox.includes(note), "the person does not see the caseworkers' note");
+  await person.ctx.close();
+  log('the person reads the reply on their page (and not the note)');
 
   await page.goto(`${origin}/?lang=en`);
   await pressEnterOn(page, page.locator('form[action="/lock"] button'));
