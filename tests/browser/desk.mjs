@@ -3,7 +3,12 @@
 // writes (through the person's pages, in the same browser engine), the first
 // admin starts `refuge desk --no-open`, the test opens the printed one-time
 // link, syncs, finds the case on the board, opens it, replies and moves it
-// to "verifying" with the keyboard only (focus + Enter), then locks the desk.
+// to "verifying" with the keyboard only (focus + Enter), adds a tag and a
+// note; a second caseworker (Bob, enrolled and approved before the person
+// wrote) starts his own `refuge desk` on his own home, presses Sync now and
+// sees the stage, the tag, the reply and the note on his board and case
+// page; the person reads the reply on their page (and not the note); then
+// Alice locks her desk.
 // Asserts: no sideways scrolling at 360 px, no <script> on any desk page, no
 // console error or warning (a CSP violation would show), no request to
 // another origin, the token does not stay in the address bar, the session
