@@ -485,17 +485,19 @@ int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq)
     return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
 }
 
-int rf_cache_mark(struct rf_cache *c, int64_t *max_seq, int64_t *grants)
+int rf_cache_mark(struct rf_cache *c, int64_t mark[3])
 {
     sqlite3_stmt *st;
-    *max_seq = *grants = 0;
-    if (prepare(c, "SELECT (SELECT MAX(seq) FROM objects), (SELECT COUNT(*) FROM grant_keys)",
+    mark[0] = mark[1] = mark[2] = 0;
+    if (prepare(c,
+                "SELECT (SELECT MAX(seq) FROM objects), (SELECT COUNT(*) FROM grant_keys),"
+                " (SELECT value FROM meta WHERE key = 'last_seq')",
                 &st) != 0)
         return RF_ERR_DB;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
-        *max_seq = sqlite3_column_int64(st, 0);
-        *grants = sqlite3_column_int64(st, 1);
+        for (int i = 0; i < 3; i++)
+            mark[i] = sqlite3_column_int64(st, i);
     }
     sqlite3_finalize(st);
     return s == SQLITE_ROW ? 0 : RF_ERR_DB;

@@ -66,8 +66,9 @@ int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n);
  * lookup, for a page of the desk's board. */
 int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq);
 /* Changes when objects or received grants are added: the largest object
- * sequence number and the number of received grants (both cheap). */
-int rf_cache_mark(struct rf_cache *c, int64_t *max_seq, int64_t *grants);
+ * sequence number, the number of received grants and the sync position
+ * (all cheap). */
+int rf_cache_mark(struct rf_cache *c, int64_t mark[3]);
 /* One case's objects in sequence order; *out is malloc'd. RF_ERR_NOT_FOUND if none. */
 int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cobj **out, size_t *n);
 

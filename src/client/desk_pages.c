@@ -87,21 +87,20 @@ static int unread(struct rf_ctx *x, const char *cid, int *out)
 
 /* Digests what is not digested yet (objects synced by an older refuge,
  * or by a sync that failed half-way), only when objects or grants were
- * added since the last time: rf_local_update looks at every object, far
- * too slow to run for each board with 200,000 objects. The desk is one
- * process with one case database (desk.c serialises the calls). */
+ * added or the sync position moved since the last time: rf_local_update
+ * looks at every object, far too slow to run for each board with 200,000
+ * objects. The desk is one process with one case database (desk.c
+ * serialises the calls). */
 static int digests_current(struct rf_ctx *x)
 {
-    static int64_t done_seq = -1, done_grants = -1;
-    int64_t seq = 0, grants = 0;
-    int rc = rf_cache_mark(x->c, &seq, &grants);
-    if (rc != 0 || (seq == done_seq && grants == done_grants))
+    static int64_t done[3] = {-1, -1, -1};
+    int64_t mark[3];
+    int rc = rf_cache_mark(x->c, mark);
+    if (rc != 0 || memcmp(mark, done, sizeof(mark)) == 0)
         return rc;
     rc = rf_local_update(x->l, NULL);
-    if (rc == 0) {
-        done_seq = seq;
-        done_grants = grants;
-    }
+    if (rc == 0)
+        memcpy(done, mark, sizeof(done));
     return rc;
 }
 
@@ -149,8 +148,8 @@ static int listing_get(struct rf_ctx *x, const struct rf_view_filter *f, json_t 
         free(key);
         return rc;
     }
-    int kl = snprintf(key, keylen + 1, "%zu:%s%zu:%s%zu:%s", strlen(a), a, strlen(t), t,
-                      strlen(q), q); /* lengths first: no two filters give one key */
+    int kl = snprintf(key, keylen + 1, "%zu:%s%zu:%s%zu:%s", strlen(a), a, strlen(t), t, strlen(q),
+                      q); /* lengths first: no two filters give one key */
     keylen = kl > 0 ? (size_t)kl : 0;
     if (listing.rows && listing.keylen == keylen && memcmp(listing.key, key, keylen) == 0 &&
         listing.mark[0] == mark[0] && listing.mark[1] == mark[1]) {
