@@ -115,12 +115,12 @@ int main(int argc, char **argv)
         for (int j = 0; j < RF_CASE_ID_LEN; j++)
             ids[i][j] = b32[r[j] & 31];
         uint32_t day = today - (uint32_t)randombytes_uniform(400);
-        json_t *m = json_pack(
-            "{sisssssss[{ssssss}{ssssss}{ssssss+}]}", "v", 1, "type", "intake", "lang", "en",
-            "text", "I need help with my case, please write back.", "answers", "id", "need",
-            "label", "What do you need help with?", "value", needs[i % 5], "id", "urgency",
-            "label", "How urgent is it?", "value", urgencies[i % 3], "id", "text", "label",
-            "Tell us more", "value", "We arrived last month; number ", ids[i]);
+        json_t *m = json_pack("{sisssssss[{ssssss}{ssssss}{ssssss+}]}", "v", 1, "type", "intake",
+                              "lang", "en", "text", "I need help with my case, please write back.",
+                              "answers", "id", "need", "label", "What do you need help with?",
+                              "value", needs[i % 5], "id", "urgency", "label", "How urgent is it?",
+                              "value", urgencies[i % 3], "id", "text", "label", "Tell us more",
+                              "value", "We arrived last month; number ", ids[i]);
         if (!m) {
             rc = RF_ERR_NOMEM;
             break;
@@ -182,9 +182,9 @@ int main(int argc, char **argv)
         }
         }
         json_t *body =
-            json_pack("{sisssIsIsssIssss}", "v", 1, "id", "", "lamport",
-                      (json_int_t)++lamport[i], "roster", (json_int_t)ro->version, "author",
-                      x.k->name, "day", (json_int_t)today, "op", op, "value", value);
+            json_pack("{sisssIsIsssIssss}", "v", 1, "id", "", "lamport", (json_int_t)++lamport[i],
+                      "roster", (json_int_t)ro->version, "author", x.k->name, "day",
+                      (json_int_t)today, "op", op, "value", value);
         uint8_t rid[16];
         char id[33];
         randombytes_buf(rid, sizeof(rid));
@@ -203,8 +203,7 @@ int main(int argc, char **argv)
             rc = rf_event_sign(&plain, x.k, ids[i], (const uint8_t *)s, strlen(s));
         rf_out_json_free(s);
         if (rc == 0)
-            rc = seal(&env, RF_KIND_EVENT, (const uint8_t(*)[32])pks, ro->n, plain.data,
-                      plain.len);
+            rc = seal(&env, RF_KIND_EVENT, (const uint8_t(*)[32])pks, ro->n, plain.data, plain.len);
         if (rc == 0)
             rc = put_object(&x, ++seq, ids[i], RF_KIND_EVENT, today, ro->version, &env);
         if (rc == 0 && (e % BATCH == BATCH - 1 || e == nevents - 1))
