@@ -32,7 +32,7 @@ check:
 
 bench: build
 	@scripts/deps.sh bench
-	@ninja -C build bench/refuge-bench-roster bench/refuge-bench-seal
+	@ninja -C build bench/refuge-bench-roster bench/refuge-bench-seal bench/refuge-bench-deskfill
 	@set -e; found=0; for b in bench/*.sh; do [ -f "$$b" ] || continue; found=1; \
 		echo "== $$b"; sh "$$b"; done; [ $$found = 1 ] || echo "no benchmarks yet (bench/*.sh)"
 

@@ -45,6 +45,7 @@
 struct rf_cache {
     sqlite3 *db;
     char objdir[PATH_MAX];
+    int64_t summary_writes; /* summary rows written through this handle */
 };
 
 static const char *const schema =
@@ -470,6 +471,38 @@ int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
+int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq)
+{
+    sqlite3_stmt *st;
+    *seq = 0;
+    if (prepare(c, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0); /* NULL: 0 */
+    sqlite3_finalize(st);
+    return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_mark(struct rf_cache *c, int64_t mark[3])
+{
+    sqlite3_stmt *st;
+    mark[0] = mark[1] = mark[2] = 0;
+    if (prepare(c,
+                "SELECT (SELECT MAX(seq) FROM objects), (SELECT COUNT(*) FROM grant_keys),"
+                " (SELECT value FROM meta WHERE key = 'last_seq')",
+                &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < 3; i++)
+            mark[i] = sqlite3_column_int64(st, i);
+    }
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
 int rf_cache_meta_get(struct rf_cache *c, const char *key, int64_t *v)
 {
     sqlite3_stmt *st;
@@ -671,7 +704,22 @@ int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_s
     sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
+    c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2])
+{
+    sqlite3_stmt *st;
+    mark[0] = c->summary_writes;
+    mark[1] = 0;
+    if (prepare(c, "PRAGMA data_version", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        mark[1] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
 }
 
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out)

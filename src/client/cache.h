@@ -62,6 +62,13 @@ int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, voi
 
 /* Cases, most recent activity first; *out is malloc'd. */
 int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n);
+/* The newest object's sequence number of a case (0 if none): one index
+ * lookup, for a page of the desk's board. */
+int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq);
+/* Changes when objects or received grants are added: the largest object
+ * sequence number, the number of received grants and the sync position
+ * (all cheap). */
+int rf_cache_mark(struct rf_cache *c, int64_t mark[3]);
 /* One case's objects in sequence order; *out is malloc'd. RF_ERR_NOT_FOUND if none. */
 int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cobj **out, size_t *n);
 
@@ -95,6 +102,10 @@ int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn
 int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
                          const uint8_t *blob, size_t n);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
+/* Changes whenever a summary row may have changed: mark[0] counts the rows
+ * written through c, mark[1] is SQLite's data_version (commits by other
+ * connections, e.g. a `refuge sync` while the desk runs). */
+int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2]);
 typedef int (*rf_cache_summary_fn)(void *ctx, const char *case_id, const uint8_t *blob, size_t n);
 int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx);
 /* Every case id with an object or an outbox event; *out is malloc'd. */

@@ -68,9 +68,11 @@ int rf_cmd_case_ok(const char *s);
  * data as `refuge cases --json` and `refuge show --json`; cmd_view.c).
  * Filters may be NULL. *rows: the listing rows, most recent activity first,
  * each with "pending" (changes queued); *total: cases before filtering.
- * RF_ERR_FORMAT: search is not UTF-8. */
+ * RF_ERR_FORMAT: search is not UTF-8. Digests objects not digested yet
+ * first, unless f->current. */
 struct rf_view_filter {
     const char *stage, *tag, *assignee, *search;
+    int current; /* 1: the caller brought the digests up to date (rf_local_update) */
 };
 int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
 /* {"case","first_day","last_seq","state","items":[..],"team"} of one case;

@@ -121,6 +121,7 @@ struct filter {
     json_t *checklist;
     json_t *rows, *marks;
     struct rf_local *l;
+    struct rf_buf plain; /* one secure buffer for every row (no sodium_malloc per row) */
     size_t total;
 };
 
@@ -151,19 +152,18 @@ static int keep(const struct filter *f, json_t *s);
 static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_t n)
 {
     struct filter *f = ctx;
-    struct rf_buf plain;
     char ad[48];
     json_t *s = NULL;
     if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
         return 0;
     f->total++;
     snprintf(ad, sizeof(ad), "summary:%s", case_id);
-    rf_buf_init_secure(&plain, (size_t)64 * 1024 * 1024);
-    if (rf_local_open(f->l, ad, blob, n, &plain) == 0) {
+    rf_buf_reset(&f->plain);
+    if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
         json_error_t e;
-        s = json_loadb((const char *)plain.data, plain.len, 0, &e);
+        s = json_loadb((const char *)f->plain.data, f->plain.len, 0, &e);
     }
-    rf_buf_free(&plain);
+    rf_buf_reset(&f->plain); /* wiped */
     if (s && keep(f, s)) {
         json_array_append_new(f->rows, case_row(f, s));
         json_array_append_new(f->marks,
@@ -216,8 +216,9 @@ int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **ro
         return RF_ERR_FORMAT;
     f.rows = json_array();
     f.marks = json_array();
+    rf_buf_init_secure(&f.plain, (size_t)64 * 1024 * 1024);
     /* objects synced by an older version of refuge get their digests here */
-    int rc = f.rows && f.marks ? rf_local_update(x->l, NULL) : RF_ERR_NOMEM;
+    int rc = f.rows && f.marks ? (vf->current ? 0 : rf_local_update(x->l, NULL)) : RF_ERR_NOMEM;
     if (rc == 0)
         rc = rf_local_team(x->l, &team);
     f.checklist = json_object_get(team, "checklist");
@@ -230,6 +231,7 @@ int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **ro
         json_object_set(row, "pending", json_array_get(f.marks, i));
     }
     free(f.search);
+    rf_buf_free(&f.plain);
     json_decref(f.marks);
     json_decref(team);
     if (rc != 0) {

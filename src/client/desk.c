@@ -268,7 +268,8 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 
 static enum MHD_Result board(struct desk *d, struct MHD_Connection *c, enum rf_lang lang)
 {
-    struct rf_desk_query q = {arg(c, "stage"), arg(c, "assignee"), arg(c, "tag"), arg(c, "q")};
+    struct rf_desk_query q = {arg(c, "stage"), arg(c, "assignee"), arg(c, "tag"), arg(c, "q"),
+                              arg(c, "page")};
     struct rf_tvars *v = rf_tvars_new_secure();
     int rc = v ? common_vars(d, c, lang, v, "/") : RF_ERR_NOMEM;
     if (rc == 0)

@@ -14,6 +14,7 @@
 #include "client/state.h"
 #include "lib/err.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,25 +70,109 @@ static int set_day(struct rf_tvars *v, const char *name, const json_t *day)
     return rf_tvars_set(v, name, s);
 }
 
-static int cmp_ccase(const void *a, const void *b)
+/* Whether case cid has something newer than what this caseworker last
+ * opened in the desk: two index lookups, made only for the cases a page
+ * shows. */
+static int unread(struct rf_ctx *x, const char *cid, int *out)
 {
-    return strcmp(((const struct rf_ccase *)a)->case_id, ((const struct rf_ccase *)b)->case_id);
+    char mk[sizeof(SEEN_PREFIX) + RF_CASE_ID_LEN + 1];
+    int64_t seen = 0, last = 0;
+    snprintf(mk, sizeof(mk), SEEN_PREFIX "%s", cid);
+    int rc = rf_cache_case_last(x->c, cid, &last);
+    if (rc == 0)
+        rc = rf_cache_meta_get(x->c, mk, &seen);
+    *out = rc == 0 && last > seen;
+    return rc;
 }
 
-static int unread(struct rf_ctx *x, const struct rf_ccase *cc, size_t ncc, const char *cid)
+/* Digests what is not digested yet (objects synced by an older refuge,
+ * or by a sync that failed half-way), only when objects or grants were
+ * added or the sync position moved since the last time: rf_local_update
+ * looks at every object, far too slow to run for each board with 200,000
+ * objects. The desk is one process with one case database (desk.c
+ * serialises the calls). */
+static int digests_current(struct rf_ctx *x)
 {
-    struct rf_ccase key;
-    memset(&key, 0, sizeof(key));
-    snprintf(key.case_id, sizeof(key.case_id), "%s", cid);
-    const struct rf_ccase *c = bsearch(&key, cc, ncc, sizeof(*cc), cmp_ccase);
-    if (c == NULL)
+    static int64_t done[3] = {-1, -1, -1};
+    int64_t mark[3];
+    int rc = rf_cache_mark(x->c, mark);
+    if (rc != 0 || memcmp(mark, done, sizeof(mark)) == 0)
+        return rc;
+    rc = rf_local_update(x->l, NULL);
+    if (rc == 0)
+        memcpy(done, mark, sizeof(done));
+    return rc;
+}
+
+/* The listing behind the last board (rf_view_cases' rows for one
+ * assignee, tag and text filter), kept while no summary row changes:
+ * opening and parsing 10,000 sealed summaries takes a few hundred ms, and
+ * the board is asked for after every case page, stage link and page link.
+ * Anything that changes a case (a sync, an event, a reply, the same home's
+ * CLI) writes its summary row, which changes rf_cache_summaries_mark. The
+ * rows are plaintext in jansson's wiping allocator, as while a board is
+ * rendered; the desk holds them until the next change or until it locks
+ * (it exits). Unread marks are not in it (looked up per request). */
+static struct {
+    json_t *rows;
+    size_t total;
+    int64_t mark[2];
+    char *key; /* the filters: "len:assignee" "len:tag" "len:text" */
+    size_t keylen;
+} listing;
+
+static void listing_forget(void)
+{
+    json_decref(listing.rows);
+    listing.rows = NULL;
+    if (listing.key) {
+        sodium_memzero(listing.key, listing.keylen);
+        free(listing.key);
+    }
+    listing.key = NULL;
+    listing.keylen = 0;
+}
+
+static int listing_get(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows,
+                       size_t *total)
+{
+    int64_t mark[2];
+    const char *a = f->assignee ? f->assignee : "", *t = f->tag ? f->tag : "",
+               *q = f->search ? f->search : "";
+    size_t keylen = strlen(a) + strlen(t) + strlen(q) + 3 * 21;
+    char *key = malloc(keylen + 1);
+    int rc = key ? digests_current(x) : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_cache_summaries_mark(x->c, mark);
+    if (rc != 0) {
+        free(key);
+        return rc;
+    }
+    int kl = snprintf(key, keylen + 1, "%zu:%s%zu:%s%zu:%s", strlen(a), a, strlen(t), t, strlen(q),
+                      q); /* lengths first: no two filters give one key */
+    keylen = kl > 0 ? (size_t)kl : 0;
+    if (listing.rows && listing.keylen == keylen && memcmp(listing.key, key, keylen) == 0 &&
+        listing.mark[0] == mark[0] && listing.mark[1] == mark[1]) {
+        sodium_memzero(key, keylen);
+        free(key);
+        *rows = json_incref(listing.rows);
+        *total = listing.total;
         return 0;
-    char mk[sizeof(SEEN_PREFIX) + RF_CASE_ID_LEN + 1];
-    int64_t seen = 0;
-    snprintf(mk, sizeof(mk), SEEN_PREFIX "%s", cid);
-    if (rf_cache_meta_get(x->c, mk, &seen) != 0)
-        return 0;
-    return c->last_seq > seen;
+    }
+    listing_forget();
+    rc = rf_view_cases(x, f, rows, total);
+    if (rc != 0) {
+        sodium_memzero(key, keylen);
+        free(key);
+        return rc;
+    }
+    listing.rows = json_incref(*rows);
+    listing.total = *total;
+    listing.mark[0] = mark[0];
+    listing.mark[1] = mark[1];
+    listing.key = key;
+    listing.keylen = keylen;
+    return 0;
 }
 
 /* The team's stages as a select's options, plus stages the cases use that
@@ -160,22 +245,97 @@ static int row_item(struct rf_tvars *v, json_t *row, const char *day_today, int 
     return rc;
 }
 
+/* The page number asked for: 1 unless a decimal 1..1000000. */
+static size_t page_no(const char *s)
+{
+    size_t n = 0;
+    for (; s && *s; s++) {
+        if (*s < '0' || *s > '9' || n > 100000)
+            return 1;
+        n = n * 10 + (size_t)(*s - '0');
+    }
+    return n >= 1 ? n : 1;
+}
+
+/* name=value& with value percent-encoded (RFC 3986 unreserved kept). */
+static int put_arg(struct rf_buf *b, const char *name, const char *val)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!val)
+        return 0;
+    int rc = rf_buf_put_str(b, name);
+    if (rc == 0)
+        rc = rf_buf_put_u8(b, '=');
+    for (const unsigned char *p = (const unsigned char *)val; rc == 0 && *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            rc = rf_buf_put_u8(b, *p);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            rc = rf_buf_put(b, e, 3);
+        }
+    }
+    if (rc == 0)
+        rc = rf_buf_put_u8(b, '&');
+    return rc;
+}
+
+/* The pager: v[page], v[pages], first/last shown, and v[filters] (the
+ * board's filters as a query string ending in '&', for the page links). */
+static int pager(struct rf_tvars *v, const struct rf_desk_query *q, size_t page, size_t matched)
+{
+    size_t pages = (matched + RF_DESK_PAGE - 1) / RF_DESK_PAGE;
+    struct rf_buf b;
+    rf_buf_init_secure(&b, 64 * 1024);
+    int rc = put_arg(&b, "stage", q->stage);
+    if (rc == 0)
+        rc = put_arg(&b, "assignee", q->assignee);
+    if (rc == 0)
+        rc = put_arg(&b, "tag", q->tag);
+    if (rc == 0)
+        rc = put_arg(&b, "q", q->q);
+    if (rc == 0)
+        rc = rf_buf_cstr(&b);
+    if (rc == 0)
+        rc = rf_tvars_set(v, "filters", (const char *)b.data);
+    rf_buf_free(&b);
+    if (rc != 0 || pages <= 1)
+        return rc;
+    size_t first = (page - 1) * RF_DESK_PAGE + 1;
+    size_t last = page * RF_DESK_PAGE < matched ? page * RF_DESK_PAGE : matched;
+    if (rc == 0)
+        rc = rf_tvars_flag(v, "paged");
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "page", (long long)page);
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "pages", (long long)pages);
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "first", (long long)first);
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "last", (long long)last);
+    if (rc == 0)
+        rc = rf_tvars_set_int(v, "matched", (long long)matched);
+    if (rc == 0 && page > 1)
+        rc = rf_tvars_set_int(v, "prev", (long long)page - 1);
+    if (rc == 0 && page < pages)
+        rc = rf_tvars_set_int(v, "next", (long long)page + 1);
+    return rc;
+}
+
 int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tvars *v)
 {
-    struct rf_view_filter f = {.assignee = q->assignee, .tag = q->tag, .search = q->q};
+    struct rf_view_filter f = {
+        .assignee = q->assignee, .tag = q->tag, .search = q->q, .current = 1};
     json_t *rows = NULL, *team = NULL, *counts = json_object();
-    struct rf_ccase *cc = NULL;
-    size_t total = 0, ncc = 0, shown = 0, i;
+    size_t total = 0, shown = 0, matched = 0, i;
+    size_t page = page_no(q->page);
     char day[16];
     today(day);
-    int rc = counts ? rf_view_cases(x, &f, &rows, &total) : RF_ERR_NOMEM;
+    int rc = counts ? listing_get(x, &f, &rows, &total) : RF_ERR_NOMEM;
     if (rc == 0)
         rc = rf_local_team(x->l, &team);
-    if (rc == 0)
-        rc = rf_cache_cases(x->c, &cc, &ncc);
     if (rc != 0)
         goto out;
-    qsort(cc, ncc, sizeof(*cc), cmp_ccase);
     json_t *row;
     json_array_foreach(rows, i, row)
     {
@@ -185,8 +345,14 @@ int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tva
                             json_integer(json_integer_value(json_object_get(counts, st)) + 1));
         if (q->stage && strcmp(q->stage, st) != 0)
             continue;
+        /* only this page's cases are rendered (and looked up for unread) */
+        if (matched++ / RF_DESK_PAGE != page - 1)
+            continue;
         const char *cid = json_string_value(json_object_get(row, "case"));
-        rc = row_item(v, row, day, cid && unread(x, cc, ncc, cid));
+        int is_unread = 0;
+        rc = cid ? unread(x, cid, &is_unread) : 0;
+        if (rc == 0)
+            rc = row_item(v, row, day, is_unread);
         if (rc != 0)
             goto out;
         shown++;
@@ -221,6 +387,10 @@ int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tva
         rc = rf_tvars_set_int(v, "total", (long long)json_array_size(rows));
     if (rc == 0 && shown > 0)
         rc = rf_tvars_flag(v, "any");
+    if (rc == 0 && shown == 0 && matched > 0) /* a page past the end */
+        rc = rf_tvars_flag(v, "past_end");
+    if (rc == 0)
+        rc = pager(v, q, page, matched);
     if (rc == 0 && total > 0)
         rc = rf_tvars_flag(v, "some");
     if (rc == 0 && q->stage)
@@ -230,7 +400,6 @@ int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tva
     if (rc == 0 && q->q)
         rc = rf_tvars_set(v, "q", q->q);
 out:
-    free(cc);
     json_decref(rows);
     json_decref(team);
     json_decref(counts);

@@ -14,10 +14,13 @@
 #include <jansson.h>
 #include <time.h>
 
-/* The board's filters, as the GET form sends them (borrowed strings). */
+/* The board's filters, as the GET form sends them (borrowed strings);
+ * page: the page of the list (1-based, RF_DESK_PAGE cases each; NULL: 1). */
 struct rf_desk_query {
     const char *stage, *assignee, *tag, *q;
+    const char *page;
 };
+#define RF_DESK_PAGE 100
 
 /* Renders page of the desk's page set (desk_tmpl.c). */
 int rf_desk_render(struct rf_buf *out, enum rf_lang lang, const char *page,

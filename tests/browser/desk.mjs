@@ -3,7 +3,12 @@
 // writes (through the person's pages, in the same browser engine), the first
 // admin starts `refuge desk --no-open`, the test opens the printed one-time
 // link, syncs, finds the case on the board, opens it, replies and moves it
-// to "verifying" with the keyboard only (focus + Enter), then locks the desk.
+// to "verifying" with the keyboard only (focus + Enter), adds a tag and a
+// note; a second caseworker (Bob, enrolled and approved before the person
+// wrote) starts his own `refuge desk` on his own home, presses Sync now and
+// sees the stage, the tag, the reply and the note on his board and case
+// page; the person reads the reply on their page (and not the note); then
+// Alice locks her desk.
 // Asserts: no sideways scrolling at 360 px, no <script> on any desk page, no
 // console error or warning (a CSP violation would show), no request to
 // another origin, the token does not stay in the address bar, the session
@@ -111,7 +116,7 @@ function newContext() {
 // The person writes a first message through the person's pages: every
 // radio group and select gets its first choice, text fields "test", the
 // message box the text.
-async function personWrites(inst, text, files = []) {
+async function personWrites(inst, text, files = [], keep = false) {
   const ctx = await newContext();
   const page = await ctx.newPage();
   await page.goto(`${inst.url}/new?lang=en`);
@@ -132,8 +137,9 @@ async function personWrites(inst, text, files = []) {
   for (const t of await form.locator('textarea').all()) await t.fill(text);
   if (files.length) await form.locator('input[type=file]').first().setInputFiles(files);
   await Promise.all([page.waitForLoadState('load'), form.locator('button[type=submit], button:not([type])').last().click()]);
-  await ctx.close();
   log('the person wrote');
+  if (keep) return { ctx, page };
+  await ctx.close();
 }
 
 async function assertDeskPage(page, what) {
@@ -164,6 +170,80 @@ async function pressEnterOn(page, locator) {
   await Promise.all([page.waitForLoadState('load'), page.waitForEvent('framenavigated'), page.keyboard.press('Enter')]);
 }
 
+// ---- two caseworkers (issue 9, deskbench helper)
+
+// Alice invites NAME; NAME enrolls in a home of their own and Alice approves
+// the fingerprint NAME's `refuge fingerprint` prints; both sync.
+function enrollSecond(inst, name) {
+  const out = refuge(['staff', 'invite'], inst.env);
+  const line = out.split('\n').find((l) => l.includes('init') && l.includes('--token')) || '';
+  const tok = line.match(/--token[ =]+['"]?([A-Za-z0-9_\-+/=.]{16,})/);
+  check(tok, `refuge staff invite printed no init line:\n${out}`);
+  const env = { REFUGE_HOME: path.join(tmp, `staff-${name.toLowerCase()}`), REFUGE_PASSPHRASE_FILE: inst.env.REFUGE_PASSPHRASE_FILE };
+  refuge(['init', '--server', inst.url, '--token', tok[1], '--name', name], env);
+  const fp = refuge(['fingerprint'], env).match(/\d{5}(?: \d{5}){7}/);
+  check(fp, `refuge fingerprint printed no fingerprint for ${name}`);
+  refuge(['staff', 'approve', name, '--fingerprint', fp[0]], inst.env);
+  refuge(['sync'], inst.env);
+  refuge(['sync'], env);
+  log(`${name} enrolled and approved`);
+  return { env, name };
+}
+
+// Starts `refuge desk` for env; resolves to {desk, link, origin}.
+async function startDesk(env, name) {
+  const port = await freePort();
+  const desk = spawnLogged(['desk', '--no-open', '--port', String(port), '--sync-every', '0'], env, name);
+  const link = await waitFor(() => {
+    if (desk.exited !== null) fail(`${name}'s desk exited:\n${fs.readFileSync(desk.outPath, 'utf8')}`);
+    const m = fs.readFileSync(desk.outPath, 'utf8').match(/http:\/\/127\.0\.0\.1:\d+\/open\?t=[A-Za-z0-9_-]+/);
+    return m && m[0];
+  }, `${name}'s desk prints its link`);
+  return { desk, link, origin: `http://127.0.0.1:${port}` };
+}
+
+// On the case page: open "Assign, tag, due date, note" with the keyboard,
+// add a tag and a note.
+async function tagAndNote(page, tag, note) {
+  const summary = page.locator('details.controls summary');
+  if (await summary.count()) { await summary.focus(); await page.keyboard.press('Enter'); }
+  await page.locator('#tag').fill(tag);
+  await pressEnterOn(page, page.locator('form:has(#tag) button'));
+  check((await page.locator('main').innerText()).includes(tag), `the tag ${tag} is shown`);
+  if (await summary.count() && !(await page.locator('#note').isVisible())) { await summary.focus(); await page.keyboard.press('Enter'); }
+  await page.locator('#note').fill(note);
+  await pressEnterOn(page, page.locator('form:has(#note) button'));
+  check((await page.locator('main').innerText()).includes(note), 'the note is shown');
+}
+
+// Bob's own desk (another process, Bob's home and keys), in another browser
+// context: after Sync now, the board and the case page show what Alice did.
+async function secondDeskSeesChanges(bob, cid, want) {
+  const { desk, link, origin } = await startDesk(bob.env, 'desk-bob');
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await page.goto(link);
+  check(new URL(page.url()).origin === origin, `Bob's link opened ${page.url()}`);
+  await pressEnterOn(page, page.locator('form[action="/sync"] button'));
+  const board = await page.locator('main').innerText();
+  check(board.includes(cid), `Bob's board lists the case after the sync:\n${board.slice(0, 1500)}`);
+  const row = page.locator('li.case', { has: page.locator(`a.id:text-is("${cid}")`) });
+  const rowText = await row.innerText();
+  check(rowText.includes(want.stage) && rowText.includes(want.tag),
+    `Bob's board shows the stage ${want.stage} and the tag ${want.tag}:\n${rowText}`);
+  await assertDeskPage(page, "Bob's board");
+  await pressEnterOn(page, row.locator('a.id'));
+  const body = await page.locator('main').innerText();
+  for (const [what, text] of [['the stage', want.stage], ['the reply', want.reply], ['the tag', want.tag], ['the note', want.note], ["Alice's name", 'Alice']])
+    check(body.includes(text), `Bob's case page shows ${what} (${text}):\n${body.slice(0, 2500)}`);
+  await assertDeskPage(page, "Bob's case");
+  await pressEnterOn(page, page.locator('form[action="/lock"] button'));
+  await waitFor(() => desk.exited !== null, "Bob's desk exits after Lock", 30000);
+  check(desk.exited === 0, `Bob's desk exited with ${desk.exited}`);
+  await ctx.close();
+  log("Bob's desk shows Alice's stage, reply, tag and note after Sync now");
+}
+
 async function main() {
   check(fs.existsSync(bin), `no refuge binary at ${bin}`);
   const inst = await startInstance();
@@ -172,6 +252,7 @@ async function main() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  const bob = enrollSecond(inst, 'Bob'); // before the person writes: sealed to both
   const message = 'Please help: we need to leave the city this week.';
   // a photo with GPS coordinates and a camera serial in its EXIF (built by
   // tests/e2e/test_media.py's make_jpeg); app1 is its EXIF segment
@@ -184,7 +265,7 @@ async function main() {
   const photo = JSON.parse(made.stdout);
   const jpeg = Buffer.from(photo.jpeg, 'hex');
   const app1 = Buffer.from(photo.app1, 'hex');
-  await personWrites(inst, message, [{ name: 'flat.jpg', mimeType: 'image/jpeg', buffer: jpeg }]);
+  const person = await personWrites(inst, message, [{ name: 'flat.jpg', mimeType: 'image/jpeg', buffer: jpeg }], true);
 
   const deskPort = await freePort();
   const desk = spawnLogged(['desk', '--no-open', '--port', String(deskPort), '--sync-every', '0'], inst.env, 'desk');
@@ -279,9 +360,9 @@ async function main() {
   await assertDeskPage(page, 'file (ru)');
   await shot(page, 'desk-file-ru.png');
   log('file page in en and ru: warning, byte-exact download, stripped copy');
-  // the team page: invite from the desk, Bob enrolls with the token it
+  // the team page: invite from the desk, Carol enrolls with the token it
   // shows, then waits; the screenshots; approve by typing the fingerprint
-  // Bob reads out (keyboard only)
+  // Carol reads out (keyboard only)
   await page.goto(`${origin}/team?lang=en`);
   check((await page.locator('h1').innerText()).includes('Team'), 'the team page');
   await pressEnterOn(page, page.locator('form[action="/team/invite"] button'));
@@ -289,14 +370,14 @@ async function main() {
   const tm = initLine.match(/--token ([A-Za-z0-9_-]+)/);
   check(tm, `the invite shows the init line: ${initLine}`);
   await assertDeskPage(page, 'team after invite (en)');
-  const bobEnv = { ...inst.env, REFUGE_HOME: path.join(tmp, 'bob') };
-  refuge(['init', '--server', inst.url, '--token', tm[1], '--name', 'Bob'], bobEnv);
-  const bobFp = refuge(['fingerprint'], bobEnv).match(/\d{5}(?: \d{5}){7}/)[0];
+  const carolEnv = { ...inst.env, REFUGE_HOME: path.join(tmp, 'carol') };
+  refuge(['init', '--server', inst.url, '--token', tm[1], '--name', 'Carol'], carolEnv);
+  const carolFp = refuge(['fingerprint'], carolEnv).match(/\d{5}(?: \d{5}){7}/)[0];
   const aliceFp = refuge(['fingerprint'], inst.env).match(/\d{5}(?: \d{5}){7}/)[0];
   await page.goto(`${origin}/team?lang=en`);
   const team = await page.locator('main').innerText();
-  check(team.includes(aliceFp) && team.includes('Bob') && !team.includes(bobFp),
-    `the team page: Alice's fingerprint, Bob waiting (his server-side fingerprint not shown):\n${team.slice(0, 1500)}`);
+  check(team.includes(aliceFp) && team.includes('Carol') && !team.includes(carolFp),
+    `the team page: Alice's fingerprint, Carol waiting (her server-side fingerprint not shown):\n${team.slice(0, 1500)}`);
   check(team.includes('audit log is verified'), `the audit result:\n${team.slice(-1500)}`);
   await assertDeskPage(page, 'team (en)');
   await shot(page, 'desk-team-en.png');
@@ -306,11 +387,24 @@ async function main() {
   await shot(page, 'desk-team-ru.png');
   await page.goto(`${origin}/team?lang=en`);
   await page.locator('form[action="/team/approve"] input[name="fingerprint"]').focus();
-  await page.keyboard.type(bobFp);
+  await page.keyboard.type(carolFp);
   await pressEnterOn(page, page.locator('form[action="/team/approve"] button'));
   const approved = await page.locator('main').innerText();
-  check(approved.includes('Approved') && approved.includes(bobFp), `Bob approved:\n${approved.slice(0, 1500)}`);
+  check(approved.includes('Approved') && approved.includes(carolFp), `Carol approved:\n${approved.slice(0, 1500)}`);
   log('team page in en and ru; invite from the desk, approve by typing the fingerprint');
+  // a tag and a note, then the second caseworker's desk and the person
+  await page.goto(`${origin}/case/${cid}?lang=en`);
+  const tag = 'interpreter';
+  const note = 'Called the shelter; a bed is free from Friday.';
+  await tagAndNote(page, tag, note);
+  log('Alice tagged the case and added a note');
+  await secondDeskSeesChanges(bob, cid, { stage: 'verifying', reply: 'We read you.', tag, note });
+  await person.page.goto(`${inst.url}/inbox?lang=en`);
+  const inbox = await person.page.locator('body').innerText();
+  check(inbox.includes('We read you. Someone will write back today.'), `the person reads the reply:\n${inbox.slice(0, 1500)}`);
+  check(!inbox.includes(note), "the person does not see the caseworkers' note");
+  await person.ctx.close();
+  log('the person reads the reply on their page (and not the note)');
 
   await page.goto(`${origin}/?lang=en`);
   await pressEnterOn(page, page.locator('form[action="/lock"] button'));

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""
+bench/desk_board.py (run by bench/desk_board.sh): how long the desk's board
+takes with a large local case database.
+
+A real server and team (Alice, Bob; tests/e2e/lib.py); Alice's local case
+database is filled by bench/deskfill.c with NCASES cases (a person's intake
+each) and NEVENTS signed, sealed case events, verified and digested by the
+client's own code (rf_local_update). Then a real `refuge desk` is started and
+the board is fetched over HTTP with the session cookie, as the browser does:
+GET / (first page, all stages) and GET /?stage=S (one stage), REPEAT times
+each; p50 and p95 of the whole request (connect, gate, render, transfer).
+
+References measured in the same run, on the same database:
+- sqlite_rows: reading the sealed summary rows with SQLite alone (python's
+  sqlite3, the same SELECT the client runs, no decryption);
+- cases_json: `refuge cases --json` (a process: key file unlock with the
+  test's cheap KDF, open every summary, print all rows).
+"""
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from lib import BIN, Browser, Server, check, free_port, log, main, make_team  # noqa: E402
+from test_desk import start_desk  # noqa: E402
+
+NCASES = int(os.environ.get("DESK_BENCH_CASES", "10000"))
+NEVENTS = int(os.environ.get("DESK_BENCH_EVENTS", "200000"))
+REPEAT = int(os.environ.get("DESK_BENCH_REPEAT", "30"))
+TARGET_MS = 100.0
+FILL = os.path.join(os.path.dirname(BIN), "bench", "refuge-bench-deskfill")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    k = max(0, min(len(xs) - 1, int(round(p / 100.0 * len(xs) + 0.5)) - 1))
+    return xs[k]
+
+
+def timed(fn, n):
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000.0)
+    return out
+
+
+def bench():
+    srv = Server().init().start()
+    alice, _bob = make_team(srv, ("Alice", "Bob"))
+    log("filling Alice's local case database: %d cases, %d events" % (NCASES, NEVENTS))
+    t = time.time()
+    r = subprocess.run([FILL, str(NCASES), str(NEVENTS)], env=alice.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    check(r.returncode == 0, "deskfill filled the database (exit %d)" % r.returncode, r.stdout + r.stderr)
+    log(r.stdout.strip() + " (%.0f s in all)" % (time.time() - t))
+
+    db = os.path.join(alice.env["REFUGE_HOME"], "cache.db")
+    con = sqlite3.connect(db)
+    nsum = con.execute("SELECT count(*) FROM summaries").fetchone()[0]
+    nobj = con.execute("SELECT count(*) FROM objects").fetchone()[0]
+    check(nsum >= NCASES, "%d case summaries in the local database" % nsum)
+
+    def read_rows():
+        con.execute("SELECT case_id, blob FROM summaries ORDER BY last_seq DESC, case_id").fetchall()
+    ref_sql = timed(read_rows, REPEAT)
+    con.close()
+
+    def cases_json():
+        r = subprocess.run([BIN, "cases", "--json"], env=alice.env, stdin=subprocess.DEVNULL,
+                           capture_output=True)
+        check(r.returncode == 0, "refuge cases --json", r.stderr[-400:])
+    ref_cli = timed(cases_json, 5)
+
+    port = free_port()
+    proc, url, _out, _err = start_desk(alice, port)
+    u = urllib.parse.urlsplit(url)
+    base = "http://127.0.0.1:%d" % port
+    b = Browser(base)
+    r = b.get(u.path + "?" + u.query, follow=True)
+    check(r.status == 200, "the desk's board answers", r.text[:400])
+    # the stage with the most cases: its second page is a full page
+    per = {m.group(1): int(m.group(2)) for m in
+           re.finditer(r'href="/\?stage=([a-z0-9-]+)&amp;lang=en"[^>]*>[^<]*\((\d+)\)', r.text)}
+    stage = max(per, key=lambda k: per[k]) if per else None
+    shown = len(re.findall(r'href="/case/', r.text))
+    size_all = len(r.body)
+
+    def board():
+        resp = b.get("/", follow=False)
+        check(resp.status == 200, "board 200")
+
+    def board_stage():
+        resp = b.get("/?stage=%s&page=2" % (stage or "new"), follow=False)
+        check(resp.status == 200, "board (one stage, page 2) 200")
+    flip = [0]
+
+    def board_cold():
+        # alternately all cases and Bob's: each request's filters differ from
+        # the last one's, so the desk opens and parses every summary again
+        flip[0] ^= 1
+        resp = b.get("/" if flip[0] else "/?assignee=Bob", follow=False)
+        check(resp.status == 200 and "/case/" in resp.text, "board (cold) 200 with cases")
+    t_cold = timed(board_cold, REPEAT)
+    board()
+    t_all = timed(board, REPEAT)
+    t_stage = timed(board_stage, REPEAT)
+    proc.terminate()
+    proc.wait(timeout=30)
+
+    print("desk_board_cases %d  events %d  objects %d  summaries %d" % (NCASES, NEVENTS, nobj, nsum))
+    print("desk_board_page_cases_shown %d  page_bytes %d" % (shown, size_all))
+    print("desk_board_cold_ms p50 %.1f  p95 %.1f  (every summary opened and parsed again: "
+          "GET / and GET /?assignee=Bob alternately, %d renders)" %
+          (pct(t_cold, 50), pct(t_cold, 95), REPEAT))
+    print("desk_board_all_ms p50 %.1f  p95 %.1f  (GET /, nothing changed since the last "
+          "board, %d renders)" % (pct(t_all, 50), pct(t_all, 95), REPEAT))
+    print("desk_board_stage_ms p50 %.1f  p95 %.1f  (GET /?stage=%s&page=2)" %
+          (pct(t_stage, 50), pct(t_stage, 95), stage))
+    print("reference_sqlite_rows_ms p50 %.1f  p95 %.1f  (SELECT the sealed summary rows, "
+          "no decryption)" % (pct(ref_sql, 50), pct(ref_sql, 95)))
+    print("reference_cases_json_ms p50 %.1f  (refuge cases --json, a whole process)" %
+          pct(ref_cli, 50))
+    ok = pct(t_all, 95) < TARGET_MS and pct(t_stage, 95) < TARGET_MS
+    print("target_board_under_%dms %s" % (TARGET_MS, "yes" if ok else "NO"))
+    print("target_board_cold_under_%dms %s" % (TARGET_MS,
+                                               "yes" if pct(t_cold, 95) < TARGET_MS else "NO"))
+    srv.stop()
+
+
+if __name__ == "__main__":
+    main(bench)
