@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { contrastFailures } from './contrast.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -142,6 +143,7 @@ async function personWrites(inst, text, files = [], keep = false) {
   await ctx.close();
 }
 
+let contrastChecked = false;
 async function assertDeskPage(page, what) {
   const m = await page.evaluate(() => {
     const d = document.documentElement;
@@ -156,6 +158,16 @@ async function assertDeskPage(page, what) {
   check(m.scroll <= m.client, `${what}: scrolls sideways at ${WIDTH}px (scrollWidth ${m.scroll})`);
   check(m.right <= m.client, `${what}: ${m.worst} reaches ${m.right}px, past the ${m.client}px screen`);
   check(await page.locator('script').count() === 0, `${what}: the page has a <script>`);
+  if (!contrastChecked) { // the checker itself, once: it must catch grey on white
+    const p2 = await page.context().newPage();
+    await p2.setContent('<body style="background:#fff"><p style="color:#aaa">faint</p><p style="color:#595959">dark enough</p></body>');
+    const seen = await contrastFailures(p2);
+    await p2.close();
+    check(seen.length === 1 && seen[0].includes('faint'), `the contrast check does not work: ${seen.join('; ')}`);
+    contrastChecked = true;
+  }
+  const low = await contrastFailures(page);
+  check(low.length === 0, `${what}: text below WCAG AA contrast:\n${low.join('\n')}`);
 }
 
 async function shot(page, name) {

@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { contrastFailures } from './contrast.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -187,6 +188,8 @@ async function assertCommon(page, what) {
   check(await exit.count() > 0, `${what}: no quick exit on the page`);
   await assertFits(page, what);
   check(await page.locator('script').count() === 0, `${what}: the page has a <script>`);
+  const low = await contrastFailures(page); // WCAG AA (contrast.mjs; its check is in desk.mjs)
+  check(low.length === 0, `${what}: text below WCAG AA contrast:\n${low.join('\n')}`);
 }
 
 async function shot(page, name) {
