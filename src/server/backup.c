@@ -44,30 +44,7 @@ static void harden(void)
 
 uint32_t rf_backup_last_day(struct rf_store *st)
 {
-    struct rf_buf b;
-    struct rf_reader r;
-    uint32_t day = 0;
-    rf_buf_init(&b, 16);
-    if (rf_store_setting_get(st, RF_SET_BACKUP_LAST_DAY, &b) == 0) {
-        rf_reader_init(&r, b.data, b.len);
-        if (rf_get_u32(&r, &day) != 0 || rf_reader_expect_end(&r) != 0)
-            day = 0;
-    }
-    rf_buf_free(&b);
-    return day;
-}
-
-static int last_day_put(struct rf_store *st, uint32_t day)
-{
-    uint8_t v[4] = {(uint8_t)(day >> 24), (uint8_t)(day >> 16), (uint8_t)(day >> 8), (uint8_t)day};
-    struct rf_op op;
-    memset(&op, 0, sizeof(op));
-    op.type = RF_OP_SETTING_PUT;
-    op.key = RF_SET_BACKUP_LAST_DAY;
-    op.data = v;
-    op.len = sizeof(v);
-    int rc = rf_store_apply(st, &op, 1);
-    return rc != 0 ? rc : op.status;
+    return rf_store_day_get(st, RF_SET_BACKUP_LAST_DAY);
 }
 
 /* 1 if name is refuge-YYYY-MM-DD.tar with a real day. */
@@ -282,7 +259,7 @@ int rf_server_backup_main(int argc, char **argv)
               stderr);
         goto out;
     }
-    if ((rc = last_day_put(st, info.day)) != 0)
+    if ((rc = rf_store_day_put(st, RF_SET_BACKUP_LAST_DAY, info.day)) != 0)
         fprintf(stderr, "refuge: warning: cannot record the backup's day: %s\n", rf_strerror(rc));
     printf("backup written: %s\n", path);
     printf("  %llu cases, %llu objects (%llu files), %llu staff keys, schema %u, %llu bytes\n",

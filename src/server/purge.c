@@ -122,35 +122,6 @@ struct rf_purger {
     int stopping;
 };
 
-/* The day of the daily purge's last successful run (0: never). */
-static uint32_t purge_day_get(struct rf_store *st)
-{
-    struct rf_buf b;
-    struct rf_reader r;
-    uint32_t day = 0;
-    rf_buf_init(&b, 16);
-    if (rf_store_setting_get(st, SET_PURGE_DAY, &b) == 0) {
-        rf_reader_init(&r, b.data, b.len);
-        if (rf_get_u32(&r, &day) != 0 || rf_reader_expect_end(&r) != 0)
-            day = 0;
-    }
-    rf_buf_free(&b);
-    return day;
-}
-
-static int purge_day_put(struct rf_store *st, uint32_t day)
-{
-    uint8_t v[4] = {(uint8_t)(day >> 24), (uint8_t)(day >> 16), (uint8_t)(day >> 8), (uint8_t)day};
-    struct rf_op op;
-    memset(&op, 0, sizeof(op));
-    op.type = RF_OP_SETTING_PUT;
-    op.key = SET_PURGE_DAY;
-    op.data = v;
-    op.len = sizeof(v);
-    int rc = rf_store_apply(st, &op, 1);
-    return rc != 0 ? rc : op.status;
-}
-
 /* Purges if today's purge has not run yet; 0 once it has. */
 static int purge_daily(struct rf_store *st, uint32_t *last_day)
 {
@@ -160,7 +131,7 @@ static int purge_daily(struct rf_store *st, uint32_t *last_day)
     struct rf_purge_counts n;
     int rc = rf_purge_run(st, &n); /* failures are logged */
     if (rc == 0)
-        rc = purge_day_put(st, today);
+        rc = rf_store_day_put(st, SET_PURGE_DAY, today);
     if (rc == 0)
         *last_day = today;
     return rc;
@@ -169,7 +140,8 @@ static int purge_daily(struct rf_store *st, uint32_t *last_day)
 static void *purger_main(void *arg)
 {
     struct rf_purger *p = arg;
-    uint32_t last_day = purge_day_get(p->st);
+    uint32_t last_day =
+        rf_store_day_get(p->st, SET_PURGE_DAY); /* the last successful run; 0: never */
     pthread_mutex_lock(&p->mu);
     while (!p->stopping) {
         pthread_mutex_unlock(&p->mu);

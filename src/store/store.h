@@ -191,6 +191,11 @@ struct rf_store_usage {
 };
 int rf_store_usage(struct rf_store *st, struct rf_store_usage *out);
 
+/* A day kept in setting key (days since 1970-01-01 UTC, big-endian u32):
+ * 0 when absent or malformed. rf_store_day_put writes it durably. */
+uint32_t rf_store_day_get(struct rf_store *st, const char *key);
+int rf_store_day_put(struct rf_store *st, const char *key, uint32_t day);
+
 /* ---- writes ---- */
 enum rf_op_type {
     RF_OP_SETTING_PUT = 1, /* key, data/len */
