@@ -376,10 +376,12 @@ static int landlocked(void *arg)
 {
     const char *base = arg;
     char data[600], tmpf[700], blob[700], outside[700];
-    snprintf(data, sizeof(data), "%s/data", base);
-    snprintf(tmpf, sizeof(tmpf), "%s/tmp/x", data);
-    snprintf(blob, sizeof(blob), "%s/blobs/x", data);
-    snprintf(outside, sizeof(outside), "%s/outside", base);
+    /* each length checked: a release build's -Wformat-truncation wants it */
+    if (snprintf(data, sizeof(data), "%s/data", base) >= (int)sizeof(data) ||
+        snprintf(tmpf, sizeof(tmpf), "%s/tmp/x", data) >= (int)sizeof(tmpf) ||
+        snprintf(blob, sizeof(blob), "%s/blobs/x", data) >= (int)sizeof(blob) ||
+        snprintf(outside, sizeof(outside), "%s/outside", base) >= (int)sizeof(outside))
+        return 1;
     int abi = rf_sandbox_landlock_dir(data, 0);
     if (abi == 0)
         return 77; /* no Landlock here */
