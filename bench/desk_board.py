@@ -17,6 +17,7 @@ References measured in the same run, on the same database:
 - cases_json: `refuge cases --json` (a process: key file unlock with the
   test's cheap KDF, open every summary, print all rows).
 """
+import json
 import os
 import re
 import sqlite3
@@ -28,7 +29,7 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from lib import BIN, Browser, Server, check, free_port, log, main, make_team  # noqa: E402
+from lib import BIN, Browser, Person, Server, check, free_port, log, main, make_team  # noqa: E402
 from test_desk import start_desk  # noqa: E402
 
 NCASES = int(os.environ.get("DESK_BENCH_CASES", "10000"))
@@ -56,6 +57,13 @@ def timed(fn, n):
 def bench():
     srv = Server().init().start()
     alice, _bob = make_team(srv, ("Alice", "Bob"))
+    # one case the server has too: the CLI's changes to it are sent and kept
+    person = Person(srv)
+    person.new_codename()
+    resp, _ = person.send("a real case")
+    check(resp.status == 200, "a person's message is sent", resp.text[:600])
+    alice.run("sync")
+    real = json.loads(alice.run("cases", "--json").out)["cases"][0]["case"]
     log("filling Alice's local case database: %d cases, %d events" % (NCASES, NEVENTS))
     t = time.time()
     r = subprocess.run([FILL, str(NCASES), str(NEVENTS)], env=alice.env,
@@ -85,7 +93,9 @@ def bench():
     u = urllib.parse.urlsplit(url)
     base = "http://127.0.0.1:%d" % port
     b = Browser(base)
+    t = time.perf_counter()
     r = b.get(u.path + "?" + u.query, follow=True)
+    t_first = (time.perf_counter() - t) * 1000.0  # the link traded, then the very first board
     check(r.status == 200, "the desk's board answers", r.text[:400])
     # the stage with the most cases: its second page is a full page
     per = {m.group(1): int(m.group(2)) for m in
@@ -110,6 +120,16 @@ def bench():
         resp = b.get("/" if flip[0] else "/?assignee=Bob", follow=False)
         check(resp.status == 200 and "/case/" in resp.text, "board (cold) 200 with cases")
     t_cold = timed(board_cold, REPEAT)
+    # the first board after a change: before each GET /, the CLI in the same
+    # home (another process) tags or untags one case, which writes that
+    # case's summary row; only the GET is timed
+    cid = real
+    t_changed = []
+    for i in range(REPEAT):
+        c = subprocess.run([BIN, "untag" if i % 2 else "tag", cid, "bench"], env=alice.env,
+                           stdin=subprocess.DEVNULL, capture_output=True)
+        check(c.returncode == 0, "refuge tag/untag", c.stderr[-400:])
+        t_changed += timed(board, 1)
     board()
     t_all = timed(board, REPEAT)
     t_stage = timed(board_stage, REPEAT)
@@ -118,7 +138,11 @@ def bench():
 
     print("desk_board_cases %d  events %d  objects %d  summaries %d" % (NCASES, NEVENTS, nobj, nsum))
     print("desk_board_page_cases_shown %d  page_bytes %d" % (shown, size_all))
-    print("desk_board_cold_ms p50 %.1f  p95 %.1f  (every summary opened and parsed again: "
+    print("desk_board_first_ms %.1f  (the desk's very first board: every summary opened; "
+          "includes trading the link)" % t_first)
+    print("desk_board_changed_ms p50 %.1f  p95 %.1f  (GET /, the first board after the CLI "
+          "tagged or untagged a case, %d renders)" % (pct(t_changed, 50), pct(t_changed, 95), REPEAT))
+    print("desk_board_cold_ms p50 %.1f  p95 %.1f  (other filters than the last board's: "
           "GET / and GET /?assignee=Bob alternately, %d renders)" %
           (pct(t_cold, 50), pct(t_cold, 95), REPEAT))
     print("desk_board_all_ms p50 %.1f  p95 %.1f  (GET /, nothing changed since the last "
@@ -129,7 +153,7 @@ def bench():
           "no decryption)" % (pct(ref_sql, 50), pct(ref_sql, 95)))
     print("reference_cases_json_ms p50 %.1f  (refuge cases --json, a whole process)" %
           pct(ref_cli, 50))
-    ok = pct(t_all, 95) < TARGET_MS and pct(t_stage, 95) < TARGET_MS
+    ok = pct(t_all, 95) < TARGET_MS and pct(t_stage, 95) < TARGET_MS and pct(t_changed, 95) < TARGET_MS
     print("target_board_under_%dms %s" % (TARGET_MS, "yes" if ok else "NO"))
     print("target_board_cold_under_%dms %s" % (TARGET_MS,
                                                "yes" if pct(t_cold, 95) < TARGET_MS else "NO"))

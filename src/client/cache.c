@@ -659,14 +659,20 @@ int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, in
 
 int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n)
 {
+    return rf_cache_undigested_after(c, INT64_MIN, out, n);
+}
+
+int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj **out, size_t *n)
+{
     sqlite3_stmt *st;
     if (prepare(c,
                 "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
                 " LEFT JOIN digests d ON d.seq = o.seq"
-                " WHERE d.seq IS NULL OR (d.readable = 0 AND"
-                " EXISTS (SELECT 1 FROM grant_keys g WHERE g.seq = o.seq)) ORDER BY o.seq",
+                " WHERE o.seq > ? AND (d.seq IS NULL OR (d.readable = 0 AND"
+                " EXISTS (SELECT 1 FROM grant_keys g WHERE g.seq = o.seq))) ORDER BY o.seq",
                 &st) != 0)
         return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, after);
     int rc = collect_objects(st, out, n);
     sqlite3_finalize(st);
     return rc;

@@ -94,6 +94,9 @@ int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, in
                         const uint8_t *blob, size_t n);
 /* Objects with no digest, or unreadable ones for which a grant arrived. */
 int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n);
+/* The same, only among the objects numbered above after (a range of the
+ * objects table: no scan of it). */
+int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj **out, size_t *n);
 typedef int (*rf_cache_row_fn)(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
 /* The readable digests of a case in sequence order. */
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx);

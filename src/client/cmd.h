@@ -73,8 +73,12 @@ int rf_cmd_case_ok(const char *s);
 struct rf_view_filter {
     const char *stage, *tag, *assignee, *search;
     int current; /* 1: the caller brought the digests up to date (rf_local_update) */
+    int keep;    /* 1: keep every case's row in memory across calls and build again only
+                  * the rows whose summary changed (the desk; not with search) */
 };
 int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
+/* Drops (wipes) the rows rf_view_filter.keep kept. */
+void rf_view_forget(void);
 /* {"case","first_day","last_seq","state","items":[..],"team"} of one case;
  * RF_ERR_NOT_FOUND if this computer has no object of it. */
 int rf_view_case(struct rf_ctx *x, const char *cid, json_t **out);

@@ -12,6 +12,7 @@
 #include "lib/err.h"
 
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,39 @@ struct filter {
     struct rf_local *l;
     struct rf_buf plain; /* one secure buffer for every row (no sodium_malloc per row) */
     size_t total;
+    json_t *kept_old, *kept_new; /* rf_view_filter.keep: case id -> [fingerprint, row] */
 };
+
+/* The rows kept across rf_view_cases calls (rf_view_filter.keep: the desk).
+ * Each case's listing row (unfiltered, with "pending") under its case id,
+ * beside its summary row's fingerprint: the sealed row's nonce and length.
+ * local.c seals every summary it writes with a fresh random 24-byte nonce,
+ * so a summary that was written again (the case changed) has another
+ * fingerprint and only that row is opened and parsed again; a summary that
+ * is gone drops its row. The rows depend on the team's checklist too
+ * (checklist_of): when it changes, every row is built again. Plaintext
+ * lives only in jansson's wiping allocator, as while any board renders. */
+static struct {
+    json_t *rows;      /* case id -> [fingerprint, row] */
+    json_t *checklist; /* the team's checklist the rows were built with */
+} kept;
+
+void rf_view_forget(void)
+{
+    json_decref(kept.rows);
+    json_decref(kept.checklist);
+    kept.rows = NULL;
+    kept.checklist = NULL;
+}
+
+/* The nonce (hex) and length of a sealed summary row: not secret (it is
+ * stored beside the ciphertext), new every time the row is sealed. */
+static void fingerprint(const uint8_t *blob, size_t n, char out[2 * 24 + 24])
+{
+    size_t k = n < 24 ? n : 24;
+    sodium_bin2hex(out, 2 * k + 1, blob, k);
+    snprintf(out + 2 * k, 24, ":%zu", n);
+}
 
 /* The checklist of a case as {item: bool} for every item of the team's
  * checklist, plus items set on the case that the team no longer lists. */
@@ -148,6 +181,47 @@ static json_t *checklist_of(const json_t *team_list, const json_t *set)
 static json_t *case_row(const struct filter *f, json_t *s);
 static int keep(const struct filter *f, json_t *s);
 
+/* on_summary with kept rows: the row is built again only if its summary
+ * changed since the last call. No text search here (the rows carry no
+ * search text): rf_view_cases takes the other path for it. */
+static int on_summary_kept(struct filter *f, const char *case_id, const uint8_t *blob, size_t n)
+{
+    char fp[2 * 24 + 24], ad[48];
+    fingerprint(blob, n, fp);
+    json_t *e = json_object_get(f->kept_old, case_id);
+    json_t *row = NULL;
+    const char *old = json_string_value(json_array_get(e, 0));
+    if (old && strcmp(old, fp) == 0)
+        row = json_incref(json_array_get(e, 1));
+    if (!row) {
+        json_t *s = NULL;
+        snprintf(ad, sizeof(ad), "summary:%s", case_id);
+        rf_buf_reset(&f->plain);
+        if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
+            json_error_t err;
+            s = json_loadb((const char *)f->plain.data, f->plain.len, 0, &err);
+        }
+        rf_buf_reset(&f->plain); /* wiped */
+        if (!s)
+            return 0; /* a damaged row is skipped (and tried again next time) */
+        row = case_row(f, s);
+        if (row)
+            json_object_set_new(row, "pending",
+                                json_boolean(json_integer_value(json_object_get(s, "pending"))));
+        json_decref(s);
+        if (!row)
+            return RF_ERR_NOMEM;
+    }
+    if (json_object_set_new(f->kept_new, case_id, json_pack("[sO]", fp, row)) != 0) {
+        json_decref(row);
+        return RF_ERR_NOMEM;
+    }
+    if (keep(f, row))
+        json_array_append(f->rows, row);
+    json_decref(row);
+    return 0;
+}
+
 /* One sealed summary row: opened, filtered, turned into a listing row. */
 static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_t n)
 {
@@ -157,6 +231,8 @@ static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_
     if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
         return 0;
     f->total++;
+    if (f->kept_new)
+        return on_summary_kept(f, case_id, blob, n);
     snprintf(ad, sizeof(ad), "summary:%s", case_id);
     rf_buf_reset(&f->plain);
     if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
@@ -222,13 +298,33 @@ int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **ro
     if (rc == 0)
         rc = rf_local_team(x->l, &team);
     f.checklist = json_object_get(team, "checklist");
-    if (rc == 0)
+    if (rc == 0 && vf->keep && !f.search) {
+        /* rows built with another checklist are all built again */
+        if (!kept.rows || !kept.checklist ||
+            !json_equal(kept.checklist, f.checklist ? f.checklist : json_null())) {
+            rf_view_forget();
+            kept.rows = json_object();
+            kept.checklist = json_deep_copy(f.checklist ? f.checklist : json_null());
+        }
+        f.kept_old = kept.rows;
+        f.kept_new = json_object();
+        rc = kept.rows && kept.checklist && f.kept_new ? 0 : RF_ERR_NOMEM;
+        if (rc == 0)
+            rc = rf_cache_summaries(x->c, on_summary, &f);
+        if (rc == 0) {
+            json_decref(kept.rows);
+            kept.rows = f.kept_new; /* rows of summaries that are gone are dropped */
+        } else {
+            json_decref(f.kept_new);
+        }
+    } else if (rc == 0) {
         rc = rf_cache_summaries(x->c, on_summary, &f);
-    size_t i;
-    json_t *row;
-    json_array_foreach(f.rows, i, row)
-    {
-        json_object_set(row, "pending", json_array_get(f.marks, i));
+        size_t i;
+        json_t *row;
+        json_array_foreach(f.rows, i, row)
+        {
+            json_object_set(row, "pending", json_array_get(f.marks, i));
+        }
     }
     free(f.search);
     rf_buf_free(&f.plain);

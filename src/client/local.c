@@ -686,11 +686,16 @@ static int cmp_case(const void *a, const void *b)
 
 int rf_local_update(struct rf_local *l, unsigned *unverified)
 {
+    return rf_local_update_after(l, INT64_MIN, unverified);
+}
+
+int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverified)
+{
     struct rf_cobj *objs = NULL;
     size_t n = 0;
     char(*dirty)[RF_CASE_ID_LEN + 1] = NULL;
     size_t nd = 0;
-    int rc = rf_cache_undigested(l->c, &objs, &n);
+    int rc = rf_cache_undigested_after(l->c, after, &objs, &n);
     if (rc != 0)
         return rc;
     if (n == 0)

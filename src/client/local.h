@@ -41,6 +41,8 @@ int rf_local_open(const struct rf_local *l, const char *ad, const uint8_t *p, si
  * the summaries of the cases they belong to (and the team's config).
  * *unverified (may be NULL) counts events refused. */
 int rf_local_update(struct rf_local *l, unsigned *unverified);
+/* The same, looking only at the objects numbered above after. */
+int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverified);
 /* Rebuilds one case's summary (e.g. after an event was queued). */
 int rf_local_refresh(struct rf_local *l, const char *case_id);
 

@@ -122,6 +122,7 @@ def test():
           'class="case unread"' in row_of(r.text, ids1[0]),
           "opening a case clears its unread mark (only its own)", row_of(r.text, second))
     first = real[0]
+    before = counts(b.get("/?lang=en").text)
     r = b.get("/case/%s?lang=en" % first)
     f = r.page.form("/case/%s/stage" % first)
     r = b.submit(f, [("stage", "closed")])
@@ -129,12 +130,32 @@ def test():
     # (the text filter: the generated cases are newer, "closed" may have pages)
     r = b.get("/?stage=closed&q=real+case&lang=en")
     check(first in case_ids(r.text), "the board shows the new stage at once")
+    # without a text filter the desk builds again only the changed case's
+    # row (the others are kept): the counts follow at once
+    after = counts(b.get("/?lang=en").text)
+    moved = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
+    check(moved.get("closed") == 1 and sum(moved.values()) == 0 and
+          sorted(v for v in moved.values() if v) == [-1, 1],
+          "the counts per stage follow a stage changed from the desk", (before, after))
     other = real[1]
     alice.run("stage", other, "closed")  # fails the test if refuge stage fails
     r = b.get("/?stage=closed&q=real+case&lang=en")
     check(other in case_ids(r.text),
           "a stage changed by the CLI while the desk runs shows on the board at once",
           r.text[-3000:])
+    again = counts(b.get("/?lang=en").text)
+    check(again.get("closed") == after.get("closed", 0) + 1 and
+          sum(again.values()) == sum(after.values()),
+          "the counts follow a stage changed by the CLI while the desk runs", (after, again))
+    r = b.get("/?tag=kept-check&lang=en")
+    check(case_ids(r.text) == [], "no case is tagged kept-check yet")
+    alice.run("tag", other, "kept-check")
+    r = b.get("/?tag=kept-check&lang=en")
+    check(case_ids(r.text) == [other], "a tag added by the CLI shows on the board at once",
+          case_ids(r.text))
+    alice.run("untag", other, "kept-check")
+    r = b.get("/?tag=kept-check&lang=en")
+    check(case_ids(r.text) == [], "a tag removed by the CLI is gone from the board at once")
     log("unread and changes from the desk and from the CLI show at once")
 
 
