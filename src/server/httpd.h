@@ -10,9 +10,14 @@
 #include "server/http.h"
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 struct rf_http;
+
+/* Parses "IP:PORT", "[IPv6]:PORT" or "localhost:PORT" (port 0..65535, digits
+ * only; no name lookup) into ss. RF_ERR_INVALID otherwise. */
+int rf_http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen);
 
 /* Starts libmicrohttpd on listen ("127.0.0.1:8080", "[::1]:8080"; port 0
  * picks a free port, see rf_http_port) with a thread pool of one thread per

@@ -24,6 +24,7 @@
  * (libmicrohttpd's messages may name an address).
  */
 #include "server/metrics.h"
+#include "server/httpd.h"
 #include "server/kdfpool.h"
 #include "server/session.h"
 #include "server/srv.h"
@@ -396,54 +397,24 @@ int rf_metrics_render(struct rf_metrics *m, struct rf_buf *out)
 
 /* ------------------------------------------------------------------ daemon */
 
-/* Parses "IP:PORT" / "[IPv6]:PORT" / "localhost:PORT" and checks the
- * address is loopback. */
+/* The HTTP layer's parse of "IP:PORT" (rf_http_parse_listen), with a port
+ * given and a loopback address only. */
 static int parse_loopback(const char *listen, struct sockaddr_storage *ss)
 {
-    char host[64];
-    const char *colon;
-    memset(ss, 0, sizeof(*ss));
-    if (listen == NULL)
-        return RF_ERR_INVALID;
-    if (listen[0] == '[') {
-        const char *end = strchr(listen, ']');
-        if (end == NULL || end[1] != ':' || (size_t)(end - listen - 1) >= sizeof(host))
+    socklen_t len;
+    int rc = rf_http_parse_listen(listen, ss, &len);
+    if (rc != 0)
+        return rc;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)ss;
+        if (in4->sin_port == 0 || (ntohl(in4->sin_addr.s_addr) >> 24) != 127)
             return RF_ERR_INVALID;
-        memcpy(host, listen + 1, (size_t)(end - listen - 1));
-        host[end - listen - 1] = '\0';
-        colon = end + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (colon == NULL || (size_t)(colon - listen) >= sizeof(host))
-            return RF_ERR_INVALID;
-        memcpy(host, listen, (size_t)(colon - listen));
-        host[colon - listen] = '\0';
-    }
-    char *endp = NULL;
-    errno = 0;
-    unsigned long port = strtoul(colon + 1, &endp, 10);
-    if (colon[1] < '0' || colon[1] > '9' || *endp != '\0' || errno != 0 || port == 0 ||
-        port > 65535)
-        return RF_ERR_INVALID;
-    if (strcmp(host, "localhost") == 0)
-        memcpy(host, "127.0.0.1", 10);
-    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        if ((ntohl(in4->sin_addr.s_addr) >> 24) != 127)
-            return RF_ERR_INVALID;
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)port);
         return 0;
     }
-    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
-            return RF_ERR_INVALID;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        return 0;
-    }
-    return RF_ERR_INVALID;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    if (in6->sin6_port == 0 || !IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+        return RF_ERR_INVALID;
+    return 0;
 }
 
 int rf_metrics_addr_check(const char *listen)

@@ -102,4 +102,9 @@ int rf_sqlite_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
 /* Copies a blob column of exactly n bytes into dst. */
 int rf_sqlite_copy_fixed(void *dst, size_t n, sqlite3_stmt *s, int col);
 
+/* Borrows an idle reader connection (waits while all are busy) and gives it
+ * back (store_sqlite.c's pool; the reads in store_sqlite_read.c use it). */
+int rf_sqlite_reader_get(struct rf_store *st, struct conn **out);
+void rf_sqlite_reader_put(struct rf_store *st, struct conn *c);
+
 #endif

@@ -1,0 +1,609 @@
+/*
+ * pages_send.c - POST /send: the person's message, intake answers and files,
+ * streamed from the multipart form into envelopes sealed on arrival and
+ * stored as one all-or-nothing group, answered only once durable. The inbox
+ * page and reply deletion are pages_inbox.c's.
+ *
+ * POST /send invariants:
+ * - The form's first field is csrf; any other field before a valid token
+ *   ends the request with the "form expired" page.
+ * - A file's plaintext exists only in the piece being sealed: each piece
+ *   goes from the form parser into rf_seal, whose sink writes ciphertext to
+ *   an uncommitted blob. Text fields go into secure bufs, bounded by
+ *   limits.message_max (LINE fields by their own max), files together by
+ *   limits.upload_max, counted while streaming.
+ * - Nothing is committed until the whole body has arrived and passed every
+ *   check; then the blobs are committed and all objects of the submission
+ *   go to the committer as one all-or-nothing group, and the person hears
+ *   "sent" only once all of them are durable. If the group fails, its blob
+ *   files are discarded and the person reads "not saved".
+ * - Blobs not committed are aborted (unlinked) when the request ends.
+ *
+ * The reply and message JSON (notes/plaintext-formats) is read and written
+ * here by hand, into and out of secure bufs, so that no plaintext passes
+ * through allocations that are not wiped.
+ */
+#include "lib/envelope.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/roster.h"
+#include "lib/reply.h"
+#include "server/intake.h"
+#include "server/metrics.h"
+#include "server/pages_priv.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SEND_MAX_FILES 20
+#define SEND_MAX_FIELDS 16
+#define CHOICE_VALUE_MAX 64
+
+/* Appends "key":"s" (s JSON-escaped) to b. */
+static int json_put_str(struct rf_buf *b, const char *key, const uint8_t *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = 0;
+    if (key != NULL) {
+        rc = rf_buf_put_str(b, "\"");
+        if (rc == 0)
+            rc = rf_buf_put_str(b, key);
+        if (rc == 0)
+            rc = rf_buf_put_str(b, "\":");
+    }
+    if (rc == 0)
+        rc = rf_buf_put_u8(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = rf_buf_put(b, s + run, i - run);
+        char e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+            e[2] = 0;
+        } else if (c == '\n') {
+            e[1] = 'n';
+            e[2] = 0;
+        }
+        if (rc == 0)
+            rc = rf_buf_put_str(b, e);
+        run = i + 1;
+    }
+    if (rc == 0 && n > run) /* an empty field may have s == NULL: no NULL + 0 */
+        rc = rf_buf_put(b, s + run, n - run);
+    if (rc == 0)
+        rc = rf_buf_put_u8(b, '"');
+    return rc;
+}
+
+/* ---------------------------------------------------------------- POST /send */
+
+enum part { P_NONE, P_IGNORED, P_CSRF, P_FIELD, P_FILE };
+
+struct sfile {
+    struct rf_blob *blob; /* uncommitted until the end */
+    struct rf_seal *seal;
+    uint64_t size;
+    char name[RF_BLOB_NAME_LEN + 1];
+};
+
+struct send {
+    struct rf_req *r;
+    enum rf_lang lang;
+    struct rf_session_view *view; /* sodium_malloc */
+    char stoken[RF_SESSION_TOKEN_B64];
+    uint8_t (*pks)[32];
+    size_t npk;
+    int first;
+    int csrf_ok;
+    struct rf_buf csrf;
+    /* the part being received */
+    enum part part;
+    char part_name[RF_FORM_NAME_MAX + 1];
+    uint64_t part_bytes;
+    const struct rf_intake_field *field;
+    struct rf_buf choice;
+    struct sfile *file;
+    /* answers */
+    struct rf_buf text[SEND_MAX_FIELDS]; /* secure, by intake index */
+    int chosen[SEND_MAX_FIELDS];         /* CHOICE: option index or -1 */
+    uint32_t multi[SEND_MAX_FIELDS];     /* MULTI: option bits */
+    uint64_t text_total, file_total;
+    struct sfile files[SEND_MAX_FILES];
+    size_t nfiles;
+    /* the commit */
+    struct rf_buf ct;
+    struct rf_blob *msg_blob;
+    struct rf_op ops[SEND_MAX_FILES + 1];
+    size_t nops;
+    int status;
+};
+
+static void send_free(void *p)
+{
+    struct send *s = p;
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        rf_seal_free(s->files[i].seal);
+        rf_blob_abort(s->files[i].blob);
+    }
+    rf_blob_abort(s->msg_blob);
+    for (size_t i = 0; i < SEND_MAX_FIELDS; i++)
+        rf_buf_free(&s->text[i]);
+    rf_buf_free(&s->csrf);
+    rf_buf_free(&s->choice);
+    rf_buf_free(&s->ct);
+    if (s->view != NULL)
+        sodium_free(s->view);
+    free(s->pks);
+    sodium_memzero(s->stoken, sizeof(s->stoken));
+    free(s);
+}
+
+static int blob_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_blob_write(ctx, p, n);
+}
+
+/* Answers with an error page and returns an error that stops the parser. */
+static int send_fail(struct send *s, enum rf_page_err e)
+{
+    if (!rf_req_responded(s->r))
+        rf_pages_error(s->r, s->lang, e, "/inbox");
+    return RF_ERR_CANCELLED;
+}
+
+/* A file name the filemeta rules accept: the last path element, at most
+ * RF_FILEMETA_NAME_MAX bytes cut at a character boundary. */
+static void file_name(char out[RF_FILEMETA_NAME_MAX + 1], const char *in)
+{
+    const char *b = in;
+    for (const char *p = in; *p; p++)
+        if (*p == '/' || *p == '\\')
+            b = p + 1;
+    size_t n = strlen(b);
+    if (n > RF_FILEMETA_NAME_MAX) {
+        n = RF_FILEMETA_NAME_MAX;
+        while (n > 0 && ((uint8_t)b[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(out, b, n);
+    out[n] = '\0';
+}
+
+static int file_start(struct send *s, const char *filename, const char *ctype)
+{
+    if (s->nfiles == SEND_MAX_FILES)
+        return send_fail(s, RF_PE_TOOLARGE);
+    struct sfile *f = &s->files[s->nfiles++];
+    memset(f, 0, sizeof(*f));
+    s->file = f;
+    struct rf_buf meta;
+    char name[RF_FILEMETA_NAME_MAX + 1];
+    file_name(name, filename ? filename : "");
+    const char *type = ctype ? ctype : "";
+    rf_buf_init(&meta, RF_FILE_META_MAX + 512);
+    int rc = rf_blob_begin(rf_pages_srv->store, &f->blob);
+    if (rc == 0)
+        rc = rf_seal_new(&f->seal, RF_KIND_FILE, (const uint8_t(*)[32])s->pks, s->npk, blob_sink,
+                         f->blob);
+    if (rc == 0) {
+        rc = rf_filemeta_encode(&meta, name, strlen(name), type, strlen(type));
+        if (rc == RF_ERR_FORMAT || rc == RF_ERR_LIMIT) { /* a type or name it refuses */
+            rf_buf_reset(&meta);
+            rc = rf_filemeta_encode(&meta, name, strlen(name), "", 0);
+        }
+        if (rc == RF_ERR_FORMAT || rc == RF_ERR_LIMIT) {
+            rf_buf_reset(&meta);
+            rc = rf_filemeta_encode(&meta, "file", 4, "", 0);
+        }
+    }
+    if (rc == 0)
+        rc = rf_seal_write(f->seal, meta.data, meta.len);
+    rf_buf_free(&meta);
+    if (rc != 0) {
+        rf_log_error("send: cannot start a file", rc);
+        return send_fail(s, RF_PE_NOTSAVED);
+    }
+    return 0;
+}
+
+static int file_finish(struct send *s)
+{
+    struct sfile *f = s->file;
+    s->file = NULL;
+    if (f == NULL)
+        return 0;
+    int rc = rf_seal_finish(f->seal);
+    rf_seal_free(f->seal);
+    f->seal = NULL;
+    if (rc != 0) {
+        rf_log_error("send: cannot seal a file", rc);
+        return send_fail(s, RF_PE_NOTSAVED);
+    }
+    return 0;
+}
+
+/* The end of the part being received: check it, keep what it said. */
+static int part_end(struct send *s)
+{
+    int rc = 0;
+    switch (s->part) {
+    case P_CSRF:
+        s->csrf_ok = rf_pages_csrf_check("sess", s->view->csrf, sizeof(s->view->csrf), s->csrf.data,
+                                         s->csrf.len);
+        if (!s->csrf_ok)
+            rc = send_fail(s, RF_PE_CSRF);
+        break;
+    case P_FIELD: {
+        const struct rf_intake_field *f = s->field;
+        size_t idx = (size_t)(f - rf_intake_fields);
+        int opt = rf_intake_option_find(f, (const char *)s->choice.data, s->choice.len);
+        if (opt >= 0 && f->kind == RF_INTAKE_CHOICE)
+            s->chosen[idx] = opt;
+        else if (opt >= 0 && f->kind == RF_INTAKE_MULTI)
+            s->multi[idx] |= 1u << opt;
+        rf_buf_reset(&s->choice);
+        break;
+    }
+    case P_FILE:
+        rc = file_finish(s);
+        break;
+    default:
+        break;
+    }
+    s->part = P_NONE;
+    s->field = NULL;
+    return rc;
+}
+
+static int part_begin(struct send *s, const char *name, const char *filename, const char *ctype)
+{
+    (void)ctype;
+    if (strcmp(name, "csrf") == 0) {
+        rf_buf_reset(&s->csrf);
+        s->part = s->csrf_ok ? P_IGNORED : P_CSRF;
+        return 0;
+    }
+    if (!s->csrf_ok)
+        return send_fail(s, RF_PE_CSRF);
+    if (filename != NULL) {
+        s->part = strcmp(name, "file") == 0 ? P_FILE : P_IGNORED;
+        return 0;
+    }
+    s->field = rf_intake_field_find(name);
+    s->part = s->field != NULL ? P_FIELD : P_IGNORED;
+    if (s->field != NULL && !s->first && s->field->kind != RF_INTAKE_TEXT)
+        s->part = P_IGNORED; /* answers belong to the first message */
+    return 0;
+}
+
+static int part_data(struct send *s, const char *filename, const char *ctype, const uint8_t *p,
+                     size_t n)
+{
+    const struct rf_limits *lim = &rf_pages_srv->limits;
+    if (n == 0)
+        return 0;
+    switch (s->part) {
+    case P_CSRF:
+        if (rf_buf_put(&s->csrf, p, n) != 0)
+            return send_fail(s, RF_PE_CSRF);
+        return 0;
+    case P_FIELD: {
+        const struct rf_intake_field *f = s->field;
+        size_t idx = (size_t)(f - rf_intake_fields);
+        if (f->kind == RF_INTAKE_CHOICE || f->kind == RF_INTAKE_MULTI) {
+            if (rf_buf_put(&s->choice, p, n) != 0)
+                rf_buf_reset(&s->choice); /* no option is that long */
+            return 0;
+        }
+        s->text_total += n;
+        if (s->text_total > lim->message_max ||
+            (f->kind == RF_INTAKE_LINE && s->text[idx].len + n > f->max_len))
+            return send_fail(s, RF_PE_TOOLONG);
+        if (rf_buf_put(&s->text[idx], p, n) != 0)
+            return send_fail(s, RF_PE_TOOLONG);
+        return 0;
+    }
+    case P_FILE: {
+        s->file_total += n;
+        if (s->file_total > lim->upload_max)
+            return send_fail(s, RF_PE_TOOLARGE);
+        if (s->file == NULL) {
+            int rc = file_start(s, filename, ctype);
+            if (rc != 0)
+                return rc;
+        }
+        int rc = rf_seal_write(s->file->seal, p, n);
+        if (rc != 0) {
+            rf_log_error("send: cannot write a file", rc);
+            return send_fail(s, RF_PE_NOTSAVED);
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int send_field(struct rf_req *r, const char *name, const char *filename,
+                      const char *content_type, uint64_t off, const uint8_t *data, size_t n)
+{
+    struct send *s = rf_req_state(r);
+    if (rf_req_responded(r))
+        return RF_ERR_CANCELLED;
+    int rc = 0;
+    /* a part starts at offset 0; a second empty call for it is not a new one */
+    int same = s->part != P_NONE && s->part_bytes == 0 && strcmp(name, s->part_name) == 0;
+    if ((off == 0 && !same) || s->part == P_NONE) {
+        rc = part_end(s);
+        if (rc == 0)
+            rc = part_begin(s, name, filename, content_type);
+        snprintf(s->part_name, sizeof(s->part_name), "%s", name);
+        s->part_bytes = 0;
+    }
+    s->part_bytes += n;
+    if (rc == 0)
+        rc = part_data(s, filename, content_type, data, n);
+    return rc;
+}
+
+int rf_pages_send_headers(struct rf_req *r)
+{
+    struct rf_srv *srv = rf_pages_srv;
+    enum rf_lang lang = rf_pages_lang(r);
+    struct send *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return RF_ERR_NOMEM;
+    s->r = r;
+    s->lang = lang;
+    rf_buf_init(&s->csrf, 128);
+    rf_buf_init(&s->choice, CHOICE_VALUE_MAX);
+    rf_buf_init(&s->ct, 64u << 20);
+    for (size_t i = 0; i < SEND_MAX_FIELDS; i++) {
+        rf_buf_init_secure(&s->text[i], srv->limits.message_max);
+        s->chosen[i] = -1;
+    }
+    rf_req_set_state(r, s, send_free);
+
+    int64_t cl = rf_req_content_length(r);
+    if (cl > 0 && (uint64_t)cl > srv->limits.upload_max + srv->limits.form_max)
+        return send_fail(s, RF_PE_TOOLARGE), 0;
+    s->view = sodium_malloc(sizeof(*s->view));
+    if (s->view == NULL)
+        return RF_ERR_NOMEM;
+    const char *tok = rf_req_cookie(r, "s");
+    if (tok == NULL || strlen(tok) >= sizeof(s->stoken) ||
+        rf_session_get(srv->sessions, tok, s->view) != 0)
+        return send_fail(s, RF_PE_SESSION), 0;
+    memcpy(s->stoken, tok, strlen(tok) + 1);
+
+    s->pks = calloc(RF_ROSTER_MAX_MEMBERS, 32);
+    if (s->pks == NULL)
+        return RF_ERR_NOMEM;
+    if (rf_pages_roster(s->pks, &s->npk) != 0)
+        return send_fail(s, RF_PE_NOTSAVED), 0;
+    if (s->npk == 0)
+        return send_fail(s, RF_PE_NOTOPEN), 0;
+
+    struct rf_object one;
+    size_t n = 0;
+    if (rf_store_objects_of_source(srv->store, s->view->source_id, 1u << RF_KIND_MESSAGE, &one, 1,
+                                   &n) != 0)
+        return send_fail(s, RF_PE_NOTSAVED), 0;
+    s->first = n == 0;
+    if (rf_req_form_begin(r, send_field) != 0)
+        return send_fail(s, RF_PE_BAD), 0;
+    return 0;
+}
+
+static int is_blank(const struct rf_buf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if (b->data[i] != ' ' && b->data[i] != '\n' && b->data[i] != '\r' && b->data[i] != '\t')
+            return 0;
+    return 1;
+}
+
+/* The message JSON of notes/plaintext-formats, into json (secure). Sets
+ * *said if the person wrote or chose anything. */
+static int message_json(struct send *s, struct rf_buf *json, int *said)
+{
+    static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
+    const struct rf_intake_field *textf = rf_intake_field_find("text");
+    int rc = rf_buf_put_str(json, s->first ? "{\"v\":1,\"type\":\"intake\",\"lang\":\""
+                                           : "{\"v\":1,\"type\":\"message\",\"lang\":\"");
+    if (rc == 0)
+        rc = rf_buf_put_str(json, lang_codes[s->lang]);
+    if (rc == 0 && s->first)
+        rc = rf_buf_put_str(json, "\",\"answers\":[");
+    else if (rc == 0)
+        rc = rf_buf_put_str(json, "\"");
+    int nans = 0;
+    *said = 0;
+    for (size_t i = 0; rc == 0 && s->first && i < rf_intake_fields_n; i++) {
+        const struct rf_intake_field *f = &rf_intake_fields[i];
+        if (f->kind == RF_INTAKE_TEXT)
+            continue;
+        if (nans++ > 0)
+            rc = rf_buf_put_u8(json, ',');
+        if (rc == 0)
+            rc = rf_buf_put_str(json, "{");
+        if (rc == 0)
+            rc = json_put_str(json, "id", (const uint8_t *)f->id, strlen(f->id));
+        const char *label = rf_tr(RF_LANG_EN, f->label);
+        if (rc == 0)
+            rc = rf_buf_put_u8(json, ',');
+        if (rc == 0)
+            rc = json_put_str(json, "label", (const uint8_t *)label, strlen(label));
+        if (rc == 0)
+            rc = rf_buf_put_str(json, ",\"value\":");
+        if (rc != 0)
+            break;
+        if (f->kind == RF_INTAKE_CHOICE) {
+            const char *id = s->chosen[i] >= 0 ? f->options[s->chosen[i]].id : "";
+            *said |= s->chosen[i] >= 0;
+            rc = json_put_str(json, NULL, (const uint8_t *)id, strlen(id));
+        } else if (f->kind == RF_INTAKE_MULTI) {
+            rc = rf_buf_put_u8(json, '[');
+            int k = 0;
+            for (int o = 0; rc == 0 && f->options[o].id != NULL; o++) {
+                if (!(s->multi[i] & (1u << o)))
+                    continue;
+                *said = 1;
+                if (k++ > 0)
+                    rc = rf_buf_put_u8(json, ',');
+                if (rc == 0)
+                    rc = json_put_str(json, NULL, (const uint8_t *)f->options[o].id,
+                                      strlen(f->options[o].id));
+            }
+            if (rc == 0)
+                rc = rf_buf_put_u8(json, ']');
+        } else {
+            *said |= !is_blank(&s->text[i]);
+            rc = json_put_str(json, NULL, s->text[i].data, s->text[i].len);
+        }
+        if (rc == 0)
+            rc = rf_buf_put_u8(json, '}');
+    }
+    if (rc == 0 && s->first)
+        rc = rf_buf_put_u8(json, ']');
+    const struct rf_buf *text = &s->text[textf - rf_intake_fields];
+    *said |= !is_blank(text);
+    if (rc == 0)
+        rc = rf_buf_put_u8(json, ',');
+    if (rc == 0)
+        rc = json_put_str(json, "text", text->data, text->len);
+    if (rc == 0)
+        rc = rf_buf_put_u8(json, '}');
+    return rc;
+}
+
+/* Removes the committed blob files of a submission whose ops failed: no row
+ * names them, so they would otherwise wait for the next start's sweep. */
+static void discard_blobs(struct send *s)
+{
+    for (size_t i = 0; i < s->nops; i++)
+        if (s->ops[i].blob_name[0] != '\0')
+            (void)rf_blob_discard(rf_pages_srv->store, s->ops[i].blob_name);
+}
+
+/* Runs once the submission's group is settled: all of it durable, or none
+ * of it stored (on the committer thread, or on the HTTP thread if it could
+ * not be queued). */
+static void send_settled(struct send *s, int status)
+{
+    struct rf_req *r = s->r;
+    rf_metrics_submission(status == 0);
+    if (status == 0) {
+        if (rf_req_redirect(r, "/inbox?sent=1") != 0)
+            rf_pages_error(r, s->lang, RF_PE_SERVER, "/inbox");
+    } else {
+        rf_log_error("send: submission not stored", status);
+        discard_blobs(s);
+        rf_pages_error(r, s->lang, status == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
+    }
+    rf_req_resume(r); /* r and s may be gone after this */
+}
+
+static void send_committed(void *arg, struct rf_op *op)
+{
+    send_settled(arg, op->status);
+}
+
+static int put_op_blob(struct send *s, uint8_t kind, struct rf_blob **blob, char *name,
+                       uint64_t *size)
+{
+    *size = rf_blob_size(*blob);
+    int rc = rf_blob_commit(*blob, name);
+    *blob = NULL; /* freed by commit, whatever it said */
+    if (rc != 0)
+        return rc;
+    struct rf_op *op = &s->ops[s->nops++];
+    memset(op, 0, sizeof(*op));
+    op->type = RF_OP_OBJECT_PUT;
+    op->source_id = s->view->source_id;
+    op->kind = kind;
+    memcpy(op->blob_name, name, RF_BLOB_NAME_LEN + 1);
+    op->size = *size;
+    return 0;
+}
+
+int rf_pages_send_end(struct rf_req *r)
+{
+    struct send *s = rf_req_state(r);
+    if (s == NULL || rf_req_responded(r))
+        return 0;
+    if (part_end(s) != 0)
+        return 0;
+    if (!s->csrf_ok)
+        return send_fail(s, RF_PE_CSRF), 0;
+
+    struct rf_buf json;
+    rf_buf_init_secure(&json, rf_pages_srv->limits.message_max * 6 + 64 * 1024);
+    int said = 0;
+    int rc = message_json(s, &json, &said);
+    if (rc != 0) {
+        rf_buf_free(&json);
+        return send_fail(s, rc == RF_ERR_LIMIT ? RF_PE_TOOLONG : RF_PE_SERVER), 0;
+    }
+    if (!said && s->nfiles == 0) {
+        rf_buf_free(&json);
+        return send_fail(s, RF_PE_EMPTY), 0;
+    }
+    rc = rf_session_count_sent(rf_pages_srv->sessions, s->stoken, s->text_total + s->file_total);
+    if (rc != 0) {
+        rf_buf_free(&json);
+        return send_fail(s, rc == RF_ERR_LIMIT ? RF_PE_QUOTA : RF_PE_SESSION), 0;
+    }
+    rc = rf_envelope_seal(&s->ct, RF_KIND_MESSAGE, (const uint8_t(*)[32])s->pks, s->npk, json.data,
+                          json.len);
+    rf_buf_free(&json);
+    if (rc != 0) {
+        rf_log_error("send: cannot seal a message", rc);
+        return send_fail(s, RF_PE_SERVER), 0;
+    }
+
+    /* The message first, then its files: inline if small, else a blob. */
+    if (s->ct.len <= RF_INLINE_MAX) {
+        struct rf_op *op = &s->ops[s->nops++];
+        memset(op, 0, sizeof(*op));
+        op->type = RF_OP_OBJECT_PUT;
+        op->source_id = s->view->source_id;
+        op->kind = RF_KIND_MESSAGE;
+        op->data = s->ct.data;
+        op->len = s->ct.len;
+    } else {
+        char name[RF_BLOB_NAME_LEN + 1];
+        uint64_t size;
+        rc = rf_blob_begin(rf_pages_srv->store, &s->msg_blob);
+        if (rc == 0)
+            rc = rf_blob_write(s->msg_blob, s->ct.data, s->ct.len);
+        if (rc == 0)
+            rc = put_op_blob(s, RF_KIND_MESSAGE, &s->msg_blob, name, &size);
+    }
+    for (size_t i = 0; rc == 0 && i < s->nfiles; i++)
+        rc = put_op_blob(s, RF_KIND_FILE, &s->files[i].blob, s->files[i].name, &s->files[i].size);
+    if (rc != 0) {
+        rf_log_error("send: cannot store the submission", rc);
+        discard_blobs(s);
+        return send_fail(s, RF_PE_NOTSAVED), 0;
+    }
+
+    /* One all-or-nothing group: the person hears "sent" only when every
+     * object is durable, and nothing is ever stored half-way. */
+    rf_req_suspend(r);
+    rc = rf_committer_submit_group(rf_pages_srv->committer, s->ops, s->nops, send_committed, s);
+    if (rc != 0)
+        send_settled(s, rc);
+    return 0;
+}
