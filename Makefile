@@ -5,7 +5,7 @@
 #   make run     build (release, in build/) and serve a demo instance from ./var
 #   make check   every test: unit + fuzz-replay under ASan/UBSan, layering,
 #                end-to-end, browser; ends with "N passed, N failed"
-#   make bench   bench/*.sh
+#   make bench   bench/*.sh (bench/run.py), figures written into docs/performance.md
 #   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each (default 30)
 #   make screenshots  the README's screenshots (docs/screenshots/) from the
 #                browser test, with the release build
@@ -32,9 +32,8 @@ check:
 
 bench: build
 	@scripts/deps.sh bench
-	@ninja -C build bench/refuge-bench-roster bench/refuge-bench-seal bench/refuge-bench-deskfill
-	@set -e; found=0; for b in bench/*.sh; do [ -f "$$b" ] || continue; found=1; \
-		echo "== $$b"; sh "$$b"; done; [ $$found = 1 ] || echo "no benchmarks yet (bench/*.sh)"
+	@ninja -C build >/dev/null
+	@python3 bench/run.py
 
 fuzz:
 	@scripts/deps.sh fuzz
