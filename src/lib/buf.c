@@ -5,6 +5,7 @@
  * Growth doubles capacity, capped by max, so appends are amortised O(1).
  */
 #include "lib/buf.h"
+#include "lib/secmem.h"
 #include "lib/err.h"
 
 #include <sodium.h>
@@ -104,7 +105,7 @@ static void release(uint8_t *p, size_t cap, int secure)
     if (p == NULL)
         return;
     if (secure) {
-        sodium_free(p); /* wipes */
+        rf_secmem_free(p); /* wipes */
     } else {
         free(p);
     }
@@ -123,7 +124,7 @@ int rf_buf_reserve(struct rf_buf *b, size_t n)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     if (cap > b->max + 1)
         cap = b->max + 1;
-    uint8_t *p = b->secure ? sodium_malloc(cap) : malloc(cap);
+    uint8_t *p = b->secure ? rf_secmem_alloc(cap) : malloc(cap);
     if (p == NULL)
         return RF_ERR_NOMEM;
     if (b->len > 0)

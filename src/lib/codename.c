@@ -19,6 +19,7 @@
  *    frees unwiped (folding and normalizing are separate calls).
  */
 #include "lib/codename.h"
+#include "lib/secmem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -129,7 +130,7 @@ int rf_codename_normalize(char *out, size_t outcap, size_t *outlen, const char *
      * outgrows it). */
     int rc = RF_ERR_NOMEM;
     size_t cap = inlen * RF_FOLD_FACTOR + 16;
-    uint8_t *work = sodium_malloc(2 * cap);
+    uint8_t *work = rf_secmem_alloc(2 * cap);
     uint8_t *folded = NULL, *nfc = NULL;
     size_t flen = cap, nlen = cap;
     if (work == NULL)
@@ -155,7 +156,7 @@ out:
         sodium_memzero(nfc, nlen);
         free(nfc);
     }
-    sodium_free(work); /* wipes */
+    rf_secmem_free(work); /* wipes */
     if (rc != RF_OK) {
         sodium_memzero(out, outcap);
         *outlen = 0;

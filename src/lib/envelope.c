@@ -25,6 +25,7 @@
  * object is kept for reuse by the same thread (one per thread at most).
  */
 #include "lib/envelope.h"
+#include "lib/secmem.h"
 #include "lib/err.h"
 
 #include <sodium.h>
@@ -187,7 +188,7 @@ static int seal_reserve(struct rf_seal *s, size_t want)
     if (want <= s->plain_cap)
         return 0;
     if (s->big == NULL) {
-        s->big = sodium_malloc(RF_ENV_CHUNK);
+        s->big = rf_secmem_alloc(RF_ENV_CHUNK);
         if (s->big == NULL)
             return RF_ERR_NOMEM;
     }
@@ -345,7 +346,7 @@ void rf_seal_free(struct rf_seal *s)
         return;
     free(s->hdr);
     free(s->ct_big);
-    sodium_free(s->big);
+    rf_secmem_free(s->big);
     sodium_memzero(s, sizeof(*s));
     if (seal_cache == NULL)
         seal_cache = s;
@@ -651,7 +652,7 @@ static int open_chunk(struct rf_open *o, int at_end)
     if (mlen <= SMALL_CAP) {
         o->plain = o->small;
     } else {
-        if (o->big == NULL && (o->big = sodium_malloc(RF_ENV_CHUNK)) == NULL)
+        if (o->big == NULL && (o->big = rf_secmem_alloc(RF_ENV_CHUNK)) == NULL)
             return RF_ERR_NOMEM;
         o->plain = o->big;
     }
@@ -746,7 +747,7 @@ void rf_open_free(struct rf_open *o)
         return;
     free(o->hdr);
     free(o->ct);
-    sodium_free(o->big);
+    rf_secmem_free(o->big);
     sodium_memzero(o, sizeof(*o));
     if (open_cache == NULL)
         open_cache = o;

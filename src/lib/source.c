@@ -14,6 +14,7 @@
  *  - on any failure *out is zeroed, so no half-derived key escapes.
  */
 #include "lib/source.h"
+#include "lib/secmem.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -66,8 +67,8 @@ int rf_source_derive(struct rf_source_keys *out, const struct rf_kdf_params *p,
     if (rc != RF_OK)
         return rc;
 
-    char *norm = sodium_malloc(RF_CODENAME_MAX);
-    unsigned char *k = sodium_malloc(RF_KDF_OUT_BYTES);
+    char *norm = rf_secmem_alloc(RF_CODENAME_MAX);
+    unsigned char *k = rf_secmem_alloc(RF_KDF_OUT_BYTES);
     size_t nlen = 0;
     rc = RF_ERR_NOMEM;
     if (norm == NULL || k == NULL)
@@ -88,8 +89,8 @@ int rf_source_derive(struct rf_source_keys *out, const struct rf_kdf_params *p,
         goto out;
     rc = RF_OK;
 out:
-    sodium_free(k); /* sodium_free wipes; NULL is a no-op */
-    sodium_free(norm);
+    rf_secmem_free(k); /* sodium_free wipes; NULL is a no-op */
+    rf_secmem_free(norm);
     if (rc != RF_OK)
         sodium_memzero(out, sizeof(*out));
     return rc;

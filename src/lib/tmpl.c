@@ -17,6 +17,7 @@
  * nesting depth at render time is bounded by TMPL_DEPTH.
  */
 #include "lib/tmpl.h"
+#include "lib/secmem.h"
 #include "lib/err.h"
 
 #include <sodium.h>
@@ -59,7 +60,7 @@ static void arena_release(uint8_t *p, size_t cap, int secure)
     if (p == NULL)
         return;
     if (secure) {
-        sodium_free(p);
+        rf_secmem_free(p);
     } else {
         sodium_memzero(p, cap);
         free(p);
@@ -75,7 +76,7 @@ static int arena_put(struct arena *a, const char *s, size_t n, size_t *off)
         size_t cap = a->cap ? a->cap : 512;
         while (cap < a->len + n + 1)
             cap *= 2;
-        uint8_t *p = a->secure ? sodium_malloc(cap) : malloc(cap);
+        uint8_t *p = a->secure ? rf_secmem_alloc(cap) : malloc(cap);
         if (p == NULL)
             return RF_ERR_NOMEM;
         if (a->len > 0)

@@ -30,6 +30,7 @@
  * /roster, in api.c, also serves a newcomer waiting for its approval).
  */
 #include "lib/buf.h"
+#include "lib/secmem.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -100,12 +101,12 @@ int rf_api_tokens_end(struct rf_req *r)
     if (!admin && !member)
         return rf_api_error(r, 400, "bad_request", "role must be \"member\" or \"admin\"");
 
-    uint8_t *raw = sodium_malloc(TOKEN_BYTES);
+    uint8_t *raw = rf_secmem_alloc(TOKEN_BYTES);
     if (!raw)
         return rf_api_error(r, 503, "nomem", "out of memory");
     randombytes_buf(raw, TOKEN_BYTES);
     int rc = rf_b64_encode(s->token, sizeof(s->token), raw, TOKEN_BYTES);
-    sodium_free(raw);
+    rf_secmem_free(raw);
     if (rc != 0)
         return rf_api_error(r, 503, "nomem", "out of memory");
     memset(&s->ops[0], 0, sizeof(s->ops[0]));

@@ -11,6 +11,7 @@
 #include "server/srv.h"
 #include "server/tmpl.h"
 #include "lib/err.h"
+#include "lib/secmem.h"
 #include "lib/log.h"
 
 #include <arpa/inet.h>
@@ -152,7 +153,7 @@ static void free_plain(void *p)
 
 static void free_secure(void *p)
 {
-    sodium_free(p);
+    rf_secmem_free(p);
 }
 
 int rf_req_respond_buf(struct rf_req *r, unsigned status, const char *content_type,
@@ -171,7 +172,7 @@ int rf_req_respond_buf(struct rf_req *r, unsigned status, const char *content_ty
         len, p, secure ? free_secure : free_plain);
     if (resp == NULL) {
         if (secure) {
-            sodium_free(p);
+            rf_secmem_free(p);
         } else {
             free(p);
         }

@@ -27,6 +27,7 @@
  */
 #include "server/pages_priv.h"
 #include "lib/err.h"
+#include "lib/secmem.h"
 #include "lib/log.h"
 #include "lib/codename_check.h"
 #include "lib/roster.h"
@@ -481,7 +482,7 @@ static int new_get(struct rf_req *r)
     enum rf_lang lang = rf_pages_lang(r);
     if (!rf_pages_line_open())
         return rf_pages_error(r, lang, RF_PE_NOTOPEN, "/");
-    char *cn = sodium_malloc(RF_CODENAME_MAX);
+    char *cn = rf_secmem_alloc(RF_CODENAME_MAX);
     char pending[RF_PENDING_B64];
     char c[ANON_COOKIE_LEN + 1];
     int rc = cn == NULL ? RF_ERR_NOMEM : 0;
@@ -497,7 +498,7 @@ static int new_get(struct rf_req *r)
         rf_pages_error(r, lang, RF_PE_SERVER, "/new");
     sodium_memzero(pending, sizeof(pending));
     if (cn != NULL)
-        sodium_free(cn);
+        rf_secmem_free(cn);
     return 0;
 }
 
@@ -616,13 +617,13 @@ static int check_verdict(const struct practice *q, const char *cn, struct rf_tva
         return 0; /* just arrived from the codename page */
     if (q->typed.len == 0)
         return rf_tvars_flag(v, "empty");
-    char *scratch = sodium_malloc(RF_CHECK_SCRATCH);
+    char *scratch = rf_secmem_alloc(RF_CHECK_SCRATCH);
     if (scratch == NULL)
         return RF_ERR_NOMEM;
     struct rf_codename_check res;
     int rc = rf_codename_check(&res, cn, strlen(cn), (const char *)q->typed.data, q->typed.len,
                                scratch, RF_CHECK_SCRATCH);
-    sodium_free(scratch);
+    rf_secmem_free(scratch);
     if (rc == RF_ERR_LIMIT) {
         *status = 413;
         return rf_tvars_flag(v, "toolong");
@@ -660,13 +661,13 @@ static int practice_end(struct rf_req *r)
     if (!anon_check(r, &q->csrf))
         return rf_pages_error(r, q->lang, RF_PE_CSRF, "/new");
     const char *c = rf_req_cookie(r, "c"); /* there: anon_check needs it */
-    char *cn = sodium_malloc(RF_CODENAME_MAX);
+    char *cn = rf_secmem_alloc(RF_CODENAME_MAX);
     if (cn == NULL)
         return rf_pages_error(r, q->lang, RF_PE_SERVER, "/new");
     int rc = rf_pending_open(rf_pages_srv->sessions, (const char *)q->pending.data, q->pending.len,
                              (const uint8_t *)c, strlen(c), cn, RF_CODENAME_MAX);
     if (rc != 0) {
-        sodium_free(cn);
+        rf_secmem_free(cn);
         return rf_pages_error(r, q->lang, rc == RF_ERR_NOMEM ? RF_PE_SERVER : RF_PE_EXPIRED,
                               "/new");
     }
@@ -684,7 +685,7 @@ static int practice_end(struct rf_req *r)
             rc = check_page(r, q, pending, c, v, status);
         rf_tvars_free(v);
     }
-    sodium_free(cn);
+    rf_secmem_free(cn);
     if (rc != 0 && !rf_req_responded(r))
         rf_pages_error(r, q->lang, RF_PE_SERVER, "/new");
     return 0;
@@ -714,7 +715,7 @@ static void auth_free(void *p)
     rf_buf_free(&a->pending);
     rf_buf_free(&a->codename);
     if (a->keys != NULL)
-        sodium_free(a->keys);
+        rf_secmem_free(a->keys);
     sodium_memzero(a, sizeof(*a));
     free(a);
 }
@@ -866,7 +867,7 @@ static void new_derived(void *arg, int status, const struct rf_source_keys *keys
     struct rf_req *r = a->r;
     int rc = status;
     if (rc == 0) {
-        a->keys = sodium_malloc(sizeof(*a->keys));
+        a->keys = rf_secmem_alloc(sizeof(*a->keys));
         rc = a->keys == NULL ? RF_ERR_NOMEM : 0;
     }
     if (rc == 0) {
@@ -925,7 +926,7 @@ static int new_end(struct rf_req *r)
     if (!anon_check(r, &a->csrf))
         return rf_pages_error(r, a->lang, RF_PE_CSRF, "/new");
     const char *c = rf_req_cookie(r, "c"); /* there: anon_check needs it */
-    char *cn = sodium_malloc(RF_CODENAME_MAX);
+    char *cn = rf_secmem_alloc(RF_CODENAME_MAX);
     if (cn == NULL)
         return RF_ERR_NOMEM;
     /* A sealed codename sent twice (a resubmitted form) derives the same
@@ -939,7 +940,7 @@ static int new_end(struct rf_req *r)
         rc = rf_pages_error(r, a->lang, RF_PE_EXPIRED, "/new");
     else
         rc = derive(r, a, cn, strlen(cn), new_derived);
-    sodium_free(cn);
+    rf_secmem_free(cn);
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * or compose form) and POST /reply/delete. POST /send is pages_send.c's.
  */
 #include "lib/envelope.h"
+#include "lib/secmem.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/roster.h"
@@ -473,7 +474,7 @@ static int inbox_vars(struct rf_req *r, struct rf_tvars *v, enum rf_lang lang,
 int rf_pages_inbox_get(struct rf_req *r)
 {
     enum rf_lang lang = rf_pages_lang(r);
-    struct rf_session_view *view = sodium_malloc(sizeof(*view));
+    struct rf_session_view *view = rf_secmem_alloc(sizeof(*view));
     struct rf_tvars *v = NULL;
     int rc = view == NULL ? RF_ERR_NOMEM : rf_pages_session(r, view);
     if (rc == RF_ERR_NOT_FOUND) {
@@ -492,7 +493,7 @@ out:
         rf_pages_error(r, lang, RF_PE_SERVER, "/inbox");
     rf_tvars_free(v);
     if (view != NULL)
-        sodium_free(view);
+        rf_secmem_free(view);
     return 0;
 }
 
@@ -578,7 +579,7 @@ int rf_pages_delete_end(struct rf_req *r)
     struct del *d = rf_req_state(r);
     if (d == NULL || rf_req_responded(r))
         return 0;
-    struct rf_session_view *view = sodium_malloc(sizeof(*view));
+    struct rf_session_view *view = rf_secmem_alloc(sizeof(*view));
     int rc = view == NULL ? RF_ERR_NOMEM : rf_pages_session(r, view);
     if (rc == RF_ERR_NOT_FOUND) {
         rc = rf_pages_error(r, d->lang, RF_PE_SESSION, "/login");
@@ -621,7 +622,7 @@ int rf_pages_delete_end(struct rf_req *r)
     }
 out:
     if (view != NULL)
-        sodium_free(view);
+        rf_secmem_free(view);
     if (rc != 0 && !rf_req_responded(r))
         rf_pages_error(r, d->lang, RF_PE_SERVER, "/inbox");
     return 0;

@@ -24,6 +24,7 @@
  * through allocations that are not wiped.
  */
 #include "lib/envelope.h"
+#include "lib/secmem.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/roster.h"
@@ -143,7 +144,7 @@ static void send_free(void *p)
     rf_buf_free(&s->choice);
     rf_buf_free(&s->ct);
     if (s->view != NULL)
-        sodium_free(s->view);
+        rf_secmem_free(s->view);
     free(s->pks);
     sodium_memzero(s->stoken, sizeof(s->stoken));
     free(s);
@@ -378,7 +379,7 @@ int rf_pages_send_headers(struct rf_req *r)
     int64_t cl = rf_req_content_length(r);
     if (cl > 0 && (uint64_t)cl > srv->limits.upload_max + srv->limits.form_max)
         return send_fail(s, RF_PE_TOOLARGE), 0;
-    s->view = sodium_malloc(sizeof(*s->view));
+    s->view = rf_secmem_alloc(sizeof(*s->view));
     if (s->view == NULL)
         return RF_ERR_NOMEM;
     const char *tok = rf_req_cookie(r, "s");
