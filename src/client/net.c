@@ -15,9 +15,12 @@
 #include "client/home.h"
 #include "lib/apisig.h"
 #include "lib/err.h"
+#include "lib/log.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +51,53 @@ struct sink_ctx {
     int rc;
 };
 
-static int curl_ready;
+/* libcurl is opened on first use (dlopen), not linked. `refuge serve` never
+ * makes a request, and linking libcurl mapped its twenty libraries (OpenSSL,
+ * Kerberos, LDAP, SSH, ...) into every server process: about 3.7 MB of an
+ * idle server's 13.5 MB RSS (docs/performance.md, issue 10). The names are
+ * resolved once, all or nothing; the curl.h types and constants are the same
+ * as when linked. */
+static struct {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *c);
+    void (*easy_reset)(CURL *c);
+    CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+    CURLcode (*easy_perform)(CURL *c);
+    CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+    const char *(*easy_strerror)(CURLcode cc);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} cu;
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+static int cu_ready; /* 1: every name resolved and curl_global_init done */
+
+static void cu_load(void)
+{
+    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
+        return;
+    struct {
+        void **fn;
+        const char *name;
+    } names[] = {
+        {(void **)&cu.global_init, "curl_global_init"},
+        {(void **)&cu.easy_init, "curl_easy_init"},
+        {(void **)&cu.easy_cleanup, "curl_easy_cleanup"},
+        {(void **)&cu.easy_reset, "curl_easy_reset"},
+        {(void **)&cu.easy_setopt, "curl_easy_setopt"},
+        {(void **)&cu.easy_perform, "curl_easy_perform"},
+        {(void **)&cu.easy_getinfo, "curl_easy_getinfo"},
+        {(void **)&cu.easy_strerror, "curl_easy_strerror"},
+        {(void **)&cu.slist_append, "curl_slist_append"},
+        {(void **)&cu.slist_free_all, "curl_slist_free_all"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((*names[i].fn = dlsym(h, names[i].name)) == NULL)
+            return; /* the handle stays open; nothing is called */
+    if (cu.global_init(CURL_GLOBAL_DEFAULT) == 0)
+        cu_ready = 1;
+}
 
 /* Whether host (len bytes, no port, IPv6 without brackets) is a loopback
  * address or name. Only exact forms: anything unusual is not loopback. */
@@ -135,10 +184,10 @@ int rf_net_open(struct rf_net **out, const char *base_url, const struct rf_staff
     int rc = rf_net_url_check(base_url, flags);
     if (rc != 0)
         return rc; /* before any connection, or even a name lookup */
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-            return RF_ERR_NET;
-        curl_ready = 1;
+    (void)pthread_once(&cu_once, cu_load);
+    if (!cu_ready) {
+        rf_log_warn("cannot load libcurl.so.4: install the libcurl4 package");
+        return RF_ERR_NET;
     }
     size_t blen = strlen(base_url);
     struct rf_net *n = calloc(1, sizeof(*n));
@@ -148,7 +197,7 @@ int rf_net_open(struct rf_net **out, const char *base_url, const struct rf_staff
     while (blen > 0 && n->base[blen - 1] == '/')
         n->base[--blen] = '\0';
     n->keys = keys;
-    n->curl = curl_easy_init();
+    n->curl = cu.easy_init();
     if (!n->curl) {
         free(n);
         return RF_ERR_NOMEM;
@@ -161,7 +210,7 @@ void rf_net_free(struct rf_net *n)
 {
     if (!n)
         return;
-    curl_easy_cleanup(n->curl);
+    cu.easy_cleanup(n->curl);
     free(n);
 }
 
@@ -185,7 +234,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *v)
     struct sink_ctx *c = v;
     size_t len = size * nmemb;
     long status = 0;
-    curl_easy_getinfo(c->n->curl, CURLINFO_RESPONSE_CODE, &status);
+    cu.easy_getinfo(c->n->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status > 299 || !c->sink) {
         if (rf_buf_put(c->buf, p, len) != 0) {
             c->rc = RF_ERR_LIMIT;
@@ -227,7 +276,7 @@ static void describe_curl(struct rf_net *n, CURLcode cc)
         break;
     }
     snprintf(n->err, sizeof(n->err), "cannot reach %s: %s%s", n->base,
-             n->curlerr[0] ? n->curlerr : curl_easy_strerror(cc), hint);
+             n->curlerr[0] ? n->curlerr : cu.easy_strerror(cc), hint);
 }
 
 /* Fills n->code / n->err from an HTTP error answer {"error","message"}. */
@@ -275,36 +324,36 @@ static int perform(struct rf_net *n, const char *method, const char *path, const
         return rc;
     }
     snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
-    hl = curl_slist_append(hl, hdr);
-    hl = curl_slist_append(hl, "Accept: application/json");
-    hl = curl_slist_append(hl, "Expect:");
+    hl = cu.slist_append(hl, hdr);
+    hl = cu.slist_append(hl, "Accept: application/json");
+    hl = cu.slist_append(hl, "Expect:");
     if (ctype) {
         snprintf(cth, sizeof(cth), "Content-Type: %s", ctype);
-        hl = curl_slist_append(hl, cth);
+        hl = cu.slist_append(hl, cth);
     }
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, n->curlerr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, sc);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "refuge");
+    cu.easy_reset(c);
+    cu.easy_setopt(c, CURLOPT_URL, url);
+    cu.easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    cu.easy_setopt(c, CURLOPT_ERRORBUFFER, n->curlerr);
+    cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    cu.easy_setopt(c, CURLOPT_WRITEDATA, sc);
+    cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    cu.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 60L);
+    cu.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    cu.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+    cu.easy_setopt(c, CURLOPT_USERAGENT, "refuge");
     if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+        cu.easy_setopt(c, CURLOPT_POST, 1L);
+        cu.easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+        cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
     } else {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        cu.easy_setopt(c, CURLOPT_HTTPGET, 1L);
     }
-    CURLcode cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &n->status);
-    curl_slist_free_all(hl);
+    CURLcode cc = cu.easy_perform(c);
+    cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &n->status);
+    cu.slist_free_all(hl);
     sodium_memzero(auth, sizeof(auth));
     if (sc->rc != 0 && cc == CURLE_WRITE_ERROR) {
         if (sc->rc == RF_ERR_LIMIT)
