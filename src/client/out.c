@@ -5,6 +5,7 @@
  * smuggle an escape sequence into a caseworker's shell.
  */
 #include "client/out.h"
+#include "lib/json.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -13,37 +14,14 @@
 #include <unistd.h>
 #include <unistr.h>
 
-/* jansson allocations carry their size in front so free can wipe them. */
-static void *wipe_malloc(size_t n)
-{
-    if (n > SIZE_MAX - 16)
-        return NULL;
-    unsigned char *p = malloc(n + 16);
-    if (!p)
-        return NULL;
-    memcpy(p, &n, sizeof(n));
-    return p + 16;
-}
-
-static void wipe_free(void *v)
-{
-    if (!v)
-        return;
-    unsigned char *p = (unsigned char *)v - 16;
-    size_t n;
-    memcpy(&n, p, sizeof(n));
-    sodium_memzero(p, n + 16);
-    free(p);
-}
-
 void rf_out_json_free(void *p)
 {
-    wipe_free(p);
+    rf_json_free(p);
 }
 
 void rf_out_init(void)
 {
-    json_set_alloc_funcs(wipe_malloc, wipe_free);
+    rf_json_init();
 }
 
 int rf_out_colour(FILE *f)

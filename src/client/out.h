@@ -2,8 +2,9 @@
  * out.h - how the client writes to the caseworker's terminal: text that
  * came from a stranger is sanitised (no control characters, no terminal
  * escapes, no bidi overrides), colour only on a tty without NO_COLOR, days
- * as dates, sizes as KiB/MiB. Also the jansson allocator that wipes freed
- * memory, since decrypted plaintext passes through JSON values.
+ * as dates, sizes as KiB/MiB. rf_out_init installs the jansson allocator
+ * that wipes freed memory (lib/json.h, shared with the server), since
+ * decrypted plaintext passes through JSON values.
  */
 #ifndef RF_CLIENT_OUT_H
 #define RF_CLIENT_OUT_H
@@ -13,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Installs the wiping allocator in jansson (call once at start). */
+/* Installs the wiping allocator in jansson (rf_json_init; once at start). */
 void rf_out_init(void);
 /* Frees a string from json_dumps (allocated by that allocator). */
 void rf_out_json_free(void *p);

@@ -52,4 +52,21 @@ int rf_reply_verify(uint8_t signer[32], const uint8_t **body, size_t *body_len, 
  * version 1 JSON plaintext (or anything else). */
 int rf_reply_signed(const uint8_t *p, size_t n);
 
+/* Limits of rf_reply_text: the JSON read (bytes, nesting) and the author
+ * string of a version 1 reply (read only to be bounded, never returned). */
+#define RF_REPLY_JSON_MAX RF_REPLY_BODY_MAX
+#define RF_REPLY_JSON_DEPTH 32
+#define RF_REPLY_AUTHOR_MAX 1024
+
+/* The text of a reply's plaintext p (version 2: the body after the framing,
+ * signature unchecked; version 1: the JSON itself), appended to text (a
+ * secure buf, its max the caller's limit). The JSON must be one object
+ * without duplicate keys, at most RF_REPLY_JSON_MAX bytes and
+ * RF_REPLY_JSON_DEPTH deep; "text" not a string (or absent) reads as "".
+ * RF_ERR_FORMAT (not such JSON), RF_ERR_LIMIT (a limit above or text's),
+ * errors of rf_reply_split. For readers that show the text only (the
+ * person's inbox). Parsed with jansson: with lib/json.h's allocator every
+ * copy it made is wiped when freed. */
+int rf_reply_text(struct rf_buf *text, const uint8_t *p, size_t n);
+
 #endif

@@ -42,6 +42,7 @@
 #include "server/api_listed.h"
 #include "server/api_nonce.h"
 #include "server/api_priv.h"
+#include "server/errmap.h"
 #include "server/http.h"
 #include "server/purge.h"
 #include "server/routes.h"
@@ -94,39 +95,15 @@ int rf_api_error(struct rf_req *r, unsigned status, const char *code, const char
 
 int rf_api_json(struct rf_req *r, unsigned status, json_t *j)
 {
-    if (!j)
-        return rf_api_error(r, 503, "nomem", "out of memory");
-    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
-    struct rf_buf b;
-    rf_buf_init(&b, n + 1);
-    int rc = n > 0 ? rf_buf_reserve(&b, n) : RF_ERR_FORMAT;
-    if (rc == 0 && json_dumpb(j, (char *)b.data, n, JSON_COMPACT) != n)
-        rc = RF_ERR_FORMAT;
-    json_decref(j);
-    if (rc == 0) {
-        b.len = n;
-        rc = rf_req_respond_buf(r, status, "application/json", &b);
-    }
-    rf_buf_free(&b);
-    if (rc != 0)
+    if (rf_req_respond_json(r, status, j) != 0)
         return rf_api_error(r, 503, "nomem", "out of memory");
     return 0;
 }
 
 int rf_api_store_error(struct rf_req *r, int rc)
 {
-    switch (rc) {
-    case RF_ERR_NOT_FOUND:
-        return rf_api_error(r, 404, "not_found", "no such object");
-    case RF_ERR_EXISTS:
-        return rf_api_error(r, 409, "exists", "already exists");
-    case RF_ERR_NOSPACE:
-        return rf_api_error(r, 503, "no_space", "the server is out of space; try later");
-    case RF_ERR_BUSY:
-        return rf_api_error(r, 503, "busy", "the server is busy; try again shortly");
-    default:
-        return rf_api_error(r, 503, "store", "storage error; try again later");
-    }
+    const struct rf_answer *a = rf_errmap_store(rc); /* errmap.h */
+    return rf_api_error(r, a->status, a->code, a->message);
 }
 
 json_t *rf_api_b64(const uint8_t *p, size_t n)

@@ -57,6 +57,7 @@
  * Content-Security-Policy comes from the template layer for HTML and is
  * "default-src 'none'; frame-ancestors 'none'" for anything else.
  */
+#include "server/errmap.h"
 #include "server/http_priv.h"
 #include "server/httpd.h"
 #include "server/metrics.h"
@@ -315,70 +316,24 @@ static void allow_header(struct rf_req *r)
     rf_req_add_header(r, "Allow", allow);
 }
 
-/* The dispatcher's own answers (limits, malformed forms, handler errors). */
+/* The dispatcher's own answers (limits, malformed forms, handler errors):
+ * code, message and page from the error table (errmap.h). */
 static void answer_error(struct rf_req *r, unsigned status)
 {
     if (rf_req_responded(r))
         return;
-    const char *code = "internal";
-    const char *text = "The server could not handle this request.";
-    switch (status) {
-    case MHD_HTTP_BAD_REQUEST:
-        code = "bad_request";
-        text = "The request is malformed.";
-        break;
-    case MHD_HTTP_NOT_FOUND:
-        code = "not_found";
-        text = "Nothing here.";
-        break;
-    case MHD_HTTP_METHOD_NOT_ALLOWED:
-        code = "method_not_allowed";
-        text = "This method is not allowed here.";
-        break;
-    case MHD_HTTP_CONTENT_TOO_LARGE:
-        code = "too_large";
-        text = "The request is too large.";
-        break;
-    case MHD_HTTP_SERVICE_UNAVAILABLE:
-        code = "busy";
-        text = "The server is busy. Try again in a minute.";
-        break;
-    default:
-        break;
-    }
+    const struct rf_answer *a = rf_errmap_refusal(status);
     int rc;
     if (path_is_api(r->path)) {
-        rc = rf_req_respond_json_error(r, status, code, text);
+        rc = rf_req_respond_json_error(r, status, a->code, a->message);
     } else if (refuse_page != NULL && refuse_page(r, status) == 0 && rf_req_responded(r)) {
         return; /* the person's page, in their language */
     } else {
-        rc = rf_req_respond_static(r, status, "text/plain; charset=utf-8", (const uint8_t *)text,
-                                   strlen(text));
+        rc = rf_req_respond_static(r, status, "text/plain; charset=utf-8",
+                                   (const uint8_t *)a->message, strlen(a->message));
     }
     if (rc != 0)
         rf_log_error("cannot build an error response", rc);
-}
-
-static unsigned status_of_err(int err)
-{
-    switch (err) {
-    case RF_ERR_LIMIT:
-        return MHD_HTTP_CONTENT_TOO_LARGE;
-    case RF_ERR_FORMAT:
-    case RF_ERR_TRUNCATED:
-    case RF_ERR_INVALID:
-    case RF_ERR_VERSION:
-        return MHD_HTTP_BAD_REQUEST;
-    case RF_ERR_BUSY:
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
-    case RF_ERR_NOT_FOUND:
-        return MHD_HTTP_NOT_FOUND;
-    case RF_ERR_AUTH:
-    case RF_ERR_SIGNATURE:
-        return MHD_HTTP_UNAUTHORIZED;
-    default:
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-    }
 }
 
 /* After a handler callback: a failure without an answer gets ours. A
@@ -392,7 +347,7 @@ static void after_callback(struct rf_req *r, int rc)
     int async = r->susp != SUSP_NONE;
     pthread_mutex_unlock(&r->http->lock);
     if (!async && !rf_req_responded(r))
-        answer_error(r, status_of_err(rc));
+        answer_error(r, rf_errmap_failure(rc)->status);
 }
 
 static enum MHD_Result queue_recorded(struct rf_req *r)

@@ -71,6 +71,10 @@ int rf_req_respond_static(struct rf_req *r, unsigned status, const char *content
 int rf_req_respond_fd(struct rf_req *r, unsigned status, const char *content_type, int fd,
                       uint64_t size);
 int rf_req_redirect(struct rf_req *r, const char *location); /* 303 See Other */
+/* j (consumed, also on error) as compact JSON, application/json. The bytes
+ * go into one buffer of their exact size (json_dumpb, no other copy). */
+struct json_t;
+int rf_req_respond_json(struct rf_req *r, unsigned status, struct json_t *j);
 /* JSON error for the API: {"error": code, "message": text}. */
 int rf_req_respond_json_error(struct rf_req *r, unsigned status, const char *code,
                               const char *message);

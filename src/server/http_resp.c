@@ -341,24 +341,31 @@ int rf_req_redirect(struct rf_req *r, const char *location)
     return rc;
 }
 
+int rf_req_respond_json(struct rf_req *r, unsigned status, json_t *j)
+{
+    if (j == NULL)
+        return RF_ERR_NOMEM;
+    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+    struct rf_buf b;
+    rf_buf_init(&b, n + 1);
+    int rc = n > 0 ? rf_buf_reserve(&b, n) : RF_ERR_NOMEM;
+    if (rc == 0 && json_dumpb(j, (char *)b.data, n, JSON_COMPACT) != n)
+        rc = RF_ERR_NOMEM;
+    json_decref(j);
+    if (rc == 0) {
+        b.len = n;
+        rc = rf_req_respond_buf(r, status, "application/json", &b);
+    }
+    rf_buf_free(&b);
+    return rc;
+}
+
 int rf_req_respond_json_error(struct rf_req *r, unsigned status, const char *code,
                               const char *message)
 {
-    json_t *o =
-        json_pack("{s:s,s:s}", "error", code ? code : "error", "message", message ? message : "");
-    if (o == NULL)
-        return RF_ERR_NOMEM;
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (s == NULL)
-        return RF_ERR_NOMEM;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback(strlen(s), s, free_plain);
-    if (resp == NULL) {
-        free(s);
-        return RF_ERR_NOMEM;
-    }
-    return record(r, status, "application/json", resp);
+    return rf_req_respond_json(
+        r, status,
+        json_pack("{s:s,s:s}", "error", code ? code : "error", "message", message ? message : ""));
 }
 
 int rf_req_responded(const struct rf_req *r)

@@ -31,6 +31,7 @@
 #include "lib/log.h"
 #include "lib/codename_check.h"
 #include "lib/roster.h"
+#include "server/errmap.h"
 #include "server/intake.h"
 #include "server/kdfpool.h"
 #include "server/metrics.h"
@@ -215,19 +216,9 @@ int rf_pages_error(struct rf_req *r, enum rf_lang lang, enum rf_page_err e, cons
 
 int rf_pages_refuse(struct rf_req *r, unsigned status)
 {
-    static const struct {
-        unsigned status;
-        enum rf_page_err e;
-    } map[] = {
-        {400, RF_PE_BAD}, {404, RF_PE_NOTFOUND}, {405, RF_PE_METHOD},
-        {413, RF_PE_BAD}, {503, RF_PE_BUSY},
-    };
     if (rf_pages_srv == NULL)
         return RF_ERR_INVALID;
-    enum rf_page_err e = RF_PE_SERVER;
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (map[i].status == status)
-            e = map[i].e;
+    enum rf_page_err e = rf_errmap_refusal(status)->page; /* errmap.h */
     return error_page(r, rf_pages_lang(r), e, "/", status);
 }
 

@@ -62,248 +62,6 @@ static int set_day(struct rf_tvars *v, enum rf_lang lang, uint32_t day)
     return rc;
 }
 
-/* ---- reading the reply JSON: {"v":1,"type":"reply","author":..,"text":..} */
-
-static int js_peek(struct rf_reader *r, uint8_t *c)
-{
-    if (rf_reader_left(r) == 0)
-        return RF_ERR_TRUNCATED;
-    *c = r->p[r->off];
-    return 0;
-}
-
-static void js_ws(struct rf_reader *r)
-{
-    uint8_t c;
-    while (js_peek(r, &c) == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r'))
-        r->off++;
-}
-
-static int js_expect(struct rf_reader *r, uint8_t want)
-{
-    uint8_t c;
-    js_ws(r);
-    int rc = rf_get_u8(r, &c);
-    return rc != 0 ? rc : (c == want ? 0 : RF_ERR_FORMAT);
-}
-
-static int hex4(struct rf_reader *r, uint32_t *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        uint8_t c;
-        int rc = rf_get_u8(r, &c);
-        if (rc != 0)
-            return rc;
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return RF_ERR_FORMAT;
-        *v = *v << 4 | (uint32_t)d;
-    }
-    return 0;
-}
-
-static int put_utf8(struct rf_buf *b, uint32_t cp)
-{
-    uint8_t u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (uint8_t)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (uint8_t)(0xc0 | cp >> 6);
-        u[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (uint8_t)(0xe0 | cp >> 12);
-        u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (uint8_t)(0xf0 | cp >> 18);
-        u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        u[3] = (uint8_t)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    return rf_buf_put(b, u, n);
-}
-
-/* A JSON string at r, decoded into out (NULL: skipped). */
-static int js_string(struct rf_reader *r, struct rf_buf *out)
-{
-    int rc = js_expect(r, '"');
-    while (rc == 0) {
-        uint8_t c;
-        if ((rc = rf_get_u8(r, &c)) != 0)
-            return rc;
-        if (c == '"')
-            return 0;
-        if (c < 0x20)
-            return RF_ERR_FORMAT;
-        if (c != '\\') {
-            rc = out ? rf_buf_put_u8(out, c) : 0;
-            continue;
-        }
-        if ((rc = rf_get_u8(r, &c)) != 0)
-            return rc;
-        uint32_t cp;
-        switch (c) {
-        case '"':
-        case '\\':
-        case '/':
-            cp = c;
-            break;
-        case 'b':
-            cp = '\b';
-            break;
-        case 'f':
-            cp = '\f';
-            break;
-        case 'n':
-            cp = '\n';
-            break;
-        case 'r':
-            cp = '\r';
-            break;
-        case 't':
-            cp = '\t';
-            break;
-        case 'u':
-            if ((rc = hex4(r, &cp)) != 0)
-                return rc;
-            if (cp >= 0xd800 && cp < 0xdc00) {
-                uint32_t lo;
-                uint8_t a, b;
-                if ((rc = rf_get_u8(r, &a)) != 0 || (rc = rf_get_u8(r, &b)) != 0)
-                    return rc;
-                if (a != '\\' || b != 'u')
-                    return RF_ERR_FORMAT;
-                if ((rc = hex4(r, &lo)) != 0)
-                    return rc;
-                if (lo < 0xdc00 || lo >= 0xe000)
-                    return RF_ERR_FORMAT;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xdc00 && cp < 0xe000) {
-                return RF_ERR_FORMAT;
-            }
-            break;
-        default:
-            return RF_ERR_FORMAT;
-        }
-        rc = out ? put_utf8(out, cp) : 0;
-    }
-    return rc;
-}
-
-/* Skips any JSON value (depth-bounded). */
-static int js_skip(struct rf_reader *r, int depth)
-{
-    uint8_t c;
-    if (depth > 32)
-        return RF_ERR_LIMIT;
-    js_ws(r);
-    int rc = js_peek(r, &c);
-    if (rc != 0)
-        return rc;
-    if (c == '"')
-        return js_string(r, NULL);
-    if (c == '{' || c == '[') {
-        uint8_t close = c == '{' ? '}' : ']';
-        r->off++;
-        js_ws(r);
-        if (js_peek(r, &c) == 0 && c == close) {
-            r->off++;
-            return 0;
-        }
-        for (;;) {
-            if (close == '}') {
-                if ((rc = js_string(r, NULL)) != 0 || (rc = js_expect(r, ':')) != 0)
-                    return rc;
-            }
-            if ((rc = js_skip(r, depth + 1)) != 0)
-                return rc;
-            js_ws(r);
-            if ((rc = rf_get_u8(r, &c)) != 0)
-                return rc;
-            if (c == close)
-                return 0;
-            if (c != ',')
-                return RF_ERR_FORMAT;
-        }
-    }
-    /* number, true, false, null */
-    size_t start = r->off;
-    while (js_peek(r, &c) == 0 && (c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') ||
-                                   (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
-        r->off++;
-    return r->off > start ? 0 : RF_ERR_FORMAT;
-}
-
-/* The string members author and text of a top-level JSON object. */
-static int reply_parse(const uint8_t *p, size_t n, struct rf_buf *author, struct rf_buf *text)
-{
-    struct rf_reader r;
-    struct rf_buf key;
-    uint8_t c;
-    rf_reader_init(&r, p, n);
-    rf_buf_init(&key, 64);
-    int rc = js_expect(&r, '{');
-    js_ws(&r);
-    if (rc == 0 && js_peek(&r, &c) == 0 && c == '}')
-        goto out;
-    while (rc == 0) {
-        rf_buf_reset(&key);
-        rc = js_string(&r, &key);
-        if (rc == RF_ERR_LIMIT)
-            rc = js_string(&r, NULL); /* a long key is none of ours */
-        if (rc == 0)
-            rc = js_expect(&r, ':');
-        if (rc != 0)
-            break;
-        js_ws(&r);
-        struct rf_buf *dst = NULL;
-        if (key.len == 6 && memcmp(key.data, "author", 6) == 0)
-            dst = author;
-        else if (key.len == 4 && memcmp(key.data, "text", 4) == 0)
-            dst = text;
-        if (dst != NULL && js_peek(&r, &c) == 0 && c == '"') {
-            rf_buf_reset(dst);
-            rc = js_string(&r, dst);
-        } else {
-            rc = js_skip(&r, 1);
-        }
-        js_ws(&r);
-        if (rc == 0)
-            rc = rf_get_u8(&r, &c);
-        if (rc == 0 && c == '}')
-            break;
-        if (rc == 0 && c != ',')
-            rc = RF_ERR_FORMAT;
-    }
-out:
-    rf_buf_free(&key);
-    return rc;
-}
-
-/* The text of a reply's plaintext: version 2 (signed, lib/reply.h) carries
- * the JSON body after its signature, version 1 is the JSON itself. The
- * person is shown the text only, never an author: the signature is for the
- * caseworkers' clients, and a name would say more on a seized phone. */
-static int reply_text(const uint8_t *p, size_t n, struct rf_buf *author, struct rf_buf *text)
-{
-    if (!rf_reply_signed(p, n))
-        return reply_parse(p, n, author, text);
-    uint8_t signer[32];
-    const uint8_t *body = NULL;
-    size_t blen = 0;
-    int rc = rf_reply_split(signer, &body, &blen, p, n);
-    return rc == 0 ? reply_parse(body, blen, author, text) : rc;
-}
-
 /* ---------------------------------------------------------------- GET /inbox */
 
 static int sink_buf(void *ctx, const uint8_t *p, size_t n)
@@ -347,12 +105,14 @@ out:
     return rc;
 }
 
+/* One reply of the inbox. The person is shown the text only (rf_reply_text,
+ * lib/reply.h), never an author: the signature is for the caseworkers'
+ * clients, and a name would say more on a seized phone. */
 static int add_reply(struct rf_tvars *v, enum rf_lang lang, const struct rf_object *o,
                      const struct rf_session_view *view)
 {
-    struct rf_buf plain, author, text;
+    struct rf_buf plain, text;
     rf_buf_init_secure(&plain, INBOX_REPLY_PLAIN_MAX);
-    rf_buf_init_secure(&author, 1024);
     rf_buf_init_secure(&text, INBOX_REPLY_PLAIN_MAX);
     struct rf_tvars *it = rf_tvars_item(v, "replies");
     int rc = it == NULL ? RF_ERR_NOMEM : 0;
@@ -363,7 +123,7 @@ static int add_reply(struct rf_tvars *v, enum rf_lang lang, const struct rf_obje
     if (rc == 0) {
         int orc = reply_open(o, view, &plain);
         if (orc == 0)
-            orc = reply_text(plain.data, plain.len, &author, &text);
+            orc = rf_reply_text(&text, plain.data, plain.len);
         if (orc == 0 && (rc = rf_buf_cstr(&text)) == 0) {
             rc = rf_tvars_set(it, "text", (const char *)text.data);
         } else if (orc != 0) {
@@ -372,7 +132,6 @@ static int add_reply(struct rf_tvars *v, enum rf_lang lang, const struct rf_obje
         }
     }
     rf_buf_free(&plain);
-    rf_buf_free(&author);
     rf_buf_free(&text);
     return rc;
 }
@@ -616,7 +375,7 @@ int rf_pages_delete_end(struct rf_req *r)
     rf_req_suspend(r);
     rc = rf_committer_submit_group(rf_pages_srv->committer, d->ops, 2, del_committed, d);
     if (rc != 0) {
-        rf_pages_error(r, d->lang, rc == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
+        rf_pages_error(r, d->lang, rf_errmap_store(rc)->page, "/inbox");
         rf_req_resume(r);
         rc = 0;
     }

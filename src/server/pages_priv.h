@@ -7,6 +7,7 @@
 #define RF_PAGES_PRIV_H
 
 #include "lib/codename.h"
+#include "server/errmap.h" /* enum rf_page_err */
 #include "server/http.h"
 #include "server/session.h"
 #include "server/srv.h"
@@ -20,24 +21,6 @@
 #define RF_CSRF_TOKEN_LEN 44
 /* a small urlencoded form (login, codename, delete) */
 #define RF_PAGES_SMALL_FORM 4096
-
-/* The error pages: a flag of pages/error.html each, with its status. */
-enum rf_page_err {
-    RF_PE_NOTFOUND,
-    RF_PE_CSRF,
-    RF_PE_BAD,
-    RF_PE_BUSY,
-    RF_PE_TOOLONG,
-    RF_PE_TOOLARGE,
-    RF_PE_EMPTY,
-    RF_PE_NOTOPEN,
-    RF_PE_NOTSAVED,
-    RF_PE_EXPIRED,
-    RF_PE_SESSION,
-    RF_PE_QUOTA,
-    RF_PE_SERVER,
-    RF_PE_METHOD,
-};
 
 extern struct rf_srv *rf_pages_srv;
 

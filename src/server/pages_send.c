@@ -19,9 +19,10 @@
  *   files are discarded and the person reads "not saved".
  * - Blobs not committed are aborted (unlinked) when the request ends.
  *
- * The reply and message JSON (notes/plaintext-formats) is read and written
- * here by hand, into and out of secure bufs, so that no plaintext passes
- * through allocations that are not wiped.
+ * The message JSON (notes/plaintext-formats) is built with jansson, whose
+ * allocator (lib/json.h, installed at server start) wipes what it frees,
+ * and dumped into a secure buf, so that no plaintext passes through
+ * allocations that are not wiped.
  */
 #include "lib/envelope.h"
 #include "lib/secmem.h"
@@ -35,6 +36,7 @@
 #include "store/commit.h"
 #include "store/store.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -45,45 +47,6 @@
 #define SEND_MAX_FILES 20
 #define SEND_MAX_FIELDS 16
 #define CHOICE_VALUE_MAX 64
-
-/* Appends "key":"s" (s JSON-escaped) to b. */
-static int json_put_str(struct rf_buf *b, const char *key, const uint8_t *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    int rc = 0;
-    if (key != NULL) {
-        rc = rf_buf_put_str(b, "\"");
-        if (rc == 0)
-            rc = rf_buf_put_str(b, key);
-        if (rc == 0)
-            rc = rf_buf_put_str(b, "\":");
-    }
-    if (rc == 0)
-        rc = rf_buf_put_u8(b, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        uint8_t c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        rc = rf_buf_put(b, s + run, i - run);
-        char e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-        if (c == '"' || c == '\\') {
-            e[1] = (char)c;
-            e[2] = 0;
-        } else if (c == '\n') {
-            e[1] = 'n';
-            e[2] = 0;
-        }
-        if (rc == 0)
-            rc = rf_buf_put_str(b, e);
-        run = i + 1;
-    }
-    if (rc == 0 && n > run) /* an empty field may have s == NULL: no NULL + 0 */
-        rc = rf_buf_put(b, s + run, n - run);
-    if (rc == 0)
-        rc = rf_buf_put_u8(b, '"');
-    return rc;
-}
 
 /* ---------------------------------------------------------------- POST /send */
 
@@ -415,77 +378,91 @@ static int is_blank(const struct rf_buf *b)
     return 1;
 }
 
-/* The message JSON of notes/plaintext-formats, into json (secure). Sets
- * *said if the person wrote or chose anything. */
+/* A text field as a JSON string; NULL if it is not UTF-8 (or no memory). */
+static json_t *text_value(const struct rf_buf *b)
+{
+    return json_stringn(b->len > 0 ? (const char *)b->data : "", b->len);
+}
+
+/* The answer to intake field i: {"id","label","value"}. */
+static json_t *answer_json(const struct send *s, size_t i, int *said)
+{
+    const struct rf_intake_field *f = &rf_intake_fields[i];
+    json_t *value;
+    if (f->kind == RF_INTAKE_CHOICE) {
+        *said |= s->chosen[i] >= 0;
+        value = json_string(s->chosen[i] >= 0 ? f->options[s->chosen[i]].id : "");
+    } else if (f->kind == RF_INTAKE_MULTI) {
+        value = json_array();
+        for (int o = 0; value != NULL && f->options[o].id != NULL; o++) {
+            if (!(s->multi[i] & (1u << o)))
+                continue;
+            *said = 1;
+            if (json_array_append_new(value, json_string(f->options[o].id)) != 0) {
+                json_decref(value);
+                value = NULL;
+            }
+        }
+    } else {
+        *said |= !is_blank(&s->text[i]);
+        value = text_value(&s->text[i]);
+    }
+    if (value == NULL)
+        return NULL;
+    /* "o" hands value over, also when json_pack fails */
+    return json_pack("{s:s,s:s,s:o}", "id", f->id, "label", rf_tr(RF_LANG_EN, f->label), "value",
+                     value);
+}
+
+/* The message JSON of notes/plaintext-formats, appended to json (secure;
+ * its max is the limit: RF_ERR_LIMIT beyond). Built with jansson, whose
+ * allocator (lib/json.h) wipes every value it frees, and dumped straight
+ * into json: the person's words are never in memory that is not wiped.
+ * RF_ERR_FORMAT: a text field is not UTF-8. Sets *said if the person wrote
+ * or chose anything. */
 static int message_json(struct send *s, struct rf_buf *json, int *said)
 {
     static const char *const lang_codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
     const struct rf_intake_field *textf = rf_intake_field_find("text");
-    int rc = rf_buf_put_str(json, s->first ? "{\"v\":1,\"type\":\"intake\",\"lang\":\""
-                                           : "{\"v\":1,\"type\":\"message\",\"lang\":\"");
-    if (rc == 0)
-        rc = rf_buf_put_str(json, lang_codes[s->lang]);
-    if (rc == 0 && s->first)
-        rc = rf_buf_put_str(json, "\",\"answers\":[");
-    else if (rc == 0)
-        rc = rf_buf_put_str(json, "\"");
-    int nans = 0;
-    *said = 0;
-    for (size_t i = 0; rc == 0 && s->first && i < rf_intake_fields_n; i++) {
-        const struct rf_intake_field *f = &rf_intake_fields[i];
-        if (f->kind == RF_INTAKE_TEXT)
-            continue;
-        if (nans++ > 0)
-            rc = rf_buf_put_u8(json, ',');
-        if (rc == 0)
-            rc = rf_buf_put_str(json, "{");
-        if (rc == 0)
-            rc = json_put_str(json, "id", (const uint8_t *)f->id, strlen(f->id));
-        const char *label = rf_tr(RF_LANG_EN, f->label);
-        if (rc == 0)
-            rc = rf_buf_put_u8(json, ',');
-        if (rc == 0)
-            rc = json_put_str(json, "label", (const uint8_t *)label, strlen(label));
-        if (rc == 0)
-            rc = rf_buf_put_str(json, ",\"value\":");
-        if (rc != 0)
-            break;
-        if (f->kind == RF_INTAKE_CHOICE) {
-            const char *id = s->chosen[i] >= 0 ? f->options[s->chosen[i]].id : "";
-            *said |= s->chosen[i] >= 0;
-            rc = json_put_str(json, NULL, (const uint8_t *)id, strlen(id));
-        } else if (f->kind == RF_INTAKE_MULTI) {
-            rc = rf_buf_put_u8(json, '[');
-            int k = 0;
-            for (int o = 0; rc == 0 && f->options[o].id != NULL; o++) {
-                if (!(s->multi[i] & (1u << o)))
-                    continue;
-                *said = 1;
-                if (k++ > 0)
-                    rc = rf_buf_put_u8(json, ',');
-                if (rc == 0)
-                    rc = json_put_str(json, NULL, (const uint8_t *)f->options[o].id,
-                                      strlen(f->options[o].id));
-            }
-            if (rc == 0)
-                rc = rf_buf_put_u8(json, ']');
-        } else {
-            *said |= !is_blank(&s->text[i]);
-            rc = json_put_str(json, NULL, s->text[i].data, s->text[i].len);
-        }
-        if (rc == 0)
-            rc = rf_buf_put_u8(json, '}');
-    }
-    if (rc == 0 && s->first)
-        rc = rf_buf_put_u8(json, ']');
     const struct rf_buf *text = &s->text[textf - rf_intake_fields];
-    *said |= !is_blank(text);
+    *said = !is_blank(text);
+    json_t *doc = json_pack("{s:i,s:s,s:s}", "v", 1, "type", s->first ? "intake" : "message",
+                            "lang", lang_codes[s->lang]);
+    json_t *answers = s->first ? json_array() : NULL;
+    int rc = doc == NULL || (s->first && answers == NULL) ? RF_ERR_NOMEM : 0;
+    for (size_t i = 0; rc == 0 && s->first && i < rf_intake_fields_n; i++) {
+        if (rf_intake_fields[i].kind == RF_INTAKE_TEXT)
+            continue;
+        json_t *a = answer_json(s, i, said);
+        if (a == NULL)
+            rc = RF_ERR_FORMAT;
+        else if (json_array_append_new(answers, a) != 0)
+            rc = RF_ERR_NOMEM;
+    }
+    if (rc == 0 && answers != NULL) {
+        rc = json_object_set_new(doc, "answers", answers) == 0 ? 0 : RF_ERR_NOMEM;
+        answers = NULL;
+    }
+    if (rc == 0) {
+        json_t *t = text_value(text);
+        rc = t == NULL                                  ? RF_ERR_FORMAT
+             : json_object_set_new(doc, "text", t) == 0 ? 0
+                                                        : RF_ERR_NOMEM;
+    }
+    /* one pass to measure, one into json's storage, grown once */
+    size_t n = rc == 0 ? json_dumpb(doc, NULL, 0, JSON_COMPACT) : 0;
+    if (rc == 0 && n == 0)
+        rc = RF_ERR_NOMEM;
+    if (rc == 0 && n > json->max - json->len)
+        rc = RF_ERR_LIMIT;
     if (rc == 0)
-        rc = rf_buf_put_u8(json, ',');
+        rc = rf_buf_reserve(json, n);
+    if (rc == 0 && json_dumpb(doc, (char *)json->data + json->len, n, JSON_COMPACT) != n)
+        rc = RF_ERR_NOMEM;
     if (rc == 0)
-        rc = json_put_str(json, "text", text->data, text->len);
-    if (rc == 0)
-        rc = rf_buf_put_u8(json, '}');
+        json->len += n;
+    json_decref(answers);
+    json_decref(doc);
     return rc;
 }
 
@@ -511,7 +488,7 @@ static void send_settled(struct send *s, int status)
     } else {
         rf_log_error("send: submission not stored", status);
         discard_blobs(s);
-        rf_pages_error(r, s->lang, status == RF_ERR_BUSY ? RF_PE_BUSY : RF_PE_NOTSAVED, "/inbox");
+        rf_pages_error(r, s->lang, rf_errmap_store(status)->page, "/inbox");
     }
     rf_req_resume(r); /* r and s may be gone after this */
 }
@@ -555,7 +532,10 @@ int rf_pages_send_end(struct rf_req *r)
     int rc = message_json(s, &json, &said);
     if (rc != 0) {
         rf_buf_free(&json);
-        return send_fail(s, rc == RF_ERR_LIMIT ? RF_PE_TOOLONG : RF_PE_SERVER), 0;
+        return send_fail(s, rc == RF_ERR_LIMIT    ? RF_PE_TOOLONG
+                            : rc == RF_ERR_FORMAT ? RF_PE_BAD
+                                                  : RF_PE_SERVER),
+               0;
     }
     if (!said && s->nfiles == 0) {
         rf_buf_free(&json);

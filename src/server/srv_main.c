@@ -37,6 +37,7 @@
 #include "server/status.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/roster.h"
 
@@ -516,6 +517,7 @@ int rf_server_admin_main(int argc, char **argv)
 {
     static const char usage[] =
         "usage: refuge server init|token|purge|settings|status|backup|restore [--help]\n";
+    rf_json_init(); /* jansson's allocator wipes what it frees (lib/json.h) */
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -820,6 +822,7 @@ static void print_listening(const char *listen, uint16_t port, const char *onion
 
 int rf_serve_main(int argc, char **argv)
 {
+    rf_json_init(); /* before any thread: jansson's allocator is process-global (lib/json.h) */
     struct serve_opts o;
     int prc = parse_serve(argc, argv, &o);
     if (prc != 0)

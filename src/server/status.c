@@ -27,6 +27,7 @@
 #include "server/srv.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/roster.h"
 #include "store/store.h"
@@ -88,22 +89,24 @@ static int status_write(struct rf_status_writer *w)
     if (w->srv->sessions)
         sessions = rf_sessions_count(w->srv->sessions);
     char text[RF_STATUS_FILE_MAX];
-    char metrics[96] = "null";
-    if (w->metrics[0])
-        snprintf(metrics, sizeof(metrics), "\"%s\"", w->metrics);
-    int n = snprintf(text, sizeof(text),
-                     "{\"format\":1,\"pid\":%ld,\"version\":\"%s\",\"uptime_s\":%lld,"
-                     "\"sessions_active\":%u,\"sessions_max\":%u,\"kdf_waiting\":%u,"
-                     "\"period_s\":%d,\"metrics\":%s}\n",
-                     (long)getpid(), RF_VERSION, (long long)(now.tv_sec - w->started.tv_sec),
-                     sessions, w->srv->limits.sessions_max, waiting, RF_STATUS_PERIOD_S, metrics);
-    if (n < 0 || (size_t)n >= sizeof(text))
+    json_t *doc = json_pack(
+        "{s:i,s:I,s:s,s:I,s:I,s:I,s:I,s:i,s:s?}", "format", 1, "pid", (json_int_t)getpid(),
+        "version", RF_VERSION, "uptime_s", (json_int_t)(now.tv_sec - w->started.tv_sec),
+        "sessions_active", (json_int_t)sessions, "sessions_max",
+        (json_int_t)w->srv->limits.sessions_max, "kdf_waiting", (json_int_t)waiting, "period_s",
+        RF_STATUS_PERIOD_S, "metrics", w->metrics[0] ? w->metrics : NULL);
+    if (doc == NULL)
+        return RF_ERR_NOMEM;
+    size_t n = json_dumpb(doc, text, sizeof(text) - 1, JSON_COMPACT);
+    json_decref(doc);
+    if (n == 0 || n >= sizeof(text))
         return RF_ERR_LIMIT;
+    text[n++] = '\n';
     int fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return RF_ERR_IO;
-    ssize_t k = write(fd, text, (size_t)n);
-    int rc = k == n ? 0 : RF_ERR_IO;
+    ssize_t k = write(fd, text, n);
+    int rc = k >= 0 && (size_t)k == n ? 0 : RF_ERR_IO;
     if (close(fd) != 0)
         rc = RF_ERR_IO;
     /* no fsync: the file says "alive now"; after a crash it is stale anyway */
@@ -772,7 +775,7 @@ int rf_server_status_main(int argc, char **argv)
             goto out;
         }
         puts(s);
-        free(s);
+        rf_json_free(s);
     } else {
         report_text(&r);
     }

@@ -386,6 +386,8 @@ def send_cases(ctx):
         ("csrf 100 KB", send(multipart([fd("csrf", "A" * 100000), fd("text", "hi")])),
          {400, 403, 413}),
         ("empty message", send(multipart([fd("csrf", t1), fd("text", "   ")])), {400}),
+        ("text not UTF-8", send(multipart([fd("csrf", t1), fd("text", b"hello \xff\xfe")])),
+         {400}),
         ("text over message_max", send(multipart([fd("csrf", t1), fd("text", "x" * 70000)])),
          {413}),
         ("text over max in two fields", send(multipart([fd("csrf", t1), fd("text", "x" * 40000),

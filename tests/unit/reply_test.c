@@ -201,11 +201,81 @@ static void colleagues_see_only_proven_authors(void **state)
     free(v2);
 }
 
+/* rf_reply_text into a fresh secure buf of max; the status, and the text
+ * as a C string in out (cap bytes). */
+static int text_of(const char *in, size_t n, size_t max, char *out, size_t cap)
+{
+    struct rf_buf t;
+    rf_buf_init_secure(&t, max);
+    int rc = rf_reply_text(&t, (const uint8_t *)in, n);
+    assert_true(t.len < cap);
+    memcpy(out, t.len ? (const char *)t.data : "", t.len);
+    out[t.len] = 0;
+    rf_buf_free(&t);
+    return rc;
+}
+
+/* What the person's inbox shows of a reply: its text only (never an author),
+ * from version 1 JSON or a signed version 2 reply, within the limits. */
+static void person_reads_the_text_only(void **state)
+{
+    (void)state;
+    char out[256];
+    const char *v1 = "{\"v\":1,\"type\":\"reply\",\"author\":\"Anna\",\"text\":\"We read it.\"}";
+    assert_int_equal(text_of(v1, strlen(v1), 1024, out, sizeof(out)), 0);
+    assert_string_equal(out, "We read it.");
+    const char *esc = "{\"text\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" a\\/b\\n\"}";
+    assert_int_equal(text_of(esc, strlen(esc), 1024, out, sizeof(out)), 0);
+    assert_string_equal(out, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\" a/b\n");
+
+    /* version 2: the body after the signed framing */
+    const char *body = "{\"v\":2,\"type\":\"reply\",\"text\":\"signed text\"}";
+    struct rf_buf p;
+    rf_buf_init(&p, 4096);
+    assert_int_equal(rf_reply_sign(&p, alice, CASE, (const uint8_t *)body, strlen(body)), 0);
+    assert_int_equal(text_of((const char *)p.data, p.len, 1024, out, sizeof(out)), 0);
+    assert_string_equal(out, "signed text");
+    rf_buf_free(&p);
+
+    /* no text, or not a string: an empty text, not an error */
+    assert_int_equal(text_of("{\"v\":1}", 7, 1024, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(text_of("{\"text\":[1]}", 12, 1024, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+
+    /* refused: not an object, duplicate keys, malformed, trailing bytes */
+    static const char *const bad[] = {
+        "[\"text\"]",          "{\"text\":\"a\",\"text\":\"b\"}",
+        "{\"text\":\"cut",     "{\"text\":\"x\"} y",
+        "{\"text\":\"\xff\"}", "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(text_of(bad[i], strlen(bad[i]), 1024, out, sizeof(out)), RF_ERR_FORMAT);
+
+    /* limits: nesting, an author too long, the caller's text limit */
+    char deep[200];
+    int k = snprintf(deep, sizeof(deep), "{\"x\":");
+    for (int i = 0; i < 40; i++)
+        deep[k++] = '[';
+    for (int i = 0; i < 40; i++)
+        deep[k++] = ']';
+    k += snprintf(deep + k, sizeof(deep) - (size_t)k, ",\"text\":\"t\"}");
+    assert_int_equal(text_of(deep, (size_t)k, 1024, out, sizeof(out)), RF_ERR_LIMIT);
+    char longa[1200];
+    k = snprintf(longa, sizeof(longa), "{\"author\":\"");
+    memset(longa + k, 'a', RF_REPLY_AUTHOR_MAX + 1);
+    k += RF_REPLY_AUTHOR_MAX + 1;
+    k += snprintf(longa + k, sizeof(longa) - (size_t)k, "\",\"text\":\"t\"}");
+    assert_int_equal(text_of(longa, (size_t)k, 1024, out, sizeof(out)), RF_ERR_LIMIT);
+    assert_int_equal(text_of(v1, strlen(v1), 4, out, sizeof(out)), RF_ERR_LIMIT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sign_verify_round_trip),
         cmocka_unit_test(colleagues_see_only_proven_authors),
+        cmocka_unit_test(person_reads_the_text_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
