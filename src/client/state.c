@@ -39,9 +39,12 @@ static const struct reg_rule {
     enum reg_shape shape;
     const char *initial, *clear; /* REG_ONE */
 } registers[] = {
-    {"stage", "stage", REG_ONE, "new", NULL},    {"assignee", "assigned", REG_SET, NULL, NULL},
-    {"tag", "tags", REG_SET, NULL, NULL},        {"due", "due", REG_ONE, NULL, "none"},
-    {"check", "checklist", REG_MAP, NULL, NULL}, {"note", "notes", REG_LOG, NULL, NULL},
+    {"stage", "stage", REG_ONE, "new", NULL},      /* stage */
+    {"assignee", "assigned", REG_SET, NULL, NULL}, /* assign, unassign */
+    {"tag", "tags", REG_SET, NULL, NULL},          /* tag, untag */
+    {"due", "due", REG_ONE, NULL, "none"},         /* due */
+    {"check", "checklist", REG_MAP, NULL, NULL},   /* check, uncheck */
+    {"note", "notes", REG_LOG, NULL, NULL},        /* note */
 };
 #define NREG (sizeof(registers) / sizeof(registers[0]))
 
