@@ -8,6 +8,7 @@
  */
 #include "client/client.h"
 #include "client/cmd.h"
+#include "client/evop.h"
 #include "client/out.h"
 #include "client/trust.h"
 #include "lib/err.h"
@@ -34,15 +35,7 @@ static const struct command commands[] = {
     {"show", rf_cmd_show, "show one case's thread and state, decrypted"},
     {"reply", rf_cmd_reply, "send an encrypted reply to the person behind a case"},
     {"files", rf_cmd_files, "decrypt a case's files into a directory"},
-    {"stage", rf_cmd_event, "move a case to a stage"},
-    {"assign", rf_cmd_event, "assign a case to a caseworker"},
-    {"unassign", rf_cmd_event, "take a caseworker off a case"},
-    {"tag", rf_cmd_event, "tag a case"},
-    {"untag", rf_cmd_event, "remove a tag from a case"},
-    {"note", rf_cmd_event, "add a note to a case (caseworkers only)"},
-    {"check", rf_cmd_event, "mark a checklist item done"},
-    {"uncheck", rf_cmd_event, "mark a checklist item not done"},
-    {"due", rf_cmd_event, "set or clear a case's due date"},
+    {NULL, rf_cmd_event, NULL}, /* here: the case-event ops of evop.h, in its order */
     {"team", rf_cmd_team, "the team's stages and checklist (show, stages, checklist)"},
     {"staff", rf_cmd_staff, "the team: invite, list, approve, remove"},
     {"fingerprint", rf_cmd_fingerprint, "your signing key's fingerprint"},
@@ -50,11 +43,29 @@ static const struct command commands[] = {
     {"audit", rf_cmd_audit, "verify the server's audit log (audit verify)"},
 };
 
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* What runs `refuge name`: a command, or rf_cmd_event for a case op. */
+static int (*command(const char *name))(int, char **)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].name && strcmp(name, commands[i].name) == 0)
+            return commands[i].run;
+    return rf_evop_in(RF_EVOP_CASE, name) ? rf_cmd_event : NULL;
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: refuge COMMAND [OPTIONS]\n\nCommands for caseworkers:\n", f);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (commands[i].name) {
+            fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+            continue;
+        }
+        for (size_t j = 0; j < rf_evops_n; j++)
+            if (rf_evops[j].scope == RF_EVOP_CASE)
+                fprintf(f, "  %-12s %s\n", rf_evops[j].name, rf_evops[j].summary);
+    }
     fputs("\nServer commands: refuge serve, refuge server init (see `refuge serve --help`).\n"
           "`refuge COMMAND --help` explains a command. Settings and keys live in $REFUGE_HOME\n"
           "(default ~/.config/refuge). See refuge(1).\n",
@@ -89,15 +100,15 @@ int rf_client_main(int argc, char **argv)
     if (strcmp(cmd, "help") == 0) {
         char help[] = "--help";
         char *args[] = {argv[2], help, NULL};
-        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-            if (strcmp(argv[2], commands[i].name) == 0)
-                return commands[i].run(2, args);
+        int (*run)(int, char **) = command(argv[2]);
+        if (run)
+            return run(2, args);
         fputs("refuge: no such command; see `refuge --help`\n", stderr);
         return RF_EXIT_USAGE;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+    int (*run)(int, char **) = command(cmd);
+    if (run)
+        return run(argc - 1, argv + 1);
     fputs("refuge: unknown command: ", stderr);
     rf_out_safe(stderr, cmd, 0);
     fputs("\n", stderr);

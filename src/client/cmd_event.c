@@ -13,9 +13,12 @@
  *
  * Values are checked before anything is signed: a stage must be one of the
  * team's stages, an assignee on the roster, a checklist item on the team's
- * checklist, a due date a real date or "none".
+ * checklist, a due date a real date or "none". Which ops there are, their
+ * arguments, usage, checks and what they print: the table of evop.h; this
+ * file names no op.
  */
 #include "client/cmd.h"
+#include "client/evop.h"
 #include "client/out.h"
 #include "client/state.h"
 #include "client/trust.h"
@@ -30,63 +33,18 @@
 #include <string.h>
 #include <time.h>
 
-struct op_help {
-    const char *op;
-    const char *arg;
-    const char *text;
-};
-
-static const struct op_help ops[] = {
-    {"stage", "STAGE",
-     "Moves the case to STAGE, one of the team's stages (`refuge team show`).\n"
-     "Closing a case also schedules its deletion on the server after the\n"
-     "retention period; moving it out of \"closed\" cancels that."},
-    {"assign", "NAME", "Assigns the case to NAME, a caseworker on the roster."},
-    {"unassign", "NAME", "Takes NAME off the case."},
-    {"tag", "TAG", "Adds TAG to the case."},
-    {"untag", "TAG", "Removes TAG from the case."},
-    {"note", "TEXT",
-     "Adds a note. Notes are sealed to the caseworkers only; the person never\n"
-     "sees them."},
-    {"check", "ITEM", "Marks ITEM of the team's checklist done."},
-    {"uncheck", "ITEM", "Marks ITEM of the team's checklist not done."},
-    {"due", "YYYY-MM-DD|none", "Sets the case's due date, or clears it with \"none\"."},
-};
-
-static const struct op_help *find_op(const char *op)
-{
-    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-        if (strcmp(ops[i].op, op) == 0)
-            return &ops[i];
-    return NULL;
-}
-
-static void usage_op(FILE *f, const struct op_help *o)
+static void usage_op(FILE *f, const struct rf_evop *o)
 {
     fprintf(f,
             "usage: refuge %s CASE %s\n\n%s\n\n"
             "The change is a signed event sealed to the caseworkers on the verified roster.\n"
             "If the server cannot be reached it is queued and sent by the next `refuge sync`.\n",
-            o->op, o->arg, o->text);
+            o->name, o->arg, o->help);
 }
 
 static uint32_t today(void)
 {
     return (uint32_t)(time(NULL) / 86400);
-}
-
-/* Prints "refuge: what: one of: a, b, c" to stderr. */
-static void print_choices(const char *what, const json_t *list)
-{
-    size_t i;
-    json_t *v;
-    fprintf(stderr, "refuge: %s; one of:", what);
-    json_array_foreach(list, i, v)
-    {
-        fputs(i ? ", " : " ", stderr);
-        rf_out_safe(stderr, json_string_value(v), 0);
-    }
-    fputc('\n', stderr);
 }
 
 /* The roster to seal to: verified online after a quiet sync, or, when the
@@ -111,26 +69,13 @@ static int roster_for_writing(struct rf_ctx *x, struct rf_roster **ro, int *onli
 
 /* The signed event's plaintext for case_id (body per lib/event.h). */
 static int build_event(struct rf_ctx *x, const struct rf_roster *ro, const char *case_id,
-                       const char *op, json_t *value, struct rf_buf *signed_ev)
+                       const struct rf_evop *o, const json_t *value, struct rf_buf *signed_ev)
 {
-    uint8_t rid[16];
-    char id[RF_STATE_ID_HEX + 1];
     uint64_t lamport = 0;
     int rc = rf_local_lamport(x->l, case_id, &lamport);
     if (rc != 0)
         return rc;
-    randombytes_buf(rid, sizeof(rid));
-    sodium_bin2hex(id, sizeof(id), rid, sizeof(rid));
-    json_t *body = json_pack("{sisssIsIsssIsssO}", "v", 1, "id", id, "lamport",
-                             (json_int_t)(lamport + 1), "roster", (json_int_t)ro->version, "author",
-                             x->k->name, "day", (json_int_t)today(), "op", op, "value", value);
-    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!s)
-        return RF_ERR_NOMEM;
-    rc = rf_event_sign(signed_ev, x->k, case_id, (const uint8_t *)s, strlen(s));
-    rf_out_json_free(s);
-    return rc;
+    return rf_evop_sign(signed_ev, x->k, case_id, lamport + 1, ro->version, today(), o, value);
 }
 
 static int seal_to_roster(struct rf_buf *env, const struct rf_roster *ro, const struct rf_buf *p)
@@ -147,26 +92,14 @@ static int seal_to_roster(struct rf_buf *env, const struct rf_roster *ro, const 
 }
 
 /* What the change does, in words, e.g. `Case abc: moved to "planning"`. */
-static void describe(const char *case_id, const char *op, json_t *value)
+static void describe(const char *case_id, const struct rf_evop *o, const json_t *value)
 {
-    static const struct {
-        const char *op, *text;
-    } verbs[] = {
-        {"stage", "moved to"}, {"assign", "assigned to"},  {"unassign", "unassigned"},
-        {"tag", "tagged"},     {"untag", "untagged"},      {"note", "note added"},
-        {"check", "checked"},  {"uncheck", "unchecked"},   {"due", "due date"},
-        {"stages", "stages"},  {"checklist", "checklist"},
-    };
-    const char *verb = op;
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        if (strcmp(verbs[i].op, op) == 0)
-            verb = verbs[i].text;
-    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0) {
-        printf("The team's %s are changed", verb);
+    if (o->scope == RF_EVOP_TEAM) {
+        printf("The team's %s are changed", o->done);
         return;
     }
-    printf("Case %s: %s", case_id, verb);
-    if (strcmp(op, "note") != 0 && json_is_string(value)) {
+    printf("Case %s: %s", case_id, o->done);
+    if (o->echo && json_is_string(value)) {
         fputs(" \"", stdout);
         rf_out_safe(stdout, json_string_value(value), 0);
         fputs("\"", stdout);
@@ -175,7 +108,7 @@ static void describe(const char *case_id, const char *op, json_t *value)
 
 /* Signs, seals and sends (or queues) one event. schedule: -1, 0 reopen, 1 close. */
 static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, const char *case_id,
-                const char *op, json_t *value, int schedule)
+                const struct rf_evop *o, const json_t *value, int schedule)
 {
     int online = *onlinep;
     struct rf_buf plain, env;
@@ -183,7 +116,7 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, cons
     json_t *ans = NULL;
     rf_buf_init_secure(&plain, RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX);
     rf_buf_init(&env, (size_t)RF_EVENT_BODY_MAX * 2 + 64 * 1024);
-    int rc = build_event(x, ro, case_id, op, value, &plain);
+    int rc = build_event(x, ro, case_id, o, value, &plain);
     if (rc == 0)
         rc = seal_to_roster(&env, ro, &plain);
     rf_buf_free(&plain);
@@ -212,11 +145,11 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, cons
             rf_cmd_errc("cannot queue the change", rc);
             goto out;
         }
-        describe(case_id, op, value);
+        describe(case_id, o, value);
         puts(".\nqueued: will be sent at the next sync (the server cannot be reached now)");
         goto out;
     }
-    describe(case_id, op, value);
+    describe(case_id, o, value);
     printf(" (event #%lld).\n", (long long)json_integer_value(json_object_get(ans, "seq")));
     if (schedule >= 0) {
         const char *body = schedule ? "{\"closed\":true}" : "{\"closed\":false}";
@@ -247,84 +180,39 @@ static int case_known(struct rf_ctx *x, const char *case_id)
     return rc == 0;
 }
 
-static int name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > RF_STATE_VALUE_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
-/* Checks value for op against the team and roster; prints why not. Returns
- * 0, or an exit code. *schedule is set for stage changes. */
+/* Checks value for op o against the team, the roster and the case (the
+ * row's admit) and the op's own rule (its valid); prints why not. Returns
+ * 0 with *v the event's value, or an exit code. *schedule is set for stage
+ * changes. */
 static int validate(struct rf_ctx *x, const struct rf_roster *ro, const char *case_id,
-                    const char *op, const char *value, int *schedule)
+                    const struct rf_evop *o, const char *value, int *schedule, json_t **v)
 {
-    json_t *team = NULL, *sum = NULL;
-    int ret = RF_EXIT_USAGE;
+    json_t *team = NULL;
     *schedule = -1;
+    *v = NULL;
     if (rf_local_team(x->l, &team) != 0) {
         rf_cmd_err("cannot read the team's settings", "run `refuge sync`");
         return RF_EXIT_FAIL;
     }
-    if (strcmp(op, "stage") == 0) {
-        if (!rf_state_in_list(json_object_get(team, "stages"), value)) {
-            print_choices("unknown stage", json_object_get(team, "stages"));
-            goto out;
-        }
-        const char *cur = "new";
-        if (rf_local_summary(x->l, case_id, &sum) == 0 &&
-            json_is_string(json_object_get(sum, "stage")))
-            cur = json_string_value(json_object_get(sum, "stage"));
-        if (strcmp(value, "closed") == 0)
-            *schedule = 1;
-        else if (strcmp(cur, "closed") == 0)
-            *schedule = 0;
-    } else if (strcmp(op, "check") == 0 || strcmp(op, "uncheck") == 0) {
-        if (!rf_state_in_list(json_object_get(team, "checklist"), value)) {
-            print_choices("not on the team's checklist", json_object_get(team, "checklist"));
-            goto out;
-        }
-    } else if (strcmp(op, "assign") == 0) {
-        int found = 0;
-        for (uint16_t i = 0; !found && i < ro->n; i++)
-            found = strcmp(ro->members[i].name, value) == 0;
-        if (!found) {
-            json_t *names = json_array();
-            for (uint16_t i = 0; i < ro->n; i++)
-                json_array_append_new(names, json_string(ro->members[i].name));
-            print_choices("not a caseworker on the roster", names);
-            json_decref(names);
-            goto out;
-        }
-    } else if (strcmp(op, "due") == 0) {
-        if (strcmp(value, "none") != 0 && !rf_state_date(value, NULL)) {
-            rf_cmd_err("bad date", "give a real date as YYYY-MM-DD, or \"none\" to clear it");
-            goto out;
-        }
-    }
-    json_t *v = json_string(value);
-    int valid =
-        v && (strcmp(op, "note") == 0 || name_ok(value)) && rf_state_op_valid(case_id, op, v);
-    json_decref(v);
-    if (!valid) {
-        rf_cmd_err("bad value", "empty, too long, not UTF-8, or with control characters");
-        goto out;
-    }
-    ret = 0;
-out:
-    json_decref(sum);
+    struct rf_evop_env env = {team, ro, x->l, case_id};
+    int admitted = !o->admit || o->admit(&env, value, schedule) == 0;
     json_decref(team);
-    return ret;
+    if (!admitted)
+        return RF_EXIT_USAGE;
+    *v = o->parse(value);
+    if (!*v || !o->valid(*v)) {
+        json_decref(*v);
+        *v = NULL;
+        rf_cmd_err("bad value", "empty, too long, not UTF-8, or with control characters");
+        return RF_EXIT_USAGE;
+    }
+    return 0;
 }
 
 int rf_cmd_event(int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const struct op_help *o = find_op(argv[0]);
+    const struct rf_evop *o = rf_evop_in(RF_EVOP_CASE, argv[0]);
     int ch;
     if (!o)
         return RF_EXIT_USAGE;
@@ -337,8 +225,8 @@ int rf_cmd_event(int argc, char **argv)
         usage_op(stderr, o);
         return RF_EXIT_USAGE;
     }
-    int want_more = strcmp(o->op, "note") == 0; /* a note may be several words */
-    if (argc - optind < 2 || (!want_more && argc - optind != 2)) {
+    /* words 0: the rest of the line is the value (a note of several words) */
+    if (argc - optind < 2 || (o->words && argc - optind != 1 + o->words)) {
         usage_op(stderr, o);
         return RF_EXIT_USAGE;
     }
@@ -360,7 +248,7 @@ int rf_cmd_event(int argc, char **argv)
     struct rf_ctx x;
     int ret = RF_EXIT_FAIL, queued = 0;
     if (rf_ctx_open(&x, 1) == 0)
-        ret = rf_event_apply(&x, cid, o->op, (const char *)text.data, &queued);
+        ret = rf_event_apply(&x, cid, o->name, (const char *)text.data, &queued);
     rf_ctx_close(&x);
     rf_buf_free(&text);
     return ret;
@@ -369,28 +257,27 @@ int rf_cmd_event(int argc, char **argv)
 int rf_event_apply(struct rf_ctx *x, const char *cid, const char *op, const char *value,
                    int *queued)
 {
+    const struct rf_evop *o = rf_evop_in(RF_EVOP_CASE, op);
     struct rf_roster *ro = NULL;
     json_t *v = NULL;
     int online = 0, schedule = -1, ret = RF_EXIT_FAIL;
     *queued = 0;
+    if (!o) {
+        rf_cmd_err("no such change", "see `refuge help`");
+        return RF_EXIT_USAGE;
+    }
     if (roster_for_writing(x, &ro, &online) != 0)
         goto out;
     if (!case_known(x, cid)) {
         rf_cmd_err("no such case on this computer", "check the id, or run `refuge sync`");
         goto out;
     }
-    int vr = validate(x, ro, cid, op, value, &schedule);
+    int vr = validate(x, ro, cid, o, value, &schedule, &v);
     if (vr != 0) {
         ret = vr;
         goto out;
     }
-    v = json_string(value);
-    if (!v) {
-        rf_cmd_err("bad value", "not valid UTF-8");
-        ret = RF_EXIT_USAGE;
-        goto out;
-    }
-    if (emit(x, ro, &online, cid, op, v, schedule) == 0) {
+    if (emit(x, ro, &online, cid, o, v, schedule) == 0) {
         ret = RF_EXIT_OK;
         *queued = !online;
     }
@@ -404,10 +291,12 @@ out:
 
 static void usage_team(FILE *f)
 {
-    fputs("usage: refuge team show [--json]\n"
-          "       refuge team stages \"new,verifying,planning,...\"     (admins)\n"
-          "       refuge team checklist \"passport,visa,route,...\"     (admins)\n"
-          "\n"
+    fputs("usage: refuge team show [--json]\n", f);
+    for (size_t i = 0; i < rf_evops_n; i++)
+        if (rf_evops[i].scope == RF_EVOP_TEAM)
+            fprintf(f, "       refuge team %s \"%s\"     (admins)\n", rf_evops[i].name,
+                    rf_evops[i].arg);
+    fputs("\n"
           "The team's case stages and checklist. Every caseworker's client uses the list set\n"
           "last by an admin (a signed event only the team can read); until then the defaults:\n"
           "  stages:    new, verifying, planning, in transit, safe, asylum filed, closed,\n"
@@ -415,30 +304,6 @@ static void usage_team(FILE *f)
           "  checklist: passport, visa, route, contact, lawyer\n"
           "Names are separated by commas; a name may contain spaces.\n",
           f);
-}
-
-/* "a, b ,c" -> ["a","b","c"] (trimmed, empty parts refused). */
-static json_t *split_list(const char *s)
-{
-    json_t *a = json_array();
-    while (a && *s) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        const char *p = s;
-        while (n > 0 && *p == ' ') {
-            p++;
-            n--;
-        }
-        while (n > 0 && p[n - 1] == ' ')
-            n--;
-        json_t *v = json_stringn(p, n);
-        if (n == 0 || !v || json_array_append_new(a, v) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-        s = e ? e + 1 : s + strlen(s);
-    }
-    return a;
 }
 
 static void print_list(const char *label, const json_t *list)
@@ -454,37 +319,19 @@ static void print_list(const char *label, const json_t *list)
     fputc('\n', stdout);
 }
 
-static int team_show(int json)
+/* "Stages:" for the op "stages". */
+static void print_team_list(const struct rf_evop *o, const json_t *list)
 {
-    struct rf_ctx x;
-    json_t *team = NULL;
-    int ret = RF_EXIT_FAIL;
-    if (rf_ctx_open(&x, 0) != 0)
-        return RF_EXIT_FAIL;
-    if (rf_local_team(x.l, &team) != 0) {
-        rf_cmd_err("cannot read the team's settings", "run `refuge sync`");
-        goto out;
-    }
-    if (json) {
-        json_t *j = json_pack("{sOsO}", "stages", json_object_get(team, "stages"), "checklist",
-                              json_object_get(team, "checklist"));
-        ret = rf_out_json(j) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
-        json_decref(j);
-        goto out;
-    }
-    print_list("Stages:", json_object_get(team, "stages"));
-    print_list("Checklist:", json_object_get(team, "checklist"));
-    ret = RF_EXIT_OK;
-out:
-    json_decref(team);
-    rf_ctx_close(&x);
-    return ret;
+    char label[32];
+    snprintf(label, sizeof(label), "%s:", o->name);
+    label[0] = (char)(label[0] - 'a' + 'A');
+    print_list(label, list);
 }
 
-static int team_set(const char *op, const char *arg)
+static int team_set(const struct rf_evop *o, const char *arg)
 {
-    json_t *list = split_list(arg);
-    if (!list || !rf_state_op_valid(RF_STATE_TEAMCONFIG, op, list)) {
+    json_t *list = o->parse(arg);
+    if (!list || !o->valid(list)) {
         json_decref(list);
         rf_cmd_err("bad list", "give 1 to 64 distinct names separated by commas, each at most 64 "
                                "bytes without control characters");
@@ -502,13 +349,41 @@ static int team_set(const char *op, const char *arg)
         rf_cmd_err("refused", "only an admin of the team can change its stages or checklist");
         goto out;
     }
-    if (emit(&x, ro, &online, RF_STATE_TEAMCONFIG, op, list, -1) == 0) {
-        print_list(strcmp(op, "stages") == 0 ? "Stages:" : "Checklist:", list);
+    if (emit(&x, ro, &online, RF_STATE_TEAMCONFIG, o, list, -1) == 0) {
+        print_team_list(o, list);
         ret = RF_EXIT_OK;
     }
 out:
     json_decref(list);
     free(ro);
+    rf_ctx_close(&x);
+    return ret;
+}
+
+static int team_show(int json)
+{
+    struct rf_ctx x;
+    json_t *team = NULL, *j = NULL;
+    int ret = RF_EXIT_FAIL;
+    if (rf_ctx_open(&x, 0) != 0)
+        return RF_EXIT_FAIL;
+    if (rf_local_team(x.l, &team) != 0) {
+        rf_cmd_err("cannot read the team's settings", "run `refuge sync`");
+        goto out;
+    }
+    j = json ? json_object() : NULL;
+    for (size_t i = 0; i < rf_evops_n; i++) {
+        const struct rf_evop *o = &rf_evops[i];
+        json_t *list = o->scope == RF_EVOP_TEAM ? json_object_get(team, rf_state_field(o)) : NULL;
+        if (list && j)
+            json_object_set(j, o->name, list);
+        else if (list)
+            print_team_list(o, list);
+    }
+    ret = !json || (j && rf_out_json(j) == 0) ? RF_EXIT_OK : RF_EXIT_FAIL;
+out:
+    json_decref(j);
+    json_decref(team);
     rf_ctx_close(&x);
     return ret;
 }
@@ -537,8 +412,9 @@ int rf_cmd_team(int argc, char **argv)
     const char *sub = n > 0 ? argv[optind] : NULL;
     if (sub && strcmp(sub, "show") == 0 && n == 1)
         return team_show(json);
-    if (sub && (strcmp(sub, "stages") == 0 || strcmp(sub, "checklist") == 0) && n == 2 && !json)
-        return team_set(sub, argv[optind + 1]);
+    const struct rf_evop *o = sub ? rf_evop_in(RF_EVOP_TEAM, sub) : NULL;
+    if (o && n == 2 && !json)
+        return team_set(o, argv[optind + 1]);
     usage_team(stderr);
     return RF_EXIT_USAGE;
 }

@@ -25,6 +25,7 @@
  */
 #include "client/desk_guard.h"
 #include "client/desk_priv.h"
+#include "client/evop.h"
 #include "client/out.h"
 #include "client/state.h"
 #include "client/trust.h"
@@ -215,11 +216,6 @@ static const struct {
     {"notinvited", RF_MSGID("desk.team_not_invited"), 0},
     {"nofp", RF_MSGID("desk.team_no_fp"), 0},
 };
-
-/* The case events the desk's forms may make (POST /case/ID/event); stage
- * has its own form. */
-static const char *const event_ops[] = {"assign", "unassign", "tag",     "untag",
-                                        "note",   "check",    "uncheck", "due"};
 
 /* The variables every page of the session has: csrf, lang, last sync, flash. */
 static int common_vars(struct desk *d, struct MHD_Connection *c, enum rf_lang lang,
@@ -523,10 +519,10 @@ static enum MHD_Result post_action(struct desk *d, struct MHD_Connection *c, str
     }
     if (strcmp(action, "event") == 0) {
         const char *op = field(&cn->op), *value = field(&cn->value);
-        int known = 0, queued = 0, rc = RF_EXIT_USAGE;
-        for (size_t i = 0; op && i < sizeof(event_ops) / sizeof(event_ops[0]); i++)
-            known |= strcmp(op, event_ops[i]) == 0;
-        if (known && value && value[0])
+        /* the ops the event form may make (evop.h's form; stage has its own form) */
+        const struct rf_evop *o = op ? rf_evop_in(RF_EVOP_CASE, op) : NULL;
+        int queued = 0, rc = RF_EXIT_USAGE;
+        if (o && o->form && value && value[0])
             rc = rf_event_apply(&d->x, cid, op, value, &queued);
         return back_to(c, page, rc != 0 ? "notsaved" : queued ? "savedq" : "saved", lang);
     }

@@ -10,6 +10,7 @@
  * before today (UTC).
  */
 #include "client/desk_priv.h"
+#include "client/evop.h"
 #include "client/out.h"
 #include "client/state.h"
 #include "lib/err.h"
@@ -439,22 +440,12 @@ static int intake_item(struct rf_tvars *it, json_t *item)
     return rc;
 }
 
-/* An event's op in words (the CLI's op names stay in the data). */
-static const struct {
-    const char *op, *msgid;
-} op_words[] = {
-    {"stage", RF_MSGID("desk.op.stage")},       {"assign", RF_MSGID("desk.op.assign")},
-    {"unassign", RF_MSGID("desk.op.unassign")}, {"tag", RF_MSGID("desk.op.tag")},
-    {"untag", RF_MSGID("desk.op.untag")},       {"note", RF_MSGID("desk.op.note")},
-    {"check", RF_MSGID("desk.op.check")},       {"uncheck", RF_MSGID("desk.op.uncheck")},
-    {"due", RF_MSGID("desk.op.due")},
-};
-
+/* An event's op in words (evop.h's word; the CLI's op names stay in the data). */
 static const char *op_word(enum rf_lang lang, const char *op)
 {
-    for (size_t i = 0; op && i < sizeof(op_words) / sizeof(op_words[0]); i++)
-        if (strcmp(op, op_words[i].op) == 0)
-            return rf_desk_tr(lang, op_words[i].msgid);
+    const struct rf_evop *o = op ? rf_evop_in(RF_EVOP_CASE, op) : NULL;
+    if (o && o->word)
+        return rf_desk_tr(lang, o->word);
     return op ? op : "?";
 }
 

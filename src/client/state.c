@@ -8,6 +8,7 @@
  * event collapse, and sets (assignees, tags) come out sorted by bytes.
  */
 #include "client/state.h"
+#include "client/evop.h"
 #include "lib/err.h"
 #include "lib/event.h"
 
@@ -21,26 +22,81 @@ static const char *const default_stages[] = {
 };
 static const char *const default_checklist[] = {"passport", "visa", "route", "contact", "lawyer"};
 
-/* Case ops: the register each one writes and the value it stores. */
-struct op_def {
-    const char *op;
-    const char *reg; /* register prefix; NULL for notes */
-    int keyed;       /* register is reg:value (assignee:NAME, tag:T, check:ITEM) */
-    int set;         /* value written to a keyed register */
-};
+/* The state rules: each register an op writes (evop.h's reg), in the
+ * order of the case state's fields, and how it shows there:
+ *   ONE  the value of the last PUT in rule order (initial before any; the
+ *        value clear empties it: null)
+ *   SET  the values whose last ADD/REMOVE was an ADD, sorted by bytes
+ *   MAP  {value: whether its last ADD/REMOVE was an ADD}, every value ever set
+ *   LOG  every APPEND's value in rule order, as {author, day, text, seq}
+ * An op that writes a register not here changes nothing (evop_test asserts
+ * that every case op's register has its rule, and a shape its write fits). */
+enum reg_shape { REG_ONE, REG_SET, REG_MAP, REG_LOG };
 
-static const struct op_def case_ops[] = {
-    {"stage", "stage", 0, 0},       {"due", "due", 0, 0},       {"assign", "assignee", 1, 1},
-    {"unassign", "assignee", 1, 0}, {"tag", "tag", 1, 1},       {"untag", "tag", 1, 0},
-    {"check", "check", 1, 1},       {"uncheck", "check", 1, 0}, {"note", NULL, 0, 0},
+static const struct reg_rule {
+    const char *reg;   /* evop.h's reg */
+    const char *field; /* in rf_state_case's object */
+    enum reg_shape shape;
+    const char *initial, *clear; /* REG_ONE */
+} registers[] = {
+    {"stage", "stage", REG_ONE, "new", NULL},      /* stage */
+    {"assignee", "assigned", REG_SET, NULL, NULL}, /* assign, unassign */
+    {"tag", "tags", REG_SET, NULL, NULL},          /* tag, untag */
+    {"due", "due", REG_ONE, NULL, "none"},         /* due */
+    {"check", "checklist", REG_MAP, NULL, NULL},   /* check, uncheck */
+    {"note", "notes", REG_LOG, NULL, NULL},        /* note */
 };
+#define NREG (sizeof(registers) / sizeof(registers[0]))
 
-static const struct op_def *case_op(const char *op)
+/* The team's registers (team ops PUT a list): their defaults, in the order of
+ * rf_state_team's fields. */
+static const struct team_rule {
+    const char *reg;
+    const char *const *initial;
+    size_t n;
+} team_registers[] = {
+    {"stages", default_stages, sizeof(default_stages) / sizeof(default_stages[0])},
+    {"checklist", default_checklist, sizeof(default_checklist) / sizeof(default_checklist[0])},
+};
+#define NTEAM (sizeof(team_registers) / sizeof(team_registers[0]))
+
+static const struct reg_rule *reg_rule(const char *reg, size_t *at)
 {
-    for (size_t i = 0; i < sizeof(case_ops) / sizeof(case_ops[0]); i++)
-        if (strcmp(case_ops[i].op, op) == 0)
-            return &case_ops[i];
+    for (size_t i = 0; reg && i < NREG; i++)
+        if (strcmp(registers[i].reg, reg) == 0) {
+            *at = i;
+            return &registers[i];
+        }
     return NULL;
+}
+
+/* Whether the shape of a register fits what op writes to it. */
+static int fits(enum reg_shape shape, enum rf_evop_write write)
+{
+    switch (write) {
+    case RF_EVOP_PUT:
+        return shape == REG_ONE;
+    case RF_EVOP_ADD:
+    case RF_EVOP_REMOVE:
+        return shape == REG_SET || shape == REG_MAP;
+    case RF_EVOP_APPEND:
+        return shape == REG_LOG;
+    }
+    return 0;
+}
+
+const char *rf_state_field(const struct rf_evop *o)
+{
+    size_t at;
+    const struct reg_rule *r;
+    if (o->scope == RF_EVOP_TEAM) {
+        for (size_t i = 0; i < NTEAM; i++)
+            if (strcmp(team_registers[i].reg, o->reg) == 0 && o->write == RF_EVOP_PUT)
+                return team_registers[i].reg;
+        return NULL;
+    }
+    r = reg_rule(o->reg, &at);
+    return r && fits(r->shape, o->write) ? r->field : NULL;
 }
 
 void rf_ev_clear(struct rf_ev *e)
@@ -71,17 +127,6 @@ int rf_state_date(const char *s, uint32_t *day)
     return 1;
 }
 
-static int name_ok(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
 int rf_state_in_list(const json_t *list, const char *name)
 {
     size_t i;
@@ -94,33 +139,11 @@ int rf_state_in_list(const json_t *list, const char *name)
     return 0;
 }
 
-static int list_valid(const json_t *v)
-{
-    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > RF_STATE_LIST_MAX)
-        return 0;
-    for (size_t i = 0; i < json_array_size(v); i++) {
-        json_t *e = json_array_get(v, i);
-        if (!json_is_string(e) || !name_ok(json_string_value(e), RF_STATE_NAME_MAX))
-            return 0;
-        for (size_t j = 0; j < i; j++)
-            if (json_equal(e, json_array_get(v, j)))
-                return 0;
-    }
-    return 1;
-}
-
 int rf_state_op_valid(const char *case_id, const char *op, const json_t *value)
 {
-    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
-        return (strcmp(op, "stages") == 0 || strcmp(op, "checklist") == 0) && list_valid(value);
-    if (!case_op(op) || !json_is_string(value))
-        return 0;
-    const char *s = json_string_value(value);
-    if (strcmp(op, "note") == 0)
-        return s[0] != '\0' && strlen(s) <= RF_EVENT_BODY_MAX;
-    if (strcmp(op, "due") == 0)
-        return strcmp(s, "none") == 0 || rf_state_date(s, NULL);
-    return name_ok(s, RF_STATE_VALUE_MAX);
+    int team = strcmp(case_id, RF_STATE_TEAMCONFIG) == 0;
+    const struct rf_evop *o = rf_evop_in(team ? RF_EVOP_TEAM : RF_EVOP_CASE, op);
+    return o && o->valid(value);
 }
 
 static int hex_id_ok(const char *s)
@@ -340,57 +363,81 @@ static json_t *true_keys(json_t *obj)
     return arr;
 }
 
+/* One event applied to the registers: one[] (REG_ONE) and keyed[] (an
+ * object for REG_SET and REG_MAP, an array for REG_LOG). */
+static int apply(const struct rf_ev *e, const char **one, json_t **keyed)
+{
+    const struct rf_evop *o = rf_evop_in(RF_EVOP_CASE, e->op);
+    const char *val = json_string_value(e->value);
+    size_t at;
+    const struct reg_rule *r = o ? reg_rule(o->reg, &at) : NULL;
+    if (!r || !val || !fits(r->shape, o->write))
+        return 0;
+    switch (r->shape) {
+    case REG_ONE:
+        one[at] = r->clear && strcmp(val, r->clear) == 0 ? NULL : val;
+        return 0;
+    case REG_SET:
+    case REG_MAP:
+        return json_object_set_new(keyed[at], val, json_boolean(o->write == RF_EVOP_ADD));
+    case REG_LOG:
+        return json_array_append_new(keyed[at], json_pack("{sssIsssI}", "author", e->author, "day",
+                                                          (json_int_t)e->day, "text", val, "seq",
+                                                          (json_int_t)e->seq));
+    }
+    return 0;
+}
+
+/* How register i shows in the state (a new reference; NULL out of memory). */
+static json_t *shown(size_t i, const char *one, json_t *keyed)
+{
+    switch (registers[i].shape) {
+    case REG_ONE:
+        return one ? json_string(one) : json_null();
+    case REG_SET:
+        return true_keys(keyed);
+    case REG_MAP:
+    case REG_LOG:
+        return json_incref(keyed);
+    }
+    return NULL;
+}
+
 json_t *rf_state_case(const struct rf_ev *ev, size_t n)
 {
     const struct rf_ev **v = NULL;
     size_t m = 0;
     if (ordered(ev, n, &v, &m) != 0)
         return NULL;
-    json_t *assigned = json_object(), *tags = json_object(), *check = json_object();
-    json_t *notes = json_array(), *out = NULL;
-    const char *stage = "new", *due = NULL;
+    const char *one[NREG];
+    json_t *keyed[NREG] = {NULL}, *out = json_object();
     uint64_t lamport = 0;
-    if (!assigned || !tags || !check || !notes)
-        goto out;
-    for (size_t i = 0; i < m; i++) {
-        const struct rf_ev *e = v[i];
-        const struct op_def *d = case_op(e->op);
-        const char *val = json_string_value(e->value);
-        if (e->lamport > lamport)
-            lamport = e->lamport;
-        if (!d || !val)
-            continue;
-        if (!d->reg) {
-            json_array_append_new(notes, json_pack("{sssIsssI}", "author", e->author, "day",
-                                                   (json_int_t)e->day, "text", val, "seq",
-                                                   (json_int_t)e->seq));
-        } else if (!d->keyed) {
-            if (strcmp(d->reg, "stage") == 0)
-                stage = val;
-            else
-                due = strcmp(val, "none") == 0 ? NULL : val;
-        } else {
-            json_t *reg = strcmp(d->reg, "assignee") == 0 ? assigned
-                          : strcmp(d->reg, "tag") == 0    ? tags
-                                                          : check;
-            json_object_set_new(reg, val, json_boolean(d->set));
-        }
+    int ok = out != NULL;
+    for (size_t i = 0; i < NREG; i++) {
+        one[i] = registers[i].initial;
+        if (registers[i].shape == REG_LOG)
+            keyed[i] = json_array();
+        else if (registers[i].shape != REG_ONE)
+            keyed[i] = json_object();
+        if (registers[i].shape != REG_ONE && !keyed[i])
+            ok = 0;
     }
-    json_t *as = true_keys(assigned), *ts = true_keys(tags);
-    if (as && ts)
-        out = json_pack("{sssososo?sOsosI}", "stage", stage, "assigned", as, "tags", ts, "due",
-                        due ? json_string(due) : NULL, "checklist", check, "notes",
-                        json_incref(notes), "lamport", (json_int_t)lamport);
-    else {
-        json_decref(as);
-        json_decref(ts);
+    for (size_t i = 0; ok && i < m; i++) {
+        if (v[i]->lamport > lamport)
+            lamport = v[i]->lamport;
+        ok = apply(v[i], one, keyed) == 0;
     }
-out:
-    json_decref(assigned);
-    json_decref(tags);
-    json_decref(check);
-    json_decref(notes);
+    for (size_t i = 0; ok && i < NREG; i++)
+        ok = json_object_set_new(out, registers[i].field, shown(i, one[i], keyed[i])) == 0;
+    if (ok)
+        ok = json_object_set_new(out, "lamport", json_integer((json_int_t)lamport)) == 0;
+    for (size_t i = 0; i < NREG; i++)
+        json_decref(keyed[i]);
     free(v);
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -408,23 +455,24 @@ json_t *rf_state_team(const struct rf_ev *ev, size_t n)
     size_t m = 0;
     if (ordered(ev, n, &v, &m) != 0)
         return NULL;
-    const json_t *stages = NULL, *checklist = NULL;
+    const json_t *set[NTEAM] = {NULL};
     for (size_t i = 0; i < m; i++) {
-        if (!v[i]->admin || !list_valid(v[i]->value))
+        const struct rf_evop *o = rf_evop_in(RF_EVOP_TEAM, v[i]->op);
+        if (!v[i]->admin || !o || !o->valid(v[i]->value))
             continue;
-        if (strcmp(v[i]->op, "stages") == 0)
-            stages = v[i]->value;
-        else if (strcmp(v[i]->op, "checklist") == 0)
-            checklist = v[i]->value;
+        for (size_t t = 0; t < NTEAM; t++)
+            if (strcmp(team_registers[t].reg, o->reg) == 0)
+                set[t] = v[i]->value;
     }
-    json_t *out = json_pack(
-        "{soso}", "stages",
-        stages ? json_deep_copy(stages)
-               : list_of(default_stages, sizeof(default_stages) / sizeof(default_stages[0])),
-        "checklist",
-        checklist
-            ? json_deep_copy(checklist)
-            : list_of(default_checklist, sizeof(default_checklist) / sizeof(default_checklist[0])));
+    json_t *out = json_object();
+    for (size_t t = 0; out && t < NTEAM; t++) {
+        const struct team_rule *r = &team_registers[t];
+        json_t *list = set[t] ? json_deep_copy(set[t]) : list_of(r->initial, r->n);
+        if (json_object_set_new(out, r->reg, list) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
     free(v);
     return out;
 }

@@ -20,10 +20,11 @@
  * Concurrency rule: events are ordered by (lamport, author sign_pk bytes,
  * event id); each register (stage, due, assignee:NAME, tag:T, check:ITEM)
  * takes the value of its last event in that order; notes are all kept, in
- * that order. Two copies of one event (same lamport, author and id) count
- * once. The reserved case "teamconfig" carries ops "stages" and "checklist"
- * (value: array of names); only events by an author who was an admin on every
- * roster version from the one named to the one stored under count there.
+ * that order (which op writes which register, and how: client/evop.h; each
+ * register's rule: state.c registers[]). Two copies of one event (same lamport, author and id)
+ * count once. The reserved case "teamconfig" carries ops "stages" and "checklist" (value: array of
+ * names); only events by an author who was an admin on every roster version from the one named to
+ * the one stored under count there.
  */
 #ifndef RF_CLIENT_STATE_H
 #define RF_CLIENT_STATE_H
@@ -76,9 +77,16 @@ int rf_state_event_verify(struct rf_ev *out, const uint8_t *p, size_t n, const c
  * above); rf_state_case and rf_state_team apply it themselves. */
 int rf_state_bound(const struct rf_ev *ev, size_t n, unsigned char *keep);
 
-/* Whether op with value is valid on case_id (teamconfig: stages/checklist
- * with an array of names; cases: the nine case ops with a string). */
+/* Whether op with value is valid on case_id: op is one of the team ops of
+ * client/evop.h on teamconfig, a case op on any other case, and its row's
+ * check accepts value (team ops: an array of names; case ops: a string). */
 int rf_state_op_valid(const char *case_id, const char *op, const json_t *value);
+
+/* The field of rf_state_case's (case ops) or rf_state_team's (team ops)
+ * object that op o changes: its register's state rule. NULL when no rule
+ * here fits o (a row whose register has no rule would change nothing). */
+struct rf_evop;
+const char *rf_state_field(const struct rf_evop *o);
 
 /* The event order of the concurrency rule (<0, 0, >0). */
 int rf_state_cmp(const struct rf_ev *a, const struct rf_ev *b);

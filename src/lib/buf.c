@@ -3,14 +3,35 @@
  *
  * Invariants: r->off <= r->len always; b->len <= b->cap and b->len <= b->max.
  * Growth doubles capacity, capped by max, so appends are amortised O(1).
+ * A buf with storage keeps room for rf_buf_cstr's NUL (len < cap); one
+ * without (fresh, freed or stolen) has len 0 and cap 0. The invariants are
+ * assert()ed where they could break (on in every build without NDEBUG, the
+ * sanitizer build included: tests/unit/buf_test.c shows one caught); what
+ * the bytes say is never asserted: that is input, refused with an error.
  */
 #include "lib/buf.h"
 #include "lib/secmem.h"
 #include "lib/err.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void reader_check(const struct rf_reader *r)
+{
+    assert(r->off <= r->len);
+    assert(r->p != NULL || r->len == 0);
+    (void)r;
+}
+
+static void buf_check(const struct rf_buf *b)
+{
+    assert(b->len <= b->max);
+    assert(b->data != NULL ? b->len < b->cap : b->len == 0 && b->cap == 0);
+    assert(b->secure == 0 || b->secure == 1);
+    (void)b;
+}
 
 void rf_reader_init(struct rf_reader *r, const void *p, size_t len)
 {
@@ -21,6 +42,7 @@ void rf_reader_init(struct rf_reader *r, const void *p, size_t len)
 
 size_t rf_reader_left(const struct rf_reader *r)
 {
+    reader_check(r);
     return r->len - r->off;
 }
 
@@ -30,6 +52,7 @@ int rf_get_ptr(struct rf_reader *r, const uint8_t **out, size_t n)
         return RF_ERR_TRUNCATED;
     *out = r->p + r->off;
     r->off += n;
+    reader_check(r);
     return 0;
 }
 
@@ -114,6 +137,7 @@ static void release(uint8_t *p, size_t cap, int secure)
 
 int rf_buf_reserve(struct rf_buf *b, size_t n)
 {
+    buf_check(b);
     if (n > b->max || b->len > b->max - n)
         return RF_ERR_LIMIT;
     size_t need = b->len + n + 1; /* room for rf_buf_cstr's NUL */
@@ -132,6 +156,7 @@ int rf_buf_reserve(struct rf_buf *b, size_t n)
     release(b->data, b->cap, b->secure);
     b->data = p;
     b->cap = cap;
+    assert(b->len + n < b->cap);
     return 0;
 }
 
@@ -143,6 +168,7 @@ int rf_buf_put(struct rf_buf *b, const void *p, size_t n)
     if (n > 0)
         memcpy(b->data + b->len, p, n);
     b->len += n;
+    buf_check(b);
     return 0;
 }
 
@@ -189,12 +215,14 @@ int rf_buf_cstr(struct rf_buf *b)
         if (rc != 0)
             return rc;
     }
+    assert(b->len < b->cap);
     b->data[b->len] = 0;
     return 0;
 }
 
 void rf_buf_reset(struct rf_buf *b)
 {
+    buf_check(b);
     if (b->secure && b->data)
         sodium_memzero(b->data, b->cap);
     b->len = 0;
@@ -202,6 +230,7 @@ void rf_buf_reset(struct rf_buf *b)
 
 void rf_buf_free(struct rf_buf *b)
 {
+    buf_check(b);
     release(b->data, b->cap, b->secure);
     b->data = NULL;
     b->len = 0;
@@ -210,6 +239,7 @@ void rf_buf_free(struct rf_buf *b)
 
 uint8_t *rf_buf_steal(struct rf_buf *b, size_t *len)
 {
+    buf_check(b);
     uint8_t *p = b->data;
     if (len)
         *len = b->len;

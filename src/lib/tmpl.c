@@ -14,12 +14,19 @@
  * sodium_malloc memory for plaintext (replies, a codename).
  *
  * Invariants: a section node's `end` is the index just past its END node;
- * nesting depth at render time is bounded by TMPL_DEPTH.
+ * nesting depth at render time is bounded by TMPL_DEPTH. In the arena,
+ * len <= cap, and every name and value is followed by its NUL inside len;
+ * list items share their root's arena. These are assert()ed (on in every
+ * build without NDEBUG, the sanitizer build included): the node lists are
+ * generated at build time, so a broken one is a bug of gen-pages, not
+ * input. The values of variables are input (a person's text): they are
+ * escaped, never asserted on.
  */
 #include "lib/tmpl.h"
 #include "lib/secmem.h"
 #include "lib/err.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +97,7 @@ static int arena_put(struct arena *a, const char *s, size_t n, size_t *off)
     a->p[a->len + n] = 0;
     *off = a->len;
     a->len += n + 1;
+    assert(a->len <= a->cap);
     return 0;
 }
 
@@ -145,6 +153,7 @@ void rf_tvars_free(struct rf_tvars *v)
 
 static const char *var_name(const struct rf_tvars *v, const struct tvar *t)
 {
+    assert(t->name_off < v->arena->len);
     return (const char *)v->arena->p + t->name_off;
 }
 
@@ -246,6 +255,7 @@ struct rf_tvars *rf_tvars_item(struct rf_tvars *v, const char *name)
     struct rf_tvars *item = tvars_alloc(v->arena);
     if (item == NULL)
         return NULL;
+    assert(!item->is_root && item->arena == v->arena);
     t->items[t->nitems++] = item;
     return item;
 }
@@ -303,10 +313,20 @@ static int truthy(const struct tvar *t)
     return t->type == TV_FLAG || t->val_len > 0;
 }
 
+/* A section node at i, in the range [.., end) being rendered: its END node
+ * lies after it and inside the range. */
+static void section_check(const struct rf_tmpl_node *nodes, size_t i, size_t end)
+{
+    assert(nodes[i].end >= i + 2 && nodes[i].end <= end);
+    assert(nodes[nodes[i].end - 1].op == OP_END);
+    (void)nodes, (void)i, (void)end;
+}
+
 static int render(struct rf_buf *out, const struct rf_tmpl_node *nodes, size_t i, size_t end,
                   struct ctx *c)
 {
     int rc = 0;
+    assert(c->depth >= 1 && c->depth <= TMPL_DEPTH);
     while (i < end && rc == 0) {
         const struct rf_tmpl_node *nd = &nodes[i];
         const struct rf_tvars *owner = NULL;
@@ -318,12 +338,15 @@ static int render(struct rf_buf *out, const struct rf_tmpl_node *nodes, size_t i
             break;
         case OP_VAR:
             t = lookup(c, nd, &owner);
+            assert(t == NULL || t->type != TV_STR ||
+                   t->val_off + t->val_len < owner->arena->len); /* its NUL inside too */
             if (t != NULL && t->type == TV_STR)
                 rc = put_escaped(out, owner->arena->p + t->val_off, t->val_len);
             i++;
             break;
         case OP_SECTION:
         case OP_INVERTED:
+            section_check(nodes, i, end);
             t = lookup(c, nd, &owner);
             if (nd->op == OP_INVERTED) {
                 if (!truthy(t))
@@ -342,6 +365,7 @@ static int render(struct rf_buf *out, const struct rf_tmpl_node *nodes, size_t i
             i = nd->end;
             break;
         default: /* OP_END of the range being rendered */
+            assert(nd->op == OP_END);
             i++;
             break;
         }

@@ -62,7 +62,6 @@
 #include "server/httpd.h"
 #include "server/metrics.h"
 #include "server/srv.h"
-#include "server/tmpl.h"
 #include "lib/err.h"
 #include "lib/log.h"
 

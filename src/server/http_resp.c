@@ -9,7 +9,6 @@
 #include "server/httpd.h"
 #include "server/metrics.h"
 #include "server/srv.h"
-#include "server/tmpl.h"
 #include "lib/err.h"
 #include "lib/secmem.h"
 #include "lib/log.h"
@@ -47,6 +46,15 @@ static const struct sec_header security_headers[] = {
     {"Cross-Origin-Resource-Policy", "same-origin"},
     {"Permissions-Policy", "interest-cohort=(), camera=(), microphone=(), geolocation=()"},
 };
+
+/* The policy of HTML answers, handed in at start (rf_http_set_page_csp):
+ * NULL until then, and HTML gets the strict policy of every other answer. */
+static const char *page_csp;
+
+void rf_http_set_page_csp(const char *csp)
+{
+    page_csp = csp;
+}
 
 static int header_value_ok(const char *s)
 {
@@ -94,7 +102,7 @@ static int record(struct rf_req *r, unsigned status, const char *content_type,
     int ok = 1;
     if (content_type)
         ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES;
-    const char *csp = is_html(content_type) ? rf_tmpl_csp() : HTTP_CSP_OTHER;
+    const char *csp = is_html(content_type) ? page_csp : HTTP_CSP_OTHER;
     ok &= MHD_add_response_header(resp, "Content-Security-Policy", csp ? csp : HTTP_CSP_OTHER) ==
           MHD_YES;
     for (size_t i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++)

@@ -47,6 +47,12 @@ typedef int (*rf_http_fallback_fn)(struct rf_req *r);
 typedef int (*rf_http_refuse_fn)(struct rf_req *r, unsigned status);
 void rf_http_set_fallbacks(rf_http_fallback_fn pages, rf_http_fallback_fn api,
                            rf_http_refuse_fn refuse);
+/* The Content-Security-Policy of every HTML answer, handed in the same way
+ * (srv_main.c: the pages' policy, rf_tmpl_csp of server/tmpl.h, which
+ * allows their one stylesheet by its hash). csp must live as long as the
+ * process. Set before rf_http_start; until set, HTML answers get the strict
+ * policy of every other answer. */
+void rf_http_set_page_csp(const char *csp);
 
 /* Bytes of a chunked request body (no Content-Length) that are read and
  * thrown away after a handler has answered early, so that the client reads

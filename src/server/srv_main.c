@@ -35,6 +35,7 @@
 #include "server/session.h"
 #include "server/srv.h"
 #include "server/status.h"
+#include "server/tmpl.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/json.h"
@@ -930,6 +931,7 @@ int rf_serve_main(int argc, char **argv)
     api_up = 1;
 
     rf_http_set_fallbacks(rf_pages_not_found, rf_api_not_found, rf_pages_refuse);
+    rf_http_set_page_csp(rf_tmpl_csp());
     const struct rf_route *const tables[] = {rf_page_routes, rf_api_routes};
     const size_t counts[] = {rf_page_routes_n, rf_api_routes_n};
     /* the metrics listener and the status file's thread, before seccomp;

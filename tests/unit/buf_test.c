@@ -9,7 +9,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <sodium.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void reader_refuses_overrun(void **state)
 {
@@ -70,6 +75,66 @@ static void encodings_round_trip(void **state)
     assert_memory_equal(out, in, 5);
 }
 
+/* Runs f in a child; whether it died of an assert() (SIGABRT). */
+static int dies_of_assert(void (*f)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* the assert's message is expected; keep the test's log readable */
+        if (freopen("/dev/null", "w", stderr) == NULL)
+            _exit(3);
+        f();
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+/* The corruptions below stay inside the memory they were given, so only the
+ * assert can catch them (not ASan). */
+static void buf_without_room_for_its_nul(void)
+{
+    struct rf_buf b;
+    rf_buf_init(&b, 64);
+    if (rf_buf_put(&b, "abc", 3) != 0)
+        _exit(2);
+    b.len = b.cap; /* a caller wrote right up to the end of what it reserved */
+    (void)rf_buf_cstr(&b);
+}
+
+static void reader_past_its_end(void)
+{
+    static const uint8_t bytes[8] = "abcdefg";
+    struct rf_reader r;
+    uint8_t v;
+    rf_reader_init(&r, bytes, 2);
+    r.off = 3; /* a parser moved the reader by hand, past the end */
+    (void)rf_get_u8(&r, &v);
+}
+
+static void reader_overrun_from_input(void)
+{
+    struct rf_reader r;
+    uint32_t v;
+    rf_reader_init(&r, "ab", 2);
+    if (rf_get_u32(&r, &v) != RF_ERR_TRUNCATED)
+        _exit(2);
+}
+
+/* The invariants of buf.c's head are checked at run time in this build (the
+ * sanitizer build: NDEBUG unset); input that runs short is an error, not an
+ * assert. */
+static void broken_invariants_are_caught(void **state)
+{
+    (void)state;
+    assert_true(dies_of_assert(buf_without_room_for_its_nul));
+    assert_true(dies_of_assert(reader_past_its_end));
+    assert_false(dies_of_assert(reader_overrun_from_input));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -78,6 +143,7 @@ int main(void)
         cmocka_unit_test(reader_refuses_overrun),
         cmocka_unit_test(buf_limit_and_secure),
         cmocka_unit_test(encodings_round_trip),
+        cmocka_unit_test(broken_invariants_are_caught),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "server/http.h"
 #include "server/httpd.h"
 #include "server/srv.h"
+#include "server/tmpl.h"
 #include "lib/err.h"
 
 #include <setjmp.h>
@@ -768,6 +769,7 @@ static int setup(void **state)
     srv.limits.connections_max = 100;
     srv.limits.connection_timeout_s = 10;
     rf_http_set_fallbacks(nf_pages, nf_api, NULL);
+    rf_http_set_page_csp(rf_tmpl_csp()); /* as srv_main.c hands it in */
     if (rf_http_start(&srv_http, &srv, "127.0.0.1:0", tables, counts, 2) != 0)
         return -1;
     port = rf_http_port(srv_http);

@@ -14,7 +14,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <sodium.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PAGE_MAX (20 * 1024)
 
@@ -325,6 +330,64 @@ static void test_errors(void **state)
     rf_tvars_free(NULL);
 }
 
+/* A page set of one page, "p", whose node list is nodes (the compiled form
+ * gen-pages writes: ops 0 text, 2 section, 4 end). */
+static int render_nodes(const struct rf_tmpl_node *nodes, size_t n, struct rf_buf *out)
+{
+    static const struct rf_tmpl_cat cats[RF_LANG_COUNT];
+    struct rf_tmpl_page page = {.name = "p"};
+    for (int l = 0; l < RF_LANG_COUNT; l++)
+        page.lang[l] = (struct rf_tmpl_list){nodes, n};
+    const struct rf_tmpl_set set = {&page, 1, cats, ""};
+    struct rf_tvars *v = rf_tvars_new();
+    int rc = v ? rf_tvars_flag(v, "x") : RF_ERR_NOMEM;
+    if (rc == 0)
+        rc = rf_tmpl_render(&set, out, RF_LANG_EN, "p", v);
+    rf_tvars_free(v);
+    return rc;
+}
+
+static const struct rf_tmpl_node section_ends_early[] = {
+    {2, 2, 1, "x"}, /* says its END is node 1, a text node: the END is node 2 */
+    {0, 0, 2, "hi"},
+    {4, 0, 0, ""},
+};
+
+static void render_broken_list(void)
+{
+    struct rf_buf out;
+    rf_buf_init(&out, 100);
+    (void)render_nodes(section_ends_early, 3, &out);
+}
+
+/* A node list whose section does not end where its head says is a broken
+ * build (gen-pages), caught by tmpl.c's assert in this build (the sanitizer
+ * build: NDEBUG unset); the same list well formed renders. */
+static void broken_node_list_is_caught(void **state)
+{
+    (void)state;
+    static const struct rf_tmpl_node good[] = {{2, 3, 1, "x"}, {0, 0, 2, "hi"}, {4, 0, 0, ""}};
+    struct rf_buf out;
+    rf_buf_init(&out, 100);
+    assert_int_equal(render_nodes(good, 3, &out), 0);
+    assert_int_equal(out.len, 2);
+    assert_memory_equal(out.data, "hi", 2);
+    rf_buf_free(&out);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stderr) == NULL) /* the assert's message is expected */
+            _exit(3);
+        render_broken_list();
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -339,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_check_positions),
         cmocka_unit_test(test_every_page),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(broken_node_list_is_caught),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
