@@ -74,11 +74,12 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int spawn_child(pid_t *pid, int fd)
+static int spawn_child(pid_t *pid, int fd, int pdf)
 {
     static char arg0[] = "refuge-media";
     static char arg1[] = RF_MEDIA_CHILD_ARG;
-    char *argv[] = {arg0, arg1, NULL};
+    static char arg1_pdf[] = RF_MEDIA_PDF_CHILD_ARG;
+    char *argv[] = {arg0, pdf ? arg1_pdf : arg1, NULL};
     char *envp[] = {NULL};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -175,12 +176,13 @@ int rf_media_run(struct rf_media_run *run, struct rf_buf *out, const uint8_t *p,
     run->timed_out = 0;
     if (n > RF_MEDIA_IN_MAX)
         return RF_ERR_LIMIT;
-    uint8_t head[17];
+    uint8_t head[RF_MEDIA_HEAD_LEN];
     struct rf_buf hb;
     rf_buf_init(&hb, sizeof(head));
     rc = rf_buf_put_u32(&hb, MAGIC);
     rc |= rf_buf_put_u8(&hb, (uint8_t)run->op);
     rc |= rf_buf_put_u32(&hb, run->max_side);
+    rc |= rf_buf_put_u32(&hb, run->page);
     rc |= rf_buf_put_u64(&hb, (uint64_t)n);
     if (rc != 0) {
         rf_buf_free(&hb);
@@ -190,7 +192,7 @@ int rf_media_run(struct rf_media_run *run, struct rf_buf *out, const uint8_t *p,
     rf_buf_free(&hb);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return RF_ERR_IO;
-    rc = spawn_child(&pid, sv[1]);
+    rc = spawn_child(&pid, sv[1], run->pdf);
     close(sv[1]);
     if (rc != 0) {
         close(sv[0]);
@@ -239,7 +241,9 @@ int rf_media_check(struct rf_media_report *rep, const uint8_t *p, size_t n)
     rep->type = rf_media_detect(p, n);
     if (rep->type == RF_MEDIA_OTHER)
         return 0;
-    struct rf_media_run run = {.op = RF_MOP_CHECK, .out_max = 256};
+    /* a PDF's information dictionary is read by poppler in the PDF child */
+    struct rf_media_run run = {
+        .op = RF_MOP_CHECK, .pdf = rep->type == RF_MEDIA_PDF, .out_max = 256};
     struct rf_buf out;
     rf_buf_init(&out, 256);
     int rc = rf_media_run(&run, &out, p, n);
@@ -283,6 +287,37 @@ int rf_media_preview(struct rf_buf *out, const uint8_t *p, size_t n, unsigned ma
         rc = RF_ERR_PROTOCOL;
     if (rc != 0)
         out->len = start;
+    return rc;
+}
+
+int rf_media_pdf_preview(struct rf_buf *out, unsigned *pages, const uint8_t *p, size_t n,
+                         unsigned page, unsigned max_side)
+{
+    if (pages)
+        *pages = 0;
+    if (rf_media_detect(p, n) != RF_MEDIA_PDF || page >= RF_MEDIA_PDF_PAGES_MAX)
+        return RF_ERR_INVALID;
+    if (max_side == 0)
+        max_side = RF_MEDIA_SIDE_DEFAULT;
+    if (max_side > RF_MEDIA_SIDE_MAX)
+        return RF_ERR_INVALID;
+    struct rf_media_run run = {.op = RF_MOP_PDF_PAGE, .pdf = 1, .max_side = max_side, .page = page};
+    struct rf_buf ans;
+    rf_buf_init_secure(&ans, RF_MEDIA_PREVIEW_MAX + 4);
+    int rc = rf_media_run(&run, &ans, p, n);
+    uint32_t np = 0;
+    if (rc == 0) {
+        struct rf_reader r;
+        rf_reader_init(&r, ans.data, ans.len);
+        if (rf_get_u32(&r, &np) != 0 || np == 0 || page >= np || ans.len - 4 < sizeof(png_sig) ||
+            memcmp(ans.data + 4, png_sig, sizeof(png_sig)) != 0)
+            rc = RF_ERR_PROTOCOL;
+    }
+    if (rc == 0)
+        rc = rf_buf_put(out, ans.data + 4, ans.len - 4);
+    if (rc == 0 && pages)
+        *pages = np;
+    rf_buf_free(&ans);
     return rc;
 }
 
