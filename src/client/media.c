@@ -16,6 +16,7 @@
  *    bounds-checked reader; finding codes outside the enum are refused.
  */
 #include "client/media.h"
+#include "client/desk_priv.h"
 #include "lib/err.h"
 
 #include <errno.h>
@@ -35,31 +36,59 @@
 #define ANSWER_HEAD 4
 #define CHILD_NO_SANDBOX 4 /* media_child.c's exit code when confine() failed */
 
-static const char *const labels[RF_MF_COUNT] = {
-    [RF_MF_GPS] = "location (GPS coordinates)",
-    [RF_MF_SERIAL] = "camera or lens serial number",
-    [RF_MF_CAMERA] = "camera make and model",
-    [RF_MF_DATE] = "date and time taken or changed",
-    [RF_MF_OWNER] = "owner, artist or copyright name",
-    [RF_MF_AUTHOR] = "author name",
-    [RF_MF_CREATOR] = "program that made the document",
-    [RF_MF_SOFTWARE] = "editing software",
-    [RF_MF_UNIQUE_ID] = "unique image identifier",
-    [RF_MF_MAKERNOTE] = "camera maker's private data (may hold a serial number)",
-    [RF_MF_THUMBNAIL] = "embedded thumbnail (may show the picture before it was cropped)",
-    [RF_MF_XMP] = "XMP metadata (may hold names, places, edit history)",
-    [RF_MF_IPTC] = "IPTC/Photoshop metadata (may hold names, places)",
-    [RF_MF_COMMENT] = "comment, title or description text",
-    [RF_MF_EXIF] = "EXIF camera data",
-    [RF_MF_OTHER] = "other vendor metadata",
-    [RF_MF_TRAILING] = "hidden data after the end of the image",
+#define RF_MSGID(s) (s)
+
+/* Each finding's label: a msgid of the desk's catalogues (po/LANG.po,
+ * "desk.mf.*"), so the desk and `refuge files --check` say it in the
+ * caseworker's language. */
+static const char *const msgids[RF_MF_COUNT] = {
+    [RF_MF_GPS] = RF_MSGID("desk.mf.gps"),
+    [RF_MF_SERIAL] = RF_MSGID("desk.mf.serial"),
+    [RF_MF_CAMERA] = RF_MSGID("desk.mf.camera"),
+    [RF_MF_DATE] = RF_MSGID("desk.mf.date"),
+    [RF_MF_OWNER] = RF_MSGID("desk.mf.owner"),
+    [RF_MF_AUTHOR] = RF_MSGID("desk.mf.author"),
+    [RF_MF_CREATOR] = RF_MSGID("desk.mf.creator"),
+    [RF_MF_SOFTWARE] = RF_MSGID("desk.mf.software"),
+    [RF_MF_UNIQUE_ID] = RF_MSGID("desk.mf.unique_id"),
+    [RF_MF_MAKERNOTE] = RF_MSGID("desk.mf.makernote"),
+    [RF_MF_THUMBNAIL] = RF_MSGID("desk.mf.thumbnail"),
+    [RF_MF_XMP] = RF_MSGID("desk.mf.xmp"),
+    [RF_MF_IPTC] = RF_MSGID("desk.mf.iptc"),
+    [RF_MF_COMMENT] = RF_MSGID("desk.mf.comment"),
+    [RF_MF_EXIF] = RF_MSGID("desk.mf.exif"),
+    [RF_MF_OTHER] = RF_MSGID("desk.mf.other"),
+    [RF_MF_TRAILING] = RF_MSGID("desk.mf.trailing"),
 };
 
-const char *rf_media_finding_label(int f)
+const char *rf_media_finding_msgid(int f)
 {
-    if (f <= 0 || f >= RF_MF_COUNT || labels[f] == NULL)
-        return "unknown";
-    return labels[f];
+    if (f <= 0 || f >= RF_MF_COUNT || msgids[f] == NULL)
+        return RF_MSGID("desk.mf.other");
+    return msgids[f];
+}
+
+const char *rf_media_finding_label(int f, enum rf_lang lang)
+{
+    return rf_desk_tr(lang, rf_media_finding_msgid(f));
+}
+
+enum rf_lang rf_media_lang_env(void)
+{
+    static const char *const codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
+    /* gettext's order: LANGUAGE (its first entry), LC_ALL, LC_MESSAGES, LANG */
+    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
+    for (size_t v = 0; v < sizeof(vars) / sizeof(vars[0]); v++) {
+        const char *s = getenv(vars[v]);
+        if (s == NULL || !s[0])
+            continue;
+        for (int i = 0; i < RF_LANG_COUNT; i++)
+            if (strncmp(s, codes[i], 2) == 0 && strchr("_.:@", s[2] ? s[2] : '_'))
+                return (enum rf_lang)i;
+        if (v > 0)
+            return RF_LANG_EN; /* "C", "de_DE": English */
+    }
+    return RF_LANG_EN;
 }
 
 int rf_media_can_strip(enum rf_media_type t)

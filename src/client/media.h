@@ -19,6 +19,7 @@
 #define RF_CLIENT_MEDIA_H
 
 #include "lib/buf.h"
+#include "lib/codename.h"
 #include "lib/imgseg.h"
 
 #include <stddef.h>
@@ -65,8 +66,13 @@ struct rf_media_report {
     uint8_t f[RF_MF_COUNT]; /* distinct findings, in enum order */
 };
 
-/* A short label for the caseworker ("location (GPS coordinates)"). */
-const char *rf_media_finding_label(int f);
+/* A finding's label: its msgid in the desk's catalogues ("desk.mf.gps"),
+ * and that text in lang ("location (GPS coordinates)"). */
+const char *rf_media_finding_msgid(int f);
+const char *rf_media_finding_label(int f, enum rf_lang lang);
+/* The caseworker's language for the CLI, from the environment as gettext
+ * reads it (LANGUAGE, LC_ALL, LC_MESSAGES, LANG): ru, uk, else English. */
+enum rf_lang rf_media_lang_env(void);
 /* Whether rf_media_strip can remove metadata of this type. */
 int rf_media_can_strip(enum rf_media_type t);
 
