@@ -157,7 +157,12 @@ async function assertDeskPage(page, what) {
   });
   check(m.scroll <= m.client, `${what}: scrolls sideways at ${WIDTH}px (scrollWidth ${m.scroll})`);
   check(m.right <= m.client, `${what}: ${m.worst} reaches ${m.right}px, past the ${m.client}px screen`);
-  check(await page.locator('script').count() === 0, `${what}: the page has a <script>`);
+  // the only script the desk has is the board's /board.js (empty element,
+  // no inline code); every other page has none
+  const scripts = await page.locator('script').evaluateAll((ss) => ss.map((x) => `${x.getAttribute('src')}|${x.textContent}`));
+  const isBoard = new URL(page.url()).pathname === '/';
+  check(scripts.length === (isBoard ? 1 : 0) && scripts.every((x) => x === '/board.js|'),
+    `${what}: unexpected <script> elements: ${JSON.stringify(scripts)}`);
   if (!contrastChecked) { // the checker itself, once: it must catch grey on white
     const p2 = await page.context().newPage();
     await p2.setContent('<body style="background:#fff"><p style="color:#aaa">faint</p><p style="color:#595959">dark enough</p></body>');
@@ -256,6 +261,69 @@ async function secondDeskSeesChanges(bob, cid, want) {
   log("Bob's desk shows Alice's stage, reply, tag and note after Sync now");
 }
 
+// The board's automatic refresh (board.js), with JavaScript ON in this one
+// context: Alice's desk syncs in the background every second; Bob tags the
+// case from his CLI; Alice's board shows the tag without a click and without
+// reloading the page. While Alice types in the filter form, it does not
+// refresh; once she leaves the form, it does. No console error (a CSP
+// violation would show) and no request to another origin.
+async function autoRefresh(inst, bob, cid) {
+  const port = await freePort();
+  const desk = spawnLogged(['desk', '--no-open', '--port', String(port), '--sync-every', '1'], inst.env, 'desk-live');
+  const link = await waitFor(() => {
+    if (desk.exited !== null) fail(`the refreshing desk exited:\n${fs.readFileSync(desk.outPath, 'utf8')}`);
+    const m = fs.readFileSync(desk.outPath, 'utf8').match(/http:\/\/127\.0\.0\.1:\d+\/open\?t=[A-Za-z0-9_-]+/);
+    return m && m[0];
+  }, 'the refreshing desk prints its link');
+  const origin = `http://127.0.0.1:${port}`;
+  const ctx = await browser.newContext({ javaScriptEnabled: true, viewport: { width: WIDTH, height: 760 }, locale: 'en-US' });
+  const msgs = [];
+  const foreign = [];
+  ctx.on('request', (req) => { if (!req.url().startsWith(origin + '/')) foreign.push(req.url()); });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') msgs.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => msgs.push(`pageerror: ${e}`));
+  page.on('dialog', (d) => { msgs.push(`dialog: ${d.message()}`); d.dismiss().catch(() => {}); });
+  await page.goto(link);
+  const row = () => page.locator('li.case', { has: page.locator(`a.id:text-is("${cid}")`) });
+  await waitFor(async () => (await row().count()) === 1, "Alice's board lists the case", 30000);
+  await assertDeskPage(page, 'board with JavaScript on');
+  await page.evaluate(() => { window.rfNoReload = 1; });
+  let navigations = 0;
+  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
+
+  refuge(['tag', cid, 'bobs-tag'], bob.env);
+  refuge(['sync'], bob.env);
+  await waitFor(async () => (await row().innerText()).includes('bobs-tag'),
+    "Bob's tag appears on Alice's board without a click", 30000);
+  check(navigations === 0 && await page.evaluate(() => window.rfNoReload === 1),
+    'the list was refreshed in place, the page was not reloaded');
+
+  // typing in the filter form: no refresh until she leaves it
+  await page.locator('#f-q').focus();
+  await page.keyboard.type('flat');
+  const before = await page.locator('#board-live').getAttribute('data-refreshed');
+  refuge(['tag', cid, 'while-typing'], bob.env);
+  refuge(['sync'], bob.env);
+  await sleep(8000); // several syncs and polls
+  check(!(await row().innerText()).includes('while-typing') &&
+    await page.locator('#board-live').getAttribute('data-refreshed') === before &&
+    await page.locator('#f-q').inputValue() === 'flat',
+  'no refresh while typing in the filter (the typed text is kept)');
+  await page.locator('#f-q').fill('');
+  await page.locator('h1').click();
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await waitFor(async () => (await row().innerText()).includes('while-typing'),
+    'after leaving the filter form, the board refreshes', 30000);
+  const badJs = msgs.filter((m) => !(m.includes('Failed to load resource') && m.includes('404')));
+  check(badJs.length === 0, `console errors, warnings or dialogs with JavaScript on:\n${badJs.join('\n')}`);
+  check(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
+  await page.locator('form[action="/lock"] button').click();
+  await waitFor(() => desk.exited !== null, 'the refreshing desk exits after Lock', 30000);
+  await ctx.close();
+  log("JavaScript on: Bob's change appears on Alice's board without a click; not while she types");
+}
+
 async function main() {
   check(fs.existsSync(bin), `no refuge binary at ${bin}`);
   const inst = await startInstance();
@@ -314,6 +382,10 @@ async function main() {
   check((await page.locator('h1').innerText()).includes('Обращения'), 'the board in Russian');
   await assertDeskPage(page, 'board (ru)');
   await shot(page, 'desk-board-ru.png');
+  await page.goto(`${origin}/?lang=uk`);
+  check((await page.locator('h1').innerText()).includes('Звернення'), 'the board in Ukrainian');
+  await assertDeskPage(page, 'board (uk)');
+  await shot(page, 'desk-board-uk.png');
 
   await page.goto(`${origin}/?lang=en`);
   await pressEnterOn(page, page.locator('a.id'));
@@ -337,7 +409,11 @@ async function main() {
   await page.goto(`${origin}/case/${cid}?lang=ru`);
   await assertDeskPage(page, 'case (ru)');
   await shot(page, 'desk-case-ru.png');
-  log('board and case in en and ru; reply and stage with the keyboard');
+  await page.goto(`${origin}/case/${cid}?lang=uk`);
+  check((await page.locator('main').innerText()).includes(message), 'the case page in Ukrainian');
+  await assertDeskPage(page, 'case (uk)');
+  await shot(page, 'desk-case-uk.png');
+  log('board and case in en, ru and uk; reply and stage with the keyboard');
 
   // the file page: warning, byte-exact download, stripped copy (keyboard only)
   await page.goto(`${origin}/case/${cid}?lang=en`);
@@ -371,7 +447,11 @@ async function main() {
   check((await page.locator('main').innerText()).includes('место (координаты GPS)'), 'the warning in Russian');
   await assertDeskPage(page, 'file (ru)');
   await shot(page, 'desk-file-ru.png');
-  log('file page in en and ru: warning, byte-exact download, stripped copy');
+  await page.goto(fileUrl.replace(/\?.*$/, '') + '?lang=uk');
+  check((await page.locator('main').innerText()).includes('місце (координати GPS)'), 'the warning in Ukrainian');
+  await assertDeskPage(page, 'file (uk)');
+  await shot(page, 'desk-file-uk.png');
+  log('file page in en, ru and uk: warning, byte-exact download, stripped copy');
   // the team page: invite from the desk, Carol enrolls with the token it
   // shows, then waits; the screenshots; approve by typing the fingerprint
   // Carol reads out (keyboard only)
@@ -397,13 +477,17 @@ async function main() {
   check((await page.locator('h1').innerText()).includes('Команда'), 'the team page in Russian');
   await assertDeskPage(page, 'team (ru)');
   await shot(page, 'desk-team-ru.png');
+  await page.goto(`${origin}/team?lang=uk`);
+  check((await page.locator('h1').innerText()).includes('Команда'), 'the team page in Ukrainian');
+  await assertDeskPage(page, 'team (uk)');
+  await shot(page, 'desk-team-uk.png');
   await page.goto(`${origin}/team?lang=en`);
   await page.locator('form[action="/team/approve"] input[name="fingerprint"]').focus();
   await page.keyboard.type(carolFp);
   await pressEnterOn(page, page.locator('form[action="/team/approve"] button'));
   const approved = await page.locator('main').innerText();
   check(approved.includes('Approved') && approved.includes(carolFp), `Carol approved:\n${approved.slice(0, 1500)}`);
-  log('team page in en and ru; invite from the desk, approve by typing the fingerprint');
+  log('team page in en, ru and uk; invite from the desk, approve by typing the fingerprint');
   // a tag and a note, then the second caseworker's desk and the person
   await page.goto(`${origin}/case/${cid}?lang=en`);
   const tag = 'interpreter';
@@ -424,6 +508,8 @@ async function main() {
   await waitFor(() => desk.exited !== null, 'the desk exits after Lock', 30000);
   check(desk.exited === 0, `the desk exited with ${desk.exited}`);
   await ctx.close();
+
+  await autoRefresh(inst, bob, cid);
 
   check(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
   const bad = consoleMsgs.filter((m) => !(m.includes('Failed to load resource') && m.includes('404')));
