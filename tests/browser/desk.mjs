@@ -179,6 +179,12 @@ async function shot(page, name) {
   fs.mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: path.join(shots, name), fullPage: true });
   log(`screenshot ${path.relative(repo, path.join(shots, name))}`);
+  if (process.env.DESK_SHOTS_WIDE === '1') { // for looking at them at desktop width (not kept in docs/)
+    const vp = page.viewportSize();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: path.join(shots, name.replace('.png', '-wide.png')), fullPage: true });
+    await page.setViewportSize(vp);
+  }
 }
 
 // Keyboard only: focus the control, press Enter, wait for the next page.
