@@ -1,5 +1,5 @@
 // desk.mjs - the caseworker's desk (refuge desk) in a real Chromium with
-// JavaScript off, on a 360 px wide screen, in English and Russian: a person
+// JavaScript off, on a 360 px wide screen, in English, Russian and Ukrainian: a person
 // writes (through the person's pages, in the same browser engine), the first
 // admin starts `refuge desk --no-open`, the test opens the printed one-time
 // link, syncs, finds the case on the board, opens it, replies and moves it
@@ -15,8 +15,12 @@
 // cookie is HttpOnly + SameSite=Strict + a browser-session cookie.
 // The team page: invite from the desk, a second caseworker enrolls with the
 // token shown, the admin approves by typing the fingerprint read out.
-// Saves desk-board-{en,ru}.png, desk-case-{en,ru}.png, desk-file-{en,ru}.png and
-// desk-team-{en,ru}.png into
+// With JavaScript ON in one more context (autoRefresh): the board refreshes
+// itself after a background sync (Bob's tag appears without a click), not
+// while Alice types in the filter; a hostile PDF (JavaScript on open, a
+// /Launch action, markup as its author) previews as pictures, no dialog, no
+// console message. Saves desk-board-{en,ru,uk}.png, desk-case-{en,ru,uk}.png,
+// desk-file-{en,ru,uk}.png and desk-team-{en,ru,uk}.png into
 // $SCREENSHOTS_DIR (default docs/screenshots/).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -321,13 +325,30 @@ async function autoRefresh(inst, bob, cid) {
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
   await waitFor(async () => (await row().innerText()).includes('while-typing'),
     'after leaving the filter form, the board refreshes', 30000);
+  // the hostile PDF's page, with JavaScript on: its pages are pictures,
+  // nothing of it runs (no dialog, no console message), its name escaped
+  await page.goto(`${origin}/case/${cid}?lang=en`);
+  await Promise.all([page.waitForLoadState('load'), page.locator('a', { hasText: 'letter.pdf' }).click()]);
+  const pdfText = await page.locator('main').innerText();
+  check(pdfText.includes('PDF document') && pdfText.includes('Page 1 of 2'),
+    `the hostile PDF's page: a PDF, page 1 of 2:\n${pdfText.slice(0, 1500)}`);
+  check(pdfText.includes("author's name") && !pdfText.includes('alert(1)'), "the PDF's author is warned of, never shown");
+  const img = page.locator('.preview img');
+  await waitFor(async () => img.evaluate((i) => i.complete && i.naturalWidth > 0), 'the PDF page picture loads', 30000);
+  check(await img.evaluate((i) => i.naturalWidth) === 1600, 'the PDF page is drawn 1600 px wide');
+  await assertDeskPage(page, 'hostile PDF (JavaScript on)');
+  await Promise.all([page.waitForLoadState('load'), page.locator('a[rel="next"]').click()]);
+  check((await page.locator('main').innerText()).includes('Page 2 of 2'), 'the next page of the PDF');
+  await waitFor(async () => page.locator('.preview img').evaluate((i) => i.complete && i.naturalWidth > 0), 'page 2 loads', 30000);
+  check(!msgs.some((m) => m.includes('pdfjs')), 'nothing of the PDF ran');
+  await page.goto(`${origin}/?lang=en`);
   const badJs = msgs.filter((m) => !(m.includes('Failed to load resource') && m.includes('404')));
   check(badJs.length === 0, `console errors, warnings or dialogs with JavaScript on:\n${badJs.join('\n')}`);
   check(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
   await page.locator('form[action="/lock"] button').click();
   await waitFor(() => desk.exited !== null, 'the refreshing desk exits after Lock', 30000);
   await ctx.close();
-  log("JavaScript on: Bob's change appears on Alice's board without a click; not while she types");
+  log("JavaScript on: Bob's change appears on Alice's board without a click; not while she types; a hostile PDF's pages are pictures, nothing of it runs");
 }
 
 async function main() {
@@ -343,15 +364,20 @@ async function main() {
   // a photo with GPS coordinates and a camera serial in its EXIF (built by
   // tests/e2e/test_media.py's make_jpeg); app1 is its EXIF segment
   const made = spawnSync('python3', ['-c',
-    'import sys, json; sys.path.insert(0, sys.argv[1]); from test_media import make_jpeg; ' +
+    'import sys, json; sys.path.insert(0, sys.argv[1]); from test_media import make_jpeg, make_pdf; ' +
     'j, a = make_jpeg(b"SN4471920", b"iccDeskBrowserTest"); ' +
-    'print(json.dumps({"jpeg": j.hex(), "app1": a.hex()}))', path.join(repo, 'tests', 'e2e')],
+    'p = make_pdf(2, catalog_extra=b"/OpenAction<</S/JavaScript/JS(app.alert(\'pdfjs\');console.log(\'pdfjs\'))>>' +
+    '/AA<</WC<</S/Launch/F(/bin/sh)>>>>", info=b"/Author(<script>alert(1)</script>)"); ' +
+    'print(json.dumps({"jpeg": j.hex(), "app1": a.hex(), "pdf": p.hex()}))', path.join(repo, 'tests', 'e2e')],
   { encoding: 'utf8' });
   check(made.status === 0, `cannot build the test photo: ${made.stderr}`);
   const photo = JSON.parse(made.stdout);
   const jpeg = Buffer.from(photo.jpeg, 'hex');
   const app1 = Buffer.from(photo.app1, 'hex');
-  const person = await personWrites(inst, message, [{ name: 'flat.jpg', mimeType: 'image/jpeg', buffer: jpeg }], true);
+  // and a hostile PDF: JavaScript on open, a /Launch action, markup as its author
+  const hostilePdf = Buffer.from(photo.pdf, 'hex');
+  const person = await personWrites(inst, message, [{ name: 'flat.jpg', mimeType: 'image/jpeg', buffer: jpeg },
+    { name: 'letter.pdf', mimeType: 'application/pdf', buffer: hostilePdf }], true);
 
   const deskPort = await freePort();
   const desk = spawnLogged(['desk', '--no-open', '--port', String(deskPort), '--sync-every', '0'], inst.env, 'desk');
