@@ -276,6 +276,13 @@ int rf_media_check(struct rf_media_report *rep, const uint8_t *p, size_t n)
     struct rf_buf out;
     rf_buf_init(&out, 256);
     int rc = rf_media_run(&run, &out, p, n);
+    if (rc == RF_ERR_IO && run.pdf) {
+        /* the PDF child needs Landlock and refused to start without it:
+         * the image child still reads the uncompressed keys */
+        run.pdf = 0;
+        out.len = 0;
+        rc = rf_media_run(&run, &out, p, n);
+    }
     if (rc == 0) {
         struct rf_reader r;
         uint8_t t, k, f, last = 0;
