@@ -824,8 +824,25 @@ static int pdf_render(struct bitmap *bm, PopplerDocument *doc, unsigned page, un
     return rc;
 }
 
+static void quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data)
+{
+    (void)domain, (void)level, (void)msg, (void)data;
+}
+
+static GLogWriterOutput quiet_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
+                                     gpointer data)
+{
+    (void)level, (void)fields, (void)n, (void)data;
+    return G_LOG_WRITER_HANDLED;
+}
+
 static void pdf_warm_up(void)
 {
+    /* GLib's warnings would write to fd 2, which seccomp forbids in a
+     * release build (SIGSYS): a warning about a hostile file is no reason
+     * to die, and says nothing the caseworker needs */
+    g_log_set_default_handler(quiet_log, NULL);
+    g_log_set_writer_func(quiet_writer, NULL, NULL);
     FcInit();
     PopplerDocument *doc = pdf_open((const uint8_t *)warm_pdf, sizeof(warm_pdf) - 1);
     if (doc == NULL)
