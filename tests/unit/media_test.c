@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <jpeglib.h>
+#include <png.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -565,6 +566,26 @@ static void pdf_pages_previewed(void **state)
     png_dims(&out, &w, &h);
     assert_int_equal(w, 400);
     assert_int_equal(h, 200);
+    /* the page is drawn: the black square (10..90 pt, so 20..180 px), white
+     * paper, and the word "Page" in a system font that the child opened
+     * after it confined itself (100 pt from the left, baseline 40 pt up) */
+    png_image img;
+    memset(&img, 0, sizeof(img));
+    img.version = PNG_IMAGE_VERSION;
+    assert_true(png_image_begin_read_from_memory(&img, out.data, out.len));
+    img.format = PNG_FORMAT_GRAY;
+    uint8_t *px = malloc(PNG_IMAGE_SIZE(img));
+    assert_non_null(px);
+    assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
+    assert_true(px[100 * 400 + 100] < 30);  /* in the square */
+    assert_true(px[10 * 400 + 390] > 225);  /* paper */
+    assert_true(px[190 * 400 + 300] > 225); /* paper */
+    unsigned ink = 0;
+    for (unsigned y = 90; y < 130; y++)
+        for (unsigned x = 195; x < 300; x++)
+            ink += px[y * 400 + x] < 128;
+    assert_true(ink > 50); /* the glyphs */
+    free(px);
     out.len = 0;
     /* a page it does not have; a page beyond the preview limit; not a PDF */
     assert_int_not_equal(rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, 3, 0), 0);
