@@ -306,7 +306,7 @@ def test():
           "report.pdf: page 1 of 3 is previewed", r.text[-3000:])
     check('href="%s?page=2&amp;lang=en" rel="next"' % fp in r.text and 'rel="prev"' not in r.text,
           "report.pdf: a link to the next page, none to a previous one")
-    check("author's name" in html.unescape(r.text) and "date and time taken" in r.text,
+    check("author's name" in html.unescape(r.text) and "date and time it was taken, created or changed" in r.text,
           "report.pdf: the author and date (#-escaped names) are warned of", r.text[-3000:])
     check(r.page.form(fp + "/strip") is None and "cannot remove metadata from a PDF" in r.text,
           "report.pdf: no strip button, and the page says why")
