@@ -254,7 +254,7 @@ static void print_findings(const struct rf_media_report *rep, const char *none)
     if (rep->n == 0 && none)
         printf("    %s\n", none);
     for (unsigned i = 0; i < rep->n; i++)
-        printf("    ! %s\n", rf_media_finding_label(rep->f[i]));
+        printf("    ! %s\n", rf_media_finding_label(rep->f[i], rf_media_lang_env()));
 }
 
 static const char *media_err(int rc)
@@ -289,7 +289,8 @@ static int check_file(const struct rf_cobj *o, struct saver *s)
     else
         print_findings(&rep, "no identifying metadata found");
     if (rep.type == RF_MEDIA_PDF)
-        printf("    (a PDF's compressed parts are not searched; it is never previewed)\n");
+        printf("    (read by poppler in the sandboxed PDF decoder; PDFs are not stripped:\n"
+               "     keep the original, see docs/desk.md)\n");
     return 0;
 }
 

@@ -262,6 +262,23 @@ static const char *arg(struct MHD_Connection *c, const char *name)
     return s && s[0] ? s : NULL;
 }
 
+/* The board: the change mark it shows (board.js compares it with
+ * /board/changes) and the CSP that lets its one script run (desk_live.c). */
+static enum MHD_Result send_board(struct desk *d, struct MHD_Connection *c, enum rf_lang lang,
+                                  struct rf_tvars *v)
+{
+    char mark[80];
+    if (rf_desk_live_mark(&d->x, mark, sizeof(mark)) != 0 || rf_tvars_set(v, "mark", mark) != 0)
+        return send_page(d, c, MHD_HTTP_OK, lang, "board", v);
+    rf_buf_reset(&d->page);
+    int rc = rf_desk_render(&d->page, lang, "board", v);
+    struct MHD_Response *r = rc == 0 ? response_of(d->page.data, d->page.len) : NULL;
+    rf_buf_reset(&d->page);
+    if (r == NULL)
+        return send_page(d, c, MHD_HTTP_OK, lang, "board", v); /* its error path */
+    return rf_desk_send(c, r, MHD_HTTP_OK, "text/html; charset=utf-8", rf_desk_live_csp(d->g.port));
+}
+
 static enum MHD_Result board(struct desk *d, struct MHD_Connection *c, enum rf_lang lang)
 {
     struct rf_desk_query q = {arg(c, "stage"), arg(c, "assignee"), arg(c, "tag"), arg(c, "q"),
@@ -279,7 +296,7 @@ static enum MHD_Result board(struct desk *d, struct MHD_Connection *c, enum rf_l
         r = error_page(d, c, lang, MHD_HTTP_INTERNAL_SERVER_ERROR, RF_MSGID("desk.error"),
                        RF_MSGID("desk.error_hint"));
     } else
-        r = send_page(d, c, MHD_HTTP_OK, lang, "board", v);
+        r = send_board(d, c, lang, v);
     rf_tvars_free(v);
     return r;
 }
@@ -697,7 +714,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     } else if (v != RF_DESK_ALLOW) {
         ret = refuse(d, c, v);
     } else {
-        d->last_active = time(NULL);
+        if (!rf_desk_live_passive(c, method, url))
+            d->last_active = time(NULL);
         char cid[RF_CASE_ID_LEN + 1];
         const char *action;
         if (is_post && cn->too_big)
@@ -710,6 +728,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                              RF_MSGID("desk.not_found_hint"));
         else if (strcmp(url, "/") == 0)
             ret = board(d, c, lang);
+        else if (strcmp(url, "/board/changes") == 0)
+            ret = rf_desk_live_changes(&d->x, c);
+        else if (strcmp(url, "/board.js") == 0)
+            ret = rf_desk_live_script(c);
         else if (strcmp(url, "/team") == 0)
             ret = team_page(d, c, lang, NULL, NULL, 0);
         else if (case_path(url, cid, &action) && action[0] == 0)

@@ -5,7 +5,10 @@
  *                                        identifying metadata found, preview
  *   GET  /case/CID/file/SEQ/download     the original, decrypted as it streams
  *   GET  /case/CID/file/SEQ/preview.png  a JPEG/PNG re-encoded by the sandboxed
- *                                        child (media.h), served as image/png
+ *                                        child (media.h), served as image/png;
+ *                                        for a PDF, ?page=K (1..20) rendered by
+ *                                        poppler in the PDF child
+ *   (the page takes ?page=K too: which PDF page it shows)
  *   POST /case/CID/file/SEQ/strip        a copy without the metadata (JPEG, PNG)
  *
  * Nothing here writes to disk. The download is decrypted chunk by chunk in
@@ -45,33 +48,28 @@
 /* the CSP of everything that is the file's bytes or made from them */
 #define FILE_CSP "default-src 'none'; sandbox; frame-ancestors 'none'"
 
-/* The msgid of each finding's label (enum rf_media_finding). */
-static const char *const finding_msgid[RF_MF_COUNT] = {
-    [RF_MF_GPS] = RF_MSGID("desk.mf.gps"),
-    [RF_MF_SERIAL] = RF_MSGID("desk.mf.serial"),
-    [RF_MF_CAMERA] = RF_MSGID("desk.mf.camera"),
-    [RF_MF_DATE] = RF_MSGID("desk.mf.date"),
-    [RF_MF_OWNER] = RF_MSGID("desk.mf.owner"),
-    [RF_MF_AUTHOR] = RF_MSGID("desk.mf.author"),
-    [RF_MF_CREATOR] = RF_MSGID("desk.mf.creator"),
-    [RF_MF_SOFTWARE] = RF_MSGID("desk.mf.software"),
-    [RF_MF_UNIQUE_ID] = RF_MSGID("desk.mf.unique_id"),
-    [RF_MF_MAKERNOTE] = RF_MSGID("desk.mf.makernote"),
-    [RF_MF_THUMBNAIL] = RF_MSGID("desk.mf.thumbnail"),
-    [RF_MF_XMP] = RF_MSGID("desk.mf.xmp"),
-    [RF_MF_IPTC] = RF_MSGID("desk.mf.iptc"),
-    [RF_MF_COMMENT] = RF_MSGID("desk.mf.comment"),
-    [RF_MF_EXIF] = RF_MSGID("desk.mf.exif"),
-    [RF_MF_OTHER] = RF_MSGID("desk.mf.other"),
-    [RF_MF_TRAILING] = RF_MSGID("desk.mf.trailing"),
-};
-
 static const char *const type_msgid[] = {
     [RF_MEDIA_OTHER] = RF_MSGID("desk.type_other"),
     [RF_MEDIA_JPEG] = RF_MSGID("desk.type_jpeg"),
     [RF_MEDIA_PNG] = RF_MSGID("desk.type_png"),
     [RF_MEDIA_PDF] = RF_MSGID("desk.type_pdf"),
 };
+
+/* ?page=K of a PDF: 1..RF_MEDIA_PDF_PAGES_MAX (1 when absent), 0 when it
+ * is not a page number. */
+static unsigned pdf_page_arg(struct MHD_Connection *c)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page");
+    if (v == NULL || !v[0])
+        return 1;
+    unsigned k = 0;
+    for (const char *q = v; *q; q++) {
+        if (*q < '0' || *q > '9' || k > RF_MEDIA_PDF_PAGES_MAX)
+            return 0;
+        k = k * 10 + (unsigned)(*q - '0');
+    }
+    return k >= 1 && k <= RF_MEDIA_PDF_PAGES_MAX ? k : 0;
+}
 
 /* ------------------------------------------------------------ plaintext */
 
@@ -438,10 +436,48 @@ static int set_findings(struct rf_desk_fctx *f, const struct rf_media_report *re
     int rc = 0;
     for (unsigned i = 0; rc == 0 && i < rep->n; i++) {
         int k = rep->f[i];
-        if (k <= 0 || k >= RF_MF_COUNT || finding_msgid[k] == NULL)
+        if (k <= 0 || k >= RF_MF_COUNT)
             continue;
         struct rf_tvars *it = rf_tvars_item(f->v, "findings");
-        rc = it ? rf_tvars_set(it, "label", rf_desk_tr(f->lang, finding_msgid[k])) : RF_ERR_NOMEM;
+        rc = it ? rf_tvars_set(it, "label", rf_media_finding_label(k, f->lang)) : RF_ERR_NOMEM;
+    }
+    return rc;
+}
+
+/* A PDF's preview: the page asked for (?page=K), its number and the
+ * document's page count, links to the pages before and after (within
+ * RF_MEDIA_PDF_PAGES_MAX). The count comes from a tiny render of that page
+ * in the PDF child (the same child and limits as the preview itself): a
+ * PDF that poppler cannot render gets "no preview" and nothing else. */
+static int pdf_page_vars(struct rf_desk_fctx *f, const struct rf_buf *mem)
+{
+    unsigned page = pdf_page_arg(f->c), pages = 0;
+    char num[16];
+    struct rf_buf probe;
+    rf_buf_init_secure(&probe, RF_MEDIA_PREVIEW_MAX);
+    int prc = page ? rf_media_pdf_preview(&probe, &pages, mem->data, mem->len, page - 1, 16)
+                   : RF_ERR_NOT_FOUND;
+    rf_buf_free(&probe);
+    if (prc != 0)
+        return rf_tvars_flag(f->v, "pdf_none");
+    int rc = rf_tvars_flag(f->v, "pdf_preview");
+    snprintf(num, sizeof(num), "%u", page);
+    if (rc == 0)
+        rc = rf_tvars_set(f->v, "page", num);
+    snprintf(num, sizeof(num), "%u", pages);
+    if (rc == 0)
+        rc = rf_tvars_set(f->v, "pages", num);
+    if (rc == 0 && page > 1) {
+        snprintf(num, sizeof(num), "%u", page - 1);
+        rc = rf_tvars_set(f->v, "prev_page", num);
+    }
+    if (rc == 0 && page < pages && page < RF_MEDIA_PDF_PAGES_MAX) {
+        snprintf(num, sizeof(num), "%u", page + 1);
+        rc = rf_tvars_set(f->v, "next_page", num);
+    }
+    if (rc == 0 && pages > RF_MEDIA_PDF_PAGES_MAX) {
+        snprintf(num, sizeof(num), "%u", RF_MEDIA_PDF_PAGES_MAX);
+        rc = rf_tvars_set(f->v, "pages_max", num);
     }
     return rc;
 }
@@ -484,6 +520,8 @@ static enum MHD_Result file_page(struct rf_desk_fctx *f, const char *cid, int64_
         rc = rf_tvars_flag(f->v, "clean");
     if (rc == 0 && rep.type == RF_MEDIA_PDF)
         rc = rf_tvars_flag(f->v, "pdf");
+    if (rc == 0 && rep.type == RF_MEDIA_PDF && drc == 0)
+        rc = pdf_page_vars(f, mem);
     if (rc == 0 && drc == 0 && mrc == 0 && (rep.type == RF_MEDIA_JPEG || rep.type == RF_MEDIA_PNG))
         rc = rf_tvars_flag(f->v, "preview");
     if (rc != 0)
@@ -495,7 +533,14 @@ static enum MHD_Result preview(struct rf_desk_fctx *f, const struct rf_buf *mem)
 {
     struct rf_buf png;
     rf_buf_init_secure(&png, RF_MEDIA_PREVIEW_MAX);
-    int rc = rf_media_preview(&png, mem->data, mem->len, 0);
+    int rc;
+    if (rf_media_detect(mem->data, mem->len) == RF_MEDIA_PDF) {
+        unsigned page = pdf_page_arg(f->c);
+        rc = page ? rf_media_pdf_preview(&png, NULL, mem->data, mem->len, page - 1, 0)
+                  : RF_ERR_NOT_FOUND;
+    } else {
+        rc = rf_media_preview(&png, mem->data, mem->len, 0);
+    }
     enum MHD_Result r;
     if (rc != 0) {
         static const char none[] = "no preview";

@@ -68,6 +68,17 @@ enum MHD_Result rf_desk_file(struct rf_desk_fctx *f, const char *cid, const char
  * an ASCII filename="..." fallback (only [A-Za-z0-9._-+() ]) and the RFC
  * 5987 filename*=UTF-8''... (attr-chars, the rest percent-encoded). */
 int rf_desk_disposition(char *out, size_t cap, const char *person_name, const char *suffix);
+/* ---- the board's automatic refresh (desk_live.c, board.js) ---- */
+/* The local database's change mark, "A.B.C" (rf_cache_mark). */
+int rf_desk_live_mark(struct rf_ctx *x, char *out, size_t cap);
+/* The board page's CSP: the pages' one plus /board.js and its fetches. */
+const char *rf_desk_live_csp(uint16_t port);
+/* 1 when the request is the refresh script's (not use of the desk: it does
+ * not hold off the idle lock). */
+int rf_desk_live_passive(struct MHD_Connection *c, const char *method, const char *url);
+enum MHD_Result rf_desk_live_script(struct MHD_Connection *c);
+enum MHD_Result rf_desk_live_changes(struct rf_ctx *x, struct MHD_Connection *c);
+
 /* The team page (desk_team.c). si: the desk's sync status. *admin:
  * whether this caseworker is an admin on the roster this client verified
  * (the page shows invite, approve and remove only then). */

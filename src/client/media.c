@@ -16,6 +16,7 @@
  *    bounds-checked reader; finding codes outside the enum are refused.
  */
 #include "client/media.h"
+#include "client/desk_priv.h"
 #include "lib/err.h"
 
 #include <errno.h>
@@ -35,31 +36,59 @@
 #define ANSWER_HEAD 4
 #define CHILD_NO_SANDBOX 4 /* media_child.c's exit code when confine() failed */
 
-static const char *const labels[RF_MF_COUNT] = {
-    [RF_MF_GPS] = "location (GPS coordinates)",
-    [RF_MF_SERIAL] = "camera or lens serial number",
-    [RF_MF_CAMERA] = "camera make and model",
-    [RF_MF_DATE] = "date and time taken or changed",
-    [RF_MF_OWNER] = "owner, artist or copyright name",
-    [RF_MF_AUTHOR] = "author name",
-    [RF_MF_CREATOR] = "program that made the document",
-    [RF_MF_SOFTWARE] = "editing software",
-    [RF_MF_UNIQUE_ID] = "unique image identifier",
-    [RF_MF_MAKERNOTE] = "camera maker's private data (may hold a serial number)",
-    [RF_MF_THUMBNAIL] = "embedded thumbnail (may show the picture before it was cropped)",
-    [RF_MF_XMP] = "XMP metadata (may hold names, places, edit history)",
-    [RF_MF_IPTC] = "IPTC/Photoshop metadata (may hold names, places)",
-    [RF_MF_COMMENT] = "comment, title or description text",
-    [RF_MF_EXIF] = "EXIF camera data",
-    [RF_MF_OTHER] = "other vendor metadata",
-    [RF_MF_TRAILING] = "hidden data after the end of the image",
+#define RF_MSGID(s) (s)
+
+/* Each finding's label: a msgid of the desk's catalogues (po/LANG.po,
+ * "desk.mf.*"), so the desk and `refuge files --check` say it in the
+ * caseworker's language. */
+static const char *const msgids[RF_MF_COUNT] = {
+    [RF_MF_GPS] = RF_MSGID("desk.mf.gps"),
+    [RF_MF_SERIAL] = RF_MSGID("desk.mf.serial"),
+    [RF_MF_CAMERA] = RF_MSGID("desk.mf.camera"),
+    [RF_MF_DATE] = RF_MSGID("desk.mf.date"),
+    [RF_MF_OWNER] = RF_MSGID("desk.mf.owner"),
+    [RF_MF_AUTHOR] = RF_MSGID("desk.mf.author"),
+    [RF_MF_CREATOR] = RF_MSGID("desk.mf.creator"),
+    [RF_MF_SOFTWARE] = RF_MSGID("desk.mf.software"),
+    [RF_MF_UNIQUE_ID] = RF_MSGID("desk.mf.unique_id"),
+    [RF_MF_MAKERNOTE] = RF_MSGID("desk.mf.makernote"),
+    [RF_MF_THUMBNAIL] = RF_MSGID("desk.mf.thumbnail"),
+    [RF_MF_XMP] = RF_MSGID("desk.mf.xmp"),
+    [RF_MF_IPTC] = RF_MSGID("desk.mf.iptc"),
+    [RF_MF_COMMENT] = RF_MSGID("desk.mf.comment"),
+    [RF_MF_EXIF] = RF_MSGID("desk.mf.exif"),
+    [RF_MF_OTHER] = RF_MSGID("desk.mf.other"),
+    [RF_MF_TRAILING] = RF_MSGID("desk.mf.trailing"),
 };
 
-const char *rf_media_finding_label(int f)
+const char *rf_media_finding_msgid(int f)
 {
-    if (f <= 0 || f >= RF_MF_COUNT || labels[f] == NULL)
-        return "unknown";
-    return labels[f];
+    if (f <= 0 || f >= RF_MF_COUNT || msgids[f] == NULL)
+        return RF_MSGID("desk.mf.other");
+    return msgids[f];
+}
+
+const char *rf_media_finding_label(int f, enum rf_lang lang)
+{
+    return rf_desk_tr(lang, rf_media_finding_msgid(f));
+}
+
+enum rf_lang rf_media_lang_env(void)
+{
+    static const char *const codes[RF_LANG_COUNT] = {"en", "ru", "uk"};
+    /* gettext's order: LANGUAGE (its first entry), LC_ALL, LC_MESSAGES, LANG */
+    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
+    for (size_t v = 0; v < sizeof(vars) / sizeof(vars[0]); v++) {
+        const char *s = getenv(vars[v]);
+        if (s == NULL || !s[0])
+            continue;
+        for (int i = 0; i < RF_LANG_COUNT; i++)
+            if (strncmp(s, codes[i], 2) == 0 && strchr("_.:@", s[2] ? s[2] : '_'))
+                return (enum rf_lang)i;
+        if (v > 0)
+            return RF_LANG_EN; /* "C", "de_DE": English */
+    }
+    return RF_LANG_EN;
 }
 
 int rf_media_can_strip(enum rf_media_type t)
@@ -74,11 +103,12 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int spawn_child(pid_t *pid, int fd)
+static int spawn_child(pid_t *pid, int fd, int pdf)
 {
     static char arg0[] = "refuge-media";
     static char arg1[] = RF_MEDIA_CHILD_ARG;
-    char *argv[] = {arg0, arg1, NULL};
+    static char arg1_pdf[] = RF_MEDIA_PDF_CHILD_ARG;
+    char *argv[] = {arg0, pdf ? arg1_pdf : arg1, NULL};
     char *envp[] = {NULL};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -175,12 +205,13 @@ int rf_media_run(struct rf_media_run *run, struct rf_buf *out, const uint8_t *p,
     run->timed_out = 0;
     if (n > RF_MEDIA_IN_MAX)
         return RF_ERR_LIMIT;
-    uint8_t head[17];
+    uint8_t head[RF_MEDIA_HEAD_LEN];
     struct rf_buf hb;
     rf_buf_init(&hb, sizeof(head));
     rc = rf_buf_put_u32(&hb, MAGIC);
     rc |= rf_buf_put_u8(&hb, (uint8_t)run->op);
     rc |= rf_buf_put_u32(&hb, run->max_side);
+    rc |= rf_buf_put_u32(&hb, run->page);
     rc |= rf_buf_put_u64(&hb, (uint64_t)n);
     if (rc != 0) {
         rf_buf_free(&hb);
@@ -190,7 +221,7 @@ int rf_media_run(struct rf_media_run *run, struct rf_buf *out, const uint8_t *p,
     rf_buf_free(&hb);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return RF_ERR_IO;
-    rc = spawn_child(&pid, sv[1]);
+    rc = spawn_child(&pid, sv[1], run->pdf);
     close(sv[1]);
     if (rc != 0) {
         close(sv[0]);
@@ -239,10 +270,19 @@ int rf_media_check(struct rf_media_report *rep, const uint8_t *p, size_t n)
     rep->type = rf_media_detect(p, n);
     if (rep->type == RF_MEDIA_OTHER)
         return 0;
-    struct rf_media_run run = {.op = RF_MOP_CHECK, .out_max = 256};
+    /* a PDF's information dictionary is read by poppler in the PDF child */
+    struct rf_media_run run = {
+        .op = RF_MOP_CHECK, .pdf = rep->type == RF_MEDIA_PDF, .out_max = 256};
     struct rf_buf out;
     rf_buf_init(&out, 256);
     int rc = rf_media_run(&run, &out, p, n);
+    if (rc == RF_ERR_IO && run.pdf) {
+        /* the PDF child needs Landlock and refused to start without it:
+         * the image child still reads the uncompressed keys */
+        run.pdf = 0;
+        out.len = 0;
+        rc = rf_media_run(&run, &out, p, n);
+    }
     if (rc == 0) {
         struct rf_reader r;
         uint8_t t, k, f, last = 0;
@@ -283,6 +323,37 @@ int rf_media_preview(struct rf_buf *out, const uint8_t *p, size_t n, unsigned ma
         rc = RF_ERR_PROTOCOL;
     if (rc != 0)
         out->len = start;
+    return rc;
+}
+
+int rf_media_pdf_preview(struct rf_buf *out, unsigned *pages, const uint8_t *p, size_t n,
+                         unsigned page, unsigned max_side)
+{
+    if (pages)
+        *pages = 0;
+    if (rf_media_detect(p, n) != RF_MEDIA_PDF || page >= RF_MEDIA_PDF_PAGES_MAX)
+        return RF_ERR_INVALID;
+    if (max_side == 0)
+        max_side = RF_MEDIA_SIDE_DEFAULT;
+    if (max_side > RF_MEDIA_SIDE_MAX)
+        return RF_ERR_INVALID;
+    struct rf_media_run run = {.op = RF_MOP_PDF_PAGE, .pdf = 1, .max_side = max_side, .page = page};
+    struct rf_buf ans;
+    rf_buf_init_secure(&ans, RF_MEDIA_PREVIEW_MAX + 4);
+    int rc = rf_media_run(&run, &ans, p, n);
+    uint32_t np = 0;
+    if (rc == 0) {
+        struct rf_reader r;
+        rf_reader_init(&r, ans.data, ans.len);
+        if (rf_get_u32(&r, &np) != 0 || np == 0 || page >= np || ans.len - 4 < sizeof(png_sig) ||
+            memcmp(ans.data + 4, png_sig, sizeof(png_sig)) != 0)
+            rc = RF_ERR_PROTOCOL;
+    }
+    if (rc == 0)
+        rc = rf_buf_put(out, ans.data + 4, ans.len - 4);
+    if (rc == 0 && pages)
+        *pages = np;
+    rf_buf_free(&ans);
     return rc;
 }
 

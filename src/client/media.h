@@ -19,6 +19,7 @@
 #define RF_CLIENT_MEDIA_H
 
 #include "lib/buf.h"
+#include "lib/codename.h"
 #include "lib/imgseg.h"
 
 #include <stddef.h>
@@ -26,6 +27,10 @@
 
 /* The hidden argv[1] that makes the refuge binary the decoding child. */
 #define RF_MEDIA_CHILD_ARG "__media-child"
+/* ... and the PDF child (poppler; fonts readable, see docs/desk.md). */
+#define RF_MEDIA_PDF_CHILD_ARG "__media-child-pdf"
+#define RF_MEDIA_HEAD_LEN 21u      /* the request's head (media_child.c) */
+#define RF_MEDIA_PDF_PAGES_MAX 20u /* PDF pages that may be previewed */
 
 #define RF_MEDIA_IN_MAX (256u << 20)     /* bytes handed to the child */
 #define RF_MEDIA_PREVIEW_MAX (32u << 20) /* bytes of a preview PNG */
@@ -61,8 +66,13 @@ struct rf_media_report {
     uint8_t f[RF_MF_COUNT]; /* distinct findings, in enum order */
 };
 
-/* A short label for the caseworker ("location (GPS coordinates)"). */
-const char *rf_media_finding_label(int f);
+/* A finding's label: its msgid in the desk's catalogues ("desk.mf.gps"),
+ * and that text in lang ("location (GPS coordinates)"). */
+const char *rf_media_finding_msgid(int f);
+const char *rf_media_finding_label(int f, enum rf_lang lang);
+/* The caseworker's language for the CLI, from the environment as gettext
+ * reads it (LANGUAGE, LC_ALL, LC_MESSAGES, LANG): ru, uk, else English. */
+enum rf_lang rf_media_lang_env(void);
 /* Whether rf_media_strip can remove metadata of this type. */
 int rf_media_can_strip(enum rf_media_type t);
 
@@ -80,13 +90,24 @@ int rf_media_preview(struct rf_buf *out, const uint8_t *p, size_t n, unsigned ma
  * cannot be stripped. p is never changed. */
 int rf_media_strip(struct rf_buf *out, struct rf_media_report *after, const uint8_t *p, size_t n);
 
-/* The child's entry point (main() calls it for RF_MEDIA_CHILD_ARG). */
+/* A PNG of page `page` (0-based, below RF_MEDIA_PDF_PAGES_MAX) of the PDF
+ * p, rendered by poppler in the PDF child, its long side max_side (0:
+ * default); *pages (may be NULL) gets the document's page count.
+ * RF_ERR_NOT_FOUND for a page the document does not have; RF_ERR_INVALID
+ * when p is not a PDF. */
+int rf_media_pdf_preview(struct rf_buf *out, unsigned *pages, const uint8_t *p, size_t n,
+                         unsigned page, unsigned max_side);
+
+/* The children's entry points (main() calls them for RF_MEDIA_CHILD_ARG
+ * and RF_MEDIA_PDF_CHILD_ARG). */
 int rf_media_child_main(void);
+int rf_media_pdf_child_main(void);
 
 /* ---- one child run; exposed for the tests ---- */
 enum rf_media_op {
     RF_MOP_CHECK = 1,
     RF_MOP_PREVIEW = 2,
+    RF_MOP_PDF_PAGE = 3, /* the PDF child only */
     /* test hooks: what a compromised decoder might try */
     RF_MOP_TEST_OPEN = 100, /* open("/etc/passwd") */
     RF_MOP_TEST_SOCKET,     /* socket(AF_INET) */
@@ -94,11 +115,14 @@ enum rf_media_op {
     RF_MOP_TEST_ALLOC,      /* allocate and touch 4 GiB */
     RF_MOP_TEST_FLOOD,      /* answer without end */
     RF_MOP_TEST_LIMITS,     /* answer its RLIMIT_AS and RLIMIT_CPU */
+    RF_MOP_TEST_WRITE,      /* open("/usr/share/fonts/x", O_WRONLY|O_CREAT) */
 };
 
 struct rf_media_run {
     int op;
+    int pdf; /* run the PDF child (RF_MEDIA_PDF_CHILD_ARG) */
     unsigned max_side;
+    unsigned page;
     unsigned timeout_ms; /* 0: RF_MEDIA_TIMEOUT_MS */
     size_t out_max;      /* 0: RF_MEDIA_PREVIEW_MAX */
     /* results */

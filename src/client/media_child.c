@@ -4,10 +4,18 @@
  * byte of the file, then decodes with maintained libraries (libjpeg-turbo,
  * libpng, libexif) and answers over its socket (fd 0 in, fd 1 out):
  *
- *   request: u32 "RFM1", u8 op, u32 max_side, u64 length, the file's bytes
+ *   request: u32 "RFM1", u8 op, u32 max_side, u32 page, u64 length, the
+ *            file's bytes
  *   answer:  u32 status (0 or a negative rf_err), then the payload
  *            CHECK: u8 type, u8 count, count x u8 finding (ascending)
  *            PREVIEW: a PNG
+ *            PDF_PAGE: u32 page count, a PNG
+ *
+ * The PDF child (RF_MEDIA_PDF_CHILD_ARG, poppler with cairo) renders a
+ * built-in PDF before it confines itself (fontconfig and the font engine
+ * set up), then gets a Landlock rule to read the font directories and a
+ * seccomp filter that also allows opening read-only, reading, seeking, stat
+ * and close; it refuses to start without Landlock.
  *
  * Confinement, in order: every fd but 0, 1, 2 closed; not dumpable;
  * RLIMIT_CPU, RLIMIT_AS (not in sanitizer builds: their shadow memory is
@@ -21,7 +29,11 @@
 #include "client/media.h"
 #include "lib/err.h"
 
+#include <cairo.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <fontconfig/fontconfig.h>
+#include <poppler.h>
 #include <stdio.h> /* before jpeglib.h, which needs FILE */
 #include <jpeglib.h>
 #include <libexif/exif-data.h>
@@ -53,6 +65,7 @@
 #define JPEG_PIXELS_MAX (120ull << 20) /* before DCT scaling */
 #define PNG_PIXELS_MAX (40ull << 20)   /* decoded whole, 4 bytes each */
 #define DECODED_MAX (256ull << 20)     /* bytes of one decoded bitmap */
+#define PDF_FDS 32                     /* RLIMIT_NOFILE of the PDF child */
 
 struct bitmap {
     uint8_t *px;
@@ -76,12 +89,30 @@ struct ll_attr {
     uint64_t scoped;
 };
 
-static void landlock_nothing(void)
+struct ll_path_beneath {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+#define LL_FS_READ_FILE (1ull << 2)
+#define LL_FS_READ_DIR (1ull << 3)
+
+/* Read-only places the PDF child may open after confinement: the fonts, the
+ * fontconfig configuration and cache, poppler's CMaps (docs/desk.md). */
+static const char *const pdf_ro_paths[] = {
+    "/usr/share/fonts",      "/usr/local/share/fonts", "/etc/fonts",
+    "/var/cache/fontconfig", "/usr/share/fontconfig",  "/usr/share/poppler",
+};
+
+/* Landlock: every filesystem right handled; with ro != 0, reading files and
+ * directories under pdf_ro_paths granted. Returns the ABI (0: no Landlock;
+ * negative: the ruleset could not be applied). */
+static long landlock_restrict(int ro)
 {
 #ifdef SYS_landlock_create_ruleset
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1u /* VERSION */);
     if (abi < 1)
-        return; /* seccomp below still forbids every open */
+        return 0; /* seccomp below still forbids every open */
     struct ll_attr a;
     size_t sz = abi >= 6 ? sizeof(a) : abi >= 4 ? 2 * sizeof(uint64_t) : sizeof(uint64_t);
     memset(&a, 0, sizeof(a));
@@ -98,13 +129,48 @@ static void landlock_nothing(void)
         a.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
     long fd = syscall(SYS_landlock_create_ruleset, &a, sz, 0);
     if (fd < 0)
-        return;
-    syscall(SYS_landlock_restrict_self, (int)fd, 0);
+        return -1;
+    for (size_t i = 0; ro && i < sizeof(pdf_ro_paths) / sizeof(pdf_ro_paths[0]); i++) {
+        int dfd = open(pdf_ro_paths[i], O_PATH | O_CLOEXEC | O_DIRECTORY);
+        if (dfd < 0)
+            continue; /* not on this system: nothing to grant */
+        struct ll_path_beneath pb = {LL_FS_READ_FILE | LL_FS_READ_DIR, dfd};
+        long k = syscall(SYS_landlock_add_rule, (int)fd, 1 /* PATH_BENEATH */, &pb, 0);
+        close(dfd);
+        if (k != 0) {
+            close((int)fd);
+            return -1;
+        }
+    }
+    long k = syscall(SYS_landlock_restrict_self, (int)fd, 0);
     close((int)fd);
+    return k == 0 ? abi : -1;
+#else
+    (void)ro;
+    return 0;
 #endif
 }
 
-static int seccomp_strict(void)
+/* The PDF child's additions: opening read-only (Landlock decides where:
+ * only the fonts and their configuration), reading, seeking, stat and close
+ * of what it opened (as measured with strace: fontconfig and FreeType open
+ * a font file, stat, seek and read it, close it). Still no write but fd 1, no socket, no exec, no
+ * clone, no PROT_EXEC. */
+static int seccomp_pdf_rules(scmp_filter_ctx ctx)
+{
+    /* O_TMPFILE includes O_DIRECTORY, which opendir() uses */
+    const uint64_t wr =
+        O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | (O_TMPFILE & ~O_DIRECTORY);
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+                              SCMP_A2(SCMP_CMP_MASKED_EQ, wr, 0));
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(read), 1, SCMP_A0(SCMP_CMP_GE, 3));
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(lseek), 0);
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 0);
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(close), 0);
+    return rc;
+}
+
+static int seccomp_strict(int pdf)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (ctx == NULL)
@@ -123,6 +189,8 @@ static int seccomp_strict(void)
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mremap), 0);
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(madvise), 0);
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigreturn), 0);
+    if (pdf)
+        rc |= seccomp_pdf_rules(ctx);
 #ifdef RF_SANITIZER_BUILD
     /* what the sanitizer runtimes do while running and to print a report
      * (their symbolizer's opens still die: a report then ends in SIGSYS) */
@@ -140,11 +208,15 @@ static int seccomp_strict(void)
     return rc == 0 ? 0 : -1;
 }
 
-static int confine(void)
+/* pdf: the PDF child's looser filesystem rules (fonts, read-only) and a
+ * few more descriptors; it also needs Landlock, or it does not start. */
+static int confine(int pdf)
 {
     syscall(SYS_close_range, 3u, ~0u, 0u);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    struct rlimit zero = {0, 0}, three = {3, 3};
+    struct rlimit zero = {0, 0}, three = {3, 3}, nfd = {PDF_FDS, PDF_FDS};
+    if (pdf)
+        three = nfd;
     lim_cpu.rlim_cur = lim_cpu.rlim_max = CPU_SECONDS;
     if (setrlimit(RLIMIT_CPU, &lim_cpu) != 0 || setrlimit(RLIMIT_FSIZE, &zero) != 0 ||
         setrlimit(RLIMIT_CORE, &zero) != 0 || setrlimit(RLIMIT_NOFILE, &three) != 0)
@@ -156,10 +228,14 @@ static int confine(void)
 #else
     lim_as.rlim_cur = lim_as.rlim_max = RLIM_INFINITY;
 #endif
-    landlock_nothing();
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -1;
-    return seccomp_strict();
+    long ll = landlock_restrict(pdf);
+    /* without Landlock, the image child's seccomp alone forbids every open;
+     * the PDF child's would allow reading any file: it refuses to start */
+    if (pdf && ll < 1)
+        return -1;
+    return seccomp_strict(pdf);
 }
 
 /* ------------------------------------------------------------ I/O */
@@ -355,6 +431,9 @@ static void pdf_findings(struct found *f, const uint8_t *p, size_t n)
             add(f, keys[i].kind);
 }
 
+static int child_pdf; /* this child is the PDF child (RF_MEDIA_PDF_CHILD_ARG) */
+static void pdf_info_findings(struct found *f, const uint8_t *p, size_t n);
+
 static void op_check(const uint8_t *p, size_t n)
 {
     struct found f;
@@ -366,6 +445,8 @@ static void op_check(const uint8_t *p, size_t n)
         rc = rf_jpeg_walk(p, n, jpeg_finding, &f, &end);
     else if (t == RF_MEDIA_PNG)
         rc = rf_png_walk(p, n, png_finding, &f, &end);
+    else if (t == RF_MEDIA_PDF && child_pdf)
+        pdf_info_findings(&f, p, n);
     else if (t == RF_MEDIA_PDF)
         pdf_findings(&f, p, n);
     if (rc != 0) {
@@ -657,12 +738,201 @@ static void op_preview(const uint8_t *p, size_t n, unsigned max_side)
     free(d.p);
 }
 
+/* ------------------------------------------------------------ PDF */
+
+/* A one-page PDF with a line of Helvetica (a font it does not embed): the
+ * PDF child renders it before confinement, so fontconfig has read its
+ * configuration and cache, poppler has set up its font engine and the
+ * common substitute font is open. Fonts a hostile PDF asks for later are
+ * opened read-only under the Landlock rule (pdf_ro_paths). */
+static const char warm_pdf[] =
+    "%PDF-1.4\n"
+    "1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    "2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 50]/Contents 4 0 R"
+    "/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+    "4 0 obj<</Length 41>>stream\nBT /F1 12 Tf 10 20 Td (Warm up 123) Tj ET\nendstream endobj\n"
+    "5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+    "trailer<</Root 1 0 R>>\n%%EOF\n";
+
+static PopplerDocument *pdf_open(const uint8_t *p, size_t n)
+{
+    GBytes *b = g_bytes_new_static(p, n);
+    PopplerDocument *doc = poppler_document_new_from_bytes(b, NULL, NULL);
+    g_bytes_unref(b);
+    return doc;
+}
+
+/* The page as an RGB bitmap, its long side max_side pixels, on white.
+ * Annotations are drawn (an appearance is only drawing); nothing in the
+ * file is run: poppler has no JavaScript engine, and rendering follows no
+ * action, link, launch or embedded file. */
+static int pdf_render(struct bitmap *bm, PopplerDocument *doc, unsigned page, unsigned max_side)
+{
+    PopplerPage *pg = poppler_document_get_page(doc, (int)page);
+    if (pg == NULL)
+        return RF_ERR_FORMAT;
+    double w = 0, h = 0;
+    poppler_page_get_size(pg, &w, &h);
+    if (!(w >= 1 && h >= 1 && w <= 1e6 && h <= 1e6)) {
+        g_object_unref(pg);
+        return RF_ERR_FORMAT;
+    }
+    double lng = w > h ? w : h, k = (double)max_side / lng;
+    uint32_t pw = (uint32_t)(w * k + 0.5), ph = (uint32_t)(h * k + 0.5);
+    if (pw < 1)
+        pw = 1;
+    if (ph < 1)
+        ph = 1;
+    cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)pw, (int)ph);
+    if (cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(sf);
+        g_object_unref(pg);
+        return RF_ERR_NOMEM;
+    }
+    cairo_t *cr = cairo_create(sf);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_scale(cr, (double)pw / w, (double)ph / h);
+    poppler_page_render(pg, cr);
+    int st = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(sf);
+    g_object_unref(pg);
+    int rc = st == CAIRO_STATUS_SUCCESS ? 0 : RF_ERR_FORMAT;
+    uint8_t *px = rc == 0 ? malloc((size_t)pw * ph * 3) : NULL;
+    if (rc == 0 && px == NULL)
+        rc = RF_ERR_NOMEM;
+    if (rc == 0) {
+        const uint8_t *d = cairo_image_surface_get_data(sf);
+        int stride = cairo_image_surface_get_stride(sf);
+        for (uint32_t y = 0; y < ph; y++)
+            for (uint32_t x = 0; x < pw; x++) {
+                uint32_t v;
+                memcpy(&v, d + (size_t)y * (size_t)stride + (size_t)x * 4, 4);
+                uint8_t *o = px + ((size_t)y * pw + x) * 3;
+                o[0] = (uint8_t)(v >> 16);
+                o[1] = (uint8_t)(v >> 8);
+                o[2] = (uint8_t)v;
+            }
+        bm->px = px;
+        bm->w = pw;
+        bm->h = ph;
+        bm->c = 3;
+    }
+    cairo_surface_destroy(sf);
+    return rc;
+}
+
+static void quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data)
+{
+    (void)domain, (void)level, (void)msg, (void)data;
+}
+
+static GLogWriterOutput quiet_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
+                                     gpointer data)
+{
+    (void)level, (void)fields, (void)n, (void)data;
+    return G_LOG_WRITER_HANDLED;
+}
+
+static void pdf_warm_up(void)
+{
+    /* GLib's warnings would write to fd 2, which seccomp forbids in a
+     * release build (SIGSYS): a warning about a hostile file is no reason
+     * to die, and says nothing the caseworker needs */
+    g_log_set_default_handler(quiet_log, NULL);
+    g_log_set_writer_func(quiet_writer, NULL, NULL);
+    FcInit();
+    PopplerDocument *doc = pdf_open((const uint8_t *)warm_pdf, sizeof(warm_pdf) - 1);
+    if (doc == NULL)
+        return;
+    struct bitmap bm = {NULL, 0, 0, 0};
+    if (pdf_render(&bm, doc, 0, 64) == 0)
+        free(bm.px);
+    g_object_unref(doc);
+}
+
+static int has_text(gchar *s)
+{
+    int r = s != NULL && s[0] != 0;
+    g_free(s);
+    return r;
+}
+
+/* The document information dictionary and the XMP packet, read by poppler
+ * (also from compressed object streams), plus the uncompressed keys. */
+static void pdf_info_findings(struct found *f, const uint8_t *p, size_t n)
+{
+    pdf_findings(f, p, n);
+    PopplerDocument *doc = pdf_open(p, n);
+    if (doc == NULL)
+        return;
+    if (has_text(poppler_document_get_author(doc)))
+        add(f, RF_MF_AUTHOR);
+    if (has_text(poppler_document_get_creator(doc)) || has_text(poppler_document_get_producer(doc)))
+        add(f, RF_MF_CREATOR);
+    if (poppler_document_get_creation_date(doc) > 0 ||
+        poppler_document_get_modification_date(doc) > 0)
+        add(f, RF_MF_DATE);
+    if (has_text(poppler_document_get_title(doc)) || has_text(poppler_document_get_subject(doc)) ||
+        has_text(poppler_document_get_keywords(doc)))
+        add(f, RF_MF_COMMENT);
+    if (has_text(poppler_document_get_metadata(doc)))
+        add(f, RF_MF_XMP);
+    g_object_unref(doc);
+}
+
+/* answer: u32 page count, then the PNG of page `page` (0-based) */
+static void op_pdf_page(const uint8_t *p, size_t n, unsigned page, unsigned max_side)
+{
+    struct bitmap bm = {NULL, 0, 0, 0};
+    struct memdst d = {NULL, 0, 0};
+    int rc = 0;
+    if (max_side == 0 || max_side > RF_MEDIA_SIDE_MAX || page >= RF_MEDIA_PDF_PAGES_MAX ||
+        rf_media_detect(p, n) != RF_MEDIA_PDF) {
+        answer(RF_ERR_INVALID, NULL, 0);
+        return;
+    }
+    PopplerDocument *doc = pdf_open(p, n);
+    if (doc == NULL) {
+        answer(RF_ERR_FORMAT, NULL, 0);
+        return;
+    }
+    int np = poppler_document_get_n_pages(doc);
+    if (np < 1 || page >= (unsigned)np)
+        rc = RF_ERR_NOT_FOUND;
+    if (rc == 0)
+        rc = pdf_render(&bm, doc, page, max_side);
+    g_object_unref(doc);
+    uint8_t cnt[4] = {(uint8_t)((uint32_t)np >> 24), (uint8_t)((uint32_t)np >> 16),
+                      (uint8_t)((uint32_t)np >> 8), (uint8_t)np};
+    if (rc == 0) {
+        /* the count first, then the PNG, in one buffer */
+        d.p = malloc(65536);
+        d.cap = 65536;
+        if (d.p == NULL)
+            rc = RF_ERR_NOMEM;
+        else {
+            memcpy(d.p, cnt, 4);
+            d.len = 4;
+            rc = encode_png(&d, &bm);
+        }
+    }
+    answer(rc, d.p, d.len);
+    free(bm.px);
+    free(d.p);
+}
+
 /* ------------------------------------------------------------ test hooks */
 
 static void op_test(int op)
 {
     if (op == RF_MOP_TEST_OPEN) {
         int fd = (int)syscall(SYS_openat, -100 /* AT_FDCWD */, "/etc/passwd", 0);
+        answer(fd >= 0 ? 0 : RF_ERR_IO, NULL, 0);
+    } else if (op == RF_MOP_TEST_WRITE) {
+        int fd = (int)syscall(SYS_openat, -100, "/usr/share/fonts/x", O_WRONLY | O_CREAT, 0600);
         answer(fd >= 0 ? 0 : RF_ERR_IO, NULL, 0);
     } else if (op == RF_MOP_TEST_SOCKET) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -697,20 +967,23 @@ static void op_test(int op)
     }
 }
 
-int rf_media_child_main(void)
+static int child_run(int pdf)
 {
-    if (confine() != 0)
+    child_pdf = pdf;
+    if (pdf)
+        pdf_warm_up(); /* before confinement: fontconfig, the font engine */
+    if (confine(pdf) != 0)
         _exit(4);
-    uint8_t head[17];
+    uint8_t head[RF_MEDIA_HEAD_LEN];
     struct rf_reader r;
-    uint32_t magic, side;
+    uint32_t magic, side, page;
     uint8_t op;
     uint64_t len;
     if (read_full(head, sizeof(head)) != 0)
         _exit(5);
     rf_reader_init(&r, head, sizeof(head));
     if (rf_get_u32(&r, &magic) != 0 || rf_get_u8(&r, &op) != 0 || rf_get_u32(&r, &side) != 0 ||
-        rf_get_u64(&r, &len) != 0 || magic != MAGIC) {
+        rf_get_u32(&r, &page) != 0 || rf_get_u64(&r, &len) != 0 || magic != MAGIC) {
         answer(RF_ERR_PROTOCOL, NULL, 0);
         _exit(0);
     }
@@ -729,9 +1002,21 @@ int rf_media_child_main(void)
     }
     if (op == RF_MOP_CHECK)
         op_check(p, (size_t)len);
-    else if (op == RF_MOP_PREVIEW)
+    else if (op == RF_MOP_PREVIEW && !pdf)
         op_preview(p, (size_t)len, side);
+    else if (op == RF_MOP_PDF_PAGE && pdf)
+        op_pdf_page(p, (size_t)len, page, side);
     else
         op_test(op);
     _exit(0);
+}
+
+int rf_media_child_main(void)
+{
+    return child_run(0);
+}
+
+int rf_media_pdf_child_main(void)
+{
+    return child_run(1);
 }

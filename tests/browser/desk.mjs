@@ -1,5 +1,5 @@
 // desk.mjs - the caseworker's desk (refuge desk) in a real Chromium with
-// JavaScript off, on a 360 px wide screen, in English and Russian: a person
+// JavaScript off, on a 360 px wide screen, in English, Russian and Ukrainian: a person
 // writes (through the person's pages, in the same browser engine), the first
 // admin starts `refuge desk --no-open`, the test opens the printed one-time
 // link, syncs, finds the case on the board, opens it, replies and moves it
@@ -15,8 +15,12 @@
 // cookie is HttpOnly + SameSite=Strict + a browser-session cookie.
 // The team page: invite from the desk, a second caseworker enrolls with the
 // token shown, the admin approves by typing the fingerprint read out.
-// Saves desk-board-{en,ru}.png, desk-case-{en,ru}.png, desk-file-{en,ru}.png and
-// desk-team-{en,ru}.png into
+// With JavaScript ON in one more context (autoRefresh): the board refreshes
+// itself after a background sync (Bob's tag appears without a click), not
+// while Alice types in the filter; a hostile PDF (JavaScript on open, a
+// /Launch action, markup as its author) previews as pictures, no dialog, no
+// console message. Saves desk-board-{en,ru,uk}.png, desk-case-{en,ru,uk}.png,
+// desk-file-{en,ru,uk}.png and desk-team-{en,ru,uk}.png into
 // $SCREENSHOTS_DIR (default docs/screenshots/).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -157,7 +161,12 @@ async function assertDeskPage(page, what) {
   });
   check(m.scroll <= m.client, `${what}: scrolls sideways at ${WIDTH}px (scrollWidth ${m.scroll})`);
   check(m.right <= m.client, `${what}: ${m.worst} reaches ${m.right}px, past the ${m.client}px screen`);
-  check(await page.locator('script').count() === 0, `${what}: the page has a <script>`);
+  // the only script the desk has is the board's /board.js (empty element,
+  // no inline code); every other page has none
+  const scripts = await page.locator('script').evaluateAll((ss) => ss.map((x) => `${x.getAttribute('src')}|${x.textContent}`));
+  const isBoard = new URL(page.url()).pathname === '/';
+  check(scripts.length === (isBoard ? 1 : 0) && scripts.every((x) => x === '/board.js|'),
+    `${what}: unexpected <script> elements: ${JSON.stringify(scripts)}`);
   if (!contrastChecked) { // the checker itself, once: it must catch grey on white
     const p2 = await page.context().newPage();
     await p2.setContent('<body style="background:#fff"><p style="color:#aaa">faint</p><p style="color:#595959">dark enough</p></body>');
@@ -174,6 +183,12 @@ async function shot(page, name) {
   fs.mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: path.join(shots, name), fullPage: true });
   log(`screenshot ${path.relative(repo, path.join(shots, name))}`);
+  if (process.env.DESK_SHOTS_WIDE === '1') { // for looking at them at desktop width (not kept in docs/)
+    const vp = page.viewportSize();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: path.join(shots, name.replace('.png', '-wide.png')), fullPage: true });
+    await page.setViewportSize(vp);
+  }
 }
 
 // Keyboard only: focus the control, press Enter, wait for the next page.
@@ -256,6 +271,86 @@ async function secondDeskSeesChanges(bob, cid, want) {
   log("Bob's desk shows Alice's stage, reply, tag and note after Sync now");
 }
 
+// The board's automatic refresh (board.js), with JavaScript ON in this one
+// context: Alice's desk syncs in the background every second; Bob tags the
+// case from his CLI; Alice's board shows the tag without a click and without
+// reloading the page. While Alice types in the filter form, it does not
+// refresh; once she leaves the form, it does. No console error (a CSP
+// violation would show) and no request to another origin.
+async function autoRefresh(inst, bob, cid) {
+  const port = await freePort();
+  const desk = spawnLogged(['desk', '--no-open', '--port', String(port), '--sync-every', '1'], inst.env, 'desk-live');
+  const link = await waitFor(() => {
+    if (desk.exited !== null) fail(`the refreshing desk exited:\n${fs.readFileSync(desk.outPath, 'utf8')}`);
+    const m = fs.readFileSync(desk.outPath, 'utf8').match(/http:\/\/127\.0\.0\.1:\d+\/open\?t=[A-Za-z0-9_-]+/);
+    return m && m[0];
+  }, 'the refreshing desk prints its link');
+  const origin = `http://127.0.0.1:${port}`;
+  const ctx = await browser.newContext({ javaScriptEnabled: true, viewport: { width: WIDTH, height: 760 }, locale: 'en-US' });
+  const msgs = [];
+  const foreign = [];
+  ctx.on('request', (req) => { if (!req.url().startsWith(origin + '/')) foreign.push(req.url()); });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') msgs.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => msgs.push(`pageerror: ${e}`));
+  page.on('dialog', (d) => { msgs.push(`dialog: ${d.message()}`); d.dismiss().catch(() => {}); });
+  await page.goto(link);
+  const row = () => page.locator('li.case', { has: page.locator(`a.id:text-is("${cid}")`) });
+  await waitFor(async () => (await row().count()) === 1, "Alice's board lists the case", 30000);
+  await assertDeskPage(page, 'board with JavaScript on');
+  await page.evaluate(() => { window.rfNoReload = 1; });
+  let navigations = 0;
+  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
+
+  refuge(['tag', cid, 'bobs-tag'], bob.env);
+  refuge(['sync'], bob.env);
+  await waitFor(async () => (await row().innerText()).includes('bobs-tag'),
+    "Bob's tag appears on Alice's board without a click", 30000);
+  check(navigations === 0 && await page.evaluate(() => window.rfNoReload === 1),
+    'the list was refreshed in place, the page was not reloaded');
+
+  // typing in the filter form: no refresh until she leaves it
+  await page.locator('#f-q').focus();
+  await page.keyboard.type('flat');
+  const before = await page.locator('#board-live').getAttribute('data-refreshed');
+  refuge(['tag', cid, 'while-typing'], bob.env);
+  refuge(['sync'], bob.env);
+  await sleep(8000); // several syncs and polls
+  check(!(await row().innerText()).includes('while-typing') &&
+    await page.locator('#board-live').getAttribute('data-refreshed') === before &&
+    await page.locator('#f-q').inputValue() === 'flat',
+  'no refresh while typing in the filter (the typed text is kept)');
+  await page.locator('#f-q').fill('');
+  await page.locator('h1').click();
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await waitFor(async () => (await row().innerText()).includes('while-typing'),
+    'after leaving the filter form, the board refreshes', 30000);
+  // the hostile PDF's page, with JavaScript on: its pages are pictures,
+  // nothing of it runs (no dialog, no console message), its name escaped
+  await page.goto(`${origin}/case/${cid}?lang=en`);
+  await Promise.all([page.waitForLoadState('load'), page.locator('a', { hasText: 'letter.pdf' }).click()]);
+  const pdfText = await page.locator('main').innerText();
+  check(pdfText.includes('PDF document') && pdfText.includes('Page 1 of 2'),
+    `the hostile PDF's page: a PDF, page 1 of 2:\n${pdfText.slice(0, 1500)}`);
+  check(pdfText.includes("author's name") && !pdfText.includes('alert(1)'), "the PDF's author is warned of, never shown");
+  const img = page.locator('.preview img');
+  await waitFor(async () => img.evaluate((i) => i.complete && i.naturalWidth > 0), 'the PDF page picture loads', 30000);
+  check(await img.evaluate((i) => i.naturalWidth) === 1600, 'the PDF page is drawn 1600 px wide');
+  await assertDeskPage(page, 'hostile PDF (JavaScript on)');
+  await Promise.all([page.waitForLoadState('load'), page.locator('a[rel="next"]').click()]);
+  check((await page.locator('main').innerText()).includes('Page 2 of 2'), 'the next page of the PDF');
+  await waitFor(async () => page.locator('.preview img').evaluate((i) => i.complete && i.naturalWidth > 0), 'page 2 loads', 30000);
+  check(!msgs.some((m) => m.includes('pdfjs')), 'nothing of the PDF ran');
+  await page.goto(`${origin}/?lang=en`);
+  const badJs = msgs.filter((m) => !(m.includes('Failed to load resource') && m.includes('404')));
+  check(badJs.length === 0, `console errors, warnings or dialogs with JavaScript on:\n${badJs.join('\n')}`);
+  check(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
+  await page.locator('form[action="/lock"] button').click();
+  await waitFor(() => desk.exited !== null, 'the refreshing desk exits after Lock', 30000);
+  await ctx.close();
+  log("JavaScript on: Bob's change appears on Alice's board without a click; not while she types; a hostile PDF's pages are pictures, nothing of it runs");
+}
+
 async function main() {
   check(fs.existsSync(bin), `no refuge binary at ${bin}`);
   const inst = await startInstance();
@@ -269,15 +364,20 @@ async function main() {
   // a photo with GPS coordinates and a camera serial in its EXIF (built by
   // tests/e2e/test_media.py's make_jpeg); app1 is its EXIF segment
   const made = spawnSync('python3', ['-c',
-    'import sys, json; sys.path.insert(0, sys.argv[1]); from test_media import make_jpeg; ' +
+    'import sys, json; sys.path.insert(0, sys.argv[1]); from test_media import make_jpeg, make_pdf; ' +
     'j, a = make_jpeg(b"SN4471920", b"iccDeskBrowserTest"); ' +
-    'print(json.dumps({"jpeg": j.hex(), "app1": a.hex()}))', path.join(repo, 'tests', 'e2e')],
+    'p = make_pdf(2, catalog_extra=b"/OpenAction<</S/JavaScript/JS(app.alert(\'pdfjs\');console.log(\'pdfjs\'))>>' +
+    '/AA<</WC<</S/Launch/F(/bin/sh)>>>>", info=b"/Author(<script>alert(1)</script>)"); ' +
+    'print(json.dumps({"jpeg": j.hex(), "app1": a.hex(), "pdf": p.hex()}))', path.join(repo, 'tests', 'e2e')],
   { encoding: 'utf8' });
   check(made.status === 0, `cannot build the test photo: ${made.stderr}`);
   const photo = JSON.parse(made.stdout);
   const jpeg = Buffer.from(photo.jpeg, 'hex');
   const app1 = Buffer.from(photo.app1, 'hex');
-  const person = await personWrites(inst, message, [{ name: 'flat.jpg', mimeType: 'image/jpeg', buffer: jpeg }], true);
+  // and a hostile PDF: JavaScript on open, a /Launch action, markup as its author
+  const hostilePdf = Buffer.from(photo.pdf, 'hex');
+  const person = await personWrites(inst, message, [{ name: 'flat.jpg', mimeType: 'image/jpeg', buffer: jpeg },
+    { name: 'letter.pdf', mimeType: 'application/pdf', buffer: hostilePdf }], true);
 
   const deskPort = await freePort();
   const desk = spawnLogged(['desk', '--no-open', '--port', String(deskPort), '--sync-every', '0'], inst.env, 'desk');
@@ -314,6 +414,10 @@ async function main() {
   check((await page.locator('h1').innerText()).includes('Обращения'), 'the board in Russian');
   await assertDeskPage(page, 'board (ru)');
   await shot(page, 'desk-board-ru.png');
+  await page.goto(`${origin}/?lang=uk`);
+  check((await page.locator('h1').innerText()).includes('Звернення'), 'the board in Ukrainian');
+  await assertDeskPage(page, 'board (uk)');
+  await shot(page, 'desk-board-uk.png');
 
   await page.goto(`${origin}/?lang=en`);
   await pressEnterOn(page, page.locator('a.id'));
@@ -337,7 +441,11 @@ async function main() {
   await page.goto(`${origin}/case/${cid}?lang=ru`);
   await assertDeskPage(page, 'case (ru)');
   await shot(page, 'desk-case-ru.png');
-  log('board and case in en and ru; reply and stage with the keyboard');
+  await page.goto(`${origin}/case/${cid}?lang=uk`);
+  check((await page.locator('main').innerText()).includes(message), 'the case page in Ukrainian');
+  await assertDeskPage(page, 'case (uk)');
+  await shot(page, 'desk-case-uk.png');
+  log('board and case in en, ru and uk; reply and stage with the keyboard');
 
   // the file page: warning, byte-exact download, stripped copy (keyboard only)
   await page.goto(`${origin}/case/${cid}?lang=en`);
@@ -371,7 +479,11 @@ async function main() {
   check((await page.locator('main').innerText()).includes('место (координаты GPS)'), 'the warning in Russian');
   await assertDeskPage(page, 'file (ru)');
   await shot(page, 'desk-file-ru.png');
-  log('file page in en and ru: warning, byte-exact download, stripped copy');
+  await page.goto(fileUrl.replace(/\?.*$/, '') + '?lang=uk');
+  check((await page.locator('main').innerText()).includes('місце (координати GPS)'), 'the warning in Ukrainian');
+  await assertDeskPage(page, 'file (uk)');
+  await shot(page, 'desk-file-uk.png');
+  log('file page in en, ru and uk: warning, byte-exact download, stripped copy');
   // the team page: invite from the desk, Carol enrolls with the token it
   // shows, then waits; the screenshots; approve by typing the fingerprint
   // Carol reads out (keyboard only)
@@ -397,13 +509,17 @@ async function main() {
   check((await page.locator('h1').innerText()).includes('Команда'), 'the team page in Russian');
   await assertDeskPage(page, 'team (ru)');
   await shot(page, 'desk-team-ru.png');
+  await page.goto(`${origin}/team?lang=uk`);
+  check((await page.locator('h1').innerText()).includes('Команда'), 'the team page in Ukrainian');
+  await assertDeskPage(page, 'team (uk)');
+  await shot(page, 'desk-team-uk.png');
   await page.goto(`${origin}/team?lang=en`);
   await page.locator('form[action="/team/approve"] input[name="fingerprint"]').focus();
   await page.keyboard.type(carolFp);
   await pressEnterOn(page, page.locator('form[action="/team/approve"] button'));
   const approved = await page.locator('main').innerText();
   check(approved.includes('Approved') && approved.includes(carolFp), `Carol approved:\n${approved.slice(0, 1500)}`);
-  log('team page in en and ru; invite from the desk, approve by typing the fingerprint');
+  log('team page in en, ru and uk; invite from the desk, approve by typing the fingerprint');
   // a tag and a note, then the second caseworker's desk and the person
   await page.goto(`${origin}/case/${cid}?lang=en`);
   const tag = 'interpreter';
@@ -424,6 +540,8 @@ async function main() {
   await waitFor(() => desk.exited !== null, 'the desk exits after Lock', 30000);
   check(desk.exited === 0, `the desk exited with ${desk.exited}`);
   await ctx.close();
+
+  await autoRefresh(inst, bob, cid);
 
   check(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
   const bad = consoleMsgs.filter((m) => !(m.includes('Failed to load resource') && m.includes('404')));

@@ -99,11 +99,17 @@ def refused(resp, what):
           "%s shows nothing of the desk" % what, resp.text[:400])
 
 
-def headers_ok(resp, what):
+def headers_ok(resp, what, board=False):
     csp = resp.header("content-security-policy") or ""
     for part in ("default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"):
         check(part in csp, "%s: CSP has %s" % (what, part), csp)
-    check("script-src" not in csp and "http" not in csp,
+    if board:  # the board's one script, by its path (desk_live.c; test_desk_live.py)
+        csp, n = re.subn(r"; script-src http://127\.0\.0\.1:(\d+)/board\.js "
+                         r"http://localhost:\1/board\.js"
+                         r"; connect-src 'self'$",
+                         "", csp)
+        check(n == 1, "%s: CSP allows /board.js and its fetches only" % what, csp)
+    check("script-src" not in csp and "http" not in csp and "connect-src" not in csp,
           "%s: CSP allows no script and no other site" % what, csp)
     check(resp.header("cache-control") == "no-store", "%s: Cache-Control no-store" % what)
     check(resp.header("x-frame-options") == "DENY", "%s: X-Frame-Options DENY" % what)
@@ -165,7 +171,7 @@ def test():
 
     board = b.get("/", follow=False)
     check(board.status == 200, "the board answers with the session", board.text[:600])
-    headers_ok(board, "the board")
+    headers_ok(board, "the board", board=True)
     refused(b.request("GET", "/", headers={"Host": "evil.example:%d" % port}),
             "the session's cookie under a rebound Host")
     refused(b.request("GET", "/", headers={"Host": "127.0.0.1:%d" % (port + 1)}),

@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (Browser, Person, Server, Staff, check, encodings, free_port, log, main,
                  sanitizer_report, search_tree, tempdir)
 from test_desk import start_desk
-from test_media import make_jpeg, png_chunk
+from test_media import make_jpeg, make_pdf, png_chunk
 
 FILE_CT = "application/octet-stream"
 
@@ -113,6 +113,18 @@ def test():
     pdf = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /OpenAction 2 0 R >>\nendobj\n"
            b"2 0 obj\n<< /S /JavaScript /JS (app.alert('" + c_pdf + b"')) >>\nendobj\n"
            b"trailer << /Root 1 0 R >>\n%%EOF\n")
+    # a real PDF of 3 pages: an author (in #-escaped names, which only a real
+    # PDF parser reads), JavaScript on open, a /Launch action on close, a URI
+    # link action: previewed as pictures, nothing run or followed
+    c_js = ("canaryJs" + secrets.token_hex(8)).encode()
+    report = make_pdf(3, catalog_extra=(b"/OpenAction<</S/JavaScript/JS(app.alert('" + c_js +
+                                        b"'))>>/AA<</WC<</S/Launch/F(/bin/sh)>>>>"),
+                      info=b"/Au#74hor(Jane Roe)/Cr#65ationDate(D:20240102030405Z)")
+    # hostile PDFs: a page tree claiming a million pages; a malformed xref
+    many = make_pdf(2, count=1000000)
+    broken = make_pdf(1)
+    x = broken.index(b"xref")
+    broken = broken[:x + 5] + b"9" * (len(broken) - x - 5 - 30) + broken[-30:]
     # the server keeps what follows the last path separator (pages_inbox.c)
     sent_name = ("..\\..\\x/../'><img src=x onerror=alert(2)><script>alert(1)<script> %0D%0A;"
                  "\u202egpj." + "A" * 150 + ".txt")
@@ -132,6 +144,9 @@ def test():
         ("page.png", "image/png", page),
         ("script.png", "text/html", spng),
         ("letter.pdf", "application/pdf", pdf),
+        ("report.pdf", "application/pdf", report),
+        ("many.pdf", "application/pdf", many),
+        ("broken.pdf", "application/pdf", broken),
         ("big.bin", "application/octet-stream", big),
         ("tampered.bin", "application/octet-stream", tampered)])
     check(resp.status == 200, "the person's files are sent", resp.text[:600])
@@ -147,7 +162,8 @@ def test():
     cid = re.findall(r'href="/case/([a-z0-9]+)', r.text)[0]
     r = b.get("/case/" + cid)
     links = file_links(r.text, cid)
-    check(len(links) == 8, "the case page links each of the eight files", (links, r.text[-4000:]))
+    check(len(links) == 11, "the case page links each of the eleven files",
+          (links, r.text[-4000:]))
     check(hostile in links, "the hostile name is shown (escaped) as the link's text",
           list(links))
     check("<script" not in r.text.lower(), "no script element in the case page")
@@ -254,6 +270,15 @@ def test():
                   canary not in pv.body and b"script" not in pv.body,
                   "%s: its preview is re-encoded, without the script" % name, pv.status)
             check("comments or text" in r.text, "%s: the text chunk is warned of" % name)
+        elif kind == "pdf":
+            # no page tree: poppler cannot draw it, the page says so
+            check("No preview" in r.text and "preview.png" not in r.text,
+                  "%s: no page to draw, 'no preview'" % name, r.text[-2000:])
+            check(pv.status == 422 and pv.header("content-type").startswith("text/plain") and
+                  canary not in pv.body,
+                  "%s: the preview URL answers 422 text/plain, never the bytes" % name,
+                  (pv.status, pv.headers, pv.body[:200]))
+            served_safely(pv, "%s's refused preview" % name)
         else:
             check("preview.png" not in r.text, "%s: not previewed" % name)
             check(pv.status == 422 and pv.header("content-type").startswith("text/plain") and
@@ -262,8 +287,7 @@ def test():
                   (pv.status, pv.headers, pv.body[:200]))
             served_safely(pv, "%s's refused preview" % name)
         if kind == "pdf":
-            check("PDF document" in r.text and "PDFs are not previewed" in r.text,
-                  "%s: found to be a PDF, not previewed" % name)
+            check("PDF document" in r.text, "%s: found to be a PDF" % name)
     for resp in b.history:
         ct = resp.header("content-type") or ""
         if any(c in resp.body for c in (c_svg, c_html, c_png, c_pdf, c_txt, serial)):
@@ -272,6 +296,64 @@ def test():
                   "a response with a file's bytes is always an octet-stream attachment",
                   (resp.url, ct))
     log("hostile SVG, HTML, PNG and PDF: never inline, never under their claimed type")
+
+    # ---- a real PDF: its pages previewed as pictures, its author warned of
+    fp = "/case/%s/file/%s" % (cid, links["report.pdf"])
+    r = b.get(fp)
+    check(r.status == 200 and "PDF document" in r.text, "report.pdf: the page answers",
+          r.text[:800])
+    check('<img src="%s/preview.png?page=1"' % fp in r.text and "Page 1 of 3" in r.text,
+          "report.pdf: page 1 of 3 is previewed", r.text[-3000:])
+    check('href="%s?page=2&amp;lang=en" rel="next"' % fp in r.text and 'rel="prev"' not in r.text,
+          "report.pdf: a link to the next page, none to a previous one")
+    check("author's name" in html.unescape(r.text) and "date and time it was taken, created or changed" in r.text,
+          "report.pdf: the author and date (#-escaped names) are warned of", r.text[-3000:])
+    check(r.page.form(fp + "/strip") is None and "cannot remove metadata from a PDF" in r.text,
+          "report.pdf: no strip button, and the page says why")
+    check("<script" not in r.text.lower() and c_js.decode() not in r.text,
+          "report.pdf: no script and none of its JavaScript in the page")
+    for lang, author in (("ru", "имя автора"), ("uk", "ім'я автора")):
+        t = b.get(fp + "?lang=" + lang)
+        check(author in html.unescape(t.text), "report.pdf: the author warned of in %s" % lang)
+    check("Страница 1 из 3" in b.get(fp + "?lang=ru").text, "the page count in Russian")
+    check("Сторінка 1 з 3" in b.get(fp + "?lang=uk").text, "the page count in Ukrainian")
+    for k in (1, 2, 3):
+        pv = b.get(fp + "/preview.png?page=%d" % k)
+        check(pv.status == 200 and pv.header("content-type") == "image/png" and
+              pv.body.startswith(b"\x89PNG\r\n\x1a\n"),
+              "report.pdf: page %d is a PNG" % k, (pv.status, pv.body[:100]))
+        served_safely(pv, "report.pdf's page %d" % k)
+        w, h = struct.unpack(">II", pv.body[16:24])
+        check((w, h) == (1600, 800), "report.pdf: page %d drawn at 1600 x 800" % k, (w, h))
+        check(c_js not in pv.body and b"Jane Roe" not in pv.body,
+              "report.pdf: the picture carries none of the file's text")
+    r3 = b.get(fp + "?page=3")
+    check("Page 3 of 3" in r3.text and 'rel="next"' not in r3.text and
+          'href="%s?page=2&amp;lang=en" rel="prev"' % fp in r3.text,
+          "report.pdf: the last page links back, not on", r3.text[-2000:])
+    for bad in ("4", "0", "21", "abc", "1e3", "-1", "99999999999999999999"):
+        pv = b.get(fp + "/preview.png?page=" + bad)
+        check(pv.status == 422 and pv.header("content-type").startswith("text/plain"),
+              "report.pdf: preview of page %r is refused" % bad, pv.status)
+    d = b.get(fp + "/download")
+    downloaded(d, "report.pdf's download")
+    check(d.body == report, "report.pdf: the download is byte-exact")
+    log("real PDF: 3 pages previewed as PNGs, author warned of (en, ru, uk), no strip")
+
+    # ---- hostile PDFs: the desk stays up, the page says what it can
+    for name in ("many.pdf", "broken.pdf"):
+        fp = "/case/%s/file/%s" % (cid, links[name])
+        r = b.get(fp)
+        check(r.status == 200 and "PDF document" in r.text, "%s: the page answers" % name,
+              (r.status, r.text[:800]))
+        check(("No preview" in r.text) != ("preview.png?page=1" in r.text),
+              "%s: either a preview or 'no preview'" % name, r.text[-2000:])
+        pv = b.get(fp + "/preview.png?page=1")
+        check(pv.status in (200, 422), "%s: its preview answers 200 or 422" % name, pv.status)
+        if pv.status == 200:
+            check(pv.header("content-type") == "image/png", "%s: a PNG" % name)
+        log("%s: %s" % (name, "previewed" if pv.status == 200 else "no preview"))
+    check(b.get("/").status == 200, "the desk is still up after the hostile PDFs")
 
     # ---- a big file streams byte-exact; a damaged one is cut, never completed
     d = b.get("/case/%s/file/%s/download" % (cid, links["big.bin"]))
@@ -340,7 +422,7 @@ def test():
     rep = sanitizer_report(err)
     check(rep is None, "no sanitizer report from the desk", rep)
     out = open(out_path, errors="replace").read()
-    for c in (serial, c_svg, c_html, c_png, c_pdf, c_txt):
+    for c in (serial, c_svg, c_html, c_png, c_pdf, c_txt, c_js):
         check(c.decode() not in out + err, "the terminal shows no byte of the files")
     check("a download stopped: the file does not decrypt" in err,
           "the terminal says the damaged download stopped", err[-1500:])

@@ -71,6 +71,36 @@ def png_chunk(typ, data):
         struct.pack(">I", zlib.crc32(typ + data) & 0xFFFFFFFF)
 
 
+def make_pdf(pages=1, catalog_extra=b"", info=None, count=None):
+    """A valid PDF (true xref offsets) of `pages` pages of 200 x 100 points,
+    each a black square and a line of Helvetica (not embedded: drawn with a
+    system font). catalog_extra goes into the catalog (actions ...), info
+    is the document information dictionary's body, count the page count the
+    page tree claims (default: the truth)."""
+    objs = [b"<</Type/Catalog/Pages 2 0 R" + catalog_extra + b">>"]
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+    objs.append(b"<</Type/Pages/Kids[%s]/Count %d>>" % (kids, pages if count is None else count))
+    content = b"0 0 0 rg 10 10 80 80 re f BT /F1 12 Tf 100 40 Td (Page) Tj ET\n"
+    objs.append(b"<</Length %d>>stream\n" % len(content) + content + b"endstream")
+    objs.append(b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>")
+    for _ in range(pages):
+        objs.append(b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]/Contents 3 0 R"
+                    b"/Resources<</Font<</F1 4 0 R>>>>>>")
+    if info is not None:
+        objs.append(b"<<" + info + b">>")
+    out, offs = b"%PDF-1.4\n", []
+    for i, o in enumerate(objs):
+        offs.append(len(out))
+        out += b"%d 0 obj" % (i + 1) + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offs)
+    out += b"trailer<</Size %d/Root 1 0 R" % (len(objs) + 1)
+    if info is not None:
+        out += b"/Info %d 0 R" % len(objs)
+    return out + b">>\nstartxref\n%d\n%%%%EOF\n" % xref
+
+
 def make_png(author):
     raw = b"".join(b"\x00" + bytes([x * 60 for x in range(4)]) for _ in range(4))
     return (b"\x89PNG\r\n\x1a\n" +
@@ -135,10 +165,28 @@ def test():
           got["flat.jpg"])
     check("! camera or lens serial number" in got["flat.jpg"],
           "--check warns of the serial number", got["flat.jpg"])
-    check("! author name" in got["scan.jpg"], "--check warns of the PNG's Author",
+    check("! author's name" in got["scan.jpg"], "--check warns of the PNG's Author",
           got["scan.jpg"])
-    check("! author name" in got["letter.png"], "--check warns of the PDF's Author",
+    check("! author's name" in got["letter.png"], "--check warns of the PDF's Author",
           got["letter.png"])
+    # the labels in the caseworker's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG)
+    for env, gps, auth in ((("LANG", "ru_RU.UTF-8"), "! место (координаты GPS)", "! имя автора"),
+                           (("LC_ALL", "uk_UA.UTF-8"), "! місце (координати GPS)",
+                            "! ім'я автора"),
+                           (("LANGUAGE", "uk:ru"), "! місце (координати GPS)", "! ім'я автора"),
+                           (("LANG", "C.UTF-8"), "! location (GPS coordinates)",
+                            "! author's name")):
+        saved = dict(alice.env)
+        for k in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+            alice.env.pop(k, None)
+        alice.env[env[0]] = env[1]
+        q = alice.run("files", case, "--check")
+        alice.env.clear()
+        alice.env.update(saved)
+        tr = blocks(q.out)
+        check(gps in tr["flat.jpg"] and auth in tr["letter.png"],
+              "--check's labels with %s=%s" % env, q.out)
+    log("--check: labels in en, ru, uk by the environment")
     for secret in (serial, icc, author):
         check(secret.decode() not in p.out + p.err, "--check never prints a metadata value")
     usage = alice.run("files", case, "--check", "--out", scan_tmp, ok=False)

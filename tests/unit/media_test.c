@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <jpeglib.h>
+#include <png.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -490,11 +491,224 @@ static void child_spinning_or_flooding_is_killed(void **state)
     rf_buf_free(&out);
 }
 
+/* ---------------------------------------------------------------- PDFs */
+
+/* A valid PDF with `pages` pages of 200 x 100 points (each a filled square
+ * and a line of Helvetica), its xref table with true offsets. extra: more
+ * objects' text appended to the catalog object (actions, names ...). */
+static void make_pdf(struct rf_buf *b, unsigned pages, const char *catalog_extra, const char *info)
+{
+    char tmp[1024];
+    size_t off[64];
+    unsigned nobj = 0;
+    b->len = 0;
+    assert_int_equal(rf_buf_put(b, "%PDF-1.4\n", 9), 0);
+#define OBJ(...)                                                                                   \
+    do {                                                                                           \
+        off[++nobj] = b->len;                                                                      \
+        int k_ = snprintf(tmp, sizeof(tmp), __VA_ARGS__);                                          \
+        assert_int_equal(rf_buf_put(b, tmp, (size_t)k_), 0);                                       \
+    } while (0)
+    OBJ("1 0 obj<</Type/Catalog/Pages 2 0 R%s>>endobj\n", catalog_extra ? catalog_extra : "");
+    char kids[512] = "";
+    for (unsigned i = 0; i < pages; i++) {
+        char one[16];
+        snprintf(one, sizeof(one), "%u 0 R ", 5 + i);
+        strcat(kids, one);
+    }
+    OBJ("2 0 obj<</Type/Pages/Kids[%s]/Count %u>>endobj\n", kids, pages);
+    const char content[] = "0 0 0 rg 10 10 80 80 re f BT /F1 12 Tf 100 40 Td (Page) Tj ET\n";
+    OBJ("3 0 obj<</Length %zu>>stream\n%sendstream endobj\n", sizeof(content) - 1, content);
+    OBJ("4 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n");
+    for (unsigned i = 0; i < pages; i++)
+        OBJ("%u 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]/Contents 3 0 R"
+            "/Resources<</Font<</F1 4 0 R>>>>>>endobj\n",
+            5 + i);
+    unsigned info_obj = 0;
+    if (info) {
+        info_obj = nobj + 1;
+        OBJ("%u 0 obj<<%s>>endobj\n", info_obj, info);
+    }
+#undef OBJ
+    size_t xref = b->len;
+    int k = snprintf(tmp, sizeof(tmp), "xref\n0 %u\n0000000000 65535 f \n", nobj + 1);
+    assert_int_equal(rf_buf_put(b, tmp, (size_t)k), 0);
+    for (unsigned i = 1; i <= nobj; i++) {
+        k = snprintf(tmp, sizeof(tmp), "%010zu 00000 n \n", off[i]);
+        assert_int_equal(rf_buf_put(b, tmp, (size_t)k), 0);
+    }
+    if (info_obj)
+        k = snprintf(tmp, sizeof(tmp),
+                     "trailer<</Size %u/Root 1 0 R/Info %u 0 R>>\nstartxref\n%zu\n%%%%EOF\n",
+                     nobj + 1, info_obj, xref);
+    else
+        k = snprintf(tmp, sizeof(tmp), "trailer<</Size %u/Root 1 0 R>>\nstartxref\n%zu\n%%%%EOF\n",
+                     nobj + 1, xref);
+    assert_int_equal(rf_buf_put(b, tmp, (size_t)k), 0);
+}
+
+static void pdf_pages_previewed(void **state)
+{
+    (void)state;
+    struct rf_buf pdf, out;
+    rf_buf_init(&pdf, 1 << 16);
+    rf_buf_init_secure(&out, RF_MEDIA_PREVIEW_MAX);
+    make_pdf(&pdf, 3, NULL, NULL);
+    unsigned pages = 0;
+    uint32_t w, h;
+    assert_int_equal(rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, 0, 0), 0);
+    assert_int_equal(pages, 3);
+    png_dims(&out, &w, &h);
+    assert_int_equal(w, RF_MEDIA_SIDE_DEFAULT);
+    assert_int_equal(h, RF_MEDIA_SIDE_DEFAULT / 2);
+    out.len = 0;
+    assert_int_equal(rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, 2, 400), 0);
+    png_dims(&out, &w, &h);
+    assert_int_equal(w, 400);
+    assert_int_equal(h, 200);
+    /* the page is drawn: the black square (10..90 pt, so 20..180 px), white
+     * paper, and the word "Page" in a system font that the child opened
+     * after it confined itself (100 pt from the left, baseline 40 pt up) */
+    png_image img;
+    memset(&img, 0, sizeof(img));
+    img.version = PNG_IMAGE_VERSION;
+    assert_true(png_image_begin_read_from_memory(&img, out.data, out.len));
+    img.format = PNG_FORMAT_GRAY;
+    uint8_t *px = malloc(PNG_IMAGE_SIZE(img));
+    assert_non_null(px);
+    assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
+    assert_true(px[100 * 400 + 100] < 30);  /* in the square */
+    assert_true(px[10 * 400 + 390] > 225);  /* paper */
+    assert_true(px[190 * 400 + 300] > 225); /* paper */
+    unsigned ink = 0;
+    for (unsigned y = 90; y < 130; y++)
+        for (unsigned x = 195; x < 300; x++)
+            ink += px[y * 400 + x] < 128;
+    assert_true(ink > 50); /* the glyphs */
+    free(px);
+    out.len = 0;
+    /* a page it does not have; a page beyond the preview limit; not a PDF */
+    assert_int_not_equal(rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, 3, 0), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(
+        rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, RF_MEDIA_PDF_PAGES_MAX, 0),
+        RF_ERR_INVALID);
+    assert_int_equal(rf_media_pdf_preview(&out, &pages, (const uint8_t *)"GIF89a", 6, 0, 0),
+                     RF_ERR_INVALID);
+    /* images still go through the image child: a PDF is not an image */
+    assert_int_equal(rf_media_preview(&out, pdf.data, pdf.len, 0), RF_ERR_INVALID);
+    rf_buf_free(&out);
+    rf_buf_free(&pdf);
+}
+
+static void pdf_info_read_by_poppler(void **state)
+{
+    (void)state;
+    struct rf_buf pdf;
+    struct rf_media_report rep;
+    rf_buf_init(&pdf, 1 << 16);
+    make_pdf(&pdf, 1, NULL, NULL);
+    assert_int_equal(rf_media_check(&rep, pdf.data, pdf.len), 0);
+    assert_int_equal(rep.type, RF_MEDIA_PDF);
+    assert_int_equal(rep.n, 0);
+    /* names written with #-escapes: no "/Author" in the bytes, but the
+     * document's Author, Producer and CreationDate for poppler */
+    make_pdf(&pdf, 1, NULL,
+             "/Au#74hor(Jane Roe)/Pro#64ucer(Writer 7)/Cr#65ationDate(D:20240102030405Z)");
+    assert_null(memmem(pdf.data, pdf.len, "/Author", 7));
+    assert_int_equal(rf_media_check(&rep, pdf.data, pdf.len), 0);
+    assert_true(has(&rep, RF_MF_AUTHOR));
+    assert_true(has(&rep, RF_MF_CREATOR));
+    assert_true(has(&rep, RF_MF_DATE));
+    assert_false(has(&rep, RF_MF_XMP));
+    rf_buf_free(&pdf);
+}
+
+static void hostile_pdfs_fail_cleanly(void **state)
+{
+    (void)state;
+    struct rf_buf pdf, out;
+    rf_buf_init(&pdf, 1 << 20);
+    rf_buf_init_secure(&out, RF_MEDIA_PREVIEW_MAX);
+    unsigned pages;
+    /* JavaScript on open, a /Launch action: rendered as a page, nothing run */
+    make_pdf(&pdf, 1,
+             "/OpenAction<</S/JavaScript/JS(app.alert(1))>>"
+             "/AA<</WC<</S/Launch/F(/bin/sh)>>>>",
+             NULL);
+    assert_int_equal(rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, 0, 64), 0);
+    assert_int_equal(pages, 1);
+    out.len = 0;
+    /* a page count of a million claimed, three pages there */
+    make_pdf(&pdf, 3, NULL, NULL);
+    char *cnt = memmem(pdf.data, pdf.len, "/Count 3", 8);
+    assert_non_null(cnt);
+    memcpy(cnt, "/Count 9", 8);
+    int rc = rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, 0, 64);
+    assert_true(rc == 0 || rc < 0);
+    out.len = 0;
+    /* a malformed xref (poppler reconstructs it, or fails): no crash */
+    make_pdf(&pdf, 1, NULL, NULL);
+    char *x = memmem(pdf.data, pdf.len, "xref", 4);
+    assert_non_null(x);
+    memset(x + 5, '9', (size_t)(pdf.data + pdf.len - (uint8_t *)x) - 5 - 8);
+    rc = rf_media_pdf_preview(&out, &pages, pdf.data, pdf.len, 0, 64);
+    assert_true(rc == 0 || rc < 0);
+    out.len = 0;
+    /* garbage behind a PDF signature */
+    uint8_t junk[4096];
+    memcpy(junk, "%PDF-1.7\n", 9);
+    randombytes_buf(junk + 9, sizeof(junk) - 9);
+    assert_int_not_equal(rf_media_pdf_preview(&out, &pages, junk, sizeof(junk), 0, 0), 0);
+    assert_int_equal(out.len, 0);
+    struct rf_media_report rep;
+    rc = rf_media_check(&rep, junk, sizeof(junk));
+    assert_true(rc == 0 || rc < 0);
+    rf_buf_free(&out);
+    rf_buf_free(&pdf);
+}
+
+static void pdf_child_confined(void **state)
+{
+    (void)state;
+    struct rf_buf out;
+    rf_buf_init(&out, 1024);
+    /* it may open read-only, but Landlock lets it see only the fonts */
+    struct rf_media_run run = {.op = RF_MOP_TEST_OPEN, .pdf = 1};
+    assert_int_equal(rf_media_run(&run, &out, (const uint8_t *)"x", 1), RF_ERR_IO);
+    assert_int_equal(run.signal, 0);
+    /* opening to write, a socket: SIGSYS, as in the image child */
+    struct rf_media_run run2 = {.op = RF_MOP_TEST_WRITE, .pdf = 1};
+    assert_int_equal(rf_media_run(&run2, &out, (const uint8_t *)"x", 1), RF_ERR_CANCELLED);
+    assert_int_equal(run2.signal, SIGSYS);
+    struct rf_media_run run3 = {.op = RF_MOP_TEST_SOCKET, .pdf = 1};
+    assert_int_equal(rf_media_run(&run3, &out, (const uint8_t *)"x", 1), RF_ERR_CANCELLED);
+    assert_int_equal(run3.signal, SIGSYS);
+    /* and the image child still may not open even a font read-only */
+    struct rf_media_run run4 = {.op = RF_MOP_TEST_OPEN};
+    assert_int_equal(rf_media_run(&run4, &out, (const uint8_t *)"x", 1), RF_ERR_CANCELLED);
+    assert_int_equal(run4.signal, SIGSYS);
+    /* the same limits */
+    struct rf_media_run run5 = {.op = RF_MOP_TEST_LIMITS, .pdf = 1};
+    assert_int_equal(rf_media_run(&run5, &out, NULL, 0), 0);
+    struct rf_reader r;
+    uint64_t as, cpu;
+    rf_reader_init(&r, out.data, out.len);
+    assert_int_equal(rf_get_u64(&r, &as), 0);
+    assert_int_equal(rf_get_u64(&r, &cpu), 0);
+    assert_int_equal(cpu, 10);
+    if (!SANITIZED)
+        assert_int_equal(as, 1024ull << 20);
+    rf_buf_free(&out);
+}
+
 int main(int argc, char **argv)
 {
     /* the decoding child is this program re-executed (media.h) */
     if (argc == 2 && strcmp(argv[1], RF_MEDIA_CHILD_ARG) == 0)
         return rf_media_child_main();
+    if (argc == 2 && strcmp(argv[1], RF_MEDIA_PDF_CHILD_ARG) == 0)
+        return rf_media_pdf_child_main();
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
@@ -506,6 +720,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(hostile_images_fail_cleanly),
         cmocka_unit_test(child_forbidden_calls_die),
         cmocka_unit_test(child_spinning_or_flooding_is_killed),
+        cmocka_unit_test(pdf_pages_previewed),
+        cmocka_unit_test(pdf_info_read_by_poppler),
+        cmocka_unit_test(hostile_pdfs_fail_cleanly),
+        cmocka_unit_test(pdf_child_confined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
