@@ -4,7 +4,6 @@
  * src/store and never include each other.
  */
 #include "client/client.h"
-#include "client/media.h"
 #include "server/server.h"
 
 #include <sodium.h>
@@ -13,11 +12,6 @@
 
 int main(int argc, char **argv)
 {
-    /* the sandboxed decoder (client/media.h): confines itself first thing */
-    if (argc == 2 && strcmp(argv[1], RF_MEDIA_CHILD_ARG) == 0)
-        return rf_media_child_main();
-    if (argc == 2 && strcmp(argv[1], RF_MEDIA_PDF_CHILD_ARG) == 0)
-        return rf_media_pdf_child_main();
     if (sodium_init() < 0) {
         fputs("refuge: cannot initialise libsodium\n", stderr);
         return 1;

@@ -4,7 +4,7 @@
  * labels; stripping through lib/imgseg.c. The child is in media_child.c.
  *
  * Invariants:
- *  - The child is a new program image (posix_spawn of /proc/self/exe), never
+ *  - The child is a new program image (posix_spawn of refuge-media), never
  *    a fork: a fork would copy the unlocked keys into the process that
  *    decodes hostile bytes.
  *  - The child's stdin/stdout is one end of a socketpair; its stderr is
@@ -22,9 +22,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -103,8 +105,43 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The decoders' program: refuge-media beside the running refuge (the build
+ * tree, or a install that keeps both in one directory), else the one
+ * installed in libexec. A test program that is its own child says so with
+ * rf_media_child_self(). Resolved once. */
+static char child_path[4096];
+static pthread_once_t child_once = PTHREAD_ONCE_INIT;
+static int child_self;
+
+void rf_media_child_self(void)
+{
+    child_self = 1;
+}
+
+static void child_resolve(void)
+{
+    if (child_self) {
+        snprintf(child_path, sizeof(child_path), "/proc/self/exe");
+        return;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            int w = snprintf(child_path, sizeof(child_path), "%s/refuge-media", self);
+            if (w > 0 && (size_t)w < sizeof(child_path) && access(child_path, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(child_path, sizeof(child_path), "%s", RF_MEDIA_LIBEXEC);
+}
+
 static int spawn_child(pid_t *pid, int fd, int pdf)
 {
+    (void)pthread_once(&child_once, child_resolve);
     static char arg0[] = "refuge-media";
     static char arg1[] = RF_MEDIA_CHILD_ARG;
     static char arg1_pdf[] = RF_MEDIA_PDF_CHILD_ARG;
@@ -134,7 +171,7 @@ static int spawn_child(pid_t *pid, int fd, int pdf)
     rc |= posix_spawnattr_setsigdefault(&at, &dfl);
     rc |= posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     if (rc == 0)
-        rc = posix_spawn(pid, "/proc/self/exe", &fa, &at, argv, envp) == 0 ? 0 : RF_ERR_IO;
+        rc = posix_spawn(pid, child_path, &fa, &at, argv, envp) == 0 ? 0 : RF_ERR_IO;
     else
         rc = RF_ERR_NOMEM;
     posix_spawn_file_actions_destroy(&fa);

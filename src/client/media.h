@@ -5,8 +5,9 @@
  *
  * Decoding a file a stranger sent is the riskiest thing the client does, so
  * it never happens in the process that holds the keys: every decode runs in a
- * fresh child (the refuge binary re-executed with RF_MEDIA_CHILD_ARG, so it
- * shares no memory with this process) that gets the bytes over a socket, has
+ * fresh child (refuge-media, its own program: src/media_main.c; it
+ * shares no memory with this process and alone maps the decoding libraries)
+ * that gets the bytes over a socket, has
  * no filesystem (Landlock, no rights), may make almost no system call
  * (seccomp: read its socket, write its socket, memory, exit; anything else
  * kills it with SIGSYS), runs under RLIMIT_CPU and RLIMIT_AS, and is killed
@@ -101,6 +102,10 @@ int rf_media_pdf_preview(struct rf_buf *out, unsigned *pages, const uint8_t *p, 
 /* The children's entry points (main() calls them for RF_MEDIA_CHILD_ARG
  * and RF_MEDIA_PDF_CHILD_ARG). */
 int rf_media_child_main(void);
+/* For a test program that dispatches the two arguments itself: the children
+ * are that program (/proc/self/exe), not refuge-media. Call before the first
+ * child. */
+void rf_media_child_self(void);
 int rf_media_pdf_child_main(void);
 
 /* ---- one child run; exposed for the tests ---- */

@@ -1,6 +1,6 @@
 /*
- * media_child.c - the decoding child (see media.h): the refuge binary
- * re-executed with RF_MEDIA_CHILD_ARG. It confines itself before it reads a
+ * media_child.c - the decoding child (see media.h): refuge-media
+ * (src/media_main.c) started with RF_MEDIA_CHILD_ARG. It confines itself before it reads a
  * byte of the file, then decodes with maintained libraries (libjpeg-turbo,
  * libpng, libexif) and answers over its socket (fd 0 in, fd 1 out):
  *

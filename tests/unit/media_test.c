@@ -709,6 +709,7 @@ int main(int argc, char **argv)
         return rf_media_child_main();
     if (argc == 2 && strcmp(argv[1], RF_MEDIA_PDF_CHILD_ARG) == 0)
         return rf_media_pdf_child_main();
+    rf_media_child_self();
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
