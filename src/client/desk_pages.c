@@ -170,7 +170,7 @@ static int listing_get(struct rf_ctx *x, const struct rf_view_filter *f, json_t 
         return 0;
     }
     listing_forget();
-    rc = rf_view_cases(x, f, rows, total);
+    rc = rf_view_board(x, f, rows, total);
     if (rc != 0) {
         sodium_memzero(key, keylen);
         free(key);
@@ -335,7 +335,7 @@ static int pager(struct rf_tvars *v, const struct rf_desk_query *q, size_t page,
 int rf_desk_board(struct rf_ctx *x, const struct rf_desk_query *q, struct rf_tvars *v)
 {
     struct rf_view_filter f = {
-        .assignee = q->assignee, .tag = q->tag, .search = q->q, .current = 1, .keep = 1};
+        .assignee = q->assignee, .tag = q->tag, .search = q->q, .current = 1};
     json_t *rows = NULL, *team = NULL, *counts = json_object();
     size_t total = 0, shown = 0, matched = 0, i;
     size_t page = page_no(q->page);
