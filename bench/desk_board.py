@@ -31,12 +31,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from lib import BIN, Browser, Person, Server, check, free_port, log, main, make_team  # noqa: E402
 from test_desk import start_desk  # noqa: E402
+from test_desk_board_pages import fill  # noqa: E402
 
 NCASES = int(os.environ.get("DESK_BENCH_CASES", "10000"))
 NEVENTS = int(os.environ.get("DESK_BENCH_EVENTS", "200000"))
 REPEAT = int(os.environ.get("DESK_BENCH_REPEAT", "30"))
 TARGET_MS = 100.0
-FILL = os.path.join(os.path.dirname(BIN), "bench", "refuge-bench-deskfill")
 
 
 def pct(xs, p):
@@ -66,27 +66,10 @@ def bench():
     real = json.loads(alice.run("cases", "--json").out)["cases"][0]["case"]
     log("filling Alice's local case database: %d cases, %d events" % (NCASES, NEVENTS))
     t = time.time()
-    r = subprocess.run([FILL, str(NCASES), str(NEVENTS)], env=alice.env,
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    check(r.returncode == 0, "deskfill filled the database (exit %d)" % r.returncode, r.stdout + r.stderr)
-    log(r.stdout.strip() + " (%.0f s in all)" % (time.time() - t))
-    # The filled objects are numbered right after Alice's sync position,
-    # which deskfill moved past them: as if the server had stored them and
-    # Alice had synced. The server's own numbering moves past them too (its
-    # objects table's AUTOINCREMENT counter), so the next object it stores
-    # (the CLI's events below) is numbered above every filled one and a
-    # sync moves the position on from there, as in a real caseworker's home.
-    m = re.search(r"sync position (\d+)", r.stdout)
-    check(m, "deskfill says the sync position", r.stdout)
-    filled_to = int(m.group(1))
-    scon = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
-    with scon:
-        scon.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'objects'",
-                     (filled_to,))
-    got = scon.execute("SELECT seq FROM sqlite_sequence WHERE name = 'objects'").fetchone()
-    scon.close()
-    check(got and got[0] >= filled_to, "the server numbers its next objects after the filled ones",
-          got)
+    # numbered after Alice's sync position (moved past them) and before the
+    # server's next numbers (moved past them too): a synced home (fill())
+    out, filled_to = fill(srv, alice, NCASES, NEVENTS, timeout=3600)
+    log(out + " (%.0f s in all)" % (time.time() - t))
 
     db = os.path.join(alice.env["REFUGE_HOME"], "cache.db")
     con = sqlite3.connect(db)

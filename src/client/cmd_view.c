@@ -324,7 +324,8 @@ static int on_board_row(void *ctx, const char *case_id, int64_t gen, int64_t las
     rf_buf_reset(&r->plain); /* wiped */
     struct brow key;
     snprintf(key.case_id, sizeof(key.case_id), "%s", case_id);
-    struct brow *hit = bsearch(&key, board.v, r->sorted, sizeof(*board.v), brow_cmp_id);
+    struct brow *hit =
+        r->sorted ? bsearch(&key, board.v, r->sorted, sizeof(*board.v), brow_cmp_id) : NULL;
     for (size_t i = r->sorted; !hit && i < board.n; i++) /* written twice during this read */
         if (strcmp(board.v[i].case_id, case_id) == 0)
             hit = &board.v[i];
