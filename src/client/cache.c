@@ -56,7 +56,10 @@ struct rf_cache {
     sqlite3 *db;
     char objdir[PATH_MAX];
     int64_t summary_writes; /* summary rows written through this handle */
+    sqlite3_stmt *kept[4];  /* statements run for every row of a board page (kept_stmt) */
 };
+
+enum { KEPT_CASE_LAST, KEPT_META_GET, KEPT_BOARD_SINCE, KEPT_BOARD_COUNT };
 
 static const char *const schema =
     "PRAGMA journal_mode=WAL;"
@@ -211,6 +214,8 @@ void rf_cache_close(struct rf_cache *c)
 {
     if (!c)
         return;
+    for (size_t i = 0; i < sizeof(c->kept) / sizeof(c->kept[0]); i++)
+        sqlite3_finalize(c->kept[i]);
     sqlite3_close(c->db);
     free(c);
 }
@@ -238,6 +243,25 @@ void rf_cache_rollback(struct rf_cache *c)
 static int prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v2(c->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
+}
+
+/* A statement prepared once and kept (the desk's board runs these for
+ * every row of a page: parsing the SQL each time was a tenth of a board in
+ * the profile). The caller resets it after stepping (done_stmt), so no read
+ * transaction stays open. */
+static int kept_stmt(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st)
+{
+    if (!c->kept[slot] && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                             &c->kept[slot], NULL) != SQLITE_OK)
+        return RF_ERR_DB;
+    *st = c->kept[slot];
+    return 0;
+}
+
+static void done_stmt(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
 }
 
 int rf_cache_last_seq(struct rf_cache *c, int64_t *seq)
@@ -498,13 +522,13 @@ int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq)
 {
     sqlite3_stmt *st;
     *seq = 0;
-    if (prepare(c, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) != 0)
+    if (kept_stmt(c, KEPT_CASE_LAST, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0); /* NULL: 0 */
-    sqlite3_finalize(st);
+    done_stmt(st);
     return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
 }
 
@@ -530,13 +554,13 @@ int rf_cache_meta_get(struct rf_cache *c, const char *key, int64_t *v)
 {
     sqlite3_stmt *st;
     *v = 0;
-    if (prepare(c, "SELECT value FROM meta WHERE key = ?", &st) != 0)
+    if (kept_stmt(c, KEPT_META_GET, "SELECT value FROM meta WHERE key = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         *v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    done_stmt(st);
     return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
 }
 
@@ -796,10 +820,10 @@ int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn
     int own = sqlite3_get_autocommit(c->db);
     if (own && exec(c, "BEGIN") != 0)
         return RF_ERR_DB;
-    int s = SQLITE_DONE, rc = prepare(c,
-                                      "SELECT case_id, gen, last_seq, blob FROM board WHERE gen > ?"
-                                      " ORDER BY gen",
-                                      &st);
+    int s = SQLITE_DONE, rc = kept_stmt(c, KEPT_BOARD_SINCE,
+                                        "SELECT case_id, gen, last_seq, blob FROM board"
+                                        " WHERE gen > ? ORDER BY gen",
+                                        &st);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, after);
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -811,14 +835,14 @@ int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn
         }
         if (rc == 0 && s != SQLITE_DONE)
             rc = RF_ERR_DB;
-        sqlite3_finalize(st);
+        done_stmt(st);
     }
-    if (rc == 0 && prepare(c, "SELECT count(*) FROM board", &st) == 0) {
+    if (rc == 0 && kept_stmt(c, KEPT_BOARD_COUNT, "SELECT count(*) FROM board", &st) == 0) {
         if (sqlite3_step(st) == SQLITE_ROW)
             *count = sqlite3_column_int64(st, 0);
         else
             rc = RF_ERR_DB;
-        sqlite3_finalize(st);
+        done_stmt(st);
     } else if (rc == 0) {
         rc = RF_ERR_DB;
     }

@@ -176,9 +176,11 @@ static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_
 
 static int keep(const struct filter *f, json_t *s)
 {
-    const char *stage = json_string_value(json_object_get(s, "stage"));
-    if (f->stage && (!stage || strcmp(stage, f->stage) != 0))
-        return 0;
+    if (f->stage) {
+        const char *stage = json_string_value(json_object_get(s, "stage"));
+        if (!stage || strcmp(stage, f->stage) != 0)
+            return 0;
+    }
     if (f->tag && !rf_state_in_list(json_object_get(s, "tags"), f->tag))
         return 0;
     if (f->me && !rf_state_in_list(json_object_get(s, "assigned"), f->me))
