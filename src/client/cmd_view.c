@@ -268,6 +268,7 @@ static struct {
     size_t n, cap;
     struct brow **order; /* most recent activity first (last_seq desc, case id) */
     int64_t gen;         /* the largest generation read */
+    size_t odd;          /* rows read that no case id names (never written by local.c) */
 } board;
 
 void rf_view_forget(void)
@@ -294,10 +295,10 @@ static int brow_cmp_order(const void *a, const void *b)
 
 struct board_read {
     struct rf_local *l;
-    struct rf_buf plain;
-    size_t added;  /* rows appended at the end of board.v (not sorted yet) */
-    size_t sorted; /* board.n before this read */
-    size_t read;   /* rows read */
+    struct rf_buf *plain; /* one secure buffer for the process, wiped after each row */
+    size_t added;         /* rows appended at the end of board.v (not sorted yet) */
+    size_t sorted;        /* board.n before this read */
+    size_t read;          /* rows read */
 };
 
 static int on_board_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
@@ -307,13 +308,15 @@ static int on_board_row(void *ctx, const char *case_id, int64_t gen, int64_t las
     if (gen > board.gen)
         board.gen = gen;
     r->read++;
-    if (!case_id || strlen(case_id) > RF_CASE_ID_LEN)
-        return 0; /* not a row local.c wrote: counted, never shown */
+    if (!case_id || strlen(case_id) > RF_CASE_ID_LEN) {
+        board.odd++; /* not a row local.c wrote: counted, never shown */
+        return 0;
+    }
     json_t *row = NULL;
-    rf_buf_reset(&r->plain);
-    if (rf_local_board_open(r->l, case_id, blob, n, &r->plain) == 0) {
+    rf_buf_reset(r->plain);
+    if (rf_local_board_open(r->l, case_id, blob, n, r->plain) == 0) {
         json_error_t e;
-        row = json_loadb((const char *)r->plain.data, r->plain.len, 0, &e);
+        row = json_loadb((const char *)r->plain->data, r->plain->len, 0, &e);
         if (row &&
             (!json_is_object(row) || json_object_set_new(row, "case", json_string(case_id)) != 0 ||
              json_object_set_new(
@@ -323,14 +326,13 @@ static int on_board_row(void *ctx, const char *case_id, int64_t gen, int64_t las
             row = NULL;
         }
     }
-    rf_buf_reset(&r->plain); /* wiped */
+    rf_buf_reset(r->plain); /* wiped */
     struct brow key;
     snprintf(key.case_id, sizeof(key.case_id), "%s", case_id);
+    /* among the rows kept before this read (a case id appears once in one
+     * read: it is the table's primary key, and the read is one snapshot) */
     struct brow *hit =
         r->sorted ? bsearch(&key, board.v, r->sorted, sizeof(*board.v), brow_cmp_id) : NULL;
-    for (size_t i = r->sorted; !hit && i < board.n; i++) /* written twice during this read */
-        if (strcmp(board.v[i].case_id, case_id) == 0)
-            hit = &board.v[i];
     if (!hit) {
         if (board.n == board.cap) {
             size_t cap = board.cap ? board.cap * 2 : 1024;
@@ -357,19 +359,24 @@ static int on_board_row(void *ctx, const char *case_id, int64_t gen, int64_t las
  * last call; every row again if one was deleted (the count differs). */
 static int board_current(struct rf_ctx *x)
 {
+    static struct rf_buf plain; /* no sodium_malloc per request */
+    static int ready;
+    if (!ready) {
+        rf_buf_init_secure(&plain, 64 * 1024);
+        ready = 1;
+    }
     for (int pass = 0;; pass++) {
-        struct board_read r = {.l = x->l, .sorted = board.n};
+        struct board_read r = {.l = x->l, .plain = &plain, .sorted = board.n};
         int64_t count = 0;
-        rf_buf_init_secure(&r.plain, 64 * 1024);
         int rc = rf_cache_board_since(x->c, board.gen, on_board_row, &r, &count);
-        rf_buf_free(&r.plain);
+        rf_buf_reset(&plain); /* wiped */
         if (rc != 0) {
             rf_view_forget();
             return rc;
         }
         /* a row of another shape (never written by local.c) is counted but
          * not kept: after reading every row, the count is what it is */
-        if ((int64_t)board.n != count && pass == 0) {
+        if ((int64_t)(board.n + board.odd) != count && pass == 0) {
             rf_view_forget(); /* a row was deleted: read every one again */
             continue;
         }
