@@ -13,7 +13,11 @@
  * rf_local_update opens, verifies and digests every object and builds the
  * sealed per-case summaries, as after a real `refuge sync`. Only the HTTP
  * transfer from the server is left out (the server never takes part in
- * rendering the board).
+ * rendering the board). The objects are numbered right after the home's
+ * sync position, which is then moved past them; the last line printed ends
+ * with "sync position N": the caller moves the server's numbering to N
+ * (bench/desk_board.py), so the home is what a sync from a server holding
+ * these objects leaves.
  *   usage: refuge-bench-deskfill NCASES NEVENTS
  */
 #include "client/cmd.h"
@@ -88,9 +92,12 @@ int main(int argc, char **argv)
     if (rc == 0 && nall > 0 && all[nall - 1].seq > seq)
         seq = all[nall - 1].seq;
     free(all);
-    /* far above the server's numbers: a later sync or a change posted from
-     * the desk (real cases) never gets a number one of these holds */
-    seq += 1000000000;
+    /* numbered right after what this home already synced, as a sync from
+     * a server that stored them would number them; the sync position is
+     * moved past them at the end (as sync does), and bench/desk_board.py
+     * moves the server's own numbering past them too, so a later sync or a
+     * change posted from the desk or the CLI (real cases) gets a number
+     * above every one of these, as in a real caseworker's home */
     if (rc != 0) {
         fprintf(stderr, "refuge-bench-deskfill: %s (run `refuge sync` first)\n", rf_strerror(rc));
         rf_ctx_close(&x);
@@ -211,6 +218,17 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double made = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* the sync position: past every object stored (sync stores objects and
+     * moves its position in one transaction) */
+    if (rc == 0)
+        rc = rf_cache_begin(x.c);
+    if (rc == 0) {
+        rc = rf_cache_set_last_seq(x.c, seq);
+        if (rc == 0)
+            rc = rf_cache_commit(x.c);
+        else
+            rf_cache_rollback(x.c);
+    }
     unsigned unverified = 0;
     if (rc == 0)
         rc = rf_local_update(x.l, &unverified);
@@ -221,8 +239,9 @@ int main(int argc, char **argv)
         rc = RF_ERR_FORMAT;
     }
     if (rc == 0)
-        printf("filled %ld cases, %ld events: sealed+signed %.1f s, verified+digested %.1f s\n",
-               ncases, nevents, made, digested);
+        printf("filled %ld cases, %ld events: sealed+signed %.1f s, verified+digested %.1f s; "
+               "sync position %lld\n",
+               ncases, nevents, made, digested, (long long)seq);
     else
         fprintf(stderr, "refuge-bench-deskfill: %s\n", rf_strerror(rc));
     rf_buf_free(&env);

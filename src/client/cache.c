@@ -1,7 +1,7 @@
 /*
  * cache.c - the client's local SQLite cache (see cache.h).
  *
- * Schema (version 2, PRAGMA user_version):
+ * Schema (version 3, PRAGMA user_version):
  *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
  *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
  *           roster)
@@ -21,8 +21,18 @@
  *       its rows move to grant_keys at open
  *   granted(seq, keyid)                     -- grants this client made
  *   pins(case_id PRIMARY KEY, pk BLOB)      -- the person's key per case
+ *   board(case_id PRIMARY KEY, gen, last_seq, blob)    -- sealed by local.c: the
+ *       compact row the desk's board shows (version 3); written with its
+ *       summary in one savepoint, gen from meta "board_gen" (one more at
+ *       every write, never reused), so a reader finds what changed since it
+ *       last looked with an index range (board_gen); deleted with its
+ *       summary (trigger board_gone)
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
+ *
+ * Version 2 -> 3 adds board (created empty by the schema) and sets meta
+ * "board_fill": local.c builds the rows of the summaries already there the
+ * next time the home is opened with its key (rf_local_new).
  *
  * Version 1 -> 2 adds objects.roster; the objects downloaded before it (and
  * their digests and summaries) are forgotten, so the next sync downloads
@@ -46,7 +56,10 @@ struct rf_cache {
     sqlite3 *db;
     char objdir[PATH_MAX];
     int64_t summary_writes; /* summary rows written through this handle */
+    sqlite3_stmt *kept[4];  /* statements run for every row of a board page (kept_stmt) */
 };
+
+enum { KEPT_CASE_LAST, KEPT_META_GET, KEPT_BOARD_SINCE, KEPT_BOARD_COUNT };
 
 static const char *const schema =
     "PRAGMA journal_mode=WAL;"
@@ -73,11 +86,22 @@ static const char *const schema =
     "DELETE FROM grants;"
     "CREATE TABLE IF NOT EXISTS granted(seq INTEGER NOT NULL, keyid BLOB NOT NULL,"
     " PRIMARY KEY(seq, keyid));"
-    "CREATE TABLE IF NOT EXISTS pins(case_id TEXT PRIMARY KEY, pk BLOB NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS pins(case_id TEXT PRIMARY KEY, pk BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS board(case_id TEXT PRIMARY KEY, gen INTEGER NOT NULL,"
+    " last_seq INTEGER NOT NULL, blob BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS board_gen ON board(gen);"
+    "CREATE TRIGGER IF NOT EXISTS board_gone AFTER DELETE ON summaries BEGIN"
+    " DELETE FROM board WHERE case_id = old.case_id; END;";
 
-#define CACHE_VERSION 2
+#define CACHE_VERSION 3
 
-/* Takes a version-1 cache (objects without roster) to version 2: the
+/* Version 2 -> 3: the board rows of the summaries already there are built
+ * by local.c, which has the key (the table itself is in the schema). */
+static const char *const upgrade_2_3 =
+    "INSERT OR REPLACE INTO meta(key, value) VALUES('board_fill', 1);"
+    "PRAGMA user_version = 3;";
+
+/* Takes a version-1 cache (objects without roster) to version 2 (and 3): the
  * objects are downloaded again at the next sync. Large objects' files are
  * removed with their rows. */
 static const char *const upgrade_1_2 =
@@ -86,7 +110,7 @@ static const char *const upgrade_1_2 =
     "DELETE FROM digests;"
     "DELETE FROM summaries;"
     "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max');"
-    "PRAGMA user_version = 2;";
+    "PRAGMA user_version = 3;"; /* no summary left: no board row to build (2 -> 3) */
 
 static int cache_version(sqlite3 *db, int *v)
 {
@@ -122,8 +146,10 @@ static int upgrade(struct rf_cache *c)
         return rc;
     if (v > CACHE_VERSION)
         return RF_ERR_VERSION;
+    if (v == 2)
+        return sqlite3_exec(c->db, upgrade_2_3, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
     if (has_roster_column(c->db)) /* created just now by the schema */
-        return sqlite3_exec(c->db, "PRAGMA user_version = 2", NULL, NULL, NULL) == SQLITE_OK
+        return sqlite3_exec(c->db, "PRAGMA user_version = 3", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
     if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||
@@ -188,6 +214,8 @@ void rf_cache_close(struct rf_cache *c)
 {
     if (!c)
         return;
+    for (size_t i = 0; i < sizeof(c->kept) / sizeof(c->kept[0]); i++)
+        sqlite3_finalize(c->kept[i]);
     sqlite3_close(c->db);
     free(c);
 }
@@ -215,6 +243,25 @@ void rf_cache_rollback(struct rf_cache *c)
 static int prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v2(c->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
+}
+
+/* A statement prepared once and kept (the desk's board runs these for
+ * every row of a page: parsing the SQL each time was a tenth of a board in
+ * the profile). The caller resets it after stepping (done_stmt), so no read
+ * transaction stays open. */
+static int kept_stmt(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st)
+{
+    if (!c->kept[slot] && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                             &c->kept[slot], NULL) != SQLITE_OK)
+        return RF_ERR_DB;
+    *st = c->kept[slot];
+    return 0;
+}
+
+static void done_stmt(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
 }
 
 int rf_cache_last_seq(struct rf_cache *c, int64_t *seq)
@@ -475,13 +522,13 @@ int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq)
 {
     sqlite3_stmt *st;
     *seq = 0;
-    if (prepare(c, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) != 0)
+    if (kept_stmt(c, KEPT_CASE_LAST, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0); /* NULL: 0 */
-    sqlite3_finalize(st);
+    done_stmt(st);
     return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
 }
 
@@ -507,13 +554,13 @@ int rf_cache_meta_get(struct rf_cache *c, const char *key, int64_t *v)
 {
     sqlite3_stmt *st;
     *v = 0;
-    if (prepare(c, "SELECT value FROM meta WHERE key = ?", &st) != 0)
+    if (kept_stmt(c, KEPT_META_GET, "SELECT value FROM meta WHERE key = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         *v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    done_stmt(st);
     return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
 }
 
@@ -698,20 +745,110 @@ int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn
     return rc;
 }
 
-int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
-                         const uint8_t *blob, size_t n)
+/* One statement with a case id, a number and a blob bound (or nothing
+ * where NULL/0). */
+static int step3(struct rf_cache *c, const char *sql, const char *case_id, int64_t num,
+                 const uint8_t *blob, size_t n)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?, ?, ?)",
-                &st) != 0)
+    if (prepare(c, sql, &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, last_seq);
-    sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, num);
+    if (sqlite3_bind_parameter_count(st) >= 3)
+        sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
-    c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+/* The board row of a case, with the next board_gen (the caller holds a
+ * savepoint). */
+static int board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                     const uint8_t *board, size_t bn)
+{
+    int rc = exec(c, "INSERT INTO meta(key, value) VALUES('board_gen', 1)"
+                     " ON CONFLICT(key) DO UPDATE SET value = value + 1");
+    if (rc == 0)
+        rc = step3(c,
+                   "INSERT OR REPLACE INTO board(case_id, gen, last_seq, blob) VALUES(?1,"
+                   " (SELECT value FROM meta WHERE key = 'board_gen'), ?2, ?3)",
+                   case_id, last_seq, board, bn);
+    return rc;
+}
+
+int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                         const uint8_t *blob, size_t n, const uint8_t *board, size_t bn)
+{
+    c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
+    int rc = exec(c, "SAVEPOINT summary_put");
+    if (rc != 0)
+        return rc;
+    rc = step3(c, "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?1, ?2, ?3)",
+               case_id, last_seq, blob, n);
+    if (rc == 0 && board)
+        rc = board_put(c, case_id, last_seq, board, bn);
+    else if (rc == 0) /* a row with no board row (the team's configuration) */
+        rc = step3(c, "DELETE FROM board WHERE case_id = ?1", case_id, 0, NULL, 0);
+    if (rc != 0)
+        exec(c, "ROLLBACK TO summary_put");
+    exec(c, "RELEASE summary_put");
+    return rc;
+}
+
+int rf_cache_board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                       const uint8_t *board, size_t bn)
+{
+    c->summary_writes++;
+    int rc = exec(c, "SAVEPOINT board_put");
+    if (rc != 0)
+        return rc;
+    rc = board_put(c, case_id, last_seq, board, bn);
+    if (rc != 0)
+        exec(c, "ROLLBACK TO board_put");
+    exec(c, "RELEASE board_put");
+    return rc;
+}
+
+int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn, void *ctx,
+                         int64_t *count)
+{
+    sqlite3_stmt *st = NULL;
+    *count = 0;
+    /* one read transaction: the rows and the count are of one moment */
+    int own = sqlite3_get_autocommit(c->db);
+    if (own && exec(c, "BEGIN") != 0)
+        return RF_ERR_DB;
+    int s = SQLITE_DONE, rc = kept_stmt(c, KEPT_BOARD_SINCE,
+                                        "SELECT case_id, gen, last_seq, blob FROM board"
+                                        " WHERE gen > ? ORDER BY gen",
+                                        &st);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, after);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                    sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                    (size_t)sqlite3_column_bytes(st, 3));
+            if (rc != 0)
+                break;
+        }
+        if (rc == 0 && s != SQLITE_DONE)
+            rc = RF_ERR_DB;
+        done_stmt(st);
+    }
+    if (rc == 0 && kept_stmt(c, KEPT_BOARD_COUNT, "SELECT count(*) FROM board", &st) == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *count = sqlite3_column_int64(st, 0);
+        else
+            rc = RF_ERR_DB;
+        done_stmt(st);
+    } else if (rc == 0) {
+        rc = RF_ERR_DB;
+    }
+    if (own)
+        exec(c, "COMMIT");
+    return rc;
 }
 
 int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2])
@@ -742,6 +879,24 @@ int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx)
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
                 (size_t)sqlite3_column_bytes(st, 1));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_summaries_seq(struct rf_cache *c, rf_cache_summary_seq_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (prepare(c, "SELECT case_id, last_seq, blob FROM summaries", &st) != 0)
+        return RF_ERR_DB;
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
         if (rc != 0)
             break;
     }

@@ -101,9 +101,24 @@ typedef int (*rf_cache_row_fn)(void *ctx, int64_t seq, const uint8_t *blob, size
 /* The readable digests of a case in sequence order. */
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx);
 
-/* Per-case summaries (sealed); listed most recent activity first. */
+/* Per-case summaries (sealed); listed most recent activity first. Each is
+ * written with the case's board row (board, sealed; NULL: the case has
+ * none, as the team's configuration) in one savepoint. */
 int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
-                         const uint8_t *blob, size_t n);
+                         const uint8_t *blob, size_t n, const uint8_t *board, size_t bn);
+/* A board row alone (building the rows of summaries written before there
+ * were board rows: local.c, after the version 2 -> 3 upgrade). */
+int rf_cache_board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                       const uint8_t *board, size_t bn);
+/* The board rows written since generation after (0: every one), in the
+ * order they were written, and *count, the number of board rows now (both
+ * of one moment): a reader that keeps the rows it saw and the largest gen
+ * reads only what changed, and sees that a row was deleted when its count
+ * differs from *count. */
+typedef int (*rf_cache_board_fn)(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
+                                 const uint8_t *blob, size_t n);
+int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn, void *ctx,
+                         int64_t *count);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
 /* Changes whenever a summary row may have changed: mark[0] counts the rows
  * written through c, mark[1] is SQLite's data_version (commits by other
@@ -111,6 +126,10 @@ int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf 
 int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2]);
 typedef int (*rf_cache_summary_fn)(void *ctx, const char *case_id, const uint8_t *blob, size_t n);
 int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx);
+/* Every summary row with its last_seq, in no particular order. */
+typedef int (*rf_cache_summary_seq_fn)(void *ctx, const char *case_id, int64_t last_seq,
+                                       const uint8_t *blob, size_t n);
+int rf_cache_summaries_seq(struct rf_cache *c, rf_cache_summary_seq_fn fn, void *ctx);
 /* Every case id with an object or an outbox event; *out is malloc'd. */
 int rf_cache_case_ids(struct rf_cache *c, char (**out)[RF_CASE_ID_LEN + 1], size_t *n);
 

@@ -73,11 +73,16 @@ int rf_cmd_case_ok(const char *s);
 struct rf_view_filter {
     const char *stage, *tag, *assignee, *search;
     int current; /* 1: the caller brought the digests up to date (rf_local_update) */
-    int keep;    /* 1: keep every case's row in memory across calls and build again only
-                  * the rows whose summary changed (the desk; not with search) */
 };
 int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
-/* Drops (wipes) the rows rf_view_filter.keep kept. */
+/* The desk's board: the same filters, rows from the compact board rows
+ * (cache.h), each {"case","stage","assigned","tags","due","messages",
+ * "files","replies","last_day","pending","need"}, most recent activity
+ * first. Keeps every case's row in memory across calls and reads again
+ * only the rows written since the last call. With a text filter it is
+ * rf_view_cases (every summary opened: the board rows carry no text). */
+int rf_view_board(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
+/* Drops (wipes) the rows rf_view_board kept. */
 void rf_view_forget(void);
 /* {"case","first_day","last_seq","state","items":[..],"team"} of one case;
  * RF_ERR_NOT_FOUND if this computer has no object of it. */

@@ -124,39 +124,7 @@ struct filter {
     struct rf_local *l;
     struct rf_buf plain; /* one secure buffer for every row (no sodium_malloc per row) */
     size_t total;
-    json_t *kept_old, *kept_new; /* rf_view_filter.keep: case id -> [fingerprint, row] */
 };
-
-/* The rows kept across rf_view_cases calls (rf_view_filter.keep: the desk).
- * Each case's listing row (unfiltered, with "pending") under its case id,
- * beside its summary row's fingerprint: the sealed row's nonce and length.
- * local.c seals every summary it writes with a fresh random 24-byte nonce,
- * so a summary that was written again (the case changed) has another
- * fingerprint and only that row is opened and parsed again; a summary that
- * is gone drops its row. The rows depend on the team's checklist too
- * (checklist_of): when it changes, every row is built again. Plaintext
- * lives only in jansson's wiping allocator, as while any board renders. */
-static struct {
-    json_t *rows;      /* case id -> [fingerprint, row] */
-    json_t *checklist; /* the team's checklist the rows were built with */
-} kept;
-
-void rf_view_forget(void)
-{
-    json_decref(kept.rows);
-    json_decref(kept.checklist);
-    kept.rows = NULL;
-    kept.checklist = NULL;
-}
-
-/* The nonce (hex) and length of a sealed summary row: not secret (it is
- * stored beside the ciphertext), new every time the row is sealed. */
-static void fingerprint(const uint8_t *blob, size_t n, char out[2 * 24 + 24])
-{
-    size_t k = n < 24 ? n : 24;
-    sodium_bin2hex(out, 2 * k + 1, blob, k);
-    snprintf(out + 2 * k, 24, ":%zu", n);
-}
 
 /* The checklist of a case as {item: bool} for every item of the team's
  * checklist, plus items set on the case that the team no longer lists. */
@@ -181,47 +149,6 @@ static json_t *checklist_of(const json_t *team_list, const json_t *set)
 static json_t *case_row(const struct filter *f, json_t *s);
 static int keep(const struct filter *f, json_t *s);
 
-/* on_summary with kept rows: the row is built again only if its summary
- * changed since the last call. No text search here (the rows carry no
- * search text): rf_view_cases takes the other path for it. */
-static int on_summary_kept(struct filter *f, const char *case_id, const uint8_t *blob, size_t n)
-{
-    char fp[2 * 24 + 24], ad[48];
-    fingerprint(blob, n, fp);
-    json_t *e = json_object_get(f->kept_old, case_id);
-    json_t *row = NULL;
-    const char *old = json_string_value(json_array_get(e, 0));
-    if (old && strcmp(old, fp) == 0)
-        row = json_incref(json_array_get(e, 1));
-    if (!row) {
-        json_t *s = NULL;
-        snprintf(ad, sizeof(ad), "summary:%s", case_id);
-        rf_buf_reset(&f->plain);
-        if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
-            json_error_t err;
-            s = json_loadb((const char *)f->plain.data, f->plain.len, 0, &err);
-        }
-        rf_buf_reset(&f->plain); /* wiped */
-        if (!s)
-            return 0; /* a damaged row is skipped (and tried again next time) */
-        row = case_row(f, s);
-        if (row)
-            json_object_set_new(row, "pending",
-                                json_boolean(json_integer_value(json_object_get(s, "pending"))));
-        json_decref(s);
-        if (!row)
-            return RF_ERR_NOMEM;
-    }
-    if (json_object_set_new(f->kept_new, case_id, json_pack("[sO]", fp, row)) != 0) {
-        json_decref(row);
-        return RF_ERR_NOMEM;
-    }
-    if (keep(f, row))
-        json_array_append(f->rows, row);
-    json_decref(row);
-    return 0;
-}
-
 /* One sealed summary row: opened, filtered, turned into a listing row. */
 static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_t n)
 {
@@ -231,8 +158,6 @@ static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_
     if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
         return 0;
     f->total++;
-    if (f->kept_new)
-        return on_summary_kept(f, case_id, blob, n);
     snprintf(ad, sizeof(ad), "summary:%s", case_id);
     rf_buf_reset(&f->plain);
     if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
@@ -251,9 +176,11 @@ static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_
 
 static int keep(const struct filter *f, json_t *s)
 {
-    const char *stage = json_string_value(json_object_get(s, "stage"));
-    if (f->stage && (!stage || strcmp(stage, f->stage) != 0))
-        return 0;
+    if (f->stage) {
+        const char *stage = json_string_value(json_object_get(s, "stage"));
+        if (!stage || strcmp(stage, f->stage) != 0)
+            return 0;
+    }
     if (f->tag && !rf_state_in_list(json_object_get(s, "tags"), f->tag))
         return 0;
     if (f->me && !rf_state_in_list(json_object_get(s, "assigned"), f->me))
@@ -298,26 +225,7 @@ int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **ro
     if (rc == 0)
         rc = rf_local_team(x->l, &team);
     f.checklist = json_object_get(team, "checklist");
-    if (rc == 0 && vf->keep && !f.search) {
-        /* rows built with another checklist are all built again */
-        if (!kept.rows || !kept.checklist ||
-            !json_equal(kept.checklist, f.checklist ? f.checklist : json_null())) {
-            rf_view_forget();
-            kept.rows = json_object();
-            kept.checklist = json_deep_copy(f.checklist ? f.checklist : json_null());
-        }
-        f.kept_old = kept.rows;
-        f.kept_new = json_object();
-        rc = kept.rows && kept.checklist && f.kept_new ? 0 : RF_ERR_NOMEM;
-        if (rc == 0)
-            rc = rf_cache_summaries(x->c, on_summary, &f);
-        if (rc == 0) {
-            json_decref(kept.rows);
-            kept.rows = f.kept_new; /* rows of summaries that are gone are dropped */
-        } else {
-            json_decref(f.kept_new);
-        }
-    } else if (rc == 0) {
+    if (rc == 0) {
         rc = rf_cache_summaries(x->c, on_summary, &f);
         size_t i;
         json_t *row;
@@ -336,6 +244,185 @@ int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **ro
     }
     *rows = f.rows;
     *total = f.total;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ board */
+
+/* The board rows kept across rf_view_board calls (the desk): every case's
+ * compact board row (cache.h "board", sealed by local.c), opened once and
+ * kept, with the largest generation seen. After a change (a sync, an event,
+ * the CLI in the same home) only the rows written since are read and
+ * opened: an index range of the board table, a few rows, instead of every
+ * summary. A row that was deleted shows as a count that differs; then every
+ * row is read again. Plaintext lives only in jansson's wiping allocator, as
+ * while any board renders; the desk exits when it locks. */
+struct brow {
+    char case_id[RF_CASE_ID_LEN + 1];
+    int64_t last_seq;
+    json_t *row; /* NULL: a row that could not be opened (skipped) */
+};
+
+static struct {
+    struct brow *v; /* sorted by case id */
+    size_t n, cap;
+    struct brow **order; /* most recent activity first (last_seq desc, case id) */
+    int64_t gen;         /* the largest generation read */
+    size_t odd;          /* rows read that no case id names (never written by local.c) */
+} board;
+
+void rf_view_forget(void)
+{
+    for (size_t i = 0; i < board.n; i++)
+        json_decref(board.v[i].row);
+    free(board.v);
+    free(board.order);
+    memset(&board, 0, sizeof(board));
+}
+
+static int brow_cmp_id(const void *a, const void *b)
+{
+    return strcmp(((const struct brow *)a)->case_id, ((const struct brow *)b)->case_id);
+}
+
+static int brow_cmp_order(const void *a, const void *b)
+{
+    const struct brow *x = *(struct brow *const *)a, *y = *(struct brow *const *)b;
+    if (x->last_seq != y->last_seq)
+        return x->last_seq > y->last_seq ? -1 : 1;
+    return strcmp(x->case_id, y->case_id);
+}
+
+struct board_read {
+    struct rf_local *l;
+    struct rf_buf *plain; /* one secure buffer for the process, wiped after each row */
+    size_t added;         /* rows appended at the end of board.v (not sorted yet) */
+    size_t sorted;        /* board.n before this read */
+    size_t read;          /* rows read */
+};
+
+static int on_board_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
+                        const uint8_t *blob, size_t n)
+{
+    struct board_read *r = ctx;
+    if (gen > board.gen)
+        board.gen = gen;
+    r->read++;
+    if (!case_id || strlen(case_id) > RF_CASE_ID_LEN) {
+        board.odd++; /* not a row local.c wrote: counted, never shown */
+        return 0;
+    }
+    json_t *row = NULL;
+    rf_buf_reset(r->plain);
+    if (rf_local_board_open(r->l, case_id, blob, n, r->plain) == 0) {
+        json_error_t e;
+        row = json_loadb((const char *)r->plain->data, r->plain->len, 0, &e);
+        if (row &&
+            (!json_is_object(row) || json_object_set_new(row, "case", json_string(case_id)) != 0 ||
+             json_object_set_new(
+                 row, "pending",
+                 json_boolean(json_integer_value(json_object_get(row, "pending")))) != 0)) {
+            json_decref(row);
+            row = NULL;
+        }
+    }
+    rf_buf_reset(r->plain); /* wiped */
+    struct brow key;
+    snprintf(key.case_id, sizeof(key.case_id), "%s", case_id);
+    /* among the rows kept before this read (a case id appears once in one
+     * read: it is the table's primary key, and the read is one snapshot) */
+    struct brow *hit =
+        r->sorted ? bsearch(&key, board.v, r->sorted, sizeof(*board.v), brow_cmp_id) : NULL;
+    if (!hit) {
+        if (board.n == board.cap) {
+            size_t cap = board.cap ? board.cap * 2 : 1024;
+            struct brow *v = realloc(board.v, cap * sizeof(*v));
+            if (!v) {
+                json_decref(row);
+                return RF_ERR_NOMEM;
+            }
+            board.v = v;
+            board.cap = cap;
+        }
+        hit = &board.v[board.n++];
+        memcpy(hit->case_id, key.case_id, sizeof(hit->case_id));
+        hit->row = NULL;
+        r->added++;
+    }
+    json_decref(hit->row);
+    hit->row = row; /* a damaged row is skipped until it is written again */
+    hit->last_seq = last_seq;
+    return 0;
+}
+
+/* Brings the kept board rows up to date: only the rows written since the
+ * last call; every row again if one was deleted (the count differs). */
+static int board_current(struct rf_ctx *x)
+{
+    static struct rf_buf plain; /* no sodium_malloc per request */
+    static int ready;
+    if (!ready) {
+        rf_buf_init_secure(&plain, 64 * 1024);
+        ready = 1;
+    }
+    for (int pass = 0;; pass++) {
+        struct board_read r = {.l = x->l, .plain = &plain, .sorted = board.n};
+        int64_t count = 0;
+        int rc = rf_cache_board_since(x->c, board.gen, on_board_row, &r, &count);
+        rf_buf_reset(&plain); /* wiped */
+        if (rc != 0) {
+            rf_view_forget();
+            return rc;
+        }
+        /* a row of another shape (never written by local.c) is counted but
+         * not kept: after reading every row, the count is what it is */
+        if ((int64_t)(board.n + board.odd) != count && pass == 0) {
+            rf_view_forget(); /* a row was deleted: read every one again */
+            continue;
+        }
+        if (r.added > 0)
+            qsort(board.v, board.n, sizeof(*board.v), brow_cmp_id);
+        if (r.read > 0 || (board.n > 0 && !board.order)) {
+            /* the order, built again only when something changed */
+            struct brow **o = board.n ? realloc(board.order, board.n * sizeof(*o)) : board.order;
+            if (board.n && !o) {
+                rf_view_forget();
+                return RF_ERR_NOMEM;
+            }
+            board.order = o;
+            for (size_t i = 0; i < board.n; i++)
+                board.order[i] = &board.v[i];
+            if (board.n > 0)
+                qsort(board.order, board.n, sizeof(*board.order), brow_cmp_order);
+        }
+        return 0;
+    }
+}
+
+int rf_view_board(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **rows, size_t *total)
+{
+    struct filter f = {.stage = vf->stage, .tag = vf->tag, .me = vf->assignee, .l = x->l};
+    *rows = NULL;
+    *total = 0;
+    if (vf->search)
+        return rf_view_cases(x, vf, rows, total);
+    int rc = vf->current ? 0 : rf_local_update(x->l, NULL);
+    if (rc == 0)
+        rc = board_current(x);
+    if (rc != 0)
+        return rc;
+    json_t *out = json_array();
+    if (!out)
+        return RF_ERR_NOMEM;
+    for (size_t i = 0; i < board.n; i++) {
+        json_t *row = board.order[i]->row;
+        if (row && keep(&f, row) && json_array_append(out, row) != 0) {
+            json_decref(out);
+            return RF_ERR_NOMEM;
+        }
+    }
+    *rows = out;
+    *total = board.n;
     return 0;
 }
 

@@ -100,6 +100,8 @@ int rf_local_new(struct rf_local **out, struct rf_cache *c, const struct rf_staf
     sodium_free(master);
     if (rc == 0)
         rc = rf_local_reload(l);
+    if (rc == 0) /* a home from before the board rows gets them, once */
+        rc = rf_local_board_fill(l, NULL);
     if (rc != 0) {
         rf_local_free(l);
         return rc;
@@ -599,16 +601,112 @@ int rf_local_events(struct rf_local *l, const char *case_id, struct rf_ev **ev, 
     return rc;
 }
 
+/* A case's board row (what the desk's board shows and filters on) from
+ * its summary: no search text, no checklist, no intake beyond "need". */
+static json_t *board_row(json_t *s)
+{
+    return json_pack("{sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?}", "stage", json_object_get(s, "stage"),
+                     "assigned", json_object_get(s, "assigned"), "tags", json_object_get(s, "tags"),
+                     "due", json_object_get(s, "due"), "messages", json_object_get(s, "messages"),
+                     "files", json_object_get(s, "files"), "replies", json_object_get(s, "replies"),
+                     "last_day", json_object_get(s, "last_day"), "pending",
+                     json_object_get(s, "pending"), "need", json_object_get(s, "need"));
+}
+
+static int seal_board(struct rf_local *l, const char *case_id, json_t *s, struct rf_buf *out)
+{
+    char ad[48];
+    snprintf(ad, sizeof(ad), "board:%s", case_id);
+    json_t *b = board_row(s);
+    int rc = b ? seal_json(l, ad, b, out) : RF_ERR_NOMEM;
+    json_decref(b);
+    return rc;
+}
+
 static int put_summary(struct rf_local *l, const char *case_id, int64_t last_seq, json_t *s)
 {
     char ad[48];
-    struct rf_buf sealed;
+    struct rf_buf sealed, board;
+    int team = strcmp(case_id, RF_STATE_TEAMCONFIG) == 0;
     snprintf(ad, sizeof(ad), "summary:%s", case_id);
     rf_buf_init(&sealed, ROW_MAX);
+    rf_buf_init(&board, ROW_MAX);
     int rc = seal_json(l, ad, s, &sealed);
+    if (rc == 0 && !team)
+        rc = seal_board(l, case_id, s, &board);
     if (rc == 0)
-        rc = rf_cache_summary_put(l->c, case_id, last_seq, sealed.data, sealed.len);
+        rc = rf_cache_summary_put(l->c, case_id, last_seq, sealed.data, sealed.len,
+                                  team ? NULL : board.data, board.len);
     rf_buf_free(&sealed);
+    rf_buf_free(&board);
+    return rc;
+}
+
+/* The board rows of the summaries written before there were board rows
+ * (a home from before cache version 3): each summary opened once. */
+struct fill {
+    struct rf_local *l;
+    struct rf_buf plain, board;
+    size_t n;
+};
+
+static int fill_one(void *ctx, const char *case_id, int64_t last_seq, const uint8_t *blob, size_t n)
+{
+    struct fill *f = ctx;
+    char ad[48];
+    json_t *s = NULL;
+    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
+        return 0;
+    snprintf(ad, sizeof(ad), "summary:%s", case_id);
+    rf_buf_reset(&f->plain);
+    if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
+        json_error_t e;
+        s = json_loadb((const char *)f->plain.data, f->plain.len, 0, &e);
+    }
+    rf_buf_reset(&f->plain); /* wiped */
+    if (!s)
+        return 0; /* a damaged summary gets its row when it is built again */
+    rf_buf_reset(&f->board);
+    int rc = seal_board(f->l, case_id, s, &f->board);
+    json_decref(s);
+    if (rc == 0)
+        rc = rf_cache_board_put(f->l->c, case_id, last_seq, f->board.data, f->board.len);
+    f->n++;
+    return rc;
+}
+
+int rf_local_board_open(const struct rf_local *l, const char *case_id, const uint8_t *p, size_t n,
+                        struct rf_buf *out)
+{
+    char ad[48];
+    snprintf(ad, sizeof(ad), "board:%s", case_id);
+    return rf_local_open(l, ad, p, n, out);
+}
+
+int rf_local_board_fill(struct rf_local *l, size_t *built)
+{
+    int64_t need = 0;
+    if (built)
+        *built = 0;
+    int rc = rf_cache_meta_get(l->c, "board_fill", &need);
+    if (rc != 0 || need == 0)
+        return rc;
+    struct fill f = {.l = l};
+    rf_buf_init_secure(&f.plain, ROW_MAX);
+    rf_buf_init(&f.board, ROW_MAX);
+    rc = rf_cache_begin(l->c);
+    if (rc == 0)
+        rc = rf_cache_summaries_seq(l->c, fill_one, &f);
+    if (rc == 0)
+        rc = rf_cache_meta_set(l->c, "board_fill", 0);
+    if (rc == 0)
+        rc = rf_cache_commit(l->c);
+    else
+        rf_cache_rollback(l->c);
+    rf_buf_free(&f.plain);
+    rf_buf_free(&f.board);
+    if (rc == 0 && built)
+        *built = f.n;
     return rc;
 }
 

@@ -4,7 +4,9 @@
  * (with its stanza or a grant) into a "digest" (the text of a message or
  * reply, the verified event, or why it is unverified); each case has a
  * "summary" (materialized state, counts, intake answers, search text) so
- * `refuge cases` lists without opening envelopes again. Every row is sealed
+ * `refuge cases` lists without opening envelopes again, and a compact
+ * "board" row (what the desk's board shows and filters on), written with
+ * the summary. Every row is sealed
  * with XChaCha20-Poly1305 under a key derived from the caseworker's secret
  * key (so from the passphrase), with the row's identity as associated data,
  * so rows cannot be read, altered or swapped without the key file.
@@ -43,6 +45,15 @@ int rf_local_open(const struct rf_local *l, const char *ad, const uint8_t *p, si
 int rf_local_update(struct rf_local *l, unsigned *unverified);
 /* The same, looking only at the objects numbered above after. */
 int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverified);
+/* Builds the board rows (cache.h) of every summary if the cache asks for
+ * it (meta "board_fill": a home from before cache version 3); rf_local_new
+ * does it. *built (may be NULL): rows built. */
+int rf_local_board_fill(struct rf_local *l, size_t *built);
+/* Opens a case's board row (sealed by local.c under "board:CASE"):
+ * {"stage","assigned","tags","due","messages","files","replies","last_day",
+ * "pending","need"} into out (appended); RF_ERR_DECRYPT if damaged. */
+int rf_local_board_open(const struct rf_local *l, const char *case_id, const uint8_t *p, size_t n,
+                        struct rf_buf *out);
 /* Rebuilds one case's summary (e.g. after an event was queued). */
 int rf_local_refresh(struct rf_local *l, const char *case_id);
 

@@ -23,6 +23,7 @@ import html
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import urllib.parse
@@ -44,6 +45,30 @@ def counts(text):
             re.finditer(r'href="/\?stage=([^"&]+)&amp;lang=en"[^>]*>[^<(]*\((\d+)\)', text)}
 
 
+def fill(srv, member, ncases, nevents, timeout=600):
+    """Fills member's local case database with bench/deskfill.c: ncases
+    cases and nevents events, numbered right after the home's sync
+    position, which deskfill moves past them. The server's numbering (its
+    objects table's AUTOINCREMENT counter) moves past them too, as if it had
+    stored them: the next object it stores (a change from the CLI or the
+    desk) is numbered above every filled one, and a sync moves the position
+    on from there, as in a real caseworker's home. Returns (deskfill's
+    output, the sync position after the fill)."""
+    r = subprocess.run([FILL, str(ncases), str(nevents)], env=member.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    check(r.returncode == 0, "deskfill filled the local case database", r.stdout + r.stderr)
+    m = re.search(r"sync position (\d+)", r.stdout)
+    check(m, "deskfill says the sync position", r.stdout)
+    pos = int(m.group(1))
+    con = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
+    with con:
+        con.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'objects'", (pos,))
+    got = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'objects'").fetchone()
+    con.close()
+    check(got and got[0] >= pos, "the server numbers its next objects after the filled ones", got)
+    return r.stdout.strip(), pos
+
+
 def test():
     check(os.access(FILL, os.X_OK), "the bench helper is built (%s)" % FILL)
     srv = Server().init().start()
@@ -56,10 +81,8 @@ def test():
     alice.run("sync")
     real = [row["case"] for row in json.loads(alice.run("cases", "--json").out)["cases"]]
     check(len(real) == 2, "two real cases", real)
-    r = subprocess.run([FILL, str(NCASES), str(NEVENTS)], env=alice.env,
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
-    check(r.returncode == 0, "deskfill filled Alice's case database", r.stdout + r.stderr)
-    log(r.stdout.strip())
+    out, filled_to = fill(srv, alice, NCASES, NEVENTS)
+    log(out)
 
     port = free_port()
     _proc, url, _out, _err = start_desk(alice, port)
@@ -156,6 +179,42 @@ def test():
     alice.run("untag", other, "kept-check")
     r = b.get("/?tag=kept-check&lang=en")
     check(case_ids(r.text) == [], "a tag removed by the CLI is gone from the board at once")
+    # the board's rows (the compact board rows, read again only where a case
+    # changed) follow the assignee filter, the tags and the counts of a case
+    # changed by the CLI, and the other cases' rows stay as they were
+    r = b.get("/?assignee=Bob&lang=en")
+    bob_before = set(case_ids(r.text))
+    pages_before = b.get("/?lang=en").text
+    rows_before = {cid: row_of(pages_before, cid) for cid in case_ids(pages_before)}
+    check(other not in bob_before, "the real case is not Bob's yet")
+    alice.run("assign", other, "Bob")
+    alice.run("tag", other, "row-check")
+    r = b.get("/?assignee=Bob&stage=closed&q=real+case&lang=en")
+    check(other in case_ids(r.text), "with a text filter too (every summary opened)")
+    r = b.get("/?assignee=Bob&lang=en")
+    got = case_ids(r.text)
+    check(other in got, "an assignee set by the CLI shows in the board's assignee filter",
+          got[:5])
+    check(set(got) - {other} <= bob_before, "no other case joined Bob's list")
+    r = b.get("/?stage=closed&tag=row-check&lang=en")
+    check(case_ids(r.text) == [other], "stage and tag filters together follow the CLI",
+          case_ids(r.text))
+    row = row_of(r.text, other)
+    check("row-check" in row and "Bob" in row, "the case's row shows its new tag and assignee",
+          row)
+    r = b.get("/?lang=en")
+    check(case_ids(r.text)[0] == other, "the changed case is first (most recent activity)",
+          case_ids(r.text)[:3])
+    for cid in case_ids(r.text):
+        if cid != other and cid in rows_before:
+            check(row_of(r.text, cid) == rows_before[cid], "another case's row is unchanged",
+                  (rows_before[cid], row_of(r.text, cid)))
+    log("assignee, tag and stage filters and the rows follow the CLI; other rows unchanged")
+    # the CLI's changes were numbered after the filled objects (a synced home)
+    con = sqlite3.connect(os.path.join(alice.env["REFUGE_HOME"], "cache.db"))
+    above = con.execute("SELECT count(*) FROM objects WHERE seq > ?", (filled_to,)).fetchone()[0]
+    con.close()
+    check(above >= 6, "the changes were numbered after the filled objects", above)
     log("unread and changes from the desk and from the CLI show at once")
 
 

@@ -462,6 +462,179 @@ static void local_db_verified_and_sealed_at_rest(void **state)
     sodium_free(eve);
 }
 
+/* The board rows (cache.h "board"): written with each summary, sealed
+ * under their case's name, read back only where written since a
+ * generation, deleted with their summary, and built for the summaries of a
+ * home from before them (cache version 2 -> 3). */
+struct board_seen {
+    const struct rf_local *l;
+    char ids[8][RF_CASE_ID_LEN + 1];
+    char stage[8][32];
+    int64_t gen[8];
+    size_t n;
+};
+
+static int board_collect(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
+                         const uint8_t *blob, size_t n)
+{
+    struct board_seen *b = ctx;
+    (void)last_seq;
+    assert_true(b->n < 8);
+    snprintf(b->ids[b->n], sizeof(b->ids[0]), "%s", case_id);
+    b->gen[b->n] = gen;
+    struct rf_buf plain;
+    rf_buf_init_secure(&plain, 1 << 16);
+    assert_int_equal(rf_local_board_open(b->l, case_id, blob, n, &plain), 0);
+    json_error_t e;
+    json_t *row = json_loadb((const char *)plain.data, plain.len, 0, &e);
+    assert_non_null(row);
+    assert_null(json_object_get(row, "search")); /* no text of the case */
+    assert_true(json_is_integer(json_object_get(row, "messages")));
+    const char *st = json_string_value(json_object_get(row, "stage"));
+    snprintf(b->stage[b->n], sizeof(b->stage[0]), "%s", st ? st : "-");
+    json_decref(row);
+    rf_buf_free(&plain);
+    b->n++;
+    return 0;
+}
+
+static void local_db_board_rows(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("REFUGE_TEST_TMP");
+    struct rf_home h;
+    memset(&h, 0, sizeof(h));
+    snprintf(h.dir, sizeof(h.dir), "%s/client_test_board.%d", tmp ? tmp : "/tmp", (int)getpid());
+    assert_int_equal(rf_home_create(&h), 0);
+    struct rf_staff_keys *anna = sodium_malloc(sizeof(*anna));
+    assert_int_equal(rf_staff_keys_generate(anna, "Anna"), 0);
+    struct rf_roster *r = calloc(1, sizeof(*r));
+    struct rf_buf raw;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    make_roster(r, 1, NULL);
+    add_member(r, anna, RF_ROLE_ADMIN);
+    assert_int_equal(rf_roster_sign(&raw, r, anna), 0);
+    uint8_t pks[1][32];
+    memcpy(pks[0], anna->box_pk, 32);
+    struct rf_cache *c;
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    assert_int_equal(rf_cache_roster_put(c, 1, raw.data, raw.len), 0);
+    const char *intake = "{\"v\":1,\"type\":\"intake\",\"lang\":\"en\",\"text\":\"CanaryBoard\"}";
+    seal_obj(c, 1, "abcde23456", RF_KIND_MESSAGE, (const uint8_t(*)[32])pks, 1,
+             (const uint8_t *)intake, strlen(intake));
+    seal_obj(c, 2, "bcdef34567", RF_KIND_MESSAGE, (const uint8_t(*)[32])pks, 1,
+             (const uint8_t *)intake, strlen(intake));
+    event_obj(c, 3, anna, (const uint8_t(*)[32])pks, 1, 1, "stage", "verifying", NULL);
+
+    struct rf_local *l;
+    assert_int_equal(rf_local_new(&l, c, anna), 0);
+    assert_int_equal(rf_local_update(l, NULL), 0);
+    /* every case has its row, with its stage */
+    struct board_seen b = {.l = l};
+    int64_t count = 0, gen = 0;
+    assert_int_equal(rf_cache_board_since(c, 0, board_collect, &b, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(b.n, 2);
+    for (size_t i = 0; i < b.n; i++) {
+        gen = b.gen[i] > gen ? b.gen[i] : gen;
+        assert_string_equal(b.stage[i], strcmp(b.ids[i], "abcde23456") == 0 ? "verifying" : "new");
+    }
+    /* nothing written since: nothing read */
+    memset(&b, 0, sizeof(b));
+    b.l = l;
+    assert_int_equal(rf_cache_board_since(c, gen, board_collect, &b, &count), 0);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(count, 2);
+    /* a case changed: only its row is read again */
+    assert_int_equal(rf_local_refresh(l, "bcdef34567"), 0);
+    assert_int_equal(rf_cache_board_since(c, gen, board_collect, &b, &count), 0);
+    assert_int_equal(b.n, 1);
+    assert_string_equal(b.ids[0], "bcdef34567");
+    assert_true(b.gen[0] > gen);
+    gen = b.gen[0];
+    /* a row is bound to its case: it does not open as another case's */
+    struct rf_buf row, plain;
+    rf_buf_init(&row, 1 << 16);
+    rf_buf_init_secure(&plain, 1 << 16);
+    char path[PATH_MAX];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(rf_home_path(&h, "cache.db", path, sizeof(path)), 0);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT blob FROM board WHERE case_id = 'abcde23456'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(
+        rf_buf_put(&row, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)), 0);
+    sqlite3_finalize(st);
+    assert_int_equal(rf_local_board_open(l, "bcdef34567", row.data, row.len, &plain),
+                     RF_ERR_DECRYPT);
+    assert_int_equal(rf_local_board_open(l, "abcde23456", row.data, row.len, &plain), 0);
+    rf_local_free(l);
+    rf_cache_close(c);
+    assert_false(file_has(path, "verifying"));
+    assert_false(file_has(path, "CanaryBoard"));
+
+    /* a home from before the board rows (cache version 2): it opens, and
+     * the rows of its summaries are built once, with the key */
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE board;"
+                                  "DELETE FROM meta WHERE key = 'board_gen';"
+                                  "PRAGMA user_version = 2",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(rf_cache_board_since(c, 0, board_collect, &b, &count), 0);
+    assert_int_equal(count, 0); /* not built yet: the cache has no key */
+    int64_t fill = 0;
+    assert_int_equal(rf_cache_meta_get(c, "board_fill", &fill), 0);
+    assert_int_equal(fill, 1);
+    assert_int_equal(rf_local_new(&l, c, anna), 0); /* builds them */
+    b.l = l;
+    assert_int_equal(rf_cache_board_since(c, 0, board_collect, &b, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(b.n, 2);
+    gen = 0;
+    for (size_t i = 0; i < b.n; i++) {
+        gen = b.gen[i] > gen ? b.gen[i] : gen;
+        assert_string_equal(b.stage[i], strcmp(b.ids[i], "abcde23456") == 0 ? "verifying" : "new");
+    }
+    assert_int_equal(rf_cache_meta_get(c, "board_fill", &fill), 0);
+    assert_int_equal(fill, 0);
+    size_t built = 9;
+    assert_int_equal(rf_local_board_fill(l, &built), 0); /* once only */
+    assert_int_equal(built, 0);
+    rf_local_free(l);
+    rf_cache_close(c);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    sqlite3_finalize(st);
+    /* a summary deleted: its board row goes with it */
+    assert_int_equal(
+        sqlite3_exec(db, "DELETE FROM summaries WHERE case_id = 'bcdef34567'", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rf_cache_open(&c, &h), 0);
+    assert_int_equal(rf_local_new(&l, c, anna), 0);
+    memset(&b, 0, sizeof(b));
+    b.l = l;
+    assert_int_equal(rf_cache_board_since(c, gen, board_collect, &b, &count), 0);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(count, 1);
+    rf_local_free(l);
+    rf_cache_close(c);
+    rf_buf_free(&row);
+    rf_buf_free(&plain);
+    rf_buf_free(&raw);
+    free(r);
+    sodium_free(anna);
+}
+
 /* An event by k naming roster version named, stored under version stored. */
 static void event_at(struct rf_cache *c, int64_t seq, const struct rf_staff_keys *k,
                      const uint8_t (*pks)[32], size_t npk, uint64_t lamport, unsigned named,
@@ -987,6 +1160,7 @@ int main(void)
         cmocka_unit_test(cache_groups_cases_and_streams),
         cmocka_unit_test(grants_kept_and_the_one_that_opens_is_used),
         cmocka_unit_test(local_db_verified_and_sealed_at_rest),
+        cmocka_unit_test(local_db_board_rows),
         cmocka_unit_test(local_db_checks_events_up_to_the_roster_stored_under),
         cmocka_unit_test(plain_http_only_to_loopback_and_onion),
         cmocka_unit_test(cli_usage_errors_exit_2),
