@@ -23,6 +23,7 @@ import html
 import json
 import os
 import re
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -179,6 +180,17 @@ def test():
     alice.run("untag", other, "kept-check")
     r = b.get("/?tag=kept-check&lang=en")
     check(case_ids(r.text) == [], "a tag removed by the CLI is gone from the board at once")
+    # the text filter keeps each case's search text once fetched; a case the
+    # CLI changes is searched with its new text (only its summary opened again)
+    word = "findme" + secrets.token_hex(3)
+    r = b.get("/?q=%s&lang=en" % word)
+    check(case_ids(r.text) == [], "no case holds the new word yet", case_ids(r.text)[:3])
+    alice.run("note", other, "the word " + word)
+    r = b.get("/?q=%s&lang=en" % word)
+    check(case_ids(r.text) == [other], "a note added by the CLI is found by the text filter at once",
+          case_ids(r.text)[:3])
+    r = b.get("/?q=%s&stage=new&lang=en" % word)
+    check(case_ids(r.text) == [], "the text filter with another stage finds nothing")
     # the board's rows (the compact board rows, read again only where a case
     # changed) follow the assignee filter, the tags and the counts of a case
     # changed by the CLI, and the other cases' rows stay as they were
