@@ -186,7 +186,7 @@ def bench():
           "GET / and GET /?assignee=Bob alternately, %d renders)" %
           (pct(t_cold, 50), pct(t_cold, 95), REPEAT))
     print("desk_board_text_ms p50 %.1f  p95 %.1f  (a text filter: GET /?q=documents and "
-          "/?q=family alternately, every summary opened, %d renders)" %
+          "/?q=family alternately, the first opens every summary for its search text, then kept, %d renders)" %
           (pct(t_text, 50), pct(t_text, 95), len(t_text)))
     print("desk_board_all_ms p50 %.1f  p95 %.1f  (GET /, nothing changed since the last "
           "board, %d renders)" % (pct(t_all, 50), pct(t_all, 95), REPEAT))
