@@ -14,10 +14,14 @@
  * feeds it batches from many requests. Reads may run on any thread at any
  * time, concurrently with writes.
  *
- * Large ciphertext goes to blob files: rf_blob_* write to DIR/tmp, fsync,
- * rename into DIR/blobs and fsync the directory; the object row naming the
- * blob is committed after. On open, temp files and blobs no row names are
- * removed (crash recovery), so nothing half-written is ever visible.
+ * Object ciphertext goes through a put (rf_put_*, below): small stays in
+ * memory and is stored inline, large streams to a blob file in DIR/tmp,
+ * fsynced and renamed into DIR/blobs (directory fsynced) by rf_op_object_put
+ * before the row naming it is committed; rf_store_apply deletes the blobs of
+ * object ops that fail. On open, temp files and blobs no row names are
+ * removed (crash recovery), so nothing half-written is ever visible. Nothing
+ * in this interface names a backend: the PostgreSQL backend implements it
+ * as it stands.
  */
 #ifndef RF_STORE_H
 #define RF_STORE_H
