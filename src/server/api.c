@@ -75,7 +75,7 @@ static void state_free(void *p)
         return;
     rf_buf_free(&s->body);
     free(s->head);
-    rf_blob_abort(s->blob);
+    rf_put_free(s->put);
     free(s->roster_raw);
     free(s->gops);
     free(s->gdata);
@@ -211,7 +211,7 @@ static int roster_gate(struct rf_req *r, struct api_state *s, enum api_auth need
 static void nonce_done(void *arg, struct rf_op *op)
 {
     struct api_state *s = arg;
-    s->nonce_rc = op->status;
+    s->nonce_rc = rf_op_status(op);
     __atomic_store_n(&s->nonce_state, NONCE_DONE, __ATOMIC_RELEASE);
     rf_req_resume(s->req);
 }
@@ -231,10 +231,7 @@ static int nonce_record(struct rf_req *r, struct api_state *s, int64_t now)
     }
     /* a full front cache (RF_ERR_BUSY) refuses nothing: the store decides */
     struct rf_op *op = &s->nonce_op;
-    memset(op, 0, sizeof(*op));
-    op->type = RF_OP_NONCE_PUT;
-    memcpy(op->nonce, s->sig.nonce, sizeof(op->nonce));
-    op->ts = s->sig.ts;
+    rf_op_nonce_put(op, s->sig.nonce, s->sig.ts);
     __atomic_store_n(&s->nonce_state, NONCE_PENDING, __ATOMIC_RELEASE);
     rf_req_suspend(r);
     rc = rf_committer_submit(srv->committer, op, nonce_done, s);
@@ -519,10 +516,11 @@ struct fetch_audit {
     uint8_t req[RF_AUDIT_REQ_MAX];
 };
 
+/* Only frees: a lost entry is counted in the store's log by the batch that
+ * failed (commit.h: a completion does no I/O). */
 static void fetch_audit_done(void *arg, struct rf_op *op)
 {
-    if (op->status != 0)
-        rf_log_error("api: a fetch's audit entry was not stored", op->status);
+    (void)op;
     free(arg);
 }
 
@@ -609,31 +607,49 @@ static int case_end(struct rf_req *r)
 
 void rf_api_audit_op(struct rf_op *op, const uint8_t *actor, const char *action, const char *target)
 {
-    memset(op, 0, sizeof(*op));
-    op->type = RF_OP_AUDIT_APPEND;
-    if (actor)
-        memcpy(op->pk, actor, sizeof(op->pk));
-    op->key = action;
-    op->target = target;
+    rf_op_audit(op, actor, action, target, NULL, 0);
 }
 
 void rf_api_audit_op_signed(struct rf_op *op, struct api_state *s, const char *action,
                             const char *target, uint8_t *buf)
 {
-    rf_api_audit_op(op, s->sig.sign_pk, action, target);
     if (s->areq_len == 0 &&
         rf_audit_req_encode(s->areq, &s->areq_len, rf_req_method(s->req), rf_req_target(s->req),
                             s->sig.ts, s->sig.nonce, s->sig.body_hash, s->sig.sig) != 0) {
         s->areq_len = 0; /* a path too long for a record: the entry stays unsigned */
+        rf_op_audit(op, s->sig.sign_pk, action, target, NULL, 0);
         return;
     }
-    if (buf) {
+    if (buf)
         memcpy(buf, s->areq, s->areq_len);
-        op->data = buf;
-    } else {
-        op->data = s->areq;
+    rf_op_audit(op, s->sig.sign_pk, action, target, buf ? buf : s->areq, s->areq_len);
+}
+
+/* A committer completion for an API request: only wakes it (commit.h); the
+ * request's own thread reads the outcome in its rf_req_suspend_then step. */
+static void api_op_done(void *arg, struct rf_op *op)
+{
+    struct api_state *s = arg;
+    (void)op;
+    rf_req_resume(s->req);
+}
+
+int rf_api_submit(struct rf_req *r, struct api_state *s, struct rf_op *ops, size_t n,
+                  rf_req_resumed_fn then)
+{
+    s->submit_rc = 0;
+    rf_req_suspend_then(r, then);
+    int rc = rf_committer_submit_group(s->srv->committer, ops, n, api_op_done, s);
+    if (rc != 0) {
+        s->submit_rc = rc;
+        rf_req_resume(r); /* then runs at once, on this thread */
     }
-    op->len = s->areq_len;
+    return 0;
+}
+
+int rf_api_op_rc(const struct api_state *s, const struct rf_op *op)
+{
+    return s->submit_rc != 0 ? s->submit_rc : rf_op_status(op);
 }
 
 static const struct {
@@ -671,10 +687,8 @@ static int cases_post_headers(struct rf_req *r)
     if (cl >= 0 && (uint64_t)cl > s->srv->limits.api_body_max)
         return rf_api_error(r, 413, "too_large", "envelope is too large");
     s->head = malloc(API_ENV_HEAD_MAX);
-    if (!s->head)
+    if (!s->head || rf_put_begin(s->srv->store, 0, &s->put) != 0)
         return rf_api_error(r, 503, "nomem", "out of memory");
-    rf_buf_free(&s->body);
-    rf_buf_init(&s->body, RF_INLINE_MAX);
     return 0;
 }
 
@@ -696,17 +710,9 @@ static int envelope_body(struct rf_req *r, const uint8_t *p, size_t n)
         memcpy(s->head + s->head_len, p, k);
         s->head_len += k;
     }
-    int rc = 0;
-    if (!s->blob && s->body.len + n <= RF_INLINE_MAX)
-        return rf_buf_put(&s->body, p, n) == 0 ? 0 : rf_api_error(r, 503, "nomem", "out of memory");
-    if (!s->blob) {
-        rc = rf_blob_begin(s->srv->store, &s->blob);
-        if (rc == 0 && s->body.len > 0)
-            rc = rf_blob_write(s->blob, s->body.data, s->body.len);
-        rf_buf_free(&s->body);
-    }
-    if (rc == 0)
-        rc = rf_blob_write(s->blob, p, n);
+    int rc = rf_put_write(s->put, p, n);
+    if (rc == RF_ERR_NOMEM)
+        return rf_api_error(r, 503, "nomem", "out of memory");
     if (rc != 0)
         return rf_api_store_error(r, rc);
     return 0;
@@ -769,36 +775,28 @@ out:
     return rc;
 }
 
-/* Runs on the committer thread once the action and its audit entry settled. */
-static void case_action_done(void *arg, struct rf_op *ops)
+/* On the request's thread once the action and its audit entry settled (a
+ * failed envelope's blob is already gone: the store discards it). */
+static int case_action_done(struct rf_req *r)
 {
-    struct api_state *s = arg;
-    struct rf_req *r = s->req;
-    int rc = ops[0].status;
-    if (rc != 0 && ops[0].type == RF_OP_OBJECT_PUT && ops[0].blob_name[0])
-        rf_blob_discard(s->srv->store, ops[0].blob_name); /* no row names it */
+    struct api_state *s = rf_req_state(r);
+    int rc = rf_api_op_rc(s, &s->ops[0]);
     if (rc != 0)
         rf_api_store_error(r, rc);
-    else if (ops[0].type == RF_OP_OBJECT_PUT)
-        rf_api_json(r, 200, json_pack("{sI}", "seq", (json_int_t)ops[0].seq));
-    else if (ops[0].day == 0)
+    else if (s->mode != CASE_SCHEDULE)
+        rf_api_json(r, 200, json_pack("{sI}", "seq", (json_int_t)rf_op_seq(&s->ops[0])));
+    else if (s->schedule_day == 0)
         rf_api_json(r, 200, json_pack("{sn}", "delete_day"));
     else
-        rf_api_json(r, 200, json_pack("{sI}", "delete_day", (json_int_t)ops[0].day));
-    rf_req_resume(r);
+        rf_api_json(r, 200, json_pack("{sI}", "delete_day", (json_int_t)s->schedule_day));
+    return 0;
 }
 
 /* Submits s->ops[0] with its audit entry as one group; answers on failure. */
 static int submit_with_audit(struct rf_req *r, struct api_state *s, const char *action)
 {
     rf_api_audit_op_signed(&s->ops[1], s, action, s->target, NULL);
-    rf_req_suspend(r);
-    int rc = rf_committer_submit_group(s->srv->committer, s->ops, 2, case_action_done, s);
-    if (rc != 0) {
-        s->ops[0].status = rc;
-        case_action_done(s, s->ops);
-    }
-    return 0;
+    return rf_api_submit(r, s, s->ops, 2, case_action_done);
 }
 
 static int envelope_end(struct rf_req *r, struct api_state *s)
@@ -827,22 +825,9 @@ static int envelope_end(struct rf_req *r, struct api_state *s)
                                 ? "an event must be sealed to exactly the roster's members"
                                 : "reply must be sealed to the person and every roster member");
 
-    struct rf_op *op = &s->ops[0];
-    memset(op, 0, sizeof(*op));
-    op->type = RF_OP_OBJECT_PUT;
-    op->source_id = s->src.id;
-    op->kind = want_kind;
-    if (s->blob) {
-        rc = rf_blob_commit(s->blob, op->blob_name);
-        s->blob = NULL;
-        if (rc != 0)
-            return rf_api_store_error(r, rc);
-        op->size = s->total;
-    } else {
-        op->data = s->body.data;
-        op->len = s->body.len;
-        op->size = s->body.len;
-    }
+    rc = rf_op_object_put(&s->ops[0], s->src.id, want_kind, s->put);
+    if (rc != 0)
+        return rf_api_store_error(r, rc);
     return submit_with_audit(r, s, s->mode == CASE_EVENT ? "event" : "reply");
 }
 
@@ -863,11 +848,8 @@ static int schedule_end(struct rf_req *r, struct api_state *s)
     int rc = rf_retention_get(s->srv->store, &ret);
     if (rc != 0)
         return rf_api_store_error(r, rc);
-    struct rf_op *op = &s->ops[0];
-    memset(op, 0, sizeof(*op));
-    op->type = RF_OP_CASE_SCHEDULE;
-    op->source_id = s->src.id;
-    op->day = close_it ? rf_store_today() + ret.retention_days : 0;
+    s->schedule_day = close_it ? rf_store_today() + ret.retention_days : 0;
+    rf_op_case_schedule(&s->ops[0], s->src.id, s->schedule_day);
     return submit_with_audit(r, s, "schedule");
 }
 
@@ -936,12 +918,12 @@ static int first_roster_ok(const uint8_t *raw, size_t n, const struct rf_staff_r
     return ok;
 }
 
-/* Runs on the committer thread once the enrollment group is settled. */
-static void enroll_done(void *arg, struct rf_op *ops)
+/* On the request's thread once the enrollment group is settled. */
+static int enroll_done(struct rf_req *r)
 {
-    struct api_state *s = arg;
-    struct rf_req *r = s->req;
-    int rc = ops[0].status;
+    struct api_state *s = rf_req_state(r);
+    const struct rf_op *ops = s->enroll_ops;
+    int rc = rf_api_op_rc(s, &ops[0]);
     if (rc == RF_ERR_NOT_FOUND) {
         rf_api_error(r, 403, "token", "enrollment token is unknown or already used");
     } else if (rc == RF_ERR_AUTH) {
@@ -949,13 +931,13 @@ static void enroll_done(void *arg, struct rf_op *ops)
     } else if (rc != 0) {
         rf_api_store_error(r, rc);
     } else {
-        int admin = ops[0].role == RF_ROLE_ADMIN;
+        int admin = rf_op_role(&ops[0]) == RF_ROLE_ADMIN;
         if (s->first_admin) /* roster v1 stored: the person's pages may hand out codenames */
             atomic_store(&s->srv->line_open, 1);
         rf_log_num(RF_LOG_INFO, "caseworker enrolled", "admin", admin);
         rf_api_json(r, 200, json_pack("{ss}", "role", admin ? "admin" : "member"));
     }
-    rf_req_resume(r);
+    return 0;
 }
 
 static int enroll_end(struct rf_req *r)
@@ -1031,30 +1013,13 @@ static int enroll_end(struct rf_req *r)
     s->staff = rec;
     struct rf_op *ops = s->enroll_ops;
     size_t n = 0;
-    memset(ops, 0, sizeof(s->enroll_ops));
-    ops[n].type = RF_OP_TOKEN_USE;
-    ops[n].require_admin = s->first_admin;
-    memcpy(ops[n].token_hash, s->token_hash, 32);
-    n++;
-    ops[n].type = RF_OP_STAFF_PUT;
-    ops[n].staff = s->staff;
-    n++;
-    if (s->first_admin) {
-        ops[n].type = RF_OP_ROSTER_PUT;
-        ops[n].version = 1;
-        ops[n].data = s->roster_raw;
-        ops[n].len = s->roster_len;
-        n++;
-    }
+    rf_op_token_use(&ops[n++], s->token_hash, s->first_admin);
+    rf_op_staff_put(&ops[n++], &s->staff);
+    if (s->first_admin)
+        rf_op_roster_put(&ops[n++], 1, s->roster_raw, s->roster_len);
     /* signed by the key it enrolls (enroll_end checked s->staff is s->sig's) */
     rf_api_audit_op_signed(&ops[n++], s, "enroll", "", NULL);
-    rf_req_suspend(r);
-    rc = rf_committer_submit_group(s->srv->committer, ops, n, enroll_done, s);
-    if (rc != 0) {
-        ops[0].status = rc;
-        enroll_done(s, ops);
-    }
-    return 0;
+    return rf_api_submit(r, s, ops, n, enroll_done);
 }
 
 /* ----------------------------------------------------------------- table */

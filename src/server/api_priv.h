@@ -63,10 +63,12 @@ struct api_state {
     enum api_case_mode mode;
     uint8_t *head; /* first bytes of an envelope (its header) */
     size_t head_len;
-    struct rf_blob *blob; /* envelope ciphertext once past RF_INLINE_MAX */
+    struct rf_put *put;   /* the envelope's ciphertext (the store decides where it goes) */
     struct rf_source src; /* the case */
     /* an action and its audit entry: one all-or-nothing group */
     struct rf_op ops[2];
+    int submit_rc;         /* the committer refused the ops (rf_api_submit) */
+    uint32_t schedule_day; /* POST schedule: the deletion day asked for (0: cancel) */
     char target[RF_AUDIT_TARGET_MAX + 1];
     /* enrollment: token use, staff key, roster v1 (first admin), audit */
     struct rf_op enroll_ops[4];
@@ -74,6 +76,7 @@ struct api_state {
     struct rf_staff_rec staff;
     uint8_t *roster_raw;
     size_t roster_len;
+    uint32_t roster_version; /* POST roster: the version stored */
     int first_admin;
     char token[RF_SESSION_TOKEN_B64]; /* POST /tokens: the minted token (wiped) */
     /* POST /grants: grant ops and one audit op per chunk, chunk after chunk */
@@ -113,6 +116,14 @@ int rf_api_parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64
 /* The latest roster, parsed (*out malloc'ed; free it), or RF_ERR_NOT_FOUND. */
 int rf_api_roster(struct rf_store *st, struct rf_roster **out, uint32_t *version,
                   struct rf_buf *raw);
+
+/* Submits ops[0..n) as one all-or-nothing group and suspends the request;
+ * then(r) runs on the request's thread once they settled (or at once if the
+ * committer refused them): it reads the outcome with rf_api_op_rc. Returns 0. */
+int rf_api_submit(struct rf_req *r, struct api_state *s, struct rf_op *ops, size_t n,
+                  rf_req_resumed_fn then);
+/* The status of op after rf_api_submit: the committer's refusal, or op's own. */
+int rf_api_op_rc(const struct api_state *s, const struct rf_op *op);
 
 /* Fills op as the audit entry of an action by actor (NULL: zeros). action
  * and target must outlive the op. */

@@ -74,16 +74,16 @@ static json_t *body_object(struct rf_req *r, struct api_state *s)
 
 /* ------------------------------------------------------------ POST tokens */
 
-static void tokens_done(void *arg, struct rf_op *ops)
+static int tokens_done(struct rf_req *r)
 {
-    struct api_state *s = arg;
-    struct rf_req *r = s->req;
-    if (ops[0].status != 0)
-        rf_api_store_error(r, ops[0].status);
+    struct api_state *s = rf_req_state(r);
+    int rc = rf_api_op_rc(s, &s->ops[0]);
+    if (rc != 0)
+        rf_api_store_error(r, rc);
     else
         rf_api_json(r, 200, json_pack("{ss}", "token", s->token));
     sodium_memzero(s->token, sizeof(s->token));
-    rf_req_resume(r);
+    return 0;
 }
 
 int rf_api_tokens_end(struct rf_req *r)
@@ -109,18 +109,12 @@ int rf_api_tokens_end(struct rf_req *r)
     rf_secmem_free(raw);
     if (rc != 0)
         return rf_api_error(r, 503, "nomem", "out of memory");
-    memset(&s->ops[0], 0, sizeof(s->ops[0]));
-    s->ops[0].type = RF_OP_TOKEN_PUT;
-    rf_enroll_token_hash(s->ops[0].token_hash, s->token, strlen(s->token));
-    s->ops[0].role = admin ? RF_ROLE_ADMIN : RF_ROLE_MEMBER;
+    uint8_t hash[32];
+    rf_enroll_token_hash(hash, s->token, strlen(s->token));
+    rf_op_token_put(&s->ops[0], hash, admin ? RF_ROLE_ADMIN : RF_ROLE_MEMBER);
+    sodium_memzero(hash, sizeof(hash));
     rf_api_audit_op_signed(&s->ops[1], s, "token", admin ? "admin" : "member", NULL);
-    rf_req_suspend(r);
-    rc = rf_committer_submit_group(s->srv->committer, s->ops, 2, tokens_done, s);
-    if (rc != 0) {
-        s->ops[0].status = rc;
-        tokens_done(s, s->ops);
-    }
-    return 0;
+    return rf_api_submit(r, s, s->ops, 2, tokens_done);
 }
 
 /* -------------------------------------------------------------- GET staff */
@@ -208,18 +202,17 @@ static int roster_members_ok(struct rf_store *st, const struct rf_roster *ro, co
     return 1;
 }
 
-static void roster_done(void *arg, struct rf_op *ops)
+static int roster_done(struct rf_req *r)
 {
-    struct api_state *s = arg;
-    struct rf_req *r = s->req;
-    int rc = ops[0].status;
+    struct api_state *s = rf_req_state(r);
+    int rc = rf_api_op_rc(s, &s->ops[0]);
     if (rc == RF_ERR_EXISTS || rc == RF_ERR_ROSTER)
         rf_api_error(r, 409, "version", "the roster changed meanwhile; fetch it and try again");
     else if (rc != 0)
         rf_api_store_error(r, rc);
     else
-        rf_api_json(r, 200, json_pack("{sI}", "version", (json_int_t)ops[0].version));
-    rf_req_resume(r);
+        rf_api_json(r, 200, json_pack("{sI}", "version", (json_int_t)s->roster_version));
+    return 0;
 }
 
 int rf_api_roster_post_end(struct rf_req *r)
@@ -277,19 +270,11 @@ int rf_api_roster_post_end(struct rf_req *r)
         rf_api_error(r, 422, "bad_roster", why);
         goto out;
     }
-    memset(&s->ops[0], 0, sizeof(s->ops[0]));
-    s->ops[0].type = RF_OP_ROSTER_PUT;
-    s->ops[0].version = next->version;
-    s->ops[0].data = s->roster_raw;
-    s->ops[0].len = s->roster_len;
+    s->roster_version = next->version;
+    rf_op_roster_put(&s->ops[0], next->version, s->roster_raw, s->roster_len);
     snprintf(s->target, sizeof(s->target), "%lu", (unsigned long)next->version);
     rf_api_audit_op_signed(&s->ops[1], s, "roster", s->target, NULL);
-    rf_req_suspend(r);
-    rc = rf_committer_submit_group(s->srv->committer, s->ops, 2, roster_done, s);
-    if (rc != 0) {
-        s->ops[0].status = rc;
-        roster_done(s, s->ops);
-    }
+    rf_api_submit(r, s, s->ops, 2, roster_done);
 out:
     free(prev);
     free(next);
@@ -364,41 +349,38 @@ int rf_api_grants_post_headers(struct rf_req *r)
     return 0;
 }
 
-/* Ops in the chunk starting at s->gnext: its grants and its audit entry. */
+/* Ops in the chunk starting at s->gnext: its grants and its audit entry
+ * (every chunk holds GRANT_CHUNK grants but the last, grants_build). */
 static size_t chunk_len(const struct api_state *s)
 {
-    size_t i = s->gnext;
-    while (i < s->gops_n && s->gops[i].type != RF_OP_AUDIT_APPEND)
-        i++;
-    return i - s->gnext + 1;
+    size_t left = s->gops_n - s->gnext;
+    return left < GRANT_CHUNK + 1 ? left : GRANT_CHUNK + 1;
 }
 
-static void grants_done(void *arg, struct rf_op *ops);
+static int grants_done(struct rf_req *r);
 
-static int grants_submit(struct api_state *s)
+static int grants_submit(struct rf_req *r, struct api_state *s)
 {
-    return rf_committer_submit_group(s->srv->committer, &s->gops[s->gnext], chunk_len(s),
-                                     grants_done, s);
+    return rf_api_submit(r, s, &s->gops[s->gnext], chunk_len(s), grants_done);
 }
 
-/* Runs on the committer thread after each chunk: the next one, or the answer. */
-static void grants_done(void *arg, struct rf_op *ops)
+/* On the request's thread after each chunk: the next one, or the answer. */
+static int grants_done(struct rf_req *r)
 {
-    struct api_state *s = arg;
-    struct rf_req *r = s->req;
-    int rc = ops[0].status;
+    struct api_state *s = rf_req_state(r);
+    int rc = rf_api_op_rc(s, &s->gops[s->gnext]);
     if (rc == 0) {
         size_t len = chunk_len(s);
         s->gstored += len - 1;
         s->gnext += len;
-        if (s->gnext < s->gops_n && (rc = grants_submit(s)) == 0)
-            return; /* the next chunk's completion carries on */
+        if (s->gnext < s->gops_n)
+            return grants_submit(r, s); /* the next chunk's step carries on */
     }
     if (rc != 0)
         rf_api_store_error(r, rc);
     else
         rf_api_json(r, 200, json_pack("{sI}", "stored", (json_int_t)s->gstored));
-    rf_req_resume(r);
+    return 0;
 }
 
 /* Parses grant i of the request into its op; 0, or answers 400/422. */
@@ -409,33 +391,30 @@ static int grant_parse(struct rf_req *r, struct api_state *s, json_t *g, struct 
     json_t *seq = json_object_get(g, "seq");
     const char *hex = json_string_value(json_object_get(g, "keyid"));
     size_t klen = 0;
-    memset(op, 0, sizeof(*op));
-    op->type = RF_OP_GRANT_PUT;
+    uint8_t keyid[RF_ENV_KEYID_BYTES];
     if (!json_is_object(g) || !json_is_integer(seq) || json_integer_value(seq) <= 0 || !hex ||
         strlen(hex) != 2 * RF_ENV_KEYID_BYTES ||
-        rf_hex_decode(op->keyid, sizeof(op->keyid), &klen, hex, strlen(hex)) != 0 ||
+        rf_hex_decode(keyid, sizeof(keyid), &klen, hex, strlen(hex)) != 0 ||
         klen != RF_ENV_KEYID_BYTES || rf_api_b64_field(g, "grant", data, 88, 88, NULL) != 0) {
         rf_api_error(r, 400, "bad_request",
                      "each grant needs seq, keyid (16 hex digits) and grant (88 bytes, base64url)");
         return -1;
     }
-    op->seq = json_integer_value(seq);
-    memcpy(op->pk, s->sig.sign_pk, sizeof(op->pk)); /* the granter */
-    op->data = data;
-    op->len = 88;
-    if (memcmp(data, op->keyid, RF_ENV_KEYID_BYTES) != 0) {
+    int64_t oseq = json_integer_value(seq);
+    rf_op_grant_put(op, oseq, keyid, s->sig.sign_pk /* the granter */, data);
+    if (memcmp(data, keyid, RF_ENV_KEYID_BYTES) != 0) {
         rf_api_error(r, 422, "bad_grant", "a grant must start with the key id it is for");
         return -1;
     }
     int member = 0;
     for (size_t i = 0; i < nmembers && !member; i++)
-        member = memcmp(members[i], op->keyid, RF_ENV_KEYID_BYTES) == 0;
+        member = memcmp(members[i], keyid, RF_ENV_KEYID_BYTES) == 0;
     if (!member) {
         rf_api_error(r, 422, "not_member", "grants are only for members of the latest roster");
         return -1;
     }
     struct rf_object o;
-    int rc = rf_store_object_get(s->srv->store, op->seq, &o);
+    int rc = rf_store_object_get(s->srv->store, oseq, &o);
     if (rc == RF_ERR_NOT_FOUND) {
         rf_api_error(r, 422, "no_object", "a grant names an object that does not exist");
         return -1;
@@ -517,12 +496,7 @@ int rf_api_grants_post_end(struct rf_req *r)
     json_decref(j);
     if (rc != 0)
         return 0;
-    rf_req_suspend(r);
-    if ((rc = grants_submit(s)) != 0) {
-        rf_api_store_error(r, rc);
-        rf_req_resume(r);
-    }
-    return 0;
+    return grants_submit(r, s);
 }
 
 /* -------------------------------------------------------------- GET audit */

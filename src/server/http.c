@@ -222,6 +222,12 @@ void rf_req_resume(struct rf_req *r)
     pthread_mutex_unlock(&h->lock);
 }
 
+void rf_req_suspend_then(struct rf_req *r, rf_req_resumed_fn fn)
+{
+    r->resumed = fn; /* only this request's thread reads or writes it */
+    rf_req_suspend(r);
+}
+
 /* Called by the dispatcher after a handler callback: 1 if the connection
  * was suspended (return to MHD at once, touch nothing). */
 static int maybe_suspend(struct rf_req *r)
@@ -242,6 +248,25 @@ static int maybe_suspend(struct rf_req *r)
 }
 
 /* ------------------------------------------------------------- dispatcher */
+
+static void after_callback(struct rf_req *r, int rc);
+
+/* After a handler callback, and when MHD calls again after a resume: 1 if
+ * the connection is (still or again) suspended. Otherwise the step handed
+ * to rf_req_suspend_then runs here, on the request's own thread, and may
+ * suspend again. */
+static int park(struct rf_req *r)
+{
+    for (;;) {
+        if (maybe_suspend(r))
+            return 1;
+        rf_req_resumed_fn fn = r->resumed;
+        if (fn == NULL)
+            return 0;
+        r->resumed = NULL;
+        after_callback(r, fn(r));
+    }
+}
 
 static int path_is_api(const char *path)
 {
@@ -496,6 +521,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_NO; /* the URI callback could not allocate */
     r->conn = conn;
     r->method = method;
+    if (r->resumed != NULL && park(r)) /* resumed: the handler's next step */
+        return MHD_YES;
 
     if (!r->started || (r->headers_suspended && *upload_data_size == 0)) {
         /* After a suspension in on_headers (e.g. the staff API waiting for
@@ -504,7 +531,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!r->started) {
             r->started = 1;
             run_headers(r);
-            if (maybe_suspend(r)) {
+            if (park(r)) {
                 r->headers_suspended = 1;
                 return MHD_YES;
             }
@@ -534,7 +561,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return r->discarded > RF_HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
         }
         run_body(r, upload_data, n);
-        if (maybe_suspend(r))
+        if (park(r))
             return MHD_YES;
         return MHD_YES;
     }
@@ -543,7 +570,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!r->ended && !rf_req_responded(r)) {
         r->ended = 1;
         run_end(r);
-        if (maybe_suspend(r))
+        if (park(r))
             return MHD_YES;
     }
     r->ended = 1;

@@ -95,5 +95,15 @@ int rf_req_form_begin(struct rf_req *r, rf_form_fn fn);
 /* ---- async ---- */
 void rf_req_suspend(struct rf_req *r);
 void rf_req_resume(struct rf_req *r);
+/* rf_req_suspend, and once resumed, fn(r) runs on the request's own HTTP
+ * thread before anything is sent: the worker (a committer completion) only
+ * records its outcome in the handler's state and calls rf_req_resume; fn
+ * does the rest (rendering, JSON, cleanup, session creation) and answers,
+ * or suspends again with rf_req_suspend_then (the next step of a chain).
+ * A nonzero return answers as a callback's would. Called from a callback
+ * on the request's thread. If the client went away meanwhile, fn does not
+ * run (the state's free_fn does, as always). */
+typedef int (*rf_req_resumed_fn)(struct rf_req *r);
+void rf_req_suspend_then(struct rf_req *r, rf_req_resumed_fn fn);
 
 #endif

@@ -83,6 +83,7 @@ struct rf_req {
     int form_err;
     /* async */
     enum susp_state susp;
+    rf_req_resumed_fn resumed; /* rf_req_suspend_then: runs on this thread after the resume */
 };
 
 /* A daemon started / stopped (http_resp.c): when the last one stops, the

@@ -12,7 +12,9 @@
 #include "lib/err.h"
 #include "lib/secmem.h"
 #include "lib/log.h"
+#include "store/commit.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -93,6 +95,7 @@ static int wants_onion_location(struct rf_req *r, const char *content_type)
 static int record(struct rf_req *r, unsigned status, const char *content_type,
                   struct MHD_Response *resp)
 {
+    assert(!rf_committer_in_completion()); /* answers are made on the request's thread */
     if (resp == NULL)
         return RF_ERR_NOMEM;
     if (r->resp != NULL || r->queued) {

@@ -36,7 +36,9 @@
 #include "server/kdfpool.h"
 #include "server/metrics.h"
 #include "server/routes.h"
+#include "store/commit.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -157,6 +159,7 @@ int rf_pages_cookie(struct rf_req *r, const char *name, const char *value)
 int rf_pages_send(struct rf_req *r, enum rf_lang lang, unsigned status, const char *page,
                   const struct rf_tvars *v, int secure)
 {
+    assert(!rf_committer_in_completion()); /* rendering: on the request's thread */
     struct rf_buf out;
     if (secure)
         rf_buf_init_secure(&out, 8u << 20);
@@ -695,6 +698,8 @@ struct auth {
     char token[RF_CSRF_TOKEN_LEN];
     struct rf_source_keys *keys; /* sodium_malloc, POST /new between KDF and commit */
     struct rf_op op;
+    int status;           /* POST /new: the source's creation, recorded by its completion */
+    struct rf_source src; /* and the source it created */
 };
 
 static void auth_free(void *p)
@@ -836,12 +841,25 @@ static void login_derived(void *arg, int status, const struct rf_source_keys *ke
     rf_req_resume(r); /* r and a may be gone after this */
 }
 
+/* On the committer thread: records the outcome and wakes the request
+ * (commit.h); new_settled answers on the request's thread. */
 static void new_committed(void *arg, struct rf_op *op)
 {
     struct auth *a = arg;
-    struct rf_req *r = a->r;
-    struct rf_source src = op->source;
-    int rc = op->status;
+    a->status = rf_op_status(op);
+    a->src = *rf_op_source(op);
+    rf_req_resume(a->r);
+}
+
+/* POST /new, on the request's thread once resumed: logs the new person in,
+ * unless the request was answered before (the KDF or the committer refused). */
+static int new_settled(struct rf_req *r)
+{
+    struct auth *a = rf_req_state(r);
+    if (rf_req_responded(r) || a->keys == NULL)
+        return 0;
+    struct rf_source src = a->src;
+    int rc = a->status;
     if (rc == RF_ERR_EXISTS) /* 90 bits make this a repeat of the same codename, not a clash */
         rc = rf_store_source_by_lookup(rf_pages_srv->store, a->keys->lookup_id, &src);
     if (rc == 0)
@@ -849,7 +867,9 @@ static void new_committed(void *arg, struct rf_op *op)
     else
         rf_pages_error(r, a->lang, RF_PE_NOTSAVED, "/new");
     sodium_memzero(a->keys, sizeof(*a->keys));
-    rf_req_resume(r);
+    sodium_memzero(&src, sizeof(src));
+    sodium_memzero(&a->src, sizeof(a->src));
+    return 0;
 }
 
 static void new_derived(void *arg, int status, const struct rf_source_keys *keys)
@@ -863,10 +883,7 @@ static void new_derived(void *arg, int status, const struct rf_source_keys *keys
     }
     if (rc == 0) {
         memcpy(a->keys, keys, sizeof(*keys));
-        memset(&a->op, 0, sizeof(a->op));
-        a->op.type = RF_OP_SOURCE_CREATE;
-        memcpy(a->op.lookup_id, keys->lookup_id, 32);
-        memcpy(a->op.pk, keys->pk, 32);
+        rf_op_source_create(&a->op, keys->lookup_id, keys->pk);
         rc = rf_committer_submit(rf_pages_srv->committer, &a->op, new_committed, a);
         if (rc == 0)
             return; /* new_committed resumes */
@@ -878,7 +895,10 @@ static void new_derived(void *arg, int status, const struct rf_source_keys *keys
 /* Hands the codename to the KDF pool; answers busy if its queue is full. */
 static int derive(struct rf_req *r, struct auth *a, const char *cn, size_t len, rf_kdf_done_fn done)
 {
-    rf_req_suspend(r);
+    if (a->is_new)
+        rf_req_suspend_then(r, new_settled); /* answers after the commit */
+    else
+        rf_req_suspend(r);
     int rc = rf_kdfpool_submit(rf_pages_srv->kdf, cn, len, done, a);
     if (rc == 0)
         return 0;

@@ -264,13 +264,20 @@ struct del {
     struct rf_buf csrf, seq;
     struct rf_op ops[2]; /* the deletion and its audit entry: one group */
     char target[24];
+    int status;  /* the group's, or the committer's refusal */
+    int refused; /* the committer refused the group (status says why) */
+    int wipe;    /* deleted: the store's log still holds older copies */
 };
+
+static void del_wipe_log(void);
 
 static void del_free(void *p)
 {
     struct del *d = p;
     if (d == NULL)
         return;
+    if (d->wipe) /* the person went away before the answer: wipe anyway */
+        del_wipe_log();
     rf_buf_free(&d->csrf);
     rf_buf_free(&d->seq);
     free(d);
@@ -320,17 +327,29 @@ static void del_wipe_log(void)
         rf_log_warn_err("delete: the store's log could not be emptied yet", rc);
 }
 
+/* On the committer thread: records the outcome and wakes the request
+ * (commit.h); del_settled answers on the request's thread. */
 static void del_committed(void *arg, struct rf_op *op)
 {
     struct del *d = arg;
-    struct rf_req *r = d->r;
-    if (op->status == 0)
+    d->status = rf_op_status(op);
+    d->wipe = d->status == 0;
+    rf_req_resume(d->r);
+}
+
+static int del_settled(struct rf_req *r)
+{
+    struct del *d = rf_req_state(r);
+    if (d->wipe) {
         del_wipe_log();
-    if (op->status == 0 || op->status == RF_ERR_NOT_FOUND)
+        d->wipe = 0;
+    }
+    if (d->status == 0 || d->status == RF_ERR_NOT_FOUND)
         rf_req_redirect(r, "/inbox");
     else
-        rf_pages_error(r, d->lang, RF_PE_NOTSAVED, "/inbox");
-    rf_req_resume(r);
+        rf_pages_error(r, d->lang, d->refused ? rf_errmap_store(d->status)->page : RF_PE_NOTSAVED,
+                       "/inbox");
+    return 0;
 }
 
 int rf_pages_delete_end(struct rf_req *r)
@@ -364,18 +383,15 @@ int rf_pages_delete_end(struct rf_req *r)
         rc = rf_req_redirect(r, "/inbox"); /* nothing of theirs to delete */
         goto out;
     }
-    d->ops[0].type = RF_OP_OBJECT_DELETE;
-    d->ops[0].seq = seq;
-    d->ops[0].source_id = view->source_id;
+    rf_op_object_delete(&d->ops[0], seq, view->source_id);
     /* the audit log records that a person deleted a reply (actor: zeros) */
     snprintf(d->target, sizeof(d->target), "%lld", seq);
-    d->ops[1].type = RF_OP_AUDIT_APPEND;
-    d->ops[1].key = "delete";
-    d->ops[1].target = d->target;
-    rf_req_suspend(r);
+    rf_op_audit(&d->ops[1], NULL, "delete", d->target, NULL, 0);
+    rf_req_suspend_then(r, del_settled);
     rc = rf_committer_submit_group(rf_pages_srv->committer, d->ops, 2, del_committed, d);
     if (rc != 0) {
-        rf_pages_error(r, d->lang, rf_errmap_store(rc)->page, "/inbox");
+        d->status = rc; /* del_settled answers, on this thread */
+        d->refused = 1;
         rf_req_resume(r);
         rc = 0;
     }

@@ -53,10 +53,8 @@
 enum part { P_NONE, P_IGNORED, P_CSRF, P_FIELD, P_FILE };
 
 struct sfile {
-    struct rf_blob *blob; /* uncommitted until the end */
+    struct rf_put *put; /* a blob file, durable only at the end */
     struct rf_seal *seal;
-    uint64_t size;
-    char name[RF_BLOB_NAME_LEN + 1];
 };
 
 struct send {
@@ -85,10 +83,10 @@ struct send {
     size_t nfiles;
     /* the commit */
     struct rf_buf ct;
-    struct rf_blob *msg_blob;
+    struct rf_put *msg_put;
     struct rf_op ops[SEND_MAX_FILES + 1];
     size_t nops;
-    int status;
+    int status; /* the group's, recorded by its completion, or the committer's refusal */
 };
 
 static void send_free(void *p)
@@ -98,9 +96,9 @@ static void send_free(void *p)
         return;
     for (size_t i = 0; i < s->nfiles; i++) {
         rf_seal_free(s->files[i].seal);
-        rf_blob_abort(s->files[i].blob);
+        rf_put_free(s->files[i].put); /* what is not the store's goes */
     }
-    rf_blob_abort(s->msg_blob);
+    rf_put_free(s->msg_put);
     for (size_t i = 0; i < SEND_MAX_FIELDS; i++)
         rf_buf_free(&s->text[i]);
     rf_buf_free(&s->csrf);
@@ -113,9 +111,9 @@ static void send_free(void *p)
     free(s);
 }
 
-static int blob_sink(void *ctx, const uint8_t *p, size_t n)
+static int put_sink(void *ctx, const uint8_t *p, size_t n)
 {
-    return rf_blob_write(ctx, p, n);
+    return rf_put_write(ctx, p, n);
 }
 
 /* Answers with an error page and returns an error that stops the parser. */
@@ -156,10 +154,10 @@ static int file_start(struct send *s, const char *filename, const char *ctype)
     file_name(name, filename ? filename : "");
     const char *type = ctype ? ctype : "";
     rf_buf_init(&meta, RF_FILE_META_MAX + 512);
-    int rc = rf_blob_begin(rf_pages_srv->store, &f->blob);
+    int rc = rf_put_begin(rf_pages_srv->store, RF_PUT_BLOB, &f->put);
     if (rc == 0)
-        rc = rf_seal_new(&f->seal, RF_KIND_FILE, (const uint8_t(*)[32])s->pks, s->npk, blob_sink,
-                         f->blob);
+        rc = rf_seal_new(&f->seal, RF_KIND_FILE, (const uint8_t(*)[32])s->pks, s->npk, put_sink,
+                         f->put);
     if (rc == 0) {
         rc = rf_filemeta_encode(&meta, name, strlen(name), type, strlen(type));
         if (rc == RF_ERR_FORMAT || rc == RF_ERR_LIMIT) { /* a type or name it refuses */
@@ -466,54 +464,38 @@ static int message_json(struct send *s, struct rf_buf *json, int *said)
     return rc;
 }
 
-/* Removes the committed blob files of a submission whose ops failed: no row
- * names them, so they would otherwise wait for the next start's sweep. */
-static void discard_blobs(struct send *s)
+/* Runs on the request's thread once the submission's group is settled: all
+ * of it durable, or none of it stored (the store already deleted the blobs
+ * of a group that failed; send_free those it never saw). */
+static int send_settled(struct rf_req *r)
 {
-    for (size_t i = 0; i < s->nops; i++)
-        if (s->ops[i].blob_name[0] != '\0')
-            (void)rf_blob_discard(rf_pages_srv->store, s->ops[i].blob_name);
-}
-
-/* Runs once the submission's group is settled: all of it durable, or none
- * of it stored (on the committer thread, or on the HTTP thread if it could
- * not be queued). */
-static void send_settled(struct send *s, int status)
-{
-    struct rf_req *r = s->r;
-    rf_metrics_submission(status == 0);
-    if (status == 0) {
+    struct send *s = rf_req_state(r);
+    if (s->status == 0) {
         if (rf_req_redirect(r, "/inbox?sent=1") != 0)
             rf_pages_error(r, s->lang, RF_PE_SERVER, "/inbox");
     } else {
-        rf_log_error("send: submission not stored", status);
-        discard_blobs(s);
-        rf_pages_error(r, s->lang, rf_errmap_store(status)->page, "/inbox");
+        rf_log_error("send: submission not stored", s->status);
+        rf_pages_error(r, s->lang, rf_errmap_store(s->status)->page, "/inbox");
     }
-    rf_req_resume(r); /* r and s may be gone after this */
+    return 0;
 }
 
+/* On the committer thread: records the outcome and wakes the request (commit.h). */
 static void send_committed(void *arg, struct rf_op *op)
 {
-    send_settled(arg, op->status);
+    struct send *s = arg;
+    s->status = rf_op_status(op);
+    rf_metrics_submission(s->status == 0);
+    rf_req_resume(s->r); /* r and s may be gone after this */
 }
 
-static int put_op_blob(struct send *s, uint8_t kind, struct rf_blob **blob, char *name,
-                       uint64_t *size)
+/* Makes *put durable and adds the op that stores it. */
+static int put_op(struct send *s, uint8_t kind, struct rf_put *put)
 {
-    *size = rf_blob_size(*blob);
-    int rc = rf_blob_commit(*blob, name);
-    *blob = NULL; /* freed by commit, whatever it said */
-    if (rc != 0)
-        return rc;
-    struct rf_op *op = &s->ops[s->nops++];
-    memset(op, 0, sizeof(*op));
-    op->type = RF_OP_OBJECT_PUT;
-    op->source_id = s->view->source_id;
-    op->kind = kind;
-    memcpy(op->blob_name, name, RF_BLOB_NAME_LEN + 1);
-    op->size = *size;
-    return 0;
+    int rc = rf_op_object_put(&s->ops[s->nops], s->view->source_id, kind, put);
+    if (rc == 0)
+        s->nops++;
+    return rc;
 }
 
 int rf_pages_send_end(struct rf_req *r)
@@ -554,37 +536,29 @@ int rf_pages_send_end(struct rf_req *r)
         return send_fail(s, RF_PE_SERVER), 0;
     }
 
-    /* The message first, then its files: inline if small, else a blob. */
-    if (s->ct.len <= RF_INLINE_MAX) {
-        struct rf_op *op = &s->ops[s->nops++];
-        memset(op, 0, sizeof(*op));
-        op->type = RF_OP_OBJECT_PUT;
-        op->source_id = s->view->source_id;
-        op->kind = RF_KIND_MESSAGE;
-        op->data = s->ct.data;
-        op->len = s->ct.len;
-    } else {
-        char name[RF_BLOB_NAME_LEN + 1];
-        uint64_t size;
-        rc = rf_blob_begin(rf_pages_srv->store, &s->msg_blob);
-        if (rc == 0)
-            rc = rf_blob_write(s->msg_blob, s->ct.data, s->ct.len);
-        if (rc == 0)
-            rc = put_op_blob(s, RF_KIND_MESSAGE, &s->msg_blob, name, &size);
-    }
+    /* The message first, then its files; the store keeps each inline or in
+     * a blob. Durable blobs of a submission that goes no further are deleted
+     * by send_free (rf_put_free). */
+    rc = rf_put_begin(rf_pages_srv->store, 0, &s->msg_put);
+    if (rc == 0)
+        rc = rf_put_write(s->msg_put, s->ct.data, s->ct.len);
+    if (rc == 0)
+        rc = put_op(s, RF_KIND_MESSAGE, s->msg_put);
     for (size_t i = 0; rc == 0 && i < s->nfiles; i++)
-        rc = put_op_blob(s, RF_KIND_FILE, &s->files[i].blob, s->files[i].name, &s->files[i].size);
+        rc = put_op(s, RF_KIND_FILE, s->files[i].put);
     if (rc != 0) {
         rf_log_error("send: cannot store the submission", rc);
-        discard_blobs(s);
         return send_fail(s, RF_PE_NOTSAVED), 0;
     }
 
     /* One all-or-nothing group: the person hears "sent" only when every
      * object is durable, and nothing is ever stored half-way. */
-    rf_req_suspend(r);
+    rf_req_suspend_then(r, send_settled);
     rc = rf_committer_submit_group(rf_pages_srv->committer, s->ops, s->nops, send_committed, s);
-    if (rc != 0)
-        send_settled(s, rc);
+    if (rc != 0) { /* send_settled answers, on this thread */
+        s->status = rc;
+        rf_metrics_submission(0);
+        rf_req_resume(r);
+    }
     return 0;
 }

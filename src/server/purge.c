@@ -82,14 +82,10 @@ int rf_retention_put(struct rf_store *st, const struct rf_retention *ret)
     if (rc == 0 && b.len != SET_RETENTION_LEN)
         rc = RF_ERR_FORMAT;
     if (rc == 0) {
-        memset(&op, 0, sizeof(op));
-        op.type = RF_OP_SETTING_PUT;
-        op.key = SET_RETENTION;
-        op.data = b.data;
-        op.len = b.len;
+        rf_op_setting_put(&op, SET_RETENTION, b.data, b.len);
         rc = rf_store_apply(st, &op, 1);
         if (rc == 0)
-            rc = op.status;
+            rc = rf_op_status(&op);
     }
     rf_buf_free(&b);
     return rc;

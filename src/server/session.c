@@ -29,7 +29,9 @@
 #include "server/session.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "store/commit.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -398,6 +400,7 @@ void rf_sessions_clock_skew(struct rf_sessions *s, int64_t seconds)
 int rf_session_create(struct rf_sessions *s, const struct rf_source *src,
                       const struct rf_source_keys *keys, char token[RF_SESSION_TOKEN_B64])
 {
+    assert(!rf_committer_in_completion());
     uint8_t hash[32];
     int rc = token_new(token, hash);
     if (rc != 0)
@@ -425,6 +428,7 @@ int rf_session_create(struct rf_sessions *s, const struct rf_source *src,
 
 int rf_session_get(struct rf_sessions *s, const char *token, struct rf_session_view *out)
 {
+    assert(!rf_committer_in_completion());
     uint8_t hash[32];
     if (token_hash(token, hash) != 0)
         return RF_ERR_NOT_FOUND;

@@ -119,13 +119,9 @@ static void limits_default(struct rf_limits *l)
 static int put_setting(struct rf_store *st, const char *key, const struct rf_buf *b)
 {
     struct rf_op op;
-    memset(&op, 0, sizeof(op));
-    op.type = RF_OP_SETTING_PUT;
-    op.key = key;
-    op.data = b->data;
-    op.len = b->len;
+    rf_op_setting_put(&op, key, b->data, b->len);
     int rc = rf_store_apply(st, &op, 1);
-    return rc != 0 ? rc : op.status;
+    return rc != 0 ? rc : rf_op_status(&op);
 }
 
 static int encode_kdf(struct rf_buf *b, const struct rf_kdf_params *p)
@@ -227,13 +223,13 @@ static int mint_admin_token(struct rf_store *st, char token[RF_SESSION_TOKEN_B64
     if (rc != 0)
         return rc;
     struct rf_op op;
-    memset(&op, 0, sizeof(op));
-    op.type = RF_OP_TOKEN_PUT;
-    rf_enroll_token_hash(op.token_hash, token, strlen(token));
-    op.role = RF_ROLE_ADMIN;
+    uint8_t hash[32];
+    rf_enroll_token_hash(hash, token, strlen(token));
+    rf_op_token_put(&op, hash, RF_ROLE_ADMIN);
+    sodium_memzero(hash, sizeof(hash));
     rc = rf_store_apply(st, &op, 1);
     if (rc == 0)
-        rc = op.status;
+        rc = rf_op_status(&op);
     if (rc != 0)
         sodium_memzero(token, RF_SESSION_TOKEN_B64);
     return rc;

@@ -19,8 +19,10 @@
  */
 #include "lib/err.h"
 #include "lib/log.h"
+#include "store/commit.h"
 #include "store/store_internal.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -340,6 +342,7 @@ void rf_blobdir_unlink(struct rf_store_files *f, char (*names)[RF_BLOB_NAME_LEN 
 
 int rf_blob_begin(struct rf_store *st, struct rf_blob **out)
 {
+    assert(!rf_committer_in_completion());
     struct rf_store_files *f = rf_store_files_of(st);
     uint8_t rnd[RF_BLOB_NAME_LEN / 2];
     struct rf_blob *b;
@@ -421,6 +424,7 @@ uint64_t rf_blob_size(const struct rf_blob *b)
 
 int rf_blob_commit(struct rf_blob *b, char name[RF_BLOB_NAME_LEN + 1])
 {
+    assert(!rf_committer_in_completion());
     int rc;
     name[0] = '\0';
     if (!b)
@@ -474,6 +478,7 @@ void rf_blob_abort(struct rf_blob *b)
  * deleting live ciphertext. */
 int rf_blob_discard(struct rf_store *st, const char *name)
 {
+    assert(!rf_committer_in_completion());
     struct rf_store_files *f = rf_store_files_of(st);
     if (!rf_blob_name_valid(name))
         return RF_ERR_INVALID;

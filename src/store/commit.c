@@ -17,11 +17,15 @@
  * Invariants: an op is owned by the committer from a successful submit until
  * its done runs, and done runs exactly once for it; rf_committer_free runs
  * every queued op before the thread exits; no completion runs with mu held.
+ * While completions run, the thread-local in_completion is set, and the
+ * store, blob, session and rendering entry points assert it is not
+ * (commit.h: what a completion may do).
  */
 #include "store/commit.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -52,6 +56,14 @@ struct rf_committer {
     struct entry batch[RF_COMMIT_MAX_BATCH];
     struct rf_op ops_buf[RF_COMMIT_MAX_BATCH];
 };
+
+/* Set on the committer thread while it runs completions. */
+static _Thread_local int in_completion;
+
+int rf_committer_in_completion(void)
+{
+    return in_completion;
+}
 
 static const uint64_t batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 static const uint64_t apply_bounds_us[] = {250,    500,     1000,    2500,    5000,
@@ -127,12 +139,14 @@ static void *committer_main(void *arg)
         if (rc != 0)
             rf_log_num(RF_LOG_WARN, "commit: batch failed", "ops", nops);
         k = 0;
+        in_completion = 1;
         for (size_t i = 0; i < n; i++) {
             struct entry *e = &c->batch[i];
             memcpy(e->op, &c->ops_buf[k], e->nops * sizeof(*e->op));
             k += e->nops;
             e->done(e->arg, e->op);
         }
+        in_completion = 0;
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
@@ -176,6 +190,7 @@ int rf_committer_submit_group(struct rf_committer *c, struct rf_op *op, size_t n
                               rf_commit_done_fn done, void *arg)
 {
     int rc = 0;
+    assert(!rf_committer_in_completion());
     if (!c || !op || !done || nops == 0)
         return RF_ERR_INVALID;
     if (nops > RF_COMMIT_MAX_BATCH || nops > UINT16_MAX)

@@ -5,8 +5,17 @@
  * Under load the batch grows on its own, so the fsync cost is shared: that is
  * how durable submissions reach thousands per second.
  *
- * A completion runs on the committer thread: keep it short (resume a
- * connection, signal a waiter).
+ * A completion runs on the committer thread, and every batch after it waits
+ * for it. So a completion only records and hands over: it may read its ops'
+ * statuses and outputs (rf_op_status, rf_op_seq, ...), store them in its own
+ * state, update counters (atomics), free memory it owns, and wake its owner
+ * (rf_req_resume, a condition variable). It does no I/O and takes no lock
+ * but its owner's hand-off: no store read or write, no blob, no put, no
+ * session, no rendering, no JSON, no logging, and no submit (the next step
+ * runs on the request's own thread after the resume: http.h
+ * rf_req_suspend_then). The committer marks its thread while completions
+ * run, and those entry points assert(!rf_committer_in_completion()) (on in
+ * every build with asserts: the sanitizer build, tests).
  */
 #ifndef RF_COMMIT_H
 #define RF_COMMIT_H
@@ -46,6 +55,8 @@ const struct rf_hist *rf_committer_batch_hist(const struct rf_committer *c);
 const struct rf_hist *rf_committer_apply_hist(const struct rf_committer *c);
 void rf_committer_stored(const struct rf_committer *c, uint64_t objects[RF_COMMIT_KINDS],
                          uint64_t *bytes);
+/* 1 on the committer thread while it runs completions, else 0. */
+int rf_committer_in_completion(void);
 /* Drains the queue and stops the thread. */
 void rf_committer_free(struct rf_committer *c);
 

@@ -14,10 +14,14 @@
  * feeds it batches from many requests. Reads may run on any thread at any
  * time, concurrently with writes.
  *
- * Large ciphertext goes to blob files: rf_blob_* write to DIR/tmp, fsync,
- * rename into DIR/blobs and fsync the directory; the object row naming the
- * blob is committed after. On open, temp files and blobs no row names are
- * removed (crash recovery), so nothing half-written is ever visible.
+ * Object ciphertext goes through a put (rf_put_*, below): small stays in
+ * memory and is stored inline, large streams to a blob file in DIR/tmp,
+ * fsynced and renamed into DIR/blobs (directory fsynced) by rf_op_object_put
+ * before the row naming it is committed; rf_store_apply deletes the blobs of
+ * object ops that fail. On open, temp files and blobs no row names are
+ * removed (crash recovery), so nothing half-written is ever visible. Nothing
+ * in this interface names a backend: the PostgreSQL backend implements it
+ * as it stands.
  */
 #ifndef RF_STORE_H
 #define RF_STORE_H
@@ -196,7 +200,24 @@ int rf_store_usage(struct rf_store *st, struct rf_store_usage *out);
 uint32_t rf_store_day_get(struct rf_store *st, const char *key);
 int rf_store_day_put(struct rf_store *st, const char *key, uint32_t day);
 
-/* ---- writes ---- */
+/* ---- writes ----
+ *
+ * A write is a batch of ops handed to rf_store_apply (usually through the
+ * group committer, commit.h). An op is filled by its constructor below and
+ * read back through the accessors after it settled; its fields are the
+ * store's own: code above the store (src/server) never touches them, and
+ * the server's build seals them (RF_OP_SEALED: a field access there does not
+ * compile). Every backend implements the same ops with the same statuses.
+ *
+ * Objects: ciphertext is first written into a put (struct rf_put), a sink
+ * that keeps it in memory while it is at most RF_INLINE_MAX bytes and spills
+ * it to a blob file (streamed, never held whole) past that. rf_op_object_put
+ * makes the put durable (a blob: fsync, rename, fsync of the directory)
+ * before the op may name it, so no row ever names a blob that is not
+ * durable. The store keeps the other half of the rule: rf_store_apply
+ * discards the blob of every object op that fails (alone, with its group,
+ * or with the whole batch), and rf_put_free discards the durable blob of a
+ * put whose op never reached rf_store_apply. Callers never handle blobs. */
 enum rf_op_type {
     RF_OP_SETTING_PUT = 1, /* key, data/len */
     RF_OP_SOURCE_CREATE, /* lookup_id, pk -> source (id, case_id); RF_ERR_EXISTS if lookup taken */
@@ -218,47 +239,115 @@ enum rf_op_type {
                           * (only its RF_APISIG_MAX_SKEW slot is stored, never the time) */
 };
 
+/* The fields of struct rf_op are the store's. Where RF_OP_SEALED is defined
+ * (the server's build) reading or writing one is a deprecation warning,
+ * an error under -Werror: use the constructors and accessors. */
+#if defined(RF_OP_SEALED)
+#define RF_OP_PRIV __attribute__((deprecated("struct rf_op fields are the store's: use rf_op_*()")))
+#else
+#define RF_OP_PRIV
+#endif
+
+struct rf_put;
+
 struct rf_op {
-    enum rf_op_type type;
+    enum rf_op_type type RF_OP_PRIV;
     /* group > 1 on an op: it and the next group - 1 ops are all-or-nothing
      * (if one fails, none is applied, and all carry that op's status). A
      * submission of a message and its files is one group, so nothing is
      * ever stored half-way. Set by rf_committer_submit_group. */
-    uint16_t group;
+    uint16_t group RF_OP_PRIV;
     /* inputs */
-    const char *key;
-    const uint8_t *data;
-    size_t len;
-    uint8_t lookup_id[32];
-    uint8_t pk[32];
-    int64_t source_id;
-    uint8_t kind;
-    char blob_name[RF_BLOB_NAME_LEN + 1];
-    uint64_t size;
-    int64_t seq;
-    uint8_t token_hash[32];
-    int role;
-    int require_admin;
-    uint32_t version;
-    uint32_t day;
+    const char *key RF_OP_PRIV;
+    const uint8_t *data RF_OP_PRIV;
+    size_t len RF_OP_PRIV;
+    uint8_t lookup_id[32] RF_OP_PRIV;
+    uint8_t pk[32] RF_OP_PRIV;
+    int64_t source_id RF_OP_PRIV;
+    uint8_t kind RF_OP_PRIV;
+    char blob_name[RF_BLOB_NAME_LEN + 1] RF_OP_PRIV;
+    uint64_t size RF_OP_PRIV;
+    int64_t seq RF_OP_PRIV;
+    uint8_t token_hash[32] RF_OP_PRIV;
+    int role RF_OP_PRIV;
+    int require_admin RF_OP_PRIV;
+    uint32_t version RF_OP_PRIV;
+    uint32_t day RF_OP_PRIV;
     /* RF_OP_AUDIT_APPEND: target; data/len: the caseworker's signed request
      * record (lib/audit.h, version 2), or NULL for an unsigned entry */
-    const char *target;
-    uint8_t keyid[8];  /* RF_OP_GRANT_PUT */
-    uint8_t nonce[16]; /* RF_OP_NONCE_PUT */
-    int64_t ts;        /* RF_OP_NONCE_PUT */
-    struct rf_staff_rec staff;
+    const char *target RF_OP_PRIV;
+    uint8_t keyid[8] RF_OP_PRIV;  /* RF_OP_GRANT_PUT */
+    uint8_t nonce[16] RF_OP_PRIV; /* RF_OP_NONCE_PUT */
+    int64_t ts RF_OP_PRIV;        /* RF_OP_NONCE_PUT */
+    struct rf_staff_rec staff RF_OP_PRIV;
+    /* RF_OP_OBJECT_PUT made by rf_op_object_put: its put, told by
+     * rf_store_apply that the store now answers for the blob */
+    struct rf_put *put RF_OP_PRIV;
     /* outputs */
-    int status; /* 0 or rf_err, per op */
-    struct rf_source source;
+    int status RF_OP_PRIV; /* 0 or rf_err, per op */
+    struct rf_source source RF_OP_PRIV;
 };
 
 /* Applies ops in one durable transaction. Returns 0 if the transaction
  * committed (check each op's status) or an rf_err (RF_ERR_NOSPACE, RF_ERR_IO,
- * RF_ERR_DB) if nothing was applied; then every op's status is that error. */
+ * RF_ERR_DB) if nothing was applied; then every op's status is that error.
+ * Either way, the blob of every RF_OP_OBJECT_PUT made by rf_op_object_put
+ * whose status is not 0 is deleted before it returns (unless a row names
+ * it); a blob named by hand (rf_blob_commit, in tests) stays the caller's. */
 int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n);
 
-/* ---- blobs ---- */
+/* ---- puts: where an object's ciphertext goes before its op ---- */
+enum rf_put_flags {
+    RF_PUT_BLOB = 1, /* a blob file from the first byte, whatever the size (files) */
+};
+/* Starts a put (with RF_PUT_BLOB: its temp blob file now, so that a store
+ * that cannot take one says so before any byte is written). */
+int rf_put_begin(struct rf_store *st, unsigned flags, struct rf_put **out);
+/* Appends ciphertext: in memory up to RF_INLINE_MAX bytes in all, then to a
+ * blob file. RF_ERR_NOSPACE, RF_ERR_IO, RF_ERR_NOMEM; a put that failed
+ * fails every later call with the same error (its temp file already gone). */
+int rf_put_write(struct rf_put *p, const uint8_t *data, size_t n);
+/* Bytes written so far. */
+uint64_t rf_put_size(const struct rf_put *p);
+/* Frees p (NULL: no-op): an unfinished temp file is unlinked; a durable blob
+ * whose op never went through rf_store_apply is deleted; a blob whose op
+ * did is the store's (named by its row, or already deleted). Call it only
+ * once the op made from p settled (or was never submitted). */
+void rf_put_free(struct rf_put *p);
+
+/* ---- op constructors (each fills the whole op) ---- */
+void rf_op_setting_put(struct rf_op *op, const char *key, const uint8_t *data, size_t len);
+void rf_op_source_create(struct rf_op *op, const uint8_t lookup_id[32], const uint8_t pk[32]);
+/* Makes p durable (a spilled put: its blob is fsynced and renamed into
+ * place) and fills op to store it as an object of kind for source_id. p
+ * must outlive op (inline bytes stay p's). On failure (RF_ERR_IO,
+ * RF_ERR_NOSPACE, or p's own error) nothing is durable and op is unusable. */
+int rf_op_object_put(struct rf_op *op, int64_t source_id, uint8_t kind, struct rf_put *p);
+void rf_op_object_delete(struct rf_op *op, int64_t seq, int64_t source_id);
+void rf_op_token_put(struct rf_op *op, const uint8_t token_hash[32], int role);
+void rf_op_token_use(struct rf_op *op, const uint8_t token_hash[32], int require_admin);
+void rf_op_staff_put(struct rf_op *op, const struct rf_staff_rec *staff);
+/* raw (len bytes) must outlive op */
+void rf_op_roster_put(struct rf_op *op, uint32_t version, const uint8_t *raw, size_t len);
+/* grant must outlive op; granter: the granting caseworker's sign_pk */
+void rf_op_grant_put(struct rf_op *op, int64_t seq, const uint8_t keyid[8],
+                     const uint8_t granter[32], const uint8_t grant[88]);
+/* actor NULL: zeros (the server or a person); action, target and the signed
+ * request record req/req_len (lib/audit.h v2; NULL: unsigned entry) must
+ * outlive op. */
+void rf_op_audit(struct rf_op *op, const uint8_t *actor, const char *action, const char *target,
+                 const uint8_t *req, size_t req_len);
+/* day: the deletion day; 0 cancels */
+void rf_op_case_schedule(struct rf_op *op, int64_t source_id, uint32_t day);
+void rf_op_nonce_put(struct rf_op *op, const uint8_t nonce[16], int64_t ts);
+
+/* ---- what a settled op says ---- */
+int rf_op_status(const struct rf_op *op);  /* 0 or rf_err */
+int64_t rf_op_seq(const struct rf_op *op); /* RF_OP_OBJECT_PUT: the object's seq */
+const struct rf_source *rf_op_source(const struct rf_op *op); /* RF_OP_SOURCE_CREATE */
+int rf_op_role(const struct rf_op *op); /* RF_OP_TOKEN_USE: the token's role */
+
+/* ---- blobs (inside the store and its tests; handlers use puts) ---- */
 struct rf_blob;
 int rf_blob_begin(struct rf_store *st, struct rf_blob **out);
 int rf_blob_write(struct rf_blob *b, const uint8_t *p, size_t n); /* RF_ERR_NOSPACE, RF_ERR_IO */

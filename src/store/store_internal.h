@@ -81,5 +81,10 @@ void rf_blobdir_unlink(struct rf_store_files *f, char (*names)[RF_BLOB_NAME_LEN 
 int rf_store_fault_hit(struct rf_store_files *f);
 /* Maps an errno from write/fsync/rename to an rf_err. */
 int rf_store_errno(int e);
+/* put.c: every backend's rf_store_apply calls it on its ops before it
+ * returns, whatever happened (ops[i].status set): tells each object op's put
+ * that the store now answers for its blob, and deletes the blob of every
+ * such op that failed (no row names it). */
+void rf_store_settle(struct rf_store *st, struct rf_op *ops, size_t n);
 
 #endif

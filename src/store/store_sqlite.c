@@ -61,6 +61,7 @@
 #include "lib/audit.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "store/commit.h"
 #include "store/sqlite_internal.h"
 
 #include <assert.h>
@@ -432,6 +433,7 @@ static int migrate(struct conn *c)
 int rf_sqlite_reader_get(struct rf_store *st, struct conn **out)
 {
     int rc = 0;
+    assert(!rf_committer_in_completion());
     pthread_mutex_lock(&st->rmu);
     while (st->n_idle == 0 && st->n_open == READERS_MAX)
         pthread_cond_wait(&st->rcv, &st->rmu);

@@ -22,8 +22,10 @@
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "store/commit.h"
 #include "store/sqlite_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -509,6 +511,7 @@ int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
     int rc;
     if (n == 0)
         return 0;
+    assert(!rf_committer_in_completion());
     if (st->files.readonly) {
         for (size_t i = 0; i < n; i++)
             ops[i].status = RF_ERR_INVALID;
@@ -532,6 +535,7 @@ int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
     if (nd > 0)
         rf_blobdir_unlink(&st->files, st->dead, nd);
     pthread_mutex_unlock(&st->wmu);
+    rf_store_settle(st, ops, n);
     return 0;
 fail:
     if (!sqlite3_get_autocommit(c->db))
@@ -540,6 +544,7 @@ fail:
         ops[i].status = rc;
     pthread_mutex_unlock(&st->wmu);
     rf_log_error("store: transaction failed", rc);
+    rf_store_settle(st, ops, n);
     return rc;
 }
 
@@ -709,6 +714,7 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
 
 int rf_store_checkpoint(struct rf_store *st)
 {
+    assert(!rf_committer_in_completion());
     if (st->files.readonly)
         return RF_ERR_INVALID;
     pthread_mutex_lock(&st->wmu);

@@ -18,10 +18,13 @@
 
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define THREADS 8
@@ -497,6 +500,76 @@ static void audit_chain_from_concurrent_submitters(void **state)
     free(e);
 }
 
+/* ---- a completion only records and wakes (commit.h), asserted ---- */
+
+struct io_child {
+    struct rf_store *st;
+    int what; /* 0: a store read, 1: a put, 2: a store write */
+};
+
+static void completion_doing_io(void *arg, struct rf_op *op)
+{
+    struct io_child *c = arg;
+    struct rf_object o;
+    struct rf_put *p = NULL;
+    struct rf_op again;
+    (void)op;
+    if (c->what == 0) {
+        (void)rf_store_object_get(c->st, 1, &o);
+    } else if (c->what == 1) {
+        if (rf_put_begin(c->st, RF_PUT_BLOB, &p) == 0)
+            rf_put_free(p);
+    } else {
+        rf_op_setting_put(&again, "x", (const uint8_t *)"y", 1);
+        (void)rf_store_apply(c->st, &again, 1);
+    }
+    _exit(0); /* reached only if nothing stopped it */
+}
+
+/* In a child: a store of its own, a committer, one op whose completion
+ * tries I/O. Returns how the child ended (waitpid status). */
+static int run_io_child(const char *root, int what)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char dir[700];
+        struct rf_store *st = NULL;
+        struct rf_committer *c = NULL;
+        snprintf(dir, sizeof(dir), "%s/child-%d", root, what);
+        if (rf_store_open(&st, dir) != 0 || rf_committer_new(&c, st) != 0)
+            _exit(3);
+        struct io_child ctx = {st, what};
+        struct rf_op op;
+        uint8_t nonce[16] = {(uint8_t)what};
+        rf_op_nonce_put(&op, nonce, time(NULL));
+        if (rf_committer_submit(c, &op, completion_doing_io, &ctx) != 0)
+            _exit(4);
+        sleep(30);
+        _exit(5);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static void completion_doing_io_is_caught(void **state)
+{
+#ifdef NDEBUG
+    (void)state;
+    print_message("skipped: this build has asserts off (NDEBUG); the sanitizer build "
+                  "(build-san, b_ndebug=false) runs it\n");
+    skip();
+#else
+    struct fixture *f = *state;
+    for (int what = 0; what < 3; what++) {
+        int status = run_io_child(f->root, what);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGABRT);
+    }
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(discard_only_unreferenced_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(free_of_null_and_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(audit_chain_from_concurrent_submitters, setup, teardown),
+        cmocka_unit_test_setup_teardown(completion_doing_io_is_caught, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;

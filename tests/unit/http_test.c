@@ -245,6 +245,71 @@ static int h_fail(struct rf_req *r)
     return RF_ERR_BUSY; /* no answer: the dispatcher's 503 */
 }
 
+/* rf_req_suspend_then: a worker (as a committer completion) only wakes the
+ * request; each step runs on the request's own thread, never the worker's;
+ * the first step suspends again (a chain, as POST /api/v1/grants), the
+ * second answers. delay 0 races the dispatcher's suspend. */
+struct chain {
+    pthread_t worker;
+    int steps;
+    int wrong_thread;
+};
+
+static void *wake_worker(void *arg)
+{
+    struct job *j = arg;
+    if (j->delay_ms)
+        usleep((useconds_t)j->delay_ms * 1000);
+    rf_req_resume(j->r); /* records nothing, answers nothing */
+    free(j);
+    return NULL;
+}
+
+static void chain_wake(struct rf_req *r, struct chain *c, int delay_ms, rf_req_resumed_fn then)
+{
+    struct job *j = malloc(sizeof(*j));
+    if (!j)
+        abort();
+    j->r = r;
+    j->delay_ms = delay_ms;
+    rf_req_suspend_then(r, then);
+    if (pthread_create(&c->worker, NULL, wake_worker, j) != 0)
+        abort();
+    pthread_detach(c->worker);
+}
+
+static int chain_last(struct rf_req *r)
+{
+    struct chain *c = rf_req_state(r);
+    char text[64];
+    c->wrong_thread |= pthread_equal(pthread_self(), c->worker);
+    c->steps++;
+    int len = snprintf(text, sizeof(text), "steps=%d wrong=%d", c->steps, c->wrong_thread);
+    struct rf_buf b;
+    rf_buf_init(&b, sizeof(text));
+    rf_buf_put(&b, text, (size_t)len);
+    return rf_req_respond_buf(r, 200, "text/plain", &b);
+}
+
+static int chain_first(struct rf_req *r)
+{
+    struct chain *c = rf_req_state(r);
+    c->wrong_thread |= pthread_equal(pthread_self(), c->worker);
+    c->steps++;
+    chain_wake(r, c, strcmp(rf_req_path(r), "/chain-now") == 0 ? 0 : 20, chain_last);
+    return 0;
+}
+
+static int h_chain(struct rf_req *r)
+{
+    struct chain *c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    rf_req_set_state(r, c, free);
+    chain_wake(r, c, strcmp(rf_req_path(r), "/chain-now") == 0 ? 0 : 20, chain_first);
+    return 0;
+}
+
 static const struct rf_route pages[] = {
     {"GET", "/", 0, 0, h_static, NULL, NULL},
     {"GET", "/target", 0, 0, h_target, NULL, NULL},
@@ -260,6 +325,8 @@ static const struct rf_route pages[] = {
     {"GET", "/cookie", 0, 0, h_static_cookie, NULL, NULL},
     {"GET", "/redirect", 0, 0, h_redirect, NULL, NULL},
     {"GET", "/files/", RF_ROUTE_PREFIX, 0, h_prefix, NULL, NULL},
+    {"GET", "/chain", 0, 0, NULL, NULL, h_chain},
+    {"GET", "/chain-now", 0, 0, NULL, NULL, h_chain},
 };
 static const struct rf_route api[] = {
     {"POST", "/api/v1/thing", 0, 100, NULL, NULL, h_count_end},
@@ -638,6 +705,21 @@ static void suspend_and_resume(void **state)
     }
 }
 
+static void steps_after_resume_run_on_the_request_thread(void **state)
+{
+    struct resp rs;
+    (void)state;
+    request("GET", "/chain", NULL, 0, &rs);
+    assert_int_equal(rs.status, 200);
+    assert_string_equal(rs.body, "steps=2 wrong=0");
+    assert_security_headers(&rs);
+    for (int i = 0; i < 50; i++) {
+        request("GET", "/chain-now", NULL, 0, &rs);
+        assert_int_equal(rs.status, 200);
+        assert_string_equal(rs.body, "steps=2 wrong=0");
+    }
+}
+
 static void suspended_in_headers_then_going_on(void **state)
 {
     struct resp rs;
@@ -803,6 +885,7 @@ int main(void)
         cmocka_unit_test(shared_static_answers_stay_unmodified),
         cmocka_unit_test(malformed_request_is_refused),
         cmocka_unit_test(keep_alive_holds),
+        cmocka_unit_test(steps_after_resume_run_on_the_request_thread),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

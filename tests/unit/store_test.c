@@ -1580,6 +1580,151 @@ static void purge_beside_a_second_opener(void **state)
     audit_check_all(f->st);
 }
 
+/* ---- puts: the store keeps "no blob left behind by a failed op" ---- */
+
+/* A put of n bytes in uneven pieces (flags: RF_PUT_BLOB or 0). */
+static struct rf_put *make_put(struct rf_store *st, unsigned flags, size_t n, uint8_t fill)
+{
+    struct rf_put *p = NULL;
+    uint8_t piece[7777];
+    memset(piece, fill, sizeof(piece));
+    assert_int_equal(rf_put_begin(st, flags, &p), 0);
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < sizeof(piece) ? n - off : sizeof(piece);
+        assert_int_equal(rf_put_write(p, piece, k), 0);
+        off += k;
+    }
+    assert_int_equal(rf_put_size(p), n);
+    return p;
+}
+
+/* Small stays in memory; past RF_INLINE_MAX it streams into one temp file;
+ * the object reads back exactly either way. */
+static void put_spills_past_the_inline_limit(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    struct rf_put *small = make_put(f->st, 0, 2000, 0x11);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    struct rf_put *big = make_put(f->st, 0, RF_INLINE_MAX + 1, 0x22);
+    assert_int_equal(count_entries(f->dir, "tmp"), 1);
+    struct rf_op ops[2];
+    assert_int_equal(rf_op_object_put(&ops[0], a.id, 1, small), 0);
+    assert_int_equal(rf_op_object_put(&ops[1], a.id, 2, big), 0);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    assert_int_equal(count_entries(f->dir, "blobs"), 1); /* durable before any row */
+    assert_int_equal(rf_store_apply(f->st, ops, 2), 0);
+    assert_int_equal(rf_op_status(&ops[0]), 0);
+    assert_int_equal(rf_op_status(&ops[1]), 0);
+    rf_put_free(small);
+    rf_put_free(big);
+    assert_int_equal(count_entries(f->dir, "blobs"), 1); /* named by its row: stays */
+    struct rf_object o;
+    assert_int_equal(rf_store_object_get(f->st, rf_op_seq(&ops[0]), &o), 0);
+    assert_int_equal(o.in_blob, 0);
+    assert_int_equal(o.size, 2000);
+    assert_int_equal(rf_store_object_get(f->st, rf_op_seq(&ops[1]), &o), 0);
+    assert_int_equal(o.in_blob, 1);
+    assert_int_equal(o.size, RF_INLINE_MAX + 1);
+    int fd = -1;
+    uint64_t size = 0;
+    uint8_t *want = malloc(RF_INLINE_MAX + 1);
+    assert_non_null(want);
+    memset(want, 0x22, RF_INLINE_MAX + 1);
+    assert_int_equal(rf_store_object_open(f->st, rf_op_seq(&ops[1]), &fd, &size), 0);
+    assert_fd_bytes(fd, want, RF_INLINE_MAX + 1);
+    close(fd);
+    free(want);
+}
+
+/* An object op whose case does not exist fails, and its durable blob is
+ * gone when rf_store_apply returns: the caller deletes nothing. */
+static void failed_put_blob_removed_by_the_store(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    struct rf_put *p = make_put(f->st, RF_PUT_BLOB, 5000, 0x33);
+    struct rf_op op;
+    assert_int_equal(rf_op_object_put(&op, a.id + 1000, RF_KIND_FILE, p), 0);
+    assert_int_equal(count_entries(f->dir, "blobs"), 1);
+    assert_int_equal(apply1(f->st, &op), RF_ERR_NOT_FOUND);
+    assert_int_equal(count_entries(f->dir, "blobs"), 0); /* before the caller did anything */
+    rf_put_free(p);
+    assert_int_equal(count_entries(f->dir, "blobs"), 0);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+}
+
+/* A batch of two groups, one with an op that fails: that group's blobs
+ * are gone, the other group is stored whole with its blob, as before. */
+static void failing_group_loses_its_blobs_others_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    struct rf_put *bad_file = make_put(f->st, RF_PUT_BLOB, 3000, 0x44);
+    struct rf_put *bad_big = make_put(f->st, 0, RF_INLINE_MAX + 10, 0x45);
+    struct rf_put *good_msg = make_put(f->st, 0, 100, 0x46);
+    struct rf_put *good_file = make_put(f->st, RF_PUT_BLOB, 3000, 0x47);
+    struct rf_op ops[5];
+    /* group 1: two blobs and a schedule for a case that does not exist: it fails */
+    assert_int_equal(rf_op_object_put(&ops[0], a.id, RF_KIND_FILE, bad_file), 0);
+    assert_int_equal(rf_op_object_put(&ops[1], a.id, RF_KIND_MESSAGE, bad_big), 0);
+    rf_op_case_schedule(&ops[2], a.id + 1000, 7); /* no such case */
+    /* group 2: a message and a file */
+    assert_int_equal(rf_op_object_put(&ops[3], a.id, RF_KIND_MESSAGE, good_msg), 0);
+    assert_int_equal(rf_op_object_put(&ops[4], a.id, RF_KIND_FILE, good_file), 0);
+    ops[0].group = 3;
+    ops[3].group = 2;
+    assert_int_equal(count_entries(f->dir, "blobs"), 3);
+    assert_int_equal(rf_store_apply(f->st, ops, 5), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_not_equal(rf_op_status(&ops[i]), 0);
+    assert_int_equal(rf_op_status(&ops[3]), 0);
+    assert_int_equal(rf_op_status(&ops[4]), 0);
+    assert_int_equal(count_entries(f->dir, "blobs"), 1); /* good_file's only */
+    rf_put_free(bad_file);
+    rf_put_free(bad_big);
+    rf_put_free(good_msg);
+    rf_put_free(good_file);
+    assert_int_equal(count_entries(f->dir, "blobs"), 1);
+    size_t n = 0;
+    struct rf_object list[8];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 8, &n), 0);
+    assert_int_equal(n, 2);
+}
+
+/* A batch that fails as a whole (the commit's fsync) takes its puts' blobs
+ * with it; a put whose op never reached the store loses its blob in
+ * rf_put_free; an unfinished one its temp file. */
+static void failed_batch_and_unsent_puts_leave_no_blob(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_source a = make_source(f->st, 1);
+    struct rf_put *p = make_put(f->st, RF_PUT_BLOB, 4000, 0x55);
+    struct rf_op op;
+    assert_int_equal(rf_op_object_put(&op, a.id, RF_KIND_FILE, p), 0);
+    rf_store_fault_inject(f->st, 0, RF_ERR_NOSPACE);
+    assert_int_equal(rf_store_apply(f->st, &op, 1), RF_ERR_NOSPACE);
+    rf_store_fault_inject(f->st, -1, 0);
+    assert_int_equal(rf_op_status(&op), RF_ERR_NOSPACE);
+    assert_int_equal(count_entries(f->dir, "blobs"), 0);
+    rf_put_free(p);
+
+    struct rf_put *unsent = make_put(f->st, RF_PUT_BLOB, 4000, 0x56);
+    assert_int_equal(rf_op_object_put(&op, a.id, RF_KIND_FILE, unsent), 0);
+    assert_int_equal(count_entries(f->dir, "blobs"), 1);
+    rf_put_free(unsent); /* the committer refused it, say */
+    assert_int_equal(count_entries(f->dir, "blobs"), 0);
+
+    struct rf_put *unfinished = make_put(f->st, 0, RF_INLINE_MAX + 5, 0x57);
+    assert_int_equal(count_entries(f->dir, "tmp"), 1);
+    rf_put_free(unfinished);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    size_t n = 9;
+    struct rf_object list[2];
+    assert_int_equal(rf_store_objects_since(f->st, 0, list, 2, &n), 0);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1615,6 +1760,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(purge_removes_exactly_the_expired_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_failure_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_beside_a_second_opener, setup, teardown),
+        cmocka_unit_test_setup_teardown(put_spills_past_the_inline_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_put_blob_removed_by_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_group_loses_its_blobs_others_commit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(failed_batch_and_unsent_puts_leave_no_blob, setup,
+                                        teardown),
     };
     if (sodium_init() < 0)
         return 1;
