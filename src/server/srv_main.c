@@ -25,6 +25,7 @@
  */
 #include "server/server.h"
 #include "server/backup.h"
+#include "server/cpus.h"
 #include "server/httpd.h"
 #include "server/kdfpool.h"
 #include "server/metrics.h"
@@ -96,14 +97,14 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static void limits_default(struct rf_limits *l)
+/* cpus: what the process may use (cpus.h), read before the sandbox. */
+static void limits_default(struct rf_limits *l, unsigned cpus)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     memset(l, 0, sizeof(*l));
     l->message_max = 64 * 1024;
     l->upload_max = 500ULL * 1000 * 1000;
     l->form_max = 256 * 1024;
-    l->kdf_concurrent = cores > 0 ? (unsigned)cores : 1;
+    l->kdf_concurrent = cpus > 0 ? cpus : 1;
     l->kdf_queue = 64;
     l->sessions_max = 4096;
     l->session_idle_s = 1800;
@@ -397,7 +398,7 @@ static int cmd_init(int argc, char **argv)
         rc = put_setting(st, SET_LANG, &b);
     if (rc == 0) {
         struct rf_limits lim;
-        limits_default(&lim);
+        limits_default(&lim, 0); /* kdf_concurrent is not stored */
         rf_buf_reset(&b);
         rc = encode_limits(&b, &lim);
     }
@@ -789,7 +790,7 @@ static int load_settings(struct rf_srv *srv)
         goto out;
     }
     rf_buf_reset(&b);
-    limits_default(&srv->limits);
+    limits_default(&srv->limits, srv->cpus);
     rc = rf_store_setting_get(srv->store, SET_LIMITS, &b);
     if (rc == 0) {
         struct rf_limits l = srv->limits;
@@ -825,6 +826,10 @@ int rf_serve_main(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? 0 : prc;
     harden();
+    /* the CPUs this process may use size its pools; /proc and /sys are out
+     * of reach once the sandbox is up */
+    struct rf_cpus cpus;
+    rf_cpus_probe(&cpus);
     /* tor's control port is reached before the user switch (onion.h); the
      * user switch and Landlock come while this is the only thread */
     struct rf_onion *onion = NULL;
@@ -858,6 +863,7 @@ int rf_serve_main(int argc, char **argv)
     struct rf_srv srv;
     memset(&srv, 0, sizeof(srv));
     srv.datadir = o.datadir;
+    srv.cpus = cpus.usable;
     srv.behind_tls = o.behind_tls;
     srv.onion_location = o.onion_location;
 
@@ -891,6 +897,9 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot start the KDF workers", rc);
         goto out;
     }
+    rf_log_num(RF_LOG_INFO, "CPUs in the affinity mask", "cpus", cpus.affinity);
+    rf_log_num(RF_LOG_INFO, "cgroup CPU quota (0: none)", "cpus", cpus.quota);
+    rf_log_num(RF_LOG_INFO, "KDF workers", "threads", srv.limits.kdf_concurrent);
     if (o.session_idle)
         srv.limits.session_idle_s = (unsigned)o.session_idle;
     if (o.sessions_max)
