@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define HTTP_POST_BUFFER (16 * 1024)
-#define HTTP_CONN_MEMORY (16 * 1024)
+#define HTTP_CONN_MEMORY (32 * 1024)
 #define HTTP_MAX_THREADS 64
 #define HTTP_LISTEN_BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
 #define HTTP_LOOP_WAIT_MS 1000   /* a loop's longest sleep (timeouts are checked after) */

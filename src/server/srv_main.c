@@ -64,6 +64,8 @@
 #define SET_LIMITS_LEN (1 + 8 * 3 + 4 * 5 + 8)
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define TOKEN_BYTES 32
+#define KDF_QUEUE_MIN 512           /* logins that may wait for a KDF worker */
+#define KDF_WAIT_MAX_US 30000000ULL /* longest expected wait for a worker before "busy" (30 s) */
 
 static void say(const char *what)
 {
@@ -892,7 +894,13 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot start the purge thread", rc);
         goto out;
     }
-    rc = rf_kdfpool_new(&srv.kdf, srv.kdf_params, srv.limits.kdf_concurrent, srv.limits.kdf_queue);
+    /* Logins in a burst wait their turn while the expected wait is short
+     * (KDF_WAIT_MAX_US); the slots only cap memory (kdfpool.h) */
+    unsigned kdf_slots =
+        srv.limits.kdf_queue > KDF_QUEUE_MIN ? srv.limits.kdf_queue : KDF_QUEUE_MIN;
+    rc = rf_kdfpool_new(&srv.kdf, srv.kdf_params, srv.limits.kdf_concurrent, kdf_slots);
+    if (rc == 0)
+        rc = rf_kdfpool_set_wait_max(srv.kdf, KDF_WAIT_MAX_US);
     if (rc != 0) {
         say_err("cannot start the KDF workers", rc);
         goto out;
@@ -900,6 +908,7 @@ int rf_serve_main(int argc, char **argv)
     rf_log_num(RF_LOG_INFO, "CPUs in the affinity mask", "cpus", cpus.affinity);
     rf_log_num(RF_LOG_INFO, "cgroup CPU quota (0: none)", "cpus", cpus.quota);
     rf_log_num(RF_LOG_INFO, "KDF workers", "threads", srv.limits.kdf_concurrent);
+    rf_log_num(RF_LOG_INFO, "one codename derivation", "ms", rf_kdfpool_mean_us(srv.kdf) / 1000);
     if (o.session_idle)
         srv.limits.session_idle_s = (unsigned)o.session_idle;
     if (o.sessions_max)
