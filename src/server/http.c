@@ -1,23 +1,23 @@
 /*
  * http.c - the request abstraction of http.h over libmicrohttpd (MHD).
  *
- * Daemon: one event loop per CPU the process may use (cpus.h: affinity
- * and cgroup quota, not the machine's CPU count), each a thread of ours
- * running its own MHD daemon in epoll mode on the one listening socket they
- * share; suspend/resume allowed, connection count (shared out between the
- * loops), timeout and per-connection memory bounded by rf_limits. MHD's own
+ * Daemon: MHD's epoll thread pool, suspend/resume allowed, connection
+ * count, timeout and per-connection memory bounded by rf_limits. MHD's own
  * error messages are not printed: they may name an address. Nothing here
  * logs a path, header, body or address.
  *
- * Why not MHD's internal epoll thread (pool): libmicrohttpd 0.9.75 drains
+ * Thread count: one per CPU the process may use (cpus.h: affinity and cgroup
+ * quota, not the machine's CPU count), and never so few that a thread holds
+ * more than HTTP_CONNS_PER_THREAD connections. libmicrohttpd 0.9.75 drains
  * its epoll set by calling epoll_wait again, with the blocking timeout,
- * whenever a call filled its 128-event array. With 128 (or 256, ...)
+ * whenever a call filled its 128-event array: with 128 (or 256, ...)
  * keep-alive connections ready at once on one thread, the next call finds
  * nothing new and sleeps up to the connection timeout while every one of
  * those connections holds an unanswered request (strace: two
- * epoll_wait(..., 128, 59888) = 128, then a third that blocks; 2-33 req/s).
- * Our loop waits with poll() on the daemon's epoll descriptor and then calls
- * MHD_run, whose drain never blocks. See docs/performance.md.
+ * epoll_wait(..., 128, 59888) = 128, then a third that blocks; 2-33 req/s at
+ * 128 connections on one CPU). A thread with at most 120 connections (plus
+ * its listening socket and wake-up descriptor) never fills the array, so
+ * that drain never blocks. See docs/performance.md.
  *
  * One struct rf_req per HTTP request. It is created by MHD's URI log
  * callback (the only place that sees the request target exactly as sent,
@@ -81,8 +81,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -757,8 +755,11 @@ int rf_http_parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
     return RF_ERR_INVALID;
 }
 
-/* One loop per CPU the process may use (cpus.h), not per CPU online. */
-static unsigned pool_size(const struct rf_srv *srv)
+/* One thread per CPU the process may use (cpus.h), not per CPU online;
+ * and at least enough that no thread holds more than HTTP_CONNS_PER_THREAD
+ * connections (MHD shares the connection limit out evenly between its
+ * threads): see the file's head. */
+static unsigned pool_size(const struct rf_srv *srv, unsigned conn_max)
 {
     unsigned n = srv != NULL ? srv->cpus : 0;
     if (n == 0) {
@@ -766,107 +767,12 @@ static unsigned pool_size(const struct rf_srv *srv)
         rf_cpus_probe(&c);
         n = c.usable;
     }
+    unsigned by_conns = (conn_max + HTTP_CONNS_PER_THREAD - 1) / HTTP_CONNS_PER_THREAD;
+    if (n < by_conns)
+        n = by_conns;
     if (n > HTTP_MAX_THREADS)
         n = HTTP_MAX_THREADS;
-    return n;
-}
-
-/* A loop: waits (poll) until its daemon's epoll set has something ready,
- * the nearest connection timeout is due or the stop pipe is written, then
- * lets MHD work without blocking (MHD_run drains its epoll set with a zero
- * timeout). Never MHD's own blocking wait: see the file's head. */
-static void *loop_run(void *arg)
-{
-    struct http_loop *l = arg;
-    struct rf_http *h = l->http;
-    const union MHD_DaemonInfo *ei = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    struct pollfd pf[2] = {{ei ? ei->epoll_fd : -1, POLLIN, 0}, {h->wake[0], POLLIN, 0}};
-    while (!atomic_load(&h->loops_stop)) {
-        MHD_UNSIGNED_LONG_LONG to = 0;
-        int ms = HTTP_LOOP_WAIT_MS;
-        if (MHD_get_timeout(l->daemon, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)ms)
-            ms = (int)to;
-        if (ms > 0 && poll(pf, 2, ms) < 0 && errno != EINTR)
-            rf_log_debug("poll failed in an HTTP loop");
-        if (atomic_load(&h->loops_stop))
-            break;
-        MHD_run(l->daemon);
-    }
-    return NULL;
-}
-
-/* The listening socket all loops share, non-blocking. */
-static int listen_socket(const struct sockaddr_storage *ss, socklen_t sslen, int *out)
-{
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return RF_ERR_NET;
-    int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ss->ss_family == AF_INET6)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)ss, sslen) != 0 || listen(fd, HTTP_LISTEN_BACKLOG) != 0) {
-        close(fd);
-        return RF_ERR_NET;
-    }
-    *out = fd;
-    return 0;
-}
-
-static void loops_end(struct rf_http *h)
-{
-    atomic_store(&h->loops_stop, 1);
-    if (h->wake[1] >= 0) {
-        char c = 's';
-        while (write(h->wake[1], &c, 1) < 0 && errno == EINTR)
-            ;
-    }
-    for (unsigned i = 0; i < h->nloops; i++) {
-        if (h->loops[i].running)
-            pthread_join(h->loops[i].thread, NULL);
-        h->loops[i].running = 0;
-    }
-    for (unsigned i = 0; i < h->nloops; i++) {
-        if (h->loops[i].daemon != NULL) {
-            if (!h->quiesced)
-                (void)MHD_quiesce_daemon(h->loops[i].daemon); /* the socket is ours to close */
-            MHD_stop_daemon(h->loops[i].daemon);
-        }
-        h->loops[i].daemon = NULL;
-    }
-    h->nloops = 0;
-    if (h->listen_fd >= 0)
-        close(h->listen_fd);
-    h->listen_fd = -1;
-    for (int i = 0; i < 2; i++) {
-        if (h->wake[i] >= 0)
-            close(h->wake[i]);
-        h->wake[i] = -1;
-    }
-}
-
-static void http_free(struct rf_http *h)
-{
-    loops_end(h);
-    pthread_cond_destroy(&h->idle);
-    pthread_mutex_destroy(&h->lock);
-    free(h);
-}
-
-static struct MHD_Daemon *loop_daemon(struct rf_http *h, int family, unsigned conn_max,
-                                      unsigned timeout)
-{
-    unsigned flags =
-        MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
-    if (family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
-        MHD_OPTION_CONNECTION_LIMIT, conn_max, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_STRICT_FOR_CLIENT,
-        1, MHD_OPTION_END);
+    return n < 1 ? 1 : n;
 }
 
 int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
@@ -885,50 +791,36 @@ int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
     h->tables = tables;
     h->counts = counts;
     h->ntables = ntables;
-    h->listen_fd = -1;
-    h->wake[0] = h->wake[1] = -1;
     atomic_init(&h->stopping, 0);
-    atomic_init(&h->loops_stop, 0);
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->idle, NULL);
 
     unsigned conn_max = srv && srv->limits.connections_max ? srv->limits.connections_max : 1000;
     unsigned timeout =
         srv && srv->limits.connection_timeout_s ? srv->limits.connection_timeout_s : 60;
-    unsigned n = pool_size(srv);
-    if (n > conn_max)
-        n = conn_max;
-    rc = listen_socket(&ss, sslen, &h->listen_fd);
-    if (rc == 0 && pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) != 0)
-        rc = RF_ERR_NET;
-    /* the connection limit is shared out; a loop at its share stops
-     * accepting and the others take the next connections */
-    for (unsigned i = 0; rc == 0 && i < n; i++) {
-        struct http_loop *l = &h->loops[i];
-        l->http = h;
-        l->daemon = loop_daemon(h, ss.ss_family, conn_max / n + (i < conn_max % n), timeout);
-        if (l->daemon == NULL)
-            rc = RF_ERR_NET;
-        else
-            h->nloops++;
-    }
-    for (unsigned i = 0; rc == 0 && i < h->nloops; i++) {
-        if (pthread_create(&h->loops[i].thread, NULL, loop_run, &h->loops[i]) != 0)
-            rc = RF_ERR_NOMEM;
-        else
-            h->loops[i].running = 1;
-    }
-    if (rc != 0) {
-        http_free(h);
-        return rc;
+    unsigned nthreads = pool_size(srv, conn_max);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, nthreads, MHD_OPTION_CONNECTION_LIMIT, conn_max,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_END);
+    if (h->daemon == NULL) {
+        pthread_cond_destroy(&h->idle);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        return RF_ERR_NET;
     }
     rf_http_daemon_started();
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    if (getsockname(h->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
-        h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                    : ((struct sockaddr_in *)&bound)->sin_port);
-    rf_log_num(RF_LOG_INFO, "HTTP event loops", "threads", h->nloops);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : 0;
+    rf_log_num(RF_LOG_INFO, "HTTP threads", "threads", nthreads);
     *out = h;
     return 0;
 }
@@ -938,16 +830,13 @@ uint16_t rf_http_port(const struct rf_http *h)
     return h->port;
 }
 
-/* Stops accepting: every daemon takes the shared socket out of its loop's
- * set. The socket is closed once the loops have ended (loops_end), not now:
- * a loop may be accepting on it at this moment. */
 void rf_http_quiesce(struct rf_http *h)
 {
     if (h == NULL || atomic_exchange(&h->stopping, 1))
         return;
-    for (unsigned i = 0; i < h->nloops; i++)
-        (void)MHD_quiesce_daemon(h->loops[i].daemon);
-    h->quiesced = 1;
+    MHD_socket s = MHD_quiesce_daemon(h->daemon);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
 }
 
 void rf_http_stop(struct rf_http *h)
@@ -964,6 +853,9 @@ void rf_http_stop(struct rf_http *h)
             rf_log_num(RF_LOG_WARN, "waiting for suspended requests", "count", h->nsuspended);
     }
     pthread_mutex_unlock(&h->lock);
-    http_free(h); /* the loops end, then their daemons */
+    MHD_stop_daemon(h->daemon);
     rf_http_daemon_stopped();
+    pthread_cond_destroy(&h->idle);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
 }

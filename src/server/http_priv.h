@@ -15,29 +15,15 @@
 #include <stdint.h>
 
 #define HTTP_POST_BUFFER (16 * 1024)
-#define HTTP_CONN_MEMORY (32 * 1024)
+#define HTTP_CONN_MEMORY (64 * 1024)
 #define HTTP_MAX_THREADS 64
-#define HTTP_LISTEN_BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
-#define HTTP_LOOP_WAIT_MS 1000   /* a loop's longest sleep (timeouts are checked after) */
+/* < libmicrohttpd 0.9.75's 128-event epoll array, less the listening socket
+ * and the wake-up descriptor in each thread's set (http.c's head) */
+#define HTTP_CONNS_PER_THREAD 120
 #define HTTP_CSP_OTHER "default-src 'none'; frame-ancestors 'none'"
 
-struct rf_http;
-
-/* One event loop: a thread running its own MHD daemon (http.c). */
-struct http_loop {
-    struct rf_http *http;
-    struct MHD_Daemon *daemon;
-    pthread_t thread;
-    int running;
-};
-
 struct rf_http {
-    struct http_loop loops[HTTP_MAX_THREADS];
-    unsigned nloops;
-    int listen_fd; /* shared by every loop's daemon; ours to close */
-    int quiesced;  /* every daemon let go of listen_fd */
-    int wake[2];   /* a pipe: written once to end the loops */
-    atomic_int loops_stop;
+    struct MHD_Daemon *daemon;
     struct rf_srv *srv;
     const struct rf_route *const *tables;
     const size_t *counts;

@@ -12,7 +12,8 @@ timeout (60 s) whenever exactly 128 (or 256, ...) connections were ready at
 once on one thread, with all their requests unanswered (2-33 req/s at 128
 connections in the issue's benchmark): this test timed out then.
 Also checked: the server logs the thread counts it chose from the one CPU it
-may use (one HTTP loop, one KDF worker).
+may use (one KDF worker; HTTP threads: one per CPU but never more than 120
+connections on one, so 9 for the default limit of 1,000).
 """
 import os
 import re
@@ -101,9 +102,13 @@ def test():
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
     srv, cpu = start_pinned()
     out = srv.output().decode("utf-8", "replace")
-    check("HTTP event loops threads=1" in out,
-          "the server pinned to one CPU runs one HTTP loop", out[-2000:])
-    check("KDF workers threads=1" in out, "and one KDF worker", out[-2000:])
+    check("CPUs in the affinity mask cpus=1" in out,
+          "the server pinned to one CPU says it may use one", out[-2000:])
+    check("KDF workers threads=1" in out, "and runs one KDF worker", out[-2000:])
+    # HTTP threads: 1 per CPU, but at least 1000 / 120 (no thread with more
+    # than 120 connections: the file's head)
+    check("HTTP threads threads=9" in out, "and 9 HTTP threads for 1,000 connections",
+          out[-2000:])
     summary = []
     for n in COUNTS:
         sel = selectors.DefaultSelector()
