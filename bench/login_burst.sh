@@ -25,5 +25,4 @@ SRV=$!
 for _ in $(seq 100); do grep -q listening "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
 echo "$(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -E "threads=|derivation" "$W/serve.out" | sed 's/^refuge: info: /server: /'
-PW=$("$B/bench/refuge-bench-pwhash" $OPS $MEM 10 | awk '{print $2}')
-python3 "$ROOT/bench/login_burst.py" "http://127.0.0.1:$PORT" "$PW"
+python3 "$ROOT/bench/login_burst.py" "http://127.0.0.1:$PORT" "$B/bench/refuge-bench-pwhash" $OPS $MEM 10
