@@ -1,10 +1,23 @@
 /*
  * http.c - the request abstraction of http.h over libmicrohttpd (MHD).
  *
- * Daemon: MHD's epoll thread pool (one thread per core), suspend/resume
- * allowed, connection count, timeout and per-connection memory bounded by
- * rf_limits. MHD's own error messages are not printed: they may name an
- * address. Nothing here logs a path, header, body or address.
+ * Daemon: MHD's epoll thread pool, suspend/resume allowed, connection
+ * count, timeout and per-connection memory bounded by rf_limits. MHD's own
+ * error messages are not printed: they may name an address. Nothing here
+ * logs a path, header, body or address.
+ *
+ * Thread count: one per CPU the process may use (cpus.h: affinity and cgroup
+ * quota, not the machine's CPU count), and never so few that a thread holds
+ * more than HTTP_CONNS_PER_THREAD connections. libmicrohttpd 0.9.75 drains
+ * its epoll set by calling epoll_wait again, with the blocking timeout,
+ * whenever a call filled its 128-event array: with 128 (or 256, ...)
+ * keep-alive connections ready at once on one thread, the next call finds
+ * nothing new and sleeps up to the connection timeout while every one of
+ * those connections holds an unanswered request (strace: two
+ * epoll_wait(..., 128, 59888) = 128, then a third that blocks; 2-33 req/s at
+ * 128 connections on one CPU). A thread with at most 120 connections (plus
+ * its listening socket and wake-up descriptor) never fills the array, so
+ * that drain never blocks. See docs/performance.md.
  *
  * One struct rf_req per HTTP request. It is created by MHD's URI log
  * callback (the only place that sees the request target exactly as sent,
@@ -59,6 +72,7 @@
  */
 #include "server/errmap.h"
 #include "server/http_priv.h"
+#include "server/cpus.h"
 #include "server/httpd.h"
 #include "server/metrics.h"
 #include "server/srv.h"
@@ -722,14 +736,24 @@ int rf_http_parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
     return RF_ERR_INVALID;
 }
 
-static unsigned pool_size(void)
+/* One thread per CPU the process may use (cpus.h), not per CPU online;
+ * and at least enough that no thread holds more than HTTP_CONNS_PER_THREAD
+ * connections (MHD shares the connection limit out evenly between its
+ * threads): see the file's head. */
+static unsigned pool_size(const struct rf_srv *srv, unsigned conn_max)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        n = 1;
+    unsigned n = srv != NULL ? srv->cpus : 0;
+    if (n == 0) {
+        struct rf_cpus c;
+        rf_cpus_probe(&c);
+        n = c.usable;
+    }
+    unsigned by_conns = (conn_max + HTTP_CONNS_PER_THREAD - 1) / HTTP_CONNS_PER_THREAD;
+    if (n < by_conns)
+        n = by_conns;
     if (n > HTTP_MAX_THREADS)
         n = HTTP_MAX_THREADS;
-    return (unsigned)n;
+    return n < 1 ? 1 : n;
 }
 
 int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
@@ -755,13 +779,14 @@ int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
     unsigned conn_max = srv && srv->limits.connections_max ? srv->limits.connections_max : 1000;
     unsigned timeout =
         srv && srv->limits.connection_timeout_s ? srv->limits.connection_timeout_s : 60;
+    unsigned nthreads = pool_size(srv, conn_max);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT, conn_max,
+        MHD_OPTION_THREAD_POOL_SIZE, nthreads, MHD_OPTION_CONNECTION_LIMIT, conn_max,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
@@ -776,6 +801,7 @@ int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
     rf_http_daemon_started();
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : 0;
+    rf_log_num(RF_LOG_INFO, "HTTP threads", "threads", nthreads);
     *out = h;
     return 0;
 }

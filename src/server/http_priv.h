@@ -15,8 +15,11 @@
 #include <stdint.h>
 
 #define HTTP_POST_BUFFER (16 * 1024)
-#define HTTP_CONN_MEMORY (64 * 1024)
+#define HTTP_CONN_MEMORY (32 * 1024)
 #define HTTP_MAX_THREADS 64
+/* < libmicrohttpd 0.9.75's 128-event epoll array, less the listening socket
+ * and the wake-up descriptor in each thread's set (http.c's head) */
+#define HTTP_CONNS_PER_THREAD 120
 #define HTTP_CSP_OTHER "default-src 'none'; frame-ancestors 'none'"
 
 struct rf_http {

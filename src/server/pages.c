@@ -892,14 +892,35 @@ static void new_derived(void *arg, int status, const struct rf_source_keys *keys
     rf_req_resume(r);
 }
 
-/* Hands the codename to the KDF pool; answers busy if its queue is full. */
+/* Who sent a login, for the KDF pool's fairness: a keyed hash of the
+ * pre-session cookie (never stored; 0 without one). */
+static uint64_t sender_tag(struct rf_req *r)
+{
+    const char *c = rf_req_cookie(r, "c");
+    uint8_t h[crypto_generichash_BYTES_MIN];
+    uint64_t tag = 0;
+    if (c == NULL || rf_pages_srv->csrf_key == NULL)
+        return 0;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, rf_pages_srv->csrf_key, 32, sizeof(h));
+    crypto_generichash_update(&st, (const uint8_t *)"refuge kdf sender", 17);
+    crypto_generichash_update(&st, (const uint8_t *)c, strlen(c));
+    crypto_generichash_final(&st, h, sizeof(h));
+    memcpy(&tag, h, sizeof(tag));
+    return tag;
+}
+
+/* Hands the codename to the KDF pool, where it waits its turn (the
+ * connection suspended) while its expected wait is short; answers busy if
+ * the wait would be long or the queue is full. */
 static int derive(struct rf_req *r, struct auth *a, const char *cn, size_t len, rf_kdf_done_fn done)
 {
+    uint64_t who = sender_tag(r);
     if (a->is_new)
         rf_req_suspend_then(r, new_settled); /* answers after the commit */
     else
         rf_req_suspend(r);
-    int rc = rf_kdfpool_submit(rf_pages_srv->kdf, cn, len, done, a);
+    int rc = rf_kdfpool_submit_for(rf_pages_srv->kdf, who, cn, len, done, a);
     if (rc == 0)
         return 0;
     if (!a->is_new && rc == RF_ERR_BUSY) /* the queue is full: counted; a server error is not */

@@ -43,6 +43,7 @@ struct rf_srv {
     struct rf_kdf_params *kdf_params; /* sodium_malloc: holds the lookup key */
     uint8_t *csrf_key;                /* sodium_malloc, 32 bytes, random per process start */
     struct rf_limits limits;
+    unsigned cpus;                    /* CPUs the process may use (cpus.h); 0: unknown */
     enum rf_lang default_lang;
     int behind_tls;                   /* cookies get Secure */
     const char *datadir;

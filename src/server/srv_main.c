@@ -25,6 +25,7 @@
  */
 #include "server/server.h"
 #include "server/backup.h"
+#include "server/cpus.h"
 #include "server/httpd.h"
 #include "server/kdfpool.h"
 #include "server/metrics.h"
@@ -65,6 +66,8 @@
 #define SET_LIMITS_LEN (1 + 8 * 3 + 4 * 5 + 8)
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define TOKEN_BYTES 32
+#define KDF_QUEUE_MIN 512           /* logins that may wait for a KDF worker */
+#define KDF_WAIT_MAX_US 30000000ULL /* longest expected wait for a worker before "busy" (30 s) */
 
 static void say(const char *what)
 {
@@ -98,14 +101,14 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static void limits_default(struct rf_limits *l)
+/* cpus: what the process may use (cpus.h), read before the sandbox. */
+static void limits_default(struct rf_limits *l, unsigned cpus)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     memset(l, 0, sizeof(*l));
     l->message_max = 64 * 1024;
     l->upload_max = 500ULL * 1000 * 1000;
     l->form_max = 256 * 1024;
-    l->kdf_concurrent = cores > 0 ? (unsigned)cores : 1;
+    l->kdf_concurrent = cpus > 0 ? cpus : 1;
     l->kdf_queue = 64;
     l->sessions_max = 4096;
     l->session_idle_s = 1800;
@@ -395,7 +398,7 @@ static int cmd_init(int argc, char **argv)
         rc = put_setting(st, SET_LANG, &b);
     if (rc == 0) {
         struct rf_limits lim;
-        limits_default(&lim);
+        limits_default(&lim, 0); /* kdf_concurrent is not stored */
         rf_buf_reset(&b);
         rc = encode_limits(&b, &lim);
     }
@@ -788,7 +791,7 @@ static int load_settings(struct rf_srv *srv)
         goto out;
     }
     rf_buf_reset(&b);
-    limits_default(&srv->limits);
+    limits_default(&srv->limits, srv->cpus);
     rc = rf_store_setting_get(srv->store, SET_LIMITS, &b);
     if (rc == 0) {
         struct rf_limits l = srv->limits;
@@ -825,6 +828,10 @@ int rf_serve_main(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? 0 : prc;
     harden();
+    /* the CPUs this process may use size its pools; /proc and /sys are out
+     * of reach once the sandbox is up */
+    struct rf_cpus cpus;
+    rf_cpus_probe(&cpus);
     /* tor's control port is reached before the user switch (onion.h); the
      * user switch and Landlock come while this is the only thread */
     struct rf_onion *onion = NULL;
@@ -858,6 +865,7 @@ int rf_serve_main(int argc, char **argv)
     struct rf_srv srv;
     memset(&srv, 0, sizeof(srv));
     srv.datadir = o.datadir;
+    srv.cpus = cpus.usable;
     srv.behind_tls = o.behind_tls;
     srv.onion_location = o.onion_location;
 
@@ -886,11 +894,21 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot start the purge thread", rc);
         goto out;
     }
-    rc = rf_kdfpool_new(&srv.kdf, srv.kdf_params, srv.limits.kdf_concurrent, srv.limits.kdf_queue);
+    /* Logins in a burst wait their turn while the expected wait is short
+     * (KDF_WAIT_MAX_US); the slots only cap memory (kdfpool.h) */
+    unsigned kdf_slots =
+        srv.limits.kdf_queue > KDF_QUEUE_MIN ? srv.limits.kdf_queue : KDF_QUEUE_MIN;
+    rc = rf_kdfpool_new(&srv.kdf, srv.kdf_params, srv.limits.kdf_concurrent, kdf_slots);
+    if (rc == 0)
+        rc = rf_kdfpool_set_wait_max(srv.kdf, KDF_WAIT_MAX_US);
     if (rc != 0) {
         say_err("cannot start the KDF workers", rc);
         goto out;
     }
+    rf_log_num(RF_LOG_INFO, "CPUs in the affinity mask", "cpus", cpus.affinity);
+    rf_log_num(RF_LOG_INFO, "cgroup CPU quota (0: none)", "cpus", cpus.quota);
+    rf_log_num(RF_LOG_INFO, "KDF workers", "threads", srv.limits.kdf_concurrent);
+    rf_log_num(RF_LOG_INFO, "one codename derivation", "ms", rf_kdfpool_mean_us(srv.kdf) / 1000);
     if (o.session_idle)
         srv.limits.session_idle_s = (unsigned)o.session_idle;
     if (o.sessions_max)

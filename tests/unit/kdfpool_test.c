@@ -2,8 +2,11 @@
  * rf_source_derive derives, never runs more than `workers` at once, says
  * BUSY as soon as workers + queue jobs are in, recovers when they finish,
  * refuses oversized codenames, and runs every accepted job (calling back)
- * even when freed right after submitting. Cheap Argon2id parameters keep it
- * fast; the cost parameters are not what is under test. */
+ * even when freed right after submitting. Bursts (issue 10): senders are
+ * served in turn (round-robin by sender tag), one sender may not hold more
+ * than 4 waiting slots, and with a wait bound a job is refused only when
+ * the jobs ahead would make it wait longer. Cheap Argon2id parameters keep
+ * it fast; the cost parameters are not what is under test. */
 #include "server/kdfpool.h"
 #include "lib/codename.h"
 #include "lib/err.h"
@@ -16,6 +19,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct rf_kdf_params params;
 
@@ -59,6 +63,19 @@ static void wait_calls(struct waiter *w, int n)
     while (w->calls < n)
         pthread_cond_wait(&w->cond, &w->lock);
     pthread_mutex_unlock(&w->lock);
+}
+
+/* done() does not signal on entering: poll until n callbacks are in */
+static void wait_running(struct waiter *w, int n)
+{
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        int r = w->running;
+        pthread_mutex_unlock(&w->lock);
+        if (r >= n)
+            return;
+        usleep(1000);
+    }
 }
 
 static void derives_like_source_derive(void **state)
@@ -146,6 +163,140 @@ static int setup(void **state)
     return rf_kdf_params_new(&params, 1, 8ULL * 1024 * 1024);
 }
 
+struct rec {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char order[32];
+    int n;
+    int started;
+    int gate_closed;
+};
+
+struct tagged {
+    struct rec *rec;
+    char id;
+};
+
+static void record(void *arg, int status, const struct rf_source_keys *keys)
+{
+    struct tagged *t = arg;
+    struct rec *r = t->rec;
+    (void)status;
+    (void)keys;
+    pthread_mutex_lock(&r->lock);
+    r->started++;
+    pthread_cond_broadcast(&r->cond);
+    while (r->gate_closed)
+        pthread_cond_wait(&r->cond, &r->lock);
+    r->order[r->n++] = t->id;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_open(struct rec *r, int n)
+{
+    pthread_mutex_lock(&r->lock);
+    r->gate_closed = 0;
+    pthread_cond_broadcast(&r->cond);
+    while (r->n < n)
+        pthread_cond_wait(&r->cond, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void serves_senders_in_turn(void **state)
+{
+    (void)state;
+    struct rf_kdfpool *p = NULL;
+    struct rec r;
+    memset(&r, 0, sizeof(r));
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.cond, NULL);
+    r.gate_closed = 1;
+    const char *cn = "one two three four five six seven";
+    /* sender 1 sends four logins, then senders 2 and 3 one each */
+    struct tagged t[] = {{&r, 'a'}, {&r, 'b'}, {&r, 'c'}, {&r, 'd'}, {&r, 'X'}, {&r, 'Y'}};
+    const uint64_t who[] = {1, 1, 1, 1, 2, 3};
+    assert_int_equal(rf_kdfpool_new(&p, &params, 1, 16), 0);
+    assert_int_equal(rf_kdfpool_submit_for(p, who[0], cn, strlen(cn), record, &t[0]), 0);
+    pthread_mutex_lock(&r.lock);
+    while (r.started < 1) /* 'a' is running */
+        pthread_cond_wait(&r.cond, &r.lock);
+    pthread_mutex_unlock(&r.lock);
+    for (int i = 1; i < 6; i++)
+        assert_int_equal(rf_kdfpool_submit_for(p, who[i], cn, strlen(cn), record, &t[i]), 0);
+    rec_open(&r, 6);
+    /* sender 1's next ('b') is in the current round with X and Y, its
+     * others in the rounds after: each sender's next in turn */
+    assert_string_equal(r.order, "abXYcd");
+    rf_kdfpool_free(p);
+}
+
+static void one_sender_holds_few_slots(void **state)
+{
+    (void)state;
+    struct rf_kdfpool *p = NULL;
+    struct waiter w;
+    waiter_init(&w);
+    w.gate_closed = 1;
+    const char *cn = "one two three four five six seven";
+    assert_int_equal(rf_kdfpool_new(&p, &params, 1, 64), 0);
+    assert_int_equal(rf_kdfpool_submit_for(p, 7, cn, strlen(cn), done, &w), 0);
+    wait_running(&w, 1); /* the first is running: the next four wait */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rf_kdfpool_submit_for(p, 7, cn, strlen(cn), done, &w), 0);
+    assert_int_equal(rf_kdfpool_submit_for(p, 7, cn, strlen(cn), done, &w), RF_ERR_BUSY);
+    /* another sender, or nobody in particular, still gets in */
+    assert_int_equal(rf_kdfpool_submit_for(p, 8, cn, strlen(cn), done, &w), 0);
+    assert_int_equal(rf_kdfpool_submit(p, cn, strlen(cn), done, &w), 0);
+    pthread_mutex_lock(&w.lock);
+    w.gate_closed = 0;
+    pthread_cond_broadcast(&w.cond);
+    pthread_mutex_unlock(&w.lock);
+    wait_calls(&w, 7);
+    rf_kdfpool_free(p);
+}
+
+static void refuses_only_a_long_wait(void **state)
+{
+    (void)state;
+    struct rf_kdfpool *p = NULL;
+    struct waiter w;
+    waiter_init(&w);
+    w.gate_closed = 1;
+    const char *cn = "one two three four five six seven";
+    assert_int_equal(rf_kdfpool_new(&p, &params, 2, 64), 0);
+    /* setting a bound times one derivation; a bound of an hour takes a
+     * burst whole (only the slots bound it) */
+    assert_int_equal(rf_kdfpool_set_wait_max(p, 3600ULL * 1000000), 0);
+    assert_true(rf_kdfpool_mean_us(p) > 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(rf_kdfpool_submit(p, cn, strlen(cn), done, &w), 0);
+    assert_int_equal(rf_kdfpool_submit(p, cn, strlen(cn), done, &w), 0);
+    pthread_mutex_lock(&w.lock);
+    w.gate_closed = 0;
+    pthread_cond_broadcast(&w.cond);
+    pthread_mutex_unlock(&w.lock);
+    wait_calls(&w, 6);
+    rf_kdfpool_free(p);
+
+    /* now with the bound: an empty pool always takes a job */
+    struct waiter v;
+    waiter_init(&v);
+    v.gate_closed = 1;
+    assert_int_equal(rf_kdfpool_new(&p, &params, 2, 64), 0);
+    assert_int_equal(rf_kdfpool_set_wait_max(p, 1), 0);
+    assert_int_equal(rf_kdfpool_submit(p, cn, strlen(cn), done, &v), 0);
+    wait_running(&v, 1);
+    /* one running, two workers: half a derivation ahead is over 1 us */
+    assert_int_equal(rf_kdfpool_submit(p, cn, strlen(cn), done, &v), RF_ERR_BUSY);
+    pthread_mutex_lock(&v.lock);
+    v.gate_closed = 0;
+    pthread_cond_broadcast(&v.cond);
+    pthread_mutex_unlock(&v.lock);
+    wait_calls(&v, 1);
+    rf_kdfpool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +304,9 @@ int main(void)
         cmocka_unit_test(busy_when_full_then_recovers),
         cmocka_unit_test(refuses_oversized_and_bad_codenames),
         cmocka_unit_test(free_drains_accepted_jobs),
+        cmocka_unit_test(serves_senders_in_turn),
+        cmocka_unit_test(one_sender_holds_few_slots),
+        cmocka_unit_test(refuses_only_a_long_wait),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
