@@ -9,6 +9,7 @@ set -eu
 ROOTFLAG=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
 SECS=${1:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib/nginx.sh"
 BIN=${REFUGE_BIN:-$ROOT/build/refuge}
 W=$(mktemp -d /tmp/refuge-bench.XXXXXX)
 cleanup() {
@@ -32,9 +33,6 @@ curl -s -o "$W/www/login.html" "http://127.0.0.1:$P1/login"
 hdrs=$(grep -i -E '^(content-security-policy|referrer-policy|cache-control|pragma|x-content-type-options|x-frame-options|cross-origin-opener-policy|cross-origin-resource-policy|permissions-policy):' "$W/h.txt" |
     tr -d '\r' | sed -E 's/^([^:]+): (.*)$/        add_header \1 "\2" always;/')
 P2=$(free_port)
-# As root, nginx's workers would run as nobody and could not read the
-# 0700 temp directory (every answer a 404): run them as the same user.
-NGINX_USER=$([ "$(id -u)" = 0 ] && echo "user root;" || true)
 cat >"$W/nginx.conf" <<NGX
 worker_processes auto;
 $NGINX_USER
@@ -62,15 +60,8 @@ $hdrs
 NGX
 nginx -c "$W/nginx.conf" -p "$W"
 sleep 0.5
-# The reference must serve the same bytes, answered 200, or the ratio means nothing.
-for page in / /login; do
-    f=$([ "$page" = / ] && echo index.html || echo login.html)
-    code=$(curl -s -o "$W/check.html" -w '%{http_code}' "http://127.0.0.1:$P2$page")
-    if [ "$code" != 200 ] || ! cmp -s "$W/check.html" "$W/www/$f"; then
-        echo "landing.sh: nginx answered $page with $code, not the same bytes" >&2
-        exit 1
-    fi
-done
+nginx_same "http://127.0.0.1:$P2/" "$W/www/index.html"
+nginx_same "http://127.0.0.1:$P2/login" "$W/www/login.html"
 
 rate() { wrk -t2 -c64 -d"${SECS}s" "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}'; }
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }

@@ -10,6 +10,7 @@ set -eu
 ROOTFLAG=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
 SECS=${1:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib/nginx.sh"
 BIN=${REFUGE_BIN:-$ROOT/build/refuge}
 NCPU=$(nproc --all)
 [ "$NCPU" -ge 2 ] || { echo "needs 2 CPUs (one for the server, one for wrk)"; exit 1; }
@@ -36,6 +37,7 @@ hdrs=$(grep -i -E '^(content-security-policy|referrer-policy|cache-control|pragm
 P2=$(free_port)
 cat >"$W/nginx.conf" <<NGX
 worker_processes auto;
+$NGINX_USER
 worker_rlimit_nofile 8192;
 pid $W/nginx.pid;
 error_log $W/nginx-error.log;
@@ -57,6 +59,7 @@ $hdrs
 NGX
 taskset -c 0 nginx -c "$W/nginx.conf" -p "$W"
 sleep 0.5
+nginx_same "http://127.0.0.1:$P2/" "$W/www/index.html"
 ulimit -n 8192 2>/dev/null || true
 
 # "rate timeouts" of one wrk run (2 client threads, on the non-server CPUs)

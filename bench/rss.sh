@@ -11,6 +11,7 @@ set -eu
 ROOTFLAG=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
 N=${1:-1000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib/nginx.sh"
 B=${REFUGE_BUILD:-$ROOT/build}
 W=$(mktemp -d /tmp/refuge-bench.XXXXXX)
 cleanup() {
@@ -35,9 +36,6 @@ after_landing=$(rss_of $SRV)
 # nginx, one worker, the same page.
 mkdir -p "$W/www" && cp "$W/index.html" "$W/www/index.html"
 P2=$(free_port)
-# As root, nginx's workers would run as nobody and could not read the
-# 0700 temp directory (every answer a 404): run them as the same user.
-NGINX_USER=$([ "$(id -u)" = 0 ] && echo "user root;" || true)
 cat >"$W/nginx.conf" <<NGX
 worker_processes 1;
 $NGINX_USER
@@ -52,6 +50,7 @@ http {
 NGX
 nginx -c "$W/nginx.conf" -p "$W" 2>/dev/null
 sleep 0.5
+nginx_same "http://127.0.0.1:$P2/" "$W/www/index.html"
 
 # Holds N keep-alive connections (one request each), then times a fresh
 # connection's request, and prints the RSS of the given PIDs.

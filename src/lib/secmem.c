@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -177,4 +180,51 @@ void rf_secmem_counts(unsigned long long *reused, unsigned long long *mapped)
     struct cache *c = cache_get();
     *reused = c ? c->reused : 0;
     *mapped = c ? c->mapped : 0;
+}
+
+/* ---- regions: locked on first touch ---- */
+
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+
+static size_t page_size(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (size_t)ps : 4096;
+}
+
+void *rf_secmem_region(size_t n)
+{
+    size_t ps = page_size();
+    if (n == 0 || n > SIZE_MAX / 2)
+        return NULL;
+    size_t len = (n + ps - 1) / ps * ps;
+    uint8_t *base = mmap(NULL, len + 2 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    uint8_t *p = base + ps;
+    if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0) {
+        munmap(base, len + 2 * ps);
+        return NULL;
+    }
+    /* Locked as touched. Over RLIMIT_MEMLOCK the region stays unlocked, as
+     * sodium_malloc's memory does when its mlock fails (the sandbox's start
+     * report warns an admin whose limit is too low for the secrets). */
+    (void)syscall(SYS_mlock2, p, len, MLOCK_ONFAULT);
+#ifdef MADV_DONTDUMP
+    (void)madvise(p, len, MADV_DONTDUMP);
+#endif
+    return p;
+}
+
+void rf_secmem_region_free(void *ptr, size_t n)
+{
+    if (ptr == NULL)
+        return;
+    size_t ps = page_size();
+    size_t len = (n + ps - 1) / ps * ps;
+    sodium_memzero(ptr, len);
+    (void)munlock(ptr, len);
+    munmap((uint8_t *)ptr - ps, len + 2 * ps);
 }

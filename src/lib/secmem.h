@@ -38,4 +38,15 @@ size_t rf_secmem_size(const void *p);
  * started (for tests and benchmarks). */
 void rf_secmem_counts(unsigned long long *reused, unsigned long long *mapped);
 
+/* A large table of secrets allocated once (the session table, the KDF
+ * queue's slots): n bytes, zeroed, between two guard pages, excluded from
+ * core dumps and locked page by page as it is first touched (mlock2 with
+ * MLOCK_ONFAULT), so a table sized for thousands of sessions costs memory
+ * only for the pages in use. sodium_malloc would fill (and so make resident)
+ * every page at once. NULL when out of memory (over RLIMIT_MEMLOCK the
+ * region is not locked, as sodium_malloc's memory is not when its mlock
+ * fails). rf_secmem_region_free wipes and unmaps (p, n as allocated). */
+void *rf_secmem_region(size_t n);
+void rf_secmem_region_free(void *p, size_t n);
+
 #endif

@@ -2,7 +2,7 @@
  * kdfpool.c - Argon2id off the HTTP threads (kdfpool.h).
  *
  * Fixed capacity, allocated once: workers + queue job slots. A job's
- * codename lives in its slot of one sodium_malloc slab (guarded, locked,
+ * codename lives in its slot of one slab (lib/secmem.h region: guarded, locked,
  * never swapped) and is wiped as soon as the worker has derived from it;
  * each worker owns one sodium_malloc struct rf_source_keys that it wipes
  * after the done callback. Submitting never allocates: it takes a free slot
@@ -43,6 +43,7 @@
 #include "server/metrics.h"
 #include "lib/codename.h"
 #include "lib/err.h"
+#include "lib/secmem.h"
 #include "lib/log.h"
 
 #include <pthread.h>
@@ -72,7 +73,7 @@ struct rf_kdfpool {
     pthread_mutex_t lock;
     pthread_cond_t work;
     struct rf_kdf_params *params; /* sodium_malloc copy */
-    char *slab;                   /* sodium_malloc: nslots * SLOT_BYTES */
+    char *slab;                   /* rf_secmem_region: nslots * SLOT_BYTES */
     struct job *jobs;
     unsigned *wait; /* waiting slots, in arrival order */
     unsigned *freelist;
@@ -179,7 +180,7 @@ int rf_kdfpool_new(struct rf_kdfpool **out, const struct rf_kdf_params *params, 
     pthread_cond_init(&p->started, NULL);
     p->nslots = workers + queue;
     p->params = sodium_malloc(sizeof(*p->params));
-    p->slab = sodium_malloc((size_t)p->nslots * SLOT_BYTES);
+    p->slab = rf_secmem_region((size_t)p->nslots * SLOT_BYTES); /* zeroed, locked as touched */
     p->jobs = calloc(p->nslots, sizeof(*p->jobs));
     p->wait = calloc(p->nslots, sizeof(*p->wait));
     p->freelist = calloc(p->nslots, sizeof(*p->freelist));
@@ -189,7 +190,6 @@ int rf_kdfpool_new(struct rf_kdfpool **out, const struct rf_kdf_params *params, 
         return RF_ERR_NOMEM;
     }
     memcpy(p->params, params, sizeof(*params));
-    sodium_memzero(p->slab, (size_t)p->nslots * SLOT_BYTES);
     for (unsigned i = 0; i < p->nslots; i++)
         p->freelist[i] = p->nslots - 1 - i;
     p->nfree = p->nslots;
@@ -310,7 +310,7 @@ void rf_kdfpool_free(struct rf_kdfpool *p)
     pthread_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
-    sodium_free(p->slab);
+    rf_secmem_region_free(p->slab, (size_t)p->nslots * SLOT_BYTES);
     sodium_free(p->params);
     free(p->jobs);
     free(p->wait);

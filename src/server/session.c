@@ -2,8 +2,11 @@
  * session.c - the person's sessions, in memory only, and the sealed pending
  * codenames (session.h).
  *
- * Every session lives in one sodium_malloc slab (guarded, locked, wiped on
- * free) allocated at start: `max` session entries and their hash buckets.
+ * Every session lives in one slab allocated at start (lib/secmem.h region:
+ * guarded, locked as its pages are first touched, wiped on free): `max`
+ * session entries and their hash buckets. Entries are handed out in order
+ * (hw) before freed ones are reused, so an idle server's table costs only
+ * the pages of the sessions it has had.
  * Nothing is allocated per request, so a flood of logins costs no memory;
  * when the table is full of live sessions a new one is refused (busy), never
  * made by evicting a live one (a person in the middle of a long message).
@@ -29,6 +32,7 @@
 #include "server/session.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/secmem.h"
 #include "store/commit.h"
 
 #include <assert.h>
@@ -68,7 +72,8 @@ struct table {
     uint32_t n;
     uint32_t *buckets;
     uint32_t mask;
-    uint32_t free;
+    uint32_t free; /* freed entries; taken before the untouched ones */
+    uint32_t hw;   /* entries at and above hw were never used (zero pages) */
 };
 
 #define PEND_KEY_BYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES
@@ -126,10 +131,7 @@ static uint32_t bucket_of(const struct table *t, const uint8_t hash[32])
 static void table_init(struct table *t)
 {
     t->free = NIL;
-    for (uint32_t i = t->n; i-- > 0;) {
-        at(t, i)->next = t->free;
-        t->free = i;
-    }
+    t->hw = 0;
     for (uint32_t b = 0; b <= t->mask; b++)
         t->buckets[b] = NIL;
 }
@@ -158,7 +160,7 @@ static int expired(const struct rf_sessions *s, const struct table *t, const str
 static unsigned table_reap(struct rf_sessions *s, struct table *t, int64_t now)
 {
     unsigned n = 0;
-    for (uint32_t i = 0; i < t->n; i++) {
+    for (uint32_t i = 0; i < t->hw; i++) {
         struct entry_head *e = at(t, i);
         if (e->used && expired(s, t, e, now)) {
             table_remove(t, i);
@@ -172,11 +174,11 @@ static unsigned table_reap(struct rf_sessions *s, struct table *t, int64_t now)
  * is a live session (never evicted: the caller answers busy). */
 static uint32_t table_take(struct rf_sessions *s, struct table *t, int64_t now)
 {
-    if (t->free == NIL)
+    if (t->free == NIL && t->hw == t->n)
         table_reap(s, t, now);
     uint32_t i = t->free;
     if (i == NIL)
-        return NIL;
+        return t->hw < t->n ? t->hw++ : NIL;
     t->free = at(t, i)->next;
     return i;
 }
@@ -262,13 +264,12 @@ int rf_sessions_new(struct rf_sessions **out, unsigned max, unsigned idle_s)
     uint32_t bs = pow2_at_least(max);
     size_t sess_len = (size_t)max * sizeof(struct sess);
     s->slab_len = sess_len + (size_t)bs * sizeof(uint32_t) + PEND_KEY_BYTES + RF_PENDING_PLAIN_LEN;
-    s->slab_len = (s->slab_len + 15) & ~(size_t)15; /* sodium_malloc aligns only whole sizes */
-    s->slab = sodium_malloc(s->slab_len);
+    s->slab_len = (s->slab_len + 15) & ~(size_t)15;
+    s->slab = rf_secmem_region(s->slab_len); /* zeroed */
     if (s->slab == NULL) {
         free(s);
         return RF_ERR_NOMEM;
     }
-    sodium_memzero(s->slab, s->slab_len);
     uint8_t *p = s->slab;
     s->sess = (struct table){.base = p,
                              .stride = sizeof(struct sess),
@@ -303,7 +304,7 @@ void rf_sessions_free(struct rf_sessions *s)
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->reaper, NULL);
     }
-    sodium_free(s->slab); /* wipes every session key and the pending key */
+    rf_secmem_region_free(s->slab, s->slab_len); /* wipes every session key and the pending key */
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -357,7 +358,7 @@ unsigned rf_sessions_count(struct rf_sessions *s)
 {
     unsigned n = 0;
     pthread_mutex_lock(&s->lock);
-    for (uint32_t i = 0; i < s->sess.n; i++)
+    for (uint32_t i = 0; i < s->sess.hw; i++)
         n += at(&s->sess, i)->used != 0;
     pthread_mutex_unlock(&s->lock);
     return n;

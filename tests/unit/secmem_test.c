@@ -3,6 +3,11 @@
 #include "lib/secmem.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -114,13 +119,83 @@ static void test_threads(void **state)
     rf_secmem_free(p);
 }
 
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            v = strtol(line + n + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* "Locked:" of the mapping holding p (/proc/self/smaps): resident pages
+ * that are locked. */
+static long locked_kb(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    long v = -1;
+    int in = 0;
+    uintptr_t a = (uintptr_t)p;
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = a >= lo && a < hi;
+            continue;
+        }
+        if (in && strncmp(line, "Locked:", 7) == 0)
+            v = strtol(line + 7, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* A region sized for thousands of entries costs (and locks) only the pages
+ * touched; it starts zeroed; the guard page after it is really there. */
+static void test_region_lazy(void **state)
+{
+    (void)state;
+    size_t n = 8u << 20;
+    long rss0 = status_kb("VmRSS");
+    uint8_t *p = rf_secmem_region(n);
+    assert_non_null(p);
+    long rss1 = status_kb("VmRSS");
+    assert_true(rss1 - rss0 < 1024); /* not 8 MB */
+    for (size_t i = 0; i < n; i += 1u << 20)
+        assert_int_equal(p[i], 0); /* reads map the zero page */
+    memset(p, 0x5a, 3 * 4096);
+    long rss2 = status_kb("VmRSS");
+    assert_true(rss2 - rss0 < 2048);
+    long lck = locked_kb(p);
+    if (getuid() == 0) /* under RLIMIT_MEMLOCK a non-root run may be unlocked */
+        assert_true(lck >= 12 && lck < 1024); /* the touched pages, locked */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL); /* not cmocka's handler */
+        signal(SIGBUS, SIG_DFL);
+        volatile uint8_t *q = p;
+        (void)q[(n + 4095) / 4096 * 4096]; /* the guard page: SIGSEGV */
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS));
+    rf_secmem_region_free(p, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reuse_is_wiped),
-        cmocka_unit_test(test_steady_state_maps_nothing),
-        cmocka_unit_test(test_overflow_and_large),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_reuse_is_wiped),     cmocka_unit_test(test_steady_state_maps_nothing),
+        cmocka_unit_test(test_overflow_and_large), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_region_lazy),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
