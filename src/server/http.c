@@ -776,7 +776,7 @@ int rf_http_start(struct rf_http **out, struct rf_srv *srv, const char *listen,
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->idle, NULL);
 
-    unsigned conn_max = srv && srv->limits.connections_max ? srv->limits.connections_max : 1000;
+    unsigned conn_max = srv && srv->limits.connections_max ? srv->limits.connections_max : 2000;
     unsigned timeout =
         srv && srv->limits.connection_timeout_s ? srv->limits.connection_timeout_s : 60;
     unsigned nthreads = pool_size(srv, conn_max);

@@ -112,7 +112,7 @@ static void limits_default(struct rf_limits *l, unsigned cpus)
     l->kdf_queue = 64;
     l->sessions_max = 4096;
     l->session_idle_s = 1800;
-    l->connections_max = 1000;
+    l->connections_max = 2000; /* 1,000 idle connections held leave room for new ones */
     l->connection_timeout_s = 60;
     l->api_body_max = l->upload_max;
 }

@@ -105,9 +105,9 @@ def test():
     check("CPUs in the affinity mask cpus=1" in out,
           "the server pinned to one CPU says it may use one", out[-2000:])
     check("KDF workers threads=1" in out, "and runs one KDF worker", out[-2000:])
-    # HTTP threads: 1 per CPU, but at least 1000 / 120 (no thread with more
-    # than 120 connections: the file's head)
-    check("HTTP threads threads=9" in out, "and 9 HTTP threads for 1,000 connections",
+    # HTTP threads: 1 per CPU, but at least the connection limit (2,000 by
+    # default) / 120 (no thread with more than 120 connections: the file's head)
+    check("HTTP threads threads=17" in out, "and 17 HTTP threads for 2,000 connections",
           out[-2000:])
     summary = []
     for n in COUNTS:
@@ -127,6 +127,15 @@ def test():
                   "(round %d; %d never answered)" % (n, ANSWER_MAX, r + 1, unanswered), counts)
             check(counts.get(200) == n, "every answer is 200 (%d connections)" % n, counts)
             summary.append("%d:%.1fs" % (n, secs))
+        # while these n stay open and idle, a newcomer is still answered
+        t0 = time.monotonic()
+        fresh = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        fresh.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        head = fresh.recv(64)
+        fresh.close()
+        check(head.startswith(b"HTTP/1.1 200"),
+              "with %d idle keep-alive connections held, a new connection is answered "
+              "(%.0f ms)" % (n, (time.monotonic() - t0) * 1000), head)
         for s in socks:
             sel.unregister(s)
             s.close()
