@@ -438,7 +438,7 @@ out:
     return rc;
 }
 
-int rf_store_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
+int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
 {
     struct out o = {fd, NULL, 0, 0};
     int rc = RF_ERR_CANCELLED;

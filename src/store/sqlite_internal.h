@@ -107,4 +107,34 @@ int rf_sqlite_copy_fixed(void *dst, size_t n, sqlite3_stmt *s, int col);
 int rf_sqlite_reader_get(struct rf_store *st, struct conn **out);
 void rf_sqlite_reader_put(struct rf_store *st, struct conn *c);
 
+/* The backend's entries (store_internal.h's ops table, store.c dispatches). */
+extern const struct rf_store_ops rf_sqlite_ops;
+void rf_sqlite_close(struct rf_store *st);
+int rf_sqlite_setting_get(struct rf_store *st, const char *key, struct rf_buf *out);
+int rf_sqlite_source_by_lookup(struct rf_store *st, const uint8_t lookup_id[32],
+                               struct rf_source *out);
+int rf_sqlite_source_by_case(struct rf_store *st, const char *case_id, struct rf_source *out);
+int rf_sqlite_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
+                            size_t *n);
+int rf_sqlite_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kinds,
+                                struct rf_object *out, size_t cap, size_t *n);
+int rf_sqlite_object_get(struct rf_store *st, int64_t seq, struct rf_object *out);
+int rf_sqlite_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out);
+int rf_sqlite_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
+int rf_sqlite_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
+int rf_sqlite_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw);
+int rf_sqlite_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *raw);
+int rf_sqlite_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n);
+int rf_sqlite_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
+                         struct rf_grant_rec *out, size_t cap, size_t *n);
+int rf_sqlite_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out,
+                         size_t cap, size_t *n);
+int rf_sqlite_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                    struct rf_purge_counts *out);
+int rf_sqlite_checkpoint(struct rf_store *st);
+int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info);
+int rf_sqlite_counts(struct rf_store *st, struct rf_store_counts *out);
+int rf_sqlite_usage(struct rf_store *st, struct rf_store_usage *out);
+int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+
 #endif

@@ -40,6 +40,16 @@ struct rf_store;
 /* Opens (creating and migrating if needed) the store in datadir. */
 int rf_store_open(struct rf_store **out, const char *datadir);
 void rf_store_close(struct rf_store *st);
+/* refuge server init: like rf_store_open, and with db_url (a postgresql://
+ * URL; NULL: SQLite, the default) records in DIR/database (0600: the URL may
+ * hold a password) that this instance's store is that PostgreSQL database,
+ * which every later rf_store_open of DIR then opens. RF_ERR_EXISTS if DIR
+ * already names another store; RF_ERR_INVALID for a URL that is not one. */
+int rf_store_create(struct rf_store **out, const char *datadir, const char *db_url);
+/* 1 if url is a postgresql:// (or postgres://) URL rf_store_create takes. */
+int rf_store_url_valid(const char *url);
+/* "sqlite" or "postgresql" (for an admin's status; no connection detail). */
+const char *rf_store_backend(const struct rf_store *st);
 /* Days since the epoch, UTC, now. */
 uint32_t rf_store_today(void);
 

@@ -29,12 +29,15 @@
  * (rf_store_files_of), so that the blob layer finds the files of a store
  * without calling into the backend; the backend asserts it with
  * static_assert(offsetof(struct rf_store, files) == 0). */
+struct rf_store_ops;
+
 struct rf_store_files {
-    int dir_fd;   /* DIR */
-    int blobs_fd; /* DIR/blobs */
-    int tmp_fd;   /* DIR/tmp */
-    int lock_fd;  /* DIR/lock, flock()ed if this opener did recovery, else -1 */
-    int readonly; /* rf_store_open_readonly: no write of any kind */
+    const struct rf_store_ops *ops; /* the backend (store.c dispatches through it) */
+    int dir_fd;                     /* DIR */
+    int blobs_fd;                   /* DIR/blobs */
+    int tmp_fd;                     /* DIR/tmp */
+    int lock_fd;                    /* DIR/lock, flock()ed if this opener did recovery, else -1 */
+    int readonly;                   /* rf_store_open_readonly: no write of any kind */
     pthread_mutex_t fault_mu;
     int fault_armed;
     int fault_left; /* successes still allowed */
@@ -86,5 +89,53 @@ int rf_store_errno(int e);
  * that the store now answers for its blob, and deletes the blob of every
  * such op that failed (no row names it). */
 void rf_store_settle(struct rf_store *st, struct rf_op *ops, size_t n);
+
+/* ---- backends (store.c dispatches every backend-specific call of store.h
+ * through the opened store's ops; nothing outside src/store knows which
+ * backend it runs on) ---- */
+struct rf_store_ops {
+    const char *name; /* "sqlite", "postgresql" */
+    void (*close)(struct rf_store *st);
+    int (*setting_get)(struct rf_store *st, const char *key, struct rf_buf *out);
+    int (*source_by_lookup)(struct rf_store *st, const uint8_t lookup_id[32],
+                            struct rf_source *out);
+    int (*source_by_case)(struct rf_store *st, const char *case_id, struct rf_source *out);
+    int (*objects_since)(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
+                         size_t *n);
+    int (*objects_of_source)(struct rf_store *st, int64_t source_id, unsigned kinds,
+                             struct rf_object *out, size_t cap, size_t *n);
+    int (*object_get)(struct rf_store *st, int64_t seq, struct rf_object *out);
+    int (*object_read)(struct rf_store *st, int64_t seq, struct rf_buf *out);
+    int (*object_open)(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
+    int (*staff_get)(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
+    int (*roster_latest)(struct rf_store *st, uint32_t *version, struct rf_buf *raw);
+    int (*roster_get)(struct rf_store *st, uint32_t version, struct rf_buf *raw);
+    int (*staff_list)(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n);
+    int (*grants_for)(struct rf_store *st, const uint8_t keyid[8], int64_t after,
+                      struct rf_grant_rec *out, size_t cap, size_t *n);
+    int (*audit_list)(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
+                      size_t *n);
+    int (*purge)(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                 struct rf_purge_counts *out);
+    int (*checkpoint)(struct rf_store *st);
+    int (*backup)(struct rf_store *st, int fd, struct rf_backup_info *info);
+    int (*counts)(struct rf_store *st, struct rf_store_counts *out);
+    int (*usage)(struct rf_store *st, struct rf_store_usage *out);
+    int (*apply)(struct rf_store *st, struct rf_op *ops, size_t n);
+};
+
+/* The SQLite backend (store_sqlite*.c) and the PostgreSQL one (store_pg*.c). */
+int rf_sqlite_open(struct rf_store **out, const char *datadir);
+int rf_sqlite_open_readonly(struct rf_store **out, const char *datadir);
+int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int readonly);
+
+/* The schema of both backends, one migration step per row (schema.c):
+ * migration[i] takes version i to i + 1, the same tables in each dialect. */
+struct rf_migration {
+    const char *sqlite;
+    const char *pg;
+};
+extern const struct rf_migration rf_migrations[];
+extern const int rf_schema_version;
 
 #endif

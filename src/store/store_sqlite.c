@@ -79,98 +79,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- schema ---- */
+/* ---- schema: schema.c (rf_migrations[i].sqlite) ---- */
 
-static const char *const migrations[] = {
-    /* 0 -> 1 */
-    "CREATE TABLE settings("
-    " key TEXT PRIMARY KEY NOT NULL,"
-    " value BLOB NOT NULL) STRICT;"
-    "CREATE TABLE sources("
-    " id INTEGER PRIMARY KEY,"
-    " lookup_id BLOB NOT NULL UNIQUE CHECK (length(lookup_id) = 32),"
-    " case_id TEXT NOT NULL UNIQUE CHECK (length(case_id) = 10),"
-    " pk BLOB NOT NULL CHECK (length(pk) = 32),"
-    " day INTEGER NOT NULL) STRICT;"
-    "CREATE TABLE objects("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " source_id INTEGER NOT NULL REFERENCES sources(id),"
-    " kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 31),"
-    " size INTEGER NOT NULL CHECK (size >= 0),"
-    " day INTEGER NOT NULL,"
-    " data BLOB,"
-    " blob TEXT UNIQUE,"
-    " CHECK ((data IS NULL) <> (blob IS NULL))) STRICT;"
-    "CREATE INDEX objects_by_source ON objects(source_id, seq);"
-    "CREATE TABLE enroll_tokens("
-    " hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
-    " role INTEGER NOT NULL,"
-    " day INTEGER NOT NULL,"
-    " used INTEGER NOT NULL DEFAULT 0) STRICT;"
-    "CREATE TABLE staff("
-    " sign_pk BLOB PRIMARY KEY NOT NULL CHECK (length(sign_pk) = 32),"
-    " box_pk BLOB NOT NULL CHECK (length(box_pk) = 32),"
-    " name TEXT NOT NULL UNIQUE,"
-    " day INTEGER NOT NULL) STRICT;"
-    "CREATE TABLE rosters("
-    " version INTEGER PRIMARY KEY,"
-    " raw BLOB NOT NULL) STRICT;",
-    /* 1 -> 2: teams and casework (grants, audit log, retention, teamconfig) */
-    "CREATE TABLE grants("
-    " id INTEGER PRIMARY KEY,"
-    " seq INTEGER NOT NULL REFERENCES objects(seq) ON DELETE CASCADE,"
-    " keyid BLOB NOT NULL CHECK (length(keyid) = 8),"
-    " grant BLOB NOT NULL CHECK (length(grant) = 88 AND substr(grant, 1, 8) = keyid),"
-    " UNIQUE (seq, keyid)) STRICT;"
-    "CREATE INDEX grants_by_keyid ON grants(keyid, id);"
-    "CREATE TABLE audit("
-    " id INTEGER PRIMARY KEY CHECK (id > 0),"
-    " day INTEGER NOT NULL,"
-    " actor BLOB NOT NULL CHECK (length(actor) = 32),"
-    " action TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 31),"
-    " target TEXT NOT NULL CHECK (length(target) <= 63),"
-    " prev BLOB NOT NULL CHECK (length(prev) = 32),"
-    " hash BLOB NOT NULL CHECK (length(hash) = 32)) STRICT;"
-    "ALTER TABLE sources ADD COLUMN delete_day INTEGER;"
-    "INSERT INTO sources(lookup_id, case_id, pk, day) VALUES (randomblob(32), 'teamconfig',"
-    " zeroblob(32), CAST(strftime('%s', 'now') AS INTEGER) / 86400);"
-    "CREATE TRIGGER teamconfig_events_only BEFORE INSERT ON objects"
-    " WHEN NEW.kind <> 4 AND NEW.source_id = (SELECT id FROM sources WHERE case_id = 'teamconfig')"
-    " BEGIN SELECT RAISE(ABORT, 'teamconfig holds events only'); END;"
-    "CREATE TRIGGER teamconfig_kept BEFORE DELETE ON sources WHEN OLD.case_id = 'teamconfig'"
-    " BEGIN SELECT RAISE(ABORT, 'teamconfig is never deleted'); END;"
-    "CREATE TRIGGER teamconfig_unscheduled BEFORE UPDATE OF delete_day ON sources"
-    " WHEN OLD.case_id = 'teamconfig' AND NEW.delete_day IS NOT NULL"
-    " BEGIN SELECT RAISE(ABORT, 'teamconfig is never scheduled'); END;",
-    /* 2 -> 3: the latest roster version when each object was stored (issue 13,
-     * finding 3); 0 for objects stored before this column existed */
-    "ALTER TABLE objects ADD COLUMN roster INTEGER NOT NULL DEFAULT 0 CHECK (roster >= 0);",
-    /* 3 -> 4: audit entries carry the caseworker's signed API request (audit v2) */
-    "ALTER TABLE audit ADD COLUMN request BLOB"
-    " CHECK (request IS NULL OR length(request) BETWEEN 1 AND 394);",
-    /* 4 -> 5: the staff API's nonces in the store (replays refused across
-     * restarts and processes); grants kept per granter. SQLite cannot change
-     * a UNIQUE constraint, so grants is rebuilt with its rows (granter
-     * unknown: zeros). IF NOT EXISTS: a test that winds user_version back
-     * over this migration (to rerun an earlier one) leaves the table. */
-    "CREATE TABLE IF NOT EXISTS nonces("
-    " nonce BLOB PRIMARY KEY NOT NULL CHECK (length(nonce) = 16),"
-    " slot INTEGER NOT NULL) STRICT, WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS nonces_by_slot ON nonces(slot);"
-    "CREATE TABLE grants_v3("
-    " id INTEGER PRIMARY KEY,"
-    " seq INTEGER NOT NULL REFERENCES objects(seq) ON DELETE CASCADE,"
-    " keyid BLOB NOT NULL CHECK (length(keyid) = 8),"
-    " granter BLOB NOT NULL CHECK (length(granter) = 32),"
-    " grant BLOB NOT NULL CHECK (length(grant) = 88 AND substr(grant, 1, 8) = keyid),"
-    " UNIQUE (seq, keyid, granter)) STRICT;"
-    "INSERT INTO grants_v3(id, seq, keyid, granter, grant)"
-    " SELECT id, seq, keyid, zeroblob(32), grant FROM grants;"
-    "DROP TABLE grants;"
-    "ALTER TABLE grants_v3 RENAME TO grants;"
-    "CREATE INDEX grants_by_keyid ON grants(keyid, id);",
-};
-#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define SCHEMA_VERSION rf_schema_version
 
 /* ---- statements ---- */
 
@@ -254,12 +165,6 @@ static_assert(offsetof(struct rf_store, files) == 0, "struct rf_store begins wit
 int rf_sqlite_schema_version(void)
 {
     return SCHEMA_VERSION;
-}
-
-uint32_t rf_store_today(void)
-{
-    time_t now = time(NULL);
-    return now < 0 ? 0 : (uint32_t)(now / 86400);
 }
 
 int rf_sqlite_err(int rc)
@@ -417,7 +322,7 @@ static int migrate(struct conn *c)
         snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
         if ((rc = exec_sql(c, "BEGIN IMMEDIATE")) != 0)
             return rc;
-        if ((rc = exec_sql(c, migrations[v])) != 0 || (rc = exec_sql(c, bump)) != 0 ||
+        if ((rc = exec_sql(c, rf_migrations[v].sqlite)) != 0 || (rc = exec_sql(c, bump)) != 0 ||
             (rc = exec_sql(c, "COMMIT")) != 0) {
             sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
             rf_log_num(RF_LOG_ERROR, "store: migration failed", "to_version", v + 1);
@@ -520,11 +425,12 @@ static struct rf_store *store_alloc(void)
     pthread_mutex_init(&st->wmu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->rcv, NULL);
+    st->files.ops = &rf_sqlite_ops;
     st->files.dir_fd = st->files.blobs_fd = st->files.tmp_fd = st->files.lock_fd = -1;
     return st;
 }
 
-int rf_store_open(struct rf_store **out, const char *datadir)
+int rf_sqlite_open(struct rf_store **out, const char *datadir)
 {
     struct rf_store *st;
     char *real = NULL;
@@ -574,7 +480,7 @@ out:
     if (rc != 0)
         rf_log_error("store: open failed", rc);
     free(real);
-    rf_store_close(st);
+    rf_sqlite_close(st);
     return rc;
 }
 
@@ -607,7 +513,7 @@ static int db_uri(char **out, const char *dir, int immutable)
     return 0;
 }
 
-int rf_store_open_readonly(struct rf_store **out, const char *datadir)
+int rf_sqlite_open_readonly(struct rf_store **out, const char *datadir)
 {
     struct rf_store *st;
     struct stat sb;
@@ -653,7 +559,7 @@ int rf_store_open_readonly(struct rf_store **out, const char *datadir)
     st = NULL;
 out:
     free(real);
-    rf_store_close(st);
+    rf_sqlite_close(st);
     return rc;
 }
 
@@ -693,7 +599,7 @@ static int counts_query(struct conn *c, const char *sql, struct rf_store_counts 
     return rc;
 }
 
-int rf_store_counts(struct rf_store *st, struct rf_store_counts *out)
+int rf_sqlite_counts(struct rf_store *st, struct rf_store_counts *out)
 {
     static const char *const sql[] = {
         "SELECT kind, count(*), coalesce(sum(size), 0) FROM objects GROUP BY kind",
@@ -718,7 +624,7 @@ int rf_store_counts(struct rf_store *st, struct rf_store_counts *out)
     return rc;
 }
 
-int rf_store_usage(struct rf_store *st, struct rf_store_usage *out)
+int rf_sqlite_usage(struct rf_store *st, struct rf_store_usage *out)
 {
     static const char *const files[] = {"refuge.db", "refuge.db-wal"};
     uint64_t *sizes[] = {&out->db_bytes, &out->wal_bytes};
@@ -733,7 +639,7 @@ int rf_store_usage(struct rf_store *st, struct rf_store_usage *out)
     return rf_blobdir_usage(&st->files, &out->blob_bytes, &out->blob_files);
 }
 
-void rf_store_close(struct rf_store *st)
+void rf_sqlite_close(struct rf_store *st)
 {
     if (!st)
         return;
@@ -749,3 +655,28 @@ void rf_store_close(struct rf_store *st)
     pthread_mutex_destroy(&st->files.fault_mu);
     free(st);
 }
+
+const struct rf_store_ops rf_sqlite_ops = {
+    .name = "sqlite",
+    .close = rf_sqlite_close,
+    .setting_get = rf_sqlite_setting_get,
+    .source_by_lookup = rf_sqlite_source_by_lookup,
+    .source_by_case = rf_sqlite_source_by_case,
+    .objects_since = rf_sqlite_objects_since,
+    .objects_of_source = rf_sqlite_objects_of_source,
+    .object_get = rf_sqlite_object_get,
+    .object_read = rf_sqlite_object_read,
+    .object_open = rf_sqlite_object_open,
+    .staff_get = rf_sqlite_staff_get,
+    .roster_latest = rf_sqlite_roster_latest,
+    .roster_get = rf_sqlite_roster_get,
+    .staff_list = rf_sqlite_staff_list,
+    .grants_for = rf_sqlite_grants_for,
+    .audit_list = rf_sqlite_audit_list,
+    .purge = rf_sqlite_purge,
+    .checkpoint = rf_sqlite_checkpoint,
+    .backup = rf_sqlite_backup,
+    .counts = rf_sqlite_counts,
+    .usage = rf_sqlite_usage,
+    .apply = rf_sqlite_apply,
+};

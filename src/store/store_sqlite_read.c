@@ -135,7 +135,7 @@ static int row_buf0(sqlite3_stmt *s, void *ctx)
     return rc != 0 ? rc : 1;
 }
 
-int rf_store_setting_get(struct rf_store *st, const char *key, struct rf_buf *out)
+int rf_sqlite_setting_get(struct rf_store *st, const char *key, struct rf_buf *out)
 {
     if (!key || !*key || strlen(key) > SETTING_KEY_MAX)
         return RF_ERR_INVALID;
@@ -155,13 +155,13 @@ static int row_source(sqlite3_stmt *s, void *ctx)
     return 1;
 }
 
-int rf_store_source_by_lookup(struct rf_store *st, const uint8_t lookup_id[32],
+int rf_sqlite_source_by_lookup(struct rf_store *st, const uint8_t lookup_id[32],
                               struct rf_source *out)
 {
     return read_one(st, S_SOURCE_BY_LOOKUP, bind_key32, lookup_id, row_source, out);
 }
 
-int rf_store_source_by_case(struct rf_store *st, const char *case_id, struct rf_source *out)
+int rf_sqlite_source_by_case(struct rf_store *st, const char *case_id, struct rf_source *out)
 {
     if (!case_id || strlen(case_id) != RF_CASE_ID_LEN)
         return RF_ERR_NOT_FOUND;
@@ -210,7 +210,7 @@ static void bind_since(sqlite3_stmt *s, const void *args)
     sqlite3_bind_int64(s, 2, a->cap);
 }
 
-int rf_store_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
+int rf_sqlite_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
                            size_t *n)
 {
     struct object_rows r = {out, cap, 0};
@@ -235,7 +235,7 @@ static void bind_of_source(sqlite3_stmt *s, const void *args)
     sqlite3_bind_int64(s, 3, a->cap);
 }
 
-int rf_store_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kinds,
+int rf_sqlite_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kinds,
                                struct rf_object *out, size_t cap, size_t *n)
 {
     struct object_rows r = {out, cap, 0};
@@ -248,7 +248,7 @@ int rf_store_objects_of_source(struct rf_store *st, int64_t source_id, unsigned 
     return rc;
 }
 
-int rf_store_object_get(struct rf_store *st, int64_t seq, struct rf_object *out)
+int rf_sqlite_object_get(struct rf_store *st, int64_t seq, struct rf_object *out)
 {
     struct object_rows r = {out, 1, 0};
     return read_one(st, S_OBJECT_GET, bind_int1, &seq, row_object, &r);
@@ -291,7 +291,7 @@ static int read_fd_all(int fd, uint64_t size, struct rf_buf *out)
     return 0;
 }
 
-int rf_store_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out)
+int rf_sqlite_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out)
 {
     struct object_data d = {out, ""};
     size_t before = out->len;
@@ -325,7 +325,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-int rf_store_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size)
+int rf_sqlite_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size)
 {
     struct rf_buf inl;
     struct object_data d = {&inl, ""};
@@ -372,7 +372,7 @@ static int row_staff(sqlite3_stmt *s, void *ctx)
     return 1;
 }
 
-int rf_store_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out)
+int rf_sqlite_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out)
 {
     memset(out, 0, sizeof(*out));
     memcpy(out->sign_pk, sign_pk, sizeof(out->sign_pk));
@@ -392,13 +392,13 @@ static int row_roster_latest(sqlite3_stmt *s, void *ctx)
     return rc != 0 ? rc : 1;
 }
 
-int rf_store_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw)
+int rf_sqlite_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw)
 {
     struct roster_row r = {version, raw};
     return read_one(st, S_ROSTER_LATEST, bind_none, NULL, row_roster_latest, &r);
 }
 
-int rf_store_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *raw)
+int rf_sqlite_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *raw)
 {
     int64_t v = version;
     return read_one(st, S_ROSTER_GET, bind_int1, &v, row_buf0, raw);
@@ -431,7 +431,7 @@ static void bind_cap1(sqlite3_stmt *s, const void *args)
     sqlite3_bind_int64(s, 1, *(const int64_t *)args);
 }
 
-int rf_store_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n)
+int rf_sqlite_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n)
 {
     struct staff_rows r = {out, cap, 0};
     int64_t lim = cap_limit(cap);
@@ -479,7 +479,7 @@ static void bind_grants(sqlite3_stmt *s, const void *args)
     sqlite3_bind_int64(s, 3, a->cap);
 }
 
-int rf_store_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
+int rf_sqlite_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
                         struct rf_grant_rec *out, size_t cap, size_t *n)
 {
     struct grant_rows r = {out, cap, 0};
@@ -525,7 +525,7 @@ static int row_audit(sqlite3_stmt *s, void *ctx)
     return 0;
 }
 
-int rf_store_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
+int rf_sqlite_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
                         size_t *n)
 {
     struct audit_rows r = {out, cap, 0};

@@ -505,7 +505,7 @@ static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
     return 0;
 }
 
-int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n)
 {
     struct conn *c = &st->w;
     int rc;
@@ -674,7 +674,7 @@ static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
     return rc;
 }
 
-int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+int rf_sqlite_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                    struct rf_purge_counts *out)
 {
     struct rf_purge_counts n = {0, 0, 0};
@@ -712,7 +712,7 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
     return rc;
 }
 
-int rf_store_checkpoint(struct rf_store *st)
+int rf_sqlite_checkpoint(struct rf_store *st)
 {
     assert(!rf_committer_in_completion());
     if (st->files.readonly)

@@ -1,0 +1,142 @@
+/*
+ * pg_internal.h - what the three files of the PostgreSQL backend share
+ * (store_pg.c: connections, statements, schema, open/close, counts;
+ * store_pg_read.c: reads; store_pg_write.c: rf_store_apply and retention).
+ * Nothing outside them may include it.
+ */
+#ifndef RF_PG_INTERNAL_H
+#define RF_PG_INTERNAL_H
+
+#include "store/store_internal.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PG_READERS_MAX 8
+#define PG_SETTING_KEY_MAX 128
+#define PG_CASE_ID_TRIES 16
+#define PG_PARAMS_MAX 8
+
+enum pg_stmt {
+    P_SETTING_PUT,
+    P_SETTING_GET,
+    P_SOURCE_BY_LOOKUP,
+    P_SOURCE_BY_CASE,
+    P_SOURCE_INSERT,
+    P_SEQ_NEXT,
+    P_OBJECT_INSERT,
+    P_OBJECT_DELETE,
+    P_BLOB_REFERENCED,
+    P_TOKEN_PUT,
+    P_TOKEN_USE,
+    P_STAFF_PUT,
+    P_STAFF_GET,
+    P_ROSTER_PUT,
+    P_ROSTER_MAX,
+    P_ROSTER_LATEST,
+    P_ROSTER_GET,
+    P_OBJECTS_SINCE,
+    P_OBJECTS_OF_SOURCE,
+    P_OBJECT_GET,
+    P_OBJECT_DATA,
+    P_STAFF_LIST,
+    P_GRANT_ID_NEXT,
+    P_GRANT_PUT,
+    P_GRANTS_FOR,
+    P_ORDER_LOCK,
+    P_AUDIT_LAST,
+    P_AUDIT_INSERT,
+    P_AUDIT_LIST,
+    P_CASE_SCHEDULE,
+    P_PURGE_NEXT,
+    P_PURGE_BLOBS,
+    P_PURGE_OBJECTS,
+    P_PURGE_SOURCE,
+    P_NONCE_PUT,
+    P_NONCE_PRUNE,
+    P_COUNT
+};
+
+struct pgconn {
+    PGconn *db;
+    uint64_t prepared; /* bit i: statement i is prepared on this connection */
+};
+
+/* Parameters of one statement, all sent in binary. */
+struct pgp {
+    int n;
+    const char *v[PG_PARAMS_MAX];
+    int len[PG_PARAMS_MAX];
+    int fmt[PG_PARAMS_MAX];
+    char num[PG_PARAMS_MAX][8];
+};
+
+struct rf_store {
+    struct rf_store_files files;
+    char *url;
+
+    pthread_mutex_t wmu; /* the writer and everything below it */
+    struct pgconn w;
+    char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
+    size_t dead_cap;
+
+    pthread_mutex_t rmu; /* the reader pool */
+    pthread_cond_t rcv;
+    struct pgconn readers[PG_READERS_MAX];
+    struct pgconn *idle[PG_READERS_MAX];
+    size_t n_idle, n_open;
+};
+
+void rf_pgp_i64(struct pgp *p, int64_t v);
+void rf_pgp_bytes(struct pgp *p, const void *data, size_t n);
+void rf_pgp_text(struct pgp *p, const char *s);
+void rf_pgp_null(struct pgp *p);
+
+/* Runs statement id (prepared on first use on c) with p (NULL: none);
+ * *res (binary results) is the caller's to PQclear when 0 is returned. */
+int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult **res);
+/* Runs a statement that returns nothing of interest (rows affected in
+ * *changed if not NULL). */
+int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *changed);
+/* Runs plain SQL without parameters (BEGIN, SAVEPOINT, ...). */
+int rf_pg_sql(struct pgconn *c, const char *sql);
+/* Reconnects c if its connection broke (a PostgreSQL restart). */
+int rf_pg_ensure(struct pgconn *c);
+/* 1 if c is inside a transaction block (possibly failed) */
+int rf_pg_in_tx(struct pgconn *c);
+
+/* Column readers of binary results. */
+int64_t rf_pg_i64(const PGresult *r, int row, int col);
+int rf_pg_fixed(void *dst, size_t n, const PGresult *r, int row, int col);
+int rf_pg_text(char *dst, size_t cap, const PGresult *r, int row, int col);
+
+int rf_pg_reader_get(struct rf_store *st, struct pgconn **out);
+void rf_pg_reader_put(struct rf_store *st, struct pgconn *c);
+
+/* The backend's entries (ops table in store_pg.c). */
+int rf_pg_setting_get(struct rf_store *st, const char *key, struct rf_buf *out);
+int rf_pg_source_by_lookup(struct rf_store *st, const uint8_t lookup_id[32], struct rf_source *out);
+int rf_pg_source_by_case(struct rf_store *st, const char *case_id, struct rf_source *out);
+int rf_pg_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
+                        size_t *n);
+int rf_pg_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kinds,
+                            struct rf_object *out, size_t cap, size_t *n);
+int rf_pg_object_get(struct rf_store *st, int64_t seq, struct rf_object *out);
+int rf_pg_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out);
+int rf_pg_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
+int rf_pg_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
+int rf_pg_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw);
+int rf_pg_roster_get(struct rf_store *st, uint32_t version, struct rf_buf *raw);
+int rf_pg_staff_list(struct rf_store *st, struct rf_staff_rec *out, size_t cap, size_t *n);
+int rf_pg_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
+                     struct rf_grant_rec *out, size_t cap, size_t *n);
+int rf_pg_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
+                     size_t *n);
+int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                struct rf_purge_counts *out);
+int rf_pg_checkpoint(struct rf_store *st);
+int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+
+#endif

@@ -1,0 +1,654 @@
+/*
+ * store_pg_write.c - the writing half of the PostgreSQL backend: the ops of
+ * rf_store_apply on the writer connection, and retention (rf_store_purge).
+ *
+ * Group commit. A batch is one transaction (BEGIN ... COMMIT, READ
+ * COMMITTED) with a SAVEPOINT per op and one per group, exactly as in the
+ * SQLite backend, so an op's or a group's failure is undone alone while the
+ * rest commits; a failure of the transaction itself (BEGIN, COMMIT, a
+ * savepoint, the connection) fails every op with one error. rf_store_apply
+ * returns once COMMIT returned, and COMMIT returns once PostgreSQL flushed
+ * the commit record (synchronous_commit = on, set on every connection):
+ * nothing is acknowledged before it is durable.
+ *
+ * Ordered numbers (store_pg.c): an object's seq and a grant's id come from
+ * UPDATE counters ... RETURNING, whose row lock this transaction then holds
+ * until it ends; an audit entry takes the same lock (SELECT ... FOR UPDATE)
+ * before reading the chain's last link. Blob files of deleted objects are
+ * unlinked only after the COMMIT that removed their rows.
+ */
+#include "lib/apisig.h"
+#include "lib/audit.h"
+#include "lib/envelope.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "store/commit.h"
+#include "store/pg_internal.h"
+
+#include <assert.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NONCE_PRUNE_STEP 4
+
+/* One int8 column of the single row a statement returns. */
+static int exec_i64(struct pgconn *c, enum pg_stmt id, const struct pgp *p, int64_t *v)
+{
+    PGresult *r;
+    int rc = rf_pg_exec(c, id, p, &r);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) != 1)
+        rc = RF_ERR_DB;
+    else
+        *v = rf_pg_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+static int op_setting_put(struct pgconn *c, struct rf_op *op)
+{
+    struct pgp p = {0};
+    if (!op->key || !*op->key || strlen(op->key) > PG_SETTING_KEY_MAX || (!op->data && op->len))
+        return RF_ERR_INVALID;
+    rf_pgp_text(&p, op->key);
+    rf_pgp_bytes(&p, op->data, op->len);
+    return rf_pg_run(c, P_SETTING_PUT, &p, NULL);
+}
+
+static void case_id_new(char out[RF_CASE_ID_LEN + 1])
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
+        out[i] = alphabet[randombytes_uniform(32)];
+    out[RF_CASE_ID_LEN] = '\0';
+}
+
+static int op_source_create(struct pgconn *c, struct rf_op *op)
+{
+    struct rf_source src;
+    struct pgp p = {0};
+    PGresult *r;
+    rf_pgp_bytes(&p, op->lookup_id, 32);
+    int rc = rf_pg_exec(c, P_SOURCE_BY_LOOKUP, &p, &r);
+    if (rc != 0)
+        return rc;
+    int taken = PQntuples(r) > 0;
+    PQclear(r);
+    if (taken)
+        return RF_ERR_EXISTS;
+    memset(&src, 0, sizeof(src));
+    memcpy(src.pk, op->pk, sizeof(src.pk));
+    src.day = rf_store_today();
+    for (int tries = 0; tries < PG_CASE_ID_TRIES; tries++) {
+        case_id_new(src.case_id);
+        memset(&p, 0, sizeof(p));
+        rf_pgp_bytes(&p, op->lookup_id, 32);
+        rf_pgp_text(&p, src.case_id);
+        rf_pgp_bytes(&p, src.pk, 32);
+        rf_pgp_i64(&p, src.day);
+        if ((rc = rf_pg_exec(c, P_SOURCE_INSERT, &p, &r)) != 0)
+            return rc; /* a lookup id inserted meanwhile by another process: RF_ERR_EXISTS */
+        int got = PQntuples(r) == 1;
+        if (got)
+            src.id = rf_pg_i64(r, 0, 0);
+        PQclear(r);
+        if (got) {
+            op->source = src;
+            return 0;
+        }
+    }
+    return RF_ERR_DB;
+}
+
+static int op_object_put(struct rf_store *st, struct pgconn *c, struct rf_op *op)
+{
+    int in_blob = op->blob_name[0] != '\0';
+    uint64_t size;
+    int64_t seq = 0;
+    int rc;
+    if (op->kind >= 32)
+        return RF_ERR_INVALID;
+    if (in_blob) {
+        if (!rf_blob_name_valid(op->blob_name))
+            return RF_ERR_INVALID;
+        if ((rc = rf_blobdir_stat(&st->files, op->blob_name, &size)) != 0)
+            return rc;
+        if (size != op->size || size > INT64_MAX)
+            return RF_ERR_INVALID;
+    } else {
+        if (op->len > RF_INLINE_MAX)
+            return RF_ERR_LIMIT;
+        if (!op->data && op->len)
+            return RF_ERR_INVALID;
+        size = op->len;
+    }
+    /* the number, and the lock that orders this commit among all writers */
+    if ((rc = exec_i64(c, P_SEQ_NEXT, NULL, &seq)) != 0)
+        return rc;
+    struct pgp p = {0};
+    rf_pgp_i64(&p, seq);
+    rf_pgp_i64(&p, op->source_id);
+    rf_pgp_i64(&p, op->kind);
+    rf_pgp_i64(&p, (int64_t)size);
+    rf_pgp_i64(&p, rf_store_today());
+    if (in_blob) {
+        rf_pgp_null(&p);
+        rf_pgp_text(&p, op->blob_name);
+    } else {
+        rf_pgp_bytes(&p, op->data, op->len);
+        rf_pgp_null(&p);
+    }
+    if ((rc = rf_pg_run(c, P_OBJECT_INSERT, &p, NULL)) != 0)
+        return rc;
+    op->seq = seq;
+    return 0;
+}
+
+static int op_object_delete(struct pgconn *c, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+{
+    struct pgp p = {0};
+    PGresult *r;
+    rf_pgp_i64(&p, op->seq);
+    rf_pgp_i64(&p, op->source_id);
+    int rc = rf_pg_exec(c, P_OBJECT_DELETE, &p, &r);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) != 1)
+        rc = RF_ERR_NOT_FOUND;
+    else if (!PQgetisnull(r, 0, 0))
+        rc = rf_pg_text(dead, RF_BLOB_NAME_LEN + 1, r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+static int op_token_put(struct pgconn *c, struct rf_op *op)
+{
+    struct pgp p = {0};
+    rf_pgp_bytes(&p, op->token_hash, 32);
+    rf_pgp_i64(&p, op->role);
+    rf_pgp_i64(&p, rf_store_today());
+    return rf_pg_run(c, P_TOKEN_PUT, &p, NULL);
+}
+
+static int op_token_use(struct pgconn *c, struct rf_op *op)
+{
+    struct pgp p = {0};
+    PGresult *r;
+    rf_pgp_bytes(&p, op->token_hash, 32);
+    int rc = rf_pg_exec(c, P_TOKEN_USE, &p, &r);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) != 1) {
+        rc = RF_ERR_NOT_FOUND;
+    } else {
+        op->role = (int)rf_pg_i64(r, 0, 0);
+        /* the op's savepoint rolls the use back: the token stays valid */
+        if (op->require_admin && op->role != 1)
+            rc = RF_ERR_AUTH;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int op_staff_put(struct pgconn *c, struct rf_op *op)
+{
+    const struct rf_staff_rec *s = &op->staff;
+    struct pgp p = {0};
+    size_t nlen = strnlen(s->name, sizeof(s->name));
+    if (nlen == 0 || nlen == sizeof(s->name))
+        return RF_ERR_INVALID;
+    rf_pgp_bytes(&p, s->sign_pk, 32);
+    rf_pgp_bytes(&p, s->box_pk, 32);
+    rf_pgp_bytes(&p, s->name, nlen);
+    rf_pgp_i64(&p, rf_store_today());
+    return rf_pg_run(c, P_STAFF_PUT, &p, NULL);
+}
+
+/* Rosters form a chain: each put is exactly the next version (1 first).
+ * Two processes putting the same version: the primary key refuses the
+ * second (RF_ERR_EXISTS), as a retry would be. */
+static int op_roster_put(struct pgconn *c, struct rf_op *op)
+{
+    int64_t latest = 0;
+    if (!op->data || op->len == 0)
+        return RF_ERR_INVALID;
+    int rc = exec_i64(c, P_ROSTER_MAX, NULL, &latest);
+    if (rc != 0)
+        return rc;
+    if ((int64_t)op->version <= latest)
+        return RF_ERR_EXISTS;
+    if ((int64_t)op->version != latest + 1)
+        return RF_ERR_ROSTER;
+    struct pgp p = {0};
+    rf_pgp_i64(&p, op->version);
+    rf_pgp_bytes(&p, op->data, op->len);
+    return rf_pg_run(c, P_ROSTER_PUT, &p, NULL);
+}
+
+static int op_grant_put(struct pgconn *c, struct rf_op *op)
+{
+    int64_t id = 0;
+    if (!op->data || op->len != sizeof(((struct rf_grant_rec *)0)->grant) || op->seq <= 0 ||
+        memcmp(op->data, op->keyid, sizeof(op->keyid)) != 0)
+        return RF_ERR_INVALID;
+    int rc = exec_i64(c, P_GRANT_ID_NEXT, NULL, &id);
+    if (rc != 0)
+        return rc;
+    struct pgp p = {0};
+    rf_pgp_i64(&p, id);
+    rf_pgp_i64(&p, op->seq);
+    rf_pgp_bytes(&p, op->keyid, sizeof(op->keyid));
+    rf_pgp_bytes(&p, op->pk, sizeof(op->pk));
+    rf_pgp_bytes(&p, op->data, op->len);
+    rf_pgp_i64(&p, RF_GRANTS_PER_KEY_MAX);
+    return rf_pg_run(c, P_GRANT_PUT, &p, NULL);
+}
+
+static int64_t nonce_slot(int64_t t)
+{
+    return t >= 0 ? t / RF_APISIG_MAX_SKEW : -((-t + RF_APISIG_MAX_SKEW - 1) / RF_APISIG_MAX_SKEW);
+}
+
+/* As in the SQLite backend: deletes up to max nonces two slots old (0: all). */
+static int nonce_prune(struct pgconn *c, int64_t now, int64_t max)
+{
+    struct pgp p = {0};
+    rf_pgp_i64(&p, nonce_slot(now) - 2);
+    if (max > 0)
+        rf_pgp_i64(&p, max);
+    else
+        rf_pgp_null(&p); /* LIMIT NULL: all */
+    return rf_pg_run(c, P_NONCE_PRUNE, &p, NULL);
+}
+
+static int op_nonce_put(struct pgconn *c, struct rf_op *op)
+{
+    int rc = nonce_prune(c, (int64_t)time(NULL), NONCE_PRUNE_STEP);
+    if (rc != 0)
+        return rc;
+    struct pgp p = {0};
+    rf_pgp_bytes(&p, op->nonce, sizeof(op->nonce));
+    rf_pgp_i64(&p, nonce_slot(op->ts));
+    return rf_pg_run(c, P_NONCE_PUT, &p, NULL); /* stored already: RF_ERR_EXISTS */
+}
+
+static int audit_text_ok(const char *t, size_t min, size_t max)
+{
+    size_t n = t ? strnlen(t, max + 1) : 0;
+    if (n < min || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Appends the next link of the audit chain inside the open transaction,
+ * holding the ordering lock, so no other process links to the same entry. */
+static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *action,
+                        const char *target, const uint8_t *req, size_t req_len)
+{
+    struct rf_audit_entry e;
+    PGresult *r;
+    if (!target)
+        target = "";
+    if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
+        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX) || req_len > RF_AUDIT_REQ_MAX ||
+        (req_len > 0 && req == NULL))
+        return RF_ERR_INVALID;
+    memset(&e, 0, sizeof(e));
+    int rc = rf_pg_run(c, P_ORDER_LOCK, NULL, NULL);
+    if (rc != 0 || (rc = rf_pg_exec(c, P_AUDIT_LAST, NULL, &r)) != 0)
+        return rc;
+    if (PQntuples(r) == 1) {
+        e.id = (uint64_t)rf_pg_i64(r, 0, 0) + 1;
+        rc = rf_pg_fixed(e.prev, sizeof(e.prev), r, 0, 1);
+    } else {
+        e.id = 1; /* prev stays zeros */
+    }
+    PQclear(r);
+    if (rc != 0)
+        return rc;
+    e.day = rf_store_today();
+    memcpy(e.actor, actor, sizeof(e.actor));
+    memcpy(e.action, action, strlen(action) + 1);
+    memcpy(e.target, target, strlen(target) + 1);
+    if (req_len > 0)
+        memcpy(e.req, req, req_len);
+    e.req_len = (uint16_t)req_len;
+    if ((rc = rf_audit_hash(e.hash, &e)) != 0)
+        return rc;
+    struct pgp p = {0};
+    rf_pgp_i64(&p, (int64_t)e.id);
+    rf_pgp_i64(&p, e.day);
+    rf_pgp_bytes(&p, e.actor, sizeof(e.actor));
+    rf_pgp_text(&p, e.action);
+    rf_pgp_text(&p, e.target);
+    rf_pgp_bytes(&p, e.prev, sizeof(e.prev));
+    rf_pgp_bytes(&p, e.hash, sizeof(e.hash));
+    if (e.req_len > 0)
+        rf_pgp_bytes(&p, e.req, e.req_len);
+    else
+        rf_pgp_null(&p);
+    return rf_pg_run(c, P_AUDIT_INSERT, &p, NULL);
+}
+
+static int op_case_schedule(struct pgconn *c, struct rf_op *op)
+{
+    struct pgp p = {0};
+    uint64_t changed = 0;
+    rf_pgp_i64(&p, op->source_id);
+    if (op->day == 0)
+        rf_pgp_null(&p);
+    else
+        rf_pgp_i64(&p, op->day);
+    int rc = rf_pg_run(c, P_CASE_SCHEDULE, &p, &changed);
+    if (rc != 0)
+        return rc;
+    return changed == 1 ? 0 : RF_ERR_NOT_FOUND;
+}
+
+static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+{
+    struct pgconn *c = &st->w;
+    switch (op->type) {
+    case RF_OP_SETTING_PUT:
+        return op_setting_put(c, op);
+    case RF_OP_SOURCE_CREATE:
+        return op_source_create(c, op);
+    case RF_OP_OBJECT_PUT:
+        return op_object_put(st, c, op);
+    case RF_OP_OBJECT_DELETE:
+        return op_object_delete(c, op, dead);
+    case RF_OP_TOKEN_PUT:
+        return op_token_put(c, op);
+    case RF_OP_TOKEN_USE:
+        return op_token_use(c, op);
+    case RF_OP_STAFF_PUT:
+        return op_staff_put(c, op);
+    case RF_OP_ROSTER_PUT:
+        return op_roster_put(c, op);
+    case RF_OP_GRANT_PUT:
+        return op_grant_put(c, op);
+    case RF_OP_AUDIT_APPEND:
+        return audit_append(c, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
+    case RF_OP_CASE_SCHEDULE:
+        return op_case_schedule(c, op);
+    case RF_OP_NONCE_PUT:
+        return op_nonce_put(c, op);
+    }
+    return RF_ERR_INVALID;
+}
+
+static int batch_fatal(int rc)
+{
+    return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
+}
+
+static int dead_reserve(struct rf_store *st, size_t n)
+{
+    if (n <= st->dead_cap)
+        return 0;
+    void *p = realloc(st->dead, n * sizeof(*st->dead));
+    if (!p)
+        return RF_ERR_NOMEM;
+    st->dead = p;
+    st->dead_cap = n;
+    return 0;
+}
+
+static int apply_one(struct rf_store *st, struct rf_op *op, char *dead)
+{
+    struct pgconn *c = &st->w;
+    int rc = rf_pg_sql(c, "SAVEPOINT op");
+    if (rc != 0)
+        return rc;
+    dead[0] = '\0';
+    op->status = op_apply(st, op, dead);
+    if (op->status == 0)
+        return rf_pg_sql(c, "RELEASE op");
+    dead[0] = '\0';
+    if (!rf_pg_in_tx(c)) /* the connection went, and the transaction with it */
+        return batch_fatal(op->status) ? op->status : RF_ERR_DB;
+    if ((rc = rf_pg_sql(c, "ROLLBACK TO op")) != 0 || (rc = rf_pg_sql(c, "RELEASE op")) != 0)
+        return rc;
+    /* an error of the connection or the server, not of the op: the batch */
+    if (op->status == RF_ERR_DB && PQstatus(c->db) != CONNECTION_OK)
+        return RF_ERR_DB;
+    return 0;
+}
+
+static int apply_group(struct rf_store *st, struct rf_op *ops, size_t g,
+                       char (*dead)[RF_BLOB_NAME_LEN + 1])
+{
+    struct pgconn *c = &st->w;
+    int rc = rf_pg_sql(c, "SAVEPOINT grp");
+    if (rc != 0)
+        return rc;
+    int failed = 0;
+    for (size_t i = 0; i < g; i++) {
+        if ((rc = apply_one(st, &ops[i], dead[i])) != 0)
+            return rc;
+        if (ops[i].status != 0) {
+            failed = ops[i].status;
+            break;
+        }
+    }
+    if (failed == 0)
+        return rf_pg_sql(c, "RELEASE grp");
+    for (size_t i = 0; i < g; i++) {
+        ops[i].status = failed;
+        dead[i][0] = '\0';
+    }
+    if ((rc = rf_pg_sql(c, "ROLLBACK TO grp")) != 0 || (rc = rf_pg_sql(c, "RELEASE grp")) != 0)
+        return rc;
+    return 0;
+}
+
+static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t g = ops[i].group > 1 ? ops[i].group : 1;
+        if (g > n - i)
+            return RF_ERR_INVALID;
+        int rc = g == 1 ? apply_one(st, &ops[i], st->dead[i])
+                        : apply_group(st, &ops[i], g, &st->dead[i]);
+        if (rc != 0)
+            return rc;
+        i += g;
+    }
+    return 0;
+}
+
+int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    struct pgconn *c = &st->w;
+    int rc;
+    if (n == 0)
+        return 0;
+    assert(!rf_committer_in_completion());
+    if (st->files.readonly) {
+        for (size_t i = 0; i < n; i++)
+            ops[i].status = RF_ERR_INVALID;
+        return RF_ERR_INVALID;
+    }
+    pthread_mutex_lock(&st->wmu);
+    if ((rc = dead_reserve(st, n)) != 0 || (rc = rf_pg_ensure(c)) != 0)
+        goto fail;
+    if ((rc = rf_pg_sql(c, "BEGIN")) != 0)
+        goto fail;
+    if ((rc = apply_ops(st, ops, n)) != 0)
+        goto fail;
+    if ((rc = rf_store_fault_hit(&st->files)) != 0)
+        goto fail;
+    if ((rc = rf_pg_sql(c, "COMMIT")) != 0)
+        goto fail;
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++)
+        if (st->dead[i][0])
+            memcpy(st->dead[nd++], st->dead[i], RF_BLOB_NAME_LEN + 1);
+    if (nd > 0)
+        rf_blobdir_unlink(&st->files, st->dead, nd);
+    pthread_mutex_unlock(&st->wmu);
+    rf_store_settle(st, ops, n);
+    return 0;
+fail:
+    if (c->db && rf_pg_in_tx(c))
+        rf_pg_sql(c, "ROLLBACK");
+    for (size_t i = 0; i < n; i++)
+        ops[i].status = rc;
+    pthread_mutex_unlock(&st->wmu);
+    rf_log_error("store: transaction failed", rc);
+    rf_store_settle(st, ops, n);
+    return rc;
+}
+
+/* ---- retention (as in the SQLite backend: one transaction per case) ---- */
+
+struct purge_case {
+    int64_t id;
+    uint64_t objects;
+    size_t blobs;
+};
+
+static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
+                         struct purge_case *pc)
+{
+    struct pgconn *c = &st->w;
+    struct pgp p = {0};
+    PGresult *r;
+    memset(pc, 0, sizeof(*pc));
+    rf_pgp_i64(&p, after);
+    rf_pgp_i64(&p, today);
+    rf_pgp_i64(&p, inactive);
+    int rc = rf_pg_exec(c, P_PURGE_NEXT, &p, &r);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 1)
+        pc->id = rf_pg_i64(r, 0, 0);
+    PQclear(r);
+    if (pc->id == 0)
+        return 0;
+    memset(&p, 0, sizeof(p));
+    rf_pgp_i64(&p, pc->id);
+    if ((rc = rf_pg_exec(c, P_PURGE_BLOBS, &p, &r)) != 0)
+        return rc;
+    int rows = PQntuples(r);
+    if ((rc = dead_reserve(st, rows > 0 ? (size_t)rows : 1)) == 0)
+        for (int i = 0; rc == 0 && i < rows; i++)
+            if ((rc = rf_pg_text(st->dead[i], RF_BLOB_NAME_LEN + 1, r, i, 0)) == 0)
+                pc->blobs++;
+    PQclear(r);
+    if (rc != 0 || (rc = rf_pg_run(c, P_PURGE_OBJECTS, &p, &pc->objects)) != 0)
+        return rc;
+    uint64_t gone = 0;
+    if ((rc = rf_pg_run(c, P_PURGE_SOURCE, &p, &gone)) != 0)
+        return rc;
+    return gone == 1 ? 0 : RF_ERR_DB;
+}
+
+static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
+                     struct purge_case *pc)
+{
+    struct pgconn *c = &st->w;
+    pthread_mutex_lock(&st->wmu);
+    int rc = rf_pg_ensure(c);
+    if (rc == 0)
+        rc = rf_pg_sql(c, "BEGIN");
+    if (rc == 0)
+        rc = purge_next_tx(st, after, today, inactive, pc);
+    if (rc == 0 && pc->id == 0) {
+        rf_pg_sql(c, "ROLLBACK");
+        pthread_mutex_unlock(&st->wmu);
+        return 0;
+    }
+    if (rc == 0)
+        rc = rf_store_fault_hit(&st->files);
+    if (rc == 0)
+        rc = rf_pg_sql(c, "COMMIT");
+    if (rc != 0) {
+        if (c->db && rf_pg_in_tx(c))
+            rf_pg_sql(c, "ROLLBACK");
+        pc->id = 0;
+        pthread_mutex_unlock(&st->wmu);
+        return rc;
+    }
+    if (pc->blobs > 0)
+        rf_blobdir_unlink(&st->files, st->dead, pc->blobs);
+    pthread_mutex_unlock(&st->wmu);
+    return 0;
+}
+
+static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
+{
+    static const uint8_t server[32];
+    struct pgconn *c = &st->w;
+    char target[RF_AUDIT_TARGET_MAX + 1];
+    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
+             (unsigned long long)n->objects);
+    pthread_mutex_lock(&st->wmu);
+    int rc = rf_pg_ensure(c);
+    if (rc == 0)
+        rc = rf_pg_sql(c, "BEGIN");
+    if (rc == 0)
+        rc = nonce_prune(c, (int64_t)time(NULL), 0);
+    if (rc == 0)
+        rc = audit_append(c, server, "purge", target, NULL, 0);
+    if (rc == 0)
+        rc = rf_store_fault_hit(&st->files);
+    if (rc == 0)
+        rc = rf_pg_sql(c, "COMMIT");
+    if (rc != 0 && c->db && rf_pg_in_tx(c))
+        rf_pg_sql(c, "ROLLBACK");
+    pthread_mutex_unlock(&st->wmu);
+    return rc;
+}
+
+int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                struct rf_purge_counts *out)
+{
+    struct rf_purge_counts n = {0, 0, 0};
+    int64_t after = 0;
+    int rc;
+    *out = n;
+    if (st->files.readonly)
+        return RF_ERR_INVALID;
+    for (;;) {
+        struct purge_case pc;
+        rc = purge_one(st, after, today, inactive_days, &pc);
+        if (rc != 0 || pc.id == 0)
+            break;
+        n.cases++;
+        n.objects += pc.objects;
+        n.blobs += pc.blobs;
+        after = pc.id;
+    }
+    int arc = purge_audit(st, &n);
+    if (rc == 0)
+        rc = arc;
+    if (rc != 0)
+        rf_log_error("store: purge failed", rc);
+    *out = n;
+    return rc;
+}
+
+/* PostgreSQL keeps a deleted row's bytes in the table until VACUUM marks
+ * the space free and a later write reuses it, and in the WAL until the
+ * segment is recycled: VACUUM objects makes the space reusable now. It
+ * never zeroes it (docs/scale-out.md: what this means for deletion). */
+int rf_pg_checkpoint(struct rf_store *st)
+{
+    assert(!rf_committer_in_completion());
+    if (st->files.readonly)
+        return RF_ERR_INVALID;
+    pthread_mutex_lock(&st->wmu);
+    int rc = rf_pg_ensure(&st->w);
+    if (rc == 0)
+        rc = rf_pg_sql(&st->w, "VACUUM objects");
+    pthread_mutex_unlock(&st->wmu);
+    return rc;
+}
