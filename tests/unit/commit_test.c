@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg_test_db.h"
+
 #define THREADS 8
 #define PER_THREAD 500
 
@@ -36,7 +38,12 @@ struct fixture {
     struct rf_store *st;
     struct rf_committer *c;
     int64_t source_id;
+    char schema[24];  /* PostgreSQL run: this test's schema */
+    char pgurl[1024]; /* and the URL selecting it */
 };
+
+/* 0: the tests run on SQLite; 1: on PostgreSQL (the second run, main). */
+static int on_pg;
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -56,7 +63,10 @@ static int setup(void **state)
     if (!mkdtemp(f->root))
         return -1;
     snprintf(f->dir, sizeof(f->dir), "%s/data", f->root);
-    if (rf_store_open(&f->st, f->dir) != 0 || rf_committer_new(&f->c, f->st) != 0)
+    if (on_pg)
+        pgt_new(f->schema, f->pgurl, sizeof(f->pgurl));
+    if ((on_pg ? rf_store_create(&f->st, f->dir, f->pgurl) : rf_store_open(&f->st, f->dir)) != 0 ||
+        rf_committer_new(&f->c, f->st) != 0)
         return -1;
     struct rf_op op = {.type = RF_OP_SOURCE_CREATE};
     memset(op.lookup_id, 1, 32);
@@ -73,6 +83,8 @@ static int teardown(void **state)
     rf_committer_free(f->c);
     rf_store_close(f->st);
     nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (on_pg)
+        pgt_drop(f->schema);
     free(f);
     return 0;
 }
@@ -585,5 +597,10 @@ int main(void)
     };
     if (sodium_init() < 0)
         return 1;
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("group commit on SQLite", tests, NULL, NULL);
+    /* the same tests on PostgreSQL, each on a fresh schema of the test cluster */
+    if (pgt_skipped("group commit tests on PostgreSQL"))
+        return failed;
+    on_pg = 1;
+    return failed + cmocka_run_group_tests_name("group commit on PostgreSQL", tests, NULL, NULL);
 }

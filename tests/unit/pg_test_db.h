@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *pgt_base(void)
+__attribute__((unused)) static const char *pgt_base(void)
 {
     const char *u = getenv("REFUGE_TEST_PG");
     return u && *u ? u : NULL;
 }
 
 /* Says loudly that the PostgreSQL run is skipped; 1 if it is. */
-static int pgt_skipped(const char *what)
+__attribute__((unused)) static int pgt_skipped(const char *what)
 {
     if (pgt_base())
         return 0;
@@ -33,14 +33,14 @@ static int pgt_skipped(const char *what)
     return 1;
 }
 
-static void pgt_quiet(void *arg, const char *msg)
+__attribute__((unused)) static void pgt_quiet(void *arg, const char *msg)
 {
     (void)arg;
     (void)msg;
 }
 
 /* Runs one statement on the base database; aborts the test run on error. */
-static void pgt_exec(const char *url, const char *sql)
+__attribute__((unused)) static void pgt_exec(const char *url, const char *sql)
 {
     PGconn *c = PQconnectdb(url);
     PQsetNoticeProcessor(c, pgt_quiet, NULL);
@@ -58,7 +58,7 @@ static void pgt_exec(const char *url, const char *sql)
 }
 
 /* A fresh schema: *schema receives its name, url the URL selecting it. */
-static void pgt_new(char schema[24], char *url, size_t cap)
+__attribute__((unused)) static void pgt_new(char schema[24], char *url, size_t cap)
 {
     uint8_t rnd[8];
     char sql[96];
@@ -72,7 +72,7 @@ static void pgt_new(char schema[24], char *url, size_t cap)
              schema);
 }
 
-static void pgt_drop(const char *schema)
+__attribute__((unused)) static void pgt_drop(const char *schema)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", schema);
@@ -80,7 +80,7 @@ static void pgt_drop(const char *schema)
 }
 
 /* The single integer a query on url returns. */
-static long long pgt_int(const char *url, const char *sql)
+__attribute__((unused)) static long long pgt_int(const char *url, const char *sql)
 {
     PGconn *c = PQconnectdb(url);
     long long v = -1;
