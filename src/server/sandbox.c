@@ -498,8 +498,18 @@ int rf_sandbox_landlock_dir(const char *datadir, unsigned flags)
     return rf_sandbox_landlock_dir_net(datadir, flags, NULL, 0);
 }
 
+static int landlock_ports(const char *datadir, unsigned flags, const char *read_file,
+                          const unsigned *ports, size_t nports);
+
 int rf_sandbox_landlock_dir_net(const char *datadir, unsigned flags, const char *read_file,
                                 unsigned connect_port)
+{
+    return landlock_ports(datadir, flags, read_file, &connect_port, 1);
+}
+
+/* The ruleset with TCP connect() to ports[0..nports) (0s skipped). */
+static int landlock_ports(const char *datadir, unsigned flags, const char *read_file,
+                          const unsigned *ports, size_t nports)
 {
     int abi = ll_abi();
     if (abi < 2)
@@ -537,8 +547,10 @@ int rf_sandbox_landlock_dir_net(const char *datadir, unsigned flags, const char 
         goto out;
     if (read_file != NULL && ll_add_file(ruleset, read_file) != 0)
         goto out;
-    if (abi >= 4 && connect_port > 0 && connect_port <= 65535) {
-        struct ll_net_port_attr np = {LL_NET_CONNECT_TCP, connect_port};
+    for (size_t i = 0; abi >= 4 && i < nports; i++) {
+        if (ports[i] == 0 || ports[i] > 65535)
+            continue;
+        struct ll_net_port_attr np = {LL_NET_CONNECT_TCP, ports[i]};
         if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &np, 0) != 0)
             goto out;
     }
@@ -588,7 +600,8 @@ int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir, const struct
         rf_log_warn("sandbox: Landlock ABI 1 cannot allow renames between directories; not used");
         return 0;
     }
-    int rc = rf_sandbox_landlock_dir_net(datadir, BUILD_FLAGS, o->read_file, o->connect_port);
+    const unsigned ports[2] = {o->connect_port, o->db_port};
+    int rc = landlock_ports(datadir, BUILD_FLAGS, o->read_file, ports, 2);
     if (rc < 0) {
         say_errno("cannot apply the Landlock ruleset to the data directory");
         return rc;
@@ -600,7 +613,10 @@ int rf_sandbox_landlock(struct rf_sandbox *sb, const char *datadir, const struct
     if (rc >= 4 && o->connect_port > 0)
         rf_log_num(RF_LOG_INFO, "sandbox: Landlock allows TCP connect to tor's control port only",
                    "port", o->connect_port);
-    else if (rc >= 4)
+    if (rc >= 4 && o->db_port > 0)
+        rf_log_num(RF_LOG_INFO, "sandbox: Landlock allows TCP connect to the database's port",
+                   "port", o->db_port);
+    if (rc >= 4 && o->connect_port == 0 && o->db_port == 0)
         rf_log_info("sandbox: Landlock allows no TCP connect");
     return 0;
 }
@@ -703,17 +719,25 @@ int rf_sandbox_seccomp(uid_t uid, unsigned flags)
  * restarted). socket() only for that family and a stream; connect()
  * cannot be filtered on its address here (seccomp does not read memory):
  * Landlock limits TCP connect to the control port (docs/hardening.md). */
-static int add_net_rules(scmp_filter_ctx ctx, int family)
+static int add_net_rules(scmp_filter_ctx ctx, int family, int with_connect)
 {
     int rc = 0;
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)family, 0),
                            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff, SOCK_STREAM));
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect), 0);
+    if (with_connect)
+        rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect), 0);
     return rc != 0 ? RF_ERR_IO : 0;
 }
 
+static int seccomp_families(uid_t uid, unsigned flags, int fam1, int fam2);
+
 int rf_sandbox_seccomp_net(uid_t uid, unsigned flags, int net_family)
+{
+    return seccomp_families(uid, flags, net_family, 0);
+}
+
+static int seccomp_families(uid_t uid, unsigned flags, int net_family, int fam2)
 {
     int rc = RF_ERR_IO;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -731,7 +755,10 @@ int rf_sandbox_seccomp_net(uid_t uid, unsigned flags, int net_family)
         goto out;
     if (add_arg_rules(ctx, uid, flags) != 0)
         goto out;
-    if (net_family != 0 && add_net_rules(ctx, net_family) != 0)
+    /* the store's database (fam2) may be on another family than tor's */
+    if (net_family != 0 && add_net_rules(ctx, net_family, 1) != 0)
+        goto out;
+    if (fam2 != 0 && fam2 != net_family && add_net_rules(ctx, fam2, net_family == 0) != 0)
         goto out;
     if (seccomp_load(ctx) != 0)
         goto out;
@@ -757,7 +784,7 @@ int rf_sandbox_lock(struct rf_sandbox *sb, const struct rf_sandbox_opts *o)
         rf_log_warn("sandbox: seccomp is off (--no-seccomp)");
         return 0;
     }
-    int rc = rf_sandbox_seccomp_net(sb->uid, BUILD_FLAGS, o->net_family);
+    int rc = seccomp_families(sb->uid, BUILD_FLAGS, o->net_family, o->db_family);
     if (rc != 0) {
         say("cannot install the seccomp filter (--no-seccomp starts without it, for debugging)");
         return rc;

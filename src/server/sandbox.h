@@ -44,6 +44,10 @@ struct rf_sandbox_opts {
     int net_family;        /* AF_INET, AF_INET6 or AF_UNIX: socket() of that
                             * family and connect() are allowed (reconnects) */
     unsigned connect_port; /* TCP: the only port connect() reaches (Landlock) */
+    /* the store's PostgreSQL server (rf_store_net), onion or not: socket()
+     * of db_family and connect() allowed, TCP connect to db_port too */
+    int db_family;
+    unsigned db_port;
 };
 
 struct rf_sandbox {

@@ -273,14 +273,17 @@ static void usage_init(FILE *f)
     fputs(
         "usage: refuge server init --data DIR [--kdf-ops N] [--kdf-mem MIB] [--lang en|ru|uk]\n"
         "                          [--listen ADDR:PORT] [--retention-days N]\n"
-        "                          [--inactivity-days N]\n"
+        "                          [--inactivity-days N] [--db postgresql://...]\n"
         "Creates a new instance in DIR: Argon2id parameters with a fresh salt and lookup key,\n"
         "the default language and limits, and a one-time enrollment token for the first\n"
         "admin. --listen only sets the address shown in the next commands (default " DEFAULT_LISTEN
         ").\n"
         "--retention-days N: closed cases are deleted N days after closing (default 90);\n"
         "--inactivity-days N: cases whose person sent nothing for N days are deleted\n"
-        "(default 365; 0: never).\n",
+        "(default 365; 0: never).\n"
+        "--db postgresql://USER@HOST:PORT/DBNAME: store in that PostgreSQL database instead\n"
+        "of DIR/refuge.db (SQLite, the default); DIR keeps the configuration, keys and files,\n"
+        "and records the URL in DIR/database (mode 0600: a password in the URL stays there).\n",
         f);
 }
 
@@ -294,10 +297,11 @@ static int cmd_init(int argc, char **argv)
         {"listen", required_argument, 0, 'L'},
         {"retention-days", required_argument, 0, 'r'},
         {"inactivity-days", required_argument, 0, 'i'},
+        {"db", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *datadir = NULL, *listen = DEFAULT_LISTEN;
+    const char *datadir = NULL, *listen = DEFAULT_LISTEN, *db_url = NULL;
     uint64_t retention = RF_RETENTION_DAYS_DEFAULT, inactivity = RF_INACTIVITY_DAYS_DEFAULT;
     uint64_t ops = RF_KDF_DEFAULT_OPSLIMIT, mem_mib = RF_KDF_DEFAULT_MEMLIMIT >> 20;
     uint8_t lang = RF_LANG_EN;
@@ -335,6 +339,13 @@ static int cmd_init(int argc, char **argv)
         case 'L':
             listen = optarg;
             break;
+        case 'D':
+            if (!rf_store_url_valid(optarg)) {
+                say("--db takes a URL postgresql://USER@HOST:PORT/DBNAME (no spaces)");
+                return EXIT_USAGE;
+            }
+            db_url = optarg;
+            break;
         case 'r':
         case 'i':
             if (parse_u64(optarg, 0, RF_RETENTION_DAYS_MAX, c == 'r' ? &retention : &inactivity) !=
@@ -370,7 +381,15 @@ static int cmd_init(int argc, char **argv)
     }
     int rc = make_parents(datadir);
     if (rc == 0)
-        rc = rf_store_open(&st, datadir);
+        rc = rf_store_create(&st, datadir, db_url);
+    if (rc != 0 && db_url) {
+        /* never the URL itself: it may hold a password */
+        if (rc == RF_ERR_EXISTS)
+            say("this data directory already names another store; use a new directory");
+        else
+            say("cannot reach or set up the PostgreSQL database: check that it runs, that the "
+                "URL names an existing database and that its user may create tables");
+    }
     if (rc != 0) {
         say_err("cannot open the data directory", rc);
         goto out;
@@ -837,6 +856,13 @@ int rf_serve_main(int argc, char **argv)
     struct rf_onion *onion = NULL;
     struct rf_sandbox sb;
     prc = onion_prepare(&o, &onion);
+    /* a store on PostgreSQL: the sandbox lets it reach that server alone */
+    if (prc == 0 && rf_store_net(o.datadir, &o.sandbox.db_family, &o.sandbox.db_port) != 0) {
+        say("the PostgreSQL URL in DIR/database must name one numeric address and port "
+            "(e.g. postgresql://refuge@10.0.0.5:5432/refuge): the sandboxed server reaches "
+            "that address only, and resolves no names");
+        prc = RF_ERR_INVALID;
+    }
     if (prc == 0)
         prc = rf_sandbox_drop(&sb, o.datadir, o.listen, &o.sandbox);
     if (prc == 0 && onion != NULL)

@@ -15,12 +15,16 @@
 #include "lib/log.h"
 #include "store/store_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #define DB_FILE "database"
@@ -180,6 +184,53 @@ int rf_store_create(struct rf_store **out, const char *datadir, const char *db_u
             close(dfd);
         }
     }
+    return rc;
+}
+
+int rf_store_net(const char *datadir, int *family, unsigned *port)
+{
+    char *url = NULL;
+    *family = 0;
+    *port = 0;
+    int rc = read_url(datadir, &url);
+    if (rc == RF_ERR_NOT_FOUND)
+        return 0; /* SQLite: no network */
+    if (rc != 0)
+        return rc;
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    sodium_memzero(url, strlen(url));
+    free(url);
+    if (!opts)
+        return RF_ERR_FORMAT;
+    const char *host = NULL, *hostaddr = NULL, *p = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            p = o->val;
+    }
+    const char *a = hostaddr ? hostaddr : host;
+    unsigned char buf[sizeof(struct in6_addr)];
+    rc = RF_ERR_INVALID; /* a Unix socket, a name, several hosts or ports */
+    if (a && inet_pton(AF_INET, a, buf) == 1)
+        *family = AF_INET, rc = 0;
+    else if (a && inet_pton(AF_INET6, a, buf) == 1)
+        *family = AF_INET6, rc = 0;
+    if (rc == 0) {
+        char *end = NULL;
+        unsigned long v = p ? strtoul(p, &end, 10) : 5432;
+        if ((p && (*end || end == p)) || v == 0 || v > 65535)
+            rc = RF_ERR_INVALID;
+        else
+            *port = (unsigned)v;
+    }
+    PQconninfoFree(opts);
+    if (rc != 0)
+        *family = 0;
     return rc;
 }
 

@@ -48,6 +48,12 @@ void rf_store_close(struct rf_store *st);
 int rf_store_create(struct rf_store **out, const char *datadir, const char *db_url);
 /* 1 if url is a postgresql:// (or postgres://) URL rf_store_create takes. */
 int rf_store_url_valid(const char *url);
+/* What the store of datadir needs from the network, for the sandbox
+ * (sandbox.h): family 0 (SQLite: nothing), or AF_INET/AF_INET6 and the TCP
+ * port of its PostgreSQL server. RF_ERR_INVALID if the URL does not name one
+ * numeric address (a Unix socket, a host name, several hosts): the sandboxed
+ * server could not reach it. */
+int rf_store_net(const char *datadir, int *family, unsigned *port);
 /* "sqlite" or "postgresql" (for an admin's status; no connection detail). */
 const char *rf_store_backend(const struct rf_store *st);
 /* Days since the epoch, UTC, now. */

@@ -12,7 +12,10 @@ What a test gets from here:
              REFUGE_PASSPHRASE_FILE.
   check()    an assertion that says what a user would have seen.
 Environment: REFUGE_BIN (default build-san/refuge), REFUGE_TEST_KEEP=1 keeps
-the temporary directories for a post-mortem.
+the temporary directories for a post-mortem. REFUGE_TEST_DB=postgresql makes
+every instance a test creates store in a fresh database of the throwaway
+cluster at REFUGE_TEST_PG (scripts/pg-test; `refuge server init --db`),
+dropped at the end; without REFUGE_TEST_PG such a run is skipped, loudly.
 A test exits 0 (passed), 77 (skipped, prints a line starting "SKIP") or 1.
 """
 
@@ -38,6 +41,7 @@ import urllib.parse
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("REFUGE_BIN") or os.path.join(REPO, "build-san", "refuge")
 KEEP = os.environ.get("REFUGE_TEST_KEEP") == "1"
+DB = os.environ.get("REFUGE_TEST_DB", "sqlite")
 
 os.environ.setdefault(
     "ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:strict_string_checks=1")
@@ -104,6 +108,37 @@ def tempdir(prefix="refuge-e2e-"):
     else:
         on_cleanup(lambda: shutil.rmtree(d, ignore_errors=True))
     return d
+
+
+def pg_database():
+    """A fresh database on the test cluster (dropped at cleanup): its URL."""
+    base = os.environ.get("REFUGE_TEST_PG", "")
+    if not base:
+        raise Skip("REFUGE_TEST_DB=postgresql but no PostgreSQL: REFUGE_TEST_PG is not set "
+                   "(scripts/check starts a throwaway cluster with scripts/pg-test)")
+    name = "refuge_e2e_" + secrets.token_hex(6)
+    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", base, "-c",
+                        "CREATE DATABASE " + name], capture_output=True, timeout=120)
+    check(p.returncode == 0, "cannot create a database on the PostgreSQL test cluster",
+          (p.stdout + p.stderr).decode(errors="replace"))
+
+    def drop():
+        subprocess.run(["psql", "-X", "-q", base, "-c",
+                        "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name],
+                       capture_output=True, timeout=120)
+    if not KEEP:
+        on_cleanup(drop)
+    u = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, ""))
+
+
+def db_args():
+    """`refuge server init` flags for the backend this run tests."""
+    if DB == "sqlite":
+        return []
+    if DB != "postgresql":
+        raise TestFailure("REFUGE_TEST_DB must be sqlite or postgresql, not %r" % DB)
+    return ["--db", pg_database()]
 
 
 def free_port():
@@ -194,7 +229,7 @@ class Server:
         return "http://127.0.0.1:%d" % self.port
 
     def init(self):
-        args = ["server", "init", "--data", self.data]
+        args = ["server", "init", "--data", self.data] + db_args()
         if self.cheap_kdf:
             h = run(["server", "init", "--help"], timeout=60)
             helptext = h.out + h.err
@@ -1184,7 +1219,7 @@ class TeamServer(Server):
     def init(self):
         if not self.init_args:
             return super().init()
-        args = ["server", "init", "--data", self.data] + self.init_args
+        args = ["server", "init", "--data", self.data] + self.init_args + db_args()
         h = run(["server", "init", "--help"], timeout=60)
         helptext = h.out + h.err
         for flag in self.init_args:
