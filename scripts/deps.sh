@@ -5,9 +5,10 @@
 set -eu
 BUILD="build-essential meson ninja-build pkg-config clang libsodium-dev libmicrohttpd-dev
 libsqlite3-dev libjansson-dev libunistring-dev libcurl4-openssl-dev libseccomp-dev gettext python3
-libjpeg62-turbo-dev libpng-dev libexif-dev libpoppler-glib-dev libcairo2-dev"
+libjpeg62-turbo-dev libpng-dev libexif-dev libpoppler-glib-dev libcairo2-dev libpq-dev"
 CHECK="libcmocka-dev chromium chromium-l10n nodejs npm curl diceware hunspell-ru fortunes-ru mueller7-dict mythes-ru
-hunspell-uk mythes-uk manpages-uk tesseract-ocr tesseract-ocr-ukr sqlite3 binutils tor"
+hunspell-uk mythes-uk manpages-uk tesseract-ocr tesseract-ocr-ukr sqlite3 binutils tor
+postgresql postgresql-client"
 BENCH="nginx-light wrk"
 FUZZ="clang libclang-rt-14-dev"
 # make deb, and its test (tests/e2e/test_deb.py): Debian's packaging tools, a

@@ -92,7 +92,15 @@ const struct rf_migration rf_migrations[] = {
               " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),"
               " seq BIGINT NOT NULL,"
               " grant_id BIGINT NOT NULL);"
-              "INSERT INTO counters(seq, grant_id) VALUES (0, 0);",
+              "INSERT INTO counters(seq, grant_id) VALUES (0, 0);"
+              /* a row inserted without a seq (by hand, by an admin's
+               * tool) takes the next one from counters all the same */
+              "CREATE FUNCTION refuge_objects_seq() RETURNS trigger LANGUAGE plpgsql AS $$"
+              " BEGIN IF NEW.seq IS NULL THEN"
+              " UPDATE counters SET seq = seq + 1 RETURNING seq INTO NEW.seq; END IF;"
+              " RETURN NEW; END $$;"
+              "CREATE TRIGGER objects_seq BEFORE INSERT ON objects"
+              " FOR EACH ROW EXECUTE FUNCTION refuge_objects_seq();",
     },
     /* 1 -> 2: teams and casework (grants, audit log, retention, teamconfig) */
     {

@@ -34,10 +34,14 @@
  * refuge_schema, each step in its own transaction under an advisory lock,
  * so processes starting together migrate once.
  *
- * Recovery at open, by the opener holding DIR/lock (as in SQLite), removes
- * only temp files and unnamed blobs older than PG_RECOVER_AGE: another
- * process (on this host or another sharing the directory) may have one in
- * flight, a put that has not committed yet.
+ * Recovery at open. Several processes may use one data directory (on one
+ * host, or several sharing it: the directory must then support flock, as
+ * NFSv4 does). Every opener holds a shared flock on DIR/users while it is
+ * open. An opener that gets it exclusively is alone: it empties DIR/tmp and
+ * removes every blob no row names, as the SQLite backend does. Beside a live
+ * process it removes only temp files and unnamed blobs older than
+ * PG_RECOVER_AGE, since the other may have a put in flight that has not
+ * committed yet.
  */
 #include "lib/err.h"
 #include "lib/log.h"
@@ -52,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -535,10 +540,26 @@ static int clear_old_tmp(struct rf_store *st, long *n)
     return 0;
 }
 
-static int recover(struct rf_store *st)
+static int sweep_all(void *ctx, const char *name)
+{
+    struct sweep_ctx *sc = ctx;
+    return blob_referenced_on(&sc->st->w, name);
+}
+
+static int recover(struct rf_store *st, int alone)
 {
     long tmp = 0, orphans = 0;
     struct sweep_ctx sc = {st};
+    if (alone) {
+        int rc = rf_blobdir_clear_tmp(&st->files, &tmp);
+        if (rc == 0)
+            rc = rf_blobdir_sweep(&st->files, sweep_all, &sc, &orphans);
+        if (tmp > 0)
+            rf_log_num(RF_LOG_INFO, "store: removed unfinished temp files", "count", tmp);
+        if (orphans > 0)
+            rf_log_num(RF_LOG_INFO, "store: removed blobs no object names", "count", orphans);
+        return rc;
+    }
     int rc = clear_old_tmp(st, &tmp);
     if (rc == 0)
         rc = rf_blobdir_sweep(&st->files, sweep_referenced, &sc, &orphans);
@@ -560,6 +581,8 @@ static void pg_close(struct rf_store *st)
     conn_close(&st->w);
     rf_blobdir_close(&st->files);
     free(st->dead);
+    if (st->users_fd >= 0)
+        close(st->users_fd); /* and its flock with it */
     if (st->url) {
         sodium_memzero(st->url, strlen(st->url)); /* it may hold a password */
         free(st->url);
@@ -586,6 +609,7 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
     pthread_cond_init(&st->rcv, NULL);
     st->files.ops = &rf_pg_ops;
     st->files.dir_fd = st->files.blobs_fd = st->files.tmp_fd = st->files.lock_fd = -1;
+    st->users_fd = -1;
     if (!(st->url = strdup(url))) {
         rc = RF_ERR_NOMEM;
         goto out;
@@ -609,12 +633,28 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
     }
     if ((rc = rf_blobdir_open(&st->files, datadir, &do_recover, store_blob_referenced)) != 0)
         goto out;
+    (void)do_recover; /* DIR/lock is SQLite's rule; DIR/users is this backend's */
+    st->users_fd =
+        openat(st->files.dir_fd, "users", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (st->users_fd < 0) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
+    int alone = flock(st->users_fd, LOCK_EX | LOCK_NB) == 0;
+    if (!alone && flock(st->users_fd, LOCK_SH) != 0) {
+        rc = rf_store_errno(errno);
+        goto out;
+    }
     if ((rc = conn_open(&st->w, st->url)) != 0)
         goto out;
     if ((rc = migrate(&st->w)) != 0)
         goto out;
-    if (do_recover && (rc = recover(st)) != 0)
+    if ((rc = recover(st, alone)) != 0)
         goto out;
+    if (alone && flock(st->users_fd, LOCK_SH) != 0) { /* others may come now */
+        rc = rf_store_errno(errno);
+        goto out;
+    }
     *out = st;
     st = NULL;
 out:

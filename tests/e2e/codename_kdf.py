@@ -145,10 +145,8 @@ def derive(codename, salt, lookup_key, opslimit, memlimit):
 def instance_kdf(datadir):
     """(opslimit, memlimit, salt, lookup_key) of an instance's "instance.kdf"
     setting (srv_main.c), read from its database."""
-    import os
-    import sqlite3
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(datadir, "refuge.db"), uri=True,
-                          timeout=30)
+    import lib  # the database on either backend
+    con = lib.open_db(datadir, readonly=True)
     try:
         row = con.execute("SELECT value FROM settings WHERE key = 'instance.kdf'").fetchone()
     finally:

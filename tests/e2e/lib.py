@@ -1050,17 +1050,139 @@ def make_team(srv, names=("Alice", "Bob", "Carol")):
 
 # ---- the server's database, as a compromised server sees it ----
 
-def open_db(srv):
-    con = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
+class _PgCursor:
+    def __init__(self, rows, rowcount):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self):
+        return list(self._rows)
+
+    def __iter__(self):
+        return iter(self._rows)
+
+
+class PgDb:
+    """The server's PostgreSQL database as a compromised server sees it, with
+    the sqlite3 calls the tests make (execute with ? parameters, fetchone,
+    fetchall, executemany, close), through psql (the standard library has no
+    PostgreSQL driver). Each statement commits on its own: BEGIN [IMMEDIATE]
+    and COMMIT are accepted and do nothing. SQLite spellings the tests use are
+    translated: x'..' blobs, PRAGMA integrity_check (PostgreSQL checks its
+    own pages: "ok"), rowid (the table's first column)."""
+
+    SEP, REC, NUL = "\x1f", "\x1e", "\x1d"
+
+    def __init__(self, url):
+        self.url = url
+        self.isolation_level = None
+
+    @staticmethod
+    def _literal(v):
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, int):
+            return str(v)
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return "'\\x%s'::bytea" % bytes(v).hex()
+        return "'" + str(v).replace("'", "''") + "'"
+
+    def _sql(self, sql, params):
+        sql = re.sub(r"\bBEGIN IMMEDIATE\b", "BEGIN", sql)
+        sql = re.sub(r"(?i)\bx'([0-9a-f]*)'", lambda m: "'\\x%s'::bytea" % m.group(1), sql)
+        parts = sql.split("?")
+        check(len(parts) == len(params) + 1, "PgDb: parameters do not match the SQL", sql)
+        out = parts[0]
+        for v, rest in zip(params, parts[1:]):
+            out += self._literal(v) + rest
+        return out
+
+    @staticmethod
+    def _value(v):
+        if v == PgDb.NUL:
+            return None
+        if v.startswith("\\x") and re.fullmatch(r"\\x[0-9a-f]*", v):
+            return bytes.fromhex(v[2:])
+        if re.fullmatch(r"-?[0-9]+", v) and len(v) < 19:
+            return int(v)
+        return v
+
+    def execute(self, sql, params=()):
+        stripped = sql.strip().rstrip(";").upper()
+        if stripped in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "END"):
+            return _PgCursor([], 0)
+        if stripped == "PRAGMA INTEGRITY_CHECK":
+            return _PgCursor([("ok",)], 1)
+        m = re.search(r"(?i)ORDER BY rowid", sql)
+        if m:
+            sql = sql[:m.start()] + "ORDER BY 1" + sql[m.end():]
+        q = self._sql(sql, tuple(params))
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                            "-F", self.SEP, "-R", self.REC, "-P", "null=" + self.NUL,
+                            self.url, "-c", q], capture_output=True, timeout=120)
+        if p.returncode != 0:
+            raise sqlite3.OperationalError(p.stderr.decode(errors="replace").strip())
+        text = p.stdout.decode(errors="replace")
+        if text.endswith("\n"):
+            text = text[:-1]
+        rows = [tuple(self._value(v) for v in r.split(self.SEP))
+                for r in text.split(self.REC) if r != ""] if text else []
+        return _PgCursor(rows, len(rows))
+
+    def executemany(self, sql, seq):
+        for params in seq:
+            self.execute(sql, params)
+
+    def commit(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def db_url_of(datadir):
+    """The PostgreSQL URL an instance stores in (DIR/database), or None."""
+    try:
+        with open(os.path.join(datadir, "database")) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def open_db(srv, readonly=False):
+    """The server's database (srv: a Server or a data directory): sqlite3 on
+    DIR/refuge.db, or PgDb when the instance stores in PostgreSQL."""
+    datadir = srv if isinstance(srv, str) else srv.data
+    url = db_url_of(datadir)
+    if url:
+        return PgDb(url)
+    path = os.path.join(datadir, "refuge.db")
+    if readonly:
+        con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
+    else:
+        con = sqlite3.connect(path, timeout=30)
     con.isolation_level = None
     return con
 
 
 def table_columns(con, table):
+    if isinstance(con, PgDb):
+        return [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND table_schema = current_schema() ORDER BY ordinal_position", (table,)).fetchall()]
     return [r[1] for r in con.execute("PRAGMA table_info(%s)" % table).fetchall()]
 
 
 def tables(con):
+    if isinstance(con, PgDb):
+        return [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema()").fetchall()]
     return [r[0] for r in con.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
 
@@ -1364,9 +1486,7 @@ STORE_TABLES = ("objects", "sources", "staff", "rosters", "enroll_tokens")
 def store_snapshot(datadir, tables=STORE_TABLES):
     """A comparable picture of the store: sha256 of every row of the named
     tables (sqlite3, read-only) and the names and sizes of DATA/blobs."""
-    import sqlite3
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(datadir, "refuge.db"), uri=True,
-                          timeout=30)
+    con = open_db(datadir, readonly=True)
     snap = {}
     try:
         for t in tables:

@@ -28,6 +28,7 @@ RF_KIND_REPLY = 3
 def po_msgs(lang):
     with open(os.path.join(REPO, "po", lang + ".po"), encoding="utf-8") as f:
         return dict(re.findall(r'msgid "(.*)"\nmsgstr "(.*)"', f.read()))
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 
 
 def sent_list_text(page):
@@ -62,8 +63,7 @@ def check_sent_list(p, lang, n_msgs, n_files):
 
 
 def reply_objects(srv):
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "refuge.db"), uri=True,
-                          timeout=30)
+    con = lib.open_db(srv, readonly=True)
     try:
         rows = con.execute("SELECT seq, data FROM objects WHERE kind = ? ORDER BY seq",
                            (RF_KIND_REPLY,)).fetchall()

@@ -33,6 +33,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (Page, Person, Server, Staff, TestFailure, check, encode_multipart, log,
                  main, sha256, sha256_file, tempdir)
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 
 WANT_ACKED = int(os.environ.get("CRASH_SUBMISSIONS", "2000"))
 WANT_KILLS = int(os.environ.get("CRASH_KILLS", "25"))
@@ -169,7 +170,7 @@ def check_files_on_disk(srv):
     """After recovery: no temp file, blobs == the objects rows that name one."""
     tmp = os.listdir(os.path.join(srv.data, "tmp"))
     check(tmp == [], "no temp file is left in DATA/tmp after restart recovery", tmp[:10])
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "refuge.db"), uri=True)
+    con = lib.open_db(srv, readonly=True)
     try:
         rows = con.execute("SELECT blob, size FROM objects WHERE blob IS NOT NULL").fetchall()
         integrity = con.execute("PRAGMA integrity_check").fetchone()[0]

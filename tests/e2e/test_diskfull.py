@@ -24,6 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (REPO, Person, Server, Skip, Staff, check, encode_multipart, log, main,
                  on_cleanup, sha256, sha256_file, tempdir)
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 
 TMPFS_MB = 64
 FILLER_MB = 12
@@ -85,8 +86,7 @@ def csrf_of(person):
 
 
 def db_check(data):
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(data, "refuge.db"), uri=True,
-                          timeout=30)
+    con = lib.open_db(data, readonly=True)
     try:
         integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
         rows = con.execute("SELECT blob, size FROM objects WHERE blob IS NOT NULL").fetchall()

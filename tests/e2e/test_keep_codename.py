@@ -35,6 +35,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (REPO, Browser, Person, Server, check, encodings, enroll_first_admin,
                  find_codename, log, main, search_tree, snapshot_diff, store_snapshot)
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 
 
 def catalogue(lang):
@@ -294,10 +295,10 @@ def test():
     other = Server().init().start()
     check(shows(Browser(other.url, lang="en").get("/"), "en", "landing.closed.title"),
           "a second instance starts closed")
-    con = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
+    con = lib.open_db(srv)
     roster = con.execute("SELECT version, raw FROM rosters").fetchall()
     con.close()
-    con = sqlite3.connect(os.path.join(other.data, "refuge.db"), timeout=30)
+    con = lib.open_db(other)
     con.executemany("INSERT INTO rosters(version, raw) VALUES (?, ?)", roster)
     con.commit()
     con.close()

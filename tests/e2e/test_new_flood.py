@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import REPO, Person, Server, Staff, check, enroll_first_admin, log, main
 
 FLOOD_SECONDS = float(os.environ.get("FLOOD_NEW_SECONDS", "60"))
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 FLOOD_RATE = float(os.environ.get("FLOOD_NEW_RATE", "100"))
 THREADS = 4
 
@@ -38,9 +39,7 @@ def po_text(msgid, lang="en"):
 
 
 def count_sources(srv):
-    import sqlite3
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "refuge.db"), uri=True,
-                          timeout=30)
+    con = lib.open_db(srv, readonly=True)
     try:
         return con.execute("SELECT COUNT(*) FROM sources").fetchone()[0]
     finally:

@@ -23,14 +23,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codename_kdf
 from lib import Person, Server, check, encodings, enroll_first_admin, log, main
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 from test_canary import scan_memory
 
 IDLE_S = 20  # serve --session-idle; the reaper then runs every 2 s
 
 
 def stored_pk(srv, lookup_id):
-    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data, "refuge.db"), uri=True,
-                          timeout=30)
+    con = lib.open_db(srv, readonly=True)
     try:
         row = con.execute("SELECT pk FROM sources WHERE lookup_id = ?", (lookup_id,)).fetchone()
     finally:

@@ -43,6 +43,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (BIN, Browser, Person, Server, approve, check, encodings, enroll_first_admin,
                  free_port, invite, log, main, rand_letters, run, sanitizer_report)
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 
 PERSON_ADDRESS = "127.77.66.55"  # the people connect from here (any 127/8 works on Linux)
 
@@ -548,7 +549,7 @@ def test():
     # ---- the last backup: the setting `refuge server backup` writes ----
     epoch_day = (today - datetime.date(1970, 1, 1)).days
     for ago, warned in ((10, "backup_old"), (0, None)):
-        con = sqlite3.connect(os.path.join(srv.data, "refuge.db"))
+        con = lib.open_db(srv)
         con.execute("INSERT INTO settings(key, value) VALUES ('backup.last_day', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (struct.pack(">I", epoch_day - ago),))

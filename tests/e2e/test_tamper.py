@@ -19,9 +19,8 @@ from lib import Person, Server, Staff, case_ids, check, log, main
 
 
 def db(srv):
-    con = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
-    con.isolation_level = None
-    return con
+    return lib.open_db(srv)
+import lib  # noqa: E402  (lib.open_db: the database on either backend)
 
 
 def flip_middle(blob):
