@@ -5,7 +5,12 @@
  * all measured in one run on one directory. A benchmark, not a test: it
  * prints figures and asserts nothing.
  *
- *   store_commit DIR [threads=16] [seconds=3]
+ *   store_commit DIR [threads=16] [seconds=3] [postgresql://...]
+ *
+ * With a PostgreSQL URL (an empty database, or a fresh schema selected with
+ * ?options=-csearch_path%3DNAME) the store is that database (as `refuge
+ * server init --db` makes it) and the reference is still this directory's
+ * disk: put the cluster's data directory on the same disk.
  *
  * DIR must be on the disk the store will live on (not tmpfs); the program
  * creates DIR/bench-XXXXXX and removes it afterwards. Build and run it with
@@ -131,11 +136,12 @@ int main(int argc, char **argv)
     long err1 = 0, errg = 0;
     int rc = 1;
     if (argc < 2) {
-        fprintf(stderr, "usage: store_commit DIR [threads] [seconds]\n");
+        fprintf(stderr, "usage: store_commit DIR [threads] [seconds] [postgresql://...]\n");
         return 2;
     }
     int threads = argc > 2 ? atoi(argv[2]) : 16;
     double seconds = argc > 3 ? atof(argv[3]) : 3.0;
+    const char *db_url = argc > 4 && argv[4][0] ? argv[4] : NULL;
     if (threads < 1 || threads > THREADS_MAX || seconds <= 0) {
         fprintf(stderr, "store_commit: threads 1..%d, seconds > 0\n", THREADS_MAX);
         return 2;
@@ -148,7 +154,7 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(data, sizeof(data), "%s/data", root);
-    if (rf_store_open(&st, data) != 0 || rf_committer_new(&c, st) != 0)
+    if (rf_store_create(&st, data, db_url) != 0 || rf_committer_new(&c, st) != 0)
         goto out;
     struct rf_op src = {.type = RF_OP_SOURCE_CREATE};
     randombytes_buf(src.lookup_id, sizeof(src.lookup_id));
@@ -162,8 +168,9 @@ int main(int argc, char **argv)
     double group = measure(st, c, src.source.id, threads, seconds, &errg);
     rf_committer_stats(c, &b1, &o1);
 
-    printf("store_commit: %d threads, %.1f s each, %d-byte inline objects, synchronous=FULL\n",
-           threads, seconds, OBJ_SIZE);
+    printf("store_commit: %s, %d threads, %.1f s each, %d-byte inline objects, %s\n",
+           rf_store_backend(st), threads, seconds, OBJ_SIZE,
+           db_url ? "synchronous_commit=on" : "synchronous=FULL");
     printf("  %-36s %10.0f /s\n", "disk write+fdatasync (reference)", raw);
     printf("  %-36s %10.0f /s  (errors %ld)\n", "one op per transaction", single, err1);
     printf("  %-36s %10.0f /s  (errors %ld)\n", "group commit", group, errg);

@@ -1074,7 +1074,7 @@ class PgDb:
     translated: x'..' blobs, PRAGMA integrity_check (PostgreSQL checks its
     own pages: "ok"), rowid (the table's first column)."""
 
-    SEP, REC, NUL = "\x1f", "\x1e", "\x1d"
+    SEP, REC, NUL, SPLIT = "\x1f", "\x1e", "\x1d", "--refuge-e2e-split--"
 
     def __init__(self, url):
         self.url = url
@@ -1102,16 +1102,6 @@ class PgDb:
             out += self._literal(v) + rest
         return out
 
-    @staticmethod
-    def _value(v):
-        if v == PgDb.NUL:
-            return None
-        if v.startswith("\\x") and re.fullmatch(r"\\x[0-9a-f]*", v):
-            return bytes.fromhex(v[2:])
-        if re.fullmatch(r"-?[0-9]+", v) and len(v) < 19:
-            return int(v)
-        return v
-
     def execute(self, sql, params=()):
         stripped = sql.strip().rstrip(";").upper()
         if stripped in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "END"):
@@ -1121,18 +1111,37 @@ class PgDb:
         m = re.search(r"(?i)ORDER BY rowid", sql)
         if m:
             sql = sql[:m.start()] + "ORDER BY 1" + sql[m.end():]
-        q = self._sql(sql, tuple(params))
+        q = self._sql(sql, tuple(params)).strip().rstrip(";")
+        # the column types first (\\gdesc), then the rows, so each value
+        # comes back as the type sqlite3 would give (text stays text)
+        script = "%s \\gdesc\n\\echo %s\n%s;\n" % (q, self.SPLIT, q)
         p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                             "-F", self.SEP, "-R", self.REC, "-P", "null=" + self.NUL,
-                            self.url, "-c", q], capture_output=True, timeout=120)
+                            self.url], input=script.encode(), capture_output=True, timeout=120)
         if p.returncode != 0:
             raise sqlite3.OperationalError(p.stderr.decode(errors="replace").strip())
         text = p.stdout.decode(errors="replace")
+        desc, _, text = text.partition(self.SPLIT + "\n")
+        types = [d.split(self.SEP)[1].strip() for d in desc.split(self.REC)
+                 if d.count(self.SEP) == 1]
         if text.endswith("\n"):
             text = text[:-1]
-        rows = [tuple(self._value(v) for v in r.split(self.SEP))
-                for r in text.split(self.REC) if r != ""] if text else []
+        rows = [tuple(self._typed(v, types[i] if i < len(types) else "")
+                      for i, v in enumerate(r.split(self.SEP)))
+                for r in text.split(self.REC) if r != ""] if text and types else []
         return _PgCursor(rows, len(rows))
+
+    @staticmethod
+    def _typed(v, t):
+        if v == PgDb.NUL:
+            return None
+        if t in ("bigint", "integer", "smallint"):
+            return int(v)
+        if t == "bytea":
+            return bytes.fromhex(v[2:])
+        if t == "boolean":
+            return v == "t"
+        return v
 
     def executemany(self, sql, seq):
         for params in seq:
@@ -1152,6 +1161,40 @@ def db_url_of(datadir):
             return f.read().strip()
     except FileNotFoundError:
         return None
+
+
+def _pg_admin(url, sql):
+    """Runs sql on the cluster's postgres database (CREATE/DROP DATABASE)."""
+    u = urllib.parse.urlsplit(url)
+    admin = urllib.parse.urlunsplit((u.scheme, u.netloc, "/postgres", u.query, ""))
+    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c", sql],
+                       capture_output=True, timeout=120)
+    check(p.returncode == 0, "PostgreSQL test cluster: %s" % sql,
+          (p.stdout + p.stderr).decode(errors="replace"))
+
+
+def db_save(datadir, tag):
+    """With the server stopped: keeps a copy of an instance's PostgreSQL
+    database under tag (copying DATA copies a SQLite store; nothing to do)."""
+    url = db_url_of(datadir)
+    if not url:
+        return
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    _pg_admin(url, "DROP DATABASE IF EXISTS %s_%s" % (name, tag))
+    _pg_admin(url, "CREATE DATABASE %s_%s TEMPLATE %s" % (name, tag, name))
+    if not KEEP:
+        on_cleanup(lambda: _pg_admin(url, "DROP DATABASE IF EXISTS %s_%s WITH (FORCE)" %
+                                     (name, tag)))
+
+
+def db_restore(datadir, tag):
+    """With the server stopped: puts back the copy db_save kept under tag."""
+    url = db_url_of(datadir)
+    if not url:
+        return
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    _pg_admin(url, "DROP DATABASE %s WITH (FORCE)" % name)
+    _pg_admin(url, "CREATE DATABASE %s TEMPLATE %s_%s" % (name, name, tag))
 
 
 def open_db(srv, readonly=False):

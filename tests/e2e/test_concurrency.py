@@ -22,10 +22,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (require_commands, Person, Server, case_ids, check, events_of, log, main, make_team, norm_state,
                  open_db, restart_same_port, tempdir)
+import lib  # noqa: E402  (lib.db_save: the database on either backend)
 
 
 def snapshot(srv, members, dest):
     shutil.copytree(srv.data, os.path.join(dest, "data"))
+    lib.db_save(srv.data, "saved")  # the database too, when it is not in DATA
     for m in members:
         shutil.copytree(m.env["REFUGE_HOME"], os.path.join(dest, m.name))
 
@@ -33,6 +35,7 @@ def snapshot(srv, members, dest):
 def restore(srv, members, src):
     shutil.rmtree(srv.data)
     shutil.copytree(os.path.join(src, "data"), srv.data)
+    lib.db_restore(srv.data, "saved")
     for m in members:
         shutil.rmtree(m.env["REFUGE_HOME"])
         shutil.copytree(os.path.join(src, m.name), m.env["REFUGE_HOME"])
