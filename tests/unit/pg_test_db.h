@@ -68,8 +68,8 @@ __attribute__((unused)) static void pgt_new(char schema[24], char *url, size_t c
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
     pgt_exec(pgt_base(), sql);
     const char *base = pgt_base();
-    snprintf(url, cap, "%s%soptions=-csearch_path%%3D%s", base, strchr(base, '?') ? "&" : "?",
-             schema);
+    snprintf(url, cap, "%s%soptions=-csearch_path%%3D%s&application_name=%s", base,
+             strchr(base, '?') ? "&" : "?", schema, schema);
 }
 
 __attribute__((unused)) static void pgt_drop(const char *schema)

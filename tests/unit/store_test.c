@@ -1045,6 +1045,49 @@ static void reads_do_not_wait_for_a_writer(void **state)
     rf_buf_free(&b);
 }
 
+/* PostgreSQL only: the server ends the store's connections (as when it
+ * restarts). A batch in flight fails whole and nothing of it is stored; the
+ * store reconnects by itself and the next batch and reads work. */
+static void lost_connections_fail_a_batch_then_recover(void **state)
+{
+    struct fixture *f = *state;
+    char q[160];
+    if (!on_pg)
+        skip();
+    struct rf_source a = make_source(f->st, 1);
+    int64_t s0 = put_inline(f->st, a.id, 1, (const uint8_t *)"a", 1);
+    struct rf_object o;
+    assert_int_equal(rf_store_object_get(f->st, s0, &o), 0); /* a reader is open too */
+    snprintf(q, sizeof(q),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE application_name = '%s'",
+             f->schema);
+    assert_true(pgt_int(pgt_base(), q) >= 2);
+    struct rf_op ops[2] = {{.type = RF_OP_OBJECT_PUT, .source_id = a.id, .kind = 1},
+                           {.type = RF_OP_OBJECT_PUT, .source_id = a.id, .kind = 1}};
+    ops[0].data = ops[1].data = (const uint8_t *)"b";
+    ops[0].len = ops[1].len = 1;
+    int rc = rf_store_apply(f->st, ops, 2);
+    if (rc != 0) { /* failed whole: every op says so, nothing was stored */
+        assert_int_equal(ops[0].status, rc);
+        assert_int_equal(ops[1].status, rc);
+        assert_int_equal(rf_store_apply(f->st, ops, 2), 0);
+    }
+    assert_int_equal(ops[0].status | ops[1].status, 0);
+    struct rf_object list[8];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++) { /* the first read may meet the dead reader */
+        rc = rf_store_objects_since(f->st, 0, list, 8, &n);
+        if (rc == 0)
+            break;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].seq, s0);
+    assert_int_equal(list[1].seq, ops[0].seq);
+    assert_int_equal(list[2].seq, ops[1].seq);
+}
+
 /* ---- teams: grants, audit, teamconfig, schedule, purge ---- */
 
 static void fill_grant(uint8_t g[88], const uint8_t keyid[8], uint8_t fill)
@@ -1837,6 +1880,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(reads_run_while_writing, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_do_not_wait_for_a_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(lost_connections_fail_a_batch_then_recover, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(grants_kept_per_granter_and_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(nonces_refused_across_reopen_and_openers, setup, teardown),
         cmocka_unit_test_setup_teardown(grants_unique_listed_by_key_and_gone_with_their_object,
