@@ -396,6 +396,10 @@ int rf_pg_reader_get(struct rf_store *st, struct pgconn **out)
             if (!st->readers[i].db)
                 c = &st->readers[i];
         rc = c ? conn_open(c, st->url) : RF_ERR_DB;
+        /* rf_store_open_readonly: PostgreSQL refuses any write on them too */
+        if (rc == 0 && st->files.readonly &&
+            (rc = rf_pg_sql(c, "SET default_transaction_read_only = on")) != 0)
+            conn_close(c);
         if (rc == 0) {
             st->n_open++;
             *out = c;
