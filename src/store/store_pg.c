@@ -438,15 +438,21 @@ static int schema_version(struct pgconn *c, int *v)
 
 static int migrate(struct pgconn *c)
 {
-    int rc = rf_pg_sql(c, "CREATE TABLE IF NOT EXISTS refuge_schema("
-                          " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),"
-                          " version INTEGER NOT NULL);"
-                          "INSERT INTO refuge_schema(version) VALUES (0) ON CONFLICT DO NOTHING;");
+    char sql[400];
+    /* under the lock too: two processes creating the table at once would
+     * collide in PostgreSQL's catalog even with IF NOT EXISTS */
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SELECT pg_advisory_xact_lock(%lld);"
+             "CREATE TABLE IF NOT EXISTS refuge_schema("
+             " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),"
+             " version INTEGER NOT NULL);"
+             "INSERT INTO refuge_schema(version) VALUES (0) ON CONFLICT DO NOTHING; COMMIT;",
+             (long long)PG_MIGRATE_LOCK);
+    int rc = rf_pg_sql(c, sql);
     for (;;) {
         int v = 0;
-        char sql[160];
         if (rc != 0)
-            return rc;
+            break;
         snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld);",
                  (long long)PG_MIGRATE_LOCK);
         if ((rc = rf_pg_sql(c, sql)) != 0 || (rc = schema_version(c, &v)) != 0)
