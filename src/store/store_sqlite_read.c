@@ -156,7 +156,7 @@ static int row_source(sqlite3_stmt *s, void *ctx)
 }
 
 int rf_sqlite_source_by_lookup(struct rf_store *st, const uint8_t lookup_id[32],
-                              struct rf_source *out)
+                               struct rf_source *out)
 {
     return read_one(st, S_SOURCE_BY_LOOKUP, bind_key32, lookup_id, row_source, out);
 }
@@ -211,7 +211,7 @@ static void bind_since(sqlite3_stmt *s, const void *args)
 }
 
 int rf_sqlite_objects_since(struct rf_store *st, int64_t after, struct rf_object *out, size_t cap,
-                           size_t *n)
+                            size_t *n)
 {
     struct object_rows r = {out, cap, 0};
     struct since_args a = {after, cap_limit(cap)};
@@ -236,7 +236,7 @@ static void bind_of_source(sqlite3_stmt *s, const void *args)
 }
 
 int rf_sqlite_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kinds,
-                               struct rf_object *out, size_t cap, size_t *n)
+                                struct rf_object *out, size_t cap, size_t *n)
 {
     struct object_rows r = {out, cap, 0};
     struct of_source_args a = {source_id, (int64_t)(kinds & 0xffffffffu), cap_limit(cap)};
@@ -480,7 +480,7 @@ static void bind_grants(sqlite3_stmt *s, const void *args)
 }
 
 int rf_sqlite_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
-                        struct rf_grant_rec *out, size_t cap, size_t *n)
+                         struct rf_grant_rec *out, size_t cap, size_t *n)
 {
     struct grant_rows r = {out, cap, 0};
     struct grants_args a = {keyid, after, cap_limit(cap)};
@@ -525,8 +525,8 @@ static int row_audit(sqlite3_stmt *s, void *ctx)
     return 0;
 }
 
-int rf_sqlite_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
-                        size_t *n)
+int rf_sqlite_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out,
+                         size_t cap, size_t *n)
 {
     struct audit_rows r = {out, cap, 0};
     struct since_args a = {after > INT64_MAX ? INT64_MAX : (int64_t)after, cap_limit(cap)};

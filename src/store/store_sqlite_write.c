@@ -675,7 +675,7 @@ static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
 }
 
 int rf_sqlite_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                   struct rf_purge_counts *out)
+                    struct rf_purge_counts *out)
 {
     struct rf_purge_counts n = {0, 0, 0};
     int64_t after = 0;
