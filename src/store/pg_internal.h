@@ -103,6 +103,9 @@ int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult 
 int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *changed);
 /* Runs plain SQL without parameters (BEGIN, SAVEPOINT, ...). */
 int rf_pg_sql(struct pgconn *c, const char *sql);
+/* COMMIT: 0 only if PostgreSQL committed (and, synchronous_commit on,
+ * flushed the commit record). */
+int rf_pg_commit(struct pgconn *c);
 /* Reconnects c if its connection broke (a PostgreSQL restart). */
 int rf_pg_ensure(struct pgconn *c);
 /* 1 if c is inside a transaction block (possibly failed) */

@@ -316,6 +316,17 @@ int rf_pg_sql(struct pgconn *c, const char *sql)
     return rc;
 }
 
+int rf_pg_commit(struct pgconn *c)
+{
+    PGresult *r = PQexec(c->db, "COMMIT");
+    int rc = pg_ok(r) ? 0 : pg_err(r, c->db);
+    /* COMMIT of a transaction that failed rolls it back and says so */
+    if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0)
+        rc = RF_ERR_DB;
+    PQclear(r);
+    return rc;
+}
+
 int rf_pg_in_tx(struct pgconn *c)
 {
     PGTransactionStatusType t = PQtransactionStatus(c->db);
@@ -464,12 +475,12 @@ static int migrate(struct pgconn *c)
             break;
         }
         if (v == rf_schema_version) {
-            rc = rf_pg_sql(c, "COMMIT");
+            rc = rf_pg_commit(c);
             break;
         }
         snprintf(sql, sizeof(sql), "UPDATE refuge_schema SET version = %d", v + 1);
         if ((rc = rf_pg_sql(c, rf_migrations[v].pg)) != 0 || (rc = rf_pg_sql(c, sql)) != 0 ||
-            (rc = rf_pg_sql(c, "COMMIT")) != 0) {
+            (rc = rf_pg_commit(c)) != 0) {
             rf_log_num(RF_LOG_ERROR, "store: migration failed", "to_version", v + 1);
             break;
         }

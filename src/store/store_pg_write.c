@@ -485,7 +485,7 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
         goto fail;
     if ((rc = rf_store_fault_hit(&st->files)) != 0)
         goto fail;
-    if ((rc = rf_pg_sql(c, "COMMIT")) != 0)
+    if ((rc = rf_pg_commit(c)) != 0)
         goto fail;
     size_t nd = 0;
     for (size_t i = 0; i < n; i++)
@@ -569,7 +569,7 @@ static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_
     if (rc == 0)
         rc = rf_store_fault_hit(&st->files);
     if (rc == 0)
-        rc = rf_pg_sql(c, "COMMIT");
+        rc = rf_pg_commit(c);
     if (rc != 0) {
         if (c->db && rf_pg_in_tx(c))
             rf_pg_sql(c, "ROLLBACK");
@@ -601,7 +601,7 @@ static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
     if (rc == 0)
         rc = rf_store_fault_hit(&st->files);
     if (rc == 0)
-        rc = rf_pg_sql(c, "COMMIT");
+        rc = rf_pg_commit(c);
     if (rc != 0 && c->db && rf_pg_in_tx(c))
         rf_pg_sql(c, "ROLLBACK");
     pthread_mutex_unlock(&st->wmu);
