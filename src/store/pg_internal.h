@@ -9,7 +9,7 @@
 
 #include "store/store_internal.h"
 
-#include <libpq-fe.h>
+#include "store/pq_dl.h" /* libpq, opened at run time */
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -13,12 +13,12 @@
  */
 #include "lib/err.h"
 #include "lib/log.h"
+#include "store/pq_dl.h"
 #include "store/store_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libpq-fe.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,8 +195,15 @@ int rf_store_net(const char *datadir, int *family, unsigned *port)
     int rc = read_url(datadir, &url);
     if (rc == RF_ERR_NOT_FOUND)
         return 0; /* SQLite: no network */
-    if (rc != 0)
+    if (rc == 0)
+        rc = rf_pq_load();
+    if (rc != 0) {
+        if (url) {
+            sodium_memzero(url, strlen(url));
+            free(url);
+        }
         return rc;
+    }
     PQconninfoOption *opts = PQconninfoParse(url, NULL);
     sodium_memzero(url, strlen(url));
     free(url);

@@ -621,6 +621,8 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
 {
     int rc, do_recover = 0;
     *out = NULL;
+    if ((rc = rf_pq_load()) != 0)
+        return rc;
     struct rf_store *st = calloc(1, sizeof(*st));
     if (!st)
         return RF_ERR_NOMEM;
