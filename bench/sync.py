@@ -28,8 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from lib import BIN, Server, check, log, main, make_team  # noqa: E402
 
-NCASES = int(os.environ.get("SYNC_BENCH_CASES", "100000"))
-NEVENTS = int(os.environ.get("SYNC_BENCH_EVENTS", "1000000"))
+NCASES = int(os.environ.get("SYNC_BENCH_CASES", "10000"))
+NEVENTS = int(os.environ.get("SYNC_BENCH_EVENTS", "100000"))
 FILL = os.environ.get("SYNC_BENCH_FILL") or os.path.join(ROOT, "build", "bench",
                                                           "refuge-bench-syncfill")
 COLD_S, WARM_S, LIST_MS = 30.0, 1.0, 100.0
@@ -65,7 +65,11 @@ def bench():
     fill_s = time.time() - t
     srv.restart()
 
-    perf = None
+    def server_cpu():
+        with open("/proc/%d/stat" % srv.pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+    srv_cpu0 = server_cpu()
     if os.environ.get("SYNC_BENCH_PERF"):
         perf_args = ["perf", "record", "-e", "cpu-clock", "--call-graph", "dwarf", "-o",
                      os.environ["SYNC_BENCH_PERF"], "--", BIN, "sync"]
@@ -75,6 +79,7 @@ def bench():
         check(p.returncode == 0, "perf record refuge sync", p.stderr[-600:])
     else:
         cold, cold_cpu, out = timed_run(bob, "sync")
+    srv_cpu = server_cpu() - srv_cpu0
     check("Synced %d new objects" % (NCASES + NEVENTS) in out, "the cold sync took every object",
           out)
     check("unverified" not in out, "no event was refused", out)
@@ -90,7 +95,9 @@ def bench():
     floor_s = (nobj * us_open + NEVENTS * us_verify) / 1e6 / ncpu
     print("sync_fixture %d cases, %d events (%d objects); filled in %.0f s (%s)" % (
         NCASES, NEVENTS, nobj, fill_s, r.stdout.strip()))
-    print("sync_cold_s %.1f  (client CPU %.1f s; %.0f objects/s)" % (cold, cold_cpu, nobj / cold))
+    print("sync_cold_s %.1f  (%.0f objects/s; CPU: client %.1f s = %.0f us/object, server %.1f s "
+          "= %.0f us/object)" % (cold, nobj / cold, cold_cpu, cold_cpu * 1e6 / nobj, srv_cpu,
+                                 srv_cpu * 1e6 / nobj))
     print("reference_open_verify_per_s %.0f  (crypto_box_seal_open + Ed25519 verify on %d CPUs; "
           "one core: open %.1f us, verify %.1f us)" % (per_s, ncpu, us_open, us_verify))
     print("reference_floor_s %.1f  (that work for every object on %d CPUs, nothing else)" % (
@@ -103,9 +110,10 @@ def bench():
     print("cases_json_ms median %.0f  max %.0f  (refuge cases --json)" % (
         statistics.median(lst_json) * 1000, max(lst_json) * 1000))
     if NCASES < 100000 or NEVENTS < 1000000:
-        k = 1000000 / max(NEVENTS, 1)
+        k = 1100000 / nobj
         print("extrapolated_cold_s_at_100000_1000000 %.0f  (EXTRAPOLATION, not measured: "
-              "cold time x %.1f, linear in events)" % (cold * k, k))
+              "cold time x %.1f, linear in objects; floor there %.0f s)" % (
+                  cold * k, k, floor_s * k))
     print("load_average %s  (other work on this machine while measured)" %
           " ".join("%.2f" % v for v in os.getloadavg()))
     print("target_cold_under_%ds %s" % (COLD_S, "yes" if cold < COLD_S and nobj >= 1100000
