@@ -111,6 +111,7 @@ static int fetch(struct rf_net *n, struct rf_cache *c, const struct rf_cobj *o, 
  * is the one reported, and the page is not stored (it is listed again by
  * the next sync). */
 #define FETCHERS 8
+#define FETCH_BYTES ((uint64_t)64 * 1024 * 1024)
 
 struct slot {
     struct rf_cobj o;
@@ -509,6 +510,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
             break;
         struct rf_cobj newer = {0};
         size_t n = 0;
+        uint64_t held = 0;
         /* the listing is checked in order first (claims, roster) ... */
         for (size_t i = 0; rc == 0 && i < json_array_size(arr); i++) {
             struct rf_cobj o;
@@ -526,6 +528,14 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                 more = 1;
                 break;
             }
+            /* at most FETCH_BYTES of small objects held at once: the
+             * rest of the page is listed again from here */
+            uint64_t inl = o.size <= RF_CACHE_INLINE_MAX ? o.size : 0;
+            if (n > 0 && held + inl > FETCH_BYTES) {
+                more = 1;
+                break;
+            }
+            held += inl;
             sc.max = o.roster;
             pool.slots[n++].o = o;
         }
