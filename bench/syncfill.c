@@ -155,6 +155,7 @@ static void *work(void *arg)
         if (rc != 0)
             f->err = rc;
     }
+    rf_envelope_thread_done();
     return NULL;
 }
 

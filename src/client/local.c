@@ -515,6 +515,13 @@ static void *digester_run(void *arg)
     return NULL;
 }
 
+static void *digester_thread(void *arg)
+{
+    digester_run(arg);
+    rf_envelope_thread_done(); /* its kept open state (envelope.c) */
+    return NULL;
+}
+
 static int digest_cpus(void)
 {
     cpu_set_t set;
@@ -562,7 +569,7 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         p.next = 0;
         int started = 0;
         for (int t = 1; t < nthreads && (size_t)t < k; t++) {
-            if (pthread_create(&ws[t].th, NULL, digester_run, &ws[t]) != 0)
+            if (pthread_create(&ws[t].th, NULL, digester_thread, &ws[t]) != 0)
                 break; /* fewer threads: slower, not wrong */
             started = t;
         }
