@@ -56,10 +56,20 @@ struct rf_cache {
     sqlite3 *db;
     char objdir[PATH_MAX];
     int64_t summary_writes; /* summary rows written through this handle */
-    sqlite3_stmt *kept[4];  /* statements run for every row of a board page (kept_stmt) */
+    sqlite3_stmt *kept[8];  /* statements run for every row of a board page or every
+                             * object of a sync (kept_stmt) */
 };
 
-enum { KEPT_CASE_LAST, KEPT_META_GET, KEPT_BOARD_SINCE, KEPT_BOARD_COUNT };
+enum {
+    KEPT_CASE_LAST,
+    KEPT_META_GET,
+    KEPT_BOARD_SINCE,
+    KEPT_BOARD_COUNT,
+    KEPT_OBJECT_PUT,
+    KEPT_OBJECT_STREAM,
+    KEPT_DIGEST_PUT,
+    KEPT_GRANTS_GET
+};
 
 static const char *const schema =
     "PRAGMA journal_mode=WAL;"
@@ -247,7 +257,8 @@ static int prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
 
 /* A statement prepared once and kept (the desk's board runs these for
  * every row of a page: parsing the SQL each time was a tenth of a board in
- * the profile). The caller resets it after stepping (done_stmt), so no read
+ * the profile; a cold sync runs four of them for every object: a tenth of
+ * its client CPU). The caller resets it after stepping (done_stmt), so no read
  * transaction stays open. */
 static int kept_stmt(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st)
 {
@@ -292,10 +303,10 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
                         size_t len)
 {
     sqlite3_stmt *st;
-    if (prepare(c,
-                "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data, roster)"
-                " VALUES(?, ?, ?, ?, ?, ?, ?)",
-                &st) != 0)
+    if (kept_stmt(c, KEPT_OBJECT_PUT,
+                  "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data, roster)"
+                  " VALUES(?, ?, ?, ?, ?, ?, ?)",
+                  &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, o->seq);
     sqlite3_bind_text(st, 2, o->case_id, -1, SQLITE_STATIC);
@@ -308,7 +319,7 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
         sqlite3_bind_null(st, 6);
     sqlite3_bind_int64(st, 7, o->roster);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    done_stmt(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
@@ -352,16 +363,17 @@ int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, voi
 {
     sqlite3_stmt *st;
     char path[PATH_MAX];
-    if (prepare(c, "SELECT data IS NULL, data FROM objects WHERE seq = ?", &st) != 0)
+    if (kept_stmt(c, KEPT_OBJECT_STREAM, "SELECT data IS NULL, data FROM objects WHERE seq = ?",
+                  &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     int s = sqlite3_step(st), rc;
     if (s != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        done_stmt(st);
         return s == SQLITE_DONE ? RF_ERR_NOT_FOUND : RF_ERR_DB;
     }
     if (sqlite3_column_int(st, 0)) {
-        sqlite3_finalize(st);
+        done_stmt(st);
         rc = rf_cache_file_path(c, seq, 0, path, sizeof(path));
         return rc ? rc : stream_file(path, sink, ctx);
     }
@@ -372,7 +384,7 @@ int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, voi
         size_t k = n - off < RF_ENV_CHUNK ? n - off : RF_ENV_CHUNK;
         rc = sink(ctx, p + off, k);
     }
-    sqlite3_finalize(st);
+    done_stmt(st);
     return rc;
 }
 
@@ -688,9 +700,9 @@ int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, in
                         const uint8_t *blob, size_t n)
 {
     sqlite3_stmt *st;
-    if (prepare(c,
-                "INSERT OR REPLACE INTO digests(seq, case_id, readable, blob) VALUES(?, ?, ?, ?)",
-                &st) != 0)
+    if (kept_stmt(c, KEPT_DIGEST_PUT,
+                  "INSERT OR REPLACE INTO digests(seq, case_id, readable, blob) VALUES(?, ?, ?, ?)",
+                  &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
@@ -700,7 +712,7 @@ int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, in
     else
         sqlite3_bind_null(st, 4);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    done_stmt(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
@@ -1068,7 +1080,8 @@ int rf_cache_grants_get(struct rf_cache *c, int64_t seq, uint8_t (*out)[RF_GRANT
 {
     sqlite3_stmt *st;
     *n = 0;
-    if (prepare(c, "SELECT grant FROM grant_keys WHERE seq = ? ORDER BY rowid", &st) != 0)
+    if (kept_stmt(c, KEPT_GRANTS_GET, "SELECT grant FROM grant_keys WHERE seq = ? ORDER BY rowid",
+                  &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     int s = SQLITE_DONE;
@@ -1078,7 +1091,7 @@ int rf_cache_grants_get(struct rf_cache *c, int64_t seq, uint8_t (*out)[RF_GRANT
         memcpy(out[(*n)++], sqlite3_column_blob(st, 0), RF_GRANT_BYTES);
     }
     int rc = *n == cap || s == SQLITE_DONE ? 0 : RF_ERR_DB;
-    sqlite3_finalize(st);
+    done_stmt(st);
     return rc;
 }
 

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,20 +66,19 @@ static int to_file(void *ctx, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int fetch(struct rf_net *n, struct rf_cache *c, const struct rf_cobj *o)
+/* Downloads one object's ciphertext: a small one into b (stored by the
+ * caller, in order), a large one streamed to its file in the cache (temp
+ * name, fsync, rename; its row is stored by the caller). */
+static int fetch(struct rf_net *n, struct rf_cache *c, const struct rf_cobj *o, struct rf_buf *b)
 {
     char path[64], tmp[PATH_MAX], dst[PATH_MAX];
     snprintf(path, sizeof(path), "/api/v1/objects/%" PRId64, o->seq);
     int rc;
     if (o->size <= RF_CACHE_INLINE_MAX) {
-        struct rf_buf b;
-        rf_buf_init(&b, RF_CACHE_INLINE_MAX);
-        rc = rf_net_download(n, path, o->size, to_buf, &b);
-        if (rc == 0 && b.len != o->size)
+        rf_buf_reset(b);
+        rc = rf_net_download(n, path, o->size, to_buf, b);
+        if (rc == 0 && b->len != o->size)
             rc = RF_ERR_PROTOCOL;
-        if (rc == 0)
-            rc = rf_cache_object_put(c, o, b.data ? b.data : (const uint8_t *)"", b.len);
-        rf_buf_free(&b);
         return rc;
     }
     rc = rf_cache_file_path(c, o->seq, 1, tmp, sizeof(tmp));
@@ -98,11 +98,133 @@ static int fetch(struct rf_net *n, struct rf_cache *c, const struct rf_cobj *o)
     close(fs.fd);
     if (rc == 0 && rename(tmp, dst) != 0)
         rc = RF_ERR_IO;
-    if (rc != 0) {
+    if (rc != 0)
         unlink(tmp);
-        return rc;
+    return rc;
+}
+
+/* The downloads of a page run on FETCHERS connections at once (each object
+ * is one signed request, so a serial sync waits a round trip per object);
+ * the cache rows are then written in order on this thread, in the page's
+ * one transaction, exactly as a serial download writes them. A failed
+ * download stops the others from taking more; the first failure in order
+ * is the one reported, and the page is not stored (it is listed again by
+ * the next sync). */
+#define FETCHERS 8
+#define FETCH_BYTES ((uint64_t)64 * 1024 * 1024)
+
+struct slot {
+    struct rf_cobj o;
+    struct rf_buf b;
+    int rc;      /* 0, or why it failed */
+    int fetched; /* 1 when a fetcher finished with it */
+    int fetcher; /* whose connection (its error text) */
+};
+
+struct pool {
+    struct rf_ctx *x;
+    struct slot *slots;
+    size_t n;
+    size_t next; /* under mu */
+    int stop;    /* under mu: a download failed */
+    pthread_mutex_t mu;
+    struct rf_net *nets[FETCHERS];
+    int nnets;
+};
+
+struct fetcher {
+    struct pool *p;
+    int id;
+    pthread_t th;
+};
+
+static void *fetcher_run(void *arg)
+{
+    struct fetcher *f = arg;
+    struct pool *p = f->p;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->stop ? p->n : p->next++;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n)
+            break;
+        struct slot *sl = &p->slots[i];
+        sl->fetcher = f->id;
+        sl->rc = fetch(p->nets[f->id], p->x->c, &sl->o, &sl->b);
+        sl->fetched = 1;
+        if (sl->rc != 0) {
+            pthread_mutex_lock(&p->mu);
+            p->stop = 1;
+            pthread_mutex_unlock(&p->mu);
+            break; /* its connection keeps the error text */
+        }
     }
-    return rf_cache_object_put(c, o, NULL, 0);
+    return NULL;
+}
+
+static int pool_open(struct pool *p, struct rf_ctx *x)
+{
+    memset(p, 0, sizeof(*p));
+    p->x = x;
+    p->slots = calloc(PAGE, sizeof(*p->slots));
+    if (!p->slots)
+        return RF_ERR_NOMEM;
+    for (size_t i = 0; i < PAGE; i++)
+        rf_buf_init(&p->slots[i].b, RF_CACHE_INLINE_MAX);
+    pthread_mutex_init(&p->mu, NULL);
+    /* the first connection is the command's own (already connected) */
+    p->nets[0] = x->n;
+    p->nnets = 1;
+    for (int i = 1; i < FETCHERS; i++) {
+        if (rf_net_open(&p->nets[i], x->h.server, x->k,
+                        x->h.insecure_http ? RF_NET_INSECURE_HTTP : 0) != 0)
+            break; /* fewer connections: slower, not wrong */
+        p->nnets++;
+    }
+    return 0;
+}
+
+static void pool_close(struct pool *p)
+{
+    if (!p->slots)
+        return;
+    for (int i = 1; i < p->nnets; i++)
+        rf_net_free(p->nets[i]);
+    for (size_t i = 0; i < PAGE; i++)
+        rf_buf_free(&p->slots[i].b);
+    free(p->slots);
+    pthread_mutex_destroy(&p->mu);
+    p->slots = NULL;
+}
+
+/* Downloads slots [0, n) on the pool's connections; returns the index of
+ * the first slot that failed, or n. */
+static size_t pool_fetch(struct pool *p, size_t n)
+{
+    struct fetcher fs[FETCHERS];
+    int started = 0;
+    p->n = n;
+    p->next = 0;
+    p->stop = 0;
+    for (size_t i = 0; i < n; i++)
+        p->slots[i].fetched = 0, p->slots[i].rc = 0;
+    int want = p->nnets < (int)n ? p->nnets : (int)n;
+    for (int i = 1; i < want; i++) {
+        fs[i].p = p;
+        fs[i].id = i;
+        if (pthread_create(&fs[i].th, NULL, fetcher_run, &fs[i]) != 0)
+            break;
+        started = i;
+    }
+    fs[0].p = p;
+    fs[0].id = 0;
+    fetcher_run(&fs[0]); /* this thread is a fetcher too */
+    for (int i = 1; i <= started; i++)
+        pthread_join(fs[i].th, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (!p->slots[i].fetched || p->slots[i].rc != 0)
+            return i;
+    return n;
 }
 
 /* Reads one listing entry, refusing anything out of shape. */
@@ -341,6 +463,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     int64_t last = 0;
     unsigned counts[RF_KIND_MAX + 1] = {0}, total = 0, sent = 0, grants = 0, unverified = 0;
     json_t *page = NULL;
+    struct pool pool = {0};
     if (out)
         *out = NULL;
     int rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, flags);
@@ -354,7 +477,9 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     if (rc != 0)
         goto out;
     struct stored_check sc = {0, 0};
-    rc = rf_cache_last_seq(x->c, &last);
+    rc = pool_open(&pool, x);
+    if (rc == 0)
+        rc = rf_cache_last_seq(x->c, &last);
     if (rc == 0)
         rc = rf_cache_meta_get(x->c, "stored_floor", &sc.floor);
     if (rc == 0)
@@ -384,10 +509,12 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         if (json_array_size(arr) == 0)
             break;
         struct rf_cobj newer = {0};
-        rc = rf_cache_begin(x->c);
+        size_t n = 0;
+        uint64_t held = 0;
+        /* the listing is checked in order first (claims, roster) ... */
         for (size_t i = 0; rc == 0 && i < json_array_size(arr); i++) {
             struct rf_cobj o;
-            rc = parse_obj(json_array_get(arr, i), last, &o);
+            rc = parse_obj(json_array_get(arr, i), n ? pool.slots[n - 1].o.seq : last, &o);
             if (rc != 0) {
                 rf_cmd_err("cannot list new objects", "the server's answer is malformed");
                 break;
@@ -401,19 +528,49 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                 more = 1;
                 break;
             }
+            /* at most FETCH_BYTES of small objects held at once: the
+             * rest of the page is listed again from here */
+            uint64_t inl = o.size <= RF_CACHE_INLINE_MAX ? o.size : 0;
+            if (n > 0 && held + inl > FETCH_BYTES) {
+                more = 1;
+                break;
+            }
+            held += inl;
             sc.max = o.roster;
-            rc = fetch(x->n, x->c, &o);
-            if (rc != 0) {
-                if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
-                    rf_cmd_net_err("cannot download an object", x->n);
+            pool.slots[n++].o = o;
+        }
+        /* ... then downloaded on every connection, stored in order */
+        size_t upto = rc == 0 ? pool_fetch(&pool, n) : 0;
+        int began = 0;
+        if (rc == 0) {
+            rc = rf_cache_begin(x->c);
+            began = rc == 0;
+        }
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            struct slot *sl = &pool.slots[i];
+            if (i == upto) {
+                rc = sl->fetched ? sl->rc : RF_ERR_NET;
+                if (!sl->fetched)
+                    rf_cmd_err("cannot download an object", "the download was interrupted");
+                else if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
+                    rf_cmd_net_err("cannot download an object", pool.nets[sl->fetcher]);
                 else
                     rf_cmd_errc("cannot store an object", rc);
                 break;
             }
-            last = o.seq;
+            if (sl->o.size <= RF_CACHE_INLINE_MAX)
+                rc = rf_cache_object_put(x->c, &sl->o,
+                                         sl->b.data ? sl->b.data : (const uint8_t *)"", sl->b.len);
+            else
+                rc = rf_cache_object_put(x->c, &sl->o, NULL, 0);
+            if (rc != 0) {
+                rf_cmd_errc("cannot store an object", rc);
+                break;
+            }
+            last = sl->o.seq;
             total++;
-            if (o.kind <= RF_KIND_MAX)
-                counts[o.kind]++;
+            if (sl->o.kind <= RF_KIND_MAX)
+                counts[sl->o.kind]++;
         }
         if (rc == 0)
             rc = rf_cache_set_last_seq(x->c, last);
@@ -421,7 +578,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
             rc = rf_cache_meta_set(x->c, "stored_max", sc.max);
         if (rc == 0)
             rc = rf_cache_commit(x->c);
-        else
+        else if (began)
             rf_cache_rollback(x->c);
         if (rc == 0 && newer.seq != 0)
             rc = catch_up_roster(x, &newer, &ro);
@@ -464,6 +621,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                    unverified == 1 ? "" : "s");
     }
 out:
+    pool_close(&pool);
     json_decref(page);
     if (rc == 0 && out)
         *out = ro;

@@ -24,6 +24,8 @@
 #include "lib/err.h"
 #include "lib/event.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,50 +369,238 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
     return d;
 }
 
-static int digest_one(struct rf_local *l, const struct rf_cobj *o, unsigned *unverified)
+/* ---- digesting new objects, on every core ----
+ *
+ * An object's digest is made in two halves. The first, on the calling
+ * thread, reads what SQLite holds: its ciphertext and, for an object sealed
+ * before this caseworker joined, the grant that opens it (rf_thread_pick).
+ * The second, which any thread may run, opens the envelope, verifies the
+ * event's signature and roster claims, and seals the digest row: that is
+ * nearly all of the work (one X25519 open and one Ed25519 verify per
+ * event). The rows are then written on the calling thread, in seq order, in
+ * the caller's transaction: the database is the same as when one thread
+ * does it all. Each digester keeps one secure plaintext buffer for all its
+ * objects (no locked memory allocated per object), wiped between them. */
+#define DIGEST_BATCH 1024
+#define DIGEST_BATCH_BYTES (64u * 1024 * 1024)
+#define DIGESTERS_MAX 16
+
+int rf_local_digest_threads;
+
+enum { PRE_OPEN, PRE_FILE, PRE_LARGE, PRE_FAILED };
+
+struct dslot {
+    const struct rf_cobj *o;
+    int pre, prerc;
+    uint8_t grant[RF_GRANT_BYTES];
+    int use_grant;
+    struct rf_buf ct;
+    /* results */
+    int rc;         /* fatal (out of memory): the update stops */
+    int skip;       /* names a roster not verified yet: no digest now */
+    int notrecip;   /* not sealed to this caseworker: an unreadable row */
+    int unverified; /* a refused event */
+    struct rf_buf row;
+};
+
+struct dpool {
+    struct rf_local *l;
+    struct dslot *slots;
+    size_t n, next; /* next under mu */
+    pthread_mutex_t mu;
+};
+
+struct digester {
+    struct dpool *p;
+    struct rf_buf plain; /* secure, reused */
+    pthread_t th;
+};
+
+/* The first half, on the thread that owns the database. */
+static void digest_read(struct rf_local *l, struct dslot *sl)
 {
-    struct rf_buf plain, sealed;
+    const struct rf_cobj *o = sl->o;
+    rf_buf_reset(&sl->ct);
+    sl->use_grant = 0;
+    sl->prerc = 0;
+    if (o->kind == RF_KIND_FILE) {
+        sl->pre = PRE_FILE; /* files are opened when saved (refuge files); nothing to index */
+        return;
+    }
+    if (o->size > PLAIN_MAX * 2) {
+        sl->pre = PRE_LARGE;
+        return;
+    }
+    sl->pre = PRE_OPEN;
+    int rc = rf_thread_pick(l->c, l->k, o->seq, sl->grant, &sl->use_grant);
+    if (rc == 0)
+        rc = rf_cache_object_stream(l->c, o->seq, to_buf, &sl->ct);
+    if (rc != 0) {
+        sl->pre = PRE_FAILED;
+        sl->prerc = rc;
+    }
+}
+
+/* The second half: any thread. */
+static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *plain)
+{
+    const struct rf_cobj *o = sl->o;
     char ad[48];
     uint8_t kind = 0;
     json_t *d = NULL;
-    int rc;
-    snprintf(ad, sizeof(ad), "digest:%lld", (long long)o->seq);
-    if (o->kind == RF_KIND_FILE) {
-        /* files are opened when saved (refuge files); nothing to index */
+    int rc = sl->prerc;
+    sl->rc = sl->skip = sl->notrecip = sl->unverified = 0;
+    rf_buf_reset(&sl->row);
+    if (sl->pre == PRE_FILE) {
         d = json_pack("{ss}", "k", "file");
         goto seal;
     }
-    if (o->size > PLAIN_MAX * 2) {
+    if (sl->pre == PRE_LARGE) {
         d = json_pack("{ssss}", "k", "broken", "error", "too large");
         goto seal;
     }
-    rf_buf_init_secure(&plain, PLAIN_MAX);
-    rc = rf_thread_open(l->c, l->k, o->seq, to_buf, &plain, &kind);
-    if (rc == RF_ERR_NOT_RECIPIENT) {
-        rf_buf_free(&plain);
-        return rf_cache_digest_put(l->c, o->seq, o->case_id, 0, NULL, 0);
+    rf_buf_reset(plain);
+    if (sl->pre == PRE_OPEN) {
+        struct rf_open *op = NULL;
+        rc = sl->use_grant
+                 ? rf_open_new_grant(&op, sl->grant, l->k->box_pk, l->k->box_sk, to_buf, plain)
+                 : rf_open_new(&op, l->k->box_pk, l->k->box_sk, to_buf, plain);
+        if (rc == 0 && sl->ct.len > 0)
+            rc = rf_open_write(op, sl->ct.data, sl->ct.len);
+        if (rc == 0)
+            rc = rf_open_finish(op);
+        if (rc == 0)
+            kind = rf_open_kind(op);
+        rf_open_free(op);
     }
-    if (rc == 0 && kind == RF_KIND_EVENT && names_future_roster(l, &plain)) {
-        rf_buf_free(&plain);
-        return 0; /* no digest yet: looked at again after the next roster check */
+    if (rc == RF_ERR_NOT_RECIPIENT) {
+        sl->notrecip = 1;
+        rf_buf_reset(plain);
+        return;
+    }
+    if (rc == 0 && kind == RF_KIND_EVENT && names_future_roster(l, plain)) {
+        sl->skip = 1; /* no digest yet: looked at again after the next roster check */
+        rf_buf_reset(plain);
+        return;
     }
     if (rc != 0)
         d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
     else
-        d = digest_of(l, o, kind, &plain);
-    rf_buf_free(&plain);
+        d = digest_of(l, o, kind, plain);
+    rf_buf_reset(plain);
 seal:
-    if (!d)
-        return RF_ERR_NOMEM;
-    if (unverified && json_object_get(d, "error") &&
-        strcmp(str_or(json_object_get(d, "k"), ""), "event") == 0)
-        (*unverified)++;
-    rf_buf_init(&sealed, ROW_MAX);
-    rc = seal_json(l, ad, d, &sealed);
+    if (!d) {
+        sl->rc = RF_ERR_NOMEM;
+        return;
+    }
+    sl->unverified =
+        json_object_get(d, "error") && strcmp(str_or(json_object_get(d, "k"), ""), "event") == 0;
+    snprintf(ad, sizeof(ad), "digest:%lld", (long long)o->seq);
+    sl->rc = seal_json(l, ad, d, &sl->row);
     json_decref(d);
-    if (rc == 0)
-        rc = rf_cache_digest_put(l->c, o->seq, o->case_id, 1, sealed.data, sealed.len);
-    rf_buf_free(&sealed);
+}
+
+static void *digester_run(void *arg)
+{
+    struct digester *w = arg;
+    struct dpool *p = w->p;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next < p->n ? p->next++ : p->n;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n)
+            break;
+        digest_work(p->l, &p->slots[i], &w->plain);
+    }
+    return NULL;
+}
+
+static void *digester_thread(void *arg)
+{
+    digester_run(arg);
+    rf_envelope_thread_done(); /* its kept open state (envelope.c) */
+    return NULL;
+}
+
+static int digest_cpus(void)
+{
+    cpu_set_t set;
+    int n = 1;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n > DIGESTERS_MAX ? DIGESTERS_MAX : n;
+}
+
+/* Digests objs[0..n) into the open transaction, on up to nthreads threads
+ * (1: all on this one). */
+static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, int nthreads,
+                      unsigned *unverified)
+{
+    struct dslot *slots = calloc(DIGEST_BATCH, sizeof(*slots));
+    struct digester ws[DIGESTERS_MAX];
+    struct dpool p = {.l = l, .slots = slots};
+    if (!slots)
+        return RF_ERR_NOMEM;
+    pthread_mutex_init(&p.mu, NULL);
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > DIGESTERS_MAX)
+        nthreads = DIGESTERS_MAX;
+    for (size_t i = 0; i < DIGEST_BATCH; i++) {
+        rf_buf_init(&slots[i].ct, PLAIN_MAX * 2);
+        rf_buf_init(&slots[i].row, ROW_MAX);
+    }
+    for (int t = 0; t < nthreads; t++) {
+        ws[t].p = &p;
+        rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
+    }
+    int rc = 0;
+    for (size_t first = 0; rc == 0 && first < n;) {
+        /* a batch: at most DIGEST_BATCH objects and DIGEST_BATCH_BYTES of
+         * ciphertext held at once */
+        size_t k = 0, bytes = 0;
+        while (first + k < n && k < DIGEST_BATCH && bytes < DIGEST_BATCH_BYTES) {
+            slots[k].o = &objs[first + k];
+            digest_read(l, &slots[k]);
+            bytes += slots[k].ct.len;
+            k++;
+        }
+        p.n = k;
+        p.next = 0;
+        int started = 0;
+        for (int t = 1; t < nthreads && (size_t)t < k; t++) {
+            if (pthread_create(&ws[t].th, NULL, digester_thread, &ws[t]) != 0)
+                break; /* fewer threads: slower, not wrong */
+            started = t;
+        }
+        digester_run(&ws[0]); /* this thread digests too */
+        for (int t = 1; t <= started; t++)
+            pthread_join(ws[t].th, NULL);
+        /* written in order, on this thread */
+        for (size_t i = 0; rc == 0 && i < k; i++) {
+            struct dslot *sl = &slots[i];
+            rc = sl->rc;
+            if (rc != 0 || sl->skip)
+                continue;
+            if (sl->notrecip) {
+                rc = rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 0, NULL, 0);
+                continue;
+            }
+            if (unverified && sl->unverified)
+                (*unverified)++;
+            rc =
+                rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data, sl->row.len);
+        }
+        first += k;
+    }
+    for (int t = 0; t < nthreads; t++)
+        rf_buf_free(&ws[t].plain);
+    for (size_t i = 0; i < DIGEST_BATCH; i++) {
+        rf_buf_free(&slots[i].ct);
+        rf_buf_free(&slots[i].row);
+    }
+    free(slots);
+    pthread_mutex_destroy(&p.mu);
     return rc;
 }
 
@@ -810,8 +1000,10 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         if (nd == 0 || strcmp(dirty[nd - 1], dirty[i]) != 0)
             memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
     rc = rf_cache_begin(l->c);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = digest_one(l, &objs[i], unverified);
+    if (rc == 0)
+        rc = digest_all(l, objs, n,
+                        rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(),
+                        unverified);
     for (size_t i = 0; rc == 0 && i < nd; i++)
         rc = rf_local_refresh(l, dirty[i]);
     if (rc == 0)

@@ -43,8 +43,14 @@ int rf_local_open(const struct rf_local *l, const char *ad, const uint8_t *p, si
  * the summaries of the cases they belong to (and the team's config).
  * *unverified (may be NULL) counts events refused. */
 int rf_local_update(struct rf_local *l, unsigned *unverified);
-/* The same, looking only at the objects numbered above after. */
+/* The same, looking only at the objects numbered above after. The objects
+ * are opened, verified and digested on every CPU this process may use;
+ * the rows are written in seq order on the calling thread, in one
+ * transaction. */
 int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverified);
+/* Digesting threads (0: one per CPU this process may use, at most 16);
+ * tests set 1 to compare a serial digest with a parallel one. */
+extern int rf_local_digest_threads;
 /* Builds the board rows (cache.h) of every summary if the cache asks for
  * it (meta "board_fill": a home from before cache version 3); rf_local_new
  * does it. *built (may be NULL): rows built. */

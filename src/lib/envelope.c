@@ -741,6 +741,14 @@ uint8_t rf_open_kind(const struct rf_open *o)
     return o->kind;
 }
 
+void rf_envelope_thread_done(void)
+{
+    sodium_free(seal_cache); /* zeros only (rf_seal_free, rf_open_free) */
+    seal_cache = NULL;
+    sodium_free(open_cache);
+    open_cache = NULL;
+}
+
 void rf_open_free(struct rf_open *o)
 {
     if (o == NULL)

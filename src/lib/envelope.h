@@ -196,4 +196,10 @@ int rf_grant_make(uint8_t grant[RF_GRANT_BYTES], const uint8_t key[32],
 int rf_open_new_grant(struct rf_open **out, const uint8_t grant[RF_GRANT_BYTES],
                       const uint8_t pk[32], const uint8_t sk[32], rf_sink_fn sink, void *ctx);
 
+/* Frees the calling thread's kept seal and open state objects (each
+ * thread keeps one of each, wiped, between uses: see envelope.c). A thread
+ * that seals or opens and then exits calls it last, or its guarded, locked
+ * pages are lost. Harmless when it holds none. */
+void rf_envelope_thread_done(void);
+
 #endif

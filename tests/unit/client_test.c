@@ -462,6 +462,177 @@ static void local_db_verified_and_sealed_at_rest(void **state)
     sodium_free(eve);
 }
 
+/* Digesting on every core (local.c digest_all) leaves the same local case
+ * database as one thread: the same digests (opened: the same plaintext;
+ * the same readable flags; the same objects left for later), the same
+ * summaries and the same count of refused events, over more objects than
+ * one batch holds and with every kind of outcome mixed in: valid events,
+ * a non-member's event, a tampered envelope, an object not sealed to this
+ * caseworker, a file, an event naming a roster not verified yet. */
+struct digest_seen {
+    const struct rf_local *l;
+    json_t *out; /* {"seq": plaintext or null} */
+};
+
+static int collect_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
+{
+    struct digest_seen *d = ctx;
+    char key[32], ad[48];
+    snprintf(key, sizeof(key), "%lld", (long long)seq);
+    if (!blob) {
+        json_object_set_new(d->out, key, json_null());
+        return 0;
+    }
+    struct rf_buf plain;
+    rf_buf_init_secure(&plain, 1 << 20);
+    snprintf(ad, sizeof(ad), "digest:%lld", (long long)seq);
+    int rc = rf_local_open(d->l, ad, blob, n, &plain);
+    if (rc == 0)
+        json_object_set_new(d->out, key, json_stringn((const char *)plain.data, plain.len));
+    rf_buf_free(&plain);
+    return rc;
+}
+
+static json_t *local_db_dump(struct rf_local *l, struct rf_cache *c, int ncases)
+{
+    json_t *all = json_object();
+    for (int i = 0; i < ncases; i++) {
+        char cid[16];
+        snprintf(cid, sizeof(cid), "case%06d", i);
+        struct digest_seen d = {l, json_object()};
+        assert_int_equal(rf_cache_digests(c, cid, collect_digest, &d), 0);
+        json_t *sum = NULL;
+        int rc = rf_local_summary(l, cid, &sum);
+        assert_true(rc == 0 || rc == RF_ERR_NOT_FOUND);
+        json_object_set_new(all, cid, json_pack("{soso*}", "digests", d.out, "summary", sum));
+    }
+    return all;
+}
+
+static void local_db_parallel_digest_same_as_serial(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("REFUGE_TEST_TMP");
+    struct rf_staff_keys *anna = sodium_malloc(sizeof(*anna));
+    struct rf_staff_keys *eve = sodium_malloc(sizeof(*eve));
+    assert_int_equal(rf_staff_keys_generate(anna, "Anna"), 0);
+    assert_int_equal(rf_staff_keys_generate(eve, "Eve"), 0);
+    struct rf_roster *r = calloc(1, sizeof(*r));
+    struct rf_buf raw, ct, ev;
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    rf_buf_init(&ct, 1 << 20);
+    rf_buf_init(&ev, 1 << 16);
+    make_roster(r, 1, NULL);
+    add_member(r, anna, RF_ROLE_ADMIN);
+    assert_int_equal(rf_roster_sign(&raw, r, anna), 0);
+    uint8_t pks[1][32], evepk[1][32];
+    memcpy(pks[0], anna->box_pk, 32);
+    memcpy(evepk[0], eve->box_pk, 32);
+
+    enum { NCASES = 40, NOBJ = 2600 }; /* more than two batches (DIGEST_BATCH 1024) */
+    struct rf_home h[2];
+    struct rf_cache *c[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&h[k], 0, sizeof(h[k]));
+        snprintf(h[k].dir, sizeof(h[k].dir), "%s/client_test_pdigest%d.%d", tmp ? tmp : "/tmp", k,
+                 (int)getpid());
+        assert_int_equal(rf_home_create(&h[k]), 0);
+        assert_int_equal(rf_cache_open(&c[k], &h[k]), 0);
+        assert_int_equal(rf_cache_roster_put(c[k], 1, raw.data, raw.len), 0);
+        assert_int_equal(rf_cache_begin(c[k]), 0);
+    }
+    unsigned lamport[NCASES] = {0};
+    int refused = 0;
+    for (int64_t seq = 1; seq <= NOBJ; seq++) {
+        int ci = (int)(seq % NCASES);
+        char cid[RF_CASE_ID_LEN + 1], body[512], id[33];
+        uint8_t rid[16];
+        snprintf(cid, sizeof(cid), "case%06d", ci % 1000000);
+        uint8_t kind = RF_KIND_EVENT;
+        const struct rf_staff_keys *author = anna;
+        rf_buf_reset(&ct);
+        rf_buf_reset(&ev);
+        randombytes_buf(rid, sizeof(rid));
+        sodium_bin2hex(id, sizeof(id), rid, sizeof(rid));
+        unsigned roster = seq % 997 == 0 ? 5 : 1; /* 5: not verified yet */
+        if (seq % 101 == 0) {
+            author = eve; /* not on the roster: refused */
+            refused++;
+        }
+        if (seq <= NCASES) {
+            kind = RF_KIND_MESSAGE;
+            snprintf(body, sizeof(body),
+                     "{\"v\":1,\"type\":\"intake\",\"answers\":[{\"id\":\"need\",\"value\":"
+                     "\"legal\"}],\"text\":\"help %d\"}",
+                     ci);
+            assert_int_equal(rf_envelope_seal(&ct, kind, (const uint8_t(*)[32])pks, 1,
+                                              (const uint8_t *)body, strlen(body)),
+                             0);
+        } else if (seq % 211 == 0) {
+            kind = RF_KIND_FILE; /* indexed as a file, never opened */
+            assert_int_equal(
+                rf_envelope_seal(&ct, kind, (const uint8_t(*)[32])pks, 1, (const uint8_t *)"x", 1),
+                0);
+        } else {
+            snprintf(body, sizeof(body),
+                     "{\"v\":1,\"id\":\"%s\",\"lamport\":%u,\"roster\":%u,\"author\":\"%s\","
+                     "\"day\":20100,\"op\":\"%s\",\"value\":\"%s\"}",
+                     id, ++lamport[ci], roster, author->name, seq % 3 ? "note" : "tag",
+                     seq % 3 ? "called back" : "family");
+            assert_int_equal(rf_event_sign(&ev, author, cid, (const uint8_t *)body, strlen(body)),
+                             0);
+            /* one in 151 sealed to Eve only (not this caseworker's) */
+            assert_int_equal(rf_envelope_seal(&ct, kind,
+                                              (const uint8_t(*)[32])(seq % 151 ? pks : evepk), 1,
+                                              ev.data, ev.len),
+                             0);
+            if (seq % 307 == 0)
+                ct.data[ct.len - 5] ^= 1; /* tampered: broken */
+        }
+        struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1};
+        memcpy(o.case_id, cid, sizeof(o.case_id));
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(rf_cache_object_put(c[k], &o, ct.data, ct.len), 0);
+    }
+    json_t *dump[2];
+    unsigned unverified[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(rf_cache_commit(c[k]), 0);
+        struct rf_local *l;
+        assert_int_equal(rf_local_new(&l, c[k], anna), 0);
+        rf_local_digest_threads = k == 0 ? 1 : 4;
+        assert_int_equal(rf_local_update(l, &unverified[k]), 0);
+        dump[k] = local_db_dump(l, c[k], NCASES);
+        rf_local_free(l);
+        rf_cache_close(c[k]);
+    }
+    rf_local_digest_threads = 0;
+    assert_true(unverified[0] >= (unsigned)refused / 2); /* Eve's (some sealed to her only) */
+    assert_int_equal(unverified[0], unverified[1]);
+    char *a = json_dumps(dump[0], JSON_SORT_KEYS | JSON_COMPACT);
+    char *b = json_dumps(dump[1], JSON_SORT_KEYS | JSON_COMPACT);
+    assert_non_null(a);
+    assert_string_equal(a, b);
+    /* every outcome is in there */
+    assert_non_null(strstr(a, "\"k\\\":\\\"file\\\""));
+    assert_non_null(strstr(a, "\"k\\\":\\\"broken\\\""));
+    assert_non_null(strstr(a, ":null")); /* not sealed to Anna: an unreadable row */
+    assert_non_null(strstr(a, "{\\\"k\\\":\\\"event\\\",\\\"error\\\"")); /* refused */
+    json_t *d0 =
+        json_object_get(json_object_get(json_object_get(dump[0], "case000037"), "digests"), "997");
+    assert_null(d0); /* names roster 5: no digest yet, on both */
+    rf_out_json_free(a);
+    rf_out_json_free(b);
+    json_decref(dump[0]);
+    json_decref(dump[1]);
+    rf_buf_free(&raw);
+    rf_buf_free(&ct);
+    rf_buf_free(&ev);
+    free(r);
+    sodium_free(anna);
+    sodium_free(eve);
+}
+
 /* The board rows (cache.h "board"): written with each summary, sealed
  * under their case's name, read back only where written since a
  * generation, deleted with their summary, and built for the summaries of a
@@ -1160,6 +1331,7 @@ int main(void)
         cmocka_unit_test(cache_groups_cases_and_streams),
         cmocka_unit_test(grants_kept_and_the_one_that_opens_is_used),
         cmocka_unit_test(local_db_verified_and_sealed_at_rest),
+        cmocka_unit_test(local_db_parallel_digest_same_as_serial),
         cmocka_unit_test(local_db_board_rows),
         cmocka_unit_test(local_db_checks_events_up_to_the_roster_stored_under),
         cmocka_unit_test(plain_http_only_to_loopback_and_onion),

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""
+bench/sync.py (run by bench/sync.sh): staff sync and listing at scale.
+
+A real server and team (Alice, Bob; tests/e2e/lib.py). The server is
+stopped and its store filled directly (bench/syncfill.c) with NCASES cases
+(a person's source and sealed intake each) and NEVENTS events signed by
+Alice and sealed to the roster, as the CLI makes them; then it serves
+again and Bob, whose home has synced nothing yet, runs:
+- `refuge sync` cold: every object listed, downloaded, opened, verified
+  and digested into his local case database;
+- `refuge sync` again with nothing new (warm), median of 5;
+- `refuge cases` and `refuge cases --json` from the local cache, median of 5.
+Each figure is printed beside the reference from the same run: the bare
+public-key work of a sync on every core (bench/syncfill.c --floor), so the
+ratio says how close the sync is to what its format allows.
+SYNC_BENCH_PERF=FILE records the cold sync's client with `perf record -e
+cpu-clock --call-graph dwarf`.
+"""
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from lib import BIN, Server, check, log, main, make_team  # noqa: E402
+
+NCASES = int(os.environ.get("SYNC_BENCH_CASES", "10000"))
+NEVENTS = int(os.environ.get("SYNC_BENCH_EVENTS", "100000"))
+FILL = os.environ.get("SYNC_BENCH_FILL") or os.path.join(ROOT, "build", "bench",
+                                                          "refuge-bench-syncfill")
+COLD_S, WARM_S, LIST_MS = 30.0, 1.0, 100.0
+
+
+def timed_run(member, *args, timeout=7200):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    p = subprocess.run([BIN] + list(args), env=member.env, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=timeout)
+    dt = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    check(p.returncode == 0, "refuge %s" % " ".join(args), p.stderr[-600:])
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return dt, cpu, p.stdout.decode("utf-8", "replace")
+
+
+def bench():
+    ncpu = len(os.sched_getaffinity(0))
+    floor = subprocess.run([FILL, "--floor", "2"], capture_output=True, text=True, check=True).stdout
+    fl = {l.split()[0]: float(l.split()[1]) for l in floor.splitlines() if l.strip()}
+    per_s = fl["floor_open_verify_per_s"]
+    us_open, us_verify = fl["floor_open_us_per_core"], fl["floor_verify_us_per_core"]
+
+    srv = Server().init().start()
+    alice, bob = make_team(srv, ("Alice", "Bob"))
+    srv.stop()
+    log("filling the server: %d cases, %d events" % (NCASES, NEVENTS))
+    t = time.time()
+    r = subprocess.run([FILL, srv.data, str(NCASES), str(NEVENTS)], env=alice.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=7200)
+    check(r.returncode == 0, "syncfill filled the server", r.stdout + r.stderr)
+    fill_s = time.time() - t
+    srv.restart()
+
+    def server_cpu():
+        with open("/proc/%d/stat" % srv.pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+    srv_cpu0 = server_cpu()
+    if os.environ.get("SYNC_BENCH_PERF"):
+        perf_args = ["perf", "record", "-e", "cpu-clock", "--call-graph", "dwarf", "-o",
+                     os.environ["SYNC_BENCH_PERF"], "--", BIN, "sync"]
+        t = time.perf_counter()
+        p = subprocess.run(perf_args, env=bob.env, stdin=subprocess.DEVNULL, capture_output=True)
+        cold, cold_cpu, out = time.perf_counter() - t, 0.0, p.stdout.decode()
+        check(p.returncode == 0, "perf record refuge sync", p.stderr[-600:])
+    else:
+        cold, cold_cpu, out = timed_run(bob, "sync")
+    srv_cpu = server_cpu() - srv_cpu0
+    check("Synced %d new objects" % (NCASES + NEVENTS) in out, "the cold sync took every object",
+          out)
+    check("unverified" not in out, "no event was refused", out)
+    warm = [timed_run(bob, "sync")[0] for _ in range(5)]
+    warm_out = timed_run(bob, "sync")[2]
+    check("Synced 0 new objects" in warm_out, "the warm sync found nothing new", warm_out)
+    lst = [timed_run(bob, "cases")[0] for _ in range(5)]
+    lst_json = [timed_run(bob, "cases", "--json")[0] for _ in range(5)]
+    srv.stop()
+
+    nobj = NCASES + NEVENTS
+    # the floor: one open per object, one verify per event, on every core
+    # from the all-CPU pair rate (the single-core figures only split it
+    # into open and verify: measured alone they suffer more from other load)
+    floor_s = (NEVENTS + NCASES * us_open / (us_open + us_verify)) / per_s
+    print("sync_fixture %d cases, %d events (%d objects); filled in %.0f s (%s)" % (
+        NCASES, NEVENTS, nobj, fill_s, r.stdout.strip()))
+    print("sync_cold_s %.1f  (%.0f objects/s; CPU: client %.1f s = %.0f us/object, server %.1f s "
+          "= %.0f us/object)" % (cold, nobj / cold, cold_cpu, cold_cpu * 1e6 / nobj, srv_cpu,
+                                 srv_cpu * 1e6 / nobj))
+    print("reference_open_verify_per_s %.0f  (crypto_box_seal_open + Ed25519 verify on %d CPUs; "
+          "one core: open %.1f us, verify %.1f us)" % (per_s, ncpu, us_open, us_verify))
+    print("reference_floor_s %.1f  (an open per object and a verify per event at that rate on %d "
+          "CPUs, nothing else)" % (floor_s, ncpu))
+    print("ratio_cold_to_floor %.1f" % (cold / floor_s))
+    print("sync_warm_s median %.3f  max %.3f  (nothing new, 5 runs)" % (
+        statistics.median(warm), max(warm)))
+    print("cases_list_ms median %.0f  max %.0f  (refuge cases, a whole process, 5 runs)" % (
+        statistics.median(lst) * 1000, max(lst) * 1000))
+    print("cases_json_ms median %.0f  max %.0f  (refuge cases --json)" % (
+        statistics.median(lst_json) * 1000, max(lst_json) * 1000))
+    if NCASES < 100000 or NEVENTS < 1000000:
+        k = 1100000 / nobj
+        print("extrapolated_cold_s_at_100000_1000000 %.0f  (EXTRAPOLATION, not measured: "
+              "cold time x %.1f, linear in objects; floor there %.0f s)" % (
+                  cold * k, k, floor_s * k))
+    print("load_average %s  (other work on this machine while measured)" %
+          " ".join("%.2f" % v for v in os.getloadavg()))
+    print("target_cold_under_%ds %s" % (COLD_S, "yes" if cold < COLD_S and nobj >= 1100000
+                                         else "NO" if cold >= COLD_S else "not measured at full size"))
+    print("target_warm_under_%ds %s" % (WARM_S, "yes" if max(warm) < WARM_S else "NO"))
+    print("target_list_under_%dms %s" % (LIST_MS, "yes" if max(lst) * 1000 < LIST_MS else "NO"))
+
+
+if __name__ == "__main__":
+    main(bench)
