@@ -622,7 +622,16 @@ def boot_with_systemd(root, port):
                    "refuge"]).out.strip()
     check(restarts == "0", "refuge.service did not die and restart under systemd (NRestarts=%s)"
           % restarts, journal[:3000])
-    m = re.search(r"onion service: http://([a-z2-7]{56})\.onion/", journal)
+    # the onion line comes once tor answered on its control socket, which may
+    # be after the landing page is served: read the journal until it shows
+    m, deadline = None, time.time() + 60
+    while True:
+        m = re.search(r"onion service: http://([a-z2-7]{56})\.onion/", journal)
+        if m or time.time() > deadline:
+            break
+        time.sleep(1)
+        journal = sh(["nsenter", "-t", init, "-a", "journalctl", "-u", "refuge", "--no-pager",
+                      "-o", "cat"], timeout=30).out
     check(m, "with REFUGE_ONION on, refuge.service (in the group debian-tor) got its onion "
           "service from tor's control socket", journal[-3000:])
     hostname = open(root.p("/var/lib/refuge/onion-hostname"), encoding="utf-8").read().strip()
