@@ -30,7 +30,8 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import BIN, Browser, Person, Server, check, free_port, log, main, make_team  # noqa: E402
+from lib import (BIN, Browser, PgDb, Person, Server, check, free_port, log, main,  # noqa: E402
+                 make_team, open_db)
 from test_desk import start_desk  # noqa: E402
 
 FILL = os.path.join(os.path.dirname(BIN), "bench", "refuge-bench-deskfill")
@@ -61,10 +62,13 @@ def fill(srv, member, ncases, nevents, timeout=600):
     m = re.search(r"sync position (\d+)", r.stdout)
     check(m, "deskfill says the sync position", r.stdout)
     pos = int(m.group(1))
-    con = sqlite3.connect(os.path.join(srv.data, "refuge.db"), timeout=30)
-    with con:
+    con = open_db(srv)
+    if isinstance(con, PgDb):  # PostgreSQL numbers objects from its counters row
+        con.execute("UPDATE counters SET seq = GREATEST(seq, ?)", (pos,))
+        got = con.execute("SELECT seq FROM counters").fetchone()
+    else:
         con.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'objects'", (pos,))
-    got = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'objects'").fetchone()
+        got = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'objects'").fetchone()
     con.close()
     check(got and got[0] >= pos, "the server numbers its next objects after the filled ones", got)
     return r.stdout.strip(), pos
