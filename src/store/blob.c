@@ -27,10 +27,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -318,6 +320,77 @@ int rf_blobdir_open_blob(struct rf_store_files *f, const char *name, int *fd, ui
     }
     *fd = bfd;
     *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
+static int read_fd_all(int fd, uint64_t size, struct rf_buf *out)
+{
+    if (size > SIZE_MAX)
+        return RF_ERR_LIMIT;
+    int rc = rf_buf_reserve(out, (size_t)size);
+    if (rc != 0)
+        return rc;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, out->data + out->len + got, (size_t)size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return RF_ERR_IO;
+        got += (size_t)r;
+    }
+    out->len += got;
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return rf_store_errno(errno);
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int rf_blobdir_read_blob(struct rf_store_files *f, const char *blob, struct rf_buf *out)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    size_t before = out->len;
+    int rc = rf_blobdir_open_blob(f, blob, &fd, &size);
+    if (rc == 0) {
+        rc = read_fd_all(fd, size, out);
+        close(fd);
+    }
+    if (rc != 0)
+        out->len = before;
+    return rc;
+}
+
+int rf_blobdir_object_fd(struct rf_store_files *f, const struct rf_buf *inl, const char *blob,
+                         int *fd, uint64_t *size)
+{
+    *fd = -1;
+    *size = 0;
+    if (blob[0])
+        return rf_blobdir_open_blob(f, blob, fd, size);
+    int mfd = memfd_create("refuge-object", MFD_CLOEXEC);
+    if (mfd < 0)
+        return rf_store_errno(errno);
+    int rc = write_all(mfd, inl->data, inl->len);
+    if (rc == 0 && lseek(mfd, 0, SEEK_SET) != 0)
+        rc = RF_ERR_IO;
+    if (rc != 0) {
+        close(mfd);
+        return rc;
+    }
+    *fd = mfd;
+    *size = inl->len;
     return 0;
 }
 

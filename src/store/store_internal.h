@@ -77,6 +77,14 @@ int rf_blob_name_valid(const char *name);
 int rf_blobdir_stat(struct rf_store_files *f, const char *name, uint64_t *size);
 /* Opens a committed blob O_RDONLY|O_CLOEXEC. */
 int rf_blobdir_open_blob(struct rf_store_files *f, const char *name, int *fd, uint64_t *size);
+/* What every backend's object read and open do once the row gave either
+ * inline bytes or a blob's name (blob non-empty): appends the blob's bytes to
+ * out (its limit bounds them; out unchanged on failure), or hands back a
+ * read-only fd at offset 0: the blob itself, or a memfd holding the inline
+ * bytes. */
+int rf_blobdir_read_blob(struct rf_store_files *f, const char *blob, struct rf_buf *out);
+int rf_blobdir_object_fd(struct rf_store_files *f, const struct rf_buf *inl, const char *blob,
+                         int *fd, uint64_t *size);
 /* Unlinks committed blobs (after the rows naming them are gone), then
  * fsyncs DIR/blobs once. */
 void rf_blobdir_unlink(struct rf_store_files *f, char (*names)[RF_BLOB_NAME_LEN + 1], size_t n);

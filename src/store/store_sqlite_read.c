@@ -271,92 +271,28 @@ static int row_object_data(sqlite3_stmt *s, void *ctx)
     return rc != 0 ? rc : 1;
 }
 
-static int read_fd_all(int fd, uint64_t size, struct rf_buf *out)
-{
-    if (size > SIZE_MAX)
-        return RF_ERR_LIMIT;
-    int rc = rf_buf_reserve(out, (size_t)size);
-    if (rc != 0)
-        return rc;
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, out->data + out->len + got, (size_t)size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return RF_ERR_IO;
-        got += (size_t)r;
-    }
-    out->len += got;
-    return 0;
-}
-
 int rf_sqlite_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out)
 {
     struct object_data d = {out, ""};
     size_t before = out->len;
     int rc = read_one(st, S_OBJECT_DATA, bind_int1, &seq, row_object_data, &d);
-    if (rc != 0 || !d.blob[0])
-        goto out;
-    /* in a blob: read the file (out's limit bounds it) */
-    int fd = -1;
-    uint64_t size = 0;
-    if ((rc = rf_blobdir_open_blob(&st->files, d.blob, &fd, &size)) != 0)
-        goto out;
-    rc = read_fd_all(fd, size, out);
-    close(fd);
-out:
+    if (rc == 0 && d.blob[0]) /* in a blob: read the file (out's limit bounds it) */
+        rc = rf_blobdir_read_blob(&st->files, d.blob, out);
     if (rc != 0)
         out->len = before;
     return rc;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return rf_store_errno(errno);
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 int rf_sqlite_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size)
 {
     struct rf_buf inl;
     struct object_data d = {&inl, ""};
-    int mfd = -1;
     rf_buf_init(&inl, RF_INLINE_MAX);
     *fd = -1;
     *size = 0;
     int rc = read_one(st, S_OBJECT_DATA, bind_int1, &seq, row_object_data, &d);
-    if (rc != 0)
-        goto out;
-    if (d.blob[0]) {
-        rc = rf_blobdir_open_blob(&st->files, d.blob, fd, size);
-        goto out;
-    }
-    mfd = memfd_create("refuge-object", MFD_CLOEXEC);
-    if (mfd < 0) {
-        rc = rf_store_errno(errno);
-        goto out;
-    }
-    if ((rc = write_all(mfd, inl.data, inl.len)) != 0)
-        goto out;
-    if (lseek(mfd, 0, SEEK_SET) != 0) {
-        rc = RF_ERR_IO;
-        goto out;
-    }
-    *fd = mfd;
-    *size = inl.len;
-    mfd = -1;
-out:
-    if (mfd >= 0)
-        close(mfd);
+    if (rc == 0)
+        rc = rf_blobdir_object_fd(&st->files, &inl, d.blob, fd, size);
     rf_buf_free(&inl);
     return rc;
 }
