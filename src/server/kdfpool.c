@@ -11,7 +11,12 @@
  *
  * Workers run at a lower priority (nice KDF_NICE): under a flood of logins
  * Argon2id takes the CPU the HTTP threads leave, so the landing page and
- * everything else stay fast while derivations queue. Each worker lowers its
+ * everything else stay fast while derivations queue. Nice 4, not more: the
+ * HTTP threads streaming uploads are CPU-bound too, and at nice 10 (a weight
+ * 9x lower) a flood of endless uploads starved the derivations: a login in
+ * tests/e2e/test_flood.py waited 7 s on a quiet box and 17-36 s on a loaded
+ * one, against 3-4 s (5 s with a busy neighbour) at nice 4, the landing
+ * page's p99 going from 16 to 36 ms. Each worker lowers its
  * own priority before rf_kdfpool_new returns (no syscall of that kind after
  * start-up, when a seccomp filter may forbid it).
  *
@@ -56,7 +61,7 @@
 #include <unistd.h>
 
 #define SLOT_BYTES (RF_CODENAME_INPUT_MAX + 1)
-#define KDF_NICE 10
+#define KDF_NICE 4
 #define PER_WHO_MAX 4
 #define EWMA_SHIFT 3 /* the mean moves 1/8 of the way to each new timing */
 

@@ -168,13 +168,16 @@ def test():
         data = case.data() if callable(case.data) else case.data
         a = raw_exchange(srv.port, data, timeout=3 if case.hang else 10, shut=case.shut)
         why = verdict(case, a)
-        if why and case.shut and a.error == "timeout":
+        tries = 1
+        while why and case.shut and a.error == "timeout" and tries < 3:
             # libmicrohttpd (epoll, edge-triggered) now and then misses the end
             # of a connection the client half-closed together with its last
-            # bytes, and leaves it to the idle timeout (60 s). The same case is
-            # sent once more and must get its expected answer then; the misses
-            # are counted in the figures.
+            # bytes, and leaves it to the idle timeout (60 s); on a loaded box
+            # it can miss the same case twice running. The case is sent again
+            # (at most twice more) and must get its expected answer then; the
+            # misses are counted in the figures.
             missed_eof += 1
+            tries += 1
             a = raw_exchange(srv.port, data, timeout=10, shut=case.shut)
             why = verdict(case, a)
         per_cat[case.cat] = per_cat.get(case.cat, 0) + 1
