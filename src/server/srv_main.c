@@ -29,6 +29,7 @@
 #include "server/httpd.h"
 #include "server/kdfpool.h"
 #include "server/metrics.h"
+#include "server/migrate.h"
 #include "server/onion.h"
 #include "server/purge.h"
 #include "server/routes.h"
@@ -535,7 +536,7 @@ out:
 int rf_server_admin_main(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: refuge server init|token|purge|settings|status|backup|restore [--help]\n";
+        "usage: refuge server init|token|purge|settings|status|backup|restore|migrate [--help]\n";
     rf_json_init(); /* jansson's allocator wipes what it frees (lib/json.h) */
     if (argc < 2) {
         fputs(usage, stderr);
@@ -555,6 +556,8 @@ int rf_server_admin_main(int argc, char **argv)
         return rf_server_backup_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "restore") == 0)
         return rf_server_restore_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "migrate") == 0)
+        return rf_server_migrate_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         fputs("  init   create a new instance in a data directory\n"
@@ -563,7 +566,8 @@ int rf_server_admin_main(int argc, char **argv)
               "  settings  show or change the retention settings\n"
               "  status  how the instance is doing, and what needs doing (--json)\n"
               "  backup  write an archive of the instance (ciphertext only)\n"
-              "  restore check an archive and restore it into a new data directory\n",
+              "  restore check an archive and restore it into a new data directory\n"
+              "  migrate move the instance into an empty PostgreSQL database\n",
               stdout);
         return 0;
     }

@@ -116,6 +116,13 @@ int64_t rf_pg_i64(const PGresult *r, int row, int col);
 int rf_pg_fixed(void *dst, size_t n, const PGresult *r, int row, int col);
 int rf_pg_text(char *dst, size_t cap, const PGresult *r, int row, int col);
 
+/* *empty = 1 if the database's schema holds no table, sequence, view or
+ * refuge function (an import may go there). */
+int rf_pg_empty(struct pgconn *c, int *empty);
+/* Inside an open transaction: takes the migration lock, checks the
+ * database is still empty (RF_ERR_EXISTS) and creates the whole schema. */
+int rf_pg_schema_create(struct pgconn *c);
+
 int rf_pg_reader_get(struct rf_store *st, struct pgconn **out);
 void rf_pg_reader_put(struct rf_store *st, struct pgconn *c);
 
@@ -142,5 +149,10 @@ int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                 struct rf_purge_counts *out);
 int rf_pg_checkpoint(struct rf_store *st);
 int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+/* store_pg_migrate.c */
+int rf_pg_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row), void *ctx);
+int rf_pg_import_begin(struct rf_store *st);
+int rf_pg_import_row(struct rf_store *st, const struct rf_row *row);
+int rf_pg_import_end(struct rf_store *st, int commit);
 
 #endif

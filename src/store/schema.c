@@ -225,3 +225,17 @@ const struct rf_migration rf_migrations[] = {
 };
 
 const int rf_schema_version = (int)(sizeof(rf_migrations) / sizeof(rf_migrations[0]));
+
+const struct rf_table_desc rf_tables[RF_TAB_COUNTERS] = {
+    [RF_TAB_SETTINGS] = {"settings", "key, value", "tb", "key"},
+    [RF_TAB_SOURCES] = {"sources", "id, lookup_id, case_id, pk, day, delete_day", "ibtbii", "id"},
+    [RF_TAB_OBJECTS] = {"objects", "seq, source_id, kind, size, day, data, blob, roster",
+                        "iiiiibti", "seq"},
+    [RF_TAB_ENROLL_TOKENS] = {"enroll_tokens", "hash, role, day, used", "biii", "hash"},
+    [RF_TAB_STAFF] = {"staff", "sign_pk, box_pk, name, day", "bbti", "sign_pk"},
+    [RF_TAB_ROSTERS] = {"rosters", "version, raw", "ib", "version"},
+    [RF_TAB_GRANTS] = {"grants", "id, seq, keyid, granter, \"grant\"", "iibbb", "id"},
+    [RF_TAB_AUDIT] = {"audit", "id, day, actor, action, target, prev, hash, request", "iibttbbb",
+                      "id"},
+    [RF_TAB_NONCES] = {"nonces", "nonce, slot", "bi", "nonce"},
+};

@@ -136,5 +136,11 @@ int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info);
 int rf_sqlite_counts(struct rf_store *st, struct rf_store_counts *out);
 int rf_sqlite_usage(struct rf_store *st, struct rf_store_usage *out);
 int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+/* store_sqlite_migrate.c */
+int rf_sqlite_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),
+                     void *ctx);
+int rf_sqlite_import_begin(struct rf_store *st);
+int rf_sqlite_import_row(struct rf_store *st, const struct rf_row *row);
+int rf_sqlite_import_end(struct rf_store *st, int commit);
 
 #endif

@@ -99,7 +99,7 @@ int rf_store_open(struct rf_store **out, const char *datadir)
         return rf_sqlite_open(out, datadir);
     if (rc != 0)
         return rc;
-    rc = rf_pg_open(out, datadir, url, 0);
+    rc = rf_pg_open(out, datadir, url, RF_PG_OPEN);
     free(url);
     return rc;
 }
@@ -115,7 +115,7 @@ int rf_store_open_readonly(struct rf_store **out, const char *datadir)
         return rf_sqlite_open_readonly(out, datadir);
     if (rc != 0)
         return rc;
-    rc = rf_pg_open(out, datadir, url, 1);
+    rc = rf_pg_open(out, datadir, url, RF_PG_READONLY);
     free(url);
     return rc;
 }
@@ -153,6 +153,15 @@ static int write_url(const char *datadir, const char *url)
     return rc;
 }
 
+static void unlink_url(const char *datadir)
+{
+    int dfd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        unlinkat(dfd, DB_FILE, 0);
+        close(dfd);
+    }
+}
+
 int rf_store_create(struct rf_store **out, const char *datadir, const char *db_url)
 {
     *out = NULL;
@@ -169,20 +178,48 @@ int rf_store_create(struct rf_store **out, const char *datadir, const char *db_u
          * finds the instance there and refuses */
         rc = strcmp(have, db_url) == 0 ? 0 : RF_ERR_EXISTS;
         free(have);
-        return rc == 0 ? rf_pg_open(out, datadir, db_url, 0) : rc;
+        return rc == 0 ? rf_pg_open(out, datadir, db_url, RF_PG_OPEN) : rc;
     }
     if (rc != RF_ERR_NOT_FOUND)
         return rc;
     if ((rc = write_url(datadir, db_url)) != 0)
         return rc;
-    rc = rf_pg_open(out, datadir, db_url, 0);
-    if (rc != 0) {
-        /* nothing half-made: without the file the directory is as before */
-        int dfd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            unlinkat(dfd, DB_FILE, 0);
-            close(dfd);
-        }
+    rc = rf_pg_open(out, datadir, db_url, RF_PG_OPEN);
+    if (rc != 0)
+        unlink_url(datadir); /* nothing half-made: without the file the directory is as before */
+    return rc;
+}
+
+int rf_store_create_import(struct rf_store **out, const char *datadir, const char *db_url)
+{
+    *out = NULL;
+    if (!datadir || !*datadir || (db_url && !rf_store_url_valid(db_url)))
+        return RF_ERR_INVALID;
+    char *have = NULL;
+    int rc = read_url(datadir, &have);
+    if (rc == 0) {
+        sodium_memzero(have, strlen(have));
+        free(have);
+        return RF_ERR_EXISTS; /* DIR names a store already */
+    }
+    if (rc != RF_ERR_NOT_FOUND)
+        return rc;
+    struct stat sb;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/refuge.db", datadir) >= sizeof(path))
+        return RF_ERR_INVALID;
+    if (lstat(path, &sb) == 0)
+        return RF_ERR_EXISTS;
+    if (!db_url)
+        return rf_sqlite_open(out, datadir); /* a new file: empty, its schema made */
+    /* the database is checked empty before DIR/database names it */
+    if ((rc = rf_pg_open(out, datadir, db_url, RF_PG_IMPORT)) != 0)
+        return rc;
+    if ((rc = write_url(datadir, db_url)) != 0) {
+        rf_store_close(*out);
+        *out = NULL;
+        if (rc != RF_ERR_EXISTS)
+            unlink_url(datadir);
     }
     return rc;
 }
@@ -358,4 +395,34 @@ int rf_store_usage(struct rf_store *st, struct rf_store_usage *out)
 int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
 {
     return OPS(st)->apply(st, ops, n);
+}
+
+int rf_store_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),
+                    void *ctx)
+{
+    return OPS(st)->export_rows(st, emit, ctx);
+}
+
+int rf_store_import_begin(struct rf_store *st)
+{
+    return OPS(st)->import_begin(st);
+}
+
+int rf_store_import_row(struct rf_store *st, const struct rf_row *row)
+{
+    if (row->table > RF_TAB_COUNTERS || row->n > RF_ROW_COLS ||
+        (row->table < RF_TAB_COUNTERS && row->n != strlen(rf_tables[row->table].types)) ||
+        (row->table == RF_TAB_COUNTERS && row->n != 2))
+        return RF_ERR_INVALID;
+    return OPS(st)->import_row(st, row);
+}
+
+int rf_store_import_end(struct rf_store *st, int commit)
+{
+    return OPS(st)->import_end(st, commit);
+}
+
+int rf_store_alone(struct rf_store *st)
+{
+    return rf_store_files_of(st)->lock_fd >= 0;
 }

@@ -175,6 +175,79 @@ int rf_store_archive_check(int fd, struct rf_backup_info *info);
  * closes it. On failure datadir is left empty (removed if it was created). */
 int rf_store_restore(int fd, const char *datadir, struct rf_backup_info *info);
 
+/* ---- moving an instance to another backend (migrate.c) ----
+ *
+ * Every row of every table, backend-neutral: rf_store_export streams a
+ * store's rows to a callback (one read snapshot, table by table in the
+ * order of enum rf_table, each table in its key order, then one
+ * RF_TAB_COUNTERS row), and the import calls take them into a store created
+ * for it, in one transaction: nothing is visible, and nothing stays, until
+ * rf_store_import_end commits. Constant memory on both sides: one row at a
+ * time (an inline object is at most RF_INLINE_MAX bytes). A row's cells
+ * follow the table's columns (schema.c, rf_tables); integer cells in i,
+ * text and bytes in p/len (valid during the callback only). */
+enum rf_table {
+    RF_TAB_SETTINGS,      /* key t, value b */
+    RF_TAB_SOURCES,       /* id, lookup_id, case_id, pk, day, delete_day */
+    RF_TAB_OBJECTS,       /* seq, source_id, kind, size, day, data, blob, roster */
+    RF_TAB_ENROLL_TOKENS, /* hash, role, day, used */
+    RF_TAB_STAFF,         /* sign_pk, box_pk, name, day */
+    RF_TAB_ROSTERS,       /* version, raw */
+    RF_TAB_GRANTS,        /* id, seq, keyid, granter, grant */
+    RF_TAB_AUDIT,         /* id, day, actor, action, target, prev, hash, request */
+    RF_TAB_NONCES,        /* nonce, slot */
+    RF_TAB_COUNTERS,      /* seq, grant_id: the last object seq and grant id handed out */
+    RF_TAB_COUNT
+};
+#define RF_ROW_COLS 8
+struct rf_cell {
+    int null;
+    int64_t i;
+    const uint8_t *p;
+    size_t len;
+};
+struct rf_row {
+    enum rf_table table;
+    unsigned n;
+    struct rf_cell cell[RF_ROW_COLS];
+};
+/* Calls emit for every row; a non-zero answer stops the export and is
+ * returned. RF_ERR_VERSION if the database holds a table or column this
+ * program does not know (nothing would be carried over silently). */
+int rf_store_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),
+                    void *ctx);
+/* Creates datadir's store for an import into it: db_url (a postgresql://
+ * URL; NULL: SQLite, DIR/refuge.db) must name an empty database: a
+ * PostgreSQL database with no table, sequence or view in its schema (the
+ * schema is created by the import's own transaction), or a SQLite file that
+ * does not exist yet. RF_ERR_EXISTS if it is not empty: then nothing was
+ * written to it (DIR/database is not left behind either). */
+int rf_store_create_import(struct rf_store **out, const char *datadir, const char *db_url);
+/* Starts the import's transaction (RF_ERR_EXISTS: the database is no longer
+ * empty). */
+int rf_store_import_begin(struct rf_store *st);
+/* One row, in export order. An object row naming a blob must name one that
+ * is already durable in this store's DIR/blobs. */
+int rf_store_import_row(struct rf_store *st, const struct rf_row *row);
+/* commit 1: commits (0 only if it is durable); 0: rolls back. */
+int rf_store_import_end(struct rf_store *st, int commit);
+
+struct rf_migrate_info {
+    uint64_t rows[RF_TAB_COUNT]; /* rows carried, by table */
+    uint64_t blobs, blob_bytes;  /* blob files copied */
+    char why[192];               /* on failure: what went wrong, for an admin (no data) */
+};
+/* Copies every row of from into to (made by rf_store_create_import), and
+ * every blob file an object row names into to's DIR/blobs (streamed,
+ * fsynced; its size checked against the row), in one transaction of to:
+ * on failure nothing is committed (blob files copied already are unnamed
+ * and go at to's next open). Sequence numbers, ids, the audit chain and the
+ * counters are carried as they are. from is only read. */
+int rf_store_migrate(struct rf_store *from, struct rf_store *to, struct rf_migrate_info *info);
+/* 1 if no other process has this store's data directory open (the opener
+ * holds DIR/lock): a migration must not run beside a server. */
+int rf_store_alone(struct rf_store *st);
+
 /* ---- status (refuge server status, the metrics endpoint) ---- */
 
 /* Opens an existing store for reading only, beside a running server or not:

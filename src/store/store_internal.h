@@ -130,12 +130,21 @@ struct rf_store_ops {
     int (*counts)(struct rf_store *st, struct rf_store_counts *out);
     int (*usage)(struct rf_store *st, struct rf_store_usage *out);
     int (*apply)(struct rf_store *st, struct rf_op *ops, size_t n);
+    /* migrate.c: rows out, rows in (store.h) */
+    int (*export_rows)(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),
+                       void *ctx);
+    int (*import_begin)(struct rf_store *st);
+    int (*import_row)(struct rf_store *st, const struct rf_row *row);
+    int (*import_end)(struct rf_store *st, int commit);
 };
 
 /* The SQLite backend (store_sqlite*.c) and the PostgreSQL one (store_pg*.c). */
 int rf_sqlite_open(struct rf_store **out, const char *datadir);
 int rf_sqlite_open_readonly(struct rf_store **out, const char *datadir);
-int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int readonly);
+/* mode: RF_PG_OPEN, RF_PG_READONLY (rf_store_open_readonly), RF_PG_IMPORT
+ * (rf_store_create_import: the database must be empty and is left so) */
+enum { RF_PG_OPEN, RF_PG_READONLY, RF_PG_IMPORT };
+int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int mode);
 
 /* The schema of both backends, one migration step per row (schema.c):
  * migration[i] takes version i to i + 1, the same tables in each dialect. */
@@ -145,5 +154,19 @@ struct rf_migration {
 };
 extern const struct rf_migration rf_migrations[];
 extern const int rf_schema_version;
+
+/* The tables a migration carries (schema.c), indexed by enum rf_table
+ * (RF_TAB_COUNTERS has none: each backend reads and sets its own counters).
+ * cols: the column list, in row cell order, as both dialects spell it;
+ * types: one letter per column: i integer, t text, b bytes; key: the ORDER BY
+ * of an export. A schema step that adds a table or a column adds it here
+ * too: an export refuses a database with one this list lacks. */
+struct rf_table_desc {
+    const char *name;
+    const char *cols;
+    const char *types;
+    const char *key;
+};
+extern const struct rf_table_desc rf_tables[RF_TAB_COUNTERS];
 
 #endif

@@ -491,6 +491,43 @@ static int migrate(struct pgconn *c)
     return rc;
 }
 
+/* ---- an import's database (store_pg_migrate.c) ---- */
+
+int rf_pg_empty(struct pgconn *c, int *empty)
+{
+    PGresult *r = PQexecParams(c->db,
+                               "SELECT (SELECT count(*) FROM pg_class k JOIN pg_namespace n"
+                               " ON n.oid = k.relnamespace WHERE n.nspname = current_schema()"
+                               " AND k.relkind IN ('r', 'p', 'v', 'm', 'S', 'f'))"
+                               " + (SELECT count(*) FROM pg_proc f JOIN pg_namespace n"
+                               " ON n.oid = f.pronamespace WHERE n.nspname = current_schema()"
+                               " AND f.proname LIKE 'refuge%')",
+                               0, NULL, NULL, NULL, NULL, 0);
+    int rc = pg_ok(r) && PQntuples(r) == 1 ? 0 : pg_err(r, c->db);
+    if (rc == 0)
+        *empty = strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+    PQclear(r);
+    return rc;
+}
+
+int rf_pg_schema_create(struct pgconn *c)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", (long long)PG_MIGRATE_LOCK);
+    int empty = 0, rc = rf_pg_sql(c, sql);
+    if (rc == 0 && (rc = rf_pg_empty(c, &empty)) == 0 && !empty)
+        rc = RF_ERR_EXISTS;
+    if (rc == 0)
+        rc = rf_pg_sql(c, "CREATE TABLE refuge_schema("
+                          " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),"
+                          " version INTEGER NOT NULL);"
+                          "INSERT INTO refuge_schema(version) VALUES (0)");
+    for (int v = 0; rc == 0 && v < rf_schema_version; v++)
+        rc = rf_pg_sql(c, rf_migrations[v].pg);
+    snprintf(sql, sizeof(sql), "UPDATE refuge_schema SET version = %d", rf_schema_version);
+    return rc == 0 ? rf_pg_sql(c, sql) : rc;
+}
+
 /* ---- recovery ---- */
 
 static int older_than(int dir_fd, const char *name, time_t age)
@@ -617,8 +654,9 @@ static void pg_close(struct rf_store *st)
 
 extern const struct rf_store_ops rf_pg_ops;
 
-int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int readonly)
+int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int mode)
 {
+    int readonly = mode == RF_PG_READONLY;
     int rc, do_recover = 0;
     *out = NULL;
     if ((rc = rf_pq_load()) != 0)
@@ -654,6 +692,18 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
             *out = st, st = NULL;
         goto out;
     }
+    if (mode == RF_PG_IMPORT) {
+        /* an empty database, left as it is: the import creates the schema
+         * in its own transaction (store_pg_migrate.c) */
+        int empty = 0;
+        if ((rc = conn_open(&st->w, st->url)) != 0 || (rc = rf_pg_empty(&st->w, &empty)) != 0)
+            goto out;
+        if (!empty) {
+            rf_log_info("store: the database to import into is not empty");
+            rc = RF_ERR_EXISTS;
+            goto out;
+        }
+    }
     if ((rc = rf_blobdir_open(&st->files, datadir, &do_recover, store_blob_referenced)) != 0)
         goto out;
     (void)do_recover; /* DIR/lock is SQLite's rule; DIR/users is this backend's */
@@ -666,6 +716,11 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
     int alone = flock(st->users_fd, LOCK_EX | LOCK_NB) == 0;
     if (!alone && flock(st->users_fd, LOCK_SH) != 0) {
         rc = rf_store_errno(errno);
+        goto out;
+    }
+    if (mode == RF_PG_IMPORT) {
+        *out = st; /* no schema yet: no migration, nothing to recover */
+        st = NULL;
         goto out;
     }
     if ((rc = conn_open(&st->w, st->url)) != 0)
@@ -794,4 +849,8 @@ const struct rf_store_ops rf_pg_ops = {
     .counts = pg_counts,
     .usage = pg_usage,
     .apply = rf_pg_apply,
+    .export_rows = rf_pg_export,
+    .import_begin = rf_pg_import_begin,
+    .import_row = rf_pg_import_row,
+    .import_end = rf_pg_import_end,
 };

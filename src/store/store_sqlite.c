@@ -679,4 +679,8 @@ const struct rf_store_ops rf_sqlite_ops = {
     .counts = rf_sqlite_counts,
     .usage = rf_sqlite_usage,
     .apply = rf_sqlite_apply,
+    .export_rows = rf_sqlite_export,
+    .import_begin = rf_sqlite_import_begin,
+    .import_row = rf_sqlite_import_row,
+    .import_end = rf_sqlite_import_end,
 };
