@@ -11,7 +11,9 @@
  * Adding a step: append ONE row at the end with both columns, the same
  * change in each dialect (BLOB/BYTEA, INTEGER/BIGINT, STRICT only in
  * SQLite, "grant" quoted in PostgreSQL where it is a reserved word), and
- * describe it in docs/storage.md. Differences that are not the same change:
+ * describe it in docs/storage.md. A new table or column also goes into
+ * rf_tables (the end of this file: what a migration between backends
+ * carries; an export refuses a database with one it lacks). Differences that are not the same change:
  * PostgreSQL has the table counters (commit-ordered sequence numbers, see
  * store_pg.c) and plpgsql functions behind the teamconfig triggers.
  */

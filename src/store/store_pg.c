@@ -736,7 +736,7 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
     *out = st;
     st = NULL;
 out:
-    if (rc != 0)
+    if (rc != 0 && !(mode == RF_PG_IMPORT && rc == RF_ERR_EXISTS)) /* said above */
         rf_log_error("store: open failed (PostgreSQL)", rc);
     pg_close(st);
     return rc;
