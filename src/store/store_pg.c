@@ -699,8 +699,7 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
         if ((rc = conn_open(&st->w, st->url)) != 0 || (rc = rf_pg_empty(&st->w, &empty)) != 0)
             goto out;
         if (!empty) {
-            rf_log_info("store: the database to import into is not empty");
-            rc = RF_ERR_EXISTS;
+            rc = RF_ERR_EXISTS; /* the caller says so */
             goto out;
         }
     }
@@ -736,7 +735,7 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
     *out = st;
     st = NULL;
 out:
-    if (rc != 0 && !(mode == RF_PG_IMPORT && rc == RF_ERR_EXISTS)) /* said above */
+    if (rc != 0 && !(mode == RF_PG_IMPORT && rc == RF_ERR_EXISTS))
         rf_log_error("store: open failed (PostgreSQL)", rc);
     pg_close(st);
     return rc;
