@@ -13,11 +13,15 @@
  * SQLite, "grant" quoted in PostgreSQL where it is a reserved word), and
  * describe it in docs/storage.md. A new table or column also goes into
  * rf_tables (the end of this file: what a migration between backends
- * carries; an export refuses a database with one it lacks). Differences that are not the same change:
+ * carries; an export refuses a database with one it lacks), or, for state
+ * that means nothing in another database, its table into
+ * rf_tables_not_carried with the reason. Differences that are not the same change:
  * PostgreSQL has the table counters (commit-ordered sequence numbers, see
  * store_pg.c) and plpgsql functions behind the teamconfig triggers.
  */
 #include "store/store_internal.h"
+
+#include <string.h>
 
 const struct rf_migration rf_migrations[] = {
     /* 0 -> 1 */
@@ -241,3 +245,15 @@ const struct rf_table_desc rf_tables[RF_TAB_COUNTERS] = {
                       "id"},
     [RF_TAB_NONCES] = {"nonces", "nonce, slot", "bi", "nonce"},
 };
+
+const char *const rf_tables_not_carried[] = {
+    NULL,
+};
+
+int rf_table_not_carried(const char *name)
+{
+    for (size_t i = 0; rf_tables_not_carried[i]; i++)
+        if (strcmp(name, rf_tables_not_carried[i]) == 0)
+            return 1;
+    return 0;
+}

@@ -168,5 +168,11 @@ struct rf_table_desc {
     const char *key;
 };
 extern const struct rf_table_desc rf_tables[RF_TAB_COUNTERS];
+/* Tables of the schema a migration deliberately leaves behind (state that
+ * means nothing in another database, each with its reason in schema.c);
+ * NULL-terminated. Every other table must be in rf_tables. */
+extern const char *const rf_tables_not_carried[];
+/* 1 if name is in rf_tables_not_carried */
+int rf_table_not_carried(const char *name);
 
 #endif

@@ -88,9 +88,12 @@ static int schema_known(PGconn *db)
     if (rc != 0)
         return rc;
     unsigned seen = 0;
-    int n = PQntuples(r);
+    int n = PQntuples(r), carried = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const char *name = PQgetvalue(r, i, 0);
+        if (rf_table_not_carried(name))
+            continue;
+        carried++;
         int t = 0;
         while (t < RF_TAB_COUNTERS && strcmp(name, rf_tables[t].name) != 0)
             t++;
@@ -100,7 +103,7 @@ static int schema_known(PGconn *db)
             seen |= 1u << t;
     }
     PQclear(r);
-    if (rc == 0 && (n != RF_TAB_COUNTERS || seen != (1u << RF_TAB_COUNTERS) - 1))
+    if (rc == 0 && (carried != RF_TAB_COUNTERS || seen != (1u << RF_TAB_COUNTERS) - 1))
         rc = RF_ERR_VERSION;
     if (rc == RF_ERR_VERSION)
         rf_log_info("store: export: the database holds a table or column this program does not "

@@ -46,6 +46,8 @@ static int schema_known(sqlite3 *db)
             break;
         }
         const char *name = (const char *)sqlite3_column_text(s, 0);
+        if (name && rf_table_not_carried(name))
+            continue;
         int t = 0;
         while (t < RF_TAB_COUNTERS && (!name || strcmp(name, rf_tables[t].name) != 0))
             t++;
