@@ -14,8 +14,8 @@ row holds any more (Alice's sync cursor stands on it). Then:
   writes after the copy), and the database stays empty;
 - with the server stopped, the migration moves it into an empty database of
   the throwaway cluster; every table's rows are the same in the new database
-  as in the old file (blob files copied byte-exact, under new names), and DIR
-  is left as it was;
+  as in the old file (blob files copied byte-exact, under new names; the
+  onion service's key file copied too), and DIR is left as it was;
 - the server starts on NEWDIR on the same port: the caseworkers' clients
   (their local caches kept) sync with nothing to download, list the same
   cases and show every case the same as before; `refuge audit verify` passes
@@ -205,6 +205,11 @@ def test():
 
     srv.stop_clean()
     old_dir = srv.data
+    # the instance's own file beside the store: an onion service's key
+    onion_key = b"ED25519-V3:" + os.urandom(48).hex().encode() + b"\n"
+    with open(os.open(os.path.join(old_dir, "onion-key"), os.O_WRONLY | os.O_CREAT, 0o600),
+              "wb") as f:
+        f.write(onion_key)
     rows0, seq0, blobs0 = sqlite_rows(old_dir)
     check(len(blobs0) == 2, "the two files are blob files in the SQLite instance", blobs0)
     check(seq0 > max(r[0] for r in rows0["objects"]),
@@ -223,6 +228,10 @@ def test():
         check(f.read().strip() == url, "NEWDIR/database names the new database")
     check(os.stat(os.path.join(newdir, "database")).st_mode & 0o777 == 0o600,
           "NEWDIR/database is mode 0600")
+    with open(os.path.join(newdir, "onion-key"), "rb") as f:
+        check(f.read() == onion_key, "the onion service's key is copied (the address stays)")
+    check(os.stat(os.path.join(newdir, "onion-key")).st_mode & 0o777 == 0o600,
+          "NEWDIR/onion-key is mode 0600")
     check(listing(old_dir) == listing0, "DIR keeps its files (the SQLite instance, for going "
           "back)", (listing0, listing(old_dir)))
     check(sqlite_rows(old_dir) == (rows0, seq0, blobs0), "DIR's database is left as it was")
