@@ -1,7 +1,8 @@
 /*
- * pg_internal.h - what the three files of the PostgreSQL backend share
+ * pg_internal.h - what the files of the PostgreSQL backend share
  * (store_pg.c: connections, statements, schema, open/close, counts;
- * store_pg_read.c: reads; store_pg_write.c: rf_store_apply and retention).
+ * store_pg_read.c: reads; store_pg_write.c: rf_store_apply and retention;
+ * store_pg_migrate.c: rows out and in for a migration).
  * Nothing outside them may include it.
  */
 #ifndef RF_PG_INTERNAL_H

@@ -1,8 +1,9 @@
 /*
- * sqlite_internal.h - what the two halves of the SQLite backend share
- * (store_sqlite.c: connections, statements, open/close, reads;
- * store_sqlite_write.c: the ops of rf_store_apply and retention). Nothing
- * outside these two files may include it.
+ * sqlite_internal.h - what the files of the SQLite backend share
+ * (store_sqlite.c: connections, statements, open/close; store_sqlite_read.c:
+ * reads; store_sqlite_write.c: the ops of rf_store_apply and retention;
+ * store_sqlite_migrate.c: rows out and in for a migration; backup.c).
+ * Nothing outside them may include it.
  */
 #ifndef RF_SQLITE_INTERNAL_H
 #define RF_SQLITE_INTERNAL_H
