@@ -5,7 +5,8 @@ Moving an instance from SQLite to PostgreSQL (issue 11, done-when 4):
 
 A SQLite instance is filled through the real server and the real CLI: a team
 of two (Alice the admin, Bob approved), a person who sends messages with a
-small file and a large one (each a blob file), replies, case events (stage, tag,
+small file and a large one (each a blob file), a second person (a second case
+with a file), replies, case events (stage, tag,
 note, assignment), Bob's rewrap (grants), the audit log; last, the person
 deletes the newest reply, so the highest sequence number handed out is one no
 row holds any more (Alice's sync cursor stands on it). Then:
@@ -163,8 +164,16 @@ def test():
     r, _ = person.send("migrate test: the second message")
     check(r.status == 200, "the person's second message was sent (%d)" % r.status)
 
+    other = Person(srv)  # a second case, with a file of its own
+    other.new_codename()
+    r, _ = other.send("migrate test: another case",
+                      files=[("other.bin", "application/octet-stream", os.urandom(5000))])
+    check(r.status == 200, "the second person's message was sent (%d)" % r.status)
+
     alice.run("sync")
-    case = case_ids(alice.json("cases", "--json"))[0]
+    case = [c["case"] for c in alice.json("cases", "--json")["cases"]
+            if any(it.get("text") == "migrate test: the first message"
+                   for it in alice.json("show", c["case"], "--json")["items"])][0]
     reply = "we read you, stay where you are"
     alice.run("reply", case, "-m", reply)
     alice.run("stage", case, "verifying")
@@ -188,6 +197,7 @@ def test():
     check("audit log verified" in p.out, "the audit log verifies before the move", p.out)
 
     cases = case_ids(alice.json("cases", "--json"))
+    check(len(cases) == 2, "Alice sees two cases before the move", cases)
     before = {m.name: view(m, cases) for m in (alice, bob)}
     files_before = files_of(alice, case)
     check(sha256(big) in files_before.values() and sha256(small) in files_before.values(),
@@ -211,7 +221,7 @@ def test():
               "wb") as f:
         f.write(onion_key)
     rows0, seq0, blobs0 = sqlite_rows(old_dir)
-    check(len(blobs0) == 2, "the two files are blob files in the SQLite instance", blobs0)
+    check(len(blobs0) == 3, "the three files are blob files in the SQLite instance", blobs0)
     check(seq0 > max(r[0] for r in rows0["objects"]),
           "the deleted reply's number is above every stored one (sqlite_sequence)", seq0)
     def listing(d):  # SQLite's -wal and -shm come and go with every opener
