@@ -27,18 +27,24 @@ python3 "$ROOT/bench/sessions.py" "http://127.0.0.1:$PORT" 1 "$W/sessions.lua"
 cookie=$(sed -n 's/.*cookie = "\([^"]*\)".*/\1/p' "$W/sessions.lua")
 csrf=$(sed -n 's/.*csrf = "\([^"]*\)".*/\1/p' "$W/sessions.lua")
 
-# The file: MB megabytes (sparse: read from the page cache, so the client is
-# not what is measured; the server seals it, so what lands on disk is random).
-truncate -s $((MB * 1000000)) "$W/upload.bin"
+# The file: MB megabytes of zeros in memory (/dev/shm, a tmpfs), so that the
+# client is not what is measured: a sparse file is not in the page cache,
+# and reading its holes held curl to about 200 MB/s on this machine. The
+# server seals it, so what lands on disk is random.
+SHM=$(mktemp -d /dev/shm/refuge-bench.XXXXXX 2>/dev/null || mktemp -d /tmp/refuge-bench-up.XXXXXX)
+cleanup() { [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null; sleep 0.3; rm -rf "$W" "$SHM"; }
+head -c $((MB * 1000000)) /dev/zero >"$SHM/upload.bin"
 rss0=$(awk '/VmRSS/ {print $2}' /proc/$SRV/status)
+cpu0=$(awk '{print $14 + $15}' /proc/$SRV/stat)
 t0=$(date +%s.%N)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" \
-    -F "csrf=$csrf" -F "text=the file" -F "file=@$W/upload.bin;type=application/octet-stream" \
+    -F "csrf=$csrf" -F "text=the file" -F "file=@$SHM/upload.bin;type=application/octet-stream" \
     "http://127.0.0.1:$PORT/send")
 t1=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$SRV/status)
+cpu1=$(awk '{print $14 + $15}' /proc/$SRV/stat)
 stored=$(du -sk "$W/data" | awk '{print $1}')
-rm -f "$W/upload.bin"
+rm -f "$SHM/upload.bin"
 
 # Reference: the same bytes written and fsynced by dd in the same directory.
 dd_out=$(dd if=/dev/zero of="$W/data/dd.bin" bs=1M count=$((MB * 1000000 / 1048576)) conv=fsync 2>&1 | tail -1)
@@ -49,6 +55,7 @@ up_mbs=$(echo "$MB $t0 $t1" | awk '{printf "%.1f", $1/($3-$2)}')
 dd_mbs=$(echo "$MB $dd_s" | awk '{printf "%.1f", ($1*1000000/1048576*1048576/1000000)/$2}')
 echo "upload_size_mb $MB  (answer $code, data dir after ${stored} KB)"
 echo "upload_mb_per_s $up_mbs  ($(echo "$t0 $t1" | awk '{printf "%.1f", $2-$1}') s)"
+echo "server_cpu_s_per_gb $(echo "$cpu0 $cpu1 $MB $(getconf CLK_TCK)" | awk '{printf "%.2f", ($2-$1)/$4*1000/$3}')  (user+system, all its threads)"
 echo "reference_dd_fsync_mb_per_s $dd_mbs  (dd conv=fsync, same directory)"
 echo "ratio_to_dd $(echo "$up_mbs $dd_mbs" | awk '{printf "%.2f", $1/$2}')"
 echo "rss_kb_before $rss0  peak_rss_kb $hwm  growth_kb $((hwm - rss0))  (target < 16384)"

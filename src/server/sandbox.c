@@ -633,7 +633,7 @@ static const char *const allowed[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
     "lseek", "close", "open", "openat", "fstat", "newfstatat", "stat", "lstat", "statx",
     "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getcwd",
-    "getdents", "getdents64", "fsync", "fdatasync", "ftruncate", "fallocate", "fcntl",
+    "getdents", "getdents64", "fsync", "fdatasync", "sync_file_range", "ftruncate", "fallocate", "fcntl",
     "flock", "unlink", "unlinkat", "rename", "renameat", "renameat2", "fchmod",
     "memfd_create",
     /* memory (mmap and mprotect: see add_arg_rules) */

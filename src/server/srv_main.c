@@ -919,6 +919,12 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot start the committer", rc);
         goto out;
     }
+    /* large uploads are written behind the HTTP thread that seals them */
+    rc = rf_store_blob_writers(srv.store, srv.cpus > 1 ? 2 : 1);
+    if (rc != 0) {
+        say_err("cannot start the blob writers", rc);
+        goto out;
+    }
     rc = rf_purger_start(&purger, srv.store); /* retention: now, then daily */
     if (rc != 0) {
         say_err("cannot start the purge thread", rc);

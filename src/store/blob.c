@@ -44,6 +44,7 @@ struct rf_blob {
     int fd;
     int err; /* first failure; the temp file is gone once set */
     uint64_t size;
+    struct rf_blob_async *async; /* writing behind (blob_writer.c), or NULL */
     char name[RF_BLOB_NAME_LEN + 1];
     char tmpname[TMP_NAME_LEN + 1];
 };
@@ -128,6 +129,7 @@ int rf_blobdir_open(struct rf_store_files *f, const char *datadir, int *recover,
 {
     int rc;
     f->dir_fd = f->blobs_fd = f->tmp_fd = f->lock_fd = -1;
+    f->writers = NULL;
     f->referenced = referenced;
     *recover = 0;
     if (mkdir(datadir, 0700) != 0 && errno != EEXIST)
@@ -167,6 +169,7 @@ out:
 int rf_blobdir_open_readonly(struct rf_store_files *f, const char *datadir)
 {
     f->dir_fd = f->blobs_fd = f->tmp_fd = f->lock_fd = -1;
+    f->writers = NULL;
     f->readonly = 1;
     f->dir_fd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (f->dir_fd < 0)
@@ -180,8 +183,18 @@ int rf_blobdir_open_readonly(struct rf_store_files *f, const char *datadir)
     return 0;
 }
 
+int rf_store_blob_writers(struct rf_store *st, unsigned n)
+{
+    struct rf_store_files *f = rf_store_files_of(st);
+    if (f->readonly || f->writers != NULL)
+        return RF_ERR_INVALID;
+    return rf_blob_writers_start(&f->writers, n);
+}
+
 void rf_blobdir_close(struct rf_store_files *f)
 {
+    rf_blob_writers_stop(f->writers); /* every blob is committed or aborted by now */
+    f->writers = NULL;
     int *fds[] = {&f->tmp_fd, &f->blobs_fd, &f->lock_fd, &f->dir_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (*fds[i] >= 0)
@@ -450,6 +463,10 @@ int rf_blob_begin(struct rf_store *st, struct rf_blob **out)
 /* Drops the temp file: after a failure, and on abort. */
 static void blob_discard(struct rf_blob *b)
 {
+    if (b->async != NULL) {
+        rf_blob_async_cancel(b->async);
+        b->async = NULL;
+    }
     if (b->fd >= 0) {
         close(b->fd);
         b->fd = -1;
@@ -474,6 +491,14 @@ int rf_blob_write(struct rf_blob *b, const uint8_t *p, size_t n)
     int rc = rf_store_fault_hit(b->f);
     if (rc != 0)
         return blob_fail(b, rc);
+    if (b->async == NULL && b->f->writers != NULL && b->size + n > RF_BLOB_ASYNC_MIN)
+        (void)rf_blob_async_begin(b->f->writers, b->fd, b->size, &b->async); /* busy: stays here */
+    if (b->async != NULL) {
+        if ((rc = rf_blob_async_write(b->async, p, n)) != 0)
+            return blob_fail(b, rc);
+        b->size += n;
+        return 0;
+    }
     while (n > 0) {
         ssize_t w = write(b->fd, p, n);
         if (w < 0) {
@@ -505,6 +530,14 @@ int rf_blob_commit(struct rf_blob *b, char name[RF_BLOB_NAME_LEN + 1])
     struct rf_store_files *f = b->f;
     if ((rc = b->err) != 0)
         goto out;
+    if (b->async != NULL) {
+        rc = rf_blob_async_end(b->async);
+        b->async = NULL;
+        if (rc != 0) {
+            blob_fail(b, rc);
+            goto out;
+        }
+    }
     if ((rc = fsync_fd(f, b->fd)) != 0) {
         blob_fail(b, rc);
         goto out;

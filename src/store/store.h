@@ -40,6 +40,11 @@ struct rf_store;
 /* Opens (creating and migrating if needed) the store in datadir. */
 int rf_store_open(struct rf_store **out, const char *datadir);
 void rf_store_close(struct rf_store *st);
+/* Starts n (1 to 4) threads that write large blobs (past 1 MiB) behind the
+ * thread that seals them, with their writeback started at once: call it
+ * before a sandbox forbids new threads; rf_store_close stops them. Without
+ * it every blob write is synchronous. (blob_writer.c) */
+int rf_store_blob_writers(struct rf_store *st, unsigned n);
 /* refuge server init: like rf_store_open, and with db_url (a postgresql://
  * URL; NULL: SQLite, the default) records in DIR/database (0600: the URL may
  * hold a password) that this instance's store is that PostgreSQL database,

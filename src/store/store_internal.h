@@ -46,6 +46,7 @@ struct rf_store_files {
      * object row names blob name, 0 if none, or an rf_err. The blob layer
      * asks it before discarding a blob and never calls the backend else. */
     int (*referenced)(struct rf_store *st, const char *name);
+    struct rf_blob_writers *writers; /* rf_store_blob_writers, or NULL: every write synchronous */
 };
 
 static inline struct rf_store_files *rf_store_files_of(struct rf_store *st)
@@ -88,6 +89,21 @@ int rf_blobdir_object_fd(struct rf_store_files *f, const struct rf_buf *inl, con
 /* Unlinks committed blobs (after the rows naming them are gone), then
  * fsyncs DIR/blobs once. */
 void rf_blobdir_unlink(struct rf_store_files *f, char (*names)[RF_BLOB_NAME_LEN + 1], size_t n);
+/* blob_writer.c: large blobs written behind the sealing thread (its head).
+ * A blob past RF_BLOB_ASYNC_MIN bytes asks rf_blob_async_begin for a place
+ * (RF_ERR_BUSY: none free, it stays synchronous), then writes through
+ * rf_blob_async_write (errors sticky); rf_blob_async_end (before the fsync)
+ * and rf_blob_async_cancel return once nothing of it is in flight. */
+#define RF_BLOB_ASYNC_MIN (1024 * 1024)
+struct rf_blob_writers;
+struct rf_blob_async;
+int rf_blob_writers_start(struct rf_blob_writers **out, unsigned n);
+void rf_blob_writers_stop(struct rf_blob_writers *w);
+int rf_blob_async_begin(struct rf_blob_writers *w, int fd, uint64_t off,
+                        struct rf_blob_async **out);
+int rf_blob_async_write(struct rf_blob_async *a, const uint8_t *p, size_t n);
+int rf_blob_async_end(struct rf_blob_async *a);
+void rf_blob_async_cancel(struct rf_blob_async *a);
 /* A fault point: 0, or the injected error. */
 int rf_store_fault_hit(struct rf_store_files *f);
 /* Maps an errno from write/fsync/rename to an rf_err. */
