@@ -34,6 +34,7 @@
 #include "server/routes.h"
 #include "server/sandbox.h"
 #include "server/session.h"
+#include "server/sesskey.h"
 #include "server/srv.h"
 #include "server/status.h"
 #include "server/tmpl.h"
@@ -535,7 +536,8 @@ out:
 int rf_server_admin_main(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: refuge server init|token|purge|settings|status|backup|restore [--help]\n";
+        "usage: refuge server init|token|purge|settings|status|backup|restore|session-key "
+        "[--help]\n";
     rf_json_init(); /* jansson's allocator wipes what it frees (lib/json.h) */
     if (argc < 2) {
         fputs(usage, stderr);
@@ -555,6 +557,8 @@ int rf_server_admin_main(int argc, char **argv)
         return rf_server_backup_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "restore") == 0)
         return rf_server_restore_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "session-key") == 0)
+        return rf_sesskey_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         fputs("  init   create a new instance in a data directory\n"
@@ -563,7 +567,8 @@ int rf_server_admin_main(int argc, char **argv)
               "  settings  show or change the retention settings\n"
               "  status  how the instance is doing, and what needs doing (--json)\n"
               "  backup  write an archive of the instance (ciphertext only)\n"
-              "  restore check an archive and restore it into a new data directory\n",
+              "  restore check an archive and restore it into a new data directory\n"
+              "  session-key  write or rotate the key several servers share sessions with\n",
               stdout);
         return 0;
     }
@@ -588,6 +593,10 @@ static void usage_serve(FILE *f)
         "                    S/10 seconds (1 to 60)\n"
         "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
         "                    past it a login answers busy\n"
+        "  --session-key F   keep person sessions in the database, sealed under the key in\n"
+        "                    F (on a tmpfs, outside DIR; refuge server session-key F), so\n"
+        "                    that every process sharing the database and F serves them\n"
+        "                    (several processes on PostgreSQL need it)\n"
         "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
         "                    owner; DIR owned by root is refused unless --allow-root)\n"
         "  --allow-root      serve as root, without capabilities (a container alone)\n"
@@ -621,6 +630,7 @@ struct serve_opts {
     int onion_no_pow;           /* --onion-no-pow */
     const char *onion_location; /* --onion-location */
     const char *metrics;        /* --metrics ADDR:PORT (loopback), or NULL */
+    const char *session_key;    /* --session-key FILE, or NULL */
     struct rf_sandbox_opts sandbox;
 };
 
@@ -658,6 +668,7 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"onion-no-pow", no_argument, 0, 'P'},
         {"onion-location", required_argument, 0, 'W'},
         {"metrics", required_argument, 0, 'X'},
+        {"session-key", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -740,6 +751,9 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
                 return EXIT_USAGE;
             }
             o->metrics = optarg;
+            break;
+        case 'K':
+            o->session_key = optarg;
             break;
         case 'h':
             usage_serve(stdout);
@@ -854,7 +868,19 @@ int rf_serve_main(int argc, char **argv)
     /* tor's control port is reached before the user switch (onion.h); the
      * user switch and Landlock come while this is the only thread */
     struct rf_onion *onion = NULL;
+    struct rf_sesskey *sesskey = NULL;
     struct rf_sandbox sb;
+    prc = 0;
+    /* the session key: read (and kept open for rotations) while /run is
+     * still reachable and before the user switch */
+    if (o.session_key != NULL) {
+        char why[256];
+        prc = rf_sesskey_load(&sesskey, o.session_key, o.datadir, why, sizeof(why));
+        if (prc != 0) {
+            fprintf(stderr, "refuge: --session-key %s: %s\n", o.session_key, why);
+            return EXIT_USAGE;
+        }
+    }
     prc = onion_prepare(&o, &onion);
     /* a store on PostgreSQL: the sandbox lets it reach that server alone */
     if (prc == 0 && rf_store_net(o.datadir, &o.sandbox.db_family, &o.sandbox.db_port) != 0) {
@@ -871,6 +897,7 @@ int rf_serve_main(int argc, char **argv)
         prc = rf_sandbox_landlock(&sb, o.datadir, &o.sandbox);
     if (prc != 0) {
         rf_onion_free(onion);
+        rf_sesskey_free(sesskey);
         return prc == RF_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
     }
 
@@ -894,6 +921,7 @@ int rf_serve_main(int argc, char **argv)
     srv.cpus = cpus.usable;
     srv.behind_tls = o.behind_tls;
     srv.onion_location = o.onion_location;
+    srv.sesskey = sesskey;
 
     int rc = rf_store_open(&srv.store, o.datadir);
     if (rc != 0) {
@@ -943,6 +971,17 @@ int rf_serve_main(int argc, char **argv)
     if (rc != 0) {
         say_err("cannot allocate the session table", rc);
         goto out;
+    }
+    if (srv.sesskey != NULL) {
+        rc = rf_sessions_share(srv.sessions, srv.store, srv.sesskey);
+        if (rc != 0) {
+            say_err("cannot share sessions through the store", rc);
+            goto out;
+        }
+        rf_log_info("sessions: in the database, sealed under the session key (--session-key)");
+    } else if (strcmp(rf_store_backend(srv.store), "sqlite") != 0) {
+        rf_log_warn("sessions: in this process's memory only; several processes on one "
+                    "database need --session-key (docs/scale-out.md)");
     }
     /* expired sessions (a person who walked away) are wiped on a timer */
     rc = rf_sessions_reaper_start(srv.sessions, rf_sessions_reap_period(srv.limits.session_idle_s));
@@ -1040,5 +1079,6 @@ out:
         rf_store_close(srv.store);
     sodium_free(srv.csrf_key);
     sodium_free(srv.kdf_params);
+    rf_sesskey_free(sesskey);
     return ret;
 }

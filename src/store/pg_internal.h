@@ -56,6 +56,14 @@ enum pg_stmt {
     P_PURGE_SOURCE,
     P_NONCE_PUT,
     P_NONCE_PRUNE,
+    P_SESS_PUT,
+    P_SESS_GET,
+    P_SESS_TOUCH,
+    P_SESS_DELETE,
+    P_SESS_COUNT,
+    P_SESS_EXISTS,
+    P_SESS_REAP,
+    P_SESS_LIVE,
     P_COUNT
 };
 
@@ -142,5 +150,6 @@ int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                 struct rf_purge_counts *out);
 int rf_pg_checkpoint(struct rf_store *st);
 int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+int rf_pg_session(struct rf_store *st, struct rf_sess_call *c);
 
 #endif

@@ -222,6 +222,28 @@ const struct rf_migration rf_migrations[] = {
               "ALTER TABLE grants DROP CONSTRAINT grants_seq_keyid_key;"
               "ALTER TABLE grants ADD UNIQUE (seq, keyid, granter);",
     },
+    /* 5 -> 6: person sessions shared by several server processes (issue 11):
+     * the secrets sealed under a key only the servers hold; only while live */
+    {
+        .sqlite = "CREATE TABLE sessions("
+                  " id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+                  " keyid BLOB NOT NULL CHECK (length(keyid) = 8),"
+                  " sealed BLOB NOT NULL CHECK (length(sealed) BETWEEN 1 AND 256),"
+                  " expires INTEGER NOT NULL,"
+                  " day INTEGER NOT NULL,"
+                  " msgs INTEGER NOT NULL DEFAULT 0 CHECK (msgs >= 0),"
+                  " bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0)) STRICT, WITHOUT ROWID;"
+                  "CREATE INDEX sessions_by_expiry ON sessions(expires);",
+        .pg = "CREATE TABLE sessions("
+              " id BYTEA PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+              " keyid BYTEA NOT NULL CHECK (length(keyid) = 8),"
+              " sealed BYTEA NOT NULL CHECK (length(sealed) BETWEEN 1 AND 256),"
+              " expires BIGINT NOT NULL,"
+              " day BIGINT NOT NULL,"
+              " msgs BIGINT NOT NULL DEFAULT 0 CHECK (msgs >= 0),"
+              " bytes BIGINT NOT NULL DEFAULT 0 CHECK (bytes >= 0));"
+              "CREATE INDEX sessions_by_expiry ON sessions(expires);",
+    },
 };
 
 const int rf_schema_version = (int)(sizeof(rf_migrations) / sizeof(rf_migrations[0]));

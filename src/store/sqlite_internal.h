@@ -61,6 +61,14 @@ enum stmt_id {
     S_PURGE_SOURCE,
     S_NONCE_PUT,
     S_NONCE_PRUNE,
+    S_SESS_PUT,
+    S_SESS_GET,
+    S_SESS_TOUCH,
+    S_SESS_DELETE,
+    S_SESS_COUNT,
+    S_SESS_EXISTS,
+    S_SESS_REAP,
+    S_SESS_LIVE,
     S_COUNT
 };
 
@@ -136,5 +144,6 @@ int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info);
 int rf_sqlite_counts(struct rf_store *st, struct rf_store_counts *out);
 int rf_sqlite_usage(struct rf_store *st, struct rf_store_usage *out);
 int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+int rf_sqlite_session(struct rf_store *st, struct rf_sess_call *c);
 
 #endif
