@@ -34,6 +34,10 @@
 #define BODY_LEN (RF_SESSKEY_FILE_LEN - 16)
 #define AEAD_NPUB crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+/* the scratch block: a key file being re-read, or a row's plaintext */
+#define SCRATCH_LEN 128
+_Static_assert(RF_SESSKEY_FILE_LEN <= SCRATCH_LEN && RF_SESSKEY_PLAIN_LEN <= SCRATCH_LEN,
+               "the scratch block holds a key file and a row's plaintext");
 
 struct keyset {
     int n; /* 1 or 2 */
@@ -127,7 +131,7 @@ static struct rf_sesskey *alloc_key(void)
         return NULL;
     k->fd = -1;
     k->ks = sodium_malloc(sizeof(*k->ks));
-    k->file = sodium_malloc(RF_SESSKEY_FILE_LEN);
+    k->file = sodium_malloc(SCRATCH_LEN);
     if (k->ks == NULL || k->file == NULL) {
         sodium_free(k->ks);
         sodium_free(k->file);
@@ -189,8 +193,9 @@ static int reload_locked(struct rf_sesskey *k)
     if (k->fd < 0)
         return 0;
     int rc = read_file(k);
+    rc = rc ? rc : parse_file(k->file, RF_SESSKEY_FILE_LEN, NULL); /* torn: keep what we had */
     if (rc == 0 && sodium_memcmp(k->file + BODY_LEN, k->ks->check, 16) != 0)
-        rc = parse_file(k->file, RF_SESSKEY_FILE_LEN, k->ks); /* checked first: kept if bad */
+        rc = parse_file(k->file, RF_SESSKEY_FILE_LEN, k->ks);
     sodium_memzero(k->file, RF_SESSKEY_FILE_LEN);
     return rc;
 }

@@ -51,6 +51,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -844,6 +846,32 @@ out:
     return rc;
 }
 
+/* SQLite serves one process per data directory: its sessions, its KDF
+ * limiter and its quotas are in its memory, and SQLite has one writer.
+ * DIR/serve.lock is flock()ed (exclusive) for the life of the server, so a
+ * second `refuge serve` on the same DIR is refused; the lock dies with the
+ * process, even on SIGKILL. A PostgreSQL store takes no such lock: several
+ * processes share it (docs/scale-out.md). */
+static int serve_lock(const struct rf_srv *srv, int *fd)
+{
+    if (strcmp(rf_store_backend(srv->store), "sqlite") != 0)
+        return 0;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/serve.lock", srv->datadir) >= sizeof(path))
+        return RF_ERR_LIMIT;
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (*fd < 0) {
+        say_err("cannot open DIR/serve.lock", RF_ERR_IO);
+        return RF_ERR_IO;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        say("another refuge serve is serving this data directory: SQLite serves one process "
+            "(stop the other; several processes need PostgreSQL, docs/scale-out.md)");
+        return RF_ERR_BUSY;
+    }
+    return 0;
+}
+
 /* onion_line: "onion service: ..." or empty. */
 static void print_listening(const char *listen, uint16_t port, const char *onion_line)
 {
@@ -916,6 +944,7 @@ int rf_serve_main(int argc, char **argv)
     struct rf_metrics *metrics = NULL;
     struct rf_status_writer *status = NULL;
     struct rf_srv srv;
+    int serve_lock_fd = -1;
     memset(&srv, 0, sizeof(srv));
     srv.datadir = o.datadir;
     srv.cpus = cpus.usable;
@@ -928,6 +957,9 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot open the data directory", rc);
         goto out;
     }
+    rc = serve_lock(&srv, &serve_lock_fd);
+    if (rc != 0)
+        goto out;
     rc = load_settings(&srv);
     if (rc != 0)
         goto out;
@@ -1080,5 +1112,7 @@ out:
     sodium_free(srv.csrf_key);
     sodium_free(srv.kdf_params);
     rf_sesskey_free(sesskey);
+    if (serve_lock_fd >= 0)
+        close(serve_lock_fd); /* and its flock */
     return ret;
 }
