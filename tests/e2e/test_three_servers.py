@@ -161,6 +161,16 @@ def row_count(url, cookie):
     return int(p.stdout.decode().strip())
 
 
+def row_keyid(url, cookie):
+    raw = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
+    sid = hashlib.blake2b(raw, digest_size=32).hexdigest()
+    p = subprocess.run(["psql", "-X", "-A", "-t", url, "-c",
+                        "SELECT encode(keyid, 'hex') FROM sessions WHERE id = '\\x%s'" % sid],
+                       capture_output=True, timeout=60)
+    check(p.returncode == 0, "psql reads the session's key id", p.stderr[-300:])
+    return p.stdout.decode().strip()
+
+
 def sqlite_refuses_second():
     srv = Server().init().start()
     port = lib.free_port()
@@ -181,7 +191,8 @@ def test():
                    "directory is refused, as checked")
     codename_kdf.self_check()
     keyfile = session_key(os.path.join(key_dir(), "session.key"))
-    flags = ["--session-key", keyfile]
+    # idle 60 s: the reapers (which also re-read the key file) run every 6 s
+    flags = ["--session-key", keyfile, "--session-idle", "60"]
     a = Server().init()
     servers = [a.start(flags), sibling(a).start(flags), sibling(a).start(flags)]
     log("three servers on one database: ports %s" % [s.port for s in servers])
@@ -277,7 +288,7 @@ def test():
             p = Person(servers[k])
             p.new_codename()
             n = 0
-            while not stop.is_set() and n < 60:
+            while not stop.is_set() and n < 400:
                 on(p.b, servers[(k + n) % 3])
                 resp, _ = p.send("flood %d-%d %s" % (k, n, secrets.token_hex(4)))
                 if resp.status != 200:
@@ -291,18 +302,22 @@ def test():
     threads = [threading.Thread(target=sender, args=(k,)) for k in range(3)]
     for t in threads:
         t.start()
-    syncs = 0
-    while syncs < 6 and any(t.is_alive() for t in threads):
+    marks = []
+    while len(sent) < 3:
+        time.sleep(0.05)
+    for _ in range(4):                             # four syncs while the three send
+        marks.append(len(sent))
         alice.run("sync")
-        syncs += 1
+    marks.append(len(sent))
     stop.set()
     for t in threads:
         t.join()
     alice.run("sync")
     check(not errors, "every person's send through the three servers was answered", errors)
-    check(syncs >= 3, "the caseworker synced at least 3 times while people sent", syncs)
-    log("%d messages sent through the three servers while the caseworker synced %d times"
-        % (len(sent), syncs))
+    check(all(b > a for a, b in zip(marks, marks[1:])),
+          "messages were sent during every one of the four syncs", marks)
+    log("%d messages sent through the three servers during four syncs (sent before each: %s)"
+        % (len(sent), marks))
 
     seen = [s for _, _, seqs in bal.pages for s in seqs]
     check(len(seen) == len(set(seen)), "no object seen twice across the syncs",
@@ -319,8 +334,8 @@ def test():
     servers_used = {i for i, _, _ in bal.pages}
     check(servers_used == {0, 1, 2}, "the object pages came from all three servers",
           bal.pages[:10])
-    log("%d syncs during the flood, %d object pages from servers %s: %d objects, once, in order"
-        % (syncs, len(bal.pages), sorted(servers_used), len(seen)))
+    log("%d object pages from servers %s: %d objects, once, in order"
+        % (len(bal.pages), sorted(servers_used), len(seen)))
 
     # --- logout on one ends it on all
     cookie = person.b.cookies.get("s")
@@ -337,6 +352,31 @@ def test():
               "after the logout on server 0, the old cookie opens nothing on server %d" % k)
     check(row_count(url, cookie) == 0, "the logout deleted the session's row")
     log("logout on server 0 ended the session on servers 1 and 2")
+
+    # --- rotation, without a restart
+    early = Person(servers[0])
+    early.new_codename()                           # sealed under the first key
+    p = run(["server", "session-key", "--rotate", keyfile], timeout=60)
+    check(p.returncode == 0 and "rotated" in p.out, "`refuge server session-key --rotate`",
+          p.out + p.err)
+    new_id = p.out.split("key id ")[1].split(")")[0]
+    time.sleep(7)                                  # every server's reaper re-read the file
+    late = Person(servers[1])
+    late.new_codename()
+    check(row_keyid(url, late.b.cookies["s"]) == new_id,
+          "a session made after the rotation is sealed under the new key", new_id)
+    for k, s in enumerate(servers):
+        check(logged_in(early.b, s), "after one rotation, server %d still opens a session "
+              "sealed under the previous key" % k)
+        check(logged_in(late.b, s), "server %d opens a session sealed under the new key" % k)
+    p = run(["server", "session-key", "--rotate", keyfile], timeout=60)
+    check(p.returncode == 0, "a second rotation", p.out + p.err)
+    time.sleep(7)
+    for k, s in enumerate(servers):
+        check(not logged_in(early.b, s), "after two rotations, the first key's session is over "
+              "on server %d" % k)
+        check(logged_in(late.b, s), "the second key's session lives on on server %d" % k)
+    log("rotations picked up by the running servers: previous key still opens, older does not")
 
     for s in servers:
         s.stop_clean()
