@@ -223,9 +223,10 @@ const struct rf_migration rf_migrations[] = {
               "ALTER TABLE grants ADD UNIQUE (seq, keyid, granter);",
     },
     /* 5 -> 6: person sessions shared by several server processes (issue 11):
-     * the secrets sealed under a key only the servers hold; only while live */
+     * the secrets sealed under a key only the servers hold; only while live.
+     * IF NOT EXISTS: a test that winds user_version back reruns this step. */
     {
-        .sqlite = "CREATE TABLE sessions("
+        .sqlite = "CREATE TABLE IF NOT EXISTS sessions("
                   " id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
                   " keyid BLOB NOT NULL CHECK (length(keyid) = 8),"
                   " sealed BLOB NOT NULL CHECK (length(sealed) BETWEEN 1 AND 256),"
@@ -233,8 +234,8 @@ const struct rf_migration rf_migrations[] = {
                   " day INTEGER NOT NULL,"
                   " msgs INTEGER NOT NULL DEFAULT 0 CHECK (msgs >= 0),"
                   " bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0)) STRICT, WITHOUT ROWID;"
-                  "CREATE INDEX sessions_by_expiry ON sessions(expires);",
-        .pg = "CREATE TABLE sessions("
+                  "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);",
+        .pg = "CREATE TABLE IF NOT EXISTS sessions("
               " id BYTEA PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
               " keyid BYTEA NOT NULL CHECK (length(keyid) = 8),"
               " sealed BYTEA NOT NULL CHECK (length(sealed) BETWEEN 1 AND 256),"
@@ -242,7 +243,7 @@ const struct rf_migration rf_migrations[] = {
               " day BIGINT NOT NULL,"
               " msgs BIGINT NOT NULL DEFAULT 0 CHECK (msgs >= 0),"
               " bytes BIGINT NOT NULL DEFAULT 0 CHECK (bytes >= 0));"
-              "CREATE INDEX sessions_by_expiry ON sessions(expires);",
+              "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);",
     },
 };
 
