@@ -11,7 +11,12 @@ DIR/blobs is shared) with one session key, on a tmpfs outside DIR
     on the second, the caseworker's reply read on the third;
   - a caseworker whose every request goes to the next server in turn (a
     round-robin balancer in front), syncing while people send through all
-    three: every object is seen once, in ascending order, none skipped;
+    three: every object is seen once, in ascending order, none skipped; and
+    each of those people is refused at exactly the day's quota (200
+    messages), counted across the three;
+  - `refuge server session-key` and `refuge serve --session-key` refuse a
+    key on a disk, inside the data directory or readable by others;
+  - two key rotations picked up by the running servers;
   - a logout on one server ends the session on the other two at once;
   - the session row in the database (read with psql) holds none of the
     person's codename, secret key, public key or case id, and a fourth
@@ -39,6 +44,9 @@ import codename_kdf
 import lib
 from lib import (Browser, Person, Server, Skip, case_ids, check, encodings, json_strings, log,
                  make_team, on_cleanup, run, serve_flags)
+
+
+QUOTA_MSGS = 200  # RF_SESSION_QUOTA_MSGS (server/session.h): messages per session per day
 
 
 def key_dir():
@@ -183,7 +191,40 @@ def sqlite_refuses_second():
     srv.stop_clean()
 
 
+def key_refusals():
+    """`refuge serve --session-key` refuses a key that is not kept in memory,
+    saying what to do; `refuge server session-key` will not write one on a
+    disk nor overwrite a key file."""
+    srv = Server().init()
+    disk = os.path.join(srv.root, "session.key")     # the test's temp dir: a disk
+    p = run(["server", "session-key", disk], timeout=60)
+    check(p.returncode != 0 and "tmpfs" in p.err and not os.path.exists(disk),
+          "`refuge server session-key` refuses a file on a disk", p.out + p.err)
+    good = session_key(os.path.join(key_dir(), "session.key"))
+    p = run(["server", "session-key", good], timeout=60)
+    check(p.returncode != 0 and "--rotate" in p.err,
+          "`refuge server session-key` will not overwrite a key file (it names --rotate)", p.err)
+    inside = os.path.join(srv.data, "session.key")
+    shutil.copy(good, inside)
+    os.chmod(inside, 0o600)
+    with open(good, "rb") as f:
+        key_bytes = f.read()
+    open_ro = os.path.join(key_dir(), "wide.key")
+    with open(open_ro, "wb") as f:
+        f.write(key_bytes)
+    os.chmod(open_ro, 0o644)
+    for path, why in ((inside, "inside the data directory"), (open_ro, "chmod 600")):
+        p = subprocess.run([lib.BIN, "serve", "--data", srv.data, "--listen", "127.0.0.1:%d"
+                            % lib.free_port()] + serve_flags(["--session-key", path]),
+                           capture_output=True, timeout=60)
+        err = p.stderr.decode(errors="replace")
+        check(p.returncode == 2 and why in err,
+              "`refuge serve --session-key` refuses a key file %s" % why, err[-800:])
+    os.unlink(inside)
+
+
 def test():
+    key_refusals()
     if lib.DB != "postgresql":
         sqlite_refuses_second()
         raise Skip("several `refuge serve` processes share one database only on PostgreSQL "
@@ -283,19 +324,25 @@ def test():
     sent = []
     errors = []
 
+    quota_hits = []
+
     def sender(k):
         try:
-            p = Person(servers[k])
-            p.new_codename()
-            n = 0
-            while not stop.is_set() and n < 400:
-                on(p.b, servers[(k + n) % 3])
-                resp, _ = p.send("flood %d-%d %s" % (k, n, secrets.token_hex(4)))
-                if resp.status != 200:
-                    errors.append((k, n, resp.status))
-                    return
-                n += 1
-                sent.append((k, n))
+            while not stop.is_set():
+                p = Person(servers[k])
+                p.new_codename()
+                n = 0
+                while not stop.is_set():
+                    on(p.b, servers[(k + n) % 3])
+                    resp, _ = p.send("flood %d-%d %s" % (k, n, secrets.token_hex(4)))
+                    if resp.status == 429:  # the day's quota, counted across the three
+                        quota_hits.append((k, n))
+                        break
+                    if resp.status != 200:
+                        errors.append((k, n, resp.status))
+                        return
+                    n += 1
+                    sent.append((k, n))
         except Exception as e:  # reported below
             errors.append((k, repr(e)))
 
@@ -305,8 +352,9 @@ def test():
     marks = []
     while len(sent) < 3:
         time.sleep(0.05)
-    for _ in range(4):                             # four syncs while the three send
-        marks.append(len(sent))
+    deadline = time.time() + 300
+    while len(marks) < 4 or (not quota_hits and time.time() < deadline):
+        marks.append(len(sent))                    # syncs while the three send
         alice.run("sync")
     marks.append(len(sent))
     stop.set()
@@ -315,9 +363,13 @@ def test():
     alice.run("sync")
     check(not errors, "every person's send through the three servers was answered", errors)
     check(all(b > a for a, b in zip(marks, marks[1:])),
-          "messages were sent during every one of the four syncs", marks)
-    log("%d messages sent through the three servers during four syncs (sent before each: %s)"
-        % (len(sent), marks))
+          "messages were sent during every one of the syncs", marks)
+    check(quota_hits, "a person sending through the three servers meets the day's quota")
+    check(all(n == QUOTA_MSGS for _, n in quota_hits),
+          "the quota of %d messages a day holds across the three servers (refused at exactly "
+          "that count, whichever server took each)" % QUOTA_MSGS, quota_hits)
+    log("%d messages sent through the three servers during %d syncs; quota met at %s"
+        % (len(sent), len(marks) - 1, quota_hits))
 
     seen = [s for _, _, seqs in bal.pages for s in seqs]
     check(len(seen) == len(set(seen)), "no object seen twice across the syncs",
