@@ -36,6 +36,7 @@
 #include "server/kdfpool.h"
 #include "server/metrics.h"
 #include "server/routes.h"
+#include "server/sesskey.h"
 #include "store/commit.h"
 
 #include <assert.h>
@@ -232,12 +233,12 @@ int rf_pages_not_found(struct rf_req *r)
 
 /* ---------------------------------------------------------------- CSRF */
 
-void rf_pages_csrf_token(char out[RF_CSRF_TOKEN_LEN], const char *ctx4, const uint8_t *secret,
-                         size_t n)
+static void csrf_mac(char out[RF_CSRF_TOKEN_LEN], const uint8_t key[32], const char *ctx4,
+                     const uint8_t *secret, size_t n)
 {
     uint8_t mac[32];
     crypto_generichash_state st;
-    crypto_generichash_init(&st, rf_pages_srv->csrf_key, 32, sizeof(mac));
+    crypto_generichash_init(&st, key, 32, sizeof(mac));
     crypto_generichash_update(&st, (const uint8_t *)ctx4, 4);
     crypto_generichash_update(&st, secret, n);
     crypto_generichash_final(&st, mac, sizeof(mac));
@@ -246,13 +247,41 @@ void rf_pages_csrf_token(char out[RF_CSRF_TOKEN_LEN], const char *ctx4, const ui
     sodium_memzero(mac, sizeof(mac));
 }
 
+/* The CSRF key: the process's own, or with shared sessions the session
+ * key's (which 0: current, 1: previous), so that a form one process made
+ * is taken by another. */
+static int csrf_key(int which, uint8_t key[32])
+{
+    if (rf_pages_srv->sesskey != NULL)
+        return rf_sesskey_csrf(rf_pages_srv->sesskey, which, key);
+    if (which != 0)
+        return RF_ERR_NOT_FOUND;
+    memcpy(key, rf_pages_srv->csrf_key, 32);
+    return 0;
+}
+
+void rf_pages_csrf_token(char out[RF_CSRF_TOKEN_LEN], const char *ctx4, const uint8_t *secret,
+                         size_t n)
+{
+    uint8_t key[32];
+    if (csrf_key(0, key) != 0)
+        randombytes_buf(key, sizeof(key)); /* cannot happen: a token nobody can check */
+    csrf_mac(out, key, ctx4, secret, n);
+    sodium_memzero(key, sizeof(key));
+}
+
 int rf_pages_csrf_check(const char *ctx4, const uint8_t *secret, size_t n, const uint8_t *given,
                         size_t len)
 {
     char want[RF_CSRF_TOKEN_LEN];
-    rf_pages_csrf_token(want, ctx4, secret, n);
-    size_t wl = strlen(want);
-    int ok = len == wl && sodium_memcmp(want, given, wl) == 0;
+    uint8_t key[32];
+    int ok = 0;
+    for (int which = 0; !ok && csrf_key(which, key) == 0; which++) {
+        csrf_mac(want, key, ctx4, secret, n);
+        size_t wl = strlen(want);
+        ok = len == wl && sodium_memcmp(want, given, wl) == 0;
+    }
+    sodium_memzero(key, sizeof(key));
     sodium_memzero(want, sizeof(want));
     return ok;
 }

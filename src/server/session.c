@@ -30,8 +30,10 @@
  * use; free entries are wiped and on the free list.
  */
 #include "server/session.h"
+#include "server/sesskey.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/secmem.h"
 #include "store/commit.h"
 
@@ -100,12 +102,22 @@ struct rf_sessions {
     int stopping;
     unsigned period_s;
     pthread_cond_t wake; /* on CLOCK_MONOTONIC */
+    /* shared mode (rf_sessions_share): sessions are rows of the store,
+     * sealed under the session key; nothing of them in the table */
+    struct rf_store *st;
+    struct rf_sesskey *key;
+    uint64_t max;
 };
 
+/* Monotonic seconds; in shared mode the wall clock (unix seconds), which
+ * every process and host reads alike (NTP keeps hosts within a second or
+ * so: expiry is in minutes). */
 static int64_t now_s(const struct rf_sessions *s)
 {
     if (s->clock != NULL)
         return s->clock(s->clock_arg) + s->skew;
+    if (s->key != NULL)
+        return (int64_t)time(NULL) + s->skew;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec + s->skew;
@@ -318,8 +330,19 @@ unsigned rf_sessions_reap_period(unsigned idle_s)
     return p < 1 ? 1 : p > 60 ? 60 : p;
 }
 
+/* Shared mode: the dead rows, by whichever process comes first. */
+static unsigned shared_reap(struct rf_sessions *s)
+{
+    uint64_t n = 0;
+    if (rf_store_sessions_reap(s->st, now_s(s), &n) != 0)
+        rf_log_warn("sessions: cannot delete expired session rows; retrying next period");
+    return n > UINT32_MAX ? UINT32_MAX : (unsigned)n;
+}
+
 unsigned rf_sessions_reap(struct rf_sessions *s)
 {
+    if (s->key != NULL)
+        return shared_reap(s);
     pthread_mutex_lock(&s->lock);
     unsigned n = table_reap(s, &s->sess, now_s(s));
     pthread_mutex_unlock(&s->lock);
@@ -336,8 +359,14 @@ static void *reaper_main(void *arg)
         until.tv_sec += s->period_s;
         while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
             ; /* a wakeup without stopping: wait out the period */
-        if (!s->stopping)
+        if (!s->stopping && s->key != NULL) {
+            pthread_mutex_unlock(&s->lock); /* the store's call may take a while */
+            shared_reap(s);
+            rf_sesskey_reload(s->key); /* a rotation, even with no stranger row met */
+            pthread_mutex_lock(&s->lock);
+        } else if (!s->stopping) {
             table_reap(s, &s->sess, now_s(s));
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -356,6 +385,11 @@ int rf_sessions_reaper_start(struct rf_sessions *s, unsigned period_s)
 
 unsigned rf_sessions_count(struct rf_sessions *s)
 {
+    if (s->key != NULL) {
+        uint64_t live = 0;
+        rf_store_sessions_live(s->st, now_s(s), &live);
+        return live > UINT32_MAX ? UINT32_MAX : (unsigned)live;
+    }
     unsigned n = 0;
     pthread_mutex_lock(&s->lock);
     for (uint32_t i = 0; i < s->sess.hw; i++)
@@ -398,10 +432,111 @@ void rf_sessions_clock_skew(struct rf_sessions *s, int64_t seconds)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* ---------------------------------------------------------------- shared mode */
+
+/* Sessions as rows of the store (session.h, rf_sessions_share). A request
+ * reads its row every time (one primary-key read): a logout or expiry on
+ * any process ends the session on every other at once, since no process
+ * keeps a copy past the request that opened it. The secrets are opened
+ * into the caller's view (locked memory) and nowhere else. */
+
+int rf_sessions_share(struct rf_sessions *s, struct rf_store *st, struct rf_sesskey *key)
+{
+    if (st == NULL || key == NULL)
+        return RF_ERR_INVALID;
+    pthread_mutex_lock(&s->lock);
+    s->st = st;
+    s->key = key;
+    s->max = s->sess.n;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int rf_sessions_shared(const struct rf_sessions *s)
+{
+    return s->key != NULL;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static int shared_create(struct rf_sessions *s, const struct rf_source *src,
+                         const struct rf_source_keys *keys, char token[RF_SESSION_TOKEN_B64])
+{
+    struct rf_session_row row;
+    uint8_t hash[32];
+    int rc = token_new(token, hash);
+    struct rf_sesskey_plain *p = rf_secmem_alloc(sizeof(*p));
+    if (rc == 0 && p == NULL)
+        rc = RF_ERR_NOMEM;
+    if (rc != 0)
+        goto out;
+    int64_t now = now_s(s);
+    memset(p, 0, sizeof(*p));
+    memset(&row, 0, sizeof(row));
+    p->source_id = src->id;
+    memcpy(p->case_id, src->case_id, RF_CASE_ID_LEN);
+    memcpy(p->pk, keys->pk, 32);
+    memcpy(p->sk, keys->sk, 32);
+    randombytes_buf(p->csrf, sizeof(p->csrf));
+    p->ends = now + RF_SESSION_LIFETIME_S;
+    memcpy(row.id, hash, 32);
+    rc = rf_sesskey_seal(s->key, hash, p, row.keyid, row.sealed, sizeof(row.sealed),
+                         &row.sealed_len);
+    row.until = min64(now + (int64_t)s->idle_s, p->ends);
+    row.day = today(s);
+    if (rc == 0)
+        rc = rf_store_session_put(s->st, &row, now, s->max);
+out:
+    if (p != NULL)
+        rf_secmem_free(p);
+    if (rc != 0)
+        sodium_memzero(token, RF_SESSION_TOKEN_B64);
+    return rc == RF_ERR_EXISTS ? RF_ERR_BUSY : rc;
+}
+
+static int shared_get(struct rf_sessions *s, const uint8_t hash[32], struct rf_session_view *out)
+{
+    struct rf_session_row row;
+    int64_t now = now_s(s);
+    int rc = rf_store_session_get(s->st, hash, now, &row);
+    if (rc != 0)
+        return rc == RF_ERR_NOT_FOUND ? RF_ERR_NOT_FOUND : rc;
+    struct rf_sesskey_plain *p = rf_secmem_alloc(sizeof(*p));
+    if (p == NULL)
+        return RF_ERR_NOMEM;
+    rc = rf_sesskey_open(s->key, hash, row.keyid, row.sealed, row.sealed_len, p);
+    if (rc == 0 && p->ends <= now) {
+        rf_store_session_delete(s->st, hash); /* past its lifetime */
+        rc = RF_ERR_NOT_FOUND;
+    }
+    if (rc == 0) {
+        out->source_id = p->source_id;
+        memcpy(out->case_id, p->case_id, sizeof(out->case_id));
+        memcpy(out->pk, p->pk, 32);
+        memcpy(out->sk, p->sk, 32);
+        memcpy(out->csrf, p->csrf, 32);
+        int same_day = row.day == today(s);
+        out->sent_today_msgs = same_day ? row.msgs : 0;
+        out->sent_today_bytes = same_day ? row.bytes : 0;
+        /* the idle deadline, pushed forward once a tenth of it has passed
+         * (not a write per request) */
+        int64_t until = min64(now + (int64_t)s->idle_s, p->ends);
+        if (until - row.until >= (int64_t)(s->idle_s / 10 + 1))
+            rc = rf_store_session_touch(s->st, hash, now, until);
+    }
+    rf_secmem_free(p);
+    return rc;
+}
+
 int rf_session_create(struct rf_sessions *s, const struct rf_source *src,
                       const struct rf_source_keys *keys, char token[RF_SESSION_TOKEN_B64])
 {
     assert(!rf_committer_in_completion());
+    if (s->key != NULL)
+        return shared_create(s, src, keys, token);
     uint8_t hash[32];
     int rc = token_new(token, hash);
     if (rc != 0)
@@ -433,6 +568,8 @@ int rf_session_get(struct rf_sessions *s, const char *token, struct rf_session_v
     uint8_t hash[32];
     if (token_hash(token, hash) != 0)
         return RF_ERR_NOT_FOUND;
+    if (s->key != NULL)
+        return shared_get(s, hash, out);
     pthread_mutex_lock(&s->lock);
     int64_t now = now_s(s);
     uint32_t i = table_find(s, &s->sess, hash, now);
@@ -464,6 +601,11 @@ void rf_session_end(struct rf_sessions *s, const char *token)
     uint8_t hash[32];
     if (token_hash(token, hash) != 0)
         return;
+    if (s->key != NULL) {
+        if (rf_store_session_delete(s->st, hash) != 0)
+            rf_log_warn("sessions: cannot delete a session row; it ends at its expiry");
+        return;
+    }
     pthread_mutex_lock(&s->lock);
     uint32_t i = table_find(s, &s->sess, hash, now_s(s));
     if (i != NIL)
@@ -476,6 +618,9 @@ int rf_session_count_sent(struct rf_sessions *s, const char *token, uint64_t byt
     uint8_t hash[32];
     if (token_hash(token, hash) != 0)
         return RF_ERR_NOT_FOUND;
+    if (s->key != NULL)
+        return rf_store_session_count(s->st, hash, now_s(s), today(s), bytes, s->quota_msgs,
+                                      s->quota_bytes);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
     uint32_t i = table_find(s, &s->sess, hash, now_s(s));
@@ -540,9 +685,13 @@ int rf_pending_seal(struct rf_sessions *s, const char *codename, const uint8_t *
     plain[9] = (uint8_t)len;
     memcpy(plain + 10, codename, len);
     unsigned long long clen = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + PEND_NONCE_BYTES, &clen, plain,
-                                               RF_PENDING_PLAIN_LEN, ad, adlen, NULL, sealed,
-                                               s->pend_key);
+    if (s->key != NULL) /* any process of the line opens it */
+        rf_sesskey_pend_seal(s->key, sealed + PEND_NONCE_BYTES, plain, RF_PENDING_PLAIN_LEN, ad,
+                             adlen, sealed);
+    else
+        crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + PEND_NONCE_BYTES, &clen, plain,
+                                                   RF_PENDING_PLAIN_LEN, ad, adlen, NULL, sealed,
+                                                   s->pend_key);
     sodium_memzero(plain, RF_PENDING_PLAIN_LEN);
     pthread_mutex_unlock(&s->lock);
     return rf_b64_encode(out, RF_PENDING_B64, sealed, sizeof(sealed));
@@ -593,10 +742,13 @@ int rf_pending_open(struct rf_sessions *s, const char *text, size_t len, const u
         return RF_ERR_NOT_FOUND;
     pthread_mutex_lock(&s->lock);
     uint8_t *plain = s->pend_buf;
-    unsigned long long plen = 0;
-    int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        plain, &plen, NULL, sealed + PEND_NONCE_BYTES, sizeof(sealed) - PEND_NONCE_BYTES, ad, adlen,
-        sealed, s->pend_key);
+    unsigned long long plen = RF_PENDING_PLAIN_LEN;
+    int rc = s->key != NULL
+                 ? rf_sesskey_pend_open(s->key, plain, sealed + PEND_NONCE_BYTES,
+                                        sizeof(sealed) - PEND_NONCE_BYTES, ad, adlen, sealed)
+                 : crypto_aead_xchacha20poly1305_ietf_decrypt(
+                       plain, &plen, NULL, sealed + PEND_NONCE_BYTES,
+                       sizeof(sealed) - PEND_NONCE_BYTES, ad, adlen, sealed, s->pend_key);
     if (rc == 0 && plen == RF_PENDING_PLAIN_LEN)
         rc = rf_pending_parse(plain, (size_t)plen, now_s(s), out, outcap);
     else

@@ -37,6 +37,17 @@ struct rf_session_view { /* a copy handed to a request; sk is the caller's to wi
 };
 
 int rf_sessions_new(struct rf_sessions **out, unsigned max, unsigned idle_s);
+/* Shared mode (refuge serve --session-key; docs/scale-out.md): from now on
+ * sessions are rows of st (store.h, "person sessions"), their secrets
+ * sealed under key (sesskey.h), so every process sharing st and key serves
+ * every session; pending codenames are sealed under key too. Each request
+ * reads its session's row (a logout or expiry anywhere ends it everywhere);
+ * max (from rf_sessions_new) bounds the live rows of all processes; the
+ * clock is the wall clock. Call before any session exists; st and key must
+ * outlive s. */
+struct rf_sesskey;
+int rf_sessions_share(struct rf_sessions *s, struct rf_store *st, struct rf_sesskey *key);
+int rf_sessions_shared(const struct rf_sessions *s);
 /* Stops the reaper (if started) and wipes everything. NULL is a no-op. */
 void rf_sessions_free(struct rf_sessions *s);
 

@@ -35,6 +35,7 @@
 #include "server/routes.h"
 #include "server/sandbox.h"
 #include "server/session.h"
+#include "server/sesskey.h"
 #include "server/srv.h"
 #include "server/status.h"
 #include "server/tmpl.h"
@@ -51,6 +52,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -536,7 +539,8 @@ out:
 int rf_server_admin_main(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: refuge server init|token|purge|settings|status|backup|restore|migrate [--help]\n";
+        "usage: refuge server init|token|purge|settings|status|backup|restore|migrate|\n"
+        "       session-key [--help]\n";
     rf_json_init(); /* jansson's allocator wipes what it frees (lib/json.h) */
     if (argc < 2) {
         fputs(usage, stderr);
@@ -558,6 +562,8 @@ int rf_server_admin_main(int argc, char **argv)
         return rf_server_restore_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "migrate") == 0)
         return rf_server_migrate_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "session-key") == 0)
+        return rf_sesskey_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         fputs("  init   create a new instance in a data directory\n"
@@ -567,7 +573,8 @@ int rf_server_admin_main(int argc, char **argv)
               "  status  how the instance is doing, and what needs doing (--json)\n"
               "  backup  write an archive of the instance (ciphertext only)\n"
               "  restore check an archive and restore it into a new data directory\n"
-              "  migrate move the instance into an empty PostgreSQL database\n",
+              "  migrate move the instance into an empty PostgreSQL database\n"
+              "  session-key  write or rotate the key several servers share sessions with\n",
               stdout);
         return 0;
     }
@@ -592,6 +599,10 @@ static void usage_serve(FILE *f)
         "                    S/10 seconds (1 to 60)\n"
         "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
         "                    past it a login answers busy\n"
+        "  --session-key F   keep person sessions in the database, sealed under the key in\n"
+        "                    F (on a tmpfs, outside DIR; refuge server session-key F), so\n"
+        "                    that every process sharing the database and F serves them\n"
+        "                    (several processes on PostgreSQL need it)\n"
         "  --user NAME       started as root: serve as NAME, who owns DIR (default: DIR's\n"
         "                    owner; DIR owned by root is refused unless --allow-root)\n"
         "  --allow-root      serve as root, without capabilities (a container alone)\n"
@@ -625,6 +636,7 @@ struct serve_opts {
     int onion_no_pow;           /* --onion-no-pow */
     const char *onion_location; /* --onion-location */
     const char *metrics;        /* --metrics ADDR:PORT (loopback), or NULL */
+    const char *session_key;    /* --session-key FILE, or NULL */
     struct rf_sandbox_opts sandbox;
 };
 
@@ -662,6 +674,7 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"onion-no-pow", no_argument, 0, 'P'},
         {"onion-location", required_argument, 0, 'W'},
         {"metrics", required_argument, 0, 'X'},
+        {"session-key", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -744,6 +757,9 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
                 return EXIT_USAGE;
             }
             o->metrics = optarg;
+            break;
+        case 'K':
+            o->session_key = optarg;
             break;
         case 'h':
             usage_serve(stdout);
@@ -834,6 +850,32 @@ out:
     return rc;
 }
 
+/* SQLite serves one process per data directory: its sessions, its KDF
+ * limiter and its quotas are in its memory, and SQLite has one writer.
+ * DIR/serve.lock is flock()ed (exclusive) for the life of the server, so a
+ * second `refuge serve` on the same DIR is refused; the lock dies with the
+ * process, even on SIGKILL. A PostgreSQL store takes no such lock: several
+ * processes share it (docs/scale-out.md). */
+static int serve_lock(const struct rf_srv *srv, int *fd)
+{
+    if (strcmp(rf_store_backend(srv->store), "sqlite") != 0)
+        return 0;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/serve.lock", srv->datadir) >= sizeof(path))
+        return RF_ERR_LIMIT;
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (*fd < 0) {
+        say_err("cannot open DIR/serve.lock", RF_ERR_IO);
+        return RF_ERR_IO;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        say("another refuge serve is serving this data directory: SQLite serves one process "
+            "(stop the other; several processes need PostgreSQL, docs/scale-out.md)");
+        return RF_ERR_BUSY;
+    }
+    return 0;
+}
+
 /* onion_line: "onion service: ..." or empty. */
 static void print_listening(const char *listen, uint16_t port, const char *onion_line)
 {
@@ -858,7 +900,19 @@ int rf_serve_main(int argc, char **argv)
     /* tor's control port is reached before the user switch (onion.h); the
      * user switch and Landlock come while this is the only thread */
     struct rf_onion *onion = NULL;
+    struct rf_sesskey *sesskey = NULL;
     struct rf_sandbox sb;
+    prc = 0;
+    /* the session key: read (and kept open for rotations) while /run is
+     * still reachable and before the user switch */
+    if (o.session_key != NULL) {
+        char why[256];
+        prc = rf_sesskey_load(&sesskey, o.session_key, o.datadir, why, sizeof(why));
+        if (prc != 0) {
+            fprintf(stderr, "refuge: --session-key %s: %s\n", o.session_key, why);
+            return EXIT_USAGE;
+        }
+    }
     prc = onion_prepare(&o, &onion);
     /* a store on PostgreSQL: the sandbox lets it reach that server alone */
     if (prc == 0 && rf_store_net(o.datadir, &o.sandbox.db_family, &o.sandbox.db_port) != 0) {
@@ -875,6 +929,7 @@ int rf_serve_main(int argc, char **argv)
         prc = rf_sandbox_landlock(&sb, o.datadir, &o.sandbox);
     if (prc != 0) {
         rf_onion_free(onion);
+        rf_sesskey_free(sesskey);
         return prc == RF_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
     }
 
@@ -893,17 +948,22 @@ int rf_serve_main(int argc, char **argv)
     struct rf_metrics *metrics = NULL;
     struct rf_status_writer *status = NULL;
     struct rf_srv srv;
+    int serve_lock_fd = -1;
     memset(&srv, 0, sizeof(srv));
     srv.datadir = o.datadir;
     srv.cpus = cpus.usable;
     srv.behind_tls = o.behind_tls;
     srv.onion_location = o.onion_location;
+    srv.sesskey = sesskey;
 
     int rc = rf_store_open(&srv.store, o.datadir);
     if (rc != 0) {
         say_err("cannot open the data directory", rc);
         goto out;
     }
+    rc = serve_lock(&srv, &serve_lock_fd);
+    if (rc != 0)
+        goto out;
     rc = load_settings(&srv);
     if (rc != 0)
         goto out;
@@ -953,6 +1013,17 @@ int rf_serve_main(int argc, char **argv)
     if (rc != 0) {
         say_err("cannot allocate the session table", rc);
         goto out;
+    }
+    if (srv.sesskey != NULL) {
+        rc = rf_sessions_share(srv.sessions, srv.store, srv.sesskey);
+        if (rc != 0) {
+            say_err("cannot share sessions through the store", rc);
+            goto out;
+        }
+        rf_log_info("sessions: in the database, sealed under the session key (--session-key)");
+    } else if (strcmp(rf_store_backend(srv.store), "sqlite") != 0) {
+        rf_log_warn("sessions: in this process's memory only; several processes on one "
+                    "database need --session-key (docs/scale-out.md)");
     }
     /* expired sessions (a person who walked away) are wiped on a timer */
     rc = rf_sessions_reaper_start(srv.sessions, rf_sessions_reap_period(srv.limits.session_idle_s));
@@ -1050,5 +1121,8 @@ out:
         rf_store_close(srv.store);
     sodium_free(srv.csrf_key);
     sodium_free(srv.kdf_params);
+    rf_sesskey_free(sesskey);
+    if (serve_lock_fd >= 0)
+        close(serve_lock_fd); /* and its flock */
     return ret;
 }

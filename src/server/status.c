@@ -178,7 +178,11 @@ int rf_status_writer_start(struct rf_status_writer **out, struct rf_srv *srv, co
     pthread_cond_init(&w->cv, &ca);
     pthread_condattr_destroy(&ca);
     w->path = join(srv->datadir, RF_STATUS_FILE);
-    w->tmp = join(srv->datadir, RF_STATUS_FILE ".tmp");
+    /* a temp name per process: several processes on one data directory
+     * (PostgreSQL, docs/scale-out.md) each rename a whole file into place */
+    char tmpname[64];
+    snprintf(tmpname, sizeof(tmpname), RF_STATUS_FILE ".%ld.tmp", (long)getpid());
+    w->tmp = join(srv->datadir, tmpname);
     int rc = w->path && w->tmp ? status_write(w) : RF_ERR_NOMEM;
     if (rc == 0 && pthread_create(&w->thread, NULL, writer_main, w) != 0)
         rc = RF_ERR_NOMEM;

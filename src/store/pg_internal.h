@@ -57,6 +57,14 @@ enum pg_stmt {
     P_PURGE_SOURCE,
     P_NONCE_PUT,
     P_NONCE_PRUNE,
+    P_SESS_PUT,
+    P_SESS_GET,
+    P_SESS_TOUCH,
+    P_SESS_DELETE,
+    P_SESS_COUNT,
+    P_SESS_EXISTS,
+    P_SESS_REAP,
+    P_SESS_LIVE,
     P_COUNT
 };
 
@@ -155,5 +163,6 @@ int rf_pg_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row
 int rf_pg_import_begin(struct rf_store *st);
 int rf_pg_import_row(struct rf_store *st, const struct rf_row *row);
 int rf_pg_import_end(struct rf_store *st, int commit);
+int rf_pg_session(struct rf_store *st, struct rf_sess_call *c);
 
 #endif

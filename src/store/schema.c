@@ -228,6 +228,29 @@ const struct rf_migration rf_migrations[] = {
               "ALTER TABLE grants DROP CONSTRAINT grants_seq_keyid_key;"
               "ALTER TABLE grants ADD UNIQUE (seq, keyid, granter);",
     },
+    /* 5 -> 6: person sessions shared by several server processes (issue 11):
+     * the secrets sealed under a key only the servers hold; only while live.
+     * IF NOT EXISTS: a test that winds user_version back reruns this step. */
+    {
+        .sqlite = "CREATE TABLE IF NOT EXISTS sessions("
+                  " id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+                  " keyid BLOB NOT NULL CHECK (length(keyid) = 8),"
+                  " sealed BLOB NOT NULL CHECK (length(sealed) BETWEEN 1 AND 256),"
+                  " expires INTEGER NOT NULL,"
+                  " day INTEGER NOT NULL,"
+                  " msgs INTEGER NOT NULL DEFAULT 0 CHECK (msgs >= 0),"
+                  " bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0)) STRICT, WITHOUT ROWID;"
+                  "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);",
+        .pg = "CREATE TABLE IF NOT EXISTS sessions("
+              " id BYTEA PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+              " keyid BYTEA NOT NULL CHECK (length(keyid) = 8),"
+              " sealed BYTEA NOT NULL CHECK (length(sealed) BETWEEN 1 AND 256),"
+              " expires BIGINT NOT NULL,"
+              " day BIGINT NOT NULL,"
+              " msgs BIGINT NOT NULL DEFAULT 0 CHECK (msgs >= 0),"
+              " bytes BIGINT NOT NULL DEFAULT 0 CHECK (bytes >= 0));"
+              "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);",
+    },
 };
 
 const int rf_schema_version = (int)(sizeof(rf_migrations) / sizeof(rf_migrations[0]));
@@ -247,6 +270,10 @@ const struct rf_table_desc rf_tables[RF_TAB_COUNTERS] = {
 };
 
 const char *const rf_tables_not_carried[] = {
+    /* live person sessions, sealed under the old servers' session key
+     * (server/sesskey.c): state of the running servers, not of the instance;
+     * people log in again after a move */
+    "sessions",
     NULL,
 };
 

@@ -62,6 +62,14 @@ enum stmt_id {
     S_PURGE_SOURCE,
     S_NONCE_PUT,
     S_NONCE_PRUNE,
+    S_SESS_PUT,
+    S_SESS_GET,
+    S_SESS_TOUCH,
+    S_SESS_DELETE,
+    S_SESS_COUNT,
+    S_SESS_EXISTS,
+    S_SESS_REAP,
+    S_SESS_LIVE,
     S_COUNT
 };
 
@@ -143,5 +151,6 @@ int rf_sqlite_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf
 int rf_sqlite_import_begin(struct rf_store *st);
 int rf_sqlite_import_row(struct rf_store *st, const struct rf_row *row);
 int rf_sqlite_import_end(struct rf_store *st, int commit);
+int rf_sqlite_session(struct rf_store *st, struct rf_sess_call *c);
 
 #endif

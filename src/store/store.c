@@ -426,3 +426,74 @@ int rf_store_alone(struct rf_store *st)
 {
     return rf_store_files_of(st)->lock_fd >= 0;
 }
+
+/* ---- person sessions: one backend entry, the call in a struct ---- */
+
+static int sess(struct rf_store *st, struct rf_sess_call *c)
+{
+    if (rf_store_files_of(st)->readonly)
+        return c->kind == RF_SESS_GET || c->kind == RF_SESS_LIVE ? OPS(st)->session(st, c)
+                                                                 : RF_ERR_INVALID;
+    return OPS(st)->session(st, c);
+}
+
+int rf_store_session_put(struct rf_store *st, const struct rf_session_row *row, int64_t now,
+                         uint64_t max)
+{
+    if (row->sealed_len == 0 || row->sealed_len > RF_SESSION_SEALED_MAX)
+        return RF_ERR_INVALID;
+    struct rf_sess_call c = {
+        .kind = RF_SESS_PUT, .id = row->id, .row = row, .now = now, .max = max};
+    return sess(st, &c);
+}
+
+int rf_store_session_get(struct rf_store *st, const uint8_t id[32], int64_t now,
+                         struct rf_session_row *out)
+{
+    struct rf_sess_call c = {.kind = RF_SESS_GET, .id = id, .out = out, .now = now};
+    return sess(st, &c);
+}
+
+int rf_store_session_touch(struct rf_store *st, const uint8_t id[32], int64_t now, int64_t until)
+{
+    struct rf_sess_call c = {.kind = RF_SESS_TOUCH, .id = id, .now = now, .until = until};
+    return sess(st, &c);
+}
+
+int rf_store_session_delete(struct rf_store *st, const uint8_t id[32])
+{
+    struct rf_sess_call c = {.kind = RF_SESS_DELETE, .id = id};
+    return sess(st, &c);
+}
+
+int rf_store_session_count(struct rf_store *st, const uint8_t id[32], int64_t now, uint32_t day,
+                           uint64_t bytes, uint32_t max_msgs, uint64_t max_bytes)
+{
+    if (bytes > INT64_MAX || max_bytes > INT64_MAX)
+        return RF_ERR_LIMIT;
+    struct rf_sess_call c = {.kind = RF_SESS_COUNT,
+                             .id = id,
+                             .now = now,
+                             .day = day,
+                             .bytes = bytes,
+                             .max_msgs = max_msgs,
+                             .max_bytes = max_bytes};
+    return sess(st, &c);
+}
+
+int rf_store_sessions_reap(struct rf_store *st, int64_t now, uint64_t *n)
+{
+    struct rf_sess_call c = {.kind = RF_SESS_REAP, .now = now};
+    int rc = sess(st, &c);
+    if (n != NULL)
+        *n = rc == 0 ? c.n : 0;
+    return rc;
+}
+
+int rf_store_sessions_live(struct rf_store *st, int64_t now, uint64_t *n)
+{
+    struct rf_sess_call c = {.kind = RF_SESS_LIVE, .now = now};
+    int rc = sess(st, &c);
+    *n = rc == 0 ? c.n : 0;
+    return rc;
+}

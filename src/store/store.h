@@ -158,6 +158,50 @@ int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
  * checkpoint). Called after a person deletes a reply. */
 int rf_store_checkpoint(struct rf_store *st);
 
+/* ---- person sessions shared by several server processes (server/session.h) ----
+ *
+ * A row per live session, only when the server runs with a session key
+ * (refuge serve --session-key): id = BLAKE2b-256 of the cookie's token (the
+ * token itself is never stored), the session's secrets sealed under a key
+ * only the server processes hold (keyid names which), until = the wall-clock
+ * second (unix) after which the row is dead, and the day's quota counters.
+ * The store never sees an open secret. Written at once (not through the
+ * group committer), durable when the call returns. */
+#define RF_SESSION_SEALED_MAX 256
+struct rf_session_row {
+    uint8_t id[32];
+    uint8_t keyid[8];
+    uint8_t sealed[RF_SESSION_SEALED_MAX];
+    size_t sealed_len;
+    int64_t until;
+    uint32_t day; /* the quota counters' day (rf_store_today) */
+    uint32_t msgs;
+    uint64_t bytes;
+};
+/* Inserts a row (RF_ERR_EXISTS if the id is taken). With max > 0, refuses
+ * with RF_ERR_BUSY when max rows with until >= now are live already. */
+int rf_store_session_put(struct rf_store *st, const struct rf_session_row *row, int64_t now,
+                         uint64_t max);
+/* The live row of id (until >= now), RF_ERR_NOT_FOUND if none. */
+int rf_store_session_get(struct rf_store *st, const uint8_t id[32], int64_t now,
+                         struct rf_session_row *out);
+/* Moves a live row's until (idle timeout pushed forward); RF_ERR_NOT_FOUND
+ * if it is gone or dead. */
+int rf_store_session_touch(struct rf_store *st, const uint8_t id[32], int64_t now, int64_t until);
+/* Ends a session everywhere (no error if it was gone). */
+int rf_store_session_delete(struct rf_store *st, const uint8_t id[32]);
+/* Counts one message of bytes on the live row's quota for day (counters
+ * start again on a new day), in one statement, so processes racing on one
+ * session cannot pass the quota together: RF_ERR_LIMIT (nothing counted)
+ * when msgs would pass max_msgs or bytes max_bytes, RF_ERR_NOT_FOUND if the
+ * row is gone. */
+int rf_store_session_count(struct rf_store *st, const uint8_t id[32], int64_t now, uint32_t day,
+                           uint64_t bytes, uint32_t max_msgs, uint64_t max_bytes);
+/* Deletes every row dead at now; *n (may be NULL) how many. */
+int rf_store_sessions_reap(struct rf_store *st, int64_t now, uint64_t *n);
+/* Live rows at now. */
+int rf_store_sessions_live(struct rf_store *st, int64_t now, uint64_t *n);
+
 /* ---- backup and restore (backup.c; format: lib/archive.h) ---- */
 struct rf_backup_info {
     uint32_t schema; /* the database's schema version */

@@ -30,6 +30,7 @@
  * without calling into the backend; the backend asserts it with
  * static_assert(offsetof(struct rf_store, files) == 0). */
 struct rf_store_ops;
+struct rf_sess_call;
 
 struct rf_store_files {
     const struct rf_store_ops *ops; /* the backend (store.c dispatches through it) */
@@ -152,6 +153,34 @@ struct rf_store_ops {
     int (*import_begin)(struct rf_store *st);
     int (*import_row)(struct rf_store *st, const struct rf_row *row);
     int (*import_end)(struct rf_store *st, int commit);
+    /* person sessions (store.h; store_sqlite_sess.c, store_pg_sess.c): one
+     * entry, the call's kind in c */
+    int (*session)(struct rf_store *st, struct rf_sess_call *c);
+};
+
+/* One session call of store.h, as the backends receive it. */
+enum rf_sess_kind {
+    RF_SESS_PUT,
+    RF_SESS_GET,
+    RF_SESS_TOUCH,
+    RF_SESS_DELETE,
+    RF_SESS_COUNT,
+    RF_SESS_REAP,
+    RF_SESS_LIVE,
+};
+struct rf_sess_call {
+    enum rf_sess_kind kind;
+    const uint8_t *id;                /* PUT: row->id */
+    const struct rf_session_row *row; /* PUT */
+    struct rf_session_row *out;       /* GET */
+    int64_t now;
+    int64_t until;      /* TOUCH */
+    uint64_t max;       /* PUT: live rows allowed (0: any) */
+    uint32_t day;       /* COUNT */
+    uint64_t bytes;     /* COUNT */
+    uint32_t max_msgs;  /* COUNT */
+    uint64_t max_bytes; /* COUNT */
+    uint64_t n;         /* REAP, LIVE: out */
 };
 
 /* The SQLite backend (store_sqlite*.c) and the PostgreSQL one (store_pg*.c). */

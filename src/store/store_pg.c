@@ -148,6 +148,23 @@ static const struct {
     [P_NONCE_PRUNE] = {"DELETE FROM nonces WHERE nonce IN "
                        "(SELECT nonce FROM nonces WHERE slot <= $1 LIMIT $2)",
                        "ii"},
+    [P_SESS_PUT] =
+        {"INSERT INTO sessions(id, keyid, sealed, expires, day, msgs, bytes) SELECT $1, $2, $3, "
+         "$4, $5, 0, 0 WHERE $6 = 0 OR (SELECT count(*) FROM sessions WHERE expires >= $7) < $6",
+         "bbbiiii"},
+    [P_SESS_GET] = {"SELECT keyid, sealed, expires, day, msgs, bytes FROM sessions WHERE id = $1 "
+                    "AND expires >= $2",
+                    "bi"},
+    [P_SESS_TOUCH] = {"UPDATE sessions SET expires = $3 WHERE id = $1 AND expires >= $2", "bii"},
+    [P_SESS_DELETE] = {"DELETE FROM sessions WHERE id = $1", "b"},
+    [P_SESS_COUNT] = {"UPDATE sessions SET msgs = CASE WHEN day = $3 THEN msgs + 1 ELSE 1 END, "
+                      "bytes = CASE WHEN day = $3 THEN bytes + $4 ELSE $4 END, day = $3 WHERE id = "
+                      "$1 AND expires >= $2 AND (CASE WHEN day = $3 THEN msgs ELSE 0 END) < $5 AND "
+                      "(CASE WHEN day = $3 THEN bytes ELSE 0 END) + $4 <= $6",
+                      "biiiii"},
+    [P_SESS_EXISTS] = {"SELECT 1 FROM sessions WHERE id = $1 AND expires >= $2", "bi"},
+    [P_SESS_REAP] = {"DELETE FROM sessions WHERE expires < $1", "i"},
+    [P_SESS_LIVE] = {"SELECT count(*) FROM sessions WHERE expires >= $1", "i"},
 };
 
 static_assert(offsetof(struct rf_store, files) == 0, "struct rf_store begins with its files");
@@ -852,4 +869,5 @@ const struct rf_store_ops rf_pg_ops = {
     .import_begin = rf_pg_import_begin,
     .import_row = rf_pg_import_row,
     .import_end = rf_pg_import_end,
+    .session = rf_pg_session,
 };

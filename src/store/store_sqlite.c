@@ -157,6 +157,20 @@ static const char *const stmt_sql[S_COUNT] = {
      * and no batch pays for a long idle period at once */
     [S_NONCE_PRUNE] = "DELETE FROM nonces WHERE nonce IN "
                       "(SELECT nonce FROM nonces WHERE slot <= ?1 LIMIT ?2)",
+    [S_SESS_PUT] =
+        "INSERT INTO sessions(id, keyid, sealed, expires, day, msgs, bytes) SELECT ?1, ?2, ?3, ?4, "
+        "?5, 0, 0 WHERE ?6 = 0 OR (SELECT count(*) FROM sessions WHERE expires >= ?7) < ?6",
+    [S_SESS_GET] = "SELECT keyid, sealed, expires, day, msgs, bytes FROM sessions WHERE id = ?1 "
+                   "AND expires >= ?2",
+    [S_SESS_TOUCH] = "UPDATE sessions SET expires = ?3 WHERE id = ?1 AND expires >= ?2",
+    [S_SESS_DELETE] = "DELETE FROM sessions WHERE id = ?1",
+    [S_SESS_COUNT] = "UPDATE sessions SET msgs = CASE WHEN day = ?3 THEN msgs + 1 ELSE 1 END, "
+                     "bytes = CASE WHEN day = ?3 THEN bytes + ?4 ELSE ?4 END, day = ?3 WHERE id = "
+                     "?1 AND expires >= ?2 AND (CASE WHEN day = ?3 THEN msgs ELSE 0 END) < ?5 AND "
+                     "(CASE WHEN day = ?3 THEN bytes ELSE 0 END) + ?4 <= ?6",
+    [S_SESS_EXISTS] = "SELECT 1 FROM sessions WHERE id = ?1 AND expires >= ?2",
+    [S_SESS_REAP] = "DELETE FROM sessions WHERE expires < ?1",
+    [S_SESS_LIVE] = "SELECT count(*) FROM sessions WHERE expires >= ?1",
 };
 
 /* The blob layer finds the files at the start of the store (store_internal.h). */
@@ -683,4 +697,5 @@ const struct rf_store_ops rf_sqlite_ops = {
     .import_begin = rf_sqlite_import_begin,
     .import_row = rf_sqlite_import_row,
     .import_end = rf_sqlite_import_end,
+    .session = rf_sqlite_session,
 };

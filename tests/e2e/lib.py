@@ -16,6 +16,8 @@ the temporary directories for a post-mortem. REFUGE_TEST_DB=postgresql makes
 every instance a test creates store in a fresh database of the throwaway
 cluster at REFUGE_TEST_PG (scripts/pg-test; `refuge server init --db`),
 dropped at the end; without REFUGE_TEST_PG such a run is skipped, loudly.
+REFUGE_TEST_SESSION_KEY=1 serves every instance with --session-key (person
+sessions in the database, as several processes on PostgreSQL run).
 A test exits 0 (passed), 77 (skipped, prints a line starting "SKIP") or 1.
 """
 
@@ -199,6 +201,23 @@ def sanitizer_report(text):
 # the server
 
 
+_session_key = None
+
+
+def shared_session_key():
+    """REFUGE_TEST_SESSION_KEY=1: one session key file (on /dev/shm) for every
+    server this test starts, so the suite runs with sessions in the database
+    (`refuge serve --session-key`, docs/scale-out.md)."""
+    global _session_key
+    if _session_key is None:
+        d = tempfile.mkdtemp(prefix="refuge-e2e-key-", dir="/dev/shm")
+        on_cleanup(lambda: shutil.rmtree(d, ignore_errors=True))
+        _session_key = os.path.join(d, "session.key")
+        p = run(["server", "session-key", _session_key], timeout=60)
+        check(p.returncode == 0, "`refuge server session-key` for the suite", p.out + p.err)
+    return _session_key
+
+
 def serve_flags(extra):
     """As root, refuge serve refuses a root-owned data directory unless told
     whom to serve as; the suite serves as root (test_sandbox.py covers
@@ -206,6 +225,8 @@ def serve_flags(extra):
     extra = list(extra)
     if os.geteuid() == 0 and "--user" not in extra:
         extra.append("--allow-root")
+    if os.environ.get("REFUGE_TEST_SESSION_KEY") == "1" and "--session-key" not in extra:
+        extra += ["--session-key", shared_session_key()]
     return extra
 
 

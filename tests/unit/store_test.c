@@ -237,13 +237,13 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     rf_buf_free(&b);
 
     if (on_pg) { /* the expected version, every table */
-        assert_int_equal(pgt_int(f->pgurl, "SELECT version FROM refuge_schema"), 5);
+        assert_int_equal(pgt_int(f->pgurl, "SELECT version FROM refuge_schema"), 6);
         assert_int_equal(pgt_int(f->pgurl, "SELECT count(*) FROM information_schema.tables "
                                            "WHERE table_schema = current_schema() AND "
                                            "table_name IN ('settings', 'sources', 'objects', "
                                            "'enroll_tokens', 'staff', 'rosters', 'grants', "
-                                           "'audit', 'nonces', 'counters')"),
-                         10);
+                                           "'audit', 'nonces', 'counters', 'sessions')"),
+                         11);
         return;
     }
     /* the database itself: WAL, the expected version, every table */
@@ -254,17 +254,18 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 5);
+    assert_int_equal(sqlite3_column_int(s, 0), 6);
     sqlite3_finalize(s);
     assert_int_equal(
         sqlite3_prepare_v2(db,
                            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                            "AND name IN ('settings', 'sources', 'objects', "
-                           "'enroll_tokens', 'staff', 'rosters', 'grants', 'audit', 'nonces')",
+                           "'enroll_tokens', 'staff', 'rosters', 'grants', 'audit', 'nonces', "
+                           "'sessions')",
                            -1, &s, NULL),
         SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 9);
+    assert_int_equal(sqlite3_column_int(s, 0), 10);
     sqlite3_finalize(s);
     sqlite3_close(db);
 }
