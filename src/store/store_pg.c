@@ -274,15 +274,29 @@ static int pg_prepare(struct pgconn *c, enum pg_stmt id)
     return rc;
 }
 
-int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult **res)
+/* 1 if a statement that failed may run again on a fresh connection: the
+ * connection was lost, c was idle (outside a transaction) before it, the
+ * statement changes nothing (a read, or BEGIN), and a reset succeeded. This
+ * is the connection of a pool or the writer that sat idle across a
+ * PostgreSQL restart: its first use fails, the second works, and the person
+ * whose request made that first use must not pay for it. A statement inside
+ * a transaction never runs again: the transaction went with the connection
+ * (the batch fails whole, store_pg_write.c). */
+static int lost_while_idle(struct pgconn *c, int was_idle, int harmless)
 {
-    static const struct pgp none;
+    return was_idle && harmless && PQstatus(c->db) != CONNECTION_OK && rf_pg_ensure(c) == 0;
+}
+
+static int is_read(enum pg_stmt id)
+{
+    const char *sql = stmts[id].sql;
+    return strncmp(sql, "SELECT ", 7) == 0 && !strstr(sql, "FOR UPDATE");
+}
+
+static int exec_once(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult **res)
+{
     char name[16];
     int rc;
-    *res = NULL;
-    if (!p)
-        p = &none;
-    assert(p->n == (int)strlen(stmts[id].types));
     if (!(c->prepared & ((uint64_t)1 << id)) && (rc = pg_prepare(c, id)) != 0)
         return rc;
     snprintf(name, sizeof(name), "s%d", (int)id);
@@ -294,6 +308,20 @@ int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult 
     }
     *res = r;
     return 0;
+}
+
+int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult **res)
+{
+    static const struct pgp none;
+    *res = NULL;
+    if (!p)
+        p = &none;
+    assert(p->n == (int)strlen(stmts[id].types));
+    int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
+    int rc = exec_once(c, id, p, res);
+    if (rc == RF_ERR_DB && lost_while_idle(c, idle, is_read(id)))
+        rc = exec_once(c, id, p, res);
+    return rc;
 }
 
 int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *changed)
@@ -310,9 +338,16 @@ int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *
 
 int rf_pg_sql(struct pgconn *c, const char *sql)
 {
+    int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
     PGresult *r = PQexec(c->db, sql);
     int rc = pg_ok(r) ? 0 : pg_err(r, c->db);
     PQclear(r);
+    /* a transaction's start on a connection that broke while it sat idle */
+    if (rc == RF_ERR_DB && lost_while_idle(c, idle, strncmp(sql, "BEGIN", 5) == 0)) {
+        r = PQexec(c->db, sql);
+        rc = pg_ok(r) ? 0 : pg_err(r, c->db);
+        PQclear(r);
+    }
     return rc;
 }
 
