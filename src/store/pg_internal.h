@@ -107,6 +107,16 @@ int rf_pg_sql(struct pgconn *c, const char *sql);
 /* COMMIT: 0 only if PostgreSQL committed (and, synchronous_commit on,
  * flushed the commit record). */
 int rf_pg_commit(struct pgconn *c);
+/* BEGIN, and *xid the transaction's id (txid_current), in one round trip;
+ * on an idle connection that broke, once more on a fresh one. */
+int rf_pg_begin(struct pgconn *c, int64_t *xid);
+/* After a COMMIT whose answer was lost with its connection: asks PostgreSQL,
+ * on c reconnected (retried while PostgreSQL restarts, PG_RESOLVE_TRIES
+ * times PG_RESOLVE_PAUSE_MS), whether transaction xid committed: 1 it
+ * did, 0 it did not, -1 unknown (PostgreSQL unreachable all that time). */
+int rf_pg_committed(struct pgconn *c, int64_t xid);
+#define PG_RESOLVE_TRIES 40
+#define PG_RESOLVE_PAUSE_MS 250
 /* Reconnects c if its connection broke (a PostgreSQL restart). */
 int rf_pg_ensure(struct pgconn *c);
 /* 1 if c is inside a transaction block (possibly failed) */

@@ -362,6 +362,51 @@ int rf_pg_commit(struct pgconn *c)
     return rc;
 }
 
+int rf_pg_begin(struct pgconn *c, int64_t *xid)
+{
+    int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
+    for (int attempt = 0;; attempt++) {
+        /* BEGIN and the transaction's id, in one round trip */
+        PGresult *r = PQexec(c->db, "BEGIN; SELECT txid_current()");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+            *xid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            PQclear(r);
+            return 0;
+        }
+        int rc = pg_err(r, c->db);
+        PQclear(r);
+        if (attempt > 0 || rc != RF_ERR_DB || !lost_while_idle(c, idle, 1))
+            return rc;
+    }
+}
+
+int rf_pg_committed(struct pgconn *c, int64_t xid)
+{
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SELECT txid_status(%lld)", (long long)xid);
+    for (int i = 0; i < PG_RESOLVE_TRIES; i++) {
+        if (i > 0) {
+            struct timespec ts = {0, PG_RESOLVE_PAUSE_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (rf_pg_ensure(c) != 0)
+            continue;
+        PGresult *r = PQexec(c->db, sql);
+        int v = -2; /* ask again */
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+            const char *st = PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0);
+            v = strcmp(st, "committed") == 0     ? 1
+                : strcmp(st, "aborted") == 0     ? 0
+                : strcmp(st, "in progress") == 0 ? -2
+                                                 : -1; /* too old to know: never here */
+        }
+        PQclear(r);
+        if (v != -2)
+            return v;
+    }
+    return -1;
+}
+
 int rf_pg_in_tx(struct pgconn *c)
 {
     PGTransactionStatusType t = PQtransactionStatus(c->db);

@@ -467,6 +467,7 @@ static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
 int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
 {
     struct pgconn *c = &st->w;
+    int64_t xid = 0;
     int rc;
     if (n == 0)
         return 0;
@@ -479,13 +480,29 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
     pthread_mutex_lock(&st->wmu);
     if ((rc = dead_reserve(st, n)) != 0 || (rc = rf_pg_ensure(c)) != 0)
         goto fail;
-    if ((rc = rf_pg_sql(c, "BEGIN")) != 0)
+    if ((rc = rf_pg_begin(c, &xid)) != 0)
         goto fail;
     if ((rc = apply_ops(st, ops, n)) != 0)
         goto fail;
     if ((rc = rf_store_fault_hit(&st->files)) != 0)
         goto fail;
-    if ((rc = rf_pg_commit(c)) != 0)
+    if ((rc = rf_pg_commit(c)) != 0 && PQstatus(c->db) != CONNECTION_OK) {
+        /* COMMIT was sent and its answer lost with the connection (PostgreSQL
+         * crashed or restarted): it may have committed. Ask, rather than
+         * tell people "not saved" about what is stored (they would send it
+         * again); unknown stays a failure: never a false "sent". */
+        int done = rf_pg_committed(c, xid);
+        if (done == 1) {
+            rf_log_info("store: a COMMIT's answer was lost; the batch is committed");
+            rc = 0;
+        } else if (done == 0) {
+            rf_log_info("store: a COMMIT's answer was lost; the batch did not commit");
+        } else {
+            rf_log_info("store: a COMMIT's answer was lost and PostgreSQL stayed unreachable; "
+                        "its batch is reported as not stored");
+        }
+    }
+    if (rc != 0)
         goto fail;
     size_t nd = 0;
     for (size_t i = 0; i < n; i++)

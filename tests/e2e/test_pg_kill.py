@@ -19,6 +19,8 @@ Asserted:
     person gets the "Not saved" page (503);
   - once PostgreSQL is back, both survivors acknowledge again within
     RECOVER_S seconds, without a restart of theirs, and a person can log in;
+  - PostgreSQL restarted while the servers sit idle: the first page, the
+    first submission and the caseworker's first sync after it all succeed;
   - the caseworker's real `refuge sync` then has every acknowledged
     submission, exactly once, and nothing that no one sent; a refused one
     is not stored.
@@ -296,7 +298,18 @@ def test():
         % (len(all_subs), len(by["acked"]), len(by["refused"]), len(notsaved),
            len(by["unknown"]), sum(c.moves for c in clients)))
 
-    # what the caseworker gets
+    # a restart while the servers sit idle: their connections are stale, and
+    # the first request of each kind must not pay for it
+    pg("restart", pgdir)
+    for c in clients[:len(survivors) * 2]:
+        r = c.person.b.request("GET", "/inbox")
+        check(r.status == 200, "the first inbox after an idle restart of PostgreSQL (process "
+              "%d) answered %d" % (c.home, r.status), r.text[:300])
+        status, loc, _ = c.post("after the idle restart, person %d" % c.idx)
+        check(status == 303 and loc.endswith("/inbox?sent=1"), "the first submission after an "
+              "idle restart of PostgreSQL is acknowledged (process %d: %d)" % (c.home, status))
+
+    # what the caseworker gets (its first sync after that restart)
     t1 = time.time()
     alice.run("sync", timeout=900)
     cases = alice.json("cases", "--json")["cases"]
