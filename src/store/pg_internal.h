@@ -57,6 +57,10 @@ enum pg_stmt {
     P_PURGE_SOURCE,
     P_NONCE_PUT,
     P_NONCE_PRUNE,
+    P_BEGIN,
+    P_TXID,
+    P_SEQ_RESERVE,
+    P_OBJECT_INSERT_AT,
     P_COUNT
 };
 
@@ -83,6 +87,9 @@ struct rf_store {
     struct pgconn w;
     char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
     size_t dead_cap;
+    struct pg_call *calls; /* the pipelined batch (store_pg_write.c) */
+    struct pgp *params;
+    size_t calls_cap;
 
     pthread_mutex_t rmu; /* the reader pool */
     pthread_cond_t rcv;
@@ -102,6 +109,18 @@ int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult 
 /* Runs a statement that returns nothing of interest (rows affected in
  * *changed if not NULL). */
 int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *changed);
+/* One statement of a pipeline: res its result on success (the caller clears). */
+struct pg_call {
+    enum pg_stmt id;
+    const struct pgp *p; /* NULL: no parameters */
+    PGresult *res;
+};
+/* Runs calls[0..n) in one round trip (libpq's pipeline mode: every
+ * statement sent, then one sync): 0 if every one succeeded, with its result
+ * in calls[i].res; else the first error (statements after a failed one are
+ * not run by PostgreSQL), every res NULL, and a transaction block the
+ * statements were in is aborted (the caller rolls it back). */
+int rf_pg_pipeline(struct pgconn *c, struct pg_call *calls, size_t n);
 /* Runs plain SQL without parameters (BEGIN, SAVEPOINT, ...). */
 int rf_pg_sql(struct pgconn *c, const char *sql);
 /* COMMIT: 0 only if PostgreSQL committed (and, synchronous_commit on,

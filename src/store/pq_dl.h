@@ -32,7 +32,14 @@
     X(PQgetisnull)                                                                                 \
     X(PQgetvalue)                                                                                  \
     X(PQgetlength)                                                                                 \
-    X(PQclear)
+    X(PQclear)                                                                                     \
+    X(PQenterPipelineMode)                                                                         \
+    X(PQexitPipelineMode)                                                                          \
+    X(PQpipelineStatus)                                                                            \
+    X(PQpipelineSync)                                                                              \
+    X(PQsendQueryParams)                                                                           \
+    X(PQsendQueryPrepared)                                                                         \
+    X(PQgetResult)
 
 struct rf_pq_api {
 #define RF_PQ_MEMBER(f) __typeof__(f) *f;
@@ -68,6 +75,13 @@ int rf_pq_load(void);
 #define PQgetvalue (rf_pq.PQgetvalue)
 #define PQgetlength (rf_pq.PQgetlength)
 #define PQclear (rf_pq.PQclear)
+#define PQenterPipelineMode (rf_pq.PQenterPipelineMode)
+#define PQexitPipelineMode (rf_pq.PQexitPipelineMode)
+#define PQpipelineStatus (rf_pq.PQpipelineStatus)
+#define PQpipelineSync (rf_pq.PQpipelineSync)
+#define PQsendQueryParams (rf_pq.PQsendQueryParams)
+#define PQsendQueryPrepared (rf_pq.PQsendQueryPrepared)
+#define PQgetResult (rf_pq.PQgetResult)
 #endif
 
 #endif

@@ -145,6 +145,16 @@ static const struct {
     [P_PURGE_OBJECTS] = {"DELETE FROM objects WHERE source_id = $1", "i"},
     [P_PURGE_SOURCE] = {"DELETE FROM sources WHERE id = $1", "i"},
     [P_NONCE_PUT] = {"INSERT INTO nonces(nonce, slot) VALUES ($1, $2)", "bi"},
+    /* the pipelined batch of object puts (store_pg_write.c): the counter
+     * moved by the batch's count at once, each object numbered from it */
+    [P_BEGIN] = {"BEGIN", ""},
+    [P_TXID] = {"SELECT txid_current()", ""},
+    [P_SEQ_RESERVE] = {"UPDATE counters SET seq = seq + $1 RETURNING seq", "i"},
+    [P_OBJECT_INSERT_AT] =
+        {"INSERT INTO objects(seq, source_id, kind, size, day, data, blob, roster) "
+         "VALUES ((SELECT seq FROM counters) - $1, $2, $3, $4, $5, $6, $7, "
+         "(SELECT coalesce(max(version), 0) FROM rosters)) RETURNING seq",
+         "iiiiibt"},
     [P_NONCE_PRUNE] = {"DELETE FROM nonces WHERE nonce IN "
                        "(SELECT nonce FROM nonces WHERE slot <= $1 LIMIT $2)",
                        "ii"},
@@ -324,6 +334,63 @@ int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult 
     return rc;
 }
 
+int rf_pg_pipeline(struct pgconn *c, struct pg_call *calls, size_t n)
+{
+    static const struct pgp none;
+    char name[16];
+    int rc = 0;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        calls[i].res = NULL;
+        if (!(c->prepared & ((uint64_t)1 << calls[i].id)) && (rc = pg_prepare(c, calls[i].id)) != 0)
+            return rc;
+    }
+    if (!PQenterPipelineMode(c->db))
+        return RF_ERR_DB;
+    for (; sent < n; sent++) {
+        const struct pgp *p = calls[sent].p ? calls[sent].p : &none;
+        assert(p->n == (int)strlen(stmts[calls[sent].id].types));
+        snprintf(name, sizeof(name), "s%d", (int)calls[sent].id);
+        if (!PQsendQueryPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1))
+            break;
+    }
+    int synced = PQpipelineSync(c->db);
+    if (sent < n || !synced)
+        rc = RF_ERR_DB;
+    /* each statement's result and the NULL after it, then the sync's */
+    for (size_t i = 0; i < sent && PQstatus(c->db) == CONNECTION_OK; i++) {
+        PGresult *r = PQgetResult(c->db);
+        if (!r) {
+            rc = rc ? rc : RF_ERR_DB;
+            break;
+        }
+        if (pg_ok(r)) {
+            calls[i].res = r;
+        } else {
+            if (rc == 0)
+                rc = PQresultStatus(r) == PGRES_PIPELINE_ABORTED ? RF_ERR_DB : pg_err(r, c->db);
+            PQclear(r);
+        }
+        while ((r = PQgetResult(c->db)) != NULL) /* none: one result per statement */
+            PQclear(r);
+    }
+    if (synced && PQstatus(c->db) == CONNECTION_OK) {
+        PGresult *r = PQgetResult(c->db);
+        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+            rc = rc ? rc : RF_ERR_DB;
+        PQclear(r);
+    }
+    /* fails on a broken connection: PQreset (rf_pg_ensure) leaves the mode */
+    if (!PQexitPipelineMode(c->db) || PQstatus(c->db) != CONNECTION_OK)
+        rc = rc ? rc : RF_ERR_DB;
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++) {
+            PQclear(calls[i].res);
+            calls[i].res = NULL;
+        }
+    return rc;
+}
+
 int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *changed)
 {
     PGresult *r;
@@ -468,6 +535,8 @@ int rf_pg_ensure(struct pgconn *c)
         rf_log_info("store: PostgreSQL is unreachable");
         return RF_ERR_DB;
     }
+    if (PQpipelineStatus(c->db) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->db))
+        return RF_ERR_DB; /* a pipeline cut off: PQreset should have left it */
     rf_log_info("store: reconnected to PostgreSQL");
     return conn_setup(c);
 }
@@ -719,6 +788,8 @@ static void pg_close(struct rf_store *st)
     conn_close(&st->w);
     rf_blobdir_close(&st->files);
     free(st->dead);
+    free(st->calls);
+    free(st->params);
     if (st->users_fd >= 0)
         close(st->users_fd); /* and its flock with it */
     if (st->url) {
