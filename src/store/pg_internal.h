@@ -130,11 +130,11 @@ int rf_pg_commit(struct pgconn *c);
  * on an idle connection that broke, once more on a fresh one. */
 int rf_pg_begin(struct pgconn *c, int64_t *xid);
 /* After a COMMIT whose answer was lost with its connection: asks PostgreSQL,
- * on c reconnected (retried while PostgreSQL restarts, PG_RESOLVE_TRIES
- * times PG_RESOLVE_PAUSE_MS), whether transaction xid committed: 1 it
- * did, 0 it did not, -1 unknown (PostgreSQL unreachable all that time). */
+ * on c reconnected (retried every PG_RESOLVE_PAUSE_MS for PG_RESOLVE_S
+ * seconds while PostgreSQL restarts), whether transaction xid committed: 1
+ * it did, 0 it did not, -1 unknown (PostgreSQL unreachable all that time). */
 int rf_pg_committed(struct pgconn *c, int64_t xid);
-#define PG_RESOLVE_TRIES 40
+#define PG_RESOLVE_S 10
 #define PG_RESOLVE_PAUSE_MS 250
 /* Reconnects c if its connection broke (a PostgreSQL restart). */
 int rf_pg_ensure(struct pgconn *c);

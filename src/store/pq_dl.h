@@ -13,6 +13,7 @@
 
 #define RF_PQ_FUNCS(X)                                                                             \
     X(PQconnectdb)                                                                                 \
+    X(PQconnectdbParams)                                                                           \
     X(PQstatus)                                                                                    \
     X(PQreset)                                                                                     \
     X(PQfinish)                                                                                    \
@@ -55,6 +56,7 @@ int rf_pq_load(void);
 
 #ifndef RF_PQ_DL_IMPL
 #define PQconnectdb (rf_pq.PQconnectdb)
+#define PQconnectdbParams (rf_pq.PQconnectdbParams)
 #define PQstatus (rf_pq.PQstatus)
 #define PQreset (rf_pq.PQreset)
 #define PQfinish (rf_pq.PQfinish)

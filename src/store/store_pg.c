@@ -61,7 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PG_RECOVER_AGE (3600) /* seconds: no put stays unfinished that long */
+#define PG_CONNECT_TIMEOUT "5" /* seconds */
+#define PG_RECOVER_AGE (3600)  /* seconds: no put stays unfinished that long */
 #define PG_MIGRATE_LOCK 0x7265667567650001LL
 
 #define OBJECT_COLS                                                                                \
@@ -447,11 +448,19 @@ int rf_pg_begin(struct pgconn *c, int64_t *xid)
     }
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int rf_pg_committed(struct pgconn *c, int64_t xid)
 {
     char sql[64];
+    double deadline = mono_s() + PG_RESOLVE_S;
     snprintf(sql, sizeof(sql), "SELECT txid_status(%lld)", (long long)xid);
-    for (int i = 0; i < PG_RESOLVE_TRIES; i++) {
+    for (int i = 0; i == 0 || mono_s() < deadline; i++) {
         if (i > 0) {
             struct timespec ts = {0, PG_RESOLVE_PAUSE_MS * 1000000L};
             nanosleep(&ts, NULL);
@@ -509,7 +518,13 @@ static void conn_close(struct pgconn *c)
 static int conn_open(struct pgconn *c, const char *url)
 {
     memset(c, 0, sizeof(*c));
-    c->db = PQconnectdb(url);
+    /* a connection attempt (and PQreset's) gives up after PG_CONNECT_TIMEOUT
+     * seconds: an unreachable host must not hold the committer for the
+     * system's TCP timeout (minutes); the URL's own connect_timeout, if it
+     * has one, comes after and wins */
+    static const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *vals[] = {PG_CONNECT_TIMEOUT, url, NULL};
+    c->db = PQconnectdbParams(keys, vals, 1);
     if (!c->db)
         return RF_ERR_NOMEM;
     if (PQstatus(c->db) != CONNECTION_OK) {
