@@ -9,7 +9,7 @@ libjpeg62-turbo-dev libpng-dev libexif-dev libpoppler-glib-dev libcairo2-dev lib
 CHECK="libcmocka-dev chromium chromium-l10n nodejs npm curl diceware hunspell-ru fortunes-ru mueller7-dict mythes-ru
 hunspell-uk mythes-uk manpages-uk tesseract-ocr tesseract-ocr-ukr sqlite3 binutils tor
 postgresql postgresql-client"
-BENCH="nginx-light wrk"
+BENCH="nginx-light wrk sqlite3 postgresql postgresql-client" # bench/pg_submit.sh: a throwaway cluster
 FUZZ="clang libclang-rt-14-dev"
 # make deb, and its test (tests/e2e/test_deb.py): Debian's packaging tools, a
 # Debian root from the mirror, systemd-analyze for the unit and systemd-nspawn

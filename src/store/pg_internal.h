@@ -65,6 +65,10 @@ enum pg_stmt {
     P_SESS_EXISTS,
     P_SESS_REAP,
     P_SESS_LIVE,
+    P_BEGIN,
+    P_TXID,
+    P_SEQ_RESERVE,
+    P_OBJECT_INSERT_AT,
     P_COUNT
 };
 
@@ -91,6 +95,9 @@ struct rf_store {
     struct pgconn w;
     char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
     size_t dead_cap;
+    struct pg_call *calls; /* the pipelined batch (store_pg_write.c) */
+    struct pgp *params;
+    size_t calls_cap;
 
     pthread_mutex_t rmu; /* the reader pool */
     pthread_cond_t rcv;
@@ -110,11 +117,33 @@ int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult 
 /* Runs a statement that returns nothing of interest (rows affected in
  * *changed if not NULL). */
 int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *changed);
+/* One statement of a pipeline: res its result on success (the caller clears). */
+struct pg_call {
+    enum pg_stmt id;
+    const struct pgp *p; /* NULL: no parameters */
+    PGresult *res;
+};
+/* Runs calls[0..n) in one round trip (libpq's pipeline mode: every
+ * statement sent, then one sync): 0 if every one succeeded, with its result
+ * in calls[i].res; else the first error (statements after a failed one are
+ * not run by PostgreSQL), every res NULL, and a transaction block the
+ * statements were in is aborted (the caller rolls it back). */
+int rf_pg_pipeline(struct pgconn *c, struct pg_call *calls, size_t n);
 /* Runs plain SQL without parameters (BEGIN, SAVEPOINT, ...). */
 int rf_pg_sql(struct pgconn *c, const char *sql);
 /* COMMIT: 0 only if PostgreSQL committed (and, synchronous_commit on,
  * flushed the commit record). */
 int rf_pg_commit(struct pgconn *c);
+/* BEGIN, and *xid the transaction's id (txid_current), in one round trip;
+ * on an idle connection that broke, once more on a fresh one. */
+int rf_pg_begin(struct pgconn *c, int64_t *xid);
+/* After a COMMIT whose answer was lost with its connection: asks PostgreSQL,
+ * on c reconnected (retried every PG_RESOLVE_PAUSE_MS for PG_RESOLVE_S
+ * seconds while PostgreSQL restarts), whether transaction xid committed: 1
+ * it did, 0 it did not, -1 unknown (PostgreSQL unreachable all that time). */
+int rf_pg_committed(struct pgconn *c, int64_t xid);
+#define PG_RESOLVE_S 10
+#define PG_RESOLVE_PAUSE_MS 250
 /* Reconnects c if its connection broke (a PostgreSQL restart). */
 int rf_pg_ensure(struct pgconn *c);
 /* 1 if c is inside a transaction block (possibly failed) */

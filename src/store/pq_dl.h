@@ -13,6 +13,7 @@
 
 #define RF_PQ_FUNCS(X)                                                                             \
     X(PQconnectdb)                                                                                 \
+    X(PQconnectdbParams)                                                                           \
     X(PQstatus)                                                                                    \
     X(PQreset)                                                                                     \
     X(PQfinish)                                                                                    \
@@ -32,7 +33,14 @@
     X(PQgetisnull)                                                                                 \
     X(PQgetvalue)                                                                                  \
     X(PQgetlength)                                                                                 \
-    X(PQclear)
+    X(PQclear)                                                                                     \
+    X(PQenterPipelineMode)                                                                         \
+    X(PQexitPipelineMode)                                                                          \
+    X(PQpipelineStatus)                                                                            \
+    X(PQpipelineSync)                                                                              \
+    X(PQsendQueryParams)                                                                           \
+    X(PQsendQueryPrepared)                                                                         \
+    X(PQgetResult)
 
 struct rf_pq_api {
 #define RF_PQ_MEMBER(f) __typeof__(f) *f;
@@ -48,6 +56,7 @@ int rf_pq_load(void);
 
 #ifndef RF_PQ_DL_IMPL
 #define PQconnectdb (rf_pq.PQconnectdb)
+#define PQconnectdbParams (rf_pq.PQconnectdbParams)
 #define PQstatus (rf_pq.PQstatus)
 #define PQreset (rf_pq.PQreset)
 #define PQfinish (rf_pq.PQfinish)
@@ -68,6 +77,13 @@ int rf_pq_load(void);
 #define PQgetvalue (rf_pq.PQgetvalue)
 #define PQgetlength (rf_pq.PQgetlength)
 #define PQclear (rf_pq.PQclear)
+#define PQenterPipelineMode (rf_pq.PQenterPipelineMode)
+#define PQexitPipelineMode (rf_pq.PQexitPipelineMode)
+#define PQpipelineStatus (rf_pq.PQpipelineStatus)
+#define PQpipelineSync (rf_pq.PQpipelineSync)
+#define PQsendQueryParams (rf_pq.PQsendQueryParams)
+#define PQsendQueryPrepared (rf_pq.PQsendQueryPrepared)
+#define PQgetResult (rf_pq.PQgetResult)
 #endif
 
 #endif

@@ -61,7 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PG_RECOVER_AGE (3600) /* seconds: no put stays unfinished that long */
+#define PG_CONNECT_TIMEOUT "5" /* seconds */
+#define PG_RECOVER_AGE (3600)  /* seconds: no put stays unfinished that long */
 #define PG_MIGRATE_LOCK 0x7265667567650001LL
 
 #define OBJECT_COLS                                                                                \
@@ -145,6 +146,16 @@ static const struct {
     [P_PURGE_OBJECTS] = {"DELETE FROM objects WHERE source_id = $1", "i"},
     [P_PURGE_SOURCE] = {"DELETE FROM sources WHERE id = $1", "i"},
     [P_NONCE_PUT] = {"INSERT INTO nonces(nonce, slot) VALUES ($1, $2)", "bi"},
+    /* the pipelined batch of object puts (store_pg_write.c): the counter
+     * moved by the batch's count at once, each object numbered from it */
+    [P_BEGIN] = {"BEGIN", ""},
+    [P_TXID] = {"SELECT txid_current()", ""},
+    [P_SEQ_RESERVE] = {"UPDATE counters SET seq = seq + $1 RETURNING seq", "i"},
+    [P_OBJECT_INSERT_AT] =
+        {"INSERT INTO objects(seq, source_id, kind, size, day, data, blob, roster) "
+         "VALUES ((SELECT seq FROM counters) - $1, $2, $3, $4, $5, $6, $7, "
+         "(SELECT coalesce(max(version), 0) FROM rosters)) RETURNING seq",
+         "iiiiibt"},
     [P_NONCE_PRUNE] = {"DELETE FROM nonces WHERE nonce IN "
                        "(SELECT nonce FROM nonces WHERE slot <= $1 LIMIT $2)",
                        "ii"},
@@ -291,15 +302,29 @@ static int pg_prepare(struct pgconn *c, enum pg_stmt id)
     return rc;
 }
 
-int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult **res)
+/* 1 if a statement that failed may run again on a fresh connection: the
+ * connection was lost, c was idle (outside a transaction) before it, the
+ * statement changes nothing (a read, or BEGIN), and a reset succeeded. This
+ * is the connection of a pool or the writer that sat idle across a
+ * PostgreSQL restart: its first use fails, the second works, and the person
+ * whose request made that first use must not pay for it. A statement inside
+ * a transaction never runs again: the transaction went with the connection
+ * (the batch fails whole, store_pg_write.c). */
+static int lost_while_idle(struct pgconn *c, int was_idle, int harmless)
 {
-    static const struct pgp none;
+    return was_idle && harmless && PQstatus(c->db) != CONNECTION_OK && rf_pg_ensure(c) == 0;
+}
+
+static int is_read(enum pg_stmt id)
+{
+    const char *sql = stmts[id].sql;
+    return strncmp(sql, "SELECT ", 7) == 0 && !strstr(sql, "FOR UPDATE");
+}
+
+static int exec_once(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult **res)
+{
     char name[16];
     int rc;
-    *res = NULL;
-    if (!p)
-        p = &none;
-    assert(p->n == (int)strlen(stmts[id].types));
     if (!(c->prepared & ((uint64_t)1 << id)) && (rc = pg_prepare(c, id)) != 0)
         return rc;
     snprintf(name, sizeof(name), "s%d", (int)id);
@@ -311,6 +336,77 @@ int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult 
     }
     *res = r;
     return 0;
+}
+
+int rf_pg_exec(struct pgconn *c, enum pg_stmt id, const struct pgp *p, PGresult **res)
+{
+    static const struct pgp none;
+    *res = NULL;
+    if (!p)
+        p = &none;
+    assert(p->n == (int)strlen(stmts[id].types));
+    int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
+    int rc = exec_once(c, id, p, res);
+    if (rc == RF_ERR_DB && lost_while_idle(c, idle, is_read(id)))
+        rc = exec_once(c, id, p, res);
+    return rc;
+}
+
+int rf_pg_pipeline(struct pgconn *c, struct pg_call *calls, size_t n)
+{
+    static const struct pgp none;
+    char name[16];
+    int rc = 0;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        calls[i].res = NULL;
+        if (!(c->prepared & ((uint64_t)1 << calls[i].id)) && (rc = pg_prepare(c, calls[i].id)) != 0)
+            return rc;
+    }
+    if (!PQenterPipelineMode(c->db))
+        return RF_ERR_DB;
+    for (; sent < n; sent++) {
+        const struct pgp *p = calls[sent].p ? calls[sent].p : &none;
+        assert(p->n == (int)strlen(stmts[calls[sent].id].types));
+        snprintf(name, sizeof(name), "s%d", (int)calls[sent].id);
+        if (!PQsendQueryPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1))
+            break;
+    }
+    int synced = PQpipelineSync(c->db);
+    if (sent < n || !synced)
+        rc = RF_ERR_DB;
+    /* each statement's result and the NULL after it, then the sync's */
+    for (size_t i = 0; i < sent && PQstatus(c->db) == CONNECTION_OK; i++) {
+        PGresult *r = PQgetResult(c->db);
+        if (!r) {
+            rc = rc ? rc : RF_ERR_DB;
+            break;
+        }
+        if (pg_ok(r)) {
+            calls[i].res = r;
+        } else {
+            if (rc == 0)
+                rc = PQresultStatus(r) == PGRES_PIPELINE_ABORTED ? RF_ERR_DB : pg_err(r, c->db);
+            PQclear(r);
+        }
+        while ((r = PQgetResult(c->db)) != NULL) /* none: one result per statement */
+            PQclear(r);
+    }
+    if (synced && PQstatus(c->db) == CONNECTION_OK) {
+        PGresult *r = PQgetResult(c->db);
+        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+            rc = rc ? rc : RF_ERR_DB;
+        PQclear(r);
+    }
+    /* fails on a broken connection: PQreset (rf_pg_ensure) leaves the mode */
+    if (!PQexitPipelineMode(c->db) || PQstatus(c->db) != CONNECTION_OK)
+        rc = rc ? rc : RF_ERR_DB;
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++) {
+            PQclear(calls[i].res);
+            calls[i].res = NULL;
+        }
+    return rc;
 }
 
 int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *changed)
@@ -327,9 +423,16 @@ int rf_pg_run(struct pgconn *c, enum pg_stmt id, const struct pgp *p, uint64_t *
 
 int rf_pg_sql(struct pgconn *c, const char *sql)
 {
+    int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
     PGresult *r = PQexec(c->db, sql);
     int rc = pg_ok(r) ? 0 : pg_err(r, c->db);
     PQclear(r);
+    /* a transaction's start on a connection that broke while it sat idle */
+    if (rc == RF_ERR_DB && lost_while_idle(c, idle, strncmp(sql, "BEGIN", 5) == 0)) {
+        r = PQexec(c->db, sql);
+        rc = pg_ok(r) ? 0 : pg_err(r, c->db);
+        PQclear(r);
+    }
     return rc;
 }
 
@@ -342,6 +445,59 @@ int rf_pg_commit(struct pgconn *c)
         rc = RF_ERR_DB;
     PQclear(r);
     return rc;
+}
+
+int rf_pg_begin(struct pgconn *c, int64_t *xid)
+{
+    int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
+    for (int attempt = 0;; attempt++) {
+        /* BEGIN and the transaction's id, in one round trip */
+        PGresult *r = PQexec(c->db, "BEGIN; SELECT txid_current()");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+            *xid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            PQclear(r);
+            return 0;
+        }
+        int rc = pg_err(r, c->db);
+        PQclear(r);
+        if (attempt > 0 || rc != RF_ERR_DB || !lost_while_idle(c, idle, 1))
+            return rc;
+    }
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int rf_pg_committed(struct pgconn *c, int64_t xid)
+{
+    char sql[64];
+    double deadline = mono_s() + PG_RESOLVE_S;
+    snprintf(sql, sizeof(sql), "SELECT txid_status(%lld)", (long long)xid);
+    for (int i = 0; i == 0 || mono_s() < deadline; i++) {
+        if (i > 0) {
+            struct timespec ts = {0, PG_RESOLVE_PAUSE_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (rf_pg_ensure(c) != 0)
+            continue;
+        PGresult *r = PQexec(c->db, sql);
+        int v = -2; /* ask again */
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+            const char *st = PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0);
+            v = strcmp(st, "committed") == 0     ? 1
+                : strcmp(st, "aborted") == 0     ? 0
+                : strcmp(st, "in progress") == 0 ? -2
+                                                 : -1; /* too old to know: never here */
+        }
+        PQclear(r);
+        if (v != -2)
+            return v;
+    }
+    return -1;
 }
 
 int rf_pg_in_tx(struct pgconn *c)
@@ -379,7 +535,13 @@ static void conn_close(struct pgconn *c)
 static int conn_open(struct pgconn *c, const char *url)
 {
     memset(c, 0, sizeof(*c));
-    c->db = PQconnectdb(url);
+    /* a connection attempt (and PQreset's) gives up after PG_CONNECT_TIMEOUT
+     * seconds: an unreachable host must not hold the committer for the
+     * system's TCP timeout (minutes); the URL's own connect_timeout, if it
+     * has one, comes after and wins */
+    static const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *vals[] = {PG_CONNECT_TIMEOUT, url, NULL};
+    c->db = PQconnectdbParams(keys, vals, 1);
     if (!c->db)
         return RF_ERR_NOMEM;
     if (PQstatus(c->db) != CONNECTION_OK) {
@@ -405,6 +567,8 @@ int rf_pg_ensure(struct pgconn *c)
         rf_log_info("store: PostgreSQL is unreachable");
         return RF_ERR_DB;
     }
+    if (PQpipelineStatus(c->db) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->db))
+        return RF_ERR_DB; /* a pipeline cut off: PQreset should have left it */
     rf_log_info("store: reconnected to PostgreSQL");
     return conn_setup(c);
 }
@@ -656,6 +820,8 @@ static void pg_close(struct rf_store *st)
     conn_close(&st->w);
     rf_blobdir_close(&st->files);
     free(st->dead);
+    free(st->calls);
+    free(st->params);
     if (st->users_fd >= 0)
         close(st->users_fd); /* and its flock with it */
     if (st->url) {

@@ -464,9 +464,108 @@ static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
     return 0;
 }
 
+/* ---- the pipelined batch: object puts in one round trip ----
+ *
+ * A batch of object puts only (people's submissions, replies, events) that
+ * pass their checks goes as one pipeline: BEGIN, txid_current, the counter
+ * moved by n at once (its row lock taken, as UPDATE counters does for one),
+ * and the n INSERTs numbering themselves seq - (n - 1 - i) from the moved
+ * counter, in order; then COMMIT as for any batch. Two round trips for the
+ * whole batch instead of four per object and two per group. Ordering is as
+ * before: the counter's lock is taken before any number is used and held to
+ * COMMIT, the roster read after it. If any statement fails, the transaction
+ * is rolled back and the batch runs the ordinary way (a savepoint per op
+ * and per group), which gives each op and group its own fate. */
+static int fast_reserve(struct rf_store *st, size_t n)
+{
+    if (n + 3 <= st->calls_cap)
+        return 0;
+    struct pg_call *c = realloc(st->calls, (n + 3) * sizeof(*c));
+    if (!c)
+        return RF_ERR_NOMEM;
+    st->calls = c;
+    struct pgp *p = realloc(st->params, (n + 1) * sizeof(*p));
+    if (!p)
+        return RF_ERR_NOMEM;
+    st->params = p;
+    st->calls_cap = n + 3;
+    return 0;
+}
+
+/* 1 if every op is an object put that passes the checks op_object_put makes
+ * before it writes: only then the pipeline can be expected to succeed. */
+static int fast_eligible(struct rf_store *st, const struct rf_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct rf_op *op = &ops[i];
+        uint64_t size;
+        if (op->type != RF_OP_OBJECT_PUT || op->kind >= 32)
+            return 0;
+        if (op->blob_name[0] != '\0') {
+            if (!rf_blob_name_valid(op->blob_name) ||
+                rf_blobdir_stat(&st->files, op->blob_name, &size) != 0 || size != op->size ||
+                size > INT64_MAX)
+                return 0;
+        } else if (op->len > RF_INLINE_MAX || (!op->data && op->len)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* BEGIN and every op of the batch, in one round trip; 0 and each op's seq
+ * and status set, or an error with the transaction to roll back. */
+static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t *xid)
+{
+    struct pg_call *calls = st->calls;
+    struct pgp *p = st->params;
+    int rc;
+    memset(p, 0, (n + 1) * sizeof(*p));
+    rf_pgp_i64(&p[n], (int64_t)n);
+    calls[0] = (struct pg_call){.id = P_BEGIN};
+    calls[1] = (struct pg_call){.id = P_TXID};
+    calls[2] = (struct pg_call){.id = P_SEQ_RESERVE, .p = &p[n]};
+    int64_t day = rf_store_today();
+    for (size_t i = 0; i < n; i++) {
+        const struct rf_op *op = &ops[i];
+        rf_pgp_i64(&p[i], (int64_t)(n - 1 - i));
+        rf_pgp_i64(&p[i], op->source_id);
+        rf_pgp_i64(&p[i], op->kind);
+        if (op->blob_name[0] != '\0') {
+            rf_pgp_i64(&p[i], (int64_t)op->size);
+            rf_pgp_i64(&p[i], day);
+            rf_pgp_null(&p[i]);
+            rf_pgp_text(&p[i], op->blob_name);
+        } else {
+            rf_pgp_i64(&p[i], (int64_t)op->len);
+            rf_pgp_i64(&p[i], day);
+            rf_pgp_bytes(&p[i], op->data, op->len);
+            rf_pgp_null(&p[i]);
+        }
+        calls[3 + i] = (struct pg_call){.id = P_OBJECT_INSERT_AT, .p = &p[i]};
+    }
+    if ((rc = rf_pg_pipeline(&st->w, calls, n + 3)) != 0)
+        return rc;
+    for (size_t i = 0; i < n + 3 && rc == 0; i++)
+        if (i != 0 && PQntuples(calls[i].res) != 1)
+            rc = RF_ERR_DB;
+    if (rc == 0) {
+        *xid = rf_pg_i64(calls[1].res, 0, 0);
+        for (size_t i = 0; i < n; i++) {
+            ops[i].seq = rf_pg_i64(calls[3 + i].res, 0, 0);
+            ops[i].status = 0;
+            st->dead[i][0] = '\0';
+        }
+    }
+    for (size_t i = 0; i < n + 3; i++)
+        PQclear(calls[i].res);
+    return rc;
+}
+
 int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
 {
     struct pgconn *c = &st->w;
+    int64_t xid = 0;
     int rc;
     if (n == 0)
         return 0;
@@ -479,13 +578,38 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
     pthread_mutex_lock(&st->wmu);
     if ((rc = dead_reserve(st, n)) != 0 || (rc = rf_pg_ensure(c)) != 0)
         goto fail;
-    if ((rc = rf_pg_sql(c, "BEGIN")) != 0)
+    int fast = fast_eligible(st, ops, n) && fast_reserve(st, n) == 0;
+    if (fast && (rc = apply_fast(st, ops, n, &xid)) != 0) {
+        /* nothing of it committed: the ordinary way decides op by op (on a
+         * connection found broken, a fresh one: it was idle, or the
+         * transaction went with it) */
+        fast = 0;
+        if (PQstatus(c->db) == CONNECTION_OK ? rf_pg_sql(c, "ROLLBACK") != 0 : rf_pg_ensure(c) != 0)
+            goto fail;
+    }
+    if (!fast && (rc = rf_pg_begin(c, &xid)) != 0)
         goto fail;
-    if ((rc = apply_ops(st, ops, n)) != 0)
+    if (!fast && (rc = apply_ops(st, ops, n)) != 0)
         goto fail;
     if ((rc = rf_store_fault_hit(&st->files)) != 0)
         goto fail;
-    if ((rc = rf_pg_commit(c)) != 0)
+    if ((rc = rf_pg_commit(c)) != 0 && PQstatus(c->db) != CONNECTION_OK) {
+        /* COMMIT was sent and its answer lost with the connection (PostgreSQL
+         * crashed or restarted): it may have committed. Ask, rather than
+         * tell people "not saved" about what is stored (they would send it
+         * again); unknown stays a failure: never a false "sent". */
+        int done = rf_pg_committed(c, xid);
+        if (done == 1) {
+            rf_log_info("store: a COMMIT's answer was lost; the batch is committed");
+            rc = 0;
+        } else if (done == 0) {
+            rf_log_info("store: a COMMIT's answer was lost; the batch did not commit");
+        } else {
+            rf_log_info("store: a COMMIT's answer was lost and PostgreSQL stayed unreachable; "
+                        "its batch is reported as not stored");
+        }
+    }
+    if (rc != 0)
         goto fail;
     size_t nd = 0;
     for (size_t i = 0; i < n; i++)
