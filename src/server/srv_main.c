@@ -916,9 +916,10 @@ int rf_serve_main(int argc, char **argv)
     prc = onion_prepare(&o, &onion);
     /* a store on PostgreSQL: the sandbox lets it reach that server alone */
     if (prc == 0 && rf_store_net(o.datadir, &o.sandbox.db_family, &o.sandbox.db_port) != 0) {
-        say("the PostgreSQL URL in DIR/database must name one numeric address and port "
-            "(e.g. postgresql://refuge@10.0.0.5:5432/refuge): the sandboxed server reaches "
-            "that address only, and resolves no names");
+        say("the PostgreSQL URL in DIR/database must name numeric addresses of one family on "
+            "one port (e.g. postgresql://refuge@10.0.0.5:5432/refuge, or with a standby "
+            "postgresql://refuge@10.0.0.5,10.0.0.6/refuge?target_session_attrs=read-write): "
+            "the sandboxed server reaches that port only, and resolves no names");
         prc = RF_ERR_INVALID;
     }
     if (prc == 0)

@@ -224,6 +224,55 @@ int rf_store_create_import(struct rf_store **out, const char *datadir, const cha
     return rc;
 }
 
+/* The family and port of a libpq host list ("10.0.0.5" or, for a standby
+ * to fail over to, "10.0.0.5,10.0.0.6") and port list ("5432", or one per
+ * host): every host a numeric address of one family, every port the same
+ * (Landlock allows TCP connect by port). RF_ERR_INVALID otherwise: a Unix
+ * socket, a name, mixed families or ports. */
+static int net_of(const char *hosts, const char *ports, int *family, unsigned *port)
+{
+    if (hosts == NULL || *hosts == '\0')
+        return RF_ERR_INVALID;
+    *family = 0;
+    for (const char *h = hosts; *h;) {
+        const char *end = strchr(h, ',');
+        size_t len = end ? (size_t)(end - h) : strlen(h);
+        char addr[INET6_ADDRSTRLEN + 1];
+        unsigned char buf[sizeof(struct in6_addr)];
+        if (len == 0 || len >= sizeof(addr))
+            return RF_ERR_INVALID;
+        memcpy(addr, h, len);
+        addr[len] = '\0';
+        int f = inet_pton(AF_INET, addr, buf) == 1    ? AF_INET
+                : inet_pton(AF_INET6, addr, buf) == 1 ? AF_INET6
+                                                      : 0;
+        if (f == 0 || (*family != 0 && f != *family))
+            return RF_ERR_INVALID;
+        *family = f;
+        h += len + (end != NULL);
+        if (end != NULL && *h == '\0')
+            return RF_ERR_INVALID;
+    }
+    /* one port, or one per host, an empty one meaning 5432 (libpq gives
+     * "," for two hosts without ports) */
+    unsigned long v = 0;
+    const char *q = ports ? ports : "";
+    for (;;) {
+        char *end = (char *)q;
+        unsigned long w = 5432;
+        if (*q != ',' && *q != '\0')
+            w = strtoul(q, &end, 10);
+        if ((*end != ',' && *end != '\0') || w == 0 || w > 65535 || (v != 0 && w != v))
+            return RF_ERR_INVALID;
+        v = w;
+        if (*end == '\0')
+            break;
+        q = end + 1;
+    }
+    *port = (unsigned)v;
+    return 0;
+}
+
 int rf_store_net(const char *datadir, int *family, unsigned *port)
 {
     char *url = NULL;
@@ -257,21 +306,7 @@ int rf_store_net(const char *datadir, int *family, unsigned *port)
         else if (strcmp(o->keyword, "port") == 0)
             p = o->val;
     }
-    const char *a = hostaddr ? hostaddr : host;
-    unsigned char buf[sizeof(struct in6_addr)];
-    rc = RF_ERR_INVALID; /* a Unix socket, a name, several hosts or ports */
-    if (a && inet_pton(AF_INET, a, buf) == 1)
-        *family = AF_INET, rc = 0;
-    else if (a && inet_pton(AF_INET6, a, buf) == 1)
-        *family = AF_INET6, rc = 0;
-    if (rc == 0) {
-        char *end = NULL;
-        unsigned long v = p ? strtoul(p, &end, 10) : 5432;
-        if ((p && (*end || end == p)) || v == 0 || v > 65535)
-            rc = RF_ERR_INVALID;
-        else
-            *port = (unsigned)v;
-    }
+    rc = net_of(hostaddr ? hostaddr : host, p, family, port);
     PQconninfoFree(opts);
     if (rc != 0)
         *family = 0;
