@@ -127,11 +127,11 @@ struct pool {
     struct rf_ctx *x;
     struct slot *slots;
     size_t n;
-    int64_t after; /* the page's: the seq before slots[0] */
-    size_t chunk;  /* slots per range request */
-    size_t next;   /* under mu: the first slot of the next chunk */
-    int stop;      /* under mu: a download failed */
-    int no_range;  /* under mu: the server does not know range requests (404) */
+    int64_t after;   /* the page's: the seq before slots[0] */
+    size_t chunk;    /* slots per range request */
+    size_t next;     /* under mu: the first slot of the next chunk */
+    int stop;        /* under mu: a download failed */
+    int no_range;    /* under mu: the server does not know range requests (404) */
     unsigned ranges; /* under mu: range answers used (for the tests' counts) */
     pthread_mutex_t mu;
     struct rf_net *nets[FETCHERS];
@@ -152,7 +152,7 @@ struct fetcher {
  * (large objects) or did not reach are fetched one by one as before. */
 struct range_rx {
     struct pool *p;
-    size_t k, end; /* the chunk's slots [k, end): k the next to match */
+    size_t k, end;    /* the chunk's slots [k, end): k the next to match */
     struct slot *cur; /* the slot receiving ciphertext, or NULL */
     struct rf_range_parser ps;
     int bad; /* the answer contradicts the listing */

@@ -53,8 +53,7 @@ int rf_range_put_entry(uint8_t *out, const struct rf_range_entry *e)
 {
     size_t n = strnlen(e->case_id, sizeof(e->case_id));
     if (n == 0 || n > RF_RANGE_CASE_BYTES || e->seq < 1 || e->seq > RF_RANGE_SEQ_MAX ||
-        e->kind == 0 || (e->has_data && e->size > RF_RANGE_DATA_MAX) ||
-        e->size > RF_RANGE_SIZE_MAX)
+        e->kind == 0 || (e->has_data && e->size > RF_RANGE_DATA_MAX) || e->size > RF_RANGE_SIZE_MAX)
         return RF_ERR_INVALID;
     for (size_t i = 0; i < n; i++)
         if (!case_char((uint8_t)e->case_id[i]))

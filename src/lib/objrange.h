@@ -29,11 +29,11 @@
 #define RF_RANGE_ENTRY_BYTES 36 /* an entry's head, before its ciphertext */
 #define RF_RANGE_END_BYTES 13
 #define RF_RANGE_CASE_BYTES 10
-#define RF_RANGE_LIMIT_MAX 1000                     /* entries in one answer */
-#define RF_RANGE_DATA_MAX (256 * 1024)              /* larger objects are left out */
-#define RF_RANGE_BYTES_MAX ((uint64_t)64 << 20)     /* ciphertext in one answer */
-#define RF_RANGE_SEQ_MAX ((int64_t)INT64_MAX / 2)   /* as the API's seq numbers */
-#define RF_RANGE_SIZE_MAX ((uint64_t)1 << 40)       /* a left-out object's size */
+#define RF_RANGE_LIMIT_MAX 1000                   /* entries in one answer */
+#define RF_RANGE_DATA_MAX (256 * 1024)            /* larger objects are left out */
+#define RF_RANGE_BYTES_MAX ((uint64_t)64 << 20)   /* ciphertext in one answer */
+#define RF_RANGE_SEQ_MAX ((int64_t)INT64_MAX / 2) /* as the API's seq numbers */
+#define RF_RANGE_SIZE_MAX ((uint64_t)1 << 40)     /* a left-out object's size */
 
 enum rf_range_type { RF_RANGE_END = 0, RF_RANGE_DATA = 1, RF_RANGE_LEFT_OUT = 2 };
 
@@ -66,16 +66,16 @@ typedef int (*rf_range_data_fn)(void *ctx, const uint8_t *p, size_t n);
 
 struct rf_range_parser {
     int state;
-    int err;          /* sticky: once failed, every call fails */
-    int64_t after;    /* the request's after: every seq must be above it */
-    int64_t prev;     /* the last entry's seq (after, at first) */
-    uint32_t count;   /* entries so far */
+    int err;        /* sticky: once failed, every call fails */
+    int64_t after;  /* the request's after: every seq must be above it */
+    int64_t prev;   /* the last entry's seq (after, at first) */
+    uint32_t count; /* entries so far */
     uint32_t max_entries;
     uint64_t data_left; /* ciphertext bytes still to come for this entry */
     uint64_t data_total;
-    size_t have;      /* bytes of the head being gathered in hold */
+    size_t have; /* bytes of the head being gathered in hold */
     uint8_t hold[RF_RANGE_ENTRY_BYTES];
-    int64_t last;     /* from the end record */
+    int64_t last; /* from the end record */
     struct rf_range_entry cur;
     rf_range_entry_fn on_entry;
     rf_range_data_fn on_data;
