@@ -118,9 +118,10 @@ static int fetch(struct rf_net *n, struct rf_cache *c, const struct rf_cobj *o, 
 struct slot {
     struct rf_cobj o;
     struct rf_buf b;
-    int rc;      /* 0, or why it failed */
-    int fetched; /* 1 when a fetcher finished with it */
-    int fetcher; /* whose connection (its error text) */
+    int rc;        /* 0, or why it failed */
+    int fetched;   /* 1 when a fetcher finished with it */
+    int fetcher;   /* whose connection (its error text) */
+    int malformed; /* a range answer for it was out of shape or contradicted the listing */
 };
 
 struct pool {
@@ -238,6 +239,7 @@ static int range_chunk(struct pool *p, int id, size_t i, size_t end)
                 p->slots[i].fetcher = id;
                 p->slots[i].fetched = 1;
                 p->slots[i].rc = RF_ERR_PROTOCOL;
+                p->slots[i].malformed = rx.bad || rc != RF_ERR_NET;
                 return RF_ERR_PROTOCOL;
             }
             return 0; /* a refusal (busy, ...): the objects one by one */
@@ -343,7 +345,7 @@ static size_t pool_fetch(struct pool *p, size_t n, int64_t after)
     if (p->chunk < RANGE_MIN)
         p->chunk = RANGE_MIN;
     for (size_t i = 0; i < n; i++)
-        p->slots[i].fetched = 0, p->slots[i].rc = 0;
+        p->slots[i].fetched = 0, p->slots[i].rc = 0, p->slots[i].malformed = 0;
     size_t chunks = (n + p->chunk - 1) / p->chunk;
     int want = p->nnets < (int)chunks ? p->nnets : (int)chunks;
     for (int i = 1; i < want; i++) {
@@ -689,6 +691,11 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                 rc = sl->fetched ? sl->rc : RF_ERR_NET;
                 if (!sl->fetched)
                     rf_cmd_err("cannot download an object", "the download was interrupted");
+                else if (sl->malformed)
+                    rf_cmd_err("cannot download objects",
+                               "the server's range answer is malformed or contradicts its "
+                               "listing; nothing of this page was stored (the server may be "
+                               "compromised: tell your admin)");
                 else if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
                     rf_cmd_net_err("cannot download an object", pool.nets[sl->fetcher]);
                 else

@@ -17,13 +17,15 @@
 """
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import struct
+import threading
 import time
 
 from lib import (Person, Server, approve, check, ed25519_public, ed25519_sign, encode_roster,
-                 enroll_first_admin, invite, log, main, open_db)
+                 enroll_first_admin, free_port, invite, log, main, on_cleanup, open_db)
 import base64
 
 N_MESSAGES = 320
@@ -84,6 +86,90 @@ def parse_range(data, after):
                     "size": size, "data": body})
 
 
+class TamperProxy:
+    """Forwards to the server; while .tamper is set, the range answers it
+    passes on go through it (bytes -> bytes)."""
+
+    def __init__(self, upstream):
+        proxy = self
+        self.tamper = None
+        self.port = free_port()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *a):
+                pass
+
+            def _forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                hdrs = {k: v for k, v in self.headers.items()
+                        if k.lower() not in ("connection", "content-length", "host")}
+                c = http.client.HTTPConnection("127.0.0.1", upstream, timeout=120)
+                c.request(self.command, self.path, body=body or None, headers=hdrs)
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                if (proxy.tamper and r.status == 200 and
+                        self.path.startswith("/api/v1/objects/data?")):
+                    data = proxy.tamper(data)
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding",
+                                         "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        on_cleanup(self.close)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def close(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+
+class AtPath:
+    def __init__(self, url):
+        self.url = url
+
+
+def settled(con, n, timeout=10):
+    """The fetch entries' targets once there are n (a fetch queues its entry
+    without waiting for it), or what there is after timeout."""
+    end = time.time() + timeout
+    while True:
+        got = [t for _, t in fetch_entries(con)]
+        if len(got) >= n or time.time() > end:
+            return got
+        time.sleep(0.05)
+
+
+def stable(con):
+    """The fetch entries once their count stops changing (a fetch queues its
+    entry without waiting for it to be stored)."""
+    got = fetch_entries(con)
+    for _ in range(100):
+        time.sleep(0.3)
+        now = fetch_entries(con)
+        if len(now) == len(got):
+            return now
+        got = now
+    return got
+
+
 def fetch_entries(con, actor=None):
     rows = con.execute("SELECT actor, target FROM audit WHERE action = 'fetch' ORDER BY id")
     return [(bytes(a), t) for a, t in rows.fetchall()
@@ -115,7 +201,7 @@ def team_part():
     out = bob.run("sync").out
     check("Synced %d new objects" % n_obj in out, "Bob's cold sync gets all %d objects" % n_obj,
           out)
-    got = fetch_entries(con, bob_pk)
+    got = [e for e in stable(con) if e[0] == bob_pk]
     ranges = [t for _, t in got if ".." in t]
     singles = [t for _, t in got if ".." not in t]
     check(ranges and len(ranges) <= 16,
@@ -139,14 +225,34 @@ def team_part():
     check("big.bin" in shown and "small.txt" in shown and "message 3000 " in shown,
           "Bob reads the messages and both files' names", shown[:500])
 
-    before = len(fetch_entries(con))
+    before = len(stable(con))
     out = bob.run("sync").out
-    check("Synced 0 new objects" in out and len(fetch_entries(con)) == before,
+    check("Synced 0 new objects" in out and len(stable(con)) == before,
           "a warm sync fetches nothing", out)
     v = bob.run("audit", "verify", ok=False)
     check(v.returncode == 0, "`refuge audit verify` accepts the range entries (signed, naming their "
           "range)", v.out + v.err)
     log("warm sync fetched nothing; audit verify: ok")
+
+    # a lying range answer (the first entry's roster claim changed, its
+    # kind, a cut) stops Carol's cold sync loudly; nothing of the page is
+    # stored, and the honest answer then gets everything
+    proxy = TamperProxy(srv.port)
+    carol = invite(AtPath(proxy.url), alice, "Carol")
+    approve(alice, carol)
+    n_obj = con.execute("SELECT count(*) FROM objects").fetchone()[0]
+    for what, fn in (("a changed roster claim", lambda d: d[:5 + 17] + b"\x7f" + d[5 + 18:]),
+                     ("a changed kind", lambda d: d[:5 + 9] + b"\x05" + d[5 + 10:]),
+                     ("an answer cut short", lambda d: d[:len(d) - 7])):
+        proxy.tamper = fn
+        p = carol.run("sync", ok=False)
+        check(p.returncode != 0 and "range answer is malformed" in p.err,
+              "Carol's sync stops on %s" % what, p.out + p.err)
+    proxy.tamper = None
+    out = carol.run("sync").out
+    check("Synced %d new objects" % n_obj in out,
+          "nothing of a refused answer was kept: the honest sync gets all %d" % n_obj, out)
+    log("lying range answers (roster claim, kind, cut) stop the sync; the honest one completes")
     con.close()
 
 
@@ -192,7 +298,7 @@ def raw_part():
         stored = con.execute("SELECT data FROM objects WHERE seq = ?", (e["seq"],)).fetchone()[0]
         check(e["data"] is not None and bytes(stored) == e["data"],
               "entry %d carries the stored ciphertext" % e["seq"])
-    targets = [t for _, t in fetch_entries(con)]
+    targets = settled(con, 1)
     check(targets == ["1..%d" % last], "one audit entry names the range", targets)
 
     st, ct, data = request(srv, sign, "GET", "/api/v1/objects/data?after=1&limit=1")
@@ -202,7 +308,7 @@ def raw_part():
     st, ct, data = request(srv, sign, "GET", "/api/v1/objects/data?after=%d&limit=5" % (10 ** 6))
     entries, last = parse_range(data, 10 ** 6)
     check(entries == [] and last == 10 ** 6, "past the end: no entry, last = after", last)
-    n_audit = len(fetch_entries(con))
+    n_audit = len(settled(con, 2))
     check(n_audit == 2, "an answer without ciphertext leaves no fetch entry", n_audit)
 
     def refused(target, status, code, sig_seed=None):
@@ -219,7 +325,7 @@ def raw_part():
               "after=-1&limit=10", "after=0", "limit=10", "after=0&limit=010",
               "limit=10&after=0", "after=0&limit=10&x=1", "after=0&limit=1e3"):
         refused("/api/v1/objects/data?" + q, 400, "bad_query")
-    check(len(fetch_entries(con)) == n_audit, "refused range requests leave no fetch entry")
+    check(len(stable(con)) == n_audit, "refused range requests leave no fetch entry")
     con.close()
     log("range answers parse byte by byte as documented; bad signature, limits and other forms "
         "refused with JSON errors")
