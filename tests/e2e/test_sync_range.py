@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Range download (GET /api/v1/objects/data, docs/protocol.md section 11).
 
-1. A team (Alice, Bob) and one person who sends several hundred messages,
+1. A team (Alice, Bob) and four people who send several hundred messages,
    a small file and one file over the range answer's 256 KiB threshold.
    Bob's cold sync gets everything; the server's audit log holds a few
    `fetch` entries by Bob naming ranges ("N+1..M") and one single fetch for
    the large file (left out of the ranges, fetched alone), not one per
    object; `refuge audit verify` accepts the range entries (their signed
-   requests name the range). A warm sync fetches nothing.
+   requests name the range). A warm sync fetches nothing. Through a proxy
+   that changes range answers (a roster claim, a kind, a cut), a third
+   member's cold sync stops loudly and keeps nothing of the page; the
+   honest answer then gets everything.
 2. The request itself, signed here (pure-Python Ed25519 from lib.py, a key
    enrolled as the first admin of a second server): the answer parsed byte
    by byte here matches the JSON listing; a bad signature is refused 401,
