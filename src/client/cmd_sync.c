@@ -17,6 +17,7 @@
 #include "client/trust.h"
 #include "lib/err.h"
 #include "lib/event.h"
+#include "lib/objrange.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,21 +113,27 @@ static int fetch(struct rf_net *n, struct rf_cache *c, const struct rf_cobj *o, 
  * the next sync). */
 #define FETCHERS 8
 #define FETCH_BYTES ((uint64_t)64 * 1024 * 1024)
+#define RANGE_MIN 64
 
 struct slot {
     struct rf_cobj o;
     struct rf_buf b;
-    int rc;      /* 0, or why it failed */
-    int fetched; /* 1 when a fetcher finished with it */
-    int fetcher; /* whose connection (its error text) */
+    int rc;        /* 0, or why it failed */
+    int fetched;   /* 1 when a fetcher finished with it */
+    int fetcher;   /* whose connection (its error text) */
+    int malformed; /* a range answer for it was out of shape or contradicted the listing */
 };
 
 struct pool {
     struct rf_ctx *x;
     struct slot *slots;
     size_t n;
-    size_t next; /* under mu */
-    int stop;    /* under mu: a download failed */
+    int64_t after;   /* the page's: the seq before slots[0] */
+    size_t chunk;    /* slots per range request */
+    size_t next;     /* under mu: the first slot of the next chunk */
+    int stop;        /* under mu: a download failed */
+    int no_range;    /* under mu: the server does not know range requests (404) */
+    unsigned ranges; /* under mu: range answers used (for the tests' counts) */
     pthread_mutex_t mu;
     struct rf_net *nets[FETCHERS];
     int nnets;
@@ -138,21 +145,147 @@ struct fetcher {
     pthread_t th;
 };
 
+/* ---- range answers (GET /api/v1/objects/data, lib/objrange.h) ----
+ * A fetcher asks for its chunk of the page's slots in one request; the
+ * answer's entries must be the listing's (same seq, kind, size, day,
+ * roster, case: else the server contradicts itself, and the sync stops);
+ * each ciphertext goes straight into its slot. Slots the answer left out
+ * (large objects) or did not reach are fetched one by one as before. */
+struct range_rx {
+    struct pool *p;
+    size_t k, end;    /* the chunk's slots [k, end): k the next to match */
+    struct slot *cur; /* the slot receiving ciphertext, or NULL */
+    struct rf_range_parser ps;
+    int bad; /* the answer contradicts the listing */
+};
+
+static int range_on_entry(void *ctx, const struct rf_range_entry *e)
+{
+    struct range_rx *rx = ctx;
+    rx->cur = NULL;
+    while (rx->k < rx->end && rx->p->slots[rx->k].o.seq < e->seq)
+        rx->k++;
+    if (rx->k >= rx->end || rx->p->slots[rx->k].o.seq != e->seq)
+        return 0; /* not in this chunk's listing: not ours to keep */
+    struct slot *sl = &rx->p->slots[rx->k];
+    if (sl->o.kind != e->kind || sl->o.size != e->size || sl->o.day != e->day ||
+        sl->o.roster != e->roster || strcmp(sl->o.case_id, e->case_id) != 0) {
+        rx->bad = 1;
+        return RF_ERR_PROTOCOL;
+    }
+    if (e->has_data) {
+        rf_buf_reset(&sl->b);
+        rx->cur = sl;
+        if (e->size == 0)
+            sl->fetched = 1;
+    }
+    return 0;
+}
+
+static int range_on_data(void *ctx, const uint8_t *d, size_t n)
+{
+    struct range_rx *rx = ctx;
+    if (!rx->cur)
+        return 0;
+    int rc = rf_buf_put(&rx->cur->b, d, n);
+    if (rc == 0 && rx->cur->b.len == rx->cur->o.size)
+        rx->cur->fetched = 1; /* whole: kept only if the answer ends well */
+    return rc;
+}
+
+static int range_sink(void *ctx, const uint8_t *d, size_t n)
+{
+    struct range_rx *rx = ctx;
+    int rc = rf_range_feed(&rx->ps, d, n);
+    if (rc == RF_ERR_FORMAT || rc == RF_ERR_VERSION || rc == RF_ERR_LIMIT)
+        rc = RF_ERR_PROTOCOL;
+    return rc;
+}
+
+/* Fills what it can of slots [i, end) with range answers. 0, or the error
+ * that stops the sync (an answer out of shape or contradicting the listing:
+ * RF_ERR_PROTOCOL, set on slot i). */
+static int range_chunk(struct pool *p, int id, size_t i, size_t end)
+{
+    struct rf_net *net = p->nets[id];
+    while (i < end) {
+        pthread_mutex_lock(&p->mu);
+        int skip = p->no_range || p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (skip)
+            return 0;
+        int64_t after = i == 0 ? p->after : p->slots[i - 1].o.seq, last = after;
+        char path[96];
+        struct range_rx rx = {p, i, end, NULL, {0}, 0};
+        snprintf(path, sizeof(path), "/api/v1/objects/data?after=%" PRId64 "&limit=%zu", after,
+                 end - i);
+        rf_range_parser_init(&rx.ps, after, (uint32_t)(end - i), range_on_entry, range_on_data,
+                             &rx);
+        uint64_t max = RF_RANGE_BYTES_MAX + (uint64_t)(end - i) * RF_RANGE_ENTRY_BYTES +
+                       RF_RANGE_HEAD_BYTES + RF_RANGE_END_BYTES;
+        int rc = rf_net_download(net, path, max, range_sink, &rx);
+        if (rc == 0)
+            rc = rf_range_finish(&rx.ps, &last);
+        if (rc != 0) {
+            for (size_t k = i; k < end; k++) /* nothing of a broken answer is kept */
+                p->slots[k].fetched = 0;
+            if (rc == RF_ERR_PROTOCOL && rf_net_status(net) == 404) {
+                pthread_mutex_lock(&p->mu);
+                p->no_range = 1; /* an older server: one object at a time */
+                pthread_mutex_unlock(&p->mu);
+                return 0;
+            }
+            if (rx.bad || rc == RF_ERR_TRUNCATED || rf_net_status(net) == 200) {
+                p->slots[i].fetcher = id;
+                p->slots[i].fetched = 1;
+                p->slots[i].rc = RF_ERR_PROTOCOL;
+                p->slots[i].malformed = rx.bad || rc != RF_ERR_NET;
+                return RF_ERR_PROTOCOL;
+            }
+            return 0; /* a refusal (busy, ...): the objects one by one */
+        }
+        pthread_mutex_lock(&p->mu);
+        p->ranges++;
+        pthread_mutex_unlock(&p->mu);
+        size_t k = i;
+        while (k < end && p->slots[k].o.seq <= last)
+            k++;
+        if (k == i)
+            return 0; /* no progress: the rest one by one */
+        i = k;
+    }
+    return 0;
+}
+
 static void *fetcher_run(void *arg)
 {
     struct fetcher *f = arg;
     struct pool *p = f->p;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        size_t i = p->stop ? p->n : p->next++;
+        size_t i = p->stop ? p->n : p->next;
+        if (i < p->n)
+            p->next = i + p->chunk < p->n ? i + p->chunk : p->n;
+        size_t end = p->next;
         pthread_mutex_unlock(&p->mu);
         if (i >= p->n)
             break;
-        struct slot *sl = &p->slots[i];
-        sl->fetcher = f->id;
-        sl->rc = fetch(p->nets[f->id], p->x->c, &sl->o, &sl->b);
-        sl->fetched = 1;
-        if (sl->rc != 0) {
+        int failed = range_chunk(p, f->id, i, end) != 0;
+        for (; !failed && i < end; i++) {
+            struct slot *sl = &p->slots[i];
+            if (sl->fetched)
+                continue;
+            pthread_mutex_lock(&p->mu);
+            int stop = p->stop;
+            pthread_mutex_unlock(&p->mu);
+            if (stop)
+                break;
+            sl->fetcher = f->id;
+            sl->rc = fetch(p->nets[f->id], p->x->c, &sl->o, &sl->b);
+            sl->fetched = 1;
+            failed = sl->rc != 0;
+        }
+        if (failed) {
             pthread_mutex_lock(&p->mu);
             p->stop = 1;
             pthread_mutex_unlock(&p->mu);
@@ -199,16 +332,22 @@ static void pool_close(struct pool *p)
 
 /* Downloads slots [0, n) on the pool's connections; returns the index of
  * the first slot that failed, or n. */
-static size_t pool_fetch(struct pool *p, size_t n)
+static size_t pool_fetch(struct pool *p, size_t n, int64_t after)
 {
     struct fetcher fs[FETCHERS];
     int started = 0;
     p->n = n;
+    p->after = after;
     p->next = 0;
     p->stop = 0;
+    /* a range request per fetcher (at least RANGE_MIN slots each) */
+    p->chunk = (n + (size_t)p->nnets - 1) / (size_t)p->nnets;
+    if (p->chunk < RANGE_MIN)
+        p->chunk = RANGE_MIN;
     for (size_t i = 0; i < n; i++)
-        p->slots[i].fetched = 0, p->slots[i].rc = 0;
-    int want = p->nnets < (int)n ? p->nnets : (int)n;
+        p->slots[i].fetched = 0, p->slots[i].rc = 0, p->slots[i].malformed = 0;
+    size_t chunks = (n + p->chunk - 1) / p->chunk;
+    int want = p->nnets < (int)chunks ? p->nnets : (int)chunks;
     for (int i = 1; i < want; i++) {
         fs[i].p = p;
         fs[i].id = i;
@@ -540,7 +679,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
             pool.slots[n++].o = o;
         }
         /* ... then downloaded on every connection, stored in order */
-        size_t upto = rc == 0 ? pool_fetch(&pool, n) : 0;
+        size_t upto = rc == 0 ? pool_fetch(&pool, n, last) : 0;
         int began = 0;
         if (rc == 0) {
             rc = rf_cache_begin(x->c);
@@ -552,6 +691,11 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                 rc = sl->fetched ? sl->rc : RF_ERR_NET;
                 if (!sl->fetched)
                     rf_cmd_err("cannot download an object", "the download was interrupted");
+                else if (sl->malformed)
+                    rf_cmd_err("cannot download objects",
+                               "the server's range answer is malformed or contradicts its "
+                               "listing; nothing of this page was stored (the server may be "
+                               "compromised: tell your admin)");
                 else if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
                     rf_cmd_net_err("cannot download an object", pool.nets[sl->fetcher]);
                 else

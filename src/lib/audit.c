@@ -325,6 +325,47 @@ static int path_matches(const char *path, const char *prefix, const char *mid, c
            memcmp(path + a, mid, b) == 0 && memcmp(path + a + b, suffix, c) == 0;
 }
 
+/* A decimal of 1..18 digits without a leading zero (or "0") at *p, up to
+ * a byte in stops (or the end); advances *p past it. -1 if none. */
+static int64_t au_decimal(const char **p, char stop)
+{
+    const char *s = *p;
+    int64_t v = 0;
+    size_t n = 0;
+    while (s[n] >= '0' && s[n] <= '9') {
+        if (n == 18)
+            return -1;
+        v = v * 10 + (s[n] - '0');
+        n++;
+    }
+    if (n == 0 || (n > 1 && s[0] == '0') || s[n] != stop)
+        return -1;
+    *p = s + n + (stop ? 1 : 0);
+    return v;
+}
+
+/* A range fetch (GET /api/v1/objects/data?after=N&limit=L, the only form
+ * the server takes): its entry's target is "N+1..last", last >= N+1. */
+static int range_fetch_matches(const char *target, const char *path)
+{
+    static const char pre[] = "/api/v1/objects/data?after=";
+    if (strncmp(path, pre, sizeof(pre) - 1) != 0)
+        return 0;
+    const char *p = path + sizeof(pre) - 1;
+    int64_t after = au_decimal(&p, '&');
+    if (after < 0 || strncmp(p, "limit=", 6) != 0)
+        return 0;
+    p += 6;
+    int64_t limit = au_decimal(&p, '\0');
+    const char *t = target;
+    int64_t first = au_decimal(&t, '.');
+    if (limit < 1 || first < 0 || *t != '.')
+        return 0;
+    t++;
+    int64_t last = au_decimal(&t, '\0');
+    return first == after + 1 && last >= first;
+}
+
 /* Whether the signed request q can be the one behind entry e. */
 static int request_matches(const struct rf_audit_entry *e, const struct rf_audit_req *q)
 {
@@ -338,6 +379,8 @@ static int request_matches(const struct rf_audit_entry *e, const struct rf_audit
             return 0;
         if (!au_routes[i].target_in_path)
             return strcmp(q->path, au_routes[i].prefix) == 0;
+        if (strcmp(e->action, "fetch") == 0 && strchr(e->target, '.'))
+            return range_fetch_matches(e->target, q->path);
         return e->target[0] != '\0' &&
                path_matches(q->path, au_routes[i].prefix, e->target, au_routes[i].suffix);
     }

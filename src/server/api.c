@@ -1037,6 +1037,7 @@ const struct rf_route rf_api_routes[] = {
      rf_api_grants_post_end},
     {"GET", "/api/v1/audit", 0, 0, member_headers, NULL, rf_api_audit_end},
     {"GET", "/api/v1/objects", 0, 0, member_headers, NULL, objects_end},
+    {"GET", "/api/v1/objects/data", 0, 0, member_headers, NULL, rf_api_objects_data_end},
     {"GET", "/api/v1/objects/", RF_ROUTE_PREFIX, 0, member_headers, NULL, object_end},
     {"GET", "/api/v1/cases/", RF_ROUTE_PREFIX, 0, member_headers, NULL, case_end},
     {"POST", "/api/v1/cases/", RF_ROUTE_PREFIX, UINT64_MAX, cases_post_headers, cases_post_body,

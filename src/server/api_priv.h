@@ -148,5 +148,7 @@ int rf_api_grants_get_end(struct rf_req *r);
 int rf_api_grants_post_headers(struct rf_req *r);
 int rf_api_grants_post_end(struct rf_req *r);
 int rf_api_audit_end(struct rf_req *r);
+/* ---- api_range.c ---- */
+int rf_api_objects_data_end(struct rf_req *r);
 
 #endif

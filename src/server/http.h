@@ -70,6 +70,15 @@ int rf_req_respond_static(struct rf_req *r, unsigned status, const char *content
 /* Sends size bytes of fd from offset 0; the fd is closed afterwards. */
 int rf_req_respond_fd(struct rf_req *r, unsigned status, const char *content_type, int fd,
                       uint64_t size);
+/* Streams an answer of unknown length (chunked): read(arg, buf, max) is
+ * called on the connection's thread, whenever the client can take more,
+ * and answers the bytes it put in buf (1..max), 0 at the end, or -1 to
+ * break the answer off (the connection is closed: the client sees it cut
+ * short). done(arg) runs once the answer is over or failed (and at once if
+ * this call fails). Nothing is held but what read puts in buf. */
+typedef long (*rf_stream_read_fn)(void *arg, uint8_t *buf, size_t max);
+int rf_req_respond_stream(struct rf_req *r, unsigned status, const char *content_type,
+                          rf_stream_read_fn read, void (*done)(void *arg), void *arg);
 int rf_req_redirect(struct rf_req *r, const char *location); /* 303 See Other */
 /* j (consumed, also on error) as compact JSON, application/json. The bytes
  * go into one buffer of their exact size (json_dumpb, no other copy). */

@@ -342,6 +342,49 @@ int rf_req_respond_fd(struct rf_req *r, unsigned status, const char *content_typ
     return record(r, status, content_type, resp); /* MHD closes fd with resp */
 }
 
+struct stream {
+    rf_stream_read_fn read;
+    void (*done)(void *arg);
+    void *arg;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *s = cls;
+    (void)pos;
+    long n = s->read(s->arg, (uint8_t *)buf, max);
+    if (n < 0 || (size_t)n > max)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *s = cls;
+    s->done(s->arg);
+    free(s);
+}
+
+int rf_req_respond_stream(struct rf_req *r, unsigned status, const char *content_type,
+                          rf_stream_read_fn read, void (*done)(void *arg), void *arg)
+{
+    struct stream *s = NULL;
+    if (r->resp != NULL || r->queued || (s = malloc(sizeof(*s))) == NULL) {
+        done(arg);
+        return r->resp != NULL || r->queued ? RF_ERR_INVALID : RF_ERR_NOMEM;
+    }
+    *s = (struct stream){read, done, arg};
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s, stream_free);
+    if (resp == NULL) {
+        stream_free(s);
+        return RF_ERR_NOMEM;
+    }
+    return record(r, status, content_type, resp); /* resp destroyed (stream_free) on failure */
+}
+
 int rf_req_redirect(struct rf_req *r, const char *location)
 {
     if (!header_value_ok(location))

@@ -42,6 +42,7 @@ enum pg_stmt {
     P_OBJECTS_OF_SOURCE,
     P_OBJECT_GET,
     P_OBJECT_DATA,
+    P_OBJECTS_RANGE,
     P_STAFF_LIST,
     P_GRANT_ID_NEXT,
     P_GRANT_PUT,
@@ -174,6 +175,8 @@ int rf_pg_objects_of_source(struct rf_store *st, int64_t source_id, unsigned kin
                             struct rf_object *out, size_t cap, size_t *n);
 int rf_pg_object_get(struct rf_store *st, int64_t seq, struct rf_object *out);
 int rf_pg_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out);
+int rf_pg_objects_range(struct rf_store *st, int64_t after, int64_t upto, size_t cap,
+                        uint64_t max_size, rf_store_range_fn fn, void *ctx);
 int rf_pg_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
 int rf_pg_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
 int rf_pg_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw);

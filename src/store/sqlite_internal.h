@@ -49,6 +49,7 @@ enum stmt_id {
     S_OBJECTS_OF_SOURCE,
     S_OBJECT_GET,
     S_OBJECT_DATA,
+    S_OBJECTS_RANGE,
     S_STAFF_LIST,
     S_GRANT_PUT,
     S_GRANTS_FOR,
@@ -129,6 +130,8 @@ int rf_sqlite_objects_of_source(struct rf_store *st, int64_t source_id, unsigned
                                 struct rf_object *out, size_t cap, size_t *n);
 int rf_sqlite_object_get(struct rf_store *st, int64_t seq, struct rf_object *out);
 int rf_sqlite_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out);
+int rf_sqlite_objects_range(struct rf_store *st, int64_t after, int64_t upto, size_t cap,
+                            uint64_t max_size, rf_store_range_fn fn, void *ctx);
 int rf_sqlite_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
 int rf_sqlite_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
 int rf_sqlite_roster_latest(struct rf_store *st, uint32_t *version, struct rf_buf *raw);

@@ -369,6 +369,14 @@ int rf_store_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *si
     return OPS(st)->object_open(st, seq, fd, size);
 }
 
+int rf_store_objects_range(struct rf_store *st, int64_t after, int64_t upto, size_t cap,
+                           uint64_t max_size, rf_store_range_fn fn, void *ctx)
+{
+    if (cap == 0 || upto <= after)
+        return 0;
+    return OPS(st)->objects_range(st, after, upto, cap, max_size, fn, ctx);
+}
+
 int rf_store_staff_get(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out)
 {
     return OPS(st)->staff_get(st, sign_pk, out);

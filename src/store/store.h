@@ -102,6 +102,17 @@ int rf_store_object_read(struct rf_store *st, int64_t seq, struct rf_buf *out);
 /* Opens the ciphertext of an object for reading: a blob file, or for inline
  * objects an unlinked temp-free memfd. The caller closes *fd. */
 int rf_store_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
+/* A range of objects with their ciphertext (GET /api/v1/objects/data): the
+ * objects with after < seq <= upto, ascending, at most cap, in one read
+ * (one statement; on PostgreSQL one snapshot). fn(ctx, o, data, len) runs
+ * for each: data is the ciphertext (inline, or read from its blob file)
+ * when o->size <= max_size, else NULL and len 0; data is valid during the
+ * call only. fn answers 0 (taken: go on), 1 (stop here, o not taken) or an
+ * rf_err (returned). RF_ERR_DB if a ciphertext is not o->size bytes. */
+typedef int (*rf_store_range_fn)(void *ctx, const struct rf_object *o, const uint8_t *data,
+                                 size_t len);
+int rf_store_objects_range(struct rf_store *st, int64_t after, int64_t upto, size_t cap,
+                           uint64_t max_size, rf_store_range_fn fn, void *ctx);
 
 /* Staff: enrolled keys and the roster chain. */
 struct rf_staff_rec {

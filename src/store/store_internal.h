@@ -132,6 +132,8 @@ struct rf_store_ops {
     int (*object_get)(struct rf_store *st, int64_t seq, struct rf_object *out);
     int (*object_read)(struct rf_store *st, int64_t seq, struct rf_buf *out);
     int (*object_open)(struct rf_store *st, int64_t seq, int *fd, uint64_t *size);
+    int (*objects_range)(struct rf_store *st, int64_t after, int64_t upto, size_t cap,
+                         uint64_t max_size, rf_store_range_fn fn, void *ctx);
     int (*staff_get)(struct rf_store *st, const uint8_t sign_pk[32], struct rf_staff_rec *out);
     int (*roster_latest)(struct rf_store *st, uint32_t *version, struct rf_buf *raw);
     int (*roster_get)(struct rf_store *st, uint32_t version, struct rf_buf *raw);

@@ -70,6 +70,14 @@
     "(o.blob IS NOT NULL)::int::bigint, o.roster "                                                 \
     "FROM objects o JOIN sources s ON s.id = o.source_id "
 
+/* OBJECT_COLS, then the inline ciphertext of an object of at most $4
+ * bytes, and the blob's name */
+#define OBJECT_COLS_DATA                                                                           \
+    "o.seq, o.source_id, s.case_id, o.kind::bigint, o.size, o.day, "                               \
+    "(o.blob IS NOT NULL)::int::bigint, o.roster, "                                                \
+    "CASE WHEN o.size <= $4 THEN o.data END, CASE WHEN o.size <= $4 THEN o.blob END "              \
+    "FROM objects o JOIN sources s ON s.id = o.source_id "
+
 /* SQL and parameter types (i: int8, b: bytea, t: text), one per statement. */
 static const struct {
     const char *sql;
@@ -116,6 +124,9 @@ static const struct {
                              "iii"},
     [P_OBJECT_GET] = {"SELECT " OBJECT_COLS "WHERE o.seq = $1", "i"},
     [P_OBJECT_DATA] = {"SELECT data, blob FROM objects WHERE seq = $1", "i"},
+    [P_OBJECTS_RANGE] = {"SELECT " OBJECT_COLS_DATA "WHERE o.seq > $1 AND o.seq <= $2 "
+                         "ORDER BY o.seq LIMIT $3",
+                         "iiii"},
     [P_STAFF_LIST] = {"SELECT sign_pk, box_pk, name, day FROM staff ORDER BY name COLLATE \"C\" "
                       "LIMIT $1",
                       "i"},
@@ -1018,6 +1029,7 @@ const struct rf_store_ops rf_pg_ops = {
     .objects_of_source = rf_pg_objects_of_source,
     .object_get = rf_pg_object_get,
     .object_read = rf_pg_object_read,
+    .objects_range = rf_pg_objects_range,
     .object_open = rf_pg_object_open,
     .staff_get = rf_pg_staff_get,
     .roster_latest = rf_pg_roster_latest,

@@ -219,6 +219,63 @@ int rf_pg_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *size)
     return rc;
 }
 
+/* GET /api/v1/objects/data: each row with its ciphertext (small blobs read
+ * from their file into a scratch buffer) handed to the caller's fn. */
+struct range_rows {
+    struct rf_store *st;
+    uint64_t max_size;
+    rf_store_range_fn fn;
+    void *ctx;
+    struct rf_buf scratch;
+};
+
+static int row_range(const PGresult *r, int row, void *ctx)
+{
+    struct range_rows *x = ctx;
+    struct rf_object o;
+    struct object_rows one = {&o, 1, 0};
+    int rc = row_object(r, row, &one);
+    if (rc != 0)
+        return rc;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (o.size <= x->max_size) {
+        if (!PQgetisnull(r, row, 9)) {
+            char blob[RF_BLOB_NAME_LEN + 1];
+            if ((rc = rf_pg_text(blob, sizeof(blob), r, row, 9)) != 0)
+                return rc;
+            rf_buf_reset(&x->scratch);
+            if ((rc = rf_blobdir_read_blob(&x->st->files, blob, &x->scratch)) != 0)
+                return rc;
+            data = x->scratch.data;
+            len = x->scratch.len;
+        } else if (!PQgetisnull(r, row, 8)) {
+            data = (const uint8_t *)PQgetvalue(r, row, 8);
+            len = (size_t)PQgetlength(r, row, 8);
+        }
+        if (len != o.size)
+            return RF_ERR_DB;
+        if (!data)
+            data = (const uint8_t *)"";
+    }
+    return x->fn(x->ctx, &o, data, len);
+}
+
+int rf_pg_objects_range(struct rf_store *st, int64_t after, int64_t upto, size_t cap,
+                        uint64_t max_size, rf_store_range_fn fn, void *ctx)
+{
+    struct range_rows x = {st, max_size, fn, ctx, {0}};
+    struct pgp p = {0};
+    rf_pgp_i64(&p, after);
+    rf_pgp_i64(&p, upto);
+    rf_pgp_i64(&p, cap_limit(cap));
+    rf_pgp_i64(&p, max_size > INT64_MAX ? INT64_MAX : (int64_t)max_size);
+    rf_buf_init(&x.scratch, max_size > RF_INLINE_MAX ? RF_INLINE_MAX : (size_t)max_size);
+    int rc = read_rows(st, P_OBJECTS_RANGE, &p, row_range, &x, NULL);
+    rf_buf_free(&x.scratch);
+    return rc;
+}
+
 static int row_staff(const PGresult *r, int row, void *ctx)
 {
     struct rf_staff_rec *s = ctx;

@@ -89,6 +89,13 @@
     "o.seq, o.source_id, s.case_id, o.kind, o.size, o.day, o.blob IS NOT NULL, o.roster "          \
     "FROM objects o JOIN sources s ON s.id = o.source_id "
 
+/* OBJECT_COLS, then the inline ciphertext of an object of at most ?4
+ * bytes, and the blob's name */
+#define OBJECT_COLS_DATA                                                                           \
+    "o.seq, o.source_id, s.case_id, o.kind, o.size, o.day, o.blob IS NOT NULL, o.roster, "         \
+    "CASE WHEN o.size <= ?4 THEN o.data END, CASE WHEN o.size <= ?4 THEN o.blob END "              \
+    "FROM objects o JOIN sources s ON s.id = o.source_id "
+
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -128,6 +135,8 @@ static const char *const stmt_sql[S_COUNT] = {
                             "ORDER BY o.seq LIMIT ?3",
     [S_OBJECT_GET] = "SELECT " OBJECT_COLS "WHERE o.seq = ?1",
     [S_OBJECT_DATA] = "SELECT data, blob FROM objects WHERE seq = ?1",
+    [S_OBJECTS_RANGE] = "SELECT " OBJECT_COLS_DATA "WHERE o.seq > ?1 AND o.seq <= ?2 "
+                        "ORDER BY o.seq LIMIT ?3",
     [S_STAFF_LIST] = "SELECT sign_pk, box_pk, name, day FROM staff ORDER BY name LIMIT ?1",
     /* one grant per (object, key, granter), the granter's first; at most
      * ?5 per (object, key): a member's junk grant never hides another
@@ -680,6 +689,7 @@ const struct rf_store_ops rf_sqlite_ops = {
     .objects_of_source = rf_sqlite_objects_of_source,
     .object_get = rf_sqlite_object_get,
     .object_read = rf_sqlite_object_read,
+    .objects_range = rf_sqlite_objects_range,
     .object_open = rf_sqlite_object_open,
     .staff_get = rf_sqlite_staff_get,
     .roster_latest = rf_sqlite_roster_latest,

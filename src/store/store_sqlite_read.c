@@ -297,6 +297,80 @@ int rf_sqlite_object_open(struct rf_store *st, int64_t seq, int *fd, uint64_t *s
     return rc;
 }
 
+/* GET /api/v1/objects/data: each row with its ciphertext (small blobs read
+ * from their file into a scratch buffer) handed to the caller's fn. */
+struct range_rows {
+    struct rf_store *st;
+    uint64_t max_size;
+    rf_store_range_fn fn;
+    void *ctx;
+    struct rf_buf scratch;
+    size_t cap, n;
+};
+
+static int row_range(sqlite3_stmt *s, void *ctx)
+{
+    struct range_rows *x = ctx;
+    struct rf_object o;
+    struct object_rows one = {&o, 1, 0};
+    int rc = row_object(s, &one);
+    if (rc != 0)
+        return rc;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (o.size <= x->max_size) {
+        if (sqlite3_column_type(s, 9) != SQLITE_NULL) {
+            char blob[RF_BLOB_NAME_LEN + 1];
+            if ((rc = rf_sqlite_copy_text(blob, sizeof(blob), s, 9)) != 0)
+                return rc;
+            rf_buf_reset(&x->scratch);
+            if ((rc = rf_blobdir_read_blob(&x->st->files, blob, &x->scratch)) != 0)
+                return rc;
+            data = x->scratch.data;
+            len = x->scratch.len;
+        } else {
+            int n = sqlite3_column_bytes(s, 8);
+            data = sqlite3_column_blob(s, 8);
+            if (n < 0 || (n > 0 && !data))
+                return RF_ERR_NOMEM;
+            len = (size_t)n;
+        }
+        if (len != o.size)
+            return RF_ERR_DB;
+        if (!data)
+            data = (const uint8_t *)"";
+    }
+    rc = x->fn(x->ctx, &o, data, len);
+    if (rc == 0 && ++x->n >= x->cap)
+        return 1;
+    return rc;
+}
+
+struct range_args {
+    int64_t after, upto, cap, max_size;
+};
+
+static void bind_range(sqlite3_stmt *s, const void *args)
+{
+    const struct range_args *a = args;
+    sqlite3_bind_int64(s, 1, a->after);
+    sqlite3_bind_int64(s, 2, a->upto);
+    sqlite3_bind_int64(s, 3, a->cap);
+    sqlite3_bind_int64(s, 4, a->max_size);
+}
+
+int rf_sqlite_objects_range(struct rf_store *st, int64_t after, int64_t upto, size_t cap,
+                            uint64_t max_size, rf_store_range_fn fn, void *ctx)
+{
+    struct range_rows x = {st, max_size, fn, ctx, {0}, cap, 0};
+    struct range_args a = {after, upto, cap_limit(cap),
+                           max_size > INT64_MAX ? INT64_MAX : (int64_t)max_size};
+    rf_buf_init(&x.scratch, max_size > RF_INLINE_MAX ? RF_INLINE_MAX : (size_t)max_size);
+    int rc = read_rows(st, S_OBJECTS_RANGE, bind_range, &a, row_range, &x, NULL);
+    rf_buf_free(&x.scratch);
+    return rc;
+}
+
 static int row_staff(sqlite3_stmt *s, void *ctx)
 {
     struct rf_staff_rec *r = ctx;

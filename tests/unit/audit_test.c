@@ -428,6 +428,52 @@ static void signed_entries(void **state)
     sodium_free(m);
 }
 
+/* A range fetch (GET /api/v1/objects/data?after=N&limit=L, docs/protocol.md
+ * 11): its entry's target is "N+1..last"; any other pairing is forged. */
+static void range_fetch_entries(void **state)
+{
+    (void)state;
+    struct rf_staff_keys *k = sodium_malloc(sizeof(*k));
+    assert_non_null(k);
+    memset(k, 0, sizeof(*k));
+    crypto_sign_keypair(k->sign_pk, k->sign_sk);
+    const int64_t ts = 1700000000;
+    static const struct {
+        const char *target, *path;
+        int ok;
+    } cases[] = {
+        {"101..1100", "/api/v1/objects/data?after=100&limit=1000", 1},
+        {"1..1", "/api/v1/objects/data?after=0&limit=1", 1},
+        {"1..5000", "/api/v1/objects/data?after=0&limit=10", 1}, /* seqs may have gaps */
+        {"100..1100", "/api/v1/objects/data?after=100&limit=1000", 0},
+        {"102..1100", "/api/v1/objects/data?after=100&limit=1000", 0},
+        {"101..100", "/api/v1/objects/data?after=100&limit=1000", 0},
+        {"101..", "/api/v1/objects/data?after=100&limit=1000", 0},
+        {"101.1100", "/api/v1/objects/data?after=100&limit=1000", 0},
+        {"101..1100x", "/api/v1/objects/data?after=100&limit=1000", 0},
+        {"01..5", "/api/v1/objects/data?after=0&limit=5", 0},
+        {"1..5", "/api/v1/objects/data?limit=5&after=0", 0},
+        {"1..5", "/api/v1/objects/data?after=00&limit=5", 0},
+        {"1..5", "/api/v1/objects/data?after=0&limit=0", 0},
+        {"1..5", "/api/v1/objects/data?after=0&limit=5&x=1", 0},
+        {"1..5", "/api/v1/objects/1..5", 0},
+        {"17", "/api/v1/objects/data?after=16&limit=1", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct rf_audit_entry e[1];
+        signed_entry(&e[0], k, "fetch", cases[i].target, "GET", cases[i].path, ts);
+        number(e, 1);
+        size_t bad = 9;
+        enum rf_audit_break what = RF_AUDIT_OK;
+        int rc = rf_audit_verify_sigs(e, 1, &bad, &what, NULL, NULL, NULL);
+        if (cases[i].ok)
+            assert_int_equal(rc, 0);
+        else
+            expect_sig_break(e, 1, 0, RF_AUDIT_FORGED);
+    }
+    sodium_free(k);
+}
+
 static void request_records(void **state)
 {
     (void)state;
@@ -478,6 +524,7 @@ int main(void)
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(signed_entries),
         cmocka_unit_test(request_records),
+        cmocka_unit_test(range_fetch_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

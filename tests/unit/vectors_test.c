@@ -600,12 +600,18 @@ static void audit_v2_vector(void **state)
     assert_int_equal(what, RF_AUDIT_FORGED);
 }
 
+/* docs/protocol.md 11.1: a range answer (parsed by tests/unit/objrange_test.c) */
+#define V_RANGE_ANSWER                                                                             \
+    "52465247010100000000000000110100004e210000000271346d7a376b32786561000000000000000568656c6c"   \
+    "6f0200000000000000130200004e210000000271346d7a376b3278656100000000000493e00100000000000000"   \
+    "140800004e22000000037465616d636f6e666967000000000000000000000000000000001500000003"
+
 static void document_carries_v2_vectors(void **state)
 {
     (void)state;
     char *doc = read_doc();
-    const char *all[] = {V_ENVELOPE_V2, V_ENVELOPE_V2_COMMIT, V_REPLY_V2,
-                         V_REPLY_BODY,  V_AUDIT_V2_REQUEST,   V_AUDIT_V2_HASH};
+    const char *all[] = {V_ENVELOPE_V2,      V_ENVELOPE_V2_COMMIT, V_REPLY_V2,    V_REPLY_BODY,
+                         V_AUDIT_V2_REQUEST, V_AUDIT_V2_HASH,      V_RANGE_ANSWER};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (strstr(doc, all[i]) == NULL)
             fail_msg("docs/protocol.md lacks version 2 vector %zu", i);
