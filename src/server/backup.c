@@ -160,6 +160,8 @@ static void usage_backup(FILE *f)
           "Writes a consistent archive of the instance (a tar file, mode 0600) while refuge\n"
           "serve runs: the database and the files, ciphertext and public keys only, with a\n"
           "manifest of digests. Written to FILE.tmp and renamed, so FILE is always whole.\n"
+          "On PostgreSQL the archive's database is a SQLite copy of the rows (one snapshot):\n"
+          "the same format; restore gives a SQLite instance.\n"
           "  --out-dir DIR  write DIR/refuge-YYYY-MM-DD.tar (today, UTC); so does --out\n"
           "                 naming an existing directory\n"
           "  --keep N       with --out-dir: then delete the oldest refuge-*.tar there beyond\n"
@@ -277,6 +279,10 @@ int rf_server_backup_main(int argc, char **argv)
             printf("  deleted %u older backup%s (keeping %ld)\n", deleted, deleted == 1 ? "" : "s",
                    keep);
     }
+    if (strcmp(rf_store_backend(st), "sqlite") != 0)
+        printf("The database in it is a SQLite copy of this instance's %s rows (one snapshot):\n"
+               "restore gives a SQLite instance; refuge server migrate moves it back.\n",
+               rf_store_backend(st));
     printf("It holds ciphertext and public keys only. Test it now and then:\n"
            "  refuge server restore %s --data /tmp/refuge-restore-test\n",
            path);
@@ -290,13 +296,15 @@ out:
 
 static void usage_restore(FILE *f)
 {
-    fputs("usage: refuge server restore FILE --data DIR [--check]\n"
-          "Checks the archive FILE (every digest in its manifest, its layout, its schema)\n"
-          "before writing anything, then restores it into DIR, which must be empty or absent\n"
-          "(created 0700; files 0600, owned by you: run it as the user refuge serve runs as).\n"
-          "A damaged archive is refused and DIR left empty.\n"
-          "  --check  only check FILE; write nothing (no --data needed)\n",
-          f);
+    fputs(
+        "usage: refuge server restore FILE --data DIR [--check]\n"
+        "Checks the archive FILE (every digest in its manifest, its layout, its schema)\n"
+        "before writing anything, then restores it into DIR, which must be empty or absent\n"
+        "(created 0700; files 0600, owned by you: run it as the user refuge serve runs as).\n"
+        "A damaged archive is refused and DIR left empty. The restored instance stores in\n"
+        "SQLite, whichever backend was backed up (refuge server migrate moves it to PostgreSQL).\n"
+        "  --check  only check FILE; write nothing (no --data needed)\n",
+        f);
 }
 
 int rf_server_restore_main(int argc, char **argv)
@@ -364,6 +372,11 @@ int rf_server_restore_main(int argc, char **argv)
         printf("The files belong to root; refuge serve runs as the directory's owner, so hand\n"
                "it over first, e.g.: chown -R refuge:refuge %s\n",
                datadir);
+    if (!check_only)
+        printf("It stores in SQLite (%s/refuge.db), whichever backend the instance backed up\n"
+               "ran on. To run it on PostgreSQL: refuge server migrate --from %s --to\n"
+               "postgresql://... --to-data NEWDIR (docs/scale-out.md).\n",
+               datadir, datadir);
     if (!check_only)
         printf("Next: serve it (as the user who owns %s):\n"
                "  refuge serve --data %s --listen 127.0.0.1:8080\n"

@@ -3,10 +3,15 @@
  * a consistent archive of a live store, and bringing one back into an empty
  * data directory. The archive's bytes are lib/archive.h's format.
  *
- * Backup. The database is copied with VACUUM INTO, on a connection of its
- * own, into DIR/tmp/backup-<hex>.db (created empty 0600 first, so SQLite
- * never creates it with its own mode): one read transaction, so the copy is
- * one committed snapshot while the server goes on writing. The copy is then
+ * Backup (rf_backup_write, for both backends). The snapshot is a standalone
+ * SQLite database written into DIR/tmp/backup-<hex>.db (created empty 0600
+ * first, so SQLite never creates it with its own mode) by the backend's
+ * make: on SQLite the database copied with VACUUM INTO, on a connection of
+ * its own: one read transaction, so the copy is one committed snapshot while
+ * the server goes on writing; on PostgreSQL the rows exported in one
+ * REPEATABLE READ snapshot into a temporary SQLite store and copied from it
+ * the same way (backup_export.c). So every archive's database member is a
+ * SQLite file, and restore gives a SQLite instance. The copy is then
  * opened read-only to count its rows and list the blobs its object rows name,
  * opened as a file, and unlinked by name at once: whatever happens next the
  * temp file is gone (and a crash before that leaves it in DIR/tmp, which the
@@ -285,24 +290,52 @@ static int open_db(const char *path, int flags, sqlite3 **out)
     return rc;
 }
 
-/* VACUUM INTO DIR/tmp/<tmpname>, counts and the blob list from the copy,
- * then the copy opened as *fd and unlinked by name. */
-static int snapshot_take(struct rf_store *st, struct snapshot *sn, int *fd, uint64_t *size)
+int rf_sqlite_vacuum_into(const char *from, const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    /* a connection of its own: the server's writer goes on meanwhile */
+    int rc = open_db(from, SQLITE_OPEN_READONLY, &db);
+    if (rc != 0)
+        return rc;
+    rc = rf_sqlite_err(sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &s, NULL));
+    if (rc == 0) {
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+        int r = sqlite3_step(s);
+        rc = r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* The SQLite backend's snapshot: its own database copied by VACUUM INTO. */
+static int sqlite_snapshot(struct rf_store *st, const char *path, struct rf_backup_info *info)
+{
+    int rc = rf_sqlite_vacuum_into(st->dbpath, path);
+    if (rc != 0)
+        why_set(info, "cannot copy the database (VACUUM INTO)");
+    return rc;
+}
+
+/* make() writes the snapshot into DIR/tmp/<tmpname> (created empty 0600
+ * first); counts and the blob list from the copy, then the copy opened as
+ * *fd and unlinked by name. */
+static int snapshot_take(struct rf_store *st, const char *datadir, rf_backup_snapshot_fn make,
+                         struct snapshot *sn, int *fd, uint64_t *size)
 {
     char tmpname[64], hex[17], *path = NULL;
     uint8_t rnd[8];
     sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
     int made = 0, rc;
     *fd = -1;
     randombytes_buf(rnd, sizeof(rnd));
     rf_hex_encode(hex, sizeof(hex), rnd, sizeof(rnd));
     snprintf(tmpname, sizeof(tmpname), "backup-%s.db", hex);
-    size_t dl = strlen(st->dbpath) - strlen("refuge.db");
-    size_t plen = dl + strlen("tmp/") + strlen(tmpname) + 1;
+    size_t plen = strlen(datadir) + strlen("/tmp/") + strlen(tmpname) + 1;
     if (!(path = malloc(plen)))
         return RF_ERR_NOMEM;
-    snprintf(path, plen, "%.*stmp/%s", (int)dl, st->dbpath, tmpname);
+    snprintf(path, plen, "%s/tmp/%s", datadir, tmpname);
     int tfd = openat(st->files.tmp_fd, tmpname,
                      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (tfd < 0) {
@@ -312,22 +345,8 @@ static int snapshot_take(struct rf_store *st, struct snapshot *sn, int *fd, uint
     }
     close(tfd);
     made = 1;
-    /* a connection of its own: the server's writer goes on meanwhile */
-    if ((rc = open_db(st->dbpath, SQLITE_OPEN_READONLY, &db)) != 0)
+    if ((rc = make(st, path, sn->info)) != 0)
         goto out;
-    rc = rf_sqlite_err(sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &s, NULL));
-    if (rc == 0) {
-        sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
-        int r = sqlite3_step(s);
-        rc = r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    db = NULL;
-    if (rc != 0) {
-        why_set(sn->info, "cannot copy the database (VACUUM INTO)");
-        goto out;
-    }
     if ((rc = open_db(path, SQLITE_OPEN_READONLY, &db)) != 0 ||
         (rc = db_counts(db, sn->info)) != 0 || (rc = snapshot_list_blobs(db, sn)) != 0) {
         why_set(sn->info, "cannot read the database copy");
@@ -383,7 +402,8 @@ static int blob_open(struct rf_store *st, const struct blob_ref *b, int *fd,
     return 0;
 }
 
-static int backup_once(struct rf_store *st, struct out *o, struct rf_backup_info *info)
+static int backup_once(struct rf_store *st, const char *datadir, rf_backup_snapshot_fn make,
+                       struct out *o, struct rf_backup_info *info)
 {
     struct snapshot sn = {info, NULL, 0, 0};
     struct rf_manifest m;
@@ -393,7 +413,7 @@ static int backup_once(struct rf_store *st, struct out *o, struct rf_backup_info
     uint32_t day = rf_store_today();
     rf_manifest_init(&m);
     rf_buf_init(&text, RF_MANIFEST_MAX);
-    int rc = snapshot_take(st, &sn, &dbfd, &dbsize);
+    int rc = snapshot_take(st, datadir, make, &sn, &dbfd, &dbsize);
     if (rc != 0)
         goto out;
     if (snapshot_hook)
@@ -438,7 +458,8 @@ out:
     return rc;
 }
 
-int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
+int rf_backup_write(struct rf_store *st, const char *datadir, rf_backup_snapshot_fn make, int fd,
+                    struct rf_backup_info *info)
 {
     struct out o = {fd, NULL, 0, 0};
     int rc = RF_ERR_CANCELLED;
@@ -461,7 +482,7 @@ int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
             }
         }
         memset(info, 0, sizeof(*info));
-        rc = backup_once(st, &o, info);
+        rc = backup_once(st, datadir, make, &o, info);
     }
     if (rc == RF_ERR_CANCELLED)
         why_set(info, "blobs kept being deleted while the backup ran; try again");
@@ -469,6 +490,18 @@ int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
         why_set(info, "%s", rf_strerror(rc));
     info->bytes = o.bytes;
     free(o.buf);
+    return rc;
+}
+
+int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
+{
+    /* st->dbpath is DIR/refuge.db */
+    size_t dl = strlen(st->dbpath) - strlen("/refuge.db");
+    char *dir = strndup(st->dbpath, dl);
+    if (!dir)
+        return RF_ERR_NOMEM;
+    int rc = rf_backup_write(st, dir, sqlite_snapshot, fd, info);
+    free(dir);
     return rc;
 }
 

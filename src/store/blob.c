@@ -246,6 +246,35 @@ int rf_blobdir_usage(struct rf_store_files *f, uint64_t *bytes, uint64_t *files)
     return 0;
 }
 
+/* Unlinks dfd/name; a directory: its entries first, depth levels deep. */
+static int remove_entry(int dfd, const char *name, int depth)
+{
+    if (unlinkat(dfd, name, 0) == 0)
+        return 0;
+    if ((errno != EISDIR && errno != EPERM) || depth == 0)
+        return rf_store_errno(errno);
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    DIR *d = NULL;
+    if (fd < 0 || dir_open_stream(fd, &d) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return RF_ERR_IO;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (!is_dot(e->d_name))
+            remove_entry(fd, e->d_name, depth - 1);
+    closedir(d);
+    close(fd);
+    return unlinkat(dfd, name, AT_REMOVEDIR) == 0 ? 0 : rf_store_errno(errno);
+}
+
+int rf_blobdir_tmp_remove(struct rf_store_files *f, const char *name)
+{
+    /* a backup's temporary store: DIR/tmp/X.d/{refuge.db*,lock,blobs/,tmp/} */
+    return remove_entry(f->tmp_fd, name, 2);
+}
+
 int rf_blobdir_clear_tmp(struct rf_store_files *f, long *n)
 {
     DIR *d = NULL;
@@ -257,7 +286,7 @@ int rf_blobdir_clear_tmp(struct rf_store_files *f, long *n)
     while ((e = readdir(d)) != NULL) {
         if (is_dot(e->d_name))
             continue;
-        if (unlinkat(f->tmp_fd, e->d_name, 0) == 0)
+        if (rf_blobdir_tmp_remove(f, e->d_name) == 0)
             (*n)++;
         else
             rf_log_warn_err("store: cannot remove an entry of tmp", rf_store_errno(errno));

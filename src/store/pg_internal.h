@@ -90,7 +90,8 @@ struct pgp {
 struct rf_store {
     struct rf_store_files files;
     char *url;
-    int users_fd; /* DIR/users: LOCK_SH while open (LOCK_EX: alone, recovering) */
+    char *datadir; /* DIR (backup.c builds DIR/tmp paths for SQLite) */
+    int users_fd;  /* DIR/users: LOCK_SH while open (LOCK_EX: alone, recovering) */
 
     pthread_mutex_t wmu; /* the writer and everything below it */
     struct pgconn w;

@@ -107,6 +107,9 @@ int rf_blob_async_end(struct rf_blob_async *a);
 void rf_blob_async_cancel(struct rf_blob_async *a);
 /* A fault point: 0, or the injected error. */
 int rf_store_fault_hit(struct rf_store_files *f);
+/* Removes the entry name of DIR/tmp: a file, or a directory a backup left
+ * (backup_export.c: a temporary store, its files and its blobs/ and tmp/). */
+int rf_blobdir_tmp_remove(struct rf_store_files *f, const char *name);
 /* Maps an errno from write/fsync/rename to an rf_err. */
 int rf_store_errno(int e);
 /* put.c: every backend's rf_store_apply calls it on its ops before it
@@ -192,6 +195,22 @@ int rf_sqlite_open_readonly(struct rf_store **out, const char *datadir);
  * (rf_store_create_import: the database must be empty and is left so) */
 enum { RF_PG_OPEN, RF_PG_READONLY, RF_PG_IMPORT };
 int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int mode);
+
+/* backup.c: rf_store_backup for every backend. make writes the snapshot, a
+ * standalone SQLite database of the store's rows, to path (an empty file in
+ * DIR/tmp); rf_backup_write streams it, the blobs it names and the manifest
+ * (lib/archive.h). datadir: DIR. */
+typedef int (*rf_backup_snapshot_fn)(struct rf_store *st, const char *path,
+                                     struct rf_backup_info *info);
+int rf_backup_write(struct rf_store *st, const char *datadir, rf_backup_snapshot_fn make, int fd,
+                    struct rf_backup_info *info);
+/* A standalone copy of the SQLite database file from, by VACUUM INTO path
+ * (empty or absent), on a connection of its own. */
+int rf_sqlite_vacuum_into(const char *from, const char *path);
+/* backup_export.c: make for a backend whose database is not a SQLite file:
+ * its rows exported (one snapshot) into a temporary SQLite store, copied to
+ * path. */
+int rf_backup_export_snapshot(struct rf_store *st, const char *path, struct rf_backup_info *info);
 
 /* The schema of both backends, one migration step per row (schema.c):
  * migration[i] takes version i to i + 1, the same tables in each dialect. */

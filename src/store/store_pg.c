@@ -783,7 +783,7 @@ static int clear_old_tmp(struct rf_store *st, long *n)
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || !older_than(st->files.tmp_fd, e->d_name, PG_RECOVER_AGE))
             continue;
-        if (unlinkat(st->files.tmp_fd, e->d_name, 0) == 0)
+        if (rf_blobdir_tmp_remove(&st->files, e->d_name) == 0)
             (*n)++;
     }
     closedir(d);
@@ -835,6 +835,7 @@ static void pg_close(struct rf_store *st)
     free(st->params);
     if (st->users_fd >= 0)
         close(st->users_fd); /* and its flock with it */
+    free(st->datadir);
     if (st->url) {
         sodium_memzero(st->url, strlen(st->url)); /* it may hold a password */
         free(st->url);
@@ -865,7 +866,7 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
     st->files.ops = &rf_pg_ops;
     st->files.dir_fd = st->files.blobs_fd = st->files.tmp_fd = st->files.lock_fd = -1;
     st->users_fd = -1;
-    if (!(st->url = strdup(url))) {
+    if (!(st->url = strdup(url)) || !(st->datadir = strdup(datadir))) {
         rc = RF_ERR_NOMEM;
         goto out;
     }
@@ -1006,17 +1007,11 @@ static int pg_usage(struct rf_store *st, struct rf_store_usage *out)
     return rf_blobdir_usage(&st->files, &out->blob_bytes, &out->blob_files);
 }
 
-/* A backup of a PostgreSQL instance is PostgreSQL's (pg_dump, base backups
- * with WAL archiving) plus a copy of DIR/blobs: not the archive format. */
+/* The archive of backup.c, its database member a SQLite file of this
+ * database's rows (backup_export.c): restore gives a SQLite instance. */
 static int pg_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
 {
-    (void)st;
-    (void)fd;
-    memset(info, 0, sizeof(*info));
-    snprintf(info->why, sizeof(info->why),
-             "this instance stores in PostgreSQL: back it up with pg_dump (or a base backup) "
-             "and copy DIR/blobs");
-    return RF_ERR_INVALID;
+    return rf_backup_write(st, st->datadir, rf_backup_export_snapshot, fd, info);
 }
 
 const struct rf_store_ops rf_pg_ops = {

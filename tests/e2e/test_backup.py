@@ -22,6 +22,11 @@ the trailer; truncated; an extra member, canonical or not; a member missing;
 a manifest digest changed, with and without its end line recomputed; a
 symlink and a path escaping the directory) are refused with a clear error
 and leave the target empty.
+
+On PostgreSQL (REFUGE_TEST_DB=postgresql) the same, on an instance that
+stores in PostgreSQL: its archive's database is a SQLite copy of its rows
+(one snapshot), the backup says so, and the restore gives a SQLite instance,
+served and read back the same way.
 """
 import hashlib
 import http.client
@@ -37,7 +42,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Browser, Page, Person, Server, check, encode_multipart, encodings, log, main,
+from lib import (DB, Browser, Page, Person, Server, check, encode_multipart, encodings, log, main,
                  make_team, open_db, rand_letters, run, sanitizer_report, search_tree, sha256,
                  sha256_file, tempdir)
 
@@ -278,6 +283,12 @@ def test():
     t_end = time.monotonic()
     check(p.returncode == 0, "`refuge server backup` succeeded under load", p.out + p.err)
     log("backup: %s" % p.out.strip().replace("\n", " | "))
+    # on PostgreSQL the archive's database is a SQLite copy of the rows, and the
+    # backup says that restore gives a SQLite instance (a SQLite backup has
+    # nothing to say about it)
+    said = "restore gives a SQLite instance" in p.out
+    check(said == (DB == "postgresql"),
+          "the backup says whether its database is a SQLite copy of PostgreSQL rows", p.out)
     time.sleep(AFTER_S)
     stop.set()
     for c in clients:
@@ -299,6 +310,10 @@ def test():
     check(not os.path.exists(archive + ".tmp"), "no FILE.tmp is left")
     leftovers = [n for n in os.listdir(os.path.join(srv.data, "tmp")) if n.startswith("backup-")]
     check(not leftovers, "the database copy is gone from the data directory's tmp/", leftovers)
+    with open(archive, "rb") as f:
+        f.seek(512)
+        check(f.read(16) == b"SQLite format 3\0",
+              "the archive's database member is a SQLite file (%s instance)" % DB)
 
     # the day of the last backup, for `refuge server status`
     con = open_db(srv)
@@ -350,6 +365,12 @@ def test():
     check("restored" in p.out and "refuge serve --data" in p.out,
           "restore prints what came back and the next step", p.out)
     log("restore: %s" % p.out.strip().replace("\n", " | "))
+    check("It stores in SQLite" in p.out and "refuge server migrate" in p.out,
+          "restore says the instance it gives is SQLite, and how to move it to PostgreSQL", p.out)
+    check(os.path.exists(os.path.join(srv2.data, "refuge.db")) and
+          not os.path.exists(os.path.join(srv2.data, "database")),
+          "the restored instance stores in SQLite (DIR/refuge.db, no DIR/database)",
+          os.listdir(srv2.data))
     for d, _, names in os.walk(srv2.data):
         check(os.stat(d).st_mode & 0o777 == 0o700, "restored directories are 0700", d)
         for n in names:

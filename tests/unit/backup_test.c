@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pg_test_db.h"
+
 /* ---- manifest ---- */
 
 static void sample_manifest(struct rf_manifest *m, size_t blobs)
@@ -259,6 +261,8 @@ struct fixture {
     char root[512];
     char dir[600], dir2[600], archive[600];
     struct rf_store *st;
+    char schema[24]; /* PostgreSQL: the test's own schema, "" on SQLite */
+    char url[1024];
 };
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -269,7 +273,15 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     return remove(path);
 }
 
-static int setup(void **state)
+/* The fixture's store: SQLite, or PostgreSQL in a schema of its own. */
+static int fixture_open(struct fixture *f)
+{
+    if (f->schema[0])
+        return rf_store_create(&f->st, f->dir, f->url);
+    return rf_store_open(&f->st, f->dir);
+}
+
+static int setup_any(void **state, int pg)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     const char *base = getenv("REFUGE_TEST_TMP");
@@ -281,17 +293,39 @@ static int setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "%s/data", f->root);
     snprintf(f->dir2, sizeof(f->dir2), "%s/restored", f->root);
     snprintf(f->archive, sizeof(f->archive), "%s/backup.tar", f->root);
-    if (rf_store_open(&f->st, f->dir) != 0)
+    if (pg)
+        pgt_new(f->schema, f->url, sizeof(f->url));
+    if (fixture_open(f) != 0)
         return -1;
     *state = f;
     return 0;
 }
 
+static int setup(void **state)
+{
+    return setup_any(state, 0);
+}
+
+/* the same tests on a PostgreSQL instance: rf_store_backup exports its rows
+ * into a SQLite database (backup_export.c); the archive is the same */
+static int setup_pg(void **state)
+{
+    if (pgt_skipped("backup on PostgreSQL")) {
+        *state = NULL; /* each test skips (a skip in a setup is an error) */
+        return 0;
+    }
+    return setup_any(state, 1);
+}
+
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    if (!f)
+        return 0;
     rf_store_close(f->st);
     nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (f->schema[0])
+        pgt_drop(f->schema);
     free(f);
     return 0;
 }
@@ -382,6 +416,8 @@ static void assert_object(struct rf_store *st, int64_t seq, const uint8_t *p, si
 static void backup_and_restore_byte_exact(void **state)
 {
     struct fixture *f = *state;
+    if (!f)
+        skip(); /* PostgreSQL, without REFUGE_TEST_PG */
     static uint8_t small[SMALL], big[BIG], big2[BIG / 3];
     char n1[RF_BLOB_NAME_LEN + 1], n2[RF_BLOB_NAME_LEN + 1];
     randombytes_buf(small, sizeof(small));
@@ -417,6 +453,10 @@ static void backup_and_restore_byte_exact(void **state)
     assert_int_equal(sb.st_mode & 0777, 0700);
     struct rf_store *st2 = NULL;
     assert_int_equal(rf_store_open(&st2, f->dir2), 0);
+    /* whichever backend was backed up, the restored instance is SQLite */
+    assert_string_equal(rf_store_backend(st2), "sqlite");
+    snprintf(tmp, sizeof(tmp), "%s/database", f->dir2);
+    assert_int_equal(access(tmp, F_OK), -1);
     assert_object(st2, a, small, sizeof(small));
     assert_object(st2, b, big, sizeof(big));
     assert_object(st2, c, big2, sizeof(big2));
@@ -493,6 +533,8 @@ static void delete_after_snapshot(void *arg)
 static void blob_deleted_after_snapshot_restarts(void **state)
 {
     struct fixture *f = *state;
+    if (!f)
+        skip(); /* PostgreSQL, without REFUGE_TEST_PG */
     static uint8_t big[BIG], keep[BIG / 2];
     char n1[RF_BLOB_NAME_LEN + 1], n2[RF_BLOB_NAME_LEN + 1];
     randombytes_buf(big, sizeof(big));
@@ -524,6 +566,8 @@ static void blob_deleted_after_snapshot_restarts(void **state)
 static void blob_missing_with_live_row_fails(void **state)
 {
     struct fixture *f = *state;
+    if (!f)
+        skip(); /* PostgreSQL, without REFUGE_TEST_PG */
     static uint8_t big[BIG];
     char n1[RF_BLOB_NAME_LEN + 1], path[700];
     randombytes_buf(big, sizeof(big));
@@ -534,6 +578,42 @@ static void blob_missing_with_live_row_fails(void **state)
     struct rf_backup_info info;
     assert_int_equal(backup_to(f, &info), RF_ERR_IO);
     assert_non_null(strstr(info.why, "missing"));
+}
+
+/* A backup that crashed leaves its temporary store (a directory on
+ * PostgreSQL, a file on SQLite) in DIR/tmp: the next open that recovers
+ * removes it. */
+static void leftover_backup_copy_removed_at_open(void **state)
+{
+    struct fixture *f = *state;
+    if (!f)
+        skip(); /* PostgreSQL, without REFUGE_TEST_PG */
+    char p[800];
+    rf_store_close(f->st);
+    f->st = NULL;
+    snprintf(p, sizeof(p), "%s/tmp/backup-0123456789abcdef.db", f->dir);
+    FILE *o = fopen(p, "wb");
+    assert_non_null(o);
+    fclose(o);
+    snprintf(p, sizeof(p), "%s/tmp/backup-0123456789abcdef.db.d", f->dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    const char *sub[] = {"blobs", "tmp"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof(p), "%s/tmp/backup-0123456789abcdef.db.d/%s", f->dir, sub[i]);
+        assert_int_equal(mkdir(p, 0700), 0);
+    }
+    snprintf(p, sizeof(p), "%s/tmp/backup-0123456789abcdef.db.d/refuge.db", f->dir);
+    o = fopen(p, "wb");
+    assert_non_null(o);
+    fputs("x", o);
+    fclose(o);
+    snprintf(p, sizeof(p), "%s/tmp/backup-0123456789abcdef.db.d/tmp/0.tmp", f->dir);
+    o = fopen(p, "wb");
+    assert_non_null(o);
+    fclose(o);
+    assert_int_equal(fixture_open(f), 0);
+    snprintf(p, sizeof(p), "%s/tmp", f->dir);
+    assert_true(dir_empty_or_absent(p));
 }
 
 int main(void)
@@ -550,6 +630,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(damaged_archive_leaves_target_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(blob_deleted_after_snapshot_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(blob_missing_with_live_row_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(leftover_backup_copy_removed_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(backup_and_restore_byte_exact, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(blob_deleted_after_snapshot_restarts, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(blob_missing_with_live_row_fails, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(leftover_backup_copy_removed_at_open, setup_pg, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
