@@ -10,7 +10,9 @@
  * same durable path as every put), in IO_CHUNK pieces, its size checked
  * against the row; the row then names the copy. So memory stays constant
  * whatever the instance holds, and no committed row ever names a blob that
- * is not durable. On any failure the import is rolled back: the target's
+ * is not durable. An inline object row of a kind the target keeps only as
+ * blobs (rf_store_blob_only: replies, on PostgreSQL) becomes a blob file of
+ * the target the same way. On any failure the import is rolled back: the target's
  * database holds nothing, and the blob copies are unnamed files its next
  * open removes (the command deletes the new data directory anyway).
  */
@@ -97,6 +99,26 @@ static int copy_blob(struct mig *m, const char *name, uint64_t size, char out[RF
     return 0;
 }
 
+/* Writes inline bytes of an object row into a new blob of m->to (a kind the
+ * target keeps only as blobs: rf_store_blob_only); out receives its name. */
+static int inline_to_blob(struct mig *m, const uint8_t *p, size_t n, char out[RF_BLOB_NAME_LEN + 1])
+{
+    struct rf_blob *b = NULL;
+    int rc = rf_blob_begin(m->to, &b);
+    if (rc == 0 && (rc = rf_blob_write(b, p, n)) != 0)
+        rf_blob_abort(b);
+    if (rc == 0)
+        rc = rf_blob_commit(b, out);
+    if (rc != 0) {
+        why(m->info, "cannot write a reply as a file into the new data directory (%s)",
+            rf_strerror(rc));
+        return rc;
+    }
+    m->info->blobs++;
+    m->info->blob_bytes += n;
+    return 0;
+}
+
 static int on_row(void *ctx, const struct rf_row *row)
 {
     struct mig *m = ctx;
@@ -115,6 +137,20 @@ static int on_row(void *ctx, const struct rf_row *row)
             return rc;
         copy = *row;
         copy.cell[6].p = (const uint8_t *)copied;
+        row = &copy;
+    } else if (row->table == RF_TAB_OBJECTS && !row->cell[5].null && row->cell[2].i >= 0 &&
+               rf_store_blob_only(m->to, (unsigned)row->cell[2].i)) {
+        /* inline in the old database, a file in the new one (its backend
+         * does not zero deleted rows, and the person may delete it) */
+        if ((rc = inline_to_blob(m, row->cell[5].p, row->cell[5].len, copied)) != 0)
+            return rc;
+        copy = *row;
+        copy.cell[5].null = 1;
+        copy.cell[5].p = NULL;
+        copy.cell[5].len = 0;
+        copy.cell[6].null = 0;
+        copy.cell[6].p = (const uint8_t *)copied;
+        copy.cell[6].len = RF_BLOB_NAME_LEN;
         row = &copy;
     }
     if ((rc = rf_store_import_row(m->to, row)) != 0) {

@@ -24,6 +24,7 @@
  * Invariant: p->mem is non-empty only while p->blob and p->name are unset.
  */
 #include "lib/buf.h"
+#include "lib/envelope.h"
 #include "lib/err.h"
 #include "store/commit.h"
 #include "store/store_internal.h"
@@ -146,6 +147,13 @@ int rf_op_object_put(struct rf_op *op, int64_t source_id, uint8_t kind, struct r
     op->source_id = source_id;
     op->kind = kind;
     op->put = p;
+    if (p->blob == NULL && rf_store_blob_only(p->st, kind)) {
+        int rc = put_spill(p); /* the bytes never reach a database row */
+        if (rc != 0) {
+            p->err = rc;
+            return rc;
+        }
+    }
     if (p->blob == NULL) {
         op->data = p->mem.data;
         op->len = p->mem.len;
@@ -162,6 +170,11 @@ int rf_op_object_put(struct rf_op *op, int64_t source_id, uint8_t kind, struct r
     memcpy(op->blob_name, p->name, sizeof(op->blob_name));
     op->size = p->size;
     return 0;
+}
+
+int rf_store_blob_only(struct rf_store *st, unsigned kind)
+{
+    return kind == RF_KIND_REPLY && !rf_store_files_of(st)->ops->secure_delete;
 }
 
 void rf_op_object_delete(struct rf_op *op, int64_t seq, int64_t source_id)

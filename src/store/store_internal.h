@@ -117,12 +117,24 @@ int rf_store_errno(int e);
  * that the store now answers for its blob, and deletes the blob of every
  * such op that failed (no row names it). */
 void rf_store_settle(struct rf_store *st, struct rf_op *ops, size_t n);
+/* put.c: 1 if an object of this kind must be a blob file on this store,
+ * never bytes in a database row: the kinds a person may delete (replies,
+ * POST /reply/delete) on a backend without secure delete, so that deleting
+ * one unlinks its file and no database page or log segment ever held its
+ * ciphertext. rf_op_object_put and the migration (migrate.c) obey it. */
+int rf_store_blob_only(struct rf_store *st, unsigned kind);
 
 /* ---- backends (store.c dispatches every backend-specific call of store.h
  * through the opened store's ops; nothing outside src/store knows which
  * backend it runs on) ---- */
 struct rf_store_ops {
     const char *name; /* "sqlite", "postgresql" */
+    /* 1 if a deleted row's bytes are gone from the database's files once
+     * the delete committed and rf_store_checkpoint ran (SQLite:
+     * secure_delete zeroes them, the checkpoint truncates the WAL); 0 if
+     * they stay in its pages and log until reused (PostgreSQL). On 0, the
+     * kinds a person may delete are never stored inline (rf_store_blob_only). */
+    int secure_delete;
     void (*close)(struct rf_store *st);
     int (*setting_get)(struct rf_store *st, const char *key, struct rf_buf *out);
     int (*source_by_lookup)(struct rf_store *st, const uint8_t lookup_id[32],

@@ -1016,6 +1016,7 @@ static int pg_backup(struct rf_store *st, int fd, struct rf_backup_info *info)
 
 const struct rf_store_ops rf_pg_ops = {
     .name = "postgresql",
+    .secure_delete = 0,
     .close = pg_close,
     .setting_get = rf_pg_setting_get,
     .source_by_lookup = rf_pg_source_by_lookup,

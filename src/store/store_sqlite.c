@@ -681,6 +681,7 @@ void rf_sqlite_close(struct rf_store *st)
 
 const struct rf_store_ops rf_sqlite_ops = {
     .name = "sqlite",
+    .secure_delete = 1,
     .close = rf_sqlite_close,
     .setting_get = rf_sqlite_setting_get,
     .source_by_lookup = rf_sqlite_source_by_lookup,

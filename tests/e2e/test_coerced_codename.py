@@ -12,6 +12,13 @@ What a coerced codename shows, and what a deleted reply leaves on disk
    under the data directory (database, its write-ahead log, blobs), while
    the other reply's still are (so the search sees what is there). Before
    the deletion both were found.
+
+On PostgreSQL the search covers the cluster's data directory too (its table
+files and pg_wal, after a CHECKPOINT): PostgreSQL does not zero a deleted
+row, so the store keeps replies (what a person may delete) as blob files in
+DIR/blobs, never in a row, and the deletion unlinks the file. The test shows
+the search sees PostgreSQL's files: the kept reply's row (its blob name) is
+found there.
 """
 import datetime
 import os
@@ -63,13 +70,39 @@ def check_sent_list(p, lang, n_msgs, n_files):
 
 
 def reply_objects(srv):
+    """[(seq, ciphertext, blob name or None if inline)] of every reply."""
     con = lib.open_db(srv, readonly=True)
     try:
-        rows = con.execute("SELECT seq, data FROM objects WHERE kind = ? ORDER BY seq",
+        rows = con.execute("SELECT seq, data, blob FROM objects WHERE kind = ? ORDER BY seq",
                            (RF_KIND_REPLY,)).fetchall()
     finally:
         con.close()
-    return [(seq, bytes(data)) for seq, data in rows if data is not None]
+    out = []
+    for seq, data, blob in rows:
+        if data is not None:
+            out.append((seq, bytes(data), None))
+        else:
+            with open(os.path.join(srv.data, "blobs", blob), "rb") as f:
+                out.append((seq, f.read(), blob))
+    return out
+
+
+def search_roots(srv):
+    """Where the deleted reply must be gone from: the server's data directory
+    and, on PostgreSQL, the cluster's (table files and pg_wal), its dirty
+    pages written out first (CHECKPOINT) so the files hold what it holds."""
+    url = lib.db_url_of(srv.data)
+    if not url:
+        return [srv.data]
+    con = lib.open_db(srv)
+    try:
+        con.execute("CHECKPOINT")
+        pgdata = con.execute("SHOW data_directory").fetchone()[0]
+    finally:
+        con.close()
+    check(os.path.isdir(os.path.join(pgdata, "pg_wal")),
+          "the PostgreSQL data directory (with pg_wal) can be searched", pgdata)
+    return [srv.data, pgdata]
 
 
 def slices(ct):
@@ -116,14 +149,30 @@ def test():
     check(len(forms) == 2, "the person sees two replies, each with a delete button",
           r.page.text[:1500])
     mine = {int(f.field("seq")["value"]) for f in forms}
-    objs = [(seq, ct) for seq, ct in reply_objects(srv) if seq in mine]
-    check(len(objs) == 2, "both replies are stored in the database (inline)", [s for s, _ in objs])
-    (gone_seq, gone_ct), (kept_seq, kept_ct) = objs
+    objs = [o for o in reply_objects(srv) if o[0] in mine]
+    check(len(objs) == 2, "both replies are stored", [o[0] for o in objs])
+    if lib.DB == "sqlite":
+        # SQLite zeroes a deleted row (secure_delete): replies stay inline
+        check(all(blob is None for _, _, blob in objs),
+              "both replies are stored in the database (inline)", objs)
+    else:
+        # PostgreSQL leaves a deleted row's bytes in its pages and WAL: the
+        # store keeps what a person may delete as files, never in a row
+        check(all(blob is not None for _, _, blob in objs),
+              "on PostgreSQL both replies are blob files in DIR/blobs, not rows",
+              [(seq, blob) for seq, _, blob in objs])
+    (gone_seq, gone_ct, gone_blob), (kept_seq, kept_ct, kept_blob) = objs
     needles = [("deleted reply", "raw", s) for s in slices(gone_ct)]
     needles += [("kept reply", "raw", s) for s in slices(kept_ct)]
-    hits, _, _ = search_tree([srv.data], needles)
+    roots = search_roots(srv)
+    hits, _, _ = search_tree(roots, needles)
     check({h.split(" (")[0] for h in hits} == {"deleted reply", "kept reply"},
           "before the deletion, the search finds both replies' ciphertext on disk", hits)
+    if len(roots) > 1:
+        # the search reads PostgreSQL's files: the kept reply's row is there
+        row_hits, files, _ = search_tree(roots[1:], [("kept row", "raw", kept_blob.encode())])
+        check(row_hits, "the search finds the kept reply's row in PostgreSQL's files "
+              "(%d files searched)" % files)
 
     form = [f for f in forms if int(f.field("seq")["value"]) == gone_seq][0]
     r = ru.b.submit(form)
@@ -133,14 +182,17 @@ def test():
     check([int(f.field("seq")["value"]) for f in left] == [kept_seq],
           "the inbox shows only the reply kept", r.page.text[:1000])
 
-    hits, files, total = search_tree([srv.data], needles)
+    if gone_blob is not None:
+        check(not os.path.exists(os.path.join(srv.data, "blobs", gone_blob)),
+              "the deleted reply's blob file is unlinked", gone_blob)
+    hits, files, total = search_tree(search_roots(srv), needles)
     gone = sorted(h for h in hits if h.startswith("deleted reply"))
     check(not gone, "a deleted reply's ciphertext is still on disk (write-ahead log or "
           "database) after the person deleted it", gone)
     check(any(h.startswith("kept reply") for h in hits),
           "the reply not deleted is still found (the search sees what is there)", hits)
-    log("after the deletion: %d files, %d bytes searched; the deleted reply's ciphertext is "
-        "gone, the kept one is there" % (files, total))
+    log("after the deletion (%s): %d files, %d bytes searched; the deleted reply's "
+        "ciphertext is gone, the kept one is there" % (lib.DB, files, total))
     srv.stop_clean()
 
 

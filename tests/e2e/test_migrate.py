@@ -15,8 +15,10 @@ row holds any more (Alice's sync cursor stands on it). Then:
   writes after the copy), and the database stays empty;
 - with the server stopped, the migration moves it into an empty database of
   the throwaway cluster; every table's rows are the same in the new database
-  as in the old file (blob files copied byte-exact, under new names; the
-  onion service's key file copied too), and DIR is left as it was;
+  as in the old file (blob files copied byte-exact, under new names; replies
+  stored inline in SQLite become blob files, as PostgreSQL does not zero a
+  deleted row; the onion service's key file copied too), and DIR is left as
+  it was;
 - the server starts on NEWDIR on the same port: the caseworkers' clients
   (their local caches kept) sync with nothing to download, list the same
   cases and show every case the same as before; `refuge audit verify` passes
@@ -47,12 +49,13 @@ import lib
 from lib import (Person, Server, Skip, case_ids, check, log, main, make_team, pg_database,
                  restart_same_port, run, sanitizer_report, sha256, sha256_file, tempdir)
 
-# every table and column the schema has, in a fixed order (blob names differ:
-# the copies get new names; compared through the files' bytes)
+# every table and column the schema has, in a fixed order (an object's
+# ciphertext, inline or a blob file, is compared through its bytes: blob
+# copies get new names, and replies become blob files in PostgreSQL)
 TABLES = {
     "settings": "key, value",
     "sources": "id, lookup_id, case_id, pk, day, delete_day",
-    "objects": "seq, source_id, kind, size, day, data, blob IS NOT NULL, roster",
+    "objects": "seq, source_id, kind, size, day, roster",
     "enroll_tokens": "hash, role, day, used",
     "staff": "sign_pk, box_pk, name, day",
     "rosters": "version, raw",
@@ -91,10 +94,20 @@ def sqlite_rows(datadir):
                for r in con.execute("SELECT %s FROM %s ORDER BY 1" % (cols, t))]
            for t, cols in TABLES.items()}
     seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'objects'").fetchone()[0]
-    blobs = [r[0] for r in con.execute("SELECT blob FROM objects WHERE blob IS NOT NULL "
-                                       "ORDER BY seq")]
+    objs = con.execute("SELECT seq, kind, data, blob FROM objects ORDER BY seq").fetchall()
     con.close()
-    return out, seq, [sha256_file(os.path.join(datadir, "blobs", b)) for b in blobs]
+    return out, seq, contents(datadir, objs)
+
+
+def contents(datadir, objs):
+    """[(seq, kind, "inline" or "blob", sha256 of its ciphertext)]"""
+    out = []
+    for seq, kind, data, blob in objs:
+        if data is not None:
+            out.append((seq, kind, "inline", sha256(bytes(data))))
+        else:
+            out.append((seq, kind, "blob", sha256_file(os.path.join(datadir, "blobs", blob))))
+    return out
 
 
 def pg_rows(url, datadir):
@@ -103,9 +116,8 @@ def pg_rows(url, datadir):
                for r in db.execute("SELECT %s FROM %s ORDER BY 1" % (cols, t)).fetchall()]
            for t, cols in TABLES.items()}
     seq = db.execute("SELECT seq FROM counters").fetchone()[0]
-    blobs = [r[0] for r in db.execute("SELECT blob FROM objects WHERE blob IS NOT NULL "
-                                      "ORDER BY seq").fetchall()]
-    return out, seq, [sha256_file(os.path.join(datadir, "blobs", b)) for b in blobs]
+    objs = db.execute("SELECT seq, kind, data, blob FROM objects ORDER BY seq").fetchall()
+    return out, seq, contents(datadir, objs)
 
 
 def pg_fingerprint(url):
@@ -221,7 +233,10 @@ def test():
               "wb") as f:
         f.write(onion_key)
     rows0, seq0, blobs0 = sqlite_rows(old_dir)
-    check(len(blobs0) == 3, "the three files are blob files in the SQLite instance", blobs0)
+    check(len([c for c in blobs0 if c[2] == "blob"]) == 3,
+          "the three files are blob files in the SQLite instance", blobs0)
+    check(any(c[1] == 3 and c[2] == "inline" for c in blobs0),
+          "a reply is stored inline in the SQLite instance", blobs0)
     check(seq0 > max(r[0] for r in rows0["objects"]),
           "the deleted reply's number is above every stored one (sqlite_sequence)", seq0)
     def listing(d):  # SQLite's -wal and -shm come and go with every opener
@@ -251,9 +266,18 @@ def test():
         check(rows1[t] == rows0[t], "the table %s holds the same rows after the move "
               "(%d before, %d after)" % (t, len(rows0[t]), len(rows1[t])))
     check(seq1 == seq0, "the sequence counter is carried (%d, was %d)" % (seq1, seq0))
-    check(blobs1 == blobs0, "every blob file is copied byte-exact")
-    log("%d rows in %d tables the same in PostgreSQL; counter %d; %d blob file(s)" %
-        (sum(len(v) for v in rows1.values()), len(TABLES), seq1, len(blobs1)))
+    check([(q, k, h) for q, k, _, h in blobs1] == [(q, k, h) for q, k, _, h in blobs0],
+          "every object's ciphertext is carried byte-exact (blob files copied)")
+    # replies (a person may delete them) become blob files: PostgreSQL does
+    # not zero a deleted row (docs/scale-out.md); the rest stays where it was
+    check([w for _, _, w, _ in blobs1] ==
+          ["blob" if k == 3 else w for _, k, w, _ in blobs0],
+          "in PostgreSQL every reply is a blob file, every other object where it was",
+          (blobs0, blobs1))
+    log("%d rows in %d tables the same in PostgreSQL; counter %d; %d blob file(s), %d of "
+        "them replies" % (sum(len(v) for v in rows1.values()), len(TABLES), seq1,
+                          len([c for c in blobs1 if c[2] == "blob"]),
+                          len([c for c in blobs1 if c[2] == "blob" and c[1] == 3])))
 
     # the server on the new instance, on the same port: the clients keep their URL
     srv.data = newdir

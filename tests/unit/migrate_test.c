@@ -7,8 +7,13 @@
  * time the whole export (every row, every blob's bytes, the counters) is the
  * same. A target that is not empty is refused and left as it was; a move
  * that fails half-way leaves an empty database empty; a table the program
- * does not know stops the export. The PostgreSQL half runs when
+ * does not know stops the export. Replies (what a person may delete) are
+ * blob files on PostgreSQL, which does not zero a deleted row: put there
+ * small, or carried there inline from SQLite, they become files, and their
+ * deletion unlinks the file; SQLite keeps them inline. The PostgreSQL half
+ * runs when
  * REFUGE_TEST_PG is set and says so loudly when it is not. */
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "store/store.h"
 
@@ -18,6 +23,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sodium.h>
@@ -30,6 +36,9 @@
 #include <unistd.h>
 
 #include "pg_test_db.h"
+
+/* lib/envelope.h's RF_KIND_REPLY (the store takes kinds as numbers) */
+#define RF_KIND_REPLY_T 3
 
 static char root[512];
 
@@ -370,12 +379,100 @@ static void moved_into_postgresql_and_back(void **state)
     pgt_drop(schema2);
 }
 
+/* The number of files in DIR/blobs of the store at dir. */
+static int blob_files(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/blobs", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void object_is(struct rf_store *st, int64_t seq, int in_blob, size_t n, uint8_t fill)
+{
+    struct rf_object o;
+    struct rf_buf b;
+    assert_int_equal(rf_store_object_get(st, seq, &o), 0);
+    assert_int_equal(o.in_blob, in_blob);
+    assert_int_equal(o.size, n);
+    rf_buf_init(&b, n + 1);
+    assert_int_equal(rf_store_object_read(st, seq, &b), 0);
+    assert_int_equal(b.len, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(b.data[i], fill);
+    rf_buf_free(&b);
+}
+
+static void replies_are_files_where_deleted_rows_stay(void **state)
+{
+    (void)state;
+    char dir[600], pgdir[600], schema[24], url[1024];
+    struct rf_op op;
+    struct rf_store *a = source_store("a"), *c = NULL;
+    uint8_t lookup[32], pk[32];
+    memset(lookup, 0x71, sizeof(lookup));
+    memset(pk, 0x72, sizeof(pk));
+    rf_op_source_create(&op, lookup, pk);
+    apply1(a, &op);
+    int64_t src = rf_op_source(&op)->id;
+    /* SQLite zeroes deleted rows (secure_delete): a small reply is inline */
+    int64_t reply = put_object(a, src, RF_KIND_REPLY_T, 0, 3000, 0xb1);
+    int64_t msg = put_object(a, src, 1, 0, 2000, 0xb2);
+    object_is(a, reply, 0, 3000, 0xb1);
+    object_is(a, msg, 0, 2000, 0xb2);
+    path_of(dir, sizeof(dir), "a");
+    assert_int_equal(blob_files(dir), 0);
+    if (pgt_skipped("replies as files on PostgreSQL")) {
+        rf_store_close(a);
+        return;
+    }
+    /* carried into PostgreSQL: the reply becomes a file, the message not */
+    pgt_new(schema, url, sizeof(url));
+    path_of(pgdir, sizeof(pgdir), "c");
+    assert_int_equal(rf_store_create_import(&c, pgdir, url), 0);
+    struct rf_migrate_info info;
+    assert_int_equal(rf_store_migrate(a, c, &info), 0);
+    assert_int_equal(info.blobs, 1);
+    assert_int_equal(info.blob_bytes, 3000);
+    rf_store_close(c);
+    assert_int_equal(rf_store_open(&c, pgdir), 0);
+    object_is(c, reply, 1, 3000, 0xb1);
+    object_is(c, msg, 0, 2000, 0xb2);
+    assert_int_equal(pgt_int(url, "SELECT count(*) FROM objects WHERE kind = 3 AND data IS NOT "
+                                  "NULL"),
+                     0);
+    assert_int_equal(blob_files(pgdir), 1);
+    /* put on PostgreSQL: a small reply is a file too, a small message inline */
+    int64_t reply2 = put_object(c, src, RF_KIND_REPLY_T, 0, 100, 0xb3);
+    int64_t msg2 = put_object(c, src, 1, 0, 100, 0xb4);
+    object_is(c, reply2, 1, 100, 0xb3);
+    object_is(c, msg2, 0, 100, 0xb4);
+    assert_int_equal(blob_files(pgdir), 2);
+    /* the person deletes both replies: their files are unlinked */
+    rf_op_object_delete(&op, reply, src);
+    apply1(c, &op);
+    rf_op_object_delete(&op, reply2, src);
+    apply1(c, &op);
+    assert_int_equal(blob_files(pgdir), 0);
+    assert_int_equal(rf_store_object_get(c, reply2, &(struct rf_object){0}), RF_ERR_NOT_FOUND);
+    rf_store_close(c);
+    rf_store_close(a);
+    pgt_drop(schema);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(moved_into_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_table_stops_the_export, setup, teardown),
         cmocka_unit_test_setup_teardown(moved_into_postgresql_and_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(replies_are_files_where_deleted_rows_stay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
