@@ -1503,12 +1503,13 @@ def _answer_complete(buf):
 
 
 def raw_exchange(port, data, timeout=10.0, host="127.0.0.1", pieces=None, pause=0.0,
-                 shut=False):
+                 shut=False, shut_after=0.0):
     """Sends data (bytes) on a fresh TCP connection, exactly as given, and reads
     the first answer: until it is complete (Content-Length), the server
     closes, or timeout. pieces: a list of byte strings sent one by one with
     `pause` seconds between (instead of data). shut: close the sending side
-    after the data (the server reads an end of stream). Returns a RawAnswer."""
+    after the data (the server reads an end of stream), shut_after seconds
+    after it. Returns a RawAnswer."""
     s = socket.create_connection((host, port), timeout=timeout)
     buf, closed, error = b"", False, None
     deadline = time.time() + timeout
@@ -1519,6 +1520,8 @@ def raw_exchange(port, data, timeout=10.0, host="127.0.0.1", pieces=None, pause=
                     time.sleep(pause)
                 s.sendall(piece)
             if shut:
+                if shut_after:
+                    time.sleep(shut_after)
                 s.shutdown(socket.SHUT_WR)
         except OSError as e:  # the server may answer and close before reading all
             error = "send: " + type(e).__name__
