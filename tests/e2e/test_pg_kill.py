@@ -299,7 +299,13 @@ def test():
            len(by["unknown"]), sum(c.moves for c in clients)))
 
     # a restart while the servers sit idle: their connections are stale, and
-    # the first request of each kind must not pay for it
+    # the first request of each kind must not pay for it. Each person first
+    # logs in afresh: a session that met its daily quota in the flood (429)
+    # or was told to log in again has no send form to post with.
+    for c in clients[:len(survivors) * 2]:
+        r = c.person.login()
+        c.csrf = c.inbox_csrf() if r.status == 200 else None
+        check(c.csrf, "person %d logs in again before the idle restart (%d)" % (c.idx, r.status))
     pg("restart", pgdir)
     for c in clients[:len(survivors) * 2]:
         r = c.person.b.request("GET", "/inbox")
