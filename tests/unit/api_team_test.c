@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "test_tmp.h"
 
 #include <arpa/inet.h>
 #include <ftw.h>
@@ -57,14 +58,6 @@ struct env {
     uint8_t src_sk[32];
     struct rf_buf v1, v2; /* the signed rosters */
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void put_token(struct env *e, const char *token, int role)
 {

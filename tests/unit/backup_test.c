@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "test_tmp.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -264,14 +265,6 @@ struct fixture {
     char schema[24]; /* PostgreSQL: the test's own schema, "" on SQLite */
     char url[1024];
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 /* The fixture's store: SQLite, or PostgreSQL in a schema of its own. */
 static int fixture_open(struct fixture *f)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "test_tmp.h"
 #include <sodium.h>
 
 #define BIG (5 * 1024 * 1024 + 12345) /* past the 1 MiB switch, several buffers */
@@ -31,14 +32,6 @@ struct fixture {
     char dir[600];
     struct rf_store *st;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -63,21 +56,6 @@ static int teardown(void **state)
     nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return 0;
-}
-
-static int count_entries(const char *dir, const char *sub)
-{
-    char path[700];
-    snprintf(path, sizeof(path), "%s/%s", dir, sub);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int n = 0;
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
 }
 
 /* Writes p in uneven pieces (as an upload arrives) and commits. */

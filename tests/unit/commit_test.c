@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "test_tmp.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -44,14 +45,6 @@ struct fixture {
 
 /* 0: the tests run on SQLite; 1: on PostgreSQL (the second run, main). */
 static int on_pg;
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "test_tmp.h"
 #include <ftw.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -42,14 +43,6 @@ struct fixture {
     struct rf_store *st;
     int64_t source_id;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "test_tmp.h"
 #include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -47,14 +48,6 @@ struct fixture {
     struct rf_store *st;
     int64_t source_id;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "test_tmp.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -275,14 +276,6 @@ struct fixture {
     struct rf_sesskey *key;
     struct rf_sessions *a, *b; /* two processes' session tables */
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int64_t wall;
 static int64_t wall_clock(void *arg)

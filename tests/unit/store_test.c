@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "test_tmp.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -48,14 +49,6 @@ struct fixture {
 
 /* 0: the tests run on SQLite; 1: on PostgreSQL (the second run, main). */
 static int on_pg;
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -94,21 +87,6 @@ static void reopen(struct fixture *f)
     rf_store_close(f->st);
     f->st = NULL;
     assert_int_equal(rf_store_open(&f->st, f->dir), 0);
-}
-
-static int count_entries(const char *dir, const char *sub)
-{
-    char path[700];
-    snprintf(path, sizeof(path), "%s/%s", dir, sub);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int n = 0;
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
 }
 
 static int blob_exists(const struct fixture *f, const char *name)
