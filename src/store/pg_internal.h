@@ -70,6 +70,9 @@ enum pg_stmt {
     P_TXID,
     P_SEQ_RESERVE,
     P_OBJECT_INSERT_AT,
+    P_MARK_PUT,
+    P_MARK_GET,
+    P_MARK_PRUNE,
     P_COUNT
 };
 
@@ -97,7 +100,9 @@ struct rf_store {
     struct pgconn w;
     char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
     size_t dead_cap;
-    struct pg_call *calls; /* the pipelined batch (store_pg_write.c) */
+    unsigned char writer[16]; /* this process's row in commit_marks (random) */
+    int64_t batch;            /* the number of its last batch there */
+    struct pg_call *calls;    /* the pipelined batch (store_pg_write.c) */
     struct pgp *params;
     size_t calls_cap;
 
@@ -141,9 +146,13 @@ int rf_pg_commit(struct pgconn *c);
 int rf_pg_begin(struct pgconn *c, int64_t *xid);
 /* After a COMMIT whose answer was lost with its connection: asks PostgreSQL,
  * on c reconnected (retried every PG_RESOLVE_PAUSE_MS for PG_RESOLVE_S
- * seconds while PostgreSQL restarts), whether transaction xid committed: 1
- * it did, 0 it did not, -1 unknown (PostgreSQL unreachable all that time). */
-int rf_pg_committed(struct pgconn *c, int64_t xid);
+ * seconds while PostgreSQL restarts), whether the transaction xid, which
+ * wrote batch into writer's row of commit_marks, committed: 1 it did, 0 it
+ * did not, -1 unknown (PostgreSQL unreachable all that time). The mark, not
+ * xid's status, decides: after a crash PostgreSQL hands out again the ids
+ * whose WAL never reached the disk, so "committed" may be another
+ * transaction's; xid's status only tells when nothing runs under it. */
+int rf_pg_committed(struct pgconn *c, int64_t xid, const unsigned char writer[16], int64_t batch);
 #define PG_RESOLVE_S 10
 #define PG_RESOLVE_PAUSE_MS 250
 /* Reconnects c if its connection broke (a PostgreSQL restart). */

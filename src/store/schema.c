@@ -17,7 +17,8 @@
  * that means nothing in another database, its table into
  * rf_tables_not_carried with the reason. Differences that are not the same change:
  * PostgreSQL has the table counters (commit-ordered sequence numbers, see
- * store_pg.c) and plpgsql functions behind the teamconfig triggers.
+ * store_pg.c), the table commit_marks (a lost COMMIT's answer, see
+ * store_pg_write.c) and plpgsql functions behind the teamconfig triggers.
  */
 #include "store/store_internal.h"
 
@@ -251,6 +252,18 @@ const struct rf_migration rf_migrations[] = {
               " bytes BIGINT NOT NULL DEFAULT 0 CHECK (bytes >= 0));"
               "CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);",
     },
+    /* 6 -> 7: PostgreSQL only: each server process's mark of its last
+     * committed batch, read when a COMMIT's answer is lost with its
+     * connection (store_pg_write.c): a transaction id alone cannot say, since
+     * PostgreSQL hands out again, after a crash, the ids whose WAL never
+     * reached the disk. SQLite commits in this process: nothing to ask. */
+    {
+        .sqlite = "",
+        .pg = "CREATE TABLE commit_marks("
+              " writer BYTEA PRIMARY KEY NOT NULL CHECK (length(writer) = 16),"
+              " batch BIGINT NOT NULL,"
+              " day BIGINT NOT NULL);",
+    },
 };
 
 const int rf_schema_version = (int)(sizeof(rf_migrations) / sizeof(rf_migrations[0]));
@@ -274,6 +287,9 @@ const char *const rf_tables_not_carried[] = {
      * (server/sesskey.c): state of the running servers, not of the instance;
      * people log in again after a move */
     "sessions",
+    /* PostgreSQL only: each writing process's last batch (store_pg_write.c),
+     * meaningful to that process alone */
+    "commit_marks",
     NULL,
 };
 

@@ -167,6 +167,15 @@ static const struct {
          "VALUES ((SELECT seq FROM counters) - $1, $2, $3, $4, $5, $6, $7, "
          "(SELECT coalesce(max(version), 0) FROM rosters)) RETURNING seq",
          "iiiiibt"},
+    /* this process's mark of its batch, in the batch's transaction: what a
+     * lost COMMIT's answer is resolved by (rf_pg_committed) */
+    [P_MARK_PUT] = {"INSERT INTO commit_marks(writer, batch, day) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (writer) DO UPDATE SET batch = excluded.batch, day = excluded.day",
+                    "bii"},
+    [P_MARK_GET] = {"SELECT batch FROM commit_marks WHERE writer = $1", "b"},
+    /* the rows of processes gone for a month (a live one writes its row daily
+     * or not at all: a row is only read by its own writer) */
+    [P_MARK_PRUNE] = {"DELETE FROM commit_marks WHERE day < $1", "i"},
     [P_NONCE_PRUNE] = {"DELETE FROM nonces WHERE nonce IN "
                        "(SELECT nonce FROM nonces WHERE slot <= $1 LIMIT $2)",
                        "ii"},
@@ -483,7 +492,20 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int rf_pg_committed(struct pgconn *c, int64_t xid)
+/* 1 if writer's mark in commit_marks is batch, 0 if not, -2 not known yet */
+static int mark_is(struct pgconn *c, const unsigned char writer[16], int64_t batch)
+{
+    struct pgp p = {0};
+    PGresult *r;
+    rf_pgp_bytes(&p, writer, 16);
+    if (rf_pg_exec(c, P_MARK_GET, &p, &r) != 0)
+        return -2;
+    int v = PQntuples(r) == 1 && rf_pg_i64(r, 0, 0) == batch;
+    PQclear(r);
+    return v;
+}
+
+int rf_pg_committed(struct pgconn *c, int64_t xid, const unsigned char writer[16], int64_t batch)
 {
     char sql[64];
     double deadline = mono_s() + PG_RESOLVE_S;
@@ -495,14 +517,16 @@ int rf_pg_committed(struct pgconn *c, int64_t xid)
         }
         if (rf_pg_ensure(c) != 0)
             continue;
+        /* first, nothing may still run under xid (the connection broke, not
+         * PostgreSQL: the old backend may yet commit; or another
+         * transaction got the id again after a crash): then the mark says */
         PGresult *r = PQexec(c->db, sql);
         int v = -2; /* ask again */
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
             const char *st = PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0);
-            v = strcmp(st, "committed") == 0     ? 1
-                : strcmp(st, "aborted") == 0     ? 0
-                : strcmp(st, "in progress") == 0 ? -2
-                                                 : -1; /* too old to know: never here */
+            v = strcmp(st, "in progress") == 0 ? -2
+                : strcmp(st, "aborted") == 0   ? 0 /* ours, or one that reused its id */
+                                               : mark_is(c, writer, batch);
         }
         PQclear(r);
         if (v != -2)
@@ -923,6 +947,13 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
         goto out;
     if ((rc = recover(st, alone)) != 0)
         goto out;
+    randombytes_buf(st->writer, sizeof(st->writer));
+    {
+        struct pgp p = {0};
+        rf_pgp_i64(&p, (int64_t)rf_store_today() - 30);
+        if ((rc = rf_pg_run(&st->w, P_MARK_PRUNE, &p, NULL)) != 0)
+            goto out;
+    }
     if (alone && flock(st->users_fd, LOCK_SH) != 0) { /* others may come now */
         rc = rf_store_errno(errno);
         goto out;

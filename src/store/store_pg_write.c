@@ -11,6 +11,14 @@
  * the commit record (synchronous_commit = on, set on every connection):
  * nothing is acknowledged before it is durable.
  *
+ * A COMMIT whose answer is lost with the connection (PostgreSQL crashed or
+ * restarted) may have committed. The batch's transaction also sets this
+ * process's row of commit_marks to the batch's number; after reconnecting,
+ * that row says whether the batch is in (rf_pg_committed). The transaction
+ * id alone would not: after a crash PostgreSQL reuses the ids whose WAL
+ * never reached the disk, so txid_status may answer "committed" about
+ * another process's transaction, and a lost batch would be told "sent".
+ *
  * Ordered numbers (store_pg.c): an object's seq and a grant's id come from
  * UPDATE counters ... RETURNING, whose row lock this transaction then holds
  * until it ends; an audit entry takes the same lock (SELECT ... FOR UPDATE)
@@ -478,17 +486,17 @@ static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
  * and per group), which gives each op and group its own fate. */
 static int fast_reserve(struct rf_store *st, size_t n)
 {
-    if (n + 3 <= st->calls_cap)
+    if (n + 4 <= st->calls_cap)
         return 0;
-    struct pg_call *c = realloc(st->calls, (n + 3) * sizeof(*c));
+    struct pg_call *c = realloc(st->calls, (n + 4) * sizeof(*c));
     if (!c)
         return RF_ERR_NOMEM;
     st->calls = c;
-    struct pgp *p = realloc(st->params, (n + 1) * sizeof(*p));
+    struct pgp *p = realloc(st->params, (n + 2) * sizeof(*p));
     if (!p)
         return RF_ERR_NOMEM;
     st->params = p;
-    st->calls_cap = n + 3;
+    st->calls_cap = n + 4;
     return 0;
 }
 
@@ -513,6 +521,15 @@ static int fast_eligible(struct rf_store *st, const struct rf_op *ops, size_t n)
     return 1;
 }
 
+/* The parameters of this batch's mark (P_MARK_PUT): the writer's row set to
+ * st->batch, numbered by rf_pg_apply. */
+static void mark_params(struct rf_store *st, struct pgp *p)
+{
+    rf_pgp_bytes(p, st->writer, sizeof(st->writer));
+    rf_pgp_i64(p, st->batch);
+    rf_pgp_i64(p, rf_store_today());
+}
+
 /* BEGIN and every op of the batch, in one round trip; 0 and each op's seq
  * and status set, or an error with the transaction to roll back. */
 static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t *xid)
@@ -520,8 +537,9 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
     struct pg_call *calls = st->calls;
     struct pgp *p = st->params;
     int rc;
-    memset(p, 0, (n + 1) * sizeof(*p));
+    memset(p, 0, (n + 2) * sizeof(*p));
     rf_pgp_i64(&p[n], (int64_t)n);
+    mark_params(st, &p[n + 1]);
     calls[0] = (struct pg_call){.id = P_BEGIN};
     calls[1] = (struct pg_call){.id = P_TXID};
     calls[2] = (struct pg_call){.id = P_SEQ_RESERVE, .p = &p[n]};
@@ -544,7 +562,8 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
         }
         calls[3 + i] = (struct pg_call){.id = P_OBJECT_INSERT_AT, .p = &p[i]};
     }
-    if ((rc = rf_pg_pipeline(&st->w, calls, n + 3)) != 0)
+    calls[n + 3] = (struct pg_call){.id = P_MARK_PUT, .p = &p[n + 1]};
+    if ((rc = rf_pg_pipeline(&st->w, calls, n + 4)) != 0)
         return rc;
     for (size_t i = 0; i < n + 3 && rc == 0; i++)
         if (i != 0 && PQntuples(calls[i].res) != 1)
@@ -557,7 +576,7 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
             st->dead[i][0] = '\0';
         }
     }
-    for (size_t i = 0; i < n + 3; i++)
+    for (size_t i = 0; i < n + 4; i++)
         PQclear(calls[i].res);
     return rc;
 }
@@ -578,6 +597,7 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
     pthread_mutex_lock(&st->wmu);
     if ((rc = dead_reserve(st, n)) != 0 || (rc = rf_pg_ensure(c)) != 0)
         goto fail;
+    st->batch++; /* its mark, written by the batch's transaction */
     int fast = fast_eligible(st, ops, n) && fast_reserve(st, n) == 0;
     if (fast && (rc = apply_fast(st, ops, n, &xid)) != 0) {
         /* nothing of it committed: the ordinary way decides op by op (on a
@@ -591,6 +611,12 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
         goto fail;
     if (!fast && (rc = apply_ops(st, ops, n)) != 0)
         goto fail;
+    if (!fast) {
+        struct pgp mp = {0};
+        mark_params(st, &mp);
+        if ((rc = rf_pg_run(c, P_MARK_PUT, &mp, NULL)) != 0)
+            goto fail;
+    }
     if ((rc = rf_store_fault_hit(&st->files)) != 0)
         goto fail;
     if ((rc = rf_pg_commit(c)) != 0 && PQstatus(c->db) != CONNECTION_OK) {
@@ -598,7 +624,7 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
          * crashed or restarted): it may have committed. Ask, rather than
          * tell people "not saved" about what is stored (they would send it
          * again); unknown stays a failure: never a false "sent". */
-        int done = rf_pg_committed(c, xid);
+        int done = rf_pg_committed(c, xid, st->writer, st->batch);
         if (done == 1) {
             rf_log_info("store: a COMMIT's answer was lost; the batch is committed");
             rc = 0;

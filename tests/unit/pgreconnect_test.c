@@ -15,6 +15,12 @@
  *   batch, store_pg_write.c), before its COMMIT: nothing of it was stored,
  *   and it runs once more on a fresh connection, whole, exactly once, with
  *   the next numbers (no gap, no duplicate).
+ * - A COMMIT whose answer was lost is resolved by the batch's mark in
+ *   commit_marks, not by its transaction id's status: after a crash
+ *   PostgreSQL reuses ids whose WAL never reached the disk, so "committed"
+ *   may be another transaction's (a lost batch told "sent": test_pg_kill
+ *   caught one in 13,319). An id that committed without the mark is not the
+ *   batch; one still running is waited for.
  */
 #include "lib/err.h"
 #include "store/store.h"
@@ -34,6 +40,9 @@
 #include <unistd.h>
 
 #include "pg_test_db.h"
+/* after pg_test_db.h: from here on PQ* are the store's (pq_dl.h), loaded
+ * by rf_store_create in setup */
+#include "store/pg_internal.h"
 
 struct fixture {
     char root[512];
@@ -216,11 +225,88 @@ static void batch_broken_before_commit_runs_again(void **state)
     assert_int_equal(last, last_before + 5);
 }
 
+/* Runs "BEGIN; SELECT txid_current()" on db: the new transaction's id. */
+static int64_t begin_xid(PGconn *db)
+{
+    PGresult *r = PQexec(db, "BEGIN; SELECT txid_current()");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    int64_t xid = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return xid;
+}
+
+static void sql_ok(PGconn *db, const char *sql)
+{
+    PGresult *r = PQexec(db, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+}
+
+static void put_mark(PGconn *db, const unsigned char writer[16], int64_t batch)
+{
+    char hex[33], sql[160];
+    sodium_bin2hex(hex, sizeof(hex), writer, 16);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO commit_marks(writer, batch, day) VALUES ('\\x%s', %lld, 0) "
+             "ON CONFLICT (writer) DO UPDATE SET batch = excluded.batch",
+             hex, (long long)batch);
+    sql_ok(db, sql);
+}
+
+static void *commit_later(void *arg)
+{
+    usleep(300 * 1000);
+    sql_ok(arg, "COMMIT");
+    return NULL;
+}
+
+static void lost_commit_resolved_by_the_mark(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char writer[16];
+    randombytes_buf(writer, sizeof(writer));
+    struct pgconn c = {.db = PQconnectdb(f->pgurl)};
+    PGconn *other = PQconnectdb(f->pgurl);
+    assert_int_equal(PQstatus(c.db), CONNECTION_OK);
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+
+    /* an id that committed, but not with this batch's mark: what a reused
+     * id looks like after a crash. Asking its status alone said "yes". */
+    int64_t xid = begin_xid(other);
+    sql_ok(other, "COMMIT");
+    assert_int_equal(rf_pg_committed(&c, xid, writer, 1), 0);
+
+    /* the batch that committed with its mark */
+    xid = begin_xid(other);
+    put_mark(other, writer, 1);
+    sql_ok(other, "COMMIT");
+    assert_int_equal(rf_pg_committed(&c, xid, writer, 1), 1);
+    assert_int_equal(rf_pg_committed(&c, xid, writer, 2), 0); /* a later one is not it */
+
+    /* rolled back */
+    xid = begin_xid(other);
+    put_mark(other, writer, 3);
+    sql_ok(other, "ROLLBACK");
+    assert_int_equal(rf_pg_committed(&c, xid, writer, 3), 0);
+
+    /* still running (its connection broke, not PostgreSQL): waited for */
+    xid = begin_xid(other);
+    put_mark(other, writer, 4);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_later, other), 0);
+    assert_int_equal(rf_pg_committed(&c, xid, writer, 4), 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+
+    PQfinish(other);
+    PQfinish(c.db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(idle_connections_broken_cost_no_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_broken_before_commit_runs_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(lost_commit_resolved_by_the_mark, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;

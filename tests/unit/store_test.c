@@ -215,13 +215,14 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     rf_buf_free(&b);
 
     if (on_pg) { /* the expected version, every table */
-        assert_int_equal(pgt_int(f->pgurl, "SELECT version FROM refuge_schema"), 6);
+        assert_int_equal(pgt_int(f->pgurl, "SELECT version FROM refuge_schema"), 7);
         assert_int_equal(pgt_int(f->pgurl, "SELECT count(*) FROM information_schema.tables "
                                            "WHERE table_schema = current_schema() AND "
                                            "table_name IN ('settings', 'sources', 'objects', "
                                            "'enroll_tokens', 'staff', 'rosters', 'grants', "
-                                           "'audit', 'nonces', 'counters', 'sessions')"),
-                         11);
+                                           "'audit', 'nonces', 'counters', 'sessions', "
+                                           "'commit_marks')"),
+                         12);
         return;
     }
     /* the database itself: WAL, the expected version, every table */
@@ -232,7 +233,7 @@ static void fresh_dir_is_migrated_private_and_reopens(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 6);
+    assert_int_equal(sqlite3_column_int(s, 0), 7);
     sqlite3_finalize(s);
     assert_int_equal(
         sqlite3_prepare_v2(db,
