@@ -155,6 +155,10 @@ int rf_pg_begin(struct pgconn *c, int64_t *xid);
 int rf_pg_committed(struct pgconn *c, int64_t xid, const unsigned char writer[16], int64_t batch);
 #define PG_RESOLVE_S 10
 #define PG_RESOLVE_PAUSE_MS 250
+/* 1 if PostgreSQL was up until this failure (the caller logs it), 0 if an
+ * outage is already logged (the failure is counted; the first reconnection
+ * logs the count). */
+int rf_pg_outage_failure(void);
 /* Reconnects c if its connection broke (a PostgreSQL restart). */
 int rf_pg_ensure(struct pgconn *c);
 /* 1 if c is inside a transaction block (possibly failed) */

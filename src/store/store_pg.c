@@ -51,6 +51,7 @@
 #include <assert.h>
 #include <sodium.h>
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -266,13 +267,41 @@ int rf_pg_text(char *dst, size_t cap, const PGresult *r, int row, int col)
     return 0;
 }
 
+/* ---- an outage, logged once ----
+ *
+ * While PostgreSQL is down every connection of every thread fails, each
+ * request retries, and a line per failure would be hundreds of lines a
+ * second in the admin's journal, burying everything else. The first failure
+ * of an outage is logged; the rest are counted, and the first reconnection
+ * logs the end of the outage with that count. Process-wide: one outage is
+ * one outage whichever connection sees it. */
+static atomic_int pg_down;
+static atomic_llong pg_down_failures;
+
+/* 1 if this failure is the outage's first (the caller logs it) */
+int rf_pg_outage_failure(void)
+{
+    if (atomic_exchange(&pg_down, 1) == 0)
+        return 1;
+    atomic_fetch_add(&pg_down_failures, 1);
+    return 0;
+}
+
+static void outage_over(void)
+{
+    if (atomic_exchange(&pg_down, 0) == 1)
+        rf_log_num(RF_LOG_INFO, "store: reconnected to PostgreSQL", "unlogged_failures",
+                   atomic_exchange(&pg_down_failures, 0));
+}
+
 /* SQLSTATE -> rf_err; never logs the message (it may quote values). */
 static int pg_err(const PGresult *r, PGconn *db)
 {
     const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (!st || strlen(st) != 5) {
-        if (PQstatus(db) != CONNECTION_OK)
-            rf_log_info("store: PostgreSQL connection lost");
+        if (PQstatus(db) != CONNECTION_OK && rf_pg_outage_failure())
+            rf_log_info("store: PostgreSQL connection lost (further failures are counted, not "
+                        "logged, until it is back)");
         return RF_ERR_DB;
     }
     if (strcmp(st, "23505") == 0)
@@ -581,13 +610,17 @@ static int conn_open(struct pgconn *c, const char *url)
         return RF_ERR_NOMEM;
     if (PQstatus(c->db) != CONNECTION_OK) {
         /* the message may repeat the host or user: not logged */
-        rf_log_info("store: cannot connect to PostgreSQL");
+        if (rf_pg_outage_failure())
+            rf_log_info("store: cannot connect to PostgreSQL (further failures are counted, not "
+                        "logged, until it is back)");
         conn_close(c);
         return RF_ERR_DB;
     }
     int rc = conn_setup(c);
     if (rc != 0)
         conn_close(c);
+    else
+        outage_over();
     return rc;
 }
 
@@ -599,12 +632,14 @@ int rf_pg_ensure(struct pgconn *c)
         return RF_ERR_DB;
     PQreset(c->db);
     if (PQstatus(c->db) != CONNECTION_OK) {
-        rf_log_info("store: PostgreSQL is unreachable");
+        if (rf_pg_outage_failure())
+            rf_log_info("store: PostgreSQL is unreachable (further failures are counted, not "
+                        "logged, until it is back)");
         return RF_ERR_DB;
     }
     if (PQpipelineStatus(c->db) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->db))
         return RF_ERR_DB; /* a pipeline cut off: PQreset should have left it */
-    rf_log_info("store: reconnected to PostgreSQL");
+    outage_over();
     return conn_setup(c);
 }
 

@@ -652,7 +652,8 @@ fail:
     for (size_t i = 0; i < n; i++)
         ops[i].status = rc;
     pthread_mutex_unlock(&st->wmu);
-    rf_log_error("store: transaction failed", rc);
+    if (rc != RF_ERR_DB || !c->db || PQstatus(c->db) == CONNECTION_OK || rf_pg_outage_failure())
+        rf_log_error("store: transaction failed", rc);
     rf_store_settle(st, ops, n);
     return rc;
 }

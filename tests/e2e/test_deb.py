@@ -43,10 +43,13 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import REPO, Skip, TestFailure, check, free_port, log, main, on_cleanup, tempdir  # noqa: E402
+import lib  # noqa: E402
+from lib import (REPO, Person, Skip, Staff, TestFailure, check, free_port, log, main,  # noqa: E402
+                 on_cleanup, tempdir)
 
 OUT = os.path.join(REPO, "build-deb")
 CACHE = os.path.join(OUT, "cache")
@@ -555,6 +558,173 @@ def onion_setup(root):
     open(conf, "w", encoding="utf-8").write(text)
 
 
+def boot(root):
+    """Boots the root with systemd (systemd-nspawn -b, the host's network).
+    Returns (pid of the container's init, stop(), the boot log) once systemctl
+    answers in it, or None if systemd cannot be booted here (said in the log)."""
+    if not shutil.which("systemd-nspawn") or not shutil.which("nsenter"):
+        log("systemd-nspawn is not installed: the unit was not run under systemd")
+        return None
+    logdir = tempdir("refuge-deb-nspawn-")
+    out = open(os.path.join(logdir, "nspawn.log"), "wb")
+    proc = subprocess.Popen(["systemd-nspawn", "-q", "-D", root.path, "-b", "--register=no",
+                             "--keep-unit"], stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT)
+    out.close()
+
+    def stop():
+        if proc.poll() is None:
+            proc.terminate()  # nspawn shuts the container down
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    on_cleanup(stop)
+
+    def nspawn_log():
+        return open(os.path.join(logdir, "nspawn.log"), errors="replace").read()[-4000:]
+
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None:
+        kids = sh(["ps", "-o", "pid=", "--ppid", str(proc.pid)]).out.split()
+        if kids:
+            state = sh(["nsenter", "-t", kids[0], "-a", "systemctl", "is-system-running"],
+                       timeout=30).out.strip()
+            if state in ("running", "degraded"):
+                return kids[0], stop, nspawn_log
+        time.sleep(0.5)
+    stop()
+    log("systemd could not be booted in the root here (systemd-nspawn): the unit was not run "
+        "under systemd. nspawn said:\n%s" % nspawn_log()[-1500:])
+    return None
+
+
+def docs_block(first_line):
+    """The fenced block of docs/scale-out.md that starts with first_line."""
+    text = open(os.path.join(REPO, "docs", "scale-out.md"), encoding="utf-8").read()
+    for b in re.findall(r"^```\n(.*?)^```", text, re.S | re.M):
+        if b.startswith(first_line):
+            return b
+    raise TestFailure("docs/scale-out.md has no block starting with %r" % first_line)
+
+
+def pg_deployment(root, port, db):
+    """docs/scale-out.md, step 4, on the installed package: the tmpfiles line
+    and the unit's drop-in read from that page (the database's hosts there
+    replaced by the test cluster's address), the instance made as refuge in
+    /srv/refuge on the PostgreSQL database db, the root booted with systemd,
+    the session key written as refuge on the tmpfs; then the unit serves a
+    person (codename, message) with the unit's whole sandbox, the message
+    and the person's session are rows in PostgreSQL, and a caseworker reads
+    the case."""
+    host = urllib.parse.urlsplit(db).hostname
+    tmpfiles = docs_block("# /etc/tmpfiles.d/refuge.conf")
+    dropin = docs_block("# /etc/systemd/system/refuge.service.d/scale-out.conf")
+    check(re.search(r"^IPAddressAllow=", dropin, re.M) and "--session-key" in dropin,
+          "the drop-in of docs/scale-out.md opens the database's hosts and sets the session key",
+          dropin)
+    dropin = re.sub(r"^IPAddressAllow=.*$", "IPAddressAllow=%s" % host, dropin, flags=re.M)
+    with open(root.p("/etc/tmpfiles.d/refuge.conf"), "w") as f:
+        f.write(tmpfiles)
+    os.makedirs(root.p("/etc/systemd/system/refuge.service.d"), exist_ok=True)
+    with open(root.p("/etc/systemd/system/refuge.service.d/scale-out.conf"), "w") as f:
+        f.write(dropin)
+    conf = root.p("/etc/refuge/refuge.conf")
+    text = open(conf, encoding="utf-8").read()
+    text = re.sub(r"^REFUGE_LISTEN=.*$", "REFUGE_LISTEN=127.0.0.1:%d" % port, text, flags=re.M)
+    open(conf, "w", encoding="utf-8").write(text)
+    # the shared directory, as the admin mounts it: refuge's, 0700
+    p = root.run(["install", "-d", "-o", "refuge", "-g", "refuge", "-m", "700", "/srv/refuge"])
+    check(p.returncode == 0, "install -d /srv/refuge", p.out)
+    p = root.run(["refuge", "server", "init", "--data", "/srv/refuge", "--db", db],
+                 userspec="refuge:refuge", env={"HOME": "/srv/refuge"})
+    check(p.returncode == 0, "refuge server init --data /srv/refuge --db URL, as refuge",
+          p.out[-3000:])
+    # started below, once its session key is there
+    p = root.run(["systemctl", "disable", "refuge.service"])
+    check(p.returncode == 0, "systemctl disable refuge (offline)", p.out)
+
+    booted = boot(root)
+    if booted is None:
+        return
+    init, stop, nspawn_log = booted
+
+    def inside(*argv, timeout=120):
+        return sh(["nsenter", "-t", init, "-a"] + list(argv), timeout=timeout)
+
+    p = inside("systemd-analyze", "verify", "refuge.service")
+    check(p.returncode == 0 and "scale-out.conf" not in p.out,
+          "systemd-analyze verify accepts the unit with the drop-in", p.out[-2000:])
+    st = inside("stat", "-f", "-c", "%T", "/run/refuge").out.split()
+    own = inside("stat", "-c", "%U %a", "/run/refuge").out.split()
+    check(own == ["refuge", "700"] and st == ["tmpfs"],
+          "the tmpfiles line made /run/refuge (refuge's, 0700) on a tmpfs at boot", (own, st))
+    p = inside("runuser", "-u", "refuge", "--", "refuge", "server", "session-key",
+               "/run/refuge/session.key")
+    check(p.returncode == 0, "refuge server session-key /run/refuge/session.key, as refuge", p.out)
+    p = inside("systemctl", "start", "refuge")
+    journal = inside("journalctl", "-u", "refuge", "--no-pager", "-o", "cat").out
+    check(p.returncode == 0 and inside("systemctl", "is-active", "refuge").out.strip() == "active",
+          "with the drop-in, refuge.service starts under systemd on PostgreSQL", p.out + journal[-3000:])
+    url = "http://127.0.0.1:%d" % port
+    body, deadline = "", time.time() + 30
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/", timeout=10) as r:
+                body = r.read().decode("utf-8", "replace")
+                break
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    check('href="/login"' in body, "the unit with the drop-in serves the landing page",
+          journal[-3000:])
+    p = inside("runuser", "-u", "refuge", "--", "refuge", "server", "token", "--data",
+               "/srv/refuge", "--listen", "127.0.0.1:%d" % port)
+    m = re.search(r"--token[ =]+(\S+)", p.out)
+    check(p.returncode == 0 and m, "refuge server token, as refuge, prints a token", p.out)
+    alice = Staff("Alice")
+    alice.run("init", "--server", url, "--token", m.group(1), "--name", "Alice")
+
+    class At:  # what lib.Person needs of a server
+        pass
+    srv = At()
+    srv.url, srv.port = url, port
+    person = Person(srv)
+    person.new_codename()
+    r, _ = person.send("through the packaged unit, on PostgreSQL")
+    check(r.status == 200, "a person sends a message to the packaged unit on PostgreSQL",
+          r.text[:500])
+
+    def count(sql):
+        q = subprocess.run(["psql", "-X", "-A", "-t", "-q", db, "-c", sql], capture_output=True,
+                           text=True, timeout=60)
+        check(q.returncode == 0, "psql: " + sql, q.stderr)
+        return int(q.stdout.strip())
+    check(count("SELECT count(*) FROM sources WHERE case_id <> 'teamconfig'") == 1,
+          "the person's case is a row in PostgreSQL")
+    check(count("SELECT count(*) FROM sessions") >= 1,
+          "the person's session is a row in PostgreSQL (--session-key from the drop-in)")
+    alice.run("sync")
+    cases = alice.json("cases", "--json")["cases"]
+    check(len(cases) == 1, "the caseworker reads the one case", cases)
+    journal = inside("journalctl", "-u", "refuge", "--no-pager", "-o", "cat").out
+    check("sessions: in the database, sealed under the session key" in journal and
+          "in this process's memory only" not in journal,
+          "the service says its sessions are in the database, sealed (--session-key)",
+          journal[-3000:])
+    pid = inside("systemctl", "show", "-P", "MainPID", "refuge").out.strip()
+    status = inside("cat", "/proc/%s/status" % pid).out
+    check(re.search(r"^NoNewPrivs:\s*1$", status, re.M) and re.search(r"^Seccomp:\s*2$", status,
+                                                                     re.M),
+          "on PostgreSQL too it runs with no_new_privs and its seccomp filter", status)
+    p = inside("systemctl", "stop", "refuge", timeout=120)
+    check(p.returncode == 0 and inside("systemctl", "show", "-P", "Result", "refuge").out.strip()
+          == "success", "refuge.service stops cleanly", p.out)
+    stop()
+    log("the package with docs/scale-out.md's drop-in served a person on PostgreSQL under systemd "
+        "(session key on /run/refuge, instance in /srv/refuge); the caseworker read the case")
+
+
 def boot_with_systemd(root, port):
     """Where systemd-nspawn can boot the root (systemd as its PID 1), the
     installed, enabled refuge.service starts under systemd with the whole
@@ -676,6 +846,12 @@ def test():
 
     out = apt_install(root, in_root_deb)
     log("installed in %.0fs from the start" % (time.time() - t0))
+    if lib.DB == "postgresql":
+        # the package itself is checked in the SQLite pass; here: the
+        # deployment of docs/scale-out.md on it
+        pg_deployment(root, free_port(), lib.pg_database())
+        log("whole test %.0fs" % (time.time() - t0))
+        return
     uid, _ = check_installed(root, out)
     check_units(root)
     check_man(root)

@@ -6,6 +6,12 @@ an exact `refuge init ...` line; opening the URL shows the landing page and
 running the printed line enrolls the first admin; Ctrl-C stops the server.
 A second run on the same data directory serves again and says an admin is
 enrolled already. (The data directory is a temporary one instead of ./var.)
+
+In the PostgreSQL pass (REFUGE_TEST_DB=postgresql) the same, as a newcomer
+trying PostgreSQL follows it: `make run DB=postgresql://...` with an empty
+database of the test cluster; run-demo says the instance is on PostgreSQL,
+the data directory names that database (DIR/database) and holds no SQLite
+file, and the second run finds the same instance.
 """
 import os
 import re
@@ -16,16 +22,21 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
 from lib import (REPO, Browser, Skip, Staff, TestFailure, check, free_port, log, main,
                  tempdir)
 
 RELEASE = os.path.join(REPO, "build", "refuge")
 
 
-def run_demo(data, port):
-    """Starts scripts/run-demo; returns (process, everything it printed up to
-    the last line of its instructions)."""
+def run_demo(data, port, db=None):
+    """Starts scripts/run-demo (with DB=db: `make run DB=URL`); returns
+    (process, everything it printed up to the last line of its
+    instructions)."""
     env = dict(os.environ, REFUGE_DEMO_DATA=data, REFUGE_PORT=str(port))
+    env.pop("DB", None)
+    if db:
+        env["DB"] = db
     p = subprocess.Popen([os.path.join(REPO, "scripts", "run-demo")], cwd=REPO, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
@@ -61,12 +72,23 @@ def test():
     if not os.access(RELEASE, os.X_OK):
         raise Skip("no release build at build/refuge (make check builds it first)")
     data = os.path.join(tempdir(), "var")
+    db = lib.pg_database() if lib.DB == "postgresql" else None
     port = free_port()
-    p, out = run_demo(data, port)
+    p, out = run_demo(data, port, db)
     try:
         url = "http://127.0.0.1:%d" % port
         check(("Refuge is running" in out) and (url + "/") in out,
               "run-demo prints the URL to open as a person", out)
+        if db:
+            check("a demo instance, PostgreSQL" in out,
+                  "with DB=postgresql://..., run-demo says the instance is on PostgreSQL", out)
+            check(open(os.path.join(data, "database")).read().strip() == db and
+                  not os.path.exists(os.path.join(data, "refuge.db")),
+                  "the data directory names the PostgreSQL database and holds no SQLite file",
+                  sorted(os.listdir(data)))
+        else:
+            check("a demo instance, SQLite in" in out, "run-demo says the instance is SQLite",
+                  out)
         m = re.search(r"^\s*(\./build/refuge init --server \S+ --token \S+ --name \S+)\s*$", out,
                       re.M)
         check(m, "run-demo prints the exact `refuge init --server URL --token TOKEN --name NAME` "
@@ -100,7 +122,7 @@ def test():
 
     # a second `make run`: same instance, an admin exists already
     port = free_port()
-    p, out = run_demo(data, port)
+    p, out = run_demo(data, port, db)
     try:
         check("existing instance" in out and "already" in out,
               "a second run reuses the instance and says an admin is enrolled", out)
