@@ -33,8 +33,9 @@ row holds any more (Alice's sync cursor stands on it). Then:
   data directory.
 
 It needs both backends: it runs in the SQLite pass of the suite when
-REFUGE_TEST_PG names a cluster (scripts/check starts one), says SKIP without
-one, and says SKIP in the PostgreSQL pass (the source is a SQLite instance).
+REFUGE_TEST_PG names a cluster (scripts/check starts one), and says SKIP
+without one. In the PostgreSQL pass it moves the other way (test_back): an
+instance on PostgreSQL, filled the same way, into SQLite with `--to sqlite`.
 """
 import json
 import os
@@ -152,18 +153,10 @@ def synced(p):
     return int(m.group(1))
 
 
-def test():
-    if lib.DB != "sqlite":
-        raise Skip("runs in the SQLite pass of the suite: it moves a SQLite instance into the "
-                   "cluster at REFUGE_TEST_PG")
-    if not os.environ.get("REFUGE_TEST_PG"):
-        raise Skip("needs a PostgreSQL cluster to migrate into: REFUGE_TEST_PG is not set "
-                   "(scripts/check starts a throwaway cluster with scripts/pg-test)")
-    h = refuge("server", "migrate", "--help")
-    check(h.returncode == 0 and "--to-data" in h.out, "`refuge server migrate --help` documents "
-          "--from, --to and --to-data", h.out + h.err)
-
-    srv = Server().init().start()
+def populate(srv):
+    """Fills the running instance srv through the server and the CLI (the
+    module's head says with what); returns what the checks after a move
+    compare with."""
     alice, bob = make_team(srv, ("Alice", "Bob"))
     person = Person(srv)
     person.new_codename()
@@ -214,6 +207,77 @@ def test():
     files_before = files_of(alice, case)
     check(sha256(big) in files_before.values() and sha256(small) in files_before.values(),
           "Alice reads both files before the move", files_before)
+
+    return alice, bob, person, case, reply, cases, before, files_before
+
+
+def test_back():
+    """The PostgreSQL pass: the way back, `--to sqlite`. An instance on
+    PostgreSQL, filled as above, moved into a new SQLite instance: every
+    table's rows, the counter and every object's ciphertext the same; the
+    server on it serves the same clients, who sync nothing, list and show the
+    same, verify the audit log, and the person reads the reply and sends one
+    new object past every number handed out before."""
+    srv = Server().init().start()
+    alice, bob, person, case, reply, cases, before, files_before = populate(srv)
+    srv.stop_clean()
+    with open(os.path.join(srv.data, "database")) as f:
+        url = f.read().strip()
+    rows0, seq0, blobs0 = pg_rows(url, srv.data)
+    newdir = os.path.join(tempdir("refuge-migrate-"), "data")
+    p = refuge("server", "migrate", "--from", srv.data, "--to", "sqlite", "--to-data", newdir)
+    check(p.returncode == 0, "`refuge server migrate --to sqlite` succeeded", p.out + p.err)
+    check(url not in p.out + p.err, "migrate never prints the database URL")
+    check(not os.path.exists(os.path.join(newdir, "database")) and
+          os.path.exists(os.path.join(newdir, "refuge.db")),
+          "NEWDIR is a SQLite instance (refuge.db, no database file)", os.listdir(newdir))
+    rows1, seq1, blobs1 = sqlite_rows(newdir)
+    for t in TABLES:
+        check(rows1[t] == rows0[t], "the table %s holds the same rows after the move back "
+              "(%d before, %d after)" % (t, len(rows0[t]), len(rows1[t])))
+    check(seq1 == seq0, "the sequence counter is carried (%d, was %d)" % (seq1, seq0))
+    check([(q, k, h) for q, k, _, h in blobs1] == [(q, k, h) for q, k, _, h in blobs0],
+          "every object's ciphertext is carried byte-exact")
+    log("%d rows in %d tables the same in SQLite; counter %d"
+        % (sum(len(v) for v in rows1.values()), len(TABLES), seq1))
+
+    srv.data = newdir
+    restart_same_port(srv)
+    for m in (alice, bob):
+        p = m.run("sync")
+        check(synced(p) == 0, "%s's sync after the move back downloads nothing again" % m.name,
+              p.out)
+        after = view(m, cases)
+        check(after == before[m.name], "%s's client lists and shows every case the same after "
+              "the move back" % m.name,
+              json.dumps(after)[:1500] + "\n---\n" + json.dumps(before[m.name])[:1500])
+        p = m.run("audit", "verify")
+        check("audit log verified" in p.out, "%s: the audit log verifies after the move back" %
+              m.name, p.out)
+    check(files_of(alice, case) == files_before, "Alice reads the same files after the move back")
+    person.login()
+    r = person.inbox()
+    check(reply in r.page.text, "the person logs in with the same codename and reads the reply",
+          r.page.text[:1500])
+    r, _ = person.send("migrate test: sent after the move back")
+    check(r.status == 200, "the person sends after the move back (%d)" % r.status)
+    p = alice.run("sync")
+    check(synced(p) == 1, "Alice's sync gets exactly the one new message (no gap)", p.out)
+    srv.stop_clean()
+
+
+def test():
+    if lib.DB == "postgresql":
+        return test_back()
+    if not os.environ.get("REFUGE_TEST_PG"):
+        raise Skip("needs a PostgreSQL cluster to migrate into: REFUGE_TEST_PG is not set "
+                   "(scripts/check starts a throwaway cluster with scripts/pg-test)")
+    h = refuge("server", "migrate", "--help")
+    check(h.returncode == 0 and "--to-data" in h.out, "`refuge server migrate --help` documents "
+          "--from, --to and --to-data", h.out + h.err)
+
+    srv = Server().init().start()
+    alice, bob, person, case, reply, cases, before, files_before = populate(srv)
 
     url = pg_database()
     newdir = os.path.join(tempdir("refuge-migrate-"), "data")
