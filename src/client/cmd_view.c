@@ -209,7 +209,10 @@ static json_t *case_row(const struct filter *f, json_t *s)
     return row;
 }
 
-int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **rows, size_t *total)
+/* The listing from the sealed summaries: every one opened and parsed (a
+ * text filter needs their search text). */
+static int cases_from_summaries(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **rows,
+                                size_t *total)
 {
     struct filter f = {.stage = vf->stage, .tag = vf->tag, .me = vf->assignee, .l = x->l};
     json_t *team = NULL;
@@ -525,6 +528,46 @@ int rf_view_board(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **ro
     return 0;
 }
 
+/* The listing from the compact board rows (the same rows, fields and order
+ * as from the summaries: the board rows carry every field a listing row
+ * shows, cache version 4): no summary is opened but the team's. With a
+ * text filter, from the summaries (their search text). */
+int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *vf, json_t **rows, size_t *total)
+{
+    struct filter f = {.stage = vf->stage, .tag = vf->tag, .me = vf->assignee, .l = x->l};
+    json_t *team = NULL, *out = NULL;
+    *rows = NULL;
+    *total = 0;
+    if (vf->search)
+        return cases_from_summaries(x, vf, rows, total);
+    /* objects synced by an older version of refuge get their digests here */
+    int rc = vf->current ? 0 : rf_local_update(x->l, NULL);
+    if (rc == 0)
+        rc = rf_local_team(x->l, &team);
+    if (rc == 0)
+        rc = board_current(x);
+    f.checklist = json_object_get(team, "checklist");
+    if (rc == 0 && !(out = json_array()))
+        rc = RF_ERR_NOMEM;
+    for (size_t i = 0; rc == 0 && i < board.n; i++) {
+        const struct brow *b = board.order[i];
+        if (b->row == NULL || !keep(&f, b->row))
+            continue; /* a damaged row is skipped */
+        json_t *row = case_row(&f, b->row);
+        if (!row || json_array_append_new(out, row) != 0 ||
+            json_object_set(row, "pending", json_object_get(b->row, "pending")) != 0)
+            rc = RF_ERR_NOMEM;
+    }
+    json_decref(team);
+    if (rc != 0) {
+        json_decref(out);
+        return rc;
+    }
+    *rows = out;
+    *total = board.n;
+    return 0;
+}
+
 /* Terminal columns a sanitised string takes. */
 static size_t cols(const char *s)
 {
@@ -749,6 +792,7 @@ int rf_cmd_cases(int argc, char **argv)
 out:
     json_decref(out);
     json_decref(marks);
+    rf_view_forget(); /* the board rows it read (wiped) */
     rf_ctx_close(&x);
     return ret;
 }
