@@ -25,7 +25,8 @@
  *       compact row the desk's board and `refuge cases` show (version 3); written with its
  *       summary in one savepoint, gen from meta "board_gen" (one more at
  *       every write, never reused), so a reader finds what changed since it
- *       last looked with an index range (board_gen); deleted with its
+ *       last looked with an index range (board_gen), and `refuge cases`
+ *       reads them in the listing's order (board_order); deleted with its
  *       summary (trigger board_gone)
  *   meta "digested" (version 4): every object numbered at or below it has
  *       a digest row (cache_local.c), so "anything undigested?" is a range
@@ -91,6 +92,7 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS board(case_id TEXT PRIMARY KEY, gen INTEGER NOT NULL,"
     " last_seq INTEGER NOT NULL, blob BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS board_gen ON board(gen);"
+    "CREATE INDEX IF NOT EXISTS board_order ON board(last_seq);"
     "CREATE TRIGGER IF NOT EXISTS board_gone AFTER DELETE ON summaries BEGIN"
     " DELETE FROM board WHERE case_id = old.case_id; END;";
 

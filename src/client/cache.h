@@ -127,6 +127,9 @@ typedef int (*rf_cache_board_fn)(void *ctx, const char *case_id, int64_t gen, in
                                  const uint8_t *blob, size_t n);
 int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn, void *ctx,
                          int64_t *count);
+/* Every board row, most recent activity first (last_seq descending, then
+ * case id: the order of rf_cache_summaries), for a listing read once. */
+int rf_cache_board_rows(struct rf_cache *c, rf_cache_board_fn fn, void *ctx);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
 /* Changes whenever a summary row may have changed: mark[0] counts the rows
  * written through c, mark[1] is SQLite's data_version (commits by other

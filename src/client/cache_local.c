@@ -290,6 +290,28 @@ int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn
     return rc;
 }
 
+int rf_cache_board_rows(struct rf_cache *c, rf_cache_board_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c,
+                         "SELECT case_id, gen, last_seq, blob FROM board"
+                         " ORDER BY last_seq DESC, case_id",
+                         &st) != 0)
+        return RF_ERR_DB;
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                (size_t)sqlite3_column_bytes(st, 3));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2])
 {
     sqlite3_stmt *st;
