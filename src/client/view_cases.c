@@ -449,11 +449,11 @@ static int on_board_listing(void *ctx, const char *case_id, int64_t gen, int64_t
     rf_buf_reset(&f->plain); /* wiped */
     if (json_is_object(r) && json_object_set_new(r, "case", json_string(case_id)) == 0 &&
         keep(f, r)) {
-        json_t *row = case_row(f, r);
-        if (!row || json_array_append_new(f->rows, row) != 0 ||
-            json_object_set_new(row, "pending",
-                                json_boolean(json_integer_value(json_object_get(r, "pending")))) !=
-                0) {
+        json_t *row = case_row(f, r); /* NULL: a field missing (damaged): skipped */
+        if (row && (json_array_append_new(f->rows, row) != 0 ||
+                    json_object_set_new(
+                        row, "pending",
+                        json_boolean(json_integer_value(json_object_get(r, "pending")))) != 0)) {
             json_decref(r);
             return RF_ERR_NOMEM;
         }
