@@ -1,7 +1,7 @@
 /*
  * cache.c - the client's local SQLite cache (see cache.h).
  *
- * Schema (version 3, PRAGMA user_version):
+ * Schema (version 4, PRAGMA user_version):
  *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
  *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
  *           roster)
@@ -22,13 +22,23 @@
  *   granted(seq, keyid)                     -- grants this client made
  *   pins(case_id PRIMARY KEY, pk BLOB)      -- the person's key per case
  *   board(case_id PRIMARY KEY, gen, last_seq, blob)    -- sealed by local.c: the
- *       compact row the desk's board shows (version 3); written with its
+ *       compact row the desk's board and `refuge cases` show (version 3); written with its
  *       summary in one savepoint, gen from meta "board_gen" (one more at
  *       every write, never reused), so a reader finds what changed since it
- *       last looked with an index range (board_gen); deleted with its
+ *       last looked with an index range (board_gen), and `refuge cases`
+ *       reads them in the listing's order (board_order); deleted with its
  *       summary (trigger board_gone)
+ *   meta "digested" (version 4): every object numbered at or below it has
+ *       a digest row (cache_local.c), so "anything undigested?" is a range
+ *       of objects above it plus a look at the grants
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
+ *
+ * Version 3 -> 4: board rows carry what `refuge cases` lists (checklist,
+ * notes, first_day, urgency beside the version 3 fields), so the rows
+ * already there are built again (meta "board_fill", as 2 -> 3). The
+ * "digested" mark starts absent (0): the first digest check looks at every
+ * object once, as before, and sets it.
  *
  * Version 2 -> 3 adds board (created empty by the schema) and sets meta
  * "board_fill": local.c builds the rows of the summaries already there the
@@ -40,6 +50,7 @@
  * rosters, grants and blobs stay.
  */
 #include "client/cache.h"
+#include "client/cache_internal.h"
 #include "lib/err.h"
 
 #include <dirent.h>
@@ -51,25 +62,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct rf_cache {
-    sqlite3 *db;
-    char objdir[PATH_MAX];
-    int64_t summary_writes; /* summary rows written through this handle */
-    sqlite3_stmt *kept[8];  /* statements run for every row of a board page or every
-                             * object of a sync (kept_stmt) */
-};
-
-enum {
-    KEPT_CASE_LAST,
-    KEPT_META_GET,
-    KEPT_BOARD_SINCE,
-    KEPT_BOARD_COUNT,
-    KEPT_OBJECT_PUT,
-    KEPT_OBJECT_STREAM,
-    KEPT_DIGEST_PUT,
-    KEPT_GRANTS_GET
-};
 
 static const char *const schema =
     "PRAGMA journal_mode=WAL;"
@@ -100,18 +92,20 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS board(case_id TEXT PRIMARY KEY, gen INTEGER NOT NULL,"
     " last_seq INTEGER NOT NULL, blob BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS board_gen ON board(gen);"
+    "CREATE INDEX IF NOT EXISTS board_order ON board(last_seq);"
     "CREATE TRIGGER IF NOT EXISTS board_gone AFTER DELETE ON summaries BEGIN"
     " DELETE FROM board WHERE case_id = old.case_id; END;";
 
-#define CACHE_VERSION 3
+#define CACHE_VERSION 4
 
-/* Version 2 -> 3: the board rows of the summaries already there are built
- * by local.c, which has the key (the table itself is in the schema). */
-static const char *const upgrade_2_3 =
+/* Versions 2 and 3 -> 4: the board rows of the summaries already there are
+ * built (again) by local.c, which has the key (the table itself is in the
+ * schema). */
+static const char *const upgrade_to_4 =
     "INSERT OR REPLACE INTO meta(key, value) VALUES('board_fill', 1);"
-    "PRAGMA user_version = 3;";
+    "PRAGMA user_version = 4;";
 
-/* Takes a version-1 cache (objects without roster) to version 2 (and 3): the
+/* Takes a version-1 cache (objects without roster) to version 2 (and 4): the
  * objects are downloaded again at the next sync. Large objects' files are
  * removed with their rows. */
 static const char *const upgrade_1_2 =
@@ -119,8 +113,8 @@ static const char *const upgrade_1_2 =
     "ALTER TABLE objects ADD COLUMN roster INTEGER NOT NULL DEFAULT 0;"
     "DELETE FROM digests;"
     "DELETE FROM summaries;"
-    "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max');"
-    "PRAGMA user_version = 3;"; /* no summary left: no board row to build (2 -> 3) */
+    "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max', 'digested');"
+    "PRAGMA user_version = 4;"; /* no summary left: no board row to build */
 
 static int cache_version(sqlite3 *db, int *v)
 {
@@ -156,10 +150,10 @@ static int upgrade(struct rf_cache *c)
         return rc;
     if (v > CACHE_VERSION)
         return RF_ERR_VERSION;
-    if (v == 2)
-        return sqlite3_exec(c->db, upgrade_2_3, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
+    if (v == 2 || v == 3)
+        return sqlite3_exec(c->db, upgrade_to_4, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
     if (has_roster_column(c->db)) /* created just now by the schema */
-        return sqlite3_exec(c->db, "PRAGMA user_version = 3", NULL, NULL, NULL) == SQLITE_OK
+        return sqlite3_exec(c->db, "PRAGMA user_version = 4", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
     if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||
@@ -230,27 +224,27 @@ void rf_cache_close(struct rf_cache *c)
     free(c);
 }
 
-static int exec(struct rf_cache *c, const char *sql)
+int rf_cache_exec(struct rf_cache *c, const char *sql)
 {
     return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
 }
 
 int rf_cache_begin(struct rf_cache *c)
 {
-    return exec(c, "BEGIN IMMEDIATE");
+    return rf_cache_exec(c, "BEGIN IMMEDIATE");
 }
 
 int rf_cache_commit(struct rf_cache *c)
 {
-    return exec(c, "COMMIT");
+    return rf_cache_exec(c, "COMMIT");
 }
 
 void rf_cache_rollback(struct rf_cache *c)
 {
-    exec(c, "ROLLBACK");
+    rf_cache_exec(c, "ROLLBACK");
 }
 
-static int prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
+int rf_cache_prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v2(c->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
 }
@@ -258,9 +252,9 @@ static int prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
 /* A statement prepared once and kept (the desk's board runs these for
  * every row of a page: parsing the SQL each time was a tenth of a board in
  * the profile; a cold sync runs four of them for every object: a tenth of
- * its client CPU). The caller resets it after stepping (done_stmt), so no read
+ * its client CPU). The caller resets it after stepping (rf_cache_done), so no read
  * transaction stays open. */
-static int kept_stmt(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st)
+int rf_cache_kept(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st)
 {
     if (!c->kept[slot] && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                              &c->kept[slot], NULL) != SQLITE_OK)
@@ -269,7 +263,7 @@ static int kept_stmt(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt
     return 0;
 }
 
-static void done_stmt(sqlite3_stmt *st)
+void rf_cache_done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -279,7 +273,7 @@ int rf_cache_last_seq(struct rf_cache *c, int64_t *seq)
 {
     sqlite3_stmt *st;
     *seq = 0;
-    if (prepare(c, "SELECT value FROM meta WHERE key='last_seq'", &st) != 0)
+    if (rf_cache_prepare(c, "SELECT value FROM meta WHERE key='last_seq'", &st) != 0)
         return RF_ERR_DB;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
@@ -291,7 +285,8 @@ int rf_cache_last_seq(struct rf_cache *c, int64_t *seq)
 int rf_cache_set_last_seq(struct rf_cache *c, int64_t seq)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR REPLACE INTO meta(key, value) VALUES('last_seq', ?)", &st) != 0)
+    if (rf_cache_prepare(c, "INSERT OR REPLACE INTO meta(key, value) VALUES('last_seq', ?)", &st) !=
+        0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     int s = sqlite3_step(st);
@@ -303,10 +298,10 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
                         size_t len)
 {
     sqlite3_stmt *st;
-    if (kept_stmt(c, KEPT_OBJECT_PUT,
-                  "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data, roster)"
-                  " VALUES(?, ?, ?, ?, ?, ?, ?)",
-                  &st) != 0)
+    if (rf_cache_kept(c, KEPT_OBJECT_PUT,
+                      "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data, roster)"
+                      " VALUES(?, ?, ?, ?, ?, ?, ?)",
+                      &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, o->seq);
     sqlite3_bind_text(st, 2, o->case_id, -1, SQLITE_STATIC);
@@ -319,7 +314,7 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
         sqlite3_bind_null(st, 6);
     sqlite3_bind_int64(st, 7, o->roster);
     int s = sqlite3_step(st);
-    done_stmt(st);
+    rf_cache_done(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
@@ -363,17 +358,17 @@ int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, voi
 {
     sqlite3_stmt *st;
     char path[PATH_MAX];
-    if (kept_stmt(c, KEPT_OBJECT_STREAM, "SELECT data IS NULL, data FROM objects WHERE seq = ?",
-                  &st) != 0)
+    if (rf_cache_kept(c, KEPT_OBJECT_STREAM, "SELECT data IS NULL, data FROM objects WHERE seq = ?",
+                      &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     int s = sqlite3_step(st), rc;
     if (s != SQLITE_ROW) {
-        done_stmt(st);
+        rf_cache_done(st);
         return s == SQLITE_DONE ? RF_ERR_NOT_FOUND : RF_ERR_DB;
     }
     if (sqlite3_column_int(st, 0)) {
-        done_stmt(st);
+        rf_cache_done(st);
         rc = rf_cache_file_path(c, seq, 0, path, sizeof(path));
         return rc ? rc : stream_file(path, sink, ctx);
     }
@@ -384,7 +379,7 @@ int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, voi
         size_t k = n - off < RF_ENV_CHUNK ? n - off : RF_ENV_CHUNK;
         rc = sink(ctx, p + off, k);
     }
-    done_stmt(st);
+    rf_cache_done(st);
     return rc;
 }
 
@@ -395,11 +390,12 @@ int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n)
     int rc = 0;
     *out = NULL;
     *n = 0;
-    if (prepare(c,
-                "SELECT case_id, MIN(day), MAX(day), SUM(kind = 1), SUM(kind = 2), SUM(kind = 3),"
-                " MIN(CASE WHEN kind = 1 THEN seq END), MAX(seq) FROM objects"
-                " GROUP BY case_id ORDER BY MAX(seq) DESC",
-                &st) != 0)
+    if (rf_cache_prepare(
+            c,
+            "SELECT case_id, MIN(day), MAX(day), SUM(kind = 1), SUM(kind = 2), SUM(kind = 3),"
+            " MIN(CASE WHEN kind = 1 THEN seq END), MAX(seq) FROM objects"
+            " GROUP BY case_id ORDER BY MAX(seq) DESC",
+            &st) != 0)
         return RF_ERR_DB;
     struct rf_ccase *v = malloc(cap * sizeof(*v));
     if (!v) {
@@ -447,9 +443,9 @@ int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cob
     int rc = 0, s;
     *out = NULL;
     *n = 0;
-    if (prepare(c,
-                "SELECT seq, kind, size, day, roster FROM objects WHERE case_id = ? ORDER BY seq",
-                &st) != 0)
+    if (rf_cache_prepare(
+            c, "SELECT seq, kind, size, day, roster FROM objects WHERE case_id = ? ORDER BY seq",
+            &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     struct rf_cobj *v = malloc(cap * sizeof(*v));
@@ -494,7 +490,7 @@ int rf_cache_roster_max(struct rf_cache *c, uint32_t *version)
 {
     sqlite3_stmt *st;
     *version = 0;
-    if (prepare(c, "SELECT IFNULL(MAX(version), 0) FROM rosters", &st) != 0)
+    if (rf_cache_prepare(c, "SELECT IFNULL(MAX(version), 0) FROM rosters", &st) != 0)
         return RF_ERR_DB;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
@@ -506,7 +502,7 @@ int rf_cache_roster_max(struct rf_cache *c, uint32_t *version)
 int rf_cache_roster_get(struct rf_cache *c, uint32_t version, struct rf_buf *raw)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "SELECT raw FROM rosters WHERE version = ?", &st) != 0)
+    if (rf_cache_prepare(c, "SELECT raw FROM rosters WHERE version = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, version);
     int s = sqlite3_step(st), rc;
@@ -521,7 +517,7 @@ int rf_cache_roster_get(struct rf_cache *c, uint32_t version, struct rf_buf *raw
 int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw, size_t n)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR REPLACE INTO rosters(version, raw) VALUES(?, ?)", &st) != 0)
+    if (rf_cache_prepare(c, "INSERT OR REPLACE INTO rosters(version, raw) VALUES(?, ?)", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, version);
     sqlite3_bind_blob64(st, 2, raw, n, SQLITE_STATIC);
@@ -534,13 +530,14 @@ int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq)
 {
     sqlite3_stmt *st;
     *seq = 0;
-    if (kept_stmt(c, KEPT_CASE_LAST, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) != 0)
+    if (rf_cache_kept(c, KEPT_CASE_LAST, "SELECT MAX(seq) FROM objects WHERE case_id = ?", &st) !=
+        0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0); /* NULL: 0 */
-    done_stmt(st);
+    rf_cache_done(st);
     return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
 }
 
@@ -548,10 +545,10 @@ int rf_cache_mark(struct rf_cache *c, int64_t mark[3])
 {
     sqlite3_stmt *st;
     mark[0] = mark[1] = mark[2] = 0;
-    if (prepare(c,
-                "SELECT (SELECT MAX(seq) FROM objects), (SELECT COUNT(*) FROM grant_keys),"
-                " (SELECT value FROM meta WHERE key = 'last_seq')",
-                &st) != 0)
+    if (rf_cache_prepare(c,
+                         "SELECT (SELECT MAX(seq) FROM objects), (SELECT COUNT(*) FROM grant_keys),"
+                         " (SELECT value FROM meta WHERE key = 'last_seq')",
+                         &st) != 0)
         return RF_ERR_DB;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
@@ -566,20 +563,20 @@ int rf_cache_meta_get(struct rf_cache *c, const char *key, int64_t *v)
 {
     sqlite3_stmt *st;
     *v = 0;
-    if (kept_stmt(c, KEPT_META_GET, "SELECT value FROM meta WHERE key = ?", &st) != 0)
+    if (rf_cache_kept(c, KEPT_META_GET, "SELECT value FROM meta WHERE key = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         *v = sqlite3_column_int64(st, 0);
-    done_stmt(st);
+    rf_cache_done(st);
     return (s == SQLITE_ROW || s == SQLITE_DONE) ? 0 : RF_ERR_DB;
 }
 
 int rf_cache_meta_set(struct rf_cache *c, const char *key, int64_t v)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", &st) != 0)
+    if (rf_cache_prepare(c, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, v);
@@ -589,10 +586,10 @@ int rf_cache_meta_set(struct rf_cache *c, const char *key, int64_t v)
 }
 
 /* Runs a one-row SELECT of a blob (bound to text key) into out. */
-static int get_blob(struct rf_cache *c, const char *sql, const char *key, struct rf_buf *out)
+int rf_cache_get_blob(struct rf_cache *c, const char *sql, const char *key, struct rf_buf *out)
 {
     sqlite3_stmt *st;
-    if (prepare(c, sql, &st) != 0)
+    if (rf_cache_prepare(c, sql, &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int s = sqlite3_step(st), rc;
@@ -606,13 +603,13 @@ static int get_blob(struct rf_cache *c, const char *sql, const char *key, struct
 
 int rf_cache_blob_get(struct rf_cache *c, const char *key, struct rf_buf *out)
 {
-    return get_blob(c, "SELECT value FROM blobs WHERE key = ?", key, out);
+    return rf_cache_get_blob(c, "SELECT value FROM blobs WHERE key = ?", key, out);
 }
 
 int rf_cache_blob_set(struct rf_cache *c, const char *key, const uint8_t *p, size_t n)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR REPLACE INTO blobs(key, value) VALUES(?, ?)", &st) != 0)
+    if (rf_cache_prepare(c, "INSERT OR REPLACE INTO blobs(key, value) VALUES(?, ?)", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_blob64(st, 2, p, n, SQLITE_STATIC);
@@ -645,279 +642,6 @@ int rf_cache_object_head(struct rf_cache *c, int64_t seq, struct rf_buf *out, si
     return rc == RF_ERR_CANCELLED ? 0 : rc;
 }
 
-/* Reads rows (seq, case_id, kind, size, day, roster) of st into a malloc'd array. */
-static int collect_objects(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
-{
-    size_t cap = 64, k = 0;
-    int rc = 0, s;
-    struct rf_cobj *v = malloc(cap * sizeof(*v));
-    *out = NULL;
-    *n = 0;
-    if (!v)
-        return RF_ERR_NOMEM;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (k == cap) {
-            struct rf_cobj *nv = realloc(v, 2 * cap * sizeof(*v));
-            if (!nv) {
-                rc = RF_ERR_NOMEM;
-                break;
-            }
-            v = nv;
-            cap *= 2;
-        }
-        struct rf_cobj *o = &v[k++];
-        memset(o, 0, sizeof(*o));
-        o->seq = sqlite3_column_int64(st, 0);
-        snprintf(o->case_id, sizeof(o->case_id), "%s", (const char *)sqlite3_column_text(st, 1));
-        o->kind = (uint8_t)sqlite3_column_int(st, 2);
-        o->size = (uint64_t)sqlite3_column_int64(st, 3);
-        o->day = (uint32_t)sqlite3_column_int64(st, 4);
-        o->roster = (uint32_t)sqlite3_column_int64(st, 5);
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = RF_ERR_DB;
-    if (rc != 0) {
-        free(v);
-        return rc;
-    }
-    *out = v;
-    *n = k;
-    return 0;
-}
-
-int rf_cache_objects_all(struct rf_cache *c, struct rf_cobj **out, size_t *n)
-{
-    sqlite3_stmt *st;
-    if (prepare(c, "SELECT seq, case_id, kind, size, day, roster FROM objects ORDER BY seq", &st) !=
-        0)
-        return RF_ERR_DB;
-    int rc = collect_objects(st, out, n);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, int readable,
-                        const uint8_t *blob, size_t n)
-{
-    sqlite3_stmt *st;
-    if (kept_stmt(c, KEPT_DIGEST_PUT,
-                  "INSERT OR REPLACE INTO digests(seq, case_id, readable, blob) VALUES(?, ?, ?, ?)",
-                  &st) != 0)
-        return RF_ERR_DB;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, readable ? 1 : 0);
-    if (blob)
-        sqlite3_bind_blob64(st, 4, blob, n, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 4);
-    int s = sqlite3_step(st);
-    done_stmt(st);
-    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
-}
-
-int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n)
-{
-    return rf_cache_undigested_after(c, INT64_MIN, out, n);
-}
-
-int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj **out, size_t *n)
-{
-    sqlite3_stmt *st;
-    if (prepare(c,
-                "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
-                " LEFT JOIN digests d ON d.seq = o.seq"
-                " WHERE o.seq > ? AND (d.seq IS NULL OR (d.readable = 0 AND"
-                " EXISTS (SELECT 1 FROM grant_keys g WHERE g.seq = o.seq))) ORDER BY o.seq",
-                &st) != 0)
-        return RF_ERR_DB;
-    sqlite3_bind_int64(st, 1, after);
-    int rc = collect_objects(st, out, n);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx)
-{
-    sqlite3_stmt *st;
-    if (prepare(c, "SELECT seq, blob FROM digests WHERE case_id = ? AND readable = 1 ORDER BY seq",
-                &st) != 0)
-        return RF_ERR_DB;
-    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    int s, rc = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
-                (size_t)sqlite3_column_bytes(st, 1));
-        if (rc != 0)
-            break;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = RF_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* One statement with a case id, a number and a blob bound (or nothing
- * where NULL/0). */
-static int step3(struct rf_cache *c, const char *sql, const char *case_id, int64_t num,
-                 const uint8_t *blob, size_t n)
-{
-    sqlite3_stmt *st;
-    if (prepare(c, sql, &st) != 0)
-        return RF_ERR_DB;
-    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int64(st, 2, num);
-    if (sqlite3_bind_parameter_count(st) >= 3)
-        sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
-}
-
-/* The board row of a case, with the next board_gen (the caller holds a
- * savepoint). */
-static int board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
-                     const uint8_t *board, size_t bn)
-{
-    int rc = exec(c, "INSERT INTO meta(key, value) VALUES('board_gen', 1)"
-                     " ON CONFLICT(key) DO UPDATE SET value = value + 1");
-    if (rc == 0)
-        rc = step3(c,
-                   "INSERT OR REPLACE INTO board(case_id, gen, last_seq, blob) VALUES(?1,"
-                   " (SELECT value FROM meta WHERE key = 'board_gen'), ?2, ?3)",
-                   case_id, last_seq, board, bn);
-    return rc;
-}
-
-int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
-                         const uint8_t *blob, size_t n, const uint8_t *board, size_t bn)
-{
-    c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
-    int rc = exec(c, "SAVEPOINT summary_put");
-    if (rc != 0)
-        return rc;
-    rc = step3(c, "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?1, ?2, ?3)",
-               case_id, last_seq, blob, n);
-    if (rc == 0 && board)
-        rc = board_put(c, case_id, last_seq, board, bn);
-    else if (rc == 0) /* a row with no board row (the team's configuration) */
-        rc = step3(c, "DELETE FROM board WHERE case_id = ?1", case_id, 0, NULL, 0);
-    if (rc != 0)
-        exec(c, "ROLLBACK TO summary_put");
-    exec(c, "RELEASE summary_put");
-    return rc;
-}
-
-int rf_cache_board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
-                       const uint8_t *board, size_t bn)
-{
-    c->summary_writes++;
-    int rc = exec(c, "SAVEPOINT board_put");
-    if (rc != 0)
-        return rc;
-    rc = board_put(c, case_id, last_seq, board, bn);
-    if (rc != 0)
-        exec(c, "ROLLBACK TO board_put");
-    exec(c, "RELEASE board_put");
-    return rc;
-}
-
-int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn, void *ctx,
-                         int64_t *count)
-{
-    sqlite3_stmt *st = NULL;
-    *count = 0;
-    /* one read transaction: the rows and the count are of one moment */
-    int own = sqlite3_get_autocommit(c->db);
-    if (own && exec(c, "BEGIN") != 0)
-        return RF_ERR_DB;
-    int s = SQLITE_DONE, rc = kept_stmt(c, KEPT_BOARD_SINCE,
-                                        "SELECT case_id, gen, last_seq, blob FROM board"
-                                        " WHERE gen > ? ORDER BY gen",
-                                        &st);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, after);
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                    sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
-                    (size_t)sqlite3_column_bytes(st, 3));
-            if (rc != 0)
-                break;
-        }
-        if (rc == 0 && s != SQLITE_DONE)
-            rc = RF_ERR_DB;
-        done_stmt(st);
-    }
-    if (rc == 0 && kept_stmt(c, KEPT_BOARD_COUNT, "SELECT count(*) FROM board", &st) == 0) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            *count = sqlite3_column_int64(st, 0);
-        else
-            rc = RF_ERR_DB;
-        done_stmt(st);
-    } else if (rc == 0) {
-        rc = RF_ERR_DB;
-    }
-    if (own)
-        exec(c, "COMMIT");
-    return rc;
-}
-
-int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2])
-{
-    sqlite3_stmt *st;
-    mark[0] = c->summary_writes;
-    mark[1] = 0;
-    if (prepare(c, "PRAGMA data_version", &st) != 0)
-        return RF_ERR_DB;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        mark[1] = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
-}
-
-int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out)
-{
-    return get_blob(c, "SELECT blob FROM summaries WHERE case_id = ?", case_id, out);
-}
-
-int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx)
-{
-    sqlite3_stmt *st;
-    if (prepare(c, "SELECT case_id, blob FROM summaries ORDER BY last_seq DESC, case_id", &st) != 0)
-        return RF_ERR_DB;
-    int s, rc = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
-                (size_t)sqlite3_column_bytes(st, 1));
-        if (rc != 0)
-            break;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = RF_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int rf_cache_summaries_seq(struct rf_cache *c, rf_cache_summary_seq_fn fn, void *ctx)
-{
-    sqlite3_stmt *st;
-    if (prepare(c, "SELECT case_id, last_seq, blob FROM summaries", &st) != 0)
-        return RF_ERR_DB;
-    int s, rc = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
-        if (rc != 0)
-            break;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = RF_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int rf_cache_case_ids(struct rf_cache *c, char (**out)[RF_CASE_ID_LEN + 1], size_t *n)
 {
     sqlite3_stmt *st;
@@ -925,8 +649,9 @@ int rf_cache_case_ids(struct rf_cache *c, char (**out)[RF_CASE_ID_LEN + 1], size
     int s, rc = 0;
     *out = NULL;
     *n = 0;
-    if (prepare(c, "SELECT case_id FROM objects UNION SELECT case_id FROM outbox ORDER BY case_id",
-                &st) != 0)
+    if (rf_cache_prepare(
+            c, "SELECT case_id FROM objects UNION SELECT case_id FROM outbox ORDER BY case_id",
+            &st) != 0)
         return RF_ERR_DB;
     char(*v)[RF_CASE_ID_LEN + 1] = malloc(cap * sizeof(*v));
     if (!v) {
@@ -961,7 +686,8 @@ int rf_cache_outbox_add(struct rf_cache *c, const char *case_id, int schedule, u
                         const uint8_t *env, size_t n)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT INTO outbox(case_id, schedule, day, env) VALUES(?, ?, ?, ?)", &st) != 0)
+    if (rf_cache_prepare(c, "INSERT INTO outbox(case_id, schedule, day, env) VALUES(?, ?, ?, ?)",
+                         &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, schedule);
@@ -980,11 +706,11 @@ int rf_cache_outbox_list(struct rf_cache *c, const char *case_id, struct rf_cout
     int s, rc = 0;
     *out = NULL;
     *n = 0;
-    if (prepare(c,
-                case_id ? "SELECT id, case_id, schedule, day FROM outbox WHERE case_id = ?"
-                          " ORDER BY id"
-                        : "SELECT id, case_id, schedule, day FROM outbox ORDER BY id",
-                &st) != 0)
+    if (rf_cache_prepare(c,
+                         case_id ? "SELECT id, case_id, schedule, day FROM outbox WHERE case_id = ?"
+                                   " ORDER BY id"
+                                 : "SELECT id, case_id, schedule, day FROM outbox ORDER BY id",
+                         &st) != 0)
         return RF_ERR_DB;
     if (case_id)
         sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
@@ -1024,7 +750,7 @@ int rf_cache_outbox_list(struct rf_cache *c, const char *case_id, struct rf_cout
 int rf_cache_outbox_get(struct rf_cache *c, int64_t id, struct rf_buf *env)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "SELECT env FROM outbox WHERE id = ?", &st) != 0)
+    if (rf_cache_prepare(c, "SELECT env FROM outbox WHERE id = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, id);
     int s = sqlite3_step(st), rc;
@@ -1039,7 +765,7 @@ int rf_cache_outbox_get(struct rf_cache *c, int64_t id, struct rf_buf *env)
 int rf_cache_outbox_replace(struct rf_cache *c, int64_t id, const uint8_t *env, size_t n)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "UPDATE outbox SET env = ? WHERE id = ?", &st) != 0)
+    if (rf_cache_prepare(c, "UPDATE outbox SET env = ? WHERE id = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_blob64(st, 1, env, n, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, id);
@@ -1051,7 +777,7 @@ int rf_cache_outbox_replace(struct rf_cache *c, int64_t id, const uint8_t *env, 
 int rf_cache_outbox_del(struct rf_cache *c, int64_t id)
 {
     sqlite3_stmt *st;
-    if (prepare(c, "DELETE FROM outbox WHERE id = ?", &st) != 0)
+    if (rf_cache_prepare(c, "DELETE FROM outbox WHERE id = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, id);
     int s = sqlite3_step(st);
@@ -1062,10 +788,10 @@ int rf_cache_outbox_del(struct rf_cache *c, int64_t id)
 int rf_cache_grant_put(struct rf_cache *c, int64_t seq, const uint8_t grant[RF_GRANT_BYTES])
 {
     sqlite3_stmt *st;
-    if (prepare(c,
-                "INSERT OR IGNORE INTO grant_keys(seq, grant) SELECT ?1, ?2 WHERE"
-                " (SELECT count(*) FROM grant_keys WHERE seq = ?1) < ?3",
-                &st) != 0)
+    if (rf_cache_prepare(c,
+                         "INSERT OR IGNORE INTO grant_keys(seq, grant) SELECT ?1, ?2 WHERE"
+                         " (SELECT count(*) FROM grant_keys WHERE seq = ?1) < ?3",
+                         &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_blob(st, 2, grant, RF_GRANT_BYTES, SQLITE_STATIC);
@@ -1080,8 +806,8 @@ int rf_cache_grants_get(struct rf_cache *c, int64_t seq, uint8_t (*out)[RF_GRANT
 {
     sqlite3_stmt *st;
     *n = 0;
-    if (kept_stmt(c, KEPT_GRANTS_GET, "SELECT grant FROM grant_keys WHERE seq = ? ORDER BY rowid",
-                  &st) != 0)
+    if (rf_cache_kept(c, KEPT_GRANTS_GET,
+                      "SELECT grant FROM grant_keys WHERE seq = ? ORDER BY rowid", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     int s = SQLITE_DONE;
@@ -1091,14 +817,14 @@ int rf_cache_grants_get(struct rf_cache *c, int64_t seq, uint8_t (*out)[RF_GRANT
         memcpy(out[(*n)++], sqlite3_column_blob(st, 0), RF_GRANT_BYTES);
     }
     int rc = *n == cap || s == SQLITE_DONE ? 0 : RF_ERR_DB;
-    done_stmt(st);
+    rf_cache_done(st);
     return rc;
 }
 
 int rf_cache_granted(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES])
 {
     sqlite3_stmt *st;
-    if (prepare(c, "SELECT 1 FROM granted WHERE seq = ? AND keyid = ?", &st) != 0)
+    if (rf_cache_prepare(c, "SELECT 1 FROM granted WHERE seq = ? AND keyid = ?", &st) != 0)
         return 0;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_blob(st, 2, keyid, RF_ENV_KEYID_BYTES, SQLITE_STATIC);
@@ -1110,7 +836,7 @@ int rf_cache_granted(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV
 int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF_ENV_KEYID_BYTES])
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR IGNORE INTO granted(seq, keyid) VALUES(?, ?)", &st) != 0)
+    if (rf_cache_prepare(c, "INSERT OR IGNORE INTO granted(seq, keyid) VALUES(?, ?)", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_blob(st, 2, keyid, RF_ENV_KEYID_BYTES, SQLITE_STATIC);
@@ -1122,7 +848,7 @@ int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF
 int rf_cache_pin_get(struct rf_cache *c, const char *case_id, uint8_t pk[32])
 {
     sqlite3_stmt *st;
-    if (prepare(c, "SELECT pk FROM pins WHERE case_id = ?", &st) != 0)
+    if (rf_cache_prepare(c, "SELECT pk FROM pins WHERE case_id = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st), rc = RF_ERR_NOT_FOUND;
@@ -1141,7 +867,7 @@ int rf_cache_pin_get(struct rf_cache *c, const char *case_id, uint8_t pk[32])
 int rf_cache_pin_put(struct rf_cache *c, const char *case_id, const uint8_t pk[32])
 {
     sqlite3_stmt *st;
-    if (prepare(c, "INSERT OR IGNORE INTO pins(case_id, pk) VALUES(?, ?)", &st) != 0)
+    if (rf_cache_prepare(c, "INSERT OR IGNORE INTO pins(case_id, pk) VALUES(?, ?)", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, pk, 32, SQLITE_STATIC);

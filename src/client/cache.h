@@ -95,8 +95,16 @@ int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, in
 /* Objects with no digest, or unreadable ones for which a grant arrived. */
 int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n);
 /* The same, only among the objects numbered above after (a range of the
- * objects table: no scan of it). */
+ * objects table: no scan of it). Both look at the objects above the
+ * "digested" mark (every object at or below it has a digest) and, below
+ * it, only at the unreadable digests a grant arrived for (from the grants
+ * table): a range query, not a join over every object. */
 int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj **out, size_t *n);
+/* Moves the "digested" mark up over the objects that have a digest now,
+ * never past the first one without, the largest object or the sync
+ * position (a sync stores new objects only above it); *mark (may be NULL)
+ * receives it. */
+int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark);
 typedef int (*rf_cache_row_fn)(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
 /* The readable digests of a case in sequence order. */
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx);
@@ -119,6 +127,9 @@ typedef int (*rf_cache_board_fn)(void *ctx, const char *case_id, int64_t gen, in
                                  const uint8_t *blob, size_t n);
 int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn, void *ctx,
                          int64_t *count);
+/* Every board row, most recent activity first (last_seq descending, then
+ * case id: the order of rf_cache_summaries), for a listing read once. */
+int rf_cache_board_rows(struct rf_cache *c, rf_cache_board_fn fn, void *ctx);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
 /* Changes whenever a summary row may have changed: mark[0] counts the rows
  * written through c, mark[1] is SQLite's data_version (commits by other

@@ -65,7 +65,8 @@ void rf_cmd_plain_http(const char *url, const char *override);
 int rf_cmd_case_ok(const char *s);
 
 /* The local case database as the board and a case page show it (the same
- * data as `refuge cases --json` and `refuge show --json`; cmd_view.c).
+ * data as `refuge cases --json` and `refuge show --json`; view_cases.c,
+ * cmd_view.c).
  * Filters may be NULL. *rows: the listing rows, most recent activity first,
  * each with "pending" (changes queued); *total: cases before filtering.
  * RF_ERR_FORMAT: search is not UTF-8. Digests objects not digested yet
@@ -74,16 +75,22 @@ struct rf_view_filter {
     const char *stage, *tag, *assignee, *search;
     int current; /* 1: the caller brought the digests up to date (rf_local_update) */
 };
+/* rf_view_cases reads the board rows once, in order (with a text filter,
+ * the summaries: their search text). */
 int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
 /* The desk's board: the same filters, rows from the compact board rows
  * (cache.h), each {"case","stage","assigned","tags","due","messages",
- * "files","replies","last_day","pending","need"}, most recent activity
+ * "files","replies","last_day","pending","need","checklist","notes",
+ * "first_day","urgency"} (the case's checklist as set), most recent activity
  * first. Keeps every case's row in memory across calls and reads again
  * only the rows written since the last call. With a text filter it is
  * rf_view_cases (every summary opened: the board rows carry no text). */
 int rf_view_board(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
 /* Drops (wipes) the rows rf_view_board kept. */
 void rf_view_forget(void);
+/* A case's checklist as {item: bool} for every item of the team's
+ * checklist, plus items set on the case that the team no longer lists. */
+json_t *rf_view_checklist(const json_t *team_list, const json_t *set);
 /* {"case","first_day","last_seq","state","items":[..],"team"} of one case;
  * RF_ERR_NOT_FOUND if this computer has no object of it. */
 int rf_view_case(struct rf_ctx *x, const char *cid, json_t **out);

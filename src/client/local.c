@@ -791,16 +791,21 @@ int rf_local_events(struct rf_local *l, const char *case_id, struct rf_ev **ev, 
     return rc;
 }
 
-/* A case's board row (what the desk's board shows and filters on) from
- * its summary: no search text, no checklist, no intake beyond "need". */
+/* A case's board row (what the desk's board and `refuge cases` show and
+ * filter on) from its summary: no search text, nothing of the intake
+ * beyond "need" and "urgency" (cache version 4 added checklist, notes,
+ * first_day and urgency). */
 static json_t *board_row(json_t *s)
 {
-    return json_pack("{sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?}", "stage", json_object_get(s, "stage"),
-                     "assigned", json_object_get(s, "assigned"), "tags", json_object_get(s, "tags"),
-                     "due", json_object_get(s, "due"), "messages", json_object_get(s, "messages"),
-                     "files", json_object_get(s, "files"), "replies", json_object_get(s, "replies"),
-                     "last_day", json_object_get(s, "last_day"), "pending",
-                     json_object_get(s, "pending"), "need", json_object_get(s, "need"));
+    return json_pack(
+        "{sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?}", "stage", json_object_get(s, "stage"),
+        "assigned", json_object_get(s, "assigned"), "tags", json_object_get(s, "tags"), "due",
+        json_object_get(s, "due"), "messages", json_object_get(s, "messages"), "files",
+        json_object_get(s, "files"), "replies", json_object_get(s, "replies"), "last_day",
+        json_object_get(s, "last_day"), "pending", json_object_get(s, "pending"), "need",
+        json_object_get(s, "need"), "checklist", json_object_get(s, "checklist"), "notes",
+        json_object_get(s, "notes"), "first_day", json_object_get(s, "first_day"), "urgency",
+        json_object_get(s, "urgency"));
 }
 
 static int seal_board(struct rf_local *l, const char *case_id, json_t *s, struct rf_buf *out)
@@ -833,7 +838,8 @@ static int put_summary(struct rf_local *l, const char *case_id, int64_t last_seq
 }
 
 /* The board rows of the summaries written before there were board rows
- * (a home from before cache version 3): each summary opened once. */
+ * (a home from before cache version 3), or before they carried what
+ * `refuge cases` lists (version 4): each summary opened once. */
 struct fill {
     struct rf_local *l;
     struct rf_buf plain, board;
@@ -986,8 +992,10 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     int rc = rf_cache_undigested_after(l->c, after, &objs, &n);
     if (rc != 0)
         return rc;
-    if (n == 0)
+    if (n == 0) { /* the mark may still move up (objects another process digested) */
+        rc = rf_cache_digested_advance(l->c, NULL);
         goto out;
+    }
     dirty = malloc(n * sizeof(*dirty));
     if (!dirty) {
         rc = RF_ERR_NOMEM;
@@ -1006,6 +1014,8 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
                         unverified);
     for (size_t i = 0; rc == 0 && i < nd; i++)
         rc = rf_local_refresh(l, dirty[i]);
+    if (rc == 0)
+        rc = rf_cache_digested_advance(l->c, NULL);
     if (rc == 0)
         rc = rf_cache_commit(l->c);
     else

@@ -1020,6 +1020,23 @@ class Member(Staff):
         return obj["cases"]
 
 
+def same_listing(member, *filters):
+    """`refuge cases` (text and --json) with filters from the board rows is
+    exactly the listing from the summaries (an empty --search matches every
+    case and takes that path): every field, order and mark. Returns the
+    text listing."""
+    text = None
+    for fmt in ((), ("--json",)):
+        fast = member.run("cases", *(filters + fmt))
+        slow = member.run("cases", "--search", "", *(filters + fmt))
+        check(fast.out == slow.out,
+              "%s: `refuge cases %s` from the board rows is the listing from the summaries" %
+              (member.name, " ".join(filters + fmt)),
+              "board rows:\n%s\nsummaries:\n%s" % (fast.out[:2000], slow.out[:2000]))
+        text = fast.out if text is None else text
+    return text
+
+
 def enroll_first_admin(srv, name="Alice"):
     a = Member(name)
     p = a.run("init", "--server", srv.url, "--token", srv.token, "--name", name)

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (require_commands, Person, Server, case_ids, check, events_of, log, main, make_team, norm_state,
-                 open_db, restart_same_port, tempdir)
+                 open_db, restart_same_port, same_listing, tempdir)
 import lib  # noqa: E402  (lib.db_save: the database on either backend)
 
 
@@ -82,6 +82,10 @@ def test():
             check("queued" in p.out.lower(),
                   "%s's `refuge %s` with the server down says queued" % (who.name, op),
                   p.out + p.err)
+
+    for who in (bob, carol):  # changes not sent yet: marked, offline
+        out = same_listing(who)
+        check("not sent yet" in out, "%s's `refuge cases` marks the queued changes" % who.name, out)
 
     saved = tempdir("refuge-concurrency-")
     snapshot(srv, (bob, carol), saved)

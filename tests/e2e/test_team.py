@@ -27,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (require_commands, Person, Server, approve, case_ids, check, enroll_first_admin, envelope_header,
                  events_of, invite, json_strings, keyid, log, main, norm_state, object_bytes,
-                 open_db, table_columns, tables)
+                 open_db, same_listing, table_columns, tables)
 
 
 def staff_entry(lst, name):
@@ -125,6 +125,7 @@ def test():
     check(ok, "Bob (approved before the message) reads it", shown)
     ok, shown = readable(carol, case1, first)
     check(not ok, "Carol (approved after the message) cannot read it before a rewrap", shown)
+    same_listing(carol)  # a case she cannot read yet
 
     # rewrap: Bob (any member who can read) grants Carol the content keys
     p = bob.run("rewrap")
@@ -202,6 +203,10 @@ def test():
 
     for m in (alice, bob, carol):
         m.run("sync")
+    for m in (alice, bob, carol):
+        for filters in ((), ("--mine",), ("--stage", "declined"), ("--tag", "family"),
+                        ("--stage", "in transit", "--tag", "urgent", "--mine")):
+            same_listing(m, *filters)
     listings = {m.name: m.cases() for m in (alice, bob, carol)}
     states = {m.name: {c: m.state(c) for c in (case1, case2, case3)} for m in (alice, bob, carol)}
     shows = {m.name: {c: m.json("show", c, "--json") for c in (case1, case2, case3)}

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "test_local.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,23 +86,6 @@ static void stranger_text_is_sanitised(void **state)
     char day[16];
     rf_out_day(day, sizeof(day), 19723);
     assert_string_equal(day, "2024-01-01");
-}
-
-static void make_roster(struct rf_roster *r, uint32_t version, const uint8_t prev[32])
-{
-    memset(r, 0, sizeof(*r));
-    r->version = version;
-    if (prev)
-        memcpy(r->prev_hash, prev, 32);
-}
-
-static void add_member(struct rf_roster *r, const struct rf_staff_keys *k, uint8_t role)
-{
-    struct rf_member *m = &r->members[r->n++];
-    snprintf(m->name, sizeof(m->name), "%s", k->name);
-    m->role = role;
-    memcpy(m->box_pk, k->box_pk, 32);
-    memcpy(m->sign_pk, k->sign_pk, 32);
 }
 
 static void roster_chain_from_pinned_admin_only(void **state)
@@ -313,51 +298,6 @@ static void grants_kept_and_the_one_that_opens_is_used(void **state)
 }
 
 /* ---- the local case database: verified, materialized, sealed at rest ---- */
-
-static void seal_obj(struct rf_cache *c, int64_t seq, const char *case_id, uint8_t kind,
-                     const uint8_t (*pks)[32], size_t npk, const uint8_t *plain, size_t len)
-{
-    struct rf_buf ct;
-    rf_buf_init(&ct, 1 << 20);
-    assert_int_equal(rf_envelope_seal(&ct, kind, pks, npk, plain, len), 0);
-    struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1};
-    snprintf(o.case_id, sizeof(o.case_id), "%s", case_id);
-    assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
-    rf_buf_free(&ct);
-}
-
-static void event_obj(struct rf_cache *c, int64_t seq, const struct rf_staff_keys *k,
-                      const uint8_t (*pks)[32], size_t npk, unsigned lamport, const char *op,
-                      const char *value, struct rf_buf *env_out)
-{
-    char body[512], id[33];
-    uint8_t rid[16];
-    struct rf_buf ev;
-    randombytes_buf(rid, sizeof(rid));
-    sodium_bin2hex(id, sizeof(id), rid, sizeof(rid));
-    snprintf(body, sizeof(body),
-             "{\"v\":1,\"id\":\"%s\",\"lamport\":%u,\"roster\":1,\"author\":\"x\",\"day\":20100,"
-             "\"op\":\"%s\",\"value\":\"%s\"}",
-             id, lamport, op, value);
-    rf_buf_init(&ev, 1 << 16);
-    assert_int_equal(rf_event_sign(&ev, k, "abcde23456", (const uint8_t *)body, strlen(body)), 0);
-    if (env_out)
-        assert_int_equal(rf_envelope_seal(env_out, RF_KIND_EVENT, pks, npk, ev.data, ev.len), 0);
-    else
-        seal_obj(c, seq, "abcde23456", RF_KIND_EVENT, pks, npk, ev.data, ev.len);
-    rf_buf_free(&ev);
-}
-
-static int file_has(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    static uint8_t data[8 << 20];
-    size_t n = fread(data, 1, sizeof(data), f);
-    fclose(f);
-    return memmem(data, n, needle, strlen(needle)) != NULL;
-}
 
 static void local_db_verified_and_sealed_at_rest(void **state)
 {
@@ -783,7 +723,7 @@ static void local_db_board_rows(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
     sqlite3_finalize(st);
     /* a summary deleted: its board row goes with it */
     assert_int_equal(

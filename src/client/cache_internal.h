@@ -1,0 +1,48 @@
+/*
+ * cache_internal.h - what the two files of the client's cache share
+ * (cache.c: opening, the schema and its upgrades, objects, rosters, meta,
+ * outbox, grants, pins; cache_local.c: the sealed rows of the local case
+ * database: digests, summaries, board rows, and the "digested up to" mark).
+ * Nothing outside them may include it.
+ */
+#ifndef RF_CLIENT_CACHE_INTERNAL_H
+#define RF_CLIENT_CACHE_INTERNAL_H
+
+#include "client/cache.h"
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct rf_cache {
+    sqlite3 *db;
+    char objdir[PATH_MAX];
+    int64_t summary_writes; /* summary rows written through this handle */
+    sqlite3_stmt *kept[8];  /* statements run for every row of a board page or every
+                             * object of a sync (rf_cache_kept) */
+};
+
+enum {
+    KEPT_CASE_LAST,
+    KEPT_META_GET,
+    KEPT_BOARD_SINCE,
+    KEPT_BOARD_COUNT,
+    KEPT_OBJECT_PUT,
+    KEPT_OBJECT_STREAM,
+    KEPT_DIGEST_PUT,
+    KEPT_GRANTS_GET
+};
+
+/* One statement of SQL without rows: 0 or RF_ERR_DB. */
+int rf_cache_exec(struct rf_cache *c, const char *sql);
+/* A statement the caller finalizes. */
+int rf_cache_prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st);
+/* A statement prepared once per handle and kept in slot; the caller resets
+ * it with rf_cache_done after stepping (no read transaction stays open). */
+int rf_cache_kept(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st);
+void rf_cache_done(sqlite3_stmt *st);
+/* Runs a one-row SELECT of a blob (bound to text key) into out;
+ * RF_ERR_NOT_FOUND without a row. */
+int rf_cache_get_blob(struct rf_cache *c, const char *sql, const char *key, struct rf_buf *out);
+
+#endif

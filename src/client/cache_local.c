@@ -1,0 +1,369 @@
+/*
+ * cache_local.c - the local case database's rows in the client's cache
+ * (see cache.h; schema and upgrades in cache.c): digests of objects,
+ * per-case summaries and board rows, all sealed by local.c before they get
+ * here, and the "digested up to" mark.
+ *
+ * The mark (meta "digested"): every object numbered at or below it has a
+ * digest row (readable or not). It moves only up, only over objects that
+ * have one (rf_cache_digested_advance looks at the rows themselves, in one
+ * statement), and never past the sync position: a sync stores every new
+ * object above that position, so no object appears below the mark later.
+ * An object left without a digest (an event naming a roster this client
+ * has not verified yet) holds the mark below it until it is digested. The
+ * "anything undigested?" question is then a range of the objects table
+ * above the mark, plus the unreadable digests a grant arrived for, found
+ * from the grants (grant_keys) alone: no join over every object.
+ */
+#include "client/cache.h"
+#include "client/cache_internal.h"
+#include "lib/err.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads rows (seq, case_id, kind, size, day, roster) of st into a malloc'd array. */
+static int collect_objects(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
+{
+    size_t cap = 64, k = 0;
+    int rc = 0, s;
+    struct rf_cobj *v = malloc(cap * sizeof(*v));
+    *out = NULL;
+    *n = 0;
+    if (!v)
+        return RF_ERR_NOMEM;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            struct rf_cobj *nv = realloc(v, 2 * cap * sizeof(*v));
+            if (!nv) {
+                rc = RF_ERR_NOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        struct rf_cobj *o = &v[k++];
+        memset(o, 0, sizeof(*o));
+        o->seq = sqlite3_column_int64(st, 0);
+        snprintf(o->case_id, sizeof(o->case_id), "%s", (const char *)sqlite3_column_text(st, 1));
+        o->kind = (uint8_t)sqlite3_column_int(st, 2);
+        o->size = (uint64_t)sqlite3_column_int64(st, 3);
+        o->day = (uint32_t)sqlite3_column_int64(st, 4);
+        o->roster = (uint32_t)sqlite3_column_int64(st, 5);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int rf_cache_objects_all(struct rf_cache *c, struct rf_cobj **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(
+            c, "SELECT seq, case_id, kind, size, day, roster FROM objects ORDER BY seq", &st) != 0)
+        return RF_ERR_DB;
+    int rc = collect_objects(st, out, n);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_digest_put(struct rf_cache *c, int64_t seq, const char *case_id, int readable,
+                        const uint8_t *blob, size_t n)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_kept(
+            c, KEPT_DIGEST_PUT,
+            "INSERT OR REPLACE INTO digests(seq, case_id, readable, blob) VALUES(?, ?, ?, ?)",
+            &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, readable ? 1 : 0);
+    if (blob)
+        sqlite3_bind_blob64(st, 4, blob, n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 4);
+    int s = sqlite3_step(st);
+    rf_cache_done(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_undigested(struct rf_cache *c, struct rf_cobj **out, size_t *n)
+{
+    return rf_cache_undigested_after(c, INT64_MIN, out, n);
+}
+
+int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    int64_t mark = 0;
+    int rc = rf_cache_meta_get(c, "digested", &mark);
+    if (rc != 0)
+        return rc;
+    /* above the mark (and after): objects with no digest, or an unreadable
+     * one a grant arrived for; between after and the mark: only the
+     * unreadable ones a grant arrived for, looked up from the grants */
+    if (rf_cache_prepare(c,
+                         "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
+                         " LEFT JOIN digests d ON d.seq = o.seq"
+                         " WHERE o.seq > ?3 AND (d.seq IS NULL OR (d.readable = 0 AND"
+                         " EXISTS (SELECT 1 FROM grant_keys g WHERE g.seq = o.seq)))"
+                         " UNION"
+                         " SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
+                         " JOIN digests d ON d.seq = o.seq AND d.readable = 0"
+                         " WHERE o.seq IN (SELECT seq FROM grant_keys WHERE seq > ?1 AND seq <= ?2)"
+                         " ORDER BY 1",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, mark);
+    sqlite3_bind_int64(st, 3, after > mark ? after : mark);
+    rc = collect_objects(st, out, n);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark)
+{
+    sqlite3_stmt *st;
+    int64_t old = 0, now = 0;
+    int rc = rf_cache_meta_get(c, "digested", &old);
+    if (rc != 0)
+        return rc;
+    /* up to the first object above the mark with no digest, the largest
+     * object and the sync position, whichever is lowest */
+    if (rf_cache_prepare(c,
+                         "SELECT MIN(IFNULL((SELECT o.seq - 1 FROM objects o WHERE o.seq > ?1"
+                         " AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.seq = o.seq)"
+                         " ORDER BY o.seq LIMIT 1),"
+                         " (SELECT IFNULL(MAX(seq), 0) FROM objects)),"
+                         " (SELECT IFNULL(MAX(seq), 0) FROM objects),"
+                         " IFNULL((SELECT value FROM meta WHERE key = 'last_seq'), 0))",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, old);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        now = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW)
+        return RF_ERR_DB;
+    if (now > old)
+        rc = rf_cache_meta_set(c, "digested", now);
+    if (rc == 0 && mark)
+        *mark = now > old ? now : old;
+    return rc;
+}
+
+int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(
+            c, "SELECT seq, blob FROM digests WHERE case_id = ? AND readable = 1 ORDER BY seq",
+            &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                (size_t)sqlite3_column_bytes(st, 1));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One statement with a case id, a number and a blob bound (or nothing
+ * where NULL/0). */
+static int step3(struct rf_cache *c, const char *sql, const char *case_id, int64_t num,
+                 const uint8_t *blob, size_t n)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c, sql, &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, num);
+    if (sqlite3_bind_parameter_count(st) >= 3)
+        sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+/* The board row of a case, with the next board_gen (the caller holds a
+ * savepoint). */
+static int board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                     const uint8_t *board, size_t bn)
+{
+    int rc = rf_cache_exec(c, "INSERT INTO meta(key, value) VALUES('board_gen', 1)"
+                              " ON CONFLICT(key) DO UPDATE SET value = value + 1");
+    if (rc == 0)
+        rc = step3(c,
+                   "INSERT OR REPLACE INTO board(case_id, gen, last_seq, blob) VALUES(?1,"
+                   " (SELECT value FROM meta WHERE key = 'board_gen'), ?2, ?3)",
+                   case_id, last_seq, board, bn);
+    return rc;
+}
+
+int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                         const uint8_t *blob, size_t n, const uint8_t *board, size_t bn)
+{
+    c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
+    int rc = rf_cache_exec(c, "SAVEPOINT summary_put");
+    if (rc != 0)
+        return rc;
+    rc = step3(c, "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?1, ?2, ?3)",
+               case_id, last_seq, blob, n);
+    if (rc == 0 && board)
+        rc = board_put(c, case_id, last_seq, board, bn);
+    else if (rc == 0) /* a row with no board row (the team's configuration) */
+        rc = step3(c, "DELETE FROM board WHERE case_id = ?1", case_id, 0, NULL, 0);
+    if (rc != 0)
+        rf_cache_exec(c, "ROLLBACK TO summary_put");
+    rf_cache_exec(c, "RELEASE summary_put");
+    return rc;
+}
+
+int rf_cache_board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                       const uint8_t *board, size_t bn)
+{
+    c->summary_writes++;
+    int rc = rf_cache_exec(c, "SAVEPOINT board_put");
+    if (rc != 0)
+        return rc;
+    rc = board_put(c, case_id, last_seq, board, bn);
+    if (rc != 0)
+        rf_cache_exec(c, "ROLLBACK TO board_put");
+    rf_cache_exec(c, "RELEASE board_put");
+    return rc;
+}
+
+int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn, void *ctx,
+                         int64_t *count)
+{
+    sqlite3_stmt *st = NULL;
+    *count = 0;
+    /* one read transaction: the rows and the count are of one moment */
+    int own = sqlite3_get_autocommit(c->db);
+    if (own && rf_cache_exec(c, "BEGIN") != 0)
+        return RF_ERR_DB;
+    int s = SQLITE_DONE, rc = rf_cache_kept(c, KEPT_BOARD_SINCE,
+                                            "SELECT case_id, gen, last_seq, blob FROM board"
+                                            " WHERE gen > ? ORDER BY gen",
+                                            &st);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, after);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                    sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                    (size_t)sqlite3_column_bytes(st, 3));
+            if (rc != 0)
+                break;
+        }
+        if (rc == 0 && s != SQLITE_DONE)
+            rc = RF_ERR_DB;
+        rf_cache_done(st);
+    }
+    if (rc == 0 && rf_cache_kept(c, KEPT_BOARD_COUNT, "SELECT count(*) FROM board", &st) == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *count = sqlite3_column_int64(st, 0);
+        else
+            rc = RF_ERR_DB;
+        rf_cache_done(st);
+    } else if (rc == 0) {
+        rc = RF_ERR_DB;
+    }
+    if (own)
+        rf_cache_exec(c, "COMMIT");
+    return rc;
+}
+
+int rf_cache_board_rows(struct rf_cache *c, rf_cache_board_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c,
+                         "SELECT case_id, gen, last_seq, blob FROM board"
+                         " ORDER BY last_seq DESC, case_id",
+                         &st) != 0)
+        return RF_ERR_DB;
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                (size_t)sqlite3_column_bytes(st, 3));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_summaries_mark(struct rf_cache *c, int64_t mark[2])
+{
+    sqlite3_stmt *st;
+    mark[0] = c->summary_writes;
+    mark[1] = 0;
+    if (rf_cache_prepare(c, "PRAGMA data_version", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        mark[1] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out)
+{
+    return rf_cache_get_blob(c, "SELECT blob FROM summaries WHERE case_id = ?", case_id, out);
+}
+
+int rf_cache_summaries(struct rf_cache *c, rf_cache_summary_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c, "SELECT case_id, blob FROM summaries ORDER BY last_seq DESC, case_id",
+                         &st) != 0)
+        return RF_ERR_DB;
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+                (size_t)sqlite3_column_bytes(st, 1));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_summaries_seq(struct rf_cache *c, rf_cache_summary_seq_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c, "SELECT case_id, last_seq, blob FROM summaries", &st) != 0)
+        return RF_ERR_DB;
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
