@@ -113,6 +113,11 @@ static uint64_t padme(uint64_t L)
     return (L + mask) & ~mask;
 }
 
+int rf_kind_known(unsigned kind)
+{
+    return (kind >= 1 && kind <= RF_KIND_MAX) || kind == RF_KIND_CASEKEY;
+}
+
 uint64_t rf_envelope_padded_len(uint64_t len)
 {
     if (len >= MAX_PLAIN_LEN)
@@ -228,7 +233,7 @@ int rf_seal_new(struct rf_seal **out, uint8_t kind, const uint8_t (*pks)[32], si
                 rf_sink_fn sink, void *ctx)
 {
     *out = NULL;
-    if (kind < 1 || kind > RF_KIND_MAX || sink == NULL || pks == NULL)
+    if (!rf_kind_known(kind) || sink == NULL || pks == NULL)
         return RF_ERR_INVALID;
     if (npk < 1 || npk > RF_ENV_MAX_RECIPIENTS)
         return RF_ERR_LIMIT;
@@ -404,7 +409,7 @@ int rf_envelope_header_parse(struct rf_env_header *h, uint8_t (*keyids)[RF_ENV_K
         return RF_ERR_VERSION;
     if ((rc = rf_get_u8(&r, &kind)) != 0)
         return rc;
-    if (kind < 1 || kind > RF_KIND_MAX)
+    if (!rf_kind_known(kind))
         return RF_ERR_FORMAT;
     if ((rc = rf_get_u16(&r, &nrecip)) != 0)
         return rc;

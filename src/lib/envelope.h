@@ -51,8 +51,11 @@ enum rf_kind {
     RF_KIND_REPLY = 3,   /* caseworker -> person and caseworkers */
     RF_KIND_EVENT = 4,   /* case event, caseworkers only, signed */
     RF_KIND_NOTE = 5,    /* caseworker note, caseworkers only */
-    RF_KIND_MAX = 5,
+    RF_KIND_MAX = 5,     /* the kinds 1..RF_KIND_MAX, and: */
+    RF_KIND_CASEKEY = 9, /* a case key, caseworkers only, signed (casekey.h) */
 };
+/* 1 if kind is one of the kinds above (1..RF_KIND_MAX or RF_KIND_CASEKEY). */
+int rf_kind_known(unsigned kind);
 
 /* Short id of an X25519 public key: BLAKE2b-64 keyed with "refuge-keyid-v1". */
 void rf_keyid(uint8_t out[RF_ENV_KEYID_BYTES], const uint8_t pk[32]);
