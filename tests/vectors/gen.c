@@ -1,6 +1,6 @@
 /*
  * gen.c - produces the test vectors of docs/protocol.md and the seed corpora
- * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta,event,audit,reply}/.
+ * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta,event,audit,reply,casekey}/.
  *
  * Sealing, key files and API signatures are randomized, so vectors are made
  * once and committed; tests/unit/vectors_test.c holds the same hex and checks
@@ -16,6 +16,7 @@
 #include "lib/apisig.h"
 #include "lib/audit.h"
 #include "lib/buf.h"
+#include "lib/casekey.h"
 #include "lib/envelope.h"
 #include "lib/event.h"
 #include "lib/keyfile.h"
@@ -327,6 +328,57 @@ static void formats_v2(int corpus, const struct keys *a, const struct keys *b,
     rf_buf_free(&rp);
 }
 
+/* ---- case keys and events version 2 (docs/protocol.md 12.1) ----
+ * Deterministic: K = 00 01 .. 1f, nonce = 40 41 .. 57, the CASEKEY signed by
+ * Admin (Ed25519 is deterministic), the event of 8.1 inside. */
+static void casekey_vectors(int corpus, const struct rf_staff_keys *admin)
+{
+    uint8_t k[32], k2[32], nonce[24], id[8], id2[8];
+    for (int i = 0; i < 32; i++) {
+        k[i] = (uint8_t)i;
+        k2[i] = (uint8_t)(0x20 + i);
+    }
+    for (int i = 0; i < 24; i++)
+        nonce[i] = (uint8_t)(0x40 + i);
+    rf_casekey_id(id, k);
+    rf_casekey_id(id2, k2);
+    struct rf_buf ck, ev, v2;
+    rf_buf_init(&ck, 4096);
+    if (rf_casekey_encode(&ck, admin, EVENT_CASE, 2, k) != 0)
+        exit(1);
+    event_sign(&ev, admin, EVENT_CASE, EVENT_BODY, strlen(EVENT_BODY));
+    rf_buf_init(&v2, 1 << 20);
+    if (rf_casekey_event_seal_nonce(&v2, k, EVENT_CASE, ev.data, ev.len, nonce) != 0)
+        exit(1);
+    if (!corpus) {
+        hex("casekey_key", k, 32);
+        hex("casekey_keyid", id, 8);
+        hex("casekey_key2", k2, 32);
+        hex("casekey_key2id", id2, 8);
+        hex("casekey_plain", ck.data, ck.len);
+        hex("ev2_nonce", nonce, 24);
+        hex("ev2", v2.data, v2.len);
+    } else {
+        /* the harness opens with K for case EVENT_CASE */
+        const char *C = "fuzz/corpus/casekey";
+        put_file(C, "casekey-valid", ck.data, ck.len);
+        put_file(C, "casekey-short", ck.data, ck.len - 1);
+        ck.data[4] = 2;
+        put_file(C, "casekey-version-2", ck.data, ck.len);
+        put_file(C, "ev2-valid", v2.data, v2.len);
+        put_file(C, "ev2-header-only", v2.data, RF_EV2_HEADER_BYTES);
+        v2.data[v2.len - 1] ^= 1;
+        put_file(C, "ev2-tampered", v2.data, v2.len);
+        v2.data[v2.len - 1] ^= 1;
+        memcpy(v2.data + 4, id2, 8);
+        put_file(C, "ev2-other-keyid", v2.data, v2.len);
+        put_file(C, "ev3", (const uint8_t *)"RFE3", 4);
+    }
+    rf_buf_free(&ck);
+    rf_buf_free(&ev);
+    rf_buf_free(&v2);
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0 || argc != 2)
@@ -406,12 +458,14 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3; i++)
             hex("audit_hash", e[i].hash, 32);
         formats_v2(0, &a, &b, &admin);
+        casekey_vectors(0, &admin);
         return 0;
     }
     if (strcmp(argv[1], "corpus") != 0)
         return 2;
     team_corpus(&a, &b, &admin, &bob);
     formats_v2(1, &a, &b, &admin);
+    casekey_vectors(1, &admin);
     /* envelope: opened by the harness with recipient a's keys */
     const char *E = "fuzz/corpus/envelope";
     put_file(E, "msg-1recip", env1.data, env1.len);
