@@ -7,6 +7,7 @@
 #include "lib/audit.h"
 #include "lib/buf.h"
 #include "lib/casekey.h"
+#include "lib/checkpoint.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
@@ -732,6 +733,120 @@ static void casekey_v2_vectors(void **state)
     sodium_free(k2);
 }
 
+/* docs/protocol.md 13.1: the chain over the event of 8.1 at seq 5 and a
+ * second event at seq 7 (case q4mz7k2xea), and Admin's checkpoint at roster 2 */
+#define V_CKPT_BODY2                                                                               \
+    "{\"v\":1,\"id\":\"ffeeddccbbaa99887766554433221100\",\"lamport\":2,\"roster\":2,"             \
+    "\"author\":\"Admin\",\"day\":20001,\"op\":\"note\",\"value\":\"called back\"}"
+#define V_CKPT_EVENT2                                                                              \
+    "5246475601ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1576beb259f4033"     \
+    "dc27d32ad4db45f5501920c3662238b24c8efc268e73daac110f73593a26175fa1880a78e1a01025c661db92"     \
+    "97647fcea736f0b8586b205b017b2276223a312c226964223a22666665656464636362626161393938383737"     \
+    "3636353534343333323231313030222c226c616d706f7274223a322c22726f73746572223a322c2261757468"     \
+    "6f72223a2241646d696e222c22646179223a32303030312c226f70223a226e6f7465222c2276616c7565223a"     \
+    "2263616c6c6564206261636b227d"
+#define V_CKPT_EVENT1_HASH "2cb3e8907403ea8c06c8b4e81e38ceddbcaf9111547d67aee558359ddadb981d"
+#define V_CKPT_EVENT2_HASH "4a1edd7520d01997a0242a68e02f9a40fcc8ed728379cd4e96beb37ca4dae24c"
+#define V_CKPT_CHAIN1 "a00d2333b29cda3e6219ad9a00b0d7c9ec7c5b3d23350216333e1d5107766423"
+#define V_CKPT_CHAIN2 "2e1ba236ab14e068c2ae61546b7ee6269a8389de92ff9dee08bcda16527a5eeb"
+#define V_CKPT_ELEMENT1                                                                            \
+    "000000000000000000000000000000000000000000000000000000000000000000000000000000050471346d7a"   \
+    "376b327865612cb3e8907403ea8c06c8b4e81e38ceddbcaf9111547d67aee558359ddadb981d"
+#define V_CKPT                                                                                     \
+    "524643500100000002000000000000000700000000000000022e1ba236ab14e068c2ae61546b7ee6269a8389"     \
+    "de92ff9dee08bcda16527a5eebed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737"     \
+    "d1f9a4621889553fdb20c79aa9e61368cd09fc0f85aa9c8b55ffdcae83fccdc9a78662d771e765c81c052681"     \
+    "5dc6b910e8a8afea5b7eb8ff3591ece62d931cd404"
+
+static void checkpoint_vector(void **state)
+{
+    (void)state;
+    struct rf_staff_keys *k = sodium_malloc(sizeof(*k));
+    assert_non_null(k);
+    memset(k, 0, sizeof(*k));
+    unhex_fixed(k->sign_sk, 64, V_ADMIN_SIGN_SK);
+    unhex_fixed(k->sign_pk, 32, V_ADMIN_SIGN_PK);
+    size_t n[2] = {0, 0};
+    uint8_t *ev[2] = {unhex(V_EVENT, &n[0]), unhex(V_CKPT_EVENT2, &n[1])};
+    /* the second event is Admin's signature of its body (deterministic) */
+    struct rf_buf e2;
+    rf_buf_init(&e2, 1 << 16);
+    assert_int_equal(
+        rf_event_sign(&e2, k, V_EVENT_CASE, (const uint8_t *)V_CKPT_BODY2, strlen(V_CKPT_BODY2)),
+        0);
+    assert_int_equal(e2.len, n[1]);
+    assert_memory_equal(e2.data, ev[1], n[1]);
+    rf_buf_free(&e2);
+    const char *hashes[2] = {V_CKPT_EVENT1_HASH, V_CKPT_EVENT2_HASH};
+    const char *links[2] = {V_CKPT_CHAIN1, V_CKPT_CHAIN2};
+    const uint64_t seq[2] = {5, 7};
+    struct rf_ckpt_chain c;
+    rf_ckpt_chain_init(&c);
+    for (int i = 0; i < 2; i++) {
+        uint8_t h[32], want[32];
+        rf_ckpt_obj_hash(h, ev[i], n[i]);
+        unhex_fixed(want, 32, hashes[i]);
+        assert_memory_equal(h, want, 32);
+        assert_int_equal(rf_ckpt_chain_add(&c, seq[i], RF_KIND_EVENT, V_EVENT_CASE, ev[i], n[i]),
+                         0);
+        unhex_fixed(want, 32, links[i]);
+        assert_memory_equal(c.chain, want, 32);
+    }
+    /* the first link, by the formula: BLAKE2b-256 personal "refuge-ckpt-v1"
+     * over the 83-byte element */
+    uint8_t el[83], link1[32], want1[32], personal[16] = "refuge-ckpt-v1";
+    unhex_fixed(el, sizeof(el), V_CKPT_ELEMENT1);
+    assert_int_equal(crypto_generichash_blake2b_salt_personal(link1, 32, el, sizeof(el), NULL, 0,
+                                                              NULL, personal),
+                     0);
+    unhex_fixed(want1, 32, V_CKPT_CHAIN1);
+    assert_memory_equal(link1, want1, 32);
+    /* Admin's checkpoint at roster 2: the same bytes, verified against the
+     * roster chain of 6.5, equal to the chain */
+    uint8_t made[RF_CKPT_BYTES], want[RF_CKPT_BYTES];
+    unhex_fixed(want, sizeof(want), V_CKPT);
+    assert_int_equal(rf_ckpt_make(made, &c, 2, k), 0);
+    assert_memory_equal(made, want, sizeof(want));
+    size_t n1 = 0, n2 = 0;
+    uint8_t *r1 = unhex(V_ROSTER1, &n1), *r2 = unhex(V_ROSTER2, &n2), admin_pk[32];
+    struct rf_roster *v1 = calloc(1, sizeof(*v1)), *v2 = calloc(1, sizeof(*v2));
+    assert_non_null(v1);
+    assert_non_null(v2);
+    unhex_fixed(admin_pk, 32, V_ADMIN_SIGN_PK);
+    assert_int_equal(rf_roster_verify(v1, r1, n1, NULL, NULL, 0, admin_pk), 0);
+    assert_int_equal(rf_roster_verify(v2, r2, n2, v1, r1, n1, NULL), 0);
+    const struct rf_roster *rs[2] = {v1, v2};
+    struct rf_ckpt ck;
+    assert_int_equal(rf_ckpt_verify(&ck, want, sizeof(want), rs, 2), 0);
+    assert_true(ck.roster_version == 2 && ck.last_seq == 7 && ck.count == 2);
+    enum rf_ckpt_diff d = RF_CKPT_DIFF_CHAIN;
+    assert_int_equal(rf_ckpt_compare(&ck, &c, &d), 0);
+    assert_int_equal(d, RF_CKPT_SAME);
+    /* a client that verified only roster 1 cannot use it */
+    assert_int_equal(rf_ckpt_verify(&ck, want, sizeof(want), rs, 1), RF_ERR_ROSTER);
+    /* the second event at seq 6 instead of 7: another chain */
+    struct rf_ckpt_chain moved;
+    rf_ckpt_chain_init(&moved);
+    assert_int_equal(rf_ckpt_chain_add(&moved, 5, RF_KIND_EVENT, V_EVENT_CASE, ev[0], n[0]), 0);
+    assert_int_equal(rf_ckpt_chain_add(&moved, 6, RF_KIND_EVENT, V_EVENT_CASE, ev[1], n[1]), 0);
+    assert_int_equal(rf_ckpt_compare(&ck, &moved, &d), RF_ERR_SIGNATURE);
+    assert_int_equal(d, RF_CKPT_DIFF_LAST_SEQ);
+    char *doc = read_doc();
+    const char *all[] = {V_CKPT_BODY2,  V_CKPT_EVENT2, V_CKPT_EVENT1_HASH, V_CKPT_EVENT2_HASH,
+                         V_CKPT_CHAIN1, V_CKPT_CHAIN2, V_CKPT_ELEMENT1,    V_CKPT};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (strstr(doc, all[i]) == NULL)
+            fail_msg("docs/protocol.md lacks checkpoint vector %zu", i);
+    free(doc);
+    free(v1);
+    free(v2);
+    free(r1);
+    free(r2);
+    free(ev[0]);
+    free(ev[1]);
+    sodium_free(k);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -751,6 +866,7 @@ int main(void)
         cmocka_unit_test(audit_v2_vector),
         cmocka_unit_test(document_carries_v2_vectors),
         cmocka_unit_test(casekey_v2_vectors),
+        cmocka_unit_test(checkpoint_vector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

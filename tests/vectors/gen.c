@@ -1,6 +1,7 @@
 /*
  * gen.c - produces the test vectors of docs/protocol.md and the seed corpora
- * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta,event,audit,reply,casekey}/.
+ * of fuzz/corpus/{envelope,keyfile,roster,apisig,filemeta,event,audit,reply,casekey,
+ * checkpoint}/.
  *
  * Sealing, key files and API signatures are randomized, so vectors are made
  * once and committed; tests/unit/vectors_test.c holds the same hex and checks
@@ -12,11 +13,13 @@
  *      build-X/src/lib/librefuge_lib.a -lsodium -lunistring
  *   /tmp/gen vectors    # prints the C and Markdown text of the vectors
  *   /tmp/gen corpus     # (re)writes the seed corpora
+ *   /tmp/gen corpus-checkpoint  # only fuzz/corpus/checkpoint/ (deterministic)
  */
 #include "lib/apisig.h"
 #include "lib/audit.h"
 #include "lib/buf.h"
 #include "lib/casekey.h"
+#include "lib/checkpoint.h"
 #include "lib/envelope.h"
 #include "lib/event.h"
 #include "lib/keyfile.h"
@@ -379,6 +382,81 @@ static void casekey_vectors(int corpus, const struct rf_staff_keys *admin)
     rf_buf_free(&v2);
 }
 
+/* ---- checkpoints (docs/protocol.md 13): deterministic, Ed25519 and
+ * BLAKE2b only. The event of 8.1 at seq 5 and a second one at seq 7, both
+ * for case EVENT_CASE, and Admin's checkpoint over them at roster 2. ---- */
+
+#define CKPT_BODY2                                                                                 \
+    "{\"v\":1,\"id\":\"ffeeddccbbaa99887766554433221100\",\"lamport\":2,\"roster\":2,"             \
+    "\"author\":\"Admin\",\"day\":20001,\"op\":\"note\",\"value\":\"called back\"}"
+
+static void checkpoint_vectors(int corpus, const struct rf_staff_keys *admin,
+                               const struct rf_staff_keys *bob)
+{
+    struct rf_buf ev[2];
+    event_sign(&ev[0], admin, EVENT_CASE, EVENT_BODY, strlen(EVENT_BODY));
+    event_sign(&ev[1], admin, EVENT_CASE, CKPT_BODY2, strlen(CKPT_BODY2));
+    const uint64_t seq[2] = {5, 7};
+    struct rf_ckpt_chain c;
+    uint8_t h[2][32], link[2][32], ck[RF_CKPT_BYTES + 1], other[RF_CKPT_BYTES];
+    rf_ckpt_chain_init(&c);
+    for (int i = 0; i < 2; i++) {
+        rf_ckpt_obj_hash(h[i], ev[i].data, ev[i].len);
+        if (rf_ckpt_chain_add(&c, seq[i], RF_KIND_EVENT, EVENT_CASE, ev[i].data, ev[i].len))
+            exit(1);
+        memcpy(link[i], c.chain, 32);
+    }
+    if (rf_ckpt_make(ck, &c, 2, admin) != 0 || rf_ckpt_make(other, &c, 2, bob) != 0)
+        exit(1);
+    if (!corpus) {
+        printf("ckpt_event2_body %s\n", CKPT_BODY2);
+        hex("ckpt_event2", ev[1].data, ev[1].len);
+        hex("ckpt_event1_hash", h[0], 32);
+        hex("ckpt_event2_hash", h[1], 32);
+        hex("ckpt_chain1", link[0], 32);
+        hex("ckpt_chain2", link[1], 32);
+        hex("ckpt", ck, RF_CKPT_BYTES);
+    } else {
+        /* fuzz/checkpoint.c verifies against rosters 1 and 2 of 6.5 */
+        const char *C = "fuzz/corpus/checkpoint";
+        put_file(C, "valid", ck, RF_CKPT_BYTES);
+        put_file(C, "by-member", other, RF_CKPT_BYTES);
+        put_file(C, "truncated", ck, RF_CKPT_BYTES - 1);
+        put_file(C, "magic-only", ck, 4);
+        ck[RF_CKPT_BYTES] = 0;
+        put_file(C, "trailing", ck, RF_CKPT_BYTES + 1);
+        ck[30] ^= 1;
+        put_file(C, "chain-flipped", ck, RF_CKPT_BYTES);
+        ck[30] ^= 1;
+        ck[4] = 2;
+        put_file(C, "version-2", ck, RF_CKPT_BYTES);
+        ck[4] = 1;
+        ck[8] = 3; /* roster 3: not one the harness verified */
+        put_file(C, "roster-3", ck, RF_CKPT_BYTES);
+        /* chain records: seq u64 | kind u8 | case 10 | len u8 | bytes */
+        static const struct {
+            uint64_t seq;
+            uint8_t kind;
+            const char *case_id, *obj;
+        } rec[] = {{5, 4, EVENT_CASE, "abc"}, {7, 4, EVENT_CASE, "de"},  {7, 4, EVENT_CASE, "f"},
+                   {9, 0, EVENT_CASE, "g"},   {9, 3, "q4mz-k2xea", "h"}, {9, 3, "teamconfig", "i"},
+                   {11, 4, EVENT_CASE, ""}};
+        struct rf_buf rb;
+        rf_buf_init(&rb, 4096);
+        for (size_t i = 0; i < sizeof(rec) / sizeof(rec[0]); i++) {
+            rf_buf_put_u64(&rb, rec[i].seq);
+            rf_buf_put_u8(&rb, rec[i].kind);
+            rf_buf_put(&rb, rec[i].case_id, 10);
+            rf_buf_put_u8(&rb, (uint8_t)strlen(rec[i].obj));
+            rf_buf_put_str(&rb, rec[i].obj);
+        }
+        put_file(C, "chain-records", rb.data, rb.len);
+        rf_buf_free(&rb);
+    }
+    rf_buf_free(&ev[0]);
+    rf_buf_free(&ev[1]);
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0 || argc != 2)
@@ -459,11 +537,17 @@ int main(int argc, char **argv)
             hex("audit_hash", e[i].hash, 32);
         formats_v2(0, &a, &b, &admin);
         casekey_vectors(0, &admin);
+        checkpoint_vectors(0, &admin, &bob);
+        return 0;
+    }
+    if (strcmp(argv[1], "corpus-checkpoint") == 0) {
+        checkpoint_vectors(1, &admin, &bob);
         return 0;
     }
     if (strcmp(argv[1], "corpus") != 0)
         return 2;
     team_corpus(&a, &b, &admin, &bob);
+    checkpoint_vectors(1, &admin, &bob);
     formats_v2(1, &a, &b, &admin);
     casekey_vectors(1, &admin);
     /* envelope: opened by the harness with recipient a's keys */
