@@ -98,10 +98,10 @@ struct rf_store {
 
     pthread_mutex_t wmu; /* the writer and everything below it */
     struct pgconn w;
-    char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
-    size_t dead_cap;
+    struct rf_dead dead;      /* blobs of objects deleted by the current batch (or purge) */
     unsigned char writer[16]; /* this process's row in commit_marks (random) */
     int64_t batch;            /* the number of its last batch there */
+    int64_t xid;              /* the current batch's transaction (rf_pg_begin) */
     struct pg_call *calls;    /* the pipelined batch (store_pg_write.c) */
     struct pgp *params;
     size_t calls_cap;

@@ -85,8 +85,7 @@ struct rf_store {
 
     pthread_mutex_t wmu; /* the writer and everything below it */
     struct conn w;
-    char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
-    size_t dead_cap;
+    struct rf_dead dead; /* blobs of objects deleted by the current batch (or purge) */
 
     pthread_mutex_t rmu; /* the reader pool */
     pthread_cond_t rcv;

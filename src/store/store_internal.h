@@ -124,6 +124,55 @@ void rf_store_settle(struct rf_store *st, struct rf_op *ops, size_t n);
  * ciphertext. rf_op_object_put and the migration (migrate.c) obey it. */
 int rf_store_blob_only(struct rf_store *st, unsigned kind);
 
+/* ---- the batch driver (batch.c): rf_store_apply for every backend ----
+ *
+ * One transaction; each op under its own savepoint, undone alone if it
+ * fails while the others commit; group > 1 makes the next ops all-or-nothing
+ * under one more savepoint (every op of a failed group gets the first
+ * failure's status); a failure of the transaction itself (begin, commit, a
+ * savepoint, the backend losing the transaction) fails every op with that
+ * one error. The blobs of objects the batch deleted are unlinked only after
+ * its COMMIT. rf_store_settle runs on the ops before it returns. */
+
+/* Names of blobs a write deleted the rows of (dead[i]: ops[i]'s, "" none),
+ * unlinked once the transaction committed; also the purge's list. */
+struct rf_dead {
+    char (*name)[RF_BLOB_NAME_LEN + 1];
+    size_t cap;
+};
+/* Room for n names (grows, never shrinks; free(d->name) at close). */
+int rf_dead_reserve(struct rf_dead *d, size_t n);
+
+/* A backend's primitives, called under its writer mutex. */
+struct rf_batch_ops {
+    /* Opens the transaction. *applied = 1: the backend ran every op itself
+     * (statuses and dead names set), the driver goes straight to commit. */
+    int (*begin)(struct rf_store *st, struct rf_op *ops, size_t n, int *applied);
+    /* The savepoint of one op (group 0) or of a group (group 1). */
+    int (*savepoint)(struct rf_store *st, int group);
+    int (*release)(struct rf_store *st, int group);
+    int (*rollback_to)(struct rf_store *st, int group);
+    /* One op inside the transaction: its status; an object delete puts the
+     * name of the row's blob (if any) in dead. */
+    int (*apply_op)(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1]);
+    /* 1 if the transaction is still open (SQLite may roll it back on its
+     * own after an I/O error; a lost connection takes it along). */
+    int (*in_tx)(struct rf_store *st);
+    /* Optional: after an op failed and its savepoint was rolled back, 1 if
+     * its status means the connection, not the op, failed: the batch fails. */
+    int (*op_sinks)(struct rf_store *st, int status);
+    /* Commits (applied: as begin said); 0 only if the batch is durable. */
+    int (*commit)(struct rf_store *st, int applied);
+    /* Rolls back the open transaction (called only if in_tx). */
+    void (*rollback)(struct rf_store *st);
+    /* Optional: 1 if the failure rc is to be logged (NULL: always). */
+    int (*log_failure)(struct rf_store *st, int rc);
+};
+
+/* The backend's rf_store_apply: wmu its writer mutex, dead its names. */
+int rf_batch_apply(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
+                   struct rf_dead *dead, struct rf_op *ops, size_t n);
+
 /* ---- backends (store.c dispatches every backend-specific call of store.h
  * through the opened store's ops; nothing outside src/store knows which
  * backend it runs on) ---- */

@@ -889,7 +889,7 @@ static void pg_close(struct rf_store *st)
         conn_close(&st->readers[i]);
     conn_close(&st->w);
     rf_blobdir_close(&st->files);
-    free(st->dead);
+    free(st->dead.name);
     free(st->calls);
     free(st->params);
     if (st->users_fd >= 0)

@@ -392,86 +392,6 @@ static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAM
     return RF_ERR_INVALID;
 }
 
-static int batch_fatal(int rc)
-{
-    return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
-}
-
-static int dead_reserve(struct rf_store *st, size_t n)
-{
-    if (n <= st->dead_cap)
-        return 0;
-    void *p = realloc(st->dead, n * sizeof(*st->dead));
-    if (!p)
-        return RF_ERR_NOMEM;
-    st->dead = p;
-    st->dead_cap = n;
-    return 0;
-}
-
-static int apply_one(struct rf_store *st, struct rf_op *op, char *dead)
-{
-    struct pgconn *c = &st->w;
-    int rc = rf_pg_sql(c, "SAVEPOINT op");
-    if (rc != 0)
-        return rc;
-    dead[0] = '\0';
-    op->status = op_apply(st, op, dead);
-    if (op->status == 0)
-        return rf_pg_sql(c, "RELEASE op");
-    dead[0] = '\0';
-    if (!rf_pg_in_tx(c)) /* the connection went, and the transaction with it */
-        return batch_fatal(op->status) ? op->status : RF_ERR_DB;
-    if ((rc = rf_pg_sql(c, "ROLLBACK TO op")) != 0 || (rc = rf_pg_sql(c, "RELEASE op")) != 0)
-        return rc;
-    /* an error of the connection or the server, not of the op: the batch */
-    if (op->status == RF_ERR_DB && PQstatus(c->db) != CONNECTION_OK)
-        return RF_ERR_DB;
-    return 0;
-}
-
-static int apply_group(struct rf_store *st, struct rf_op *ops, size_t g,
-                       char (*dead)[RF_BLOB_NAME_LEN + 1])
-{
-    struct pgconn *c = &st->w;
-    int rc = rf_pg_sql(c, "SAVEPOINT grp");
-    if (rc != 0)
-        return rc;
-    int failed = 0;
-    for (size_t i = 0; i < g; i++) {
-        if ((rc = apply_one(st, &ops[i], dead[i])) != 0)
-            return rc;
-        if (ops[i].status != 0) {
-            failed = ops[i].status;
-            break;
-        }
-    }
-    if (failed == 0)
-        return rf_pg_sql(c, "RELEASE grp");
-    for (size_t i = 0; i < g; i++) {
-        ops[i].status = failed;
-        dead[i][0] = '\0';
-    }
-    if ((rc = rf_pg_sql(c, "ROLLBACK TO grp")) != 0 || (rc = rf_pg_sql(c, "RELEASE grp")) != 0)
-        return rc;
-    return 0;
-}
-
-static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t g = ops[i].group > 1 ? ops[i].group : 1;
-        if (g > n - i)
-            return RF_ERR_INVALID;
-        int rc = g == 1 ? apply_one(st, &ops[i], st->dead[i])
-                        : apply_group(st, &ops[i], g, &st->dead[i]);
-        if (rc != 0)
-            return rc;
-        i += g;
-    }
-    return 0;
-}
-
 /* ---- the pipelined batch: object puts in one round trip ----
  *
  * A batch of object puts only (people's submissions, replies, events) that
@@ -573,7 +493,7 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
         for (size_t i = 0; i < n; i++) {
             ops[i].seq = rf_pg_i64(calls[3 + i].res, 0, 0);
             ops[i].status = 0;
-            st->dead[i][0] = '\0';
+            st->dead.name[i][0] = '\0';
         }
     }
     for (size_t i = 0; i < n + 4; i++)
@@ -581,50 +501,77 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
     return rc;
 }
 
-int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+/* ---- the batch's primitives (the driver is batch.c) ---- */
+
+/* BEGIN, after the pipelined batch if the ops are eligible for it (then
+ * *applied: every op ran); the batch's number and transaction id in st. */
+static int pg_begin(struct rf_store *st, struct rf_op *ops, size_t n, int *applied)
 {
     struct pgconn *c = &st->w;
-    int64_t xid = 0;
-    int rc;
-    if (n == 0)
-        return 0;
-    assert(!rf_committer_in_completion());
-    if (st->files.readonly) {
-        for (size_t i = 0; i < n; i++)
-            ops[i].status = RF_ERR_INVALID;
-        return RF_ERR_INVALID;
-    }
-    pthread_mutex_lock(&st->wmu);
-    if ((rc = dead_reserve(st, n)) != 0 || (rc = rf_pg_ensure(c)) != 0)
-        goto fail;
+    int rc = rf_pg_ensure(c);
+    if (rc != 0)
+        return rc;
+    st->xid = 0;
     st->batch++; /* its mark, written by the batch's transaction */
     int fast = fast_eligible(st, ops, n) && fast_reserve(st, n) == 0;
-    if (fast && (rc = apply_fast(st, ops, n, &xid)) != 0) {
+    if (fast && (rc = apply_fast(st, ops, n, &st->xid)) != 0) {
         /* nothing of it committed: the ordinary way decides op by op (on a
          * connection found broken, a fresh one: it was idle, or the
          * transaction went with it) */
         fast = 0;
         if (PQstatus(c->db) == CONNECTION_OK ? rf_pg_sql(c, "ROLLBACK") != 0 : rf_pg_ensure(c) != 0)
-            goto fail;
+            return rc;
     }
-    if (!fast && (rc = rf_pg_begin(c, &xid)) != 0)
-        goto fail;
-    if (!fast && (rc = apply_ops(st, ops, n)) != 0)
-        goto fail;
-    if (!fast) {
+    *applied = fast;
+    return fast ? 0 : rf_pg_begin(c, &st->xid);
+}
+
+static int pg_savepoint(struct rf_store *st, int group)
+{
+    return rf_pg_sql(&st->w, group ? "SAVEPOINT grp" : "SAVEPOINT op");
+}
+
+static int pg_release(struct rf_store *st, int group)
+{
+    return rf_pg_sql(&st->w, group ? "RELEASE grp" : "RELEASE op");
+}
+
+static int pg_rollback_to(struct rf_store *st, int group)
+{
+    return rf_pg_sql(&st->w, group ? "ROLLBACK TO grp" : "ROLLBACK TO op");
+}
+
+/* the connection went, and the transaction with it */
+static int pg_in_tx(struct rf_store *st)
+{
+    return st->w.db && rf_pg_in_tx(&st->w);
+}
+
+/* an error of the connection or the server, not of the op: the batch */
+static int pg_op_sinks(struct rf_store *st, int status)
+{
+    return status == RF_ERR_DB && PQstatus(st->w.db) != CONNECTION_OK;
+}
+
+/* The batch's mark (unless the pipeline wrote it), then COMMIT. */
+static int pg_commit(struct rf_store *st, int applied)
+{
+    struct pgconn *c = &st->w;
+    int rc;
+    if (!applied) {
         struct pgp mp = {0};
         mark_params(st, &mp);
         if ((rc = rf_pg_run(c, P_MARK_PUT, &mp, NULL)) != 0)
-            goto fail;
+            return rc;
     }
     if ((rc = rf_store_fault_hit(&st->files)) != 0)
-        goto fail;
+        return rc;
     if ((rc = rf_pg_commit(c)) != 0 && PQstatus(c->db) != CONNECTION_OK) {
         /* COMMIT was sent and its answer lost with the connection (PostgreSQL
          * crashed or restarted): it may have committed. Ask, rather than
          * tell people "not saved" about what is stored (they would send it
          * again); unknown stays a failure: never a false "sent". */
-        int done = rf_pg_committed(c, xid, st->writer, st->batch);
+        int done = rf_pg_committed(c, st->xid, st->writer, st->batch);
         if (done == 1) {
             rf_log_info("store: a COMMIT's answer was lost; the batch is committed");
             rc = 0;
@@ -635,27 +582,37 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
                         "its batch is reported as not stored");
         }
     }
-    if (rc != 0)
-        goto fail;
-    size_t nd = 0;
-    for (size_t i = 0; i < n; i++)
-        if (st->dead[i][0])
-            memcpy(st->dead[nd++], st->dead[i], RF_BLOB_NAME_LEN + 1);
-    if (nd > 0)
-        rf_blobdir_unlink(&st->files, st->dead, nd);
-    pthread_mutex_unlock(&st->wmu);
-    rf_store_settle(st, ops, n);
-    return 0;
-fail:
-    if (c->db && rf_pg_in_tx(c))
-        rf_pg_sql(c, "ROLLBACK");
-    for (size_t i = 0; i < n; i++)
-        ops[i].status = rc;
-    pthread_mutex_unlock(&st->wmu);
-    if (rc != RF_ERR_DB || !c->db || PQstatus(c->db) == CONNECTION_OK || rf_pg_outage_failure())
-        rf_log_error("store: transaction failed", rc);
-    rf_store_settle(st, ops, n);
     return rc;
+}
+
+static void pg_rollback(struct rf_store *st)
+{
+    rf_pg_sql(&st->w, "ROLLBACK");
+}
+
+/* An outage is logged once (rf_pg_outage_failure), not per batch. */
+static int pg_log_failure(struct rf_store *st, int rc)
+{
+    struct pgconn *c = &st->w;
+    return rc != RF_ERR_DB || !c->db || PQstatus(c->db) == CONNECTION_OK || rf_pg_outage_failure();
+}
+
+static const struct rf_batch_ops pg_batch = {
+    .begin = pg_begin,
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .apply_op = op_apply,
+    .in_tx = pg_in_tx,
+    .op_sinks = pg_op_sinks,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .log_failure = pg_log_failure,
+};
+
+int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    return rf_batch_apply(st, &pg_batch, &st->wmu, &st->dead, ops, n);
 }
 
 /* ---- retention (as in the SQLite backend: one transaction per case) ---- */
@@ -689,9 +646,9 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     if ((rc = rf_pg_exec(c, P_PURGE_BLOBS, &p, &r)) != 0)
         return rc;
     int rows = PQntuples(r);
-    if ((rc = dead_reserve(st, rows > 0 ? (size_t)rows : 1)) == 0)
+    if ((rc = rf_dead_reserve(&st->dead, rows > 0 ? (size_t)rows : 1)) == 0)
         for (int i = 0; rc == 0 && i < rows; i++)
-            if ((rc = rf_pg_text(st->dead[i], RF_BLOB_NAME_LEN + 1, r, i, 0)) == 0)
+            if ((rc = rf_pg_text(st->dead.name[i], RF_BLOB_NAME_LEN + 1, r, i, 0)) == 0)
                 pc->blobs++;
     PQclear(r);
     if (rc != 0 || (rc = rf_pg_run(c, P_PURGE_OBJECTS, &p, &pc->objects)) != 0)
@@ -729,7 +686,7 @@ static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_
         return rc;
     }
     if (pc->blobs > 0)
-        rf_blobdir_unlink(&st->files, st->dead, pc->blobs);
+        rf_blobdir_unlink(&st->files, st->dead.name, pc->blobs);
     pthread_mutex_unlock(&st->wmu);
     return 0;
 }

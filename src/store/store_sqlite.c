@@ -670,7 +670,7 @@ void rf_sqlite_close(struct rf_store *st)
         conn_close(&st->readers[i]);
     conn_close(&st->w);
     rf_blobdir_close(&st->files);
-    free(st->dead);
+    free(st->dead.name);
     free(st->dbpath);
     pthread_cond_destroy(&st->rcv);
     pthread_mutex_destroy(&st->rmu);

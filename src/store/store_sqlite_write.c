@@ -421,131 +421,63 @@ static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAM
     return RF_ERR_INVALID;
 }
 
-/* An error that means the transaction, not just the op, is in trouble. */
-static int batch_fatal(int rc)
+/* ---- the batch's primitives (the driver is batch.c) ---- */
+
+static int sq_begin(struct rf_store *st, struct rf_op *ops, size_t n, int *applied)
 {
-    return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
+    (void)ops;
+    (void)n;
+    *applied = 0;
+    return rf_sqlite_run(&st->w, S_BEGIN);
 }
 
-static int dead_reserve(struct rf_store *st, size_t n)
+static int sq_savepoint(struct rf_store *st, int group)
 {
-    if (n <= st->dead_cap)
-        return 0;
-    void *p = realloc(st->dead, n * sizeof(*st->dead));
-    if (!p)
-        return RF_ERR_NOMEM;
-    st->dead = p;
-    st->dead_cap = n;
-    return 0;
+    return rf_sqlite_run(&st->w, group ? S_GROUP_SAVEPOINT : S_SAVEPOINT);
 }
 
-/* Runs one op under its own savepoint; 0 (whatever the op's status), or the
- * error that sinks the transaction. */
-static int apply_one(struct rf_store *st, struct rf_op *op, char *dead)
+static int sq_release(struct rf_store *st, int group)
 {
-    struct conn *c = &st->w;
-    int rc = rf_sqlite_run(c, S_SAVEPOINT);
-    if (rc != 0)
-        return rc;
-    dead[0] = '\0';
-    op->status = op_apply(st, op, dead);
-    if (op->status == 0)
-        return rf_sqlite_run(c, S_RELEASE);
-    dead[0] = '\0';
-    /* SQLite may have rolled the whole transaction back on its own */
-    if (sqlite3_get_autocommit(c->db))
-        return batch_fatal(op->status) ? op->status : RF_ERR_DB;
-    if ((rc = rf_sqlite_run(c, S_ROLLBACK_TO)) != 0 || (rc = rf_sqlite_run(c, S_RELEASE)) != 0)
-        return rc;
-    return 0;
+    return rf_sqlite_run(&st->w, group ? S_GROUP_RELEASE : S_RELEASE);
 }
 
-/* Runs ops[0..g) all-or-nothing under the group savepoint. */
-static int apply_group(struct rf_store *st, struct rf_op *ops, size_t g,
-                       char (*dead)[RF_BLOB_NAME_LEN + 1])
+static int sq_rollback_to(struct rf_store *st, int group)
 {
-    struct conn *c = &st->w;
-    int rc = rf_sqlite_run(c, S_GROUP_SAVEPOINT);
-    if (rc != 0)
-        return rc;
-    int failed = 0;
-    for (size_t i = 0; i < g; i++) {
-        if ((rc = apply_one(st, &ops[i], dead[i])) != 0)
-            return rc;
-        if (ops[i].status != 0) {
-            failed = ops[i].status;
-            break;
-        }
-    }
-    if (failed == 0)
-        return rf_sqlite_run(c, S_GROUP_RELEASE);
-    for (size_t i = 0; i < g; i++) {
-        ops[i].status = failed;
-        dead[i][0] = '\0';
-    }
-    if ((rc = rf_sqlite_run(c, S_GROUP_ROLLBACK_TO)) != 0 ||
-        (rc = rf_sqlite_run(c, S_GROUP_RELEASE)) != 0)
-        return rc;
-    return 0;
+    return rf_sqlite_run(&st->w, group ? S_GROUP_ROLLBACK_TO : S_ROLLBACK_TO);
 }
 
-/* Runs the ops inside the open transaction; 0, or the error that sinks it. */
-static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
+/* SQLite may have rolled the whole transaction back on its own */
+static int sq_in_tx(struct rf_store *st)
 {
-    for (size_t i = 0; i < n;) {
-        size_t g = ops[i].group > 1 ? ops[i].group : 1;
-        if (g > n - i)
-            return RF_ERR_INVALID;
-        int rc = g == 1 ? apply_one(st, &ops[i], st->dead[i])
-                        : apply_group(st, &ops[i], g, &st->dead[i]);
-        if (rc != 0)
-            return rc;
-        i += g;
-    }
-    return 0;
+    return !sqlite3_get_autocommit(st->w.db);
 }
+
+static int sq_commit(struct rf_store *st, int applied)
+{
+    (void)applied;
+    int rc = rf_store_fault_hit(&st->files);
+    return rc != 0 ? rc : rf_sqlite_run(&st->w, S_COMMIT);
+}
+
+static void sq_rollback(struct rf_store *st)
+{
+    rf_sqlite_run(&st->w, S_ROLLBACK);
+}
+
+static const struct rf_batch_ops sqlite_batch = {
+    .begin = sq_begin,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .apply_op = op_apply,
+    .in_tx = sq_in_tx,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+};
 
 int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n)
 {
-    struct conn *c = &st->w;
-    int rc;
-    if (n == 0)
-        return 0;
-    assert(!rf_committer_in_completion());
-    if (st->files.readonly) {
-        for (size_t i = 0; i < n; i++)
-            ops[i].status = RF_ERR_INVALID;
-        return RF_ERR_INVALID;
-    }
-    pthread_mutex_lock(&st->wmu);
-    if ((rc = dead_reserve(st, n)) != 0)
-        goto fail;
-    if ((rc = rf_sqlite_run(c, S_BEGIN)) != 0)
-        goto fail;
-    if ((rc = apply_ops(st, ops, n)) != 0)
-        goto fail;
-    if ((rc = rf_store_fault_hit(&st->files)) != 0)
-        goto fail;
-    if ((rc = rf_sqlite_run(c, S_COMMIT)) != 0)
-        goto fail;
-    size_t nd = 0;
-    for (size_t i = 0; i < n; i++)
-        if (st->dead[i][0])
-            memcpy(st->dead[nd++], st->dead[i], RF_BLOB_NAME_LEN + 1);
-    if (nd > 0)
-        rf_blobdir_unlink(&st->files, st->dead, nd);
-    pthread_mutex_unlock(&st->wmu);
-    rf_store_settle(st, ops, n);
-    return 0;
-fail:
-    if (!sqlite3_get_autocommit(c->db))
-        rf_sqlite_run(c, S_ROLLBACK);
-    for (size_t i = 0; i < n; i++)
-        ops[i].status = rc;
-    pthread_mutex_unlock(&st->wmu);
-    rf_log_error("store: transaction failed", rc);
-    rf_store_settle(st, ops, n);
-    return rc;
+    return rf_batch_apply(st, &sqlite_batch, &st->wmu, &st->dead, ops, n);
 }
 
 /* ---- retention ---- */
@@ -553,7 +485,7 @@ fail:
 struct purge_case {
     int64_t id;
     uint64_t objects;
-    size_t blobs; /* names in st->dead[0..blobs) */
+    size_t blobs; /* names in st->dead.name[0..blobs) */
 };
 
 /* Collects the blob names of source id's objects into st->dead. */
@@ -574,8 +506,8 @@ static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
             rc = rf_sqlite_err(r);
             break;
         }
-        if ((rc = dead_reserve(st, *n + 1)) != 0 ||
-            (rc = rf_sqlite_copy_text(st->dead[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
+        if ((rc = rf_dead_reserve(&st->dead, *n + 1)) != 0 ||
+            (rc = rf_sqlite_copy_text(st->dead.name[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
             break;
         (*n)++;
     }
@@ -645,7 +577,7 @@ static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_
         return rc;
     }
     if (pc->blobs > 0)
-        rf_blobdir_unlink(&st->files, st->dead, pc->blobs);
+        rf_blobdir_unlink(&st->files, st->dead.name, pc->blobs);
     pthread_mutex_unlock(&st->wmu);
     return 0;
 }
