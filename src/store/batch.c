@@ -1,18 +1,25 @@
 /*
- * batch.c - rf_store_apply for every backend (store_internal.h, "the batch
- * driver"): the savepoint per op and per group, each op's and group's own
- * fate and status, the blobs of deleted objects unlinked only after COMMIT,
- * the log of a failed transaction. The backends give their primitives
- * (struct rf_batch_ops): SQLite's in store_sqlite_write.c, PostgreSQL's
- * (with its pipelined fast path and the lost-COMMIT resolution) in
- * store_pg_write.c. docs/storage.md, "Durability protocol".
+ * batch.c - rf_store_apply and rf_store_purge for every backend
+ * (store_internal.h, "the batch driver"): the savepoint per op and per
+ * group, each op's and group's own fate and status, the blobs of deleted
+ * objects unlinked only after COMMIT, the log of a failed transaction; the
+ * purge's transaction per case and its audit entry; and what the backends'
+ * ops share (an object put's checks, case ids, nonce slots, an audit
+ * entry's fields). The backends give their primitives (struct
+ * rf_batch_ops): SQLite's in store_sqlite_write.c, PostgreSQL's (with its
+ * pipelined fast path and the lost-COMMIT resolution) in store_pg_write.c.
+ * docs/storage.md, "Durability protocol".
  */
+#include "lib/apisig.h"
+#include "lib/audit.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "store/commit.h"
 #include "store/store_internal.h"
 
 #include <assert.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,11 +124,16 @@ int rf_batch_apply(struct rf_store *st, const struct rf_batch_ops *bo, pthread_m
     pthread_mutex_lock(wmu);
     if ((rc = rf_dead_reserve(dead, n)) != 0)
         goto fail;
-    if ((rc = bo->begin(st, ops, n, &applied)) != 0)
+    rc = bo->batch_begin ? bo->batch_begin(st, ops, n, &applied) : bo->tx_begin(st);
+    if (rc != 0)
         goto fail;
     if (!applied && (rc = apply_ops(st, bo, ops, n, dead->name)) != 0)
         goto fail;
-    if ((rc = bo->commit(st, applied)) != 0)
+    if (bo->batch_commit)
+        rc = bo->batch_commit(st, applied);
+    else if ((rc = rf_store_fault_hit(f)) == 0)
+        rc = bo->tx_commit(st);
+    if (rc != 0)
         goto fail;
     size_t nd = 0;
     for (size_t i = 0; i < n; i++)
@@ -143,4 +155,163 @@ fail:
         rf_log_error("store: transaction failed", rc);
     rf_store_settle(st, ops, n);
     return rc;
+}
+
+/* ---- retention ---- */
+
+/* One transaction: purges the next expired case; pc->id = 0 when none is left. */
+static int purge_one(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
+                     struct rf_dead *dead, int64_t after, uint32_t today, uint32_t inactive,
+                     struct rf_purge_case *pc)
+{
+    struct rf_store_files *f = rf_store_files_of(st);
+    memset(pc, 0, sizeof(*pc));
+    pthread_mutex_lock(wmu);
+    int rc = bo->tx_begin(st);
+    if (rc == 0)
+        rc = bo->purge_next(st, dead, after, today, inactive, pc);
+    if (rc == 0 && pc->id == 0) {
+        bo->rollback(st); /* nothing was written */
+        pthread_mutex_unlock(wmu);
+        return 0;
+    }
+    if (rc == 0)
+        rc = rf_store_fault_hit(f);
+    if (rc == 0)
+        rc = bo->tx_commit(st);
+    if (rc != 0) {
+        if (bo->in_tx(st))
+            bo->rollback(st);
+        pc->id = 0;
+        pthread_mutex_unlock(wmu);
+        return rc;
+    }
+    if (pc->blobs > 0)
+        rf_blobdir_unlink(f, dead->name, pc->blobs);
+    pthread_mutex_unlock(wmu);
+    return 0;
+}
+
+/* Appends the "purge" entry (actor: the server) in a transaction of its own. */
+static int purge_audit(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
+                       const struct rf_purge_counts *n)
+{
+    char target[RF_AUDIT_TARGET_MAX + 1];
+    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
+             (unsigned long long)n->objects);
+    pthread_mutex_lock(wmu);
+    int rc = bo->tx_begin(st);
+    if (rc == 0)
+        rc = bo->purge_audit(st, target);
+    if (rc == 0)
+        rc = rf_store_fault_hit(rf_store_files_of(st));
+    if (rc == 0)
+        rc = bo->tx_commit(st);
+    if (rc != 0 && bo->in_tx(st))
+        bo->rollback(st);
+    pthread_mutex_unlock(wmu);
+    return rc;
+}
+
+int rf_batch_purge(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
+                   struct rf_dead *dead, uint32_t today, uint32_t inactive_days,
+                   struct rf_purge_counts *out)
+{
+    struct rf_purge_counts n = {0, 0, 0};
+    int64_t after = 0;
+    int rc;
+    *out = n;
+    if (rf_store_files_of(st)->readonly)
+        return RF_ERR_INVALID;
+    for (;;) {
+        struct rf_purge_case pc;
+        rc = purge_one(st, bo, wmu, dead, after, today, inactive_days, &pc);
+        if (rc != 0 || pc.id == 0)
+            break;
+        n.cases++;
+        n.objects += pc.objects;
+        n.blobs += pc.blobs;
+        after = pc.id;
+    }
+    /* what was deleted is recorded even if a later case failed */
+    int arc = purge_audit(st, bo, wmu, &n);
+    if (rc == 0)
+        rc = arc;
+    if (bo->purge_done)
+        bo->purge_done(st, &n);
+    if (rc != 0)
+        rf_log_error("store: purge failed", rc);
+    *out = n;
+    return rc;
+}
+
+/* ---- what both backends' ops share ---- */
+
+int rf_batch_object_check(struct rf_store_files *f, const struct rf_op *op, uint64_t *size)
+{
+    int rc;
+    if (op->kind >= 32)
+        return RF_ERR_INVALID;
+    if (op->blob_name[0] != '\0') {
+        if (!rf_blob_name_valid(op->blob_name))
+            return RF_ERR_INVALID;
+        if ((rc = rf_blobdir_stat(f, op->blob_name, size)) != 0)
+            return rc;
+        if (*size != op->size || *size > INT64_MAX)
+            return RF_ERR_INVALID;
+    } else {
+        if (op->len > RF_INLINE_MAX)
+            return RF_ERR_LIMIT;
+        if (!op->data && op->len)
+            return RF_ERR_INVALID;
+        *size = op->len;
+    }
+    return 0;
+}
+
+void rf_batch_case_id(char out[RF_CASE_ID_LEN + 1])
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
+        out[i] = alphabet[randombytes_uniform(32)];
+    out[RF_CASE_ID_LEN] = '\0';
+}
+
+int64_t rf_batch_nonce_slot(int64_t t)
+{
+    return t >= 0 ? t / RF_APISIG_MAX_SKEW : -((-t + RF_APISIG_MAX_SKEW - 1) / RF_APISIG_MAX_SKEW);
+}
+
+/* Printable ASCII only, min..max bytes: audit fields are shown to people. */
+static int audit_text_ok(const char *t, size_t min, size_t max)
+{
+    size_t n = t ? strnlen(t, max + 1) : 0;
+    if (n < min || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+int rf_batch_audit_ok(const char *action, const char *target, const uint8_t *req, size_t req_len)
+{
+    return audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) &&
+           audit_text_ok(target ? target : "", 0, RF_AUDIT_TARGET_MAX) &&
+           req_len <= RF_AUDIT_REQ_MAX && (req_len == 0 || req != NULL);
+}
+
+int rf_batch_audit_fill(struct rf_audit_entry *e, const uint8_t actor[32], const char *action,
+                        const char *target, const uint8_t *req, size_t req_len)
+{
+    if (!target)
+        target = "";
+    e->day = rf_store_today();
+    memcpy(e->actor, actor, sizeof(e->actor));
+    memcpy(e->action, action, strlen(action) + 1);
+    memcpy(e->target, target, strlen(target) + 1);
+    if (req_len > 0)
+        memcpy(e->req, req, req_len);
+    e->req_len = (uint16_t)req_len;
+    return rf_audit_hash(e->hash, e);
 }

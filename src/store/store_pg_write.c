@@ -67,14 +67,6 @@ static int op_setting_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_SETTING_PUT, &p, NULL);
 }
 
-static void case_id_new(char out[RF_CASE_ID_LEN + 1])
-{
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
-        out[i] = alphabet[randombytes_uniform(32)];
-    out[RF_CASE_ID_LEN] = '\0';
-}
-
 static int op_source_create(struct pgconn *c, struct rf_op *op)
 {
     struct rf_source src;
@@ -92,7 +84,7 @@ static int op_source_create(struct pgconn *c, struct rf_op *op)
     memcpy(src.pk, op->pk, sizeof(src.pk));
     src.day = rf_store_today();
     for (int tries = 0; tries < PG_CASE_ID_TRIES; tries++) {
-        case_id_new(src.case_id);
+        rf_batch_case_id(src.case_id);
         memset(&p, 0, sizeof(p));
         rf_pgp_bytes(&p, op->lookup_id, 32);
         rf_pgp_text(&p, src.case_id);
@@ -117,25 +109,9 @@ static int op_object_put(struct rf_store *st, struct pgconn *c, struct rf_op *op
     int in_blob = op->blob_name[0] != '\0';
     uint64_t size;
     int64_t seq = 0;
-    int rc;
-    if (op->kind >= 32)
-        return RF_ERR_INVALID;
-    if (in_blob) {
-        if (!rf_blob_name_valid(op->blob_name))
-            return RF_ERR_INVALID;
-        if ((rc = rf_blobdir_stat(&st->files, op->blob_name, &size)) != 0)
-            return rc;
-        if (size != op->size || size > INT64_MAX)
-            return RF_ERR_INVALID;
-    } else {
-        if (op->len > RF_INLINE_MAX)
-            return RF_ERR_LIMIT;
-        if (!op->data && op->len)
-            return RF_ERR_INVALID;
-        size = op->len;
-    }
+    int rc = rf_batch_object_check(&st->files, op, &size);
     /* the number, and the lock that orders this commit among all writers */
-    if ((rc = exec_i64(c, P_SEQ_NEXT, NULL, &seq)) != 0)
+    if (rc != 0 || (rc = exec_i64(c, P_SEQ_NEXT, NULL, &seq)) != 0)
         return rc;
     struct pgp p = {0};
     rf_pgp_i64(&p, seq);
@@ -256,16 +232,11 @@ static int op_grant_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_GRANT_PUT, &p, NULL);
 }
 
-static int64_t nonce_slot(int64_t t)
-{
-    return t >= 0 ? t / RF_APISIG_MAX_SKEW : -((-t + RF_APISIG_MAX_SKEW - 1) / RF_APISIG_MAX_SKEW);
-}
-
 /* As in the SQLite backend: deletes up to max nonces two slots old (0: all). */
 static int nonce_prune(struct pgconn *c, int64_t now, int64_t max)
 {
     struct pgp p = {0};
-    rf_pgp_i64(&p, nonce_slot(now) - 2);
+    rf_pgp_i64(&p, rf_batch_nonce_slot(now) - 2);
     if (max > 0)
         rf_pgp_i64(&p, max);
     else
@@ -280,19 +251,8 @@ static int op_nonce_put(struct pgconn *c, struct rf_op *op)
         return rc;
     struct pgp p = {0};
     rf_pgp_bytes(&p, op->nonce, sizeof(op->nonce));
-    rf_pgp_i64(&p, nonce_slot(op->ts));
+    rf_pgp_i64(&p, rf_batch_nonce_slot(op->ts));
     return rf_pg_run(c, P_NONCE_PUT, &p, NULL); /* stored already: RF_ERR_EXISTS */
-}
-
-static int audit_text_ok(const char *t, size_t min, size_t max)
-{
-    size_t n = t ? strnlen(t, max + 1) : 0;
-    if (n < min || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (t[i] < 0x20 || t[i] > 0x7e)
-            return 0;
-    return 1;
 }
 
 /* Appends the next link of the audit chain inside the open transaction,
@@ -302,11 +262,7 @@ static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *a
 {
     struct rf_audit_entry e;
     PGresult *r;
-    if (!target)
-        target = "";
-    if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
-        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX) || req_len > RF_AUDIT_REQ_MAX ||
-        (req_len > 0 && req == NULL))
+    if (!rf_batch_audit_ok(action, target, req, req_len))
         return RF_ERR_INVALID;
     memset(&e, 0, sizeof(e));
     int rc = rf_pg_run(c, P_ORDER_LOCK, NULL, NULL);
@@ -321,14 +277,7 @@ static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *a
     PQclear(r);
     if (rc != 0)
         return rc;
-    e.day = rf_store_today();
-    memcpy(e.actor, actor, sizeof(e.actor));
-    memcpy(e.action, action, strlen(action) + 1);
-    memcpy(e.target, target, strlen(target) + 1);
-    if (req_len > 0)
-        memcpy(e.req, req, req_len);
-    e.req_len = (uint16_t)req_len;
-    if ((rc = rf_audit_hash(e.hash, &e)) != 0)
+    if ((rc = rf_batch_audit_fill(&e, actor, action, target, req, req_len)) != 0)
         return rc;
     struct pgp p = {0};
     rf_pgp_i64(&p, (int64_t)e.id);
@@ -424,20 +373,10 @@ static int fast_reserve(struct rf_store *st, size_t n)
  * before it writes: only then the pipeline can be expected to succeed. */
 static int fast_eligible(struct rf_store *st, const struct rf_op *ops, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const struct rf_op *op = &ops[i];
-        uint64_t size;
-        if (op->type != RF_OP_OBJECT_PUT || op->kind >= 32)
+    uint64_t size;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].type != RF_OP_OBJECT_PUT || rf_batch_object_check(&st->files, &ops[i], &size))
             return 0;
-        if (op->blob_name[0] != '\0') {
-            if (!rf_blob_name_valid(op->blob_name) ||
-                rf_blobdir_stat(&st->files, op->blob_name, &size) != 0 || size != op->size ||
-                size > INT64_MAX)
-                return 0;
-        } else if (op->len > RF_INLINE_MAX || (!op->data && op->len)) {
-            return 0;
-        }
-    }
     return 1;
 }
 
@@ -501,7 +440,18 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
     return rc;
 }
 
-/* ---- the batch's primitives (the driver is batch.c) ---- */
+/* ---- the primitives of batches and retention (the drivers: batch.c) ---- */
+
+static int pg_tx_begin(struct rf_store *st)
+{
+    int rc = rf_pg_ensure(&st->w);
+    return rc != 0 ? rc : rf_pg_sql(&st->w, "BEGIN");
+}
+
+static int pg_tx_commit(struct rf_store *st)
+{
+    return rf_pg_commit(&st->w);
+}
 
 /* BEGIN, after the pipelined batch if the ops are eligible for it (then
  * *applied: every op ran); the batch's number and transaction id in st. */
@@ -597,34 +547,10 @@ static int pg_log_failure(struct rf_store *st, int rc)
     return rc != RF_ERR_DB || !c->db || PQstatus(c->db) == CONNECTION_OK || rf_pg_outage_failure();
 }
 
-static const struct rf_batch_ops pg_batch = {
-    .begin = pg_begin,
-    .savepoint = pg_savepoint,
-    .release = pg_release,
-    .rollback_to = pg_rollback_to,
-    .apply_op = op_apply,
-    .in_tx = pg_in_tx,
-    .op_sinks = pg_op_sinks,
-    .commit = pg_commit,
-    .rollback = pg_rollback,
-    .log_failure = pg_log_failure,
-};
-
-int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
-{
-    return rf_batch_apply(st, &pg_batch, &st->wmu, &st->dead, ops, n);
-}
-
 /* ---- retention (as in the SQLite backend: one transaction per case) ---- */
 
-struct purge_case {
-    int64_t id;
-    uint64_t objects;
-    size_t blobs;
-};
-
-static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                         struct purge_case *pc)
+static int pg_purge_next(struct rf_store *st, struct rf_dead *dead, int64_t after, uint32_t today,
+                         uint32_t inactive, struct rf_purge_case *pc)
 {
     struct pgconn *c = &st->w;
     struct pgp p = {0};
@@ -646,9 +572,9 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     if ((rc = rf_pg_exec(c, P_PURGE_BLOBS, &p, &r)) != 0)
         return rc;
     int rows = PQntuples(r);
-    if ((rc = rf_dead_reserve(&st->dead, rows > 0 ? (size_t)rows : 1)) == 0)
+    if ((rc = rf_dead_reserve(dead, rows > 0 ? (size_t)rows : 1)) == 0)
         for (int i = 0; rc == 0 && i < rows; i++)
-            if ((rc = rf_pg_text(st->dead.name[i], RF_BLOB_NAME_LEN + 1, r, i, 0)) == 0)
+            if ((rc = rf_pg_text(dead->name[i], RF_BLOB_NAME_LEN + 1, r, i, 0)) == 0)
                 pc->blobs++;
     PQclear(r);
     if (rc != 0 || (rc = rf_pg_run(c, P_PURGE_OBJECTS, &p, &pc->objects)) != 0)
@@ -659,89 +585,39 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     return gone == 1 ? 0 : RF_ERR_DB;
 }
 
-static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                     struct purge_case *pc)
-{
-    struct pgconn *c = &st->w;
-    pthread_mutex_lock(&st->wmu);
-    int rc = rf_pg_ensure(c);
-    if (rc == 0)
-        rc = rf_pg_sql(c, "BEGIN");
-    if (rc == 0)
-        rc = purge_next_tx(st, after, today, inactive, pc);
-    if (rc == 0 && pc->id == 0) {
-        rf_pg_sql(c, "ROLLBACK");
-        pthread_mutex_unlock(&st->wmu);
-        return 0;
-    }
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_pg_commit(c);
-    if (rc != 0) {
-        if (c->db && rf_pg_in_tx(c))
-            rf_pg_sql(c, "ROLLBACK");
-        pc->id = 0;
-        pthread_mutex_unlock(&st->wmu);
-        return rc;
-    }
-    if (pc->blobs > 0)
-        rf_blobdir_unlink(&st->files, st->dead.name, pc->blobs);
-    pthread_mutex_unlock(&st->wmu);
-    return 0;
-}
-
-static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
+static int pg_purge_audit(struct rf_store *st, const char *target)
 {
     static const uint8_t server[32];
-    struct pgconn *c = &st->w;
-    char target[RF_AUDIT_TARGET_MAX + 1];
-    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
-             (unsigned long long)n->objects);
-    pthread_mutex_lock(&st->wmu);
-    int rc = rf_pg_ensure(c);
-    if (rc == 0)
-        rc = rf_pg_sql(c, "BEGIN");
-    if (rc == 0)
-        rc = nonce_prune(c, (int64_t)time(NULL), 0);
-    if (rc == 0)
-        rc = audit_append(c, server, "purge", target, NULL, 0);
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_pg_commit(c);
-    if (rc != 0 && c->db && rf_pg_in_tx(c))
-        rf_pg_sql(c, "ROLLBACK");
-    pthread_mutex_unlock(&st->wmu);
-    return rc;
+    int rc = nonce_prune(&st->w, (int64_t)time(NULL), 0);
+    return rc != 0 ? rc : audit_append(&st->w, server, "purge", target, NULL, 0);
+}
+
+static const struct rf_batch_ops pg_batch = {
+    .tx_begin = pg_tx_begin,
+    .tx_commit = pg_tx_commit,
+    .rollback = pg_rollback,
+    .in_tx = pg_in_tx,
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .apply_op = op_apply,
+    .batch_begin = pg_begin,
+    .batch_commit = pg_commit,
+    .op_sinks = pg_op_sinks,
+    .log_failure = pg_log_failure,
+    .purge_next = pg_purge_next,
+    .purge_audit = pg_purge_audit,
+};
+
+int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    return rf_batch_apply(st, &pg_batch, &st->wmu, &st->dead, ops, n);
 }
 
 int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                 struct rf_purge_counts *out)
 {
-    struct rf_purge_counts n = {0, 0, 0};
-    int64_t after = 0;
-    int rc;
-    *out = n;
-    if (st->files.readonly)
-        return RF_ERR_INVALID;
-    for (;;) {
-        struct purge_case pc;
-        rc = purge_one(st, after, today, inactive_days, &pc);
-        if (rc != 0 || pc.id == 0)
-            break;
-        n.cases++;
-        n.objects += pc.objects;
-        n.blobs += pc.blobs;
-        after = pc.id;
-    }
-    int arc = purge_audit(st, &n);
-    if (rc == 0)
-        rc = arc;
-    if (rc != 0)
-        rf_log_error("store: purge failed", rc);
-    *out = n;
-    return rc;
+    return rf_batch_purge(st, &pg_batch, &st->wmu, &st->dead, today, inactive_days, out);
 }
 
 /* PostgreSQL keeps a deleted row's bytes in the table until VACUUM marks

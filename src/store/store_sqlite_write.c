@@ -63,15 +63,6 @@ static int op_setting_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-static void case_id_new(char out[RF_CASE_ID_LEN + 1])
-{
-    /* RFC 4648 base32 alphabet, lower case: 50 random bits */
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
-        out[i] = alphabet[randombytes_uniform(32)];
-    out[RF_CASE_ID_LEN] = '\0';
-}
-
 static int op_source_create(struct conn *c, struct rf_op *op)
 {
     sqlite3_stmt *s = NULL;
@@ -93,7 +84,7 @@ static int op_source_create(struct conn *c, struct rf_op *op)
     memcpy(src.pk, op->pk, sizeof(src.pk));
     src.day = rf_store_today();
     for (int tries = 0; tries < CASE_ID_TRIES; tries++) {
-        case_id_new(src.case_id);
+        rf_batch_case_id(src.case_id);
         sqlite3_bind_blob(s, 1, op->lookup_id, 32, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, src.case_id, RF_CASE_ID_LEN, SQLITE_STATIC);
         sqlite3_bind_blob(s, 3, src.pk, 32, SQLITE_STATIC);
@@ -116,24 +107,8 @@ static int op_object_put(struct rf_store *st, struct conn *c, struct rf_op *op)
     sqlite3_stmt *s = NULL;
     int in_blob = op->blob_name[0] != '\0';
     uint64_t size;
-    int rc;
-    if (op->kind >= 32)
-        return RF_ERR_INVALID;
-    if (in_blob) {
-        if (!rf_blob_name_valid(op->blob_name))
-            return RF_ERR_INVALID;
-        if ((rc = rf_blobdir_stat(&st->files, op->blob_name, &size)) != 0)
-            return rc;
-        if (size != op->size || size > INT64_MAX)
-            return RF_ERR_INVALID;
-    } else {
-        if (op->len > RF_INLINE_MAX)
-            return RF_ERR_LIMIT;
-        if (!op->data && op->len)
-            return RF_ERR_INVALID;
-        size = op->len;
-    }
-    if ((rc = rf_sqlite_stmt(c, S_OBJECT_INSERT, &s)) != 0)
+    int rc = rf_batch_object_check(&st->files, op, &size);
+    if (rc != 0 || (rc = rf_sqlite_stmt(c, S_OBJECT_INSERT, &s)) != 0)
         return rc;
     sqlite3_bind_int64(s, 1, op->source_id);
     sqlite3_bind_int(s, 2, op->kind);
@@ -267,12 +242,6 @@ static int op_grant_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-/* The slot of a signed request's time: nonces are kept by slot, never by time. */
-static int64_t nonce_slot(int64_t t)
-{
-    return t >= 0 ? t / RF_APISIG_MAX_SKEW : -((-t + RF_APISIG_MAX_SKEW - 1) / RF_APISIG_MAX_SKEW);
-}
-
 /* Deletes up to max nonces whose slot is two or more behind now's: a nonce
  * of time ts lies in slot ts / W, so ts < (slot + 1) * W, and once now is in
  * slot + 2 every request of time ts is out of the window (now - ts > W) and
@@ -283,7 +252,7 @@ static int nonce_prune(struct conn *c, int64_t now, int64_t max)
     int rc = rf_sqlite_stmt(c, S_NONCE_PRUNE, &s);
     if (rc != 0)
         return rc;
-    sqlite3_bind_int64(s, 1, nonce_slot(now) - 2);
+    sqlite3_bind_int64(s, 1, rf_batch_nonce_slot(now) - 2);
     sqlite3_bind_int64(s, 2, max > 0 ? max : -1);
     return step_done(s);
 }
@@ -297,20 +266,8 @@ static int op_nonce_put(struct conn *c, struct rf_op *op)
     if ((rc = rf_sqlite_stmt(c, S_NONCE_PUT, &s)) != 0)
         return rc;
     sqlite3_bind_blob(s, 1, op->nonce, sizeof(op->nonce), SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, nonce_slot(op->ts));
+    sqlite3_bind_int64(s, 2, rf_batch_nonce_slot(op->ts));
     return step_done(s); /* a nonce already there: RF_ERR_EXISTS (primary key) */
-}
-
-/* Printable ASCII only, min..max bytes: audit fields are shown to people. */
-static int audit_text_ok(const char *t, size_t min, size_t max)
-{
-    size_t n = t ? strnlen(t, max + 1) : 0;
-    if (n < min || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (t[i] < 0x20 || t[i] > 0x7e)
-            return 0;
-    return 1;
 }
 
 /* Appends the next link of the audit chain inside the open transaction. */
@@ -319,11 +276,7 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
 {
     struct rf_audit_entry e;
     sqlite3_stmt *s = NULL;
-    if (!target)
-        target = "";
-    if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
-        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX) || req_len > RF_AUDIT_REQ_MAX ||
-        (req_len > 0 && req == NULL))
+    if (!rf_batch_audit_ok(action, target, req, req_len))
         return RF_ERR_INVALID;
     memset(&e, 0, sizeof(e));
     int rc = rf_sqlite_stmt(c, S_AUDIT_LAST, &s);
@@ -341,14 +294,7 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
     rf_sqlite_done(s);
     if (rc != 0)
         return rc;
-    e.day = rf_store_today();
-    memcpy(e.actor, actor, sizeof(e.actor));
-    memcpy(e.action, action, strlen(action) + 1);
-    memcpy(e.target, target, strlen(target) + 1);
-    if (req_len > 0)
-        memcpy(e.req, req, req_len);
-    e.req_len = (uint16_t)req_len;
-    if ((rc = rf_audit_hash(e.hash, &e)) != 0)
+    if ((rc = rf_batch_audit_fill(&e, actor, action, target, req, req_len)) != 0)
         return rc;
     if ((rc = rf_sqlite_stmt(c, S_AUDIT_INSERT, &s)) != 0)
         return rc;
@@ -421,14 +367,27 @@ static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAM
     return RF_ERR_INVALID;
 }
 
-/* ---- the batch's primitives (the driver is batch.c) ---- */
+/* ---- the primitives of batches and retention (the drivers: batch.c) ---- */
 
-static int sq_begin(struct rf_store *st, struct rf_op *ops, size_t n, int *applied)
+static int sq_begin(struct rf_store *st)
 {
-    (void)ops;
-    (void)n;
-    *applied = 0;
     return rf_sqlite_run(&st->w, S_BEGIN);
+}
+
+static int sq_commit(struct rf_store *st)
+{
+    return rf_sqlite_run(&st->w, S_COMMIT);
+}
+
+static void sq_rollback(struct rf_store *st)
+{
+    rf_sqlite_run(&st->w, S_ROLLBACK);
+}
+
+/* SQLite may have rolled the whole transaction back on its own */
+static int sq_in_tx(struct rf_store *st)
+{
+    return !sqlite3_get_autocommit(st->w.db);
 }
 
 static int sq_savepoint(struct rf_store *st, int group)
@@ -446,50 +405,10 @@ static int sq_rollback_to(struct rf_store *st, int group)
     return rf_sqlite_run(&st->w, group ? S_GROUP_ROLLBACK_TO : S_ROLLBACK_TO);
 }
 
-/* SQLite may have rolled the whole transaction back on its own */
-static int sq_in_tx(struct rf_store *st)
-{
-    return !sqlite3_get_autocommit(st->w.db);
-}
-
-static int sq_commit(struct rf_store *st, int applied)
-{
-    (void)applied;
-    int rc = rf_store_fault_hit(&st->files);
-    return rc != 0 ? rc : rf_sqlite_run(&st->w, S_COMMIT);
-}
-
-static void sq_rollback(struct rf_store *st)
-{
-    rf_sqlite_run(&st->w, S_ROLLBACK);
-}
-
-static const struct rf_batch_ops sqlite_batch = {
-    .begin = sq_begin,
-    .savepoint = sq_savepoint,
-    .release = sq_release,
-    .rollback_to = sq_rollback_to,
-    .apply_op = op_apply,
-    .in_tx = sq_in_tx,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-};
-
-int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n)
-{
-    return rf_batch_apply(st, &sqlite_batch, &st->wmu, &st->dead, ops, n);
-}
-
 /* ---- retention ---- */
 
-struct purge_case {
-    int64_t id;
-    uint64_t objects;
-    size_t blobs; /* names in st->dead.name[0..blobs) */
-};
-
-/* Collects the blob names of source id's objects into st->dead. */
-static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
+/* Collects the blob names of source id's objects into dead. */
+static int purge_collect_blobs(struct rf_store *st, struct rf_dead *dead, int64_t id, size_t *n)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -506,8 +425,8 @@ static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
             rc = rf_sqlite_err(r);
             break;
         }
-        if ((rc = rf_dead_reserve(&st->dead, *n + 1)) != 0 ||
-            (rc = rf_sqlite_copy_text(st->dead.name[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
+        if ((rc = rf_dead_reserve(dead, *n + 1)) != 0 ||
+            (rc = rf_sqlite_copy_text(dead->name[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
             break;
         (*n)++;
     }
@@ -517,8 +436,8 @@ static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
 
 /* Inside the open transaction: finds the next expired case after `after`
  * and deletes it with its objects (grants cascade). pc->id = 0: none left. */
-static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                         struct purge_case *pc)
+static int sq_purge_next(struct rf_store *st, struct rf_dead *dead, int64_t after, uint32_t today,
+                         uint32_t inactive, struct rf_purge_case *pc)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -535,7 +454,7 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     rf_sqlite_done(s);
     if (r != SQLITE_ROW)
         return r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
-    if ((rc = purge_collect_blobs(st, pc->id, &pc->blobs)) != 0)
+    if ((rc = purge_collect_blobs(st, dead, pc->id, &pc->blobs)) != 0)
         return rc;
     if ((rc = rf_sqlite_stmt(c, S_PURGE_OBJECTS, &s)) != 0)
         return rc;
@@ -551,97 +470,50 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_DB;
 }
 
-/* One transaction: purges the next expired case; pc->id = 0 when none is left. */
-static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                     struct purge_case *pc)
-{
-    struct conn *c = &st->w;
-    pthread_mutex_lock(&st->wmu);
-    int rc = rf_sqlite_run(c, S_BEGIN);
-    if (rc == 0)
-        rc = purge_next_tx(st, after, today, inactive, pc);
-    if (rc == 0 && pc->id == 0) {
-        rf_sqlite_run(c, S_ROLLBACK); /* nothing was written */
-        pthread_mutex_unlock(&st->wmu);
-        return 0;
-    }
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_sqlite_run(c, S_COMMIT);
-    if (rc != 0) {
-        if (!sqlite3_get_autocommit(c->db))
-            rf_sqlite_run(c, S_ROLLBACK);
-        pc->id = 0;
-        pthread_mutex_unlock(&st->wmu);
-        return rc;
-    }
-    if (pc->blobs > 0)
-        rf_blobdir_unlink(&st->files, st->dead.name, pc->blobs);
-    pthread_mutex_unlock(&st->wmu);
-    return 0;
-}
-
-/* Appends the "purge" entry (actor: the server) in a transaction of its own. */
-static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
+/* The "purge" entry (actor: the server), and the nonces of an idle period,
+ * not left for the next request. */
+static int sq_purge_audit(struct rf_store *st, const char *target)
 {
     static const uint8_t server[32];
-    struct conn *c = &st->w;
-    char target[RF_AUDIT_TARGET_MAX + 1];
-    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
-             (unsigned long long)n->objects);
+    int rc = nonce_prune(&st->w, (int64_t)time(NULL), 0);
+    return rc != 0 ? rc : audit_append(&st->w, server, "purge", target, NULL, 0);
+}
+
+/* Deleted pages are zeroed (secure_delete); a passive checkpoint (never
+ * waits for readers while holding the writer) copies the zeroed pages into
+ * the database file now. */
+static void sq_purge_done(struct rf_store *st, const struct rf_purge_counts *n)
+{
+    if (n->cases == 0)
+        return;
     pthread_mutex_lock(&st->wmu);
-    int rc = rf_sqlite_run(c, S_BEGIN);
-    if (rc == 0) /* and the nonces of an idle period, not left for the next request */
-        rc = nonce_prune(c, (int64_t)time(NULL), 0);
-    if (rc == 0)
-        rc = audit_append(c, server, "purge", target, NULL, 0);
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_sqlite_run(c, S_COMMIT);
-    if (rc != 0 && !sqlite3_get_autocommit(c->db))
-        rf_sqlite_run(c, S_ROLLBACK);
+    sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     pthread_mutex_unlock(&st->wmu);
-    return rc;
+}
+
+static const struct rf_batch_ops sqlite_batch = {
+    .tx_begin = sq_begin,
+    .tx_commit = sq_commit,
+    .rollback = sq_rollback,
+    .in_tx = sq_in_tx,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .apply_op = op_apply,
+    .purge_next = sq_purge_next,
+    .purge_audit = sq_purge_audit,
+    .purge_done = sq_purge_done,
+};
+
+int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+{
+    return rf_batch_apply(st, &sqlite_batch, &st->wmu, &st->dead, ops, n);
 }
 
 int rf_sqlite_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                     struct rf_purge_counts *out)
 {
-    struct rf_purge_counts n = {0, 0, 0};
-    int64_t after = 0;
-    int rc;
-    *out = n;
-    if (st->files.readonly)
-        return RF_ERR_INVALID;
-    for (;;) {
-        struct purge_case pc;
-        rc = purge_one(st, after, today, inactive_days, &pc);
-        if (rc != 0 || pc.id == 0)
-            break;
-        n.cases++;
-        n.objects += pc.objects;
-        n.blobs += pc.blobs;
-        after = pc.id;
-    }
-    /* what was deleted is recorded even if a later case failed */
-    int arc = purge_audit(st, &n);
-    if (rc == 0)
-        rc = arc;
-    if (n.cases > 0) {
-        /* deleted pages are zeroed (secure_delete); a passive checkpoint
-         * (never waits for readers while holding the writer) copies the
-         * zeroed pages into the database file now */
-        pthread_mutex_lock(&st->wmu);
-        sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        pthread_mutex_unlock(&st->wmu);
-    }
-    if (rc != 0)
-        rf_log_error("store: purge failed", rc);
-    if (out)
-        *out = n;
-    return rc;
+    return rf_batch_purge(st, &sqlite_batch, &st->wmu, &st->dead, today, inactive_days, out);
 }
 
 int rf_sqlite_checkpoint(struct rf_store *st)
