@@ -41,6 +41,39 @@ static int batch_fatal(int rc)
     return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
 }
 
+/* One op, by its type. */
+static int apply_op(struct rf_store *st, const struct rf_batch_ops *bo, struct rf_op *op,
+                    char dead[RF_BLOB_NAME_LEN + 1])
+{
+    switch (op->type) {
+    case RF_OP_SETTING_PUT:
+        return bo->setting_put(st, op);
+    case RF_OP_SOURCE_CREATE:
+        return bo->source_create(st, op);
+    case RF_OP_OBJECT_PUT:
+        return bo->object_put(st, op);
+    case RF_OP_OBJECT_DELETE:
+        return bo->object_delete(st, op, dead);
+    case RF_OP_TOKEN_PUT:
+        return bo->token_put(st, op);
+    case RF_OP_TOKEN_USE:
+        return bo->token_use(st, op);
+    case RF_OP_STAFF_PUT:
+        return bo->staff_put(st, op);
+    case RF_OP_ROSTER_PUT:
+        return bo->roster_put(st, op);
+    case RF_OP_GRANT_PUT:
+        return bo->grant_put(st, op);
+    case RF_OP_AUDIT_APPEND:
+        return bo->audit_append(st, op);
+    case RF_OP_CASE_SCHEDULE:
+        return bo->case_schedule(st, op);
+    case RF_OP_NONCE_PUT:
+        return bo->nonce_put(st, op);
+    }
+    return RF_ERR_INVALID;
+}
+
 /* Runs one op under its own savepoint; 0 (whatever the op's status), or the
  * error that sinks the transaction. */
 static int apply_one(struct rf_store *st, const struct rf_batch_ops *bo, struct rf_op *op,
@@ -50,7 +83,7 @@ static int apply_one(struct rf_store *st, const struct rf_batch_ops *bo, struct 
     if (rc != 0)
         return rc;
     dead[0] = '\0';
-    op->status = bo->apply_op(st, op, dead);
+    op->status = apply_op(st, bo, op, dead);
     if (op->status == 0)
         return bo->release(st, 0);
     dead[0] = '\0';
@@ -107,10 +140,12 @@ static int apply_ops(struct rf_store *st, const struct rf_batch_ops *bo, struct 
     return 0;
 }
 
-int rf_batch_apply(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
-                   struct rf_dead *dead, struct rf_op *ops, size_t n)
+int rf_batch_apply(struct rf_store *st, struct rf_op *ops, size_t n)
 {
     struct rf_store_files *f = rf_store_files_of(st);
+    const struct rf_batch_ops *bo = f->ops->batch;
+    pthread_mutex_t *wmu = &f->wmu;
+    struct rf_dead *dead = &f->dead;
     int applied = 0;
     int rc;
     if (n == 0)
@@ -160,11 +195,13 @@ fail:
 /* ---- retention ---- */
 
 /* One transaction: purges the next expired case; pc->id = 0 when none is left. */
-static int purge_one(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
-                     struct rf_dead *dead, int64_t after, uint32_t today, uint32_t inactive,
+static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
                      struct rf_purge_case *pc)
 {
     struct rf_store_files *f = rf_store_files_of(st);
+    const struct rf_batch_ops *bo = f->ops->batch;
+    pthread_mutex_t *wmu = &f->wmu;
+    struct rf_dead *dead = &f->dead;
     memset(pc, 0, sizeof(*pc));
     pthread_mutex_lock(wmu);
     int rc = bo->tx_begin(st);
@@ -193,9 +230,11 @@ static int purge_one(struct rf_store *st, const struct rf_batch_ops *bo, pthread
 }
 
 /* Appends the "purge" entry (actor: the server) in a transaction of its own. */
-static int purge_audit(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
-                       const struct rf_purge_counts *n)
+static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
 {
+    struct rf_store_files *f = rf_store_files_of(st);
+    const struct rf_batch_ops *bo = f->ops->batch;
+    pthread_mutex_t *wmu = &f->wmu;
     char target[RF_AUDIT_TARGET_MAX + 1];
     snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
              (unsigned long long)n->objects);
@@ -204,7 +243,7 @@ static int purge_audit(struct rf_store *st, const struct rf_batch_ops *bo, pthre
     if (rc == 0)
         rc = bo->purge_audit(st, target);
     if (rc == 0)
-        rc = rf_store_fault_hit(rf_store_files_of(st));
+        rc = rf_store_fault_hit(f);
     if (rc == 0)
         rc = bo->tx_commit(st);
     if (rc != 0 && bo->in_tx(st))
@@ -213,19 +252,19 @@ static int purge_audit(struct rf_store *st, const struct rf_batch_ops *bo, pthre
     return rc;
 }
 
-int rf_batch_purge(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
-                   struct rf_dead *dead, uint32_t today, uint32_t inactive_days,
+int rf_batch_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                    struct rf_purge_counts *out)
 {
+    struct rf_store_files *f = rf_store_files_of(st);
     struct rf_purge_counts n = {0, 0, 0};
     int64_t after = 0;
     int rc;
     *out = n;
-    if (rf_store_files_of(st)->readonly)
+    if (f->readonly)
         return RF_ERR_INVALID;
     for (;;) {
         struct rf_purge_case pc;
-        rc = purge_one(st, bo, wmu, dead, after, today, inactive_days, &pc);
+        rc = purge_one(st, after, today, inactive_days, &pc);
         if (rc != 0 || pc.id == 0)
             break;
         n.cases++;
@@ -234,11 +273,11 @@ int rf_batch_purge(struct rf_store *st, const struct rf_batch_ops *bo, pthread_m
         after = pc.id;
     }
     /* what was deleted is recorded even if a later case failed */
-    int arc = purge_audit(st, bo, wmu, &n);
+    int arc = purge_audit(st, &n);
     if (rc == 0)
         rc = arc;
-    if (bo->purge_done)
-        bo->purge_done(st, &n);
+    if (f->ops->batch->purge_done)
+        f->ops->batch->purge_done(st, &n);
     if (rc != 0)
         rf_log_error("store: purge failed", rc);
     *out = n;

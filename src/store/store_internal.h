@@ -32,6 +32,12 @@
 struct rf_store_ops;
 struct rf_sess_call;
 
+/* Names of blobs a write deleted the rows of (dead[i]: ops[i]'s, "" none),
+ * unlinked once the transaction committed; also the purge's list. */
+struct rf_dead {
+    char (*name)[RF_BLOB_NAME_LEN + 1];
+    size_t cap;
+};
 struct rf_store_files {
     const struct rf_store_ops *ops; /* the backend (store.c dispatches through it) */
     int dir_fd;                     /* DIR */
@@ -48,6 +54,11 @@ struct rf_store_files {
      * asks it before discarding a blob and never calls the backend else. */
     int (*referenced)(struct rf_store *st, const char *name);
     struct rf_blob_writers *writers; /* rf_store_blob_writers, or NULL: every write synchronous */
+    /* The writer: its lock (a batch, a purge, a migration, everything on
+     * the writer connection) and the names of the blobs its current batch
+     * or purge deleted; the backend inits the lock and frees the names. */
+    pthread_mutex_t wmu;
+    struct rf_dead dead;
 };
 
 static inline struct rf_store_files *rf_store_files_of(struct rf_store *st)
@@ -135,12 +146,6 @@ int rf_store_blob_only(struct rf_store *st, unsigned kind);
  * one error. The blobs of objects the batch deleted are unlinked only after
  * its COMMIT. rf_store_settle runs on the ops before it returns. */
 
-/* Names of blobs a write deleted the rows of (dead[i]: ops[i]'s, "" none),
- * unlinked once the transaction committed; also the purge's list. */
-struct rf_dead {
-    char (*name)[RF_BLOB_NAME_LEN + 1];
-    size_t cap;
-};
 /* Room for n names (grows, never shrinks; free(d->name) at close). */
 int rf_dead_reserve(struct rf_dead *d, size_t n);
 
@@ -151,7 +156,7 @@ struct rf_purge_case {
     size_t blobs; /* their names in dead->name[0..blobs) */
 };
 
-/* A backend's primitives, called under its writer mutex. */
+/* A backend's primitives (its ops->batch), called under its writer lock. */
 struct rf_batch_ops {
     /* A plain transaction: BEGIN (reconnecting first if the backend must),
      * COMMIT (0 only if durable), ROLLBACK; in_tx: 1 if the transaction is
@@ -165,9 +170,20 @@ struct rf_batch_ops {
     int (*savepoint)(struct rf_store *st, int group);
     int (*release)(struct rf_store *st, int group);
     int (*rollback_to)(struct rf_store *st, int group);
-    /* One op inside the transaction: its status; an object delete puts the
-     * name of the row's blob (if any) in dead. */
-    int (*apply_op)(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1]);
+    /* The ops (enum rf_op_type), each inside the transaction: its status;
+     * an object delete puts the name of the row's blob (if any) in dead. */
+    int (*setting_put)(struct rf_store *st, struct rf_op *op);
+    int (*source_create)(struct rf_store *st, struct rf_op *op);
+    int (*object_put)(struct rf_store *st, struct rf_op *op);
+    int (*object_delete)(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1]);
+    int (*token_put)(struct rf_store *st, struct rf_op *op);
+    int (*token_use)(struct rf_store *st, struct rf_op *op);
+    int (*staff_put)(struct rf_store *st, struct rf_op *op);
+    int (*roster_put)(struct rf_store *st, struct rf_op *op);
+    int (*grant_put)(struct rf_store *st, struct rf_op *op);
+    int (*audit_append)(struct rf_store *st, struct rf_op *op);
+    int (*case_schedule)(struct rf_store *st, struct rf_op *op);
+    int (*nonce_put)(struct rf_store *st, struct rf_op *op);
     /* Optional (NULL: tx_begin, *applied 0): opens a batch's transaction;
      * *applied = 1: the backend ran every op itself (statuses and dead names
      * set), the driver goes straight to commit. */
@@ -190,13 +206,11 @@ struct rf_batch_ops {
     void (*purge_done)(struct rf_store *st, const struct rf_purge_counts *n);
 };
 
-/* The backend's rf_store_apply: wmu its writer mutex, dead its names. */
-int rf_batch_apply(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
-                   struct rf_dead *dead, struct rf_op *ops, size_t n);
-/* The backend's rf_store_purge: one transaction per expired case (its
- * blobs unlinked after its commit), then the audit entry in one more. */
-int rf_batch_purge(struct rf_store *st, const struct rf_batch_ops *bo, pthread_mutex_t *wmu,
-                   struct rf_dead *dead, uint32_t today, uint32_t inactive_days,
+/* rf_store_apply, for every backend (its ops->batch). */
+int rf_batch_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+/* rf_store_purge, for every backend: one transaction per expired case
+ * (its blobs unlinked after its commit), then the audit entry in one more. */
+int rf_batch_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                    struct rf_purge_counts *out);
 
 /* What both backends' ops share (batch.c). */
@@ -247,13 +261,12 @@ struct rf_store_ops {
                       struct rf_grant_rec *out, size_t cap, size_t *n);
     int (*audit_list)(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
                       size_t *n);
-    int (*purge)(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                 struct rf_purge_counts *out);
     int (*checkpoint)(struct rf_store *st);
     int (*backup)(struct rf_store *st, int fd, struct rf_backup_info *info);
     int (*counts)(struct rf_store *st, struct rf_store_counts *out);
     int (*usage)(struct rf_store *st, struct rf_store_usage *out);
-    int (*apply)(struct rf_store *st, struct rf_op *ops, size_t n);
+    /* rf_store_apply, rf_store_purge: the driver (batch.c) with these */
+    const struct rf_batch_ops *batch;
     /* migrate.c: rows out, rows in (store.h) */
     int (*export_rows)(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),
                        void *ctx);

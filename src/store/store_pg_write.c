@@ -57,8 +57,9 @@ static int exec_i64(struct pgconn *c, enum pg_stmt id, const struct pgp *p, int6
     return rc;
 }
 
-static int op_setting_put(struct pgconn *c, struct rf_op *op)
+static int op_setting_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     if (!op->key || !*op->key || strlen(op->key) > PG_SETTING_KEY_MAX || (!op->data && op->len))
         return RF_ERR_INVALID;
@@ -67,8 +68,9 @@ static int op_setting_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_SETTING_PUT, &p, NULL);
 }
 
-static int op_source_create(struct pgconn *c, struct rf_op *op)
+static int op_source_create(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     struct rf_source src;
     struct pgp p = {0};
     PGresult *r;
@@ -104,8 +106,9 @@ static int op_source_create(struct pgconn *c, struct rf_op *op)
     return RF_ERR_DB;
 }
 
-static int op_object_put(struct rf_store *st, struct pgconn *c, struct rf_op *op)
+static int op_object_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int in_blob = op->blob_name[0] != '\0';
     uint64_t size;
     int64_t seq = 0;
@@ -132,8 +135,9 @@ static int op_object_put(struct rf_store *st, struct pgconn *c, struct rf_op *op
     return 0;
 }
 
-static int op_object_delete(struct pgconn *c, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+static int op_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     PGresult *r;
     rf_pgp_i64(&p, op->seq);
@@ -149,8 +153,9 @@ static int op_object_delete(struct pgconn *c, struct rf_op *op, char dead[RF_BLO
     return rc;
 }
 
-static int op_token_put(struct pgconn *c, struct rf_op *op)
+static int op_token_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     rf_pgp_bytes(&p, op->token_hash, 32);
     rf_pgp_i64(&p, op->role);
@@ -158,8 +163,9 @@ static int op_token_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_TOKEN_PUT, &p, NULL);
 }
 
-static int op_token_use(struct pgconn *c, struct rf_op *op)
+static int op_token_use(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     PGresult *r;
     rf_pgp_bytes(&p, op->token_hash, 32);
@@ -178,8 +184,9 @@ static int op_token_use(struct pgconn *c, struct rf_op *op)
     return rc;
 }
 
-static int op_staff_put(struct pgconn *c, struct rf_op *op)
+static int op_staff_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     const struct rf_staff_rec *s = &op->staff;
     struct pgp p = {0};
     size_t nlen = strnlen(s->name, sizeof(s->name));
@@ -195,8 +202,9 @@ static int op_staff_put(struct pgconn *c, struct rf_op *op)
 /* Rosters form a chain: each put is exactly the next version (1 first).
  * Two processes putting the same version: the primary key refuses the
  * second (RF_ERR_EXISTS), as a retry would be. */
-static int op_roster_put(struct pgconn *c, struct rf_op *op)
+static int op_roster_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int64_t latest = 0;
     if (!op->data || op->len == 0)
         return RF_ERR_INVALID;
@@ -213,8 +221,9 @@ static int op_roster_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_ROSTER_PUT, &p, NULL);
 }
 
-static int op_grant_put(struct pgconn *c, struct rf_op *op)
+static int op_grant_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int64_t id = 0;
     if (!op->data || op->len != sizeof(((struct rf_grant_rec *)0)->grant) || op->seq <= 0 ||
         memcmp(op->data, op->keyid, sizeof(op->keyid)) != 0)
@@ -244,8 +253,9 @@ static int nonce_prune(struct pgconn *c, int64_t now, int64_t max)
     return rf_pg_run(c, P_NONCE_PRUNE, &p, NULL);
 }
 
-static int op_nonce_put(struct pgconn *c, struct rf_op *op)
+static int op_nonce_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int rc = nonce_prune(c, (int64_t)time(NULL), NONCE_PRUNE_STEP);
     if (rc != 0)
         return rc;
@@ -294,8 +304,15 @@ static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *a
     return rf_pg_run(c, P_AUDIT_INSERT, &p, NULL);
 }
 
-static int op_case_schedule(struct pgconn *c, struct rf_op *op)
+static int op_audit_append(struct rf_store *st, struct rf_op *op)
 {
+    /* data/len: the signed request record of a caseworker's action (audit v2) */
+    return audit_append(&st->w, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
+}
+
+static int op_case_schedule(struct rf_store *st, struct rf_op *op)
+{
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     uint64_t changed = 0;
     rf_pgp_i64(&p, op->source_id);
@@ -307,38 +324,6 @@ static int op_case_schedule(struct pgconn *c, struct rf_op *op)
     if (rc != 0)
         return rc;
     return changed == 1 ? 0 : RF_ERR_NOT_FOUND;
-}
-
-static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
-{
-    struct pgconn *c = &st->w;
-    switch (op->type) {
-    case RF_OP_SETTING_PUT:
-        return op_setting_put(c, op);
-    case RF_OP_SOURCE_CREATE:
-        return op_source_create(c, op);
-    case RF_OP_OBJECT_PUT:
-        return op_object_put(st, c, op);
-    case RF_OP_OBJECT_DELETE:
-        return op_object_delete(c, op, dead);
-    case RF_OP_TOKEN_PUT:
-        return op_token_put(c, op);
-    case RF_OP_TOKEN_USE:
-        return op_token_use(c, op);
-    case RF_OP_STAFF_PUT:
-        return op_staff_put(c, op);
-    case RF_OP_ROSTER_PUT:
-        return op_roster_put(c, op);
-    case RF_OP_GRANT_PUT:
-        return op_grant_put(c, op);
-    case RF_OP_AUDIT_APPEND:
-        return audit_append(c, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
-    case RF_OP_CASE_SCHEDULE:
-        return op_case_schedule(c, op);
-    case RF_OP_NONCE_PUT:
-        return op_nonce_put(c, op);
-    }
-    return RF_ERR_INVALID;
 }
 
 /* ---- the pipelined batch: object puts in one round trip ----
@@ -432,7 +417,7 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
         for (size_t i = 0; i < n; i++) {
             ops[i].seq = rf_pg_i64(calls[3 + i].res, 0, 0);
             ops[i].status = 0;
-            st->dead.name[i][0] = '\0';
+            st->files.dead.name[i][0] = '\0';
         }
     }
     for (size_t i = 0; i < n + 4; i++)
@@ -592,7 +577,7 @@ static int pg_purge_audit(struct rf_store *st, const char *target)
     return rc != 0 ? rc : audit_append(&st->w, server, "purge", target, NULL, 0);
 }
 
-static const struct rf_batch_ops pg_batch = {
+const struct rf_batch_ops rf_pg_batch = {
     .tx_begin = pg_tx_begin,
     .tx_commit = pg_tx_commit,
     .rollback = pg_rollback,
@@ -600,7 +585,18 @@ static const struct rf_batch_ops pg_batch = {
     .savepoint = pg_savepoint,
     .release = pg_release,
     .rollback_to = pg_rollback_to,
-    .apply_op = op_apply,
+    .setting_put = op_setting_put,
+    .source_create = op_source_create,
+    .object_put = op_object_put,
+    .object_delete = op_object_delete,
+    .token_put = op_token_put,
+    .token_use = op_token_use,
+    .staff_put = op_staff_put,
+    .roster_put = op_roster_put,
+    .grant_put = op_grant_put,
+    .audit_append = op_audit_append,
+    .case_schedule = op_case_schedule,
+    .nonce_put = op_nonce_put,
     .batch_begin = pg_begin,
     .batch_commit = pg_commit,
     .op_sinks = pg_op_sinks,
@@ -608,17 +604,6 @@ static const struct rf_batch_ops pg_batch = {
     .purge_next = pg_purge_next,
     .purge_audit = pg_purge_audit,
 };
-
-int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
-{
-    return rf_batch_apply(st, &pg_batch, &st->wmu, &st->dead, ops, n);
-}
-
-int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                struct rf_purge_counts *out)
-{
-    return rf_batch_purge(st, &pg_batch, &st->wmu, &st->dead, today, inactive_days, out);
-}
 
 /* PostgreSQL keeps a deleted row's bytes in the table until VACUUM marks
  * the space free and a later write reuses it, and in the WAL until the
@@ -629,10 +614,10 @@ int rf_pg_checkpoint(struct rf_store *st)
     assert(!rf_committer_in_completion());
     if (st->files.readonly)
         return RF_ERR_INVALID;
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     int rc = rf_pg_ensure(&st->w);
     if (rc == 0)
         rc = rf_pg_sql(&st->w, "VACUUM objects");
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
     return rc;
 }

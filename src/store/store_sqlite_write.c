@@ -50,8 +50,9 @@ static int step_done(sqlite3_stmt *s)
     return r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
 }
 
-static int op_setting_put(struct conn *c, struct rf_op *op)
+static int op_setting_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     if (!op->key || !*op->key || strlen(op->key) > SETTING_KEY_MAX || (!op->data && op->len))
         return RF_ERR_INVALID;
@@ -63,8 +64,9 @@ static int op_setting_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_source_create(struct conn *c, struct rf_op *op)
+static int op_source_create(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     struct rf_source src;
     int rc = rf_sqlite_stmt(c, S_SOURCE_BY_LOOKUP, &s);
@@ -102,8 +104,9 @@ static int op_source_create(struct conn *c, struct rf_op *op)
     return RF_ERR_DB;
 }
 
-static int op_object_put(struct rf_store *st, struct conn *c, struct rf_op *op)
+static int op_object_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int in_blob = op->blob_name[0] != '\0';
     uint64_t size;
@@ -127,8 +130,9 @@ static int op_object_put(struct rf_store *st, struct conn *c, struct rf_op *op)
     return 0;
 }
 
-static int op_object_delete(struct conn *c, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+static int op_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_OBJECT_DELETE, &s);
     if (rc != 0)
@@ -149,8 +153,9 @@ static int op_object_delete(struct conn *c, struct rf_op *op, char dead[RF_BLOB_
     return rc;
 }
 
-static int op_token_put(struct conn *c, struct rf_op *op)
+static int op_token_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_TOKEN_PUT, &s);
     if (rc != 0)
@@ -161,8 +166,9 @@ static int op_token_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_token_use(struct conn *c, struct rf_op *op)
+static int op_token_use(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_TOKEN_USE, &s);
     if (rc != 0)
@@ -183,8 +189,9 @@ static int op_token_use(struct conn *c, struct rf_op *op)
     return rc;
 }
 
-static int op_staff_put(struct conn *c, struct rf_op *op)
+static int op_staff_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     const struct rf_staff_rec *r = &op->staff;
     size_t nlen = strnlen(r->name, sizeof(r->name));
@@ -201,8 +208,9 @@ static int op_staff_put(struct conn *c, struct rf_op *op)
 }
 
 /* Rosters form a chain: each put is exactly the next version (1 first). */
-static int op_roster_put(struct conn *c, struct rf_op *op)
+static int op_roster_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     if (!op->data || op->len == 0)
         return RF_ERR_INVALID;
@@ -225,8 +233,9 @@ static int op_roster_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_grant_put(struct conn *c, struct rf_op *op)
+static int op_grant_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     if (!op->data || op->len != sizeof(((struct rf_grant_rec *)0)->grant) || op->seq <= 0 ||
         memcmp(op->data, op->keyid, sizeof(op->keyid)) != 0)
@@ -257,8 +266,9 @@ static int nonce_prune(struct conn *c, int64_t now, int64_t max)
     return step_done(s);
 }
 
-static int op_nonce_put(struct conn *c, struct rf_op *op)
+static int op_nonce_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = nonce_prune(c, (int64_t)time(NULL), NONCE_PRUNE_STEP);
     if (rc != 0)
@@ -312,15 +322,17 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
     return step_done(s);
 }
 
-static int op_audit_append(struct conn *c, struct rf_op *op)
+static int op_audit_append(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     /* data/len: the signed request record of a caseworker's action (audit v2) */
     return audit_append(c, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
 }
 
 /* day 0 cancels; the teamconfig case refuses a day (trigger: RF_ERR_INVALID). */
-static int op_case_schedule(struct conn *c, struct rf_op *op)
+static int op_case_schedule(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_CASE_SCHEDULE, &s);
     if (rc != 0)
@@ -333,38 +345,6 @@ static int op_case_schedule(struct conn *c, struct rf_op *op)
     if ((rc = step_done(s)) != 0)
         return rc;
     return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_NOT_FOUND;
-}
-
-static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
-{
-    struct conn *c = &st->w;
-    switch (op->type) {
-    case RF_OP_SETTING_PUT:
-        return op_setting_put(c, op);
-    case RF_OP_SOURCE_CREATE:
-        return op_source_create(c, op);
-    case RF_OP_OBJECT_PUT:
-        return op_object_put(st, c, op);
-    case RF_OP_OBJECT_DELETE:
-        return op_object_delete(c, op, dead);
-    case RF_OP_TOKEN_PUT:
-        return op_token_put(c, op);
-    case RF_OP_TOKEN_USE:
-        return op_token_use(c, op);
-    case RF_OP_STAFF_PUT:
-        return op_staff_put(c, op);
-    case RF_OP_ROSTER_PUT:
-        return op_roster_put(c, op);
-    case RF_OP_GRANT_PUT:
-        return op_grant_put(c, op);
-    case RF_OP_AUDIT_APPEND:
-        return op_audit_append(c, op);
-    case RF_OP_CASE_SCHEDULE:
-        return op_case_schedule(c, op);
-    case RF_OP_NONCE_PUT:
-        return op_nonce_put(c, op);
-    }
-    return RF_ERR_INVALID;
 }
 
 /* ---- the primitives of batches and retention (the drivers: batch.c) ---- */
@@ -486,12 +466,12 @@ static void sq_purge_done(struct rf_store *st, const struct rf_purge_counts *n)
 {
     if (n->cases == 0)
         return;
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
 }
 
-static const struct rf_batch_ops sqlite_batch = {
+const struct rf_batch_ops rf_sqlite_batch = {
     .tx_begin = sq_begin,
     .tx_commit = sq_commit,
     .rollback = sq_rollback,
@@ -499,31 +479,31 @@ static const struct rf_batch_ops sqlite_batch = {
     .savepoint = sq_savepoint,
     .release = sq_release,
     .rollback_to = sq_rollback_to,
-    .apply_op = op_apply,
+    .setting_put = op_setting_put,
+    .source_create = op_source_create,
+    .object_put = op_object_put,
+    .object_delete = op_object_delete,
+    .token_put = op_token_put,
+    .token_use = op_token_use,
+    .staff_put = op_staff_put,
+    .roster_put = op_roster_put,
+    .grant_put = op_grant_put,
+    .audit_append = op_audit_append,
+    .case_schedule = op_case_schedule,
+    .nonce_put = op_nonce_put,
     .purge_next = sq_purge_next,
     .purge_audit = sq_purge_audit,
     .purge_done = sq_purge_done,
 };
-
-int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n)
-{
-    return rf_batch_apply(st, &sqlite_batch, &st->wmu, &st->dead, ops, n);
-}
-
-int rf_sqlite_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                    struct rf_purge_counts *out)
-{
-    return rf_batch_purge(st, &sqlite_batch, &st->wmu, &st->dead, today, inactive_days, out);
-}
 
 int rf_sqlite_checkpoint(struct rf_store *st)
 {
     assert(!rf_committer_in_completion());
     if (st->files.readonly)
         return RF_ERR_INVALID;
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     int r = sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
     if ((r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_LOCKED)
         return RF_ERR_BUSY;
     return rf_sqlite_err(r);
