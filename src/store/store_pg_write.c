@@ -57,7 +57,7 @@ static int exec_i64(struct pgconn *c, enum pg_stmt id, const struct pgp *p, int6
     return rc;
 }
 
-static int op_setting_put(struct rf_store *st, struct rf_op *op)
+static int pg_setting_put(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     struct pgp p = {0};
@@ -68,7 +68,7 @@ static int op_setting_put(struct rf_store *st, struct rf_op *op)
     return rf_pg_run(c, P_SETTING_PUT, &p, NULL);
 }
 
-static int op_source_create(struct rf_store *st, struct rf_op *op)
+static int pg_source_create(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     struct rf_source src;
@@ -106,7 +106,7 @@ static int op_source_create(struct rf_store *st, struct rf_op *op)
     return RF_ERR_DB;
 }
 
-static int op_object_put(struct rf_store *st, struct rf_op *op)
+static int pg_object_put(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     int in_blob = op->blob_name[0] != '\0';
@@ -135,7 +135,7 @@ static int op_object_put(struct rf_store *st, struct rf_op *op)
     return 0;
 }
 
-static int op_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+static int pg_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
 {
     struct pgconn *c = &st->w;
     struct pgp p = {0};
@@ -153,7 +153,7 @@ static int op_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_
     return rc;
 }
 
-static int op_token_put(struct rf_store *st, struct rf_op *op)
+static int pg_token_put(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     struct pgp p = {0};
@@ -163,7 +163,7 @@ static int op_token_put(struct rf_store *st, struct rf_op *op)
     return rf_pg_run(c, P_TOKEN_PUT, &p, NULL);
 }
 
-static int op_token_use(struct rf_store *st, struct rf_op *op)
+static int pg_token_use(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     struct pgp p = {0};
@@ -184,7 +184,7 @@ static int op_token_use(struct rf_store *st, struct rf_op *op)
     return rc;
 }
 
-static int op_staff_put(struct rf_store *st, struct rf_op *op)
+static int pg_staff_put(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     const struct rf_staff_rec *s = &op->staff;
@@ -202,7 +202,7 @@ static int op_staff_put(struct rf_store *st, struct rf_op *op)
 /* Rosters form a chain: each put is exactly the next version (1 first).
  * Two processes putting the same version: the primary key refuses the
  * second (RF_ERR_EXISTS), as a retry would be. */
-static int op_roster_put(struct rf_store *st, struct rf_op *op)
+static int pg_roster_put(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     int64_t latest = 0;
@@ -221,7 +221,7 @@ static int op_roster_put(struct rf_store *st, struct rf_op *op)
     return rf_pg_run(c, P_ROSTER_PUT, &p, NULL);
 }
 
-static int op_grant_put(struct rf_store *st, struct rf_op *op)
+static int pg_grant_put(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     int64_t id = 0;
@@ -253,7 +253,7 @@ static int nonce_prune(struct pgconn *c, int64_t now, int64_t max)
     return rf_pg_run(c, P_NONCE_PRUNE, &p, NULL);
 }
 
-static int op_nonce_put(struct rf_store *st, struct rf_op *op)
+static int pg_nonce_put(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     int rc = nonce_prune(c, (int64_t)time(NULL), NONCE_PRUNE_STEP);
@@ -304,13 +304,13 @@ static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *a
     return rf_pg_run(c, P_AUDIT_INSERT, &p, NULL);
 }
 
-static int op_audit_append(struct rf_store *st, struct rf_op *op)
+static int pg_audit_append(struct rf_store *st, struct rf_op *op)
 {
     /* data/len: the signed request record of a caseworker's action (audit v2) */
     return audit_append(&st->w, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
 }
 
-static int op_case_schedule(struct rf_store *st, struct rf_op *op)
+static int pg_case_schedule(struct rf_store *st, struct rf_op *op)
 {
     struct pgconn *c = &st->w;
     struct pgp p = {0};
@@ -354,7 +354,7 @@ static int fast_reserve(struct rf_store *st, size_t n)
     return 0;
 }
 
-/* 1 if every op is an object put that passes the checks op_object_put makes
+/* 1 if every op is an object put that passes the checks pg_object_put makes
  * before it writes: only then the pipeline can be expected to succeed. */
 static int fast_eligible(struct rf_store *st, const struct rf_op *ops, size_t n)
 {
@@ -585,18 +585,18 @@ const struct rf_batch_ops rf_pg_batch = {
     .savepoint = pg_savepoint,
     .release = pg_release,
     .rollback_to = pg_rollback_to,
-    .setting_put = op_setting_put,
-    .source_create = op_source_create,
-    .object_put = op_object_put,
-    .object_delete = op_object_delete,
-    .token_put = op_token_put,
-    .token_use = op_token_use,
-    .staff_put = op_staff_put,
-    .roster_put = op_roster_put,
-    .grant_put = op_grant_put,
-    .audit_append = op_audit_append,
-    .case_schedule = op_case_schedule,
-    .nonce_put = op_nonce_put,
+    .setting_put = pg_setting_put,
+    .source_create = pg_source_create,
+    .object_put = pg_object_put,
+    .object_delete = pg_object_delete,
+    .token_put = pg_token_put,
+    .token_use = pg_token_use,
+    .staff_put = pg_staff_put,
+    .roster_put = pg_roster_put,
+    .grant_put = pg_grant_put,
+    .audit_append = pg_audit_append,
+    .case_schedule = pg_case_schedule,
+    .nonce_put = pg_nonce_put,
     .batch_begin = pg_begin,
     .batch_commit = pg_commit,
     .op_sinks = pg_op_sinks,

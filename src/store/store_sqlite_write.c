@@ -50,7 +50,7 @@ static int step_done(sqlite3_stmt *s)
     return r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
 }
 
-static int op_setting_put(struct rf_store *st, struct rf_op *op)
+static int sq_setting_put(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -64,7 +64,7 @@ static int op_setting_put(struct rf_store *st, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_source_create(struct rf_store *st, struct rf_op *op)
+static int sq_source_create(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -104,7 +104,7 @@ static int op_source_create(struct rf_store *st, struct rf_op *op)
     return RF_ERR_DB;
 }
 
-static int op_object_put(struct rf_store *st, struct rf_op *op)
+static int sq_object_put(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -130,7 +130,7 @@ static int op_object_put(struct rf_store *st, struct rf_op *op)
     return 0;
 }
 
-static int op_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+static int sq_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -153,7 +153,7 @@ static int op_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_
     return rc;
 }
 
-static int op_token_put(struct rf_store *st, struct rf_op *op)
+static int sq_token_put(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -166,7 +166,7 @@ static int op_token_put(struct rf_store *st, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_token_use(struct rf_store *st, struct rf_op *op)
+static int sq_token_use(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -189,7 +189,7 @@ static int op_token_use(struct rf_store *st, struct rf_op *op)
     return rc;
 }
 
-static int op_staff_put(struct rf_store *st, struct rf_op *op)
+static int sq_staff_put(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -208,7 +208,7 @@ static int op_staff_put(struct rf_store *st, struct rf_op *op)
 }
 
 /* Rosters form a chain: each put is exactly the next version (1 first). */
-static int op_roster_put(struct rf_store *st, struct rf_op *op)
+static int sq_roster_put(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -233,7 +233,7 @@ static int op_roster_put(struct rf_store *st, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_grant_put(struct rf_store *st, struct rf_op *op)
+static int sq_grant_put(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -266,7 +266,7 @@ static int nonce_prune(struct conn *c, int64_t now, int64_t max)
     return step_done(s);
 }
 
-static int op_nonce_put(struct rf_store *st, struct rf_op *op)
+static int sq_nonce_put(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -322,7 +322,7 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
     return step_done(s);
 }
 
-static int op_audit_append(struct rf_store *st, struct rf_op *op)
+static int sq_audit_append(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     /* data/len: the signed request record of a caseworker's action (audit v2) */
@@ -330,7 +330,7 @@ static int op_audit_append(struct rf_store *st, struct rf_op *op)
 }
 
 /* day 0 cancels; the teamconfig case refuses a day (trigger: RF_ERR_INVALID). */
-static int op_case_schedule(struct rf_store *st, struct rf_op *op)
+static int sq_case_schedule(struct rf_store *st, struct rf_op *op)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -349,12 +349,12 @@ static int op_case_schedule(struct rf_store *st, struct rf_op *op)
 
 /* ---- the primitives of batches and retention (the drivers: batch.c) ---- */
 
-static int sq_begin(struct rf_store *st)
+static int sq_tx_begin(struct rf_store *st)
 {
     return rf_sqlite_run(&st->w, S_BEGIN);
 }
 
-static int sq_commit(struct rf_store *st)
+static int sq_tx_commit(struct rf_store *st)
 {
     return rf_sqlite_run(&st->w, S_COMMIT);
 }
@@ -472,25 +472,25 @@ static void sq_purge_done(struct rf_store *st, const struct rf_purge_counts *n)
 }
 
 const struct rf_batch_ops rf_sqlite_batch = {
-    .tx_begin = sq_begin,
-    .tx_commit = sq_commit,
+    .tx_begin = sq_tx_begin,
+    .tx_commit = sq_tx_commit,
     .rollback = sq_rollback,
     .in_tx = sq_in_tx,
     .savepoint = sq_savepoint,
     .release = sq_release,
     .rollback_to = sq_rollback_to,
-    .setting_put = op_setting_put,
-    .source_create = op_source_create,
-    .object_put = op_object_put,
-    .object_delete = op_object_delete,
-    .token_put = op_token_put,
-    .token_use = op_token_use,
-    .staff_put = op_staff_put,
-    .roster_put = op_roster_put,
-    .grant_put = op_grant_put,
-    .audit_append = op_audit_append,
-    .case_schedule = op_case_schedule,
-    .nonce_put = op_nonce_put,
+    .setting_put = sq_setting_put,
+    .source_create = sq_source_create,
+    .object_put = sq_object_put,
+    .object_delete = sq_object_delete,
+    .token_put = sq_token_put,
+    .token_use = sq_token_use,
+    .staff_put = sq_staff_put,
+    .roster_put = sq_roster_put,
+    .grant_put = sq_grant_put,
+    .audit_append = sq_audit_append,
+    .case_schedule = sq_case_schedule,
+    .nonce_put = sq_nonce_put,
     .purge_next = sq_purge_next,
     .purge_audit = sq_purge_audit,
     .purge_done = sq_purge_done,
