@@ -97,7 +97,6 @@ struct rf_store {
     int users_fd;  /* DIR/users: LOCK_SH while open (LOCK_EX: alone, recovering) */
 
     struct pgconn w;
-    struct rf_dead dead;      /* blobs of objects deleted by the current batch (or purge) */
     unsigned char writer[16]; /* this process's row in commit_marks (random) */
     int64_t batch;            /* the number of its last batch there */
     int64_t xid;              /* the current batch's transaction (rf_pg_begin) */
