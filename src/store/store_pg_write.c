@@ -3,9 +3,9 @@
  * rf_store_apply on the writer connection, and retention (rf_store_purge).
  *
  * Group commit. A batch is one transaction (BEGIN ... COMMIT, READ
- * COMMITTED) with a SAVEPOINT per op and one per group, exactly as in the
- * SQLite backend, so an op's or a group's failure is undone alone while the
- * rest commits; a failure of the transaction itself (BEGIN, COMMIT, a
+ * COMMITTED) with a SAVEPOINT per op and one per group, run by the driver
+ * both backends share (batch.c) with the primitives below, so an op's or a group's failure is
+ * undone alone while the rest commits; a failure of the transaction itself (BEGIN, COMMIT, a
  * savepoint, the connection) fails every op with one error. rf_store_apply
  * returns once COMMIT returned, and COMMIT returns once PostgreSQL flushed
  * the commit record (synchronous_commit = on, set on every connection):

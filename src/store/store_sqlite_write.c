@@ -5,7 +5,8 @@
  * both halves share is in sqlite_internal.h.
  *
  * Durability. journal_mode=WAL, synchronous=FULL: COMMIT returns after the
- * WAL is fsynced. rf_store_apply wraps a batch in BEGIN IMMEDIATE ... COMMIT
+ * WAL is fsynced. rf_store_apply (the driver both backends share, batch.c,
+ * with the primitives below) wraps a batch in BEGIN IMMEDIATE ... COMMIT
  * with a SAVEPOINT per op, so one op's failure is undone alone while the
  * others commit; a failure of the transaction itself (BEGIN, COMMIT, a
  * savepoint, or SQLite rolling back on its own after an I/O error) fails
