@@ -74,19 +74,30 @@ static void fz_signed_signing(const struct fz_signed *f, const uint8_t *data, si
     rf_buf_free(&ev);
 }
 
-/* Verifies the input (pk, body, n: what verification gave) and checks what
- * it gave; returns verification's status. */
-static int fz_signed_verify(const struct fz_signed *f, const uint8_t *data, size_t size,
-                            uint8_t pk[32], const uint8_t **body, size_t *n)
+/* What a harness checks more of an input, given verification's status and,
+ * on success, the signer and the body. */
+typedef void (*fz_signed_also)(const uint8_t *data, size_t size, int rc, const uint8_t pk[32],
+                               const uint8_t *body, size_t n);
+
+/* One input: verified (the body inside it, the status an rf_err), also's
+ * checks (NULL: none), then signed as a body. */
+static int fz_signed_one(const struct fz_signed *f, const uint8_t *data, size_t size,
+                         fz_signed_also also)
 {
+    uint8_t pk[32];
+    const uint8_t *body = NULL;
+    size_t n = 0;
     fz_signed_init();
-    int rc = f->verify(pk, body, n, data, size, CASE_ID);
-    if (rc == 0 && (*n < 1 || *n > f->body_max || *body != data + f->header_bytes ||
-                    *n != size - f->header_bytes))
+    int rc = f->verify(pk, &body, &n, data, size, CASE_ID);
+    if (rc == 0 &&
+        (n < 1 || n > f->body_max || body != data + f->header_bytes || n != size - f->header_bytes))
         abort();
     if (rc > 0 || rc < RF_ERR_MIN)
         abort();
-    return rc;
+    if (also)
+        also(data, size, rc, pk, body, n);
+    fz_signed_signing(f, data, size);
+    return 0;
 }
 
 #endif
