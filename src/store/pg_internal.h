@@ -96,12 +96,10 @@ struct rf_store {
     char *datadir; /* DIR (backup.c builds DIR/tmp paths for SQLite) */
     int users_fd;  /* DIR/users: LOCK_SH while open (LOCK_EX: alone, recovering) */
 
-    pthread_mutex_t wmu; /* the writer and everything below it */
     struct pgconn w;
-    char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
-    size_t dead_cap;
     unsigned char writer[16]; /* this process's row in commit_marks (random) */
     int64_t batch;            /* the number of its last batch there */
+    int64_t xid;              /* the current batch's transaction (rf_pg_begin) */
     struct pg_call *calls;    /* the pipelined batch (store_pg_write.c) */
     struct pgp *params;
     size_t calls_cap;
@@ -200,10 +198,9 @@ int rf_pg_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t after,
                      struct rf_grant_rec *out, size_t cap, size_t *n);
 int rf_pg_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
                      size_t *n);
-int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                struct rf_purge_counts *out);
 int rf_pg_checkpoint(struct rf_store *st);
-int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+/* the primitives of rf_store_apply and rf_store_purge (store_pg_write.c) */
+extern const struct rf_batch_ops rf_pg_batch;
 /* store_pg_migrate.c */
 int rf_pg_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row), void *ctx);
 int rf_pg_import_begin(struct rf_store *st);

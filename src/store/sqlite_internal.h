@@ -83,10 +83,7 @@ struct rf_store {
     struct rf_store_files files;
     char *dbpath;
 
-    pthread_mutex_t wmu; /* the writer and everything below it */
     struct conn w;
-    char (*dead)[RF_BLOB_NAME_LEN + 1]; /* blobs of objects deleted by the current batch */
-    size_t dead_cap;
 
     pthread_mutex_t rmu; /* the reader pool */
     pthread_cond_t rcv;
@@ -141,13 +138,12 @@ int rf_sqlite_grants_for(struct rf_store *st, const uint8_t keyid[8], int64_t af
                          struct rf_grant_rec *out, size_t cap, size_t *n);
 int rf_sqlite_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_entry *out,
                          size_t cap, size_t *n);
-int rf_sqlite_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                    struct rf_purge_counts *out);
 int rf_sqlite_checkpoint(struct rf_store *st);
 int rf_sqlite_backup(struct rf_store *st, int fd, struct rf_backup_info *info);
 int rf_sqlite_counts(struct rf_store *st, struct rf_store_counts *out);
 int rf_sqlite_usage(struct rf_store *st, struct rf_store_usage *out);
-int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+/* the primitives of rf_store_apply and rf_store_purge (store_sqlite_write.c) */
+extern const struct rf_batch_ops rf_sqlite_batch;
 /* store_sqlite_migrate.c */
 int rf_sqlite_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),
                      void *ctx);

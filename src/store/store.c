@@ -412,7 +412,7 @@ int rf_store_audit_list(struct rf_store *st, uint64_t after, struct rf_audit_ent
 int rf_store_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
                    struct rf_purge_counts *out)
 {
-    return OPS(st)->purge(st, today, inactive_days, out);
+    return rf_batch_purge(st, today, inactive_days, out);
 }
 
 int rf_store_checkpoint(struct rf_store *st)
@@ -437,7 +437,7 @@ int rf_store_usage(struct rf_store *st, struct rf_store_usage *out)
 
 int rf_store_apply(struct rf_store *st, struct rf_op *ops, size_t n)
 {
-    return OPS(st)->apply(st, ops, n);
+    return rf_batch_apply(st, ops, n);
 }
 
 int rf_store_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),

@@ -32,6 +32,12 @@
 struct rf_store_ops;
 struct rf_sess_call;
 
+/* Names of blobs a write deleted the rows of (dead[i]: ops[i]'s, "" none),
+ * unlinked once the transaction committed; also the purge's list. */
+struct rf_dead {
+    char (*name)[RF_BLOB_NAME_LEN + 1];
+    size_t cap;
+};
 struct rf_store_files {
     const struct rf_store_ops *ops; /* the backend (store.c dispatches through it) */
     int dir_fd;                     /* DIR */
@@ -48,6 +54,11 @@ struct rf_store_files {
      * asks it before discarding a blob and never calls the backend else. */
     int (*referenced)(struct rf_store *st, const char *name);
     struct rf_blob_writers *writers; /* rf_store_blob_writers, or NULL: every write synchronous */
+    /* The writer: its lock (a batch, a purge, a migration, everything on
+     * the writer connection) and the names of the blobs its current batch
+     * or purge deleted; the backend inits the lock and frees the names. */
+    pthread_mutex_t wmu;
+    struct rf_dead dead;
 };
 
 static inline struct rf_store_files *rf_store_files_of(struct rf_store *st)
@@ -124,6 +135,99 @@ void rf_store_settle(struct rf_store *st, struct rf_op *ops, size_t n);
  * ciphertext. rf_op_object_put and the migration (migrate.c) obey it. */
 int rf_store_blob_only(struct rf_store *st, unsigned kind);
 
+/* ---- the batch driver (batch.c): rf_store_apply and rf_store_purge for
+ * every backend ----
+ *
+ * One transaction; each op under its own savepoint, undone alone if it
+ * fails while the others commit; group > 1 makes the next ops all-or-nothing
+ * under one more savepoint (every op of a failed group gets the first
+ * failure's status); a failure of the transaction itself (begin, commit, a
+ * savepoint, the backend losing the transaction) fails every op with that
+ * one error. The blobs of objects the batch deleted are unlinked only after
+ * its COMMIT. rf_store_settle runs on the ops before it returns. */
+
+/* Room for n names (grows, never shrinks; free(d->name) at close). */
+int rf_dead_reserve(struct rf_dead *d, size_t n);
+
+/* One case a purge transaction deleted (rf_batch_purge). */
+struct rf_purge_case {
+    int64_t id; /* 0: no expired case left */
+    uint64_t objects;
+    size_t blobs; /* their names in dead->name[0..blobs) */
+};
+
+/* A backend's primitives (its ops->batch), called under its writer lock. */
+struct rf_batch_ops {
+    /* A plain transaction: BEGIN (reconnecting first if the backend must),
+     * COMMIT (0 only if durable), ROLLBACK; in_tx: 1 if the transaction is
+     * still open (SQLite may roll it back on its own after an I/O error; a
+     * lost connection takes it along). */
+    int (*tx_begin)(struct rf_store *st);
+    int (*tx_commit)(struct rf_store *st);
+    void (*rollback)(struct rf_store *st);
+    int (*in_tx)(struct rf_store *st);
+    /* The savepoint of one op (group 0) or of a group (group 1). */
+    int (*savepoint)(struct rf_store *st, int group);
+    int (*release)(struct rf_store *st, int group);
+    int (*rollback_to)(struct rf_store *st, int group);
+    /* The ops (enum rf_op_type), each inside the transaction: its status;
+     * an object delete puts the name of the row's blob (if any) in dead. */
+    int (*setting_put)(struct rf_store *st, struct rf_op *op);
+    int (*source_create)(struct rf_store *st, struct rf_op *op);
+    int (*object_put)(struct rf_store *st, struct rf_op *op);
+    int (*object_delete)(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1]);
+    int (*token_put)(struct rf_store *st, struct rf_op *op);
+    int (*token_use)(struct rf_store *st, struct rf_op *op);
+    int (*staff_put)(struct rf_store *st, struct rf_op *op);
+    int (*roster_put)(struct rf_store *st, struct rf_op *op);
+    int (*grant_put)(struct rf_store *st, struct rf_op *op);
+    int (*audit_append)(struct rf_store *st, struct rf_op *op);
+    int (*case_schedule)(struct rf_store *st, struct rf_op *op);
+    int (*nonce_put)(struct rf_store *st, struct rf_op *op);
+    /* Optional (NULL: tx_begin, *applied 0): opens a batch's transaction;
+     * *applied = 1: the backend ran every op itself (statuses and dead names
+     * set), the driver goes straight to commit. */
+    int (*batch_begin)(struct rf_store *st, struct rf_op *ops, size_t n, int *applied);
+    /* Optional (NULL: the fault point, then tx_commit): commits a batch. */
+    int (*batch_commit)(struct rf_store *st, int applied);
+    /* Optional: after an op failed and its savepoint was rolled back, 1 if
+     * its status means the connection, not the op, failed: the batch fails. */
+    int (*op_sinks)(struct rf_store *st, int status);
+    /* Optional: 1 if the batch's failure rc is to be logged (NULL: always). */
+    int (*log_failure)(struct rf_store *st, int rc);
+    /* Retention, inside the open transaction: finds the next expired case
+     * after `after` and deletes it with its objects, their blobs' names in
+     * dead (pc->id 0: none left); appends the purge's audit entry (and
+     * prunes every expired nonce). */
+    int (*purge_next)(struct rf_store *st, struct rf_dead *dead, int64_t after, uint32_t today,
+                      uint32_t inactive, struct rf_purge_case *pc);
+    int (*purge_audit)(struct rf_store *st, const char *target);
+    /* Optional: after a purge, with what it deleted. */
+    void (*purge_done)(struct rf_store *st, const struct rf_purge_counts *n);
+};
+
+/* rf_store_apply, for every backend (its ops->batch). */
+int rf_batch_apply(struct rf_store *st, struct rf_op *ops, size_t n);
+/* rf_store_purge, for every backend: one transaction per expired case
+ * (its blobs unlinked after its commit), then the audit entry in one more. */
+int rf_batch_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
+                   struct rf_purge_counts *out);
+
+/* What both backends' ops share (batch.c). */
+/* The checks of an object put before it writes: 0 and the object's size, or
+ * the op's status. */
+int rf_batch_object_check(struct rf_store_files *f, const struct rf_op *op, uint64_t *size);
+/* A fresh case id: RFC 4648 base32, lower case, 50 random bits. */
+void rf_batch_case_id(char out[RF_CASE_ID_LEN + 1]);
+/* The slot of a signed request's time: nonces are kept by slot, never by time. */
+int64_t rf_batch_nonce_slot(int64_t t);
+/* 1 if an audit entry's fields may be stored (printable ASCII, bounded). */
+int rf_batch_audit_ok(const char *action, const char *target, const uint8_t *req, size_t req_len);
+/* Fills the entry after e->id and e->prev (set by the backend from the
+ * chain's last link): day, actor, fields, hash. target NULL: "". */
+int rf_batch_audit_fill(struct rf_audit_entry *e, const uint8_t actor[32], const char *action,
+                        const char *target, const uint8_t *req, size_t req_len);
+
 /* ---- backends (store.c dispatches every backend-specific call of store.h
  * through the opened store's ops; nothing outside src/store knows which
  * backend it runs on) ---- */
@@ -157,13 +261,12 @@ struct rf_store_ops {
                       struct rf_grant_rec *out, size_t cap, size_t *n);
     int (*audit_list)(struct rf_store *st, uint64_t after, struct rf_audit_entry *out, size_t cap,
                       size_t *n);
-    int (*purge)(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                 struct rf_purge_counts *out);
     int (*checkpoint)(struct rf_store *st);
     int (*backup)(struct rf_store *st, int fd, struct rf_backup_info *info);
     int (*counts)(struct rf_store *st, struct rf_store_counts *out);
     int (*usage)(struct rf_store *st, struct rf_store_usage *out);
-    int (*apply)(struct rf_store *st, struct rf_op *ops, size_t n);
+    /* rf_store_apply, rf_store_purge: the driver (batch.c) with these */
+    const struct rf_batch_ops *batch;
     /* migrate.c: rows out, rows in (store.h) */
     int (*export_rows)(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row *row),
                        void *ctx);

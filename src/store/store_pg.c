@@ -9,7 +9,7 @@
  * `refuge serve` processes, on one host or many, may open the same database.
  *
  * Connections. As in the SQLite backend: one writer connection, used only
- * inside rf_store_apply and the purge under st->wmu, and a pool of at most
+ * inside rf_store_apply and the purge under st->files.wmu, and a pool of at most
  * PG_READERS_MAX reader connections opened on demand. Every connection
  * prepares its statements on first use, sends parameters and takes results
  * in binary, and runs with synchronous_commit = on: COMMIT returns once the
@@ -889,7 +889,7 @@ static void pg_close(struct rf_store *st)
         conn_close(&st->readers[i]);
     conn_close(&st->w);
     rf_blobdir_close(&st->files);
-    free(st->dead);
+    free(st->files.dead.name);
     free(st->calls);
     free(st->params);
     if (st->users_fd >= 0)
@@ -901,7 +901,7 @@ static void pg_close(struct rf_store *st)
     }
     pthread_cond_destroy(&st->rcv);
     pthread_mutex_destroy(&st->rmu);
-    pthread_mutex_destroy(&st->wmu);
+    pthread_mutex_destroy(&st->files.wmu);
     pthread_mutex_destroy(&st->files.fault_mu);
     free(st);
 }
@@ -919,7 +919,7 @@ int rf_pg_open(struct rf_store **out, const char *datadir, const char *url, int 
     if (!st)
         return RF_ERR_NOMEM;
     pthread_mutex_init(&st->files.fault_mu, NULL);
-    pthread_mutex_init(&st->wmu, NULL);
+    pthread_mutex_init(&st->files.wmu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->rcv, NULL);
     st->files.ops = &rf_pg_ops;
@@ -1099,12 +1099,11 @@ const struct rf_store_ops rf_pg_ops = {
     .staff_list = rf_pg_staff_list,
     .grants_for = rf_pg_grants_for,
     .audit_list = rf_pg_audit_list,
-    .purge = rf_pg_purge,
     .checkpoint = rf_pg_checkpoint,
     .backup = pg_backup,
     .counts = pg_counts,
     .usage = pg_usage,
-    .apply = rf_pg_apply,
+    .batch = &rf_pg_batch,
     .export_rows = rf_pg_export,
     .import_begin = rf_pg_import_begin,
     .import_row = rf_pg_import_row,

@@ -195,7 +195,7 @@ int rf_pg_export(struct rf_store *st, int (*emit)(void *ctx, const struct rf_row
 
 int rf_pg_import_begin(struct rf_store *st)
 {
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     int rc = rf_pg_sql(&st->w, "BEGIN");
     if (rc == 0)
         rc = rf_pg_schema_create(&st->w);
@@ -205,7 +205,7 @@ int rf_pg_import_begin(struct rf_store *st)
     if (rc != 0) {
         if (rf_pg_in_tx(&st->w))
             rf_pg_sql(&st->w, "ROLLBACK");
-        pthread_mutex_unlock(&st->wmu);
+        pthread_mutex_unlock(&st->files.wmu);
     }
     return rc;
 }
@@ -279,6 +279,6 @@ int rf_pg_import_end(struct rf_store *st, int commit)
         rc = rf_pg_commit(&st->w); /* synchronous_commit on: durable when it returns */
     if (rf_pg_in_tx(&st->w))
         rf_pg_sql(&st->w, "ROLLBACK");
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
     return rc;
 }

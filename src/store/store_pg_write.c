@@ -3,9 +3,9 @@
  * rf_store_apply on the writer connection, and retention (rf_store_purge).
  *
  * Group commit. A batch is one transaction (BEGIN ... COMMIT, READ
- * COMMITTED) with a SAVEPOINT per op and one per group, exactly as in the
- * SQLite backend, so an op's or a group's failure is undone alone while the
- * rest commits; a failure of the transaction itself (BEGIN, COMMIT, a
+ * COMMITTED) with a SAVEPOINT per op and one per group, run by the driver
+ * both backends share (batch.c) with the primitives below, so an op's or a group's failure is
+ * undone alone while the rest commits; a failure of the transaction itself (BEGIN, COMMIT, a
  * savepoint, the connection) fails every op with one error. rf_store_apply
  * returns once COMMIT returned, and COMMIT returns once PostgreSQL flushed
  * the commit record (synchronous_commit = on, set on every connection):
@@ -57,8 +57,9 @@ static int exec_i64(struct pgconn *c, enum pg_stmt id, const struct pgp *p, int6
     return rc;
 }
 
-static int op_setting_put(struct pgconn *c, struct rf_op *op)
+static int pg_setting_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     if (!op->key || !*op->key || strlen(op->key) > PG_SETTING_KEY_MAX || (!op->data && op->len))
         return RF_ERR_INVALID;
@@ -67,16 +68,9 @@ static int op_setting_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_SETTING_PUT, &p, NULL);
 }
 
-static void case_id_new(char out[RF_CASE_ID_LEN + 1])
+static int pg_source_create(struct rf_store *st, struct rf_op *op)
 {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
-        out[i] = alphabet[randombytes_uniform(32)];
-    out[RF_CASE_ID_LEN] = '\0';
-}
-
-static int op_source_create(struct pgconn *c, struct rf_op *op)
-{
+    struct pgconn *c = &st->w;
     struct rf_source src;
     struct pgp p = {0};
     PGresult *r;
@@ -92,7 +86,7 @@ static int op_source_create(struct pgconn *c, struct rf_op *op)
     memcpy(src.pk, op->pk, sizeof(src.pk));
     src.day = rf_store_today();
     for (int tries = 0; tries < PG_CASE_ID_TRIES; tries++) {
-        case_id_new(src.case_id);
+        rf_batch_case_id(src.case_id);
         memset(&p, 0, sizeof(p));
         rf_pgp_bytes(&p, op->lookup_id, 32);
         rf_pgp_text(&p, src.case_id);
@@ -112,30 +106,15 @@ static int op_source_create(struct pgconn *c, struct rf_op *op)
     return RF_ERR_DB;
 }
 
-static int op_object_put(struct rf_store *st, struct pgconn *c, struct rf_op *op)
+static int pg_object_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int in_blob = op->blob_name[0] != '\0';
     uint64_t size;
     int64_t seq = 0;
-    int rc;
-    if (op->kind >= 32)
-        return RF_ERR_INVALID;
-    if (in_blob) {
-        if (!rf_blob_name_valid(op->blob_name))
-            return RF_ERR_INVALID;
-        if ((rc = rf_blobdir_stat(&st->files, op->blob_name, &size)) != 0)
-            return rc;
-        if (size != op->size || size > INT64_MAX)
-            return RF_ERR_INVALID;
-    } else {
-        if (op->len > RF_INLINE_MAX)
-            return RF_ERR_LIMIT;
-        if (!op->data && op->len)
-            return RF_ERR_INVALID;
-        size = op->len;
-    }
+    int rc = rf_batch_object_check(&st->files, op, &size);
     /* the number, and the lock that orders this commit among all writers */
-    if ((rc = exec_i64(c, P_SEQ_NEXT, NULL, &seq)) != 0)
+    if (rc != 0 || (rc = exec_i64(c, P_SEQ_NEXT, NULL, &seq)) != 0)
         return rc;
     struct pgp p = {0};
     rf_pgp_i64(&p, seq);
@@ -156,8 +135,9 @@ static int op_object_put(struct rf_store *st, struct pgconn *c, struct rf_op *op
     return 0;
 }
 
-static int op_object_delete(struct pgconn *c, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+static int pg_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     PGresult *r;
     rf_pgp_i64(&p, op->seq);
@@ -173,8 +153,9 @@ static int op_object_delete(struct pgconn *c, struct rf_op *op, char dead[RF_BLO
     return rc;
 }
 
-static int op_token_put(struct pgconn *c, struct rf_op *op)
+static int pg_token_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     rf_pgp_bytes(&p, op->token_hash, 32);
     rf_pgp_i64(&p, op->role);
@@ -182,8 +163,9 @@ static int op_token_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_TOKEN_PUT, &p, NULL);
 }
 
-static int op_token_use(struct pgconn *c, struct rf_op *op)
+static int pg_token_use(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     PGresult *r;
     rf_pgp_bytes(&p, op->token_hash, 32);
@@ -202,8 +184,9 @@ static int op_token_use(struct pgconn *c, struct rf_op *op)
     return rc;
 }
 
-static int op_staff_put(struct pgconn *c, struct rf_op *op)
+static int pg_staff_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     const struct rf_staff_rec *s = &op->staff;
     struct pgp p = {0};
     size_t nlen = strnlen(s->name, sizeof(s->name));
@@ -219,8 +202,9 @@ static int op_staff_put(struct pgconn *c, struct rf_op *op)
 /* Rosters form a chain: each put is exactly the next version (1 first).
  * Two processes putting the same version: the primary key refuses the
  * second (RF_ERR_EXISTS), as a retry would be. */
-static int op_roster_put(struct pgconn *c, struct rf_op *op)
+static int pg_roster_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int64_t latest = 0;
     if (!op->data || op->len == 0)
         return RF_ERR_INVALID;
@@ -237,8 +221,9 @@ static int op_roster_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_ROSTER_PUT, &p, NULL);
 }
 
-static int op_grant_put(struct pgconn *c, struct rf_op *op)
+static int pg_grant_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int64_t id = 0;
     if (!op->data || op->len != sizeof(((struct rf_grant_rec *)0)->grant) || op->seq <= 0 ||
         memcmp(op->data, op->keyid, sizeof(op->keyid)) != 0)
@@ -256,16 +241,11 @@ static int op_grant_put(struct pgconn *c, struct rf_op *op)
     return rf_pg_run(c, P_GRANT_PUT, &p, NULL);
 }
 
-static int64_t nonce_slot(int64_t t)
-{
-    return t >= 0 ? t / RF_APISIG_MAX_SKEW : -((-t + RF_APISIG_MAX_SKEW - 1) / RF_APISIG_MAX_SKEW);
-}
-
 /* As in the SQLite backend: deletes up to max nonces two slots old (0: all). */
 static int nonce_prune(struct pgconn *c, int64_t now, int64_t max)
 {
     struct pgp p = {0};
-    rf_pgp_i64(&p, nonce_slot(now) - 2);
+    rf_pgp_i64(&p, rf_batch_nonce_slot(now) - 2);
     if (max > 0)
         rf_pgp_i64(&p, max);
     else
@@ -273,26 +253,16 @@ static int nonce_prune(struct pgconn *c, int64_t now, int64_t max)
     return rf_pg_run(c, P_NONCE_PRUNE, &p, NULL);
 }
 
-static int op_nonce_put(struct pgconn *c, struct rf_op *op)
+static int pg_nonce_put(struct rf_store *st, struct rf_op *op)
 {
+    struct pgconn *c = &st->w;
     int rc = nonce_prune(c, (int64_t)time(NULL), NONCE_PRUNE_STEP);
     if (rc != 0)
         return rc;
     struct pgp p = {0};
     rf_pgp_bytes(&p, op->nonce, sizeof(op->nonce));
-    rf_pgp_i64(&p, nonce_slot(op->ts));
+    rf_pgp_i64(&p, rf_batch_nonce_slot(op->ts));
     return rf_pg_run(c, P_NONCE_PUT, &p, NULL); /* stored already: RF_ERR_EXISTS */
-}
-
-static int audit_text_ok(const char *t, size_t min, size_t max)
-{
-    size_t n = t ? strnlen(t, max + 1) : 0;
-    if (n < min || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (t[i] < 0x20 || t[i] > 0x7e)
-            return 0;
-    return 1;
 }
 
 /* Appends the next link of the audit chain inside the open transaction,
@@ -302,11 +272,7 @@ static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *a
 {
     struct rf_audit_entry e;
     PGresult *r;
-    if (!target)
-        target = "";
-    if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
-        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX) || req_len > RF_AUDIT_REQ_MAX ||
-        (req_len > 0 && req == NULL))
+    if (!rf_batch_audit_ok(action, target, req, req_len))
         return RF_ERR_INVALID;
     memset(&e, 0, sizeof(e));
     int rc = rf_pg_run(c, P_ORDER_LOCK, NULL, NULL);
@@ -321,14 +287,7 @@ static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *a
     PQclear(r);
     if (rc != 0)
         return rc;
-    e.day = rf_store_today();
-    memcpy(e.actor, actor, sizeof(e.actor));
-    memcpy(e.action, action, strlen(action) + 1);
-    memcpy(e.target, target, strlen(target) + 1);
-    if (req_len > 0)
-        memcpy(e.req, req, req_len);
-    e.req_len = (uint16_t)req_len;
-    if ((rc = rf_audit_hash(e.hash, &e)) != 0)
+    if ((rc = rf_batch_audit_fill(&e, actor, action, target, req, req_len)) != 0)
         return rc;
     struct pgp p = {0};
     rf_pgp_i64(&p, (int64_t)e.id);
@@ -345,8 +304,15 @@ static int audit_append(struct pgconn *c, const uint8_t actor[32], const char *a
     return rf_pg_run(c, P_AUDIT_INSERT, &p, NULL);
 }
 
-static int op_case_schedule(struct pgconn *c, struct rf_op *op)
+static int pg_audit_append(struct rf_store *st, struct rf_op *op)
 {
+    /* data/len: the signed request record of a caseworker's action (audit v2) */
+    return audit_append(&st->w, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
+}
+
+static int pg_case_schedule(struct rf_store *st, struct rf_op *op)
+{
+    struct pgconn *c = &st->w;
     struct pgp p = {0};
     uint64_t changed = 0;
     rf_pgp_i64(&p, op->source_id);
@@ -358,118 +324,6 @@ static int op_case_schedule(struct pgconn *c, struct rf_op *op)
     if (rc != 0)
         return rc;
     return changed == 1 ? 0 : RF_ERR_NOT_FOUND;
-}
-
-static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
-{
-    struct pgconn *c = &st->w;
-    switch (op->type) {
-    case RF_OP_SETTING_PUT:
-        return op_setting_put(c, op);
-    case RF_OP_SOURCE_CREATE:
-        return op_source_create(c, op);
-    case RF_OP_OBJECT_PUT:
-        return op_object_put(st, c, op);
-    case RF_OP_OBJECT_DELETE:
-        return op_object_delete(c, op, dead);
-    case RF_OP_TOKEN_PUT:
-        return op_token_put(c, op);
-    case RF_OP_TOKEN_USE:
-        return op_token_use(c, op);
-    case RF_OP_STAFF_PUT:
-        return op_staff_put(c, op);
-    case RF_OP_ROSTER_PUT:
-        return op_roster_put(c, op);
-    case RF_OP_GRANT_PUT:
-        return op_grant_put(c, op);
-    case RF_OP_AUDIT_APPEND:
-        return audit_append(c, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
-    case RF_OP_CASE_SCHEDULE:
-        return op_case_schedule(c, op);
-    case RF_OP_NONCE_PUT:
-        return op_nonce_put(c, op);
-    }
-    return RF_ERR_INVALID;
-}
-
-static int batch_fatal(int rc)
-{
-    return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
-}
-
-static int dead_reserve(struct rf_store *st, size_t n)
-{
-    if (n <= st->dead_cap)
-        return 0;
-    void *p = realloc(st->dead, n * sizeof(*st->dead));
-    if (!p)
-        return RF_ERR_NOMEM;
-    st->dead = p;
-    st->dead_cap = n;
-    return 0;
-}
-
-static int apply_one(struct rf_store *st, struct rf_op *op, char *dead)
-{
-    struct pgconn *c = &st->w;
-    int rc = rf_pg_sql(c, "SAVEPOINT op");
-    if (rc != 0)
-        return rc;
-    dead[0] = '\0';
-    op->status = op_apply(st, op, dead);
-    if (op->status == 0)
-        return rf_pg_sql(c, "RELEASE op");
-    dead[0] = '\0';
-    if (!rf_pg_in_tx(c)) /* the connection went, and the transaction with it */
-        return batch_fatal(op->status) ? op->status : RF_ERR_DB;
-    if ((rc = rf_pg_sql(c, "ROLLBACK TO op")) != 0 || (rc = rf_pg_sql(c, "RELEASE op")) != 0)
-        return rc;
-    /* an error of the connection or the server, not of the op: the batch */
-    if (op->status == RF_ERR_DB && PQstatus(c->db) != CONNECTION_OK)
-        return RF_ERR_DB;
-    return 0;
-}
-
-static int apply_group(struct rf_store *st, struct rf_op *ops, size_t g,
-                       char (*dead)[RF_BLOB_NAME_LEN + 1])
-{
-    struct pgconn *c = &st->w;
-    int rc = rf_pg_sql(c, "SAVEPOINT grp");
-    if (rc != 0)
-        return rc;
-    int failed = 0;
-    for (size_t i = 0; i < g; i++) {
-        if ((rc = apply_one(st, &ops[i], dead[i])) != 0)
-            return rc;
-        if (ops[i].status != 0) {
-            failed = ops[i].status;
-            break;
-        }
-    }
-    if (failed == 0)
-        return rf_pg_sql(c, "RELEASE grp");
-    for (size_t i = 0; i < g; i++) {
-        ops[i].status = failed;
-        dead[i][0] = '\0';
-    }
-    if ((rc = rf_pg_sql(c, "ROLLBACK TO grp")) != 0 || (rc = rf_pg_sql(c, "RELEASE grp")) != 0)
-        return rc;
-    return 0;
-}
-
-static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t g = ops[i].group > 1 ? ops[i].group : 1;
-        if (g > n - i)
-            return RF_ERR_INVALID;
-        int rc = g == 1 ? apply_one(st, &ops[i], st->dead[i])
-                        : apply_group(st, &ops[i], g, &st->dead[i]);
-        if (rc != 0)
-            return rc;
-        i += g;
-    }
-    return 0;
 }
 
 /* ---- the pipelined batch: object puts in one round trip ----
@@ -500,24 +354,14 @@ static int fast_reserve(struct rf_store *st, size_t n)
     return 0;
 }
 
-/* 1 if every op is an object put that passes the checks op_object_put makes
+/* 1 if every op is an object put that passes the checks pg_object_put makes
  * before it writes: only then the pipeline can be expected to succeed. */
 static int fast_eligible(struct rf_store *st, const struct rf_op *ops, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const struct rf_op *op = &ops[i];
-        uint64_t size;
-        if (op->type != RF_OP_OBJECT_PUT || op->kind >= 32)
+    uint64_t size;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].type != RF_OP_OBJECT_PUT || rf_batch_object_check(&st->files, &ops[i], &size))
             return 0;
-        if (op->blob_name[0] != '\0') {
-            if (!rf_blob_name_valid(op->blob_name) ||
-                rf_blobdir_stat(&st->files, op->blob_name, &size) != 0 || size != op->size ||
-                size > INT64_MAX)
-                return 0;
-        } else if (op->len > RF_INLINE_MAX || (!op->data && op->len)) {
-            return 0;
-        }
-    }
     return 1;
 }
 
@@ -573,7 +417,7 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
         for (size_t i = 0; i < n; i++) {
             ops[i].seq = rf_pg_i64(calls[3 + i].res, 0, 0);
             ops[i].status = 0;
-            st->dead[i][0] = '\0';
+            st->files.dead.name[i][0] = '\0';
         }
     }
     for (size_t i = 0; i < n + 4; i++)
@@ -581,50 +425,88 @@ static int apply_fast(struct rf_store *st, struct rf_op *ops, size_t n, int64_t 
     return rc;
 }
 
-int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+/* ---- the primitives of batches and retention (the drivers: batch.c) ---- */
+
+static int pg_tx_begin(struct rf_store *st)
+{
+    int rc = rf_pg_ensure(&st->w);
+    return rc != 0 ? rc : rf_pg_sql(&st->w, "BEGIN");
+}
+
+static int pg_tx_commit(struct rf_store *st)
+{
+    return rf_pg_commit(&st->w);
+}
+
+/* BEGIN, after the pipelined batch if the ops are eligible for it (then
+ * *applied: every op ran); the batch's number and transaction id in st. */
+static int pg_begin(struct rf_store *st, struct rf_op *ops, size_t n, int *applied)
 {
     struct pgconn *c = &st->w;
-    int64_t xid = 0;
-    int rc;
-    if (n == 0)
-        return 0;
-    assert(!rf_committer_in_completion());
-    if (st->files.readonly) {
-        for (size_t i = 0; i < n; i++)
-            ops[i].status = RF_ERR_INVALID;
-        return RF_ERR_INVALID;
-    }
-    pthread_mutex_lock(&st->wmu);
-    if ((rc = dead_reserve(st, n)) != 0 || (rc = rf_pg_ensure(c)) != 0)
-        goto fail;
+    int rc = rf_pg_ensure(c);
+    if (rc != 0)
+        return rc;
+    st->xid = 0;
     st->batch++; /* its mark, written by the batch's transaction */
     int fast = fast_eligible(st, ops, n) && fast_reserve(st, n) == 0;
-    if (fast && (rc = apply_fast(st, ops, n, &xid)) != 0) {
+    if (fast && (rc = apply_fast(st, ops, n, &st->xid)) != 0) {
         /* nothing of it committed: the ordinary way decides op by op (on a
          * connection found broken, a fresh one: it was idle, or the
          * transaction went with it) */
         fast = 0;
         if (PQstatus(c->db) == CONNECTION_OK ? rf_pg_sql(c, "ROLLBACK") != 0 : rf_pg_ensure(c) != 0)
-            goto fail;
+            return rc;
     }
-    if (!fast && (rc = rf_pg_begin(c, &xid)) != 0)
-        goto fail;
-    if (!fast && (rc = apply_ops(st, ops, n)) != 0)
-        goto fail;
-    if (!fast) {
+    *applied = fast;
+    return fast ? 0 : rf_pg_begin(c, &st->xid);
+}
+
+static int pg_savepoint(struct rf_store *st, int group)
+{
+    return rf_pg_sql(&st->w, group ? "SAVEPOINT grp" : "SAVEPOINT op");
+}
+
+static int pg_release(struct rf_store *st, int group)
+{
+    return rf_pg_sql(&st->w, group ? "RELEASE grp" : "RELEASE op");
+}
+
+static int pg_rollback_to(struct rf_store *st, int group)
+{
+    return rf_pg_sql(&st->w, group ? "ROLLBACK TO grp" : "ROLLBACK TO op");
+}
+
+/* the connection went, and the transaction with it */
+static int pg_in_tx(struct rf_store *st)
+{
+    return st->w.db && rf_pg_in_tx(&st->w);
+}
+
+/* an error of the connection or the server, not of the op: the batch */
+static int pg_op_sinks(struct rf_store *st, int status)
+{
+    return status == RF_ERR_DB && PQstatus(st->w.db) != CONNECTION_OK;
+}
+
+/* The batch's mark (unless the pipeline wrote it), then COMMIT. */
+static int pg_commit(struct rf_store *st, int applied)
+{
+    struct pgconn *c = &st->w;
+    int rc;
+    if (!applied) {
         struct pgp mp = {0};
         mark_params(st, &mp);
         if ((rc = rf_pg_run(c, P_MARK_PUT, &mp, NULL)) != 0)
-            goto fail;
+            return rc;
     }
     if ((rc = rf_store_fault_hit(&st->files)) != 0)
-        goto fail;
+        return rc;
     if ((rc = rf_pg_commit(c)) != 0 && PQstatus(c->db) != CONNECTION_OK) {
         /* COMMIT was sent and its answer lost with the connection (PostgreSQL
          * crashed or restarted): it may have committed. Ask, rather than
          * tell people "not saved" about what is stored (they would send it
          * again); unknown stays a failure: never a false "sent". */
-        int done = rf_pg_committed(c, xid, st->writer, st->batch);
+        int done = rf_pg_committed(c, st->xid, st->writer, st->batch);
         if (done == 1) {
             rf_log_info("store: a COMMIT's answer was lost; the batch is committed");
             rc = 0;
@@ -635,39 +517,25 @@ int rf_pg_apply(struct rf_store *st, struct rf_op *ops, size_t n)
                         "its batch is reported as not stored");
         }
     }
-    if (rc != 0)
-        goto fail;
-    size_t nd = 0;
-    for (size_t i = 0; i < n; i++)
-        if (st->dead[i][0])
-            memcpy(st->dead[nd++], st->dead[i], RF_BLOB_NAME_LEN + 1);
-    if (nd > 0)
-        rf_blobdir_unlink(&st->files, st->dead, nd);
-    pthread_mutex_unlock(&st->wmu);
-    rf_store_settle(st, ops, n);
-    return 0;
-fail:
-    if (c->db && rf_pg_in_tx(c))
-        rf_pg_sql(c, "ROLLBACK");
-    for (size_t i = 0; i < n; i++)
-        ops[i].status = rc;
-    pthread_mutex_unlock(&st->wmu);
-    if (rc != RF_ERR_DB || !c->db || PQstatus(c->db) == CONNECTION_OK || rf_pg_outage_failure())
-        rf_log_error("store: transaction failed", rc);
-    rf_store_settle(st, ops, n);
     return rc;
+}
+
+static void pg_rollback(struct rf_store *st)
+{
+    rf_pg_sql(&st->w, "ROLLBACK");
+}
+
+/* An outage is logged once (rf_pg_outage_failure), not per batch. */
+static int pg_log_failure(struct rf_store *st, int rc)
+{
+    struct pgconn *c = &st->w;
+    return rc != RF_ERR_DB || !c->db || PQstatus(c->db) == CONNECTION_OK || rf_pg_outage_failure();
 }
 
 /* ---- retention (as in the SQLite backend: one transaction per case) ---- */
 
-struct purge_case {
-    int64_t id;
-    uint64_t objects;
-    size_t blobs;
-};
-
-static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                         struct purge_case *pc)
+static int pg_purge_next(struct rf_store *st, struct rf_dead *dead, int64_t after, uint32_t today,
+                         uint32_t inactive, struct rf_purge_case *pc)
 {
     struct pgconn *c = &st->w;
     struct pgp p = {0};
@@ -689,9 +557,9 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     if ((rc = rf_pg_exec(c, P_PURGE_BLOBS, &p, &r)) != 0)
         return rc;
     int rows = PQntuples(r);
-    if ((rc = dead_reserve(st, rows > 0 ? (size_t)rows : 1)) == 0)
+    if ((rc = rf_dead_reserve(dead, rows > 0 ? (size_t)rows : 1)) == 0)
         for (int i = 0; rc == 0 && i < rows; i++)
-            if ((rc = rf_pg_text(st->dead[i], RF_BLOB_NAME_LEN + 1, r, i, 0)) == 0)
+            if ((rc = rf_pg_text(dead->name[i], RF_BLOB_NAME_LEN + 1, r, i, 0)) == 0)
                 pc->blobs++;
     PQclear(r);
     if (rc != 0 || (rc = rf_pg_run(c, P_PURGE_OBJECTS, &p, &pc->objects)) != 0)
@@ -702,90 +570,40 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     return gone == 1 ? 0 : RF_ERR_DB;
 }
 
-static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                     struct purge_case *pc)
-{
-    struct pgconn *c = &st->w;
-    pthread_mutex_lock(&st->wmu);
-    int rc = rf_pg_ensure(c);
-    if (rc == 0)
-        rc = rf_pg_sql(c, "BEGIN");
-    if (rc == 0)
-        rc = purge_next_tx(st, after, today, inactive, pc);
-    if (rc == 0 && pc->id == 0) {
-        rf_pg_sql(c, "ROLLBACK");
-        pthread_mutex_unlock(&st->wmu);
-        return 0;
-    }
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_pg_commit(c);
-    if (rc != 0) {
-        if (c->db && rf_pg_in_tx(c))
-            rf_pg_sql(c, "ROLLBACK");
-        pc->id = 0;
-        pthread_mutex_unlock(&st->wmu);
-        return rc;
-    }
-    if (pc->blobs > 0)
-        rf_blobdir_unlink(&st->files, st->dead, pc->blobs);
-    pthread_mutex_unlock(&st->wmu);
-    return 0;
-}
-
-static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
+static int pg_purge_audit(struct rf_store *st, const char *target)
 {
     static const uint8_t server[32];
-    struct pgconn *c = &st->w;
-    char target[RF_AUDIT_TARGET_MAX + 1];
-    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
-             (unsigned long long)n->objects);
-    pthread_mutex_lock(&st->wmu);
-    int rc = rf_pg_ensure(c);
-    if (rc == 0)
-        rc = rf_pg_sql(c, "BEGIN");
-    if (rc == 0)
-        rc = nonce_prune(c, (int64_t)time(NULL), 0);
-    if (rc == 0)
-        rc = audit_append(c, server, "purge", target, NULL, 0);
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_pg_commit(c);
-    if (rc != 0 && c->db && rf_pg_in_tx(c))
-        rf_pg_sql(c, "ROLLBACK");
-    pthread_mutex_unlock(&st->wmu);
-    return rc;
+    int rc = nonce_prune(&st->w, (int64_t)time(NULL), 0);
+    return rc != 0 ? rc : audit_append(&st->w, server, "purge", target, NULL, 0);
 }
 
-int rf_pg_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                struct rf_purge_counts *out)
-{
-    struct rf_purge_counts n = {0, 0, 0};
-    int64_t after = 0;
-    int rc;
-    *out = n;
-    if (st->files.readonly)
-        return RF_ERR_INVALID;
-    for (;;) {
-        struct purge_case pc;
-        rc = purge_one(st, after, today, inactive_days, &pc);
-        if (rc != 0 || pc.id == 0)
-            break;
-        n.cases++;
-        n.objects += pc.objects;
-        n.blobs += pc.blobs;
-        after = pc.id;
-    }
-    int arc = purge_audit(st, &n);
-    if (rc == 0)
-        rc = arc;
-    if (rc != 0)
-        rf_log_error("store: purge failed", rc);
-    *out = n;
-    return rc;
-}
+const struct rf_batch_ops rf_pg_batch = {
+    .tx_begin = pg_tx_begin,
+    .tx_commit = pg_tx_commit,
+    .rollback = pg_rollback,
+    .in_tx = pg_in_tx,
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .setting_put = pg_setting_put,
+    .source_create = pg_source_create,
+    .object_put = pg_object_put,
+    .object_delete = pg_object_delete,
+    .token_put = pg_token_put,
+    .token_use = pg_token_use,
+    .staff_put = pg_staff_put,
+    .roster_put = pg_roster_put,
+    .grant_put = pg_grant_put,
+    .audit_append = pg_audit_append,
+    .case_schedule = pg_case_schedule,
+    .nonce_put = pg_nonce_put,
+    .batch_begin = pg_begin,
+    .batch_commit = pg_commit,
+    .op_sinks = pg_op_sinks,
+    .log_failure = pg_log_failure,
+    .purge_next = pg_purge_next,
+    .purge_audit = pg_purge_audit,
+};
 
 /* PostgreSQL keeps a deleted row's bytes in the table until VACUUM marks
  * the space free and a later write reuses it, and in the WAL until the
@@ -796,10 +614,10 @@ int rf_pg_checkpoint(struct rf_store *st)
     assert(!rf_committer_in_completion());
     if (st->files.readonly)
         return RF_ERR_INVALID;
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     int rc = rf_pg_ensure(&st->w);
     if (rc == 0)
         rc = rf_pg_sql(&st->w, "VACUUM objects");
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
     return rc;
 }

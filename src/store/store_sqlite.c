@@ -5,7 +5,7 @@
  * store_sqlite_write.c.
  *
  * Connections. One writer connection, used only inside rf_store_apply under
- * st->wmu (and at open, before anyone else can see the store). Readers take a
+ * st->files.wmu (and at open, before anyone else can see the store). Readers take a
  * read-only connection from a small pool (at most READERS_MAX, opened on
  * demand, handed out under st->rmu); with WAL they read the last committed
  * snapshot while the writer writes. Every connection caches its prepared
@@ -445,7 +445,7 @@ static struct rf_store *store_alloc(void)
     if (!st)
         return NULL;
     pthread_mutex_init(&st->files.fault_mu, NULL);
-    pthread_mutex_init(&st->wmu, NULL);
+    pthread_mutex_init(&st->files.wmu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->rcv, NULL);
     st->files.ops = &rf_sqlite_ops;
@@ -670,11 +670,11 @@ void rf_sqlite_close(struct rf_store *st)
         conn_close(&st->readers[i]);
     conn_close(&st->w);
     rf_blobdir_close(&st->files);
-    free(st->dead);
+    free(st->files.dead.name);
     free(st->dbpath);
     pthread_cond_destroy(&st->rcv);
     pthread_mutex_destroy(&st->rmu);
-    pthread_mutex_destroy(&st->wmu);
+    pthread_mutex_destroy(&st->files.wmu);
     pthread_mutex_destroy(&st->files.fault_mu);
     free(st);
 }
@@ -698,12 +698,11 @@ const struct rf_store_ops rf_sqlite_ops = {
     .staff_list = rf_sqlite_staff_list,
     .grants_for = rf_sqlite_grants_for,
     .audit_list = rf_sqlite_audit_list,
-    .purge = rf_sqlite_purge,
     .checkpoint = rf_sqlite_checkpoint,
     .backup = rf_sqlite_backup,
     .counts = rf_sqlite_counts,
     .usage = rf_sqlite_usage,
-    .apply = rf_sqlite_apply,
+    .batch = &rf_sqlite_batch,
     .export_rows = rf_sqlite_export,
     .import_begin = rf_sqlite_import_begin,
     .import_row = rf_sqlite_import_row,

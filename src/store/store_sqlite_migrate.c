@@ -179,7 +179,7 @@ static int exec1(sqlite3 *db, const char *sql, int64_t a, int64_t *out)
 int rf_sqlite_import_begin(struct rf_store *st)
 {
     int64_t rows = -1;
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     int rc = rf_sqlite_err(sqlite3_exec(st->w.db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
     if (rc == 0)
         rc = exec1(st->w.db,
@@ -195,7 +195,7 @@ int rf_sqlite_import_begin(struct rf_store *st)
         rc = exec1(st->w.db, "UPDATE sources SET id = -1 WHERE case_id = 'teamconfig'", 0, NULL);
     if (rc != 0) {
         sqlite3_exec(st->w.db, "ROLLBACK", NULL, NULL, NULL);
-        pthread_mutex_unlock(&st->wmu);
+        pthread_mutex_unlock(&st->files.wmu);
     }
     return rc;
 }
@@ -265,6 +265,6 @@ int rf_sqlite_import_end(struct rf_store *st, int commit)
         rc = rf_sqlite_err(sqlite3_exec(st->w.db, "COMMIT", NULL, NULL, NULL));
     if (!commit || rc != 0)
         sqlite3_exec(st->w.db, "ROLLBACK", NULL, NULL, NULL);
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
     return rc;
 }

@@ -65,7 +65,7 @@ out:
 static int sess_write(struct rf_store *st, enum stmt_id id, struct rf_sess_call *c)
 {
     sqlite3_stmt *s;
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     int rc = rf_sqlite_stmt(&st->w, id, &s);
     if (rc != 0)
         goto out;
@@ -106,7 +106,7 @@ static int sess_write(struct rf_store *st, enum stmt_id id, struct rf_sess_call 
     c->n = rc == 0 ? (uint64_t)sqlite3_changes(st->w.db) : 0;
     rf_sqlite_done(s);
 out:
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
     return rc;
 }
 

@@ -5,7 +5,8 @@
  * both halves share is in sqlite_internal.h.
  *
  * Durability. journal_mode=WAL, synchronous=FULL: COMMIT returns after the
- * WAL is fsynced. rf_store_apply wraps a batch in BEGIN IMMEDIATE ... COMMIT
+ * WAL is fsynced. rf_store_apply (the driver both backends share, batch.c,
+ * with the primitives below) wraps a batch in BEGIN IMMEDIATE ... COMMIT
  * with a SAVEPOINT per op, so one op's failure is undone alone while the
  * others commit; a failure of the transaction itself (BEGIN, COMMIT, a
  * savepoint, or SQLite rolling back on its own after an I/O error) fails
@@ -50,8 +51,9 @@ static int step_done(sqlite3_stmt *s)
     return r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
 }
 
-static int op_setting_put(struct conn *c, struct rf_op *op)
+static int sq_setting_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     if (!op->key || !*op->key || strlen(op->key) > SETTING_KEY_MAX || (!op->data && op->len))
         return RF_ERR_INVALID;
@@ -63,17 +65,9 @@ static int op_setting_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-static void case_id_new(char out[RF_CASE_ID_LEN + 1])
+static int sq_source_create(struct rf_store *st, struct rf_op *op)
 {
-    /* RFC 4648 base32 alphabet, lower case: 50 random bits */
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-    for (size_t i = 0; i < RF_CASE_ID_LEN; i++)
-        out[i] = alphabet[randombytes_uniform(32)];
-    out[RF_CASE_ID_LEN] = '\0';
-}
-
-static int op_source_create(struct conn *c, struct rf_op *op)
-{
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     struct rf_source src;
     int rc = rf_sqlite_stmt(c, S_SOURCE_BY_LOOKUP, &s);
@@ -93,7 +87,7 @@ static int op_source_create(struct conn *c, struct rf_op *op)
     memcpy(src.pk, op->pk, sizeof(src.pk));
     src.day = rf_store_today();
     for (int tries = 0; tries < CASE_ID_TRIES; tries++) {
-        case_id_new(src.case_id);
+        rf_batch_case_id(src.case_id);
         sqlite3_bind_blob(s, 1, op->lookup_id, 32, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, src.case_id, RF_CASE_ID_LEN, SQLITE_STATIC);
         sqlite3_bind_blob(s, 3, src.pk, 32, SQLITE_STATIC);
@@ -111,29 +105,14 @@ static int op_source_create(struct conn *c, struct rf_op *op)
     return RF_ERR_DB;
 }
 
-static int op_object_put(struct rf_store *st, struct conn *c, struct rf_op *op)
+static int sq_object_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int in_blob = op->blob_name[0] != '\0';
     uint64_t size;
-    int rc;
-    if (op->kind >= 32)
-        return RF_ERR_INVALID;
-    if (in_blob) {
-        if (!rf_blob_name_valid(op->blob_name))
-            return RF_ERR_INVALID;
-        if ((rc = rf_blobdir_stat(&st->files, op->blob_name, &size)) != 0)
-            return rc;
-        if (size != op->size || size > INT64_MAX)
-            return RF_ERR_INVALID;
-    } else {
-        if (op->len > RF_INLINE_MAX)
-            return RF_ERR_LIMIT;
-        if (!op->data && op->len)
-            return RF_ERR_INVALID;
-        size = op->len;
-    }
-    if ((rc = rf_sqlite_stmt(c, S_OBJECT_INSERT, &s)) != 0)
+    int rc = rf_batch_object_check(&st->files, op, &size);
+    if (rc != 0 || (rc = rf_sqlite_stmt(c, S_OBJECT_INSERT, &s)) != 0)
         return rc;
     sqlite3_bind_int64(s, 1, op->source_id);
     sqlite3_bind_int(s, 2, op->kind);
@@ -152,8 +131,9 @@ static int op_object_put(struct rf_store *st, struct conn *c, struct rf_op *op)
     return 0;
 }
 
-static int op_object_delete(struct conn *c, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+static int sq_object_delete(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_OBJECT_DELETE, &s);
     if (rc != 0)
@@ -174,8 +154,9 @@ static int op_object_delete(struct conn *c, struct rf_op *op, char dead[RF_BLOB_
     return rc;
 }
 
-static int op_token_put(struct conn *c, struct rf_op *op)
+static int sq_token_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_TOKEN_PUT, &s);
     if (rc != 0)
@@ -186,8 +167,9 @@ static int op_token_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_token_use(struct conn *c, struct rf_op *op)
+static int sq_token_use(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_TOKEN_USE, &s);
     if (rc != 0)
@@ -208,8 +190,9 @@ static int op_token_use(struct conn *c, struct rf_op *op)
     return rc;
 }
 
-static int op_staff_put(struct conn *c, struct rf_op *op)
+static int sq_staff_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     const struct rf_staff_rec *r = &op->staff;
     size_t nlen = strnlen(r->name, sizeof(r->name));
@@ -226,8 +209,9 @@ static int op_staff_put(struct conn *c, struct rf_op *op)
 }
 
 /* Rosters form a chain: each put is exactly the next version (1 first). */
-static int op_roster_put(struct conn *c, struct rf_op *op)
+static int sq_roster_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     if (!op->data || op->len == 0)
         return RF_ERR_INVALID;
@@ -250,8 +234,9 @@ static int op_roster_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-static int op_grant_put(struct conn *c, struct rf_op *op)
+static int sq_grant_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     if (!op->data || op->len != sizeof(((struct rf_grant_rec *)0)->grant) || op->seq <= 0 ||
         memcmp(op->data, op->keyid, sizeof(op->keyid)) != 0)
@@ -267,12 +252,6 @@ static int op_grant_put(struct conn *c, struct rf_op *op)
     return step_done(s);
 }
 
-/* The slot of a signed request's time: nonces are kept by slot, never by time. */
-static int64_t nonce_slot(int64_t t)
-{
-    return t >= 0 ? t / RF_APISIG_MAX_SKEW : -((-t + RF_APISIG_MAX_SKEW - 1) / RF_APISIG_MAX_SKEW);
-}
-
 /* Deletes up to max nonces whose slot is two or more behind now's: a nonce
  * of time ts lies in slot ts / W, so ts < (slot + 1) * W, and once now is in
  * slot + 2 every request of time ts is out of the window (now - ts > W) and
@@ -283,13 +262,14 @@ static int nonce_prune(struct conn *c, int64_t now, int64_t max)
     int rc = rf_sqlite_stmt(c, S_NONCE_PRUNE, &s);
     if (rc != 0)
         return rc;
-    sqlite3_bind_int64(s, 1, nonce_slot(now) - 2);
+    sqlite3_bind_int64(s, 1, rf_batch_nonce_slot(now) - 2);
     sqlite3_bind_int64(s, 2, max > 0 ? max : -1);
     return step_done(s);
 }
 
-static int op_nonce_put(struct conn *c, struct rf_op *op)
+static int sq_nonce_put(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = nonce_prune(c, (int64_t)time(NULL), NONCE_PRUNE_STEP);
     if (rc != 0)
@@ -297,20 +277,8 @@ static int op_nonce_put(struct conn *c, struct rf_op *op)
     if ((rc = rf_sqlite_stmt(c, S_NONCE_PUT, &s)) != 0)
         return rc;
     sqlite3_bind_blob(s, 1, op->nonce, sizeof(op->nonce), SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, nonce_slot(op->ts));
+    sqlite3_bind_int64(s, 2, rf_batch_nonce_slot(op->ts));
     return step_done(s); /* a nonce already there: RF_ERR_EXISTS (primary key) */
-}
-
-/* Printable ASCII only, min..max bytes: audit fields are shown to people. */
-static int audit_text_ok(const char *t, size_t min, size_t max)
-{
-    size_t n = t ? strnlen(t, max + 1) : 0;
-    if (n < min || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (t[i] < 0x20 || t[i] > 0x7e)
-            return 0;
-    return 1;
 }
 
 /* Appends the next link of the audit chain inside the open transaction. */
@@ -319,11 +287,7 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
 {
     struct rf_audit_entry e;
     sqlite3_stmt *s = NULL;
-    if (!target)
-        target = "";
-    if (!audit_text_ok(action, 1, RF_AUDIT_ACTION_MAX) ||
-        !audit_text_ok(target, 0, RF_AUDIT_TARGET_MAX) || req_len > RF_AUDIT_REQ_MAX ||
-        (req_len > 0 && req == NULL))
+    if (!rf_batch_audit_ok(action, target, req, req_len))
         return RF_ERR_INVALID;
     memset(&e, 0, sizeof(e));
     int rc = rf_sqlite_stmt(c, S_AUDIT_LAST, &s);
@@ -341,14 +305,7 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
     rf_sqlite_done(s);
     if (rc != 0)
         return rc;
-    e.day = rf_store_today();
-    memcpy(e.actor, actor, sizeof(e.actor));
-    memcpy(e.action, action, strlen(action) + 1);
-    memcpy(e.target, target, strlen(target) + 1);
-    if (req_len > 0)
-        memcpy(e.req, req, req_len);
-    e.req_len = (uint16_t)req_len;
-    if ((rc = rf_audit_hash(e.hash, &e)) != 0)
+    if ((rc = rf_batch_audit_fill(&e, actor, action, target, req, req_len)) != 0)
         return rc;
     if ((rc = rf_sqlite_stmt(c, S_AUDIT_INSERT, &s)) != 0)
         return rc;
@@ -366,15 +323,17 @@ static int audit_append(struct conn *c, const uint8_t actor[32], const char *act
     return step_done(s);
 }
 
-static int op_audit_append(struct conn *c, struct rf_op *op)
+static int sq_audit_append(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     /* data/len: the signed request record of a caseworker's action (audit v2) */
     return audit_append(c, op->pk, op->key, op->target, op->data, op->data ? op->len : 0);
 }
 
 /* day 0 cancels; the teamconfig case refuses a day (trigger: RF_ERR_INVALID). */
-static int op_case_schedule(struct conn *c, struct rf_op *op)
+static int sq_case_schedule(struct rf_store *st, struct rf_op *op)
 {
+    struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
     int rc = rf_sqlite_stmt(c, S_CASE_SCHEDULE, &s);
     if (rc != 0)
@@ -389,175 +348,48 @@ static int op_case_schedule(struct conn *c, struct rf_op *op)
     return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_NOT_FOUND;
 }
 
-static int op_apply(struct rf_store *st, struct rf_op *op, char dead[RF_BLOB_NAME_LEN + 1])
+/* ---- the primitives of batches and retention (the drivers: batch.c) ---- */
+
+static int sq_tx_begin(struct rf_store *st)
 {
-    struct conn *c = &st->w;
-    switch (op->type) {
-    case RF_OP_SETTING_PUT:
-        return op_setting_put(c, op);
-    case RF_OP_SOURCE_CREATE:
-        return op_source_create(c, op);
-    case RF_OP_OBJECT_PUT:
-        return op_object_put(st, c, op);
-    case RF_OP_OBJECT_DELETE:
-        return op_object_delete(c, op, dead);
-    case RF_OP_TOKEN_PUT:
-        return op_token_put(c, op);
-    case RF_OP_TOKEN_USE:
-        return op_token_use(c, op);
-    case RF_OP_STAFF_PUT:
-        return op_staff_put(c, op);
-    case RF_OP_ROSTER_PUT:
-        return op_roster_put(c, op);
-    case RF_OP_GRANT_PUT:
-        return op_grant_put(c, op);
-    case RF_OP_AUDIT_APPEND:
-        return op_audit_append(c, op);
-    case RF_OP_CASE_SCHEDULE:
-        return op_case_schedule(c, op);
-    case RF_OP_NONCE_PUT:
-        return op_nonce_put(c, op);
-    }
-    return RF_ERR_INVALID;
+    return rf_sqlite_run(&st->w, S_BEGIN);
 }
 
-/* An error that means the transaction, not just the op, is in trouble. */
-static int batch_fatal(int rc)
+static int sq_tx_commit(struct rf_store *st)
 {
-    return rc == RF_ERR_NOSPACE || rc == RF_ERR_IO || rc == RF_ERR_NOMEM || rc == RF_ERR_DB;
+    return rf_sqlite_run(&st->w, S_COMMIT);
 }
 
-static int dead_reserve(struct rf_store *st, size_t n)
+static void sq_rollback(struct rf_store *st)
 {
-    if (n <= st->dead_cap)
-        return 0;
-    void *p = realloc(st->dead, n * sizeof(*st->dead));
-    if (!p)
-        return RF_ERR_NOMEM;
-    st->dead = p;
-    st->dead_cap = n;
-    return 0;
+    rf_sqlite_run(&st->w, S_ROLLBACK);
 }
 
-/* Runs one op under its own savepoint; 0 (whatever the op's status), or the
- * error that sinks the transaction. */
-static int apply_one(struct rf_store *st, struct rf_op *op, char *dead)
+/* SQLite may have rolled the whole transaction back on its own */
+static int sq_in_tx(struct rf_store *st)
 {
-    struct conn *c = &st->w;
-    int rc = rf_sqlite_run(c, S_SAVEPOINT);
-    if (rc != 0)
-        return rc;
-    dead[0] = '\0';
-    op->status = op_apply(st, op, dead);
-    if (op->status == 0)
-        return rf_sqlite_run(c, S_RELEASE);
-    dead[0] = '\0';
-    /* SQLite may have rolled the whole transaction back on its own */
-    if (sqlite3_get_autocommit(c->db))
-        return batch_fatal(op->status) ? op->status : RF_ERR_DB;
-    if ((rc = rf_sqlite_run(c, S_ROLLBACK_TO)) != 0 || (rc = rf_sqlite_run(c, S_RELEASE)) != 0)
-        return rc;
-    return 0;
+    return !sqlite3_get_autocommit(st->w.db);
 }
 
-/* Runs ops[0..g) all-or-nothing under the group savepoint. */
-static int apply_group(struct rf_store *st, struct rf_op *ops, size_t g,
-                       char (*dead)[RF_BLOB_NAME_LEN + 1])
+static int sq_savepoint(struct rf_store *st, int group)
 {
-    struct conn *c = &st->w;
-    int rc = rf_sqlite_run(c, S_GROUP_SAVEPOINT);
-    if (rc != 0)
-        return rc;
-    int failed = 0;
-    for (size_t i = 0; i < g; i++) {
-        if ((rc = apply_one(st, &ops[i], dead[i])) != 0)
-            return rc;
-        if (ops[i].status != 0) {
-            failed = ops[i].status;
-            break;
-        }
-    }
-    if (failed == 0)
-        return rf_sqlite_run(c, S_GROUP_RELEASE);
-    for (size_t i = 0; i < g; i++) {
-        ops[i].status = failed;
-        dead[i][0] = '\0';
-    }
-    if ((rc = rf_sqlite_run(c, S_GROUP_ROLLBACK_TO)) != 0 ||
-        (rc = rf_sqlite_run(c, S_GROUP_RELEASE)) != 0)
-        return rc;
-    return 0;
+    return rf_sqlite_run(&st->w, group ? S_GROUP_SAVEPOINT : S_SAVEPOINT);
 }
 
-/* Runs the ops inside the open transaction; 0, or the error that sinks it. */
-static int apply_ops(struct rf_store *st, struct rf_op *ops, size_t n)
+static int sq_release(struct rf_store *st, int group)
 {
-    for (size_t i = 0; i < n;) {
-        size_t g = ops[i].group > 1 ? ops[i].group : 1;
-        if (g > n - i)
-            return RF_ERR_INVALID;
-        int rc = g == 1 ? apply_one(st, &ops[i], st->dead[i])
-                        : apply_group(st, &ops[i], g, &st->dead[i]);
-        if (rc != 0)
-            return rc;
-        i += g;
-    }
-    return 0;
+    return rf_sqlite_run(&st->w, group ? S_GROUP_RELEASE : S_RELEASE);
 }
 
-int rf_sqlite_apply(struct rf_store *st, struct rf_op *ops, size_t n)
+static int sq_rollback_to(struct rf_store *st, int group)
 {
-    struct conn *c = &st->w;
-    int rc;
-    if (n == 0)
-        return 0;
-    assert(!rf_committer_in_completion());
-    if (st->files.readonly) {
-        for (size_t i = 0; i < n; i++)
-            ops[i].status = RF_ERR_INVALID;
-        return RF_ERR_INVALID;
-    }
-    pthread_mutex_lock(&st->wmu);
-    if ((rc = dead_reserve(st, n)) != 0)
-        goto fail;
-    if ((rc = rf_sqlite_run(c, S_BEGIN)) != 0)
-        goto fail;
-    if ((rc = apply_ops(st, ops, n)) != 0)
-        goto fail;
-    if ((rc = rf_store_fault_hit(&st->files)) != 0)
-        goto fail;
-    if ((rc = rf_sqlite_run(c, S_COMMIT)) != 0)
-        goto fail;
-    size_t nd = 0;
-    for (size_t i = 0; i < n; i++)
-        if (st->dead[i][0])
-            memcpy(st->dead[nd++], st->dead[i], RF_BLOB_NAME_LEN + 1);
-    if (nd > 0)
-        rf_blobdir_unlink(&st->files, st->dead, nd);
-    pthread_mutex_unlock(&st->wmu);
-    rf_store_settle(st, ops, n);
-    return 0;
-fail:
-    if (!sqlite3_get_autocommit(c->db))
-        rf_sqlite_run(c, S_ROLLBACK);
-    for (size_t i = 0; i < n; i++)
-        ops[i].status = rc;
-    pthread_mutex_unlock(&st->wmu);
-    rf_log_error("store: transaction failed", rc);
-    rf_store_settle(st, ops, n);
-    return rc;
+    return rf_sqlite_run(&st->w, group ? S_GROUP_ROLLBACK_TO : S_ROLLBACK_TO);
 }
 
 /* ---- retention ---- */
 
-struct purge_case {
-    int64_t id;
-    uint64_t objects;
-    size_t blobs; /* names in st->dead[0..blobs) */
-};
-
-/* Collects the blob names of source id's objects into st->dead. */
-static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
+/* Collects the blob names of source id's objects into dead. */
+static int purge_collect_blobs(struct rf_store *st, struct rf_dead *dead, int64_t id, size_t *n)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -574,8 +406,8 @@ static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
             rc = rf_sqlite_err(r);
             break;
         }
-        if ((rc = dead_reserve(st, *n + 1)) != 0 ||
-            (rc = rf_sqlite_copy_text(st->dead[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
+        if ((rc = rf_dead_reserve(dead, *n + 1)) != 0 ||
+            (rc = rf_sqlite_copy_text(dead->name[*n], RF_BLOB_NAME_LEN + 1, s, 0)) != 0)
             break;
         (*n)++;
     }
@@ -585,8 +417,8 @@ static int purge_collect_blobs(struct rf_store *st, int64_t id, size_t *n)
 
 /* Inside the open transaction: finds the next expired case after `after`
  * and deletes it with its objects (grants cascade). pc->id = 0: none left. */
-static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                         struct purge_case *pc)
+static int sq_purge_next(struct rf_store *st, struct rf_dead *dead, int64_t after, uint32_t today,
+                         uint32_t inactive, struct rf_purge_case *pc)
 {
     struct conn *c = &st->w;
     sqlite3_stmt *s = NULL;
@@ -603,7 +435,7 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     rf_sqlite_done(s);
     if (r != SQLITE_ROW)
         return r == SQLITE_DONE ? 0 : rf_sqlite_err(r);
-    if ((rc = purge_collect_blobs(st, pc->id, &pc->blobs)) != 0)
+    if ((rc = purge_collect_blobs(st, dead, pc->id, &pc->blobs)) != 0)
         return rc;
     if ((rc = rf_sqlite_stmt(c, S_PURGE_OBJECTS, &s)) != 0)
         return rc;
@@ -619,107 +451,60 @@ static int purge_next_tx(struct rf_store *st, int64_t after, uint32_t today, uin
     return sqlite3_changes(c->db) == 1 ? 0 : RF_ERR_DB;
 }
 
-/* One transaction: purges the next expired case; pc->id = 0 when none is left. */
-static int purge_one(struct rf_store *st, int64_t after, uint32_t today, uint32_t inactive,
-                     struct purge_case *pc)
-{
-    struct conn *c = &st->w;
-    pthread_mutex_lock(&st->wmu);
-    int rc = rf_sqlite_run(c, S_BEGIN);
-    if (rc == 0)
-        rc = purge_next_tx(st, after, today, inactive, pc);
-    if (rc == 0 && pc->id == 0) {
-        rf_sqlite_run(c, S_ROLLBACK); /* nothing was written */
-        pthread_mutex_unlock(&st->wmu);
-        return 0;
-    }
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_sqlite_run(c, S_COMMIT);
-    if (rc != 0) {
-        if (!sqlite3_get_autocommit(c->db))
-            rf_sqlite_run(c, S_ROLLBACK);
-        pc->id = 0;
-        pthread_mutex_unlock(&st->wmu);
-        return rc;
-    }
-    if (pc->blobs > 0)
-        rf_blobdir_unlink(&st->files, st->dead, pc->blobs);
-    pthread_mutex_unlock(&st->wmu);
-    return 0;
-}
-
-/* Appends the "purge" entry (actor: the server) in a transaction of its own. */
-static int purge_audit(struct rf_store *st, const struct rf_purge_counts *n)
+/* The "purge" entry (actor: the server), and the nonces of an idle period,
+ * not left for the next request. */
+static int sq_purge_audit(struct rf_store *st, const char *target)
 {
     static const uint8_t server[32];
-    struct conn *c = &st->w;
-    char target[RF_AUDIT_TARGET_MAX + 1];
-    snprintf(target, sizeof(target), "cases=%llu objects=%llu", (unsigned long long)n->cases,
-             (unsigned long long)n->objects);
-    pthread_mutex_lock(&st->wmu);
-    int rc = rf_sqlite_run(c, S_BEGIN);
-    if (rc == 0) /* and the nonces of an idle period, not left for the next request */
-        rc = nonce_prune(c, (int64_t)time(NULL), 0);
-    if (rc == 0)
-        rc = audit_append(c, server, "purge", target, NULL, 0);
-    if (rc == 0)
-        rc = rf_store_fault_hit(&st->files);
-    if (rc == 0)
-        rc = rf_sqlite_run(c, S_COMMIT);
-    if (rc != 0 && !sqlite3_get_autocommit(c->db))
-        rf_sqlite_run(c, S_ROLLBACK);
-    pthread_mutex_unlock(&st->wmu);
-    return rc;
+    int rc = nonce_prune(&st->w, (int64_t)time(NULL), 0);
+    return rc != 0 ? rc : audit_append(&st->w, server, "purge", target, NULL, 0);
 }
 
-int rf_sqlite_purge(struct rf_store *st, uint32_t today, uint32_t inactive_days,
-                    struct rf_purge_counts *out)
+/* Deleted pages are zeroed (secure_delete); a passive checkpoint (never
+ * waits for readers while holding the writer) copies the zeroed pages into
+ * the database file now. */
+static void sq_purge_done(struct rf_store *st, const struct rf_purge_counts *n)
 {
-    struct rf_purge_counts n = {0, 0, 0};
-    int64_t after = 0;
-    int rc;
-    *out = n;
-    if (st->files.readonly)
-        return RF_ERR_INVALID;
-    for (;;) {
-        struct purge_case pc;
-        rc = purge_one(st, after, today, inactive_days, &pc);
-        if (rc != 0 || pc.id == 0)
-            break;
-        n.cases++;
-        n.objects += pc.objects;
-        n.blobs += pc.blobs;
-        after = pc.id;
-    }
-    /* what was deleted is recorded even if a later case failed */
-    int arc = purge_audit(st, &n);
-    if (rc == 0)
-        rc = arc;
-    if (n.cases > 0) {
-        /* deleted pages are zeroed (secure_delete); a passive checkpoint
-         * (never waits for readers while holding the writer) copies the
-         * zeroed pages into the database file now */
-        pthread_mutex_lock(&st->wmu);
-        sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        pthread_mutex_unlock(&st->wmu);
-    }
-    if (rc != 0)
-        rf_log_error("store: purge failed", rc);
-    if (out)
-        *out = n;
-    return rc;
+    if (n->cases == 0)
+        return;
+    pthread_mutex_lock(&st->files.wmu);
+    sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&st->files.wmu);
 }
+
+const struct rf_batch_ops rf_sqlite_batch = {
+    .tx_begin = sq_tx_begin,
+    .tx_commit = sq_tx_commit,
+    .rollback = sq_rollback,
+    .in_tx = sq_in_tx,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .setting_put = sq_setting_put,
+    .source_create = sq_source_create,
+    .object_put = sq_object_put,
+    .object_delete = sq_object_delete,
+    .token_put = sq_token_put,
+    .token_use = sq_token_use,
+    .staff_put = sq_staff_put,
+    .roster_put = sq_roster_put,
+    .grant_put = sq_grant_put,
+    .audit_append = sq_audit_append,
+    .case_schedule = sq_case_schedule,
+    .nonce_put = sq_nonce_put,
+    .purge_next = sq_purge_next,
+    .purge_audit = sq_purge_audit,
+    .purge_done = sq_purge_done,
+};
 
 int rf_sqlite_checkpoint(struct rf_store *st)
 {
     assert(!rf_committer_in_completion());
     if (st->files.readonly)
         return RF_ERR_INVALID;
-    pthread_mutex_lock(&st->wmu);
+    pthread_mutex_lock(&st->files.wmu);
     int r = sqlite3_wal_checkpoint_v2(st->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    pthread_mutex_unlock(&st->wmu);
+    pthread_mutex_unlock(&st->files.wmu);
     if ((r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_LOCKED)
         return RF_ERR_BUSY;
     return rf_sqlite_err(r);
