@@ -436,23 +436,16 @@ int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n)
     return 0;
 }
 
-int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cobj **out, size_t *n)
+/* Reads rows (seq, case_id, kind, size, day, roster) of st into a malloc'd array. */
+int rf_cache_collect(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
 {
-    sqlite3_stmt *st;
-    size_t cap = 16, k = 0;
+    size_t cap = 64, k = 0;
     int rc = 0, s;
+    struct rf_cobj *v = malloc(cap * sizeof(*v));
     *out = NULL;
     *n = 0;
-    if (rf_cache_prepare(
-            c, "SELECT seq, kind, size, day, roster FROM objects WHERE case_id = ? ORDER BY seq",
-            &st) != 0)
-        return RF_ERR_DB;
-    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    struct rf_cobj *v = malloc(cap * sizeof(*v));
-    if (!v) {
-        sqlite3_finalize(st);
+    if (!v)
         return RF_ERR_NOMEM;
-    }
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         if (k == cap) {
             struct rf_cobj *nv = realloc(v, 2 * cap * sizeof(*v));
@@ -466,17 +459,14 @@ int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cob
         struct rf_cobj *o = &v[k++];
         memset(o, 0, sizeof(*o));
         o->seq = sqlite3_column_int64(st, 0);
-        snprintf(o->case_id, sizeof(o->case_id), "%s", case_id);
-        o->kind = (uint8_t)sqlite3_column_int(st, 1);
-        o->size = (uint64_t)sqlite3_column_int64(st, 2);
-        o->day = (uint32_t)sqlite3_column_int64(st, 3);
-        o->roster = (uint32_t)sqlite3_column_int64(st, 4);
+        snprintf(o->case_id, sizeof(o->case_id), "%s", (const char *)sqlite3_column_text(st, 1));
+        o->kind = (uint8_t)sqlite3_column_int(st, 2);
+        o->size = (uint64_t)sqlite3_column_int64(st, 3);
+        o->day = (uint32_t)sqlite3_column_int64(st, 4);
+        o->roster = (uint32_t)sqlite3_column_int64(st, 5);
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = RF_ERR_DB;
-    sqlite3_finalize(st);
-    if (rc == 0 && k == 0)
-        rc = RF_ERR_NOT_FOUND;
     if (rc != 0) {
         free(v);
         return rc;
@@ -484,6 +474,27 @@ int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cob
     *out = v;
     *n = k;
     return 0;
+}
+
+int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cobj **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (rf_cache_prepare(c,
+                         "SELECT seq, case_id, kind, size, day, roster FROM objects"
+                         " WHERE case_id = ? ORDER BY seq",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    int rc = rf_cache_collect(st, out, n);
+    sqlite3_finalize(st);
+    if (rc == 0 && *n == 0) {
+        free(*out);
+        *out = NULL;
+        rc = RF_ERR_NOT_FOUND;
+    }
+    return rc;
 }
 
 int rf_cache_roster_max(struct rf_cache *c, uint32_t *version)

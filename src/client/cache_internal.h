@@ -41,6 +41,9 @@ int rf_cache_prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st);
  * it with rf_cache_done after stepping (no read transaction stays open). */
 int rf_cache_kept(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st);
 void rf_cache_done(sqlite3_stmt *st);
+/* Reads the rows (seq, case_id, kind, size, day, roster) of st into a
+ * malloc'd array (*n of them, possibly 0). */
+int rf_cache_collect(sqlite3_stmt *st, struct rf_cobj **out, size_t *n);
 /* Runs a one-row SELECT of a blob (bound to text key) into out;
  * RF_ERR_NOT_FOUND without a row. */
 int rf_cache_get_blob(struct rf_cache *c, const char *sql, const char *key, struct rf_buf *out);

@@ -24,53 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads rows (seq, case_id, kind, size, day, roster) of st into a malloc'd array. */
-static int collect_objects(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
-{
-    size_t cap = 64, k = 0;
-    int rc = 0, s;
-    struct rf_cobj *v = malloc(cap * sizeof(*v));
-    *out = NULL;
-    *n = 0;
-    if (!v)
-        return RF_ERR_NOMEM;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (k == cap) {
-            struct rf_cobj *nv = realloc(v, 2 * cap * sizeof(*v));
-            if (!nv) {
-                rc = RF_ERR_NOMEM;
-                break;
-            }
-            v = nv;
-            cap *= 2;
-        }
-        struct rf_cobj *o = &v[k++];
-        memset(o, 0, sizeof(*o));
-        o->seq = sqlite3_column_int64(st, 0);
-        snprintf(o->case_id, sizeof(o->case_id), "%s", (const char *)sqlite3_column_text(st, 1));
-        o->kind = (uint8_t)sqlite3_column_int(st, 2);
-        o->size = (uint64_t)sqlite3_column_int64(st, 3);
-        o->day = (uint32_t)sqlite3_column_int64(st, 4);
-        o->roster = (uint32_t)sqlite3_column_int64(st, 5);
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = RF_ERR_DB;
-    if (rc != 0) {
-        free(v);
-        return rc;
-    }
-    *out = v;
-    *n = k;
-    return 0;
-}
-
 int rf_cache_objects_all(struct rf_cache *c, struct rf_cobj **out, size_t *n)
 {
     sqlite3_stmt *st;
     if (rf_cache_prepare(
             c, "SELECT seq, case_id, kind, size, day, roster FROM objects ORDER BY seq", &st) != 0)
         return RF_ERR_DB;
-    int rc = collect_objects(st, out, n);
+    int rc = rf_cache_collect(st, out, n);
     sqlite3_finalize(st);
     return rc;
 }
@@ -126,7 +86,7 @@ int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj 
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, mark);
     sqlite3_bind_int64(st, 3, after > mark ? after : mark);
-    rc = collect_objects(st, out, n);
+    rc = rf_cache_collect(st, out, n);
     sqlite3_finalize(st);
     return rc;
 }
@@ -250,6 +210,21 @@ int rf_cache_board_put(struct rf_cache *c, const char *case_id, int64_t last_seq
     return rc;
 }
 
+/* Calls fn for each row of st (case_id, gen, last_seq, blob), in order,
+ * until fn fails; RF_ERR_DB if the step does not end cleanly. */
+static int board_each(sqlite3_stmt *st, rf_cache_board_fn fn, void *ctx)
+{
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                (size_t)sqlite3_column_bytes(st, 3));
+        if (rc != 0)
+            return rc;
+    }
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
 int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn, void *ctx,
                          int64_t *count)
 {
@@ -259,21 +234,13 @@ int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn
     int own = sqlite3_get_autocommit(c->db);
     if (own && rf_cache_exec(c, "BEGIN") != 0)
         return RF_ERR_DB;
-    int s = SQLITE_DONE, rc = rf_cache_kept(c, KEPT_BOARD_SINCE,
-                                            "SELECT case_id, gen, last_seq, blob FROM board"
-                                            " WHERE gen > ? ORDER BY gen",
-                                            &st);
+    int rc = rf_cache_kept(c, KEPT_BOARD_SINCE,
+                           "SELECT case_id, gen, last_seq, blob FROM board"
+                           " WHERE gen > ? ORDER BY gen",
+                           &st);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, after);
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                    sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
-                    (size_t)sqlite3_column_bytes(st, 3));
-            if (rc != 0)
-                break;
-        }
-        if (rc == 0 && s != SQLITE_DONE)
-            rc = RF_ERR_DB;
+        rc = board_each(st, fn, ctx);
         rf_cache_done(st);
     }
     if (rc == 0 && rf_cache_kept(c, KEPT_BOARD_COUNT, "SELECT count(*) FROM board", &st) == 0) {
@@ -298,16 +265,7 @@ int rf_cache_board_rows(struct rf_cache *c, rf_cache_board_fn fn, void *ctx)
                          " ORDER BY last_seq DESC, case_id",
                          &st) != 0)
         return RF_ERR_DB;
-    int s, rc = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
-                (size_t)sqlite3_column_bytes(st, 3));
-        if (rc != 0)
-            break;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = RF_ERR_DB;
+    int rc = board_each(st, fn, ctx);
     sqlite3_finalize(st);
     return rc;
 }

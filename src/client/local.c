@@ -160,6 +160,21 @@ int rf_local_open(const struct rf_local *l, const char *ad, const uint8_t *p, si
     return 0;
 }
 
+json_t *rf_local_open_summary(const struct rf_local *l, const char *case_id, const uint8_t *blob,
+                              size_t n, struct rf_buf *plain)
+{
+    char ad[48];
+    json_t *s = NULL;
+    snprintf(ad, sizeof(ad), "summary:%s", case_id);
+    rf_buf_reset(plain);
+    if (rf_local_open(l, ad, blob, n, plain) == 0) {
+        json_error_t e;
+        s = json_loadb((const char *)plain->data, plain->len, 0, &e);
+    }
+    rf_buf_reset(plain); /* wiped */
+    return s;
+}
+
 /* Seals the JSON j as row ad; calls put(blob). */
 static int seal_json(const struct rf_local *l, const char *ad, json_t *j, struct rf_buf *out)
 {
@@ -849,17 +864,9 @@ struct fill {
 static int fill_one(void *ctx, const char *case_id, int64_t last_seq, const uint8_t *blob, size_t n)
 {
     struct fill *f = ctx;
-    char ad[48];
-    json_t *s = NULL;
     if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
         return 0;
-    snprintf(ad, sizeof(ad), "summary:%s", case_id);
-    rf_buf_reset(&f->plain);
-    if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
-        json_error_t e;
-        s = json_loadb((const char *)f->plain.data, f->plain.len, 0, &e);
-    }
-    rf_buf_reset(&f->plain); /* wiped */
+    json_t *s = rf_local_open_summary(f->l, case_id, blob, n, &f->plain);
     if (!s)
         return 0; /* a damaged summary gets its row when it is built again */
     rf_buf_reset(&f->board);

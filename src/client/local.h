@@ -38,6 +38,11 @@ int rf_local_seal(const struct rf_local *l, const char *ad, const uint8_t *p, si
                   struct rf_buf *out);
 int rf_local_open(const struct rf_local *l, const char *ad, const uint8_t *p, size_t n,
                   struct rf_buf *out);
+/* A case's sealed summary (ad "summary:CASE") opened and parsed: the JSON,
+ * or NULL if it does not open or parse; plain (a secure buffer) is used
+ * for the plaintext and left wiped. */
+json_t *rf_local_open_summary(const struct rf_local *l, const char *case_id, const uint8_t *blob,
+                              size_t n, struct rf_buf *plain);
 
 /* Digests every object not digested yet (or newly granted) and rebuilds
  * the summaries of the cases they belong to (and the team's config).

@@ -54,18 +54,10 @@ static int keep(const struct filter *f, json_t *s);
 static int on_summary(void *ctx, const char *case_id, const uint8_t *blob, size_t n)
 {
     struct filter *f = ctx;
-    char ad[48];
-    json_t *s = NULL;
     if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0)
         return 0;
     f->total++;
-    snprintf(ad, sizeof(ad), "summary:%s", case_id);
-    rf_buf_reset(&f->plain);
-    if (rf_local_open(f->l, ad, blob, n, &f->plain) == 0) {
-        json_error_t e;
-        s = json_loadb((const char *)f->plain.data, f->plain.len, 0, &e);
-    }
-    rf_buf_reset(&f->plain); /* wiped */
+    json_t *s = rf_local_open_summary(f->l, case_id, blob, n, &f->plain);
     if (s && keep(f, s)) {
         json_array_append_new(f->rows, case_row(f, s));
         json_array_append_new(f->marks,

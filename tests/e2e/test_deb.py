@@ -732,47 +732,18 @@ def boot_with_systemd(root, port):
     landing page. Machines that cannot boot a container say so in the log and
     this part is not checked; a unit that systemd started and that failed is a
     failure."""
-    if not shutil.which("systemd-nspawn") or not shutil.which("nsenter"):
-        log("systemd-nspawn is not installed: the unit was not run under systemd")
-        return
     onion_setup(root)
-    logdir = tempdir("refuge-deb-nspawn-")
-    out = open(os.path.join(logdir, "nspawn.log"), "wb")
-    proc = subprocess.Popen(["systemd-nspawn", "-q", "-D", root.path, "-b", "--register=no",
-                             "--keep-unit"], stdin=subprocess.DEVNULL, stdout=out,
-                            stderr=subprocess.STDOUT)
-    out.close()
-
-    def stop():
-        if proc.poll() is None:
-            proc.terminate()  # nspawn shuts the container down
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    on_cleanup(stop)
-
-    def nspawn_log():
-        return open(os.path.join(logdir, "nspawn.log"), errors="replace").read()[-4000:]
-
-    # systemctl answers with a unit state once systemd runs in the container
-    states = ("active", "activating", "deactivating", "failed", "inactive", "reloading")
-    init, state, deadline = None, "", time.time() + 90
-    while time.time() < deadline and proc.poll() is None:
-        kids = sh(["ps", "-o", "pid=", "--ppid", str(proc.pid)]).out.split()
-        if kids:
-            init = kids[0]
-            state = sh(["nsenter", "-t", init, "-a", "systemctl", "is-active", "refuge"],
-                       timeout=30).out.strip()
-            if state == "active":
-                break
-        time.sleep(0.5)
-    if state not in states:
-        stop()
-        log("systemd could not be booted in the root here (systemd-nspawn; systemctl said %r): "
-            "the unit was not run under systemd. nspawn said:\n%s" % (state, nspawn_log()[-1500:]))
+    booted = boot(root)
+    if booted is None:
         return
+    init, stop, nspawn_log = booted
+    state, deadline = "", time.time() + 90
+    while time.time() < deadline:
+        state = sh(["nsenter", "-t", init, "-a", "systemctl", "is-active", "refuge"],
+                   timeout=30).out.strip()
+        if state not in ("activating", "inactive"):
+            break
+        time.sleep(0.5)
     journal = sh(["nsenter", "-t", init, "-a", "journalctl", "-u", "refuge", "--no-pager", "-o",
                   "cat"], timeout=30).out
     check(state == "active", "under systemd (booted with systemd-nspawn) refuge.service is active",

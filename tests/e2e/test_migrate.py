@@ -211,6 +211,34 @@ def populate(srv):
     return alice, bob, person, case, reply, cases, before, files_before
 
 
+def after_move(srv, alice, bob, person, case, reply, cases, before, files_before, move):
+    """The server on the moved instance, on the same port: the clients (their
+    caches kept) sync nothing, list and show every case the same, verify the
+    audit log, read the same files; the person logs in with the same codename,
+    reads the reply and sends, which Alice gets as exactly one new object."""
+    restart_same_port(srv)
+    for m in (alice, bob):
+        p = m.run("sync")
+        check(synced(p) == 0, "%s's sync after %s downloads nothing again" % (m.name, move),
+              p.out)
+        after = view(m, cases)
+        check(after == before[m.name], "%s's client lists and shows every case the same after %s"
+              % (m.name, move),
+              json.dumps(after)[:1500] + "\n---\n" + json.dumps(before[m.name])[:1500])
+        p = m.run("audit", "verify")
+        check("audit log verified" in p.out, "%s: the audit log verifies after %s" %
+              (m.name, move), p.out)
+    check(files_of(alice, case) == files_before, "Alice reads the same files after %s" % move)
+    person.login()
+    r = person.inbox()
+    check(reply in r.page.text, "the person logs in with the same codename and reads the reply",
+          r.page.text[:1500])
+    r, _ = person.send("migrate test: sent after " + move)
+    check(r.status == 200, "the person sends after %s (%d)" % (move, r.status))
+    p = alice.run("sync")
+    check(synced(p) == 1, "Alice's sync gets exactly the one new message (no gap)", p.out)
+
+
 def test_back():
     """The PostgreSQL pass: the way back, `--to sqlite`. An instance on
     PostgreSQL, filled as above, moved into a new SQLite instance: every
@@ -242,27 +270,7 @@ def test_back():
         % (sum(len(v) for v in rows1.values()), len(TABLES), seq1))
 
     srv.data = newdir
-    restart_same_port(srv)
-    for m in (alice, bob):
-        p = m.run("sync")
-        check(synced(p) == 0, "%s's sync after the move back downloads nothing again" % m.name,
-              p.out)
-        after = view(m, cases)
-        check(after == before[m.name], "%s's client lists and shows every case the same after "
-              "the move back" % m.name,
-              json.dumps(after)[:1500] + "\n---\n" + json.dumps(before[m.name])[:1500])
-        p = m.run("audit", "verify")
-        check("audit log verified" in p.out, "%s: the audit log verifies after the move back" %
-              m.name, p.out)
-    check(files_of(alice, case) == files_before, "Alice reads the same files after the move back")
-    person.login()
-    r = person.inbox()
-    check(reply in r.page.text, "the person logs in with the same codename and reads the reply",
-          r.page.text[:1500])
-    r, _ = person.send("migrate test: sent after the move back")
-    check(r.status == 200, "the person sends after the move back (%d)" % r.status)
-    p = alice.run("sync")
-    check(synced(p) == 1, "Alice's sync gets exactly the one new message (no gap)", p.out)
+    after_move(srv, alice, bob, person, case, reply, cases, before, files_before, "the move back")
     srv.stop_clean()
 
 
@@ -345,28 +353,7 @@ def test():
 
     # the server on the new instance, on the same port: the clients keep their URL
     srv.data = newdir
-    restart_same_port(srv)
-    for m in (alice, bob):
-        p = m.run("sync")
-        check(synced(p) == 0, "%s's sync after the move downloads nothing again" % m.name,
-              p.out)
-        after = view(m, cases)
-        check(after == before[m.name], "%s's client lists and shows every case the same after "
-              "the move" % m.name,
-              json.dumps(after)[:1500] + "\n---\n" + json.dumps(before[m.name])[:1500])
-        p = m.run("audit", "verify")
-        check("audit log verified" in p.out, "%s: the audit log verifies after the move" %
-              m.name, p.out)
-    check(files_of(alice, case) == files_before, "Alice reads the same files after the move")
-
-    r = person.login()
-    r = person.inbox()
-    check(reply in r.page.text, "the person logs in with the same codename and reads the reply",
-          r.page.text[:1500])
-    r, _ = person.send("migrate test: sent after the move")
-    check(r.status == 200, "the person sends after the move (%d)" % r.status)
-    p = alice.run("sync")
-    check(synced(p) == 1, "Alice's sync gets exactly the one new message (no gap)", p.out)
+    after_move(srv, alice, bob, person, case, reply, cases, before, files_before, "the move")
     shown = alice.json("show", case, "--json")
     texts = [it.get("text") for it in shown["items"] if it.get("kind") == "message"]
     check("migrate test: sent after the move" in texts, "Alice reads the message sent after "
