@@ -79,6 +79,8 @@ struct send {
     int chosen[SEND_MAX_FIELDS];         /* CHOICE: option index or -1 */
     uint32_t multi[SEND_MAX_FIELDS];     /* MULTI: option bits */
     uint64_t text_total, file_total;
+    uint64_t left; /* the session's byte quota left at the start */
+    int charged;   /* a refusal's streamed bytes were charged */
     struct sfile files[SEND_MAX_FILES];
     size_t nfiles;
     /* the commit */
@@ -116,9 +118,20 @@ static int put_sink(void *ctx, const uint8_t *p, size_t n)
     return rf_put_write(ctx, p, n);
 }
 
-/* Answers with an error page and returns an error that stops the parser. */
+/* Answers with an error page and returns an error that stops the parser.
+ * A refusal for size or quota charges the bytes streamed so far to the
+ * session's daily byte quota (rf_session_count_refused): a session cannot
+ * make the server receive refused uploads for ever. */
 static int send_fail(struct send *s, enum rf_page_err e)
 {
+    uint64_t streamed = s->text_total + s->file_total;
+    if (!s->charged && s->stoken[0] != '\0' && streamed > 0 &&
+        (e == RF_PE_TOOLARGE || e == RF_PE_TOOLONG || e == RF_PE_QUOTA)) {
+        s->charged = 1;
+        int rc = rf_session_count_refused(rf_pages_srv->sessions, s->stoken, streamed);
+        if (rc != 0 && rc != RF_ERR_NOT_FOUND)
+            rf_log_error("send: cannot charge a refused upload", rc);
+    }
     if (!rf_req_responded(s->r))
         rf_pages_error(s->r, s->lang, e, "/inbox");
     return RF_ERR_CANCELLED;
@@ -269,6 +282,8 @@ static int part_data(struct send *s, const char *filename, const char *ctype, co
             return 0;
         }
         s->text_total += n;
+        if (s->text_total + s->file_total > s->left)
+            return send_fail(s, RF_PE_QUOTA);
         if (s->text_total > lim->message_max ||
             (f->kind == RF_INTAKE_LINE && s->text[idx].len + n > f->max_len))
             return send_fail(s, RF_PE_TOOLONG);
@@ -280,6 +295,8 @@ static int part_data(struct send *s, const char *filename, const char *ctype, co
         s->file_total += n;
         if (s->file_total > lim->upload_max)
             return send_fail(s, RF_PE_TOOLARGE);
+        if (s->text_total + s->file_total > s->left) /* the day's bytes spent mid-way */
+            return send_fail(s, RF_PE_QUOTA);
         if (s->file == NULL) {
             int rc = file_start(s, filename, ctype);
             if (rc != 0)
@@ -348,6 +365,15 @@ int rf_pages_send_headers(struct rf_req *r)
         rf_session_get(srv->sessions, tok, s->view) != 0)
         return send_fail(s, RF_PE_SESSION), 0;
     memcpy(s->stoken, tok, strlen(tok) + 1);
+    /* A session whose day is spent is refused before any part is read:
+     * answered now, the body is not parsed; the HTTP layer closes at once
+     * past RF_HTTP_DISCARD_MAX announced, else skips at most that much. A
+     * body announced larger than what is left (less the form's overhead)
+     * could not be counted either. */
+    s->left = rf_session_bytes_left(srv->sessions, s->view);
+    if (!rf_session_msgs_left(srv->sessions, s->view) || s->left == 0 ||
+        (cl > 0 && (uint64_t)cl > s->left + srv->limits.form_max))
+        return send_fail(s, RF_PE_QUOTA), 0;
 
     s->pks = calloc(RF_ROSTER_MAX_MEMBERS, 32);
     if (s->pks == NULL)

@@ -646,6 +646,44 @@ out:
     return rc;
 }
 
+int rf_session_count_refused(struct rf_sessions *s, const char *token, uint64_t bytes)
+{
+    uint8_t hash[32];
+    if (token_hash(token, hash) != 0)
+        return RF_ERR_NOT_FOUND;
+    if (s->key != NULL)
+        return rf_store_session_charge(s->st, hash, now_s(s), today(s), bytes, s->quota_bytes);
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    uint32_t i = table_find(s, &s->sess, hash, now_s(s));
+    if (i == NIL) {
+        rc = RF_ERR_NOT_FOUND;
+        goto out;
+    }
+    struct sess *e = (struct sess *)at(&s->sess, i);
+    uint32_t day = today(s);
+    if (e->day != day) {
+        e->day = day;
+        e->msgs = 0;
+        e->bytes = 0;
+    }
+    e->bytes = e->bytes >= s->quota_bytes || bytes >= s->quota_bytes - e->bytes ? s->quota_bytes
+                                                                                : e->bytes + bytes;
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+uint64_t rf_session_bytes_left(const struct rf_sessions *s, const struct rf_session_view *v)
+{
+    return v->sent_today_bytes >= s->quota_bytes ? 0 : s->quota_bytes - v->sent_today_bytes;
+}
+
+int rf_session_msgs_left(const struct rf_sessions *s, const struct rf_session_view *v)
+{
+    return v->sent_today_msgs < s->quota_msgs;
+}
+
 /* ---------------------------------------------------------------- pending codenames */
 
 /* The associated data: PEND_AD and the bound cookie. */

@@ -86,6 +86,17 @@ int rf_session_count_sent(struct rf_sessions *s, const char *token, uint64_t byt
 #define RF_SESSION_QUOTA_MSGS 200                          /* messages per session per day */
 #define RF_SESSION_QUOTA_BYTES (2ULL * 1024 * 1024 * 1024) /* bytes per session per day */
 void rf_sessions_set_quota(struct rf_sessions *s, uint32_t msgs, uint64_t bytes);
+/* Charges the bytes a refused upload streamed (up to its refusal) to the
+ * session's daily byte quota: they count as stored bytes do, but no message
+ * is counted and nothing is refused; the counter stops at the quota. Atomic
+ * as rf_session_count_sent (shared mode: one conditional UPDATE).
+ * RF_ERR_NOT_FOUND if the session is gone. */
+int rf_session_count_refused(struct rf_sessions *s, const char *token, uint64_t bytes);
+/* What is left of the day's quota for a session read by rf_session_get
+ * (its counters are the day's): bytes (0 if spent), and whether a message
+ * may still be counted (1) or not (0). */
+uint64_t rf_session_bytes_left(const struct rf_sessions *s, const struct rf_session_view *v);
+int rf_session_msgs_left(const struct rf_sessions *s, const struct rf_session_view *v);
 /* Absolute lifetime of a session whatever its activity, and of a pending codename. */
 #define RF_SESSION_LIFETIME_S (4 * 3600)
 #define RF_PENDING_LIFETIME_S (15 * 60)

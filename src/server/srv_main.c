@@ -589,6 +589,7 @@ static void usage_serve(FILE *f)
     fputs(
         "usage: refuge serve --data DIR --listen ADDR:PORT [--behind-tls] [--kdf-workers N]\n"
         "                    [--upload-max BYTES] [--session-idle S] [--sessions-max N]\n"
+        "                    [--session-quota-bytes B]\n"
         "                    [--onion [--tor-control A] [--onion-no-pow]] [--onion-location URL]\n"
         "Serves the instance in DIR on ADDR:PORT (IPv4 or [IPv6]; port 0 picks a free one).\n"
         "  --behind-tls      a TLS proxy is in front: cookies get the Secure flag\n"
@@ -599,6 +600,8 @@ static void usage_serve(FILE *f)
         "                    S/10 seconds (1 to 60)\n"
         "  --sessions-max N  live sessions at once (default: the instance setting, 4096);\n"
         "                    past it a login answers busy\n"
+        "  --session-quota-bytes B  bytes a person's session may send a day, refused\n"
+        "                    uploads included (default 2147483648)\n"
         "  --session-key F   keep person sessions in the database, sealed under the key in\n"
         "                    F (on a tmpfs, outside DIR; refuge server session-key F), so\n"
         "                    that every process sharing the database and F serves them\n"
@@ -631,6 +634,7 @@ struct serve_opts {
     uint64_t upload_max;        /* 0: instance setting */
     uint64_t session_idle;      /* 0: instance setting */
     uint64_t sessions_max;      /* 0: instance setting */
+    uint64_t quota_bytes;       /* --session-quota-bytes; 0: RF_SESSION_QUOTA_BYTES */
     int onion;                  /* --onion */
     const char *tor_control;    /* --tor-control */
     int onion_no_pow;           /* --onion-no-pow */
@@ -666,6 +670,7 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"upload-max", required_argument, 0, 'u'},
         {"session-idle", required_argument, 0, 'I'},
         {"sessions-max", required_argument, 0, 'M'},
+        {"session-quota-bytes", required_argument, 0, 'Q'},
         {"user", required_argument, 0, 'U'},
         {"allow-root", no_argument, 0, 'R'},
         {"no-seccomp", no_argument, 0, 'S'},
@@ -715,6 +720,12 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         case 'M':
             if (parse_u64(optarg, 1, 1u << 22, &o->sessions_max) != 0) {
                 say("--sessions-max takes a number from 1 to 4194304");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'Q':
+            if (parse_u64(optarg, 1, INT64_MAX, &o->quota_bytes) != 0) {
+                say("--session-quota-bytes takes a number of bytes");
                 return EXIT_USAGE;
             }
             break;
@@ -1015,6 +1026,8 @@ int rf_serve_main(int argc, char **argv)
         say_err("cannot allocate the session table", rc);
         goto out;
     }
+    if (o.quota_bytes)
+        rf_sessions_set_quota(srv.sessions, RF_SESSION_QUOTA_MSGS, o.quota_bytes);
     if (srv.sesskey != NULL) {
         rc = rf_sessions_share(srv.sessions, srv.store, srv.sesskey);
         if (rc != 0) {

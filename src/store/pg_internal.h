@@ -63,6 +63,7 @@ enum pg_stmt {
     P_SESS_TOUCH,
     P_SESS_DELETE,
     P_SESS_COUNT,
+    P_SESS_CHARGE,
     P_SESS_EXISTS,
     P_SESS_REAP,
     P_SESS_LIVE,

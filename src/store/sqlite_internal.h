@@ -68,6 +68,7 @@ enum stmt_id {
     S_SESS_TOUCH,
     S_SESS_DELETE,
     S_SESS_COUNT,
+    S_SESS_CHARGE,
     S_SESS_EXISTS,
     S_SESS_REAP,
     S_SESS_LIVE,

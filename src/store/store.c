@@ -524,6 +524,22 @@ int rf_store_session_count(struct rf_store *st, const uint8_t id[32], int64_t no
     return sess(st, &c);
 }
 
+int rf_store_session_charge(struct rf_store *st, const uint8_t id[32], int64_t now, uint32_t day,
+                            uint64_t bytes, uint64_t max_bytes)
+{
+    if (max_bytes > INT64_MAX)
+        max_bytes = INT64_MAX;
+    if (bytes > max_bytes)
+        bytes = max_bytes; /* the counter stops at max_bytes anyway */
+    struct rf_sess_call c = {.kind = RF_SESS_CHARGE,
+                             .id = id,
+                             .now = now,
+                             .day = day,
+                             .bytes = bytes,
+                             .max_bytes = max_bytes};
+    return sess(st, &c);
+}
+
 int rf_store_sessions_reap(struct rf_store *st, int64_t now, uint64_t *n)
 {
     struct rf_sess_call c = {.kind = RF_SESS_REAP, .now = now};

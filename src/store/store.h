@@ -208,6 +208,12 @@ int rf_store_session_delete(struct rf_store *st, const uint8_t id[32]);
  * row is gone. */
 int rf_store_session_count(struct rf_store *st, const uint8_t id[32], int64_t now, uint32_t day,
                            uint64_t bytes, uint32_t max_msgs, uint64_t max_bytes);
+/* Charges bytes streamed by a refused upload to the live row's byte
+ * counter for day (counters start again on a new day), in one conditional
+ * statement: the counter becomes min(counter + bytes, max_bytes); the
+ * message counter does not move. RF_ERR_NOT_FOUND if the row is gone. */
+int rf_store_session_charge(struct rf_store *st, const uint8_t id[32], int64_t now, uint32_t day,
+                            uint64_t bytes, uint64_t max_bytes);
 /* Deletes every row dead at now; *n (may be NULL) how many. */
 int rf_store_sessions_reap(struct rf_store *st, int64_t now, uint64_t *n);
 /* Live rows at now. */

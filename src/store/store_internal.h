@@ -285,6 +285,7 @@ enum rf_sess_kind {
     RF_SESS_TOUCH,
     RF_SESS_DELETE,
     RF_SESS_COUNT,
+    RF_SESS_CHARGE,
     RF_SESS_REAP,
     RF_SESS_LIVE,
 };
@@ -296,10 +297,10 @@ struct rf_sess_call {
     int64_t now;
     int64_t until;      /* TOUCH */
     uint64_t max;       /* PUT: live rows allowed (0: any) */
-    uint32_t day;       /* COUNT */
-    uint64_t bytes;     /* COUNT */
+    uint32_t day;       /* COUNT, CHARGE */
+    uint64_t bytes;     /* COUNT, CHARGE */
     uint32_t max_msgs;  /* COUNT */
-    uint64_t max_bytes; /* COUNT */
+    uint64_t max_bytes; /* COUNT, CHARGE */
     uint64_t n;         /* REAP, LIVE: out */
 };
 

@@ -194,6 +194,10 @@ static const struct {
                       "$1 AND expires >= $2 AND (CASE WHEN day = $3 THEN msgs ELSE 0 END) < $5 AND "
                       "(CASE WHEN day = $3 THEN bytes ELSE 0 END) + $4 <= $6",
                       "biiiii"},
+    [P_SESS_CHARGE] = {"UPDATE sessions SET msgs = CASE WHEN day = $3 THEN msgs ELSE 0 END, bytes "
+                       "= LEAST((CASE WHEN day = $3 THEN bytes ELSE 0 END) + $4, $5), day = $3 "
+                       "WHERE id = $1 AND expires >= $2",
+                       "biiii"},
     [P_SESS_EXISTS] = {"SELECT 1 FROM sessions WHERE id = $1 AND expires >= $2", "bi"},
     [P_SESS_REAP] = {"DELETE FROM sessions WHERE expires < $1", "i"},
     [P_SESS_LIVE] = {"SELECT count(*) FROM sessions WHERE expires >= $1", "i"},

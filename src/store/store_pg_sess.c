@@ -67,6 +67,13 @@ static int sess_params(const struct rf_sess_call *c, enum pg_stmt id, struct pgp
         rf_pgp_i64(p, (int64_t)c->max_msgs);
         rf_pgp_i64(p, (int64_t)c->max_bytes);
         return 0;
+    case P_SESS_CHARGE:
+        rf_pgp_bytes(p, c->id, 32);
+        rf_pgp_i64(p, c->now);
+        rf_pgp_i64(p, (int64_t)c->day);
+        rf_pgp_i64(p, (int64_t)c->bytes);
+        rf_pgp_i64(p, (int64_t)c->max_bytes);
+        return 0;
     case P_SESS_REAP:
     case P_SESS_LIVE:
         rf_pgp_i64(p, c->now);
@@ -122,6 +129,9 @@ int rf_pg_session(struct rf_store *st, struct rf_sess_call *c)
         return sess_exec(st, P_SESS_DELETE, c);
     case RF_SESS_REAP:
         return sess_exec(st, P_SESS_REAP, c);
+    case RF_SESS_CHARGE:
+        rc = sess_exec(st, P_SESS_CHARGE, c);
+        return rc == 0 && c->n == 0 ? RF_ERR_NOT_FOUND : rc;
     case RF_SESS_COUNT:
         rc = sess_exec(st, P_SESS_COUNT, c);
         if (rc == 0 && c->n == 0) { /* over the quota, or gone? */

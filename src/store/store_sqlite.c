@@ -177,6 +177,9 @@ static const char *const stmt_sql[S_COUNT] = {
                      "bytes = CASE WHEN day = ?3 THEN bytes + ?4 ELSE ?4 END, day = ?3 WHERE id = "
                      "?1 AND expires >= ?2 AND (CASE WHEN day = ?3 THEN msgs ELSE 0 END) < ?5 AND "
                      "(CASE WHEN day = ?3 THEN bytes ELSE 0 END) + ?4 <= ?6",
+    [S_SESS_CHARGE] = "UPDATE sessions SET msgs = CASE WHEN day = ?3 THEN msgs ELSE 0 END, bytes "
+                      "= min((CASE WHEN day = ?3 THEN bytes ELSE 0 END) + ?4, ?5), day = ?3 "
+                      "WHERE id = ?1 AND expires >= ?2",
     [S_SESS_EXISTS] = "SELECT 1 FROM sessions WHERE id = ?1 AND expires >= ?2",
     [S_SESS_REAP] = "DELETE FROM sessions WHERE expires < ?1",
     [S_SESS_LIVE] = "SELECT count(*) FROM sessions WHERE expires >= ?1",

@@ -95,6 +95,13 @@ static int sess_write(struct rf_store *st, enum stmt_id id, struct rf_sess_call 
         sqlite3_bind_int64(s, 5, (sqlite3_int64)c->max_msgs);
         sqlite3_bind_int64(s, 6, (sqlite3_int64)c->max_bytes);
         break;
+    case S_SESS_CHARGE:
+        rf_sqlite_bind_bytes(s, 1, c->id, 32);
+        sqlite3_bind_int64(s, 2, c->now);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)c->day);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)c->bytes);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)c->max_bytes);
+        break;
     default: /* S_SESS_REAP */
         sqlite3_bind_int64(s, 1, c->now);
         break;
@@ -126,6 +133,9 @@ int rf_sqlite_session(struct rf_store *st, struct rf_sess_call *c)
         return rc == 0 && c->n == 0 ? RF_ERR_NOT_FOUND : rc;
     case RF_SESS_DELETE:
         return sess_write(st, S_SESS_DELETE, c);
+    case RF_SESS_CHARGE:
+        rc = sess_write(st, S_SESS_CHARGE, c);
+        return rc == 0 && c->n == 0 ? RF_ERR_NOT_FOUND : rc;
     case RF_SESS_REAP:
         return sess_write(st, S_SESS_REAP, c);
     case RF_SESS_COUNT:

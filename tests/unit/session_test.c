@@ -334,6 +334,55 @@ static void daily_quota(void **state)
     rf_sessions_free(s);
 }
 
+/* A refused upload's streamed bytes count toward the day's byte quota (not
+ * its messages), the counter stopping at the quota; what is left says so. */
+static void refused_bytes_count(void **state)
+{
+    (void)state;
+    struct rf_sessions *s = NULL;
+    struct rf_source src;
+    struct rf_source_keys keys;
+    char tok[RF_SESSION_TOKEN_B64], tok2[RF_SESSION_TOKEN_B64];
+    assert_int_equal(rf_sessions_new(&s, 8, 100000), 0);
+    rf_sessions_set_quota(s, 3, 1000);
+    make_source(&src, &keys, 1);
+    assert_int_equal(rf_session_create(s, &src, &keys, tok), 0);
+    assert_int_equal(rf_session_create(s, &src, &keys, tok2), 0);
+    assert_int_equal(rf_session_get(s, tok, view), 0);
+    assert_int_equal(rf_session_bytes_left(s, view), 1000);
+    assert_true(rf_session_msgs_left(s, view));
+
+    assert_int_equal(rf_session_count_refused(s, tok, 400), 0);
+    assert_int_equal(rf_session_count_sent(s, tok, 700), RF_ERR_LIMIT); /* 400 + 700 > 1000 */
+    assert_int_equal(rf_session_count_sent(s, tok, 600), 0);
+    assert_int_equal(rf_session_get(s, tok, view), 0);
+    assert_int_equal(view->sent_today_msgs, 1); /* the refused one is no message */
+    assert_int_equal(view->sent_today_bytes, 1000);
+    assert_int_equal(rf_session_bytes_left(s, view), 0);
+    assert_true(rf_session_msgs_left(s, view));
+    assert_int_equal(rf_session_count_sent(s, tok, 1), RF_ERR_LIMIT);
+
+    /* the counter stops at the quota, whatever is charged */
+    assert_int_equal(rf_session_count_refused(s, tok, UINT64_MAX), 0);
+    assert_int_equal(rf_session_get(s, tok, view), 0);
+    assert_int_equal(view->sent_today_bytes, 1000);
+    assert_int_equal(rf_session_count_refused(s, tok2, 999), 0);
+    assert_int_equal(rf_session_count_refused(s, tok2, 2), 0);
+    assert_int_equal(rf_session_get(s, tok2, view), 0);
+    assert_int_equal(view->sent_today_bytes, 1000);
+    assert_int_equal(view->sent_today_msgs, 0);
+
+    /* another session of the same person is not charged; a gone one is not found */
+    char tok3[RF_SESSION_TOKEN_B64];
+    assert_int_equal(rf_session_create(s, &src, &keys, tok3), 0);
+    assert_int_equal(rf_session_get(s, tok3, view), 0);
+    assert_int_equal(rf_session_bytes_left(s, view), 1000);
+    assert_int_equal(rf_session_count_refused(s, "nope", 1), RF_ERR_NOT_FOUND);
+    rf_session_end(s, tok3);
+    assert_int_equal(rf_session_count_refused(s, tok3, 1), RF_ERR_NOT_FOUND);
+    rf_sessions_free(s);
+}
+
 static void enroll_token_hash_is_blake2b_of_text(void **state)
 {
     (void)state;
@@ -372,6 +421,7 @@ int main(void)
         cmocka_unit_test(pending_sealed_in_the_form),
         cmocka_unit_test(pending_plaintext_parser),
         cmocka_unit_test(daily_quota),
+        cmocka_unit_test(refused_bytes_count),
         cmocka_unit_test(enroll_token_hash_is_blake2b_of_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -392,6 +392,42 @@ static void quotas_count_across_processes(void **state)
     sodium_free(v);
 }
 
+/* A refused upload's bytes, charged on one process, count on the other:
+ * bytes only (not a message), up to the quota at most, and they spend it. */
+static void refused_bytes_count_across_processes(void **state)
+{
+    struct fixture *f = *state;
+    char tok[RF_SESSION_TOKEN_B64], tok2[RF_SESSION_TOKEN_B64];
+    uint8_t sk[32];
+    struct rf_session_view *v = sodium_malloc(sizeof(*v));
+    rf_sessions_set_quota(f->a, 3, 1000);
+    rf_sessions_set_quota(f->b, 3, 1000);
+    login(f->a, tok, sk);
+    login(f->b, tok2, sk);
+    assert_int_equal(rf_session_count_refused(f->a, tok, 400), 0);
+    assert_int_equal(rf_session_count_sent(f->b, tok, 700), RF_ERR_LIMIT);
+    assert_int_equal(rf_session_count_sent(f->b, tok, 500), 0);
+    assert_int_equal(rf_session_get(f->b, tok, v), 0);
+    assert_int_equal(v->sent_today_msgs, 1);
+    assert_int_equal(v->sent_today_bytes, 900);
+    assert_int_equal(rf_session_bytes_left(f->b, v), 100);
+    assert_int_equal(rf_session_count_refused(f->b, tok, 5000), 0);
+    assert_int_equal(rf_session_get(f->a, tok, v), 0);
+    assert_int_equal(v->sent_today_bytes, 1000); /* stops at the quota */
+    assert_int_equal(v->sent_today_msgs, 1);
+    assert_int_equal(rf_session_bytes_left(f->a, v), 0);
+    assert_int_equal(rf_session_count_sent(f->a, tok, 1), RF_ERR_LIMIT);
+    /* the other session is untouched */
+    assert_int_equal(rf_session_get(f->a, tok2, v), 0);
+    assert_int_equal(v->sent_today_bytes, 0);
+    assert_int_equal(rf_session_bytes_left(f->a, v), 1000);
+    /* ended: not found */
+    rf_session_end(f->b, tok);
+    assert_int_equal(rf_session_count_refused(f->a, tok, 1), RF_ERR_NOT_FOUND);
+    rf_session_end(f->b, tok2);
+    sodium_free(v);
+}
+
 static void expiry_by_the_wall_clock_everywhere(void **state)
 {
     struct fixture *f = *state;
@@ -469,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_session_made_on_one_process_is_served_by_the_other, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(quotas_count_across_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(refused_bytes_count_across_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(expiry_by_the_wall_clock_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(pending_codenames_open_on_the_other_process, setup,
                                         teardown),
