@@ -428,6 +428,42 @@ static void refused_bytes_count_across_processes(void **state)
     sodium_free(v);
 }
 
+/* The store's charge itself: bytes only, stopping at the maximum, the
+ * counters starting again on a new day, nothing for a gone or dead row. */
+static void store_charge_counts_bytes_by_day(void **state)
+{
+    struct fixture *f = *state;
+    struct rf_session_row *row = sodium_malloc(sizeof(*row));
+    memset(row, 0, sizeof(*row));
+    randombytes_buf(row->id, 32);
+    row->sealed_len = 16;
+    row->until = wall + 600;
+    row->day = 20000;
+    assert_int_equal(rf_store_session_put(f->st, row, wall, 0), 0);
+    assert_int_equal(rf_store_session_count(f->st, row->id, wall, 20000, 100, 3, 1000), 0);
+    assert_int_equal(rf_store_session_charge(f->st, row->id, wall, 20000, 300, 1000), 0);
+    assert_int_equal(rf_store_session_get(f->st, row->id, wall, row), 0);
+    assert_int_equal(row->msgs, 1);
+    assert_int_equal(row->bytes, 400);
+    assert_int_equal(rf_store_session_charge(f->st, row->id, wall, 20000, UINT64_MAX, 1000), 0);
+    assert_int_equal(rf_store_session_get(f->st, row->id, wall, row), 0);
+    assert_int_equal(row->bytes, 1000);
+    assert_int_equal(rf_store_session_count(f->st, row->id, wall, 20000, 1, 3, 1000), RF_ERR_LIMIT);
+    /* the next day starts again */
+    assert_int_equal(rf_store_session_charge(f->st, row->id, wall, 20001, 50, 1000), 0);
+    assert_int_equal(rf_store_session_get(f->st, row->id, wall, row), 0);
+    assert_int_equal(row->day, 20001);
+    assert_int_equal(row->msgs, 0);
+    assert_int_equal(row->bytes, 50);
+    /* dead or gone: not found, nothing written */
+    assert_int_equal(rf_store_session_charge(f->st, row->id, wall + 601, 20001, 1, 1000),
+                     RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_store_session_delete(f->st, row->id), 0);
+    assert_int_equal(rf_store_session_charge(f->st, row->id, wall, 20001, 1, 1000),
+                     RF_ERR_NOT_FOUND);
+    sodium_free(row);
+}
+
 static void expiry_by_the_wall_clock_everywhere(void **state)
 {
     struct fixture *f = *state;
@@ -506,6 +542,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(quotas_count_across_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_bytes_count_across_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_charge_counts_bytes_by_day, setup, teardown),
         cmocka_unit_test_setup_teardown(expiry_by_the_wall_clock_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(pending_codenames_open_on_the_other_process, setup,
                                         teardown),
