@@ -66,6 +66,7 @@
 static const char *const schema =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
+    "PRAGMA cache_size=-32768;" /* 32 MiB at most, as used: a sync reads each case back */
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS objects(seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL,"
     " kind INTEGER NOT NULL, size INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB,"
