@@ -900,54 +900,12 @@ int rf_local_board_fill(struct rf_local *l, size_t *built)
     return rc;
 }
 
-/* Packs one digest row into r->digests: i64 seq | u64 n | n bytes. */
-static int keep_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
-{
-    struct rf_case_rows *r = ctx;
-    uint64_t len = n;
-    if (rf_buf_put(&r->digests, &seq, sizeof(seq)) != 0 ||
-        rf_buf_put(&r->digests, &len, sizeof(len)) != 0 || rf_buf_put(&r->digests, blob, n) != 0)
-        return RF_ERR_NOMEM;
-    return 0;
-}
-
-void rf_case_rows_init(struct rf_case_rows *r)
-{
-    memset(r, 0, sizeof(*r));
-    rf_buf_init(&r->digests, SIZE_MAX / 4);
-    rf_buf_init(&r->sealed, ROW_MAX);
-    rf_buf_init(&r->board, ROW_MAX);
-}
-
-/* Empties r for its next case (its buffers kept). */
-static void case_rows_reset(struct rf_case_rows *r)
-{
-    rf_buf_reset(&r->digests);
-    rf_buf_reset(&r->sealed);
-    rf_buf_reset(&r->board);
-    free(r->objs);
-    rf_local_events_free(r->outbox, r->nout);
-    r->objs = NULL;
-    r->outbox = NULL;
-    r->nobj = r->nout = 0;
-    r->rc = 0;
-    r->last_seq = 0;
-}
-
-void rf_case_rows_free(struct rf_case_rows *r)
-{
-    case_rows_reset(r);
-    rf_buf_free(&r->digests);
-    rf_buf_free(&r->sealed);
-    rf_buf_free(&r->board);
-}
-
 int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_rows *r)
 {
-    case_rows_reset(r);
+    rf_case_rows_reset(r);
     r->case_id = case_id;
     struct gather go = {.l = l};
-    int rc = rf_cache_digests(l->c, case_id, keep_digest, r);
+    int rc = rf_cache_digests(l->c, case_id, rf_case_rows_keep_digest, r);
     if (rc == 0)
         rc = gather_outbox(&go, case_id);
     if (rc == 0 && strcmp(case_id, RF_STATE_TEAMCONFIG) != 0) {

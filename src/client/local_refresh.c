@@ -18,10 +18,55 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* as local.c's ROW_MAX: a sealed summary or board row at most */
+#define RF_LOCAL_ROW_MAX (8 * 1024 * 1024)
 #define REFRESH_BATCH 256
 #define REFRESH_BATCH_BYTES (64u * 1024 * 1024)
 #define REFRESHERS_MAX 16
+
+/* Packs one digest row into r->digests: i64 seq | u64 n | n bytes. */
+int rf_case_rows_keep_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
+{
+    struct rf_case_rows *r = ctx;
+    uint64_t len = n;
+    if (rf_buf_put(&r->digests, &seq, sizeof(seq)) != 0 ||
+        rf_buf_put(&r->digests, &len, sizeof(len)) != 0 || rf_buf_put(&r->digests, blob, n) != 0)
+        return RF_ERR_NOMEM;
+    return 0;
+}
+
+void rf_case_rows_init(struct rf_case_rows *r)
+{
+    memset(r, 0, sizeof(*r));
+    rf_buf_init(&r->digests, SIZE_MAX / 4);
+    rf_buf_init(&r->sealed, RF_LOCAL_ROW_MAX);
+    rf_buf_init(&r->board, RF_LOCAL_ROW_MAX);
+}
+
+/* Empties r for its next case (its buffers kept). */
+void rf_case_rows_reset(struct rf_case_rows *r)
+{
+    rf_buf_reset(&r->digests);
+    rf_buf_reset(&r->sealed);
+    rf_buf_reset(&r->board);
+    free(r->objs);
+    rf_local_events_free(r->outbox, r->nout);
+    r->objs = NULL;
+    r->outbox = NULL;
+    r->nobj = r->nout = 0;
+    r->rc = 0;
+    r->last_seq = 0;
+}
+
+void rf_case_rows_free(struct rf_case_rows *r)
+{
+    rf_case_rows_reset(r);
+    rf_buf_free(&r->digests);
+    rf_buf_free(&r->sealed);
+    rf_buf_free(&r->board);
+}
 
 struct rpool {
     struct rf_local *l;

@@ -31,6 +31,10 @@ struct rf_case_rows {
 
 void rf_case_rows_init(struct rf_case_rows *r);
 void rf_case_rows_free(struct rf_case_rows *r);
+/* Empties r for its next case (its buffers kept). */
+void rf_case_rows_reset(struct rf_case_rows *r);
+/* An rf_cache_digests callback: one digest row appended to r->digests. */
+int rf_case_rows_keep_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
 /* On the thread that owns l's database: the rows of case_id into r. */
 int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_rows *r);
 /* Any thread: the summary from r's rows, sealed; r->rc says how it went. */
