@@ -66,6 +66,7 @@
 static const char *const schema =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
+    "PRAGMA cache_size=-32768;" /* 32 MiB at most, as used: a sync reads each case back */
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS objects(seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL,"
     " kind INTEGER NOT NULL, size INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB,"
@@ -481,14 +482,14 @@ int rf_cache_case_objects(struct rf_cache *c, const char *case_id, struct rf_cob
     sqlite3_stmt *st;
     *out = NULL;
     *n = 0;
-    if (rf_cache_prepare(c,
-                         "SELECT seq, case_id, kind, size, day, roster FROM objects"
-                         " WHERE case_id = ? ORDER BY seq",
-                         &st) != 0)
+    if (rf_cache_kept(c, KEPT_CASE_OBJECTS,
+                      "SELECT seq, case_id, kind, size, day, roster FROM objects"
+                      " WHERE case_id = ? ORDER BY seq",
+                      &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     int rc = rf_cache_collect(st, out, n);
-    sqlite3_finalize(st);
+    rf_cache_done(st);
     if (rc == 0 && *n == 0) {
         free(*out);
         *out = NULL;
@@ -709,6 +710,15 @@ int rf_cache_outbox_add(struct rf_cache *c, const char *case_id, int schedule, u
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
+/* Ends a statement of rf_cache_outbox_list: reset if kept, else finalized. */
+static void outbox_stmt_end(sqlite3_stmt *st, int kept)
+{
+    if (kept)
+        rf_cache_done(st);
+    else
+        sqlite3_finalize(st);
+}
+
 int rf_cache_outbox_list(struct rf_cache *c, const char *case_id, struct rf_coutbox **out,
                          size_t *n)
 {
@@ -717,17 +727,19 @@ int rf_cache_outbox_list(struct rf_cache *c, const char *case_id, struct rf_cout
     int s, rc = 0;
     *out = NULL;
     *n = 0;
-    if (rf_cache_prepare(c,
-                         case_id ? "SELECT id, case_id, schedule, day FROM outbox WHERE case_id = ?"
-                                   " ORDER BY id"
-                                 : "SELECT id, case_id, schedule, day FROM outbox ORDER BY id",
-                         &st) != 0)
+    /* by case: once per case of a sync's summaries, so kept */
+    if (case_id
+            ? rf_cache_kept(c, KEPT_CASE_OUTBOX,
+                            "SELECT id, case_id, schedule, day FROM outbox WHERE case_id = ?"
+                            " ORDER BY id",
+                            &st)
+            : rf_cache_prepare(c, "SELECT id, case_id, schedule, day FROM outbox ORDER BY id", &st))
         return RF_ERR_DB;
     if (case_id)
         sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     struct rf_coutbox *v = malloc(cap * sizeof(*v));
     if (!v) {
-        sqlite3_finalize(st);
+        outbox_stmt_end(st, case_id != NULL);
         return RF_ERR_NOMEM;
     }
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -748,7 +760,7 @@ int rf_cache_outbox_list(struct rf_cache *c, const char *case_id, struct rf_cout
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = RF_ERR_DB;
-    sqlite3_finalize(st);
+    outbox_stmt_end(st, case_id != NULL);
     if (rc != 0) {
         free(v);
         return rc;

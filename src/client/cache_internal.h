@@ -14,14 +14,6 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-struct rf_cache {
-    sqlite3 *db;
-    char objdir[PATH_MAX];
-    int64_t summary_writes; /* summary rows written through this handle */
-    sqlite3_stmt *kept[8];  /* statements run for every row of a board page or every
-                             * object of a sync (rf_cache_kept) */
-};
-
 enum {
     KEPT_CASE_LAST,
     KEPT_META_GET,
@@ -30,7 +22,29 @@ enum {
     KEPT_OBJECT_PUT,
     KEPT_OBJECT_STREAM,
     KEPT_DIGEST_PUT,
-    KEPT_GRANTS_GET
+    KEPT_GRANTS_GET,
+    KEPT_CASE_DIGESTS,
+    KEPT_CASE_OBJECTS,
+    KEPT_CASE_OUTBOX,
+    KEPT_SUMMARY_PUT,
+    KEPT_BOARD_GEN,
+    KEPT_BOARD_PUT,
+    KEPT_BOARD_DELETE,
+    KEPT_SAVEPOINT_SUMMARY,
+    KEPT_RELEASE_SUMMARY,
+    KEPT_ROLLBACK_SUMMARY,
+    KEPT_SAVEPOINT_BOARD,
+    KEPT_RELEASE_BOARD,
+    KEPT_ROLLBACK_BOARD,
+    KEPT_COUNT
+};
+
+struct rf_cache {
+    sqlite3 *db;
+    char objdir[PATH_MAX];
+    int64_t summary_writes;         /* summary rows written through this handle */
+    sqlite3_stmt *kept[KEPT_COUNT]; /* statements run for every row of a board page, every
+                                     * object of a sync or every case's summary (rf_cache_kept) */
 };
 
 /* One statement of SQL without rows: 0 or RF_ERR_DB. */

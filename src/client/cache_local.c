@@ -126,8 +126,9 @@ int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark)
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
-    if (rf_cache_prepare(
-            c, "SELECT seq, blob FROM digests WHERE case_id = ? AND readable = 1 ORDER BY seq",
+    if (rf_cache_kept(
+            c, KEPT_CASE_DIGESTS,
+            "SELECT seq, blob FROM digests WHERE case_id = ? AND readable = 1 ORDER BY seq",
             &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
@@ -140,17 +141,28 @@ int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = RF_ERR_DB;
-    sqlite3_finalize(st);
+    rf_cache_done(st);
     return rc;
 }
 
-/* One statement with a case id, a number and a blob bound (or nothing
+/* One kept statement without rows (SAVEPOINT, RELEASE, ...): 0 or RF_ERR_DB. */
+static int kept_exec(struct rf_cache *c, int slot, const char *sql)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_kept(c, slot, sql, &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    rf_cache_done(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+/* One kept statement with a case id, a number and a blob bound (or nothing
  * where NULL/0). */
-static int step3(struct rf_cache *c, const char *sql, const char *case_id, int64_t num,
+static int step3(struct rf_cache *c, int slot, const char *sql, const char *case_id, int64_t num,
                  const uint8_t *blob, size_t n)
 {
     sqlite3_stmt *st;
-    if (rf_cache_prepare(c, sql, &st) != 0)
+    if (rf_cache_kept(c, slot, sql, &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     if (sqlite3_bind_parameter_count(st) >= 2)
@@ -158,7 +170,7 @@ static int step3(struct rf_cache *c, const char *sql, const char *case_id, int64
     if (sqlite3_bind_parameter_count(st) >= 3)
         sqlite3_bind_blob64(st, 3, blob, n, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rf_cache_done(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
@@ -167,10 +179,11 @@ static int step3(struct rf_cache *c, const char *sql, const char *case_id, int64
 static int board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
                      const uint8_t *board, size_t bn)
 {
-    int rc = rf_cache_exec(c, "INSERT INTO meta(key, value) VALUES('board_gen', 1)"
-                              " ON CONFLICT(key) DO UPDATE SET value = value + 1");
+    int rc = kept_exec(c, KEPT_BOARD_GEN,
+                       "INSERT INTO meta(key, value) VALUES('board_gen', 1)"
+                       " ON CONFLICT(key) DO UPDATE SET value = value + 1");
     if (rc == 0)
-        rc = step3(c,
+        rc = step3(c, KEPT_BOARD_PUT,
                    "INSERT OR REPLACE INTO board(case_id, gen, last_seq, blob) VALUES(?1,"
                    " (SELECT value FROM meta WHERE key = 'board_gen'), ?2, ?3)",
                    case_id, last_seq, board, bn);
@@ -181,18 +194,20 @@ int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_s
                          const uint8_t *blob, size_t n, const uint8_t *board, size_t bn)
 {
     c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
-    int rc = rf_cache_exec(c, "SAVEPOINT summary_put");
+    int rc = kept_exec(c, KEPT_SAVEPOINT_SUMMARY, "SAVEPOINT summary_put");
     if (rc != 0)
         return rc;
-    rc = step3(c, "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?1, ?2, ?3)",
+    rc = step3(c, KEPT_SUMMARY_PUT,
+               "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?1, ?2, ?3)",
                case_id, last_seq, blob, n);
     if (rc == 0 && board)
         rc = board_put(c, case_id, last_seq, board, bn);
     else if (rc == 0) /* a row with no board row (the team's configuration) */
-        rc = step3(c, "DELETE FROM board WHERE case_id = ?1", case_id, 0, NULL, 0);
+        rc = step3(c, KEPT_BOARD_DELETE, "DELETE FROM board WHERE case_id = ?1", case_id, 0, NULL,
+                   0);
     if (rc != 0)
-        rf_cache_exec(c, "ROLLBACK TO summary_put");
-    rf_cache_exec(c, "RELEASE summary_put");
+        kept_exec(c, KEPT_ROLLBACK_SUMMARY, "ROLLBACK TO summary_put");
+    kept_exec(c, KEPT_RELEASE_SUMMARY, "RELEASE summary_put");
     return rc;
 }
 
@@ -200,13 +215,13 @@ int rf_cache_board_put(struct rf_cache *c, const char *case_id, int64_t last_seq
                        const uint8_t *board, size_t bn)
 {
     c->summary_writes++;
-    int rc = rf_cache_exec(c, "SAVEPOINT board_put");
+    int rc = kept_exec(c, KEPT_SAVEPOINT_BOARD, "SAVEPOINT board_put");
     if (rc != 0)
         return rc;
     rc = board_put(c, case_id, last_seq, board, bn);
     if (rc != 0)
-        rf_cache_exec(c, "ROLLBACK TO board_put");
-    rf_cache_exec(c, "RELEASE board_put");
+        kept_exec(c, KEPT_ROLLBACK_BOARD, "ROLLBACK TO board_put");
+    kept_exec(c, KEPT_RELEASE_BOARD, "RELEASE board_put");
     return rc;
 }
 

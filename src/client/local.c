@@ -17,6 +17,7 @@
  * out.c wipes on free); what reaches SQLite is sealed.
  */
 #include "client/local.h"
+#include "client/local_rows.h"
 #include "client/cmd.h"
 #include "client/out.h"
 #include "client/replysig.h"
@@ -314,9 +315,13 @@ static json_t *reply_digest(struct rf_local *l, const struct rf_cobj *o, const s
     return d;
 }
 
-/* What a digest says about one opened object. */
+/* What a digest says about one opened object; NULL with *skip set for an
+ * event that names a roster not verified yet (looked at again after the
+ * next roster check). Such an event never verifies (its roster is past
+ * those known), so it is looked for only when the verify fails: one JSON
+ * parse of every event saved. */
 static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
-                         const struct rf_buf *plain)
+                         const struct rf_buf *plain, int *skip)
 {
     json_error_t e;
     if (kind == RF_KIND_EVENT) {
@@ -324,6 +329,10 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
         int rc = rf_state_event_verify(&ev, plain->data, plain->len, o->case_id,
                                        (const struct rf_roster *const *)l->rosters, l->nrosters,
                                        o->roster);
+        if (rc != 0 && names_future_roster(l, plain)) {
+            *skip = 1;
+            return NULL;
+        }
         if (rc != 0)
             return json_pack(
                 "{ssss}", "k", "event", "error",
@@ -493,16 +502,13 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
         rf_buf_reset(plain);
         return;
     }
-    if (rc == 0 && kind == RF_KIND_EVENT && names_future_roster(l, plain)) {
-        sl->skip = 1; /* no digest yet: looked at again after the next roster check */
-        rf_buf_reset(plain);
-        return;
-    }
     if (rc != 0)
         d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
     else
-        d = digest_of(l, o, kind, plain);
+        d = digest_of(l, o, kind, plain, &sl->skip);
     rf_buf_reset(plain);
+    if (sl->skip)
+        return; /* no digest yet: looked at again after the next roster check */
 seal:
     if (!d) {
         sl->rc = RF_ERR_NOMEM;
@@ -833,25 +839,6 @@ static int seal_board(struct rf_local *l, const char *case_id, json_t *s, struct
     return rc;
 }
 
-static int put_summary(struct rf_local *l, const char *case_id, int64_t last_seq, json_t *s)
-{
-    char ad[48];
-    struct rf_buf sealed, board;
-    int team = strcmp(case_id, RF_STATE_TEAMCONFIG) == 0;
-    snprintf(ad, sizeof(ad), "summary:%s", case_id);
-    rf_buf_init(&sealed, ROW_MAX);
-    rf_buf_init(&board, ROW_MAX);
-    int rc = seal_json(l, ad, s, &sealed);
-    if (rc == 0 && !team)
-        rc = seal_board(l, case_id, s, &board);
-    if (rc == 0)
-        rc = rf_cache_summary_put(l->c, case_id, last_seq, sealed.data, sealed.len,
-                                  team ? NULL : board.data, board.len);
-    rf_buf_free(&sealed);
-    rf_buf_free(&board);
-    return rc;
-}
-
 /* The board rows of the summaries written before there were board rows
  * (a home from before cache version 3), or before they carried what
  * `refuge cases` lists (version 4): each summary opened once. */
@@ -913,70 +900,132 @@ int rf_local_board_fill(struct rf_local *l, size_t *built)
     return rc;
 }
 
-int rf_local_refresh(struct rf_local *l, const char *case_id)
+int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_rows *r)
+{
+    rf_case_rows_reset(r);
+    r->case_id = case_id;
+    struct gather go = {.l = l};
+    int rc = rf_cache_digests(l->c, case_id, rf_case_rows_keep_digest, r);
+    if (rc == 0)
+        rc = gather_outbox(&go, case_id);
+    if (rc == 0 && strcmp(case_id, RF_STATE_TEAMCONFIG) != 0) {
+        rc = rf_cache_case_objects(l->c, case_id, &r->objs, &r->nobj);
+        if (rc == RF_ERR_NOT_FOUND)
+            rc = 0;
+    }
+    r->outbox = go.ev;
+    r->nout = go.nev;
+    go.ev = NULL;
+    go.nev = 0;
+    gather_free(&go);
+    return rc;
+}
+
+/* The case's summary from r's rows, sealed into r->sealed (and r->board). */
+static int case_build(struct rf_local *l, struct rf_case_rows *r, struct gather *g, json_t **state,
+                      json_t **sum)
+{
+    const char *case_id = r->case_id;
+    int rc = 0;
+    for (size_t off = 0; rc == 0 && off < r->digests.len;) {
+        int64_t seq;
+        uint64_t n;
+        memcpy(&seq, r->digests.data + off, sizeof(seq));
+        memcpy(&n, r->digests.data + off + sizeof(seq), sizeof(n));
+        off += sizeof(seq) + sizeof(n);
+        rc = on_digest(g, seq, r->digests.data + off, (size_t)n);
+        off += (size_t)n;
+    }
+    for (size_t i = 0; rc == 0 && i < r->nout; i++) { /* the outbox's events, after */
+        rc = push_ev(g, &r->outbox[i]);
+        if (rc == 0)
+            memset(&r->outbox[i], 0, sizeof(r->outbox[i])); /* moved into g */
+    }
+    if (rc == 0)
+        rc = drop_unbounded(g);
+    if (rc != 0)
+        return rc;
+    char ad[48];
+    snprintf(ad, sizeof(ad), "summary:%s", case_id);
+    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0) {
+        *state = rf_state_team(g->ev, g->nev);
+        return *state ? seal_json(l, ad, *state, &r->sealed) : RF_ERR_NOMEM;
+    }
+    unsigned counts[RF_KIND_MAX + 1] = {0};
+    uint32_t first = 0, last = 0;
+    for (size_t i = 0; i < r->nobj; i++) {
+        const struct rf_cobj *o = &r->objs[i];
+        if (o->kind <= RF_KIND_MAX)
+            counts[o->kind]++;
+        if (i == 0 || o->day < first)
+            first = o->day;
+        if (o->day > last)
+            last = o->day;
+        r->last_seq = o->seq;
+    }
+    unsigned pending = 0;
+    for (size_t i = 0; i < g->nev; i++)
+        pending += g->ev[i].seq == 0;
+    *state = rf_state_case(g->ev, g->nev);
+    if (!*state)
+        return RF_ERR_NOMEM;
+    json_t *notes = json_object_get(*state, "notes");
+    size_t i;
+    json_t *v;
+    json_array_foreach(notes, i, v) add_text(g, json_string_value(json_object_get(v, "text")));
+    json_array_foreach(json_object_get(*state, "tags"), i, v) add_text(g, json_string_value(v));
+    rf_buf_cstr(g->txt);
+    json_t *st = *state;
+    *sum = json_pack("{sssOsOsOsOsOsIsIsIsIsIsIsIsIsO?sO?ss}", "case", case_id, "stage",
+                     json_object_get(st, "stage"), "assigned", json_object_get(st, "assigned"),
+                     "tags", json_object_get(st, "tags"), "due", json_object_get(st, "due"),
+                     "checklist", json_object_get(st, "checklist"), "notes",
+                     (json_int_t)json_array_size(notes), "messages",
+                     (json_int_t)counts[RF_KIND_MESSAGE], "files", (json_int_t)counts[RF_KIND_FILE],
+                     "replies", (json_int_t)counts[RF_KIND_REPLY], "first_day", (json_int_t)first,
+                     "last_day", (json_int_t)last, "pending", (json_int_t)pending, "lamport",
+                     json_integer_value(json_object_get(st, "lamport")), "need", g->need, "urgency",
+                     g->urgency, "search", g->txt->data ? (const char *)g->txt->data : "");
+    if (!*sum)
+        return RF_ERR_NOMEM;
+    rc = seal_json(l, ad, *sum, &r->sealed);
+    if (rc == 0)
+        rc = seal_board(l, case_id, *sum, &r->board);
+    return rc;
+}
+
+void rf_local_case_build(struct rf_local *l, struct rf_case_rows *r)
 {
     struct rf_buf txt;
-    struct rf_cobj *objs = NULL;
-    size_t nobj = 0;
     json_t *state = NULL, *sum = NULL;
     rf_buf_init_secure(&txt, ROW_MAX);
     struct gather g = {.l = l, .txt = &txt};
-    int rc = gather_case(&g, case_id);
-    if (rc != 0)
-        goto out;
-    if (strcmp(case_id, RF_STATE_TEAMCONFIG) == 0) {
-        state = rf_state_team(g.ev, g.nev);
-        rc = state ? put_summary(l, case_id, 0, state) : RF_ERR_NOMEM;
-        goto out;
-    }
-    rc = rf_cache_case_objects(l->c, case_id, &objs, &nobj);
-    if (rc == RF_ERR_NOT_FOUND)
-        rc = 0;
-    if (rc != 0)
-        goto out;
-    unsigned counts[RF_KIND_MAX + 1] = {0};
-    uint32_t first = 0, last = 0;
-    int64_t last_seq = 0;
-    for (size_t i = 0; i < nobj; i++) {
-        if (objs[i].kind <= RF_KIND_MAX)
-            counts[objs[i].kind]++;
-        if (i == 0 || objs[i].day < first)
-            first = objs[i].day;
-        if (objs[i].day > last)
-            last = objs[i].day;
-        last_seq = objs[i].seq;
-    }
-    unsigned pending = 0;
-    for (size_t i = 0; i < g.nev; i++)
-        pending += g.ev[i].seq == 0;
-    state = rf_state_case(g.ev, g.nev);
-    if (!state) {
-        rc = RF_ERR_NOMEM;
-        goto out;
-    }
-    json_t *notes = json_object_get(state, "notes");
-    size_t i;
-    json_t *v;
-    json_array_foreach(notes, i, v) add_text(&g, json_string_value(json_object_get(v, "text")));
-    json_array_foreach(json_object_get(state, "tags"), i, v) add_text(&g, json_string_value(v));
-    rf_buf_cstr(&txt);
-    sum = json_pack("{sssOsOsOsOsOsIsIsIsIsIsIsIsIsO?sO?ss}", "case", case_id, "stage",
-                    json_object_get(state, "stage"), "assigned", json_object_get(state, "assigned"),
-                    "tags", json_object_get(state, "tags"), "due", json_object_get(state, "due"),
-                    "checklist", json_object_get(state, "checklist"), "notes",
-                    (json_int_t)json_array_size(notes), "messages",
-                    (json_int_t)counts[RF_KIND_MESSAGE], "files", (json_int_t)counts[RF_KIND_FILE],
-                    "replies", (json_int_t)counts[RF_KIND_REPLY], "first_day", (json_int_t)first,
-                    "last_day", (json_int_t)last, "pending", (json_int_t)pending, "lamport",
-                    json_integer_value(json_object_get(state, "lamport")), "need", g.need,
-                    "urgency", g.urgency, "search", txt.data ? (const char *)txt.data : "");
-    rc = sum ? put_summary(l, case_id, last_seq, sum) : RF_ERR_NOMEM;
-out:
+    r->rc = case_build(l, r, &g, &state, &sum);
     json_decref(sum);
     json_decref(state);
-    free(objs);
     gather_free(&g);
     rf_buf_free(&txt);
+}
+
+int rf_local_case_write(struct rf_local *l, const struct rf_case_rows *r)
+{
+    if (r->rc != 0)
+        return r->rc;
+    int team = strcmp(r->case_id, RF_STATE_TEAMCONFIG) == 0;
+    return rf_cache_summary_put(l->c, r->case_id, team ? 0 : r->last_seq, r->sealed.data,
+                                r->sealed.len, team ? NULL : r->board.data, r->board.len);
+}
+
+int rf_local_refresh(struct rf_local *l, const char *case_id)
+{
+    struct rf_case_rows r;
+    rf_case_rows_init(&r);
+    int rc = rf_local_case_read(l, case_id, &r);
+    if (rc == 0) {
+        rf_local_case_build(l, &r);
+        rc = rf_local_case_write(l, &r);
+    }
+    rf_case_rows_free(&r);
     return rc;
 }
 
@@ -1019,8 +1068,10 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         rc = digest_all(l, objs, n,
                         rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(),
                         unverified);
-    for (size_t i = 0; rc == 0 && i < nd; i++)
-        rc = rf_local_refresh(l, dirty[i]);
+    if (rc == 0)
+        rc =
+            rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd,
+                                 rf_local_digest_threads ? rf_local_digest_threads : digest_cpus());
     if (rc == 0)
         rc = rf_cache_digested_advance(l->c, NULL);
     if (rc == 0)

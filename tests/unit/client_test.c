@@ -469,7 +469,9 @@ static void local_db_parallel_digest_same_as_serial(void **state)
     memcpy(pks[0], anna->box_pk, 32);
     memcpy(evepk[0], eve->box_pk, 32);
 
-    enum { NCASES = 40, NOBJ = 2600 }; /* more than two batches (DIGEST_BATCH 1024) */
+    /* more than two digest batches (DIGEST_BATCH 1024) and two summary
+     * batches (REFRESH_BATCH 256, local_refresh.c) */
+    enum { NCASES = 600, NOBJ = 2600 };
     struct rf_home h[2];
     struct rf_cache *c[2];
     for (int k = 0; k < 2; k++) {
@@ -543,6 +545,21 @@ static void local_db_parallel_digest_same_as_serial(void **state)
         rf_local_digest_threads = k == 0 ? 1 : 4;
         assert_int_equal(rf_local_update(l, &unverified[k]), 0);
         dump[k] = local_db_dump(l, c[k], NCASES);
+        if (k == 0) { /* each summary built again alone (rf_local_refresh): the same rows */
+            for (int ci = 0; ci < NCASES; ci++) {
+                char cid[RF_CASE_ID_LEN + 1];
+                snprintf(cid, sizeof(cid), "case%06d", ci);
+                assert_int_equal(rf_local_refresh(l, cid), 0);
+            }
+            json_t *again = local_db_dump(l, c[k], NCASES);
+            char *x = json_dumps(dump[k], JSON_SORT_KEYS | JSON_COMPACT);
+            char *y = json_dumps(again, JSON_SORT_KEYS | JSON_COMPACT);
+            assert_non_null(x);
+            assert_string_equal(x, y);
+            rf_out_json_free(x);
+            rf_out_json_free(y);
+            json_decref(again);
+        }
         rf_local_free(l);
         rf_cache_close(c[k]);
     }

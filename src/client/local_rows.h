@@ -1,0 +1,50 @@
+/*
+ * local_rows.h - a case's summary in three steps (local.c), so that a
+ * sync's summaries are built on every CPU (local_refresh.c): the rows are
+ * read on the thread that owns the database, the summary is built and
+ * sealed on any thread, and written back on the owning thread, in order.
+ * Internal to the client's local database.
+ */
+#ifndef RF_CLIENT_LOCAL_ROWS_H
+#define RF_CLIENT_LOCAL_ROWS_H
+
+#include "client/cache.h"
+#include "client/local.h"
+#include "client/state.h"
+#include "lib/buf.h"
+
+#include <stdint.h>
+
+struct rf_case_rows {
+    const char *case_id;   /* the caller's, lives as long as the rows */
+    struct rf_buf digests; /* its readable digest rows as stored (sealed):
+                            * i64 seq | u64 n | n bytes, in seq order */
+    struct rf_cobj *objs;  /* its objects (not for the team's configuration) */
+    size_t nobj;
+    struct rf_ev *outbox; /* this client's queued events on it, opened */
+    size_t nout;
+    /* built */
+    int rc;
+    int64_t last_seq;
+    struct rf_buf sealed, board; /* the sealed summary and board rows */
+};
+
+void rf_case_rows_init(struct rf_case_rows *r);
+void rf_case_rows_free(struct rf_case_rows *r);
+/* Empties r for its next case (its buffers kept). */
+void rf_case_rows_reset(struct rf_case_rows *r);
+/* An rf_cache_digests callback: one digest row appended to r->digests. */
+int rf_case_rows_keep_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
+/* On the thread that owns l's database: the rows of case_id into r. */
+int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_rows *r);
+/* Any thread: the summary from r's rows, sealed; r->rc says how it went. */
+void rf_local_case_build(struct rf_local *l, struct rf_case_rows *r);
+/* On the owning thread, in the caller's transaction: r's rows written. */
+int rf_local_case_write(struct rf_local *l, const struct rf_case_rows *r);
+/* The summaries of cases[0..n) (each once), built on up to nthreads
+ * threads and written in order: the same rows as rf_local_refresh of each
+ * in turn. */
+int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1], size_t n,
+                         int nthreads);
+
+#endif
