@@ -562,6 +562,23 @@ int rf_session_create(struct rf_sessions *s, const struct rf_source *src,
     return 0;
 }
 
+/* The live session of token hash with its quota counters of today (reset
+ * when its day has passed), or NULL; under s->lock. */
+static struct sess *quota_entry(struct rf_sessions *s, const uint8_t hash[32])
+{
+    uint32_t i = table_find(s, &s->sess, hash, now_s(s));
+    if (i == NIL)
+        return NULL;
+    struct sess *e = (struct sess *)at(&s->sess, i);
+    uint32_t day = today(s);
+    if (e->day != day) {
+        e->day = day;
+        e->msgs = 0;
+        e->bytes = 0;
+    }
+    return e;
+}
+
 int rf_session_get(struct rf_sessions *s, const char *token, struct rf_session_view *out)
 {
     assert(!rf_committer_in_completion());
@@ -571,20 +588,12 @@ int rf_session_get(struct rf_sessions *s, const char *token, struct rf_session_v
     if (s->key != NULL)
         return shared_get(s, hash, out);
     pthread_mutex_lock(&s->lock);
-    int64_t now = now_s(s);
-    uint32_t i = table_find(s, &s->sess, hash, now);
-    if (i == NIL) {
+    struct sess *e = quota_entry(s, hash);
+    if (e == NULL) {
         pthread_mutex_unlock(&s->lock);
         return RF_ERR_NOT_FOUND;
     }
-    struct sess *e = (struct sess *)at(&s->sess, i);
-    e->h.last = now;
-    uint32_t day = today(s);
-    if (e->day != day) {
-        e->day = day;
-        e->msgs = 0;
-        e->bytes = 0;
-    }
+    e->h.last = now_s(s);
     out->source_id = e->source_id;
     memcpy(out->case_id, e->case_id, sizeof(out->case_id));
     memcpy(out->pk, e->pk, 32);
@@ -623,17 +632,10 @@ int rf_session_count_sent(struct rf_sessions *s, const char *token, uint64_t byt
                                       s->quota_bytes);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    uint32_t i = table_find(s, &s->sess, hash, now_s(s));
-    if (i == NIL) {
+    struct sess *e = quota_entry(s, hash);
+    if (e == NULL) {
         rc = RF_ERR_NOT_FOUND;
         goto out;
-    }
-    struct sess *e = (struct sess *)at(&s->sess, i);
-    uint32_t day = today(s);
-    if (e->day != day) {
-        e->day = day;
-        e->msgs = 0;
-        e->bytes = 0;
     }
     if (e->msgs >= s->quota_msgs || bytes > s->quota_bytes || e->bytes > s->quota_bytes - bytes) {
         rc = RF_ERR_LIMIT;
@@ -655,17 +657,10 @@ int rf_session_count_refused(struct rf_sessions *s, const char *token, uint64_t 
         return rf_store_session_charge(s->st, hash, now_s(s), today(s), bytes, s->quota_bytes);
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    uint32_t i = table_find(s, &s->sess, hash, now_s(s));
-    if (i == NIL) {
+    struct sess *e = quota_entry(s, hash);
+    if (e == NULL) {
         rc = RF_ERR_NOT_FOUND;
         goto out;
-    }
-    struct sess *e = (struct sess *)at(&s->sess, i);
-    uint32_t day = today(s);
-    if (e->day != day) {
-        e->day = day;
-        e->msgs = 0;
-        e->bytes = 0;
     }
     e->bytes = e->bytes >= s->quota_bytes || bytes >= s->quota_bytes - e->bytes ? s->quota_bytes
                                                                                 : e->bytes + bytes;
