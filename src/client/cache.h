@@ -111,7 +111,11 @@ int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn
 
 /* Per-case summaries (sealed); listed most recent activity first. Each is
  * written with the case's board row (board, sealed; NULL: the case has
- * none, as the team's configuration) in one savepoint. */
+ * none, as the team's configuration) in one savepoint, or, between
+ * rf_cache_summaries_bulk(c, 1) and (c, 0), in the caller's transaction
+ * (which must roll back whole if one fails) with the one board generation
+ * the bulk took: a sync's refresh writes 100,000 of them. */
+int rf_cache_summaries_bulk(struct rf_cache *c, int on);
 int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
                          const uint8_t *blob, size_t n, const uint8_t *board, size_t bn);
 /* A board row alone (building the rows of summaries written before there

@@ -552,14 +552,31 @@ static int digest_cpus(void)
     return n < 1 ? 1 : n > DIGESTERS_MAX ? DIGESTERS_MAX : n;
 }
 
+/* Reads the first half of objs[first..] into slots: *k objects, at most
+ * DIGEST_BATCH and DIGEST_BATCH_BYTES of ciphertext held at once. */
+static void read_batch(struct rf_local *l, const struct rf_cobj *objs, size_t n, size_t first,
+                       struct dslot *slots, size_t *k)
+{
+    size_t bytes = 0;
+    *k = 0;
+    while (first + *k < n && *k < DIGEST_BATCH && bytes < DIGEST_BATCH_BYTES) {
+        slots[*k].o = &objs[first + *k];
+        digest_read(l, &slots[*k]);
+        bytes += slots[*k].ct.len;
+        (*k)++;
+    }
+}
+
 /* Digests objs[0..n) into the open transaction, on up to nthreads threads
- * (1: all on this one). */
+ * (1: all on this one). Pipelined: while the pool digests one batch, this
+ * thread reads the next one's ciphertext (SQLite), then helps; the digested
+ * batch is written, in order, before the next is handed out. */
 static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, int nthreads,
                       unsigned *unverified)
 {
-    struct dslot *slots = calloc(DIGEST_BATCH, sizeof(*slots));
+    struct dslot *slots = calloc(2 * DIGEST_BATCH, sizeof(*slots));
     struct digester ws[DIGESTERS_MAX];
-    struct dpool p = {.l = l, .slots = slots};
+    struct dpool p = {.l = l};
     if (!slots)
         return RF_ERR_NOMEM;
     pthread_mutex_init(&p.mu, NULL);
@@ -567,7 +584,7 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         nthreads = 1;
     if (nthreads > DIGESTERS_MAX)
         nthreads = DIGESTERS_MAX;
-    for (size_t i = 0; i < DIGEST_BATCH; i++) {
+    for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
         rf_buf_init(&slots[i].ct, PLAIN_MAX * 2);
         rf_buf_init(&slots[i].row, ROW_MAX);
     }
@@ -575,17 +592,12 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         ws[t].p = &p;
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
     }
-    int rc = 0;
-    for (size_t first = 0; rc == 0 && first < n;) {
-        /* a batch: at most DIGEST_BATCH objects and DIGEST_BATCH_BYTES of
-         * ciphertext held at once */
-        size_t k = 0, bytes = 0;
-        while (first + k < n && k < DIGEST_BATCH && bytes < DIGEST_BATCH_BYTES) {
-            slots[k].o = &objs[first + k];
-            digest_read(l, &slots[k]);
-            bytes += slots[k].ct.len;
-            k++;
-        }
+    int rc = 0, cur = 0;
+    size_t first = 0, k = 0;
+    read_batch(l, objs, n, 0, slots, &k);
+    while (rc == 0 && k > 0) {
+        struct dslot *batch = slots + (size_t)cur * DIGEST_BATCH;
+        p.slots = batch;
         p.n = k;
         p.next = 0;
         int started = 0;
@@ -594,12 +606,14 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
                 break; /* fewer threads: slower, not wrong */
             started = t;
         }
+        size_t knext = 0;
+        read_batch(l, objs, n, first + k, slots + (size_t)!cur * DIGEST_BATCH, &knext);
         digester_run(&ws[0]); /* this thread digests too */
         for (int t = 1; t <= started; t++)
             pthread_join(ws[t].th, NULL);
         /* written in order, on this thread */
         for (size_t i = 0; rc == 0 && i < k; i++) {
-            struct dslot *sl = &slots[i];
+            struct dslot *sl = &batch[i];
             rc = sl->rc;
             if (rc != 0 || sl->skip)
                 continue;
@@ -613,10 +627,12 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
                 rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data, sl->row.len);
         }
         first += k;
+        k = knext;
+        cur = !cur;
     }
     for (int t = 0; t < nthreads; t++)
         rf_buf_free(&ws[t].plain);
-    for (size_t i = 0; i < DIGEST_BATCH; i++) {
+    for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
         rf_buf_free(&slots[i].ct);
         rf_buf_free(&slots[i].row);
     }
@@ -1069,9 +1085,12 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
                         rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(),
                         unverified);
     if (rc == 0)
+        rc = rf_cache_summaries_bulk(l->c, 1);
+    if (rc == 0)
         rc =
             rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd,
                                  rf_local_digest_threads ? rf_local_digest_threads : digest_cpus());
+    rf_cache_summaries_bulk(l->c, 0);
     if (rc == 0)
         rc = rf_cache_digested_advance(l->c, NULL);
     if (rc == 0)
