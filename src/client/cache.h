@@ -105,6 +105,9 @@ int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj 
  * position (a sync stores new objects only above it); *mark (may be NULL)
  * receives it. */
 int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark);
+/* How many objects have lo < seq <= hi (the checkpoint chain's check that
+ * a digest pass holds every object after the chain's end: lckpt.c). */
+int rf_cache_count_between(struct rf_cache *c, int64_t lo, int64_t hi, int64_t *n);
 typedef int (*rf_cache_row_fn)(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
 /* The readable digests of a case in sequence order. */
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx);

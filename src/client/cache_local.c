@@ -340,3 +340,18 @@ int rf_cache_summaries_seq(struct rf_cache *c, rf_cache_summary_seq_fn fn, void 
     sqlite3_finalize(st);
     return rc;
 }
+
+int rf_cache_count_between(struct rf_cache *c, int64_t lo, int64_t hi, int64_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    if (rf_cache_prepare(c, "SELECT COUNT(*) FROM objects WHERE seq > ?1 AND seq <= ?2", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}

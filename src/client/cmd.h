@@ -41,6 +41,7 @@ struct rf_ctx {
     struct rf_net *n;
     struct rf_cache *c;
     struct rf_local *l;
+    struct rf_ckpt ckpt; /* sync: the checkpoint handed to the update (sync_ckpt.c) */
 };
 /* Prints what went wrong; the ctx is closed on failure. */
 int rf_ctx_open(struct rf_ctx *x, int net);
@@ -52,6 +53,12 @@ void rf_cmd_forbidden(struct rf_ctx *x, const char *what, int admin_only);
 int rf_cmd_fp_equal(const char *a, const char *b);
 /* Whether this caseworker may write: on the verified roster ro (else prints why). */
 int rf_cmd_on_roster(struct rf_ctx *x, const struct rf_roster *ro);
+
+/* sync_ckpt.c: before the update, fetch and verify the team's checkpoint
+ * and hand it to x->l; after, report what it did; an admin posts its own. */
+void rf_sync_ckpt_fetch(struct rf_ctx *x);
+void rf_sync_ckpt_report(struct rf_ctx *x, int quiet);
+void rf_sync_ckpt_post(struct rf_ctx *x, const struct rf_roster *ro, int quiet);
 
 /* Prints "refuge: what: why" to stderr. */
 void rf_cmd_err(const char *what, const char *why);

@@ -1,0 +1,140 @@
+/*
+ * lckpt.c - the client's checkpoint chain and its use in a digest pass (see
+ * lckpt.h, docs/protocol.md 13).
+ *
+ * The saved state, blob RF_LCKPT_BLOB (57 bytes, big-endian, plain data: a
+ * hash chain over events every member can read, nothing else):
+ *   chain[32] | last_seq u64 | count u64 | upto i64 | stopped u8
+ * A blob of another length counts as no chain (it starts again from the
+ * first object only if nothing is digested: otherwise it pauses).
+ */
+#include "client/lckpt.h"
+#include "lib/err.h"
+
+#include <string.h>
+
+#define STATE_BYTES (32 + 8 + 8 + 8 + 1)
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)(v & 0xff);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+int rf_lckpt_load(struct rf_cache *c, struct rf_lckpt_state *s)
+{
+    struct rf_buf b;
+    memset(s, 0, sizeof(*s));
+    rf_ckpt_chain_init(&s->ch);
+    rf_buf_init(&b, 256);
+    int rc = rf_cache_blob_get(c, RF_LCKPT_BLOB, &b);
+    if (rc == RF_ERR_NOT_FOUND) {
+        rc = 0;
+    } else if (rc == 0 && b.len == STATE_BYTES) {
+        memcpy(s->ch.chain, b.data, 32);
+        s->ch.last_seq = get64(b.data + 32);
+        s->ch.count = get64(b.data + 40);
+        s->upto = (int64_t)get64(b.data + 48);
+        s->stopped = b.data[56] != 0;
+    } else if (rc == 0) {
+        s->stopped = 1; /* damaged: never checkpoint on it */
+    }
+    rf_buf_free(&b);
+    return rc;
+}
+
+int rf_lckpt_save(struct rf_cache *c, const struct rf_lckpt_state *s)
+{
+    uint8_t b[STATE_BYTES];
+    memcpy(b, s->ch.chain, 32);
+    put64(b + 32, s->ch.last_seq);
+    put64(b + 40, s->ch.count);
+    put64(b + 48, (uint64_t)s->upto);
+    b[56] = (uint8_t)(s->stopped != 0);
+    return rf_cache_blob_set(c, RF_LCKPT_BLOB, b, sizeof(b));
+}
+
+int rf_lckpt_begin(struct rf_lckpt_run *r, struct rf_cache *c, const struct rf_ckpt *use,
+                   const struct rf_cobj *objs, size_t n)
+{
+    int64_t held = 0, mine = 0;
+    memset(r, 0, sizeof(*r));
+    int rc = rf_lckpt_load(c, &r->st);
+    if (rc != 0 || n == 0)
+        return rc;
+    /* the pass must hold every object after the chain's end up to its
+     * last: one the chain never took (left for later, or digested without
+     * it) stops it here (lckpt.h) */
+    for (size_t i = 0; i < n; i++)
+        mine += objs[i].seq > r->st.upto;
+    if (!r->st.stopped && mine > 0)
+        rc = rf_cache_count_between(c, r->st.upto, objs[n - 1].seq, &held);
+    if (rc != 0)
+        return rc;
+    r->paused = r->st.stopped || held != mine;
+    if (use && !r->paused && (uint64_t)r->st.upto < use->last_seq &&
+        r->st.ch.last_seq < use->last_seq)
+        r->use = use;
+    return 0;
+}
+
+int rf_lckpt_skip_sig(const struct rf_lckpt_run *r, uint8_t kind, int64_t seq)
+{
+    return r->use && !r->compared && kind == 4 && seq > r->st.upto &&
+           (uint64_t)seq <= r->use->last_seq;
+}
+
+static void compare(struct rf_lckpt_run *r)
+{
+    r->compared = 1;
+    if (r->paused || rf_ckpt_compare(r->use, &r->st.ch, &r->diff) != 0)
+        r->mismatch = 1;
+}
+
+void rf_lckpt_obj(struct rf_lckpt_run *r, int64_t seq, uint8_t kind, const char *case_id,
+                  enum rf_lckpt_obj what, const uint8_t hash[32])
+{
+    if (r->use && !r->compared && (uint64_t)seq > r->use->last_seq)
+        compare(r); /* the pass went past the checkpoint */
+    if (r->paused || seq <= r->st.upto)
+        return; /* (an object digested again: the chain took it before) */
+    if (kind != 4 || what == RF_LCKPT_OTHER) {
+        r->st.upto = seq;
+        return;
+    }
+    if (what == RF_LCKPT_VERIFIED &&
+        rf_ckpt_chain_add_hash(&r->st.ch, (uint64_t)seq, kind, case_id, hash) == 0) {
+        if (rf_lckpt_skip_sig(r, kind, seq))
+            r->by_ckpt++;
+        r->st.upto = seq;
+        return;
+    }
+    if (what == RF_LCKPT_LATER) {
+        r->paused = 1;
+    } else {
+        r->st.stopped = 1;
+        r->paused = 1;
+    }
+    if (r->use && !r->compared && (uint64_t)seq <= r->use->last_seq) {
+        r->compared = 1; /* an event below the checkpoint this pass could not take */
+        r->mismatch = 1;
+        r->diff = RF_CKPT_SAME;
+    }
+}
+
+int rf_lckpt_end(struct rf_lckpt_run *r, struct rf_cache *c)
+{
+    if (r->use && !r->compared)
+        compare(r); /* the objects ended before last_seq: never the same */
+    if (r->mismatch)
+        return 0;
+    return rf_lckpt_save(c, &r->st);
+}
