@@ -768,7 +768,6 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
             printf("Ignored %u unverified event%s (see `refuge show`).\n", unverified,
                    unverified == 1 ? "" : "s");
     }
-    rf_sync_ckpt_post(x, ro, quiet); /* an admin's; a failure is only a warning */
 out:
     pool_close(&pool);
     json_decref(page);
@@ -799,7 +798,11 @@ int rf_cmd_sync(int argc, char **argv)
     struct rf_ctx x;
     if (rf_ctx_open(&x, 1) != 0)
         return RF_EXIT_FAIL;
-    int ret = rf_sync_run(&x, 0, 0, NULL) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    struct rf_roster *ro = NULL;
+    int ret = rf_sync_run(&x, 0, 0, &ro) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    if (ret == RF_EXIT_OK) /* an admin's checkpoint; a failure is only a warning */
+        rf_sync_ckpt_post(&x, ro, 0);
+    free(ro);
     rf_ctx_close(&x);
     return ret;
 }
