@@ -355,3 +355,37 @@ int rf_cache_count_between(struct rf_cache *c, int64_t lo, int64_t hi, int64_t *
     sqlite3_finalize(st);
     return s == SQLITE_ROW ? 0 : RF_ERR_DB;
 }
+
+int rf_cache_digest_walk(struct rf_cache *c, int64_t after, rf_cache_walk_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c,
+                         "SELECT o.seq, o.case_id, o.kind, d.seq IS NOT NULL, d.readable, d.blob"
+                         " FROM objects o LEFT JOIN digests d ON d.seq = o.seq"
+                         " WHERE o.seq > ? ORDER BY o.seq",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, after);
+    int s, rc = 0;
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *case_id = (const char *)sqlite3_column_text(st, 1);
+        const uint8_t *blob = sqlite3_column_blob(st, 5);
+        rc = fn(ctx, sqlite3_column_int64(st, 0), case_id ? case_id : "",
+                (uint8_t)sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
+                sqlite3_column_int(st, 4), blob, (size_t)sqlite3_column_bytes(st, 5));
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc > 0 ? 0 : rc;
+}
+
+int rf_cache_digests_reset(struct rf_cache *c)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c, "DELETE FROM digests", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? rf_cache_meta_set(c, "digested", 0) : RF_ERR_DB;
+}

@@ -54,10 +54,13 @@ int rf_cmd_fp_equal(const char *a, const char *b);
 /* Whether this caseworker may write: on the verified roster ro (else prints why). */
 int rf_cmd_on_roster(struct rf_ctx *x, const struct rf_roster *ro);
 
-/* sync_ckpt.c: before the update, fetch and verify the team's checkpoint
- * and hand it to x->l; after, report what it did; an admin posts its own. */
-void rf_sync_ckpt_fetch(struct rf_ctx *x);
-void rf_sync_ckpt_report(struct rf_ctx *x, int quiet);
+/* sync_ckpt.c: before the update (total objects new), an admin's home
+ * without a chain yet is made to digest again once, and the team's
+ * checkpoint is fetched, verified and handed to x->l; after it, the chain
+ * goes on from the digest rows and what the checkpoint did is reported;
+ * `refuge sync` then posts an admin's own checkpoint. */
+void rf_sync_ckpt_before(struct rf_ctx *x, const struct rf_roster *ro, unsigned total);
+void rf_sync_ckpt_after(struct rf_ctx *x, int quiet);
 void rf_sync_ckpt_post(struct rf_ctx *x, const struct rf_roster *ro, int quiet);
 
 /* Prints "refuge: what: why" to stderr. */

@@ -743,12 +743,12 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     rc = pull_grants(x, &grants);
     if (rc == 0)
         rc = rf_local_reload(x->l);
-    if (rc == 0 && total > 0)
-        rf_sync_ckpt_fetch(x); /* verified against the rosters just reloaded */
+    if (rc == 0) /* the checkpoint verified against the rosters just reloaded */
+        rf_sync_ckpt_before(x, ro, total);
     if (rc == 0)
         rc = rf_local_update(x->l, &unverified);
-    if (rc == 0 && total > 0)
-        rf_sync_ckpt_report(x, quiet);
+    if (rc == 0)
+        rf_sync_ckpt_after(x, quiet);
     if (rc != 0) {
         rf_cmd_errc("cannot update the local case database", rc);
         goto out;

@@ -9,8 +9,12 @@
  * first object only if nothing is digested: otherwise it pauses).
  */
 #include "client/lckpt.h"
+#include "client/local.h"
 #include "lib/err.h"
 
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #define STATE_BYTES (32 + 8 + 8 + 8 + 1)
@@ -137,4 +141,104 @@ int rf_lckpt_end(struct rf_lckpt_run *r, struct rf_cache *c)
     if (r->mismatch)
         return 0;
     return rf_lckpt_save(c, &r->st);
+}
+
+/* ---- catching up from the digest rows ---- */
+
+struct walk {
+    struct rf_local *l;
+    struct rf_lckpt_state st;
+    struct rf_buf plain; /* secure: a digest row's plaintext */
+};
+
+/* The hash a verified event's digest row keeps (local.c "h"): 0, or 1 for
+ * a row that is not a verified event, or -1 for one without the hash (a
+ * row from before checkpoints: the chain waits for it to be digested
+ * again). */
+static int row_hash(struct walk *w, int64_t seq, const uint8_t *blob, size_t n, uint8_t h[32])
+{
+    char ad[48];
+    json_error_t e;
+    size_t got = 0;
+    snprintf(ad, sizeof(ad), "digest:%lld", (long long)seq);
+    rf_buf_reset(&w->plain);
+    if (rf_local_open(w->l, ad, blob, n, &w->plain) != 0)
+        return 1;
+    json_t *d = json_loadb((const char *)w->plain.data, w->plain.len, 0, &e);
+    rf_buf_reset(&w->plain);
+    const char *k = json_string_value(json_object_get(d, "k"));
+    const char *hx = json_string_value(json_object_get(d, "h"));
+    int rc = 1;
+    if (k && strcmp(k, "event") == 0 && json_object_get(d, "ev") && !json_object_get(d, "error"))
+        rc = hx && sodium_hex2bin(h, 32, hx, strlen(hx), NULL, &got, NULL) == 0 && got == 32 ? 0
+                                                                                             : -1;
+    json_decref(d);
+    return rc;
+}
+
+static int walk_one(void *ctx, int64_t seq, const char *case_id, uint8_t kind, int has,
+                    int readable, const uint8_t *blob, size_t n)
+{
+    struct walk *w = ctx;
+    uint8_t h[32];
+    if (!has)
+        return 1; /* not digested yet: the next pass takes it */
+    if (kind != 4) {
+        w->st.upto = seq;
+        return 0;
+    }
+    int r = readable && blob ? row_hash(w, seq, blob, n, h) : 1;
+    if (r < 0)
+        return 1;
+    if (r == 0 && rf_ckpt_chain_add_hash(&w->st.ch, (uint64_t)seq, kind, case_id, h) == 0) {
+        w->st.upto = seq;
+        return 0;
+    }
+    w->st.stopped = 1;
+    return 1;
+}
+
+int rf_lckpt_walk(struct rf_local *l, struct rf_cache *c)
+{
+    struct walk w = {.l = l};
+    int rc = rf_lckpt_load(c, &w.st);
+    if (rc != 0 || w.st.stopped)
+        return rc;
+    int64_t before = w.st.upto;
+    rf_buf_init_secure(&w.plain, 8 * 1024 * 1024);
+    rc = rf_cache_begin(c);
+    if (rc == 0)
+        rc = rf_cache_digest_walk(c, w.st.upto, walk_one, &w);
+    if (rc == 0 && (w.st.upto != before || w.st.stopped))
+        rc = rf_lckpt_save(c, &w.st);
+    if (rc == 0)
+        rc = rf_cache_commit(c);
+    else
+        rf_cache_rollback(c);
+    rf_buf_free(&w.plain);
+    return rc;
+}
+
+int rf_lckpt_prepare(struct rf_cache *c, int *reset)
+{
+    struct rf_buf b;
+    int64_t mark = 0;
+    *reset = 0;
+    rf_buf_init(&b, 256);
+    int rc = rf_cache_blob_get(c, RF_LCKPT_BLOB, &b);
+    rf_buf_free(&b);
+    if (rc != RF_ERR_NOT_FOUND)
+        return rc; /* a chain is kept already (or an error) */
+    rc = rf_cache_meta_get(c, "digested", &mark);
+    if (rc != 0 || mark == 0)
+        return rc; /* nothing digested yet: the next pass starts the chain */
+    rc = rf_cache_begin(c);
+    if (rc == 0)
+        rc = rf_cache_digests_reset(c);
+    if (rc == 0)
+        rc = rf_cache_commit(c);
+    else
+        rf_cache_rollback(c);
+    *reset = rc == 0;
+    return rc;
 }

@@ -11,8 +11,9 @@
  * be opened or failed a check (nothing is ever checkpointed beyond it), and
  * pauses while there is a kind-4 object it has not considered below the
  * objects being digested (an event left for a roster not verified yet, or
- * objects another process digested): a paused chain is not extended, and
- * checkpoints are not used, until a full resync.
+ * objects another process digested): a paused chain is not extended by the
+ * pass, and checkpoints are not used in it; rf_lckpt_walk goes on from the
+ * digest rows once every object before has one.
  *
  * A run follows one digest pass (local.c digest_all) on the thread that
  * writes the rows, object by object in seq order. With a checkpoint in use,
@@ -75,5 +76,18 @@ void rf_lckpt_obj(struct rf_lckpt_run *r, int64_t seq, uint8_t kind, const char 
 /* Ends the run: compares if the checkpoint was not reached (a mismatch),
  * and saves the state into the open transaction unless r->mismatch. */
 int rf_lckpt_end(struct rf_lckpt_run *r, struct rf_cache *c);
+
+struct rf_local;
+/* Extends the kept chain from the digest rows (each verified event's row
+ * keeps the hash of its signed bytes), from its end up to the first object
+ * not digested yet: a chain paused by an object left for later goes on once
+ * that object is digested. Stops the chain at a kind-4 row that is not a
+ * verified event. Own transaction. */
+int rf_lckpt_walk(struct rf_local *l, struct rf_cache *c);
+/* A home that digested objects before it kept a chain (no blob, a digested
+ * mark): drops the digest rows so the next update digests every object
+ * again and the chain covers them from the first (*reset 1). For an
+ * admin's client only: it is a one-time cost of a full digest. */
+int rf_lckpt_prepare(struct rf_cache *c, int *reset);
 
 #endif

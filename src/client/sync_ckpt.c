@@ -48,7 +48,13 @@ static const char *verify_why(int rc)
     }
 }
 
-void rf_sync_ckpt_fetch(struct rf_ctx *x)
+static int is_admin(struct rf_ctx *x, const struct rf_roster *ro)
+{
+    int at = rf_roster_find(ro, x->k->sign_pk);
+    return at >= 0 && ro->members[at].role == RF_ROLE_ADMIN;
+}
+
+static void fetch(struct rf_ctx *x)
 {
     json_t *ans = NULL;
     uint8_t raw[RF_CKPT_BYTES + 1];
@@ -84,8 +90,23 @@ void rf_sync_ckpt_fetch(struct rf_ctx *x)
     x->ckpt = ck; /* for the report after the update */
 }
 
-void rf_sync_ckpt_report(struct rf_ctx *x, int quiet)
+void rf_sync_ckpt_before(struct rf_ctx *x, const struct rf_roster *ro, unsigned total)
 {
+    int reset = 0;
+    rf_local_use_checkpoint(x->l, NULL);
+    if (is_admin(x, ro) && rf_lckpt_prepare(x->c, &reset) != 0)
+        fprintf(stderr, "refuge: warning: cannot start this computer's checkpoints\n");
+    if (reset)
+        fprintf(stderr, "refuge: checking every event once again, to start the checkpoints this "
+                        "computer signs as an admin (once)\n");
+    if (total > 0 || reset)
+        fetch(x);
+}
+
+void rf_sync_ckpt_after(struct rf_ctx *x, int quiet)
+{
+    if (rf_lckpt_walk(x->l, x->c) != 0)
+        fprintf(stderr, "refuge: warning: cannot extend this computer's checkpoint chain\n");
     struct rf_local_ckpt_result res;
     rf_local_ckpt_result(x->l, &res);
     const char *who = signer_name(x, x->ckpt.signer_pk);
@@ -112,8 +133,7 @@ void rf_sync_ckpt_report(struct rf_ctx *x, int quiet)
 
 void rf_sync_ckpt_post(struct rf_ctx *x, const struct rf_roster *ro, int quiet)
 {
-    int at = rf_roster_find(ro, x->k->sign_pk);
-    if (at < 0 || ro->members[at].role != RF_ROLE_ADMIN)
+    if (!is_admin(x, ro))
         return; /* only admins make checkpoints */
     struct rf_lckpt_state st;
     int64_t posted = 0;

@@ -18,6 +18,8 @@
 #include "lib/event.h"
 #include "lib/roster.h"
 
+#include <sqlite3.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +43,7 @@ struct obj {
     int64_t seq;
     char case_id[11];
     uint8_t kind;
+    unsigned roster;         /* the roster the event names and the server stored it under */
     struct rf_buf plain, ct; /* plain: the signed event (kind 4) */
 };
 
@@ -85,6 +88,8 @@ static void world_free(struct world *w)
     sodium_free(w->boris);
 }
 
+static unsigned ev_roster = 1;
+
 /* An event by k of case_id at seq (sealed to Anna); signed for sign_case
  * (another case: moved), its signature flipped when forge. */
 static void ev(struct world *w, int64_t seq, const char *case_id, const struct rf_staff_keys *k,
@@ -97,9 +102,10 @@ static void ev(struct world *w, int64_t seq, const char *case_id, const struct r
     randombytes_buf(rid, sizeof(rid));
     sodium_bin2hex(id, sizeof(id), rid, sizeof(rid));
     snprintf(body, sizeof(body),
-             "{\"v\":1,\"id\":\"%s\",\"lamport\":%u,\"roster\":1,\"author\":\"x\","
+             "{\"v\":1,\"id\":\"%s\",\"lamport\":%u,\"roster\":%u,\"author\":\"x\","
              "\"day\":20100,\"op\":\"%s\",\"value\":\"%s\"}",
-             id, lamport, op, value);
+             id, lamport, ev_roster, op, value);
+    o->roster = ev_roster;
     o->seq = seq;
     o->kind = RF_KIND_EVENT;
     snprintf(o->case_id, sizeof(o->case_id), "%s", case_id);
@@ -121,6 +127,7 @@ static void msg(struct world *w, int64_t seq, const char *case_id)
     struct obj *o = &w->o[w->n++];
     o->seq = seq;
     o->kind = RF_KIND_MESSAGE;
+    o->roster = 1;
     snprintf(o->case_id, sizeof(o->case_id), "%s", case_id);
     rf_buf_init(&o->plain, 1 << 16);
     rf_buf_init(&o->ct, 1 << 20);
@@ -148,7 +155,7 @@ static void home_get(struct home *t, const struct world *w, size_t from, size_t 
     int64_t last = 0;
     for (size_t i = from; i < to; i++) {
         const struct obj *o = &w->o[i];
-        struct rf_cobj co = {o->seq, "", o->kind, o->ct.len, 20100, 1};
+        struct rf_cobj co = {o->seq, "", o->kind, o->ct.len, 20100, o->roster};
         snprintf(co.case_id, sizeof(co.case_id), "%s", o->case_id);
         assert_int_equal(rf_cache_object_put(t->c, &co, o->ct.data, o->ct.len), 0);
         last = o->seq;
@@ -478,6 +485,101 @@ static void catch_up_uses_the_kept_chain(void **state)
     world_free(&w);
 }
 
+/* An event left for a roster not verified yet pauses the chain; once it is
+ * digested, the walk over the digest rows takes the chain to the end. */
+static void a_paused_chain_goes_on_from_the_digest_rows(void **state)
+{
+    (void)state;
+    struct world w;
+    struct home t;
+    struct rf_lckpt_state st;
+    struct rf_ckpt_chain want;
+    unsigned unv = 0;
+    sample(&w);
+    ev_roster = 2;
+    ev(&w, 20, CASE_A, w.anna, 20, "note", "under roster 2", NULL, 0);
+    ev_roster = 1;
+    ev(&w, 21, CASE_B, w.anna, 21, "note", "after it", NULL, 0);
+    home_new(&t, &w, "paused");
+    home_get(&t, &w, 0, w.n);
+    assert_int_equal(rf_local_update(t.l, &unv), 0);
+    assert_int_equal(rf_lckpt_load(t.c, &st), 0);
+    assert_int_equal(st.upto, 15); /* the last object before it */
+    assert_false(st.stopped);
+    assert_int_equal(rf_lckpt_walk(t.l, t.c), 0); /* not digested yet: stays */
+    assert_int_equal(rf_lckpt_load(t.c, &st), 0);
+    assert_int_equal(st.upto, 15);
+
+    struct rf_roster *r = calloc(1, sizeof(*r));
+    struct rf_buf raw;
+    uint8_t prev[32];
+    crypto_generichash(prev, 32, w.roster.data, w.roster.len, NULL, 0);
+    rf_buf_init(&raw, RF_ROSTER_MAX_BYTES);
+    make_roster(r, 2, prev);
+    add_member(r, w.anna, RF_ROLE_ADMIN);
+    assert_int_equal(rf_roster_sign(&raw, r, w.anna), 0);
+    assert_int_equal(rf_cache_roster_put(t.c, 2, raw.data, raw.len), 0);
+    assert_int_equal(rf_local_reload(t.l), 0);
+    rf_buf_free(&raw);
+    free(r);
+    assert_int_equal(rf_local_update(t.l, &unv), 0);
+    assert_int_equal(unv, 0);
+    assert_int_equal(rf_lckpt_load(t.c, &st), 0);
+    assert_int_equal(st.upto, 20); /* the pass held only the late event: next in order */
+    assert_int_equal(rf_lckpt_walk(t.l, t.c), 0);
+    assert_int_equal(rf_lckpt_load(t.c, &st), 0);
+    expect_chain(&w, w.n, &want);
+    assert_int_equal(st.upto, 21);
+    assert_int_equal(st.ch.count, want.count);
+    assert_memory_equal(st.ch.chain, want.chain, 32);
+    assert_false(st.stopped);
+    home_free(&t);
+    world_free(&w);
+}
+
+/* A home that digested before it kept a chain: rf_lckpt_prepare drops the
+ * digest rows once, and the next update builds the chain from the first
+ * event (and the same case database). */
+static void a_home_from_before_checkpoints_starts_its_chain(void **state)
+{
+    (void)state;
+    struct world w;
+    struct home t;
+    struct rf_lckpt_state st;
+    struct rf_ckpt_chain want;
+    unsigned unv = 0;
+    int reset = 0;
+    char *plain = NULL;
+    struct rf_local_ckpt_result res;
+    sample(&w);
+    digest_with(&w, "before_plain", NULL, &res, &unv, &plain);
+    home_new(&t, &w, "before");
+    home_get(&t, &w, 0, w.n);
+    assert_int_equal(rf_local_update(t.l, &unv), 0);
+    assert_int_equal(rf_lckpt_prepare(t.c, &reset), 0);
+    assert_int_equal(reset, 0); /* it keeps a chain already */
+    sqlite3 *db = NULL;
+    char path[sizeof(t.h.dir) + 16];
+    snprintf(path, sizeof(path), "%s/cache.db", t.h.dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM blobs WHERE key = 'ckpt_chain'", 0, 0, 0),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rf_lckpt_prepare(t.c, &reset), 0);
+    assert_int_equal(reset, 1);
+    assert_int_equal(rf_local_update(t.l, &unv), 0);
+    assert_int_equal(rf_lckpt_load(t.c, &st), 0);
+    expect_chain(&w, w.n, &want);
+    assert_int_equal(st.ch.count, 12);
+    assert_memory_equal(st.ch.chain, want.chain, 32);
+    char *s = dump(&t);
+    assert_string_equal(s, plain);
+    rf_out_json_free(s);
+    rf_out_json_free(plain);
+    home_free(&t);
+    world_free(&w);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -489,6 +591,8 @@ int main(void)
         cmocka_unit_test(only_the_signature_is_skipped),
         cmocka_unit_test(a_checkpoint_that_does_not_match_leaves_a_verified_digest),
         cmocka_unit_test(catch_up_uses_the_kept_chain),
+        cmocka_unit_test(a_paused_chain_goes_on_from_the_digest_rows),
+        cmocka_unit_test(a_home_from_before_checkpoints_starts_its_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
