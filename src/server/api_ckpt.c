@@ -105,7 +105,8 @@ static int post_done(struct rf_req *r)
     if (rc != 0)
         rf_api_store_error(r, rc);
     else
-        rf_api_json(r, 200, json_pack("{ss}", "last_seq", s->target));
+        rf_api_json(r, 200,
+                    json_pack("{sI}", "last_seq", (json_int_t)strtoll(s->target, NULL, 10)));
     return 0;
 }
 
