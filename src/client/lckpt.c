@@ -2,11 +2,14 @@
  * lckpt.c - the client's checkpoint chain and its use in a digest pass (see
  * lckpt.h, docs/protocol.md 13).
  *
- * The saved state, blob RF_LCKPT_BLOB (57 bytes, big-endian, plain data: a
+ * The saved state, blob RF_LCKPT_BLOB (49 bytes, big-endian, plain data: a
  * hash chain over events every member can read, nothing else):
- *   chain[32] | last_seq u64 | count u64 | upto i64 | stopped u8
- * A blob of another length counts as no chain (it starts again from the
- * first object only if nothing is digested: otherwise it pauses).
+ *   chain[32] | last_seq u64 | count u64 | stopped u8
+ * A blob of another length is a chain stopped for good (damaged).
+ *
+ * Only objects of kind 4 matter: the others neither extend nor hold up the
+ * chain, so a digest pass may take objects of other kinds in any order
+ * (case keys before the events they open) and in passes of their own.
  */
 #include "client/lckpt.h"
 #include "client/local.h"
@@ -17,7 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define STATE_BYTES (32 + 8 + 8 + 8 + 1)
+#define STATE_BYTES (32 + 8 + 8 + 1)
+#define KIND_EVENT 4 /* the kind checkpoints version 1 cover */
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -46,8 +50,7 @@ int rf_lckpt_load(struct rf_cache *c, struct rf_lckpt_state *s)
         memcpy(s->ch.chain, b.data, 32);
         s->ch.last_seq = get64(b.data + 32);
         s->ch.count = get64(b.data + 40);
-        s->upto = (int64_t)get64(b.data + 48);
-        s->stopped = b.data[56] != 0;
+        s->stopped = b.data[48] != 0;
     } else if (rc == 0) {
         s->stopped = 1; /* damaged: never checkpoint on it */
     }
@@ -61,38 +64,42 @@ int rf_lckpt_save(struct rf_cache *c, const struct rf_lckpt_state *s)
     memcpy(b, s->ch.chain, 32);
     put64(b + 32, s->ch.last_seq);
     put64(b + 40, s->ch.count);
-    put64(b + 48, (uint64_t)s->upto);
-    b[56] = (uint8_t)(s->stopped != 0);
+    b[48] = (uint8_t)(s->stopped != 0);
     return rf_cache_blob_set(c, RF_LCKPT_BLOB, b, sizeof(b));
 }
 
 int rf_lckpt_begin(struct rf_lckpt_run *r, struct rf_cache *c, const struct rf_ckpt *use,
                    const struct rf_cobj *objs, size_t n)
 {
-    int64_t held = 0, mine = 0;
+    int64_t held = 0, mine = 0, last = 0;
     memset(r, 0, sizeof(*r));
     int rc = rf_lckpt_load(c, &r->st);
-    if (rc != 0 || n == 0)
+    if (rc != 0 || r->st.stopped) {
+        r->paused = 1;
         return rc;
-    /* the pass must hold every object after the chain's end up to its
-     * last: one the chain never took (left for later, or digested without
-     * it) stops it here (lckpt.h) */
+    }
+    /* the pass must hold every event after the chain's end up to its last
+     * one: an event the chain never took (left for later, or digested in
+     * a pass without it) holds it up here (lckpt.h) */
+    int64_t end = (int64_t)r->st.ch.last_seq;
     for (size_t i = 0; i < n; i++)
-        mine += objs[i].seq > r->st.upto;
-    if (!r->st.stopped && mine > 0)
-        rc = rf_cache_count_between(c, r->st.upto, objs[n - 1].seq, &held);
-    if (rc != 0)
+        if (objs[i].kind == KIND_EVENT && objs[i].seq > end) {
+            mine++;
+            last = objs[i].seq > last ? objs[i].seq : last;
+        }
+    if (mine == 0)
+        return 0; /* nothing for the chain in this pass */
+    if ((rc = rf_cache_kind_count(c, KIND_EVENT, end, last, &held)) != 0)
         return rc;
-    r->paused = r->st.stopped || held != mine;
-    if (use && !r->paused && (uint64_t)r->st.upto < use->last_seq &&
-        r->st.ch.last_seq < use->last_seq)
+    r->paused = held != mine;
+    if (use && !r->paused && r->st.ch.last_seq < use->last_seq)
         r->use = use;
     return 0;
 }
 
 int rf_lckpt_skip_sig(const struct rf_lckpt_run *r, uint8_t kind, int64_t seq)
 {
-    return r->use && !r->compared && kind == 4 && seq > r->st.upto &&
+    return r->use && !r->compared && kind == KIND_EVENT && (uint64_t)seq > r->st.ch.last_seq &&
            (uint64_t)seq <= r->use->last_seq;
 }
 
@@ -106,29 +113,23 @@ static void compare(struct rf_lckpt_run *r)
 void rf_lckpt_obj(struct rf_lckpt_run *r, int64_t seq, uint8_t kind, const char *case_id,
                   enum rf_lckpt_obj what, const uint8_t hash[32])
 {
+    if (kind != KIND_EVENT)
+        return;
     if (r->use && !r->compared && (uint64_t)seq > r->use->last_seq)
         compare(r); /* the pass went past the checkpoint */
-    if (r->paused || seq <= r->st.upto)
-        return; /* (an object digested again: the chain took it before) */
-    if (kind != 4 || what == RF_LCKPT_OTHER) {
-        r->st.upto = seq;
-        return;
-    }
+    if (r->paused || (uint64_t)seq <= r->st.ch.last_seq)
+        return; /* (an event digested again: the chain took it before) */
+    int by_ckpt = rf_lckpt_skip_sig(r, kind, seq);
     if (what == RF_LCKPT_VERIFIED &&
         rf_ckpt_chain_add_hash(&r->st.ch, (uint64_t)seq, kind, case_id, hash) == 0) {
-        if (rf_lckpt_skip_sig(r, kind, seq))
-            r->by_ckpt++;
-        r->st.upto = seq;
+        r->by_ckpt += by_ckpt;
         return;
     }
-    if (what == RF_LCKPT_LATER) {
-        r->paused = 1;
-    } else {
+    r->paused = 1;
+    if (what != RF_LCKPT_LATER)
         r->st.stopped = 1;
-        r->paused = 1;
-    }
-    if (r->use && !r->compared && (uint64_t)seq <= r->use->last_seq) {
-        r->compared = 1; /* an event below the checkpoint this pass could not take */
+    if (by_ckpt) { /* an event below the checkpoint this pass could not take */
+        r->compared = 1;
         r->mismatch = 1;
         r->diff = RF_CKPT_SAME;
     }
@@ -183,17 +184,11 @@ static int walk_one(void *ctx, int64_t seq, const char *case_id, uint8_t kind, i
     uint8_t h[32];
     if (!has)
         return 1; /* not digested yet: the next pass takes it */
-    if (kind != 4) {
-        w->st.upto = seq;
-        return 0;
-    }
     int r = readable && blob ? row_hash(w, seq, blob, n, h) : 1;
     if (r < 0)
         return 1;
-    if (r == 0 && rf_ckpt_chain_add_hash(&w->st.ch, (uint64_t)seq, kind, case_id, h) == 0) {
-        w->st.upto = seq;
+    if (r == 0 && rf_ckpt_chain_add_hash(&w->st.ch, (uint64_t)seq, kind, case_id, h) == 0)
         return 0;
-    }
     w->st.stopped = 1;
     return 1;
 }
@@ -204,12 +199,12 @@ int rf_lckpt_walk(struct rf_local *l, struct rf_cache *c)
     int rc = rf_lckpt_load(c, &w.st);
     if (rc != 0 || w.st.stopped)
         return rc;
-    int64_t before = w.st.upto;
+    uint64_t before = w.st.ch.last_seq;
     rf_buf_init_secure(&w.plain, 8 * 1024 * 1024);
     rc = rf_cache_begin(c);
     if (rc == 0)
-        rc = rf_cache_digest_walk(c, w.st.upto, walk_one, &w);
-    if (rc == 0 && (w.st.upto != before || w.st.stopped))
+        rc = rf_cache_digest_walk(c, KIND_EVENT, (int64_t)before, walk_one, &w);
+    if (rc == 0 && (w.st.ch.last_seq != before || w.st.stopped))
         rc = rf_lckpt_save(c, &w.st);
     if (rc == 0)
         rc = rf_cache_commit(c);

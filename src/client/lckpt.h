@@ -9,9 +9,10 @@
  * across syncs: its state is plain data (no secret) in the cache's blob
  * "ckpt_chain". It stops for good at the first kind-4 object that could not
  * be opened or failed a check (nothing is ever checkpointed beyond it), and
- * pauses while there is a kind-4 object it has not considered below the
- * objects being digested (an event left for a roster not verified yet, or
- * objects another process digested): a paused chain is not extended by the
+ * pauses while there is a kind-4 object it has not taken below the events
+ * being digested (an event left for a roster not verified yet, or events
+ * another process digested); objects of other kinds do not matter, in any
+ * order or pass: a paused chain is not extended by the
  * pass, and checkpoints are not used in it; rf_lckpt_walk goes on from the
  * digest rows once every object before has one.
  *
@@ -36,14 +37,13 @@
 #define RF_LCKPT_POSTED "ckpt_posted" /* meta: last_seq of the last checkpoint posted */
 
 struct rf_lckpt_state {
-    struct rf_ckpt_chain ch;
-    int64_t upto; /* every object with seq <= upto has been considered */
-    int stopped;  /* for good: a kind-4 object failed at seq upto + 1 */
+    struct rf_ckpt_chain ch; /* every kind-4 object up to ch.last_seq */
+    int stopped;             /* for good: the next kind-4 object failed */
 };
 
 /* What one object came to, for the chain. */
 enum rf_lckpt_obj {
-    RF_LCKPT_OTHER = 0, /* not kind 4 in the listing: only moves upto */
+    RF_LCKPT_OTHER = 0, /* not kind 4 in the listing: nothing for the chain */
     RF_LCKPT_VERIFIED,  /* an event opened and verified (hash given) */
     RF_LCKPT_FAILED,    /* kind 4, not opened or refused: the chain stops */
     RF_LCKPT_LATER,     /* kind 4, left for a later pass: the chain pauses */
@@ -62,7 +62,8 @@ struct rf_lckpt_run {
 int rf_lckpt_load(struct rf_cache *c, struct rf_lckpt_state *s);
 int rf_lckpt_save(struct rf_cache *c, const struct rf_lckpt_state *s);
 
-/* Starts a run over objs[0..n) (ascending seq, the pass's); use (may be
+/* Starts a run over objs[0..n) (the pass's: its events in ascending seq,
+ * other kinds anywhere); use (may be
  * NULL) is a checkpoint verified against the roster chain. r->use is left
  * NULL when the checkpoint cannot help (the chain is stopped or paused, or
  * already at or past its last_seq). */
