@@ -390,3 +390,56 @@ int rf_cache_summaries_seq(struct rf_cache *c, rf_cache_summary_seq_fn fn, void 
     sqlite3_finalize(st);
     return rc;
 }
+
+int rf_cache_kind_count(struct rf_cache *c, uint8_t kind, int64_t lo, int64_t hi, int64_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    if (rf_cache_prepare(
+            c, "SELECT COUNT(*) FROM objects WHERE seq > ?1 AND seq <= ?2 AND kind = ?3", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    sqlite3_bind_int(st, 3, kind);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_digest_walk(struct rf_cache *c, uint8_t kind, int64_t after, rf_cache_walk_fn fn,
+                         void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c,
+                         "SELECT o.seq, o.case_id, o.kind, d.seq IS NOT NULL, d.readable, d.blob"
+                         " FROM objects o LEFT JOIN digests d ON d.seq = o.seq"
+                         " WHERE o.seq > ?1 AND o.kind = ?2 ORDER BY o.seq",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, kind);
+    int s, rc = 0;
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *case_id = (const char *)sqlite3_column_text(st, 1);
+        const uint8_t *blob = sqlite3_column_blob(st, 5);
+        rc = fn(ctx, sqlite3_column_int64(st, 0), case_id ? case_id : "",
+                (uint8_t)sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
+                sqlite3_column_int(st, 4), blob, (size_t)sqlite3_column_bytes(st, 5));
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc > 0 ? 0 : rc;
+}
+
+int rf_cache_digests_reset(struct rf_cache *c)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c, "DELETE FROM digests", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? rf_cache_meta_set(c, "digested", 0) : RF_ERR_DB;
+}

@@ -825,8 +825,12 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     rc = pull_grants(x, &grants);
     if (rc == 0)
         rc = rf_local_reload(x->l);
+    if (rc == 0) /* the checkpoint verified against the rosters just reloaded */
+        rf_sync_ckpt_before(x, ro, w.total);
     if (rc == 0)
         rc = rf_local_update(x->l, &unverified);
+    if (rc == 0)
+        rf_sync_ckpt_after(x, quiet);
     if (rc != 0) {
         rf_cmd_errc("cannot update the local case database", rc);
         goto out;
@@ -878,7 +882,11 @@ int rf_cmd_sync(int argc, char **argv)
     struct rf_ctx x;
     if (rf_ctx_open(&x, 1) != 0)
         return RF_EXIT_FAIL;
-    int ret = rf_sync_run(&x, 0, 0, NULL) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    struct rf_roster *ro = NULL;
+    int ret = rf_sync_run(&x, 0, 0, &ro) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    if (ret == RF_EXIT_OK) /* an admin's checkpoint; a failure is only a warning */
+        rf_sync_ckpt_post(&x, ro, 0);
+    free(ro);
     rf_ctx_close(&x);
     return ret;
 }

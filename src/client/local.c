@@ -19,6 +19,7 @@
 #include "client/local.h"
 #include "client/local_rows.h"
 #include "client/cmd.h"
+#include "client/lckpt.h"
 #include "client/out.h"
 #include "client/replysig.h"
 #include "lib/envelope.h"
@@ -44,6 +45,12 @@ struct rf_local {
     uint8_t *key; /* sodium_malloc, 32 bytes */
     struct rf_roster **rosters;
     size_t nrosters;
+    /* checkpoints (lckpt.h): the one the next update may use, the running
+     * chain of the pass in progress, what the last update did with it */
+    struct rf_ckpt use;
+    int use_set;
+    struct rf_lckpt_run run;
+    struct rf_local_ckpt_result res;
 };
 
 static void free_rosters(struct rf_local *l)
@@ -321,14 +328,14 @@ static json_t *reply_digest(struct rf_local *l, const struct rf_cobj *o, const s
  * those known), so it is looked for only when the verify fails: one JSON
  * parse of every event saved. */
 static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
-                         const struct rf_buf *plain, int *skip)
+                         const struct rf_buf *plain, int *skip, uint8_t hash[32], int *verified)
 {
     json_error_t e;
     if (kind == RF_KIND_EVENT) {
         struct rf_ev ev;
-        int rc = rf_state_event_verify(&ev, plain->data, plain->len, o->case_id,
-                                       (const struct rf_roster *const *)l->rosters, l->nrosters,
-                                       o->roster);
+        int rc = rf_state_event_check(&ev, plain->data, plain->len, o->case_id,
+                                      (const struct rf_roster *const *)l->rosters, l->nrosters,
+                                      o->roster, !rf_lckpt_skip_sig(&l->run, o->kind, o->seq));
         if (rc != 0 && names_future_roster(l, plain)) {
             *skip = 1;
             return NULL;
@@ -344,8 +351,12 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
                 : rc == RF_ERR_SIGNATURE ? "bad signature or moved from another case"
                                          : "malformed event");
         ev.seq = o->seq;
-        json_t *d = json_pack("{ssso}", "k", "event", "ev", ev_to_json(&ev));
+        char hx[65]; /* the signed bytes' hash (checkpoint.h): what this client verified */
+        rf_ckpt_obj_hash(hash, plain->data, plain->len);
+        sodium_bin2hex(hx, sizeof(hx), hash, 32);
+        json_t *d = json_pack("{sssoss}", "k", "event", "ev", ev_to_json(&ev), "h", hx);
         rf_ev_clear(&ev);
+        *verified = d != NULL;
         return d;
     }
     if (kind == RF_KIND_REPLY)
@@ -424,6 +435,8 @@ struct dslot {
     int skip;       /* names a roster not verified yet: no digest now */
     int notrecip;   /* not sealed to this caseworker: an unreadable row */
     int unverified; /* a refused event */
+    int verified;   /* an event verified: hash is its signed bytes' (lckpt.h) */
+    uint8_t hash[32];
     struct rf_buf row;
 };
 
@@ -473,7 +486,7 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
     uint8_t kind = 0;
     json_t *d = NULL;
     int rc = sl->prerc;
-    sl->rc = sl->skip = sl->notrecip = sl->unverified = 0;
+    sl->rc = sl->skip = sl->notrecip = sl->unverified = sl->verified = 0;
     rf_buf_reset(&sl->row);
     if (sl->pre == PRE_FILE) {
         d = json_pack("{ss}", "k", "file");
@@ -505,7 +518,7 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
     if (rc != 0)
         d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
     else
-        d = digest_of(l, o, kind, plain, &sl->skip);
+        d = digest_of(l, o, kind, plain, &sl->skip, sl->hash, &sl->verified);
     rf_buf_reset(plain);
     if (sl->skip)
         return; /* no digest yet: looked at again after the next roster check */
@@ -592,9 +605,10 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         ws[t].p = &p;
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
     }
-    int rc = 0, cur = 0;
+    int rc = rf_lckpt_begin(&l->run, l->c, l->use_set ? &l->use : NULL, objs, n), cur = 0;
     size_t first = 0, k = 0;
-    read_batch(l, objs, n, 0, slots, &k);
+    if (rc == 0)
+        read_batch(l, objs, n, 0, slots, &k);
     while (rc == 0 && k > 0) {
         struct dslot *batch = slots + (size_t)cur * DIGEST_BATCH;
         p.slots = batch;
@@ -615,6 +629,13 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         for (size_t i = 0; rc == 0 && i < k; i++) {
             struct dslot *sl = &batch[i];
             rc = sl->rc;
+            if (rc == 0)
+                rf_lckpt_obj(&l->run, sl->o->seq, sl->o->kind, sl->o->case_id,
+                             sl->o->kind != RF_KIND_EVENT ? RF_LCKPT_OTHER
+                             : sl->skip                   ? RF_LCKPT_LATER
+                             : sl->verified               ? RF_LCKPT_VERIFIED
+                                                          : RF_LCKPT_FAILED,
+                             sl->hash);
             if (rc != 0 || sl->skip)
                 continue;
             if (sl->notrecip) {
@@ -629,6 +650,8 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         first += k;
         k = knext;
         cur = !cur;
+        if (l->run.mismatch)
+            break; /* rolled back and digested again (rf_local_update_after) */
     }
     for (int t = 0; t < nthreads; t++)
         rf_buf_free(&ws[t].plain);
@@ -638,6 +661,8 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
     }
     free(slots);
     pthread_mutex_destroy(&p.mu);
+    if (rc == 0)
+        rc = rf_lckpt_end(&l->run, l->c);
     return rc;
 }
 
@@ -1055,8 +1080,21 @@ int rf_local_update(struct rf_local *l, unsigned *unverified)
     return rf_local_update_after(l, INT64_MIN, unverified);
 }
 
+void rf_local_use_checkpoint(struct rf_local *l, const struct rf_ckpt *ck)
+{
+    l->use_set = ck != NULL;
+    if (ck)
+        l->use = *ck;
+}
+
+void rf_local_ckpt_result(const struct rf_local *l, struct rf_local_ckpt_result *out)
+{
+    *out = l->res;
+}
+
 int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverified)
 {
+    memset(&l->res, 0, sizeof(l->res));
     struct rf_cobj *objs = NULL;
     size_t n = 0;
     char(*dirty)[RF_CASE_ID_LEN + 1] = NULL;
@@ -1079,11 +1117,29 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     for (size_t i = 0; i < n; i++)
         if (nd == 0 || strcmp(dirty[nd - 1], dirty[i]) != 0)
             memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
+    unsigned unv = 0;
     rc = rf_cache_begin(l->c);
     if (rc == 0)
         rc = digest_all(l, objs, n,
-                        rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(),
-                        unverified);
+                        rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(), &unv);
+    if (rc == 0 && l->run.mismatch) {
+        /* nothing digested on the checkpoint's word stays: all again, every
+         * signature verified */
+        rf_cache_rollback(l->c);
+        l->use_set = 0;
+        l->res.fell_back = 1;
+        l->res.diff = l->run.diff;
+        unv = 0;
+        rc = rf_cache_begin(l->c);
+        if (rc == 0)
+            rc =
+                digest_all(l, objs, n,
+                           rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(), &unv);
+    }
+    if (rc == 0 && l->run.use)
+        l->res.by_ckpt = l->run.by_ckpt;
+    if (unverified)
+        *unverified += unv;
     if (rc == 0)
         rc = rf_cache_summaries_bulk(l->c, 1);
     if (rc == 0)
@@ -1098,6 +1154,7 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     else
         rf_cache_rollback(l->c);
 out:
+    l->use_set = 0; /* one update only */
     free(dirty);
     free(objs);
     return rc;

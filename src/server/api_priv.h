@@ -148,6 +148,10 @@ int rf_api_grants_get_end(struct rf_req *r);
 int rf_api_grants_post_headers(struct rf_req *r);
 int rf_api_grants_post_end(struct rf_req *r);
 int rf_api_audit_end(struct rf_req *r);
+/* ---- api_ckpt.c ---- */
+#define RF_API_CKPT_SETTING "team.checkpoint" /* the 153 bytes of the latest */
+int rf_api_ckpt_get_end(struct rf_req *r);
+int rf_api_ckpt_post_end(struct rf_req *r);
 /* ---- api_range.c ---- */
 int rf_api_objects_data_end(struct rf_req *r);
 
