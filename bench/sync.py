@@ -15,7 +15,9 @@ Each figure is printed beside the reference from the same run: the bare
 public-key work of a sync on every core (bench/syncfill.c --floor), so the
 ratio says how close the sync is to what its format allows.
 SYNC_BENCH_PERF=FILE records the cold sync's client with `perf record -e
-cpu-clock --call-graph dwarf`.
+cpu-clock --call-graph dwarf` (SYNC_BENCH_PERF_FREQ samples a second, default
+4000: lower it at full size). SYNC_BENCH_FORMAT=1 fills today's version 1
+events instead of format 2 (case keys, events version 2).
 """
 import os
 import resource
@@ -72,7 +74,8 @@ def bench():
         return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
     srv_cpu0 = server_cpu()
     if os.environ.get("SYNC_BENCH_PERF"):
-        perf_args = ["perf", "record", "-e", "cpu-clock", "--call-graph", "dwarf", "-o",
+        perf_args = ["perf", "record", "-e", "cpu-clock", "-F",
+                     os.environ.get("SYNC_BENCH_PERF_FREQ", "4000"), "--call-graph", "dwarf", "-o",
                      os.environ["SYNC_BENCH_PERF"], "--", BIN, "sync"]
         t = time.perf_counter()
         p = subprocess.run(perf_args, env=bob.env, stdin=subprocess.DEVNULL, capture_output=True)
@@ -84,6 +87,8 @@ def bench():
     check("Synced %d new objects" % (NCASES + NEVENTS) in out, "the cold sync took every object",
           out)
     check("unverified" not in out, "no event was refused", out)
+    check(NEVENTS == 0 or "events verified by Alice's checkpoint" in out,
+          "the cold sync used the admin's checkpoint", out)
     warm = [timed_run(bob, "sync")[0] for _ in range(5)]
     warm_out = timed_run(bob, "sync")[2]
     check("Synced 0 new objects" in warm_out, "the warm sync found nothing new", warm_out)
@@ -92,10 +97,14 @@ def bench():
     srv.stop()
 
     nobj = NCASES + NEVENTS
-    # the floor: one open per object, one verify per event, on every core
-    # from the all-CPU pair rate (the single-core figures only split it
-    # into open and verify: measured alone they suffer more from other load)
-    floor_s = (NEVENTS + NCASES * us_open / (us_open + us_verify)) / per_s
+    # the floor of today's format (1): one open per object, one verify per
+    # event, on every core, from the all-CPU pair rate (the single-core
+    # figures only split it into open and verify: measured alone they suffer
+    # more from other load); of format 2 with a checkpoint: one open per
+    # intake and per case key, nothing public-key per event
+    floor1_s = (NEVENTS + NCASES * us_open / (us_open + us_verify)) / per_s
+    open_per_s = per_s * (us_open + us_verify) / us_open
+    floor_s = floor1_s if FORMAT == "1" else 2 * NCASES / open_per_s
     print("sync_fixture %d cases, %d events (%d objects); filled in %.0f s (%s)" % (
         NCASES, NEVENTS, nobj, fill_s, r.stdout.strip()))
     print("sync_cold_s %.1f  (%.0f objects/s; CPU: client %.1f s = %.0f us/object, server %.1f s "
@@ -103,8 +112,13 @@ def bench():
                                  srv_cpu * 1e6 / nobj))
     print("reference_open_verify_per_s %.0f  (crypto_box_seal_open + Ed25519 verify on %d CPUs; "
           "one core: open %.1f us, verify %.1f us)" % (per_s, ncpu, us_open, us_verify))
-    print("reference_floor_s %.1f  (an open per object and a verify per event at that rate on %d "
-          "CPUs, nothing else)" % (floor_s, ncpu))
+    if FORMAT == "1":
+        print("reference_floor_s %.1f  (an open per object and a verify per event at that rate on "
+              "%d CPUs, nothing else)" % (floor_s, ncpu))
+    else:
+        print("reference_floor_s %.1f  (format 2: an open per intake and per case key at that rate "
+              "on %d CPUs, nothing else; format 1's floor for the same objects: %.1f s)" % (
+                  floor_s, ncpu, floor1_s))
     print("ratio_cold_to_floor %.1f" % (cold / floor_s))
     print("sync_warm_s median %.3f  max %.3f  (nothing new, 5 runs)" % (
         statistics.median(warm), max(warm)))

@@ -381,18 +381,20 @@ int main(int argc, char **argv)
                                             f.cids[(o - ncases - f.nkeys) % ncases], f.hash[j]);
         }
     }
-    /* format 2: the team's setting, and the admin's checkpoint over every event */
-    if (rc == 0 && format == 2) {
+    /* the admin's checkpoint over every event (either format), and in
+     * format 2 the team's setting */
+    if (rc == 0) {
         uint8_t ck[RF_CKPT_BYTES];
         struct rf_op set[2];
         memset(set, 0, sizeof(set));
-        rf_op_setting_put(&set[0], "team.event_format", (const uint8_t *)"2", 1);
-        int n = 1;
+        int n = 0;
+        if (format == 2)
+            rf_op_setting_put(&set[n++], "team.event_format", (const uint8_t *)"2", 1);
         if (chain.count > 0) {
             rc = rf_ckpt_make(ck, &chain, ro->version, f.k);
             rf_op_setting_put(&set[n++], "team.checkpoint", ck, sizeof(ck));
         }
-        if (rc == 0)
+        if (rc == 0 && n > 0)
             rc = rf_store_apply(st, set, (size_t)n);
         for (int j = 0; rc == 0 && j < n; j++)
             rc = set[j].status;
@@ -400,8 +402,8 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (rc == 0)
-        printf("filled %ld cases, %ld events (format %d%s) on %d threads in %.1f s\n", ncases,
-               nevents, format, format == 2 ? ": a case key per case, a checkpoint" : "", nw, dt);
+        printf("filled %ld cases, %ld events (format %d%s, a checkpoint) on %d threads in %.1f s\n",
+               ncases, nevents, format, format == 2 ? ", a case key per case" : "", nw, dt);
     else
         fprintf(stderr, "refuge-bench-syncfill: %s\n", rf_strerror(rc));
     for (int i = 0; i < nw; i++)

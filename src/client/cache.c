@@ -4,10 +4,13 @@
  * Schema (version 4, PRAGMA user_version):
  *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
  *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
- *           roster)
- *       data holds the ciphertext, or is NULL when it is a file
- *       objects/<seq> next to the database; roster is the version the
- *       server says was in force when it stored the object (state.h)
+ *           roster, pack NULL)
+ *       the ciphertext is at offset pack of objects/pack (cache_pack.c:
+ *       what a sync stores), or in data (an object stored outside a write
+ *       transaction, or before the pack), or, both NULL, the file
+ *       objects/<seq> next to the database (over RF_CACHE_INLINE_MAX);
+ *       roster is the version the server says was in force when it stored
+ *       the object (state.h)
  *   rosters(version PRIMARY KEY, raw BLOB)  -- the verified roster chain
  *   blobs(key PRIMARY KEY, value BLOB)      -- e.g. the audit anchor
  *   digests(seq PRIMARY KEY, case_id, readable, blob)  -- sealed by local.c
@@ -74,7 +77,7 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS objects(seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL,"
     " kind INTEGER NOT NULL, size INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB,"
-    " roster INTEGER NOT NULL DEFAULT 0);"
+    " roster INTEGER NOT NULL DEFAULT 0, pack INTEGER);"
     "CREATE INDEX IF NOT EXISTS objects_case ON objects(case_id, seq);"
     "CREATE TABLE IF NOT EXISTS rosters(version INTEGER PRIMARY KEY, raw BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS blobs(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
@@ -135,13 +138,14 @@ static int cache_version(sqlite3 *db, int *v)
 }
 
 /* Whether the objects table already has the roster column (a new cache). */
-static int has_roster_column(sqlite3 *db)
+static int has_column(sqlite3 *db, const char *name)
 {
     sqlite3_stmt *st;
     int found = 0;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name = 'roster'",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name = ?", -1, &st,
+                           NULL) != SQLITE_OK)
         return 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     found = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     return found;
@@ -157,7 +161,7 @@ static int upgrade(struct rf_cache *c)
         return RF_ERR_VERSION;
     if (v == 2 || v == 3)
         return sqlite3_exec(c->db, upgrade_to_4, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
-    if (has_roster_column(c->db)) /* created just now by the schema */
+    if (has_column(c->db, "roster")) /* created just now by the schema */
         return sqlite3_exec(c->db, "PRAGMA user_version = 4", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
@@ -187,6 +191,7 @@ int rf_cache_open(struct rf_cache **out, const struct rf_home *h)
     struct rf_cache *c = calloc(1, sizeof(*c));
     if (!c)
         return RF_ERR_NOMEM;
+    c->pack_fd = -1;
     int rc = rf_home_path(h, "cache.db", path, sizeof(path));
     if (rc == 0)
         rc = rf_home_path(h, "objects", c->objdir, sizeof(c->objdir));
@@ -210,6 +215,14 @@ int rf_cache_open(struct rf_cache **out, const struct rf_home *h)
         goto fail;
     }
     rc = upgrade(c);
+    /* objects.pack (cache_pack.c): a column added in place, no version of
+     * its own (an older client ignores it and reads data, which is NULL for
+     * packed rows: it would download nothing again, so the home must not go
+     * back to an older client) */
+    if (rc == 0 && !has_column(c->db, "pack") &&
+        sqlite3_exec(c->db, "ALTER TABLE objects ADD COLUMN pack INTEGER", NULL, NULL, NULL) !=
+            SQLITE_OK)
+        rc = RF_ERR_DB;
     if (rc != 0)
         goto fail;
     *out = c;
@@ -226,6 +239,7 @@ void rf_cache_close(struct rf_cache *c)
     for (size_t i = 0; i < sizeof(c->kept) / sizeof(c->kept[0]); i++)
         sqlite3_finalize(c->kept[i]);
     sqlite3_close(c->db);
+    rf_pack_close(c);
     free(c);
 }
 
@@ -236,17 +250,30 @@ int rf_cache_exec(struct rf_cache *c, const char *sql)
 
 int rf_cache_begin(struct rf_cache *c)
 {
-    return rf_cache_exec(c, "BEGIN IMMEDIATE");
+    int rc = rf_cache_exec(c, "BEGIN IMMEDIATE");
+    if (rc == 0)
+        rf_pack_begin(c);
+    return rc;
 }
 
 int rf_cache_commit(struct rf_cache *c)
 {
-    return rf_cache_exec(c, "COMMIT");
+    int rc = c->in_wtx ? rf_pack_commit(c) : 0; /* the pack's bytes on disk first */
+    if (rc != 0) {
+        rf_cache_rollback(c);
+        return rc;
+    }
+    rc = rf_cache_exec(c, "COMMIT");
+    if (c->in_wtx)
+        rf_pack_end(c, rc == 0 || sqlite3_get_autocommit(c->db));
+    return rc;
 }
 
 void rf_cache_rollback(struct rf_cache *c)
 {
     rf_cache_exec(c, "ROLLBACK");
+    if (c->in_wtx)
+        rf_pack_end(c, 0);
 }
 
 int rf_cache_prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st)
@@ -303,9 +330,17 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
                         size_t len)
 {
     sqlite3_stmt *st;
+    int64_t off = -1;
+    if (data && len > 0 && len == o->size) { /* into the pack, if in a write transaction */
+        int rc = rf_pack_append(c, data, len, &off);
+        if (rc != 0 && rc != RF_ERR_INVALID)
+            return rc;
+        if (rc != 0)
+            off = -1;
+    }
     if (rf_cache_kept(c, KEPT_OBJECT_PUT,
-                      "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data, roster)"
-                      " VALUES(?, ?, ?, ?, ?, ?, ?)",
+                      "INSERT OR REPLACE INTO objects(seq, case_id, kind, size, day, data, roster,"
+                      " pack) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                       &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, o->seq);
@@ -313,11 +348,15 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
     sqlite3_bind_int(st, 3, o->kind);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)o->size);
     sqlite3_bind_int64(st, 5, o->day);
-    if (data)
+    if (data && off < 0)
         sqlite3_bind_blob64(st, 6, data, len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 6);
     sqlite3_bind_int64(st, 7, o->roster);
+    if (off >= 0)
+        sqlite3_bind_int64(st, 8, off);
+    else
+        sqlite3_bind_null(st, 8);
     int s = sqlite3_step(st);
     rf_cache_done(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
@@ -363,14 +402,21 @@ int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, voi
 {
     sqlite3_stmt *st;
     char path[PATH_MAX];
-    if (rf_cache_kept(c, KEPT_OBJECT_STREAM, "SELECT data IS NULL, data FROM objects WHERE seq = ?",
-                      &st) != 0)
+    if (rf_cache_kept(c, KEPT_OBJECT_STREAM,
+                      "SELECT data IS NULL, data, pack, size FROM objects WHERE seq = ?", &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_int64(st, 1, seq);
     int s = sqlite3_step(st), rc;
     if (s != SQLITE_ROW) {
         rf_cache_done(st);
         return s == SQLITE_DONE ? RF_ERR_NOT_FOUND : RF_ERR_DB;
+    }
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL) { /* in the pack */
+        int64_t off = sqlite3_column_int64(st, 2), size = sqlite3_column_int64(st, 3);
+        rf_cache_done(st);
+        return size < 0 || size > RF_CACHE_INLINE_MAX
+                   ? RF_ERR_FORMAT
+                   : rf_pack_read(c, off, (size_t)size, sink, ctx);
     }
     if (sqlite3_column_int(st, 0)) {
         rf_cache_done(st);

@@ -44,12 +44,36 @@ enum {
 struct rf_cache {
     sqlite3 *db;
     char objdir[PATH_MAX];
-    int64_t summary_writes;         /* summary rows written through this handle */
-    int64_t bulk_gen;               /* in a bulk refresh (rf_cache_summaries_bulk): its board
-                                     * generation, else 0 */
+    int64_t summary_writes; /* summary rows written through this handle */
+    int64_t bulk_gen;       /* in a bulk refresh (rf_cache_summaries_bulk): its board
+                             * generation, else 0 */
+    /* the objects' pack (cache_pack.c) */
+    int pack_fd;       /* -1 until first used */
+    int in_wtx;        /* inside rf_cache_begin .. commit/rollback */
+    int pack_known;    /* pack_base/pack_end read in this transaction */
+    int64_t pack_base; /* the pack's size at the transaction's first append */
+    int64_t pack_end;  /* its logical end, buffer included */
+    uint8_t *pack_buf; /* appends not written yet */
+    size_t pack_buflen;
+    uint8_t *win; /* read window, in a write transaction only */
+    int64_t win_off;
+    size_t win_len;
     sqlite3_stmt *kept[KEPT_COUNT]; /* statements run for every row of a board page, every
                                      * object of a sync or every case's summary (rf_cache_kept) */
 };
+
+/* The pack (cache_pack.c). */
+void rf_pack_begin(struct rf_cache *c);
+/* Appends n bytes (in a write transaction: else RF_ERR_INVALID, and the
+ * caller keeps them in the row); *off is where they are. */
+int rf_pack_append(struct rf_cache *c, const uint8_t *p, size_t n, int64_t *off);
+/* Before COMMIT: what this transaction appended is written and on disk. */
+int rf_pack_commit(struct rf_cache *c);
+/* After COMMIT (committed 1) or ROLLBACK (0: the appends are cut off). */
+void rf_pack_end(struct rf_cache *c, int committed);
+/* n bytes at off to sink (RF_ERR_NOT_FOUND if the pack is shorter). */
+int rf_pack_read(struct rf_cache *c, int64_t off, size_t n, rf_sink_fn sink, void *ctx);
+void rf_pack_close(struct rf_cache *c);
 
 /* One statement of SQL without rows: 0 or RF_ERR_DB. */
 int rf_cache_exec(struct rf_cache *c, const char *sql);

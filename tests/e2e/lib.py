@@ -1268,6 +1268,39 @@ def tables(con):
         "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
 
 
+def cached_object(member, seq, flip_at=None):
+    """The ciphertext of object seq in a caseworker's local cache: its row's
+    data, a range of objects/pack (cache_pack.c) or the file objects/<seq>.
+    flip_at: an offset from the object's end whose byte is flipped (xor 0x55)
+    in place first, to damage it. None if the cache has no such object."""
+    home = member.env["REFUGE_HOME"]
+    con = sqlite3.connect(os.path.join(home, "cache.db"), timeout=30)
+    try:
+        row = con.execute("SELECT data, pack, size FROM objects WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            return None
+        data, pack, size = row
+        if data is not None:
+            data = bytearray(data)
+            if flip_at is not None:
+                data[-flip_at] ^= 0x55
+                con.execute("UPDATE objects SET data = ? WHERE seq = ?", (bytes(data), seq))
+                con.commit()
+            return bytes(data)
+        path, off = ((os.path.join(home, "objects", "pack"), pack) if pack is not None
+                     else (os.path.join(home, "objects", str(seq)), 0))
+        with open(path, "r+b") as f:
+            if flip_at is not None:
+                f.seek(off + size - flip_at)
+                x = f.read(1)
+                f.seek(off + size - flip_at)
+                f.write(bytes([x[0] ^ 0x55]))
+            f.seek(off)
+            return f.read(size)
+    finally:
+        con.close()
+
+
 def object_bytes(srv, con, seq):
     """The stored ciphertext of object seq (inline row or blob file)."""
     row = con.execute("SELECT data, blob FROM objects WHERE seq = ?", (seq,)).fetchone()

@@ -48,8 +48,8 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Browser, Person, Server, Staff, check, encodings, free_port, log, main,
-                 sanitizer_report, search_tree, tempdir)
+from lib import (Browser, Person, Server, Staff, cached_object, check, encodings, free_port, log,
+                 main, sanitizer_report, search_tree, tempdir)
 from test_desk import start_desk
 from test_media import make_jpeg, make_pdf, png_chunk
 
@@ -360,22 +360,7 @@ def test():
     downloaded(d, "a file of several chunks")
     check(d.body == big, "a file of several chunks downloads byte-exact", (len(d.body), len(big)))
     tseq = int(links["tampered.bin"])
-    con = sqlite3.connect(os.path.join(alice.env["REFUGE_HOME"], "cache.db"), timeout=30)
-    row = con.execute("SELECT data FROM objects WHERE seq = ?", (tseq,)).fetchone()
-    check(row is not None, "the damaged file is in the cache")
-    if row[0] is None:  # a file next to the database
-        obj = os.path.join(alice.env["REFUGE_HOME"], "objects", str(tseq))
-        with open(obj, "r+b") as f:
-            f.seek(-300, os.SEEK_END)
-            x = f.read(1)
-            f.seek(-300, os.SEEK_END)
-            f.write(bytes([x[0] ^ 0x55]))
-    else:
-        data = bytearray(row[0])
-        data[-300] ^= 0x55
-        con.execute("UPDATE objects SET data = ? WHERE seq = ?", (bytes(data), tseq))
-        con.commit()
-    con.close()
+    check(cached_object(alice, tseq, flip_at=300) is not None, "the damaged file is in the cache")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.request("GET", "/case/%s/file/%d/download" % (cid, tseq), headers={
         "Cookie": "; ".join("%s=%s" % kv for kv in b.cookies.items())})

@@ -23,8 +23,10 @@
 
 #include "test_local.h"
 
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -386,6 +388,83 @@ static void listing_from_board_rows_is_the_summaries(void **state)
     home_free(&t);
 }
 
+static int sink_buf(void *ctx, const uint8_t *p, size_t n)
+{
+    return rf_buf_put(ctx, p, n);
+}
+
+static size_t pack_size(struct home *t)
+{
+    char path[PATH_MAX + 16];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/objects/pack", t->h.dir);
+    return stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+}
+
+/* The objects' pack (cache_pack.c): objects stored in a write transaction
+ * go to objects/pack, read back byte-exact on this handle (in the
+ * transaction, from the buffer; after it, from the file) and on another;
+ * a rolled-back transaction leaves no byte in the pack and no row; an
+ * object stored outside a transaction stays in its row; more than the
+ * buffer holds is written out on the way. */
+static void objects_pack(void **state)
+{
+    (void)state;
+    struct home t;
+    home_new(&t, "pack");
+    enum { N = 3000 };
+    uint8_t *obj = malloc(2000);
+    struct rf_buf got;
+    rf_buf_init(&got, 1u << 30);
+    assert_int_equal(rf_cache_begin(t.c), 0);
+    for (int i = 1; i <= N; i++) {
+        struct rf_cobj o = {.seq = i, .kind = RF_KIND_EVENT, .size = 1000 + (uint64_t)(i % 997)};
+        snprintf(o.case_id, sizeof(o.case_id), "case%06d", i % 50);
+        memset(obj, i & 0xff, (size_t)o.size);
+        assert_int_equal(rf_cache_object_put(t.c, &o, obj, (size_t)o.size), 0);
+        if (i % 1000 == 0) { /* read back in the transaction */
+            rf_buf_reset(&got);
+            assert_int_equal(rf_cache_object_stream(t.c, i, sink_buf, &got), 0);
+            assert_int_equal(got.len, o.size);
+            assert_memory_equal(got.data, obj, got.len);
+        }
+    }
+    assert_int_equal(rf_cache_commit(t.c), 0);
+    size_t after = pack_size(&t);
+    assert_int_equal(after, 4489563); /* every object once (more than the 4 MiB buffer) */
+    struct rf_cache *other = NULL;
+    assert_int_equal(rf_cache_open(&other, &t.h), 0);
+    for (int i = 1; i <= N; i += 7) {
+        size_t size = 1000 + (size_t)(i % 997);
+        memset(obj, i & 0xff, size);
+        rf_buf_reset(&got);
+        assert_int_equal(rf_cache_object_stream(other, i, sink_buf, &got), 0);
+        assert_int_equal(got.len, size);
+        assert_memory_equal(got.data, obj, size);
+    }
+    /* a rolled-back transaction: nothing in the pack, no row */
+    assert_int_equal(rf_cache_begin(t.c), 0);
+    struct rf_cobj o = {.seq = N + 1, .kind = RF_KIND_EVENT, .size = 1500};
+    snprintf(o.case_id, sizeof(o.case_id), "case000001");
+    memset(obj, 0xab, 1500);
+    assert_int_equal(rf_cache_object_put(t.c, &o, obj, 1500), 0);
+    rf_cache_rollback(t.c);
+    assert_int_equal(pack_size(&t), after);
+    rf_buf_reset(&got);
+    assert_int_equal(rf_cache_object_stream(other, N + 1, sink_buf, &got), RF_ERR_NOT_FOUND);
+    /* outside a transaction: in its row, the pack unchanged */
+    assert_int_equal(rf_cache_object_put(t.c, &o, obj, 1500), 0);
+    assert_int_equal(pack_size(&t), after);
+    rf_buf_reset(&got);
+    assert_int_equal(rf_cache_object_stream(other, N + 1, sink_buf, &got), 0);
+    assert_int_equal(got.len, 1500);
+    assert_memory_equal(got.data, obj, 1500);
+    rf_cache_close(other);
+    rf_buf_free(&got);
+    free(obj);
+    home_free(&t);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -395,6 +474,7 @@ int main(void)
         cmocka_unit_test(digested_mark),
         cmocka_unit_test(version_3_home_gets_full_board_rows),
         cmocka_unit_test(listing_from_board_rows_is_the_summaries),
+        cmocka_unit_test(objects_pack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
