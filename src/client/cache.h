@@ -121,6 +121,19 @@ int rf_cache_digest_walk(struct rf_cache *c, uint8_t kind, int64_t after, rf_cac
  * every object again (summaries and board rows are rewritten by it). */
 int rf_cache_digests_reset(struct rf_cache *c);
 typedef int (*rf_cache_row_fn)(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
+/* One scan of the digest table, in seq order (no index: a refresh of many
+ * cases, local_refresh.c): fn for each digest of a case in [lo, hi] (both
+ * NULL: every case), with its blob if blobs, else blob NULL and n its
+ * length; only readable ones. */
+typedef int (*rf_cache_case_row_fn)(void *ctx, const char *case_id, int64_t seq,
+                                    const uint8_t *blob, size_t n);
+int rf_cache_digest_scan(struct rf_cache *c, const char *lo, const char *hi, int blobs,
+                         rf_cache_case_row_fn fn, void *ctx);
+/* One scan of the object table, in seq order: fn for each object of a case
+ * in [lo, hi]. */
+typedef int (*rf_cache_obj_fn)(void *ctx, const struct rf_cobj *o);
+int rf_cache_object_scan(struct rf_cache *c, const char *lo, const char *hi, rf_cache_obj_fn fn,
+                         void *ctx);
 /* The readable digests of a case in sequence order. */
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx);
 

@@ -145,6 +145,74 @@ int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn
     return rc;
 }
 
+int rf_cache_digest_scan(struct rf_cache *c, const char *lo, const char *hi, int blobs,
+                         rf_cache_case_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    char sql[192];
+    snprintf(sql, sizeof(sql),
+             "SELECT case_id, seq, %s FROM digests NOT INDEXED WHERE readable = 1%s",
+             blobs ? "blob" : "length(blob)", lo ? " AND case_id >= ?1 AND case_id <= ?2" : "");
+    if (rf_cache_prepare(c, sql, &st) != 0)
+        return RF_ERR_DB;
+    if (lo) {
+        sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    }
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *cid = (const char *)sqlite3_column_text(st, 0);
+        if (!cid)
+            continue;
+        if (blobs)
+            rc = fn(ctx, cid, sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
+                    (size_t)sqlite3_column_bytes(st, 2));
+        else
+            rc = fn(ctx, cid, sqlite3_column_int64(st, 1), NULL,
+                    (size_t)sqlite3_column_int64(st, 2));
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int rf_cache_object_scan(struct rf_cache *c, const char *lo, const char *hi, rf_cache_obj_fn fn,
+                         void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c,
+                         "SELECT seq, case_id, kind, size, day, roster FROM objects NOT INDEXED"
+                         " WHERE case_id >= ?1 AND case_id <= ?2",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        struct rf_cobj o;
+        memset(&o, 0, sizeof(o));
+        const char *cid = (const char *)sqlite3_column_text(st, 1);
+        if (!cid || strlen(cid) > RF_CASE_ID_LEN)
+            continue;
+        o.seq = sqlite3_column_int64(st, 0);
+        memcpy(o.case_id, cid, strlen(cid) + 1);
+        o.kind = (uint8_t)sqlite3_column_int(st, 2);
+        o.size = (uint64_t)sqlite3_column_int64(st, 3);
+        o.day = (uint32_t)sqlite3_column_int64(st, 4);
+        o.roster = (uint32_t)sqlite3_column_int64(st, 5);
+        rc = fn(ctx, &o);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* One kept statement without rows (SAVEPOINT, RELEASE, ...): 0 or RF_ERR_DB. */
 static int kept_exec(struct rf_cache *c, int slot, const char *sql)
 {

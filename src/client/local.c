@@ -941,24 +941,35 @@ int rf_local_board_fill(struct rf_local *l, size_t *built)
     return rc;
 }
 
-int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_rows *r)
+struct rf_cache *rf_local_cache(const struct rf_local *l)
+{
+    return l->c;
+}
+
+int rf_local_case_read_outbox(struct rf_local *l, const char *case_id, struct rf_case_rows *r)
 {
     rf_case_rows_reset(r);
     r->case_id = case_id;
     struct gather go = {.l = l};
-    int rc = rf_cache_digests(l->c, case_id, rf_case_rows_keep_digest, r);
-    if (rc == 0)
-        rc = gather_outbox(&go, case_id);
-    if (rc == 0 && strcmp(case_id, RF_STATE_TEAMCONFIG) != 0) {
-        rc = rf_cache_case_objects(l->c, case_id, &r->objs, &r->nobj);
-        if (rc == RF_ERR_NOT_FOUND)
-            rc = 0;
-    }
+    int rc = gather_outbox(&go, case_id);
     r->outbox = go.ev;
     r->nout = go.nev;
     go.ev = NULL;
     go.nev = 0;
     gather_free(&go);
+    return rc;
+}
+
+int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_rows *r)
+{
+    int rc = rf_local_case_read_outbox(l, case_id, r);
+    if (rc == 0)
+        rc = rf_cache_digests(l->c, case_id, rf_case_rows_keep_digest, r);
+    if (rc == 0 && strcmp(case_id, RF_STATE_TEAMCONFIG) != 0) {
+        rc = rf_cache_case_objects(l->c, case_id, &r->objs, &r->nobj);
+        if (rc == RF_ERR_NOT_FOUND)
+            rc = 0;
+    }
     return rc;
 }
 

@@ -71,6 +71,9 @@ void rf_local_ckpt_result(const struct rf_local *l, struct rf_local_ckpt_result 
 /* Digesting threads (0: one per CPU this process may use, at most 16);
  * tests set 1 to compare a serial digest with a parallel one. */
 extern int rf_local_digest_threads;
+/* Cases at or above which a refresh reads its rows in table scans instead
+ * of one case at a time (0: the default, 2048; tests set 1). */
+extern int rf_local_refresh_scan_min;
 /* Builds the board rows (cache.h) of every summary if the cache asks for
  * it (meta "board_fill": a home from before cache version 3); rf_local_new
  * does it. *built (may be NULL): rows built. */

@@ -20,7 +20,7 @@ struct rf_case_rows {
     struct rf_buf digests; /* its readable digest rows as stored (sealed):
                             * i64 seq | u64 n | n bytes, in seq order */
     struct rf_cobj *objs;  /* its objects (not for the team's configuration) */
-    size_t nobj;
+    size_t nobj, objcap;
     struct rf_ev *outbox; /* this client's queued events on it, opened */
     size_t nout;
     /* built */
@@ -37,6 +37,11 @@ void rf_case_rows_reset(struct rf_case_rows *r);
 int rf_case_rows_keep_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
 /* On the thread that owns l's database: the rows of case_id into r. */
 int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_rows *r);
+/* The same, but only r reset for case_id and its outbox: the caller adds
+ * its digests and objects (a refresh of many cases reads them in a scan). */
+int rf_local_case_read_outbox(struct rf_local *l, const char *case_id, struct rf_case_rows *r);
+/* l's cache (on the thread that owns it). */
+struct rf_cache *rf_local_cache(const struct rf_local *l);
 /* Any thread: the summary from r's rows, sealed; r->rc says how it went. */
 void rf_local_case_build(struct rf_local *l, struct rf_case_rows *r);
 /* On the owning thread, in the caller's transaction: r's rows written. */
