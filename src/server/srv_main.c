@@ -431,6 +431,12 @@ static int cmd_init(int argc, char **argv)
         struct rf_retention days = {(uint32_t)retention, (uint32_t)inactivity};
         rc = rf_retention_put(st, &days);
     }
+    if (rc == 0) { /* a new team's clients all read events version 2 (protocol.md 12) */
+        rf_buf_reset(&b);
+        rc = rf_buf_put_u8(&b, 2);
+    }
+    if (rc == 0)
+        rc = put_setting(st, "team.event_format", &b);
     if (rc != 0) {
         say_err("cannot write the instance settings", rc);
         goto out;
