@@ -21,6 +21,7 @@
 #include "client/cmd.h"
 #include "client/out.h"
 #include "client/replysig.h"
+#include "lib/casekey.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
@@ -120,6 +121,16 @@ void rf_local_free(struct rf_local *l)
     free_rosters(l);
     sodium_free(l->key);
     free(l);
+}
+
+struct rf_cache *rf_local_cache(const struct rf_local *l)
+{
+    return l->c;
+}
+
+const struct rf_staff_keys *rf_local_keys(const struct rf_local *l)
+{
+    return l->k;
 }
 
 void rf_local_rosters(const struct rf_local *l, const struct rf_roster *const **out, size_t *n)
@@ -419,12 +430,17 @@ struct dslot {
     uint8_t grant[RF_GRANT_BYTES];
     int use_grant;
     struct rf_buf ct;
+    int v2; /* an event version 2: ks holds its keys' sealed rows */
+    struct rf_buf ks;
     /* results */
     int rc;         /* fatal (out of memory): the update stops */
     int skip;       /* names a roster not verified yet: no digest now */
     int notrecip;   /* not sealed to this caseworker: an unreadable row */
     int unverified; /* a refused event */
     struct rf_buf row;
+    int ckey; /* a CASEKEY that checked out: ck and its sealed row krow to store */
+    struct rf_ccasekey ck;
+    struct rf_buf krow;
 };
 
 struct dpool {
@@ -436,7 +452,8 @@ struct dpool {
 
 struct digester {
     struct dpool *p;
-    struct rf_buf plain; /* secure, reused */
+    struct rf_buf plain;  /* secure, reused */
+    struct rf_ckeys keys; /* secure, reused: an event v2's keys */
     pthread_t th;
 };
 
@@ -456,9 +473,13 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
         return;
     }
     sl->pre = PRE_OPEN;
-    int rc = rf_thread_pick(l->c, l->k, o->seq, sl->grant, &sl->use_grant);
-    if (rc == 0)
-        rc = rf_cache_object_stream(l->c, o->seq, to_buf, &sl->ct);
+    int rc = rf_cache_object_stream(l->c, o->seq, to_buf, &sl->ct);
+    sl->v2 = rc == 0 && o->kind == RF_KIND_EVENT && sl->ct.len >= 3 &&
+             memcmp(sl->ct.data, "RFE", 3) == 0;
+    if (sl->v2) /* its case's keys with its key id, opened by the digester */
+        rc = rf_local_ev2_keys_read(l, o->case_id, &sl->ct, &sl->ks);
+    else if (rc == 0)
+        rc = rf_thread_pick(l->c, l->k, o->seq, sl->grant, &sl->use_grant);
     if (rc != 0) {
         sl->pre = PRE_FAILED;
         sl->prerc = rc;
@@ -466,14 +487,15 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
 }
 
 /* The second half: any thread. */
-static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *plain)
+static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *plain,
+                        struct rf_ckeys *keys)
 {
     const struct rf_cobj *o = sl->o;
     char ad[48];
     uint8_t kind = 0;
     json_t *d = NULL;
     int rc = sl->prerc;
-    sl->rc = sl->skip = sl->notrecip = sl->unverified = 0;
+    sl->rc = sl->skip = sl->notrecip = sl->unverified = sl->ckey = 0;
     rf_buf_reset(&sl->row);
     if (sl->pre == PRE_FILE) {
         d = json_pack("{ss}", "k", "file");
@@ -484,7 +506,10 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
         goto seal;
     }
     rf_buf_reset(plain);
-    if (sl->pre == PRE_OPEN) {
+    if (sl->pre == PRE_OPEN && sl->v2) {
+        rc = rf_local_ev2_open(l, o->case_id, &sl->ks, keys, sl->ct.data, sl->ct.len, plain);
+        kind = RF_KIND_EVENT;
+    } else if (sl->pre == PRE_OPEN) {
         struct rf_open *op = NULL;
         rc = sl->use_grant
                  ? rf_open_new_grant(&op, sl->grant, l->k->box_pk, l->k->box_sk, to_buf, plain)
@@ -504,6 +529,8 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
     }
     if (rc != 0)
         d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
+    else if (kind == RF_KIND_CASEKEY)
+        d = rf_local_casekey_digest(l, o, plain, &sl->ck, &sl->krow, &sl->ckey);
     else
         d = digest_of(l, o, kind, plain, &sl->skip);
     rf_buf_reset(plain);
@@ -531,7 +558,7 @@ static void *digester_run(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (i >= p->n)
             break;
-        digest_work(p->l, &p->slots[i], &w->plain);
+        digest_work(p->l, &p->slots[i], &w->plain, &w->keys);
     }
     return NULL;
 }
@@ -570,12 +597,16 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
     for (size_t i = 0; i < DIGEST_BATCH; i++) {
         rf_buf_init(&slots[i].ct, PLAIN_MAX * 2);
         rf_buf_init(&slots[i].row, ROW_MAX);
+        rf_buf_init(&slots[i].ks, 16 * 4096);
+        rf_buf_init(&slots[i].krow, 4096);
     }
+    int rc = 0;
     for (int t = 0; t < nthreads; t++) {
         ws[t].p = &p;
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
+        if (rf_ckeys_init(&ws[t].keys, 16) != 0)
+            rc = RF_ERR_NOMEM;
     }
-    int rc = 0;
     for (size_t first = 0; rc == 0 && first < n;) {
         /* a batch: at most DIGEST_BATCH objects and DIGEST_BATCH_BYTES of
          * ciphertext held at once */
@@ -609,16 +640,23 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
             }
             if (unverified && sl->unverified)
                 (*unverified)++;
-            rc =
-                rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data, sl->row.len);
+            if (sl->ckey)
+                rc = rf_cache_casekey_put(l->c, &sl->ck, sl->krow.data, sl->krow.len);
+            if (rc == 0)
+                rc = rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data,
+                                         sl->row.len);
         }
         first += k;
     }
-    for (int t = 0; t < nthreads; t++)
+    for (int t = 0; t < nthreads; t++) {
         rf_buf_free(&ws[t].plain);
+        rf_ckeys_free(&ws[t].keys);
+    }
     for (size_t i = 0; i < DIGEST_BATCH; i++) {
         rf_buf_free(&slots[i].ct);
         rf_buf_free(&slots[i].row);
+        rf_buf_free(&slots[i].ks);
+        rf_buf_free(&slots[i].krow);
     }
     free(slots);
     pthread_mutex_destroy(&p.mu);
@@ -721,8 +759,7 @@ static int gather_outbox(struct gather *g, const char *case_id)
         rc = rf_cache_outbox_get(g->l->c, ob[i].id, &env);
         if (rc != 0)
             break;
-        if (rf_envelope_open(&plain, &kind, g->l->k->box_pk, g->l->k->box_sk, env.data, env.len) !=
-                0 ||
+        if (rf_local_outbox_open(g->l, case_id, env.data, env.len, &kind, &plain) != 0 ||
             kind != RF_KIND_EVENT ||
             rf_state_event_verify(&e, plain.data, plain.len, case_id,
                                   (const struct rf_roster *const *)g->l->rosters, g->l->nrosters,
@@ -1052,6 +1089,10 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         rc = rf_cache_digested_advance(l->c, NULL);
         goto out;
     }
+    size_t nkeys = 0; /* CASEKEY objects first: the events after them use their keys */
+    rc = rf_local_casekey_order(l, &objs, &n, &nkeys);
+    if (rc != 0)
+        goto out;
     dirty = malloc(n * sizeof(*dirty));
     if (!dirty) {
         rc = RF_ERR_NOMEM;
@@ -1064,14 +1105,13 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         if (nd == 0 || strcmp(dirty[nd - 1], dirty[i]) != 0)
             memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
     rc = rf_cache_begin(l->c);
+    int threads = rf_local_digest_threads ? rf_local_digest_threads : digest_cpus();
+    if (rc == 0 && nkeys > 0)
+        rc = digest_all(l, objs, nkeys, threads, unverified);
+    if (rc == 0 && n > nkeys)
+        rc = digest_all(l, objs + nkeys, n - nkeys, threads, unverified);
     if (rc == 0)
-        rc = digest_all(l, objs, n,
-                        rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(),
-                        unverified);
-    if (rc == 0)
-        rc =
-            rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd,
-                                 rf_local_digest_threads ? rf_local_digest_threads : digest_cpus());
+        rc = rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd, threads);
     if (rc == 0)
         rc = rf_cache_digested_advance(l->c, NULL);
     if (rc == 0)

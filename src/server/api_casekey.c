@@ -31,8 +31,8 @@
 /* The largest event v2: a signed event of RF_EVENT_BODY_MAX bytes, padded. */
 static size_t ev2_max(void)
 {
-    return RF_EV2_HEADER_BYTES +
-           rf_envelope_padded_len(RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX) + RF_EV2_TAG_BYTES;
+    return RF_EV2_HEADER_BYTES + rf_envelope_padded_len(RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX) +
+           RF_EV2_TAG_BYTES;
 }
 
 int rf_api_is_ev2(const struct api_state *s)
