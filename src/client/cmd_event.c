@@ -145,9 +145,9 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, cons
         *onlinep = online;
     }
     if (!online) {
-        rc = mk.env.len == 0 ? 0 /* a key made offline waits in the outbox with its event */
-                             : rf_cache_outbox_add(x->c, case_id, -1, today(), mk.env.data,
-                                                   mk.env.len);
+        rc = mk.env.len == 0
+                 ? 0 /* a key made offline waits in the outbox with its event */
+                 : rf_cache_outbox_add(x->c, case_id, -1, today(), mk.env.data, mk.env.len);
         if (rc == 0)
             rc = rf_cache_outbox_add(x->c, case_id, schedule, today(), env.data, env.len);
         if (rc == 0)

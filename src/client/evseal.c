@@ -38,8 +38,7 @@ void rf_evseal_fetch_format(struct rf_ctx *x)
     json_t *ans = NULL;
     int rc = rf_net_json(x->n, "GET", "/api/v1/settings", NULL, 0, NULL, &ans);
     json_t *f = json_object_get(ans, "event_format");
-    if (rc == 0 && json_is_integer(f) &&
-        (json_integer_value(f) == 1 || json_integer_value(f) == 2))
+    if (rc == 0 && json_is_integer(f) && (json_integer_value(f) == 1 || json_integer_value(f) == 2))
         rf_cache_meta_set(x->c, "event_format", json_integer_value(f));
     else if (rc != 0 && rf_net_status(x->n) == 404)
         rf_cache_meta_set(x->c, "event_format", 1); /* a server from before version 2 */
