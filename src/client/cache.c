@@ -110,12 +110,14 @@ static const char *const schema =
 /* Version 4 -> 5 (case keys, events version 2): the casekeys table is in
  * the schema; a version 4 client digested a CASEKEY object as "other" and
  * an event version 2 as broken, so those digests are dropped and the
- * "digested" mark starts again from 0: the next update digests them (and
- * rebuilds their cases' summaries). */
+ * "digested" mark moves below the first of them: the next update digests
+ * them again (and rebuilds their cases' summaries). */
 static const char *const upgrade_4_5 =
+    "UPDATE meta SET value = MIN(value, (SELECT IFNULL(MIN(seq) - 1, value) FROM objects"
+    " WHERE kind = 9 OR (kind = 4 AND substr(data, 1, 4) = X'52464532')))"
+    " WHERE key = 'digested';"
     "DELETE FROM digests WHERE seq IN (SELECT seq FROM objects WHERE kind = 9 OR"
     " (kind = 4 AND substr(data, 1, 4) = X'52464532'));"
-    "DELETE FROM meta WHERE key = 'digested';"
     "PRAGMA user_version = 5;";
 
 /* Versions 2 and 3 -> 4: the board rows of the summaries already there are

@@ -527,7 +527,10 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
         rf_buf_reset(plain);
         return;
     }
-    if (rc != 0)
+    if (rc != 0 && sl->v2) /* the case's key does not open it: counted as a refused event */
+        d = json_pack("{ssss}", "k", "event", "error",
+                      "does not open with the case's key: moved from another case or altered");
+    else if (rc != 0)
         d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
     else if (kind == RF_KIND_CASEKEY)
         d = rf_local_casekey_digest(l, o, plain, &sl->ck, &sl->krow, &sl->ckey);

@@ -271,7 +271,7 @@ static void version_3_home_gets_full_board_rows(void **state)
     sqlite3_close(db);
 
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 4);
+    assert_int_equal(user_version(path), 5);
     int64_t fill = 0;
     assert_int_equal(rf_cache_meta_get(t.c, "board_fill", &fill), 0);
     assert_int_equal(fill, 1);
@@ -295,7 +295,7 @@ static void version_3_home_gets_full_board_rows(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 4);
+    assert_int_equal(user_version(path), 5);
     assert_int_equal(mark(t.c), 0);
     home_free(&t);
 }
