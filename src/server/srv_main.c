@@ -15,6 +15,7 @@
  *                     session_idle_s u32 | connections_max u32 |
  *                     connection_timeout_s u32 | api_body_max u64 (57 bytes)
  *   "instance.retention" retention and inactivity days (server/purge.h)
+ *   "team.event_format" u8 1 or 2 (api_casekey.c; init writes 2)
  * The KDF setting holds the lookup key: it is read into sodium_malloc memory
  * and the buffer it came through is wiped.
  *
