@@ -75,7 +75,7 @@ struct verify_ctx {
     struct rf_local *l;
     struct rf_buf *plain; /* secure */
     int64_t seq;          /* the row wanted */
-    int good;
+    int good;             /* 1 verified, -1 refused, 0 cannot tell yet */
 };
 
 static int verify_row(void *ctx, const struct rf_ccasekey *k, const uint8_t *sealed, size_t n)
@@ -94,8 +94,13 @@ static int verify_row(void *ctx, const struct rf_ccasekey *k, const uint8_t *sea
     int rc = rf_local_open(v->l, ad, sealed, n, v->plain);
     if (rc == 0)
         rc = rf_casekey_verify(&o, v->plain->data, v->plain->len, k->case_id);
-    v->good = rc == 0 && o.roster >= 1 && o.roster <= nro && o.roster == k->roster &&
-              rf_roster_find(rosters[o.roster - 1], o.maker) >= 0;
+    if (rc == 0 && o.roster > nro)
+        v->good = 0; /* a roster not loaded here yet: decided later */
+    else
+        v->good = rc == 0 && o.roster >= 1 && o.roster == k->roster &&
+                          rf_roster_find(rosters[o.roster - 1], o.maker) >= 0
+                      ? 1
+                      : -1;
     rf_buf_reset(v->plain);
     return rc == RF_ERR_NOMEM ? rc : 1; /* one row: stop */
 }
@@ -137,8 +142,8 @@ static int pick_key(struct rf_ctx *x, const struct rf_roster *ro, const char *ca
             rc = rf_cache_casekeys(x->c, case_id, k->keyid, verify_row, &v);
             if (rc == 1)
                 rc = 0;
-            if (rc == 0) {
-                k->verified = v.good ? 1 : -1;
+            if (rc == 0 && v.good != 0) {
+                k->verified = v.good;
                 rc = rf_cache_casekey_set_verified(x->c, k, k->verified);
             }
         }
