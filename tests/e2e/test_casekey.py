@@ -17,7 +17,11 @@ Case keys and events version 2 (docs/protocol.md section 12), end to end:
   - the server refuses a CASEKEY not sealed to exactly the roster, and RFE2
     bodies of impossible size or version;
   - `refuge team event-format`: members see it, only an admin sets it; format
-    1 writes envelopes again; an instance without the setting is format 1.
+    1 writes envelopes again; an instance without the setting is format 1;
+  - offline: a key made while the server is down waits in the outbox with its
+    event and is posted first; a queued v2 event whose key names a roster
+    older than the latest is sealed again under a new key for the latest
+    (read by a member approved meanwhile, without a rewrap).
 """
 import json
 import os
@@ -30,8 +34,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (BIN, Person, Server, approve, case_ids, check, enroll_first_admin,
-                 envelope_header, invite, json_strings, keyid, log, main, object_bytes, open_db,
-                 require_commands)
+                 envelope_header, invite, json_strings, keyid, log, main, open_db,
+                 require_commands, restart_same_port)
 
 TOOL = os.path.join(os.path.dirname(os.path.abspath(BIN)), "tests", "unit", "casekey_tool")
 
@@ -261,6 +265,53 @@ def test():
     p = bob.run("team", "event-format")
     check("Event format: 1" in p.out, "an instance without the setting is format 1", p.out)
     log("team.event_format: shown to members, set by admins; format 1 writes envelopes")
+
+    # ---- offline: a new key waits in the outbox with its event ----
+    alice.run("team", "event-format", "2")
+    alice.run("staff", "remove", "Dave")  # a new roster: no key for it yet
+    bob.run("sync")
+    n0 = len(case_objects(con, case))
+    srv.stop_clean()
+    text5 = "written offline under a new key"
+    p = bob.run("note", case, text5)
+    check("queued" in p.out, "the note is queued while the server is down", p.out)
+    restart_same_port(srv)
+    con = open_db(srv)
+    bob.run("sync")
+    objs = case_objects(con, case)
+    check(len(objs) == n0 + 2 and objs[-2][1] == 9 and objs[-1][1] == 4 and
+          objs[-1][2][:4] == b"RFE2", "the queued key is posted first, then its event",
+          [(o[0], o[1], o[2][:4]) for o in objs[n0:]])
+    _, ids = envelope_header(objs[-2][2])
+    check(sorted(ids) == sorted([kid["Alice"], kid["Bob"]]), "sealed to the roster", ids)
+    offline_kid = objs[-1][2][4:12]
+    alice.run("sync")
+    check(reads(alice, case, text5), "Alice reads the note Bob wrote offline")
+
+    # ---- a queued v2 event re-sealed under a key for a newer roster ----
+    srv.stop_clean()
+    text6 = "queued before Erin joined"
+    bob.run("note", case, text6)
+    restart_same_port(srv)
+    con = open_db(srv)
+    erin = invite(srv, alice, "Erin")
+    approve(alice, erin)
+    n0 = len(case_objects(con, case))
+    bob.run("sync")
+    objs = case_objects(con, case)
+    check(len(objs) == n0 + 2 and objs[-2][1] == 9 and objs[-1][2][:4] == b"RFE2" and
+          objs[-1][2][4:12] != offline_kid,
+          "the queued event is sealed again under a new key for the new roster",
+          [(o[0], o[1], o[2][:12].hex()) for o in objs[n0:]])
+    kid = box_keyids(con)
+    _, ids = envelope_header(objs[-2][2])
+    check(sorted(ids) == sorted([kid["Alice"], kid["Bob"], kid["Erin"]]),
+          "the new key is sealed to the new roster", ids)
+    erin.run("sync")
+    check(reads(erin, case, text6), "Erin reads the re-sealed event without a rewrap",
+          shown_text(erin, case))
+    check(not reads(erin, case, text5), "but not the one before she joined (no rewrap yet)")
+    log("offline: keys wait in the outbox with their events; re-sealed for a newer roster")
 
 
 if __name__ == "__main__":
