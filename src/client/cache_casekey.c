@@ -119,14 +119,15 @@ int rf_cache_unreadable_events(struct rf_cache *c, const char *case_id, struct r
                                size_t *n)
 {
     sqlite3_stmt *st;
-    if (rf_cache_prepare(c,
-                         "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM digests d"
-                         " JOIN objects o ON o.seq = d.seq WHERE d.case_id = ? AND"
-                         " d.readable = 0 AND o.kind = 4 ORDER BY o.seq",
-                         &st) != 0)
+    /* kept: once per case of a sync's CASEKEY objects (a cold sync: every case) */
+    if (rf_cache_kept(c, KEPT_CASEKEYS_UNREADABLE,
+                      "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM digests d"
+                      " JOIN objects o ON o.seq = d.seq WHERE d.case_id = ? AND"
+                      " d.readable = 0 AND o.kind = 4 ORDER BY o.seq",
+                      &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
     int rc = rf_cache_collect(st, out, n);
-    sqlite3_finalize(st);
+    rf_cache_done(st);
     return rc;
 }

@@ -224,42 +224,61 @@ static int by_kind_then_seq(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int has_seq(const struct rf_cobj *objs, size_t n, int64_t seq)
+static int by_case(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (objs[i].seq == seq)
-            return 1;
-    return 0;
+    return strcmp(a, b);
 }
 
 int rf_local_casekey_order(struct rf_local *l, struct rf_cobj **objs, size_t *n, size_t *nkeys)
 {
-    size_t k = 0;
+    size_t k = 0, cap = *n;
     for (size_t i = 0; i < *n; i++)
         k += (*objs)[i].kind == RF_KIND_CASEKEY;
     *nkeys = k;
     if (k == 0)
         return 0;
     qsort(*objs, *n, sizeof(**objs), by_kind_then_seq);
+    /* the cases of the new keys, once each */
+    char(*cases)[RF_CASE_ID_LEN + 1] = malloc(k * sizeof(*cases));
+    if (!cases)
+        return RF_ERR_NOMEM;
+    for (size_t i = 0; i < k; i++)
+        memcpy(cases[i], (*objs)[i].case_id, sizeof(cases[0]));
+    qsort(cases, k, sizeof(cases[0]), by_case);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < k; i++) {
+        if (i > 0 && strcmp(cases[i - 1], cases[i]) == 0)
+            continue;
         struct rf_cobj *more = NULL;
         size_t m = 0;
-        rc = rf_cache_unreadable_events(rf_local_cache(l), (*objs)[i].case_id, &more, &m);
-        for (size_t j = 0; rc == 0 && j < m; j++) {
-            if (has_seq(*objs + k, *n - k, more[j].seq))
-                continue;
-            struct rf_cobj *nv = realloc(*objs, (*n + 1) * sizeof(**objs));
-            if (!nv) {
+        rc = rf_cache_unreadable_events(rf_local_cache(l), cases[i], &more, &m);
+        if (rc == 0 && *n + m > cap) { /* doubling: a cold sync has a key per case */
+            size_t ncap = 2 * cap > *n + m ? 2 * cap : *n + m;
+            struct rf_cobj *nv = realloc(*objs, ncap * sizeof(**objs));
+            if (nv) {
+                *objs = nv;
+                cap = ncap;
+            } else {
                 rc = RF_ERR_NOMEM;
-                break;
             }
-            *objs = nv;
-            (*objs)[(*n)++] = more[j];
+        }
+        if (rc == 0 && m > 0) {
+            memcpy(*objs + *n, more, m * sizeof(*more));
+            *n += m;
         }
         free(more);
     }
-    if (rc == 0) /* the rest in seq order, as before */
-        qsort(*objs + k, *n - k, sizeof(**objs), by_kind_then_seq);
-    return rc;
+    free(cases);
+    if (rc != 0)
+        return rc;
+    /* the rest in seq order, as before, each once (an event may be both new
+     * to digest, after a grant, and unreadable in its case) */
+    struct rf_cobj *rest = *objs + k;
+    size_t nrest = *n - k, w = 0;
+    qsort(rest, nrest, sizeof(*rest), by_kind_then_seq);
+    for (size_t i = 0; i < nrest; i++)
+        if (w == 0 || rest[w - 1].seq != rest[i].seq)
+            rest[w++] = rest[i];
+    *n = k + w;
+    return 0;
 }
