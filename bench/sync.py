@@ -32,6 +32,7 @@ NCASES = int(os.environ.get("SYNC_BENCH_CASES", "10000"))
 NEVENTS = int(os.environ.get("SYNC_BENCH_EVENTS", "100000"))
 FILL = os.environ.get("SYNC_BENCH_FILL") or os.path.join(ROOT, "build", "bench",
                                                           "refuge-bench-syncfill")
+FORMAT = os.environ.get("SYNC_BENCH_FORMAT", "2")
 COLD_S, WARM_S, LIST_MS = 30.0, 1.0, 100.0
 
 
@@ -59,7 +60,7 @@ def bench():
     srv.stop()
     log("filling the server: %d cases, %d events" % (NCASES, NEVENTS))
     t = time.time()
-    r = subprocess.run([FILL, srv.data, str(NCASES), str(NEVENTS)], env=alice.env,
+    r = subprocess.run([FILL, srv.data, str(NCASES), str(NEVENTS), FORMAT], env=alice.env,
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=7200)
     check(r.returncode == 0, "syncfill filled the server", r.stdout + r.stderr)
     fill_s = time.time() - t

@@ -11,10 +11,18 @@
  *   command) and sealed to the roster, as `refuge stage`, `assign`, `tag`,
  *   `note`, `check` and `due` make it (cmd_event.c), then stored as the
  *   server's event endpoint stores it (RF_OP_OBJECT_PUT, RF_KIND_EVENT).
+ * In format 2 (the default; docs/protocol.md sections 12 and 13), as a team
+ * whose setting `team.event_format` is 2 writes: each case gets one case key
+ * (a CASEKEY object, kind 9, signed by the caseworker and sealed to the
+ * roster) and every event is an event version 2 (the signed event sealed
+ * under the case key with XChaCha20-Poly1305); and the caseworker (an admin)
+ * signs a checkpoint over every event (`team.checkpoint`), as the admin's
+ * client does after a sync that verified them. Format 1 makes today's
+ * version 1 events (one envelope each) and no checkpoint.
  * The sealing and signing run on every core (one worker thread per CPU this
  * process may use, each with its own buffers); the store writes stay on
  * the main thread, a chunk of objects per transaction.
- *   usage: refuge-bench-syncfill DATADIR NCASES NEVENTS
+ *   usage: refuge-bench-syncfill DATADIR NCASES NEVENTS [1|2]
  * And the reference sync is measured against (the bare per-object public-key
  * work of a sync on every core: one crypto_box_seal_open of a 32-byte key and
  * one Ed25519 verify of a 300-byte event, per second, over SECONDS):
@@ -23,6 +31,8 @@
 #include "client/cmd.h"
 #include "client/out.h"
 #include "client/trust.h"
+#include "lib/casekey.h"
+#include "lib/checkpoint.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
@@ -54,10 +64,15 @@ struct fill {
     uint32_t today;
     char (*cids)[RF_CASE_ID_LEN + 1];
     long ncases;
+    int format;                        /* 1 or 2 */
+    uint8_t (*keys)[RF_CASEKEY_BYTES]; /* format 2: each case's key (secure) */
     /* the chunk being made: objects [first, first + n) of the whole run
-     * (the first ncases are the intakes, then the events) */
+     * (the first ncases are the intakes, then in format 2 the case keys,
+     * then the events) */
     long first, n;
-    struct rf_buf *env; /* CHUNK envelopes */
+    long nkeys;          /* ncases in format 2, else 0 */
+    struct rf_buf *env;  /* CHUNK objects */
+    uint8_t (*hash)[32]; /* CHUNK: each event's signed bytes' hash, for the checkpoint */
     int nw;
     int err;
 };
@@ -128,30 +143,44 @@ static void make_event(struct fill *f, long e, char *s, size_t cap)
              id, round + 1, (unsigned)f->ro->version, f->k->name, (unsigned)f->today, op, value);
 }
 
+/* Object o of the run into f->env[j] (and its hash, for an event). */
+static int make_object(struct worker *w, long o, long j)
+{
+    struct fill *f = w->f;
+    char s[1024];
+    struct rf_buf *env = &f->env[j];
+    rf_buf_reset(env);
+    if (o < f->ncases) {
+        make_message(f, o, s, sizeof(s));
+        return rf_envelope_seal(env, RF_KIND_MESSAGE, (const uint8_t(*)[32])f->pks, f->ro->n,
+                                (const uint8_t *)s, strlen(s));
+    }
+    rf_buf_reset(&w->plain);
+    if (o < f->ncases + f->nkeys) {
+        long c = o - f->ncases;
+        int rc = rf_casekey_encode(&w->plain, f->k, f->cids[c], f->ro->version, f->keys[c]);
+        return rc != 0 ? rc
+                       : rf_envelope_seal(env, RF_KIND_CASEKEY, (const uint8_t(*)[32])f->pks,
+                                          f->ro->n, w->plain.data, w->plain.len);
+    }
+    long e = o - f->ncases - f->nkeys, c = e % f->ncases;
+    make_event(f, e, s, sizeof(s));
+    int rc = rf_event_sign(&w->plain, f->k, f->cids[c], (const uint8_t *)s, strlen(s));
+    if (rc != 0)
+        return rc;
+    rf_ckpt_obj_hash(f->hash[j], w->plain.data, w->plain.len);
+    if (f->format == 2)
+        return rf_casekey_event_seal(env, f->keys[c], f->cids[c], w->plain.data, w->plain.len);
+    return rf_envelope_seal(env, RF_KIND_EVENT, (const uint8_t(*)[32])f->pks, f->ro->n,
+                            w->plain.data, w->plain.len);
+}
+
 static void *work(void *arg)
 {
     struct worker *w = arg;
     struct fill *f = w->f;
-    char s[1024];
     for (long j = w->id; j < f->n && !f->err; j += f->nw) {
-        long o = f->first + j;
-        struct rf_buf *env = &f->env[j];
-        rf_buf_reset(env);
-        int rc;
-        if (o < f->ncases) {
-            make_message(f, o, s, sizeof(s));
-            rc = rf_envelope_seal(env, RF_KIND_MESSAGE, (const uint8_t(*)[32])f->pks, f->ro->n,
-                                  (const uint8_t *)s, strlen(s));
-        } else {
-            long e = o - f->ncases;
-            make_event(f, e, s, sizeof(s));
-            rf_buf_reset(&w->plain);
-            rc = rf_event_sign(&w->plain, f->k, f->cids[e % f->ncases], (const uint8_t *)s,
-                               strlen(s));
-            if (rc == 0)
-                rc = rf_envelope_seal(env, RF_KIND_EVENT, (const uint8_t(*)[32])f->pks, f->ro->n,
-                                      w->plain.data, w->plain.len);
-        }
+        int rc = make_object(w, f->first + j, j);
         if (rc != 0)
             f->err = rc;
     }
@@ -235,9 +264,12 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--floor") == 0 && sodium_init() >= 0)
         return floor_ref(atof(argv[2]) > 0 ? atof(argv[2]) : 2.0);
-    if (argc != 4 || sodium_init() < 0)
-        return fputs("usage: refuge-bench-syncfill DATADIR NCASES NEVENTS\n", stderr), 2;
+    if (argc < 4 || argc > 5 || sodium_init() < 0)
+        return fputs("usage: refuge-bench-syncfill DATADIR NCASES NEVENTS [1|2]\n", stderr), 2;
     long ncases = atol(argv[2]), nevents = atol(argv[3]);
+    int format = argc == 5 ? atoi(argv[4]) : 2;
+    if (format != 1 && format != 2)
+        return fputs("refuge-bench-syncfill: the format is 1 or 2\n", stderr), 2;
     if (ncases < 1 || ncases > 1000000 || nevents < 0 || nevents > 10000000)
         return fputs("refuge-bench-syncfill: NCASES 1..1000000, NEVENTS 0..10000000\n", stderr), 2;
     rf_out_init();
@@ -262,6 +294,8 @@ int main(int argc, char **argv)
     f.k = x.k;
     f.ro = ro;
     f.ncases = ncases;
+    f.format = format;
+    f.nkeys = format == 2 ? ncases : 0;
     f.today = (uint32_t)(time(NULL) / 86400);
     json_t *v;
     size_t idx;
@@ -276,8 +310,10 @@ int main(int argc, char **argv)
     f.pks = calloc(ro->n, 32);
     f.cids = calloc((size_t)ncases, sizeof(*f.cids));
     f.env = calloc(CHUNK, sizeof(*f.env));
+    f.hash = calloc(CHUNK, sizeof(*f.hash));
+    f.keys = format == 2 ? sodium_malloc((size_t)ncases * RF_CASEKEY_BYTES) : NULL;
     struct rf_op *ops = calloc(CHUNK, sizeof(*ops));
-    if (!f.pks || !f.cids || !f.env || !ops)
+    if (!f.pks || !f.cids || !f.env || !f.hash || !ops || (format == 2 && !f.keys))
         return fputs("refuge-bench-syncfill: out of memory\n", stderr), 1;
     for (uint16_t i = 0; i < ro->n; i++)
         memcpy(f.pks[i], ro->members[i].box_pk, 32);
@@ -302,6 +338,10 @@ int main(int argc, char **argv)
             memcpy(f.cids[i + j], ops[j].source.case_id, sizeof(f.cids[0]));
         }
     }
+    for (long i = 0; i < f.nkeys; i++)
+        rf_casekey_new(f.keys[i]);
+    struct rf_ckpt_chain chain;
+    rf_ckpt_chain_init(&chain);
     /* the objects: made on every core a chunk at a time, stored in order */
     int nw = cpus();
     struct worker ws[MAXW];
@@ -311,7 +351,7 @@ int main(int argc, char **argv)
         ws[i].id = i;
         rf_buf_init_secure(&ws[i].plain, RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX);
     }
-    long total = ncases + nevents;
+    long total = ncases + f.nkeys + nevents;
     for (long first = 0; rc == 0 && first < total; first += CHUNK) {
         f.first = first;
         f.n = total - first < CHUNK ? total - first : CHUNK;
@@ -325,19 +365,43 @@ int main(int argc, char **argv)
             long o = first + j;
             ops[j].type = RF_OP_OBJECT_PUT;
             ops[j].source_id = sid[o < ncases ? o : (o - ncases) % ncases];
-            ops[j].kind = o < ncases ? RF_KIND_MESSAGE : RF_KIND_EVENT;
+            ops[j].kind = o < ncases             ? RF_KIND_MESSAGE
+                          : o < ncases + f.nkeys ? RF_KIND_CASEKEY
+                                                 : RF_KIND_EVENT;
             ops[j].data = f.env[j].data;
             ops[j].len = f.env[j].len;
         }
         if (rc == 0)
             rc = rf_store_apply(st, ops, (size_t)f.n);
-        for (long j = 0; rc == 0 && j < f.n; j++)
+        for (long j = 0; rc == 0 && j < f.n; j++) {
             rc = ops[j].status;
+            long o = first + j;
+            if (rc == 0 && o >= ncases + f.nkeys)
+                rc = rf_ckpt_chain_add_hash(&chain, (uint64_t)rf_op_seq(&ops[j]), RF_KIND_EVENT,
+                                            f.cids[(o - ncases - f.nkeys) % ncases], f.hash[j]);
+        }
+    }
+    /* format 2: the team's setting, and the admin's checkpoint over every event */
+    if (rc == 0 && format == 2) {
+        uint8_t ck[RF_CKPT_BYTES];
+        struct rf_op set[2];
+        memset(set, 0, sizeof(set));
+        rf_op_setting_put(&set[0], "team.event_format", (const uint8_t *)"2", 1);
+        int n = 1;
+        if (chain.count > 0) {
+            rc = rf_ckpt_make(ck, &chain, ro->version, f.k);
+            rf_op_setting_put(&set[n++], "team.checkpoint", ck, sizeof(ck));
+        }
+        if (rc == 0)
+            rc = rf_store_apply(st, set, (size_t)n);
+        for (int j = 0; rc == 0 && j < n; j++)
+            rc = set[j].status;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (rc == 0)
-        printf("filled %ld cases, %ld events on %d threads in %.1f s\n", ncases, nevents, nw, dt);
+        printf("filled %ld cases, %ld events (format %d%s) on %d threads in %.1f s\n", ncases,
+               nevents, format, format == 2 ? ": a case key per case, a checkpoint" : "", nw, dt);
     else
         fprintf(stderr, "refuge-bench-syncfill: %s\n", rf_strerror(rc));
     for (int i = 0; i < nw; i++)
@@ -345,6 +409,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < CHUNK; i++)
         rf_buf_free(&f.env[i]);
     free(f.env);
+    free(f.hash);
+    if (f.keys)
+        sodium_free(f.keys);
     free(ops);
     free(sid);
     free(f.cids);

@@ -105,13 +105,32 @@ int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj 
  * position (a sync stores new objects only above it); *mark (may be NULL)
  * receives it. */
 int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark);
+/* How many objects of kind have lo < seq <= hi (the checkpoint chain's
+ * check that a digest pass holds every event after the chain's end:
+ * lckpt.c). */
+int rf_cache_kind_count(struct rf_cache *c, uint8_t kind, int64_t lo, int64_t hi, int64_t *n);
+/* Calls fn for every object of kind above after, in seq order, with its
+ * digest row
+ * (has 0: none; blob NULL when unreadable); fn returns 0 to go on, > 0 to
+ * stop (then 0 is returned), < 0 an error returned as it is. */
+typedef int (*rf_cache_walk_fn)(void *ctx, int64_t seq, const char *case_id, uint8_t kind, int has,
+                                int readable, const uint8_t *blob, size_t n);
+int rf_cache_digest_walk(struct rf_cache *c, uint8_t kind, int64_t after, rf_cache_walk_fn fn,
+                         void *ctx);
+/* Drops every digest row and the "digested" mark: the next update digests
+ * every object again (summaries and board rows are rewritten by it). */
+int rf_cache_digests_reset(struct rf_cache *c);
 typedef int (*rf_cache_row_fn)(void *ctx, int64_t seq, const uint8_t *blob, size_t n);
 /* The readable digests of a case in sequence order. */
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx);
 
 /* Per-case summaries (sealed); listed most recent activity first. Each is
  * written with the case's board row (board, sealed; NULL: the case has
- * none, as the team's configuration) in one savepoint. */
+ * none, as the team's configuration) in one savepoint, or, between
+ * rf_cache_summaries_bulk(c, 1) and (c, 0), in the caller's transaction
+ * (which must roll back whole if one fails) with the one board generation
+ * the bulk took: a sync's refresh writes 100,000 of them. */
+int rf_cache_summaries_bulk(struct rf_cache *c, int on);
 int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
                          const uint8_t *blob, size_t n, const uint8_t *board, size_t bn);
 /* A board row alone (building the rows of summaries written before there

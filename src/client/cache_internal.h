@@ -37,6 +37,8 @@ enum {
     KEPT_SAVEPOINT_BOARD,
     KEPT_RELEASE_BOARD,
     KEPT_ROLLBACK_BOARD,
+    KEPT_BOARD_GEN_READ,
+    KEPT_BOARD_PUT_GEN,
     KEPT_CASEKEYS_FIND,
     KEPT_CASEKEYS_ALL,
     KEPT_CASEKEYS_UNREADABLE,
@@ -47,6 +49,8 @@ struct rf_cache {
     sqlite3 *db;
     char objdir[PATH_MAX];
     int64_t summary_writes;         /* summary rows written through this handle */
+    int64_t bulk_gen;               /* in a bulk refresh (rf_cache_summaries_bulk): its board
+                                     * generation, else 0 */
     sqlite3_stmt *kept[KEPT_COUNT]; /* statements run for every row of a board page, every
                                      * object of a sync or every case's summary (rf_cache_kept) */
 };

@@ -190,10 +190,60 @@ static int board_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
     return rc;
 }
 
+int rf_cache_summaries_bulk(struct rf_cache *c, int on)
+{
+    sqlite3_stmt *st;
+    c->bulk_gen = 0;
+    if (!on)
+        return 0;
+    int rc = kept_exec(c, KEPT_BOARD_GEN,
+                       "INSERT INTO meta(key, value) VALUES('board_gen', 1)"
+                       " ON CONFLICT(key) DO UPDATE SET value = value + 1");
+    if (rc != 0)
+        return rc;
+    if (rf_cache_kept(c, KEPT_BOARD_GEN_READ, "SELECT value FROM meta WHERE key = 'board_gen'",
+                      &st) != 0)
+        return RF_ERR_DB;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        c->bulk_gen = sqlite3_column_int64(st, 0);
+    rf_cache_done(st);
+    return c->bulk_gen > 0 ? 0 : RF_ERR_DB;
+}
+
+/* A summary and its board row in a bulk refresh: the caller's transaction
+ * is the unit (it rolls back whole on a failure), and every row takes the
+ * refresh's one board generation. */
+static int summary_put_bulk(struct rf_cache *c, const char *case_id, int64_t last_seq,
+                            const uint8_t *blob, size_t n, const uint8_t *board, size_t bn)
+{
+    sqlite3_stmt *st;
+    int rc = step3(c, KEPT_SUMMARY_PUT,
+                   "INSERT OR REPLACE INTO summaries(case_id, last_seq, blob) VALUES(?1, ?2, ?3)",
+                   case_id, last_seq, blob, n);
+    if (rc != 0 || !board)
+        return rc != 0 ? rc
+                       : step3(c, KEPT_BOARD_DELETE, "DELETE FROM board WHERE case_id = ?1",
+                               case_id, 0, NULL, 0);
+    if (rf_cache_kept(c, KEPT_BOARD_PUT_GEN,
+                      "INSERT OR REPLACE INTO board(case_id, gen, last_seq, blob)"
+                      " VALUES(?1, ?4, ?2, ?3)",
+                      &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, last_seq);
+    sqlite3_bind_blob64(st, 3, board, bn, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, c->bulk_gen);
+    int s = sqlite3_step(st);
+    rf_cache_done(st);
+    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
 int rf_cache_summary_put(struct rf_cache *c, const char *case_id, int64_t last_seq,
                          const uint8_t *blob, size_t n, const uint8_t *board, size_t bn)
 {
     c->summary_writes++; /* even if it failed or is rolled back: only ever too careful */
+    if (c->bulk_gen)
+        return summary_put_bulk(c, case_id, last_seq, blob, n, board, bn);
     int rc = kept_exec(c, KEPT_SAVEPOINT_SUMMARY, "SAVEPOINT summary_put");
     if (rc != 0)
         return rc;
@@ -339,4 +389,57 @@ int rf_cache_summaries_seq(struct rf_cache *c, rf_cache_summary_seq_fn fn, void 
         rc = RF_ERR_DB;
     sqlite3_finalize(st);
     return rc;
+}
+
+int rf_cache_kind_count(struct rf_cache *c, uint8_t kind, int64_t lo, int64_t hi, int64_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    if (rf_cache_prepare(
+            c, "SELECT COUNT(*) FROM objects WHERE seq > ?1 AND seq <= ?2 AND kind = ?3", &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    sqlite3_bind_int(st, 3, kind);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_digest_walk(struct rf_cache *c, uint8_t kind, int64_t after, rf_cache_walk_fn fn,
+                         void *ctx)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c,
+                         "SELECT o.seq, o.case_id, o.kind, d.seq IS NOT NULL, d.readable, d.blob"
+                         " FROM objects o LEFT JOIN digests d ON d.seq = o.seq"
+                         " WHERE o.seq > ?1 AND o.kind = ?2 ORDER BY o.seq",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, kind);
+    int s, rc = 0;
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *case_id = (const char *)sqlite3_column_text(st, 1);
+        const uint8_t *blob = sqlite3_column_blob(st, 5);
+        rc = fn(ctx, sqlite3_column_int64(st, 0), case_id ? case_id : "",
+                (uint8_t)sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
+                sqlite3_column_int(st, 4), blob, (size_t)sqlite3_column_bytes(st, 5));
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = RF_ERR_DB;
+    sqlite3_finalize(st);
+    return rc > 0 ? 0 : rc;
+}
+
+int rf_cache_digests_reset(struct rf_cache *c)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c, "DELETE FROM digests", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? rf_cache_meta_set(c, "digested", 0) : RF_ERR_DB;
 }

@@ -41,6 +41,7 @@ struct rf_ctx {
     struct rf_net *n;
     struct rf_cache *c;
     struct rf_local *l;
+    struct rf_ckpt ckpt; /* sync: the checkpoint handed to the update (sync_ckpt.c) */
 };
 /* Prints what went wrong; the ctx is closed on failure. */
 int rf_ctx_open(struct rf_ctx *x, int net);
@@ -52,6 +53,15 @@ void rf_cmd_forbidden(struct rf_ctx *x, const char *what, int admin_only);
 int rf_cmd_fp_equal(const char *a, const char *b);
 /* Whether this caseworker may write: on the verified roster ro (else prints why). */
 int rf_cmd_on_roster(struct rf_ctx *x, const struct rf_roster *ro);
+
+/* sync_ckpt.c: before the update (total objects new), an admin's home
+ * without a chain yet is made to digest again once, and the team's
+ * checkpoint is fetched, verified and handed to x->l; after it, the chain
+ * goes on from the digest rows and what the checkpoint did is reported;
+ * `refuge sync` then posts an admin's own checkpoint. */
+void rf_sync_ckpt_before(struct rf_ctx *x, const struct rf_roster *ro, unsigned total);
+void rf_sync_ckpt_after(struct rf_ctx *x, int quiet);
+void rf_sync_ckpt_post(struct rf_ctx *x, const struct rf_roster *ro, int quiet);
 
 /* Prints "refuge: what: why" to stderr. */
 void rf_cmd_err(const char *what, const char *why);

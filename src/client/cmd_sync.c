@@ -129,7 +129,8 @@ struct slot {
 
 struct pool {
     struct rf_ctx *x;
-    struct slot *slots;
+    struct slot *slots; /* the page being listed and downloaded: one of bufs */
+    struct slot *bufs[2];
     size_t n;
     int64_t after;   /* the page's: the seq before slots[0] */
     size_t chunk;    /* slots per range request */
@@ -302,11 +303,16 @@ static int pool_open(struct pool *p, struct rf_ctx *x)
 {
     memset(p, 0, sizeof(*p));
     p->x = x;
-    p->slots = calloc(PAGE, sizeof(*p->slots));
-    if (!p->slots)
-        return RF_ERR_NOMEM;
-    for (size_t i = 0; i < PAGE; i++)
-        rf_buf_init(&p->slots[i].b, RF_CACHE_INLINE_MAX);
+    for (int b = 0; b < 2; b++) {
+        p->bufs[b] = calloc(PAGE, sizeof(struct slot));
+        if (!p->bufs[b]) {
+            free(p->bufs[0]);
+            return RF_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < PAGE; i++)
+            rf_buf_init(&p->bufs[b][i].b, RF_CACHE_INLINE_MAX);
+    }
+    p->slots = p->bufs[0];
     pthread_mutex_init(&p->mu, NULL);
     /* the first connection is the command's own (already connected) */
     p->nets[0] = x->n;
@@ -326,9 +332,11 @@ static void pool_close(struct pool *p)
         return;
     for (int i = 1; i < p->nnets; i++)
         rf_net_free(p->nets[i]);
-    for (size_t i = 0; i < PAGE; i++)
-        rf_buf_free(&p->slots[i].b);
-    free(p->slots);
+    for (int b = 0; b < 2; b++) {
+        for (size_t i = 0; i < PAGE; i++)
+            rf_buf_free(&p->bufs[b][i].b);
+        free(p->bufs[b]);
+    }
     pthread_mutex_destroy(&p->mu);
     p->slots = NULL;
 }
@@ -629,13 +637,98 @@ static int pull_grants(struct rf_ctx *x, unsigned *got)
     return rc;
 }
 
+/* ---- storing a page ----
+ * A page's objects are written in seq order in one transaction, with the
+ * position it reached: an interrupted sync resumes after the last page
+ * stored. The writer runs on its own thread while the main thread lists and
+ * downloads the next page into the pool's other slot array (the SQLite
+ * handle is the writer's alone meanwhile); a page that failed to download,
+ * or ends the sync, or names a newer roster is stored on the main thread. */
+struct page_writer {
+    struct rf_ctx *x;
+    struct pool *pool;
+    struct slot *slots;
+    size_t n, upto;     /* upto: the first slot that failed to download, or n */
+    int64_t stored_max; /* the listing's highest roster claim up to this page */
+    unsigned total;     /* objects stored, over every page */
+    unsigned counts[RF_KIND_MAX + 1];
+    int rc;
+    int running;
+    pthread_t th;
+};
+
+static void store_page(struct page_writer *w)
+{
+    struct rf_ctx *x = w->x;
+    int64_t last = 0;
+    int rc = rf_cache_begin(x->c);
+    int began = rc == 0;
+    for (size_t i = 0; rc == 0 && i < w->n; i++) {
+        struct slot *sl = &w->slots[i];
+        if (i == w->upto) {
+            rc = sl->fetched ? sl->rc : RF_ERR_NET;
+            if (!sl->fetched)
+                rf_cmd_err("cannot download an object", "the download was interrupted");
+            else if (sl->malformed)
+                rf_cmd_err("cannot download objects",
+                           "the server's range answer is malformed or contradicts its "
+                           "listing; nothing of this page was stored (the server may be "
+                           "compromised: tell your admin)");
+            else if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
+                rf_cmd_net_err("cannot download an object", w->pool->nets[sl->fetcher]);
+            else
+                rf_cmd_errc("cannot store an object", rc);
+            break;
+        }
+        if (sl->o.size <= RF_CACHE_INLINE_MAX)
+            rc = rf_cache_object_put(x->c, &sl->o, sl->b.data ? sl->b.data : (const uint8_t *)"",
+                                     sl->b.len);
+        else
+            rc = rf_cache_object_put(x->c, &sl->o, NULL, 0);
+        if (rc != 0) {
+            rf_cmd_errc("cannot store an object", rc);
+            break;
+        }
+        last = sl->o.seq;
+        w->total++;
+        if (sl->o.kind <= RF_KIND_MAX)
+            w->counts[sl->o.kind]++;
+    }
+    if (rc == 0 && last != 0)
+        rc = rf_cache_set_last_seq(x->c, last);
+    if (rc == 0)
+        rc = rf_cache_meta_set(x->c, "stored_max", w->stored_max);
+    if (rc == 0)
+        rc = rf_cache_commit(x->c);
+    else if (began)
+        rf_cache_rollback(x->c);
+    w->rc = rc;
+}
+
+static void *writer_run(void *arg)
+{
+    store_page(arg);
+    return NULL;
+}
+
+/* Waits for the writer, if one runs: its page's result. */
+static int writer_join(struct page_writer *w)
+{
+    if (!w->running)
+        return w->rc;
+    pthread_join(w->th, NULL);
+    w->running = 0;
+    return w->rc;
+}
+
 int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
 {
     struct rf_roster *ro = NULL;
     int64_t last = 0;
-    unsigned counts[RF_KIND_MAX + 1] = {0}, total = 0, sent = 0, grants = 0, unverified = 0;
+    unsigned sent = 0, grants = 0, unverified = 0;
     json_t *page = NULL;
     struct pool pool = {0};
+    struct page_writer w = {0};
     if (out)
         *out = NULL;
     int rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, flags);
@@ -712,52 +805,38 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
             sc.max = o.roster;
             pool.slots[n++].o = o;
         }
-        /* ... then downloaded on every connection, stored in order */
+        /* ... then downloaded on every connection ... */
         size_t upto = rc == 0 ? pool_fetch(&pool, n, last) : 0;
-        int began = 0;
-        if (rc == 0) {
-            rc = rf_cache_begin(x->c);
-            began = rc == 0;
+        /* ... and stored in order: by a writer thread while the next page
+         * is listed and downloaded, unless this page ends the sync or
+         * needs the roster verified again before going on */
+        int wrc = writer_join(&w);
+        if (wrc != 0) {
+            rc = wrc; /* the previous page was not stored: said, and stop */
+            goto out;
         }
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            struct slot *sl = &pool.slots[i];
-            if (i == upto) {
-                rc = sl->fetched ? sl->rc : RF_ERR_NET;
-                if (!sl->fetched)
-                    rf_cmd_err("cannot download an object", "the download was interrupted");
-                else if (sl->malformed)
-                    rf_cmd_err("cannot download objects",
-                               "the server's range answer is malformed or contradicts its "
-                               "listing; nothing of this page was stored (the server may be "
-                               "compromised: tell your admin)");
-                else if (rc == RF_ERR_NET || rc == RF_ERR_PROTOCOL)
-                    rf_cmd_net_err("cannot download an object", pool.nets[sl->fetcher]);
-                else
-                    rf_cmd_errc("cannot store an object", rc);
-                break;
+        if (rc != 0)
+            goto out;
+        w.x = x;
+        w.pool = &pool;
+        w.slots = pool.slots;
+        w.n = n;
+        w.upto = upto;
+        w.stored_max = sc.max;
+        if (n > 0)
+            last = pool.slots[n - 1].o.seq; /* the next page is listed after this one */
+        if (upto == n && newer.seq == 0 && more) {
+            if (pthread_create(&w.th, NULL, writer_run, &w) == 0) {
+                w.running = 1;
+                pool.slots = pool.slots == pool.bufs[0] ? pool.bufs[1] : pool.bufs[0];
+            } else {
+                store_page(&w);
+                rc = w.rc;
             }
-            if (sl->o.size <= RF_CACHE_INLINE_MAX)
-                rc = rf_cache_object_put(x->c, &sl->o,
-                                         sl->b.data ? sl->b.data : (const uint8_t *)"", sl->b.len);
-            else
-                rc = rf_cache_object_put(x->c, &sl->o, NULL, 0);
-            if (rc != 0) {
-                rf_cmd_errc("cannot store an object", rc);
-                break;
-            }
-            last = sl->o.seq;
-            total++;
-            if (sl->o.kind <= RF_KIND_MAX)
-                counts[sl->o.kind]++;
+        } else {
+            store_page(&w);
+            rc = w.rc;
         }
-        if (rc == 0)
-            rc = rf_cache_set_last_seq(x->c, last);
-        if (rc == 0)
-            rc = rf_cache_meta_set(x->c, "stored_max", sc.max);
-        if (rc == 0)
-            rc = rf_cache_commit(x->c);
-        else if (began)
-            rf_cache_rollback(x->c);
         if (rc == 0 && newer.seq != 0)
             rc = catch_up_roster(x, &newer, &ro);
         if (rc != 0)
@@ -767,6 +846,9 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         if (!more)
             break;
     }
+    rc = writer_join(&w);
+    if (rc != 0)
+        goto out;
     /* every object listed after this stored after ro was published */
     if ((int64_t)ro->version > sc.floor)
         rc = rf_cache_meta_set(x->c, "stored_floor", ro->version);
@@ -777,8 +859,12 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     rc = pull_grants(x, &grants);
     if (rc == 0)
         rc = rf_local_reload(x->l);
+    if (rc == 0) /* the checkpoint verified against the rosters just reloaded */
+        rf_sync_ckpt_before(x, ro, w.total);
     if (rc == 0)
         rc = rf_local_update(x->l, &unverified);
+    if (rc == 0)
+        rf_sync_ckpt_after(x, quiet);
     if (rc != 0) {
         rf_cmd_errc("cannot update the local case database", rc);
         goto out;
@@ -788,8 +874,9 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                (unsigned)ro->n, ro->n == 1 ? "" : "s");
         if (sent)
             printf("Sent %u queued event%s.\n", sent, sent == 1 ? "" : "s");
-        printf("Synced %u new object%s: %u message%s, %u file%s, %u repl%s, %u event%s.\n", total,
-               total == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s", counts[2],
+        const unsigned *counts = w.counts;
+        printf("Synced %u new object%s: %u message%s, %u file%s, %u repl%s, %u event%s.\n", w.total,
+               w.total == 1 ? "" : "s", counts[1], counts[1] == 1 ? "" : "s", counts[2],
                counts[2] == 1 ? "" : "s", counts[3], counts[3] == 1 ? "y" : "ies",
                counts[RF_KIND_EVENT], counts[RF_KIND_EVENT] == 1 ? "" : "s");
         if (grants)
@@ -799,6 +886,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                    unverified == 1 ? "" : "s");
     }
 out:
+    writer_join(&w); /* a page being stored is stored: the next sync goes on from it */
     pool_close(&pool);
     json_decref(page);
     if (rc == 0 && out)
@@ -828,7 +916,11 @@ int rf_cmd_sync(int argc, char **argv)
     struct rf_ctx x;
     if (rf_ctx_open(&x, 1) != 0)
         return RF_EXIT_FAIL;
-    int ret = rf_sync_run(&x, 0, 0, NULL) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    struct rf_roster *ro = NULL;
+    int ret = rf_sync_run(&x, 0, 0, &ro) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
+    if (ret == RF_EXIT_OK) /* an admin's checkpoint; a failure is only a warning */
+        rf_sync_ckpt_post(&x, ro, 0);
+    free(ro);
     rf_ctx_close(&x);
     return ret;
 }

@@ -19,6 +19,7 @@
 #include "client/local.h"
 #include "client/local_rows.h"
 #include "client/cmd.h"
+#include "client/lckpt.h"
 #include "client/out.h"
 #include "client/replysig.h"
 #include "lib/casekey.h"
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unicase.h>
 
 #define PLAIN_MAX (4 * 1024 * 1024)
 #define ROW_MAX (8 * 1024 * 1024)
@@ -45,6 +45,12 @@ struct rf_local {
     uint8_t *key; /* sodium_malloc, 32 bytes */
     struct rf_roster **rosters;
     size_t nrosters;
+    /* checkpoints (lckpt.h): the one the next update may use, the running
+     * chain of the pass in progress, what the last update did with it */
+    struct rf_ckpt use;
+    int use_set;
+    struct rf_lckpt_run run;
+    struct rf_local_ckpt_result res;
 };
 
 static void free_rosters(struct rf_local *l)
@@ -215,60 +221,6 @@ static int open_json(const struct rf_local *l, const char *ad, const uint8_t *p,
     return rc;
 }
 
-char *rf_local_fold(const char *s)
-{
-    size_t n = 0;
-    uint8_t *r = u8_tolower((const uint8_t *)s, strlen(s), NULL, NULL, NULL, &n);
-    if (!r)
-        return NULL;
-    char *out = malloc(n + 1);
-    if (out) {
-        memcpy(out, r, n);
-        out[n] = '\0';
-    }
-    sodium_memzero(r, n);
-    free(r);
-    return out;
-}
-
-/* ---- events as JSON (digests) ---- */
-
-static json_t *ev_to_json(const struct rf_ev *e)
-{
-    char pk[65];
-    sodium_bin2hex(pk, sizeof(pk), e->author_pk, 32);
-    return json_pack("{sssIsIsIsssssIsssOsIsb}", "id", e->id, "lamport", (json_int_t)e->lamport,
-                     "roster", (json_int_t)e->roster, "stored", (json_int_t)e->stored, "author_pk",
-                     pk, "author", e->author, "day", (json_int_t)e->day, "op", e->op, "value",
-                     e->value, "seq", (json_int_t)e->seq, "admin", e->admin);
-}
-
-static int ev_from_json(struct rf_ev *e, json_t *j)
-{
-    const char *id = json_string_value(json_object_get(j, "id"));
-    const char *pk = json_string_value(json_object_get(j, "author_pk"));
-    const char *author = json_string_value(json_object_get(j, "author"));
-    const char *op = json_string_value(json_object_get(j, "op"));
-    json_t *value = json_object_get(j, "value");
-    size_t n = 0;
-    memset(e, 0, sizeof(*e));
-    if (!id || strlen(id) != RF_STATE_ID_HEX || !pk || !author || !op || !value ||
-        strlen(op) >= sizeof(e->op) ||
-        sodium_hex2bin(e->author_pk, 32, pk, strlen(pk), NULL, &n, NULL) != 0 || n != 32)
-        return RF_ERR_FORMAT;
-    memcpy(e->id, id, RF_STATE_ID_HEX + 1);
-    snprintf(e->author, sizeof(e->author), "%s", author);
-    snprintf(e->op, sizeof(e->op), "%s", op);
-    e->lamport = (uint64_t)json_integer_value(json_object_get(j, "lamport"));
-    e->roster = (uint32_t)json_integer_value(json_object_get(j, "roster"));
-    e->stored = (uint32_t)json_integer_value(json_object_get(j, "stored"));
-    e->day = (uint32_t)json_integer_value(json_object_get(j, "day"));
-    e->seq = json_integer_value(json_object_get(j, "seq"));
-    e->admin = json_is_true(json_object_get(j, "admin"));
-    e->value = json_incref(value);
-    return 0;
-}
-
 /* ---- digesting objects ---- */
 
 static int to_buf(void *ctx, const uint8_t *p, size_t n)
@@ -332,14 +284,14 @@ static json_t *reply_digest(struct rf_local *l, const struct rf_cobj *o, const s
  * those known), so it is looked for only when the verify fails: one JSON
  * parse of every event saved. */
 static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
-                         const struct rf_buf *plain, int *skip)
+                         const struct rf_buf *plain, int *skip, uint8_t hash[32], int *verified)
 {
     json_error_t e;
     if (kind == RF_KIND_EVENT) {
         struct rf_ev ev;
-        int rc = rf_state_event_verify(&ev, plain->data, plain->len, o->case_id,
-                                       (const struct rf_roster *const *)l->rosters, l->nrosters,
-                                       o->roster);
+        int rc = rf_state_event_check(&ev, plain->data, plain->len, o->case_id,
+                                      (const struct rf_roster *const *)l->rosters, l->nrosters,
+                                      o->roster, !rf_lckpt_skip_sig(&l->run, o->kind, o->seq));
         if (rc != 0 && names_future_roster(l, plain)) {
             *skip = 1;
             return NULL;
@@ -355,8 +307,12 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
                 : rc == RF_ERR_SIGNATURE ? "bad signature or moved from another case"
                                          : "malformed event");
         ev.seq = o->seq;
-        json_t *d = json_pack("{ssso}", "k", "event", "ev", ev_to_json(&ev));
+        char hx[65]; /* the signed bytes' hash (checkpoint.h): what this client verified */
+        rf_ckpt_obj_hash(hash, plain->data, plain->len);
+        sodium_bin2hex(hx, sizeof(hx), hash, 32);
+        json_t *d = json_pack("{sssoss}", "k", "event", "ev", rf_local_ev_to_json(&ev), "h", hx);
         rf_ev_clear(&ev);
+        *verified = d != NULL;
         return d;
     }
     if (kind == RF_KIND_REPLY)
@@ -437,6 +393,8 @@ struct dslot {
     int skip;       /* names a roster not verified yet: no digest now */
     int notrecip;   /* not sealed to this caseworker: an unreadable row */
     int unverified; /* a refused event */
+    int verified;   /* an event verified: hash is its signed bytes' (lckpt.h) */
+    uint8_t hash[32];
     struct rf_buf row;
     int ckey; /* a CASEKEY that checked out: ck and its sealed row krow to store */
     struct rf_ccasekey ck;
@@ -495,7 +453,7 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
     uint8_t kind = 0;
     json_t *d = NULL;
     int rc = sl->prerc;
-    sl->rc = sl->skip = sl->notrecip = sl->unverified = sl->ckey = 0;
+    sl->rc = sl->skip = sl->notrecip = sl->unverified = sl->verified = sl->ckey = 0;
     rf_buf_reset(&sl->row);
     if (sl->pre == PRE_FILE) {
         d = json_pack("{ss}", "k", "file");
@@ -535,7 +493,7 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
     else if (kind == RF_KIND_CASEKEY)
         d = rf_local_casekey_digest(l, o, plain, &sl->ck, &sl->krow, &sl->ckey);
     else
-        d = digest_of(l, o, kind, plain, &sl->skip);
+        d = digest_of(l, o, kind, plain, &sl->skip, sl->hash, &sl->verified);
     rf_buf_reset(plain);
     if (sl->skip)
         return; /* no digest yet: looked at again after the next roster check */
@@ -582,14 +540,31 @@ static int digest_cpus(void)
     return n < 1 ? 1 : n > DIGESTERS_MAX ? DIGESTERS_MAX : n;
 }
 
+/* Reads the first half of objs[first..] into slots: *k objects, at most
+ * DIGEST_BATCH and DIGEST_BATCH_BYTES of ciphertext held at once. */
+static void read_batch(struct rf_local *l, const struct rf_cobj *objs, size_t n, size_t first,
+                       struct dslot *slots, size_t *k)
+{
+    size_t bytes = 0;
+    *k = 0;
+    while (first + *k < n && *k < DIGEST_BATCH && bytes < DIGEST_BATCH_BYTES) {
+        slots[*k].o = &objs[first + *k];
+        digest_read(l, &slots[*k]);
+        bytes += slots[*k].ct.len;
+        (*k)++;
+    }
+}
+
 /* Digests objs[0..n) into the open transaction, on up to nthreads threads
- * (1: all on this one). */
+ * (1: all on this one). Pipelined: while the pool digests one batch, this
+ * thread reads the next one's ciphertext (SQLite), then helps; the digested
+ * batch is written, in order, before the next is handed out. */
 static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, int nthreads,
                       unsigned *unverified)
 {
-    struct dslot *slots = calloc(DIGEST_BATCH, sizeof(*slots));
+    struct dslot *slots = calloc(2 * DIGEST_BATCH, sizeof(*slots));
     struct digester ws[DIGESTERS_MAX];
-    struct dpool p = {.l = l, .slots = slots};
+    struct dpool p = {.l = l};
     if (!slots)
         return RF_ERR_NOMEM;
     pthread_mutex_init(&p.mu, NULL);
@@ -597,29 +572,27 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         nthreads = 1;
     if (nthreads > DIGESTERS_MAX)
         nthreads = DIGESTERS_MAX;
-    for (size_t i = 0; i < DIGEST_BATCH; i++) {
+    for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
         rf_buf_init(&slots[i].ct, PLAIN_MAX * 2);
         rf_buf_init(&slots[i].row, ROW_MAX);
         rf_buf_init(&slots[i].ks, 16 * 4096);
         rf_buf_init(&slots[i].krow, 4096);
     }
-    int rc = 0;
+    int nomem = 0;
     for (int t = 0; t < nthreads; t++) {
         ws[t].p = &p;
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
-        if (rf_ckeys_init(&ws[t].keys, 16) != 0)
-            rc = RF_ERR_NOMEM;
+        nomem |= rf_ckeys_init(&ws[t].keys, 16) != 0;
     }
-    for (size_t first = 0; rc == 0 && first < n;) {
-        /* a batch: at most DIGEST_BATCH objects and DIGEST_BATCH_BYTES of
-         * ciphertext held at once */
-        size_t k = 0, bytes = 0;
-        while (first + k < n && k < DIGEST_BATCH && bytes < DIGEST_BATCH_BYTES) {
-            slots[k].o = &objs[first + k];
-            digest_read(l, &slots[k]);
-            bytes += slots[k].ct.len;
-            k++;
-        }
+    int rc = nomem ? RF_ERR_NOMEM
+                   : rf_lckpt_begin(&l->run, l->c, l->use_set ? &l->use : NULL, objs, n),
+        cur = 0;
+    size_t first = 0, k = 0;
+    if (rc == 0)
+        read_batch(l, objs, n, 0, slots, &k);
+    while (rc == 0 && k > 0) {
+        struct dslot *batch = slots + (size_t)cur * DIGEST_BATCH;
+        p.slots = batch;
         p.n = k;
         p.next = 0;
         int started = 0;
@@ -628,13 +601,22 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
                 break; /* fewer threads: slower, not wrong */
             started = t;
         }
+        size_t knext = 0;
+        read_batch(l, objs, n, first + k, slots + (size_t)!cur * DIGEST_BATCH, &knext);
         digester_run(&ws[0]); /* this thread digests too */
         for (int t = 1; t <= started; t++)
             pthread_join(ws[t].th, NULL);
         /* written in order, on this thread */
         for (size_t i = 0; rc == 0 && i < k; i++) {
-            struct dslot *sl = &slots[i];
+            struct dslot *sl = &batch[i];
             rc = sl->rc;
+            if (rc == 0)
+                rf_lckpt_obj(&l->run, sl->o->seq, sl->o->kind, sl->o->case_id,
+                             sl->o->kind != RF_KIND_EVENT ? RF_LCKPT_OTHER
+                             : sl->skip                   ? RF_LCKPT_LATER
+                             : sl->verified               ? RF_LCKPT_VERIFIED
+                                                          : RF_LCKPT_FAILED,
+                             sl->hash);
             if (rc != 0 || sl->skip)
                 continue;
             if (sl->notrecip) {
@@ -650,12 +632,16 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
                                          sl->row.len);
         }
         first += k;
+        k = knext;
+        cur = !cur;
+        if (l->run.mismatch)
+            break; /* rolled back and digested again (rf_local_update_after) */
     }
     for (int t = 0; t < nthreads; t++) {
         rf_buf_free(&ws[t].plain);
         rf_ckeys_free(&ws[t].keys);
     }
-    for (size_t i = 0; i < DIGEST_BATCH; i++) {
+    for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
         rf_buf_free(&slots[i].ct);
         rf_buf_free(&slots[i].row);
         rf_buf_free(&slots[i].ks);
@@ -663,6 +649,19 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
     }
     free(slots);
     pthread_mutex_destroy(&p.mu);
+    if (rc == 0)
+        rc = rf_lckpt_end(&l->run, l->c);
+    return rc;
+}
+
+/* The CASEKEY objects objs[0..nkeys) first (their keys stored), then the
+ * rest, whose events version 2 open with them (rf_local_casekey_order). */
+static int digest_passes(struct rf_local *l, const struct rf_cobj *objs, size_t n, size_t nkeys,
+                         int threads, unsigned *unv)
+{
+    int rc = nkeys > 0 ? digest_all(l, objs, nkeys, threads, unv) : 0; /* no event: no mismatch */
+    if (rc == 0 && n > nkeys)
+        rc = digest_all(l, objs + nkeys, n - nkeys, threads, unv);
     return rc;
 }
 
@@ -718,7 +717,7 @@ static int on_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
     if (strcmp(k, "event") == 0) {
         json_t *ej = json_object_get(d, "ev");
         struct rf_ev e;
-        if (ej && ev_from_json(&e, ej) == 0) {
+        if (ej && rf_local_ev_from_json(&e, ej) == 0) {
             rc = push_ev(g, &e);
             if (rc != 0)
                 rf_ev_clear(&e);
@@ -1079,8 +1078,21 @@ int rf_local_update(struct rf_local *l, unsigned *unverified)
     return rf_local_update_after(l, INT64_MIN, unverified);
 }
 
+void rf_local_use_checkpoint(struct rf_local *l, const struct rf_ckpt *ck)
+{
+    l->use_set = ck != NULL;
+    if (ck)
+        l->use = *ck;
+}
+
+void rf_local_ckpt_result(const struct rf_local *l, struct rf_local_ckpt_result *out)
+{
+    *out = l->res;
+}
+
 int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverified)
 {
+    memset(&l->res, 0, sizeof(l->res));
     struct rf_cobj *objs = NULL;
     size_t n = 0;
     char(*dirty)[RF_CASE_ID_LEN + 1] = NULL;
@@ -1107,14 +1119,32 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     for (size_t i = 0; i < n; i++)
         if (nd == 0 || strcmp(dirty[nd - 1], dirty[i]) != 0)
             memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
+    unsigned unv = 0;
     rc = rf_cache_begin(l->c);
     int threads = rf_local_digest_threads ? rf_local_digest_threads : digest_cpus();
-    if (rc == 0 && nkeys > 0)
-        rc = digest_all(l, objs, nkeys, threads, unverified);
-    if (rc == 0 && n > nkeys)
-        rc = digest_all(l, objs + nkeys, n - nkeys, threads, unverified);
+    if (rc == 0)
+        rc = digest_passes(l, objs, n, nkeys, threads, &unv);
+    if (rc == 0 && l->run.mismatch) {
+        /* nothing digested on the checkpoint's word stays: all again, every
+         * signature verified */
+        rf_cache_rollback(l->c);
+        l->use_set = 0;
+        l->res.fell_back = 1;
+        l->res.diff = l->run.diff;
+        unv = 0;
+        rc = rf_cache_begin(l->c);
+        if (rc == 0)
+            rc = digest_passes(l, objs, n, nkeys, threads, &unv);
+    }
+    if (rc == 0 && l->run.use)
+        l->res.by_ckpt = l->run.by_ckpt;
+    if (unverified)
+        *unverified += unv;
+    if (rc == 0)
+        rc = rf_cache_summaries_bulk(l->c, 1);
     if (rc == 0)
         rc = rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd, threads);
+    rf_cache_summaries_bulk(l->c, 0);
     if (rc == 0)
         rc = rf_cache_digested_advance(l->c, NULL);
     if (rc == 0)
@@ -1122,6 +1152,7 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     else
         rf_cache_rollback(l->c);
 out:
+    l->use_set = 0; /* one update only */
     free(dirty);
     free(objs);
     return rc;

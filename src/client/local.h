@@ -16,6 +16,7 @@
 
 #include "client/cache.h"
 #include "client/state.h"
+#include "lib/checkpoint.h"
 #include "lib/keyfile.h"
 #include "lib/roster.h"
 
@@ -53,6 +54,20 @@ int rf_local_update(struct rf_local *l, unsigned *unverified);
  * the rows are written in seq order on the calling thread, in one
  * transaction. */
 int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverified);
+
+/* Checkpoints (client/lckpt.h, docs/protocol.md 13). ck, verified by the
+ * caller against the roster chain (rf_ckpt_verify with rf_local_rosters),
+ * is used by the next update only (NULL: none): the events at or below its
+ * last_seq are checked without their signature and chained, and unless the
+ * chain matches ck the whole update is rolled back and done again verifying
+ * every signature. rf_local_ckpt_result says what the last update did. */
+void rf_local_use_checkpoint(struct rf_local *l, const struct rf_ckpt *ck);
+struct rf_local_ckpt_result {
+    uint64_t by_ckpt;       /* events verified by the checkpoint */
+    int fell_back;          /* it did not match: every signature verified */
+    enum rf_ckpt_diff diff; /* ... why (RF_CKPT_SAME: an event below it failed) */
+};
+void rf_local_ckpt_result(const struct rf_local *l, struct rf_local_ckpt_result *out);
 /* Digesting threads (0: one per CPU this process may use, at most 16);
  * tests set 1 to compare a serial digest with a parallel one. */
 extern int rf_local_digest_threads;

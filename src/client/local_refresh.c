@@ -89,6 +89,25 @@ static void *refresher_run(void *arg)
     return NULL;
 }
 
+/* Reads the rows of cases [first, first + k) into rows (k at most cap and
+ * REFRESH_BATCH_BYTES of digests): *k set to how many were read. */
+static int read_batch(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1], size_t n,
+                      size_t first, struct rf_case_rows *rows, size_t cap, size_t *k)
+{
+    size_t bytes = 0;
+    int rc = 0;
+    *k = 0;
+    while (rc == 0 && first + *k < n && *k < cap && bytes < REFRESH_BATCH_BYTES) {
+        rc = rf_local_case_read(l, cases[first + *k], &rows[*k]);
+        bytes += rows[*k].digests.len;
+        (*k)++;
+    }
+    return rc;
+}
+
+/* The batches are pipelined: while the pool builds one batch, the calling
+ * thread reads the next one's rows (SQLite, serial), then helps build; the
+ * built batch is written before the next is handed to the pool. */
 int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1], size_t n,
                          int nthreads)
 {
@@ -99,24 +118,21 @@ int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN 
     if (nthreads > REFRESHERS_MAX)
         nthreads = REFRESHERS_MAX;
     size_t cap = n < REFRESH_BATCH ? n : REFRESH_BATCH;
-    struct rf_case_rows *rows = calloc(cap, sizeof(*rows));
-    if (!rows)
+    struct rf_case_rows *bufs[2];
+    bufs[0] = calloc(2 * cap, sizeof(*bufs[0]));
+    if (!bufs[0])
         return RF_ERR_NOMEM;
-    for (size_t i = 0; i < cap; i++)
-        rf_case_rows_init(&rows[i]);
-    struct rpool p = {.l = l, .rows = rows};
+    bufs[1] = bufs[0] + cap;
+    for (size_t i = 0; i < 2 * cap; i++)
+        rf_case_rows_init(&bufs[0][i]);
+    struct rpool p = {.l = l};
     pthread_mutex_init(&p.mu, NULL);
     pthread_t th[REFRESHERS_MAX];
-    int rc = 0;
-    for (size_t first = 0; rc == 0 && first < n;) {
-        size_t k = 0, bytes = 0;
-        while (rc == 0 && first + k < n && k < cap && bytes < REFRESH_BATCH_BYTES) {
-            rc = rf_local_case_read(l, cases[first + k], &rows[k]);
-            bytes += rows[k].digests.len;
-            k++;
-        }
-        if (rc != 0)
-            break;
+    size_t k = 0, first = 0;
+    int cur = 0;
+    int rc = read_batch(l, cases, n, 0, bufs[0], cap, &k);
+    while (rc == 0 && k > 0) {
+        p.rows = bufs[cur];
         p.n = k;
         p.next = 0;
         int started = 0;
@@ -125,16 +141,22 @@ int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN 
                 break; /* fewer threads: slower, not wrong */
             started = t;
         }
+        size_t knext = 0;
+        int rrc = read_batch(l, cases, n, first + k, bufs[!cur], cap, &knext);
         refresher_run(&p); /* this thread builds too */
         for (int t = 1; t <= started; t++)
             pthread_join(th[t], NULL);
         for (size_t i = 0; rc == 0 && i < k; i++) /* written in order, on this thread */
-            rc = rf_local_case_write(l, &rows[i]);
+            rc = rf_local_case_write(l, &bufs[cur][i]);
+        if (rc == 0)
+            rc = rrc;
         first += k;
+        k = knext;
+        cur = !cur;
     }
-    for (size_t i = 0; i < cap; i++)
-        rf_case_rows_free(&rows[i]);
-    free(rows);
+    for (size_t i = 0; i < 2 * cap; i++)
+        rf_case_rows_free(&bufs[0][i]);
+    free(bufs[0]);
     pthread_mutex_destroy(&p.mu);
     return rc;
 }

@@ -47,4 +47,8 @@ int rf_local_case_write(struct rf_local *l, const struct rf_case_rows *r);
 int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1], size_t n,
                          int nthreads);
 
+/* An event of a digest row as JSON, and back (local_ev.c). */
+json_t *rf_local_ev_to_json(const struct rf_ev *e);
+int rf_local_ev_from_json(struct rf_ev *e, json_t *j);
+
 #endif

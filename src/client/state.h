@@ -72,6 +72,13 @@ void rf_ev_clear(struct rf_ev *e);
  * (framing, body or op/value not valid for the case). */
 int rf_state_event_verify(struct rf_ev *out, const uint8_t *p, size_t n, const char *case_id,
                           const struct rf_roster *const *rosters, size_t nrosters, uint32_t stored);
+/* rf_state_event_verify, with signature 0: every check but the Ed25519
+ * signature (framing, case id, body, roster claims), for an event below a
+ * verified checkpoint whose hash chain the caller compares with it before
+ * the event counts (docs/protocol.md 13). */
+int rf_state_event_check(struct rf_ev *out, const uint8_t *p, size_t n, const char *case_id,
+                         const struct rf_roster *const *rosters, size_t nrosters, uint32_t stored,
+                         int signature);
 
 /* Marks in keep[i] (n bytes) whether ev[i] is within the lamport bound (see
  * above); rf_state_case and rf_state_team apply it themselves. */

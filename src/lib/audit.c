@@ -312,6 +312,7 @@ static const struct {
     {"token", "POST", "/api/v1/tokens", "", 0},
     {"roster", "POST", "/api/v1/roster", "", 0},
     {"grant", "POST", "/api/v1/grants", "", 0},
+    {"checkpoint", "POST", "/api/v1/checkpoint", "", 0},
 };
 
 /* Actions the server (purge) or a person (delete) take: actor zeros. */

@@ -134,6 +134,22 @@ int rf_casesig_split(const struct rf_casesig_kind *kind, const uint8_t **signer,
     return 0;
 }
 
+int rf_casesig_parse(const struct rf_casesig_kind *kind, uint8_t signer[32], const uint8_t **body,
+                     size_t *body_len, const uint8_t *p, size_t n, const char *case_id)
+{
+    const uint8_t *pk, *sig, *b;
+    size_t blen;
+    int rc = case_check(case_id);
+    if (rc == 0)
+        rc = rf_casesig_split(kind, &pk, &sig, &b, &blen, p, n);
+    if (rc != 0)
+        return rc;
+    memcpy(signer, pk, 32);
+    *body = b;
+    *body_len = blen;
+    return 0;
+}
+
 int rf_casesig_verify(const struct rf_casesig_kind *kind, uint8_t signer[32], const uint8_t **body,
                       size_t *body_len, const uint8_t *p, size_t n, const char *case_id)
 {

@@ -41,6 +41,11 @@ int rf_casesig_sign(struct rf_buf *out, const struct rf_casesig_kind *kind,
 int rf_casesig_split(const struct rf_casesig_kind *kind, const uint8_t **signer,
                      const uint8_t **sig, const uint8_t **body, size_t *body_len, const uint8_t *p,
                      size_t n);
+/* Framing and case id as rf_casesig_verify, WITHOUT the signature check:
+ * only for bytes whose signature something else vouches for (a verified
+ * checkpoint, lib/checkpoint.h, compared after). */
+int rf_casesig_parse(const struct rf_casesig_kind *kind, uint8_t signer[32], const uint8_t **body,
+                     size_t *body_len, const uint8_t *p, size_t n, const char *case_id);
 /* Framing and signature for case_id; signer and body are written only on
  * success. RF_ERR_SIGNATURE when the signature does not verify. */
 int rf_casesig_verify(const struct rf_casesig_kind *kind, uint8_t signer[32], const uint8_t **body,

@@ -37,3 +37,9 @@ int rf_event_verify(uint8_t author_pk[32], const uint8_t **body, size_t *body_le
 {
     return rf_casesig_verify(&event_kind, author_pk, body, body_len, p, n, case_id);
 }
+
+int rf_event_parse(uint8_t author_pk[32], const uint8_t **body, size_t *body_len, const uint8_t *p,
+                   size_t n, const char *case_id)
+{
+    return rf_casesig_parse(&event_kind, author_pk, body, body_len, p, n, case_id);
+}

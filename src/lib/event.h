@@ -46,7 +46,12 @@ int rf_event_sign(struct rf_buf *out, const struct rf_staff_keys *k, const char 
  * *body points into p. RF_ERR_FORMAT / VERSION / LIMIT / TRUNCATED on bad
  * framing, RF_ERR_SIGNATURE on a bad signature. Whether the author may write
  * is the caller's check (roster). */
-int rf_event_verify(uint8_t author_pk[32], const uint8_t **body, size_t *body_len,
-                    const uint8_t *p, size_t n, const char *case_id);
+int rf_event_verify(uint8_t author_pk[32], const uint8_t **body, size_t *body_len, const uint8_t *p,
+                    size_t n, const char *case_id);
+/* rf_event_verify without the signature check (framing, limits and case id
+ * only): for an event below a verified checkpoint, whose chain is compared
+ * with the checkpoint before anything from it counts (client/local.c). */
+int rf_event_parse(uint8_t author_pk[32], const uint8_t **body, size_t *body_len, const uint8_t *p,
+                   size_t n, const char *case_id);
 
 #endif

@@ -162,6 +162,10 @@ int rf_api_event_v2_end(struct rf_req *r, struct api_state *s);
 int rf_api_event_format(struct rf_store *st, int *format);
 int rf_api_settings_get_end(struct rf_req *r);
 int rf_api_settings_post_end(struct rf_req *r);
+/* ---- api_ckpt.c ---- */
+#define RF_API_CKPT_SETTING "team.checkpoint" /* the 153 bytes of the latest */
+int rf_api_ckpt_get_end(struct rf_req *r);
+int rf_api_ckpt_post_end(struct rf_req *r);
 /* ---- api_range.c ---- */
 int rf_api_objects_data_end(struct rf_req *r);
 
