@@ -107,7 +107,8 @@ static const char *const schema =
     " DELETE FROM board WHERE case_id = old.case_id; END;"
     "CREATE TABLE IF NOT EXISTS casekeys(case_id TEXT NOT NULL, keyid BLOB NOT NULL,"
     " seq INTEGER NOT NULL, roster INTEGER NOT NULL, maker BLOB NOT NULL,"
-    " verified INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(case_id, keyid, seq));";
+    " verified INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(case_id, keyid, seq));"
+    "CREATE INDEX IF NOT EXISTS casekeys_keyid ON casekeys(keyid);";
 
 #define CACHE_VERSION 5
 

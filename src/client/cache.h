@@ -223,6 +223,10 @@ typedef int (*rf_cache_casekey_fn)(void *ctx, const struct rf_ccasekey *k, const
                                    size_t n);
 int rf_cache_casekeys(struct rf_cache *c, const char *case_id, const uint8_t *keyid,
                       rf_cache_casekey_fn fn, void *ctx);
+/* Whether a key with keyid is held for a case other than case_id (an event
+ * version 2 naming it was moved from there). */
+int rf_cache_casekey_elsewhere(struct rf_cache *c, const char *case_id, const uint8_t keyid[8],
+                               int *found);
 /* The events (kind 4) of case_id whose digest says unreadable: looked at
  * again when a case key of the case arrives. *out malloc'd. */
 int rf_cache_unreadable_events(struct rf_cache *c, const char *case_id, struct rf_cobj **out,

@@ -131,3 +131,19 @@ int rf_cache_unreadable_events(struct rf_cache *c, const char *case_id, struct r
     rf_cache_done(st);
     return rc;
 }
+
+int rf_cache_casekey_elsewhere(struct rf_cache *c, const char *case_id, const uint8_t keyid[8],
+                               int *found)
+{
+    sqlite3_stmt *st;
+    *found = 0;
+    if (rf_cache_prepare(c, "SELECT 1 FROM casekeys WHERE keyid = ? AND case_id <> ? LIMIT 1",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_blob(st, 1, keyid, 8, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    *found = s == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}

@@ -386,7 +386,8 @@ struct dslot {
     uint8_t grant[RF_GRANT_BYTES];
     int use_grant;
     struct rf_buf ct;
-    int v2; /* an event version 2: ks holds its keys' sealed rows */
+    int v2;    /* an event version 2: ks holds its keys' sealed rows */
+    int moved; /* ... naming a key of another case */
     struct rf_buf ks;
     /* results */
     int rc;         /* fatal (out of memory): the update stops */
@@ -435,7 +436,7 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
     sl->v2 = rc == 0 && o->kind == RF_KIND_EVENT && sl->ct.len >= 3 &&
              memcmp(sl->ct.data, "RFE", 3) == 0;
     if (sl->v2) /* its case's keys with its key id, opened by the digester */
-        rc = rf_local_ev2_keys_read(l, o->case_id, &sl->ct, &sl->ks);
+        rc = rf_local_ev2_keys_read(l, o->case_id, &sl->ct, &sl->ks, &sl->moved);
     else if (rc == 0)
         rc = rf_thread_pick(l->c, l->k, o->seq, sl->grant, &sl->use_grant);
     if (rc != 0) {
@@ -464,8 +465,10 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
         goto seal;
     }
     rf_buf_reset(plain);
-    if (sl->pre == PRE_OPEN && sl->v2) {
-        rc = rf_local_ev2_open(l, o->case_id, &sl->ks, keys, sl->ct.data, sl->ct.len, plain);
+    if (sl->pre == PRE_OPEN && sl->v2) { /* a moved one: refused below, as a v1 one is */
+        rc = sl->moved
+                 ? RF_ERR_DECRYPT
+                 : rf_local_ev2_open(l, o->case_id, &sl->ks, keys, sl->ct.data, sl->ct.len, plain);
         kind = RF_KIND_EVENT;
     } else if (sl->pre == PRE_OPEN) {
         struct rf_open *op = NULL;

@@ -134,9 +134,10 @@ json_t *rf_local_casekey_digest(const struct rf_local *l, const struct rf_cobj *
                                 struct rf_buf *krow, int *ok);
 /* The digest's first half for an event version 2 (on the thread that owns
  * the database): the sealed rows of the keys named by ct's key id, each as
- * u32 length || bytes, appended to out. */
+ * u32 length || row || bytes, appended to out; none, and a key with that id
+ * held for another case: *moved (the event was moved from there). */
 int rf_local_ev2_keys_read(struct rf_local *l, const char *case_id, const struct rf_buf *ct,
-                           struct rf_buf *out);
+                           struct rf_buf *out, int *moved);
 /* The second half (any thread): opens the keys of rf_local_ev2_keys_read
  * into ks, then the event into plain (rf_casekey_event_open). */
 int rf_local_ev2_open(const struct rf_local *l, const char *case_id, const struct rf_buf *sealed,

@@ -156,14 +156,18 @@ static int keep_sealed(void *ctx, const struct rf_ccasekey *k, const uint8_t *se
 }
 
 int rf_local_ev2_keys_read(struct rf_local *l, const char *case_id, const struct rf_buf *ct,
-                           struct rf_buf *out)
+                           struct rf_buf *out, int *moved)
 {
     uint8_t id[RF_CASEKEY_ID_BYTES];
     struct sealed_ctx c = {out, 0};
     rf_buf_reset(out);
+    *moved = 0;
     if (rf_casekey_event_keyid(id, ct->data, ct->len) != 0)
         return 0; /* the opener says what is wrong */
-    return rf_cache_casekeys(rf_local_cache(l), case_id, id, keep_sealed, &c);
+    int rc = rf_cache_casekeys(rf_local_cache(l), case_id, id, keep_sealed, &c);
+    if (rc == 0 && c.k == 0) /* rare: no key of its id here (a grant to wait for?) */
+        rc = rf_cache_casekey_elsewhere(rf_local_cache(l), case_id, id, moved);
+    return rc;
 }
 
 int rf_local_ev2_open(const struct rf_local *l, const char *case_id, const struct rf_buf *sealed,

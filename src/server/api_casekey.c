@@ -15,7 +15,8 @@
  *   POST /api/v1/settings            {"event_format": 1|2}, an admin's
  *        signed request; audit action "settings", target "event_format=N".
  *
- * The setting is stored under "team.event_format" as one byte. An instance
+ * The setting is stored under "team.event_format" as one ASCII digit, "1"
+ * or "2" (bench/syncfill.c writes it so too). An instance
  * without it is format 1 (instances made before version 2 keep writing v1
  * until an admin switches); `refuge server init` records 2. A server that
  * lies about it can only switch writers between two formats every client
@@ -64,8 +65,8 @@ int rf_api_event_format(struct rf_store *st, int *format)
     int rc = rf_store_setting_get(st, SET_EVENT_FORMAT, &b);
     if (rc == RF_ERR_NOT_FOUND)
         rc = 0; /* an instance from before version 2 */
-    else if (rc == 0 && b.len == 1 && (b.data[0] == 1 || b.data[0] == 2))
-        *format = b.data[0];
+    else if (rc == 0 && b.len == 1 && (b.data[0] == '1' || b.data[0] == '2'))
+        *format = b.data[0] - '0';
     else if (rc == 0)
         rc = RF_ERR_FORMAT;
     rf_buf_free(&b);
@@ -90,7 +91,7 @@ static int settings_done(struct rf_req *r)
     int rc = rf_api_op_rc(s, &s->ops[0]);
     if (rc != 0)
         return rf_api_store_error(r, rc);
-    return rf_api_json(r, 200, json_pack("{si}", "event_format", (int)s->setting[0]));
+    return rf_api_json(r, 200, json_pack("{si}", "event_format", s->setting[0] - '0'));
 }
 
 int rf_api_settings_post_end(struct rf_req *r)
@@ -103,11 +104,11 @@ int rf_api_settings_post_end(struct rf_req *r)
     json_t *f = json_object_get(j, "event_format");
     int ok = json_is_object(j) && json_object_size(j) == 1 && json_is_integer(f) &&
              (json_integer_value(f) == 1 || json_integer_value(f) == 2);
-    s->setting[0] = ok ? (uint8_t)json_integer_value(f) : 0;
+    s->setting[0] = ok ? (uint8_t)('0' + json_integer_value(f)) : 0;
     json_decref(j);
     if (!ok)
         return rf_api_error(r, 400, "bad_request", "body must be {\"event_format\": 1|2}");
-    snprintf(s->target, sizeof(s->target), "event_format=%u", (unsigned)s->setting[0]);
+    snprintf(s->target, sizeof(s->target), "event_format=%c", (char)s->setting[0]);
     rf_op_setting_put(&s->ops[0], SET_EVENT_FORMAT, s->setting, 1);
     rf_api_audit_op_signed(&s->ops[1], s, "settings", s->target, NULL);
     return rf_api_submit(r, s, s->ops, 2, settings_done);

@@ -129,6 +129,9 @@ def test():
         m.run("sync")
     p = bob.run("team", "event-format")
     check("Event format: 2" in p.out, "a new instance is format 2, members see it", p.out)
+    row = con.execute("SELECT value FROM settings WHERE key = 'team.event_format'").fetchone()
+    check(row is not None and bytes(row[0]) == b"2",
+          "`server init` stored team.event_format as the ASCII digit 2", row)
     p = bob.refused("team", "event-format", "1")
     log("a member cannot set the format: %s" % (p.out + p.err).strip()[:200])
 

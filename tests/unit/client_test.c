@@ -548,7 +548,15 @@ static void local_db_parallel_digest_same_as_serial(void **state)
                      seq % 3 ? "called back" : "family");
             assert_int_equal(rf_event_sign(&ev, author, cid, (const uint8_t *)body, strlen(body)),
                              0);
-            if (seq % 2 == 0) { /* version 2, under the case's key */
+            if (seq % 2 == 0 && seq % 53 == 0) { /* moved here from case ci + 7 */
+                int from = (ci + 7) % NCASES;
+                char fcid[RF_CASE_ID_LEN + 1];
+                snprintf(fcid, sizeof(fcid), "case%06d", from % 1000000);
+                rf_buf_reset(&ev);
+                assert_int_equal(
+                    rf_event_sign(&ev, author, fcid, (const uint8_t *)body, strlen(body)), 0);
+                assert_int_equal(rf_casekey_event_seal(&ct, ckeys[from], fcid, ev.data, ev.len), 0);
+            } else if (seq % 2 == 0) { /* version 2, under the case's key */
                 assert_int_equal(rf_casekey_event_seal(&ct, ckeys[ci], cid, ev.data, ev.len), 0);
                 v2++;
             } else { /* one in 151 sealed to Eve only (not this caseworker's) */
@@ -624,6 +632,11 @@ static void local_db_parallel_digest_same_as_serial(void **state)
         const char *moved = json_string_value(json_object_get(c6, "3006"));
         assert_non_null(moved);
         assert_non_null(strstr(moved, "a case key of another case"));
+        /* an event v2 moved from case 43 (whose key is held): refused */
+        json_t *c36 = json_object_get(json_object_get(dump[0], "case000036"), "digests");
+        const char *ev36 = json_string_value(json_object_get(c36, "636"));
+        assert_non_null(ev36);
+        assert_non_null(strstr(ev36, "moved from another case"));
     }
     assert_true(v2 > 900);
     json_t *d0 =
