@@ -17,12 +17,12 @@ int rf_cache_casekey_put(struct rf_cache *c, const struct rf_ccasekey *k, const 
                          size_t n)
 {
     sqlite3_stmt *st;
-    if (rf_cache_prepare(
-            c,
-            "INSERT INTO casekeys(case_id, keyid, seq, roster, maker, verified, sealed)"
-            " VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_id, keyid, seq) DO UPDATE"
-            " SET verified = MAX(verified, excluded.verified)",
-            &st) != 0)
+    /* kept: once per CASEKEY object of a sync (a cold sync: one per case) */
+    if (rf_cache_kept(c, KEPT_CASEKEYS_PUT,
+                      "INSERT INTO casekeys(case_id, keyid, seq, roster, maker, verified, sealed)"
+                      " VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_id, keyid, seq) DO UPDATE"
+                      " SET verified = MAX(verified, excluded.verified)",
+                      &st) != 0)
         return RF_ERR_DB;
     sqlite3_bind_text(st, 1, k->case_id, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, k->keyid, sizeof(k->keyid), SQLITE_STATIC);
@@ -32,7 +32,7 @@ int rf_cache_casekey_put(struct rf_cache *c, const struct rf_ccasekey *k, const 
     sqlite3_bind_int(st, 6, k->verified);
     sqlite3_bind_blob64(st, 7, sealed, n, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rf_cache_done(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
 }
 
