@@ -1,7 +1,7 @@
 /*
  * cache.c - the client's local SQLite cache (see cache.h).
  *
- * Schema (version 4, PRAGMA user_version):
+ * Schema (version 5, PRAGMA user_version):
  *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
  *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
  *           roster, pack NULL)
@@ -31,6 +31,11 @@
  *       last looked with an index range (board_gen), and `refuge cases`
  *       reads them in the listing's order (board_order); deleted with its
  *       summary (trigger board_gone)
+ *   casekeys(case_id, keyid, seq, roster, maker, verified, sealed) (version 5)
+ *       -- the case keys this client holds (cache_casekey.c): seq is the
+ *       CASEKEY object's (0: made here, not posted yet), roster and maker its
+ *       fields, verified 1/-1/0 (signature and maker's membership checked
+ *       good / bad / not yet), sealed the object's plaintext sealed by local.c
  *   meta "digested" (version 4): every object numbered at or below it has
  *       a digest row (cache_local.c), so "anything undigested?" is a range
  *       of objects above it plus a look at the grants
@@ -102,9 +107,26 @@ static const char *const schema =
     "CREATE INDEX IF NOT EXISTS board_gen ON board(gen);"
     "CREATE INDEX IF NOT EXISTS board_order ON board(last_seq);"
     "CREATE TRIGGER IF NOT EXISTS board_gone AFTER DELETE ON summaries BEGIN"
-    " DELETE FROM board WHERE case_id = old.case_id; END;";
+    " DELETE FROM board WHERE case_id = old.case_id; END;"
+    "CREATE TABLE IF NOT EXISTS casekeys(case_id TEXT NOT NULL, keyid BLOB NOT NULL,"
+    " seq INTEGER NOT NULL, roster INTEGER NOT NULL, maker BLOB NOT NULL,"
+    " verified INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(case_id, keyid, seq));"
+    "CREATE INDEX IF NOT EXISTS casekeys_keyid ON casekeys(keyid);";
 
-#define CACHE_VERSION 4
+#define CACHE_VERSION 5
+
+/* Version 4 -> 5 (case keys, events version 2): the casekeys table is in
+ * the schema; a version 4 client digested a CASEKEY object as "other" and
+ * an event version 2 as broken, so those digests are dropped and the
+ * "digested" mark moves below the first of them: the next update digests
+ * them again (and rebuilds their cases' summaries). */
+static const char *const upgrade_4_5 =
+    "UPDATE meta SET value = MIN(value, (SELECT IFNULL(MIN(seq) - 1, value) FROM objects"
+    " WHERE kind = 9 OR (kind = 4 AND substr(data, 1, 4) = X'52464532')))"
+    " WHERE key = 'digested';"
+    "DELETE FROM digests WHERE seq IN (SELECT seq FROM objects WHERE kind = 9 OR"
+    " (kind = 4 AND substr(data, 1, 4) = X'52464532'));"
+    "PRAGMA user_version = 5;";
 
 /* Versions 2 and 3 -> 4: the board rows of the summaries already there are
  * built (again) by local.c, which has the key (the table itself is in the
@@ -122,7 +144,7 @@ static const char *const upgrade_1_2 =
     "DELETE FROM digests;"
     "DELETE FROM summaries;"
     "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max', 'digested');"
-    "PRAGMA user_version = 4;"; /* no summary left: no board row to build */
+    "PRAGMA user_version = 5;"; /* no summary left: no board row to build */
 
 static int cache_version(sqlite3 *db, int *v)
 {
@@ -159,10 +181,15 @@ static int upgrade(struct rf_cache *c)
         return rc;
     if (v > CACHE_VERSION)
         return RF_ERR_VERSION;
+    if (v == 4)
+        return sqlite3_exec(c->db, upgrade_4_5, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
     if (v == 2 || v == 3)
-        return sqlite3_exec(c->db, upgrade_to_4, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
+        return sqlite3_exec(c->db, upgrade_to_4, NULL, NULL, NULL) == SQLITE_OK &&
+                       sqlite3_exec(c->db, upgrade_4_5, NULL, NULL, NULL) == SQLITE_OK
+                   ? 0
+                   : RF_ERR_DB;
     if (has_column(c->db, "roster")) /* created just now by the schema */
-        return sqlite3_exec(c->db, "PRAGMA user_version = 4", NULL, NULL, NULL) == SQLITE_OK
+        return sqlite3_exec(c->db, "PRAGMA user_version = 5", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
     if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||
@@ -215,10 +242,9 @@ int rf_cache_open(struct rf_cache **out, const struct rf_home *h)
         goto fail;
     }
     rc = upgrade(c);
-    /* objects.pack (cache_pack.c): a column added in place, no version of
-     * its own (an older client ignores it and reads data, which is NULL for
-     * packed rows: it would download nothing again, so the home must not go
-     * back to an older client) */
+    /* objects.pack (cache_pack.c): a column added in place with version 5
+     * (an older client refuses a version 5 cache, so none reads a packed
+     * row's NULL data as a missing file) */
     if (rc == 0 && !has_column(c->db, "pack") &&
         sqlite3_exec(c->db, "ALTER TABLE objects ADD COLUMN pack INTEGER", NULL, NULL, NULL) !=
             SQLITE_OK)

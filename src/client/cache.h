@@ -209,4 +209,40 @@ int rf_cache_granted_put(struct rf_cache *c, int64_t seq, const uint8_t keyid[RF
 int rf_cache_pin_get(struct rf_cache *c, const char *case_id, uint8_t pk[32]);
 int rf_cache_pin_put(struct rf_cache *c, const char *case_id, const uint8_t pk[32]);
 
+/* ---- case keys (cache_casekey.c; docs/protocol.md section 12) ----
+ * One row per CASEKEY object this client opened (or made): its plaintext
+ * sealed by local.c (rf_local_seal, ad "casekey:CASE:KEYIDHEX"). */
+struct rf_ccasekey {
+    char case_id[RF_CASE_ID_LEN + 1];
+    uint8_t keyid[8];
+    int64_t seq;     /* the CASEKEY object's seq; 0: made here, not posted yet */
+    uint32_t roster; /* the roster version it names */
+    uint8_t maker[32];
+    int verified; /* 1: made here, or signature and maker's membership checked;
+                   * -1: checked and refused; 0: not checked yet */
+};
+/* Stores a row; an existing row (same case, key id and seq) keeps the
+ * larger verified flag. */
+int rf_cache_casekey_put(struct rf_cache *c, const struct rf_ccasekey *k, const uint8_t *sealed,
+                         size_t n);
+/* The key made here (seq 0) was posted and stored as seq. */
+int rf_cache_casekey_posted(struct rf_cache *c, const char *case_id, const uint8_t keyid[8],
+                            int64_t seq);
+int rf_cache_casekey_set_verified(struct rf_cache *c, const struct rf_ccasekey *k, int verified);
+/* Calls fn for each key of case_id (only those with key id keyid, unless
+ * NULL), newest first (seq 0, not posted yet, before all); stops at fn's
+ * nonzero return (returned). */
+typedef int (*rf_cache_casekey_fn)(void *ctx, const struct rf_ccasekey *k, const uint8_t *sealed,
+                                   size_t n);
+int rf_cache_casekeys(struct rf_cache *c, const char *case_id, const uint8_t *keyid,
+                      rf_cache_casekey_fn fn, void *ctx);
+/* Whether a key with keyid is held for a case other than case_id (an event
+ * version 2 naming it was moved from there). */
+int rf_cache_casekey_elsewhere(struct rf_cache *c, const char *case_id, const uint8_t keyid[8],
+                               int *found);
+/* The events (kind 4) of case_id whose digest says unreadable: looked at
+ * again when a case key of the case arrives. *out malloc'd. */
+int rf_cache_unreadable_events(struct rf_cache *c, const char *case_id, struct rf_cobj **out,
+                               size_t *n);
+
 #endif

@@ -2,7 +2,8 @@
  * cache_internal.h - what the two files of the client's cache share
  * (cache.c: opening, the schema and its upgrades, objects, rosters, meta,
  * outbox, grants, pins; cache_local.c: the sealed rows of the local case
- * database: digests, summaries, board rows, and the "digested up to" mark).
+ * database: digests, summaries, board rows, and the "digested up to" mark;
+ * cache_casekey.c: the case keys).
  * Nothing outside them may include it.
  */
 #ifndef RF_CLIENT_CACHE_INTERNAL_H
@@ -38,6 +39,10 @@ enum {
     KEPT_ROLLBACK_BOARD,
     KEPT_BOARD_GEN_READ,
     KEPT_BOARD_PUT_GEN,
+    KEPT_CASEKEYS_FIND,
+    KEPT_CASEKEYS_ALL,
+    KEPT_CASEKEYS_UNREADABLE,
+    KEPT_CASEKEYS_PUT,
     KEPT_COUNT
 };
 

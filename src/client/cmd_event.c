@@ -4,8 +4,10 @@
  * and `refuge team show|stages|checklist`.
  *
  * Each change is one signed event (lib/event.h), sealed to exactly the box
- * keys of the roster this client verified (never the person's key), posted
- * to /api/v1/cases/CASE/events. The client syncs first so the event's
+ * keys of the roster this client verified (never the person's key) or, when
+ * the team's format is 2, under a case key of the case that only they hold
+ * (evseal.c; a new key is posted first), posted to
+ * /api/v1/cases/CASE/events. The client syncs first so the event's
  * lamport is 1 + the largest it has seen on the case. When the server cannot
  * be reached the event is sealed to the roster verified before and queued in
  * the outbox (ciphertext; `refuge sync` sends it). A roster that does not
@@ -19,6 +21,7 @@
  */
 #include "client/cmd.h"
 #include "client/evop.h"
+#include "client/evseal.h"
 #include "client/out.h"
 #include "client/state.h"
 #include "client/trust.h"
@@ -78,19 +81,6 @@ static int build_event(struct rf_ctx *x, const struct rf_roster *ro, const char 
     return rf_evop_sign(signed_ev, x->k, case_id, lamport + 1, ro->version, today(), o, value);
 }
 
-static int seal_to_roster(struct rf_buf *env, const struct rf_roster *ro, const struct rf_buf *p)
-{
-    uint8_t(*pks)[32] = calloc(ro->n ? ro->n : 1, 32);
-    if (!pks)
-        return RF_ERR_NOMEM;
-    for (uint16_t i = 0; i < ro->n; i++)
-        memcpy(pks[i], ro->members[i].box_pk, 32);
-    int rc =
-        rf_envelope_seal(env, RF_KIND_EVENT, (const uint8_t(*)[32])pks, ro->n, p->data, p->len);
-    free(pks);
-    return rc;
-}
-
 /* What the change does, in words, e.g. `Case abc: moved to "planning"`. */
 static void describe(const char *case_id, const struct rf_evop *o, const json_t *value)
 {
@@ -112,17 +102,34 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, cons
 {
     int online = *onlinep;
     struct rf_buf plain, env;
+    struct rf_evseal_key mk;
     char path[128];
     json_t *ans = NULL;
     rf_buf_init_secure(&plain, RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX);
     rf_buf_init(&env, (size_t)RF_EVENT_BODY_MAX * 2 + 64 * 1024);
+    rf_evseal_key_init(&mk);
     int rc = build_event(x, ro, case_id, o, value, &plain);
-    if (rc == 0)
-        rc = seal_to_roster(&env, ro, &plain);
+    if (rc == 0) /* v1 or v2 (the team's setting); a new case key in mk */
+        rc = rf_evseal_event(x, ro, rf_evseal_format(x->c), case_id, plain.data, plain.len, &env,
+                             &mk);
     rf_buf_free(&plain);
     if (rc != 0) {
         rf_cmd_errc("cannot make the event", rc);
         goto out;
+    }
+    if (online && mk.env.len > 0) { /* the case key goes first */
+        rc = rf_evseal_post_key(x, case_id, &mk);
+        if (rc != 0 && rc != RF_ERR_NET) {
+            if (rf_net_status(x->n) == 403)
+                rf_cmd_forbidden(x, "the change was not sent", 0);
+            else
+                rf_cmd_net_err("the change's case key was not sent", x->n);
+            goto out;
+        }
+        online = rc == 0;
+        *onlinep = online;
+        if (online)
+            rf_buf_reset(&mk.env);
     }
     if (online) {
         snprintf(path, sizeof(path), "/api/v1/cases/%s/events", case_id);
@@ -138,7 +145,11 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, cons
         *onlinep = online;
     }
     if (!online) {
-        rc = rf_cache_outbox_add(x->c, case_id, schedule, today(), env.data, env.len);
+        rc = mk.env.len == 0
+                 ? 0 /* a key made offline waits in the outbox with its event */
+                 : rf_cache_outbox_add(x->c, case_id, -1, today(), mk.env.data, mk.env.len);
+        if (rc == 0)
+            rc = rf_cache_outbox_add(x->c, case_id, schedule, today(), env.data, env.len);
         if (rc == 0)
             rc = rf_local_refresh(x->l, case_id);
         if (rc != 0) {
@@ -167,6 +178,7 @@ static int emit(struct rf_ctx *x, const struct rf_roster *ro, int *onlinep, cons
 out:
     json_decref(ans);
     rf_buf_free(&env);
+    rf_evseal_key_free(&mk);
     return rc;
 }
 
@@ -291,7 +303,9 @@ out:
 
 static void usage_team(FILE *f)
 {
-    fputs("usage: refuge team show [--json]\n", f);
+    fputs("usage: refuge team show [--json]\n"
+          "       refuge team event-format [1|2]     (setting it: admins)\n",
+          f);
     for (size_t i = 0; i < rf_evops_n; i++)
         if (rf_evops[i].scope == RF_EVOP_TEAM)
             fprintf(f, "       refuge team %s \"%s\"     (admins)\n", rf_evops[i].name,
@@ -302,7 +316,9 @@ static void usage_team(FILE *f)
           "  stages:    new, verifying, planning, in transit, safe, asylum filed, closed,\n"
           "             lost contact, declined\n"
           "  checklist: passport, visa, route, contact, lawyer\n"
-          "Names are separated by commas; a name may contain spaces.\n",
+          "Names are separated by commas; a name may contain spaces.\n"
+          "event-format: 1 seals each event to every caseworker's key; 2 (new teams) seals\n"
+          "it under a key per case, much faster to sync. Every client reads both.\n",
           f);
 }
 
@@ -360,6 +376,44 @@ out:
     return ret;
 }
 
+/* `refuge team event-format [1|2]`: the format of the events clients write
+ * (docs/protocol.md 12): shown to members, set by an admin. */
+static int team_event_format(const char *arg)
+{
+    struct rf_ctx x;
+    json_t *ans = NULL;
+    int ret = RF_EXIT_FAIL;
+    if (arg && strcmp(arg, "1") != 0 && strcmp(arg, "2") != 0) {
+        rf_cmd_err("bad format", "give 1 (envelopes) or 2 (case keys)");
+        return RF_EXIT_USAGE;
+    }
+    if (rf_ctx_open(&x, 1) != 0)
+        return RF_EXIT_FAIL;
+    if (!arg) {
+        rf_evseal_fetch_format(&x);
+        printf("Event format: %d\n", rf_evseal_format(x.c));
+        ret = RF_EXIT_OK;
+        goto out;
+    }
+    char body[32];
+    snprintf(body, sizeof(body), "{\"event_format\":%s}", arg);
+    if (rf_net_json(x.n, "POST", "/api/v1/settings", (const uint8_t *)body, strlen(body),
+                    "application/json", &ans) != 0) {
+        if (rf_net_status(x.n) == 403)
+            rf_cmd_forbidden(&x, "the event format was not changed", 1);
+        else
+            rf_cmd_net_err("the event format was not changed", x.n);
+        goto out;
+    }
+    rf_cache_meta_set(x.c, "event_format", arg[0] - '0');
+    printf("Event format: %s (clients write it from their next change)\n", arg);
+    ret = RF_EXIT_OK;
+out:
+    json_decref(ans);
+    rf_ctx_close(&x);
+    return ret;
+}
+
 static int team_show(int json)
 {
     struct rf_ctx x;
@@ -412,6 +466,8 @@ int rf_cmd_team(int argc, char **argv)
     const char *sub = n > 0 ? argv[optind] : NULL;
     if (sub && strcmp(sub, "show") == 0 && n == 1)
         return team_show(json);
+    if (sub && strcmp(sub, "event-format") == 0 && n <= 2 && !json)
+        return team_event_format(n == 2 ? argv[optind + 1] : NULL);
     const struct rf_evop *o = sub ? rf_evop_in(RF_EVOP_TEAM, sub) : NULL;
     if (o && n == 2 && !json)
         return team_set(o, argv[optind + 1]);

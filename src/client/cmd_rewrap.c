@@ -9,6 +9,10 @@
  * posted in batches of at most 1000. Removed members are not on the verified
  * roster, so they get nothing. The server tells each member only their own
  * grants, so this client remembers the grants it made (cache "granted").
+ * A CASEKEY object (kind 9, docs/protocol.md 12) is an envelope like any
+ * other: granting it gives the newcomer every event version 2 under its key.
+ * Those events are not envelopes and need no grant: their header does not
+ * parse as one, and they are passed over without a word.
  */
 #include "client/cmd.h"
 #include "client/out.h"

@@ -14,7 +14,10 @@
  * materializes what is new (local.c).
  */
 #include "client/cmd.h"
+#include "client/evseal.h"
+#include "client/local.h"
 #include "client/trust.h"
+#include "lib/casekey.h"
 #include "lib/err.h"
 #include "lib/event.h"
 #include "lib/objrange.h"
@@ -454,48 +457,70 @@ static int catch_up_roster(struct rf_ctx *x, const struct rf_cobj *o, struct rf_
     return rf_cmd_on_roster(x, now) ? 0 : RF_ERR_AUTH;
 }
 
-/* Whether env (an envelope) is sealed to exactly the box keys of ro. */
-static int sealed_to(const struct rf_buf *env, const struct rf_roster *ro)
+/* Re-seals a queued event for the roster verified now (sealed to an older
+ * one, or under a case key of an older one); the signed event inside is
+ * unchanged, and so is its format. A case key made for it is posted first. */
+static int reseal(struct rf_ctx *x, const struct rf_roster *ro, const char *case_id,
+                  struct rf_buf *env)
+{
+    struct rf_buf plain;
+    struct rf_evseal_key mk;
+    uint8_t kind = 0;
+    int format = rf_casekey_event_version(env->data, env->len) == 2 ? 2 : 1;
+    rf_buf_init_secure(&plain, RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX);
+    rf_evseal_key_init(&mk);
+    int rc = rf_local_outbox_open(x->l, case_id, env->data, env->len, &kind, &plain);
+    if (rc == 0 && kind != RF_KIND_EVENT)
+        rc = RF_ERR_FORMAT;
+    if (rc == 0) {
+        rf_buf_reset(env);
+        rc = rf_evseal_event(x, ro, format, case_id, plain.data, plain.len, env, &mk);
+    }
+    if (rc == 0 && mk.env.len > 0)
+        rc = rf_evseal_post_key(x, case_id, &mk);
+    rf_buf_free(&plain);
+    rf_evseal_key_free(&mk);
+    return rc;
+}
+
+/* A queued CASEKEY (made offline): posted if still sealed to exactly ro,
+ * else dropped (*drop): its key names an older roster, so the events
+ * queued under it are re-sealed under a new one. */
+static int push_casekey(struct rf_ctx *x, const struct rf_roster *ro, const char *case_id,
+                        const struct rf_buf *env, int *drop)
+{
+    struct rf_buf plain;
+    struct rf_casekey_obj o;
+    struct rf_evseal_key mk;
+    uint8_t kind = 0;
+    *drop = 0;
+    if (rf_evseal_stale(x, ro, case_id, env->data, env->len)) {
+        *drop = 1;
+        return 0;
+    }
+    rf_buf_init_secure(&plain, 4096);
+    rf_evseal_key_init(&mk);
+    int rc = rf_envelope_open(&plain, &kind, x->k->box_pk, x->k->box_sk, env->data, env->len);
+    if (rc == 0)
+        rc = rf_casekey_parse(&o, plain.data, plain.len);
+    if (rc == 0) {
+        memcpy(mk.keyid, o.id, sizeof(mk.keyid));
+        rc = rf_buf_put(&mk.env, env->data, env->len);
+    }
+    rf_buf_free(&plain);
+    if (rc == 0)
+        rc = rf_evseal_post_key(x, case_id, &mk);
+    rf_evseal_key_free(&mk);
+    return rc;
+}
+
+/* Whether the queued bytes are a CASEKEY envelope (not an event). */
+static int is_casekey(const struct rf_buf *env)
 {
     struct rf_env_header hd;
     uint8_t ids[RF_ENV_MAX_RECIPIENTS][RF_ENV_KEYID_BYTES];
-    if (rf_envelope_header_parse(&hd, ids, RF_ENV_MAX_RECIPIENTS, env->data, env->len) != 0 ||
-        hd.nrecip != ro->n)
-        return 0;
-    for (uint16_t i = 0; i < ro->n; i++) {
-        uint8_t kid[RF_ENV_KEYID_BYTES];
-        int found = 0;
-        rf_keyid(kid, ro->members[i].box_pk);
-        for (uint16_t j = 0; !found && j < hd.nrecip; j++)
-            found = memcmp(ids[j], kid, sizeof(kid)) == 0;
-        if (!found)
-            return 0;
-    }
-    return 1;
-}
-
-/* Re-seals a queued event to the roster verified now (it was sealed to an
- * older one); the signed event inside is unchanged. */
-static int reseal(struct rf_ctx *x, const struct rf_roster *ro, struct rf_buf *env)
-{
-    struct rf_buf plain;
-    uint8_t kind = 0;
-    uint8_t(*pks)[32] = calloc(ro->n ? ro->n : 1, 32);
-    rf_buf_init_secure(&plain, RF_EVENT_HEADER_BYTES + RF_EVENT_BODY_MAX);
-    int rc = pks ? rf_envelope_open(&plain, &kind, x->k->box_pk, x->k->box_sk, env->data, env->len)
-                 : RF_ERR_NOMEM;
-    if (rc == 0 && kind != RF_KIND_EVENT)
-        rc = RF_ERR_FORMAT;
-    for (uint16_t i = 0; rc == 0 && i < ro->n; i++)
-        memcpy(pks[i], ro->members[i].box_pk, 32);
-    if (rc == 0) {
-        rf_buf_reset(env);
-        rc = rf_envelope_seal(env, RF_KIND_EVENT, (const uint8_t(*)[32])pks, ro->n, plain.data,
-                              plain.len);
-    }
-    rf_buf_free(&plain);
-    free(pks);
-    return rc;
+    return rf_envelope_header_parse(&hd, ids, RF_ENV_MAX_RECIPIENTS, env->data, env->len) == 0 &&
+           hd.kind == RF_KIND_CASEKEY;
 }
 
 /* Posts the outbox in order; stops at the first failure (order matters). */
@@ -510,20 +535,26 @@ static int push_outbox(struct rf_ctx *x, const struct rf_roster *ro, unsigned *s
         return rc;
     rf_buf_init(&env, (size_t)RF_EVENT_BODY_MAX * 2 + 64 * 1024);
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        int key = 0, drop = 0;
         rf_buf_reset(&env);
         rc = rf_cache_outbox_get(x->c, ob[i].id, &env);
-        if (rc == 0 && !sealed_to(&env, ro)) {
-            rc = reseal(x, ro, &env);
+        if (rc == 0 && (key = is_casekey(&env)) != 0) {
+            rc = push_casekey(x, ro, ob[i].case_id, &env, &drop);
+        } else if (rc == 0 && rf_evseal_stale(x, ro, ob[i].case_id, env.data, env.len)) {
+            rc = reseal(x, ro, ob[i].case_id, &env);
             if (rc == 0)
                 rc = rf_cache_outbox_replace(x->c, ob[i].id, env.data, env.len);
         }
-        if (rc != 0) {
+        if (rc != 0 && rc != RF_ERR_NET && rc != RF_ERR_PROTOCOL) {
             rf_cmd_errc("cannot read a queued event", rc);
             break;
         }
-        snprintf(path, sizeof(path), "/api/v1/cases/%s/events", ob[i].case_id);
-        rc = rf_net_json(x->n, "POST", path, env.data, env.len, "application/octet-stream", NULL);
-        if (rc == 0 && ob[i].schedule >= 0) {
+        if (rc == 0 && !key) {
+            snprintf(path, sizeof(path), "/api/v1/cases/%s/events", ob[i].case_id);
+            rc = rf_net_json(x->n, "POST", path, env.data, env.len, "application/octet-stream",
+                             NULL);
+        }
+        if (rc == 0 && !key && ob[i].schedule >= 0) {
             const char *body = ob[i].schedule ? "{\"closed\":true}" : "{\"closed\":false}";
             snprintf(path, sizeof(path), "/api/v1/cases/%s/schedule", ob[i].case_id);
             if (rf_net_json(x->n, "POST", path, (const uint8_t *)body, strlen(body),
@@ -538,7 +569,9 @@ static int push_outbox(struct rf_ctx *x, const struct rf_roster *ro, unsigned *s
             break;
         }
         rc = rf_cache_outbox_del(x->c, ob[i].id);
-        (*sent)++;
+        if (!key)
+            (*sent)++;
+        (void)drop;
     }
     rf_buf_free(&env);
     free(ob);
@@ -705,6 +738,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         rc = RF_ERR_AUTH;
         goto out;
     }
+    rf_evseal_fetch_format(x); /* the team's event format, for this and later writes */
     rc = push_outbox(x, ro, &sent);
     if (rc != 0)
         goto out;

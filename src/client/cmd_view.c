@@ -646,7 +646,8 @@ int rf_view_case(struct rf_ctx *x, const char *cid, json_t **out)
             if (!it)
                 it = json_pack("{sssIsIss}", "kind", "unreadable", "seq", (json_int_t)objs[i].seq,
                                "day", (json_int_t)objs[i].day, "error",
-                               "not sealed to your key (sent before you joined?)");
+                               "not sealed to your key, nor under a case key you hold "
+                               "(sent before you joined?)");
         } else {
             it = item_of(x->c, x->k, &objs[i], x->l);
         }

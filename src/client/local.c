@@ -22,6 +22,7 @@
 #include "client/lckpt.h"
 #include "client/out.h"
 #include "client/replysig.h"
+#include "lib/casekey.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unicase.h>
 
 #define PLAIN_MAX (4 * 1024 * 1024)
 #define ROW_MAX (8 * 1024 * 1024)
@@ -129,6 +129,16 @@ void rf_local_free(struct rf_local *l)
     free(l);
 }
 
+struct rf_cache *rf_local_cache(const struct rf_local *l)
+{
+    return l->c;
+}
+
+const struct rf_staff_keys *rf_local_keys(const struct rf_local *l)
+{
+    return l->k;
+}
+
 void rf_local_rosters(const struct rf_local *l, const struct rf_roster *const **out, size_t *n)
 {
     *out = (const struct rf_roster *const *)l->rosters;
@@ -209,60 +219,6 @@ static int open_json(const struct rf_local *l, const char *ad, const uint8_t *p,
     }
     rf_buf_free(&plain);
     return rc;
-}
-
-char *rf_local_fold(const char *s)
-{
-    size_t n = 0;
-    uint8_t *r = u8_tolower((const uint8_t *)s, strlen(s), NULL, NULL, NULL, &n);
-    if (!r)
-        return NULL;
-    char *out = malloc(n + 1);
-    if (out) {
-        memcpy(out, r, n);
-        out[n] = '\0';
-    }
-    sodium_memzero(r, n);
-    free(r);
-    return out;
-}
-
-/* ---- events as JSON (digests) ---- */
-
-static json_t *ev_to_json(const struct rf_ev *e)
-{
-    char pk[65];
-    sodium_bin2hex(pk, sizeof(pk), e->author_pk, 32);
-    return json_pack("{sssIsIsIsssssIsssOsIsb}", "id", e->id, "lamport", (json_int_t)e->lamport,
-                     "roster", (json_int_t)e->roster, "stored", (json_int_t)e->stored, "author_pk",
-                     pk, "author", e->author, "day", (json_int_t)e->day, "op", e->op, "value",
-                     e->value, "seq", (json_int_t)e->seq, "admin", e->admin);
-}
-
-static int ev_from_json(struct rf_ev *e, json_t *j)
-{
-    const char *id = json_string_value(json_object_get(j, "id"));
-    const char *pk = json_string_value(json_object_get(j, "author_pk"));
-    const char *author = json_string_value(json_object_get(j, "author"));
-    const char *op = json_string_value(json_object_get(j, "op"));
-    json_t *value = json_object_get(j, "value");
-    size_t n = 0;
-    memset(e, 0, sizeof(*e));
-    if (!id || strlen(id) != RF_STATE_ID_HEX || !pk || !author || !op || !value ||
-        strlen(op) >= sizeof(e->op) ||
-        sodium_hex2bin(e->author_pk, 32, pk, strlen(pk), NULL, &n, NULL) != 0 || n != 32)
-        return RF_ERR_FORMAT;
-    memcpy(e->id, id, RF_STATE_ID_HEX + 1);
-    snprintf(e->author, sizeof(e->author), "%s", author);
-    snprintf(e->op, sizeof(e->op), "%s", op);
-    e->lamport = (uint64_t)json_integer_value(json_object_get(j, "lamport"));
-    e->roster = (uint32_t)json_integer_value(json_object_get(j, "roster"));
-    e->stored = (uint32_t)json_integer_value(json_object_get(j, "stored"));
-    e->day = (uint32_t)json_integer_value(json_object_get(j, "day"));
-    e->seq = json_integer_value(json_object_get(j, "seq"));
-    e->admin = json_is_true(json_object_get(j, "admin"));
-    e->value = json_incref(value);
-    return 0;
 }
 
 /* ---- digesting objects ---- */
@@ -354,7 +310,7 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
         char hx[65]; /* the signed bytes' hash (checkpoint.h): what this client verified */
         rf_ckpt_obj_hash(hash, plain->data, plain->len);
         sodium_bin2hex(hx, sizeof(hx), hash, 32);
-        json_t *d = json_pack("{sssoss}", "k", "event", "ev", ev_to_json(&ev), "h", hx);
+        json_t *d = json_pack("{sssoss}", "k", "event", "ev", rf_local_ev_to_json(&ev), "h", hx);
         rf_ev_clear(&ev);
         *verified = d != NULL;
         return d;
@@ -430,6 +386,9 @@ struct dslot {
     uint8_t grant[RF_GRANT_BYTES];
     int use_grant;
     struct rf_buf ct;
+    int v2;    /* an event version 2: ks holds its keys' sealed rows */
+    int moved; /* ... naming a key of another case */
+    struct rf_buf ks;
     /* results */
     int rc;         /* fatal (out of memory): the update stops */
     int skip;       /* names a roster not verified yet: no digest now */
@@ -438,6 +397,9 @@ struct dslot {
     int verified;   /* an event verified: hash is its signed bytes' (lckpt.h) */
     uint8_t hash[32];
     struct rf_buf row;
+    int ckey; /* a CASEKEY that checked out: ck and its sealed row krow to store */
+    struct rf_ccasekey ck;
+    struct rf_buf krow;
 };
 
 struct dpool {
@@ -449,7 +411,8 @@ struct dpool {
 
 struct digester {
     struct dpool *p;
-    struct rf_buf plain; /* secure, reused */
+    struct rf_buf plain;  /* secure, reused */
+    struct rf_ckeys keys; /* secure, reused: an event v2's keys */
     pthread_t th;
 };
 
@@ -469,9 +432,13 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
         return;
     }
     sl->pre = PRE_OPEN;
-    int rc = rf_thread_pick(l->c, l->k, o->seq, sl->grant, &sl->use_grant);
-    if (rc == 0)
-        rc = rf_cache_object_stream(l->c, o->seq, to_buf, &sl->ct);
+    int rc = rf_cache_object_stream(l->c, o->seq, to_buf, &sl->ct);
+    sl->v2 = rc == 0 && o->kind == RF_KIND_EVENT && sl->ct.len >= 3 &&
+             memcmp(sl->ct.data, "RFE", 3) == 0;
+    if (sl->v2) /* its case's keys with its key id, opened by the digester */
+        rc = rf_local_ev2_keys_read(l, o->case_id, &sl->ct, &sl->ks, &sl->moved);
+    else if (rc == 0)
+        rc = rf_thread_pick(l->c, l->k, o->seq, sl->grant, &sl->use_grant);
     if (rc != 0) {
         sl->pre = PRE_FAILED;
         sl->prerc = rc;
@@ -479,14 +446,15 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
 }
 
 /* The second half: any thread. */
-static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *plain)
+static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *plain,
+                        struct rf_ckeys *keys)
 {
     const struct rf_cobj *o = sl->o;
     char ad[48];
     uint8_t kind = 0;
     json_t *d = NULL;
     int rc = sl->prerc;
-    sl->rc = sl->skip = sl->notrecip = sl->unverified = sl->verified = 0;
+    sl->rc = sl->skip = sl->notrecip = sl->unverified = sl->verified = sl->ckey = 0;
     rf_buf_reset(&sl->row);
     if (sl->pre == PRE_FILE) {
         d = json_pack("{ss}", "k", "file");
@@ -497,7 +465,12 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
         goto seal;
     }
     rf_buf_reset(plain);
-    if (sl->pre == PRE_OPEN) {
+    if (sl->pre == PRE_OPEN && sl->v2) { /* a moved one: refused below, as a v1 one is */
+        rc = sl->moved
+                 ? RF_ERR_DECRYPT
+                 : rf_local_ev2_open(l, o->case_id, &sl->ks, keys, sl->ct.data, sl->ct.len, plain);
+        kind = RF_KIND_EVENT;
+    } else if (sl->pre == PRE_OPEN) {
         struct rf_open *op = NULL;
         rc = sl->use_grant
                  ? rf_open_new_grant(&op, sl->grant, l->k->box_pk, l->k->box_sk, to_buf, plain)
@@ -515,8 +488,13 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
         rf_buf_reset(plain);
         return;
     }
-    if (rc != 0)
+    if (rc != 0 && sl->v2) /* the case's key does not open it: counted as a refused event */
+        d = json_pack("{ssss}", "k", "event", "error",
+                      "does not open with the case's key: moved from another case or altered");
+    else if (rc != 0)
         d = json_pack("{ssss}", "k", "broken", "error", rf_strerror(rc));
+    else if (kind == RF_KIND_CASEKEY)
+        d = rf_local_casekey_digest(l, o, plain, &sl->ck, &sl->krow, &sl->ckey);
     else
         d = digest_of(l, o, kind, plain, &sl->skip, sl->hash, &sl->verified);
     rf_buf_reset(plain);
@@ -544,7 +522,7 @@ static void *digester_run(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (i >= p->n)
             break;
-        digest_work(p->l, &p->slots[i], &w->plain);
+        digest_work(p->l, &p->slots[i], &w->plain, &w->keys);
     }
     return NULL;
 }
@@ -600,12 +578,18 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
     for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
         rf_buf_init(&slots[i].ct, PLAIN_MAX * 2);
         rf_buf_init(&slots[i].row, ROW_MAX);
+        rf_buf_init(&slots[i].ks, 16 * 4096);
+        rf_buf_init(&slots[i].krow, 4096);
     }
+    int nomem = 0;
     for (int t = 0; t < nthreads; t++) {
         ws[t].p = &p;
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
+        nomem |= rf_ckeys_init(&ws[t].keys, 16) != 0;
     }
-    int rc = rf_lckpt_begin(&l->run, l->c, l->use_set ? &l->use : NULL, objs, n), cur = 0;
+    int rc = nomem ? RF_ERR_NOMEM
+                   : rf_lckpt_begin(&l->run, l->c, l->use_set ? &l->use : NULL, objs, n),
+        cur = 0;
     size_t first = 0, k = 0;
     if (rc == 0)
         read_batch(l, objs, n, 0, slots, &k);
@@ -644,8 +628,11 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
             }
             if (unverified && sl->unverified)
                 (*unverified)++;
-            rc =
-                rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data, sl->row.len);
+            if (sl->ckey)
+                rc = rf_cache_casekey_put(l->c, &sl->ck, sl->krow.data, sl->krow.len);
+            if (rc == 0)
+                rc = rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data,
+                                         sl->row.len);
         }
         first += k;
         k = knext;
@@ -653,16 +640,31 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         if (l->run.mismatch)
             break; /* rolled back and digested again (rf_local_update_after) */
     }
-    for (int t = 0; t < nthreads; t++)
+    for (int t = 0; t < nthreads; t++) {
         rf_buf_free(&ws[t].plain);
+        rf_ckeys_free(&ws[t].keys);
+    }
     for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
         rf_buf_free(&slots[i].ct);
         rf_buf_free(&slots[i].row);
+        rf_buf_free(&slots[i].ks);
+        rf_buf_free(&slots[i].krow);
     }
     free(slots);
     pthread_mutex_destroy(&p.mu);
     if (rc == 0)
         rc = rf_lckpt_end(&l->run, l->c);
+    return rc;
+}
+
+/* The CASEKEY objects objs[0..nkeys) first (their keys stored), then the
+ * rest, whose events version 2 open with them (rf_local_casekey_order). */
+static int digest_passes(struct rf_local *l, const struct rf_cobj *objs, size_t n, size_t nkeys,
+                         int threads, unsigned *unv)
+{
+    int rc = nkeys > 0 ? digest_all(l, objs, nkeys, threads, unv) : 0; /* no event: no mismatch */
+    if (rc == 0 && n > nkeys)
+        rc = digest_all(l, objs + nkeys, n - nkeys, threads, unv);
     return rc;
 }
 
@@ -718,7 +720,7 @@ static int on_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
     if (strcmp(k, "event") == 0) {
         json_t *ej = json_object_get(d, "ev");
         struct rf_ev e;
-        if (ej && ev_from_json(&e, ej) == 0) {
+        if (ej && rf_local_ev_from_json(&e, ej) == 0) {
             rc = push_ev(g, &e);
             if (rc != 0)
                 rf_ev_clear(&e);
@@ -762,8 +764,7 @@ static int gather_outbox(struct gather *g, const char *case_id)
         rc = rf_cache_outbox_get(g->l->c, ob[i].id, &env);
         if (rc != 0)
             break;
-        if (rf_envelope_open(&plain, &kind, g->l->k->box_pk, g->l->k->box_sk, env.data, env.len) !=
-                0 ||
+        if (rf_local_outbox_open(g->l, case_id, env.data, env.len, &kind, &plain) != 0 ||
             kind != RF_KIND_EVENT ||
             rf_state_event_verify(&e, plain.data, plain.len, case_id,
                                   (const struct rf_roster *const *)g->l->rosters, g->l->nrosters,
@@ -941,11 +942,6 @@ int rf_local_board_fill(struct rf_local *l, size_t *built)
     return rc;
 }
 
-struct rf_cache *rf_local_cache(const struct rf_local *l)
-{
-    return l->c;
-}
-
 int rf_local_case_read_outbox(struct rf_local *l, const char *case_id, struct rf_case_rows *r)
 {
     rf_case_rows_reset(r);
@@ -1117,6 +1113,10 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         rc = rf_cache_digested_advance(l->c, NULL);
         goto out;
     }
+    size_t nkeys = 0; /* CASEKEY objects first: the events after them use their keys */
+    rc = rf_local_casekey_order(l, &objs, &n, &nkeys);
+    if (rc != 0)
+        goto out;
     dirty = malloc(n * sizeof(*dirty));
     if (!dirty) {
         rc = RF_ERR_NOMEM;
@@ -1130,9 +1130,9 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
             memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
     unsigned unv = 0;
     rc = rf_cache_begin(l->c);
+    int threads = rf_local_digest_threads ? rf_local_digest_threads : digest_cpus();
     if (rc == 0)
-        rc = digest_all(l, objs, n,
-                        rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(), &unv);
+        rc = digest_passes(l, objs, n, nkeys, threads, &unv);
     if (rc == 0 && l->run.mismatch) {
         /* nothing digested on the checkpoint's word stays: all again, every
          * signature verified */
@@ -1143,9 +1143,7 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         unv = 0;
         rc = rf_cache_begin(l->c);
         if (rc == 0)
-            rc =
-                digest_all(l, objs, n,
-                           rf_local_digest_threads ? rf_local_digest_threads : digest_cpus(), &unv);
+            rc = digest_passes(l, objs, n, nkeys, threads, &unv);
     }
     if (rc == 0 && l->run.use)
         l->res.by_ckpt = l->run.by_ckpt;
@@ -1154,9 +1152,7 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     if (rc == 0)
         rc = rf_cache_summaries_bulk(l->c, 1);
     if (rc == 0)
-        rc =
-            rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd,
-                                 rf_local_digest_threads ? rf_local_digest_threads : digest_cpus());
+        rc = rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd, threads);
     rf_cache_summaries_bulk(l->c, 0);
     if (rc == 0)
         rc = rf_cache_digested_advance(l->c, NULL);
@@ -1182,28 +1178,5 @@ int rf_local_summary(struct rf_local *l, const char *case_id, json_t **out)
     if (rc == 0)
         rc = open_json(l, ad, b.data, b.len, out);
     rf_buf_free(&b);
-    return rc;
-}
-
-int rf_local_team(struct rf_local *l, json_t **out)
-{
-    int rc = rf_local_summary(l, RF_STATE_TEAMCONFIG, out);
-    if (rc == RF_ERR_NOT_FOUND) {
-        *out = rf_state_team(NULL, 0);
-        rc = *out ? 0 : RF_ERR_NOMEM;
-    }
-    return rc;
-}
-
-int rf_local_lamport(struct rf_local *l, const char *case_id, uint64_t *out)
-{
-    struct rf_ev *ev = NULL;
-    size_t n = 0;
-    *out = 0;
-    int rc = rf_local_events(l, case_id, &ev, &n, NULL);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (ev[i].lamport > *out)
-            *out = ev[i].lamport;
-    rf_local_events_free(ev, n);
     return rc;
 }

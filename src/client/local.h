@@ -103,4 +103,55 @@ int rf_local_lamport(struct rf_local *l, const char *case_id, uint64_t *out);
 /* Lower-cases UTF-8 s (for search) into a malloc'd string. */
 char *rf_local_fold(const char *s);
 
+/* ---- case keys (local_casekey.c; docs/protocol.md section 12) ---- */
+struct rf_cache *rf_local_cache(const struct rf_local *l);
+const struct rf_staff_keys *rf_local_keys(const struct rf_local *l);
+#define RF_CKEYS_MAX 64 /* keys of one case held at once (the opener tries 16 per id) */
+/* A set of case keys in memory: keys in sodium_malloc memory (allocated
+ * once, at init), wiped at reset and free; rows say whose each key is. */
+struct rf_ckeys {
+    uint8_t (*keys)[32]; /* secure */
+    uint8_t (*ids)[8];
+    struct rf_ccasekey *rows;
+    size_t n, cap;
+    struct rf_buf scratch; /* secure: one opened row */
+};
+int rf_ckeys_init(struct rf_ckeys *ks, size_t cap);
+void rf_ckeys_reset(struct rf_ckeys *ks);
+void rf_ckeys_free(struct rf_ckeys *ks);
+/* Opens a sealed casekeys row of case_id into ks (skipped quietly when it
+ * does not open, is not a CASEKEY of the case or ks is full). */
+int rf_ckeys_add(const struct rf_local *l, struct rf_ckeys *ks, const struct rf_ccasekey *row,
+                 const uint8_t *sealed, size_t n);
+/* Loads every key of case_id (keyid NULL) or those with keyid into ks (reset first). */
+int rf_local_casekeys_load(struct rf_local *l, const char *case_id, const uint8_t *keyid,
+                           struct rf_ckeys *ks);
+/* Seals a CASEKEY plaintext (rf_casekey_encode's) for the cache's casekeys row. */
+int rf_local_casekey_seal(const struct rf_local *l, const char *case_id, const uint8_t keyid[8],
+                          const uint8_t *plain, size_t n, struct rf_buf *out);
+/* The digest of an opened CASEKEY object o (plain, its plaintext): parsed,
+ * checked for its case and, if good, *ck and its sealed row (krow) to store,
+ * *ok = 1. Returns the digest JSON (NULL: out of memory). */
+json_t *rf_local_casekey_digest(const struct rf_local *l, const struct rf_cobj *o,
+                                const struct rf_buf *plain, struct rf_ccasekey *ck,
+                                struct rf_buf *krow, int *ok);
+/* The digest's first half for an event version 2 (on the thread that owns
+ * the database): the sealed rows of the keys named by ct's key id, each as
+ * u32 length || row || bytes, appended to out; none, and a key with that id
+ * held for another case: *moved (the event was moved from there). */
+int rf_local_ev2_keys_read(struct rf_local *l, const char *case_id, const struct rf_buf *ct,
+                           struct rf_buf *out, int *moved);
+/* The second half (any thread): opens the keys of rf_local_ev2_keys_read
+ * into ks, then the event into plain (rf_casekey_event_open). */
+int rf_local_ev2_open(const struct rf_local *l, const char *case_id, const struct rf_buf *sealed,
+                      struct rf_ckeys *ks, const uint8_t *ct, size_t n, struct rf_buf *plain);
+/* Opens a queued event of the outbox, v1 (envelope) or v2 (this client's
+ * case keys), into plain; *kind the envelope's kind (RF_KIND_EVENT for v2). */
+int rf_local_outbox_open(struct rf_local *l, const char *case_id, const uint8_t *p, size_t n,
+                         uint8_t *kind, struct rf_buf *plain);
+/* Puts the kind-9 objects of objs first (in seq order) and appends the
+ * unreadable events of their cases (they may open now); *nkeys the number
+ * of kind-9 objects. objs may be reallocated. */
+int rf_local_casekey_order(struct rf_local *l, struct rf_cobj **objs, size_t *n, size_t *nkeys);
+
 #endif

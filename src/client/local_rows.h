@@ -40,8 +40,6 @@ int rf_local_case_read(struct rf_local *l, const char *case_id, struct rf_case_r
 /* The same, but only r reset for case_id and its outbox: the caller adds
  * its digests and objects (a refresh of many cases reads them in a scan). */
 int rf_local_case_read_outbox(struct rf_local *l, const char *case_id, struct rf_case_rows *r);
-/* l's cache (on the thread that owns it). */
-struct rf_cache *rf_local_cache(const struct rf_local *l);
 /* Any thread: the summary from r's rows, sealed; r->rc says how it went. */
 void rf_local_case_build(struct rf_local *l, struct rf_case_rows *r);
 /* On the owning thread, in the caller's transaction: r's rows written. */
@@ -51,5 +49,9 @@ int rf_local_case_write(struct rf_local *l, const struct rf_case_rows *r);
  * in turn. */
 int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1], size_t n,
                          int nthreads);
+
+/* An event of a digest row as JSON, and back (local_ev.c). */
+json_t *rf_local_ev_to_json(const struct rf_ev *e);
+int rf_local_ev_from_json(struct rf_ev *e, json_t *j);
 
 #endif

@@ -306,6 +306,8 @@ static const struct {
     {"reply", "POST", "/api/v1/cases/", "/replies", 1},
     {"event", "POST", "/api/v1/cases/", "/events", 1},
     {"schedule", "POST", "/api/v1/cases/", "/schedule", 1},
+    {"casekey", "POST", "/api/v1/cases/", "/casekeys", 1},
+    {"settings", "POST", "/api/v1/settings", "", 0},
     {"enroll", "POST", "/api/v1/enroll", "", 0},
     {"token", "POST", "/api/v1/tokens", "", 0},
     {"roster", "POST", "/api/v1/roster", "", 0},

@@ -659,6 +659,7 @@ static const struct {
     {"/replies", CASE_REPLY},
     {"/events", CASE_EVENT},
     {"/schedule", CASE_SCHEDULE},
+    {"/casekeys", CASE_CASEKEY},
 };
 
 static int cases_post_headers(struct rf_req *r)
@@ -763,7 +764,7 @@ static int recipients_ok(struct api_state *s, const uint8_t (*ids)[RF_ENV_KEYID_
     for (size_t i = 0; i < nwant; i++)
         if (!id_in(ids, nids, want[i]))
             goto out;
-    if (s->mode == CASE_EVENT)
+    if (s->mode != CASE_REPLY) /* an event or a CASEKEY: exactly the roster */
         for (size_t i = 0; i < nids; i++)
             if (!id_in((const uint8_t(*)[RF_ENV_KEYID_BYTES])want, nwant, ids[i]))
                 goto out;
@@ -793,7 +794,7 @@ static int case_action_done(struct rf_req *r)
 }
 
 /* Submits s->ops[0] with its audit entry as one group; answers on failure. */
-static int submit_with_audit(struct rf_req *r, struct api_state *s, const char *action)
+int rf_api_submit_with_audit(struct rf_req *r, struct api_state *s, const char *action)
 {
     rf_api_audit_op_signed(&s->ops[1], s, action, s->target, NULL);
     return rf_api_submit(r, s, s->ops, 2, case_action_done);
@@ -801,7 +802,11 @@ static int submit_with_audit(struct rf_req *r, struct api_state *s, const char *
 
 static int envelope_end(struct rf_req *r, struct api_state *s)
 {
-    uint8_t want_kind = s->mode == CASE_EVENT ? RF_KIND_EVENT : RF_KIND_REPLY;
+    if (rf_api_is_ev2(s))
+        return rf_api_event_v2_end(r, s);
+    uint8_t want_kind = s->mode == CASE_EVENT     ? RF_KIND_EVENT
+                        : s->mode == CASE_CASEKEY ? RF_KIND_CASEKEY
+                                                  : RF_KIND_REPLY;
     struct rf_env_header h;
     uint8_t(*ids)[RF_ENV_KEYID_BYTES] = malloc(RF_ENV_MAX_RECIPIENTS * RF_ENV_KEYID_BYTES);
     if (!ids)
@@ -810,8 +815,9 @@ static int envelope_end(struct rf_req *r, struct api_state *s)
     if (rc != 0 || h.kind != want_kind || h.header_len >= s->total) {
         free(ids);
         return rf_api_error(r, 422, "bad_envelope",
-                            s->mode == CASE_EVENT ? "body is not an event envelope"
-                                                  : "body is not a reply envelope");
+                            s->mode == CASE_EVENT     ? "body is not an event envelope"
+                            : s->mode == CASE_CASEKEY ? "body is not a CASEKEY envelope"
+                                                      : "body is not a reply envelope");
     }
     int ok = 0;
     size_t nids = h.nrecip < RF_ENV_MAX_RECIPIENTS ? h.nrecip : RF_ENV_MAX_RECIPIENTS;
@@ -821,14 +827,18 @@ static int envelope_end(struct rf_req *r, struct api_state *s)
         return rf_api_store_error(r, rc);
     if (!ok)
         return rf_api_error(r, 422, "recipients",
-                            s->mode == CASE_EVENT
-                                ? "an event must be sealed to exactly the roster's members"
+                            s->mode != CASE_REPLY
+                                ? "an event or a case key must be sealed to exactly the roster's "
+                                  "members"
                                 : "reply must be sealed to the person and every roster member");
 
     rc = rf_op_object_put(&s->ops[0], s->src.id, want_kind, s->put);
     if (rc != 0)
         return rf_api_store_error(r, rc);
-    return submit_with_audit(r, s, s->mode == CASE_EVENT ? "event" : "reply");
+    return rf_api_submit_with_audit(r, s,
+                                    s->mode == CASE_EVENT     ? "event"
+                                    : s->mode == CASE_CASEKEY ? "casekey"
+                                                              : "reply");
 }
 
 /* {"closed": true} schedules the case's deletion for today + the instance's
@@ -850,7 +860,7 @@ static int schedule_end(struct rf_req *r, struct api_state *s)
         return rf_api_store_error(r, rc);
     s->schedule_day = close_it ? rf_store_today() + ret.retention_days : 0;
     rf_op_case_schedule(&s->ops[0], s->src.id, s->schedule_day);
-    return submit_with_audit(r, s, "schedule");
+    return rf_api_submit_with_audit(r, s, "schedule");
 }
 
 static int cases_post_end(struct rf_req *r)
@@ -1039,6 +1049,9 @@ const struct rf_route rf_api_routes[] = {
     {"GET", "/api/v1/checkpoint", 0, 0, member_headers, NULL, rf_api_ckpt_get_end},
     {"POST", "/api/v1/checkpoint", 0, API_JSON_MAX, rf_api_admin_headers, rf_api_json_body,
      rf_api_ckpt_post_end},
+    {"GET", "/api/v1/settings", 0, 0, member_headers, NULL, rf_api_settings_get_end},
+    {"POST", "/api/v1/settings", 0, API_JSON_MAX, rf_api_admin_headers, rf_api_json_body,
+     rf_api_settings_post_end},
     {"GET", "/api/v1/objects", 0, 0, member_headers, NULL, objects_end},
     {"GET", "/api/v1/objects/data", 0, 0, member_headers, NULL, rf_api_objects_data_end},
     {"GET", "/api/v1/objects/", RF_ROUTE_PREFIX, 0, member_headers, NULL, object_end},

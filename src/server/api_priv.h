@@ -1,7 +1,8 @@
 /*
  * api_priv.h - what the staff API's files share (api.c: authentication,
  * replies, events, schedule, enrollment, objects; api_team.c: tokens, staff,
- * roster publishing, grants, audit log). Nothing outside src/server/api*.c
+ * roster publishing, grants, audit log; api_casekey.c: events version 2,
+ * CASEKEY objects, the team's settings). Nothing outside src/server/api*.c
  * includes it.
  *
  * Every request has one api_state (rf_req_state), made by rf_api_auth once
@@ -45,7 +46,7 @@ enum api_auth {
 
 enum api_nonce_state { NONCE_NONE = 0, NONCE_PENDING, NONCE_DONE };
 
-enum api_case_mode { CASE_REPLY = 1, CASE_EVENT, CASE_SCHEDULE };
+enum api_case_mode { CASE_REPLY = 1, CASE_EVENT, CASE_SCHEDULE, CASE_CASEKEY };
 
 struct api_state {
     crypto_generichash_state hs; /* first: needs 64-byte alignment */
@@ -69,6 +70,7 @@ struct api_state {
     struct rf_op ops[2];
     int submit_rc;         /* the committer refused the ops (rf_api_submit) */
     uint32_t schedule_day; /* POST schedule: the deletion day asked for (0: cancel) */
+    uint8_t setting[1];    /* POST settings: the value stored (the op borrows it) */
     char target[RF_AUDIT_TARGET_MAX + 1];
     /* enrollment: token use, staff key, roster v1 (first admin), audit */
     struct rf_op enroll_ops[4];
@@ -148,6 +150,18 @@ int rf_api_grants_get_end(struct rf_req *r);
 int rf_api_grants_post_headers(struct rf_req *r);
 int rf_api_grants_post_end(struct rf_req *r);
 int rf_api_audit_end(struct rf_req *r);
+/* Submits s->ops[0] with its signed audit entry (action) as one group and
+ * answers {"seq"} (api.c). */
+int rf_api_submit_with_audit(struct rf_req *r, struct api_state *s, const char *action);
+/* ---- api_casekey.c ---- */
+/* Whether the case POST's body starts as an event version 2 ("RFE"). */
+int rf_api_is_ev2(const struct api_state *s);
+/* Stores an event version 2 once its size and magic check out. */
+int rf_api_event_v2_end(struct rf_req *r, struct api_state *s);
+/* The team's event format (1 when not set). */
+int rf_api_event_format(struct rf_store *st, int *format);
+int rf_api_settings_get_end(struct rf_req *r);
+int rf_api_settings_post_end(struct rf_req *r);
 /* ---- api_ckpt.c ---- */
 #define RF_API_CKPT_SETTING "team.checkpoint" /* the 153 bytes of the latest */
 int rf_api_ckpt_get_end(struct rf_req *r);

@@ -15,6 +15,7 @@
  *                     session_idle_s u32 | connections_max u32 |
  *                     connection_timeout_s u32 | api_body_max u64 (57 bytes)
  *   "instance.retention" retention and inactivity days (server/purge.h)
+ *   "team.event_format" one ASCII digit, "1" or "2" (api_casekey.c; init writes "2")
  * The KDF setting holds the lookup key: it is read into sodium_malloc memory
  * and the buffer it came through is wiped.
  *
@@ -431,6 +432,12 @@ static int cmd_init(int argc, char **argv)
         struct rf_retention days = {(uint32_t)retention, (uint32_t)inactivity};
         rc = rf_retention_put(st, &days);
     }
+    if (rc == 0) { /* a new team's clients all read events version 2 (protocol.md 12) */
+        rf_buf_reset(&b);
+        rc = rf_buf_put(&b, "2", 1); /* one ASCII digit (api_casekey.c) */
+    }
+    if (rc == 0)
+        rc = put_setting(st, "team.event_format", &b);
     if (rc != 0) {
         say_err("cannot write the instance settings", rc);
         goto out;

@@ -59,6 +59,9 @@ def test():
     approve(alice, bob, as_admin=True)
     carol = invite(srv, alice, "Carol")
     approve(alice, carol)
+    # about version 1 envelopes (Carol's queued envelope stored by a
+    # compromised server): the team writes format 1 (docs/protocol.md 12)
+    alice.run("team", "event-format", "1")
     for m in (alice, bob, carol):
         m.run("sync")
     check(roster_version(alice) == 3, "roster 3: Alice and Bob admins, Carol a member")

@@ -174,7 +174,11 @@ def test():
     checked = 0
     for seq, kind in con.execute("SELECT seq, kind FROM objects WHERE seq > ?",
                                  (start,)).fetchall():
-        k, ids = envelope_header(object_bytes(srv, con, seq))
+        data = object_bytes(srv, con, seq)
+        if kind == 4 and data[:4] == b"RFE2":
+            checked += 1  # an event version 2: its case key's CASEKEY (kind 9) is checked
+            continue
+        k, ids = envelope_header(data)
         check(evil not in ids, "object #%d (kind %d) is not sealed to the server's key" %
               (seq, k), ids)
         checked += 1

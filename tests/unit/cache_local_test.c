@@ -10,6 +10,7 @@
 #include "client/cmd.h"
 #include "client/local.h"
 #include "client/out.h"
+#include "lib/casekey.h"
 #include "lib/err.h"
 #include "lib/roster.h"
 
@@ -273,7 +274,7 @@ static void version_3_home_gets_full_board_rows(void **state)
     sqlite3_close(db);
 
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 4);
+    assert_int_equal(user_version(path), 5);
     int64_t fill = 0;
     assert_int_equal(rf_cache_meta_get(t.c, "board_fill", &fill), 0);
     assert_int_equal(fill, 1);
@@ -297,9 +298,215 @@ static void version_3_home_gets_full_board_rows(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 4);
+    assert_int_equal(user_version(path), 5);
     assert_int_equal(mark(t.c), 0);
     home_free(&t);
+}
+
+/* A CASEKEY object of case_id for key K, sealed to Anna, at seq; and an
+ * event version 2 under K at seq2. */
+static void casekey_and_v2(struct home *t, int64_t seq, int64_t seq2, const char *case_id,
+                           const uint8_t key[RF_CASEKEY_BYTES], unsigned lamport)
+{
+    struct rf_buf plain, ev, ct;
+    char body[512], id[33];
+    uint8_t rid[16];
+    rf_buf_init(&plain, 4096);
+    rf_buf_init(&ev, 1 << 16);
+    rf_buf_init(&ct, 1 << 16);
+    assert_int_equal(rf_casekey_encode(&plain, t->anna, case_id, 1, key), 0);
+    seal_obj(t->c, seq, case_id, RF_KIND_CASEKEY, (const uint8_t(*)[32])t->pks, 1, plain.data,
+             plain.len);
+    randombytes_buf(rid, sizeof(rid));
+    sodium_bin2hex(id, sizeof(id), rid, sizeof(rid));
+    snprintf(body, sizeof(body),
+             "{\"v\":1,\"id\":\"%s\",\"lamport\":%u,\"roster\":1,\"author\":\"x\","
+             "\"day\":20100,\"op\":\"note\",\"value\":\"under a case key\"}",
+             id, lamport);
+    assert_int_equal(rf_event_sign(&ev, t->anna, case_id, (const uint8_t *)body, strlen(body)), 0);
+    assert_int_equal(rf_casekey_event_seal(&ct, key, case_id, ev.data, ev.len), 0);
+    struct rf_cobj o = {seq2, "", RF_KIND_EVENT, ct.len, 20100, 1};
+    snprintf(o.case_id, sizeof(o.case_id), "%s", case_id);
+    assert_int_equal(rf_cache_object_put(t->c, &o, ct.data, ct.len), 0);
+    rf_buf_free(&plain);
+    rf_buf_free(&ev);
+    rf_buf_free(&ct);
+}
+
+static size_t nevents(struct rf_local *l, const char *case_id)
+{
+    struct rf_ev *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(rf_local_events(l, case_id, &ev, &n, NULL), 0);
+    rf_local_events_free(ev, n);
+    return n;
+}
+
+/* Cache version 4 -> 5: a home digested by version 4 (a CASEKEY object as
+ * "other", an event version 2 as broken) gets the casekeys table, loses
+ * those two digests only, its mark moves below them, and the next update
+ * reads the key and the event. */
+static void version_4_home_reads_case_keys(void **state)
+{
+    (void)state;
+    struct home t;
+    struct rf_local *l;
+    char path[PATH_MAX];
+    uint8_t key[RF_CASEKEY_BYTES];
+    rf_casekey_new(key);
+    home_new(&t, "v4");
+    assert_int_equal(rf_home_path(&t.h, "cache.db", path, sizeof(path)), 0);
+    intake(&t, 1, "abcde23456", "asylum", "high", 1);
+    ev(&t, 2, "abcde23456", 1, 1, "note", "an envelope");
+    casekey_and_v2(&t, 3, 4, "abcde23456", key, 2);
+    ev(&t, 5, "abcde23456", 1, 3, "note", "another envelope");
+    assert_int_equal(rf_cache_set_last_seq(t.c, 5), 0);
+    assert_int_equal(rf_local_new(&l, t.c, t.anna), 0);
+    assert_int_equal(rf_local_update(l, NULL), 0);
+    assert_int_equal(nevents(l, "abcde23456"), 3);
+    assert_int_equal(mark(t.c), 5);
+    /* as version 4 left it: no casekeys table, two digests that say nothing */
+    struct rf_buf junk;
+    rf_buf_init(&junk, 4096);
+    assert_int_equal(rf_local_seal(l, "digest:3", (const uint8_t *)"{\"k\":\"other\"}", 13, &junk),
+                     0);
+    assert_int_equal(rf_cache_digest_put(t.c, 3, "abcde23456", 1, junk.data, junk.len), 0);
+    rf_buf_reset(&junk);
+    assert_int_equal(rf_local_seal(l, "digest:4", (const uint8_t *)"{\"k\":\"broken\"}", 14, &junk),
+                     0);
+    assert_int_equal(rf_cache_digest_put(t.c, 4, "abcde23456", 1, junk.data, junk.len), 0);
+    rf_buf_free(&junk);
+    rf_local_free(l);
+    rf_cache_close(t.c);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TABLE casekeys; PRAGMA user_version = 4", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
+    assert_int_equal(user_version(path), 5);
+    assert_int_equal(mark(t.c), 2); /* below the first object to digest again */
+    assert_int_equal(undigested(t.c, INT64_MIN), BIT(3) | BIT(4));
+    assert_int_equal(rf_local_new(&l, t.c, t.anna), 0);
+    assert_int_equal(rf_local_update(l, NULL), 0);
+    assert_int_equal(nevents(l, "abcde23456"), 3);
+    assert_int_equal(mark(t.c), 5);
+    struct rf_ckeys ks;
+    assert_int_equal(rf_ckeys_init(&ks, RF_CKEYS_MAX), 0);
+    assert_int_equal(rf_local_casekeys_load(l, "abcde23456", NULL, &ks), 0);
+    assert_int_equal(ks.n, 1);
+    assert_memory_equal(ks.keys[0], key, RF_CASEKEY_BYTES);
+    assert_int_equal(ks.rows[0].seq, 3);
+    assert_int_equal(ks.rows[0].verified, 0); /* readers leave the signature to writers */
+    rf_ckeys_free(&ks);
+    rf_local_free(l);
+    home_free(&t);
+}
+
+struct keyrows {
+    struct rf_ccasekey k[8];
+    size_t n;
+};
+
+static int keyrow(void *ctx, const struct rf_ccasekey *k, const uint8_t *sealed, size_t n)
+{
+    struct keyrows *r = ctx;
+    assert_true(n > 0 && sealed != NULL);
+    r->k[r->n++] = *k;
+    return 0;
+}
+
+/* The casekeys table: a key made here (seq 0) listed first, the same key
+ * as the digest stores it (seq 7) beside it until the post says seq 7,
+ * which leaves one row, verified; flags set; the unreadable events of a
+ * case listed (to digest again when its key arrives); and K never in the
+ * clear on disk. */
+static void casekeys_table(void **state)
+{
+    (void)state;
+    struct home t;
+    struct rf_local *l;
+    struct keyrows r;
+    char path[PATH_MAX];
+    uint8_t key[RF_CASEKEY_BYTES], other[RF_CASEKEY_BYTES];
+    rf_casekey_new(key);
+    rf_casekey_new(other);
+    home_new(&t, "ck");
+    assert_int_equal(rf_local_new(&l, t.c, t.anna), 0);
+    struct rf_buf plain, row;
+    rf_buf_init(&plain, 4096);
+    rf_buf_init(&row, 4096);
+    assert_int_equal(rf_casekey_encode(&plain, t.anna, "abcde23456", 1, key), 0);
+    struct rf_ccasekey k = {"abcde23456", {0}, 0, 1, {0}, 1};
+    rf_casekey_id(k.keyid, key);
+    memcpy(k.maker, t.anna->sign_pk, 32);
+    assert_int_equal(rf_local_casekey_seal(l, "abcde23456", k.keyid, plain.data, plain.len, &row),
+                     0);
+    assert_int_equal(rf_cache_casekey_put(t.c, &k, row.data, row.len), 0);
+    struct rf_ccasekey d = k;
+    d.seq = 7;
+    d.verified = 0;
+    assert_int_equal(rf_cache_casekey_put(t.c, &d, row.data, row.len), 0);
+    assert_int_equal(rf_cache_casekey_put(t.c, &d, row.data, row.len), 0); /* once */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(rf_cache_casekeys(t.c, "abcde23456", NULL, keyrow, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.k[0].seq, 0);
+    assert_int_equal(r.k[1].seq, 7);
+    assert_int_equal(rf_cache_casekey_posted(t.c, "abcde23456", k.keyid, 7), 0);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(rf_cache_casekeys(t.c, "abcde23456", k.keyid, keyrow, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.k[0].seq, 7);
+    assert_int_equal(r.k[0].verified, 1);
+    assert_int_equal(rf_cache_casekey_set_verified(t.c, &r.k[0], -1), 0);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(rf_cache_casekeys(t.c, "abcde23456", NULL, keyrow, &r), 0);
+    assert_int_equal(r.k[0].verified, -1);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(rf_cache_casekeys(t.c, "zzzzz23456", NULL, keyrow, &r), 0);
+    assert_int_equal(r.n, 0);
+    /* a row of another case does not open as this case's (ad binds the case) */
+    struct rf_ckeys ks;
+    assert_int_equal(rf_ckeys_init(&ks, RF_CKEYS_MAX), 0);
+    struct rf_ccasekey moved = k;
+    snprintf(moved.case_id, sizeof(moved.case_id), "zzzzz23456");
+    assert_int_equal(rf_ckeys_add(l, &ks, &moved, row.data, row.len), 0);
+    assert_int_equal(ks.n, 0);
+    assert_int_equal(rf_ckeys_add(l, &ks, &k, row.data, row.len), 0);
+    assert_int_equal(ks.n, 1);
+    rf_ckeys_free(&ks);
+    /* unreadable events: an event under a key not held */
+    casekey_and_v2(&t, 8, 9, "abcde23456", other, 1);
+    assert_int_equal(rf_cache_digest_put(t.c, 8, "abcde23456", 0, NULL, 0), 0);
+    assert_int_equal(rf_cache_digest_put(t.c, 9, "abcde23456", 0, NULL, 0), 0);
+    struct rf_cobj *objs = NULL;
+    size_t n = 0;
+    assert_int_equal(rf_cache_unreadable_events(t.c, "abcde23456", &objs, &n), 0);
+    assert_int_equal(n, 1); /* the event, not the CASEKEY */
+    assert_int_equal(objs[0].seq, 9);
+    free(objs);
+    rf_buf_free(&plain);
+    rf_buf_free(&row);
+    rf_local_free(l);
+    rf_cache_close(t.c);
+    /* K is nowhere in the clear on disk */
+    const char *files[] = {"cache.db", "cache.db-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(rf_home_path(&t.h, files[i], path, sizeof(path)), 0);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        static uint8_t buf[1 << 22];
+        size_t got = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        for (size_t j = 0; j + RF_CASEKEY_BYTES <= got; j++)
+            assert_false(memcmp(buf + j, key, RF_CASEKEY_BYTES) == 0);
+    }
+    sodium_free(t.anna);
+    sodium_free(t.boris);
 }
 
 /* The listing both ways: from the board rows (rf_view_cases without a
@@ -473,6 +680,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digested_mark),
         cmocka_unit_test(version_3_home_gets_full_board_rows),
+        cmocka_unit_test(version_4_home_reads_case_keys),
+        cmocka_unit_test(casekeys_table),
         cmocka_unit_test(listing_from_board_rows_is_the_summaries),
         cmocka_unit_test(objects_pack),
     };

@@ -18,6 +18,7 @@
 #include "lib/roster.h"
 #include "client/net.h"
 #include "lib/apisig.h"
+#include "lib/casekey.h"
 #include "lib/envelope.h"
 #include "server/api_nonce.h"
 #include "server/httpd.h"
@@ -408,7 +409,11 @@ static void local_db_verified_and_sealed_at_rest(void **state)
  * summaries and the same count of refused events, over more objects than
  * one batch holds and with every kind of outcome mixed in: valid events,
  * a non-member's event, a tampered envelope, an object not sealed to this
- * caseworker, a file, an event naming a roster not verified yet. */
+ * caseworker, a file, an event naming a roster not verified yet; and
+ * events version 2 under case keys whose CASEKEY objects come batches
+ * after them (digested first), a case whose key is sealed to someone else
+ * (its v2 events unreadable), a case without any key, a CASEKEY moved to
+ * another case (broken) and a tampered v2 event. */
 struct digest_seen {
     const struct rf_local *l;
     json_t *out; /* {"seq": plaintext or null} */
@@ -471,7 +476,12 @@ static void local_db_parallel_digest_same_as_serial(void **state)
 
     /* more than two digest batches (DIGEST_BATCH 1024) and two summary
      * batches (REFRESH_BATCH 256, local_refresh.c) */
-    enum { NCASES = 600, NOBJ = 2600 };
+    enum { NCASES = 600, NOBJ = 2600, NALL = NOBJ + NCASES };
+    uint8_t(*ckeys)[RF_CASEKEY_BYTES] = sodium_malloc((size_t)NCASES * RF_CASEKEY_BYTES);
+    assert_non_null(ckeys);
+    for (int ci = 0; ci < NCASES; ci++)
+        rf_casekey_new(ckeys[ci]);
+    int v2 = 0;
     struct rf_home h[2];
     struct rf_cache *c[2];
     for (int k = 0; k < 2; k++) {
@@ -485,7 +495,7 @@ static void local_db_parallel_digest_same_as_serial(void **state)
     }
     unsigned lamport[NCASES] = {0};
     int refused = 0;
-    for (int64_t seq = 1; seq <= NOBJ; seq++) {
+    for (int64_t seq = 1; seq <= NALL; seq++) {
         int ci = (int)(seq % NCASES);
         char cid[RF_CASE_ID_LEN + 1], body[512], id[33];
         uint8_t rid[16];
@@ -501,7 +511,22 @@ static void local_db_parallel_digest_same_as_serial(void **state)
             author = eve; /* not on the roster: refused */
             refused++;
         }
-        if (seq <= NCASES) {
+        if (seq > NOBJ) {
+            /* the case keys, after every event: one per case but case 3 mod
+             * 7 (none), sealed to Eve for 5 mod 7, moved from the next case
+             * for 6 mod 7 */
+            kind = RF_KIND_CASEKEY;
+            char kcid[RF_CASE_ID_LEN + 1];
+            snprintf(kcid, sizeof(kcid), "case%06d", (ci % 7 == 6 ? ci + 1 : ci) % 1000000);
+            rf_buf_reset(&ev);
+            assert_int_equal(rf_casekey_encode(&ev, anna, kcid, 1, ckeys[ci]), 0);
+            assert_int_equal(rf_envelope_seal(&ct, kind,
+                                              (const uint8_t(*)[32])(ci % 7 == 5 ? evepk : pks), 1,
+                                              ev.data, ev.len),
+                             0);
+            if (ci % 7 == 3)
+                continue;
+        } else if (seq <= NCASES) {
             kind = RF_KIND_MESSAGE;
             snprintf(body, sizeof(body),
                      "{\"v\":1,\"type\":\"intake\",\"answers\":[{\"id\":\"need\",\"value\":"
@@ -523,12 +548,24 @@ static void local_db_parallel_digest_same_as_serial(void **state)
                      seq % 3 ? "called back" : "family");
             assert_int_equal(rf_event_sign(&ev, author, cid, (const uint8_t *)body, strlen(body)),
                              0);
-            /* one in 151 sealed to Eve only (not this caseworker's) */
-            assert_int_equal(rf_envelope_seal(&ct, kind,
-                                              (const uint8_t(*)[32])(seq % 151 ? pks : evepk), 1,
-                                              ev.data, ev.len),
-                             0);
-            if (seq % 307 == 0)
+            if (seq % 2 == 0 && seq % 53 == 0) { /* moved here from case ci + 7 */
+                int from = (ci + 7) % NCASES;
+                char fcid[RF_CASE_ID_LEN + 1];
+                snprintf(fcid, sizeof(fcid), "case%06d", from % 1000000);
+                rf_buf_reset(&ev);
+                assert_int_equal(
+                    rf_event_sign(&ev, author, fcid, (const uint8_t *)body, strlen(body)), 0);
+                assert_int_equal(rf_casekey_event_seal(&ct, ckeys[from], fcid, ev.data, ev.len), 0);
+            } else if (seq % 2 == 0) { /* version 2, under the case's key */
+                assert_int_equal(rf_casekey_event_seal(&ct, ckeys[ci], cid, ev.data, ev.len), 0);
+                v2++;
+            } else { /* one in 151 sealed to Eve only (not this caseworker's) */
+                assert_int_equal(rf_envelope_seal(&ct, kind,
+                                                  (const uint8_t(*)[32])(seq % 151 ? pks : evepk),
+                                                  1, ev.data, ev.len),
+                                 0);
+            }
+            if (seq % 307 == 0 || seq % 614 == 0)
                 ct.data[ct.len - 5] ^= 1; /* tampered: broken */
         }
         struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1};
@@ -566,7 +603,8 @@ static void local_db_parallel_digest_same_as_serial(void **state)
     }
     rf_local_digest_threads = 0;
     rf_local_refresh_scan_min = 0;
-    assert_true(unverified[0] >= (unsigned)refused / 2); /* Eve's (some sealed to her only) */
+    /* Eve's (some sealed to her only, some v2 in a case without a readable key) */
+    assert_true(unverified[0] >= (unsigned)refused / 4);
     assert_int_equal(unverified[0], unverified[1]);
     char *a = json_dumps(dump[0], JSON_SORT_KEYS | JSON_COMPACT);
     char *b = json_dumps(dump[1], JSON_SORT_KEYS | JSON_COMPACT);
@@ -577,6 +615,32 @@ static void local_db_parallel_digest_same_as_serial(void **state)
     assert_non_null(strstr(a, "\"k\\\":\\\"broken\\\""));
     assert_non_null(strstr(a, ":null")); /* not sealed to Anna: an unreadable row */
     assert_non_null(strstr(a, "{\\\"k\\\":\\\"event\\\",\\\"error\\\"")); /* refused */
+    assert_non_null(strstr(a, "\"k\\\":\\\"casekey\\\""));
+    assert_non_null(strstr(a, "a case key of another case"));
+    { /* v2 events read: case 2's events at even seqs are digested as events */
+        json_t *c2 = json_object_get(json_object_get(dump[0], "case000002"), "digests");
+        const char *e2 = json_string_value(json_object_get(c2, "602"));
+        assert_non_null(e2);
+        assert_non_null(strstr(e2, "\"k\":\"event\",\"ev\""));
+        /* case 10 (no key), case 12 (its key sealed to Eve), case 6 (its
+         * key moved from case 7): no readable digest of their v2 events */
+        json_t *c10 = json_object_get(json_object_get(dump[0], "case000010"), "digests");
+        json_t *c12 = json_object_get(json_object_get(dump[0], "case000012"), "digests");
+        json_t *c6 = json_object_get(json_object_get(dump[0], "case000006"), "digests");
+        assert_null(json_object_get(c10, "610"));
+        assert_null(json_object_get(c12, "612"));
+        assert_non_null(json_object_get(c12, "12")); /* its intake reads */
+        assert_null(json_object_get(c6, "606"));
+        const char *moved = json_string_value(json_object_get(c6, "3006"));
+        assert_non_null(moved);
+        assert_non_null(strstr(moved, "a case key of another case"));
+        /* an event v2 moved from case 43 (whose key is held): refused */
+        json_t *c36 = json_object_get(json_object_get(dump[0], "case000036"), "digests");
+        const char *ev36 = json_string_value(json_object_get(c36, "636"));
+        assert_non_null(ev36);
+        assert_non_null(strstr(ev36, "moved from another case"));
+    }
+    assert_true(v2 > 900);
     json_t *d0 =
         json_object_get(json_object_get(json_object_get(dump[0], "case000037"), "digests"), "997");
     assert_null(d0); /* names roster 5: no digest yet, on both */
@@ -588,6 +652,7 @@ static void local_db_parallel_digest_same_as_serial(void **state)
     rf_buf_free(&ct);
     rf_buf_free(&ev);
     free(r);
+    sodium_free(ckeys);
     sodium_free(anna);
     sodium_free(eve);
 }
@@ -742,7 +807,7 @@ static void local_db_board_rows(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 4);
+    assert_int_equal(sqlite3_column_int(st, 0), 5);
     sqlite3_finalize(st);
     /* a summary deleted: its board row goes with it */
     assert_int_equal(
