@@ -1,7 +1,7 @@
 /*
  * cache.c - the client's local SQLite cache (see cache.h).
  *
- * Schema (version 4, PRAGMA user_version):
+ * Schema (version 6, PRAGMA user_version):
  *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
  *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
  *           roster)
@@ -33,6 +33,11 @@
  *       of objects above it plus a look at the grants
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
+ *
+ * Versions 2 to 5 -> 6: board rows are packed (lib/boardrow.h, in place
+ * of JSON), so the rows already there are built again from their
+ * summaries (meta "board_fill", as 3 -> 4). Version 5 is another branch's
+ * (a table of its own); its upgrade runs first, then this one.
  *
  * Version 3 -> 4: board rows carry what `refuge cases` lists (checklist,
  * notes, first_day, urgency beside the version 3 fields), so the rows
@@ -97,14 +102,14 @@ static const char *const schema =
     "CREATE TRIGGER IF NOT EXISTS board_gone AFTER DELETE ON summaries BEGIN"
     " DELETE FROM board WHERE case_id = old.case_id; END;";
 
-#define CACHE_VERSION 4
+#define CACHE_VERSION 6
 
-/* Versions 2 and 3 -> 4: the board rows of the summaries already there are
- * built (again) by local.c, which has the key (the table itself is in the
- * schema). */
-static const char *const upgrade_to_4 =
+/* Versions 2 to 5 -> 6: the board rows of the summaries already there are
+ * built (again, packed) by local.c, which has the key (the table itself is
+ * in the schema). */
+static const char *const upgrade_to_6 =
     "INSERT OR REPLACE INTO meta(key, value) VALUES('board_fill', 1);"
-    "PRAGMA user_version = 4;";
+    "PRAGMA user_version = 6;";
 
 /* Takes a version-1 cache (objects without roster) to version 2 (and 4): the
  * objects are downloaded again at the next sync. Large objects' files are
@@ -115,7 +120,7 @@ static const char *const upgrade_1_2 =
     "DELETE FROM digests;"
     "DELETE FROM summaries;"
     "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max', 'digested');"
-    "PRAGMA user_version = 4;"; /* no summary left: no board row to build */
+    "PRAGMA user_version = 6;"; /* no summary left: no board row to build */
 
 static int cache_version(sqlite3 *db, int *v)
 {
@@ -151,10 +156,10 @@ static int upgrade(struct rf_cache *c)
         return rc;
     if (v > CACHE_VERSION)
         return RF_ERR_VERSION;
-    if (v == 2 || v == 3)
-        return sqlite3_exec(c->db, upgrade_to_4, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
+    if (v >= 2 && v <= 5)
+        return sqlite3_exec(c->db, upgrade_to_6, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
     if (has_roster_column(c->db)) /* created just now by the schema */
-        return sqlite3_exec(c->db, "PRAGMA user_version = 4", NULL, NULL, NULL) == SQLITE_OK
+        return sqlite3_exec(c->db, "PRAGMA user_version = 6", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
     if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||

@@ -86,6 +86,11 @@ int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *f, json_t **row
  * only the rows written since the last call. With a text filter it is
  * rf_view_cases (every summary opened: the board rows carry no text). */
 int rf_view_board(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
+/* A sealed board row (cache.h "board") opened into plain and unpacked
+ * (lib/boardrow.h) into the JSON object of its fields; plain is wiped
+ * after. NULL when it does not open or parse. */
+json_t *rf_view_board_json(struct rf_local *l, const char *case_id, const uint8_t *blob, size_t n,
+                           struct rf_buf *plain);
 /* Drops (wipes) the rows rf_view_board kept. */
 void rf_view_forget(void);
 /* A case's checklist as {item: bool} for every item of the team's
