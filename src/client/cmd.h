@@ -91,6 +91,17 @@ int rf_view_board(struct rf_ctx *x, const struct rf_view_filter *f, json_t **row
  * after. NULL when it does not open or parse. */
 json_t *rf_view_board_json(struct rf_local *l, const char *case_id, const uint8_t *blob, size_t n,
                            struct rf_buf *plain);
+/* The listing row (with "pending") of a board row's JSON r (with "case"
+ * set), as rf_view_cases makes it; NULL when vf's stage, tag or assignee
+ * leaves it out (vf->search is not looked at) or it lacks a field. */
+json_t *rf_view_listing_row(const struct rf_view_filter *vf, const json_t *team_checklist,
+                            json_t *r);
+/* `refuge cases` without --search, printed as it is read from the packed
+ * board rows (cmd_cases.c): text (json 0) or --json, byte for byte what
+ * rf_view_cases' rows print. */
+int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *f, int json);
+/* A JSON value (string or array of strings) as one sanitised line. */
+void rf_cmd_value_text(char *out, size_t cap, json_t *v);
 /* Drops (wipes) the rows rf_view_board kept. */
 void rf_view_forget(void);
 /* A case's checklist as {item: bool} for every item of the team's

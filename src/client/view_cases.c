@@ -458,6 +458,25 @@ static int on_board_listing(void *ctx, const char *case_id, int64_t gen, int64_t
     return 0;
 }
 
+json_t *rf_view_listing_row(const struct rf_view_filter *vf, const json_t *team_checklist,
+                            json_t *r)
+{
+    struct filter f = {.stage = vf->stage,
+                       .tag = vf->tag,
+                       .me = vf->assignee,
+                       .checklist = (json_t *)team_checklist};
+    if (!json_is_object(r) || !keep(&f, r))
+        return NULL;
+    json_t *row = case_row(&f, r);
+    if (row &&
+        json_object_set_new(row, "pending",
+                            json_boolean(json_integer_value(json_object_get(r, "pending")))) != 0) {
+        json_decref(row);
+        row = NULL;
+    }
+    return row;
+}
+
 /* The listing from the compact board rows (the same rows, fields and order
  * as from the summaries: the board rows carry every field a listing row
  * shows, cache version 4), read once in the listing's order: no summary is

@@ -1,0 +1,876 @@
+/*
+ * cmd_cases.c - `refuge cases`: the listing of the local case database.
+ *
+ * Without --search, the listing is printed as the packed board rows
+ * (lib/boardrow.h) are read, in the listing's order: each row opened into
+ * one reused secure buffer, parsed in place, filtered, and written as text
+ * cells or JSON without building a JSON value (no allocation per row). A
+ * row with a field that only JSON can hold (lib/boardrow.h tag JSON: an
+ * intake answer of another shape) takes the general route for itself:
+ * unpacked into jansson values, turned into the listing row by
+ * rf_view_listing_row, printed from them. With --search the rows come from
+ * the summaries (rf_view_cases) and are printed from jansson values. Every
+ * route prints the same bytes: the JSON is jansson's JSON_INDENT(2) |
+ * JSON_PRESERVE_ORDER form (strings escaped as jansson escapes them), the
+ * table the same cells (tests/e2e same_listing, tests/unit/cases_test.c).
+ *
+ * Plaintext lives in secure buffers only (the opened row, the table's cells,
+ * the output chunk, written to stdout with write(2) when full); the table
+ * needs every row before its column widths are known, so its cells are
+ * kept (about 100 bytes a case).
+ */
+#include "client/cmd.h"
+#include "client/out.h"
+#include "client/state.h"
+#include "lib/boardrow.h"
+#include "lib/err.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <unistr.h>
+
+#define COL_MAX 32
+#define CELL (COL_MAX * 4)
+#define OUT_CHUNK (64 * 1024)
+
+static const char *const colour_off = "\033[0m";
+static const char *const colour_head = "\033[1m";
+static const char *const colour_case = "\033[36m";
+static const char *const colour_stage = "\033[33m";
+
+enum {
+    C_CASE,
+    C_STAGE,
+    C_ASSIGNED,
+    C_DUE,
+    C_LAST,
+    C_MSGS,
+    C_NOTES,
+    C_CHECK,
+    C_NEED,
+    C_URG,
+    C_TAGS,
+    C_N
+};
+static const char *const heads[C_N] = {"CASE",  "STAGE", "ASSIGNED", "DUE",     "LAST", "MSGS",
+                                       "NOTES", "CHECK", "NEED",     "URGENCY", "TAGS"};
+static const int right[C_N] = {0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0};
+
+static void usage_cases(FILE *f)
+{
+    fputs("usage: refuge cases [--stage S] [--mine] [--tag T] [--search TEXT] [--json]\n"
+          "\n"
+          "Lists the cases in the local case database (run `refuge sync` first), most recent\n"
+          "activity first: stage, who is assigned, due date, counts, the checklist and the\n"
+          "intake's \"need\" and \"urgency\". Works offline; nothing is decrypted again.\n"
+          "  --stage S       only cases in stage S\n"
+          "  --mine          only cases assigned to you\n"
+          "  --tag T         only cases tagged T\n"
+          "  --search TEXT   only cases whose messages, replies, notes or tags contain TEXT\n"
+          "                  (any case; searched on this computer, never on the server)\n"
+          "  --json          one JSON object {\"cases\":[...]} (see docs/staff.md)\n",
+          f);
+}
+
+/* Terminal columns a sanitised string takes (code points; good enough for
+ * the Latin and Cyrillic text Refuge sees). */
+static size_t cols(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xc0) != 0x80;
+    return w;
+}
+
+void rf_cmd_value_text(char *out, size_t cap, json_t *v)
+{
+    out[0] = '\0';
+    if (json_is_string(v)) {
+        rf_out_safe_copy(out, cap, json_string_value(v));
+        return;
+    }
+    size_t i, len = 0;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e) || len + 3 >= cap)
+            continue;
+        if (len) {
+            memcpy(out + len, ", ", 3);
+            len += 2;
+        }
+        rf_out_safe_copy(out + len, cap - len, json_string_value(e));
+        len = strlen(out);
+    }
+}
+
+/* ------------------------------------------------------------ the output */
+
+/* Where the listing goes: a secure chunk written to stdout when full. */
+struct sink {
+    struct rf_buf b;
+    int failed;
+};
+
+static void sink_flush(struct sink *s)
+{
+    size_t off = 0;
+    while (!s->failed && off < s->b.len) {
+        ssize_t k = write(STDOUT_FILENO, s->b.data + off, s->b.len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            s->failed = 1;
+        else
+            off += (size_t)k;
+    }
+    rf_buf_reset(&s->b); /* wiped */
+}
+
+static void put(struct sink *s, const void *p, size_t n)
+{
+    if (s->b.len + n > OUT_CHUNK)
+        sink_flush(s);
+    if (n > OUT_CHUNK) { /* a long string: through the chunk in pieces */
+        for (size_t off = 0; off < n; off += OUT_CHUNK) {
+            size_t k = n - off < OUT_CHUNK ? n - off : OUT_CHUNK;
+            put(s, (const uint8_t *)p + off, k);
+        }
+        return;
+    }
+    if (rf_buf_put(&s->b, p, n) != 0)
+        s->failed = 1;
+}
+
+static void puts_s(struct sink *s, const char *str)
+{
+    put(s, str, strlen(str));
+}
+
+static void indent(struct sink *s, int depth)
+{
+    static const char spaces[] = "                                ";
+    put(s, "\n", 1);
+    put(s, spaces, (size_t)depth * 2 < sizeof(spaces) - 1 ? (size_t)depth * 2 : sizeof(spaces) - 1);
+}
+
+/* A JSON string as jansson writes it (no JSON_ENSURE_ASCII, no
+ * JSON_ESCAPE_SLASH): ", \ and control characters escaped, the rest as is. */
+static void json_str(struct sink *s, const uint8_t *p, size_t n)
+{
+    put(s, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(s, p + run, i - run);
+        run = i + 1;
+        char esc[8];
+        const char *t = c == '"'    ? "\\\""
+                        : c == '\\' ? "\\\\"
+                        : c == '\b' ? "\\b"
+                        : c == '\f' ? "\\f"
+                        : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r"
+                        : c == '\t' ? "\\t"
+                                    : NULL;
+        if (!t) {
+            snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)c);
+            t = esc;
+        }
+        puts_s(s, t);
+    }
+    put(s, p + run, n - run);
+    put(s, "\"", 1);
+}
+
+static void json_int(struct sink *s, int64_t v)
+{
+    char num[24];
+    int k = snprintf(num, sizeof(num), "%lld", (long long)v);
+    put(s, num, (size_t)k);
+}
+
+/* One packed value (any tag but JSON) at depth. */
+static void json_val(struct sink *s, const struct rf_boardrow_val *v, int depth)
+{
+    size_t off = 0, n, k = 0;
+    const uint8_t *p;
+    int flag;
+    switch (v->tag) {
+    case RF_BRT_STR:
+        json_str(s, v->p, v->len);
+        return;
+    case RF_BRT_INT:
+        json_int(s, v->i);
+        return;
+    case RF_BRT_STRS:
+    case RF_BRT_FLAGS:
+        if (v->count == 0) {
+            puts_s(s, v->tag == RF_BRT_STRS ? "[]" : "{}");
+            return;
+        }
+        put(s, v->tag == RF_BRT_STRS ? "[" : "{", 1);
+        while (rf_boardrow_next(v, &off, &p, &n, &flag)) {
+            if (k++)
+                put(s, ",", 1);
+            indent(s, depth + 1);
+            json_str(s, p, n);
+            if (v->tag == RF_BRT_FLAGS)
+                puts_s(s, flag ? ": true" : ": false");
+        }
+        indent(s, depth);
+        put(s, v->tag == RF_BRT_STRS ? "]" : "}", 1);
+        return;
+    default:
+        puts_s(s, "null");
+    }
+}
+
+/* ------------------------------------------------------------ the lister */
+
+struct check {
+    const uint8_t *key;
+    size_t n;
+    int val;
+};
+
+struct lister {
+    struct rf_local *l;
+    const struct rf_view_filter *vf;
+    const json_t *team_checklist;
+    int json;
+    struct rf_buf plain;   /* the opened row */
+    struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
+    struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
+    struct sink out;
+    struct check *team; /* the team's checklist items, once each, in order */
+    size_t nteam;
+    struct check *merged; /* one row's checklist */
+    size_t cap;
+    size_t total, shown, pending;
+    size_t w[C_N];
+    uint32_t day; /* the last day formatted, and its text */
+    char day_text[COL_MAX];
+    int rc;
+};
+
+static int str_is(const struct rf_boardrow_val *v, const char *s)
+{
+    size_t n = strlen(s);
+    return v->tag == RF_BRT_STR && v->len == n && memcmp(v->p, s, n) == 0;
+}
+
+static int list_has(const struct rf_boardrow_val *v, const char *s)
+{
+    size_t off = 0, n, len = strlen(s);
+    const uint8_t *p;
+    int flag;
+    if (v->tag != RF_BRT_STRS)
+        return 0;
+    while (rf_boardrow_next(v, &off, &p, &n, &flag))
+        if (n == len && memcmp(p, s, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether every string of the row is what jansson would have loaded
+ * (UTF-8 without NUL): else the row is damaged, as when it was JSON. */
+static int strings_ok(const struct rf_boardrow *br)
+{
+    for (int f = 0; f < RF_BR_NFIELDS; f++) {
+        const struct rf_boardrow_val *v = &br->f[f];
+        size_t off = 0, n;
+        const uint8_t *p;
+        int flag;
+        if (v->tag == RF_BRT_STR && (memchr(v->p, 0, v->len) || u8_check(v->p, v->len) != NULL))
+            return 0;
+        while (rf_boardrow_next(v, &off, &p, &n, &flag))
+            if (memchr(p, 0, n) || u8_check(p, n) != NULL)
+                return 0;
+    }
+    return 1;
+}
+
+/* The row's checklist: the team's items (false unless set), then the items
+ * set true on the case that the team does not list (rf_view_checklist). */
+static int merge_checklist(struct lister *ls, const struct rf_boardrow_val *set, size_t *m)
+{
+    size_t need = ls->nteam + set->count;
+    if (need > ls->cap) {
+        struct check *c = realloc(ls->merged, need * sizeof(*c));
+        if (!c)
+            return RF_ERR_NOMEM;
+        ls->merged = c;
+        ls->cap = need;
+    }
+    if (ls->nteam)
+        memcpy(ls->merged, ls->team, ls->nteam * sizeof(*ls->team));
+    *m = ls->nteam;
+    size_t off = 0, n;
+    const uint8_t *p;
+    int flag;
+    if (set->tag != RF_BRT_FLAGS)
+        return 0; /* not an object: nothing set */
+    while (rf_boardrow_next(set, &off, &p, &n, &flag)) {
+        size_t j = 0;
+        while (j < *m && !(ls->merged[j].n == n && memcmp(ls->merged[j].key, p, n) == 0))
+            j++;
+        if (j < *m)
+            ls->merged[j].val = flag;
+        else if (flag)
+            ls->merged[(*m)++] = (struct check){p, n, 1};
+    }
+    return 0;
+}
+
+static const char *cstr(struct lister *ls, const uint8_t *p, size_t n)
+{
+    rf_buf_reset(&ls->scratch);
+    if (rf_buf_put(&ls->scratch, p, n) != 0 || rf_buf_cstr(&ls->scratch) != 0)
+        return "";
+    return (const char *)ls->scratch.data;
+}
+
+static void safe_val(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+{
+    rf_out_safe_copy(out, cap, v->tag == RF_BRT_STR ? cstr(ls, v->p, v->len) : NULL);
+}
+
+/* join_list of the JSON route: names joined by ",", "-" for none. */
+static void join_names(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+{
+    size_t off = 0, n, len = 0, i = 0;
+    const uint8_t *p;
+    int flag;
+    out[0] = '\0';
+    while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
+        char one[CELL];
+        rf_out_safe_copy(one, sizeof(one), cstr(ls, p, n));
+        int k = snprintf(out + len, cap - len, "%s%s", i++ ? "," : "", one);
+        if (k < 0 || (size_t)k >= cap - len)
+            break;
+        len += (size_t)k;
+    }
+    if (!out[0])
+        snprintf(out, cap, "-");
+}
+
+/* rf_cmd_value_text of a packed value, "-" for none. */
+static void value_cell(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+{
+    size_t off = 0, n, len = 0;
+    const uint8_t *p;
+    int flag;
+    out[0] = '\0';
+    if (v->tag == RF_BRT_STR)
+        rf_out_safe_copy(out, cap, cstr(ls, v->p, v->len));
+    while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
+        if (len + 3 >= cap)
+            continue;
+        if (len) {
+            memcpy(out + len, ", ", 3);
+            len += 2;
+        }
+        rf_out_safe_copy(out + len, cap - len, cstr(ls, p, n));
+        len = strlen(out);
+    }
+    if (!out[0])
+        snprintf(out, cap, "-");
+}
+
+static void day_cell(struct lister *ls, char *out, uint32_t day)
+{
+    if (day != ls->day || !ls->day_text[0]) {
+        rf_out_day(ls->day_text, sizeof(ls->day_text), day);
+        ls->day = day;
+    }
+    memcpy(out, ls->day_text, sizeof(ls->day_text));
+}
+
+static int64_t int_of(const struct rf_boardrow_val *v)
+{
+    return v->tag == RF_BRT_INT ? v->i : 0;
+}
+
+/* Keeps one row's cells (and their widths) for the table. */
+static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
+{
+    for (int c = 0; c < C_N; c++) {
+        size_t w = cols(row[c]);
+        if (w > ls->w[c])
+            ls->w[c] = w;
+        if (rf_buf_put(&ls->cells, row[c], strlen(row[c]) + 1) != 0)
+            ls->rc = RF_ERR_NOMEM;
+    }
+    ls->pending += pending != 0;
+    sodium_memzero(row, sizeof(char[C_N][CELL]));
+}
+
+static void text_row(struct lister *ls, const char *case_id, const struct rf_boardrow *br,
+                     const struct check *m, size_t nm, int pending)
+{
+    char row[C_N][CELL];
+    const struct rf_boardrow_val *f = br->f;
+    unsigned done = 0;
+    uint32_t due = 0;
+    for (size_t i = 0; i < nm; i++)
+        done += m[i].val != 0;
+    rf_out_safe_copy(row[C_CASE], COL_MAX, case_id);
+    safe_val(ls, row[C_STAGE], COL_MAX, &f[RF_BR_STAGE]);
+    if (pending)
+        strncat(row[C_STAGE], "*", 2);
+    join_names(ls, row[C_ASSIGNED], COL_MAX, &f[RF_BR_ASSIGNED]);
+    const char *d =
+        f[RF_BR_DUE].tag == RF_BRT_STR ? cstr(ls, f[RF_BR_DUE].p, f[RF_BR_DUE].len) : NULL;
+    snprintf(row[C_DUE], COL_MAX, "%s", d && rf_state_date(d, &due) ? d : "-");
+    day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY]));
+    snprintf(row[C_MSGS], COL_MAX, "%lld", (long long)int_of(&f[RF_BR_MESSAGES]));
+    snprintf(row[C_NOTES], COL_MAX, "%lld", (long long)int_of(&f[RF_BR_NOTES]));
+    snprintf(row[C_CHECK], COL_MAX, "%u/%u", done, (unsigned)nm);
+    value_cell(ls, row[C_NEED], COL_MAX, &f[RF_BR_NEED]);
+    value_cell(ls, row[C_URG], COL_MAX, &f[RF_BR_URGENCY]);
+    join_names(ls, row[C_TAGS], COL_MAX, &f[RF_BR_TAGS]);
+    keep_cells(ls, row, pending);
+}
+
+static void json_key(struct sink *s, const char *key)
+{
+    indent(s, 3);
+    put(s, "\"", 1);
+    puts_s(s, key);
+    puts_s(s, "\": ");
+}
+
+static void json_row(struct lister *ls, const char *case_id, const struct rf_boardrow *br,
+                     const struct check *m, size_t nm)
+{
+    struct sink *s = &ls->out;
+    const struct rf_boardrow_val *f = br->f;
+    static const struct rf_boardrow_val null_val = {.tag = RF_BRT_NULL};
+    puts_s(s, ls->shown ? ",\n    {" : "\n    {");
+    indent(s, 3);
+    puts_s(s, "\"case\": ");
+    json_str(s, (const uint8_t *)case_id, strlen(case_id));
+    static const struct {
+        const char *key;
+        int field;
+    } order[] = {
+        {"stage", RF_BR_STAGE},
+        {"assigned", RF_BR_ASSIGNED},
+        {"tags", RF_BR_TAGS},
+        {"due", RF_BR_DUE},
+        {"checklist", -1},
+        {"notes", RF_BR_NOTES},
+        {"messages", RF_BR_MESSAGES},
+        {"files", RF_BR_FILES},
+        {"replies", RF_BR_REPLIES},
+        {"first_day", RF_BR_FIRST_DAY},
+        {"last_day", RF_BR_LAST_DAY},
+        {"need", RF_BR_NEED},
+        {"urgency", RF_BR_URGENCY},
+    };
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        put(s, ",", 1);
+        json_key(s, order[k].key);
+        if (order[k].field == RF_BR_DUE) {
+            json_val(s, f[RF_BR_DUE].tag == RF_BRT_STR ? &f[RF_BR_DUE] : &null_val, 3);
+        } else if (order[k].field >= 0) {
+            json_val(s, &f[order[k].field], 3);
+        } else if (nm == 0) {
+            puts_s(s, "{}");
+        } else {
+            put(s, "{", 1);
+            for (size_t i = 0; i < nm; i++) {
+                if (i)
+                    put(s, ",", 1);
+                indent(s, 4);
+                json_str(s, m[i].key, m[i].n);
+                puts_s(s, m[i].val ? ": true" : ": false");
+            }
+            indent(s, 3);
+            put(s, "}", 1);
+        }
+    }
+    indent(s, 2);
+    put(s, "}", 1);
+}
+
+/* ------------------------------------------- rows only JSON can hold */
+
+/* The text cells of a listing row made of jansson values (as rf_view_cases
+ * makes it, "pending" removed). */
+static void json_cells(struct lister *ls, json_t *r, int pending)
+{
+    char row[C_N][CELL];
+    unsigned done = 0, total = 0;
+    const char *key;
+    json_t *v;
+    size_t i;
+    json_object_foreach(json_object_get(r, "checklist"), key, v)
+    {
+        total++;
+        done += json_is_true(v);
+    }
+    rf_out_safe_copy(row[C_CASE], COL_MAX, json_string_value(json_object_get(r, "case")));
+    rf_out_safe_copy(row[C_STAGE], COL_MAX, json_string_value(json_object_get(r, "stage")));
+    if (pending)
+        strncat(row[C_STAGE], "*", 2);
+    for (int c = C_ASSIGNED; c == C_ASSIGNED || c == C_TAGS; c = c == C_ASSIGNED ? C_TAGS : C_N) {
+        size_t len = 0;
+        row[c][0] = '\0';
+        json_array_foreach(json_object_get(r, c == C_ASSIGNED ? "assigned" : "tags"), i, v)
+        {
+            char one[CELL];
+            rf_out_safe_copy(one, sizeof(one), json_string_value(v));
+            int k = snprintf(row[c] + len, COL_MAX - len, "%s%s", i ? "," : "", one);
+            if (k < 0 || (size_t)k >= COL_MAX - len)
+                break;
+            len += (size_t)k;
+        }
+        if (!row[c][0])
+            snprintf(row[c], COL_MAX, "-");
+    }
+    uint32_t due = 0;
+    json_t *dv = json_object_get(r, "due");
+    snprintf(row[C_DUE], COL_MAX, "%s",
+             json_is_string(dv) && rf_state_date(json_string_value(dv), &due)
+                 ? json_string_value(dv)
+                 : "-");
+    day_cell(ls, row[C_LAST], (uint32_t)json_integer_value(json_object_get(r, "last_day")));
+    snprintf(row[C_MSGS], COL_MAX, "%lld",
+             (long long)json_integer_value(json_object_get(r, "messages")));
+    snprintf(row[C_NOTES], COL_MAX, "%lld",
+             (long long)json_integer_value(json_object_get(r, "notes")));
+    snprintf(row[C_CHECK], COL_MAX, "%u/%u", done, total);
+    rf_cmd_value_text(row[C_NEED], COL_MAX, json_object_get(r, "need"));
+    rf_cmd_value_text(row[C_URG], COL_MAX, json_object_get(r, "urgency"));
+    if (!row[C_NEED][0])
+        snprintf(row[C_NEED], COL_MAX, "-");
+    if (!row[C_URG][0])
+        snprintf(row[C_URG], COL_MAX, "-");
+    keep_cells(ls, row, pending);
+}
+
+/* A listing row of jansson values as one element of "cases" (depth 2):
+ * jansson's own indented dump, every line after the first indented 4 more. */
+static void json_value_row(struct lister *ls, json_t *r)
+{
+    char *d = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!d) {
+        ls->rc = RF_ERR_NOMEM;
+        return;
+    }
+    puts_s(&ls->out, ls->shown ? ",\n    " : "\n    ");
+    for (const char *p = d, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl) {
+            puts_s(&ls->out, p);
+            break;
+        }
+        put(&ls->out, p, (size_t)(nl - p) + 1);
+        put(&ls->out, "    ", 4);
+    }
+    rf_out_json_free(d); /* wiped */
+}
+
+static void general_row(struct lister *ls, const char *case_id, const struct rf_boardrow *br)
+{
+    json_t *r = rf_boardrow_to_json(br), *row = NULL;
+    if (r && json_object_set_new(r, "case", json_string(case_id)) == 0)
+        row = rf_view_listing_row(ls->vf, ls->team_checklist, r);
+    json_decref(r);
+    if (!row)
+        return; /* filtered out, or damaged: skipped */
+    int pending = json_is_true(json_object_get(row, "pending"));
+    json_object_del(row, "pending");
+    if (ls->json)
+        json_value_row(ls, row);
+    else
+        json_cells(ls, row, pending);
+    ls->shown++;
+    json_decref(row);
+}
+
+/* ------------------------------------------------------------- each row */
+
+static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
+                  const uint8_t *blob, size_t n)
+{
+    struct lister *ls = ctx;
+    struct rf_boardrow br;
+    (void)gen;
+    (void)last_seq;
+    if (!case_id || strlen(case_id) > RF_CASE_ID_LEN)
+        return 0; /* not a row local.c wrote (the desk's board skips it too) */
+    ls->total++;
+    rf_buf_reset(&ls->plain);
+    if (rf_local_board_open(ls->l, case_id, blob, n, &ls->plain) != 0 ||
+        rf_boardrow_parse(&br, ls->plain.data, ls->plain.len) != 0 || !strings_ok(&br))
+        return 0; /* a damaged row is skipped */
+    int general = 0;
+    for (int f = 0; f < RF_BR_NFIELDS; f++)
+        general |= br.f[f].tag == RF_BRT_JSON;
+    if (general) {
+        general_row(ls, case_id, &br);
+        return ls->rc;
+    }
+    const struct rf_view_filter *vf = ls->vf;
+    if ((vf->stage && !str_is(&br.f[RF_BR_STAGE], vf->stage)) ||
+        (vf->tag && !list_has(&br.f[RF_BR_TAGS], vf->tag)) ||
+        (vf->assignee && !list_has(&br.f[RF_BR_ASSIGNED], vf->assignee)))
+        return 0;
+    size_t nm = 0;
+    int rc = merge_checklist(ls, &br.f[RF_BR_CHECKLIST], &nm);
+    if (rc != 0)
+        return rc;
+    if (ls->json)
+        json_row(ls, case_id, &br, ls->merged, nm);
+    else
+        text_row(ls, case_id, &br, ls->merged, nm, int_of(&br.f[RF_BR_PENDING]) != 0);
+    ls->shown++;
+    return ls->rc;
+}
+
+/* The team's checklist items, each once, in order (keys are unique in the
+ * JSON route's object). */
+static int team_items(struct lister *ls)
+{
+    size_t i, n = json_array_size(ls->team_checklist);
+    json_t *v;
+    ls->team = calloc(n ? n : 1, sizeof(*ls->team));
+    if (!ls->team)
+        return RF_ERR_NOMEM;
+    json_array_foreach(ls->team_checklist, i, v)
+    {
+        const char *k = json_string_value(v);
+        size_t j = 0, len = k ? strlen(k) : 0;
+        if (!k)
+            continue;
+        while (j < ls->nteam && !(ls->team[j].n == len && memcmp(ls->team[j].key, k, len) == 0))
+            j++;
+        if (j == ls->nteam)
+            ls->team[ls->nteam++] = (struct check){(const uint8_t *)k, len, 0};
+    }
+    return 0;
+}
+
+static void pad_cell(struct sink *s, const char *c, size_t w, int right_aligned)
+{
+    static const char spaces[] = "                                ";
+    size_t k = cols(c), gap = w > k ? w - k : 0;
+    if (!right_aligned)
+        puts_s(s, c);
+    while (gap > 0) {
+        size_t g = gap < sizeof(spaces) - 1 ? gap : sizeof(spaces) - 1;
+        put(s, spaces, g);
+        gap -= g;
+    }
+    if (right_aligned)
+        puts_s(s, c);
+}
+
+/* The table: heads, then every kept row, columns as wide as their widest
+ * cell (print_table of before, byte for byte). */
+static void print_cells(struct lister *ls)
+{
+    struct sink *s = &ls->out;
+    int col = rf_out_colour(stdout);
+    for (int c = 0; c < C_N; c++)
+        if (strlen(heads[c]) > ls->w[c])
+            ls->w[c] = strlen(heads[c]);
+    if (col)
+        puts_s(s, colour_head);
+    for (int c = 0; c < C_N; c++) {
+        if (c)
+            put(s, "  ", 2);
+        if (c == C_N - 1 && !right[c])
+            puts_s(s, heads[c]);
+        else
+            pad_cell(s, heads[c], ls->w[c], right[c]);
+    }
+    if (col)
+        puts_s(s, colour_off);
+    put(s, "\n", 1);
+    const char *p = (const char *)ls->cells.data;
+    for (size_t i = 0; i < ls->shown; i++) {
+        for (int c = 0; c < C_N; c++) {
+            const char *on = !col           ? ""
+                             : c == C_CASE  ? colour_case
+                             : c == C_STAGE ? colour_stage
+                                            : "";
+            if (c)
+                put(s, "  ", 2);
+            puts_s(s, on);
+            if (c == C_N - 1 && !right[c])
+                puts_s(s, p);
+            else
+                pad_cell(s, p, ls->w[c], right[c]);
+            if (on[0])
+                puts_s(s, colour_off);
+            p += strlen(p) + 1;
+        }
+        put(s, "\n", 1);
+    }
+}
+
+static void lister_init(struct lister *ls, struct rf_ctx *x, const struct rf_view_filter *vf,
+                        int json)
+{
+    memset(ls, 0, sizeof(*ls));
+    ls->l = x->l;
+    ls->vf = vf;
+    ls->json = json;
+    rf_buf_init_secure(&ls->plain, RF_BOARDROW_MAX + 64);
+    rf_buf_init_secure(&ls->scratch, RF_BOARDROW_MAX + 1);
+    rf_buf_init_secure(&ls->cells, (size_t)1 << 34);
+    rf_buf_init_secure(&ls->out.b, OUT_CHUNK);
+    fflush(stdout); /* what stdio holds goes first */
+    if (json)
+        puts_s(&ls->out, "{\n  \"cases\": [");
+}
+
+/* Ends the listing (the table printed, or the JSON closed) when rc is 0,
+ * and frees (wipes) everything. */
+static int lister_finish(struct lister *ls, int rc)
+{
+    if (rc == 0)
+        rc = ls->rc;
+    if (rc == 0 && ls->json) {
+        puts_s(&ls->out, ls->shown ? "\n  ]\n}\n" : "]\n}\n");
+    } else if (rc == 0 && ls->shown == 0) {
+        puts_s(&ls->out, ls->total ? "No case matches.\n"
+                                   : "No cases on this computer. Run `refuge sync` to fetch "
+                                     "new ones.\n");
+    } else if (rc == 0) {
+        print_cells(ls);
+        if (ls->pending)
+            puts_s(&ls->out, "* has changes not sent yet (queued; `refuge sync` sends them)\n");
+    }
+    if (rc == 0)
+        sink_flush(&ls->out);
+    if (rc == 0 && ls->out.failed)
+        rc = RF_ERR_IO;
+    rf_buf_free(&ls->plain);
+    rf_buf_free(&ls->scratch);
+    rf_buf_free(&ls->cells);
+    rf_buf_free(&ls->out.b);
+    free(ls->team);
+    free(ls->merged);
+    return rc;
+}
+
+int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
+{
+    struct lister ls;
+    json_t *team = NULL;
+    lister_init(&ls, x, vf, json);
+    /* objects synced by an older version of refuge get their digests here */
+    int rc = vf->current ? 0 : rf_local_update(x->l, NULL);
+    if (rc == 0)
+        rc = rf_local_team(x->l, &team);
+    ls.team_checklist = json_object_get(team, "checklist");
+    if (rc == 0)
+        rc = team_items(&ls);
+    if (rc == 0)
+        rc = rf_cache_board_rows(x->c, on_row, &ls);
+    rc = lister_finish(&ls, rc);
+    json_decref(team);
+    return rc;
+}
+
+/* The listing from rf_view_cases' rows (jansson values): with --search. */
+static int print_rows(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
+{
+    struct lister ls;
+    json_t *rows = NULL, *row;
+    size_t total = 0, i;
+    int rc = rf_view_cases(x, vf, &rows, &total);
+    if (rc != 0)
+        return rc;
+    lister_init(&ls, x, vf, json);
+    ls.total = total;
+    json_array_foreach(rows, i, row)
+    {
+        int pending = json_is_true(json_object_get(row, "pending"));
+        json_object_del(row, "pending");
+        if (json)
+            json_value_row(&ls, row);
+        else
+            json_cells(&ls, row, pending);
+        ls.shown++;
+    }
+    json_decref(rows);
+    return lister_finish(&ls, 0);
+}
+
+/* ------------------------------------------------------------ the command */
+
+int rf_cmd_cases(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"stage", required_argument, NULL, 's'},
+        {"mine", no_argument, NULL, 'm'},
+        {"tag", required_argument, NULL, 't'},
+        {"search", required_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct rf_view_filter vf = {0};
+    int ch, json = 0, mine = 0;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "js:mt:q:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            json = 1;
+            break;
+        case 's':
+            vf.stage = optarg;
+            break;
+        case 'm':
+            mine = 1;
+            break;
+        case 't':
+            vf.tag = optarg;
+            break;
+        case 'q':
+            vf.search = optarg;
+            break;
+        case 'h':
+            usage_cases(stdout);
+            return RF_EXIT_OK;
+        default:
+            usage_cases(stderr);
+            return RF_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage_cases(stderr);
+        return RF_EXIT_USAGE;
+    }
+    struct rf_ctx x;
+    int ret = RF_EXIT_FAIL;
+    if (rf_ctx_open(&x, 0) != 0)
+        goto out;
+    if (mine)
+        vf.assignee = x.k->name;
+    int rc = vf.search ? print_rows(&x, &vf, json) : rf_view_cases_print(&x, &vf, json);
+    if (rc == RF_ERR_FORMAT) {
+        rf_cmd_err("bad --search", "not valid UTF-8");
+        ret = RF_EXIT_USAGE;
+    } else if (rc != 0) {
+        rf_cmd_errc("cannot read the local case database", rc);
+    } else {
+        ret = RF_EXIT_OK;
+    }
+out:
+    rf_ctx_close(&x);
+    return ret;
+}
