@@ -39,6 +39,8 @@ static const struct command commands[] = {
     {"team", rf_cmd_team, "the team's stages and checklist (show, stages, checklist)"},
     {"staff", rf_cmd_staff, "the team: invite, list, approve, remove"},
     {"fingerprint", rf_cmd_fingerprint, "your signing key's fingerprint"},
+    {"unlock", rf_cmd_unlock, "type your passphrase once for the next minutes (--for MINUTES)"},
+    {"lock", rf_cmd_lock, "forget the key `refuge unlock` kept"},
     {"rewrap", rf_cmd_rewrap, "give newly approved caseworkers access to older content"},
     {"audit", rf_cmd_audit, "verify the server's audit log (audit verify)"},
 };

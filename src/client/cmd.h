@@ -30,6 +30,8 @@ int rf_cmd_staff(int argc, char **argv);
 int rf_cmd_team(int argc, char **argv);
 int rf_cmd_event(int argc, char **argv); /* stage, assign, ..., due: argv[0] is the op */
 int rf_cmd_rewrap(int argc, char **argv);
+int rf_cmd_unlock(int argc, char **argv);
+int rf_cmd_lock(int argc, char **argv);
 int rf_cmd_audit(int argc, char **argv);
 int rf_cmd_desk(int argc, char **argv); /* desk.c: the web UI on 127.0.0.1 */
 
