@@ -134,6 +134,11 @@ static void sink_flush(struct sink *s)
 
 static void put(struct sink *s, const void *p, size_t n)
 {
+    if (s->b.data && s->b.len + n < s->b.cap) { /* the common case: room in the chunk */
+        memcpy(s->b.data + s->b.len, p, n);
+        s->b.len += n;
+        return;
+    }
     if (s->b.len + n > OUT_CHUNK)
         sink_flush(s);
     if (n > OUT_CHUNK) { /* a long string: through the chunk in pieces */
@@ -190,11 +195,29 @@ static void json_str(struct sink *s, const uint8_t *p, size_t n)
     put(s, "\"", 1);
 }
 
+/* v in decimal as "%lld" prints it, NUL-terminated; returns its length
+ * (out: at least 21 bytes). snprintf costs more than the rest of a row. */
+static size_t fmt_int(char *out, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0, k = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
+    return k;
+}
+
 static void json_int(struct sink *s, int64_t v)
 {
     char num[24];
-    int k = snprintf(num, sizeof(num), "%lld", (long long)v);
-    put(s, num, (size_t)k);
+    put(s, num, fmt_int(num, v));
 }
 
 /* One packed value (any tag but JSON) at depth. */
@@ -330,6 +353,20 @@ static int merge_checklist(struct lister *ls, const struct rf_boardrow_val *set,
     return 0;
 }
 
+/* rf_out_safe_copy of printable ASCII is the bytes themselves, cut to
+ * fit: that case without the copy and the sanitiser's walk. */
+static int safe_ascii(char *out, size_t cap, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] > 0x7e)
+            return 0;
+    if (n > cap - 1)
+        n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
 static const char *cstr(struct lister *ls, const uint8_t *p, size_t n)
 {
     rf_buf_reset(&ls->scratch);
@@ -340,6 +377,8 @@ static const char *cstr(struct lister *ls, const uint8_t *p, size_t n)
 
 static void safe_val(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
 {
+    if (v->tag == RF_BRT_STR && safe_ascii(out, cap, v->p, v->len))
+        return;
     rf_out_safe_copy(out, cap, v->tag == RF_BRT_STR ? cstr(ls, v->p, v->len) : NULL);
 }
 
@@ -352,14 +391,23 @@ static void join_names(struct lister *ls, char *out, size_t cap, const struct rf
     out[0] = '\0';
     while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
         char one[CELL];
-        rf_out_safe_copy(one, sizeof(one), cstr(ls, p, n));
-        int k = snprintf(out + len, cap - len, "%s%s", i++ ? "," : "", one);
-        if (k < 0 || (size_t)k >= cap - len)
+        if (!safe_ascii(one, sizeof(one), p, n))
+            rf_out_safe_copy(one, sizeof(one), cstr(ls, p, n));
+        /* snprintf(out + len, cap - len, "%s%s", i ? "," : "", one): cut
+         * where it does not fit, and then no more names */
+        char piece[CELL + 1];
+        size_t sep = i++ ? 1 : 0, k = sep + strlen(one), room = cap - len;
+        piece[0] = ',';
+        memcpy(piece + sep, one, k - sep);
+        size_t copy = k < room ? k : room - 1;
+        memcpy(out + len, piece, copy);
+        out[len + copy] = '\0';
+        if (k >= room)
             break;
-        len += (size_t)k;
+        len += k;
     }
     if (!out[0])
-        snprintf(out, cap, "-");
+        memcpy(out, "-", 2);
 }
 
 /* rf_cmd_value_text of a packed value, "-" for none. */
@@ -369,7 +417,7 @@ static void value_cell(struct lister *ls, char *out, size_t cap, const struct rf
     const uint8_t *p;
     int flag;
     out[0] = '\0';
-    if (v->tag == RF_BRT_STR)
+    if (v->tag == RF_BRT_STR && !safe_ascii(out, cap, v->p, v->len))
         rf_out_safe_copy(out, cap, cstr(ls, v->p, v->len));
     while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
         if (len + 3 >= cap)
@@ -378,11 +426,12 @@ static void value_cell(struct lister *ls, char *out, size_t cap, const struct rf
             memcpy(out + len, ", ", 3);
             len += 2;
         }
-        rf_out_safe_copy(out + len, cap - len, cstr(ls, p, n));
+        if (!safe_ascii(out + len, cap - len, p, n))
+            rf_out_safe_copy(out + len, cap - len, cstr(ls, p, n));
         len = strlen(out);
     }
     if (!out[0])
-        snprintf(out, cap, "-");
+        memcpy(out, "-", 2);
 }
 
 static void day_cell(struct lister *ls, char *out, uint32_t day)
@@ -402,13 +451,21 @@ static int64_t int_of(const struct rf_boardrow_val *v)
 /* Keeps one row's cells (and their widths) for the table. */
 static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
 {
+    if (rf_buf_reserve(&ls->cells, C_N * (CELL + 2)) != 0) {
+        ls->rc = RF_ERR_NOMEM;
+        return;
+    }
+    uint8_t *at = ls->cells.data + ls->cells.len;
     for (int c = 0; c < C_N; c++) {
-        size_t w = cols(row[c]);
+        size_t n = strlen(row[c]), w = cols(row[c]);
         if (w > ls->w[c])
             ls->w[c] = w;
-        if (rf_buf_put(&ls->cells, row[c], strlen(row[c]) + 1) != 0)
-            ls->rc = RF_ERR_NOMEM;
+        at[0] = (uint8_t)n; /* n < CELL: both fit */
+        at[1] = (uint8_t)w;
+        memcpy(at + 2, row[c], n);
+        at += 2 + n;
     }
+    ls->cells.len = (size_t)(at - ls->cells.data);
     ls->pending += pending != 0;
     sodium_memzero(row, sizeof(char[C_N][CELL]));
 }
@@ -429,11 +486,16 @@ static void text_row(struct lister *ls, const char *case_id, const struct rf_boa
     join_names(ls, row[C_ASSIGNED], COL_MAX, &f[RF_BR_ASSIGNED]);
     const char *d =
         f[RF_BR_DUE].tag == RF_BRT_STR ? cstr(ls, f[RF_BR_DUE].p, f[RF_BR_DUE].len) : NULL;
-    snprintf(row[C_DUE], COL_MAX, "%s", d && rf_state_date(d, &due) ? d : "-");
+    if (d && rf_state_date(d, &due)) /* 10 bytes: it fits */
+        memcpy(row[C_DUE], d, 11);
+    else
+        memcpy(row[C_DUE], "-", 2);
     day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY]));
-    snprintf(row[C_MSGS], COL_MAX, "%lld", (long long)int_of(&f[RF_BR_MESSAGES]));
-    snprintf(row[C_NOTES], COL_MAX, "%lld", (long long)int_of(&f[RF_BR_NOTES]));
-    snprintf(row[C_CHECK], COL_MAX, "%u/%u", done, (unsigned)nm);
+    fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES]));
+    fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES]));
+    size_t k = fmt_int(row[C_CHECK], done);
+    row[C_CHECK][k] = '/';
+    fmt_int(row[C_CHECK] + k + 1, (unsigned)nm);
     value_cell(ls, row[C_NEED], COL_MAX, &f[RF_BR_NEED]);
     value_cell(ls, row[C_URG], COL_MAX, &f[RF_BR_URGENCY]);
     join_names(ls, row[C_TAGS], COL_MAX, &f[RF_BR_TAGS]);
@@ -661,19 +723,19 @@ static int team_items(struct lister *ls)
     return 0;
 }
 
-static void pad_cell(struct sink *s, const char *c, size_t w, int right_aligned)
+static void pad_cell(struct sink *s, const char *c, size_t n, size_t k, size_t w, int right_aligned)
 {
     static const char spaces[] = "                                ";
-    size_t k = cols(c), gap = w > k ? w - k : 0;
+    size_t gap = w > k ? w - k : 0;
     if (!right_aligned)
-        puts_s(s, c);
+        put(s, c, n);
     while (gap > 0) {
         size_t g = gap < sizeof(spaces) - 1 ? gap : sizeof(spaces) - 1;
         put(s, spaces, g);
         gap -= g;
     }
     if (right_aligned)
-        puts_s(s, c);
+        put(s, c, n);
 }
 
 /* The table: heads, then every kept row, columns as wide as their widest
@@ -693,12 +755,12 @@ static void print_cells(struct lister *ls)
         if (c == C_N - 1 && !right[c])
             puts_s(s, heads[c]);
         else
-            pad_cell(s, heads[c], ls->w[c], right[c]);
+            pad_cell(s, heads[c], strlen(heads[c]), strlen(heads[c]), ls->w[c], right[c]);
     }
     if (col)
         puts_s(s, colour_off);
     put(s, "\n", 1);
-    const char *p = (const char *)ls->cells.data;
+    const uint8_t *p = ls->cells.data;
     for (size_t i = 0; i < ls->shown; i++) {
         for (int c = 0; c < C_N; c++) {
             const char *on = !col           ? ""
@@ -708,13 +770,14 @@ static void print_cells(struct lister *ls)
             if (c)
                 put(s, "  ", 2);
             puts_s(s, on);
+            const char *cell = (const char *)p + 2;
             if (c == C_N - 1 && !right[c])
-                puts_s(s, p);
+                put(s, cell, p[0]);
             else
-                pad_cell(s, p, ls->w[c], right[c]);
+                pad_cell(s, cell, p[0], p[1], ls->w[c], right[c]);
             if (on[0])
                 puts_s(s, colour_off);
-            p += strlen(p) + 1;
+            p += 2 + p[0];
         }
         put(s, "\n", 1);
     }
