@@ -98,9 +98,9 @@ json_t *rf_view_board_json(struct rf_local *l, const char *case_id, const uint8_
  * leaves it out (vf->search is not looked at) or it lacks a field. */
 json_t *rf_view_listing_row(const struct rf_view_filter *vf, const json_t *team_checklist,
                             json_t *r);
-/* `refuge cases` without --search, printed as it is read from the packed
- * board rows (cmd_cases.c): text (json 0) or --json, byte for byte what
- * rf_view_cases' rows print. */
+/* `refuge cases` printed to stdout (cmd_cases.c): text (json 0) or --json.
+ * Without vf->search, as it is read from the packed board rows; with it,
+ * from rf_view_cases' rows: the same bytes for the same cases. */
 int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *f, int json);
 /* A JSON value (string or array of strings) as one sanitised line. */
 void rf_cmd_value_text(char *out, size_t cap, json_t *v);

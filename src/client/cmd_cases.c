@@ -829,25 +829,6 @@ static int lister_finish(struct lister *ls, int rc)
     return rc;
 }
 
-int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
-{
-    struct lister ls;
-    json_t *team = NULL;
-    lister_init(&ls, x, vf, json);
-    /* objects synced by an older version of refuge get their digests here */
-    int rc = vf->current ? 0 : rf_local_update(x->l, NULL);
-    if (rc == 0)
-        rc = rf_local_team(x->l, &team);
-    ls.team_checklist = json_object_get(team, "checklist");
-    if (rc == 0)
-        rc = team_items(&ls);
-    if (rc == 0)
-        rc = rf_cache_board_rows(x->c, on_row, &ls);
-    rc = lister_finish(&ls, rc);
-    json_decref(team);
-    return rc;
-}
-
 /* The listing from rf_view_cases' rows (jansson values): with --search. */
 static int print_rows(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
 {
@@ -871,6 +852,27 @@ static int print_rows(struct rf_ctx *x, const struct rf_view_filter *vf, int jso
     }
     json_decref(rows);
     return lister_finish(&ls, 0);
+}
+
+int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
+{
+    struct lister ls;
+    json_t *team = NULL;
+    if (vf->search)
+        return print_rows(x, vf, json);
+    lister_init(&ls, x, vf, json);
+    /* objects synced by an older version of refuge get their digests here */
+    int rc = vf->current ? 0 : rf_local_update(x->l, NULL);
+    if (rc == 0)
+        rc = rf_local_team(x->l, &team);
+    ls.team_checklist = json_object_get(team, "checklist");
+    if (rc == 0)
+        rc = team_items(&ls);
+    if (rc == 0)
+        rc = rf_cache_board_rows(x->c, on_row, &ls);
+    rc = lister_finish(&ls, rc);
+    json_decref(team);
+    return rc;
 }
 
 /* ------------------------------------------------------------ the command */
@@ -924,7 +926,7 @@ int rf_cmd_cases(int argc, char **argv)
         goto out;
     if (mine)
         vf.assignee = x.k->name;
-    int rc = vf.search ? print_rows(&x, &vf, json) : rf_view_cases_print(&x, &vf, json);
+    int rc = rf_view_cases_print(&x, &vf, json);
     if (rc == RF_ERR_FORMAT) {
         rf_cmd_err("bad --search", "not valid UTF-8");
         ret = RF_EXIT_USAGE;
