@@ -27,6 +27,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +117,7 @@ void rf_cmd_value_text(char *out, size_t cap, json_t *v)
 struct sink {
     struct rf_buf b;
     int failed;
+    int grow; /* a part's rows: kept whole (never written), for the listing to write in order */
 };
 
 static void sink_flush(struct sink *s)
@@ -137,6 +140,11 @@ static void put(struct sink *s, const void *p, size_t n)
     if (s->b.data && s->b.len + n < s->b.cap) { /* the common case: room in the chunk */
         memcpy(s->b.data + s->b.len, p, n);
         s->b.len += n;
+        return;
+    }
+    if (s->grow) {
+        if (rf_buf_put(&s->b, p, n) != 0)
+            s->failed = 1;
         return;
     }
     if (s->b.len + n > OUT_CHUNK)
@@ -264,6 +272,24 @@ struct check {
     int val;
 };
 
+/* --json on several threads: the rows in blocks of BLOCK_ROWS, block b to
+ * part b % nparts; a part formats its block into its own buffer, waits for
+ * the block's turn, writes it to the listing's output and passes the turn
+ * on. Memory stays a block a part whatever the number of rows. */
+#define BLOCK_ROWS 1024
+struct turns {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next;      /* the block to write next */
+    int any;          /* a row was written: the next one keeps its comma */
+    struct sink *out; /* the listing's output */
+    size_t nblocks;
+    size_t nparts; /* the parts that run, set before go */
+    int go;
+};
+
+/* One part of the listing (a range of rows, on its own thread): its
+ * buffers, and what it found. */
 struct lister {
     struct rf_local *l;
     const struct rf_view_filter *vf;
@@ -272,7 +298,11 @@ struct lister {
     struct rf_buf plain;   /* the opened row */
     struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
     struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
-    struct sink out;
+    struct sink out;       /* --json: the part's rows (grow mode); the listing's output (main) */
+    const struct rf_cache_board_row *rows;
+    size_t nrows;
+    struct turns *turns; /* --json: blocks written in order as they are done */
+    size_t index;
     struct check *team; /* the team's checklist items, once each, in order */
     size_t nteam;
     struct check *merged; /* one row's checklist */
@@ -516,7 +546,7 @@ static void json_row(struct lister *ls, const char *case_id, const struct rf_boa
     struct sink *s = &ls->out;
     const struct rf_boardrow_val *f = br->f;
     static const struct rf_boardrow_val null_val = {.tag = RF_BRT_NULL};
-    puts_s(s, ls->shown ? ",\n    {" : "\n    {");
+    puts_s(s, ",\n    {"); /* the listing drops the first row's comma */
     indent(s, 3);
     puts_s(s, "\"case\": ");
     json_str(s, (const uint8_t *)case_id, strlen(case_id));
@@ -629,7 +659,7 @@ static void json_value_row(struct lister *ls, json_t *r)
         ls->rc = RF_ERR_NOMEM;
         return;
     }
-    puts_s(&ls->out, ls->shown ? ",\n    " : "\n    ");
+    puts_s(&ls->out, ",\n    ");
     for (const char *p = d, *nl; *p; p = nl + 1) {
         nl = strchr(p, '\n');
         if (!nl) {
@@ -738,9 +768,9 @@ static void pad_cell(struct sink *s, const char *c, size_t n, size_t k, size_t w
         put(s, c, n);
 }
 
-/* The table: heads, then every kept row, columns as wide as their widest
- * cell (print_table of before, byte for byte). */
-static void print_cells(struct lister *ls)
+/* The table: heads, then every kept row (the parts' in order), columns as
+ * wide as their widest cell (print_table of before, byte for byte). */
+static void print_cells(struct lister *ls, const struct lister *parts, size_t np)
 {
     struct sink *s = &ls->out;
     int col = rf_out_colour(stdout);
@@ -760,26 +790,28 @@ static void print_cells(struct lister *ls)
     if (col)
         puts_s(s, colour_off);
     put(s, "\n", 1);
-    const uint8_t *p = ls->cells.data;
-    for (size_t i = 0; i < ls->shown; i++) {
-        for (int c = 0; c < C_N; c++) {
-            const char *on = !col           ? ""
-                             : c == C_CASE  ? colour_case
-                             : c == C_STAGE ? colour_stage
-                                            : "";
-            if (c)
-                put(s, "  ", 2);
-            puts_s(s, on);
-            const char *cell = (const char *)p + 2;
-            if (c == C_N - 1 && !right[c])
-                put(s, cell, p[0]);
-            else
-                pad_cell(s, cell, p[0], p[1], ls->w[c], right[c]);
-            if (on[0])
-                puts_s(s, colour_off);
-            p += 2 + p[0];
+    for (size_t k = 0; k < np; k++) {
+        const uint8_t *p = parts[k].cells.data;
+        for (size_t i = 0; i < parts[k].shown; i++) {
+            for (int c = 0; c < C_N; c++) {
+                const char *on = !col           ? ""
+                                 : c == C_CASE  ? colour_case
+                                 : c == C_STAGE ? colour_stage
+                                                : "";
+                if (c)
+                    put(s, "  ", 2);
+                puts_s(s, on);
+                const char *cell = (const char *)p + 2;
+                if (c == C_N - 1 && !right[c])
+                    put(s, cell, p[0]);
+                else
+                    pad_cell(s, cell, p[0], p[1], ls->w[c], right[c]);
+                if (on[0])
+                    puts_s(s, colour_off);
+                p += 2 + p[0];
+            }
+            put(s, "\n", 1);
         }
-        put(s, "\n", 1);
     }
 }
 
@@ -790,74 +822,174 @@ static void lister_init(struct lister *ls, struct rf_ctx *x, const struct rf_vie
     ls->l = x->l;
     ls->vf = vf;
     ls->json = json;
-    rf_buf_init_secure(&ls->plain, RF_BOARDROW_MAX + 64);
-    rf_buf_init_secure(&ls->scratch, RF_BOARDROW_MAX + 1);
-    rf_buf_init_secure(&ls->cells, (size_t)1 << 34);
     rf_buf_init_secure(&ls->out.b, OUT_CHUNK);
     fflush(stdout); /* what stdio holds goes first */
-    if (json)
-        puts_s(&ls->out, "{\n  \"cases\": [");
 }
 
-/* Ends the listing (the table printed, or the JSON closed) when rc is 0,
- * and frees (wipes) everything. */
-static int lister_finish(struct lister *ls, int rc)
+/* A part of main's listing: the shared settings, buffers of its own. */
+static void part_init(struct lister *p, const struct lister *main)
 {
-    if (rc == 0)
-        rc = ls->rc;
+    memset(p, 0, sizeof(*p));
+    p->l = main->l;
+    p->vf = main->vf;
+    p->json = main->json;
+    p->team_checklist = main->team_checklist;
+    p->team = main->team;
+    p->nteam = main->nteam;
+    rf_buf_init_secure(&p->plain, RF_BOARDROW_MAX + 64);
+    rf_buf_init_secure(&p->scratch, RF_BOARDROW_MAX + 1);
+    rf_buf_init_secure(&p->cells, (size_t)1 << 34);
+    rf_buf_init_secure(&p->out.b, (size_t)1 << 36);
+    p->out.grow = 1;
+}
+
+static void part_free(struct lister *p)
+{
+    rf_buf_free(&p->plain);
+    rf_buf_free(&p->scratch);
+    rf_buf_free(&p->cells);
+    rf_buf_free(&p->out.b);
+    free(p->merged);
+}
+
+/* Ends the listing when rc is 0: the parts' rows in order (the table with
+ * columns as wide as every part's widest cell, or the JSON, the first row
+ * without its comma), then frees (wipes) everything. */
+static int lister_finish(struct lister *ls, struct lister *parts, size_t np, int rc)
+{
+    struct sink *s = &ls->out;
+    int first = 1;
+    for (size_t i = 0; i < np; i++) {
+        if (rc == 0)
+            rc = parts[i].rc ? parts[i].rc : parts[i].out.failed ? RF_ERR_NOMEM : 0;
+        ls->total += parts[i].total;
+        ls->shown += parts[i].shown;
+        ls->pending += parts[i].pending;
+        for (int c = 0; c < C_N; c++)
+            if (parts[i].w[c] > ls->w[c])
+                ls->w[c] = parts[i].w[c];
+    }
     if (rc == 0 && ls->json) {
-        puts_s(&ls->out, ls->shown ? "\n  ]\n}\n" : "]\n}\n");
+        if (!ls->turns) /* else written already, block by block */
+            puts_s(s, "{\n  \"cases\": [");
+        for (size_t i = 0; !ls->turns && i < np; i++) {
+            const struct rf_buf *b = &parts[i].out.b;
+            if (b->len > 0) {
+                put(s, b->data + first, b->len - (size_t)first); /* ",\n    {": the comma */
+                first = 0;
+            }
+        }
+        puts_s(s, ls->shown ? "\n  ]\n}\n" : "]\n}\n");
     } else if (rc == 0 && ls->shown == 0) {
-        puts_s(&ls->out, ls->total ? "No case matches.\n"
-                                   : "No cases on this computer. Run `refuge sync` to fetch "
-                                     "new ones.\n");
+        puts_s(s, ls->total ? "No case matches.\n"
+                            : "No cases on this computer. Run `refuge sync` to fetch "
+                              "new ones.\n");
     } else if (rc == 0) {
-        print_cells(ls);
+        print_cells(ls, parts, np);
         if (ls->pending)
-            puts_s(&ls->out, "* has changes not sent yet (queued; `refuge sync` sends them)\n");
+            puts_s(s, "* has changes not sent yet (queued; `refuge sync` sends them)\n");
     }
     if (rc == 0)
-        sink_flush(&ls->out);
-    if (rc == 0 && ls->out.failed)
+        sink_flush(s);
+    if (rc == 0 && s->failed)
         rc = RF_ERR_IO;
-    rf_buf_free(&ls->plain);
-    rf_buf_free(&ls->scratch);
-    rf_buf_free(&ls->cells);
-    rf_buf_free(&ls->out.b);
+    for (size_t i = 0; i < np; i++)
+        part_free(&parts[i]);
+    rf_buf_free(&s->b);
     free(ls->team);
-    free(ls->merged);
     return rc;
 }
 
 /* The listing from rf_view_cases' rows (jansson values): with --search. */
 static int print_rows(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
 {
-    struct lister ls;
+    struct lister ls, part;
     json_t *rows = NULL, *row;
     size_t total = 0, i;
     int rc = rf_view_cases(x, vf, &rows, &total);
     if (rc != 0)
         return rc;
     lister_init(&ls, x, vf, json);
-    ls.total = total;
+    part_init(&part, &ls);
+    part.total = total;
     json_array_foreach(rows, i, row)
     {
         int pending = json_is_true(json_object_get(row, "pending"));
         json_object_del(row, "pending");
         if (json)
-            json_value_row(&ls, row);
+            json_value_row(&part, row);
         else
-            json_cells(&ls, row, pending);
-        ls.shown++;
+            json_cells(&part, row, pending);
+        part.shown++;
     }
     json_decref(rows);
-    return lister_finish(&ls, 0);
+    return lister_finish(&ls, &part, 1, 0);
+}
+
+/* One part's rows, in order: its slice (text), or its blocks, each
+ * written in its turn (--json). */
+static void *part_run(void *arg)
+{
+    struct lister *p = arg;
+    struct turns *t = p->turns;
+    if (!t) {
+        for (size_t i = 0; p->rc == 0 && i < p->nrows; i++) {
+            const struct rf_cache_board_row *r = &p->rows[i];
+            p->rc = on_row(p, r->case_id, r->gen, r->last_seq, r->blob, r->n);
+        }
+        return NULL;
+    }
+    pthread_mutex_lock(&t->mu);
+    while (!t->go) /* how many parts run is known once their threads started */
+        pthread_cond_wait(&t->cv, &t->mu);
+    size_t nparts = t->nparts;
+    pthread_mutex_unlock(&t->mu);
+    for (size_t b = p->index; p->index < nparts && b < t->nblocks; b += nparts) {
+        size_t end = (b + 1) * BLOCK_ROWS < p->nrows ? (b + 1) * BLOCK_ROWS : p->nrows;
+        for (size_t i = b * BLOCK_ROWS; p->rc == 0 && i < end; i++) {
+            const struct rf_cache_board_row *r = &p->rows[i];
+            p->rc = on_row(p, r->case_id, r->gen, r->last_seq, r->blob, r->n);
+        }
+        pthread_mutex_lock(&t->mu);
+        while (t->next != b)
+            pthread_cond_wait(&t->cv, &t->mu);
+        pthread_mutex_unlock(&t->mu);
+        /* this block's turn: no other part writes until it passes on */
+        const struct rf_buf *o = &p->out.b;
+        if (p->rc == 0 && o->len > 0) {
+            put(t->out, o->data + !t->any, o->len - !t->any); /* the first row: no comma */
+            t->any = 1;
+        }
+        rf_buf_reset(&p->out.b); /* wiped */
+        pthread_mutex_lock(&t->mu);
+        t->next++;
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+    }
+    return NULL;
+}
+
+#define PARTS_MAX 4
+#define PART_MIN_ROWS 2048 /* fewer rows a part: one thread is as quick */
+
+/* How many parts for n rows: one per CPU this process may use, at most
+ * PARTS_MAX, none smaller than PART_MIN_ROWS. */
+static size_t parts_for(size_t n)
+{
+    cpu_set_t set;
+    size_t cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? (size_t)CPU_COUNT(&set) : 1;
+    size_t np = n / PART_MIN_ROWS;
+    np = np < cpus ? np : cpus;
+    np = np < PARTS_MAX ? np : PARTS_MAX;
+    return np ? np : 1;
 }
 
 int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
 {
-    struct lister ls;
+    struct lister ls, parts[PARTS_MAX];
+    struct rf_cache_board_list list = {0};
     json_t *team = NULL;
+    size_t np = 0;
     if (vf->search)
         return print_rows(x, vf, json);
     lister_init(&ls, x, vf, json);
@@ -869,8 +1001,54 @@ int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int j
     if (rc == 0)
         rc = team_items(&ls);
     if (rc == 0)
-        rc = rf_cache_board_rows(x->c, on_row, &ls);
-    rc = lister_finish(&ls, rc);
+        rc = rf_cache_board_list(x->c, &list);
+    /* the rows shared out in order: part i takes the i-th slice, on its own
+     * thread (the first on this one); each opens, filters and formats its
+     * rows into buffers of its own, and the listing writes them in order */
+    np = rc == 0 ? parts_for(list.n) : 0;
+    pthread_t th[PARTS_MAX];
+    int started[PARTS_MAX] = {0};
+    struct turns turns = {.out = &ls.out, .nblocks = (list.n + BLOCK_ROWS - 1) / BLOCK_ROWS};
+    if (json && np > 0) {
+        pthread_mutex_init(&turns.mu, NULL);
+        pthread_cond_init(&turns.cv, NULL);
+        ls.turns = &turns;
+        puts_s(&ls.out, "{\n  \"cases\": [");
+    }
+    for (size_t i = 0; i < np; i++) {
+        part_init(&parts[i], &ls);
+        parts[i].turns = ls.turns;
+        parts[i].index = i;
+        parts[i].rows = json ? list.rows : list.rows + list.n * i / np;
+        parts[i].nrows = json ? list.n : list.n * (i + 1) / np - list.n * i / np;
+        if (!json) /* the cells of a slice, about 100 bytes a row: no growing */
+            rf_buf_reserve(&parts[i].cells, parts[i].nrows * 100);
+    }
+    size_t running = 1; /* this thread, and the threads that started, in order */
+    for (size_t i = 1; i < np; i++) {
+        started[i] =
+            (!ls.turns || running == i) && pthread_create(&th[i], NULL, part_run, &parts[i]) == 0;
+        running += started[i] && running == i;
+    }
+    if (ls.turns) { /* the blocks go round the parts that run; a part past them does nothing */
+        pthread_mutex_lock(&turns.mu);
+        turns.nparts = running;
+        turns.go = 1;
+        pthread_cond_broadcast(&turns.cv);
+        pthread_mutex_unlock(&turns.mu);
+    }
+    for (size_t i = 0; i < np; i++)
+        if (i == 0 || (!started[i] && !ls.turns))
+            part_run(&parts[i]); /* this thread's part, or a slice no thread took */
+    for (size_t i = 1; i < np; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
+    rc = lister_finish(&ls, parts, np, rc);
+    if (ls.turns) {
+        pthread_mutex_destroy(&turns.mu);
+        pthread_cond_destroy(&turns.cv);
+    }
+    rf_cache_board_list_free(&list);
     json_decref(team);
     return rc;
 }
