@@ -102,6 +102,9 @@ json_t *rf_view_listing_row(const struct rf_view_filter *vf, const json_t *team_
  * Without vf->search, as it is read from the packed board rows; with it,
  * from rf_view_cases' rows: the same bytes for the same cases. */
 int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *f, int json);
+/* Its parts (threads): one per CPU, at most 4, each of at least part_rows
+ * rows; --json goes round them in blocks of block_rows (tests lower both). */
+extern size_t rf_view_cases_part_rows, rf_view_cases_block_rows;
 /* A JSON value (string or array of strings) as one sanitised line. */
 void rf_cmd_value_text(char *out, size_t cap, json_t *v);
 /* Drops (wipes) the rows rf_view_board kept. */

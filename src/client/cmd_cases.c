@@ -276,7 +276,8 @@ struct check {
  * part b % nparts; a part formats its block into its own buffer, waits for
  * the block's turn, writes it to the listing's output and passes the turn
  * on. Memory stays a block a part whatever the number of rows. */
-#define BLOCK_ROWS 1024
+size_t rf_view_cases_block_rows = 1024;
+#define BLOCK_ROWS rf_view_cases_block_rows
 struct turns {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -970,7 +971,8 @@ static void *part_run(void *arg)
 }
 
 #define PARTS_MAX 4
-#define PART_MIN_ROWS 2048 /* fewer rows a part: one thread is as quick */
+size_t rf_view_cases_part_rows = 2048; /* fewer rows a part: one thread is as quick */
+#define PART_MIN_ROWS rf_view_cases_part_rows
 
 /* How many parts for n rows: one per CPU this process may use, at most
  * PARTS_MAX, none smaller than PART_MIN_ROWS. */

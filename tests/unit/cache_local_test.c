@@ -503,6 +503,18 @@ static void listing_from_board_rows_is_the_summaries(void **state)
     x.c = t.c;
     x.l = l;
     same_listing(&x, NULL, NULL, NULL, 7);
+    /* the rows shared out among threads (parts of 1 row, blocks of 2 rows
+     * for --json), every filter: the same bytes */
+    rf_view_cases_part_rows = 1;
+    rf_view_cases_block_rows = 2;
+    same_listing(&x, NULL, NULL, NULL, 7);
+    same_listing(&x, "new", NULL, NULL, 5);
+    same_listing(&x, NULL, "urgent", NULL, 2);
+    same_listing(&x, "closed", NULL, NULL, 0);
+    rf_view_cases_block_rows = 1;
+    same_listing(&x, NULL, NULL, "Anna", 3);
+    rf_view_cases_part_rows = 2048;
+    rf_view_cases_block_rows = 1024;
     same_listing(&x, "verifying", NULL, NULL, 1);
     same_listing(&x, "new", NULL, NULL, 5);
     same_listing(&x, NULL, "urgent", NULL, 2);
