@@ -91,7 +91,7 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS grant_keys(seq INTEGER NOT NULL, grant BLOB NOT NULL,"
     " PRIMARY KEY(seq, grant));"
     "INSERT OR IGNORE INTO grant_keys(seq, grant) SELECT seq, grant FROM grants;"
-    "DELETE FROM grants;"
+    "DELETE FROM grants WHERE seq IS NOT NULL;" /* no truncation: no write when empty */
     "CREATE TABLE IF NOT EXISTS granted(seq INTEGER NOT NULL, keyid BLOB NOT NULL,"
     " PRIMARY KEY(seq, keyid));"
     "CREATE TABLE IF NOT EXISTS pins(case_id TEXT PRIMARY KEY, pk BLOB NOT NULL);"

@@ -331,8 +331,21 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
     int s, rc = 0;
     memset(out, 0, sizeof(*out));
     rf_buf_init(&out->kept, (size_t)1 << 36);
-    if (rf_cache_prepare(c, "SELECT case_id, gen, last_seq, blob FROM board", &st) != 0)
+    /* sized once from the count (an index's pages) and a row's usual bytes,
+     * so neither grows (copies) while 100,000 rows arrive */
+    if (rf_cache_prepare(c, "SELECT count(*) FROM board", &st) != 0)
         return RF_ERR_DB;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
+        cap = (size_t)sqlite3_column_int64(st, 0) + 1;
+        out->rows = malloc(cap * sizeof(*out->rows));
+        if (!out->rows || rf_buf_reserve(&out->kept, cap * 192) != 0)
+            cap = 0;
+    }
+    sqlite3_finalize(st);
+    if (rf_cache_prepare(c, "SELECT case_id, gen, last_seq, blob FROM board", &st) != 0) {
+        rf_cache_board_list_free(out);
+        return RF_ERR_DB;
+    }
     /* offsets first (the kept bytes move while they grow), pointers after */
     while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
