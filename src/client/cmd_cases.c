@@ -21,6 +21,7 @@
  */
 #include "client/cmd.h"
 #include "client/out.h"
+#include "client/sink.h"
 #include "client/state.h"
 #include "lib/boardrow.h"
 #include "lib/err.h"
@@ -38,7 +39,7 @@
 
 #define COL_MAX 32
 #define CELL (COL_MAX * 4)
-#define OUT_CHUNK (64 * 1024)
+#define OUT_CHUNK RF_SINK_CHUNK
 
 static const char *const colour_off = "\033[0m";
 static const char *const colour_head = "\033[1m";
@@ -111,159 +112,6 @@ void rf_cmd_value_text(char *out, size_t cap, json_t *v)
     }
 }
 
-/* ------------------------------------------------------------ the output */
-
-/* Where the listing goes: a secure chunk written to stdout when full. */
-struct sink {
-    struct rf_buf b;
-    int failed;
-    int grow; /* a part's rows: kept whole (never written), for the listing to write in order */
-};
-
-static void sink_flush(struct sink *s)
-{
-    size_t off = 0;
-    while (!s->failed && off < s->b.len) {
-        ssize_t k = write(STDOUT_FILENO, s->b.data + off, s->b.len - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            s->failed = 1;
-        else
-            off += (size_t)k;
-    }
-    rf_buf_reset(&s->b); /* wiped */
-}
-
-static void put(struct sink *s, const void *p, size_t n)
-{
-    if (s->b.data && s->b.len + n < s->b.cap) { /* the common case: room in the chunk */
-        memcpy(s->b.data + s->b.len, p, n);
-        s->b.len += n;
-        return;
-    }
-    if (s->grow) {
-        if (rf_buf_put(&s->b, p, n) != 0)
-            s->failed = 1;
-        return;
-    }
-    if (s->b.len + n > OUT_CHUNK)
-        sink_flush(s);
-    if (n > OUT_CHUNK) { /* a long string: through the chunk in pieces */
-        for (size_t off = 0; off < n; off += OUT_CHUNK) {
-            size_t k = n - off < OUT_CHUNK ? n - off : OUT_CHUNK;
-            put(s, (const uint8_t *)p + off, k);
-        }
-        return;
-    }
-    if (rf_buf_put(&s->b, p, n) != 0)
-        s->failed = 1;
-}
-
-static void puts_s(struct sink *s, const char *str)
-{
-    put(s, str, strlen(str));
-}
-
-static void indent(struct sink *s, int depth)
-{
-    static const char spaces[] = "                                ";
-    put(s, "\n", 1);
-    put(s, spaces, (size_t)depth * 2 < sizeof(spaces) - 1 ? (size_t)depth * 2 : sizeof(spaces) - 1);
-}
-
-/* A JSON string as jansson writes it (no JSON_ENSURE_ASCII, no
- * JSON_ESCAPE_SLASH): ", \ and control characters escaped, the rest as is. */
-static void json_str(struct sink *s, const uint8_t *p, size_t n)
-{
-    put(s, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        put(s, p + run, i - run);
-        run = i + 1;
-        char esc[8];
-        const char *t = c == '"'    ? "\\\""
-                        : c == '\\' ? "\\\\"
-                        : c == '\b' ? "\\b"
-                        : c == '\f' ? "\\f"
-                        : c == '\n' ? "\\n"
-                        : c == '\r' ? "\\r"
-                        : c == '\t' ? "\\t"
-                                    : NULL;
-        if (!t) {
-            snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)c);
-            t = esc;
-        }
-        puts_s(s, t);
-    }
-    put(s, p + run, n - run);
-    put(s, "\"", 1);
-}
-
-/* v in decimal as "%lld" prints it, NUL-terminated; returns its length
- * (out: at least 21 bytes). snprintf costs more than the rest of a row. */
-static size_t fmt_int(char *out, int64_t v)
-{
-    char tmp[24];
-    size_t n = 0, k = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        out[k++] = '-';
-    while (n)
-        out[k++] = tmp[--n];
-    out[k] = '\0';
-    return k;
-}
-
-static void json_int(struct sink *s, int64_t v)
-{
-    char num[24];
-    put(s, num, fmt_int(num, v));
-}
-
-/* One packed value (any tag but JSON) at depth. */
-static void json_val(struct sink *s, const struct rf_boardrow_val *v, int depth)
-{
-    size_t off = 0, n, k = 0;
-    const uint8_t *p;
-    int flag;
-    switch (v->tag) {
-    case RF_BRT_STR:
-        json_str(s, v->p, v->len);
-        return;
-    case RF_BRT_INT:
-        json_int(s, v->i);
-        return;
-    case RF_BRT_STRS:
-    case RF_BRT_FLAGS:
-        if (v->count == 0) {
-            puts_s(s, v->tag == RF_BRT_STRS ? "[]" : "{}");
-            return;
-        }
-        put(s, v->tag == RF_BRT_STRS ? "[" : "{", 1);
-        while (rf_boardrow_next(v, &off, &p, &n, &flag)) {
-            if (k++)
-                put(s, ",", 1);
-            indent(s, depth + 1);
-            json_str(s, p, n);
-            if (v->tag == RF_BRT_FLAGS)
-                puts_s(s, flag ? ": true" : ": false");
-        }
-        indent(s, depth);
-        put(s, v->tag == RF_BRT_STRS ? "]" : "}", 1);
-        return;
-    default:
-        puts_s(s, "null");
-    }
-}
-
 /* ------------------------------------------------------------ the lister */
 
 struct check {
@@ -281,9 +129,9 @@ size_t rf_view_cases_block_rows = 1024;
 struct turns {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t next;      /* the block to write next */
-    int any;          /* a row was written: the next one keeps its comma */
-    struct sink *out; /* the listing's output */
+    size_t next;         /* the block to write next */
+    int any;             /* a row was written: the next one keeps its comma */
+    struct rf_sink *out; /* the listing's output */
     size_t nblocks;
     size_t nparts; /* the parts that run, set before go */
     int go;
@@ -299,7 +147,7 @@ struct lister {
     struct rf_buf plain;   /* the opened row */
     struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
     struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
-    struct sink out;       /* --json: the part's rows (grow mode); the listing's output (main) */
+    struct rf_sink out;    /* --json: the part's rows (grow mode); the listing's output (main) */
     const struct rf_cache_board_row *rows;
     size_t nrows;
     struct turns *turns; /* --json: blocks written in order as they are done */
@@ -522,35 +370,35 @@ static void text_row(struct lister *ls, const char *case_id, const struct rf_boa
     else
         memcpy(row[C_DUE], "-", 2);
     day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY]));
-    fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES]));
-    fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES]));
-    size_t k = fmt_int(row[C_CHECK], done);
+    rf_fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES]));
+    rf_fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES]));
+    size_t k = rf_fmt_int(row[C_CHECK], done);
     row[C_CHECK][k] = '/';
-    fmt_int(row[C_CHECK] + k + 1, (unsigned)nm);
+    rf_fmt_int(row[C_CHECK] + k + 1, (unsigned)nm);
     value_cell(ls, row[C_NEED], COL_MAX, &f[RF_BR_NEED]);
     value_cell(ls, row[C_URG], COL_MAX, &f[RF_BR_URGENCY]);
     join_names(ls, row[C_TAGS], COL_MAX, &f[RF_BR_TAGS]);
     keep_cells(ls, row, pending);
 }
 
-static void json_key(struct sink *s, const char *key)
+static void json_key(struct rf_sink *s, const char *key)
 {
-    indent(s, 3);
-    put(s, "\"", 1);
-    puts_s(s, key);
-    puts_s(s, "\": ");
+    rf_sink_indent(s, 3);
+    rf_sink_put(s, "\"", 1);
+    rf_sink_puts(s, key);
+    rf_sink_puts(s, "\": ");
 }
 
 static void json_row(struct lister *ls, const char *case_id, const struct rf_boardrow *br,
                      const struct check *m, size_t nm)
 {
-    struct sink *s = &ls->out;
+    struct rf_sink *s = &ls->out;
     const struct rf_boardrow_val *f = br->f;
     static const struct rf_boardrow_val null_val = {.tag = RF_BRT_NULL};
-    puts_s(s, ",\n    {"); /* the listing drops the first row's comma */
-    indent(s, 3);
-    puts_s(s, "\"case\": ");
-    json_str(s, (const uint8_t *)case_id, strlen(case_id));
+    rf_sink_puts(s, ",\n    {"); /* the listing drops the first row's comma */
+    rf_sink_indent(s, 3);
+    rf_sink_puts(s, "\"case\": ");
+    rf_sink_json_str(s, (const uint8_t *)case_id, strlen(case_id));
     static const struct {
         const char *key;
         int field;
@@ -570,29 +418,29 @@ static void json_row(struct lister *ls, const char *case_id, const struct rf_boa
         {"urgency", RF_BR_URGENCY},
     };
     for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
-        put(s, ",", 1);
+        rf_sink_put(s, ",", 1);
         json_key(s, order[k].key);
         if (order[k].field == RF_BR_DUE) {
-            json_val(s, f[RF_BR_DUE].tag == RF_BRT_STR ? &f[RF_BR_DUE] : &null_val, 3);
+            rf_sink_json_val(s, f[RF_BR_DUE].tag == RF_BRT_STR ? &f[RF_BR_DUE] : &null_val, 3);
         } else if (order[k].field >= 0) {
-            json_val(s, &f[order[k].field], 3);
+            rf_sink_json_val(s, &f[order[k].field], 3);
         } else if (nm == 0) {
-            puts_s(s, "{}");
+            rf_sink_puts(s, "{}");
         } else {
-            put(s, "{", 1);
+            rf_sink_put(s, "{", 1);
             for (size_t i = 0; i < nm; i++) {
                 if (i)
-                    put(s, ",", 1);
-                indent(s, 4);
-                json_str(s, m[i].key, m[i].n);
-                puts_s(s, m[i].val ? ": true" : ": false");
+                    rf_sink_put(s, ",", 1);
+                rf_sink_indent(s, 4);
+                rf_sink_json_str(s, m[i].key, m[i].n);
+                rf_sink_puts(s, m[i].val ? ": true" : ": false");
             }
-            indent(s, 3);
-            put(s, "}", 1);
+            rf_sink_indent(s, 3);
+            rf_sink_put(s, "}", 1);
         }
     }
-    indent(s, 2);
-    put(s, "}", 1);
+    rf_sink_indent(s, 2);
+    rf_sink_put(s, "}", 1);
 }
 
 /* ------------------------------------------- rows only JSON can hold */
@@ -660,15 +508,15 @@ static void json_value_row(struct lister *ls, json_t *r)
         ls->rc = RF_ERR_NOMEM;
         return;
     }
-    puts_s(&ls->out, ",\n    ");
+    rf_sink_puts(&ls->out, ",\n    ");
     for (const char *p = d, *nl; *p; p = nl + 1) {
         nl = strchr(p, '\n');
         if (!nl) {
-            puts_s(&ls->out, p);
+            rf_sink_puts(&ls->out, p);
             break;
         }
-        put(&ls->out, p, (size_t)(nl - p) + 1);
-        put(&ls->out, "    ", 4);
+        rf_sink_put(&ls->out, p, (size_t)(nl - p) + 1);
+        rf_sink_put(&ls->out, "    ", 4);
     }
     rf_out_json_free(d); /* wiped */
 }
@@ -754,43 +602,44 @@ static int team_items(struct lister *ls)
     return 0;
 }
 
-static void pad_cell(struct sink *s, const char *c, size_t n, size_t k, size_t w, int right_aligned)
+static void pad_cell(struct rf_sink *s, const char *c, size_t n, size_t k, size_t w,
+                     int right_aligned)
 {
     static const char spaces[] = "                                ";
     size_t gap = w > k ? w - k : 0;
     if (!right_aligned)
-        put(s, c, n);
+        rf_sink_put(s, c, n);
     while (gap > 0) {
         size_t g = gap < sizeof(spaces) - 1 ? gap : sizeof(spaces) - 1;
-        put(s, spaces, g);
+        rf_sink_put(s, spaces, g);
         gap -= g;
     }
     if (right_aligned)
-        put(s, c, n);
+        rf_sink_put(s, c, n);
 }
 
 /* The table: heads, then every kept row (the parts' in order), columns as
  * wide as their widest cell (print_table of before, byte for byte). */
 static void print_cells(struct lister *ls, const struct lister *parts, size_t np)
 {
-    struct sink *s = &ls->out;
+    struct rf_sink *s = &ls->out;
     int col = rf_out_colour(stdout);
     for (int c = 0; c < C_N; c++)
         if (strlen(heads[c]) > ls->w[c])
             ls->w[c] = strlen(heads[c]);
     if (col)
-        puts_s(s, colour_head);
+        rf_sink_puts(s, colour_head);
     for (int c = 0; c < C_N; c++) {
         if (c)
-            put(s, "  ", 2);
+            rf_sink_put(s, "  ", 2);
         if (c == C_N - 1 && !right[c])
-            puts_s(s, heads[c]);
+            rf_sink_puts(s, heads[c]);
         else
             pad_cell(s, heads[c], strlen(heads[c]), strlen(heads[c]), ls->w[c], right[c]);
     }
     if (col)
-        puts_s(s, colour_off);
-    put(s, "\n", 1);
+        rf_sink_puts(s, colour_off);
+    rf_sink_put(s, "\n", 1);
     /* a line at a time into line (cells are under CELL bytes, columns under
      * CELL wide), one put a line; wiped at the end */
     char line[C_N * (3 * CELL + 16)];
@@ -823,7 +672,7 @@ static void print_cells(struct lister *ls, const struct lister *parts, size_t np
                 p += 2 + len;
             }
             line[n++] = '\n';
-            put(s, line, n);
+            rf_sink_put(s, line, n);
         }
     }
     sodium_memzero(line, sizeof(line));
@@ -871,7 +720,7 @@ static void part_free(struct lister *p)
  * without its comma), then frees (wipes) everything. */
 static int lister_finish(struct lister *ls, struct lister *parts, size_t np, int rc)
 {
-    struct sink *s = &ls->out;
+    struct rf_sink *s = &ls->out;
     int first = 1;
     for (size_t i = 0; i < np; i++) {
         if (rc == 0)
@@ -885,26 +734,26 @@ static int lister_finish(struct lister *ls, struct lister *parts, size_t np, int
     }
     if (rc == 0 && ls->json) {
         if (!ls->turns) /* else written already, block by block */
-            puts_s(s, "{\n  \"cases\": [");
+            rf_sink_puts(s, "{\n  \"cases\": [");
         for (size_t i = 0; !ls->turns && i < np; i++) {
             const struct rf_buf *b = &parts[i].out.b;
             if (b->len > 0) {
-                put(s, b->data + first, b->len - (size_t)first); /* ",\n    {": the comma */
+                rf_sink_put(s, b->data + first, b->len - (size_t)first); /* ",\n    {": the comma */
                 first = 0;
             }
         }
-        puts_s(s, ls->shown ? "\n  ]\n}\n" : "]\n}\n");
+        rf_sink_puts(s, ls->shown ? "\n  ]\n}\n" : "]\n}\n");
     } else if (rc == 0 && ls->shown == 0) {
-        puts_s(s, ls->total ? "No case matches.\n"
-                            : "No cases on this computer. Run `refuge sync` to fetch "
-                              "new ones.\n");
+        rf_sink_puts(s, ls->total ? "No case matches.\n"
+                                  : "No cases on this computer. Run `refuge sync` to fetch "
+                                    "new ones.\n");
     } else if (rc == 0) {
         print_cells(ls, parts, np);
         if (ls->pending)
-            puts_s(s, "* has changes not sent yet (queued; `refuge sync` sends them)\n");
+            rf_sink_puts(s, "* has changes not sent yet (queued; `refuge sync` sends them)\n");
     }
     if (rc == 0)
-        sink_flush(s);
+        rf_sink_flush(s);
     if (rc == 0 && s->failed)
         rc = RF_ERR_IO;
     for (size_t i = 0; i < np; i++)
@@ -980,7 +829,7 @@ static void *part_run(void *arg)
         /* this block's turn: no other part writes until it passes on */
         const struct rf_buf *o = &p->out.b;
         if (p->rc == 0 && o->len > 0) {
-            put(t->out, o->data + !t->any, o->len - !t->any); /* the first row: no comma */
+            rf_sink_put(t->out, o->data + !t->any, o->len - !t->any); /* the first row: no comma */
             t->any = 1;
         }
         rf_buf_reset(&p->out.b); /* wiped */
@@ -1037,7 +886,7 @@ int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int j
         pthread_mutex_init(&turns.mu, NULL);
         pthread_cond_init(&turns.cv, NULL);
         ls.turns = &turns;
-        puts_s(&ls.out, "{\n  \"cases\": [");
+        rf_sink_puts(&ls.out, "{\n  \"cases\": [");
     }
     for (size_t i = 0; i < np; i++) {
         part_init(&parts[i], &ls);
