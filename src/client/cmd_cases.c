@@ -40,6 +40,7 @@
 #define COL_MAX 32
 #define CELL (COL_MAX * 4)
 #define OUT_CHUNK RF_SINK_CHUNK
+#define PARTS_MAX 4
 
 static const char *const colour_off = "\033[0m";
 static const char *const colour_head = "\033[1m";
@@ -158,6 +159,7 @@ struct lister {
     size_t cap;
     size_t total, shown, pending;
     size_t w[C_N];
+    int col;      /* the table in colour */
     uint32_t day; /* the last day formatted, and its text */
     char day_text[COL_MAX];
     int rc;
@@ -618,9 +620,50 @@ static void pad_cell(struct rf_sink *s, const char *c, size_t n, size_t k, size_
         rf_sink_put(s, c, n);
 }
 
+/* A part's table lines, a line at a time into line (cells are under CELL
+ * bytes, columns under CELL wide), one put a line, into its own output
+ * (grow); line is wiped at the end. */
+static void *part_lines(void *arg)
+{
+    struct lister *part = arg;
+    char line[C_N * (3 * CELL + 16)];
+    const uint8_t *p = part->cells.data;
+    for (size_t i = 0; i < part->shown; i++) {
+        size_t n = 0;
+        for (int c = 0; c < C_N; c++) {
+            const char *on = !part->col     ? ""
+                             : c == C_CASE  ? colour_case
+                             : c == C_STAGE ? colour_stage
+                                            : "";
+            size_t len = p[0], gap = part->w[c] > p[1] ? part->w[c] - p[1] : 0;
+            if (c)
+                line[n++] = ' ', line[n++] = ' ';
+            memcpy(line + n, on, strlen(on));
+            n += strlen(on);
+            if (c == C_N - 1 && !right[c])
+                gap = 0;
+            if (gap > CELL)
+                gap = CELL; /* cannot be: every cell is under CELL columns */
+            if (right[c])
+                memset(line + n, ' ', gap), n += gap;
+            memcpy(line + n, p + 2, len);
+            n += len;
+            if (!right[c])
+                memset(line + n, ' ', gap), n += gap;
+            if (on[0])
+                memcpy(line + n, colour_off, strlen(colour_off)), n += strlen(colour_off);
+            p += 2 + len;
+        }
+        line[n++] = '\n';
+        rf_sink_put(&part->out, line, n);
+    }
+    sodium_memzero(line, sizeof(line));
+    return NULL;
+}
+
 /* The table: heads, then every kept row (the parts' in order), columns as
  * wide as their widest cell (print_table of before, byte for byte). */
-static void print_cells(struct lister *ls, const struct lister *parts, size_t np)
+static void print_cells(struct lister *ls, struct lister *parts, size_t np)
 {
     struct rf_sink *s = &ls->out;
     int col = rf_out_colour(stdout);
@@ -640,42 +683,26 @@ static void print_cells(struct lister *ls, const struct lister *parts, size_t np
     if (col)
         rf_sink_puts(s, colour_off);
     rf_sink_put(s, "\n", 1);
-    /* a line at a time into line (cells are under CELL bytes, columns under
-     * CELL wide), one put a line; wiped at the end */
-    char line[C_N * (3 * CELL + 16)];
+    /* the parts' lines formatted on their threads again (the widths known
+     * now), then written in order */
+    pthread_t th[PARTS_MAX];
+    int started[PARTS_MAX] = {0};
     for (size_t k = 0; k < np; k++) {
-        const uint8_t *p = parts[k].cells.data;
-        for (size_t i = 0; i < parts[k].shown; i++) {
-            size_t n = 0;
-            for (int c = 0; c < C_N; c++) {
-                const char *on = !col           ? ""
-                                 : c == C_CASE  ? colour_case
-                                 : c == C_STAGE ? colour_stage
-                                                : "";
-                size_t len = p[0], gap = ls->w[c] > p[1] ? ls->w[c] - p[1] : 0;
-                if (c)
-                    line[n++] = ' ', line[n++] = ' ';
-                memcpy(line + n, on, strlen(on));
-                n += strlen(on);
-                if (c == C_N - 1 && !right[c])
-                    gap = 0;
-                if (gap > CELL)
-                    gap = CELL; /* cannot be: every cell is under CELL columns */
-                if (right[c])
-                    memset(line + n, ' ', gap), n += gap;
-                memcpy(line + n, p + 2, len);
-                n += len;
-                if (!right[c])
-                    memset(line + n, ' ', gap), n += gap;
-                if (on[0])
-                    memcpy(line + n, colour_off, strlen(colour_off)), n += strlen(colour_off);
-                p += 2 + len;
-            }
-            line[n++] = '\n';
-            rf_sink_put(s, line, n);
-        }
+        memcpy(parts[k].w, ls->w, sizeof(ls->w));
+        parts[k].col = col;
+        rf_buf_reserve(&parts[k].out.b, parts[k].shown * 112);
     }
-    sodium_memzero(line, sizeof(line));
+    for (size_t k = 1; k < np; k++)
+        started[k] = pthread_create(&th[k], NULL, part_lines, &parts[k]) == 0;
+    for (size_t k = 0; k < np; k++) {
+        if (k == 0 || !started[k])
+            part_lines(&parts[k]);
+        else
+            pthread_join(th[k], NULL);
+        rf_sink_put(s, parts[k].out.b.data, parts[k].out.b.len);
+        s->failed |= parts[k].out.failed;
+        rf_buf_reset(&parts[k].out.b); /* wiped */
+    }
 }
 
 static void lister_init(struct lister *ls, struct rf_ctx *x, const struct rf_view_filter *vf,
@@ -841,7 +868,6 @@ static void *part_run(void *arg)
     return NULL;
 }
 
-#define PARTS_MAX 4
 size_t rf_view_cases_part_rows = 2048; /* fewer rows a part: one thread is as quick */
 #define PART_MIN_ROWS rf_view_cases_part_rows
 
