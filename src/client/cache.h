@@ -145,6 +145,8 @@ struct rf_cache_board_list {
     struct rf_buf kept;
 };
 int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out);
+/* How many board rows there are. */
+int rf_cache_board_count(struct rf_cache *c, size_t *n);
 void rf_cache_board_list_free(struct rf_cache_board_list *l);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
 /* Changes whenever a summary row may have changed: mark[0] counts the rows

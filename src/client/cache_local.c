@@ -324,6 +324,19 @@ static int board_sort(struct rf_cache_board_row *r, size_t n)
     return 0;
 }
 
+int rf_cache_board_count(struct rf_cache *c, size_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    if (rf_cache_prepare(c, "SELECT count(*) FROM board", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+        *n = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
 int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
 {
     sqlite3_stmt *st;
@@ -333,15 +346,15 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
     rf_buf_init(&out->kept, (size_t)1 << 36);
     /* sized once from the count (an index's pages) and a row's usual bytes,
      * so neither grows (copies) while 100,000 rows arrive */
-    if (rf_cache_prepare(c, "SELECT count(*) FROM board", &st) != 0)
+    size_t count = 0;
+    if (rf_cache_board_count(c, &count) != 0)
         return RF_ERR_DB;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
-        cap = (size_t)sqlite3_column_int64(st, 0) + 1;
+    if (count > 0) {
+        cap = count + 1;
         out->rows = malloc(cap * sizeof(*out->rows));
         if (!out->rows || rf_buf_reserve(&out->kept, cap * 192) != 0)
             cap = 0;
     }
-    sqlite3_finalize(st);
     if (rf_cache_prepare(c, "SELECT case_id, gen, last_seq, blob FROM board", &st) != 0) {
         rf_cache_board_list_free(out);
         return RF_ERR_DB;

@@ -46,6 +46,12 @@ struct rf_ctx {
 };
 /* Prints what went wrong; the ctx is closed on failure. */
 int rf_ctx_open(struct rf_ctx *x, int net);
+/* rf_ctx_open without the network, running fn(cache, arg) on another
+ * thread while the key file is unlocked (Argon2id: reading ciphertext
+ * needs no key); *fn_rc is what fn returned (RF_ERR_CANCELLED if it never
+ * ran). fn must not use the cache after it returns. */
+int rf_ctx_open_overlap(struct rf_ctx *x, int (*fn)(struct rf_cache *c, void *arg), void *arg,
+                        int *fn_rc);
 void rf_ctx_close(struct rf_ctx *x);
 /* Explains why the server refused (403) this caseworker: not approved yet,
  * removed from the roster, or (admin_only) not an admin. */
@@ -102,6 +108,18 @@ json_t *rf_view_listing_row(const struct rf_view_filter *vf, const json_t *team_
  * Without vf->search, as it is read from the packed board rows; with it,
  * from rf_view_cases' rows: the same bytes for the same cases. */
 int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *f, int json);
+/* The board rows read ahead (rf_cache_board_list), with what says they are
+ * still the table's (meta board_gen and the row count, checked again
+ * before use); for rf_ctx_open_overlap while the key is unlocked. */
+struct rf_view_ahead {
+    struct rf_cache_board_list list;
+    int64_t gen;
+};
+int rf_view_cases_read_ahead(struct rf_cache *c, void *ahead);
+/* rf_view_cases_print with rows read ahead (NULL, or not current: read
+ * again); frees them. */
+int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *f, int json,
+                              struct rf_view_ahead *ahead);
 /* Its parts (threads): one per CPU, at most 4, each of at least part_rows
  * rows; --json goes round them in blocks of block_rows (tests lower both). */
 extern size_t rf_view_cases_part_rows, rf_view_cases_block_rows;

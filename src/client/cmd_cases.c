@@ -883,14 +883,46 @@ static size_t parts_for(size_t n)
     return np ? np : 1;
 }
 
+int rf_view_cases_read_ahead(struct rf_cache *c, void *arg)
+{
+    struct rf_view_ahead *a = arg;
+    int64_t fill = 0;
+    memset(a, 0, sizeof(*a));
+    int rc = rf_cache_meta_get(c, "board_fill", &fill);
+    if (rc == 0 && fill) /* the rows are built again first (rf_local_new) */
+        return RF_ERR_CANCELLED;
+    if (rc == 0)
+        rc = rf_cache_meta_get(c, "board_gen", &a->gen);
+    return rc == 0 ? rf_cache_board_list(c, &a->list) : rc;
+}
+
+/* Whether rows read ahead are the table's still: no row written since (the
+ * generation), none deleted (the count). */
+static int ahead_current(struct rf_cache *c, const struct rf_view_ahead *a)
+{
+    int64_t gen = -1;
+    size_t n = 0;
+    return rf_cache_meta_get(c, "board_gen", &gen) == 0 && gen == a->gen &&
+           rf_cache_board_count(c, &n) == 0 && n == a->list.n;
+}
+
 int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
+{
+    return rf_view_cases_print_ahead(x, vf, json, NULL);
+}
+
+int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *vf, int json,
+                              struct rf_view_ahead *ahead)
 {
     struct lister ls, parts[PARTS_MAX];
     struct rf_cache_board_list list = {0};
     json_t *team = NULL;
     size_t np = 0;
-    if (vf->search)
+    if (vf->search) {
+        if (ahead)
+            rf_cache_board_list_free(&ahead->list);
         return print_rows(x, vf, json);
+    }
     lister_init(&ls, x, vf, json);
     /* objects synced by an older version of refuge get their digests here */
     int rc = vf->current ? 0 : rf_local_update(x->l, NULL);
@@ -899,8 +931,14 @@ int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int j
     ls.team_checklist = json_object_get(team, "checklist");
     if (rc == 0)
         rc = team_items(&ls);
-    if (rc == 0)
+    if (rc == 0 && ahead && ahead->list.rows && ahead_current(x->c, ahead)) {
+        list = ahead->list; /* read while the key was unlocked */
+        memset(&ahead->list, 0, sizeof(ahead->list));
+    } else if (rc == 0) {
         rc = rf_cache_board_list(x->c, &list);
+    }
+    if (ahead)
+        rf_cache_board_list_free(&ahead->list);
     /* the rows shared out in order: part i takes the i-th slice, on its own
      * thread (the first on this one); each opens, filters and formats its
      * rows into buffers of its own, and the listing writes them in order */
@@ -998,12 +1036,17 @@ int rf_cmd_cases(int argc, char **argv)
         return RF_EXIT_USAGE;
     }
     struct rf_ctx x;
-    int ret = RF_EXIT_FAIL;
-    if (rf_ctx_open(&x, 0) != 0)
+    struct rf_view_ahead ahead;
+    int ret = RF_EXIT_FAIL, ahead_rc = 0;
+    /* the board rows read while the key file is unlocked */
+    if (rf_ctx_open_overlap(&x, rf_view_cases_read_ahead, &ahead, &ahead_rc) != 0) {
+        if (ahead_rc != RF_ERR_CANCELLED)
+            rf_cache_board_list_free(&ahead.list);
         goto out;
+    }
     if (mine)
         vf.assignee = x.k->name;
-    int rc = rf_view_cases_print(&x, &vf, json);
+    int rc = rf_view_cases_print_ahead(&x, &vf, json, ahead_rc == 0 ? &ahead : NULL);
     if (rc == RF_ERR_FORMAT) {
         rf_cmd_err("bad --search", "not valid UTF-8");
         ret = RF_EXIT_USAGE;
