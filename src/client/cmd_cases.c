@@ -360,7 +360,8 @@ static void text_row(struct lister *ls, const char *case_id, const struct rf_boa
     uint32_t due = 0;
     for (size_t i = 0; i < nm; i++)
         done += m[i].val != 0;
-    rf_out_safe_copy(row[C_CASE], COL_MAX, case_id);
+    if (!safe_ascii(row[C_CASE], COL_MAX, (const uint8_t *)case_id, strlen(case_id)))
+        rf_out_safe_copy(row[C_CASE], COL_MAX, case_id);
     safe_val(ls, row[C_STAGE], COL_MAX, &f[RF_BR_STAGE]);
     if (pending)
         strncat(row[C_STAGE], "*", 2);
