@@ -15,7 +15,8 @@ it.
   is set), and is named after Alice's home only: Bob's home still asks, and
   a refuge started in another session keyring asks too.
 - `refuge lock` forgets it: the next command asks for the passphrase again;
-  locking twice says nothing was unlocked.
+  locking twice says nothing was unlocked. The desk's lock (its idle lock
+  here) forgets it too.
 - Bad --for values are refused before any passphrase is asked.
 Client-only: the server is there to make a case; run in the SQLite pass.
 """
@@ -25,7 +26,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import BIN, DB, Person, Server, Skip, case_ids, check, main, make_team  # noqa: E402
+from lib import (BIN, DB, Person, Server, Skip, case_ids, check, free_port, main,  # noqa: E402
+                 make_team)
 
 SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
 KEYCTL_JOIN, KEYCTL_DESCRIBE, KEYCTL_READ = 1, 6, 11
@@ -146,6 +148,18 @@ def test():
     check(p.returncode != 0, "locked: the passphrase is asked again", p.out + p.err)
     p = alice.run("lock")
     check("Nothing was unlocked" in p.out, "locking twice says nothing was unlocked", p.out)
+
+    # the desk's lock (here its idle lock) forgets a kept key too: "your keys
+    # are forgotten" holds for the next `refuge desk`
+    alice.run("unlock", "--for", "2")
+    check(len(refuge_keys()) == 1, "unlocked again", refuge_keys())
+    d = subprocess.run([BIN, "desk", "--no-open", "--port", str(free_port()), "--sync-every", "0",
+                        "--idle-lock", "5s"], env=dict(alice.env, REFUGE_PASSPHRASE_FILE=gone),
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    check(d.returncode == 0 and b"locked after" in d.stdout,
+          "the desk opened with the kept key (no passphrase) and locked itself when idle",
+          (d.stdout + d.stderr).decode(errors="replace"))
+    check(refuge_keys() == [], "the desk's lock dropped the kept key", refuge_keys())
     # and with the passphrase everything is as before
     check(alice.run("cases").out == listing, "after lock, the passphrase opens the same listing")
 
