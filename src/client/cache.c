@@ -1,7 +1,7 @@
 /*
  * cache.c - the client's local SQLite cache (see cache.h).
  *
- * Schema (version 5, PRAGMA user_version):
+ * Schema (version 6, PRAGMA user_version):
  *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
  *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
  *           roster, pack NULL)
@@ -41,6 +41,11 @@
  *       of objects above it plus a look at the grants
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
+ *
+ * Versions 2 to 5 -> 6: board rows are packed (lib/boardrow.h, in place
+ * of JSON), so the rows already there are built again from their
+ * summaries (meta "board_fill", as 3 -> 4). Version 5 is another branch's
+ * (a table of its own); its upgrade runs first, then this one.
  *
  * Version 3 -> 4: board rows carry what `refuge cases` lists (checklist,
  * notes, first_day, urgency beside the version 3 fields), so the rows
@@ -98,7 +103,7 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS grant_keys(seq INTEGER NOT NULL, grant BLOB NOT NULL,"
     " PRIMARY KEY(seq, grant));"
     "INSERT OR IGNORE INTO grant_keys(seq, grant) SELECT seq, grant FROM grants;"
-    "DELETE FROM grants;"
+    "DELETE FROM grants WHERE seq IS NOT NULL;" /* no truncation: no write when empty */
     "CREATE TABLE IF NOT EXISTS granted(seq INTEGER NOT NULL, keyid BLOB NOT NULL,"
     " PRIMARY KEY(seq, keyid));"
     "CREATE TABLE IF NOT EXISTS pins(case_id TEXT PRIMARY KEY, pk BLOB NOT NULL);"
@@ -113,13 +118,14 @@ static const char *const schema =
     " verified INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(case_id, keyid, seq));"
     "CREATE INDEX IF NOT EXISTS casekeys_keyid ON casekeys(keyid);";
 
-#define CACHE_VERSION 5
+#define CACHE_VERSION 6
 
 /* Version 4 -> 5 (case keys, events version 2): the casekeys table is in
  * the schema; a version 4 client digested a CASEKEY object as "other" and
  * an event version 2 as broken, so those digests are dropped and the
  * "digested" mark moves below the first of them: the next update digests
- * them again (and rebuilds their cases' summaries). */
+ * them again (and rebuilds their cases' summaries). Version 5 also added
+ * objects.pack (cache_pack.c, in place at open). */
 static const char *const upgrade_4_5 =
     "UPDATE meta SET value = MIN(value, (SELECT IFNULL(MIN(seq) - 1, value) FROM objects"
     " WHERE kind = 9 OR (kind = 4 AND substr(data, 1, 4) = X'52464532')))"
@@ -128,12 +134,12 @@ static const char *const upgrade_4_5 =
     " (kind = 4 AND substr(data, 1, 4) = X'52464532'));"
     "PRAGMA user_version = 5;";
 
-/* Versions 2 and 3 -> 4: the board rows of the summaries already there are
- * built (again) by local.c, which has the key (the table itself is in the
- * schema). */
-static const char *const upgrade_to_4 =
+/* Versions 2 to 5 -> 6: the board rows of the summaries already there are
+ * built (again, packed) by local.c, which has the key (the table itself is
+ * in the schema). */
+static const char *const upgrade_to_6 =
     "INSERT OR REPLACE INTO meta(key, value) VALUES('board_fill', 1);"
-    "PRAGMA user_version = 4;";
+    "PRAGMA user_version = 6;";
 
 /* Takes a version-1 cache (objects without roster) to version 2 (and 4): the
  * objects are downloaded again at the next sync. Large objects' files are
@@ -144,7 +150,7 @@ static const char *const upgrade_1_2 =
     "DELETE FROM digests;"
     "DELETE FROM summaries;"
     "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max', 'digested');"
-    "PRAGMA user_version = 5;"; /* no summary left: no board row to build */
+    "PRAGMA user_version = 6;"; /* no summary left: no board row to build */
 
 static int cache_version(sqlite3 *db, int *v)
 {
@@ -181,15 +187,12 @@ static int upgrade(struct rf_cache *c)
         return rc;
     if (v > CACHE_VERSION)
         return RF_ERR_VERSION;
-    if (v == 4)
-        return sqlite3_exec(c->db, upgrade_4_5, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
-    if (v == 2 || v == 3)
-        return sqlite3_exec(c->db, upgrade_to_4, NULL, NULL, NULL) == SQLITE_OK &&
-                       sqlite3_exec(c->db, upgrade_4_5, NULL, NULL, NULL) == SQLITE_OK
-                   ? 0
-                   : RF_ERR_DB;
+    if (v >= 2 && v <= 4 && sqlite3_exec(c->db, upgrade_4_5, NULL, NULL, NULL) != SQLITE_OK)
+        return RF_ERR_DB;
+    if (v >= 2 && v <= 5) /* 5 -> 6: the board rows packed (built again) */
+        return sqlite3_exec(c->db, upgrade_to_6, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
     if (has_column(c->db, "roster")) /* created just now by the schema */
-        return sqlite3_exec(c->db, "PRAGMA user_version = 5", NULL, NULL, NULL) == SQLITE_OK
+        return sqlite3_exec(c->db, "PRAGMA user_version = 6", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
     if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||

@@ -162,6 +162,24 @@ int rf_cache_board_since(struct rf_cache *c, int64_t after, rf_cache_board_fn fn
 /* Every board row, most recent activity first (last_seq descending, then
  * case id: the order of rf_cache_summaries), for a listing read once. */
 int rf_cache_board_rows(struct rf_cache *c, rf_cache_board_fn fn, void *ctx);
+/* The same rows read at once, in the same order, for a reader that shares
+ * them out (their bytes stay until rf_cache_board_list_free; the blobs are
+ * the sealed rows). */
+struct rf_cache_board_row {
+    const char *case_id; /* NULL: the column was NULL */
+    int64_t gen, last_seq;
+    const uint8_t *blob;
+    size_t n;
+};
+struct rf_cache_board_list {
+    struct rf_cache_board_row *rows;
+    size_t n;
+    struct rf_buf kept;
+};
+int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out);
+/* How many board rows there are. */
+int rf_cache_board_count(struct rf_cache *c, size_t *n);
+void rf_cache_board_list_free(struct rf_cache_board_list *l);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
 /* Changes whenever a summary row may have changed: mark[0] counts the rows
  * written through c, mark[1] is SQLite's data_version (commits by other

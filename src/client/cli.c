@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -39,6 +40,8 @@ static const struct command commands[] = {
     {"team", rf_cmd_team, "the team's stages and checklist (show, stages, checklist)"},
     {"staff", rf_cmd_staff, "the team: invite, list, approve, remove"},
     {"fingerprint", rf_cmd_fingerprint, "your signing key's fingerprint"},
+    {"unlock", rf_cmd_unlock, "type your passphrase once for the next minutes (--for MINUTES)"},
+    {"lock", rf_cmd_lock, "forget the key `refuge unlock` kept"},
     {"rewrap", rf_cmd_rewrap, "give newly approved caseworkers access to older content"},
     {"audit", rf_cmd_audit, "verify the server's audit log (audit verify)"},
 };
@@ -176,6 +179,54 @@ int rf_ctx_open(struct rf_ctx *x, int net)
             rf_cmd_err("cannot start", "bad server URL in config.json");
         if (rc != 0)
             goto fail;
+    }
+    return 0;
+fail:
+    rf_ctx_close(x);
+    return -1;
+}
+
+struct overlap {
+    int (*fn)(struct rf_cache *c, void *arg);
+    struct rf_cache *c;
+    void *arg;
+    int rc;
+};
+
+static void *overlap_run(void *v)
+{
+    struct overlap *o = v;
+    o->rc = o->fn(o->c, o->arg);
+    return NULL;
+}
+
+int rf_ctx_open_overlap(struct rf_ctx *x, int (*fn)(struct rf_cache *c, void *arg), void *arg,
+                        int *fn_rc)
+{
+    memset(x, 0, sizeof(*x));
+    *fn_rc = RF_ERR_CANCELLED;
+    if (rf_home_open(&x->h, NULL) != 0)
+        goto fail;
+    if (rf_cache_open(&x->c, &x->h) != 0) {
+        rf_cmd_err("cannot open the local cache", "check the permissions of the refuge home");
+        goto fail;
+    }
+    /* fn has the cache to itself while this thread unlocks the key file
+     * (nothing here touches the cache until the join) */
+    struct overlap o = {fn, x->c, arg, 0};
+    pthread_t th;
+    int started = pthread_create(&th, NULL, overlap_run, &o) == 0;
+    int rc = rf_home_keys_load(&x->h, &x->k);
+    if (started)
+        pthread_join(th, NULL);
+    else
+        overlap_run(&o);
+    *fn_rc = o.rc;
+    if (rc != 0)
+        goto fail;
+    if (rf_local_new(&x->l, x->c, x->k) != 0) {
+        rf_cmd_err("cannot open the local case database", "the cache is damaged");
+        goto fail;
     }
     return 0;
 fail:

@@ -30,6 +30,8 @@ int rf_cmd_staff(int argc, char **argv);
 int rf_cmd_team(int argc, char **argv);
 int rf_cmd_event(int argc, char **argv); /* stage, assign, ..., due: argv[0] is the op */
 int rf_cmd_rewrap(int argc, char **argv);
+int rf_cmd_unlock(int argc, char **argv);
+int rf_cmd_lock(int argc, char **argv);
 int rf_cmd_audit(int argc, char **argv);
 int rf_cmd_desk(int argc, char **argv); /* desk.c: the web UI on 127.0.0.1 */
 
@@ -45,6 +47,12 @@ struct rf_ctx {
 };
 /* Prints what went wrong; the ctx is closed on failure. */
 int rf_ctx_open(struct rf_ctx *x, int net);
+/* rf_ctx_open without the network, running fn(cache, arg) on another
+ * thread while the key file is unlocked (Argon2id: reading ciphertext
+ * needs no key); *fn_rc is what fn returned (RF_ERR_CANCELLED if it never
+ * ran). fn must not use the cache after it returns. */
+int rf_ctx_open_overlap(struct rf_ctx *x, int (*fn)(struct rf_cache *c, void *arg), void *arg,
+                        int *fn_rc);
 void rf_ctx_close(struct rf_ctx *x);
 /* Explains why the server refused (403) this caseworker: not approved yet,
  * removed from the roster, or (admin_only) not an admin. */
@@ -96,6 +104,37 @@ int rf_view_cases(struct rf_ctx *x, const struct rf_view_filter *f, json_t **row
  * only the rows written since the last call. With a text filter it is
  * rf_view_cases (every summary opened: the board rows carry no text). */
 int rf_view_board(struct rf_ctx *x, const struct rf_view_filter *f, json_t **rows, size_t *total);
+/* A sealed board row (cache.h "board") opened into plain and unpacked
+ * (lib/boardrow.h) into the JSON object of its fields; plain is wiped
+ * after. NULL when it does not open or parse. */
+json_t *rf_view_board_json(struct rf_local *l, const char *case_id, const uint8_t *blob, size_t n,
+                           struct rf_buf *plain);
+/* The listing row (with "pending") of a board row's JSON r (with "case"
+ * set), as rf_view_cases makes it; NULL when vf's stage, tag or assignee
+ * leaves it out (vf->search is not looked at) or it lacks a field. */
+json_t *rf_view_listing_row(const struct rf_view_filter *vf, const json_t *team_checklist,
+                            json_t *r);
+/* `refuge cases` printed to stdout (cmd_cases.c): text (json 0) or --json.
+ * Without vf->search, as it is read from the packed board rows; with it,
+ * from rf_view_cases' rows: the same bytes for the same cases. */
+int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *f, int json);
+/* The board rows read ahead (rf_cache_board_list), with what says they are
+ * still the table's (meta board_gen and the row count, checked again
+ * before use); for rf_ctx_open_overlap while the key is unlocked. */
+struct rf_view_ahead {
+    struct rf_cache_board_list list;
+    int64_t gen;
+};
+int rf_view_cases_read_ahead(struct rf_cache *c, void *ahead);
+/* rf_view_cases_print with rows read ahead (NULL, or not current: read
+ * again); frees them. */
+int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *f, int json,
+                              struct rf_view_ahead *ahead);
+/* Its parts (threads): one per CPU, at most 4, each of at least part_rows
+ * rows; --json goes round them in blocks of block_rows (tests lower both). */
+extern size_t rf_view_cases_part_rows, rf_view_cases_block_rows;
+/* A JSON value (string or array of strings) as one sanitised line. */
+void rf_cmd_value_text(char *out, size_t cap, json_t *v);
 /* Drops (wipes) the rows rf_view_board kept. */
 void rf_view_forget(void);
 /* A case's checklist as {item: bool} for every item of the team's

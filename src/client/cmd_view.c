@@ -58,292 +58,6 @@ static int parse(int argc, char **argv, void (*usage)(FILE *), int want, int *js
     return -1;
 }
 
-/* A value (string or array of strings) as one sanitised line. */
-static void value_text(char *out, size_t cap, json_t *v)
-{
-    out[0] = '\0';
-    if (json_is_string(v)) {
-        rf_out_safe_copy(out, cap, json_string_value(v));
-        return;
-    }
-    size_t i, len = 0;
-    json_t *e;
-    json_array_foreach(v, i, e)
-    {
-        if (!json_is_string(e) || len + 3 >= cap)
-            continue;
-        if (len) {
-            memcpy(out + len, ", ", 3);
-            len += 2;
-        }
-        rf_out_safe_copy(out + len, cap - len, json_string_value(e));
-        len = strlen(out);
-    }
-}
-
-/* Terminal columns a sanitised string takes (code points; good enough for
- * the Latin and Cyrillic text Refuge sees). */
-static size_t width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        w += ((unsigned char)*s & 0xc0) != 0x80;
-    return w;
-}
-
-static void pad(const char *s, size_t w)
-{
-    fputs(s, stdout);
-    for (size_t k = width(s); k < w; k++)
-        fputc(' ', stdout);
-}
-
-/* ------------------------------------------------------------------ cases */
-
-static void usage_cases(FILE *f)
-{
-    fputs("usage: refuge cases [--stage S] [--mine] [--tag T] [--search TEXT] [--json]\n"
-          "\n"
-          "Lists the cases in the local case database (run `refuge sync` first), most recent\n"
-          "activity first: stage, who is assigned, due date, counts, the checklist and the\n"
-          "intake's \"need\" and \"urgency\". Works offline; nothing is decrypted again.\n"
-          "  --stage S       only cases in stage S\n"
-          "  --mine          only cases assigned to you\n"
-          "  --tag T         only cases tagged T\n"
-          "  --search TEXT   only cases whose messages, replies, notes or tags contain TEXT\n"
-          "                  (any case; searched on this computer, never on the server)\n"
-          "  --json          one JSON object {\"cases\":[...]} (see docs/staff.md)\n",
-          f);
-}
-
-/* Terminal columns a sanitised string takes. */
-static size_t cols(const char *s)
-{
-    return width(s);
-}
-
-static void join_list(char *out, size_t cap, json_t *list)
-{
-    size_t i, len = 0;
-    json_t *v;
-    out[0] = '\0';
-    json_array_foreach(list, i, v)
-    {
-        char one[COL_MAX * 4];
-        rf_out_safe_copy(one, sizeof(one), json_string_value(v));
-        int k = snprintf(out + len, cap - len, "%s%s", i ? "," : "", one);
-        if (k < 0 || (size_t)k >= cap - len)
-            break;
-        len += (size_t)k;
-    }
-    if (!out[0])
-        snprintf(out, cap, "-");
-}
-
-enum {
-    C_CASE,
-    C_STAGE,
-    C_ASSIGNED,
-    C_DUE,
-    C_LAST,
-    C_MSGS,
-    C_NOTES,
-    C_CHECK,
-    C_NEED,
-    C_URG,
-    C_TAGS,
-    C_N
-};
-static const char *const heads[C_N] = {"CASE",  "STAGE", "ASSIGNED", "DUE",     "LAST", "MSGS",
-                                       "NOTES", "CHECK", "NEED",     "URGENCY", "TAGS"};
-static const int right[C_N] = {0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0};
-
-static void print_table(json_t *rows, const json_t *pending_mark)
-{
-    size_t n = json_array_size(rows), w[C_N];
-    char(*cell)[C_N][COL_MAX * 4] = calloc(n ? n : 1, sizeof(*cell));
-    if (!cell)
-        return;
-    for (int c = 0; c < C_N; c++)
-        w[c] = strlen(heads[c]);
-    for (size_t i = 0; i < n; i++) {
-        json_t *r = json_array_get(rows, i);
-        char(*row)[COL_MAX * 4] = cell[i];
-        unsigned done = 0, total = 0;
-        const char *key;
-        json_t *v;
-        json_object_foreach(json_object_get(r, "checklist"), key, v)
-        {
-            total++;
-            done += json_is_true(v);
-        }
-        rf_out_safe_copy(row[C_CASE], COL_MAX, json_string_value(json_object_get(r, "case")));
-        rf_out_safe_copy(row[C_STAGE], COL_MAX, json_string_value(json_object_get(r, "stage")));
-        if (json_is_true(json_array_get(pending_mark, i)))
-            strncat(row[C_STAGE], "*", 2);
-        join_list(row[C_ASSIGNED], COL_MAX, json_object_get(r, "assigned"));
-        uint32_t due = 0;
-        json_t *dv = json_object_get(r, "due");
-        snprintf(row[C_DUE], COL_MAX, "%s",
-                 json_is_string(dv) && rf_state_date(json_string_value(dv), &due)
-                     ? json_string_value(dv)
-                     : "-");
-        rf_out_day(row[C_LAST], COL_MAX,
-                   (uint32_t)json_integer_value(json_object_get(r, "last_day")));
-        snprintf(row[C_MSGS], COL_MAX, "%lld",
-                 (long long)json_integer_value(json_object_get(r, "messages")));
-        snprintf(row[C_NOTES], COL_MAX, "%lld",
-                 (long long)json_integer_value(json_object_get(r, "notes")));
-        snprintf(row[C_CHECK], COL_MAX, "%u/%u", done, total);
-        value_text(row[C_NEED], COL_MAX, json_object_get(r, "need"));
-        value_text(row[C_URG], COL_MAX, json_object_get(r, "urgency"));
-        if (!row[C_NEED][0])
-            snprintf(row[C_NEED], COL_MAX, "-");
-        if (!row[C_URG][0])
-            snprintf(row[C_URG], COL_MAX, "-");
-        join_list(row[C_TAGS], COL_MAX, json_object_get(r, "tags"));
-        for (int c = 0; c < C_N; c++)
-            if (cols(row[c]) > w[c])
-                w[c] = cols(row[c]);
-    }
-    int col = rf_out_colour(stdout);
-    if (col)
-        fputs(colour_head, stdout);
-    for (int c = 0; c < C_N; c++) {
-        if (c)
-            fputs("  ", stdout);
-        if (right[c])
-            printf("%*s", (int)w[c], heads[c]);
-        else if (c == C_N - 1)
-            fputs(heads[c], stdout);
-        else
-            pad(heads[c], w[c]);
-    }
-    if (col)
-        fputs(colour_off, stdout);
-    fputc('\n', stdout);
-    for (size_t i = 0; i < n; i++) {
-        for (int c = 0; c < C_N; c++) {
-            if (c)
-                fputs("  ", stdout);
-            const char *on = !col           ? ""
-                             : c == C_CASE  ? colour_case
-                             : c == C_STAGE ? colour_stage
-                                            : "";
-            fputs(on, stdout);
-            if (right[c])
-                printf("%*s", (int)w[c], cell[i][c]);
-            else if (c == C_N - 1)
-                fputs(cell[i][c], stdout);
-            else
-                pad(cell[i][c], w[c]);
-            if (on[0])
-                fputs(colour_off, stdout);
-        }
-        fputc('\n', stdout);
-    }
-    free(cell);
-}
-
-int rf_cmd_cases(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"stage", required_argument, NULL, 's'},
-        {"mine", no_argument, NULL, 'm'},
-        {"tag", required_argument, NULL, 't'},
-        {"search", required_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct {
-        const char *stage, *tag;
-    } f = {0};
-    int ch, json = 0, mine = 0;
-    const char *search = NULL;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "js:mt:q:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'j':
-            json = 1;
-            break;
-        case 's':
-            f.stage = optarg;
-            break;
-        case 'm':
-            mine = 1;
-            break;
-        case 't':
-            f.tag = optarg;
-            break;
-        case 'q':
-            search = optarg;
-            break;
-        case 'h':
-            usage_cases(stdout);
-            return RF_EXIT_OK;
-        default:
-            usage_cases(stderr);
-            return RF_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage_cases(stderr);
-        return RF_EXIT_USAGE;
-    }
-    struct rf_ctx x;
-    struct rf_view_filter vf = {.stage = f.stage, .tag = f.tag, .search = search};
-    json_t *out = NULL, *marks = json_array();
-    size_t total = 0;
-    int ret = RF_EXIT_FAIL;
-    if (rf_ctx_open(&x, 0) != 0)
-        goto out;
-    if (mine)
-        vf.assignee = x.k->name;
-    int rc = rf_view_cases(&x, &vf, &out, &total);
-    if (rc == RF_ERR_FORMAT) {
-        rf_cmd_err("bad --search", "not valid UTF-8");
-        ret = RF_EXIT_USAGE;
-        goto out;
-    }
-    if (rc != 0) {
-        rf_cmd_errc("cannot read the local case database", rc);
-        goto out;
-    }
-    size_t i;
-    json_t *row;
-    json_array_foreach(out, i, row)
-    {
-        json_array_append(marks, json_object_get(row, "pending"));
-        json_object_del(row, "pending");
-    }
-    if (json) {
-        json_t *j = json_pack("{sO}", "cases", out);
-        ret = rf_out_json(j) == 0 ? RF_EXIT_OK : RF_EXIT_FAIL;
-        json_decref(j);
-        goto out;
-    }
-    if (json_array_size(out) == 0) {
-        puts(total ? "No case matches."
-                   : "No cases on this computer. Run `refuge sync` to fetch "
-                     "new ones.");
-        ret = RF_EXIT_OK;
-        goto out;
-    }
-    print_table(out, marks);
-    for (i = 0; i < json_array_size(marks); i++)
-        if (json_is_true(json_array_get(marks, i))) {
-            puts("* has changes not sent yet (queued; `refuge sync` sends them)");
-            break;
-        }
-    ret = RF_EXIT_OK;
-out:
-    json_decref(out);
-    json_decref(marks);
-    rf_ctx_close(&x);
-    return ret;
-}
-
 /* ------------------------------------------------------------------- show */
 
 static void usage_show(FILE *f)
@@ -508,7 +222,7 @@ static void print_item(json_t *it, int col)
     {
         char val[1024];
         json_t *label = json_object_get(a, "label");
-        value_text(val, sizeof(val), json_object_get(a, "value"));
+        rf_cmd_value_text(val, sizeof(val), json_object_get(a, "value"));
         fputs("  ", stdout);
         rf_out_safe(stdout,
                     json_string_value(json_is_string(label) ? label : json_object_get(a, "id")), 0);
@@ -546,6 +260,24 @@ static json_t *state_of(const struct rf_ev *ev, size_t n, const json_t *team)
         rf_view_checklist(json_object_get(team, "checklist"), json_object_get(st, "checklist")));
     json_decref(st);
     return out;
+}
+
+static void join_list(char *out, size_t cap, json_t *list)
+{
+    size_t i, len = 0;
+    json_t *v;
+    out[0] = '\0';
+    json_array_foreach(list, i, v)
+    {
+        char one[COL_MAX * 4];
+        rf_out_safe_copy(one, sizeof(one), json_string_value(v));
+        int k = snprintf(out + len, cap - len, "%s%s", i ? "," : "", one);
+        if (k < 0 || (size_t)k >= cap - len)
+            break;
+        len += (size_t)k;
+    }
+    if (!out[0])
+        snprintf(out, cap, "-");
 }
 
 static void print_list_line(const char *label, json_t *list)

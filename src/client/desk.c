@@ -26,6 +26,7 @@
 #include "client/desk_guard.h"
 #include "client/desk_priv.h"
 #include "client/evop.h"
+#include "client/keyring.h"
 #include "client/out.h"
 #include "client/state.h"
 #include "client/trust.h"
@@ -960,6 +961,8 @@ int rf_cmd_desk(int argc, char **argv)
         pthread_join(syncer, NULL);
     MHD_stop_daemon(mhd);
     mhd = NULL;
+    if (why == 1 || why == 2) /* locked: a key `refuge unlock` kept goes too */
+        rf_keyring_drop(&d.x.h);
     if (why == 1)
         puts("The desk is locked (Lock pressed): your keys are forgotten. Run `refuge desk` to "
              "continue.");

@@ -7,6 +7,7 @@
  * one. The key file's plaintext exists only in sodium_malloc memory.
  */
 #include "client/home.h"
+#include "client/keyring.h"
 #include "client/out.h"
 #include "client/pass.h"
 #include "lib/err.h"
@@ -199,6 +200,11 @@ void rf_home_keys_free(struct rf_staff_keys *k)
 
 int rf_home_keys_load(const struct rf_home *h, struct rf_staff_keys **out)
 {
+    return rf_home_keys_unlock(h, out, 0);
+}
+
+int rf_home_keys_unlock(const struct rf_home *h, struct rf_staff_keys **out, unsigned minutes)
+{
     struct rf_buf file;
     char *pass = NULL;
     size_t plen = 0;
@@ -214,6 +220,9 @@ int rf_home_keys_load(const struct rf_home *h, struct rf_staff_keys **out)
         fprintf(stderr, "refuge: cannot read the key file: %s\n", rf_strerror(rc));
         goto out;
     }
+    /* unlocked a moment ago (`refuge unlock`): no passphrase, no Argon2id */
+    if (minutes == 0 && rf_keyring_get(h, file.data, file.len, k) == 0)
+        goto out;
     rc = rf_pass_read(&pass, &plen, "Passphrase: ", 0);
     if (rc != 0)
         goto out;
@@ -222,6 +231,10 @@ int rf_home_keys_load(const struct rf_home *h, struct rf_staff_keys **out)
         fputs("refuge: wrong passphrase (or the key file was altered)\n", stderr);
     else if (rc != 0)
         fprintf(stderr, "refuge: the key file is damaged: %s\n", rf_strerror(rc));
+    if (rc == 0 && minutes > 0 && (rc = rf_keyring_put(h, file.data, file.len, k, minutes)) != 0)
+        fputs("refuge: cannot keep the key in this session's keyring (keyctl refused it); "
+              "nothing was kept\n",
+              stderr);
 out:
     rf_pass_free(pass);
     rf_buf_free(&file);

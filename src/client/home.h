@@ -37,9 +37,14 @@ int rf_home_path(const struct rf_home *h, const char *name, char *out, size_t ca
 int rf_home_read(const struct rf_home *h, const char *name, struct rf_buf *out);
 /* Writes a file atomically (temp, fsync, rename, fsync dir), mode 0600. */
 int rf_home_write(const struct rf_home *h, const char *name, const uint8_t *p, size_t n);
-/* Loads and decrypts key.rfk, asking for the passphrase; *out is sodium_malloc
- * memory (free with rf_home_keys_free). Prints what went wrong. */
+/* Loads and decrypts key.rfk, asking for the passphrase unless the session
+ * keyring holds it unlocked (keyring.h); *out is sodium_malloc memory (free
+ * with rf_home_keys_free). Prints what went wrong. */
 int rf_home_keys_load(const struct rf_home *h, struct rf_staff_keys **out);
+/* rf_home_keys_load for `refuge unlock`: always asks for the passphrase, and
+ * keeps the unlocked key in the session keyring for minutes (0: as
+ * rf_home_keys_load). */
+int rf_home_keys_unlock(const struct rf_home *h, struct rf_staff_keys **out, unsigned minutes);
 void rf_home_keys_free(struct rf_staff_keys *k);
 /* Loads config and keys; prints a hint and fails if not initialised. */
 int rf_home_open(struct rf_home *h, struct rf_staff_keys **keys);

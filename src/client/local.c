@@ -22,6 +22,7 @@
 #include "client/lckpt.h"
 #include "client/out.h"
 #include "client/replysig.h"
+#include "lib/boardrow.h"
 #include "lib/casekey.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
@@ -855,35 +856,25 @@ int rf_local_events(struct rf_local *l, const char *case_id, struct rf_ev **ev, 
 }
 
 /* A case's board row (what the desk's board and `refuge cases` show and
- * filter on) from its summary: no search text, nothing of the intake
- * beyond "need" and "urgency" (cache version 4 added checklist, notes,
- * first_day and urgency). */
-static json_t *board_row(json_t *s)
-{
-    return json_pack(
-        "{sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?sO?}", "stage", json_object_get(s, "stage"),
-        "assigned", json_object_get(s, "assigned"), "tags", json_object_get(s, "tags"), "due",
-        json_object_get(s, "due"), "messages", json_object_get(s, "messages"), "files",
-        json_object_get(s, "files"), "replies", json_object_get(s, "replies"), "last_day",
-        json_object_get(s, "last_day"), "pending", json_object_get(s, "pending"), "need",
-        json_object_get(s, "need"), "checklist", json_object_get(s, "checklist"), "notes",
-        json_object_get(s, "notes"), "first_day", json_object_get(s, "first_day"), "urgency",
-        json_object_get(s, "urgency"));
-}
-
+ * filter on) from its summary, packed (lib/boardrow.h, cache version 6):
+ * no search text, nothing of the intake beyond "need" and "urgency". */
 static int seal_board(struct rf_local *l, const char *case_id, json_t *s, struct rf_buf *out)
 {
     char ad[48];
+    struct rf_buf plain;
     snprintf(ad, sizeof(ad), "board:%s", case_id);
-    json_t *b = board_row(s);
-    int rc = b ? seal_json(l, ad, b, out) : RF_ERR_NOMEM;
-    json_decref(b);
+    rf_buf_init_secure(&plain, RF_BOARDROW_MAX); /* rf_secmem: reused, no system call */
+    int rc = rf_boardrow_encode(&plain, s);
+    if (rc == 0)
+        rc = rf_local_seal(l, ad, plain.data, plain.len, out);
+    rf_buf_free(&plain); /* wiped */
     return rc;
 }
 
 /* The board rows of the summaries written before there were board rows
  * (a home from before cache version 3), or before they carried what
- * `refuge cases` lists (version 4): each summary opened once. */
+ * `refuge cases` lists (version 4), or while they were JSON (version 6
+ * packs them): each summary opened once. */
 struct fill {
     struct rf_local *l;
     struct rf_buf plain, board;
@@ -910,8 +901,11 @@ static int fill_one(void *ctx, const char *case_id, int64_t last_seq, const uint
 int rf_local_board_open(const struct rf_local *l, const char *case_id, const uint8_t *p, size_t n,
                         struct rf_buf *out)
 {
-    char ad[48];
-    snprintf(ad, sizeof(ad), "board:%s", case_id);
+    char ad[48] = "board:"; /* once a row for `refuge cases`: no snprintf */
+    size_t k = strlen(case_id);
+    if (k > sizeof(ad) - 7)
+        return RF_ERR_LIMIT;
+    memcpy(ad + 6, case_id, k + 1);
     return rf_local_open(l, ad, p, n, out);
 }
 

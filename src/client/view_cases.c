@@ -10,6 +10,7 @@
  */
 #include "client/cmd.h"
 #include "client/state.h"
+#include "lib/boardrow.h"
 #include "lib/err.h"
 
 #include <sodium.h>
@@ -45,6 +46,21 @@ json_t *rf_view_checklist(const json_t *team_list, const json_t *set)
             json_object_set(c, key, v);
     }
     return c;
+}
+
+/* A sealed board row opened and unpacked into the JSON object the board
+ * rows held before version 6 (NULL: damaged). */
+json_t *rf_view_board_json(struct rf_local *l, const char *case_id, const uint8_t *blob, size_t n,
+                           struct rf_buf *plain)
+{
+    json_t *row = NULL;
+    struct rf_boardrow br;
+    rf_buf_reset(plain);
+    if (rf_local_board_open(l, case_id, blob, n, plain) == 0 &&
+        rf_boardrow_parse(&br, plain->data, plain->len) == 0)
+        row = rf_boardrow_to_json(&br);
+    rf_buf_reset(plain); /* wiped */
+    return row;
 }
 
 static json_t *case_row(const struct filter *f, json_t *s);
@@ -218,21 +234,14 @@ static int on_board_row(void *ctx, const char *case_id, int64_t gen, int64_t las
         board.odd++; /* not a row local.c wrote: counted, never shown */
         return 0;
     }
-    json_t *row = NULL;
-    rf_buf_reset(r->plain);
-    if (rf_local_board_open(r->l, case_id, blob, n, r->plain) == 0) {
-        json_error_t e;
-        row = json_loadb((const char *)r->plain->data, r->plain->len, 0, &e);
-        if (row &&
-            (!json_is_object(row) || json_object_set_new(row, "case", json_string(case_id)) != 0 ||
-             json_object_set_new(
-                 row, "pending",
-                 json_boolean(json_integer_value(json_object_get(row, "pending")))) != 0)) {
-            json_decref(row);
-            row = NULL;
-        }
+    json_t *row = rf_view_board_json(r->l, case_id, blob, n, r->plain);
+    if (row && (json_object_set_new(row, "case", json_string(case_id)) != 0 ||
+                json_object_set_new(
+                    row, "pending",
+                    json_boolean(json_integer_value(json_object_get(row, "pending")))) != 0)) {
+        json_decref(row);
+        row = NULL;
     }
-    rf_buf_reset(r->plain); /* wiped */
     struct brow key;
     snprintf(key.case_id, sizeof(key.case_id), "%s", case_id);
     /* among the rows kept before this read (a case id appears once in one
@@ -433,12 +442,7 @@ static int on_board_listing(void *ctx, const char *case_id, int64_t gen, int64_t
     if (!case_id || strlen(case_id) > RF_CASE_ID_LEN)
         return 0; /* not a row local.c wrote (the desk's board skips it too) */
     f->total++;
-    rf_buf_reset(&f->plain);
-    if (rf_local_board_open(f->l, case_id, blob, n, &f->plain) == 0) {
-        json_error_t e;
-        r = json_loadb((const char *)f->plain.data, f->plain.len, 0, &e);
-    }
-    rf_buf_reset(&f->plain); /* wiped */
+    r = rf_view_board_json(f->l, case_id, blob, n, &f->plain);
     if (json_is_object(r) && json_object_set_new(r, "case", json_string(case_id)) == 0 &&
         keep(f, r)) {
         json_t *row = case_row(f, r); /* NULL: a field missing (damaged): skipped */
@@ -452,6 +456,25 @@ static int on_board_listing(void *ctx, const char *case_id, int64_t gen, int64_t
     }
     json_decref(r); /* a damaged row is skipped */
     return 0;
+}
+
+json_t *rf_view_listing_row(const struct rf_view_filter *vf, const json_t *team_checklist,
+                            json_t *r)
+{
+    struct filter f = {.stage = vf->stage,
+                       .tag = vf->tag,
+                       .me = vf->assignee,
+                       .checklist = (json_t *)team_checklist};
+    if (!json_is_object(r) || !keep(&f, r))
+        return NULL;
+    json_t *row = case_row(&f, r);
+    if (row &&
+        json_object_set_new(row, "pending",
+                            json_boolean(json_integer_value(json_object_get(r, "pending")))) != 0) {
+        json_decref(row);
+        row = NULL;
+    }
+    return row;
 }
 
 /* The listing from the compact board rows (the same rows, fields and order

@@ -608,6 +608,23 @@ static void audit_v2_vector(void **state)
     "6f0200000000000000130200004e210000000271346d7a376b3278656100000000000493e00100000000000000"   \
     "140800004e22000000037465616d636f6e666967000000000000000000000000000000001500000003"
 
+/* docs/protocol.md 14.1: a packed board row (encoded from its summary by
+ * tests/unit/boardrow_test.c) */
+#define V_BOARD_ROW                                                                                \
+    "010100000009766572696679696e6703000100000004416e6e6103000200000006757267656e74000000066661"   \
+    "6d696c79010000000a323032372d30312d31350200000000000000020200000000000000000200000000000000"   \
+    "01020000000000004e89020000000000000000050000000a5b22666f6f64222c335d0400020000000870617373"   \
+    "706f72740100000002696400020000000000000001020000000000004e8400"
+
+static void document_carries_board_row(void **state)
+{
+    (void)state;
+    char *doc = read_doc();
+    if (strstr(doc, V_BOARD_ROW) == NULL)
+        fail_msg("docs/protocol.md lacks the board row vector (14.1)");
+    free(doc);
+}
+
 static void document_carries_v2_vectors(void **state)
 {
     (void)state;
@@ -865,6 +882,7 @@ int main(void)
         cmocka_unit_test(reply_v2_vector),
         cmocka_unit_test(audit_v2_vector),
         cmocka_unit_test(document_carries_v2_vectors),
+        cmocka_unit_test(document_carries_board_row),
         cmocka_unit_test(casekey_v2_vectors),
         cmocka_unit_test(checkpoint_vector),
     };
