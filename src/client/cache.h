@@ -254,6 +254,7 @@ typedef int (*rf_cache_casekey_fn)(void *ctx, const struct rf_ccasekey *k, const
                                    size_t n);
 int rf_cache_casekeys(struct rf_cache *c, const char *case_id, const uint8_t *keyid,
                       rf_cache_casekey_fn fn, void *ctx);
+/* (case_id NULL: every row, ordered by case id, key id, then as above.) */
 /* Whether a key with keyid is held for a case other than case_id (an event
  * version 2 naming it was moved from there). */
 int rf_cache_casekey_elsewhere(struct rf_cache *c, const char *case_id, const uint8_t keyid[8],

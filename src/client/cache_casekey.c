@@ -77,20 +77,29 @@ int rf_cache_casekeys(struct rf_cache *c, const char *case_id, const uint8_t *ke
 {
     sqlite3_stmt *st;
     /* kept: the digest looks the keys of every event version 2 up */
-    int rc = keyid ? rf_cache_kept(c, KEPT_CASEKEYS_FIND,
-                                   "SELECT case_id, keyid, seq, roster, maker, verified, sealed"
-                                   " FROM casekeys WHERE case_id = ? AND keyid = ?"
-                                   " ORDER BY seq = 0 DESC, seq DESC",
-                                   &st)
-                   : rf_cache_kept(c, KEPT_CASEKEYS_ALL,
-                                   "SELECT case_id, keyid, seq, roster, maker, verified, sealed"
-                                   " FROM casekeys WHERE case_id = ?"
-                                   " ORDER BY seq = 0 DESC, seq DESC",
-                                   &st);
+    if (!case_id) { /* every row, ordered for a lookup table (local_casekey.c) */
+        if (rf_cache_prepare(c,
+                             "SELECT case_id, keyid, seq, roster, maker, verified, sealed"
+                             " FROM casekeys ORDER BY case_id, keyid, seq = 0 DESC, seq DESC",
+                             &st) != 0)
+            return RF_ERR_DB;
+    }
+    int rc = !case_id ? 0
+             : keyid  ? rf_cache_kept(c, KEPT_CASEKEYS_FIND,
+                                      "SELECT case_id, keyid, seq, roster, maker, verified, sealed"
+                                       " FROM casekeys WHERE case_id = ? AND keyid = ?"
+                                       " ORDER BY seq = 0 DESC, seq DESC",
+                                      &st)
+                      : rf_cache_kept(c, KEPT_CASEKEYS_ALL,
+                                      "SELECT case_id, keyid, seq, roster, maker, verified, sealed"
+                                       " FROM casekeys WHERE case_id = ?"
+                                       " ORDER BY seq = 0 DESC, seq DESC",
+                                      &st);
     if (rc != 0)
         return RF_ERR_DB;
-    sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-    if (keyid)
+    if (case_id)
+        sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+    if (case_id && keyid)
         sqlite3_bind_blob(st, 2, keyid, 8, SQLITE_STATIC);
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -111,7 +120,10 @@ int rf_cache_casekeys(struct rf_cache *c, const char *case_id, const uint8_t *ke
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = RF_ERR_DB;
-    rf_cache_done(st);
+    if (case_id)
+        rf_cache_done(st);
+    else
+        sqlite3_finalize(st);
     return rc;
 }
 

@@ -27,6 +27,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -655,14 +656,43 @@ struct page_writer {
     int rc;
     int running;
     pthread_t th;
+    /* pages share a transaction (TX_PAGES at most, TX_SECONDS at most):
+     * a commit writes the index pages a page of random cases dirtied, and
+     * one per page made SQLite write about a page per object */
+    int open;       /* a transaction is open, holding whole pages */
+    unsigned pages; /* pages in it */
+    struct timespec since;
+    int flush; /* commit this page's transaction at its end */
 };
+
+#define TX_PAGES 16
+#define TX_SECONDS 2
+
+/* Commits the open transaction, if any: its pages are stored. */
+static int writer_commit(struct page_writer *w)
+{
+    if (!w->open)
+        return 0;
+    w->open = 0;
+    int rc = rf_cache_commit(w->x->c);
+    if (rc != 0)
+        rf_cmd_errc("cannot store objects", rc);
+    return rc;
+}
 
 static void store_page(struct page_writer *w)
 {
     struct rf_ctx *x = w->x;
     int64_t last = 0;
-    int rc = rf_cache_begin(x->c);
-    int began = rc == 0;
+    int rc = 0;
+    if (w->upto < w->n) /* this page fails: the whole pages before it are kept */
+        rc = writer_commit(w);
+    if (rc == 0 && !w->open) {
+        rc = rf_cache_begin(x->c);
+        w->open = rc == 0;
+        w->pages = 0;
+        clock_gettime(CLOCK_MONOTONIC, &w->since);
+    }
     for (size_t i = 0; rc == 0 && i < w->n; i++) {
         struct slot *sl = &w->slots[i];
         if (i == w->upto) {
@@ -698,10 +728,17 @@ static void store_page(struct page_writer *w)
         rc = rf_cache_set_last_seq(x->c, last);
     if (rc == 0)
         rc = rf_cache_meta_set(x->c, "stored_max", w->stored_max);
-    if (rc == 0)
-        rc = rf_cache_commit(x->c);
-    else if (began)
-        rf_cache_rollback(x->c);
+    if (rc != 0) {
+        if (w->open)
+            rf_cache_rollback(x->c); /* this page, and the others since the last commit */
+        w->open = 0;
+        w->rc = rc;
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (++w->pages >= TX_PAGES || w->flush || now.tv_sec - w->since.tv_sec >= TX_SECONDS)
+        rc = writer_commit(w);
     w->rc = rc;
 }
 
@@ -825,6 +862,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         w.stored_max = sc.max;
         if (n > 0)
             last = pool.slots[n - 1].o.seq; /* the next page is listed after this one */
+        w.flush = !(upto == n && newer.seq == 0 && more); /* the cache is used next */
         if (upto == n && newer.seq == 0 && more) {
             if (pthread_create(&w.th, NULL, writer_run, &w) == 0) {
                 w.running = 1;
@@ -847,6 +885,8 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
             break;
     }
     rc = writer_join(&w);
+    if (rc == 0)
+        rc = writer_commit(&w);
     if (rc != 0)
         goto out;
     /* every object listed after this stored after ro was published */
@@ -887,6 +927,8 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     }
 out:
     writer_join(&w); /* a page being stored is stored: the next sync goes on from it */
+    if (w.rc == 0)
+        writer_commit(&w);
     pool_close(&pool);
     json_decref(page);
     if (rc == 0 && out)

@@ -52,6 +52,7 @@ struct rf_local {
     int use_set;
     struct rf_lckpt_run run;
     struct rf_local_ckpt_result res;
+    struct rf_ckmemo *ckmemo; /* the case keys in memory, during a large pass */
 };
 
 static void free_rosters(struct rf_local *l)
@@ -660,12 +661,26 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
 
 /* The CASEKEY objects objs[0..nkeys) first (their keys stored), then the
  * rest, whose events version 2 open with them (rf_local_casekey_order). */
+#define CKMEMO_MIN 4096 /* objects in a pass from which the case keys are held in memory */
+int rf_local_ckmemo_min;
+
+const struct rf_ckmemo *rf_local_ckmemo(const struct rf_local *l)
+{
+    return l->ckmemo;
+}
+
 static int digest_passes(struct rf_local *l, const struct rf_cobj *objs, size_t n, size_t nkeys,
                          int threads, unsigned *unv)
 {
     int rc = nkeys > 0 ? digest_all(l, objs, nkeys, threads, unv) : 0; /* no event: no mismatch */
-    if (rc == 0 && n > nkeys)
+    if (rc == 0 && n > nkeys) {
+        size_t min = rf_local_ckmemo_min > 0 ? (size_t)rf_local_ckmemo_min : CKMEMO_MIN;
+        if (n - nkeys >= min && rf_ckmemo_load(l, &l->ckmemo) != 0)
+            l->ckmemo = NULL; /* looked up one by one: slower, not wrong */
         rc = digest_all(l, objs + nkeys, n - nkeys, threads, unv);
+        rf_ckmemo_free(l->ckmemo);
+        l->ckmemo = NULL;
+    }
     return rc;
 }
 

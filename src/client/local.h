@@ -74,6 +74,9 @@ extern int rf_local_digest_threads;
 /* Cases at or above which a refresh reads its rows in table scans instead
  * of one case at a time (0: the default, 2048; tests set 1). */
 extern int rf_local_refresh_scan_min;
+/* Events in a pass at or above which the case keys are held in memory (0:
+ * the default, 4096; tests set 1). */
+extern int rf_local_ckmemo_min;
 /* Builds the board rows (cache.h) of every summary if the cache asks for
  * it (meta "board_fill": a home from before cache version 3); rf_local_new
  * does it. *built (may be NULL): rows built. */
@@ -139,6 +142,12 @@ json_t *rf_local_casekey_digest(const struct rf_local *l, const struct rf_cobj *
  * the database): the sealed rows of the keys named by ct's key id, each as
  * u32 length || row || bytes, appended to out; none, and a key with that id
  * held for another case: *moved (the event was moved from there). */
+/* A pass over many events version 2 keeps the case keys table in memory
+ * (local_casekey.c): loaded by digest_passes, found by rf_local_ckmemo. */
+struct rf_ckmemo;
+int rf_ckmemo_load(struct rf_local *l, struct rf_ckmemo **out);
+void rf_ckmemo_free(struct rf_ckmemo *m);
+const struct rf_ckmemo *rf_local_ckmemo(const struct rf_local *l);
 int rf_local_ev2_keys_read(struct rf_local *l, const char *case_id, const struct rf_buf *ct,
                            struct rf_buf *out, int *moved);
 /* The second half (any thread): opens the keys of rf_local_ev2_keys_read

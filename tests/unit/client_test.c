@@ -582,6 +582,7 @@ static void local_db_parallel_digest_same_as_serial(void **state)
         assert_int_equal(rf_local_new(&l, c[k], anna), 0);
         rf_local_digest_threads = k == 0 ? 1 : 4;
         rf_local_refresh_scan_min = k == 0 ? 0 : 1; /* home 1's rows read in scans */
+        rf_local_ckmemo_min = k == 0 ? 0 : 1;       /* and its case keys held in memory */
         assert_int_equal(rf_local_update(l, &unverified[k]), 0);
         dump[k] = local_db_dump(l, c[k], NCASES);
         if (k == 0) { /* each summary built again alone (rf_local_refresh): the same rows */
@@ -604,6 +605,7 @@ static void local_db_parallel_digest_same_as_serial(void **state)
     }
     rf_local_digest_threads = 0;
     rf_local_refresh_scan_min = 0;
+    rf_local_ckmemo_min = 0;
     /* Eve's (some sealed to her only, some v2 in a case without a readable key) */
     assert_true(unverified[0] >= (unsigned)refused / 4);
     assert_int_equal(unverified[0], unverified[1]);
