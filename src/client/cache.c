@@ -517,6 +517,18 @@ int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n)
 }
 
 /* Reads rows (seq, case_id, kind, size, day, roster) of st into a malloc'd array. */
+void rf_cache_row_cobj(sqlite3_stmt *st, struct rf_cobj *o)
+{
+    const char *cid = (const char *)sqlite3_column_text(st, 1);
+    memset(o, 0, sizeof(*o));
+    o->seq = sqlite3_column_int64(st, 0);
+    snprintf(o->case_id, sizeof(o->case_id), "%s", cid ? cid : "");
+    o->kind = (uint8_t)sqlite3_column_int(st, 2);
+    o->size = (uint64_t)sqlite3_column_int64(st, 3);
+    o->day = (uint32_t)sqlite3_column_int64(st, 4);
+    o->roster = (uint32_t)sqlite3_column_int64(st, 5);
+}
+
 int rf_cache_collect(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
 {
     size_t cap = 64, k = 0;
@@ -536,14 +548,7 @@ int rf_cache_collect(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)
             v = nv;
             cap *= 2;
         }
-        struct rf_cobj *o = &v[k++];
-        memset(o, 0, sizeof(*o));
-        o->seq = sqlite3_column_int64(st, 0);
-        snprintf(o->case_id, sizeof(o->case_id), "%s", (const char *)sqlite3_column_text(st, 1));
-        o->kind = (uint8_t)sqlite3_column_int(st, 2);
-        o->size = (uint64_t)sqlite3_column_int64(st, 3);
-        o->day = (uint32_t)sqlite3_column_int64(st, 4);
-        o->roster = (uint32_t)sqlite3_column_int64(st, 5);
+        rf_cache_row_cobj(st, &v[k++]);
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = RF_ERR_DB;

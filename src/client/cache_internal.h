@@ -88,6 +88,8 @@ int rf_cache_prepare(struct rf_cache *c, const char *sql, sqlite3_stmt **st);
  * it with rf_cache_done after stepping (no read transaction stays open). */
 int rf_cache_kept(struct rf_cache *c, int slot, const char *sql, sqlite3_stmt **st);
 void rf_cache_done(sqlite3_stmt *st);
+/* One row (seq, case_id, kind, size, day, roster) of st. */
+void rf_cache_row_cobj(sqlite3_stmt *st, struct rf_cobj *o);
 /* Reads the rows (seq, case_id, kind, size, day, roster) of st into a
  * malloc'd array (*n of them, possibly 0). */
 int rf_cache_collect(sqlite3_stmt *st, struct rf_cobj **out, size_t *n);

@@ -193,16 +193,7 @@ int rf_cache_object_scan(struct rf_cache *c, const char *lo, const char *hi, rf_
     int s, rc = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         struct rf_cobj o;
-        memset(&o, 0, sizeof(o));
-        const char *cid = (const char *)sqlite3_column_text(st, 1);
-        if (!cid || strlen(cid) > RF_CASE_ID_LEN)
-            continue;
-        o.seq = sqlite3_column_int64(st, 0);
-        memcpy(o.case_id, cid, strlen(cid) + 1);
-        o.kind = (uint8_t)sqlite3_column_int(st, 2);
-        o.size = (uint64_t)sqlite3_column_int64(st, 3);
-        o.day = (uint32_t)sqlite3_column_int64(st, 4);
-        o.roster = (uint32_t)sqlite3_column_int64(st, 5);
+        rf_cache_row_cobj(st, &o);
         rc = fn(ctx, &o);
         if (rc != 0)
             break;

@@ -1795,7 +1795,8 @@ class TamperProxy:
     forwards every request unchanged to the real server on upstream_port
     (staff API signatures cover method, path and body, not the address) and
     lets a test rewrite answers: set .rewrite = fn(method, path, body) ->
-    body (None: unchanged)."""
+    body (None: unchanged), or cut a request off (the connection closed
+    without an answer): set .cut = fn(method, path) -> True."""
 
     def __init__(self, listen_port, upstream_port):
         import http.server
@@ -1803,6 +1804,8 @@ class TamperProxy:
         proxy = self
         self.rewrite = None
         self.rewritten = 0
+        self.cut = None
+        self.url = "http://127.0.0.1:%d" % listen_port
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
@@ -1811,6 +1814,11 @@ class TamperProxy:
                 pass
 
             def _forward(self):
+                cut = proxy.cut
+                if cut is not None and cut(self.command, self.path):
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)

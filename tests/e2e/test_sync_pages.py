@@ -15,80 +15,32 @@ caseworker must be able to count on, whatever the threads do:
    nothing of a later page is), and her next sync, direct, gets exactly the
    rest ("Synced N new objects") and lists the same cases as Bob.
 """
-import http.client
-import http.server
 import os
 import sqlite3
 import threading
 
-from lib import (Person, Server, approve, cached_object, check, enroll_first_admin, free_port,
-                 invite, log, main, object_bytes, on_cleanup, open_db)
+from lib import (Person, Server, TamperProxy, approve, cached_object, check, enroll_first_admin,
+                 free_port, invite, log, main, object_bytes, open_db)
 
 PEOPLE = 12
 EACH = 190  # under a session's 200 messages a day
 PAGE = 1000
 
 
-class CutProxy:
-    """Forwards to the server; the listing request number .cut_at (1-based)
-    and every request after it get the connection closed without an answer."""
+class Cutter:
+    """For lib's TamperProxy: cuts the listing request number .at (1-based,
+    0: none) and every request after it."""
 
-    def __init__(self, upstream, cut_at):
-        proxy = self
-        self.cut_at = cut_at
+    def __init__(self):
+        self.at = 0
         self.listings = 0
         self.lock = threading.Lock()
-        self.port = free_port()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, *a):
-                pass
-
-            def _forward(self):
-                with proxy.lock:
-                    if self.path.startswith("/api/v1/objects?"):
-                        proxy.listings += 1
-                    cut = proxy.cut_at and proxy.listings >= proxy.cut_at
-                if cut:
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                hdrs = {k: v for k, v in self.headers.items()
-                        if k.lower() not in ("connection", "content-length", "host")}
-                c = http.client.HTTPConnection("127.0.0.1", upstream, timeout=120)
-                c.request(self.command, self.path, body=body or None, headers=hdrs)
-                r = c.getresponse()
-                data = r.read()
-                c.close()
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("content-length", "connection", "transfer-encoding",
-                                         "date", "server"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _forward
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        on_cleanup(self.close)
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def close(self):
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.httpd = None
+    def __call__(self, method, path):
+        with self.lock:
+            if path.startswith("/api/v1/objects?"):
+                self.listings += 1
+            return bool(self.at) and self.listings >= self.at
 
 
 class AtUrl:
@@ -135,7 +87,8 @@ def test():
     approve(alice, bob)
     # Carol reaches the server through a proxy that can cut her connection;
     # on the roster before the people write, like Bob
-    proxy = CutProxy(srv.port, 0)
+    proxy = TamperProxy(free_port(), srv.port)
+    cutter = proxy.cut = Cutter()
     carol = invite(AtUrl(proxy.url), alice, "Carol")
     approve(alice, carol)
     send_all(srv)
@@ -161,8 +114,8 @@ def test():
     log("Bob: %d objects in three pages, exact; %d cases listed" % (n, PEOPLE))
 
     # Carol's proxy cuts her third listing request
-    proxy.listings = 0
-    proxy.cut_at = 3
+    cutter.listings = 0
+    cutter.at = 3
     p = carol.run("sync", ok=False)
     check(p.returncode != 0 and "cannot list new objects" in p.err,
           "Carol's sync fails loudly when the connection is cut", p.out + p.err)
@@ -177,7 +130,7 @@ def test():
     cc.close()
     log("cut at the third listing: Carol holds pages 1-2 exactly (%d objects)" % len(held))
 
-    proxy.cut_at = 0
+    cutter.at = 0
     out = carol.run("sync").out
     check("Synced %d new objects" % (n - 2 * PAGE) in out,
           "Carol's next sync gets exactly the rest", out)
