@@ -463,6 +463,14 @@ int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, voi
     return rc;
 }
 
+int rf_cache_object_stream_at(struct rf_cache *c, const struct rf_cobj *o, rf_sink_fn sink,
+                              void *ctx)
+{
+    if (o->pack > 0 && o->size <= RF_CACHE_INLINE_MAX)
+        return rf_pack_read(c, o->pack - 1, (size_t)o->size, sink, ctx);
+    return rf_cache_object_stream(c, o->seq, sink, ctx);
+}
+
 int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n)
 {
     sqlite3_stmt *st;
@@ -527,6 +535,9 @@ void rf_cache_row_cobj(sqlite3_stmt *st, struct rf_cobj *o)
     o->size = (uint64_t)sqlite3_column_int64(st, 3);
     o->day = (uint32_t)sqlite3_column_int64(st, 4);
     o->roster = (uint32_t)sqlite3_column_int64(st, 5);
+    if (sqlite3_column_count(st) > 6 && sqlite3_column_type(st, 6) == SQLITE_INTEGER &&
+        sqlite3_column_int64(st, 6) >= 0)
+        o->pack = sqlite3_column_int64(st, 6) + 1;
 }
 
 int rf_cache_collect(sqlite3_stmt *st, struct rf_cobj **out, size_t *n)

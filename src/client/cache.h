@@ -31,6 +31,7 @@ struct rf_cobj {
     uint64_t size;
     uint32_t day;
     uint32_t roster; /* the latest roster when the server stored it (0: not recorded) */
+    int64_t pack;    /* 1 + its offset in objects/pack, when the query gave it; else 0 */
 };
 
 struct rf_ccase {
@@ -59,6 +60,10 @@ int rf_cache_object_put(struct rf_cache *c, const struct rf_cobj *o, const uint8
 int rf_cache_file_path(struct rf_cache *c, int64_t seq, int tmp, char *out, size_t cap);
 /* Streams an object's ciphertext to sink in chunks (constant memory). */
 int rf_cache_object_stream(struct rf_cache *c, int64_t seq, rf_sink_fn sink, void *ctx);
+/* The same for an object whose row was read already: straight from the
+ * pack when o->pack says where (no lookup of its row), else as above. */
+int rf_cache_object_stream_at(struct rf_cache *c, const struct rf_cobj *o, rf_sink_fn sink,
+                              void *ctx);
 
 /* Cases, most recent activity first; *out is malloc'd. */
 int rf_cache_cases(struct rf_cache *c, struct rf_ccase **out, size_t *n);

@@ -72,12 +72,13 @@ int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj 
      * one a grant arrived for; between after and the mark: only the
      * unreadable ones a grant arrived for, looked up from the grants */
     if (rf_cache_prepare(c,
-                         "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
-                         " LEFT JOIN digests d ON d.seq = o.seq"
+                         "SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster, o.pack"
+                         " FROM objects o LEFT JOIN digests d ON d.seq = o.seq"
                          " WHERE o.seq > ?3 AND (d.seq IS NULL OR (d.readable = 0 AND"
                          " EXISTS (SELECT 1 FROM grant_keys g WHERE g.seq = o.seq)))"
                          " UNION"
-                         " SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster FROM objects o"
+                         " SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster, o.pack"
+                         " FROM objects o"
                          " JOIN digests d ON d.seq = o.seq AND d.readable = 0"
                          " WHERE o.seq IN (SELECT seq FROM grant_keys WHERE seq > ?1 AND seq <= ?2)"
                          " ORDER BY 1",

@@ -434,7 +434,7 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
         return;
     }
     sl->pre = PRE_OPEN;
-    int rc = rf_cache_object_stream(l->c, o->seq, to_buf, &sl->ct);
+    int rc = rf_cache_object_stream_at(l->c, o, to_buf, &sl->ct);
     sl->v2 = rc == 0 && o->kind == RF_KIND_EVENT && sl->ct.len >= 3 &&
              memcmp(sl->ct.data, "RFE", 3) == 0;
     if (sl->v2) /* its case's keys with its key id, opened by the digester */

@@ -576,7 +576,7 @@ static void casekey_and_v2(struct home *t, int64_t seq, int64_t seq2, const char
              id, lamport);
     assert_int_equal(rf_event_sign(&ev, t->anna, case_id, (const uint8_t *)body, strlen(body)), 0);
     assert_int_equal(rf_casekey_event_seal(&ct, key, case_id, ev.data, ev.len), 0);
-    struct rf_cobj o = {seq2, "", RF_KIND_EVENT, ct.len, 20100, 1};
+    struct rf_cobj o = {seq2, "", RF_KIND_EVENT, ct.len, 20100, 1, 0};
     snprintf(o.case_id, sizeof(o.case_id), "%s", case_id);
     assert_int_equal(rf_cache_object_put(t->c, &o, ct.data, ct.len), 0);
     rf_buf_free(&plain);

@@ -157,10 +157,10 @@ static void cache_groups_cases_and_streams(void **state)
     struct rf_cache *c;
     assert_int_equal(rf_cache_open(&c, &h), 0);
     struct rf_cobj o[4] = {
-        {1, "aaaa", RF_KIND_MESSAGE, 300, 20000, 1},
-        {2, "bbbb", RF_KIND_MESSAGE, 300, 20001, 1},
-        {3, "aaaa", RF_KIND_FILE, 5, 20002, 2},
-        {4, "aaaa", RF_KIND_REPLY, 300, 20003, 2},
+        {1, "aaaa", RF_KIND_MESSAGE, 300, 20000, 1, 0},
+        {2, "bbbb", RF_KIND_MESSAGE, 300, 20001, 1, 0},
+        {3, "aaaa", RF_KIND_FILE, 5, 20002, 2, 0},
+        {4, "aaaa", RF_KIND_REPLY, 300, 20003, 2, 0},
     };
     uint8_t big[200000];
     randombytes_buf(big, sizeof(big));
@@ -569,7 +569,7 @@ static void local_db_parallel_digest_same_as_serial(void **state)
             if (seq % 307 == 0 || seq % 614 == 0)
                 ct.data[ct.len - 5] ^= 1; /* tampered: broken */
         }
-        struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1};
+        struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1, 0};
         memcpy(o.case_id, cid, sizeof(o.case_id));
         for (int k = 0; k < 2; k++)
             assert_int_equal(rf_cache_object_put(c[k], &o, ct.data, ct.len), 0);
@@ -852,7 +852,7 @@ static void event_at(struct rf_cache *c, int64_t seq, const struct rf_staff_keys
     rf_buf_init(&ct, 1 << 20);
     assert_int_equal(rf_event_sign(&ev, k, "abcde23456", (const uint8_t *)body, strlen(body)), 0);
     assert_int_equal(rf_envelope_seal(&ct, RF_KIND_EVENT, pks, npk, ev.data, ev.len), 0);
-    struct rf_cobj o = {seq, "abcde23456", RF_KIND_EVENT, ct.len, 20100, stored};
+    struct rf_cobj o = {seq, "abcde23456", RF_KIND_EVENT, ct.len, 20100, stored, 0};
     assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
     rf_buf_free(&ev);
     rf_buf_free(&ct);
@@ -962,7 +962,7 @@ static void local_db_checks_events_up_to_the_roster_stored_under(void **state)
     free(ob);
     assert_int_equal(rf_cache_roster_max(c, &rmax), 0);
     assert_int_equal(rmax, 2);
-    struct rf_cobj o = {5, "abcde23456", RF_KIND_MESSAGE, 1, 20100, 7};
+    struct rf_cobj o = {5, "abcde23456", RF_KIND_MESSAGE, 1, 20100, 7, 0};
     assert_int_equal(rf_cache_object_put(c, &o, (const uint8_t *)"x", 1), 0);
     assert_int_equal(rf_cache_objects_all(c, &objs, &n), 0);
     assert_int_equal(n, 1);

@@ -155,7 +155,7 @@ static void home_get(struct home *t, const struct world *w, size_t from, size_t 
     int64_t last = 0;
     for (size_t i = from; i < to; i++) {
         const struct obj *o = &w->o[i];
-        struct rf_cobj co = {o->seq, "", o->kind, o->ct.len, 20100, o->roster};
+        struct rf_cobj co = {o->seq, "", o->kind, o->ct.len, 20100, o->roster, 0};
         snprintf(co.case_id, sizeof(co.case_id), "%s", o->case_id);
         assert_int_equal(rf_cache_object_put(t->c, &co, o->ct.data, o->ct.len), 0);
         last = o->seq;
@@ -596,7 +596,7 @@ static void other_kinds_in_their_own_pass(void **state)
     home_new(&t, &w, "kinds");
     home_get(&t, &w, 0, w.n);
     for (size_t i = 0; i < w.n; i++) {
-        struct rf_cobj o = {w.o[i].seq, "", w.o[i].kind, w.o[i].ct.len, 20100, 1};
+        struct rf_cobj o = {w.o[i].seq, "", w.o[i].kind, w.o[i].ct.len, 20100, 1, 0};
         snprintf(o.case_id, sizeof(o.case_id), "%s", w.o[i].case_id);
         if (o.kind == RF_KIND_EVENT)
             second[n2++] = o;

@@ -42,7 +42,7 @@ __attribute__((unused)) static void seal_obj(struct rf_cache *c, int64_t seq, co
     struct rf_buf ct;
     rf_buf_init(&ct, 1 << 20);
     assert_int_equal(rf_envelope_seal(&ct, kind, pks, npk, plain, len), 0);
-    struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1};
+    struct rf_cobj o = {seq, "", kind, ct.len, 20100, 1, 0};
     snprintf(o.case_id, sizeof(o.case_id), "%s", case_id);
     assert_int_equal(rf_cache_object_put(c, &o, ct.data, ct.len), 0);
     rf_buf_free(&ct);
