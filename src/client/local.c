@@ -698,14 +698,8 @@ struct gather {
 
 static int push_ev(struct gather *g, struct rf_ev *e)
 {
-    if (g->nev == g->cap) {
-        size_t cap = g->cap ? 2 * g->cap : 16;
-        struct rf_ev *nv = realloc(g->ev, cap * sizeof(*nv));
-        if (!nv)
-            return RF_ERR_NOMEM;
-        g->ev = nv;
-        g->cap = cap;
-    }
+    if (rf_array_grow(&g->ev, &g->cap, g->nev + 1, sizeof(*g->ev), 16) != 0)
+        return RF_ERR_NOMEM;
     g->ev[g->nev++] = *e;
     return 0;
 }

@@ -176,14 +176,8 @@ struct rf_ckmemo {
 static int memo_row(void *ctx, const struct rf_ccasekey *k, const uint8_t *sealed, size_t n)
 {
     struct rf_ckmemo *m = ctx;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 1024;
-        struct ckrow *v = realloc(m->rows, cap * sizeof(*v));
-        if (!v)
-            return RF_ERR_NOMEM;
-        m->rows = v;
-        m->cap = cap;
-    }
+    if (rf_array_grow(&m->rows, &m->cap, m->n + 1, sizeof(*m->rows), 1024) != 0)
+        return RF_ERR_NOMEM;
     struct ckrow *r = &m->rows[m->n++];
     r->k = *k;
     r->off = m->sealed.len;
@@ -343,16 +337,8 @@ int rf_local_casekey_order(struct rf_local *l, struct rf_cobj **objs, size_t *n,
         struct rf_cobj *more = NULL;
         size_t m = 0;
         rc = rf_cache_unreadable_events(rf_local_cache(l), cases[i], &more, &m);
-        if (rc == 0 && *n + m > cap) { /* doubling: a cold sync has a key per case */
-            size_t ncap = 2 * cap > *n + m ? 2 * cap : *n + m;
-            struct rf_cobj *nv = realloc(*objs, ncap * sizeof(**objs));
-            if (nv) {
-                *objs = nv;
-                cap = ncap;
-            } else {
-                rc = RF_ERR_NOMEM;
-            }
-        }
+        if (rc == 0) /* doubling: a cold sync has a key per case */
+            rc = rf_array_grow(objs, &cap, *n + m, sizeof(**objs), 16);
         if (rc == 0 && m > 0) {
             memcpy(*objs + *n, more, m * sizeof(*more));
             *n += m;

@@ -154,14 +154,8 @@ static int object_row(void *ctx, const struct rf_cobj *o)
     if (i < 0 || strcmp(o->case_id, RF_STATE_TEAMCONFIG) == 0)
         return 0;
     struct rf_case_rows *r = &g->rows[i];
-    if (r->nobj == r->objcap) {
-        size_t cap = r->objcap ? 2 * r->objcap : 16;
-        struct rf_cobj *v = realloc(r->objs, cap * sizeof(*v));
-        if (!v)
-            return RF_ERR_NOMEM;
-        r->objs = v;
-        r->objcap = cap;
-    }
+    if (rf_array_grow(&r->objs, &r->objcap, r->nobj + 1, sizeof(*r->objs), 16) != 0)
+        return RF_ERR_NOMEM;
     r->objs[r->nobj++] = *o;
     return 0;
 }

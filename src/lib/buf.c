@@ -135,6 +135,23 @@ static void release(uint8_t *p, size_t cap, int secure)
     (void)cap;
 }
 
+int rf_array_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? 2 * *cap : first;
+    if (ncap < need)
+        ncap = need;
+    if (size == 0 || ncap > SIZE_MAX / size)
+        return RF_ERR_NOMEM;
+    void *nv = realloc(*(void **)pp, ncap * size);
+    if (!nv)
+        return RF_ERR_NOMEM;
+    *(void **)pp = nv;
+    *cap = ncap;
+    return 0;
+}
+
 int rf_buf_reserve(struct rf_buf *b, size_t n)
 {
     buf_check(b);

@@ -40,14 +40,18 @@ struct rf_buf {
     uint8_t *data;
     size_t len;
     size_t cap;
-    size_t max;  /* hard limit on len */
-    int secure;  /* storage from sodium_malloc, wiped on growth and free */
+    size_t max; /* hard limit on len */
+    int secure; /* storage from sodium_malloc, wiped on growth and free */
 };
 
 void rf_buf_init(struct rf_buf *b, size_t max);
 void rf_buf_init_secure(struct rf_buf *b, size_t max);
 /* Ensures room for n more bytes. */
 int rf_buf_reserve(struct rf_buf *b, size_t n);
+/* A malloc'd array *pp of *cap elements of size bytes, grown (doubled, at
+ * least first elements, at least need) so that it holds need: 0, or
+ * RF_ERR_NOMEM with *pp and *cap unchanged. */
+int rf_array_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first);
 int rf_buf_put(struct rf_buf *b, const void *p, size_t n);
 int rf_buf_put_u8(struct rf_buf *b, uint8_t v);
 int rf_buf_put_u16(struct rf_buf *b, uint16_t v);

@@ -127,6 +127,32 @@ static void reader_overrun_from_input(void)
 /* The invariants of buf.c's head are checked at run time in this build (the
  * sanitizer build: NDEBUG unset); input that runs short is an error, not an
  * assert. */
+/* rf_array_grow: starts at first, doubles, reaches need at least, and
+ * leaves the array as it was when it cannot grow. */
+static void array_grows(void **state)
+{
+    (void)state;
+    int *a = NULL;
+    size_t cap = 0;
+    assert_int_equal(rf_array_grow(&a, &cap, 1, sizeof(*a), 16), 0);
+    assert_int_equal(cap, 16);
+    for (int i = 0; i < 16; i++)
+        a[i] = i;
+    assert_int_equal(rf_array_grow(&a, &cap, 16, sizeof(*a), 16), 0); /* enough: unchanged */
+    assert_int_equal(cap, 16);
+    assert_int_equal(rf_array_grow(&a, &cap, 17, sizeof(*a), 16), 0);
+    assert_int_equal(cap, 32);
+    assert_int_equal(rf_array_grow(&a, &cap, 100, sizeof(*a), 16), 0);
+    assert_int_equal(cap, 100);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(a[i], i);
+    int *before = a;
+    assert_int_equal(rf_array_grow(&a, &cap, SIZE_MAX / 2, sizeof(*a), 16), RF_ERR_NOMEM);
+    assert_ptr_equal(a, before);
+    assert_int_equal(cap, 100);
+    free(a);
+}
+
 static void broken_invariants_are_caught(void **state)
 {
     (void)state;
@@ -140,9 +166,8 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reader_refuses_overrun),
-        cmocka_unit_test(buf_limit_and_secure),
-        cmocka_unit_test(encodings_round_trip),
+        cmocka_unit_test(reader_refuses_overrun),       cmocka_unit_test(buf_limit_and_secure),
+        cmocka_unit_test(encodings_round_trip),         cmocka_unit_test(array_grows),
         cmocka_unit_test(broken_invariants_are_caught),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
