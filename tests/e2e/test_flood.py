@@ -41,6 +41,7 @@ NEW_THREADS = 2
 UPLOAD_THREADS = 4
 UPLOAD_MAX = 32 * 1000 * 1000
 LANDING_P99_MAX = 2.0   # seconds
+STALL_MIN = 2.0         # seconds a sleeping process woke late: the machine stood still
 ANSWER_MAX = 20.0       # seconds for a legitimate login attempt to be answered (a shared CI box)
 LOGIN_MAX = 60.0        # seconds for a person who retries on "busy" to get in
 RSS_MAX_MB = 400        # ASan build, its quarantine capped (below)
@@ -261,8 +262,9 @@ def persistent_login(srv, codename, give_up):
     t0 = time.time()
     attempts = []
     while time.time() - t0 < give_up:
+        started = time.time()
         t, st, ok = legit_login(srv, codename)
-        attempts.append((t, st))
+        attempts.append((t, st, started))
         if ok:
             return time.time() - t0, attempts, True
         if st != 503:
@@ -291,6 +293,28 @@ def prober(port, until, results):
     results.put(("landing", (landing, failures)))
 
 
+def stall_watch(done, results):
+    """Sleeps 50 ms at a time and records each wake-up that came more than
+    STALL_MIN late: (start, seconds) on the wall clock. This process never
+    talks to the server, so a late wake-up means the machine itself stood
+    still (a shared CI host pausing the VM), not the server."""
+    stalls = []
+    last = time.monotonic()
+    while not done.is_set():
+        time.sleep(0.05)
+        now = time.monotonic()
+        if now - last > STALL_MIN:
+            stalls.append((time.time() - (now - last), now - last))
+        last = now
+    results.put(("stalls", stalls))
+
+
+def stalled_during(stalls, start, seconds):
+    """Seconds of machine stall within [start, start + seconds]."""
+    end = start + seconds
+    return sum(max(0.0, min(end, s + d) - max(start, s)) for s, d in stalls)
+
+
 def logger_in(srv, codename, until, results):
     """The person logs in again and again."""
     logins = []
@@ -299,7 +323,7 @@ def logger_in(srv, codename, until, results):
         try:
             logins.append(persistent_login(srv, codename, LOGIN_MAX))
         except TestFailure as e:
-            logins.append((time.time() - s, [(time.time() - s, str(e)[:80])], False))
+            logins.append((time.time() - s, [(time.time() - s, str(e)[:80], s)], False))
         time.sleep(1.0)
     results.put(("logins", logins))
 
@@ -430,9 +454,11 @@ def test():
     # slow down what measures the server
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
+    watch_done = ctx.Event()
     t0 = time.time()
     probes = [ctx.Process(target=prober, args=(srv.port, t0 + FLOOD_SECONDS, results)),
-              ctx.Process(target=logger_in, args=(srv, codename, t0 + FLOOD_SECONDS, results))]
+              ctx.Process(target=logger_in, args=(srv, codename, t0 + FLOOD_SECONDS, results)),
+              ctx.Process(target=stall_watch, args=(watch_done, results))]
     for pr in probes:
         pr.start()
     rss = []
@@ -441,11 +467,14 @@ def test():
         if m:
             rss.append((time.time() - t0, m["VmRSS"]))
         time.sleep(0.25)
-    got = dict(results.get(timeout=120) for _ in probes)
+    got = dict(results.get(timeout=120) for _ in probes[1:])
+    watch_done.set()
+    got.update([results.get(timeout=60)])
     for pr in probes:
         pr.join(60)
     landing, failures = got["landing"]
     logins = got["logins"]
+    stalls = got["stalls"]
     stop.set()
     for t in threads:
         t.join(60)
@@ -458,6 +487,8 @@ def test():
     log("legitimate logins (busy answers retried after 1 s): %s" % ", ".join(
         "%.1fs%s%s" % (t, "" if len(a) == 1 else " after %d busy" % (len(a) - 1),
                        "" if ok else " FAILED %s" % (a[-1][1],)) for t, a, ok in logins))
+    log("machine stalls (a process that only sleeps woke more than %.0f s late): %s" % (
+        STALL_MIN, ", ".join("%.1f s at +%.0f s" % (d, st - t0) for st, d in stalls) or "none"))
     log("flood logins: %d answered, p50 %.2f s, p99 %.2f s"
         % (len(flood_lat), pct(flood_lat, 50), pct(flood_lat, 99)))
     first = max(v for t, v in rss if t < FLOOD_SECONDS / 2)
@@ -469,7 +500,9 @@ def test():
           failures[:10])
     check(pct(landing, 99) < LANDING_P99_MAX, "landing p99 under %.1f s during the flood"
           % LANDING_P99_MAX)
-    slow = [a for _, att, _ in logins for a in att if a[0] > ANSWER_MAX]
+    # an attempt is timed less the time the whole machine stood still meanwhile
+    slow = [a for _, att, _ in logins for a in att
+            if a[0] - stalled_during(stalls, a[2], a[0]) > ANSWER_MAX]
     check(not slow, "every legitimate login attempt is answered within %.0f s" % ANSWER_MAX, slow)
     bad = [(t, att) for t, att, ok in logins if not ok]
     check(logins and not bad, "every legitimate login got in within %.0f s" % LOGIN_MAX, bad)
