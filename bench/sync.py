@@ -22,7 +22,9 @@ ratio says how close the sync is to what its format allows.
 SYNC_BENCH_PERF=FILE records the cold sync's client with `perf record -e
 cpu-clock --call-graph dwarf` (SYNC_BENCH_PERF_FREQ samples a second, default
 4000: lower it at full size). SYNC_BENCH_FORMAT=1 fills today's version 1
-events instead of format 2 (case keys, events version 2).
+events instead of format 2 (case keys, events version 2). SYNC_BENCH_KEEP=DIR
+copies Bob's synced home there at the end (REFUGE_HOME=DIR/home,
+REFUGE_PASSPHRASE_FILE=DIR/passphrase) to profile the listing on it.
 """
 import ctypes
 import os
@@ -110,6 +112,8 @@ def bench():
     lst_json = [timed_run(bob, "cases", "--json")[0] for _ in range(5)]
     timed_run(bob, "lock")
     srv.stop()
+    if os.environ.get("SYNC_BENCH_KEEP"):  # the synced caseworker, for profiling the listing
+        subprocess.run(["cp", "-a", bob.home, os.environ["SYNC_BENCH_KEEP"]], check=True)
 
     nobj = NCASES + nkeys + NEVENTS
     # the floor of today's format (1): one open per object, one verify per
