@@ -286,14 +286,15 @@ static json_t *reply_digest(struct rf_local *l, const struct rf_cobj *o, const s
  * those known), so it is looked for only when the verify fails: one JSON
  * parse of every event saved. */
 static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
-                         const struct rf_buf *plain, int *skip, uint8_t hash[32], int *verified)
+                         const struct rf_buf *plain, int nosig, int *skip, uint8_t hash[32],
+                         int *verified)
 {
     json_error_t e;
     if (kind == RF_KIND_EVENT) {
         struct rf_ev ev;
         int rc = rf_state_event_check(&ev, plain->data, plain->len, o->case_id,
                                       (const struct rf_roster *const *)l->rosters, l->nrosters,
-                                      o->roster, !rf_lckpt_skip_sig(&l->run, o->kind, o->seq));
+                                      o->roster, !nosig);
         if (rc != 0 && names_future_roster(l, plain)) {
             *skip = 1;
             return NULL;
@@ -374,7 +375,11 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
  * the caller's transaction: the database is the same as when one thread
  * does it all. Each digester keeps one secure plaintext buffer for all its
  * objects (no locked memory allocated per object), wiped between them. */
-#define DIGEST_BATCH 1024
+#define DIGEST_BATCH_MAX 1024
+size_t rf_local_digest_batch; /* tests: a smaller batch (0: DIGEST_BATCH_MAX) */
+#define DIGEST_BATCH                                                                               \
+    (rf_local_digest_batch > 0 && rf_local_digest_batch < DIGEST_BATCH_MAX ? rf_local_digest_batch \
+                                                                           : DIGEST_BATCH_MAX)
 #define DIGEST_BATCH_BYTES (64u * 1024 * 1024)
 #define DIGESTERS_MAX 16
 
@@ -388,6 +393,7 @@ struct dslot {
     uint8_t grant[RF_GRANT_BYTES];
     int use_grant;
     struct rf_buf ct;
+    int nosig; /* an event checked by the checkpoint's chain, not its signature */
     int v2;    /* an event version 2: ks holds its keys' sealed rows */
     int moved; /* ... naming a key of another case */
     struct rf_buf ks;
@@ -409,6 +415,11 @@ struct dpool {
     struct dslot *slots;
     size_t n, next; /* next under mu */
     pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned gen; /* a new batch handed out (under mu) */
+    int nworkers; /* the digesters on threads of their own */
+    int finished; /* ... that finished the batch of gen */
+    int stop;
 };
 
 struct digester {
@@ -425,6 +436,10 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
     rf_buf_reset(&sl->ct);
     sl->use_grant = 0;
     sl->prerc = 0;
+    /* decided here, on this thread: the run moves on as earlier batches are
+     * written, meanwhile (their seqs are all below this one's, so the
+     * answer is the one it would be once they are written) */
+    sl->nosig = rf_lckpt_skip_sig(&l->run, o->kind, o->seq);
     if (o->kind == RF_KIND_FILE) {
         sl->pre = PRE_FILE; /* files are opened when saved (refuge files); nothing to index */
         return;
@@ -498,7 +513,7 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
     else if (kind == RF_KIND_CASEKEY)
         d = rf_local_casekey_digest(l, o, plain, &sl->ck, &sl->krow, &sl->ckey);
     else
-        d = digest_of(l, o, kind, plain, &sl->skip, sl->hash, &sl->verified);
+        d = digest_of(l, o, kind, plain, sl->nosig, &sl->skip, sl->hash, &sl->verified);
     rf_buf_reset(plain);
     if (sl->skip)
         return; /* no digest yet: looked at again after the next roster check */
@@ -529,11 +544,51 @@ static void *digester_run(void *arg)
     return NULL;
 }
 
+/* A digester on a thread of its own: each batch handed out (gen), until
+ * stop. */
 static void *digester_thread(void *arg)
 {
-    digester_run(arg);
+    struct digester *w = arg;
+    struct dpool *p = w->p;
+    unsigned seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->stop)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        digester_run(w);
+        pthread_mutex_lock(&p->mu);
+        if (++p->finished == p->nworkers)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
     rf_envelope_thread_done(); /* its kept open state (envelope.c) */
     return NULL;
+}
+
+/* Hands batch[0..k) to the digesters. */
+static void pool_start(struct dpool *p, struct dslot *batch, size_t k)
+{
+    pthread_mutex_lock(&p->mu);
+    p->slots = batch;
+    p->n = k;
+    p->next = 0;
+    p->finished = 0;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits until every digester finished the batch handed out last. */
+static void pool_wait(struct dpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->finished < p->nworkers)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
 }
 
 static int digest_cpus(void)
@@ -560,24 +615,64 @@ static void read_batch(struct rf_local *l, const struct rf_cobj *objs, size_t n,
     }
 }
 
+/* Writes a digested batch into the open transaction, in order, on the
+ * thread that owns the database. */
+static int write_batch(struct rf_local *l, struct dslot *batch, size_t k, unsigned *unverified)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        struct dslot *sl = &batch[i];
+        rc = sl->rc;
+        if (rc == 0)
+            rf_lckpt_obj(&l->run, sl->o->seq, sl->o->kind, sl->o->case_id,
+                         sl->o->kind != RF_KIND_EVENT ? RF_LCKPT_OTHER
+                         : sl->skip                   ? RF_LCKPT_LATER
+                         : sl->verified               ? RF_LCKPT_VERIFIED
+                                                      : RF_LCKPT_FAILED,
+                         sl->hash);
+        if (rc != 0 || sl->skip)
+            continue;
+        if (sl->notrecip) {
+            rc = rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 0, NULL, 0);
+            continue;
+        }
+        if (unverified && sl->unverified)
+            (*unverified)++;
+        if (sl->ckey)
+            rc = rf_cache_casekey_put(l->c, &sl->ck, sl->krow.data, sl->krow.len);
+        if (rc == 0)
+            rc =
+                rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data, sl->row.len);
+    }
+    return rc;
+}
+
 /* Digests objs[0..n) into the open transaction, on up to nthreads threads
- * (1: all on this one). Pipelined: while the pool digests one batch, this
- * thread reads the next one's ciphertext (SQLite), then helps; the digested
- * batch is written, in order, before the next is handed out. */
+ * (1: all on this one). A pipeline of three batches: while the digesters
+ * work on batch i, this thread writes batch i-1 (in order) and reads batch
+ * i+1's ciphertext (SQLite), then digests too. Batch i+1 is read after
+ * batch i-1 is written, as when one thread does it all one batch at a
+ * time: a CASEKEY written in i-1 opens the events of i+1 (CASEKEY objects
+ * have a pass of their own before the events anyway). */
 static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, int nthreads,
                       unsigned *unverified)
 {
-    struct dslot *slots = calloc(2 * DIGEST_BATCH, sizeof(*slots));
+    const size_t batch_max = DIGEST_BATCH;
+    struct dslot *slots = calloc(3 * batch_max, sizeof(*slots));
     struct digester ws[DIGESTERS_MAX];
     struct dpool p = {.l = l};
     if (!slots)
         return RF_ERR_NOMEM;
     pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.go, NULL);
+    pthread_cond_init(&p.done, NULL);
     if (nthreads < 1)
         nthreads = 1;
     if (nthreads > DIGESTERS_MAX)
         nthreads = DIGESTERS_MAX;
-    for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
+    if ((size_t)nthreads > n)
+        nthreads = n > 0 ? (int)n : 1;
+    for (size_t i = 0; i < 3 * batch_max; i++) {
         rf_buf_init(&slots[i].ct, PLAIN_MAX * 2);
         rf_buf_init(&slots[i].row, ROW_MAX);
         rf_buf_init(&slots[i].ks, 16 * 4096);
@@ -589,70 +684,58 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
         nomem |= rf_ckeys_init(&ws[t].keys, 16) != 0;
     }
-    int rc = nomem ? RF_ERR_NOMEM
-                   : rf_lckpt_begin(&l->run, l->c, l->use_set ? &l->use : NULL, objs, n),
-        cur = 0;
-    size_t first = 0, k = 0;
+    for (int t = 1; !nomem && t < nthreads; t++) {
+        if (pthread_create(&ws[t].th, NULL, digester_thread, &ws[t]) != 0)
+            break; /* fewer threads: slower, not wrong */
+        p.nworkers = t;
+    }
+    int rc =
+        nomem ? RF_ERR_NOMEM : rf_lckpt_begin(&l->run, l->c, l->use_set ? &l->use : NULL, objs, n);
+    size_t first = 0, k = 0, kprev = 0;
+    struct dslot *prev = NULL;
+    int cur = 0;
     if (rc == 0)
         read_batch(l, objs, n, 0, slots, &k);
-    while (rc == 0 && k > 0) {
-        struct dslot *batch = slots + (size_t)cur * DIGEST_BATCH;
-        p.slots = batch;
-        p.n = k;
-        p.next = 0;
-        int started = 0;
-        for (int t = 1; t < nthreads && (size_t)t < k; t++) {
-            if (pthread_create(&ws[t].th, NULL, digester_thread, &ws[t]) != 0)
-                break; /* fewer threads: slower, not wrong */
-            started = t;
-        }
+    while (rc == 0 && (k > 0 || kprev > 0)) {
+        struct dslot *batch = slots + (size_t)cur * batch_max;
+        if (k > 0)
+            pool_start(&p, batch, k);
+        if (kprev > 0)
+            rc = write_batch(l, prev, kprev, unverified);
         size_t knext = 0;
-        read_batch(l, objs, n, first + k, slots + (size_t)!cur * DIGEST_BATCH, &knext);
-        digester_run(&ws[0]); /* this thread digests too */
-        for (int t = 1; t <= started; t++)
-            pthread_join(ws[t].th, NULL);
-        /* written in order, on this thread */
-        for (size_t i = 0; rc == 0 && i < k; i++) {
-            struct dslot *sl = &batch[i];
-            rc = sl->rc;
-            if (rc == 0)
-                rf_lckpt_obj(&l->run, sl->o->seq, sl->o->kind, sl->o->case_id,
-                             sl->o->kind != RF_KIND_EVENT ? RF_LCKPT_OTHER
-                             : sl->skip                   ? RF_LCKPT_LATER
-                             : sl->verified               ? RF_LCKPT_VERIFIED
-                                                          : RF_LCKPT_FAILED,
-                             sl->hash);
-            if (rc != 0 || sl->skip)
-                continue;
-            if (sl->notrecip) {
-                rc = rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 0, NULL, 0);
-                continue;
-            }
-            if (unverified && sl->unverified)
-                (*unverified)++;
-            if (sl->ckey)
-                rc = rf_cache_casekey_put(l->c, &sl->ck, sl->krow.data, sl->krow.len);
-            if (rc == 0)
-                rc = rf_cache_digest_put(l->c, sl->o->seq, sl->o->case_id, 1, sl->row.data,
-                                         sl->row.len);
+        if (rc == 0 && !l->run.mismatch && k > 0)
+            read_batch(l, objs, n, first + k, slots + (size_t)((cur + 1) % 3) * batch_max, &knext);
+        if (k > 0) {
+            digester_run(&ws[0]); /* this thread digests too */
+            pool_wait(&p);
         }
-        first += k;
-        k = knext;
-        cur = !cur;
         if (l->run.mismatch)
             break; /* rolled back and digested again (rf_local_update_after) */
+        prev = batch;
+        kprev = k;
+        first += k;
+        k = knext;
+        cur = (cur + 1) % 3;
     }
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.go);
+    pthread_mutex_unlock(&p.mu);
+    for (int t = 1; t <= p.nworkers; t++)
+        pthread_join(ws[t].th, NULL);
     for (int t = 0; t < nthreads; t++) {
         rf_buf_free(&ws[t].plain);
         rf_ckeys_free(&ws[t].keys);
     }
-    for (size_t i = 0; i < 2 * DIGEST_BATCH; i++) {
+    for (size_t i = 0; i < 3 * batch_max; i++) {
         rf_buf_free(&slots[i].ct);
         rf_buf_free(&slots[i].row);
         rf_buf_free(&slots[i].ks);
         rf_buf_free(&slots[i].krow);
     }
     free(slots);
+    pthread_cond_destroy(&p.done);
+    pthread_cond_destroy(&p.go);
     pthread_mutex_destroy(&p.mu);
     if (rc == 0)
         rc = rf_lckpt_end(&l->run, l->c);

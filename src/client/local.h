@@ -71,6 +71,9 @@ void rf_local_ckpt_result(const struct rf_local *l, struct rf_local_ckpt_result 
 /* Digesting threads (0: one per CPU this process may use, at most 16);
  * tests set 1 to compare a serial digest with a parallel one. */
 extern int rf_local_digest_threads;
+/* Tests: objects a digest batch holds (0: 1024), to run the pipeline of
+ * batches on a few objects. */
+extern size_t rf_local_digest_batch;
 /* Cases at or above which a refresh reads its rows in table scans instead
  * of one case at a time (0: the default, 2048; tests set 1). */
 extern int rf_local_refresh_scan_min;

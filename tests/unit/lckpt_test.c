@@ -320,8 +320,11 @@ static void cold_digest_by_checkpoint_is_the_same(void **state)
     digest_with(&w, "plain", NULL, &res, &unv, &plain);
     assert_int_equal(res.by_ckpt, 0);
 
-    for (int threads = 1; threads <= 2; threads++) {
-        rf_local_digest_threads = threads;
+    for (int threads = 1; threads <= 4; threads++) {
+        /* 3 and 4: batches of 3 objects, the pipeline of batches (one
+         * digested while the one before is written) on this sample */
+        rf_local_digest_threads = 1 + (threads - 1) % 2;
+        rf_local_digest_batch = threads > 2 ? 3 : 0;
         /* a checkpoint of all of them, and one of the first 8 (the rest by signature) */
         for (size_t upto = w.n; upto >= w.n - 5; upto -= 5) {
             expect_chain(&w, upto, &c);
@@ -335,6 +338,7 @@ static void cold_digest_by_checkpoint_is_the_same(void **state)
         }
     }
     rf_local_digest_threads = 0;
+    rf_local_digest_batch = 0;
     rf_out_json_free(plain);
     world_free(&w);
 }
@@ -401,6 +405,7 @@ static void a_checkpoint_that_does_not_match_leaves_a_verified_digest(void **sta
 
     for (int how = 0; how < 5; how++) {
         rf_local_digest_threads = 1 + how % 2;
+        rf_local_digest_batch = how >= 2 ? (size_t)how : 0; /* several batches in flight */
         rf_ckpt_chain_init(&c);
         enum rf_ckpt_diff want = RF_CKPT_DIFF_CHAIN;
         for (size_t i = 0; i < w.n; i++) {
@@ -444,6 +449,7 @@ static void a_checkpoint_that_does_not_match_leaves_a_verified_digest(void **sta
         rf_out_json_free(s);
     }
     rf_local_digest_threads = 0;
+    rf_local_digest_batch = 0;
     rf_out_json_free(plain);
     world_free(&w);
 }
