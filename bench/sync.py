@@ -46,15 +46,22 @@ FORMAT = os.environ.get("SYNC_BENCH_FORMAT", "2")
 COLD_S, WARM_S, LIST_MS = 30.0, 1.0, 100.0
 
 
-def timed_run(member, *args, timeout=7200):
+def timed_run(member, *args, timeout=7200, phases=None):
+    """(seconds, CPU seconds, stdout); phases, a list: the command's
+    REFUGE_PHASES marks appended, (name, seconds)."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = dict(member.env, REFUGE_PHASES="1") if phases is not None else member.env
     t = time.perf_counter()
-    p = subprocess.run([BIN] + list(args), env=member.env, stdin=subprocess.DEVNULL,
+    p = subprocess.run([BIN] + list(args), env=env, stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=timeout)
     dt = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     check(p.returncode == 0, "refuge %s" % " ".join(args), p.stderr[-600:])
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    for line in p.stderr.decode("utf-8", "replace").splitlines():
+        if phases is not None and line.startswith("phase "):
+            name, secs = line[6:].rsplit(" ", 1)
+            phases.append((name, float(secs)))
     return dt, cpu, p.stdout.decode("utf-8", "replace")
 
 
@@ -81,6 +88,7 @@ def bench():
             v = f.read().rsplit(")", 1)[1].split()
         return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
     srv_cpu0 = server_cpu()
+    phases = []
     if os.environ.get("SYNC_BENCH_PERF"):
         perf_args = ["perf", "record", "-e", "cpu-clock", "-F",
                      os.environ.get("SYNC_BENCH_PERF_FREQ", "4000"), "--call-graph", "dwarf", "-o",
@@ -90,7 +98,7 @@ def bench():
         cold, cold_cpu, out = time.perf_counter() - t, 0.0, p.stdout.decode()
         check(p.returncode == 0, "perf record refuge sync", p.stderr[-600:])
     else:
-        cold, cold_cpu, out = timed_run(bob, "sync")
+        cold, cold_cpu, out = timed_run(bob, "sync", phases=phases)
     srv_cpu = server_cpu() - srv_cpu0
     nkeys = NCASES if FORMAT == "2" else 0  # a CASEKEY object per case in format 2
     check("Synced %d new objects" % (NCASES + nkeys + NEVENTS) in out,
@@ -129,6 +137,9 @@ def bench():
     print("sync_cold_s %.1f  (%.0f objects/s; CPU: client %.1f s = %.0f us/object, server %.1f s "
           "= %.0f us/object)" % (cold, nobj / cold, cold_cpu, cold_cpu * 1e6 / nobj, srv_cpu,
                                  srv_cpu * 1e6 / nobj))
+    if phases:
+        print("sync_cold_phases %s  (REFUGE_PHASES)" % "; ".join(
+            "%s %.1f s" % (name, secs) for name, secs in phases))
     print("reference_open_verify_per_s %.0f  (crypto_box_seal_open + Ed25519 verify on %d CPUs; "
           "one core: open %.1f us, verify %.1f us)" % (per_s, ncpu, us_open, us_verify))
     if FORMAT == "1":

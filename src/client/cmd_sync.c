@@ -16,6 +16,7 @@
 #include "client/cmd.h"
 #include "client/evseal.h"
 #include "client/local.h"
+#include "client/out.h"
 #include "client/trust.h"
 #include "lib/casekey.h"
 #include "lib/err.h"
@@ -896,6 +897,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         rf_cmd_errc("cannot write the local cache", rc);
         goto out;
     }
+    rf_out_phase("roster check, list, download and store the objects");
     rc = pull_grants(x, &grants);
     if (rc == 0)
         rc = rf_local_reload(x->l);
@@ -940,6 +942,7 @@ out:
 
 int rf_cmd_sync(int argc, char **argv)
 {
+    rf_out_phase(NULL);
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int ch;
     optind = 0;

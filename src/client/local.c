@@ -24,6 +24,7 @@
 #include "client/replysig.h"
 #include "lib/boardrow.h"
 #include "lib/casekey.h"
+#include "lib/crew.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
@@ -426,7 +427,6 @@ struct digester {
     struct dpool *p;
     struct rf_buf plain;  /* secure, reused */
     struct rf_ckeys keys; /* secure, reused: an event v2's keys */
-    pthread_t th;
 };
 
 /* The first half, on the thread that owns the database. */
@@ -529,7 +529,9 @@ seal:
     json_decref(d);
 }
 
-static void *digester_run(void *arg)
+/* Digests the batch's objects not claimed yet (a round of the crew, or
+ * the leader's share). */
+static void digester_run(void *arg)
 {
     struct digester *w = arg;
     struct dpool *p = w->p;
@@ -541,54 +543,12 @@ static void *digester_run(void *arg)
             break;
         digest_work(p->l, &p->slots[i], &w->plain, &w->keys);
     }
-    return NULL;
 }
 
-/* A digester on a thread of its own: each batch handed out (gen), until
- * stop. */
-static void *digester_thread(void *arg)
+static void digester_end(void *arg)
 {
-    struct digester *w = arg;
-    struct dpool *p = w->p;
-    unsigned seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (p->gen == seen && !p->stop)
-            pthread_cond_wait(&p->go, &p->mu);
-        if (p->stop)
-            break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
-        digester_run(w);
-        pthread_mutex_lock(&p->mu);
-        if (++p->finished == p->nworkers)
-            pthread_cond_signal(&p->done);
-    }
-    pthread_mutex_unlock(&p->mu);
+    (void)arg;
     rf_envelope_thread_done(); /* its kept open state (envelope.c) */
-    return NULL;
-}
-
-/* Hands batch[0..k) to the digesters. */
-static void pool_start(struct dpool *p, struct dslot *batch, size_t k)
-{
-    pthread_mutex_lock(&p->mu);
-    p->slots = batch;
-    p->n = k;
-    p->next = 0;
-    p->finished = 0;
-    p->gen++;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Waits until every digester finished the batch handed out last. */
-static void pool_wait(struct dpool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    while (p->finished < p->nworkers)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
 }
 
 static int digest_cpus(void)
@@ -661,11 +621,10 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
     struct dslot *slots = calloc(3 * batch_max, sizeof(*slots));
     struct digester ws[DIGESTERS_MAX];
     struct dpool p = {.l = l};
+    struct rf_crew crew;
     if (!slots)
         return RF_ERR_NOMEM;
     pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.go, NULL);
-    pthread_cond_init(&p.done, NULL);
     if (nthreads < 1)
         nthreads = 1;
     if (nthreads > DIGESTERS_MAX)
@@ -684,11 +643,7 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
         nomem |= rf_ckeys_init(&ws[t].keys, 16) != 0;
     }
-    for (int t = 1; !nomem && t < nthreads; t++) {
-        if (pthread_create(&ws[t].th, NULL, digester_thread, &ws[t]) != 0)
-            break; /* fewer threads: slower, not wrong */
-        p.nworkers = t;
-    }
+    rf_crew_start(&crew, nomem ? 1 : nthreads, digester_run, ws, sizeof(ws[0]), digester_end);
     int rc =
         nomem ? RF_ERR_NOMEM : rf_lckpt_begin(&l->run, l->c, l->use_set ? &l->use : NULL, objs, n);
     size_t first = 0, k = 0, kprev = 0;
@@ -698,8 +653,12 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         read_batch(l, objs, n, 0, slots, &k);
     while (rc == 0 && (k > 0 || kprev > 0)) {
         struct dslot *batch = slots + (size_t)cur * batch_max;
-        if (k > 0)
-            pool_start(&p, batch, k);
+        if (k > 0) {
+            p.slots = batch;
+            p.n = k;
+            p.next = 0;
+            rf_crew_go(&crew);
+        }
         if (kprev > 0)
             rc = write_batch(l, prev, kprev, unverified);
         size_t knext = 0;
@@ -707,7 +666,7 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
             read_batch(l, objs, n, first + k, slots + (size_t)((cur + 1) % 3) * batch_max, &knext);
         if (k > 0) {
             digester_run(&ws[0]); /* this thread digests too */
-            pool_wait(&p);
+            rf_crew_wait(&crew);
         }
         if (l->run.mismatch)
             break; /* rolled back and digested again (rf_local_update_after) */
@@ -717,12 +676,7 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         k = knext;
         cur = (cur + 1) % 3;
     }
-    pthread_mutex_lock(&p.mu);
-    p.stop = 1;
-    pthread_cond_broadcast(&p.go);
-    pthread_mutex_unlock(&p.mu);
-    for (int t = 1; t <= p.nworkers; t++)
-        pthread_join(ws[t].th, NULL);
+    rf_crew_stop(&crew);
     for (int t = 0; t < nthreads; t++) {
         rf_buf_free(&ws[t].plain);
         rf_ckeys_free(&ws[t].keys);
@@ -734,8 +688,6 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
         rf_buf_free(&slots[i].krow);
     }
     free(slots);
-    pthread_cond_destroy(&p.done);
-    pthread_cond_destroy(&p.go);
     pthread_mutex_destroy(&p.mu);
     if (rc == 0)
         rc = rf_lckpt_end(&l->run, l->c);
@@ -1215,6 +1167,7 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         if (nd == 0 || strcmp(dirty[nd - 1], dirty[i]) != 0)
             memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
     unsigned unv = 0;
+    rf_out_phase("grants, list the objects to digest");
     rc = rf_cache_begin(l->c);
     int threads = rf_local_digest_threads ? rf_local_digest_threads : digest_cpus();
     if (rc == 0)
@@ -1231,6 +1184,7 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         if (rc == 0)
             rc = digest_passes(l, objs, n, nkeys, threads, &unv);
     }
+    rf_out_phase("digest");
     if (rc == 0 && l->run.use)
         l->res.by_ckpt = l->run.by_ckpt;
     if (unverified)
@@ -1240,12 +1194,15 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     if (rc == 0)
         rc = rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd, threads);
     rf_cache_summaries_bulk(l->c, 0);
+    rf_out_phase("summaries");
     if (rc == 0)
         rc = rf_cache_digested_advance(l->c, NULL);
+    rf_out_phase("the digested mark");
     if (rc == 0)
         rc = rf_cache_commit(l->c);
     else
         rf_cache_rollback(l->c);
+    rf_out_phase("commit");
 out:
     l->use_set = 0; /* one update only */
     free(dirty);

@@ -15,6 +15,7 @@
  */
 #include "client/local_rows.h"
 #include "client/state.h"
+#include "lib/crew.h"
 #include "lib/err.h"
 
 #include <pthread.h>
@@ -24,7 +25,7 @@
 /* as local.c's ROW_MAX: a sealed summary or board row at most */
 #define RF_LOCAL_ROW_MAX (8 * 1024 * 1024)
 #define REFRESH_BATCH 256
-#define REFRESH_BATCH_BYTES (64u * 1024 * 1024)
+#define REFRESH_BATCH_BYTES (40u * 1024 * 1024) /* three batches in memory at once */
 #define REFRESHERS_MAX 16
 
 /* Packs one digest row into r->digests: i64 seq | u64 n | n bytes. */
@@ -74,11 +75,12 @@ struct rpool {
     struct rf_case_rows *rows;
     size_t n, next; /* next under mu */
     pthread_mutex_t mu;
+    struct rpool *shared; /* a crew member's: the pool it takes cases from */
 };
 
-static void *refresher_run(void *arg)
+/* Builds the batch's cases not claimed yet. */
+static void refresher_run(struct rpool *p)
 {
-    struct rpool *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         size_t i = p->next < p->n ? p->next++ : p->n;
@@ -87,7 +89,11 @@ static void *refresher_run(void *arg)
             break;
         rf_local_case_build(p->l, &p->rows[i]);
     }
-    return NULL;
+}
+
+static void refresher_round(void *arg)
+{
+    refresher_run(((struct rpool *)arg)->shared);
 }
 
 /* ---- reading many cases in a scan ----
@@ -220,9 +226,25 @@ static int read_batch(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1
     return rc;
 }
 
-/* The batches are pipelined: while the pool builds one batch, the calling
- * thread reads the next one's rows (SQLite, serial), then helps build; the
- * built batch is written before the next is handed to the pool. */
+/* Reads the batch after first + k (a group of the plan, or by index):
+ * *knext set to how many. */
+static int read_next(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1], size_t n,
+                     const size_t *ends, size_t ngroups, size_t *g, size_t first,
+                     struct rf_case_rows *rows, size_t cap, size_t *knext)
+{
+    *knext = 0;
+    if (!ends)
+        return read_batch(l, cases, n, first, rows, cap, knext);
+    if (*g >= ngroups)
+        return 0;
+    *knext = ends[*g] - (*g ? ends[*g - 1] : 0);
+    (*g)++;
+    return read_group(l, cases, first, *knext, rows);
+}
+
+/* A pipeline of three batches: while the pool builds batch i, the calling
+ * thread writes batch i-1 (in the cases' order), reads batch i+1's rows
+ * (SQLite, serial), then helps build. */
 int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN + 1], size_t n,
                          int nthreads)
 {
@@ -243,57 +265,55 @@ int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN 
             if (ends[i] - (i ? ends[i - 1] : 0) > cap)
                 cap = ends[i] - (i ? ends[i - 1] : 0);
     }
-    struct rf_case_rows *bufs[2] = {rc == 0 ? calloc(2 * cap, sizeof(*bufs[0])) : NULL, NULL};
-    if (!bufs[0]) {
+    struct rf_case_rows *bufs = rc == 0 ? calloc(3 * cap, sizeof(*bufs)) : NULL;
+    if (!bufs) {
         free(ends);
         return rc != 0 ? rc : RF_ERR_NOMEM;
     }
-    bufs[1] = bufs[0] + cap;
-    for (size_t i = 0; i < 2 * cap; i++)
-        rf_case_rows_init(&bufs[0][i]);
+    for (size_t i = 0; i < 3 * cap; i++)
+        rf_case_rows_init(&bufs[i]);
     struct rpool p = {.l = l};
+    struct rpool ps[REFRESHERS_MAX];
     pthread_mutex_init(&p.mu, NULL);
-    pthread_t th[REFRESHERS_MAX];
-    size_t k = 0, first = 0;
+    for (int t = 0; t < nthreads; t++)
+        ps[t].shared = &p;
+    struct rf_crew crew;
+    rf_crew_start(&crew, nthreads, refresher_round, ps, sizeof(ps[0]), NULL);
+    size_t k = 0, kprev = 0, first = 0;
+    struct rf_case_rows *prev = NULL;
     int cur = 0;
-    if (ends) {
-        k = ends[0];
-        rc = read_group(l, cases, 0, k, bufs[0]);
-    } else {
-        rc = read_batch(l, cases, n, 0, bufs[0], cap, &k);
-    }
-    while (rc == 0 && k > 0) {
-        p.rows = bufs[cur];
-        p.n = k;
-        p.next = 0;
-        int started = 0;
-        for (int t = 1; t < nthreads && (size_t)t < k; t++) {
-            if (pthread_create(&th[t], NULL, refresher_run, &p) != 0)
-                break; /* fewer threads: slower, not wrong */
-            started = t;
+    rc = read_next(l, cases, n, ends, ngroups, &g, 0, bufs, cap, &k);
+    while (rc == 0 && (k > 0 || kprev > 0)) {
+        struct rf_case_rows *batch = bufs + (size_t)cur * cap;
+        if (k > 0) {
+            p.rows = batch;
+            p.n = k;
+            p.next = 0;
+            rf_crew_go(&crew);
         }
+        for (size_t i = 0; rc == 0 && i < kprev; i++) /* written in order, on this thread */
+            rc = rf_local_case_write(l, &prev[i]);
         size_t knext = 0;
         int rrc = 0;
-        if (ends && ++g < ngroups) {
-            knext = ends[g] - ends[g - 1];
-            rrc = read_group(l, cases, first + k, knext, bufs[!cur]);
-        } else if (!ends) {
-            rrc = read_batch(l, cases, n, first + k, bufs[!cur], cap, &knext);
+        if (rc == 0 && k > 0)
+            rrc = read_next(l, cases, n, ends, ngroups, &g, first + k,
+                            bufs + (size_t)((cur + 1) % 3) * cap, cap, &knext);
+        if (k > 0) {
+            refresher_run(&p); /* this thread builds too */
+            rf_crew_wait(&crew);
         }
-        refresher_run(&p); /* this thread builds too */
-        for (int t = 1; t <= started; t++)
-            pthread_join(th[t], NULL);
-        for (size_t i = 0; rc == 0 && i < k; i++) /* written in order, on this thread */
-            rc = rf_local_case_write(l, &bufs[cur][i]);
         if (rc == 0)
             rc = rrc;
+        prev = batch;
+        kprev = k;
         first += k;
         k = knext;
-        cur = !cur;
+        cur = (cur + 1) % 3;
     }
-    for (size_t i = 0; i < 2 * cap; i++)
-        rf_case_rows_free(&bufs[0][i]);
-    free(bufs[0]);
+    rf_crew_stop(&crew);
+    for (size_t i = 0; i < 3 * cap; i++)
+        rf_case_rows_free(&bufs[i]);
+    free(bufs);
     free(ends);
     pthread_mutex_destroy(&p.mu);
     return rc;

@@ -24,6 +24,22 @@ void rf_out_init(void)
     rf_json_init();
 }
 
+void rf_out_phase(const char *name)
+{
+    static int on = -1;
+    static struct timespec last;
+    if (on < 0)
+        on = getenv("REFUGE_PHASES") != NULL;
+    if (!on)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (name && last.tv_sec)
+        fprintf(stderr, "phase %s %.3f\n", name,
+                (double)(now.tv_sec - last.tv_sec) + (now.tv_nsec - last.tv_nsec) / 1e9);
+    last = now;
+}
+
 int rf_out_colour(FILE *f)
 {
     const char *nc = getenv("NO_COLOR");

@@ -18,6 +18,11 @@
 void rf_out_init(void);
 /* Frees a string from json_dumps (allocated by that allocator). */
 void rf_out_json_free(void *p);
+/* With REFUGE_PHASES set in the environment: "phase NAME SECONDS" on
+ * stderr, the wall time since the previous mark (or the first, which only
+ * starts the clock, with NULL). How a developer or bench/sync.py sees where
+ * a long command's time goes; names only, never data. Main thread only. */
+void rf_out_phase(const char *name);
 /* Whether colour may be used on f. */
 int rf_out_colour(FILE *f);
 /* YYYY-MM-DD of a day number (days since 1970-01-01 UTC). out >= 11 bytes. */
