@@ -1,7 +1,7 @@
 /*
  * cache.c - the client's local SQLite cache (see cache.h).
  *
- * Schema (version 6, PRAGMA user_version):
+ * Schema (version 7, PRAGMA user_version):
  *   meta(key PRIMARY KEY, value)            -- "last_seq", "stored_floor", ...
  *   objects(seq PRIMARY KEY, case_id, kind, size, day, data BLOB NULL,
  *           roster, pack NULL)
@@ -13,7 +13,8 @@
  *       the object (state.h)
  *   rosters(version PRIMARY KEY, raw BLOB)  -- the verified roster chain
  *   blobs(key PRIMARY KEY, value BLOB)      -- e.g. the audit anchor
- *   digests(seq PRIMARY KEY, case_id, readable, blob)  -- sealed by local.c
+ *   digests(seq PRIMARY KEY, case_id, readable, blob)  -- sealed by local.c:
+ *       a verified event's packed (lib/evrow.h, version 7), others JSON
  *   summaries(case_id PRIMARY KEY, last_seq, blob)     -- sealed by local.c
  *   outbox(id PRIMARY KEY AUTOINCREMENT, case_id, schedule, day, env)
  *       env is the sealed event envelope (ciphertext to the roster)
@@ -41,6 +42,11 @@
  *       of objects above it plus a look at the grants
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
+ *
+ * Version 6 -> 7: a verified event's digest row is packed (lib/evrow.h)
+ * in place of JSON; the JSON rows already there are read as before (local.c
+ * tells them by their first byte), so nothing is rewritten. An older client
+ * refuses version 7: it would take a packed row for a damaged one.
  *
  * Versions 2 to 5 -> 6: board rows are packed (lib/boardrow.h, in place
  * of JSON), so the rows already there are built again from their
@@ -118,7 +124,7 @@ static const char *const schema =
     " verified INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(case_id, keyid, seq));"
     "CREATE INDEX IF NOT EXISTS casekeys_keyid ON casekeys(keyid);";
 
-#define CACHE_VERSION 6
+#define CACHE_VERSION 7
 
 /* Version 4 -> 5 (case keys, events version 2): the casekeys table is in
  * the schema; a version 4 client digested a CASEKEY object as "other" and
@@ -139,7 +145,7 @@ static const char *const upgrade_4_5 =
  * in the schema). */
 static const char *const upgrade_to_6 =
     "INSERT OR REPLACE INTO meta(key, value) VALUES('board_fill', 1);"
-    "PRAGMA user_version = 6;";
+    "PRAGMA user_version = 7;";
 
 /* Takes a version-1 cache (objects without roster) to version 2 (and 4): the
  * objects are downloaded again at the next sync. Large objects' files are
@@ -150,7 +156,7 @@ static const char *const upgrade_1_2 =
     "DELETE FROM digests;"
     "DELETE FROM summaries;"
     "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max', 'digested');"
-    "PRAGMA user_version = 6;"; /* no summary left: no board row to build */
+    "PRAGMA user_version = 7;"; /* no summary left: no board row to build */
 
 static int cache_version(sqlite3 *db, int *v)
 {
@@ -189,10 +195,11 @@ static int upgrade(struct rf_cache *c)
         return RF_ERR_VERSION;
     if (v >= 2 && v <= 4 && sqlite3_exec(c->db, upgrade_4_5, NULL, NULL, NULL) != SQLITE_OK)
         return RF_ERR_DB;
-    if (v >= 2 && v <= 5) /* 5 -> 6: the board rows packed (built again) */
+    if (v >= 2 && v <= 5) /* 5 -> 6: the board rows packed (built again); and 7 */
         return sqlite3_exec(c->db, upgrade_to_6, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
-    if (has_column(c->db, "roster")) /* created just now by the schema */
-        return sqlite3_exec(c->db, "PRAGMA user_version = 6", NULL, NULL, NULL) == SQLITE_OK
+    /* 6 -> 7 (a new cache too: created just now by the schema) */
+    if (v == 6 || has_column(c->db, "roster"))
+        return sqlite3_exec(c->db, "PRAGMA user_version = 7", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
     if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||

@@ -110,6 +110,14 @@ int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj 
  * position (a sync stores new objects only above it); *mark (may be NULL)
  * receives it. */
 int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark);
+/* Moves the mark up to upto without looking at the rows (never past the
+ * largest object or the sync position): for a digest pass that took every
+ * object above the mark without a digest and knows every one up to upto
+ * has one now (local.c; a scan of every object otherwise, 0.9 s at
+ * 1,200,000 objects). */
+int rf_cache_digested_advance_to(struct rf_cache *c, int64_t upto);
+/* The largest object's seq (0: none). */
+int rf_cache_objects_max(struct rf_cache *c, int64_t *max);
 /* How many objects of kind have lo < seq <= hi (the checkpoint chain's
  * check that a digest pass holds every event after the chain's end:
  * lckpt.c). */

@@ -7,7 +7,8 @@
  * The mark (meta "digested"): every object numbered at or below it has a
  * digest row (readable or not). It moves only up, only over objects that
  * have one (rf_cache_digested_advance looks at the rows themselves, in one
- * statement), and never past the sync position: a sync stores every new
+ * statement; rf_cache_digested_advance_to takes the word of a digest pass
+ * that knows), and never past the sync position: a sync stores every new
  * object above that position, so no object appears below the mark later.
  * An object left without a digest (an event naming a roster this client
  * has not verified yet) holds the mark below it until it is digested. The
@@ -76,7 +77,7 @@ int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj 
                          " FROM objects o LEFT JOIN digests d ON d.seq = o.seq"
                          " WHERE o.seq > ?3 AND (d.seq IS NULL OR (d.readable = 0 AND"
                          " EXISTS (SELECT 1 FROM grant_keys g WHERE g.seq = o.seq)))"
-                         " UNION"
+                         " UNION ALL" /* disjoint: above the mark, at or below it */
                          " SELECT o.seq, o.case_id, o.kind, o.size, o.day, o.roster, o.pack"
                          " FROM objects o"
                          " JOIN digests d ON d.seq = o.seq AND d.readable = 0"
@@ -90,6 +91,41 @@ int rf_cache_undigested_after(struct rf_cache *c, int64_t after, struct rf_cobj 
     rc = rf_cache_collect(st, out, n);
     sqlite3_finalize(st);
     return rc;
+}
+
+int rf_cache_objects_max(struct rf_cache *c, int64_t *max)
+{
+    sqlite3_stmt *st;
+    *max = 0;
+    if (rf_cache_prepare(c, "SELECT IFNULL(MAX(seq), 0) FROM objects", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *max = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_digested_advance_to(struct rf_cache *c, int64_t upto)
+{
+    sqlite3_stmt *st;
+    int64_t old = 0, now = 0;
+    int rc = rf_cache_meta_get(c, "digested", &old);
+    if (rc != 0)
+        return rc;
+    if (rf_cache_prepare(c,
+                         "SELECT MIN(?1, (SELECT IFNULL(MAX(seq), 0) FROM objects),"
+                         " IFNULL((SELECT value FROM meta WHERE key = 'last_seq'), 0))",
+                         &st) != 0)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(st, 1, upto);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        now = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW)
+        return RF_ERR_DB;
+    return now > old ? rf_cache_meta_set(c, "digested", now) : 0;
 }
 
 int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark)

@@ -14,6 +14,7 @@
 #include "client/lckpt.h"
 #include "client/local.h"
 #include "lib/err.h"
+#include "lib/evrow.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -152,7 +153,8 @@ struct walk {
     struct rf_buf plain; /* secure: a digest row's plaintext */
 };
 
-/* The hash a verified event's digest row keeps (local.c "h"): 0, or 1 for
+/* The hash a verified event's digest row keeps (lib/evrow.h; local.c "h"
+ * in a JSON row from before cache version 7): 0, or 1 for
  * a row that is not a verified event, or -1 for one without the hash (a
  * row from before checkpoints: the chain waits for it to be digested
  * again). */
@@ -165,6 +167,14 @@ static int row_hash(struct walk *w, int64_t seq, const uint8_t *blob, size_t n, 
     rf_buf_reset(&w->plain);
     if (rf_local_open(w->l, ad, blob, n, &w->plain) != 0)
         return 1;
+    if (rf_evrow_is(w->plain.data, w->plain.len)) { /* a verified event, packed */
+        struct rf_evrow r;
+        int rc = rf_evrow_parse(&r, w->plain.data, w->plain.len) == 0 ? 0 : 1;
+        if (rc == 0)
+            memcpy(h, r.hash, 32);
+        rf_buf_reset(&w->plain);
+        return rc;
+    }
     json_t *d = json_loadb((const char *)w->plain.data, w->plain.len, 0, &e);
     rf_buf_reset(&w->plain);
     const char *k = json_string_value(json_object_get(d, "k"));

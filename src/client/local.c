@@ -28,6 +28,7 @@
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
+#include "lib/evrow.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -54,6 +55,7 @@ struct rf_local {
     struct rf_lckpt_run run;
     struct rf_local_ckpt_result res;
     struct rf_ckmemo *ckmemo; /* the case keys in memory, during a large pass */
+    int64_t first_left;       /* the pass's first object left without a digest */
 };
 
 static void free_rosters(struct rf_local *l)
@@ -288,7 +290,7 @@ static json_t *reply_digest(struct rf_local *l, const struct rf_cobj *o, const s
  * parse of every event saved. */
 static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t kind,
                          const struct rf_buf *plain, int nosig, int *skip, uint8_t hash[32],
-                         int *verified)
+                         int *verified, struct rf_buf *packed)
 {
     json_error_t e;
     if (kind == RF_KIND_EVENT) {
@@ -311,13 +313,12 @@ static json_t *digest_of(struct rf_local *l, const struct rf_cobj *o, uint8_t ki
                 : rc == RF_ERR_SIGNATURE ? "bad signature or moved from another case"
                                          : "malformed event");
         ev.seq = o->seq;
-        char hx[65]; /* the signed bytes' hash (checkpoint.h): what this client verified */
+        /* the signed bytes' hash (checkpoint.h): what this client verified;
+         * the row packed (lib/evrow.h), NULL returned */
         rf_ckpt_obj_hash(hash, plain->data, plain->len);
-        sodium_bin2hex(hx, sizeof(hx), hash, 32);
-        json_t *d = json_pack("{sssoss}", "k", "event", "ev", rf_local_ev_to_json(&ev), "h", hx);
+        *verified = rf_local_ev_pack(packed, &ev, hash) == 0;
         rf_ev_clear(&ev);
-        *verified = d != NULL;
-        return d;
+        return NULL;
     }
     if (kind == RF_KIND_REPLY)
         return reply_digest(l, o, plain);
@@ -426,6 +427,7 @@ struct dpool {
 struct digester {
     struct dpool *p;
     struct rf_buf plain;  /* secure, reused */
+    struct rf_buf packed; /* secure, reused: a verified event's row */
     struct rf_ckeys keys; /* secure, reused: an event v2's keys */
 };
 
@@ -464,7 +466,7 @@ static void digest_read(struct rf_local *l, struct dslot *sl)
 
 /* The second half: any thread. */
 static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *plain,
-                        struct rf_ckeys *keys)
+                        struct rf_buf *packed, struct rf_ckeys *keys)
 {
     const struct rf_cobj *o = sl->o;
     char ad[48];
@@ -513,10 +515,17 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
     else if (kind == RF_KIND_CASEKEY)
         d = rf_local_casekey_digest(l, o, plain, &sl->ck, &sl->krow, &sl->ckey);
     else
-        d = digest_of(l, o, kind, plain, sl->nosig, &sl->skip, sl->hash, &sl->verified);
+        d = digest_of(l, o, kind, plain, sl->nosig, &sl->skip, sl->hash, &sl->verified, packed);
     rf_buf_reset(plain);
     if (sl->skip)
-        return; /* no digest yet: looked at again after the next roster check */
+        return;               /* no digest yet: looked at again after the next roster check */
+    if (!d && sl->verified) { /* a verified event: its packed row */
+        snprintf(ad, sizeof(ad), "digest:%lld", (long long)o->seq);
+        sl->rc = rf_local_seal(l, ad, packed->data, packed->len, &sl->row);
+        rf_buf_reset(packed);
+        return;
+    }
+    rf_buf_reset(packed);
 seal:
     if (!d) {
         sl->rc = RF_ERR_NOMEM;
@@ -541,7 +550,7 @@ static void digester_run(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (i >= p->n)
             break;
-        digest_work(p->l, &p->slots[i], &w->plain, &w->keys);
+        digest_work(p->l, &p->slots[i], &w->plain, &w->packed, &w->keys);
     }
 }
 
@@ -590,6 +599,8 @@ static int write_batch(struct rf_local *l, struct dslot *batch, size_t k, unsign
                          : sl->verified               ? RF_LCKPT_VERIFIED
                                                       : RF_LCKPT_FAILED,
                          sl->hash);
+        if (rc == 0 && sl->skip && sl->o->seq < l->first_left)
+            l->first_left = sl->o->seq;
         if (rc != 0 || sl->skip)
             continue;
         if (sl->notrecip) {
@@ -641,6 +652,7 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
     for (int t = 0; t < nthreads; t++) {
         ws[t].p = &p;
         rf_buf_init_secure(&ws[t].plain, PLAIN_MAX);
+        rf_buf_init_secure(&ws[t].packed, PLAIN_MAX + 1024);
         nomem |= rf_ckeys_init(&ws[t].keys, 16) != 0;
     }
     rf_crew_start(&crew, nomem ? 1 : nthreads, digester_run, ws, sizeof(ws[0]), digester_end);
@@ -679,6 +691,7 @@ static int digest_all(struct rf_local *l, const struct rf_cobj *objs, size_t n, 
     rf_crew_stop(&crew);
     for (int t = 0; t < nthreads; t++) {
         rf_buf_free(&ws[t].plain);
+        rf_buf_free(&ws[t].packed);
         rf_ckeys_free(&ws[t].keys);
     }
     for (size_t i = 0; i < 3 * batch_max; i++) {
@@ -707,6 +720,7 @@ const struct rf_ckmemo *rf_local_ckmemo(const struct rf_local *l)
 static int digest_passes(struct rf_local *l, const struct rf_cobj *objs, size_t n, size_t nkeys,
                          int threads, unsigned *unv)
 {
+    l->first_left = INT64_MAX;
     int rc = nkeys > 0 ? digest_all(l, objs, nkeys, threads, unv) : 0; /* no event: no mismatch */
     if (rc == 0 && n > nkeys) {
         size_t min = rf_local_ckmemo_min > 0 ? (size_t)rf_local_ckmemo_min : CKMEMO_MIN;
@@ -729,7 +743,15 @@ struct gather {
     struct rf_buf *txt; /* search text (secure) or NULL */
     json_t *need, *urgency;
     int have_intake;
+    struct rf_buf plain; /* secure: a digest row opened (gather_init) */
 };
+
+static void gather_init(struct gather *g, struct rf_local *l)
+{
+    memset(g, 0, sizeof(*g));
+    g->l = l;
+    rf_buf_init_secure(&g->plain, ROW_MAX);
+}
 
 static int push_ev(struct gather *g, struct rf_ev *e)
 {
@@ -757,9 +779,26 @@ static int on_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
     struct gather *g = ctx;
     char ad[48];
     json_t *d = NULL;
+    json_error_t err;
     snprintf(ad, sizeof(ad), "digest:%lld", (long long)seq);
-    if (open_json(g->l, ad, blob, n, &d) != 0)
+    rf_buf_reset(&g->plain);
+    if (rf_local_open(g->l, ad, blob, n, &g->plain) != 0)
         return 0; /* a damaged row counts as nothing; resync rebuilds it */
+    if (rf_evrow_is(g->plain.data, g->plain.len)) { /* a verified event, packed */
+        struct rf_ev e;
+        int bad = rf_local_ev_unpack(&e, NULL, g->plain.data, g->plain.len);
+        rf_buf_reset(&g->plain);
+        if (bad)
+            return 0; /* damaged, as above */
+        int rc = push_ev(g, &e);
+        if (rc != 0)
+            rf_ev_clear(&e);
+        return rc;
+    }
+    d = json_loadb((const char *)g->plain.data, g->plain.len, 0, &err);
+    rf_buf_reset(&g->plain);
+    if (!d)
+        return 0;
     const char *k = str_or(json_object_get(d, "k"), "");
     int rc = 0;
     if (strcmp(k, "event") == 0) {
@@ -834,6 +873,7 @@ void rf_local_events_free(struct rf_ev *ev, size_t n)
 
 static void gather_free(struct gather *g)
 {
+    rf_buf_free(&g->plain);
     rf_local_events_free(g->ev, g->nev);
     json_decref(g->need);
     json_decref(g->urgency);
@@ -879,7 +919,9 @@ static int gather_case(struct gather *g, const char *case_id)
 int rf_local_events(struct rf_local *l, const char *case_id, struct rf_ev **ev, size_t *n,
                     json_t **bad)
 {
-    struct gather g = {.l = l, .bad = bad ? json_array() : NULL};
+    struct gather g;
+    gather_init(&g, l);
+    g.bad = bad ? json_array() : NULL;
     *ev = NULL;
     *n = 0;
     if (bad)
@@ -1085,7 +1127,9 @@ void rf_local_case_build(struct rf_local *l, struct rf_case_rows *r)
     struct rf_buf txt;
     json_t *state = NULL, *sum = NULL;
     rf_buf_init_secure(&txt, ROW_MAX);
-    struct gather g = {.l = l, .txt = &txt};
+    struct gather g;
+    gather_init(&g, l);
+    g.txt = &txt;
     r->rc = case_build(l, r, &g, &state, &sum);
     json_decref(sum);
     json_decref(state);
@@ -1144,7 +1188,10 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     size_t n = 0;
     char(*dirty)[RF_CASE_ID_LEN + 1] = NULL;
     size_t nd = 0;
-    int rc = rf_cache_undigested_after(l->c, after, &objs, &n);
+    int64_t listed_max = 0; /* read before the listing */
+    int rc = rf_cache_objects_max(l->c, &listed_max);
+    if (rc == 0)
+        rc = rf_cache_undigested_after(l->c, after, &objs, &n);
     if (rc != 0)
         return rc;
     if (n == 0) { /* the mark may still move up (objects another process digested) */
@@ -1195,8 +1242,18 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         rc = rf_local_refresh_all(l, (const char(*)[RF_CASE_ID_LEN + 1]) dirty, nd, threads);
     rf_cache_summaries_bulk(l->c, 0);
     rf_out_phase("summaries");
-    if (rc == 0)
+    if (rc == 0 && after == INT64_MIN) {
+        /* the pass took every object above the mark that had no digest when
+         * it was listed (none between the mark and after left out): up to
+         * the first it left without one, every object listed then has one
+         * now (one stored since is above listed_max: seqs only grow) */
+        int64_t upto = listed_max;
+        if (l->first_left != INT64_MAX && l->first_left - 1 < upto)
+            upto = l->first_left - 1;
+        rc = rf_cache_digested_advance_to(l->c, upto);
+    } else if (rc == 0) {
         rc = rf_cache_digested_advance(l->c, NULL);
+    }
     rf_out_phase("the digested mark");
     if (rc == 0)
         rc = rf_cache_commit(l->c);

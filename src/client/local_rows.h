@@ -53,5 +53,11 @@ int rf_local_refresh_all(struct rf_local *l, const char (*cases)[RF_CASE_ID_LEN 
 /* An event of a digest row as JSON, and back (local_ev.c). */
 json_t *rf_local_ev_to_json(const struct rf_ev *e);
 int rf_local_ev_from_json(struct rf_ev *e, json_t *j);
+/* A verified event's packed digest row (lib/evrow.h) appended to out (a
+ * secure buffer): hash is its signed bytes' hash. */
+int rf_local_ev_pack(struct rf_buf *out, const struct rf_ev *e, const uint8_t hash[32]);
+/* The event of a packed digest row p[0..n) (hash, if not NULL, gets the
+ * row's): RF_ERR_FORMAT for a row rf_local_ev_pack could not have written. */
+int rf_local_ev_unpack(struct rf_ev *e, uint8_t hash[32], const uint8_t *p, size_t n);
 
 #endif

@@ -11,7 +11,9 @@
 #include "client/client.h"
 #include "client/cmd.h"
 #include "client/local.h"
+#include "client/local_rows.h"
 #include "lib/event.h"
+#include "lib/evrow.h"
 #include "client/out.h"
 #include "client/trust.h"
 #include "lib/boardrow.h"
@@ -433,8 +435,23 @@ static int collect_digest(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
     rf_buf_init_secure(&plain, 1 << 20);
     snprintf(ad, sizeof(ad), "digest:%lld", (long long)seq);
     int rc = rf_local_open(d->l, ad, blob, n, &plain);
-    if (rc == 0)
+    if (rc == 0 && rf_evrow_is(plain.data, plain.len)) {
+        /* a verified event's packed row: shown as the JSON row it replaces */
+        struct rf_ev e;
+        uint8_t h[32];
+        char hx[65];
+        assert_int_equal(rf_local_ev_unpack(&e, h, plain.data, plain.len), 0);
+        sodium_bin2hex(hx, sizeof(hx), h, 32);
+        json_t *row = json_pack("{sssoss}", "k", "event", "ev", rf_local_ev_to_json(&e), "h", hx);
+        char *s = json_dumps(row, JSON_COMPACT);
+        assert_non_null(s);
+        json_object_set_new(d->out, key, json_string(s));
+        rf_out_json_free(s);
+        json_decref(row);
+        rf_ev_clear(&e);
+    } else if (rc == 0) {
         json_object_set_new(d->out, key, json_stringn((const char *)plain.data, plain.len));
+    }
     rf_buf_free(&plain);
     return rc;
 }
@@ -811,7 +828,7 @@ static void local_db_board_rows(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 6);
+    assert_int_equal(sqlite3_column_int(st, 0), 7);
     sqlite3_finalize(st);
     /* a summary deleted: its board row goes with it */
     assert_int_equal(

@@ -11,11 +11,13 @@
 #include "client/cache.h"
 #include "client/lckpt.h"
 #include "client/local.h"
+#include "client/local_rows.h"
 #include "client/out.h"
 #include "lib/checkpoint.h"
 #include "lib/envelope.h"
 #include "lib/err.h"
 #include "lib/event.h"
+#include "lib/evrow.h"
 #include "lib/roster.h"
 
 #include <sqlite3.h>
@@ -305,6 +307,101 @@ static void digest_with(const struct world *w, const char *name, const struct rf
     rf_local_ckpt_result(t.l, res);
     *out = dump(&t);
     home_free(&t);
+}
+
+/* Cache version 7 packs a verified event's digest row (lib/evrow.h); the
+ * JSON rows written before it are read as they were: the same home with
+ * every packed row written back as the JSON row it replaces gives the same
+ * summaries, events and, walked again from the rows, the same chain. */
+struct rows_seen {
+    int64_t seq[256];
+    char case_id[256][RF_CASE_ID_LEN + 1];
+    struct rf_buf blob[256];
+    size_t n;
+};
+
+static int keep_row(void *ctx, int64_t seq, const uint8_t *blob, size_t n)
+{
+    struct rows_seen *r = ctx;
+    assert_true(r->n < 256);
+    r->seq[r->n] = seq;
+    rf_buf_init(&r->blob[r->n], 1 << 20);
+    if (blob)
+        assert_int_equal(rf_buf_put(&r->blob[r->n], blob, n), 0);
+    r->n++;
+    return 0;
+}
+
+static void json_rows_from_before_version_7_read_the_same(void **state)
+{
+    (void)state;
+    struct world w;
+    struct home t;
+    struct rf_local_ckpt_result res;
+    unsigned unv = 0;
+    char *packed = NULL, *legacy = NULL;
+    sample(&w);
+    digest_with(&w, "v7_packed", NULL, &res, &unv, &packed);
+
+    home_new(&t, &w, "v7_legacy");
+    home_get(&t, &w, 0, w.n);
+    assert_int_equal(rf_local_update(t.l, &unv), 0);
+    struct rows_seen *rows = calloc(1, sizeof(*rows));
+    const char *cases[] = {CASE_A, CASE_B};
+    size_t converted = 0;
+    struct rf_buf plain, row;
+    rf_buf_init_secure(&plain, 1 << 20);
+    rf_buf_init(&row, 1 << 20);
+    assert_int_equal(rf_cache_begin(t.c), 0);
+    for (size_t c = 0; c < 2; c++) {
+        rows->n = 0;
+        assert_int_equal(rf_cache_digests(t.c, cases[c], keep_row, rows), 0);
+        for (size_t i = 0; i < rows->n; i++) {
+            char ad[48], hx[65];
+            struct rf_ev e;
+            uint8_t h[32];
+            snprintf(ad, sizeof(ad), "digest:%lld", (long long)rows->seq[i]);
+            rf_buf_reset(&plain);
+            rf_buf_reset(&row);
+            if (rows->blob[i].len == 0 ||
+                rf_local_open(t.l, ad, rows->blob[i].data, rows->blob[i].len, &plain) != 0 ||
+                !rf_evrow_is(plain.data, plain.len)) {
+                rf_buf_free(&rows->blob[i]);
+                continue;
+            }
+            assert_int_equal(rf_local_ev_unpack(&e, h, plain.data, plain.len), 0);
+            sodium_bin2hex(hx, sizeof(hx), h, 32);
+            json_t *j = json_pack("{sssoss}", "k", "event", "ev", rf_local_ev_to_json(&e), "h", hx);
+            char *text = json_dumps(j, JSON_COMPACT);
+            assert_int_equal(rf_local_seal(t.l, ad, (const uint8_t *)text, strlen(text), &row), 0);
+            assert_int_equal(rf_cache_digest_put(t.c, rows->seq[i], cases[c], 1, row.data, row.len),
+                             0);
+            converted++;
+            rf_out_json_free(text);
+            json_decref(j);
+            rf_ev_clear(&e);
+            rf_buf_free(&rows->blob[i]);
+        }
+    }
+    assert_true(converted >= 10); /* the sample's verified events */
+    /* the summaries built again, and the chain walked again, from JSON rows */
+    struct rf_lckpt_state empty;
+    memset(&empty, 0, sizeof(empty));
+    rf_ckpt_chain_init(&empty.ch);
+    assert_int_equal(rf_lckpt_save(t.c, &empty), 0);
+    assert_int_equal(rf_cache_commit(t.c), 0);
+    for (size_t c = 0; c < 2; c++)
+        assert_int_equal(rf_local_refresh(t.l, cases[c]), 0);
+    assert_int_equal(rf_lckpt_walk(t.l, t.c), 0);
+    legacy = dump(&t);
+    assert_string_equal(legacy, packed);
+    home_free(&t);
+    rf_buf_free(&plain);
+    rf_buf_free(&row);
+    free(rows);
+    rf_out_json_free(packed);
+    rf_out_json_free(legacy);
+    world_free(&w);
 }
 
 static void cold_digest_by_checkpoint_is_the_same(void **state)
@@ -651,6 +748,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(chain_continues_across_two_updates_and_stops_at_a_failure),
         cmocka_unit_test(cold_digest_by_checkpoint_is_the_same),
+        cmocka_unit_test(json_rows_from_before_version_7_read_the_same),
         cmocka_unit_test(only_the_signature_is_skipped),
         cmocka_unit_test(a_checkpoint_that_does_not_match_leaves_a_verified_digest),
         cmocka_unit_test(catch_up_uses_the_kept_chain),

@@ -616,12 +616,22 @@ static void audit_v2_vector(void **state)
     "01020000000000004e89020000000000000000050000000a5b22666f6f64222c335d0400020000000870617373"   \
     "706f72740100000002696400020000000000000001020000000000004e8400"
 
+/* docs/protocol.md 15.1: a packed event digest row (written by
+ * tests/unit/evrow_test.c) */
+#define V_EVENT_ROW                                                                                \
+    "012030313233343536373839616263646566303132333435363738396162636465660000000000000007000000"   \
+    "010000000200004fb000000000000004d201000102030405060708090a0b0c0d0e0f101112131415161718191a"   \
+    "1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f05416c6963650963"   \
+    "6865636b6c6973745b2270617373706f7274222c227469636b6574225d"
+
 static void document_carries_board_row(void **state)
 {
     (void)state;
     char *doc = read_doc();
     if (strstr(doc, V_BOARD_ROW) == NULL)
         fail_msg("docs/protocol.md lacks the board row vector (14.1)");
+    if (strstr(doc, V_EVENT_ROW) == NULL)
+        fail_msg("docs/protocol.md lacks the event digest row vector (15.1)");
     free(doc);
 }
 
