@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* as local.c's ROW_MAX: a sealed summary or board row at most */
-#define RF_LOCAL_ROW_MAX (8 * 1024 * 1024)
 #define REFRESH_BATCH 256
 #define REFRESH_BATCH_BYTES (40u * 1024 * 1024) /* three batches in memory at once */
 #define REFRESHERS_MAX 16

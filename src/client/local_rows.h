@@ -9,11 +9,39 @@
 #define RF_CLIENT_LOCAL_ROWS_H
 
 #include "client/cache.h"
+#include "client/lckpt.h"
 #include "client/local.h"
 #include "client/state.h"
 #include "lib/buf.h"
 
+#include <jansson.h>
 #include <stdint.h>
+
+#define RF_LOCAL_PLAIN_MAX (4 * 1024 * 1024) /* an object's plaintext read whole */
+#define RF_LOCAL_ROW_MAX (8 * 1024 * 1024)   /* a sealed row */
+
+/* The local case database of one home (local.c; the digest in
+ * local_digest.c). */
+struct rf_local {
+    struct rf_cache *c;
+    const struct rf_staff_keys *k;
+    uint8_t *key; /* sodium_malloc, 32 bytes */
+    struct rf_roster **rosters;
+    size_t nrosters;
+    /* checkpoints (lckpt.h): the one the next update may use, the running
+     * chain of the pass in progress, what the last update did with it */
+    struct rf_ckpt use;
+    int use_set;
+    struct rf_lckpt_run run;
+    struct rf_local_ckpt_result res;
+    struct rf_ckmemo *ckmemo; /* the case keys in memory, during a large pass */
+    int64_t first_left;       /* the pass's first object left without a digest */
+};
+
+/* A row sealed as JSON (compact) with l's row key, ad its name. */
+int rf_local_seal_json(const struct rf_local *l, const char *ad, json_t *j, struct rf_buf *out);
+/* v's string, or dflt. */
+const char *rf_local_str_or(json_t *v, const char *dflt);
 
 struct rf_case_rows {
     const char *case_id;   /* the caller's, lives as long as the rows */
