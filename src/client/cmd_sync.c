@@ -666,8 +666,8 @@ struct page_writer {
     int flush; /* commit this page's transaction at its end */
 };
 
-#define TX_PAGES 16
-#define TX_SECONDS 2
+#define TX_PAGES 64
+#define TX_SECONDS 5
 
 /* Commits the open transaction, if any: its pages are stored. */
 static int writer_commit(struct page_writer *w)
@@ -759,6 +759,90 @@ static int writer_join(struct page_writer *w)
     return w->rc;
 }
 
+/* ---- the next listing, asked for while a page downloads ----
+ * The listing after a page is known once the page's listing is checked
+ * (its last object): it is asked for on a connection of its own while the
+ * page's objects download, so neither the server's listing nor the
+ * client's parse of it waits for the other half. Only after a page that
+ * goes on as listed (no newer roster to verify first); a prefetched page
+ * is used only for exactly the position the loop asks for. */
+struct prefetch {
+    struct rf_net *net; /* NULL: not opened yet, or no_net */
+    int no_net;         /* it could not be opened: listed in turn */
+    int64_t after;
+    json_t *page;
+    int rc;
+    int running;
+    pthread_t th;
+};
+
+static void list_path(char *path, size_t cap, int64_t after)
+{
+    snprintf(path, cap, "/api/v1/objects?after=%" PRId64 "&limit=%d", after, PAGE);
+}
+
+static void *prefetch_run(void *arg)
+{
+    struct prefetch *pf = arg;
+    char path[96];
+    list_path(path, sizeof(path), pf->after);
+    pf->rc = rf_net_json(pf->net, "GET", path, NULL, 0, NULL, &pf->page);
+    return NULL;
+}
+
+static void prefetch_start(struct rf_ctx *x, struct prefetch *pf, int64_t after)
+{
+    /* its connection opened at the first page that has a next one (a sync
+     * with one page or none never opens it) */
+    if (!pf->net && !pf->no_net &&
+        rf_net_open(&pf->net, x->h.server, x->k, x->h.insecure_http ? RF_NET_INSECURE_HTTP : 0) !=
+            0) {
+        pf->net = NULL;
+        pf->no_net = 1; /* each listing in turn: slower, not wrong */
+    }
+    if (!pf->net)
+        return;
+    pf->after = after;
+    pf->page = NULL;
+    pf->rc = 0;
+    pf->running = pthread_create(&pf->th, NULL, prefetch_run, pf) == 0;
+}
+
+/* The listing after `after`: the prefetched one if it is that one, else
+ * asked for now on x->n; *used is the connection that answered. */
+static int list_page(struct rf_ctx *x, struct prefetch *pf, int64_t after, json_t **page,
+                     struct rf_net **used)
+{
+    if (pf->running) {
+        pthread_join(pf->th, NULL);
+        pf->running = 0;
+        if (pf->after == after) {
+            *page = pf->page;
+            pf->page = NULL;
+            *used = pf->net;
+            return pf->rc;
+        }
+        json_decref(pf->page);
+        pf->page = NULL;
+    }
+    char path[96];
+    list_path(path, sizeof(path), after);
+    *used = x->n;
+    return rf_net_json(x->n, "GET", path, NULL, 0, NULL, page);
+}
+
+static void prefetch_close(struct prefetch *pf)
+{
+    if (pf->running)
+        pthread_join(pf->th, NULL);
+    pf->running = 0;
+    json_decref(pf->page);
+    pf->page = NULL;
+    if (pf->net)
+        rf_net_free(pf->net);
+    pf->net = NULL;
+}
+
 int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
 {
     struct rf_roster *ro = NULL;
@@ -767,6 +851,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     json_t *page = NULL;
     struct pool pool = {0};
     struct page_writer w = {0};
+    struct prefetch pf = {0};
     if (out)
         *out = NULL;
     int rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, flags);
@@ -793,14 +878,13 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         goto out;
     }
     for (;;) {
-        char path[96];
-        snprintf(path, sizeof(path), "/api/v1/objects?after=%" PRId64 "&limit=%d", last, PAGE);
-        rc = rf_net_json(x->n, "GET", path, NULL, 0, NULL, &page);
+        struct rf_net *ln = x->n;
+        rc = list_page(x, &pf, last, &page, &ln);
         if (rc != 0) {
-            if (rf_net_status(x->n) == 403)
+            if (rf_net_status(ln) == 403)
                 rf_cmd_forbidden(x, "cannot sync", 0);
             else
-                rf_cmd_net_err("cannot list new objects", x->n);
+                rf_cmd_net_err("cannot list new objects", ln);
             goto out;
         }
         json_t *arr = json_object_get(page, "objects");
@@ -843,7 +927,10 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
             sc.max = o.roster;
             pool.slots[n++].o = o;
         }
-        /* ... then downloaded on every connection ... */
+        /* ... then downloaded on every connection, the next listing asked
+         * for meanwhile ... */
+        if (rc == 0 && n > 0 && newer.seq == 0 && more)
+            prefetch_start(x, &pf, pool.slots[n - 1].o.seq);
         size_t upto = rc == 0 ? pool_fetch(&pool, n, last) : 0;
         /* ... and stored in order: by a writer thread while the next page
          * is listed and downloaded, unless this page ends the sync or
@@ -928,6 +1015,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
                    unverified == 1 ? "" : "s");
     }
 out:
+    prefetch_close(&pf);
     writer_join(&w); /* a page being stored is stored: the next sync goes on from it */
     if (w.rc == 0)
         writer_commit(&w);

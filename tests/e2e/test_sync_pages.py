@@ -2,15 +2,17 @@
 """A cold sync over several listing pages, and one cut off between pages.
 
 `refuge sync` lists new objects a page (1,000) at a time; each page is
-downloaded, then stored in one transaction by a writer thread while the
-next page is listed and downloaded (src/client/cmd_sync.c). What a
+downloaded, then stored by a writer thread (pages share a transaction)
+while the next page is listed and downloaded; the next listing is asked
+for while a page downloads (src/client/cmd_sync.c). What a
 caseworker must be able to count on, whatever the threads do:
 
 1. Twelve people send about 2,300 messages (three pages). Bob's cold sync
    stores every object once, in order, with the server's exact ciphertext,
    and `refuge cases` lists all twelve cases.
-2. Carol syncs through a proxy that cuts the connection at the third
-   listing request: her sync fails loudly; her cache then holds exactly the
+2. Carol syncs through a proxy that cuts the third listing request (and
+   every listing after it; the next listing is asked for while a page
+   downloads): her sync fails loudly; her cache then holds exactly the
    first two pages (the page being stored when the cut came is stored whole,
    nothing of a later page is), and her next sync, direct, gets exactly the
    rest ("Synced N new objects") and lists the same cases as Bob.
@@ -29,7 +31,10 @@ PAGE = 1000
 
 class Cutter:
     """For lib's TamperProxy: cuts the listing request number .at (1-based,
-    0: none) and every request after it."""
+    0: none) and every listing after it. Only listings: the client asks for
+    the next listing while a page downloads (on a connection of its own),
+    so cutting every request after it would cut the page before as well,
+    depending on which request came first."""
 
     def __init__(self):
         self.at = 0
@@ -38,8 +43,9 @@ class Cutter:
 
     def __call__(self, method, path):
         with self.lock:
-            if path.startswith("/api/v1/objects?"):
-                self.listings += 1
+            if not path.startswith("/api/v1/objects?"):
+                return False
+            self.listings += 1
             return bool(self.at) and self.listings >= self.at
 
 
