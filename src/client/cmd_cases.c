@@ -148,6 +148,7 @@ struct lister {
     struct rf_buf plain;   /* the opened row */
     struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
     struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
+    struct rf_buf row;     /* text: one row's C_N cells of CELL bytes, reused (wiped at the end) */
     struct rf_sink out;    /* --json: the part's rows (grow mode); the listing's output (main) */
     const struct rf_cache_board_row *rows;
     size_t nrows;
@@ -329,7 +330,8 @@ static int64_t int_of(const struct rf_boardrow_val *v)
     return v->tag == RF_BRT_INT ? v->i : 0;
 }
 
-/* Keeps one row's cells (and their widths) for the table. */
+/* Keeps one row's cells (and their widths) for the table; wipes row when
+ * it is not the part's reused one. */
 static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
 {
     if (rf_buf_reserve(&ls->cells, C_N * (CELL + 2)) != 0) {
@@ -348,13 +350,14 @@ static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
     }
     ls->cells.len = (size_t)(at - ls->cells.data);
     ls->pending += pending != 0;
-    sodium_memzero(row, sizeof(char[C_N][CELL]));
+    if ((uint8_t *)row != ls->row.data)
+        sodium_memzero(row, sizeof(char[C_N][CELL]));
 }
 
 static void text_row(struct lister *ls, const char *case_id, const struct rf_boardrow *br,
                      const struct check *m, size_t nm, int pending)
 {
-    char row[C_N][CELL];
+    char(*row)[CELL] = (char(*)[CELL])ls->row.data; /* secure, reused: no wipe a row */
     const struct rf_boardrow_val *f = br->f;
     unsigned done = 0;
     uint32_t due = 0;
@@ -366,12 +369,14 @@ static void text_row(struct lister *ls, const char *case_id, const struct rf_boa
     if (pending)
         strncat(row[C_STAGE], "*", 2);
     join_names(ls, row[C_ASSIGNED], COL_MAX, &f[RF_BR_ASSIGNED]);
-    const char *d =
-        f[RF_BR_DUE].tag == RF_BRT_STR ? cstr(ls, f[RF_BR_DUE].p, f[RF_BR_DUE].len) : NULL;
-    if (d && rf_state_date(d, &due)) /* 10 bytes: it fits */
-        memcpy(row[C_DUE], d, 11);
-    else
-        memcpy(row[C_DUE], "-", 2);
+    const struct rf_boardrow_val *dv = &f[RF_BR_DUE];
+    memcpy(row[C_DUE], "-", 2);
+    if (dv->tag == RF_BRT_STR && dv->len == 10) { /* a date is 10 bytes (no NUL: strings_ok) */
+        memcpy(row[C_DUE], dv->p, 10);
+        row[C_DUE][10] = '\0';
+        if (!rf_state_date(row[C_DUE], &due))
+            memcpy(row[C_DUE], "-", 2);
+    }
     day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY]));
     rf_fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES]));
     rf_fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES]));
@@ -716,6 +721,9 @@ static void part_init(struct lister *p, const struct lister *main)
     rf_buf_init_secure(&p->plain, RF_BOARDROW_MAX + 64);
     rf_buf_init_secure(&p->scratch, RF_BOARDROW_MAX + 1);
     rf_buf_init_secure(&p->cells, (size_t)1 << 34);
+    rf_buf_init_secure(&p->row, sizeof(char[C_N][CELL]));
+    if (!p->json && rf_buf_reserve(&p->row, sizeof(char[C_N][CELL])) != 0)
+        p->rc = RF_ERR_NOMEM; /* the part lists nothing */
     rf_buf_init_secure(&p->out.b, (size_t)1 << 36);
     p->out.grow = 1;
 }
@@ -725,6 +733,7 @@ static void part_free(struct lister *p)
     rf_buf_free(&p->plain);
     rf_buf_free(&p->scratch);
     rf_buf_free(&p->cells);
+    rf_buf_free(&p->row);
     rf_buf_free(&p->out.b);
     free(p->merged);
 }
