@@ -631,32 +631,51 @@ static void pad_cell(struct rf_sink *s, const char *c, size_t n, size_t k, size_
  * (a chunk, written when full); line is wiped at the end. */
 static void part_lines(struct lister *part, struct rf_sink *out)
 {
-    char line[C_N * (3 * CELL + 16)];
+    enum { FIXED = 32 }; /* bytes copied at once (a fixed-size copy is a store, not a call) */
+    char line[C_N * (3 * CELL + 16)], spaces[CELL];
+    const char *on[C_N];
+    size_t on_len[C_N], off_len = part->col ? strlen(colour_off) : 0;
     const uint8_t *p = part->cells.data;
+    memset(spaces, ' ', sizeof(spaces));
+    for (int c = 0; c < C_N; c++) {
+        on[c] = !part->col ? "" : c == C_CASE ? colour_case : c == C_STAGE ? colour_stage : "";
+        on_len[c] = strlen(on[c]);
+    }
+    /* the cells are followed by FIXED bytes of room (print_cells): a cell
+     * of FIXED bytes or fewer is copied with FIXED */
     for (size_t i = 0; i < part->shown; i++) {
         size_t n = 0;
         for (int c = 0; c < C_N; c++) {
-            const char *on = !part->col     ? ""
-                             : c == C_CASE  ? colour_case
-                             : c == C_STAGE ? colour_stage
-                                            : "";
             size_t len = p[0], gap = part->w[c] > p[1] ? part->w[c] - p[1] : 0;
             if (c)
                 line[n++] = ' ', line[n++] = ' ';
-            memcpy(line + n, on, strlen(on));
-            n += strlen(on);
+            if (on_len[c])
+                memcpy(line + n, on[c], on_len[c]), n += on_len[c];
             if (c == C_N - 1 && !right[c])
                 gap = 0;
             if (gap > CELL)
                 gap = CELL; /* cannot be: every cell is under CELL columns */
-            if (right[c])
-                memset(line + n, ' ', gap), n += gap;
-            memcpy(line + n, p + 2, len);
+            if (right[c]) {
+                if (gap <= FIXED)
+                    memcpy(line + n, spaces, FIXED);
+                else
+                    memcpy(line + n, spaces, gap);
+                n += gap;
+            }
+            if (len <= FIXED)
+                memcpy(line + n, p + 2, FIXED);
+            else
+                memcpy(line + n, p + 2, len);
             n += len;
-            if (!right[c])
-                memset(line + n, ' ', gap), n += gap;
-            if (on[0])
-                memcpy(line + n, colour_off, strlen(colour_off)), n += strlen(colour_off);
+            if (!right[c]) {
+                if (gap <= FIXED)
+                    memcpy(line + n, spaces, FIXED);
+                else
+                    memcpy(line + n, spaces, gap);
+                n += gap;
+            }
+            if (off_len && on_len[c])
+                memcpy(line + n, colour_off, off_len), n += off_len;
             p += 2 + len;
         }
         line[n++] = '\n';
@@ -693,6 +712,10 @@ static void print_cells(struct lister *ls, struct lister *parts, size_t np)
     for (size_t k = 0; k < np; k++) {
         memcpy(parts[k].w, ls->w, sizeof(ls->w));
         parts[k].col = col;
+        if (rf_buf_reserve(&parts[k].cells, 32) != 0) { /* part_lines' FIXED */
+            s->failed = 1;
+            return;
+        }
         part_lines(&parts[k], s);
     }
 }
