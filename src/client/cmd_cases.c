@@ -163,6 +163,7 @@ struct lister {
     int col;      /* the table in colour */
     uint32_t day; /* the last day formatted, and its text */
     char day_text[COL_MAX];
+    size_t day_len;
     int rc;
 };
 
@@ -187,6 +188,16 @@ static int list_has(const struct rf_boardrow_val *v, const char *s)
 
 /* Whether every string of the row is what jansson would have loaded
  * (UTF-8 without NUL): else the row is damaged, as when it was JSON. */
+static int string_ok(const uint8_t *p, size_t n)
+{
+    uint8_t any = 0, nul = 1;
+    for (size_t i = 0; i < n; i++) /* the usual string: ASCII without NUL, in one pass */
+        any |= p[i], nul &= p[i] != 0;
+    if (!nul)
+        return 0;
+    return any < 0x80 || u8_check(p, n) == NULL;
+}
+
 static int strings_ok(const struct rf_boardrow *br)
 {
     for (int f = 0; f < RF_BR_NFIELDS; f++) {
@@ -194,10 +205,10 @@ static int strings_ok(const struct rf_boardrow *br)
         size_t off = 0, n;
         const uint8_t *p;
         int flag;
-        if (v->tag == RF_BRT_STR && (memchr(v->p, 0, v->len) || u8_check(v->p, v->len) != NULL))
+        if (v->tag == RF_BRT_STR && !string_ok(v->p, v->len))
             return 0;
         while (rf_boardrow_next(v, &off, &p, &n, &flag))
-            if (memchr(p, 0, n) || u8_check(p, n) != NULL)
+            if (!string_ok(p, n))
                 return 0;
     }
     return 1;
@@ -236,16 +247,25 @@ static int merge_checklist(struct lister *ls, const struct rf_boardrow_val *set,
 }
 
 /* rf_out_safe_copy of printable ASCII is the bytes themselves, cut to
- * fit: that case without the copy and the sanitiser's walk. */
-static int safe_ascii(char *out, size_t cap, const uint8_t *p, size_t n)
+ * fit: that case without the copy and the sanitiser's walk (*len: the
+ * bytes written, as many columns). */
+static int printable(const uint8_t *p, size_t n)
 {
+    uint8_t bad = 0;
     for (size_t i = 0; i < n; i++)
-        if (p[i] < 0x20 || p[i] > 0x7e)
-            return 0;
+        bad |= (uint8_t)(p[i] < 0x20) | (uint8_t)(p[i] > 0x7e);
+    return !bad;
+}
+
+static int safe_ascii(char *out, size_t cap, const uint8_t *p, size_t n, size_t *len)
+{
+    if (!printable(p, n))
+        return 0;
     if (n > cap - 1)
         n = cap - 1;
     memcpy(out, p, n);
     out[n] = '\0';
+    *len = n;
     return 1;
 }
 
@@ -257,50 +277,82 @@ static const char *cstr(struct lister *ls, const uint8_t *p, size_t n)
     return (const char *)ls->scratch.data;
 }
 
-static void safe_val(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+/* A cell's bytes, and whether they are as many columns (ASCII). */
+struct cell {
+    size_t len;
+    int ascii;
+};
+
+static struct cell sanitised(char *out, size_t cap, const char *s)
 {
-    if (v->tag == RF_BRT_STR && safe_ascii(out, cap, v->p, v->len))
-        return;
-    rf_out_safe_copy(out, cap, v->tag == RF_BRT_STR ? cstr(ls, v->p, v->len) : NULL);
+    rf_out_safe_copy(out, cap, s);
+    return (struct cell){strlen(out), 0};
 }
 
-/* join_list of the JSON route: names joined by ",", "-" for none. */
-static void join_names(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+static struct cell safe_val(struct lister *ls, char *out, size_t cap,
+                            const struct rf_boardrow_val *v)
+{
+    size_t n;
+    if (v->tag == RF_BRT_STR && safe_ascii(out, cap, v->p, v->len, &n))
+        return (struct cell){n, 1};
+    return sanitised(out, cap, v->tag == RF_BRT_STR ? cstr(ls, v->p, v->len) : NULL);
+}
+
+/* join_list of the JSON route: names joined by ",", "-" for none; as
+ * snprintf(out + len, cap - len, "%s%s", i ? "," : "", name) a name: cut
+ * where it does not fit, and then no more names. */
+static struct cell join_names(struct lister *ls, char *out, size_t cap,
+                              const struct rf_boardrow_val *v)
 {
     size_t off = 0, n, len = 0, i = 0;
     const uint8_t *p;
-    int flag;
+    int flag, ascii = 1;
     out[0] = '\0';
     while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
         char one[CELL];
-        if (!safe_ascii(one, sizeof(one), p, n))
+        size_t k1;
+        const char *name = one;
+        if (printable(p, n)) { /* the bytes themselves, cut to fit one: copied once, below */
+            name = (const char *)p;
+            k1 = n < sizeof(one) - 1 ? n : sizeof(one) - 1;
+        } else {
             rf_out_safe_copy(one, sizeof(one), cstr(ls, p, n));
-        /* snprintf(out + len, cap - len, "%s%s", i ? "," : "", one): cut
-         * where it does not fit, and then no more names */
-        char piece[CELL + 1];
-        size_t sep = i++ ? 1 : 0, k = sep + strlen(one), room = cap - len;
-        piece[0] = ',';
-        memcpy(piece + sep, one, k - sep);
+            k1 = strlen(one);
+            ascii = 0;
+        }
+        size_t sep = i++ ? 1 : 0, k = sep + k1, room = cap - len;
         size_t copy = k < room ? k : room - 1;
-        memcpy(out + len, piece, copy);
+        if (sep && copy)
+            out[len] = ',';
+        if (copy > sep)
+            memcpy(out + len + sep, name, copy - sep);
         out[len + copy] = '\0';
-        if (k >= room)
+        if (k >= room) {
+            len += copy;
             break;
+        }
         len += k;
     }
-    if (!out[0])
+    if (!out[0]) {
         memcpy(out, "-", 2);
+        return (struct cell){1, 1};
+    }
+    return (struct cell){len, ascii};
 }
 
 /* rf_cmd_value_text of a packed value, "-" for none. */
-static void value_cell(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+static struct cell value_cell(struct lister *ls, char *out, size_t cap,
+                              const struct rf_boardrow_val *v)
 {
     size_t off = 0, n, len = 0;
     const uint8_t *p;
-    int flag;
+    int flag, ascii = 1;
     out[0] = '\0';
-    if (v->tag == RF_BRT_STR && !safe_ascii(out, cap, v->p, v->len))
+    if (v->tag == RF_BRT_STR && !safe_ascii(out, cap, v->p, v->len, &len)) {
         rf_out_safe_copy(out, cap, cstr(ls, v->p, v->len));
+        len = strlen(out);
+        ascii = 0;
+    }
     while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
         if (len + 3 >= cap)
             continue;
@@ -308,21 +360,30 @@ static void value_cell(struct lister *ls, char *out, size_t cap, const struct rf
             memcpy(out + len, ", ", 3);
             len += 2;
         }
-        if (!safe_ascii(out + len, cap - len, p, n))
+        if (safe_ascii(out + len, cap - len, p, n, &n)) {
+            len += n;
+        } else {
             rf_out_safe_copy(out + len, cap - len, cstr(ls, p, n));
-        len = strlen(out);
+            len += strlen(out + len);
+            ascii = 0;
+        }
     }
-    if (!out[0])
+    if (!out[0]) {
         memcpy(out, "-", 2);
+        return (struct cell){1, 1};
+    }
+    return (struct cell){len, ascii};
 }
 
-static void day_cell(struct lister *ls, char *out, uint32_t day)
+static size_t day_cell(struct lister *ls, char *out, uint32_t day)
 {
     if (day != ls->day || !ls->day_text[0]) {
         rf_out_day(ls->day_text, sizeof(ls->day_text), day);
         ls->day = day;
+        ls->day_len = strlen(ls->day_text);
     }
     memcpy(out, ls->day_text, sizeof(ls->day_text));
+    return ls->day_len;
 }
 
 static int64_t int_of(const struct rf_boardrow_val *v)
@@ -330,9 +391,10 @@ static int64_t int_of(const struct rf_boardrow_val *v)
     return v->tag == RF_BRT_INT ? v->i : 0;
 }
 
-/* Keeps one row's cells (and their widths) for the table; wipes row when
- * it is not the part's reused one. */
-static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
+/* Keeps one row's cells (and their widths) for the table: their lengths
+ * and columns from c (NULL: measured here); wipes row when it is not the
+ * part's reused one. */
+static void keep_cells(struct lister *ls, char (*row)[CELL], const struct cell *cl, int pending)
 {
     if (rf_buf_reserve(&ls->cells, C_N * (CELL + 2)) != 0) {
         ls->rc = RF_ERR_NOMEM;
@@ -340,7 +402,7 @@ static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
     }
     uint8_t *at = ls->cells.data + ls->cells.len;
     for (int c = 0; c < C_N; c++) {
-        size_t n = strlen(row[c]), w = cols(row[c]);
+        size_t n = cl ? cl[c].len : strlen(row[c]), w = cl && cl[c].ascii ? n : cols(row[c]);
         if (w > ls->w[c])
             ls->w[c] = w;
         at[0] = (uint8_t)n; /* n < CELL: both fit */
@@ -354,39 +416,45 @@ static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
         sodium_memzero(row, sizeof(char[C_N][CELL]));
 }
 
-static void text_row(struct lister *ls, const char *case_id, const struct rf_boardrow *br,
-                     const struct check *m, size_t nm, int pending)
+static void text_row(struct lister *ls, const char *case_id, size_t id_len,
+                     const struct rf_boardrow *br, const struct check *m, size_t nm, int pending)
 {
     char(*row)[CELL] = (char(*)[CELL])ls->row.data; /* secure, reused: no wipe a row */
+    struct cell cl[C_N];
     const struct rf_boardrow_val *f = br->f;
     unsigned done = 0;
     uint32_t due = 0;
     for (size_t i = 0; i < nm; i++)
         done += m[i].val != 0;
-    if (!safe_ascii(row[C_CASE], COL_MAX, (const uint8_t *)case_id, strlen(case_id)))
-        rf_out_safe_copy(row[C_CASE], COL_MAX, case_id);
-    safe_val(ls, row[C_STAGE], COL_MAX, &f[RF_BR_STAGE]);
-    if (pending)
-        strncat(row[C_STAGE], "*", 2);
-    join_names(ls, row[C_ASSIGNED], COL_MAX, &f[RF_BR_ASSIGNED]);
+    if (safe_ascii(row[C_CASE], COL_MAX, (const uint8_t *)case_id, id_len, &cl[C_CASE].len))
+        cl[C_CASE].ascii = 1;
+    else
+        cl[C_CASE] = sanitised(row[C_CASE], COL_MAX, case_id);
+    cl[C_STAGE] = safe_val(ls, row[C_STAGE], COL_MAX, &f[RF_BR_STAGE]);
+    if (pending) /* strncat(row[C_STAGE], "*", 2): a cell is under COL_MAX, CELL holds it */
+        memcpy(row[C_STAGE] + cl[C_STAGE].len++, "*", 2);
+    cl[C_ASSIGNED] = join_names(ls, row[C_ASSIGNED], COL_MAX, &f[RF_BR_ASSIGNED]);
     const struct rf_boardrow_val *dv = &f[RF_BR_DUE];
+    cl[C_DUE] = (struct cell){1, 1};
     memcpy(row[C_DUE], "-", 2);
     if (dv->tag == RF_BRT_STR && dv->len == 10) { /* a date is 10 bytes (no NUL: strings_ok) */
         memcpy(row[C_DUE], dv->p, 10);
         row[C_DUE][10] = '\0';
-        if (!rf_state_date(row[C_DUE], &due))
+        if (rf_state_date(row[C_DUE], &due))
+            cl[C_DUE].len = 10;
+        else
             memcpy(row[C_DUE], "-", 2);
     }
-    day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY]));
-    rf_fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES]));
-    rf_fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES]));
+    cl[C_LAST] = (struct cell){day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY])), 1};
+    cl[C_MSGS] = (struct cell){rf_fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES])), 1};
+    cl[C_NOTES] = (struct cell){rf_fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES])), 1};
     size_t k = rf_fmt_int(row[C_CHECK], done);
     row[C_CHECK][k] = '/';
-    rf_fmt_int(row[C_CHECK] + k + 1, (unsigned)nm);
-    value_cell(ls, row[C_NEED], COL_MAX, &f[RF_BR_NEED]);
-    value_cell(ls, row[C_URG], COL_MAX, &f[RF_BR_URGENCY]);
-    join_names(ls, row[C_TAGS], COL_MAX, &f[RF_BR_TAGS]);
-    keep_cells(ls, row, pending);
+    cl[C_CHECK] = (struct cell){k + 1 + rf_fmt_int(row[C_CHECK] + k + 1, (unsigned)nm), 1};
+    cl[C_NEED] = value_cell(ls, row[C_NEED], COL_MAX, &f[RF_BR_NEED]);
+    cl[C_URG] = value_cell(ls, row[C_URG], COL_MAX, &f[RF_BR_URGENCY]);
+    cl[C_TAGS] = join_names(ls, row[C_TAGS], COL_MAX, &f[RF_BR_TAGS]);
+    keep_cells(ls, row, cl, pending);
 }
 
 static void json_key(struct rf_sink *s, const char *key)
@@ -504,7 +572,7 @@ static void json_cells(struct lister *ls, json_t *r, int pending)
         snprintf(row[C_NEED], COL_MAX, "-");
     if (!row[C_URG][0])
         snprintf(row[C_URG], COL_MAX, "-");
-    keep_cells(ls, row, pending);
+    keep_cells(ls, row, NULL, pending);
 }
 
 /* A listing row of jansson values as one element of "cases" (depth 2):
@@ -556,7 +624,8 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
     struct rf_boardrow br;
     (void)gen;
     (void)last_seq;
-    if (!case_id || strlen(case_id) > RF_CASE_ID_LEN)
+    size_t id_len = case_id ? strlen(case_id) : 0;
+    if (!case_id || id_len > RF_CASE_ID_LEN)
         return 0; /* not a row local.c wrote (the desk's board skips it too) */
     ls->total++;
     rf_buf_reset(&ls->plain);
@@ -582,7 +651,7 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
     if (ls->json)
         json_row(ls, case_id, &br, ls->merged, nm);
     else
-        text_row(ls, case_id, &br, ls->merged, nm, int_of(&br.f[RF_BR_PENDING]) != 0);
+        text_row(ls, case_id, id_len, &br, ls->merged, nm, int_of(&br.f[RF_BR_PENDING]) != 0);
     ls->shown++;
     return ls->rc;
 }

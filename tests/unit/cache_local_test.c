@@ -491,7 +491,13 @@ static void listing_from_board_rows_is_the_summaries(void **state)
         "\"value\":[\"\u0436\u0438\u043b\u044c\u0435\",\"tab\\there\"]}],\"text\":\"hi\"}";
     seal_obj(t.c, 17, "ggggg88888", RF_KIND_MESSAGE, (const uint8_t(*)[32])t.pks, 1,
              (const uint8_t *)esc, strlen(esc));
-    assert_int_equal(rf_cache_set_last_seq(t.c, 17), 0);
+    /* tags past the column's 31 bytes (the cell cut where the JSON route's
+     * snprintf cuts it), one of them not ASCII (sanitised, counted in
+     * columns) */
+    ev(&t, 18, "ggggg88888", 1, 1, "tag", "a-tag-long-enough-to-be-cut-here");
+    ev(&t, 19, "ggggg88888", 1, 2, "tag", "\u0441\u0440\u043e\u0447\u043d\u043e");
+    ev(&t, 20, "ggggg88888", 1, 3, "tag", "zz");
+    assert_int_equal(rf_cache_set_last_seq(t.c, 20), 0);
     struct rf_buf env;
     rf_buf_init(&env, 1 << 20);
     event_in(t.c, 0, "bbbbb33333", t.anna, (const uint8_t(*)[32])t.pks, 1, 1, 9, "assign", "Anna",
@@ -524,6 +530,11 @@ static void listing_from_board_rows_is_the_summaries(void **state)
     same_listing(&x, NULL, NULL, "Anna", 3);
     same_listing(&x, "planning", "family", "Anna", 1);
     same_listing(&x, "closed", NULL, NULL, 0);
+    same_listing(&x, NULL, "\u0441\u0440\u043e\u0447\u043d\u043e", NULL, 1);
+    struct rf_view_filter cut = {0};
+    char *text = printed(&x, &cut, 0);
+    assert_non_null(strstr(text, "a-tag-long-enough-to-be-cut-her\n"));
+    free(text);
     /* a listing row: every field, pending marked */
     struct rf_view_filter f = {.stage = "planning"};
     json_t *rows = NULL;
