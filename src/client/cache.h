@@ -179,8 +179,12 @@ struct rf_cache_board_row {
 struct rf_cache_board_list {
     struct rf_cache_board_row *rows;
     size_t n;
-    struct rf_buf kept;
+    struct rf_buf kept,
+        kept2; /* the rows' case ids and blobs (kept2: a large board's second half) */
 };
+/* Boards of at least this many rows are read as two halves at once, the
+ * second on a connection and thread of its own (tests set it lower). */
+extern size_t rf_cache_board_split_rows;
 int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out);
 /* How many board rows there are. */
 int rf_cache_board_count(struct rf_cache *c, size_t *n);

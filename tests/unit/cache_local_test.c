@@ -516,6 +516,7 @@ static void listing_from_board_rows_is_the_summaries(void **state)
      * for --json), every filter: the same bytes */
     rf_view_cases_part_rows = 1;
     rf_view_cases_block_rows = 2;
+    rf_cache_board_split_rows = 1; /* the board read as two halves, on two connections */
     same_listing(&x, NULL, NULL, NULL, 7);
     same_listing(&x, "new", NULL, NULL, 5);
     same_listing(&x, NULL, "urgent", NULL, 2);
@@ -524,6 +525,26 @@ static void listing_from_board_rows_is_the_summaries(void **state)
     same_listing(&x, NULL, NULL, "Anna", 3);
     rf_view_cases_part_rows = 2048;
     rf_view_cases_block_rows = 1024;
+    rf_cache_board_split_rows = 16384;
+    /* the board read as one and as two halves: the same rows, in order */
+    struct rf_cache_board_list one, two;
+    rf_cache_board_split_rows = SIZE_MAX;
+    assert_int_equal(rf_cache_board_list(t.c, &one), 0);
+    rf_cache_board_split_rows = 1;
+    assert_int_equal(rf_cache_board_list(t.c, &two), 0);
+    rf_cache_board_split_rows = 16384;
+    assert_int_equal(one.n, 7);
+    assert_int_equal(two.n, one.n);
+    for (size_t i = 0; i < one.n; i++) {
+        assert_string_equal(two.rows[i].case_id, one.rows[i].case_id);
+        assert_int_equal(two.rows[i].last_seq, one.rows[i].last_seq);
+        assert_int_equal(two.rows[i].gen, one.rows[i].gen);
+        assert_int_equal(two.rows[i].n, one.rows[i].n);
+        assert_memory_equal(two.rows[i].blob, one.rows[i].blob, one.rows[i].n);
+        assert_true(i == 0 || one.rows[i].last_seq <= one.rows[i - 1].last_seq);
+    }
+    rf_cache_board_list_free(&one);
+    rf_cache_board_list_free(&two);
     same_listing(&x, "verifying", NULL, NULL, 1);
     same_listing(&x, "new", NULL, NULL, 5);
     same_listing(&x, NULL, "urgent", NULL, 2);
