@@ -544,7 +544,15 @@ out:
             r->case_id = (const char *)p->kept->data + ((uintptr_t)r->case_id - 1);
         r->blob = p->kept->data + (uintptr_t)r->blob;
     }
+    if (p->rc == 0) /* each part sorted on its thread, the two merged after */
+        p->rc = board_sort(p->rows, p->n);
     return NULL;
+}
+
+/* Whether x comes before y in the listing's order (board_sort's). */
+static int board_before(const struct rf_cache_board_row *x, const struct rf_cache_board_row *y)
+{
+    return x->last_seq != y->last_seq ? x->last_seq > y->last_seq : id_cmp(x, y) <= 0;
 }
 
 /* A second connection to the cache's database, for reading only. */
@@ -603,15 +611,21 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
     int rc = part[0].rc ? part[0].rc : np == 2 ? part[1].rc : 0, again = 0;
     if (rc == 0 && np == 2 && (part[0].gen != part[1].gen || part[0].count != part[1].count))
         rc = RF_ERR_BUSY, again = 1; /* written between the two snapshots: read again as one */
-    if (rc == 0 && np == 2) {
-        struct rf_cache_board_row *r =
-            realloc(part[0].rows, (part[0].n + part[1].n + 1) * sizeof(*r));
-        if (!r) {
+    if (rc == 0 && np == 2) {        /* the two sorted parts merged */
+        struct rf_cache_board_row *r = malloc((part[0].n + part[1].n + 1) * sizeof(*r));
+        const struct rf_cache_board_row *a = part[0].rows, *b = part[1].rows;
+        size_t i = 0, j = 0, k = 0;
+        if (!r)
             rc = RF_ERR_NOMEM;
-        } else {
+        while (r && (i < part[0].n || j < part[1].n))
+            if (j == part[1].n || (i < part[0].n && board_before(&a[i], &b[j])))
+                r[k++] = a[i++];
+            else
+                r[k++] = b[j++];
+        if (r) {
+            free(part[0].rows);
             part[0].rows = r;
-            memcpy(r + part[0].n, part[1].rows, part[1].n * sizeof(*r));
-            part[0].n += part[1].n;
+            part[0].n = k;
         }
     }
     if (np == 2) {
@@ -620,8 +634,6 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
     }
     out->rows = part[0].rows;
     out->n = part[0].n;
-    if (rc == 0)
-        rc = board_sort(out->rows, out->n);
     if (rc != 0)
         rf_cache_board_list_free(out);
     if (again) {
