@@ -397,7 +397,7 @@ static int id_cmp(const struct rf_cache_board_row *x, const struct rf_cache_boar
     return strcmp(x->case_id, y->case_id);
 }
 
-static int board_sort(struct rf_cache_board_row *r, size_t n)
+int rf_cache_board_sort(struct rf_cache_board_row *r, size_t n)
 {
     if (n < 2)
         return 0;
@@ -455,7 +455,9 @@ int rf_cache_board_count(struct rf_cache *c, size_t *n)
 struct board_part {
     sqlite3 *db;
     int64_t lo, hi;
-    size_t hint; /* rows expected */
+    size_t hint;          /* rows expected */
+    rf_cache_board_fn fn; /* set: each row handed to fn(ctx, ...) as it is read, nothing kept */
+    void *ctx;
     struct rf_cache_board_row *rows;
     size_t n;
     struct rf_buf *kept;
@@ -484,8 +486,8 @@ static void *board_part_read(void *arg)
     size_t cap = p->hint + 1;
     int s = SQLITE_ERROR;
     p->rc = RF_ERR_DB;
-    p->rows = malloc(cap * sizeof(*p->rows));
-    if (!p->rows || rf_buf_reserve(p->kept, cap * 192) != 0) {
+    p->rows = p->fn ? NULL : malloc(cap * sizeof(*p->rows));
+    if (!p->fn && (!p->rows || rf_buf_reserve(p->kept, cap * 192) != 0)) {
         p->rc = RF_ERR_NOMEM;
         return NULL;
     }
@@ -511,6 +513,11 @@ static void *board_part_read(void *arg)
         const char *id = (const char *)sqlite3_column_text(st, 0);
         const void *blob = sqlite3_column_blob(st, 3);
         size_t bn = (size_t)sqlite3_column_bytes(st, 3);
+        if (p->fn) {
+            p->rc = p->fn(p->ctx, id, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                          blob, bn);
+            continue;
+        }
         if (p->n == cap) {
             size_t ncap = cap * 2;
             struct rf_cache_board_row *r = realloc(p->rows, ncap * sizeof(*r));
@@ -544,13 +551,12 @@ out:
             r->case_id = (const char *)p->kept->data + ((uintptr_t)r->case_id - 1);
         r->blob = p->kept->data + (uintptr_t)r->blob;
     }
-    if (p->rc == 0) /* each part sorted on its thread, the two merged after */
-        p->rc = board_sort(p->rows, p->n);
+    if (p->rc == 0 && !p->fn) /* each part sorted on its thread, the two merged after */
+        p->rc = rf_cache_board_sort(p->rows, p->n);
     return NULL;
 }
 
-/* Whether x comes before y in the listing's order (board_sort's). */
-static int board_before(const struct rf_cache_board_row *x, const struct rf_cache_board_row *y)
+int rf_cache_board_before(const struct rf_cache_board_row *x, const struct rf_cache_board_row *y)
 {
     return x->last_seq != y->last_seq ? x->last_seq > y->last_seq : id_cmp(x, y) <= 0;
 }
@@ -618,7 +624,7 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
         if (!r)
             rc = RF_ERR_NOMEM;
         while (r && (i < part[0].n || j < part[1].n))
-            if (j == part[1].n || (i < part[0].n && board_before(&a[i], &b[j])))
+            if (j == part[1].n || (i < part[0].n && rf_cache_board_before(&a[i], &b[j])))
                 r[k++] = a[i++];
             else
                 r[k++] = b[j++];
@@ -642,6 +648,39 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
         rc = rf_cache_board_list(c, out);
         rf_cache_board_split_rows = split;
     }
+    return rc;
+}
+
+int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void *const ctx[2])
+{
+    size_t count = 0;
+    if (rf_cache_board_count(c, &count) != 0)
+        return RF_ERR_DB;
+    struct board_part part[2] = {
+        {.db = c->db, .lo = INT64_MIN, .hi = INT64_MAX, .fn = fn, .ctx = ctx[0]},
+        {.hi = INT64_MAX, .fn = fn, .ctx = ctx[1]},
+    };
+    pthread_t th;
+    int np = 1, started = 0;
+    int64_t lo = single_int(c->db, "SELECT min(rowid) FROM board");
+    int64_t hi = single_int(c->db, "SELECT max(rowid) FROM board");
+    if (count >= rf_cache_board_split_rows && lo >= 0 && hi > lo && sqlite3_get_autocommit(c->db) &&
+        (part[1].db = reader_open(c)) != NULL) {
+        np = 2;
+        part[0].snapshot = part[1].snapshot = 1;
+        part[0].hi = part[1].lo = lo + (hi - lo) / 2;
+        started = pthread_create(&th, NULL, board_part_read, &part[1]) == 0;
+    }
+    board_part_read(&part[0]);
+    if (np == 2 && started)
+        pthread_join(th, NULL);
+    else if (np == 2)
+        board_part_read(&part[1]);
+    if (np == 2)
+        sqlite3_close(part[1].db);
+    int rc = part[0].rc ? part[0].rc : np == 2 ? part[1].rc : 0;
+    if (rc == 0 && np == 2 && (part[0].gen != part[1].gen || part[0].count != part[1].count))
+        rc = RF_ERR_BUSY;
     return rc;
 }
 

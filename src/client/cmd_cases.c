@@ -18,6 +18,17 @@
  * the output chunk, written to stdout with write(2) when full); the table
  * needs every row before its column widths are known, so its cells are
  * kept (about 100 bytes a case).
+ *
+ * Where the rows come from: with the passphrase, the board is read into
+ * memory (rf_cache_board_list, sorted) while Argon2id unlocks the key
+ * (rf_ctx_open_overlap), and the parts take slices of it. With the keys in
+ * the session keyring there is nothing to overlap: the table is made as the
+ * rows are read (print_fused), the board's two halves of rowids at once on
+ * two connections and threads (rf_cache_board_each2), each shown row's
+ * cells kept with its last_seq and case id, each half sorted, and the two
+ * merged into the listing's order as the lines are written. --json keeps
+ * the read list (its rows are written in order, block by block, not kept).
+ * docs/performance.md ("refuge cases at 100,000 cases") has the profile.
  */
 #include "client/cmd.h"
 #include "client/out.h"
@@ -27,7 +38,6 @@
 #include "lib/err.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sodium.h>
@@ -64,22 +74,6 @@ enum {
 static const char *const heads[C_N] = {"CASE",  "STAGE", "ASSIGNED", "DUE",     "LAST", "MSGS",
                                        "NOTES", "CHECK", "NEED",     "URGENCY", "TAGS"};
 static const int right[C_N] = {0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0};
-
-static void usage_cases(FILE *f)
-{
-    fputs("usage: refuge cases [--stage S] [--mine] [--tag T] [--search TEXT] [--json]\n"
-          "\n"
-          "Lists the cases in the local case database (run `refuge sync` first), most recent\n"
-          "activity first: stage, who is assigned, due date, counts, the checklist and the\n"
-          "intake's \"need\" and \"urgency\". Works offline; nothing is decrypted again.\n"
-          "  --stage S       only cases in stage S\n"
-          "  --mine          only cases assigned to you\n"
-          "  --tag T         only cases tagged T\n"
-          "  --search TEXT   only cases whose messages, replies, notes or tags contain TEXT\n"
-          "                  (any case; searched on this computer, never on the server)\n"
-          "  --json          one JSON object {\"cases\":[...]} (see docs/staff.md)\n",
-          f);
-}
 
 /* Terminal columns a sanitised string takes (code points; good enough for
  * the Latin and Cyrillic text Refuge sees). */
@@ -149,7 +143,11 @@ struct lister {
     struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
     struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
     struct rf_buf row;     /* text: one row's C_N cells of CELL bytes, reused (wiped at the end) */
-    struct rf_sink out;    /* --json: the part's rows (grow mode); the listing's output (main) */
+    int fused;             /* text, rows as read (two halves): each shown row in order */
+    struct rf_cache_board_row *order; /* fused: a shown row's last_seq, case id, cells offset (n) */
+    size_t norder, order_cap;
+    struct rf_buf ids;  /* fused: the shown rows' case ids (in the database in the clear too) */
+    struct rf_sink out; /* --json: the part's rows (grow mode); the listing's output (main) */
     const struct rf_cache_board_row *rows;
     size_t nrows;
     struct turns *turns; /* --json: blocks written in order as they are done */
@@ -160,7 +158,6 @@ struct lister {
     size_t cap;
     size_t total, shown, pending;
     size_t w[C_N];
-    int col;      /* the table in colour */
     uint32_t day; /* the last day formatted, and its text */
     char day_text[COL_MAX];
     size_t day_len;
@@ -617,17 +614,33 @@ static void general_row(struct lister *ls, const char *case_id, const struct rf_
 
 /* ------------------------------------------------------------- each row */
 
+/* Fused: the row just shown (its cells at at), for the listing's order. */
+static int order_add(struct lister *ls, const char *case_id, size_t id_len, int64_t last_seq,
+                     size_t at, size_t shown)
+{
+    if (!ls->fused || ls->shown == shown)
+        return 0;
+    if (rf_array_grow(&ls->order, &ls->order_cap, ls->norder + 1, sizeof(*ls->order), 4096) != 0 ||
+        rf_buf_put(&ls->ids, case_id, id_len + 1) != 0)
+        return RF_ERR_NOMEM;
+    ls->order[ls->norder++] =
+        (struct rf_cache_board_row){.case_id = (const char *)(uintptr_t)(ls->ids.len - id_len - 1),
+                                    .last_seq = last_seq,
+                                    .n = at};
+    return 0;
+}
+
 static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
                   const uint8_t *blob, size_t n)
 {
     struct lister *ls = ctx;
     struct rf_boardrow br;
     (void)gen;
-    (void)last_seq;
     size_t id_len = case_id ? strlen(case_id) : 0;
     if (!case_id || id_len > RF_CASE_ID_LEN)
         return 0; /* not a row local.c wrote (the desk's board skips it too) */
     ls->total++;
+    size_t at = ls->cells.len, shown = ls->shown;
     rf_buf_reset(&ls->plain);
     if (rf_local_board_open(ls->l, case_id, blob, n, &ls->plain) != 0 ||
         rf_boardrow_parse(&br, ls->plain.data, ls->plain.len) != 0 || !strings_ok(&br))
@@ -637,7 +650,7 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
         general |= br.f[f].tag == RF_BRT_JSON;
     if (general) {
         general_row(ls, case_id, &br);
-        return ls->rc;
+        return ls->rc ? ls->rc : order_add(ls, case_id, id_len, last_seq, at, shown);
     }
     const struct rf_view_filter *vf = ls->vf;
     if ((vf->stage && !str_is(&br.f[RF_BR_STAGE], vf->stage)) ||
@@ -653,7 +666,7 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
     else
         text_row(ls, case_id, id_len, &br, ls->merged, nm, int_of(&br.f[RF_BR_PENDING]) != 0);
     ls->shown++;
-    return ls->rc;
+    return ls->rc ? ls->rc : order_add(ls, case_id, id_len, last_seq, at, shown);
 }
 
 /* The team's checklist items, each once, in order (keys are unique in the
@@ -695,69 +708,82 @@ static void pad_cell(struct rf_sink *s, const char *c, size_t n, size_t k, size_
         rf_sink_put(s, c, n);
 }
 
-/* A part's table lines, a line at a time into line (cells are under CELL
- * bytes, columns under CELL wide), one put a line into the listing's output
- * (a chunk, written when full); line is wiped at the end. */
-static void part_lines(struct lister *part, struct rf_sink *out)
-{
-    enum { FIXED = 32 }; /* bytes copied at once (a fixed-size copy is a store, not a call) */
-    char line[C_N * (3 * CELL + 16)], spaces[CELL];
+/* How the table's lines are written: the columns' widths and colours,
+ * worked out once; a line at a time into line (cells are under CELL bytes,
+ * columns under CELL wide), one put a line into the listing's output (a
+ * chunk, written when full); line is wiped at the end. */
+enum { FIXED = 32 }; /* bytes copied at once (a fixed-size copy is a store, not a call) */
+struct table {
+    const size_t *w;
     const char *on[C_N];
-    size_t on_len[C_N], off_len = part->col ? strlen(colour_off) : 0;
-    const uint8_t *p = part->cells.data;
-    memset(spaces, ' ', sizeof(spaces));
+    size_t on_len[C_N], off_len;
+    char spaces[CELL];
+    char line[C_N * (3 * CELL + 16)];
+};
+
+static void table_init(struct table *t, const size_t *w, int col)
+{
+    t->w = w;
+    t->off_len = col ? strlen(colour_off) : 0;
+    memset(t->spaces, ' ', sizeof(t->spaces));
     for (int c = 0; c < C_N; c++) {
-        on[c] = !part->col ? "" : c == C_CASE ? colour_case : c == C_STAGE ? colour_stage : "";
-        on_len[c] = strlen(on[c]);
+        t->on[c] = !col ? "" : c == C_CASE ? colour_case : c == C_STAGE ? colour_stage : "";
+        t->on_len[c] = strlen(t->on[c]);
     }
-    /* the cells are followed by FIXED bytes of room (print_cells): a cell
-     * of FIXED bytes or fewer is copied with FIXED */
-    for (size_t i = 0; i < part->shown; i++) {
-        size_t n = 0;
-        for (int c = 0; c < C_N; c++) {
-            size_t len = p[0], gap = part->w[c] > p[1] ? part->w[c] - p[1] : 0;
-            if (c)
-                line[n++] = ' ', line[n++] = ' ';
-            if (on_len[c])
-                memcpy(line + n, on[c], on_len[c]), n += on_len[c];
-            if (c == C_N - 1 && !right[c])
-                gap = 0;
-            if (gap > CELL)
-                gap = CELL; /* cannot be: every cell is under CELL columns */
-            if (right[c]) {
-                if (gap <= FIXED)
-                    memcpy(line + n, spaces, FIXED);
-                else
-                    memcpy(line + n, spaces, gap);
-                n += gap;
-            }
-            if (len <= FIXED)
-                memcpy(line + n, p + 2, FIXED);
-            else
-                memcpy(line + n, p + 2, len);
-            n += len;
-            if (!right[c]) {
-                if (gap <= FIXED)
-                    memcpy(line + n, spaces, FIXED);
-                else
-                    memcpy(line + n, spaces, gap);
-                n += gap;
-            }
-            if (off_len && on_len[c])
-                memcpy(line + n, colour_off, off_len), n += off_len;
-            p += 2 + len;
-        }
-        line[n++] = '\n';
-        rf_sink_put(out, line, n);
-    }
-    sodium_memzero(line, sizeof(line));
 }
 
-/* The table: heads, then every kept row (the parts' in order), columns as
- * wide as their widest cell (print_table of before, byte for byte). The
- * lines go straight into the output's chunk: a buffer of every line (two
- * of 8 MB at 100,000 cases, each filled by sodium_malloc, locked and wiped
- * three times) cost more than formatting them on more threads saved. */
+/* The line of the row whose cells start at p (followed by FIXED bytes of
+ * room: print_cells; a cell of FIXED bytes or fewer is copied with FIXED);
+ * where the next row's start. */
+static const uint8_t *table_line(struct table *t, const uint8_t *p, struct rf_sink *out)
+{
+    char *line = t->line;
+    size_t n = 0;
+    for (int c = 0; c < C_N; c++) {
+        size_t len = p[0], gap = t->w[c] > p[1] ? t->w[c] - p[1] : 0;
+        if (c)
+            line[n++] = ' ', line[n++] = ' ';
+        if (t->on_len[c])
+            memcpy(line + n, t->on[c], t->on_len[c]), n += t->on_len[c];
+        if (c == C_N - 1 && !right[c])
+            gap = 0;
+        if (gap > CELL)
+            gap = CELL; /* cannot be: every cell is under CELL columns */
+        if (right[c]) {
+            if (gap <= FIXED)
+                memcpy(line + n, t->spaces, FIXED);
+            else
+                memcpy(line + n, t->spaces, gap);
+            n += gap;
+        }
+        if (len <= FIXED)
+            memcpy(line + n, p + 2, FIXED);
+        else
+            memcpy(line + n, p + 2, len);
+        n += len;
+        if (!right[c]) {
+            if (gap <= FIXED)
+                memcpy(line + n, t->spaces, FIXED);
+            else
+                memcpy(line + n, t->spaces, gap);
+            n += gap;
+        }
+        if (t->off_len && t->on_len[c])
+            memcpy(line + n, colour_off, t->off_len), n += t->off_len;
+        p += 2 + len;
+    }
+    line[n++] = '\n';
+    rf_sink_put(out, line, n);
+    return p;
+}
+
+/* The table: heads, then every kept row (the parts' in order; read in two
+ * halves as they came, the parts' rows merged into the listing's order),
+ * columns as wide as their widest cell (print_table of before, byte for
+ * byte). The lines go straight into the output's chunk: a buffer of every
+ * line (two of 8 MB at 100,000 cases, each filled by sodium_malloc, locked
+ * and wiped three times) cost more than formatting them on more threads
+ * saved. */
 static void print_cells(struct lister *ls, struct lister *parts, size_t np)
 {
     struct rf_sink *s = &ls->out;
@@ -778,15 +804,28 @@ static void print_cells(struct lister *ls, struct lister *parts, size_t np)
     if (col)
         rf_sink_puts(s, colour_off);
     rf_sink_put(s, "\n", 1);
-    for (size_t k = 0; k < np; k++) {
-        memcpy(parts[k].w, ls->w, sizeof(ls->w));
-        parts[k].col = col;
-        if (rf_buf_reserve(&parts[k].cells, 32) != 0) { /* part_lines' FIXED */
+    struct table t;
+    table_init(&t, ls->w, col);
+    for (size_t k = 0; k < np; k++)
+        if (rf_buf_reserve(&parts[k].cells, FIXED) != 0) { /* table_line's room */
             s->failed = 1;
             return;
         }
-        part_lines(&parts[k], s);
+    if (np == 2 && parts[0].fused) {
+        struct lister *a = &parts[0], *b = &parts[1];
+        size_t i = 0, j = 0;
+        while (i < a->norder || j < b->norder) {
+            int first = j == b->norder ||
+                        (i < a->norder && rf_cache_board_before(&a->order[i], &b->order[j]));
+            struct lister *pt = first ? a : b;
+            table_line(&t, pt->cells.data + pt->order[first ? i++ : j++].n, s);
+        }
+    } else {
+        for (size_t k = 0; k < np; k++)
+            for (size_t i = 0, at = 0; i < parts[k].shown; i++)
+                at = (size_t)(table_line(&t, parts[k].cells.data + at, s) - parts[k].cells.data);
     }
+    sodium_memzero(t.line, sizeof(t.line));
 }
 
 static void lister_init(struct lister *ls, struct rf_ctx *x, const struct rf_view_filter *vf,
@@ -814,6 +853,7 @@ static void part_init(struct lister *p, const struct lister *main)
     rf_buf_init_secure(&p->scratch, RF_BOARDROW_MAX + 1);
     rf_buf_init_secure(&p->cells, (size_t)1 << 34);
     rf_buf_init_secure(&p->row, sizeof(char[C_N][CELL]));
+    rf_buf_init(&p->ids, (size_t)1 << 34);
     if (!p->json && rf_buf_reserve(&p->row, sizeof(char[C_N][CELL])) != 0)
         p->rc = RF_ERR_NOMEM; /* the part lists nothing */
     rf_buf_init_secure(&p->out.b, (size_t)1 << 36);
@@ -826,6 +866,8 @@ static void part_free(struct lister *p)
     rf_buf_free(&p->scratch);
     rf_buf_free(&p->cells);
     rf_buf_free(&p->row);
+    rf_buf_free(&p->ids);
+    free(p->order);
     rf_buf_free(&p->out.b);
     free(p->merged);
 }
@@ -994,6 +1036,41 @@ static int ahead_current(struct rf_cache *c, const struct rf_view_ahead *a)
            rf_cache_board_count(c, &n) == 0 && n == a->list.n;
 }
 
+/* The table without rows read ahead (the keys were in the session
+ * keyring: no Argon2id to read them during): the rows opened and formatted
+ * as they are read, the board's two halves at once (rf_cache_board_each2),
+ * each shown row's cells kept with its place in the listing's order, the
+ * halves' rows merged into that order as the table is written (no copy of
+ * the board, no wait for it). RF_ERR_BUSY: the board was written between
+ * the halves' snapshots; nothing printed, ls as it was. */
+static int print_fused(struct rf_ctx *x, struct lister *ls)
+{
+    struct lister parts[2];
+    size_t n = 0;
+    int rc = rf_cache_board_count(x->c, &n);
+    for (int i = 0; i < 2; i++) {
+        part_init(&parts[i], ls);
+        parts[i].fused = 1;
+        if (rc == 0) /* about 100 bytes of cells a row: no growing */
+            rc = rf_buf_reserve(&parts[i].cells, (n / 2 + n / 8) * 100);
+    }
+    void *ctx[2] = {&parts[0], &parts[1]};
+    if (rc == 0)
+        rc = rf_cache_board_each2(x->c, on_row, ctx);
+    if (rc == RF_ERR_BUSY) {
+        part_free(&parts[0]);
+        part_free(&parts[1]);
+        return rc;
+    }
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        struct lister *p = &parts[i];
+        for (size_t k = 0; k < p->norder; k++) /* offsets until the ids stopped moving */
+            p->order[k].case_id = (const char *)p->ids.data + (uintptr_t)p->order[k].case_id;
+        rc = rf_cache_board_sort(p->order, p->norder);
+    }
+    return lister_finish(ls, parts, 2, rc);
+}
+
 int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
 {
     return rf_view_cases_print_ahead(x, vf, json, NULL);
@@ -1019,6 +1096,14 @@ int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *vf,
     ls.team_checklist = json_object_get(team, "checklist");
     if (rc == 0)
         rc = team_items(&ls);
+    if (rc == 0 && !json && !ahead) {
+        rc = print_fused(x, &ls);
+        if (rc != RF_ERR_BUSY) {
+            json_decref(team);
+            return rc;
+        }
+        rc = 0; /* written meanwhile: the board read as one list, below */
+    }
     if (rc == 0 && ahead && ahead->list.rows && ahead_current(x->c, ahead)) {
         list = ahead->list; /* read while the key was unlocked */
         memset(&ahead->list, 0, sizeof(ahead->list));
@@ -1076,74 +1161,4 @@ int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *vf,
     rf_cache_board_list_free(&list);
     json_decref(team);
     return rc;
-}
-
-/* ------------------------------------------------------------ the command */
-
-int rf_cmd_cases(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"stage", required_argument, NULL, 's'},
-        {"mine", no_argument, NULL, 'm'},
-        {"tag", required_argument, NULL, 't'},
-        {"search", required_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct rf_view_filter vf = {0};
-    int ch, json = 0, mine = 0;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "js:mt:q:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'j':
-            json = 1;
-            break;
-        case 's':
-            vf.stage = optarg;
-            break;
-        case 'm':
-            mine = 1;
-            break;
-        case 't':
-            vf.tag = optarg;
-            break;
-        case 'q':
-            vf.search = optarg;
-            break;
-        case 'h':
-            usage_cases(stdout);
-            return RF_EXIT_OK;
-        default:
-            usage_cases(stderr);
-            return RF_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage_cases(stderr);
-        return RF_EXIT_USAGE;
-    }
-    struct rf_ctx x;
-    struct rf_view_ahead ahead;
-    int ret = RF_EXIT_FAIL, ahead_rc = 0;
-    /* the board rows read while the key file is unlocked */
-    if (rf_ctx_open_overlap(&x, rf_view_cases_read_ahead, &ahead, &ahead_rc) != 0) {
-        if (ahead_rc != RF_ERR_CANCELLED)
-            rf_cache_board_list_free(&ahead.list);
-        goto out;
-    }
-    if (mine)
-        vf.assignee = x.k->name;
-    int rc = rf_view_cases_print_ahead(&x, &vf, json, ahead_rc == 0 ? &ahead : NULL);
-    if (rc == RF_ERR_FORMAT) {
-        rf_cmd_err("bad --search", "not valid UTF-8");
-        ret = RF_EXIT_USAGE;
-    } else if (rc != 0) {
-        rf_cmd_errc("cannot read the local case database", rc);
-    } else {
-        ret = RF_EXIT_OK;
-    }
-out:
-    rf_ctx_close(&x);
-    return ret;
 }
