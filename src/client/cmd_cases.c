@@ -142,6 +142,7 @@ struct lister {
     struct rf_buf plain;   /* the opened row */
     struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
     struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
+    size_t cells_hint;     /* the bytes to reserve for them at the first row */
     struct rf_buf row;     /* text: one row's C_N cells of CELL bytes, reused (wiped at the end) */
     int fused;             /* text, rows as read (two halves): each shown row in order */
     struct rf_cache_board_row *order; /* fused: a shown row's last_seq, case id, cells offset (n) */
@@ -393,6 +394,14 @@ static int64_t int_of(const struct rf_boardrow_val *v)
  * part's reused one. */
 static void keep_cells(struct lister *ls, char (*row)[CELL], const struct cell *cl, int pending)
 {
+    if (!ls->cells.data && ls->cells_hint > C_N * (CELL + 2)) {
+        /* sized once, on the part's own thread (sodium_malloc fills and
+         * locks every page): exactly the hint, not the next power of two */
+        size_t max = ls->cells.max;
+        ls->cells.max = ls->cells_hint - 1;
+        (void)rf_buf_reserve(&ls->cells, ls->cells_hint - 2); /* failing: grown below */
+        ls->cells.max = max;
+    }
     if (rf_buf_reserve(&ls->cells, C_N * (CELL + 2)) != 0) {
         ls->rc = RF_ERR_NOMEM;
         return;
@@ -815,6 +824,14 @@ static void print_cells(struct lister *ls, struct lister *parts, size_t np)
         struct lister *a = &parts[0], *b = &parts[1];
         size_t i = 0, j = 0;
         while (i < a->norder || j < b->norder) {
+            /* the cells are in the order the rows were read, the lines in
+             * the listing's: a cache miss a row, asked for ahead */
+            if (i + 8 < a->norder)
+                __builtin_prefetch(a->cells.data + a->order[i + 8].n),
+                    __builtin_prefetch(a->cells.data + a->order[i + 8].n + 64);
+            if (j + 8 < b->norder)
+                __builtin_prefetch(b->cells.data + b->order[j + 8].n),
+                    __builtin_prefetch(b->cells.data + b->order[j + 8].n + 64);
             int first = j == b->norder ||
                         (i < a->norder && rf_cache_board_before(&a->order[i], &b->order[j]));
             struct lister *pt = first ? a : b;
@@ -1036,6 +1053,17 @@ static int ahead_current(struct rf_cache *c, const struct rf_view_ahead *a)
            rf_cache_board_count(c, &n) == 0 && n == a->list.n;
 }
 
+/* A fused part's rows sorted into the listing's order (on its own thread). */
+static void *order_sort(void *arg)
+{
+    struct lister *p = arg;
+    for (size_t k = 0; k < p->norder; k++) /* offsets until the ids stopped moving */
+        p->order[k].case_id = (const char *)p->ids.data + (uintptr_t)p->order[k].case_id;
+    if (rf_cache_board_sort(p->order, p->norder) != 0 && p->rc == 0)
+        p->rc = RF_ERR_NOMEM;
+    return NULL;
+}
+
 /* The table without rows read ahead (the keys were in the session
  * keyring: no Argon2id to read them during): the rows opened and formatted
  * as they are read, the board's two halves at once (rf_cache_board_each2),
@@ -1051,8 +1079,7 @@ static int print_fused(struct rf_ctx *x, struct lister *ls)
     for (int i = 0; i < 2; i++) {
         part_init(&parts[i], ls);
         parts[i].fused = 1;
-        if (rc == 0) /* about 100 bytes of cells a row: no growing */
-            rc = rf_buf_reserve(&parts[i].cells, (n / 2 + n / 8) * 100);
+        parts[i].cells_hint = (n / 2 + n / 16) * 104; /* about 100 bytes of cells a row */
     }
     void *ctx[2] = {&parts[0], &parts[1]};
     if (rc == 0)
@@ -1062,12 +1089,15 @@ static int print_fused(struct rf_ctx *x, struct lister *ls)
         part_free(&parts[1]);
         return rc;
     }
-    for (int i = 0; rc == 0 && i < 2; i++) {
-        struct lister *p = &parts[i];
-        for (size_t k = 0; k < p->norder; k++) /* offsets until the ids stopped moving */
-            p->order[k].case_id = (const char *)p->ids.data + (uintptr_t)p->order[k].case_id;
-        rc = rf_cache_board_sort(p->order, p->norder);
-    }
+    pthread_t th;
+    int started = rc == 0 && pthread_create(&th, NULL, order_sort, &parts[1]) == 0;
+    if (rc == 0)
+        order_sort(&parts[0]);
+    if (started)
+        pthread_join(th, NULL);
+    else if (rc == 0)
+        order_sort(&parts[1]);
+    rc = rc ? rc : parts[0].rc ? parts[0].rc : parts[1].rc;
     return lister_finish(ls, parts, 2, rc);
 }
 
@@ -1132,7 +1162,7 @@ int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *vf,
         parts[i].rows = json ? list.rows : list.rows + list.n * i / np;
         parts[i].nrows = json ? list.n : list.n * (i + 1) / np - list.n * i / np;
         if (!json) /* the cells of a slice, about 100 bytes a row: no growing */
-            rf_buf_reserve(&parts[i].cells, parts[i].nrows * 100);
+            parts[i].cells_hint = parts[i].nrows * 104;
     }
     size_t running = 1; /* this thread, and the threads that started, in order */
     for (size_t i = 1; i < np; i++) {
