@@ -189,10 +189,12 @@ extern size_t rf_cache_board_split_rows;
  * board of rf_cache_board_split_rows or more as two halves of its rowids
  * at once, the first to fn(ctx[0], ...) on this thread, the second to
  * fn(ctx[1], ...) on a read-only connection and thread of its own (a
- * smaller one all to ctx[0]). A row's bytes last until fn returns; fn
+ * smaller one all to ctx[0]); done(ctx[i]) (if set) on the same thread
+ * after a half's last row. A row's bytes last until fn returns; fn
  * returning non-zero stops that half. RF_ERR_BUSY: the board was written
  * between the two halves' snapshots (what fn saw is not one table). */
-int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void *const ctx[2]);
+int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void (*done)(void *ctx),
+                         void *const ctx[2]);
 /* Sorts rows into the listing's order (last_seq descending, then case id,
  * NULL first); whether x comes before y in it. */
 int rf_cache_board_sort(struct rf_cache_board_row *r, size_t n);

@@ -455,8 +455,9 @@ int rf_cache_board_count(struct rf_cache *c, size_t *n)
 struct board_part {
     sqlite3 *db;
     int64_t lo, hi;
-    size_t hint;          /* rows expected */
-    rf_cache_board_fn fn; /* set: each row handed to fn(ctx, ...) as it is read, nothing kept */
+    size_t hint;             /* rows expected */
+    rf_cache_board_fn fn;    /* set: each row handed to fn(ctx, ...) as it is read, nothing kept */
+    void (*done)(void *ctx); /* with fn: after the last row, on the same thread */
     void *ctx;
     struct rf_cache_board_row *rows;
     size_t n;
@@ -551,6 +552,8 @@ out:
             r->case_id = (const char *)p->kept->data + ((uintptr_t)r->case_id - 1);
         r->blob = p->kept->data + (uintptr_t)r->blob;
     }
+    if (p->rc == 0 && p->fn && p->done)
+        p->done(p->ctx);
     if (p->rc == 0 && !p->fn) /* each part sorted on its thread, the two merged after */
         p->rc = rf_cache_board_sort(p->rows, p->n);
     return NULL;
@@ -651,14 +654,15 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
     return rc;
 }
 
-int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void *const ctx[2])
+int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void (*done)(void *ctx),
+                         void *const ctx[2])
 {
     size_t count = 0;
     if (rf_cache_board_count(c, &count) != 0)
         return RF_ERR_DB;
     struct board_part part[2] = {
-        {.db = c->db, .lo = INT64_MIN, .hi = INT64_MAX, .fn = fn, .ctx = ctx[0]},
-        {.hi = INT64_MAX, .fn = fn, .ctx = ctx[1]},
+        {.db = c->db, .lo = INT64_MIN, .hi = INT64_MAX, .fn = fn, .done = done, .ctx = ctx[0]},
+        {.hi = INT64_MAX, .fn = fn, .done = done, .ctx = ctx[1]},
     };
     pthread_t th;
     int np = 1, started = 0;

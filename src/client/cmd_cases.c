@@ -145,6 +145,7 @@ struct lister {
     size_t cells_hint;     /* the bytes to reserve for them at the first row */
     struct rf_buf row;     /* text: one row's C_N cells of CELL bytes, reused (wiped at the end) */
     int fused;             /* text, rows as read (two halves): each shown row in order */
+    int sorted;            /* fused: order sorted */
     struct rf_cache_board_row *order; /* fused: a shown row's last_seq, case id, cells offset (n) */
     size_t norder, order_cap;
     struct rf_buf ids;  /* fused: the shown rows' case ids (in the database in the clear too) */
@@ -1053,15 +1054,16 @@ static int ahead_current(struct rf_cache *c, const struct rf_view_ahead *a)
            rf_cache_board_count(c, &n) == 0 && n == a->list.n;
 }
 
-/* A fused part's rows sorted into the listing's order (on its own thread). */
-static void *order_sort(void *arg)
+/* A fused part's rows sorted into the listing's order, on its thread as
+ * soon as its half is read (rf_cache_board_each2's done). */
+static void order_sort(void *arg)
 {
     struct lister *p = arg;
     for (size_t k = 0; k < p->norder; k++) /* offsets until the ids stopped moving */
         p->order[k].case_id = (const char *)p->ids.data + (uintptr_t)p->order[k].case_id;
     if (rf_cache_board_sort(p->order, p->norder) != 0 && p->rc == 0)
         p->rc = RF_ERR_NOMEM;
-    return NULL;
+    p->sorted = 1;
 }
 
 /* The table without rows read ahead (the keys were in the session
@@ -1083,20 +1085,15 @@ static int print_fused(struct rf_ctx *x, struct lister *ls)
     }
     void *ctx[2] = {&parts[0], &parts[1]};
     if (rc == 0)
-        rc = rf_cache_board_each2(x->c, on_row, ctx);
+        rc = rf_cache_board_each2(x->c, on_row, order_sort, ctx);
     if (rc == RF_ERR_BUSY) {
         part_free(&parts[0]);
         part_free(&parts[1]);
         return rc;
     }
-    pthread_t th;
-    int started = rc == 0 && pthread_create(&th, NULL, order_sort, &parts[1]) == 0;
-    if (rc == 0)
-        order_sort(&parts[0]);
-    if (started)
-        pthread_join(th, NULL);
-    else if (rc == 0)
-        order_sort(&parts[1]);
+    for (int i = 0; rc == 0 && i < 2; i++)
+        if (!parts[i].sorted) /* a half not read (a small board is all the first) */
+            order_sort(&parts[i]);
     rc = rc ? rc : parts[0].rc ? parts[0].rc : parts[1].rc;
     return lister_finish(ls, parts, 2, rc);
 }
