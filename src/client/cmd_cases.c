@@ -139,13 +139,12 @@ struct lister {
     const struct rf_view_filter *vf;
     const json_t *team_checklist;
     int json;
-    struct rf_buf plain;   /* the opened row */
-    struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
-    struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
-    size_t cells_hint;     /* the bytes to reserve for them at the first row */
-    struct rf_buf row;     /* text: one row's C_N cells of CELL bytes, reused (wiped at the end) */
-    int fused;             /* text, rows as read (two halves): each shown row in order */
-    int sorted;            /* fused: order sorted */
+    struct rf_buf plain;              /* the opened row */
+    struct rf_buf scratch;            /* a string NUL-terminated for the sanitiser */
+    struct rf_buf cells;              /* text: every shown row's C_N cells, NUL-terminated */
+    size_t cells_hint;                /* the bytes to reserve for them at the first row */
+    int fused;                        /* text, rows as read (two halves): each shown row in order */
+    int sorted;                       /* fused: order sorted */
     struct rf_cache_board_row *order; /* fused: a shown row's last_seq, case id, cells offset (n) */
     size_t norder, order_cap;
     struct rf_buf ids;  /* fused: the shown rows' case ids (in the database in the clear too) */
@@ -390,10 +389,9 @@ static int64_t int_of(const struct rf_boardrow_val *v)
     return v->tag == RF_BRT_INT ? v->i : 0;
 }
 
-/* Keeps one row's cells (and their widths) for the table: their lengths
- * and columns from c (NULL: measured here); wipes row when it is not the
- * part's reused one. */
-static void keep_cells(struct lister *ls, char (*row)[CELL], const struct cell *cl, int pending)
+/* Room for one row's cells at the end of the part's (C_N cells under CELL
+ * bytes, each after its length and columns); NULL when out of memory. */
+static uint8_t *cells_room(struct lister *ls)
 {
     if (!ls->cells.data && ls->cells_hint > C_N * (CELL + 2)) {
         /* sized once, on the part's own thread (sodium_malloc fills and
@@ -405,63 +403,95 @@ static void keep_cells(struct lister *ls, char (*row)[CELL], const struct cell *
     }
     if (rf_buf_reserve(&ls->cells, C_N * (CELL + 2)) != 0) {
         ls->rc = RF_ERR_NOMEM;
-        return;
+        return NULL;
     }
-    uint8_t *at = ls->cells.data + ls->cells.len;
-    for (int c = 0; c < C_N; c++) {
-        size_t n = cl ? cl[c].len : strlen(row[c]), w = cl && cl[c].ascii ? n : cols(row[c]);
-        if (w > ls->w[c])
-            ls->w[c] = w;
-        at[0] = (uint8_t)n; /* n < CELL: both fit */
-        at[1] = (uint8_t)w;
-        memcpy(at + 2, row[c], n);
-        at += 2 + n;
-    }
-    ls->cells.len = (size_t)(at - ls->cells.data);
-    ls->pending += pending != 0;
-    if ((uint8_t *)row != ls->row.data)
-        sodium_memzero(row, sizeof(char[C_N][CELL]));
+    return ls->cells.data + ls->cells.len;
 }
 
+/* The cell c just written (NUL-terminated) at at + 2: its length and
+ * columns before it, the column's width; where the next cell goes. */
+static uint8_t *cell_end(struct lister *ls, uint8_t *at, int c, struct cell cl)
+{
+    size_t w = cl.ascii ? cl.len : cols((const char *)at + 2);
+    if (w > ls->w[c])
+        ls->w[c] = w;
+    at[0] = (uint8_t)cl.len; /* under CELL: both fit */
+    at[1] = (uint8_t)w;
+    return at + 2 + cl.len;
+}
+
+/* Keeps one row's cells made elsewhere (the JSON route's), and wipes them. */
+static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
+{
+    uint8_t *at = cells_room(ls);
+    for (int c = 0; at && c < C_N; c++) {
+        size_t n = strlen(row[c]);
+        memcpy(at + 2, row[c], n + 1);
+        at = cell_end(ls, at, c, (struct cell){n, 0});
+    }
+    if (at) {
+        ls->cells.len = (size_t)(at - ls->cells.data);
+        ls->pending += pending != 0;
+    }
+    sodium_memzero(row, sizeof(char[C_N][CELL]));
+}
+
+/* One row's cells, each written where it is kept (the part's secure cells:
+ * no copy of the row, nothing to wipe a row). */
 static void text_row(struct lister *ls, const char *case_id, size_t id_len,
                      const struct rf_boardrow *br, const struct check *m, size_t nm, int pending)
 {
-    char(*row)[CELL] = (char(*)[CELL])ls->row.data; /* secure, reused: no wipe a row */
-    struct cell cl[C_N];
+    uint8_t *at = cells_room(ls);
+    if (!at)
+        return;
     const struct rf_boardrow_val *f = br->f;
     unsigned done = 0;
     uint32_t due = 0;
+    struct cell cl;
+    char *o = (char *)at + 2;
     for (size_t i = 0; i < nm; i++)
         done += m[i].val != 0;
-    if (safe_ascii(row[C_CASE], COL_MAX, (const uint8_t *)case_id, id_len, &cl[C_CASE].len))
-        cl[C_CASE].ascii = 1;
+    if (safe_ascii(o, COL_MAX, (const uint8_t *)case_id, id_len, &cl.len))
+        cl.ascii = 1;
     else
-        cl[C_CASE] = sanitised(row[C_CASE], COL_MAX, case_id);
-    cl[C_STAGE] = safe_val(ls, row[C_STAGE], COL_MAX, &f[RF_BR_STAGE]);
-    if (pending) /* strncat(row[C_STAGE], "*", 2): a cell is under COL_MAX, CELL holds it */
-        memcpy(row[C_STAGE] + cl[C_STAGE].len++, "*", 2);
-    cl[C_ASSIGNED] = join_names(ls, row[C_ASSIGNED], COL_MAX, &f[RF_BR_ASSIGNED]);
+        cl = sanitised(o, COL_MAX, case_id);
+    at = cell_end(ls, at, C_CASE, cl), o = (char *)at + 2;
+    cl = safe_val(ls, o, COL_MAX, &f[RF_BR_STAGE]);
+    if (pending) /* strncat(stage, "*", 2): a cell is under COL_MAX, CELL holds it */
+        memcpy(o + cl.len++, "*", 2);
+    at = cell_end(ls, at, C_STAGE, cl), o = (char *)at + 2;
+    cl = join_names(ls, o, COL_MAX, &f[RF_BR_ASSIGNED]);
+    at = cell_end(ls, at, C_ASSIGNED, cl), o = (char *)at + 2;
     const struct rf_boardrow_val *dv = &f[RF_BR_DUE];
-    cl[C_DUE] = (struct cell){1, 1};
-    memcpy(row[C_DUE], "-", 2);
+    cl = (struct cell){1, 1};
+    memcpy(o, "-", 2);
     if (dv->tag == RF_BRT_STR && dv->len == 10) { /* a date is 10 bytes (no NUL: strings_ok) */
-        memcpy(row[C_DUE], dv->p, 10);
-        row[C_DUE][10] = '\0';
-        if (rf_state_date(row[C_DUE], &due))
-            cl[C_DUE].len = 10;
+        memcpy(o, dv->p, 10);
+        o[10] = '\0';
+        if (rf_state_date(o, &due))
+            cl.len = 10;
         else
-            memcpy(row[C_DUE], "-", 2);
+            memcpy(o, "-", 2);
     }
-    cl[C_LAST] = (struct cell){day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY])), 1};
-    cl[C_MSGS] = (struct cell){rf_fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES])), 1};
-    cl[C_NOTES] = (struct cell){rf_fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES])), 1};
-    size_t k = rf_fmt_int(row[C_CHECK], done);
-    row[C_CHECK][k] = '/';
-    cl[C_CHECK] = (struct cell){k + 1 + rf_fmt_int(row[C_CHECK] + k + 1, (unsigned)nm), 1};
-    cl[C_NEED] = value_cell(ls, row[C_NEED], COL_MAX, &f[RF_BR_NEED]);
-    cl[C_URG] = value_cell(ls, row[C_URG], COL_MAX, &f[RF_BR_URGENCY]);
-    cl[C_TAGS] = join_names(ls, row[C_TAGS], COL_MAX, &f[RF_BR_TAGS]);
-    keep_cells(ls, row, cl, pending);
+    at = cell_end(ls, at, C_DUE, cl), o = (char *)at + 2;
+    cl = (struct cell){day_cell(ls, o, (uint32_t)int_of(&f[RF_BR_LAST_DAY])), 1};
+    at = cell_end(ls, at, C_LAST, cl), o = (char *)at + 2;
+    cl = (struct cell){rf_fmt_int(o, int_of(&f[RF_BR_MESSAGES])), 1};
+    at = cell_end(ls, at, C_MSGS, cl), o = (char *)at + 2;
+    cl = (struct cell){rf_fmt_int(o, int_of(&f[RF_BR_NOTES])), 1};
+    at = cell_end(ls, at, C_NOTES, cl), o = (char *)at + 2;
+    size_t k = rf_fmt_int(o, done);
+    o[k] = '/';
+    cl = (struct cell){k + 1 + rf_fmt_int(o + k + 1, (unsigned)nm), 1};
+    at = cell_end(ls, at, C_CHECK, cl), o = (char *)at + 2;
+    cl = value_cell(ls, o, COL_MAX, &f[RF_BR_NEED]);
+    at = cell_end(ls, at, C_NEED, cl), o = (char *)at + 2;
+    cl = value_cell(ls, o, COL_MAX, &f[RF_BR_URGENCY]);
+    at = cell_end(ls, at, C_URG, cl), o = (char *)at + 2;
+    cl = join_names(ls, o, COL_MAX, &f[RF_BR_TAGS]);
+    at = cell_end(ls, at, C_TAGS, cl);
+    ls->cells.len = (size_t)(at - ls->cells.data);
+    ls->pending += pending != 0;
 }
 
 static void json_key(struct rf_sink *s, const char *key)
@@ -579,7 +609,7 @@ static void json_cells(struct lister *ls, json_t *r, int pending)
         snprintf(row[C_NEED], COL_MAX, "-");
     if (!row[C_URG][0])
         snprintf(row[C_URG], COL_MAX, "-");
-    keep_cells(ls, row, NULL, pending);
+    keep_cells(ls, row, pending);
 }
 
 /* A listing row of jansson values as one element of "cases" (depth 2):
@@ -870,10 +900,7 @@ static void part_init(struct lister *p, const struct lister *main)
     rf_buf_init_secure(&p->plain, RF_BOARDROW_MAX + 64);
     rf_buf_init_secure(&p->scratch, RF_BOARDROW_MAX + 1);
     rf_buf_init_secure(&p->cells, (size_t)1 << 34);
-    rf_buf_init_secure(&p->row, sizeof(char[C_N][CELL]));
     rf_buf_init(&p->ids, (size_t)1 << 34);
-    if (!p->json && rf_buf_reserve(&p->row, sizeof(char[C_N][CELL])) != 0)
-        p->rc = RF_ERR_NOMEM; /* the part lists nothing */
     rf_buf_init_secure(&p->out.b, (size_t)1 << 36);
     p->out.grow = 1;
 }
@@ -883,7 +910,6 @@ static void part_free(struct lister *p)
     rf_buf_free(&p->plain);
     rf_buf_free(&p->scratch);
     rf_buf_free(&p->cells);
-    rf_buf_free(&p->row);
     rf_buf_free(&p->ids);
     free(p->order);
     rf_buf_free(&p->out.b);
