@@ -187,8 +187,26 @@ struct rf_cache_board_row {
 struct rf_cache_board_list {
     struct rf_cache_board_row *rows;
     size_t n;
-    struct rf_buf kept;
+    struct rf_buf kept,
+        kept2; /* the rows' case ids and blobs (kept2: a large board's second half) */
 };
+/* Boards of at least this many rows are read as two halves at once, the
+ * second on a connection and thread of its own (tests set it lower). */
+extern size_t rf_cache_board_split_rows;
+/* Every board row handed to fn as it is read, in no particular order: a
+ * board of rf_cache_board_split_rows or more as two halves of its rowids
+ * at once, the first to fn(ctx[0], ...) on this thread, the second to
+ * fn(ctx[1], ...) on a read-only connection and thread of its own (a
+ * smaller one all to ctx[0]); done(ctx[i]) (if set) on the same thread
+ * after a half's last row. A row's bytes last until fn returns; fn
+ * returning non-zero stops that half. RF_ERR_BUSY: the board was written
+ * between the two halves' snapshots (what fn saw is not one table). */
+int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void (*done)(void *ctx),
+                         void *const ctx[2]);
+/* Sorts rows into the listing's order (last_seq descending, then case id,
+ * NULL first); whether x comes before y in it. */
+int rf_cache_board_sort(struct rf_cache_board_row *r, size_t n);
+int rf_cache_board_before(const struct rf_cache_board_row *x, const struct rf_cache_board_row *y);
 int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out);
 /* How many board rows there are. */
 int rf_cache_board_count(struct rf_cache *c, size_t *n);

@@ -20,7 +20,9 @@
 #include "client/cache_internal.h"
 #include "lib/err.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,7 +433,7 @@ static int id_cmp(const struct rf_cache_board_row *x, const struct rf_cache_boar
     return strcmp(x->case_id, y->case_id);
 }
 
-static int board_sort(struct rf_cache_board_row *r, size_t n)
+int rf_cache_board_sort(struct rf_cache_board_row *r, size_t n)
 {
     if (n < 2)
         return 0;
@@ -483,67 +485,242 @@ int rf_cache_board_count(struct rf_cache *c, size_t *n)
     return s == SQLITE_ROW ? 0 : RF_ERR_DB;
 }
 
-int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
+/* One range of the board's rowids (lo, hi], read on a connection in one
+ * read transaction with the board's generation and row count of that
+ * snapshot: the rows (case id and blob offsets into kept until done). */
+struct board_part {
+    sqlite3 *db;
+    int64_t lo, hi;
+    size_t hint;             /* rows expected */
+    rf_cache_board_fn fn;    /* set: each row handed to fn(ctx, ...) as it is read, nothing kept */
+    void (*done)(void *ctx); /* with fn: after the last row, on the same thread */
+    void *ctx;
+    struct rf_cache_board_row *rows;
+    size_t n;
+    struct rf_buf *kept;
+    int snapshot; /* one of two parts: its own read transaction, gen and count */
+    int64_t gen;
+    int64_t count;
+    int rc;
+};
+
+static int64_t single_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st;
-    size_t cap = 0;
-    int s, rc = 0;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void *board_part_read(void *arg)
+{
+    struct board_part *p = arg;
+    sqlite3_stmt *st = NULL;
+    size_t cap = p->hint + 1;
+    int s = SQLITE_ERROR;
+    p->rc = RF_ERR_DB;
+    p->rows = p->fn ? NULL : malloc(cap * sizeof(*p->rows));
+    if (!p->fn && (!p->rows || rf_buf_reserve(p->kept, cap * 192) != 0)) {
+        p->rc = RF_ERR_NOMEM;
+        return NULL;
+    }
+    if (p->snapshot && sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return NULL;
+    /* the snapshot's generation and count: the parts read on two
+     * connections are one table only if they agree (a row written again
+     * takes a new rowid and a new generation; a row deleted, one fewer) */
+    if (p->snapshot) {
+        p->gen = single_int(p->db, "SELECT value FROM meta WHERE key = 'board_gen'");
+        p->count = single_int(p->db, "SELECT count(*) FROM board");
+    }
+    if (sqlite3_prepare_v2(p->db,
+                           "SELECT case_id, gen, last_seq, blob FROM board"
+                           " WHERE rowid > ?1 AND rowid <= ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, p->lo);
+    sqlite3_bind_int64(st, 2, p->hi);
+    p->rc = 0;
+    /* offsets first (the kept bytes move while they grow), pointers after */
+    while (p->rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const void *blob = sqlite3_column_blob(st, 3);
+        size_t bn = (size_t)sqlite3_column_bytes(st, 3);
+        if (p->fn) {
+            p->rc = p->fn(p->ctx, id, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                          blob, bn);
+            continue;
+        }
+        if (p->n == cap) {
+            size_t ncap = cap * 2;
+            struct rf_cache_board_row *r = realloc(p->rows, ncap * sizeof(*r));
+            if (!r) {
+                p->rc = RF_ERR_NOMEM;
+                break;
+            }
+            p->rows = r;
+            cap = ncap;
+        }
+        struct rf_cache_board_row *r = &p->rows[p->n++];
+        r->last_seq = sqlite3_column_int64(st, 2);
+        r->gen = sqlite3_column_int64(st, 1);
+        r->case_id = id ? (const char *)(uintptr_t)(p->kept->len + 1) : NULL;
+        if (id)
+            p->rc = rf_buf_put(p->kept, id, strlen(id) + 1);
+        r->blob = (const uint8_t *)(uintptr_t)p->kept->len;
+        r->n = bn;
+        if (p->rc == 0 && bn)
+            p->rc = rf_buf_put(p->kept, blob, bn);
+    }
+    if (p->rc == 0 && s != SQLITE_DONE)
+        p->rc = RF_ERR_DB;
+out:
+    sqlite3_finalize(st);
+    if (p->snapshot)
+        sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
+    for (size_t i = 0; p->rc == 0 && i < p->n; i++) {
+        struct rf_cache_board_row *r = &p->rows[i];
+        if (r->case_id)
+            r->case_id = (const char *)p->kept->data + ((uintptr_t)r->case_id - 1);
+        r->blob = p->kept->data + (uintptr_t)r->blob;
+    }
+    if (p->rc == 0 && p->fn && p->done)
+        p->done(p->ctx);
+    if (p->rc == 0 && !p->fn) /* each part sorted on its thread, the two merged after */
+        p->rc = rf_cache_board_sort(p->rows, p->n);
+    return NULL;
+}
+
+int rf_cache_board_before(const struct rf_cache_board_row *x, const struct rf_cache_board_row *y)
+{
+    return x->last_seq != y->last_seq ? x->last_seq > y->last_seq : id_cmp(x, y) <= 0;
+}
+
+/* A second connection to the cache's database, for reading only. */
+static sqlite3 *reader_open(struct rf_cache *c)
+{
+    const char *path = sqlite3_db_filename(c->db, "main");
+    sqlite3 *db = NULL;
+    if (!path || !path[0] ||
+        sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA mmap_size=2147418112;", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+size_t rf_cache_board_split_rows = 16384; /* fewer rows: one connection reads them as quickly */
+
+int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
+{
     memset(out, 0, sizeof(*out));
     rf_buf_init(&out->kept, (size_t)1 << 36);
+    rf_buf_init(&out->kept2, (size_t)1 << 36);
     /* sized once from the count (an index's pages) and a row's usual bytes,
      * so neither grows (copies) while 100,000 rows arrive */
     size_t count = 0;
     if (rf_cache_board_count(c, &count) != 0)
         return RF_ERR_DB;
-    if (count > 0) {
-        cap = count + 1;
-        out->rows = malloc(cap * sizeof(*out->rows));
-        if (!out->rows || rf_buf_reserve(&out->kept, cap * 192) != 0)
-            cap = 0;
+    /* a large board read as two halves of its rowids at once, the second
+     * on a connection and thread of its own (SQLite's stepping and the
+     * copies were the listing's longest serial part) */
+    struct board_part part[2] = {
+        {.db = c->db, .lo = INT64_MIN, .hi = INT64_MAX, .hint = count, .kept = &out->kept},
+        {.kept = &out->kept2},
+    };
+    pthread_t th;
+    int np = 1, started = 0;
+    int64_t lo = single_int(c->db, "SELECT min(rowid) FROM board");
+    int64_t hi = single_int(c->db, "SELECT max(rowid) FROM board");
+    if (count >= rf_cache_board_split_rows && lo >= 0 && hi > lo && sqlite3_get_autocommit(c->db) &&
+        (part[1].db = reader_open(c)) != NULL) {
+        np = 2;
+        part[0].snapshot = part[1].snapshot = 1;
+        part[0].hi = lo + (hi - lo) / 2;
+        part[1].lo = part[0].hi;
+        part[1].hi = INT64_MAX;
+        part[0].hint = part[1].hint = count / 2 + count / 8;
+        started = pthread_create(&th, NULL, board_part_read, &part[1]) == 0;
     }
-    if (rf_cache_prepare(c, "SELECT case_id, gen, last_seq, blob FROM board", &st) != 0) {
-        rf_cache_board_list_free(out);
-        return RF_ERR_DB;
-    }
-    /* offsets first (the kept bytes move while they grow), pointers after */
-    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        const void *blob = sqlite3_column_blob(st, 3);
-        size_t bn = (size_t)sqlite3_column_bytes(st, 3);
-        if (out->n == cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            struct rf_cache_board_row *r = realloc(out->rows, ncap * sizeof(*r));
-            if (!r) {
-                rc = RF_ERR_NOMEM;
-                break;
-            }
-            out->rows = r;
-            cap = ncap;
+    board_part_read(&part[0]);
+    if (np == 2 && started)
+        pthread_join(th, NULL);
+    else if (np == 2)
+        board_part_read(&part[1]);
+    int rc = part[0].rc ? part[0].rc : np == 2 ? part[1].rc : 0, again = 0;
+    if (rc == 0 && np == 2 && (part[0].gen != part[1].gen || part[0].count != part[1].count))
+        rc = RF_ERR_BUSY, again = 1; /* written between the two snapshots: read again as one */
+    if (rc == 0 && np == 2) {        /* the two sorted parts merged */
+        struct rf_cache_board_row *r = malloc((part[0].n + part[1].n + 1) * sizeof(*r));
+        const struct rf_cache_board_row *a = part[0].rows, *b = part[1].rows;
+        size_t i = 0, j = 0, k = 0;
+        if (!r)
+            rc = RF_ERR_NOMEM;
+        while (r && (i < part[0].n || j < part[1].n))
+            if (j == part[1].n || (i < part[0].n && rf_cache_board_before(&a[i], &b[j])))
+                r[k++] = a[i++];
+            else
+                r[k++] = b[j++];
+        if (r) {
+            free(part[0].rows);
+            part[0].rows = r;
+            part[0].n = k;
         }
-        struct rf_cache_board_row *r = &out->rows[out->n++];
-        r->last_seq = sqlite3_column_int64(st, 2);
-        r->gen = sqlite3_column_int64(st, 1);
-        r->case_id = id ? (const char *)(uintptr_t)(out->kept.len + 1) : NULL;
-        if (id)
-            rc = rf_buf_put(&out->kept, id, strlen(id) + 1);
-        r->blob = (const uint8_t *)(uintptr_t)out->kept.len;
-        r->n = bn;
-        if (rc == 0 && bn)
-            rc = rf_buf_put(&out->kept, blob, bn);
     }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = RF_ERR_DB;
-    sqlite3_finalize(st);
-    for (size_t i = 0; rc == 0 && i < out->n; i++) {
-        struct rf_cache_board_row *r = &out->rows[i];
-        if (r->case_id)
-            r->case_id = (const char *)out->kept.data + ((uintptr_t)r->case_id - 1);
-        r->blob = out->kept.data + (uintptr_t)r->blob;
+    if (np == 2) {
+        sqlite3_close(part[1].db);
+        free(part[1].rows);
     }
-    if (rc == 0)
-        rc = board_sort(out->rows, out->n);
+    out->rows = part[0].rows;
+    out->n = part[0].n;
     if (rc != 0)
         rf_cache_board_list_free(out);
+    if (again) {
+        size_t split = rf_cache_board_split_rows;
+        rf_cache_board_split_rows = SIZE_MAX;
+        rc = rf_cache_board_list(c, out);
+        rf_cache_board_split_rows = split;
+    }
+    return rc;
+}
+
+int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void (*done)(void *ctx),
+                         void *const ctx[2])
+{
+    size_t count = 0;
+    if (rf_cache_board_count(c, &count) != 0)
+        return RF_ERR_DB;
+    struct board_part part[2] = {
+        {.db = c->db, .lo = INT64_MIN, .hi = INT64_MAX, .fn = fn, .done = done, .ctx = ctx[0]},
+        {.hi = INT64_MAX, .fn = fn, .done = done, .ctx = ctx[1]},
+    };
+    pthread_t th;
+    int np = 1, started = 0;
+    int64_t lo = single_int(c->db, "SELECT min(rowid) FROM board");
+    int64_t hi = single_int(c->db, "SELECT max(rowid) FROM board");
+    if (count >= rf_cache_board_split_rows && lo >= 0 && hi > lo && sqlite3_get_autocommit(c->db) &&
+        (part[1].db = reader_open(c)) != NULL) {
+        np = 2;
+        part[0].snapshot = part[1].snapshot = 1;
+        part[0].hi = part[1].lo = lo + (hi - lo) / 2;
+        started = pthread_create(&th, NULL, board_part_read, &part[1]) == 0;
+    }
+    board_part_read(&part[0]);
+    if (np == 2 && started)
+        pthread_join(th, NULL);
+    else if (np == 2)
+        board_part_read(&part[1]);
+    if (np == 2)
+        sqlite3_close(part[1].db);
+    int rc = part[0].rc ? part[0].rc : np == 2 ? part[1].rc : 0;
+    if (rc == 0 && np == 2 && (part[0].gen != part[1].gen || part[0].count != part[1].count))
+        rc = RF_ERR_BUSY;
     return rc;
 }
 
@@ -551,6 +728,7 @@ void rf_cache_board_list_free(struct rf_cache_board_list *l)
 {
     free(l->rows);
     rf_buf_free(&l->kept);
+    rf_buf_free(&l->kept2);
     memset(l, 0, sizeof(*l));
 }
 

@@ -9,6 +9,7 @@
 #include "client/client.h"
 #include "client/cmd.h"
 #include "client/evop.h"
+#include "client/keyring.h"
 #include "client/out.h"
 #include "client/trust.h"
 #include "lib/err.h"
@@ -212,14 +213,17 @@ int rf_ctx_open_overlap(struct rf_ctx *x, int (*fn)(struct rf_cache *c, void *ar
         goto fail;
     }
     /* fn has the cache to itself while this thread unlocks the key file
-     * (nothing here touches the cache until the join) */
-    struct overlap o = {fn, x->c, arg, 0};
+     * (nothing here touches the cache until the join); with the keys in the
+     * session keyring there is no Argon2id to overlap: fn is not run
+     * (*fn_rc RF_ERR_CANCELLED), the caller reads what it needs itself */
+    struct overlap o = {fn, x->c, arg, RF_ERR_CANCELLED};
     pthread_t th;
-    int started = pthread_create(&th, NULL, overlap_run, &o) == 0;
+    int held = rf_keyring_held(&x->h);
+    int started = !held && pthread_create(&th, NULL, overlap_run, &o) == 0;
     int rc = rf_home_keys_load(&x->h, &x->k);
     if (started)
         pthread_join(th, NULL);
-    else
+    else if (!held)
         overlap_run(&o);
     *fn_rc = o.rc;
     if (rc != 0)

@@ -50,7 +50,8 @@ int rf_ctx_open(struct rf_ctx *x, int net);
 /* rf_ctx_open without the network, running fn(cache, arg) on another
  * thread while the key file is unlocked (Argon2id: reading ciphertext
  * needs no key); *fn_rc is what fn returned (RF_ERR_CANCELLED if it never
- * ran). fn must not use the cache after it returns. */
+ * ran: as when the session keyring holds the keys, no Argon2id to overlap).
+ * fn must not use the cache after it returns. */
 int rf_ctx_open_overlap(struct rf_ctx *x, int (*fn)(struct rf_cache *c, void *arg), void *arg,
                         int *fn_rc);
 void rf_ctx_close(struct rf_ctx *x);

@@ -18,6 +18,17 @@
  * the output chunk, written to stdout with write(2) when full); the table
  * needs every row before its column widths are known, so its cells are
  * kept (about 100 bytes a case).
+ *
+ * Where the rows come from: with the passphrase, the board is read into
+ * memory (rf_cache_board_list, sorted) while Argon2id unlocks the key
+ * (rf_ctx_open_overlap), and the parts take slices of it. With the keys in
+ * the session keyring there is nothing to overlap: the table is made as the
+ * rows are read (print_fused), the board's two halves of rowids at once on
+ * two connections and threads (rf_cache_board_each2), each shown row's
+ * cells kept with its last_seq and case id, each half sorted, and the two
+ * merged into the listing's order as the lines are written. --json keeps
+ * the read list (its rows are written in order, block by block, not kept).
+ * docs/performance.md ("refuge cases at 100,000 cases") has the profile.
  */
 #include "client/cmd.h"
 #include "client/out.h"
@@ -27,7 +38,6 @@
 #include "lib/err.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sodium.h>
@@ -64,22 +74,6 @@ enum {
 static const char *const heads[C_N] = {"CASE",  "STAGE", "ASSIGNED", "DUE",     "LAST", "MSGS",
                                        "NOTES", "CHECK", "NEED",     "URGENCY", "TAGS"};
 static const int right[C_N] = {0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0};
-
-static void usage_cases(FILE *f)
-{
-    fputs("usage: refuge cases [--stage S] [--mine] [--tag T] [--search TEXT] [--json]\n"
-          "\n"
-          "Lists the cases in the local case database (run `refuge sync` first), most recent\n"
-          "activity first: stage, who is assigned, due date, counts, the checklist and the\n"
-          "intake's \"need\" and \"urgency\". Works offline; nothing is decrypted again.\n"
-          "  --stage S       only cases in stage S\n"
-          "  --mine          only cases assigned to you\n"
-          "  --tag T         only cases tagged T\n"
-          "  --search TEXT   only cases whose messages, replies, notes or tags contain TEXT\n"
-          "                  (any case; searched on this computer, never on the server)\n"
-          "  --json          one JSON object {\"cases\":[...]} (see docs/staff.md)\n",
-          f);
-}
 
 /* Terminal columns a sanitised string takes (code points; good enough for
  * the Latin and Cyrillic text Refuge sees). */
@@ -145,10 +139,16 @@ struct lister {
     const struct rf_view_filter *vf;
     const json_t *team_checklist;
     int json;
-    struct rf_buf plain;   /* the opened row */
-    struct rf_buf scratch; /* a string NUL-terminated for the sanitiser */
-    struct rf_buf cells;   /* text: every shown row's C_N cells, NUL-terminated */
-    struct rf_sink out;    /* --json: the part's rows (grow mode); the listing's output (main) */
+    struct rf_buf plain;              /* the opened row */
+    struct rf_buf scratch;            /* a string NUL-terminated for the sanitiser */
+    struct rf_buf cells;              /* text: every shown row's C_N cells, NUL-terminated */
+    size_t cells_hint;                /* the bytes to reserve for them at the first row */
+    int fused;                        /* text, rows as read (two halves): each shown row in order */
+    int sorted;                       /* fused: order sorted */
+    struct rf_cache_board_row *order; /* fused: a shown row's last_seq, case id, cells offset (n) */
+    size_t norder, order_cap;
+    struct rf_buf ids;  /* fused: the shown rows' case ids (in the database in the clear too) */
+    struct rf_sink out; /* --json: the part's rows (grow mode); the listing's output (main) */
     const struct rf_cache_board_row *rows;
     size_t nrows;
     struct turns *turns; /* --json: blocks written in order as they are done */
@@ -159,9 +159,9 @@ struct lister {
     size_t cap;
     size_t total, shown, pending;
     size_t w[C_N];
-    int col;      /* the table in colour */
     uint32_t day; /* the last day formatted, and its text */
     char day_text[COL_MAX];
+    size_t day_len;
     int rc;
 };
 
@@ -186,6 +186,16 @@ static int list_has(const struct rf_boardrow_val *v, const char *s)
 
 /* Whether every string of the row is what jansson would have loaded
  * (UTF-8 without NUL): else the row is damaged, as when it was JSON. */
+static int string_ok(const uint8_t *p, size_t n)
+{
+    uint8_t any = 0, nul = 1;
+    for (size_t i = 0; i < n; i++) /* the usual string: ASCII without NUL, in one pass */
+        any |= p[i], nul &= p[i] != 0;
+    if (!nul)
+        return 0;
+    return any < 0x80 || u8_check(p, n) == NULL;
+}
+
 static int strings_ok(const struct rf_boardrow *br)
 {
     for (int f = 0; f < RF_BR_NFIELDS; f++) {
@@ -193,10 +203,10 @@ static int strings_ok(const struct rf_boardrow *br)
         size_t off = 0, n;
         const uint8_t *p;
         int flag;
-        if (v->tag == RF_BRT_STR && (memchr(v->p, 0, v->len) || u8_check(v->p, v->len) != NULL))
+        if (v->tag == RF_BRT_STR && !string_ok(v->p, v->len))
             return 0;
         while (rf_boardrow_next(v, &off, &p, &n, &flag))
-            if (memchr(p, 0, n) || u8_check(p, n) != NULL)
+            if (!string_ok(p, n))
                 return 0;
     }
     return 1;
@@ -235,16 +245,25 @@ static int merge_checklist(struct lister *ls, const struct rf_boardrow_val *set,
 }
 
 /* rf_out_safe_copy of printable ASCII is the bytes themselves, cut to
- * fit: that case without the copy and the sanitiser's walk. */
-static int safe_ascii(char *out, size_t cap, const uint8_t *p, size_t n)
+ * fit: that case without the copy and the sanitiser's walk (*len: the
+ * bytes written, as many columns). */
+static int printable(const uint8_t *p, size_t n)
 {
+    uint8_t bad = 0;
     for (size_t i = 0; i < n; i++)
-        if (p[i] < 0x20 || p[i] > 0x7e)
-            return 0;
+        bad |= (uint8_t)(p[i] < 0x20) | (uint8_t)(p[i] > 0x7e);
+    return !bad;
+}
+
+static int safe_ascii(char *out, size_t cap, const uint8_t *p, size_t n, size_t *len)
+{
+    if (!printable(p, n))
+        return 0;
     if (n > cap - 1)
         n = cap - 1;
     memcpy(out, p, n);
     out[n] = '\0';
+    *len = n;
     return 1;
 }
 
@@ -256,50 +275,82 @@ static const char *cstr(struct lister *ls, const uint8_t *p, size_t n)
     return (const char *)ls->scratch.data;
 }
 
-static void safe_val(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+/* A cell's bytes, and whether they are as many columns (ASCII). */
+struct cell {
+    size_t len;
+    int ascii;
+};
+
+static struct cell sanitised(char *out, size_t cap, const char *s)
 {
-    if (v->tag == RF_BRT_STR && safe_ascii(out, cap, v->p, v->len))
-        return;
-    rf_out_safe_copy(out, cap, v->tag == RF_BRT_STR ? cstr(ls, v->p, v->len) : NULL);
+    rf_out_safe_copy(out, cap, s);
+    return (struct cell){strlen(out), 0};
 }
 
-/* join_list of the JSON route: names joined by ",", "-" for none. */
-static void join_names(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+static struct cell safe_val(struct lister *ls, char *out, size_t cap,
+                            const struct rf_boardrow_val *v)
+{
+    size_t n;
+    if (v->tag == RF_BRT_STR && safe_ascii(out, cap, v->p, v->len, &n))
+        return (struct cell){n, 1};
+    return sanitised(out, cap, v->tag == RF_BRT_STR ? cstr(ls, v->p, v->len) : NULL);
+}
+
+/* join_list of the JSON route: names joined by ",", "-" for none; as
+ * snprintf(out + len, cap - len, "%s%s", i ? "," : "", name) a name: cut
+ * where it does not fit, and then no more names. */
+static struct cell join_names(struct lister *ls, char *out, size_t cap,
+                              const struct rf_boardrow_val *v)
 {
     size_t off = 0, n, len = 0, i = 0;
     const uint8_t *p;
-    int flag;
+    int flag, ascii = 1;
     out[0] = '\0';
     while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
         char one[CELL];
-        if (!safe_ascii(one, sizeof(one), p, n))
+        size_t k1;
+        const char *name = one;
+        if (printable(p, n)) { /* the bytes themselves, cut to fit one: copied once, below */
+            name = (const char *)p;
+            k1 = n < sizeof(one) - 1 ? n : sizeof(one) - 1;
+        } else {
             rf_out_safe_copy(one, sizeof(one), cstr(ls, p, n));
-        /* snprintf(out + len, cap - len, "%s%s", i ? "," : "", one): cut
-         * where it does not fit, and then no more names */
-        char piece[CELL + 1];
-        size_t sep = i++ ? 1 : 0, k = sep + strlen(one), room = cap - len;
-        piece[0] = ',';
-        memcpy(piece + sep, one, k - sep);
+            k1 = strlen(one);
+            ascii = 0;
+        }
+        size_t sep = i++ ? 1 : 0, k = sep + k1, room = cap - len;
         size_t copy = k < room ? k : room - 1;
-        memcpy(out + len, piece, copy);
+        if (sep && copy)
+            out[len] = ',';
+        if (copy > sep)
+            memcpy(out + len + sep, name, copy - sep);
         out[len + copy] = '\0';
-        if (k >= room)
+        if (k >= room) {
+            len += copy;
             break;
+        }
         len += k;
     }
-    if (!out[0])
+    if (!out[0]) {
         memcpy(out, "-", 2);
+        return (struct cell){1, 1};
+    }
+    return (struct cell){len, ascii};
 }
 
 /* rf_cmd_value_text of a packed value, "-" for none. */
-static void value_cell(struct lister *ls, char *out, size_t cap, const struct rf_boardrow_val *v)
+static struct cell value_cell(struct lister *ls, char *out, size_t cap,
+                              const struct rf_boardrow_val *v)
 {
     size_t off = 0, n, len = 0;
     const uint8_t *p;
-    int flag;
+    int flag, ascii = 1;
     out[0] = '\0';
-    if (v->tag == RF_BRT_STR && !safe_ascii(out, cap, v->p, v->len))
+    if (v->tag == RF_BRT_STR && !safe_ascii(out, cap, v->p, v->len, &len)) {
         rf_out_safe_copy(out, cap, cstr(ls, v->p, v->len));
+        len = strlen(out);
+        ascii = 0;
+    }
     while (v->tag == RF_BRT_STRS && rf_boardrow_next(v, &off, &p, &n, &flag)) {
         if (len + 3 >= cap)
             continue;
@@ -307,21 +358,30 @@ static void value_cell(struct lister *ls, char *out, size_t cap, const struct rf
             memcpy(out + len, ", ", 3);
             len += 2;
         }
-        if (!safe_ascii(out + len, cap - len, p, n))
+        if (safe_ascii(out + len, cap - len, p, n, &n)) {
+            len += n;
+        } else {
             rf_out_safe_copy(out + len, cap - len, cstr(ls, p, n));
-        len = strlen(out);
+            len += strlen(out + len);
+            ascii = 0;
+        }
     }
-    if (!out[0])
+    if (!out[0]) {
         memcpy(out, "-", 2);
+        return (struct cell){1, 1};
+    }
+    return (struct cell){len, ascii};
 }
 
-static void day_cell(struct lister *ls, char *out, uint32_t day)
+static size_t day_cell(struct lister *ls, char *out, uint32_t day)
 {
     if (day != ls->day || !ls->day_text[0]) {
         rf_out_day(ls->day_text, sizeof(ls->day_text), day);
         ls->day = day;
+        ls->day_len = strlen(ls->day_text);
     }
     memcpy(out, ls->day_text, sizeof(ls->day_text));
+    return ls->day_len;
 }
 
 static int64_t int_of(const struct rf_boardrow_val *v)
@@ -329,59 +389,109 @@ static int64_t int_of(const struct rf_boardrow_val *v)
     return v->tag == RF_BRT_INT ? v->i : 0;
 }
 
-/* Keeps one row's cells (and their widths) for the table. */
-static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
+/* Room for one row's cells at the end of the part's (C_N cells under CELL
+ * bytes, each after its length and columns); NULL when out of memory. */
+static uint8_t *cells_room(struct lister *ls)
 {
+    if (!ls->cells.data && ls->cells_hint > C_N * (CELL + 2)) {
+        /* sized once, on the part's own thread (sodium_malloc fills and
+         * locks every page): exactly the hint, not the next power of two */
+        size_t max = ls->cells.max;
+        ls->cells.max = ls->cells_hint - 1;
+        (void)rf_buf_reserve(&ls->cells, ls->cells_hint - 2); /* failing: grown below */
+        ls->cells.max = max;
+    }
     if (rf_buf_reserve(&ls->cells, C_N * (CELL + 2)) != 0) {
         ls->rc = RF_ERR_NOMEM;
-        return;
+        return NULL;
     }
-    uint8_t *at = ls->cells.data + ls->cells.len;
-    for (int c = 0; c < C_N; c++) {
-        size_t n = strlen(row[c]), w = cols(row[c]);
-        if (w > ls->w[c])
-            ls->w[c] = w;
-        at[0] = (uint8_t)n; /* n < CELL: both fit */
-        at[1] = (uint8_t)w;
-        memcpy(at + 2, row[c], n);
-        at += 2 + n;
+    return ls->cells.data + ls->cells.len;
+}
+
+/* The cell c just written (NUL-terminated) at at + 2: its length and
+ * columns before it, the column's width; where the next cell goes. */
+static uint8_t *cell_end(struct lister *ls, uint8_t *at, int c, struct cell cl)
+{
+    size_t w = cl.ascii ? cl.len : cols((const char *)at + 2);
+    if (w > ls->w[c])
+        ls->w[c] = w;
+    at[0] = (uint8_t)cl.len; /* under CELL: both fit */
+    at[1] = (uint8_t)w;
+    return at + 2 + cl.len;
+}
+
+/* Keeps one row's cells made elsewhere (the JSON route's), and wipes them. */
+static void keep_cells(struct lister *ls, char (*row)[CELL], int pending)
+{
+    uint8_t *at = cells_room(ls);
+    for (int c = 0; at && c < C_N; c++) {
+        size_t n = strlen(row[c]);
+        memcpy(at + 2, row[c], n + 1);
+        at = cell_end(ls, at, c, (struct cell){n, 0});
     }
-    ls->cells.len = (size_t)(at - ls->cells.data);
-    ls->pending += pending != 0;
+    if (at) {
+        ls->cells.len = (size_t)(at - ls->cells.data);
+        ls->pending += pending != 0;
+    }
     sodium_memzero(row, sizeof(char[C_N][CELL]));
 }
 
-static void text_row(struct lister *ls, const char *case_id, const struct rf_boardrow *br,
-                     const struct check *m, size_t nm, int pending)
+/* One row's cells, each written where it is kept (the part's secure cells:
+ * no copy of the row, nothing to wipe a row). */
+static void text_row(struct lister *ls, const char *case_id, size_t id_len,
+                     const struct rf_boardrow *br, const struct check *m, size_t nm, int pending)
 {
-    char row[C_N][CELL];
+    uint8_t *at = cells_room(ls);
+    if (!at)
+        return;
     const struct rf_boardrow_val *f = br->f;
     unsigned done = 0;
     uint32_t due = 0;
+    struct cell cl;
+    char *o = (char *)at + 2;
     for (size_t i = 0; i < nm; i++)
         done += m[i].val != 0;
-    if (!safe_ascii(row[C_CASE], COL_MAX, (const uint8_t *)case_id, strlen(case_id)))
-        rf_out_safe_copy(row[C_CASE], COL_MAX, case_id);
-    safe_val(ls, row[C_STAGE], COL_MAX, &f[RF_BR_STAGE]);
-    if (pending)
-        strncat(row[C_STAGE], "*", 2);
-    join_names(ls, row[C_ASSIGNED], COL_MAX, &f[RF_BR_ASSIGNED]);
-    const char *d =
-        f[RF_BR_DUE].tag == RF_BRT_STR ? cstr(ls, f[RF_BR_DUE].p, f[RF_BR_DUE].len) : NULL;
-    if (d && rf_state_date(d, &due)) /* 10 bytes: it fits */
-        memcpy(row[C_DUE], d, 11);
+    if (safe_ascii(o, COL_MAX, (const uint8_t *)case_id, id_len, &cl.len))
+        cl.ascii = 1;
     else
-        memcpy(row[C_DUE], "-", 2);
-    day_cell(ls, row[C_LAST], (uint32_t)int_of(&f[RF_BR_LAST_DAY]));
-    rf_fmt_int(row[C_MSGS], int_of(&f[RF_BR_MESSAGES]));
-    rf_fmt_int(row[C_NOTES], int_of(&f[RF_BR_NOTES]));
-    size_t k = rf_fmt_int(row[C_CHECK], done);
-    row[C_CHECK][k] = '/';
-    rf_fmt_int(row[C_CHECK] + k + 1, (unsigned)nm);
-    value_cell(ls, row[C_NEED], COL_MAX, &f[RF_BR_NEED]);
-    value_cell(ls, row[C_URG], COL_MAX, &f[RF_BR_URGENCY]);
-    join_names(ls, row[C_TAGS], COL_MAX, &f[RF_BR_TAGS]);
-    keep_cells(ls, row, pending);
+        cl = sanitised(o, COL_MAX, case_id);
+    at = cell_end(ls, at, C_CASE, cl), o = (char *)at + 2;
+    cl = safe_val(ls, o, COL_MAX, &f[RF_BR_STAGE]);
+    if (pending) /* strncat(stage, "*", 2): a cell is under COL_MAX, CELL holds it */
+        memcpy(o + cl.len++, "*", 2);
+    at = cell_end(ls, at, C_STAGE, cl), o = (char *)at + 2;
+    cl = join_names(ls, o, COL_MAX, &f[RF_BR_ASSIGNED]);
+    at = cell_end(ls, at, C_ASSIGNED, cl), o = (char *)at + 2;
+    const struct rf_boardrow_val *dv = &f[RF_BR_DUE];
+    cl = (struct cell){1, 1};
+    memcpy(o, "-", 2);
+    if (dv->tag == RF_BRT_STR && dv->len == 10) { /* a date is 10 bytes (no NUL: strings_ok) */
+        memcpy(o, dv->p, 10);
+        o[10] = '\0';
+        if (rf_state_date(o, &due))
+            cl.len = 10;
+        else
+            memcpy(o, "-", 2);
+    }
+    at = cell_end(ls, at, C_DUE, cl), o = (char *)at + 2;
+    cl = (struct cell){day_cell(ls, o, (uint32_t)int_of(&f[RF_BR_LAST_DAY])), 1};
+    at = cell_end(ls, at, C_LAST, cl), o = (char *)at + 2;
+    cl = (struct cell){rf_fmt_int(o, int_of(&f[RF_BR_MESSAGES])), 1};
+    at = cell_end(ls, at, C_MSGS, cl), o = (char *)at + 2;
+    cl = (struct cell){rf_fmt_int(o, int_of(&f[RF_BR_NOTES])), 1};
+    at = cell_end(ls, at, C_NOTES, cl), o = (char *)at + 2;
+    size_t k = rf_fmt_int(o, done);
+    o[k] = '/';
+    cl = (struct cell){k + 1 + rf_fmt_int(o + k + 1, (unsigned)nm), 1};
+    at = cell_end(ls, at, C_CHECK, cl), o = (char *)at + 2;
+    cl = value_cell(ls, o, COL_MAX, &f[RF_BR_NEED]);
+    at = cell_end(ls, at, C_NEED, cl), o = (char *)at + 2;
+    cl = value_cell(ls, o, COL_MAX, &f[RF_BR_URGENCY]);
+    at = cell_end(ls, at, C_URG, cl), o = (char *)at + 2;
+    cl = join_names(ls, o, COL_MAX, &f[RF_BR_TAGS]);
+    at = cell_end(ls, at, C_TAGS, cl);
+    ls->cells.len = (size_t)(at - ls->cells.data);
+    ls->pending += pending != 0;
 }
 
 static void json_key(struct rf_sink *s, const char *key)
@@ -544,16 +654,33 @@ static void general_row(struct lister *ls, const char *case_id, const struct rf_
 
 /* ------------------------------------------------------------- each row */
 
+/* Fused: the row just shown (its cells at at), for the listing's order. */
+static int order_add(struct lister *ls, const char *case_id, size_t id_len, int64_t last_seq,
+                     size_t at, size_t shown)
+{
+    if (!ls->fused || ls->shown == shown)
+        return 0;
+    if (rf_array_grow(&ls->order, &ls->order_cap, ls->norder + 1, sizeof(*ls->order), 4096) != 0 ||
+        rf_buf_put(&ls->ids, case_id, id_len + 1) != 0)
+        return RF_ERR_NOMEM;
+    ls->order[ls->norder++] =
+        (struct rf_cache_board_row){.case_id = (const char *)(uintptr_t)(ls->ids.len - id_len - 1),
+                                    .last_seq = last_seq,
+                                    .n = at};
+    return 0;
+}
+
 static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
                   const uint8_t *blob, size_t n)
 {
     struct lister *ls = ctx;
     struct rf_boardrow br;
     (void)gen;
-    (void)last_seq;
-    if (!case_id || strlen(case_id) > RF_CASE_ID_LEN)
+    size_t id_len = case_id ? strlen(case_id) : 0;
+    if (!case_id || id_len > RF_CASE_ID_LEN)
         return 0; /* not a row local.c wrote (the desk's board skips it too) */
     ls->total++;
+    size_t at = ls->cells.len, shown = ls->shown;
     rf_buf_reset(&ls->plain);
     if (rf_local_board_open(ls->l, case_id, blob, n, &ls->plain) != 0 ||
         rf_boardrow_parse(&br, ls->plain.data, ls->plain.len) != 0 || !strings_ok(&br))
@@ -563,7 +690,7 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
         general |= br.f[f].tag == RF_BRT_JSON;
     if (general) {
         general_row(ls, case_id, &br);
-        return ls->rc;
+        return ls->rc ? ls->rc : order_add(ls, case_id, id_len, last_seq, at, shown);
     }
     const struct rf_view_filter *vf = ls->vf;
     if ((vf->stage && !str_is(&br.f[RF_BR_STAGE], vf->stage)) ||
@@ -577,9 +704,9 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
     if (ls->json)
         json_row(ls, case_id, &br, ls->merged, nm);
     else
-        text_row(ls, case_id, &br, ls->merged, nm, int_of(&br.f[RF_BR_PENDING]) != 0);
+        text_row(ls, case_id, id_len, &br, ls->merged, nm, int_of(&br.f[RF_BR_PENDING]) != 0);
     ls->shown++;
-    return ls->rc;
+    return ls->rc ? ls->rc : order_add(ls, case_id, id_len, last_seq, at, shown);
 }
 
 /* The team's checklist items, each once, in order (keys are unique in the
@@ -621,49 +748,82 @@ static void pad_cell(struct rf_sink *s, const char *c, size_t n, size_t k, size_
         rf_sink_put(s, c, n);
 }
 
-/* A part's table lines, a line at a time into line (cells are under CELL
- * bytes, columns under CELL wide), one put a line, into its own output
- * (grow); line is wiped at the end. */
-static void *part_lines(void *arg)
-{
-    struct lister *part = arg;
+/* How the table's lines are written: the columns' widths and colours,
+ * worked out once; a line at a time into line (cells are under CELL bytes,
+ * columns under CELL wide), one put a line into the listing's output (a
+ * chunk, written when full); line is wiped at the end. */
+enum { FIXED = 32 }; /* bytes copied at once (a fixed-size copy is a store, not a call) */
+struct table {
+    const size_t *w;
+    const char *on[C_N];
+    size_t on_len[C_N], off_len;
+    char spaces[CELL];
     char line[C_N * (3 * CELL + 16)];
-    const uint8_t *p = part->cells.data;
-    for (size_t i = 0; i < part->shown; i++) {
-        size_t n = 0;
-        for (int c = 0; c < C_N; c++) {
-            const char *on = !part->col     ? ""
-                             : c == C_CASE  ? colour_case
-                             : c == C_STAGE ? colour_stage
-                                            : "";
-            size_t len = p[0], gap = part->w[c] > p[1] ? part->w[c] - p[1] : 0;
-            if (c)
-                line[n++] = ' ', line[n++] = ' ';
-            memcpy(line + n, on, strlen(on));
-            n += strlen(on);
-            if (c == C_N - 1 && !right[c])
-                gap = 0;
-            if (gap > CELL)
-                gap = CELL; /* cannot be: every cell is under CELL columns */
-            if (right[c])
-                memset(line + n, ' ', gap), n += gap;
-            memcpy(line + n, p + 2, len);
-            n += len;
-            if (!right[c])
-                memset(line + n, ' ', gap), n += gap;
-            if (on[0])
-                memcpy(line + n, colour_off, strlen(colour_off)), n += strlen(colour_off);
-            p += 2 + len;
-        }
-        line[n++] = '\n';
-        rf_sink_put(&part->out, line, n);
+};
+
+static void table_init(struct table *t, const size_t *w, int col)
+{
+    t->w = w;
+    t->off_len = col ? strlen(colour_off) : 0;
+    memset(t->spaces, ' ', sizeof(t->spaces));
+    for (int c = 0; c < C_N; c++) {
+        t->on[c] = !col ? "" : c == C_CASE ? colour_case : c == C_STAGE ? colour_stage : "";
+        t->on_len[c] = strlen(t->on[c]);
     }
-    sodium_memzero(line, sizeof(line));
-    return NULL;
 }
 
-/* The table: heads, then every kept row (the parts' in order), columns as
- * wide as their widest cell (print_table of before, byte for byte). */
+/* The line of the row whose cells start at p (followed by FIXED bytes of
+ * room: print_cells; a cell of FIXED bytes or fewer is copied with FIXED);
+ * where the next row's start. */
+static const uint8_t *table_line(struct table *t, const uint8_t *p, struct rf_sink *out)
+{
+    char *line = t->line;
+    size_t n = 0;
+    for (int c = 0; c < C_N; c++) {
+        size_t len = p[0], gap = t->w[c] > p[1] ? t->w[c] - p[1] : 0;
+        if (c)
+            line[n++] = ' ', line[n++] = ' ';
+        if (t->on_len[c])
+            memcpy(line + n, t->on[c], t->on_len[c]), n += t->on_len[c];
+        if (c == C_N - 1 && !right[c])
+            gap = 0;
+        if (gap > CELL)
+            gap = CELL; /* cannot be: every cell is under CELL columns */
+        if (right[c]) {
+            if (gap <= FIXED)
+                memcpy(line + n, t->spaces, FIXED);
+            else
+                memcpy(line + n, t->spaces, gap);
+            n += gap;
+        }
+        if (len <= FIXED)
+            memcpy(line + n, p + 2, FIXED);
+        else
+            memcpy(line + n, p + 2, len);
+        n += len;
+        if (!right[c]) {
+            if (gap <= FIXED)
+                memcpy(line + n, t->spaces, FIXED);
+            else
+                memcpy(line + n, t->spaces, gap);
+            n += gap;
+        }
+        if (t->off_len && t->on_len[c])
+            memcpy(line + n, colour_off, t->off_len), n += t->off_len;
+        p += 2 + len;
+    }
+    line[n++] = '\n';
+    rf_sink_put(out, line, n);
+    return p;
+}
+
+/* The table: heads, then every kept row (the parts' in order; read in two
+ * halves as they came, the parts' rows merged into the listing's order),
+ * columns as wide as their widest cell (print_table of before, byte for
+ * byte). The lines go straight into the output's chunk: a buffer of every
+ * line (two of 8 MB at 100,000 cases, each filled by sodium_malloc, locked
+ * and wiped three times) cost more than formatting them on more threads
+ * saved. */
 static void print_cells(struct lister *ls, struct lister *parts, size_t np)
 {
     struct rf_sink *s = &ls->out;
@@ -684,26 +844,36 @@ static void print_cells(struct lister *ls, struct lister *parts, size_t np)
     if (col)
         rf_sink_puts(s, colour_off);
     rf_sink_put(s, "\n", 1);
-    /* the parts' lines formatted on their threads again (the widths known
-     * now), then written in order */
-    pthread_t th[PARTS_MAX];
-    int started[PARTS_MAX] = {0};
-    for (size_t k = 0; k < np; k++) {
-        memcpy(parts[k].w, ls->w, sizeof(ls->w));
-        parts[k].col = col;
-        rf_buf_reserve(&parts[k].out.b, parts[k].shown * 112);
+    struct table t;
+    table_init(&t, ls->w, col);
+    for (size_t k = 0; k < np; k++)
+        if (rf_buf_reserve(&parts[k].cells, FIXED) != 0) { /* table_line's room */
+            s->failed = 1;
+            return;
+        }
+    if (np == 2 && parts[0].fused) {
+        struct lister *a = &parts[0], *b = &parts[1];
+        size_t i = 0, j = 0;
+        while (i < a->norder || j < b->norder) {
+            /* the cells are in the order the rows were read, the lines in
+             * the listing's: a cache miss a row, asked for ahead */
+            if (i + 8 < a->norder)
+                __builtin_prefetch(a->cells.data + a->order[i + 8].n),
+                    __builtin_prefetch(a->cells.data + a->order[i + 8].n + 64);
+            if (j + 8 < b->norder)
+                __builtin_prefetch(b->cells.data + b->order[j + 8].n),
+                    __builtin_prefetch(b->cells.data + b->order[j + 8].n + 64);
+            int first = j == b->norder ||
+                        (i < a->norder && rf_cache_board_before(&a->order[i], &b->order[j]));
+            struct lister *pt = first ? a : b;
+            table_line(&t, pt->cells.data + pt->order[first ? i++ : j++].n, s);
+        }
+    } else {
+        for (size_t k = 0; k < np; k++)
+            for (size_t i = 0, at = 0; i < parts[k].shown; i++)
+                at = (size_t)(table_line(&t, parts[k].cells.data + at, s) - parts[k].cells.data);
     }
-    for (size_t k = 1; k < np; k++)
-        started[k] = pthread_create(&th[k], NULL, part_lines, &parts[k]) == 0;
-    for (size_t k = 0; k < np; k++) {
-        if (k == 0 || !started[k])
-            part_lines(&parts[k]);
-        else
-            pthread_join(th[k], NULL);
-        rf_sink_put(s, parts[k].out.b.data, parts[k].out.b.len);
-        s->failed |= parts[k].out.failed;
-        rf_buf_reset(&parts[k].out.b); /* wiped */
-    }
+    sodium_memzero(t.line, sizeof(t.line));
 }
 
 static void lister_init(struct lister *ls, struct rf_ctx *x, const struct rf_view_filter *vf,
@@ -730,6 +900,7 @@ static void part_init(struct lister *p, const struct lister *main)
     rf_buf_init_secure(&p->plain, RF_BOARDROW_MAX + 64);
     rf_buf_init_secure(&p->scratch, RF_BOARDROW_MAX + 1);
     rf_buf_init_secure(&p->cells, (size_t)1 << 34);
+    rf_buf_init(&p->ids, (size_t)1 << 34);
     rf_buf_init_secure(&p->out.b, (size_t)1 << 36);
     p->out.grow = 1;
 }
@@ -739,6 +910,8 @@ static void part_free(struct lister *p)
     rf_buf_free(&p->plain);
     rf_buf_free(&p->scratch);
     rf_buf_free(&p->cells);
+    rf_buf_free(&p->ids);
+    free(p->order);
     rf_buf_free(&p->out.b);
     free(p->merged);
 }
@@ -907,6 +1080,50 @@ static int ahead_current(struct rf_cache *c, const struct rf_view_ahead *a)
            rf_cache_board_count(c, &n) == 0 && n == a->list.n;
 }
 
+/* A fused part's rows sorted into the listing's order, on its thread as
+ * soon as its half is read (rf_cache_board_each2's done). */
+static void order_sort(void *arg)
+{
+    struct lister *p = arg;
+    for (size_t k = 0; k < p->norder; k++) /* offsets until the ids stopped moving */
+        p->order[k].case_id = (const char *)p->ids.data + (uintptr_t)p->order[k].case_id;
+    if (rf_cache_board_sort(p->order, p->norder) != 0 && p->rc == 0)
+        p->rc = RF_ERR_NOMEM;
+    p->sorted = 1;
+}
+
+/* The table without rows read ahead (the keys were in the session
+ * keyring: no Argon2id to read them during): the rows opened and formatted
+ * as they are read, the board's two halves at once (rf_cache_board_each2),
+ * each shown row's cells kept with its place in the listing's order, the
+ * halves' rows merged into that order as the table is written (no copy of
+ * the board, no wait for it). RF_ERR_BUSY: the board was written between
+ * the halves' snapshots; nothing printed, ls as it was. */
+static int print_fused(struct rf_ctx *x, struct lister *ls)
+{
+    struct lister parts[2];
+    size_t n = 0;
+    int rc = rf_cache_board_count(x->c, &n);
+    for (int i = 0; i < 2; i++) {
+        part_init(&parts[i], ls);
+        parts[i].fused = 1;
+        parts[i].cells_hint = (n / 2 + n / 16) * 104; /* about 100 bytes of cells a row */
+    }
+    void *ctx[2] = {&parts[0], &parts[1]};
+    if (rc == 0)
+        rc = rf_cache_board_each2(x->c, on_row, order_sort, ctx);
+    if (rc == RF_ERR_BUSY) {
+        part_free(&parts[0]);
+        part_free(&parts[1]);
+        return rc;
+    }
+    for (int i = 0; rc == 0 && i < 2; i++)
+        if (!parts[i].sorted) /* a half not read (a small board is all the first) */
+            order_sort(&parts[i]);
+    rc = rc ? rc : parts[0].rc ? parts[0].rc : parts[1].rc;
+    return lister_finish(ls, parts, 2, rc);
+}
+
 int rf_view_cases_print(struct rf_ctx *x, const struct rf_view_filter *vf, int json)
 {
     return rf_view_cases_print_ahead(x, vf, json, NULL);
@@ -932,6 +1149,14 @@ int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *vf,
     ls.team_checklist = json_object_get(team, "checklist");
     if (rc == 0)
         rc = team_items(&ls);
+    if (rc == 0 && !json && !ahead) {
+        rc = print_fused(x, &ls);
+        if (rc != RF_ERR_BUSY) {
+            json_decref(team);
+            return rc;
+        }
+        rc = 0; /* written meanwhile: the board read as one list, below */
+    }
     if (rc == 0 && ahead && ahead->list.rows && ahead_current(x->c, ahead)) {
         list = ahead->list; /* read while the key was unlocked */
         memset(&ahead->list, 0, sizeof(ahead->list));
@@ -960,7 +1185,7 @@ int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *vf,
         parts[i].rows = json ? list.rows : list.rows + list.n * i / np;
         parts[i].nrows = json ? list.n : list.n * (i + 1) / np - list.n * i / np;
         if (!json) /* the cells of a slice, about 100 bytes a row: no growing */
-            rf_buf_reserve(&parts[i].cells, parts[i].nrows * 100);
+            parts[i].cells_hint = parts[i].nrows * 104;
     }
     size_t running = 1; /* this thread, and the threads that started, in order */
     for (size_t i = 1; i < np; i++) {
@@ -989,74 +1214,4 @@ int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *vf,
     rf_cache_board_list_free(&list);
     json_decref(team);
     return rc;
-}
-
-/* ------------------------------------------------------------ the command */
-
-int rf_cmd_cases(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"stage", required_argument, NULL, 's'},
-        {"mine", no_argument, NULL, 'm'},
-        {"tag", required_argument, NULL, 't'},
-        {"search", required_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct rf_view_filter vf = {0};
-    int ch, json = 0, mine = 0;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "js:mt:q:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'j':
-            json = 1;
-            break;
-        case 's':
-            vf.stage = optarg;
-            break;
-        case 'm':
-            mine = 1;
-            break;
-        case 't':
-            vf.tag = optarg;
-            break;
-        case 'q':
-            vf.search = optarg;
-            break;
-        case 'h':
-            usage_cases(stdout);
-            return RF_EXIT_OK;
-        default:
-            usage_cases(stderr);
-            return RF_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage_cases(stderr);
-        return RF_EXIT_USAGE;
-    }
-    struct rf_ctx x;
-    struct rf_view_ahead ahead;
-    int ret = RF_EXIT_FAIL, ahead_rc = 0;
-    /* the board rows read while the key file is unlocked */
-    if (rf_ctx_open_overlap(&x, rf_view_cases_read_ahead, &ahead, &ahead_rc) != 0) {
-        if (ahead_rc != RF_ERR_CANCELLED)
-            rf_cache_board_list_free(&ahead.list);
-        goto out;
-    }
-    if (mine)
-        vf.assignee = x.k->name;
-    int rc = rf_view_cases_print_ahead(&x, &vf, json, ahead_rc == 0 ? &ahead : NULL);
-    if (rc == RF_ERR_FORMAT) {
-        rf_cmd_err("bad --search", "not valid UTF-8");
-        ret = RF_EXIT_USAGE;
-    } else if (rc != 0) {
-        rf_cmd_errc("cannot read the local case database", rc);
-    } else {
-        ret = RF_EXIT_OK;
-    }
-out:
-    rf_ctx_close(&x);
-    return ret;
 }

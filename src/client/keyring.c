@@ -52,6 +52,11 @@ static long find(const struct rf_home *h)
                    (unsigned long)desc, 0);
 }
 
+int rf_keyring_held(const struct rf_home *h)
+{
+    return find(h) >= 0;
+}
+
 int rf_keyring_get(const struct rf_home *h, const uint8_t *file, size_t n, struct rf_staff_keys *k)
 {
     long id = find(h);

@@ -36,6 +36,9 @@
  * keyring holds them: 0, else RF_ERR_NOT_FOUND (none, expired, another key
  * file, or no keyring on this system). k: sodium_malloc memory. */
 int rf_keyring_get(const struct rf_home *h, const uint8_t *file, size_t n, struct rf_staff_keys *k);
+/* Whether the session keyring holds keys for home h (of whichever key
+ * file: rf_keyring_get checks that); nothing is read. */
+int rf_keyring_held(const struct rf_home *h);
 /* Keeps k (unlocked from `file`) for minutes; replaces what was kept. */
 int rf_keyring_put(const struct rf_home *h, const uint8_t *file, size_t n,
                    const struct rf_staff_keys *k, unsigned minutes);

@@ -105,25 +105,43 @@ void rf_ev_clear(struct rf_ev *e)
     e->value = NULL;
 }
 
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (H.
+ * Hinnant's days_from_civil; y >= 1970 here, so no negative eras). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int era = y / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (int64_t)era * 146097 + doe - 719468;
+}
+
+/* Checked by hand, not sscanf and timegm: `refuge cases` checks a due date
+ * a row (a twentieth of the listing's time went to sscanf and mktime). */
 int rf_state_date(const char *s, uint32_t *day)
 {
-    int y, m, d;
-    char tail;
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+    static const unsigned char mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int v[10];
+    for (int i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) {
+            if (s[i] != '-')
+                return 0;
+        } else if (s[i] < '0' || s[i] > '9') {
+            return 0; /* a digit, and not the end: s has at least i + 1 bytes */
+        }
+        v[i] = s[i] - '0';
+    }
+    if (s[10] != '\0')
         return 0;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return 0;
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+    int y = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
+    int m = v[5] * 10 + v[6], d = v[8] * 10 + v[9];
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
         return 0;
-    if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
+    if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
         return 0;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != m - 1)
-        return 0; /* timegm normalised 2025-02-30 into March */
     if (day)
-        *day = (uint32_t)(t / 86400);
+        *day = (uint32_t)days_from_civil(y, m, d);
     return 1;
 }
 

@@ -232,17 +232,24 @@ int rf_boardrow_parse(struct rf_boardrow *r, const uint8_t *p, size_t n)
     return rc == 0 ? rf_reader_expect_end(&rd) : rc;
 }
 
+/* get_entry's checks, read directly (a listing walks every entry of every
+ * row several times: a reader set up per entry was a twentieth of it). */
 int rf_boardrow_next(const struct rf_boardrow_val *v, size_t *off, const uint8_t **s, size_t *n,
                      int *flag)
 {
-    if ((v->tag != RF_BRT_STRS && v->tag != RF_BRT_FLAGS) || *off >= v->len)
+    int flags = v->tag == RF_BRT_FLAGS;
+    if ((v->tag != RF_BRT_STRS && !flags) || *off >= v->len || v->len - *off < 4)
         return 0;
-    struct rf_reader rd;
-    rf_reader_init(&rd, v->p, v->len);
-    rd.off = *off;
-    if (get_entry(&rd, s, n, v->tag == RF_BRT_FLAGS, flag) != 0)
+    const uint8_t *q = v->p + *off;
+    size_t left = v->len - *off - 4;
+    size_t len = (size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3];
+    if (len > left || (flags && (len == left || q[4 + len] > 1)))
         return 0; /* not from rf_boardrow_parse */
-    *off = rd.off;
+    *s = q + 4;
+    *n = len;
+    if (flag)
+        *flag = flags ? q[4 + len] : 0;
+    *off += 4 + len + (size_t)flags;
     return 1;
 }
 

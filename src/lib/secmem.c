@@ -162,17 +162,19 @@ void rf_secmem_free(void *ptr)
         abort(); /* not ours, or its header was overwritten: stop before freeing */
     size_t sz;
     uint8_t *block = block_of(p, &h, &sz);
-    sodium_memzero(p, (size_t)h.n);
     if (h.klass != NO_CLASS) {
         struct cache *c = cache_get();
         if (c != NULL && c->count[h.klass] < cache_cap(h.klass)) {
+            sodium_memzero(p, (size_t)h.n);
             sodium_memzero(p - HDR, HDR);
             c->blocks[h.klass][c->count[h.klass]++] = block;
             POISON(block, sz);
             return;
         }
     }
-    sodium_free(block); /* checks the canary, unmaps */
+    /* checks the canary, wipes the whole block (sodium_free zeroes before it
+     * unmaps: a wipe here too was a second pass over every large buffer) */
+    sodium_free(block);
 }
 
 void rf_secmem_counts(unsigned long long *reused, unsigned long long *mapped)

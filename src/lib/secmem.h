@@ -11,7 +11,8 @@
  * per-thread cache by size class, and the next request of that class on that
  * thread takes it back without a system call. Blocks larger than the largest
  * class, and blocks freed when their thread's cache is full, go back to
- * sodium_free.
+ * sodium_free, which zeroes the whole block itself (so they are not wiped
+ * twice).
  *
  * Invariants:
  * - The caller's n bytes end where the block ends, rounded up to 16 (the

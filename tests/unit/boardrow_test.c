@@ -247,6 +247,47 @@ static void round_trip(void **state)
     }
 }
 
+/* rf_boardrow_next on entries not from rf_boardrow_parse: every cut and
+ * bad flag stops the walk, never reads past the value. */
+static void next_stops_at_damage(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t tag;
+        uint8_t bytes[12];
+        size_t len;
+        int entries; /* walked before it stops */
+    } cases[] = {
+        {RF_BRT_STRS, {0, 0, 0, 2, 'a', 'b'}, 6, 1},
+        {RF_BRT_STRS, {0, 0, 0, 2, 'a', 'b', 0, 0, 0}, 9, 1}, /* a length cut short */
+        {RF_BRT_STRS, {0, 0, 0, 3, 'a', 'b'}, 6, 0},          /* longer than what is left */
+        {RF_BRT_STRS, {0xff, 0xff, 0xff, 0xff, 'a'}, 5, 0},
+        {RF_BRT_STRS, {0, 0, 0, 0, 0, 0, 0, 0}, 8, 2}, /* empty strings */
+        {RF_BRT_FLAGS, {0, 0, 0, 1, 'x', 1}, 6, 1},
+        {RF_BRT_FLAGS, {0, 0, 0, 1, 'x'}, 5, 0},    /* no flag byte */
+        {RF_BRT_FLAGS, {0, 0, 0, 1, 'x', 2}, 6, 0}, /* a flag is 0 or 1 */
+        {RF_BRT_FLAGS, {0, 0, 0, 1, 'x', 0, 0, 0, 0, 1, 'y'}, 11, 1},
+        {RF_BRT_STR, {0, 0, 0, 1, 'x'}, 5, 0}, /* not a list */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t *b = malloc(cases[i].len); /* exactly the value: ASan sees any read past it */
+        assert_non_null(b);
+        memcpy(b, cases[i].bytes, cases[i].len);
+        struct rf_boardrow_val v = {.tag = cases[i].tag, .p = b, .len = cases[i].len};
+        size_t off = 0, n = 99;
+        const uint8_t *p = NULL;
+        int flag = -1, k = 0;
+        while (rf_boardrow_next(&v, &off, &p, &n, &flag)) {
+            assert_true(p >= b && p + n <= b + cases[i].len);
+            assert_true(flag == 0 || flag == 1);
+            assert_true(off <= cases[i].len);
+            k++;
+        }
+        assert_int_equal(k, cases[i].entries);
+        free(b);
+    }
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -256,6 +297,7 @@ int main(void)
         cmocka_unit_test(refusals),
         cmocka_unit_test(other_shapes),
         cmocka_unit_test(round_trip),
+        cmocka_unit_test(next_stops_at_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -491,7 +491,13 @@ static void listing_from_board_rows_is_the_summaries(void **state)
         "\"value\":[\"\u0436\u0438\u043b\u044c\u0435\",\"tab\\there\"]}],\"text\":\"hi\"}";
     seal_obj(t.c, 17, "ggggg88888", RF_KIND_MESSAGE, (const uint8_t(*)[32])t.pks, 1,
              (const uint8_t *)esc, strlen(esc));
-    assert_int_equal(rf_cache_set_last_seq(t.c, 17), 0);
+    /* tags past the column's 31 bytes (the cell cut where the JSON route's
+     * snprintf cuts it), one of them not ASCII (sanitised, counted in
+     * columns) */
+    ev(&t, 18, "ggggg88888", 1, 1, "tag", "a-tag-long-enough-to-be-cut-here");
+    ev(&t, 19, "ggggg88888", 1, 2, "tag", "\u0441\u0440\u043e\u0447\u043d\u043e");
+    ev(&t, 20, "ggggg88888", 1, 3, "tag", "zz");
+    assert_int_equal(rf_cache_set_last_seq(t.c, 20), 0);
     struct rf_buf env;
     rf_buf_init(&env, 1 << 20);
     event_in(t.c, 0, "bbbbb33333", t.anna, (const uint8_t(*)[32])t.pks, 1, 1, 9, "assign", "Anna",
@@ -510,6 +516,7 @@ static void listing_from_board_rows_is_the_summaries(void **state)
      * for --json), every filter: the same bytes */
     rf_view_cases_part_rows = 1;
     rf_view_cases_block_rows = 2;
+    rf_cache_board_split_rows = 1; /* the board read as two halves, on two connections */
     same_listing(&x, NULL, NULL, NULL, 7);
     same_listing(&x, "new", NULL, NULL, 5);
     same_listing(&x, NULL, "urgent", NULL, 2);
@@ -518,12 +525,37 @@ static void listing_from_board_rows_is_the_summaries(void **state)
     same_listing(&x, NULL, NULL, "Anna", 3);
     rf_view_cases_part_rows = 2048;
     rf_view_cases_block_rows = 1024;
+    rf_cache_board_split_rows = 16384;
+    /* the board read as one and as two halves: the same rows, in order */
+    struct rf_cache_board_list one, two;
+    rf_cache_board_split_rows = SIZE_MAX;
+    assert_int_equal(rf_cache_board_list(t.c, &one), 0);
+    rf_cache_board_split_rows = 1;
+    assert_int_equal(rf_cache_board_list(t.c, &two), 0);
+    rf_cache_board_split_rows = 16384;
+    assert_int_equal(one.n, 7);
+    assert_int_equal(two.n, one.n);
+    for (size_t i = 0; i < one.n; i++) {
+        assert_string_equal(two.rows[i].case_id, one.rows[i].case_id);
+        assert_int_equal(two.rows[i].last_seq, one.rows[i].last_seq);
+        assert_int_equal(two.rows[i].gen, one.rows[i].gen);
+        assert_int_equal(two.rows[i].n, one.rows[i].n);
+        assert_memory_equal(two.rows[i].blob, one.rows[i].blob, one.rows[i].n);
+        assert_true(i == 0 || one.rows[i].last_seq <= one.rows[i - 1].last_seq);
+    }
+    rf_cache_board_list_free(&one);
+    rf_cache_board_list_free(&two);
     same_listing(&x, "verifying", NULL, NULL, 1);
     same_listing(&x, "new", NULL, NULL, 5);
     same_listing(&x, NULL, "urgent", NULL, 2);
     same_listing(&x, NULL, NULL, "Anna", 3);
     same_listing(&x, "planning", "family", "Anna", 1);
     same_listing(&x, "closed", NULL, NULL, 0);
+    same_listing(&x, NULL, "\u0441\u0440\u043e\u0447\u043d\u043e", NULL, 1);
+    struct rf_view_filter cut = {0};
+    char *text = printed(&x, &cut, 0);
+    assert_non_null(strstr(text, "a-tag-long-enough-to-be-cut-her\n"));
+    free(text);
     /* a listing row: every field, pending marked */
     struct rf_view_filter f = {.stage = "planning"};
     json_t *rows = NULL;

@@ -63,11 +63,13 @@ static void keep_and_get(void **state)
     static const uint8_t file[] = "the key file's bytes", file2[] = "after a passphrase change";
 
     assert_int_equal(rf_keyring_get(&h, file, sizeof(file), got), RF_ERR_NOT_FOUND);
+    assert_false(rf_keyring_held(&h));
     assert_int_equal(rf_keyring_drop(&h), RF_ERR_NOT_FOUND);
     assert_int_equal(rf_keyring_put(&h, file, sizeof(file), k, 0), RF_ERR_INVALID);
     assert_int_equal(rf_keyring_put(&h, file, sizeof(file), k, RF_KEYRING_MINUTES_MAX + 1),
                      RF_ERR_INVALID);
     assert_int_equal(rf_keyring_put(&h, file, sizeof(file), k, 5), 0);
+    assert_true(rf_keyring_held(&h)); /* rf_ctx_open_overlap: no Argon2id to overlap */
     assert_int_equal(rf_keyring_get(&h, file, sizeof(file), got), 0);
     assert_string_equal(got->name, "Anna");
     assert_memory_equal(got->sign_pk, k->sign_pk, 32);
@@ -77,6 +79,7 @@ static void keep_and_get(void **state)
     /* another key file (the passphrase changed), another home */
     assert_int_equal(rf_keyring_get(&h, file2, sizeof(file2), got), RF_ERR_NOT_FOUND);
     assert_int_equal(rf_keyring_get(&other, file, sizeof(file), got), RF_ERR_NOT_FOUND);
+    assert_false(rf_keyring_held(&other));
 
     /* "user;uid;gid;perm;desc": possessor view/read/write/search/setattr only */
     char desc[256];
@@ -99,6 +102,7 @@ static void keep_and_get(void **state)
 
     assert_int_equal(rf_keyring_put(&h, file, sizeof(file), k, 1), 0);
     assert_int_equal(rf_keyring_drop(&h), 0);
+    assert_false(rf_keyring_held(&h));
     assert_int_equal(rf_keyring_get(&h, file, sizeof(file), got), RF_ERR_NOT_FOUND);
     assert_int_equal(rf_keyring_drop(&h), RF_ERR_NOT_FOUND);
     rmdir(h.dir);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void ev_make(struct rf_ev *e, uint64_t lamport, uint8_t author, const char *id,
                     const char *op, json_t *value, int64_t seq)
@@ -469,6 +470,44 @@ static void dates_are_real_dates(void **state)
     assert_false(rf_state_date("2024-1-01", NULL));
     assert_false(rf_state_date("tomorrow", NULL));
     assert_false(rf_state_date("2024-01-01x", NULL));
+    assert_false(rf_state_date("2024-01-0", NULL));
+    assert_false(rf_state_date("", NULL));
+    assert_false(rf_state_date("1969-12-31", NULL));
+    assert_false(rf_state_date("2024-00-10", NULL));
+    assert_false(rf_state_date("2024-01-00", NULL));
+    assert_false(rf_state_date("2024-01-32", NULL));
+    assert_false(rf_state_date("2024/01/01", NULL));
+    assert_false(rf_state_date("2024-0a-01", NULL));
+    assert_false(rf_state_date("+024-01-01", NULL));
+    assert_false(rf_state_date("1900-02-29", NULL));
+    assert_false(rf_state_date("2100-02-29", NULL));
+    assert_true(rf_state_date("2000-02-29", NULL));
+}
+
+/* The hand-checked parse against the libc route it replaced (sscanf, then
+ * timegm, which normalises an impossible date into the next month): the
+ * same answer for every day number 00 to 39 of every month 00 to 13 of
+ * years around the epoch, the leap rules' centuries and the last years. */
+static void dates_agree_with_timegm(void **state)
+{
+    (void)state;
+    static const int spans[][2] = {{1965, 2110}, {2390, 2410}, {9990, 9999}};
+    for (size_t k = 0; k < sizeof(spans) / sizeof(spans[0]); k++)
+        for (int y = spans[k][0]; y <= spans[k][1]; y++)
+            for (int m = 0; m <= 13; m++)
+                for (int d = 0; d <= 39; d++) {
+                    char s[16];
+                    snprintf(s, sizeof(s), "%04d-%02d-%02d", y, m, d);
+                    struct tm tm = {
+                        .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12};
+                    time_t t = timegm(&tm);
+                    int want = y >= 1970 && m >= 1 && m <= 12 && d >= 1 && t != (time_t)-1 &&
+                               tm.tm_mday == d && tm.tm_mon == m - 1;
+                    uint32_t day = 0;
+                    assert_int_equal(rf_state_date(s, &day), want);
+                    if (want)
+                        assert_int_equal(day, (uint32_t)(t / 86400));
+                }
 }
 
 int main(void)
@@ -484,6 +523,7 @@ int main(void)
         cmocka_unit_test(events_hold_on_every_roster_up_to_the_one_stored_under),
         cmocka_unit_test(a_lamport_far_ahead_is_ignored),
         cmocka_unit_test(dates_are_real_dates),
+        cmocka_unit_test(dates_agree_with_timegm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
