@@ -23,7 +23,7 @@
 #include <string.h>
 
 #define REFRESH_BATCH 256
-#define REFRESH_BATCH_BYTES (40u * 1024 * 1024) /* three batches in memory at once */
+#define REFRESH_BATCH_BYTES (64u * 1024 * 1024) /* three batches in memory at once */
 #define REFRESHERS_MAX 16
 
 /* Packs one digest row into r->digests: i64 seq | u64 n | n bytes. */
@@ -106,7 +106,7 @@ static void refresher_round(void *arg)
  * (client_test.c local_db_parallel_digest_same_as_serial refreshes over
  * SCAN_MIN_CASES cases). */
 #define SCAN_MIN_CASES 2048
-#define SCAN_GROUP_CASES 16384
+#define SCAN_GROUP_CASES 65536
 
 int rf_local_refresh_scan_min;
 

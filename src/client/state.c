@@ -258,8 +258,8 @@ int rf_state_event_check(struct rf_ev *out, const uint8_t *p, size_t n, const ch
     snprintf(out->op, sizeof(out->op), "%s", op);
     snprintf(out->author, sizeof(out->author), "%s", r->members[idx].name);
     out->admin = admin;
-    out->value = json_deep_copy(value);
-    rc = out->value ? 0 : RF_ERR_NOMEM;
+    out->value = json_incref(value); /* outlives j, which is released below */
+    rc = 0;
 out:
     json_decref(j);
     return rc;
