@@ -537,6 +537,44 @@ static int cmp_case(const void *a, const void *b)
     return strcmp(a, b);
 }
 
+/* The cases of objs[0..n), each once, sorted: the distinct ones found
+ * with a hash set first (a cold sync has a dozen objects a case: sorting
+ * all 1,200,000 names took 0.3 s), then sorted. */
+static int dirty_cases(const struct rf_cobj *objs, size_t n, char (**out)[RF_CASE_ID_LEN + 1],
+                       size_t *nd)
+{
+    size_t cap = 16;
+    *out = NULL;
+    *nd = 0;
+    if (n >= UINT32_MAX / 2)
+        return RF_ERR_LIMIT;
+    while (cap < 2 * n)
+        cap <<= 1;
+    uint32_t *set = calloc(cap, sizeof(*set)); /* 1 + an index into objs, 0: free */
+    char(*d)[RF_CASE_ID_LEN + 1] = malloc((n ? n : 1) * sizeof(*d));
+    if (!set || !d) {
+        free(set);
+        free(d);
+        return RF_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+        for (const char *c = objs[i].case_id; *c; c++)
+            h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+        size_t at = (size_t)h & (cap - 1);
+        while (set[at] && strcmp(objs[set[at] - 1].case_id, objs[i].case_id) != 0)
+            at = (at + 1) & (cap - 1);
+        if (!set[at]) {
+            set[at] = (uint32_t)i + 1;
+            memcpy(d[(*nd)++], objs[i].case_id, sizeof(d[0]));
+        }
+    }
+    free(set);
+    qsort(d, *nd, sizeof(d[0]), cmp_case);
+    *out = d;
+    return 0;
+}
+
 int rf_local_update(struct rf_local *l, unsigned *unverified)
 {
     return rf_local_update_after(l, INT64_MIN, unverified);
@@ -575,17 +613,9 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     rc = rf_local_casekey_order(l, &objs, &n, &nkeys);
     if (rc != 0)
         goto out;
-    dirty = malloc(n * sizeof(*dirty));
-    if (!dirty) {
-        rc = RF_ERR_NOMEM;
+    rc = dirty_cases(objs, n, &dirty, &nd);
+    if (rc != 0)
         goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        memcpy(dirty[i], objs[i].case_id, sizeof(dirty[0]));
-    qsort(dirty, n, sizeof(dirty[0]), cmp_case);
-    for (size_t i = 0; i < n; i++)
-        if (nd == 0 || strcmp(dirty[nd - 1], dirty[i]) != 0)
-            memmove(dirty[nd++], dirty[i], sizeof(dirty[0]));
     unsigned unv = 0;
     rf_out_phase("grants, list the objects to digest");
     rc = rf_cache_begin(l->c);
