@@ -19,6 +19,7 @@
 #include "client/out.h"
 #include "client/trust.h"
 #include "lib/casekey.h"
+#include "lib/crew.h"
 #include "lib/err.h"
 #include "lib/event.h"
 #include "lib/objrange.h"
@@ -129,6 +130,13 @@ struct slot {
     int malformed; /* a range answer for it was out of shape or contradicted the listing */
 };
 
+struct fetcher {
+    struct pool *p;
+    int id; /* its connection: p->nets[id] */
+};
+
+/* The fetchers are a crew (lib/crew.h) made once for the sync, one
+ * connection each: a round per page, not a thread per page and fetcher. */
 struct pool {
     struct rf_ctx *x;
     struct slot *slots; /* the page being listed and downloaded: one of bufs */
@@ -143,12 +151,9 @@ struct pool {
     pthread_mutex_t mu;
     struct rf_net *nets[FETCHERS];
     int nnets;
-};
-
-struct fetcher {
-    struct pool *p;
-    int id;
-    pthread_t th;
+    struct fetcher fs[FETCHERS];
+    struct rf_crew crew;
+    int crew_on;
 };
 
 /* ---- range answers (GET /api/v1/objects/data, lib/objrange.h) ----
@@ -263,7 +268,7 @@ static int range_chunk(struct pool *p, int id, size_t i, size_t end)
     return 0;
 }
 
-static void *fetcher_run(void *arg)
+static void fetcher_run(void *arg)
 {
     struct fetcher *f = arg;
     struct pool *p = f->p;
@@ -298,7 +303,6 @@ static void *fetcher_run(void *arg)
             break; /* its connection keeps the error text */
         }
     }
-    return NULL;
 }
 
 static int pool_open(struct pool *p, struct rf_ctx *x)
@@ -325,6 +329,10 @@ static int pool_open(struct pool *p, struct rf_ctx *x)
             break; /* fewer connections: slower, not wrong */
         p->nnets++;
     }
+    for (int i = 0; i < p->nnets; i++)
+        p->fs[i] = (struct fetcher){p, i};
+    rf_crew_start(&p->crew, p->nnets, fetcher_run, p->fs, sizeof(p->fs[0]), NULL);
+    p->crew_on = 1;
     return 0;
 }
 
@@ -332,6 +340,9 @@ static void pool_close(struct pool *p)
 {
     if (!p->slots)
         return;
+    if (p->crew_on)
+        rf_crew_stop(&p->crew);
+    p->crew_on = 0;
     for (int i = 1; i < p->nnets; i++)
         rf_net_free(p->nets[i]);
     for (int b = 0; b < 2; b++) {
@@ -347,8 +358,6 @@ static void pool_close(struct pool *p)
  * the first slot that failed, or n. */
 static size_t pool_fetch(struct pool *p, size_t n, int64_t after)
 {
-    struct fetcher fs[FETCHERS];
-    int started = 0;
     p->n = n;
     p->after = after;
     p->next = 0;
@@ -359,20 +368,9 @@ static size_t pool_fetch(struct pool *p, size_t n, int64_t after)
         p->chunk = RANGE_MIN;
     for (size_t i = 0; i < n; i++)
         p->slots[i].fetched = 0, p->slots[i].rc = 0, p->slots[i].malformed = 0;
-    size_t chunks = (n + p->chunk - 1) / p->chunk;
-    int want = p->nnets < (int)chunks ? p->nnets : (int)chunks;
-    for (int i = 1; i < want; i++) {
-        fs[i].p = p;
-        fs[i].id = i;
-        if (pthread_create(&fs[i].th, NULL, fetcher_run, &fs[i]) != 0)
-            break;
-        started = i;
-    }
-    fs[0].p = p;
-    fs[0].id = 0;
-    fetcher_run(&fs[0]); /* this thread is a fetcher too */
-    for (int i = 1; i <= started; i++)
-        pthread_join(fs[i].th, NULL);
+    rf_crew_go(&p->crew);   /* a fetcher with no chunk left returns at once */
+    fetcher_run(&p->fs[0]); /* this thread is a fetcher too */
+    rf_crew_wait(&p->crew);
     for (size_t i = 0; i < n; i++)
         if (!p->slots[i].fetched || p->slots[i].rc != 0)
             return i;
