@@ -108,47 +108,18 @@ int rf_cache_objects_max(struct rf_cache *c, int64_t *max)
     return s == SQLITE_ROW ? 0 : RF_ERR_DB;
 }
 
-int rf_cache_digested_advance_to(struct rf_cache *c, int64_t upto)
+/* Moves the mark up to what sql (one row, one value; ?1 bound to arg)
+ * gives, never down; *mark (may be NULL) receives it. */
+static int advance(struct rf_cache *c, const char *sql, int64_t arg, int64_t *mark)
 {
     sqlite3_stmt *st;
     int64_t old = 0, now = 0;
     int rc = rf_cache_meta_get(c, "digested", &old);
     if (rc != 0)
         return rc;
-    if (rf_cache_prepare(c,
-                         "SELECT MIN(?1, (SELECT IFNULL(MAX(seq), 0) FROM objects),"
-                         " IFNULL((SELECT value FROM meta WHERE key = 'last_seq'), 0))",
-                         &st) != 0)
+    if (rf_cache_prepare(c, sql, &st) != 0)
         return RF_ERR_DB;
-    sqlite3_bind_int64(st, 1, upto);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        now = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (s != SQLITE_ROW)
-        return RF_ERR_DB;
-    return now > old ? rf_cache_meta_set(c, "digested", now) : 0;
-}
-
-int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark)
-{
-    sqlite3_stmt *st;
-    int64_t old = 0, now = 0;
-    int rc = rf_cache_meta_get(c, "digested", &old);
-    if (rc != 0)
-        return rc;
-    /* up to the first object above the mark with no digest, the largest
-     * object and the sync position, whichever is lowest */
-    if (rf_cache_prepare(c,
-                         "SELECT MIN(IFNULL((SELECT o.seq - 1 FROM objects o WHERE o.seq > ?1"
-                         " AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.seq = o.seq)"
-                         " ORDER BY o.seq LIMIT 1),"
-                         " (SELECT IFNULL(MAX(seq), 0) FROM objects)),"
-                         " (SELECT IFNULL(MAX(seq), 0) FROM objects),"
-                         " IFNULL((SELECT value FROM meta WHERE key = 'last_seq'), 0))",
-                         &st) != 0)
-        return RF_ERR_DB;
-    sqlite3_bind_int64(st, 1, old);
+    sqlite3_bind_int64(st, 1, arg == INT64_MIN ? old : arg);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         now = sqlite3_column_int64(st, 0);
@@ -160,6 +131,28 @@ int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark)
     if (rc == 0 && mark)
         *mark = now > old ? now : old;
     return rc;
+}
+
+int rf_cache_digested_advance_to(struct rf_cache *c, int64_t upto)
+{
+    return advance(c,
+                   "SELECT MIN(?1, (SELECT IFNULL(MAX(seq), 0) FROM objects),"
+                   " IFNULL((SELECT value FROM meta WHERE key = 'last_seq'), 0))",
+                   upto, NULL);
+}
+
+int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark)
+{
+    /* up to the first object above the mark (?1) with no digest, the
+     * largest object and the sync position, whichever is lowest */
+    return advance(c,
+                   "SELECT MIN(IFNULL((SELECT o.seq - 1 FROM objects o WHERE o.seq > ?1"
+                   " AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.seq = o.seq)"
+                   " ORDER BY o.seq LIMIT 1),"
+                   " (SELECT IFNULL(MAX(seq), 0) FROM objects)),"
+                   " (SELECT IFNULL(MAX(seq), 0) FROM objects),"
+                   " IFNULL((SELECT value FROM meta WHERE key = 'last_seq'), 0))",
+                   INT64_MIN, mark);
 }
 
 int rf_cache_digests(struct rf_cache *c, const char *case_id, rf_cache_row_fn fn, void *ctx)
