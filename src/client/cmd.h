@@ -134,8 +134,6 @@ int rf_view_cases_print_ahead(struct rf_ctx *x, const struct rf_view_filter *f, 
 /* Its parts (threads): one per CPU, at most 4, each of at least part_rows
  * rows; --json goes round them in blocks of block_rows (tests lower both). */
 extern size_t rf_view_cases_part_rows, rf_view_cases_block_rows;
-/* A JSON value (string or array of strings) as one sanitised line. */
-void rf_cmd_value_text(char *out, size_t cap, json_t *v);
 /* Drops (wipes) the rows rf_view_board kept. */
 void rf_view_forget(void);
 /* A case's checklist as {item: bool} for every item of the team's

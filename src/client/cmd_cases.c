@@ -85,28 +85,6 @@ static size_t cols(const char *s)
     return w;
 }
 
-void rf_cmd_value_text(char *out, size_t cap, json_t *v)
-{
-    out[0] = '\0';
-    if (json_is_string(v)) {
-        rf_out_safe_copy(out, cap, json_string_value(v));
-        return;
-    }
-    size_t i, len = 0;
-    json_t *e;
-    json_array_foreach(v, i, e)
-    {
-        if (!json_is_string(e) || len + 3 >= cap)
-            continue;
-        if (len) {
-            memcpy(out + len, ", ", 3);
-            len += 2;
-        }
-        rf_out_safe_copy(out + len, cap - len, json_string_value(e));
-        len = strlen(out);
-    }
-}
-
 /* ------------------------------------------------------------ the lister */
 
 struct check {
@@ -338,7 +316,7 @@ static struct cell join_names(struct lister *ls, char *out, size_t cap,
     return (struct cell){len, ascii};
 }
 
-/* rf_cmd_value_text of a packed value, "-" for none. */
+/* rf_out_value_text of a packed value, "-" for none. */
 static struct cell value_cell(struct lister *ls, char *out, size_t cap,
                               const struct rf_boardrow_val *v)
 {
@@ -603,8 +581,8 @@ static void json_cells(struct lister *ls, json_t *r, int pending)
     snprintf(row[C_NOTES], COL_MAX, "%lld",
              (long long)json_integer_value(json_object_get(r, "notes")));
     snprintf(row[C_CHECK], COL_MAX, "%u/%u", done, total);
-    rf_cmd_value_text(row[C_NEED], COL_MAX, json_object_get(r, "need"));
-    rf_cmd_value_text(row[C_URG], COL_MAX, json_object_get(r, "urgency"));
+    rf_out_value_text(row[C_NEED], COL_MAX, json_object_get(r, "need"));
+    rf_out_value_text(row[C_URG], COL_MAX, json_object_get(r, "urgency"));
     if (!row[C_NEED][0])
         snprintf(row[C_NEED], COL_MAX, "-");
     if (!row[C_URG][0])

@@ -222,7 +222,7 @@ static void print_item(json_t *it, int col)
     {
         char val[1024];
         json_t *label = json_object_get(a, "label");
-        rf_cmd_value_text(val, sizeof(val), json_object_get(a, "value"));
+        rf_out_value_text(val, sizeof(val), json_object_get(a, "value"));
         fputs("  ", stdout);
         rf_out_safe(stdout,
                     json_string_value(json_is_string(label) ? label : json_object_get(a, "id")), 0);

@@ -169,3 +169,25 @@ int rf_out_json(json_t *j)
     fputc('\n', stdout);
     return fflush(stdout) == 0 ? 0 : -1;
 }
+
+void rf_out_value_text(char *out, size_t cap, json_t *v)
+{
+    out[0] = '\0';
+    if (json_is_string(v)) {
+        rf_out_safe_copy(out, cap, json_string_value(v));
+        return;
+    }
+    size_t i, len = 0;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e) || len + 3 >= cap)
+            continue;
+        if (len) {
+            memcpy(out + len, ", ", 3);
+            len += 2;
+        }
+        rf_out_safe_copy(out + len, cap - len, json_string_value(e));
+        len = strlen(out);
+    }
+}

@@ -23,6 +23,9 @@ void rf_out_json_free(void *p);
  * starts the clock, with NULL). How a developer or bench/sync.py sees where
  * a long command's time goes; names only, never data. Main thread only. */
 void rf_out_phase(const char *name);
+/* A JSON string, or the strings of an array joined by ", ", sanitised as
+ * rf_out_safe_copy does, into out (cap bytes): a table cell's text. */
+void rf_out_value_text(char *out, size_t cap, json_t *v);
 /* Whether colour may be used on f. */
 int rf_out_colour(FILE *f);
 /* YYYY-MM-DD of a day number (days since 1970-01-01 UTC). out >= 11 bytes. */
