@@ -116,6 +116,18 @@ int rf_cache_digested_advance(struct rf_cache *c, int64_t *mark);
  * has one now (local.c; a scan of every object otherwise, 0.9 s at
  * 1,200,000 objects). */
 int rf_cache_digested_advance_to(struct rf_cache *c, int64_t upto);
+/* A cold sync into an empty cache (on 1): the objects' case index is
+ * dropped while the pages are stored (a random insert per object was a
+ * fifth of the page writer's time), and built again, sorted, in one go (on
+ * 0) before anything reads by case. A cache opened without it (a sync cut
+ * off between the two) gets it back from the schema at open. */
+int rf_cache_bulk_objects(struct rf_cache *c, int on);
+/* In the caller's transaction: when no digest row exists yet (a cold
+ * digest, on 1), the digests' case index is dropped (*dropped 1) while the
+ * pass writes its rows (a random insert per row on the thread that owns
+ * the database), and built again, sorted, on 0, before anything reads by
+ * case. Transactional: a rollback brings the index back. */
+int rf_cache_bulk_digests(struct rf_cache *c, int on, int *dropped);
 /* The largest object's seq (0: none). */
 int rf_cache_objects_max(struct rf_cache *c, int64_t *max);
 /* How many objects of kind have lo < seq <= hi (the checkpoint chain's

@@ -133,6 +133,34 @@ static int advance(struct rf_cache *c, const char *sql, int64_t arg, int64_t *ma
     return rc;
 }
 
+int rf_cache_bulk_objects(struct rf_cache *c, int on)
+{
+    return rf_cache_exec(c,
+                         on ? "DROP INDEX IF EXISTS objects_case"
+                            : "CREATE INDEX IF NOT EXISTS objects_case ON objects(case_id, seq)");
+}
+
+int rf_cache_bulk_digests(struct rf_cache *c, int on, int *dropped)
+{
+    if (!on)
+        return *dropped ? rf_cache_exec(c, "CREATE INDEX IF NOT EXISTS digests_case ON"
+                                           " digests(case_id, seq)")
+                        : 0;
+    sqlite3_stmt *st;
+    *dropped = 0;
+    if (rf_cache_prepare(c, "SELECT EXISTS (SELECT 1 FROM digests)", &st) != 0)
+        return RF_ERR_DB;
+    int s = sqlite3_step(st), any = s == SQLITE_ROW && sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW)
+        return RF_ERR_DB;
+    if (any)
+        return 0;
+    int rc = rf_cache_exec(c, "DROP INDEX IF EXISTS digests_case");
+    *dropped = rc == 0;
+    return rc;
+}
+
 int rf_cache_digested_advance_to(struct rf_cache *c, int64_t upto)
 {
     return advance(c,

@@ -850,6 +850,7 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     struct pool pool = {0};
     struct page_writer w = {0};
     struct prefetch pf = {0};
+    int bulk = 0; /* the case index dropped for a cold sync (rf_cache_bulk_objects) */
     if (out)
         *out = NULL;
     int rc = rf_trust_roster(x->n, x->c, x->h.pinned, x->k, &ro, flags);
@@ -875,6 +876,9 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         rf_cmd_errc("cannot read the local cache", rc);
         goto out;
     }
+    int64_t have = 0; /* an empty cache: a cold sync stores without the case index */
+    if (rf_cache_objects_max(x->c, &have) == 0 && have == 0 && last == 0)
+        bulk = rf_cache_bulk_objects(x->c, 1) == 0;
     for (;;) {
         struct rf_net *ln = x->n;
         rc = list_page(x, &pf, last, &page, &ln);
@@ -973,6 +977,14 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     rc = writer_join(&w);
     if (rc == 0)
         rc = writer_commit(&w);
+    if (bulk) { /* the case index back before anything reads by case */
+        int brc = rf_cache_bulk_objects(x->c, 0);
+        bulk = 0;
+        if (rc == 0 && brc != 0) {
+            rf_cmd_errc("cannot index the local cache", brc);
+            rc = brc;
+        }
+    }
     if (rc != 0)
         goto out;
     /* every object listed after this stored after ro was published */
@@ -1017,6 +1029,8 @@ out:
     writer_join(&w); /* a page being stored is stored: the next sync goes on from it */
     if (w.rc == 0)
         writer_commit(&w);
+    if (bulk)
+        rf_cache_bulk_objects(x->c, 0);
     pool_close(&pool);
     json_decref(page);
     if (rc == 0 && out)

@@ -618,8 +618,11 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         goto out;
     unsigned unv = 0;
     rf_out_phase("grants, list the objects to digest");
+    int bulk = 0; /* the digests' case index dropped (rf_cache_bulk_digests) */
     rc = rf_cache_begin(l->c);
     int threads = rf_local_digest_threads ? rf_local_digest_threads : digest_cpus();
+    if (rc == 0)
+        rc = rf_cache_bulk_digests(l->c, 1, &bulk);
     if (rc == 0)
         rc = digest_passes(l, objs, n, nkeys, threads, &unv);
     if (rc == 0 && l->run.mismatch) {
@@ -632,8 +635,12 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         unv = 0;
         rc = rf_cache_begin(l->c);
         if (rc == 0)
+            rc = rf_cache_bulk_digests(l->c, 1, &bulk); /* the rollback restored it */
+        if (rc == 0)
             rc = digest_passes(l, objs, n, nkeys, threads, &unv);
     }
+    if (rc == 0) /* the case index back, built in one sort, before the summaries */
+        rc = rf_cache_bulk_digests(l->c, 0, &bulk);
     rf_out_phase("digest");
     if (rc == 0 && l->run.use)
         l->res.by_ckpt = l->run.by_ckpt;

@@ -121,6 +121,69 @@ static uint64_t undigested(struct rf_cache *c, int64_t after)
 
 #define BIT(s) ((uint64_t)1 << (s))
 
+/* A cold sync drops the objects' and the digests' case indexes while it
+ * writes (rf_cache_bulk_objects, rf_cache_bulk_digests) and builds them
+ * again: the digests' only when none exists yet, in the transaction (a
+ * rollback brings it back); a cache closed without the objects' one (a
+ * sync cut off) gets it back when opened. */
+static int has_index(struct home *t, const char *name)
+{
+    char path[PATH_MAX + 16];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    snprintf(path, sizeof(path), "%s/cache.db", t->h.dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name = ?", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void cold_sync_case_indexes(void **state)
+{
+    (void)state;
+    struct home t;
+    int dropped = 9;
+    home_new(&t, "bulk");
+    assert_int_equal(rf_cache_bulk_objects(t.c, 1), 0);
+    assert_int_equal(has_index(&t, "objects_case"), 0);
+    assert_int_equal(rf_cache_bulk_objects(t.c, 0), 0);
+    assert_int_equal(has_index(&t, "objects_case"), 1);
+    /* cut off between the two: back at the next open */
+    assert_int_equal(rf_cache_bulk_objects(t.c, 1), 0);
+    rf_cache_close(t.c);
+    assert_int_equal(has_index(&t, "objects_case"), 0);
+    assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
+    assert_int_equal(has_index(&t, "objects_case"), 1);
+
+    /* no digest yet: dropped in the transaction, back on 0 or at a rollback */
+    assert_int_equal(rf_cache_begin(t.c), 0);
+    assert_int_equal(rf_cache_bulk_digests(t.c, 1, &dropped), 0);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(rf_cache_bulk_digests(t.c, 0, &dropped), 0);
+    assert_int_equal(rf_cache_commit(t.c), 0);
+    assert_int_equal(has_index(&t, "digests_case"), 1);
+    assert_int_equal(rf_cache_begin(t.c), 0);
+    assert_int_equal(rf_cache_bulk_digests(t.c, 1, &dropped), 0);
+    assert_int_equal(dropped, 1);
+    rf_cache_rollback(t.c);
+    assert_int_equal(has_index(&t, "digests_case"), 1);
+    /* a digest row there: kept */
+    assert_int_equal(rf_cache_digest_put(t.c, 1, "abcde23456", 0, NULL, 0), 0);
+    assert_int_equal(rf_cache_begin(t.c), 0);
+    assert_int_equal(rf_cache_bulk_digests(t.c, 1, &dropped), 0);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(rf_cache_bulk_digests(t.c, 0, &dropped), 0);
+    assert_int_equal(rf_cache_commit(t.c), 0);
+    assert_int_equal(has_index(&t, "digests_case"), 1);
+    home_free(&t);
+}
+
 static void digested_mark(void **state)
 {
     (void)state;
@@ -863,6 +926,7 @@ int main(void)
     rf_out_init(); /* as rf_client_main does: jansson memory is wiped on free */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digested_mark),
+        cmocka_unit_test(cold_sync_case_indexes),
         cmocka_unit_test(version_3_home_gets_full_board_rows),
         cmocka_unit_test(version_4_home_gets_packed_board_rows),
         cmocka_unit_test(version_4_home_reads_case_keys),
