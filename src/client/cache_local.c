@@ -638,6 +638,42 @@ static sqlite3 *reader_open(struct rf_cache *c)
 
 size_t rf_cache_board_split_rows = 16384; /* fewer rows: one connection reads them as quickly */
 
+/* Reads the board into part[0], or, from rf_cache_board_split_rows rows
+ * (count) on, as two halves of its rowids at once: part[1] on a read-only
+ * connection (closed here) and a thread of its own, each part's hint then
+ * split_hint. Returns the parts read (1 or 2); *rc the first part's error,
+ * or RF_ERR_BUSY with *differ 1 when the board was written between the two
+ * snapshots. */
+static int read_parts(struct rf_cache *c, size_t count, size_t split_hint,
+                      struct board_part part[2], int *rc, int *differ)
+{
+    pthread_t th;
+    int np = 1, started = 0;
+    int64_t lo = single_int(c->db, "SELECT min(rowid) FROM board");
+    int64_t hi = single_int(c->db, "SELECT max(rowid) FROM board");
+    if (count >= rf_cache_board_split_rows && lo >= 0 && hi > lo && sqlite3_get_autocommit(c->db) &&
+        (part[1].db = reader_open(c)) != NULL) {
+        np = 2;
+        part[0].snapshot = part[1].snapshot = 1;
+        part[0].hi = part[1].lo = lo + (hi - lo) / 2;
+        part[1].hi = INT64_MAX;
+        part[0].hint = part[1].hint = split_hint;
+        started = pthread_create(&th, NULL, board_part_read, &part[1]) == 0;
+    }
+    board_part_read(&part[0]);
+    if (np == 2 && started)
+        pthread_join(th, NULL);
+    else if (np == 2)
+        board_part_read(&part[1]);
+    if (np == 2)
+        sqlite3_close(part[1].db);
+    *rc = part[0].rc ? part[0].rc : np == 2 ? part[1].rc : 0;
+    *differ = *rc == 0 && np == 2 && (part[0].gen != part[1].gen || part[0].count != part[1].count);
+    if (*differ)
+        *rc = RF_ERR_BUSY;
+    return np;
+}
+
 int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
 {
     memset(out, 0, sizeof(*out));
@@ -655,29 +691,9 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
         {.db = c->db, .lo = INT64_MIN, .hi = INT64_MAX, .hint = count, .kept = &out->kept},
         {.kept = &out->kept2},
     };
-    pthread_t th;
-    int np = 1, started = 0;
-    int64_t lo = single_int(c->db, "SELECT min(rowid) FROM board");
-    int64_t hi = single_int(c->db, "SELECT max(rowid) FROM board");
-    if (count >= rf_cache_board_split_rows && lo >= 0 && hi > lo && sqlite3_get_autocommit(c->db) &&
-        (part[1].db = reader_open(c)) != NULL) {
-        np = 2;
-        part[0].snapshot = part[1].snapshot = 1;
-        part[0].hi = lo + (hi - lo) / 2;
-        part[1].lo = part[0].hi;
-        part[1].hi = INT64_MAX;
-        part[0].hint = part[1].hint = count / 2 + count / 8;
-        started = pthread_create(&th, NULL, board_part_read, &part[1]) == 0;
-    }
-    board_part_read(&part[0]);
-    if (np == 2 && started)
-        pthread_join(th, NULL);
-    else if (np == 2)
-        board_part_read(&part[1]);
-    int rc = part[0].rc ? part[0].rc : np == 2 ? part[1].rc : 0, again = 0;
-    if (rc == 0 && np == 2 && (part[0].gen != part[1].gen || part[0].count != part[1].count))
-        rc = RF_ERR_BUSY, again = 1; /* written between the two snapshots: read again as one */
-    if (rc == 0 && np == 2) {        /* the two sorted parts merged */
+    int rc = 0, again = 0; /* again: written between the snapshots, read again as one */
+    int np = read_parts(c, count, count / 2 + count / 8, part, &rc, &again);
+    if (rc == 0 && np == 2) { /* the two sorted parts merged */
         struct rf_cache_board_row *r = malloc((part[0].n + part[1].n + 1) * sizeof(*r));
         const struct rf_cache_board_row *a = part[0].rows, *b = part[1].rows;
         size_t i = 0, j = 0, k = 0;
@@ -694,10 +710,8 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out)
             part[0].n = k;
         }
     }
-    if (np == 2) {
-        sqlite3_close(part[1].db);
+    if (np == 2)
         free(part[1].rows);
-    }
     out->rows = part[0].rows;
     out->n = part[0].n;
     if (rc != 0)
@@ -721,27 +735,8 @@ int rf_cache_board_each2(struct rf_cache *c, rf_cache_board_fn fn, void (*done)(
         {.db = c->db, .lo = INT64_MIN, .hi = INT64_MAX, .fn = fn, .done = done, .ctx = ctx[0]},
         {.hi = INT64_MAX, .fn = fn, .done = done, .ctx = ctx[1]},
     };
-    pthread_t th;
-    int np = 1, started = 0;
-    int64_t lo = single_int(c->db, "SELECT min(rowid) FROM board");
-    int64_t hi = single_int(c->db, "SELECT max(rowid) FROM board");
-    if (count >= rf_cache_board_split_rows && lo >= 0 && hi > lo && sqlite3_get_autocommit(c->db) &&
-        (part[1].db = reader_open(c)) != NULL) {
-        np = 2;
-        part[0].snapshot = part[1].snapshot = 1;
-        part[0].hi = part[1].lo = lo + (hi - lo) / 2;
-        started = pthread_create(&th, NULL, board_part_read, &part[1]) == 0;
-    }
-    board_part_read(&part[0]);
-    if (np == 2 && started)
-        pthread_join(th, NULL);
-    else if (np == 2)
-        board_part_read(&part[1]);
-    if (np == 2)
-        sqlite3_close(part[1].db);
-    int rc = part[0].rc ? part[0].rc : np == 2 ? part[1].rc : 0;
-    if (rc == 0 && np == 2 && (part[0].gen != part[1].gen || part[0].count != part[1].count))
-        rc = RF_ERR_BUSY;
+    int rc = 0, differ = 0;
+    read_parts(c, count, 0, part, &rc, &differ);
     return rc;
 }
 
