@@ -453,6 +453,7 @@ class Page(html.parser.HTMLParser):
         self._textarea = None
         self._in_title = False
         self._button = None
+        self._hidden = 0        # inside <style> or <script>: not text a person reads
         self.feed(text)
         self.close()
 
@@ -468,6 +469,8 @@ class Page(html.parser.HTMLParser):
             self.forms.append(self._form)
         elif tag == "title":
             self._in_title = True
+        elif tag in ("style", "script"):
+            self._hidden += 1
         elif tag == "input" and self._form is not None:
             t = (attrs.get("type") or "text").lower()
             entry = {"tag": "input", "type": t, "name": attrs.get("name"),
@@ -507,6 +510,8 @@ class Page(html.parser.HTMLParser):
             self._textarea = None
         elif tag == "title":
             self._in_title = False
+        elif tag in ("style", "script"):
+            self._hidden = max(0, self._hidden - 1)
         elif tag == "button":
             self._button = None
         # close the innermost matching element
@@ -519,7 +524,8 @@ class Page(html.parser.HTMLParser):
                 break
 
     def handle_data(self, data):
-        self.texts.append(data)
+        if not self._hidden:
+            self.texts.append(data)
         for _, _, parts in self.stack:
             parts.append(data)
         if self._in_title:
