@@ -43,6 +43,11 @@
  * WAL mode, synchronous NORMAL: the cache can always be rebuilt from the
  * server, so a lost last transaction costs a re-download, not data.
  *
+ * Version 7 -> 8: the board pages (table board_pages, trigger
+ * board_pages_stale; cache_pages.c, docs/protocol.md 16), created empty by
+ * the schema. An older client refuses version 8: a row it deleted would
+ * leave the pages behind the truth without the trigger.
+ *
  * Version 6 -> 7: a verified event's digest row is packed (lib/evrow.h)
  * in place of JSON; the JSON rows already there are read as before (local.c
  * tells them by their first byte), so nothing is rewritten. An older client
@@ -119,12 +124,18 @@ static const char *const schema =
     "CREATE INDEX IF NOT EXISTS board_order ON board(last_seq);"
     "CREATE TRIGGER IF NOT EXISTS board_gone AFTER DELETE ON summaries BEGIN"
     " DELETE FROM board WHERE case_id = old.case_id; END;"
+    /* the board pages (cache_pages.c): a copy of the rows up to a
+     * generation; a row deleted leaves them behind the truth: all dropped */
+    "CREATE TABLE IF NOT EXISTS board_pages(page INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
+    "CREATE TRIGGER IF NOT EXISTS board_pages_stale AFTER DELETE ON board BEGIN"
+    " DELETE FROM board_pages;"
+    " DELETE FROM meta WHERE key IN ('board_pages_gen', 'board_pages_n'); END;"
     "CREATE TABLE IF NOT EXISTS casekeys(case_id TEXT NOT NULL, keyid BLOB NOT NULL,"
     " seq INTEGER NOT NULL, roster INTEGER NOT NULL, maker BLOB NOT NULL,"
     " verified INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(case_id, keyid, seq));"
     "CREATE INDEX IF NOT EXISTS casekeys_keyid ON casekeys(keyid);";
 
-#define CACHE_VERSION 7
+#define CACHE_VERSION 8
 
 /* Version 4 -> 5 (case keys, events version 2): the casekeys table is in
  * the schema; a version 4 client digested a CASEKEY object as "other" and
@@ -145,7 +156,7 @@ static const char *const upgrade_4_5 =
  * in the schema). */
 static const char *const upgrade_to_6 =
     "INSERT OR REPLACE INTO meta(key, value) VALUES('board_fill', 1);"
-    "PRAGMA user_version = 7;";
+    "PRAGMA user_version = 8;";
 
 /* Takes a version-1 cache (objects without roster) to version 2 (and 4): the
  * objects are downloaded again at the next sync. Large objects' files are
@@ -156,7 +167,7 @@ static const char *const upgrade_1_2 =
     "DELETE FROM digests;"
     "DELETE FROM summaries;"
     "DELETE FROM meta WHERE key IN ('last_seq', 'stored_floor', 'stored_max', 'digested');"
-    "PRAGMA user_version = 7;"; /* no summary left: no board row to build */
+    "PRAGMA user_version = 8;"; /* no summary left: no board row to build */
 
 static int cache_version(sqlite3 *db, int *v)
 {
@@ -197,9 +208,10 @@ static int upgrade(struct rf_cache *c)
         return RF_ERR_DB;
     if (v >= 2 && v <= 5) /* 5 -> 6: the board rows packed (built again); and 7 */
         return sqlite3_exec(c->db, upgrade_to_6, NULL, NULL, NULL) == SQLITE_OK ? 0 : RF_ERR_DB;
-    /* 6 -> 7 (a new cache too: created just now by the schema) */
-    if (v == 6 || has_column(c->db, "roster"))
-        return sqlite3_exec(c->db, "PRAGMA user_version = 7", NULL, NULL, NULL) == SQLITE_OK
+    /* 6 -> 7 -> 8 (a new cache too: created just now by the schema; 7 -> 8
+     * is the board pages' table and trigger, in the schema, no page yet) */
+    if (v == 6 || v == 7 || has_column(c->db, "roster"))
+        return sqlite3_exec(c->db, "PRAGMA user_version = 8", NULL, NULL, NULL) == SQLITE_OK
                    ? 0
                    : RF_ERR_DB;
     if (sqlite3_exec(c->db, upgrade_1_2, NULL, NULL, NULL) != SQLITE_OK ||

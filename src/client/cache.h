@@ -223,6 +223,44 @@ int rf_cache_board_list(struct rf_cache *c, struct rf_cache_board_list *out);
 /* How many board rows there are. */
 int rf_cache_board_count(struct rf_cache *c, size_t *n);
 void rf_cache_board_list_free(struct rf_cache_board_list *l);
+/* Board pages (docs/protocol.md 16; client/local_pages.c seals and opens
+ * them): a copy of every board row of generation gen or older, in pages
+ * sealed as one object each, for the listing; the board table stays the
+ * truth. Any board row deleted drops every page (a trigger). */
+struct rf_cache_pages_info {
+    int64_t gen;       /* the pages hold the rows of this generation and older; 0: none */
+    int64_t npages;    /* pages 0 .. npages - 1 */
+    int64_t board_gen; /* the board's generation now */
+    int64_t count;     /* board rows now */
+    int64_t delta;     /* board rows newer than the pages (every one without pages) */
+};
+int rf_cache_board_pages_info(struct rf_cache *c, struct rf_cache_pages_info *i);
+/* In the caller's write transaction: every page dropped; page i put;
+ * the pages' generation and count set (after the last put). */
+int rf_cache_board_pages_clear(struct rf_cache *c);
+int rf_cache_board_page_put(struct rf_cache *c, int64_t page, const uint8_t *blob, size_t n);
+int rf_cache_board_pages_set(struct rf_cache *c, int64_t gen, int64_t npages);
+/* Every page, and every board row newer than the pages, of one moment:
+ * first the newer rows to delta(ctx[0], ...) on this thread, then
+ * between(arg) once, then pages 0 .. npages/2 - 1 to page(ctx[0], ...) on
+ * this thread and the rest to page(ctx[1], ...) on a read-only connection
+ * and thread of its own (all to ctx[0] inside a transaction), done(ctx[i])
+ * after a half's last page on the same thread; info as read. A blob lasts
+ * until its callback returns; a callback returning non-zero stops its half.
+ * RF_ERR_NOT_FOUND: no pages (nothing was handed out); RF_ERR_BUSY: the
+ * board was written between the two halves' snapshots; RF_ERR_FORMAT: a
+ * page is missing. */
+typedef int (*rf_cache_page_fn)(void *ctx, int64_t page, const uint8_t *blob, size_t n);
+struct rf_cache_pages_read {
+    rf_cache_board_fn delta;
+    int (*between)(void *arg);
+    void *arg;
+    rf_cache_page_fn page;
+    void (*done)(void *ctx);
+    void *ctx[2];
+    struct rf_cache_pages_info info;
+};
+int rf_cache_board_pages_each2(struct rf_cache *c, struct rf_cache_pages_read *r);
 int rf_cache_summary_get(struct rf_cache *c, const char *case_id, struct rf_buf *out);
 /* Changes whenever a summary row may have changed: mark[0] counts the rows
  * written through c, mark[1] is SQLite's data_version (commits by other

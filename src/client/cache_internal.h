@@ -3,7 +3,7 @@
  * (cache.c: opening, the schema and its upgrades, objects, rosters, meta,
  * outbox, grants, pins; cache_local.c: the sealed rows of the local case
  * database: digests, summaries, board rows, and the "digested up to" mark;
- * cache_casekey.c: the case keys).
+ * cache_casekey.c: the case keys; cache_pages.c: the board pages).
  * Nothing outside them may include it.
  */
 #ifndef RF_CLIENT_CACHE_INTERNAL_H
@@ -66,6 +66,11 @@ struct rf_cache {
     sqlite3_stmt *kept[KEPT_COUNT]; /* statements run for every row of a board page, every
                                      * object of a sync or every case's summary (rf_cache_kept) */
 };
+
+/* cache_local.c: one integer a query gives (-1 if none); a second
+ * connection to the cache's database, for reading only (NULL if none). */
+int64_t rf_cache_single_int(sqlite3 *db, const char *sql);
+sqlite3 *rf_cache_reader_open(struct rf_cache *c);
 
 /* The pack (cache_pack.c). */
 void rf_pack_begin(struct rf_cache *c);

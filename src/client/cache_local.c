@@ -525,7 +525,7 @@ struct board_part {
     int rc;
 };
 
-static int64_t single_int(sqlite3 *db, const char *sql)
+int64_t rf_cache_single_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st;
     int64_t v = -1;
@@ -555,8 +555,8 @@ static void *board_part_read(void *arg)
      * connections are one table only if they agree (a row written again
      * takes a new rowid and a new generation; a row deleted, one fewer) */
     if (p->snapshot) {
-        p->gen = single_int(p->db, "SELECT value FROM meta WHERE key = 'board_gen'");
-        p->count = single_int(p->db, "SELECT count(*) FROM board");
+        p->gen = rf_cache_single_int(p->db, "SELECT value FROM meta WHERE key = 'board_gen'");
+        p->count = rf_cache_single_int(p->db, "SELECT count(*) FROM board");
     }
     if (sqlite3_prepare_v2(p->db,
                            "SELECT case_id, gen, last_seq, blob FROM board"
@@ -621,8 +621,7 @@ int rf_cache_board_before(const struct rf_cache_board_row *x, const struct rf_ca
     return x->last_seq != y->last_seq ? x->last_seq > y->last_seq : id_cmp(x, y) <= 0;
 }
 
-/* A second connection to the cache's database, for reading only. */
-static sqlite3 *reader_open(struct rf_cache *c)
+sqlite3 *rf_cache_reader_open(struct rf_cache *c)
 {
     const char *path = sqlite3_db_filename(c->db, "main");
     sqlite3 *db = NULL;
@@ -649,10 +648,10 @@ static int read_parts(struct rf_cache *c, size_t count, size_t split_hint,
 {
     pthread_t th;
     int np = 1, started = 0;
-    int64_t lo = single_int(c->db, "SELECT min(rowid) FROM board");
-    int64_t hi = single_int(c->db, "SELECT max(rowid) FROM board");
+    int64_t lo = rf_cache_single_int(c->db, "SELECT min(rowid) FROM board");
+    int64_t hi = rf_cache_single_int(c->db, "SELECT max(rowid) FROM board");
     if (count >= rf_cache_board_split_rows && lo >= 0 && hi > lo && sqlite3_get_autocommit(c->db) &&
-        (part[1].db = reader_open(c)) != NULL) {
+        (part[1].db = rf_cache_reader_open(c)) != NULL) {
         np = 2;
         part[0].snapshot = part[1].snapshot = 1;
         part[0].hi = part[1].lo = lo + (hi - lo) / 2;

@@ -23,8 +23,9 @@
  * memory (rf_cache_board_list, sorted) while Argon2id unlocks the key
  * (rf_ctx_open_overlap), and the parts take slices of it. With the keys in
  * the session keyring there is nothing to overlap: the table is made as the
- * rows are read (print_fused), the board's two halves of rowids at once on
- * two connections and threads (rf_cache_board_each2), each shown row's
+ * rows are read (print_fused), the board's pages (local_pages.c: one AEAD
+ * a page, not a row) or its rows in two halves at once on two connections
+ * and threads (rf_local_board_each2), each shown row's
  * cells kept with its last_seq and case id, each half sorted, and the two
  * merged into the listing's order as the lines are written. --json keeps
  * the read list (its rows are written in order, block by block, not kept).
@@ -648,8 +649,9 @@ static int order_add(struct lister *ls, const char *case_id, size_t id_len, int6
     return 0;
 }
 
+/* One board row, opened (row[0..n)). */
 static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
-                  const uint8_t *blob, size_t n)
+                  const uint8_t *row, size_t n)
 {
     struct lister *ls = ctx;
     struct rf_boardrow br;
@@ -659,9 +661,7 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
         return 0; /* not a row local.c wrote (the desk's board skips it too) */
     ls->total++;
     size_t at = ls->cells.len, shown = ls->shown;
-    rf_buf_reset(&ls->plain);
-    if (rf_local_board_open(ls->l, case_id, blob, n, &ls->plain) != 0 ||
-        rf_boardrow_parse(&br, ls->plain.data, ls->plain.len) != 0 || !strings_ok(&br))
+    if (rf_boardrow_parse(&br, row, n) != 0 || !strings_ok(&br))
         return 0; /* a damaged row is skipped */
     int general = 0;
     for (int f = 0; f < RF_BR_NFIELDS; f++)
@@ -685,6 +685,20 @@ static int on_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
         text_row(ls, case_id, id_len, &br, ls->merged, nm, int_of(&br.f[RF_BR_PENDING]) != 0);
     ls->shown++;
     return ls->rc ? ls->rc : order_add(ls, case_id, id_len, last_seq, at, shown);
+}
+
+/* One board row as stored (sealed): opened, then on_row. */
+static int on_sealed_row(struct lister *ls, const char *case_id, int64_t gen, int64_t last_seq,
+                         const uint8_t *blob, size_t n)
+{
+    if (!case_id || strlen(case_id) > RF_CASE_ID_LEN)
+        return 0; /* not a row local.c wrote */
+    rf_buf_reset(&ls->plain);
+    if (rf_local_board_open(ls->l, case_id, blob, n, &ls->plain) != 0) {
+        ls->total++; /* a damaged row is counted, and skipped */
+        return 0;
+    }
+    return on_row(ls, case_id, gen, last_seq, ls->plain.data, ls->plain.len);
 }
 
 /* The team's checklist items, each once, in order (keys are unique in the
@@ -978,7 +992,7 @@ static int part_row(struct lister *p, size_t i, size_t end)
         __builtin_prefetch(r[4].blob);
         __builtin_prefetch(r[4].blob + 64);
     }
-    return on_row(p, r->case_id, r->gen, r->last_seq, r->blob, r->n);
+    return on_sealed_row(p, r->case_id, r->gen, r->last_seq, r->blob, r->n);
 }
 
 /* One part's rows, in order: its slice (text), or its blocks, each
@@ -1059,7 +1073,7 @@ static int ahead_current(struct rf_cache *c, const struct rf_view_ahead *a)
 }
 
 /* A fused part's rows sorted into the listing's order, on its thread as
- * soon as its half is read (rf_cache_board_each2's done). */
+ * soon as its half is read (rf_local_board_each2's done). */
 static void order_sort(void *arg)
 {
     struct lister *p = arg;
@@ -1072,7 +1086,7 @@ static void order_sort(void *arg)
 
 /* The table without rows read ahead (the keys were in the session
  * keyring: no Argon2id to read them during): the rows opened and formatted
- * as they are read, the board's two halves at once (rf_cache_board_each2),
+ * as they are read, the board's two halves at once (rf_local_board_each2),
  * each shown row's cells kept with its place in the listing's order, the
  * halves' rows merged into that order as the table is written (no copy of
  * the board, no wait for it). RF_ERR_BUSY: the board was written between
@@ -1089,7 +1103,7 @@ static int print_fused(struct rf_ctx *x, struct lister *ls)
     }
     void *ctx[2] = {&parts[0], &parts[1]};
     if (rc == 0)
-        rc = rf_cache_board_each2(x->c, on_row, order_sort, ctx);
+        rc = rf_local_board_each2(x->l, on_row, order_sort, ctx);
     if (rc == RF_ERR_BUSY) {
         part_free(&parts[0]);
         part_free(&parts[1]);

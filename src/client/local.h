@@ -89,6 +89,23 @@ int rf_local_board_fill(struct rf_local *l, size_t *built);
  * "pending","need"} into out (appended); RF_ERR_DECRYPT if damaged. */
 int rf_local_board_open(const struct rf_local *l, const char *case_id, const uint8_t *p, size_t n,
                         struct rf_buf *out);
+/* The board pages (local_pages.c, docs/protocol.md 16): built again when
+ * the board rows newer than them pass a share of the board (force: in any
+ * case), in a transaction of their own; *built (may be NULL): 1 if built.
+ * Boards under rf_local_pages_min_rows rows have none (tests set it). */
+extern size_t rf_local_pages_min_rows;
+int rf_local_board_pages_refresh(struct rf_local *l, int force, int *built);
+/* Every board row, opened, handed to fn as it is read, in no particular
+ * order, on two threads (rf_cache_board_each2's contract: fn(ctx[i], ...),
+ * done(ctx[i]) after a half, the row's bytes lasting until fn returns;
+ * a damaged row skipped): from the pages and the rows newer than them, or
+ * from the rows alone when there are no pages. RF_ERR_BUSY: the board was
+ * written meanwhile, or a page did not open; what fn saw is not the board
+ * (the caller reads it as one list, rf_cache_board_list). */
+typedef int (*rf_local_board_fn)(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
+                                 const uint8_t *row, size_t n);
+int rf_local_board_each2(struct rf_local *l, rf_local_board_fn fn, void (*done)(void *ctx),
+                         void *const ctx[2]);
 /* Rebuilds one case's summary (e.g. after an event was queued). */
 int rf_local_refresh(struct rf_local *l, const char *case_id);
 

@@ -607,6 +607,8 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         return rc;
     if (n == 0) { /* the mark may still move up (objects another process digested) */
         rc = rf_cache_digested_advance(l->c, NULL);
+        if (rc == 0) /* pages for a home from before them (cache version 8) */
+            rc = rf_local_board_pages_refresh(l, 0, NULL);
         goto out;
     }
     size_t nkeys = 0; /* CASEKEY objects first: the events after them use their keys */
@@ -670,6 +672,9 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     else
         rf_cache_rollback(l->c);
     rf_out_phase("commit");
+    if (rc == 0) /* the listing's pages, if the board has moved far from them */
+        rc = rf_local_board_pages_refresh(l, 0, NULL);
+    rf_out_phase("board pages");
 out:
     l->use_set = 0; /* one update only */
     free(dirty);

@@ -341,7 +341,7 @@ static void version_3_home_gets_full_board_rows(void **state)
     sqlite3_close(db);
 
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 7);
+    assert_int_equal(user_version(path), 8);
     int64_t fill = 0;
     assert_int_equal(rf_cache_meta_get(t.c, "board_fill", &fill), 0);
     assert_int_equal(fill, 1);
@@ -365,7 +365,7 @@ static void version_3_home_gets_full_board_rows(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 7);
+    assert_int_equal(user_version(path), 8);
     assert_int_equal(mark(t.c), 0);
     home_free(&t);
 }
@@ -408,7 +408,7 @@ static void version_4_home_gets_packed_board_rows(void **state)
     sqlite3_close(db);
 
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 7);
+    assert_int_equal(user_version(path), 8);
     int64_t fill = 0;
     assert_int_equal(rf_cache_meta_get(t.c, "board_fill", &fill), 0);
     assert_int_equal(fill, 1);
@@ -427,7 +427,7 @@ static void version_4_home_gets_packed_board_rows(void **state)
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 7);
+    assert_int_equal(user_version(path), 8);
     assert_int_equal(rf_cache_meta_get(t.c, "board_fill", &fill), 0);
     assert_int_equal(fill, 1);
     home_free(&t);
@@ -732,7 +732,7 @@ static void version_4_home_reads_case_keys(void **state)
     sqlite3_close(db);
 
     assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
-    assert_int_equal(user_version(path), 7);
+    assert_int_equal(user_version(path), 8);
     assert_int_equal(mark(t.c), 2); /* below the first object to digest again */
     assert_int_equal(undigested(t.c, INT64_MIN), BIT(3) | BIT(4));
     assert_int_equal(rf_local_new(&l, t.c, t.anna), 0);
