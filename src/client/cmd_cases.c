@@ -1049,19 +1049,6 @@ static size_t parts_for(size_t n)
     return np ? np : 1;
 }
 
-int rf_view_cases_read_ahead(struct rf_cache *c, void *arg)
-{
-    struct rf_view_ahead *a = arg;
-    int64_t fill = 0;
-    memset(a, 0, sizeof(*a));
-    int rc = rf_cache_meta_get(c, "board_fill", &fill);
-    if (rc == 0 && fill) /* the rows are built again first (rf_local_new) */
-        return RF_ERR_CANCELLED;
-    if (rc == 0)
-        rc = rf_cache_meta_get(c, "board_gen", &a->gen);
-    return rc == 0 ? rf_cache_board_list(c, &a->list) : rc;
-}
-
 /* Whether rows read ahead are the table's still: no row written since (the
  * generation), none deleted (the count). */
 static int ahead_current(struct rf_cache *c, const struct rf_view_ahead *a)

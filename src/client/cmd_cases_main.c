@@ -8,6 +8,21 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+
+/* rf_ctx_open_overlap's reader: the board rows, while Argon2id runs. */
+int rf_view_cases_read_ahead(struct rf_cache *c, void *arg)
+{
+    struct rf_view_ahead *a = arg;
+    int64_t fill = 0;
+    memset(a, 0, sizeof(*a));
+    int rc = rf_cache_meta_get(c, "board_fill", &fill);
+    if (rc == 0 && fill) /* the rows are built again first (rf_local_new) */
+        return RF_ERR_CANCELLED;
+    if (rc == 0)
+        rc = rf_cache_meta_get(c, "board_gen", &a->gen);
+    return rc == 0 ? rf_cache_board_list(c, &a->list) : rc;
+}
 
 static void usage_cases(FILE *f)
 {

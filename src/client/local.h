@@ -94,6 +94,9 @@ int rf_local_board_open(const struct rf_local *l, const char *case_id, const uin
  * case), in a transaction of their own; *built (may be NULL): 1 if built.
  * Boards under rf_local_pages_min_rows rows have none (tests set it). */
 extern size_t rf_local_pages_min_rows;
+/* A page is closed once its plaintext reaches this many bytes (64 KiB;
+ * tests set it lower). */
+extern size_t rf_local_page_bytes;
 int rf_local_board_pages_refresh(struct rf_local *l, int force, int *built);
 /* Every board row, opened, handed to fn as it is read, in no particular
  * order, on two threads (rf_cache_board_each2's contract: fn(ctx[i], ...),

@@ -1,7 +1,7 @@
 /*
  * local_pages.c - the board pages (docs/protocol.md 16): every board row of
  * the local case database up to one generation, copied into pages of about
- * PAGE_BYTES sealed as one object each, so that `refuge cases` opens one
+ * rf_local_page_bytes sealed as one object each, so that `refuge cases` opens one
  * XChaCha20-Poly1305 per page, not one per row (that was 40 % of its CPU at
  * 100,000 cases: docs/performance.md).
  *
@@ -28,7 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE_BYTES (64 * 1024) /* a page is closed once its plaintext reaches this */
+size_t rf_local_page_bytes = 64 * 1024;
+#define PAGE_BYTES rf_local_page_bytes
 #define SEAL_OVER (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
                    crypto_aead_xchacha20poly1305_ietf_ABYTES)
 

@@ -636,6 +636,187 @@ static void listing_from_board_rows_is_the_summaries(void **state)
     home_free(&t);
 }
 
+/* ---------------------------------------------------- the board pages */
+
+/* Every row rf_local_board_each2 hands out, as "id last_seq gen hex(row)"
+ * lines sorted; and the same from the board table itself. */
+struct seen_rows {
+    char lines[64][1024];
+    size_t n, done;
+};
+
+static void put_line(char *out, const char *id, int64_t last_seq, const uint8_t *row, size_t n)
+{
+    int k = snprintf(out, 1024, "%s %lld ", id, (long long)last_seq);
+    for (size_t i = 0; i < n && k + 3 < 1024; i++)
+        k += snprintf(out + k, 1024 - (size_t)k, "%02x", row[i]);
+}
+
+static int seen_row(void *ctx, const char *case_id, int64_t gen, int64_t last_seq,
+                    const uint8_t *row, size_t n)
+{
+    struct seen_rows *s = ctx;
+    (void)gen;
+    assert_true(s->n < 64);
+    put_line(s->lines[s->n++], case_id, last_seq, row, n);
+    return 0;
+}
+
+static void seen_done(void *ctx)
+{
+    ((struct seen_rows *)ctx)->done++;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The rows read the way the listing reads them are the board's. */
+static int rows_are_the_board(struct rf_local *l, struct rf_cache *c, size_t want)
+{
+    static struct seen_rows a[2], b;
+    struct rf_cache_board_list list;
+    struct rf_buf plain;
+    memset(a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    void *ctx[2] = {&a[0], &a[1]};
+    int rc = rf_local_board_each2(l, seen_row, seen_done, ctx);
+    if (rc != 0)
+        return rc;
+    assert_true(a[0].done == 1 && a[1].done <= 1);
+    for (size_t i = 0; i < a[1].n; i++)
+        memcpy(a[0].lines[a[0].n++], a[1].lines[i], 1024);
+    rf_buf_init_secure(&plain, 1 << 20);
+    assert_int_equal(rf_cache_board_list(c, &list), 0);
+    for (size_t i = 0; i < list.n; i++) {
+        rf_buf_reset(&plain);
+        assert_int_equal(
+            rf_local_board_open(l, list.rows[i].case_id, list.rows[i].blob, list.rows[i].n, &plain),
+            0);
+        put_line(b.lines[b.n++], list.rows[i].case_id, list.rows[i].last_seq, plain.data, plain.len);
+    }
+    rf_cache_board_list_free(&list);
+    rf_buf_free(&plain);
+    assert_int_equal(a[0].n, want);
+    assert_int_equal(b.n, want);
+    qsort(a[0].lines, a[0].n, 1024, line_cmp);
+    qsort(b.lines, b.n, 1024, line_cmp);
+    for (size_t i = 0; i < want; i++)
+        assert_string_equal(a[0].lines[i], b.lines[i]);
+    return 0;
+}
+
+static void db_exec(struct home *t, const char *sql)
+{
+    char path[PATH_MAX + 16];
+    sqlite3 *db;
+    snprintf(path, sizeof(path), "%s/cache.db", t->h.dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The board pages (local_pages.c): built after an update once the board is
+ * large enough, read with the rows newer than them (a newer row stands in
+ * for its case's entry), dropped when a row is deleted; a page damaged,
+ * missing or of another generation makes the read RF_ERR_BUSY (the listing
+ * then reads the rows: the same bytes printed). */
+static void board_pages(void **state)
+{
+    (void)state;
+    struct home t;
+    struct rf_local *l;
+    struct rf_cache_pages_info info;
+    char id[16];
+    home_new(&t, "pages");
+    for (int i = 0; i < 30; i++) {
+        snprintf(id, sizeof(id), "p%04dq2222", i);
+        intake(&t, 1 + i, id, i % 2 ? "visa" : "asylum", "high", 1);
+    }
+    ev(&t, 31, "p0003q2222", 1, 1, "tag", "urgent");
+    assert_int_equal(rf_cache_set_last_seq(t.c, 31), 0);
+    rf_local_pages_min_rows = 16; /* 30 rows: pages; 2 newer rows stay newer */
+    rf_local_page_bytes = 1024;   /* several pages, on both halves */
+    assert_int_equal(rf_local_new(&l, t.c, t.anna), 0);
+    assert_int_equal(rf_local_update(l, NULL), 0);
+    assert_int_equal(rf_cache_board_pages_info(t.c, &info), 0);
+    assert_true(info.gen > 0 && info.npages >= 4 && info.count == 30 && info.delta == 0);
+    assert_int_equal(rows_are_the_board(l, t.c, 30), 0);
+    struct rf_ctx x;
+    memset(&x, 0, sizeof(x));
+    x.k = t.anna;
+    x.c = t.c;
+    x.l = l;
+    struct rf_view_filter all = {0};
+    char *from_pages = printed(&x, &all, 0);
+    assert_non_null(strstr(from_pages, "p0003q2222"));
+
+    /* a row written after the pages: read from the board, once */
+    ev(&t, 32, "p0007q2222", 1, 1, "stage", "planning");
+    assert_int_equal(rf_cache_set_last_seq(t.c, 32), 0);
+    assert_int_equal(rf_local_update(l, NULL), 0);
+    int64_t gen = info.gen;
+    assert_int_equal(rf_cache_board_pages_info(t.c, &info), 0);
+    assert_true(info.gen == gen && info.delta == 1);
+    assert_int_equal(rows_are_the_board(l, t.c, 30), 0);
+    char *with_newer = printed(&x, &all, 0);
+    assert_non_null(strstr(with_newer, "planning"));
+    /* the same bytes as from the rows alone (no pages) */
+    db_exec(&t, "DELETE FROM meta WHERE key = 'board_pages_gen'");
+    assert_int_equal(rf_cache_board_pages_info(t.c, &info), 0);
+    assert_int_equal(info.gen, 0);
+    rf_local_pages_min_rows = 1000; /* the listing's update does not build them again */
+    char *from_rows = printed(&x, &all, 0);
+    assert_string_equal(with_newer, from_rows);
+    rf_local_pages_min_rows = 16;
+    int built = 0;
+    assert_int_equal(rf_local_board_pages_refresh(l, 1, &built), 0);
+    assert_int_equal(built, 1);
+    assert_int_equal(rf_cache_board_pages_info(t.c, &info), 0);
+    assert_true(info.gen > gen && info.delta == 0);
+
+    /* damaged, missing, of another generation: RF_ERR_BUSY, the listing the same */
+    db_exec(&t, "UPDATE board_pages SET blob = substr(blob, 1, 30) || x'00' || substr(blob, 32)"
+                " WHERE page = 1");
+    assert_int_equal(rows_are_the_board(l, t.c, 30), RF_ERR_BUSY);
+    char *damaged = printed(&x, &all, 0);
+    assert_string_equal(damaged, from_rows);
+    assert_int_equal(rf_local_board_pages_refresh(l, 1, NULL), 0);
+    assert_int_equal(rows_are_the_board(l, t.c, 30), 0);
+    db_exec(&t, "DELETE FROM board_pages WHERE page = (SELECT max(page) FROM board_pages)");
+    assert_int_equal(rows_are_the_board(l, t.c, 30), RF_ERR_BUSY);
+    assert_int_equal(rf_local_board_pages_refresh(l, 1, NULL), 0);
+    db_exec(&t, "UPDATE meta SET value = value + 1 WHERE key = 'board_pages_gen'");
+    assert_int_equal(rows_are_the_board(l, t.c, 30), RF_ERR_BUSY);
+    assert_int_equal(rf_local_board_pages_refresh(l, 1, NULL), 0);
+
+    /* a row deleted: every page dropped (the trigger), the rows read */
+    db_exec(&t, "DELETE FROM summaries WHERE case_id = 'p0011q2222'");
+    assert_int_equal(rf_cache_board_pages_info(t.c, &info), 0);
+    assert_true(info.gen == 0 && info.npages == 0 && info.count == 29);
+    assert_int_equal(rows_are_the_board(l, t.c, 29), 0);
+    char *deleted = printed(&x, &all, 0); /* its update builds them again */
+    assert_null(strstr(deleted, "p0011q2222"));
+    assert_int_equal(rf_cache_board_pages_info(t.c, &info), 0);
+    assert_true(info.gen > 0 && info.count == 29);
+    char *deleted2 = printed(&x, &all, 0);
+    assert_string_equal(deleted, deleted2);
+    assert_int_equal(rows_are_the_board(l, t.c, 29), 0);
+    free(from_pages);
+    free(with_newer);
+    free(from_rows);
+    free(damaged);
+    free(deleted);
+    free(deleted2);
+    rf_local_pages_min_rows = 2048;
+    rf_local_page_bytes = 64 * 1024;
+    rf_view_forget();
+    rf_local_free(l);
+    home_free(&t);
+}
+
 struct keyrows {
     struct rf_ccasekey k[8];
     size_t n;
@@ -932,6 +1113,7 @@ int main(void)
         cmocka_unit_test(version_4_home_reads_case_keys),
         cmocka_unit_test(casekeys_table),
         cmocka_unit_test(listing_from_board_rows_is_the_summaries),
+        cmocka_unit_test(board_pages),
         cmocka_unit_test(objects_pack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

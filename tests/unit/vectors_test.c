@@ -624,6 +624,12 @@ static void audit_v2_vector(void **state)
     "1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f05416c6963650963"   \
     "6865636b6c6973745b2270617373706f7274222c227469636b6574225d"
 
+/* docs/protocol.md 16.1: a page of board rows (written by
+ * tests/unit/boardpage_test.c) */
+#define V_BOARD_PAGE                                                                               \
+    "01000000020a616161616132323232320000000000000000030000000000000011000000030102030a6262626262"   \
+    "3333333333000000000000000005ffffffffffffffff0000000178"
+
 static void document_carries_board_row(void **state)
 {
     (void)state;
@@ -632,6 +638,8 @@ static void document_carries_board_row(void **state)
         fail_msg("docs/protocol.md lacks the board row vector (14.1)");
     if (strstr(doc, V_EVENT_ROW) == NULL)
         fail_msg("docs/protocol.md lacks the event digest row vector (15.1)");
+    if (strstr(doc, V_BOARD_PAGE) == NULL)
+        fail_msg("docs/protocol.md lacks the board page vector (16.1)");
     free(doc);
 }
 
