@@ -128,6 +128,17 @@ int rf_cache_bulk_objects(struct rf_cache *c, int on);
  * the database), and built again, sorted, on 0, before anything reads by
  * case. Transactional: a rollback brings the index back. */
 int rf_cache_bulk_digests(struct rf_cache *c, int on, int *dropped);
+/* Outside a transaction, when no digest row exists yet (a cold digest,
+ * on 1): the database leaves WAL for a rollback journal (TRUNCATE) until
+ * on 0 (*switched says whether it did). A cold digest writes some 450 MB
+ * into pages that did not exist: in WAL they were written twice (the WAL,
+ * then its checkpoint's copy, 3 s of the client's CPU at 100,000 cases,
+ * most of it serial at the commit); a rollback journal holds only pages
+ * that existed before, so they are written once. Left as WAL when another
+ * connection has the database open (the switch needs it alone); a process
+ * that dies in between leaves a hot journal SQLite rolls back, and the
+ * next open sets WAL again (cache.c's schema). */
+int rf_cache_bulk_journal(struct rf_cache *c, int on, int *switched);
 /* The largest object's seq (0: none). */
 int rf_cache_objects_max(struct rf_cache *c, int64_t *max);
 /* How many objects of kind have lo < seq <= hi (the checkpoint chain's

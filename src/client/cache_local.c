@@ -161,6 +161,38 @@ int rf_cache_bulk_digests(struct rf_cache *c, int on, int *dropped)
     return rc;
 }
 
+static int journal_mode(struct rf_cache *c, const char *sql, const char *want)
+{
+    sqlite3_stmt *st;
+    if (rf_cache_prepare(c, sql, &st) != 0)
+        return 0;
+    int ok = sqlite3_step(st) == SQLITE_ROW &&
+             strcmp((const char *)sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)
+                                                              : "",
+                    want) == 0;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+int rf_cache_bulk_journal(struct rf_cache *c, int on, int *switched)
+{
+    if (!on) {
+        int back = !*switched || journal_mode(c, "PRAGMA journal_mode=WAL", "wal");
+        *switched = 0;
+        return back ? 0 : RF_ERR_DB;
+    }
+    *switched = 0;
+    sqlite3_stmt *st;
+    if (!sqlite3_get_autocommit(c->db) ||
+        rf_cache_prepare(c, "SELECT EXISTS (SELECT 1 FROM digests)", &st) != 0)
+        return 0;
+    int s = sqlite3_step(st), any = s != SQLITE_ROW || sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (!any)
+        *switched = journal_mode(c, "PRAGMA journal_mode=TRUNCATE", "truncate");
+    return 0;
+}
+
 int rf_cache_digested_advance_to(struct rf_cache *c, int64_t upto)
 {
     return advance(c,

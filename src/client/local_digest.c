@@ -620,8 +620,11 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         goto out;
     unsigned unv = 0;
     rf_out_phase("grants, list the objects to digest");
-    int bulk = 0; /* the digests' case index dropped (rf_cache_bulk_digests) */
-    rc = rf_cache_begin(l->c);
+    int bulk = 0;    /* the digests' case index dropped (rf_cache_bulk_digests) */
+    int journal = 0; /* a rollback journal for a cold digest (rf_cache_bulk_journal) */
+    rc = rf_cache_bulk_journal(l->c, 1, &journal);
+    if (rc == 0)
+        rc = rf_cache_begin(l->c);
     int threads = rf_local_digest_threads ? rf_local_digest_threads : digest_cpus();
     if (rc == 0)
         rc = rf_cache_bulk_digests(l->c, 1, &bulk);
@@ -671,6 +674,8 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
         rc = rf_cache_commit(l->c);
     else
         rf_cache_rollback(l->c);
+    int back = rf_cache_bulk_journal(l->c, 0, &journal);
+    rc = rc ? rc : back;
     rf_out_phase("commit");
     if (rc == 0) /* the listing's pages, if the board has moved far from them */
         rc = rf_local_board_pages_refresh(l, 0, NULL);
