@@ -184,6 +184,66 @@ static void cold_sync_case_indexes(void **state)
     home_free(&t);
 }
 
+/* The database file's write version (header byte 18): 2 in WAL, 1 with a
+ * rollback journal. */
+static int file_mode(struct home *t)
+{
+    char path[PATH_MAX + 16];
+    uint8_t head[20];
+    snprintf(path, sizeof(path), "%s/cache.db", t->h.dir);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, head, sizeof(head), 0), (ssize_t)sizeof(head));
+    close(fd);
+    return head[18];
+}
+
+/* A cold digest leaves WAL for a rollback journal and comes back
+ * (rf_cache_bulk_journal); not with a digest row there, nor while another
+ * connection has the database open; a process cut off in between gets WAL
+ * back at the next open. */
+static void cold_digest_journal(void **state)
+{
+    (void)state;
+    struct home t;
+    int sw = 9;
+    home_new(&t, "journal");
+    assert_int_equal(file_mode(&t), 2);
+    assert_int_equal(rf_cache_bulk_journal(t.c, 1, &sw), 0);
+    assert_int_equal(sw, 1);
+    assert_int_equal(file_mode(&t), 1);
+    assert_int_equal(rf_cache_begin(t.c), 0);
+    assert_int_equal(rf_cache_digest_put(t.c, 1, "abcde23456", 0, NULL, 0), 0);
+    assert_int_equal(rf_cache_commit(t.c), 0);
+    assert_int_equal(rf_cache_bulk_journal(t.c, 0, &sw), 0);
+    assert_int_equal(sw, 0);
+    assert_int_equal(file_mode(&t), 2);
+    /* a digest row there: kept in WAL */
+    assert_int_equal(rf_cache_bulk_journal(t.c, 1, &sw), 0);
+    assert_int_equal(sw, 0);
+    assert_int_equal(file_mode(&t), 2);
+    home_free(&t);
+
+    home_new(&t, "journal2");
+    char path[PATH_MAX + 16];
+    sqlite3 *other;
+    snprintf(path, sizeof(path), "%s/cache.db", t.h.dir);
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "SELECT count(*) FROM meta", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(rf_cache_bulk_journal(t.c, 1, &sw), 0);
+    assert_int_equal(sw, 0); /* not alone: WAL stays */
+    assert_int_equal(file_mode(&t), 2);
+    sqlite3_close(other);
+    /* cut off between the two: WAL again at the next open */
+    assert_int_equal(rf_cache_bulk_journal(t.c, 1, &sw), 0);
+    assert_int_equal(sw, 1);
+    rf_cache_close(t.c);
+    assert_int_equal(file_mode(&t), 1);
+    assert_int_equal(rf_cache_open(&t.c, &t.h), 0);
+    assert_int_equal(file_mode(&t), 2);
+    home_free(&t);
+}
+
 static void digested_mark(void **state)
 {
     (void)state;
@@ -1108,6 +1168,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digested_mark),
         cmocka_unit_test(cold_sync_case_indexes),
+        cmocka_unit_test(cold_digest_journal),
         cmocka_unit_test(version_3_home_gets_full_board_rows),
         cmocka_unit_test(version_4_home_gets_packed_board_rows),
         cmocka_unit_test(version_4_home_reads_case_keys),
