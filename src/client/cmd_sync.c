@@ -17,6 +17,7 @@
 #include "client/evseal.h"
 #include "client/local.h"
 #include "client/out.h"
+#include "client/prekeys.h"
 #include "client/trust.h"
 #include "lib/casekey.h"
 #include "lib/crew.h"
@@ -662,6 +663,7 @@ struct page_writer {
     unsigned pages; /* pages in it */
     struct timespec since;
     int flush; /* commit this page's transaction at its end */
+    struct rf_prekeys *prekeys; /* each stored envelope offered (prekeys.h) */
 };
 
 #define TX_PAGES 64
@@ -709,10 +711,12 @@ static void store_page(struct page_writer *w)
                 rf_cmd_errc("cannot store an object", rc);
             break;
         }
-        if (sl->o.size <= RF_CACHE_INLINE_MAX)
+        if (sl->o.size <= RF_CACHE_INLINE_MAX) {
             rc = rf_cache_object_put(x->c, &sl->o, sl->b.data ? sl->b.data : (const uint8_t *)"",
                                      sl->b.len);
-        else
+            if (rc == 0 && sl->b.len > 0)
+                rf_prekeys_offer(w->prekeys, sl->o.seq, sl->b.data, sl->b.len);
+        } else
             rc = rf_cache_object_put(x->c, &sl->o, NULL, 0);
         if (rc != 0) {
             rf_cmd_errc("cannot store an object", rc);
@@ -879,6 +883,9 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
     int64_t have = 0; /* an empty cache: a cold sync stores without the case index */
     if (rf_cache_objects_max(x->c, &have) == 0 && have == 0 && last == 0)
         bulk = rf_cache_bulk_objects(x->c, 1) == 0;
+    /* envelopes' keys opened while the download leaves a core idle (none:
+     * the digest opens them all) */
+    (void)rf_prekeys_start(&w.prekeys, x->k);
     for (;;) {
         struct rf_net *ln = x->n;
         rc = list_page(x, &pf, last, &page, &ln);
@@ -1000,8 +1007,10 @@ int rf_sync_run(struct rf_ctx *x, int quiet, int flags, struct rf_roster **out)
         rc = rf_local_reload(x->l);
     if (rc == 0) /* the checkpoint verified against the rosters just reloaded */
         rf_sync_ckpt_before(x, ro, w.total);
+    rf_local_use_prekeys(x->l, w.prekeys); /* stopped when the digest starts */
     if (rc == 0)
         rc = rf_local_update(x->l, &unverified);
+    rf_local_use_prekeys(x->l, NULL);
     if (rc == 0)
         rf_sync_ckpt_after(x, quiet);
     if (rc != 0) {
@@ -1032,6 +1041,7 @@ out:
     if (bulk)
         rf_cache_bulk_objects(x->c, 0);
     pool_close(&pool);
+    rf_prekeys_free(w.prekeys); /* the keys wiped */
     json_decref(page);
     if (rc == 0 && out)
         *out = ro;

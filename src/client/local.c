@@ -464,6 +464,11 @@ static int fill_one(void *ctx, const char *case_id, int64_t last_seq, const uint
     return rc;
 }
 
+void rf_local_use_prekeys(struct rf_local *l, struct rf_prekeys *p)
+{
+    l->prekeys = p;
+}
+
 int rf_local_board_open(const struct rf_local *l, const char *case_id, const uint8_t *p, size_t n,
                         struct rf_buf *out)
 {

@@ -89,6 +89,11 @@ int rf_local_board_fill(struct rf_local *l, size_t *built);
  * "pending","need"} into out (appended); RF_ERR_DECRYPT if damaged. */
 int rf_local_board_open(const struct rf_local *l, const char *case_id, const uint8_t *p, size_t n,
                         struct rf_buf *out);
+/* The next update's digest opens envelopes with the keys p opened ahead
+ * (prekeys.h; stopped when the digest starts), the others as always; NULL
+ * for none. The caller keeps p until the update returns. */
+struct rf_prekeys;
+void rf_local_use_prekeys(struct rf_local *l, struct rf_prekeys *p);
 /* The board pages (local_pages.c, docs/protocol.md 16): built again when
  * the board rows newer than them pass a share of the board (force: in any
  * case), in a transaction of their own; *built (may be NULL): 1 if built.

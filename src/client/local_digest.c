@@ -13,6 +13,7 @@
  * "error"}, {"k":"casekey",..} (local_casekey.c), {"k":"other"}.
  */
 #include "client/local_rows.h"
+#include "client/prekeys.h"
 #include "client/cmd.h"
 #include "client/lckpt.h"
 #include "client/out.h"
@@ -292,17 +293,26 @@ static void digest_work(struct rf_local *l, struct dslot *sl, struct rf_buf *pla
                  : rf_local_ev2_open(l, o->case_id, &sl->ks, keys, sl->ct.data, sl->ct.len, plain);
         kind = RF_KIND_EVENT;
     } else if (sl->pre == PRE_OPEN) {
-        struct rf_open *op = NULL;
-        rc = sl->use_grant
-                 ? rf_open_new_grant(&op, sl->grant, l->k->box_pk, l->k->box_sk, to_buf, plain)
-                 : rf_open_new(&op, l->k->box_pk, l->k->box_sk, to_buf, plain);
-        if (rc == 0 && sl->ct.len > 0)
-            rc = rf_open_write(op, sl->ct.data, sl->ct.len);
-        if (rc == 0)
-            rc = rf_open_finish(op);
-        if (rc == 0)
-            kind = rf_open_kind(op);
-        rf_open_free(op);
+        /* with the key opened ahead (prekeys.h) if there is one; if it
+         * does not open, as always */
+        const uint8_t *key = sl->use_grant ? NULL : rf_prekeys_find(l->prekeys, o->seq);
+        for (int pass = key ? 0 : 1; pass < 2; pass++) {
+            struct rf_open *op = NULL;
+            rf_buf_reset(plain);
+            rc = pass == 0 ? rf_open_new_key(&op, key, to_buf, plain)
+                 : sl->use_grant
+                     ? rf_open_new_grant(&op, sl->grant, l->k->box_pk, l->k->box_sk, to_buf, plain)
+                     : rf_open_new(&op, l->k->box_pk, l->k->box_sk, to_buf, plain);
+            if (rc == 0 && sl->ct.len > 0)
+                rc = rf_open_write(op, sl->ct.data, sl->ct.len);
+            if (rc == 0)
+                rc = rf_open_finish(op);
+            if (rc == 0)
+                kind = rf_open_kind(op);
+            rf_open_free(op);
+            if (rc == 0)
+                break;
+        }
     }
     if (rc == RF_ERR_NOT_RECIPIENT) {
         sl->notrecip = 1;
@@ -622,6 +632,7 @@ int rf_local_update_after(struct rf_local *l, int64_t after, unsigned *unverifie
     rf_out_phase("grants, list the objects to digest");
     int bulk = 0;    /* the digests' case index dropped (rf_cache_bulk_digests) */
     int journal = 0; /* a rollback journal for a cold digest (rf_cache_bulk_journal) */
+    rf_prekeys_stop(l->prekeys); /* the cores are the digest's now */
     rc = rf_cache_bulk_journal(l->c, 1, &journal);
     if (rc == 0)
         rc = rf_cache_begin(l->c);

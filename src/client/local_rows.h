@@ -36,6 +36,7 @@ struct rf_local {
     struct rf_local_ckpt_result res;
     struct rf_ckmemo *ckmemo; /* the case keys in memory, during a large pass */
     int64_t first_left;       /* the pass's first object left without a digest */
+    struct rf_prekeys *prekeys; /* envelopes' keys opened ahead (prekeys.h), or NULL */
 };
 
 /* A row sealed as JSON (compact) with l's row key, ad its name. */

@@ -199,6 +199,15 @@ int rf_grant_make(uint8_t grant[RF_GRANT_BYTES], const uint8_t key[32],
 int rf_open_new_grant(struct rf_open **out, const uint8_t grant[RF_GRANT_BYTES],
                       const uint8_t pk[32], const uint8_t sk[32], rf_sink_fn sink, void *ctx);
 
+/* Like rf_open_new, but with the content key already opened from this
+ * recipient's stanza (rf_envelope_content_key, say on another thread ahead
+ * of time): no stanza is opened; the key is checked against the header's
+ * commitment (version 2) before anything is decrypted, and the header is
+ * authenticated as the first chunk's associated data, as always. A key the
+ * header does not commit to (or, version 1, that does not decrypt the first
+ * chunk) gives RF_ERR_DECRYPT from rf_open_write / rf_open_finish. */
+int rf_open_new_key(struct rf_open **out, const uint8_t key[32], rf_sink_fn sink, void *ctx);
+
 /* Frees the calling thread's kept seal and open state objects (each
  * thread keeps one of each, wiped, between uses: see envelope.c). A thread
  * that seals or opens and then exits calls it last, or its guarded, locked

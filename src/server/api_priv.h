@@ -113,6 +113,10 @@ int rf_api_json_body(struct rf_req *r, const uint8_t *p, size_t n);
 struct api_state *rf_api_ready(struct rf_req *r);
 /* Raises the JSON body limit of an authenticated request (from on_headers). */
 int rf_api_body_cap(struct api_state *s, size_t max);
+/* The body of GET /api/v1/objects: {"objects":[{"seq","case","kind","size",
+ * "day","roster"},...],"more":bool}, the bytes jansson's compact dump of
+ * the same values gives (api_team_test.c checks), appended to b. */
+int rf_api_objects_json(struct rf_buf *b, const struct rf_object *objs, size_t n, int more);
 /* Parses a decimal in [min, max]; absent -> def. */
 int rf_api_parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64_t *out);
 /* The latest roster, parsed (*out malloc'ed; free it), or RF_ERR_NOT_FOUND. */

@@ -395,21 +395,23 @@ int rf_req_redirect(struct rf_req *r, const char *location)
     return rc;
 }
 
+static int dump_to_buf(const char *p, size_t n, void *ctx)
+{
+    return rf_buf_put(ctx, p, n) == 0 ? 0 : -1;
+}
+
 int rf_req_respond_json(struct rf_req *r, unsigned status, json_t *j)
 {
     if (j == NULL)
         return RF_ERR_NOMEM;
-    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
-    struct rf_buf b;
-    rf_buf_init(&b, n + 1);
-    int rc = n > 0 ? rf_buf_reserve(&b, n) : RF_ERR_NOMEM;
-    if (rc == 0 && json_dumpb(j, (char *)b.data, n, JSON_COMPACT) != n)
-        rc = RF_ERR_NOMEM;
+    struct rf_buf b; /* dumped once, into a buffer that grows */
+    rf_buf_init(&b, (size_t)1 << 30);
+    int rc = json_dump_callback(j, dump_to_buf, &b, JSON_COMPACT) == 0 && b.len > 0
+                 ? 0
+                 : RF_ERR_NOMEM;
     json_decref(j);
-    if (rc == 0) {
-        b.len = n;
+    if (rc == 0)
         rc = rf_req_respond_buf(r, status, "application/json", &b);
-    }
     rf_buf_free(&b);
     return rc;
 }

@@ -807,6 +807,46 @@ static void content_key_needs_only_the_header(void **state)
     rf_buf_free(&ct);
 }
 
+/* rf_open_new_key: the content key opened ahead opens the object as its
+ * stanza does; a key the header does not commit to opens nothing. */
+static void opens_with_key_opened_ahead(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {0, 17, 70000};
+    uint8_t *key = sodium_malloc(32);
+    assert_non_null(key);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint8_t *msg = malloc(sizes[i] + 1);
+        randombytes_buf(msg, sizes[i]);
+        struct rf_buf ct, out;
+        seal(&ct, RF_KIND_MESSAGE, 2, msg, sizes[i]);
+        assert_int_equal(rf_envelope_content_key(key, ct.data, ct.len, pks[1], sks[1]), 0);
+        for (int wrong = 0; wrong < 2; wrong++) {
+            struct rf_open *o = NULL;
+            key[0] ^= (uint8_t)wrong;
+            rf_buf_init_secure(&out, SIZE_MAX / 2);
+            assert_int_equal(rf_open_new_key(&o, key, buf_sink, &out), 0);
+            int rc = rf_open_write(o, ct.data, ct.len);
+            if (rc == 0)
+                rc = rf_open_finish(o);
+            assert_int_equal(rc, wrong ? RF_ERR_DECRYPT : 0);
+            if (!wrong) {
+                assert_int_equal(rf_open_kind(o), RF_KIND_MESSAGE);
+                assert_int_equal(out.len, sizes[i]);
+                assert_true(sizes[i] == 0 || memcmp(out.data, msg, sizes[i]) == 0);
+            } else {
+                assert_int_equal(out.len, 0); /* nothing decrypted under it */
+            }
+            key[0] ^= (uint8_t)wrong;
+            rf_open_free(o);
+            rf_buf_free(&out);
+        }
+        rf_buf_free(&ct);
+        free(msg);
+    }
+    sodium_free(key);
+}
+
 static void grant_bound_to_recipient(void **state)
 {
     (void)state;
@@ -1113,6 +1153,7 @@ int main(void)
         cmocka_unit_test(filemeta_safe_names),
         cmocka_unit_test(grant_opens_for_later_member),
         cmocka_unit_test(content_key_needs_only_the_header),
+        cmocka_unit_test(opens_with_key_opened_ahead),
         cmocka_unit_test(grant_bound_to_recipient),
         cmocka_unit_test(grant_bound_to_object),
         cmocka_unit_test(grant_tampering_refused),
