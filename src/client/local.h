@@ -169,7 +169,9 @@ json_t *rf_local_casekey_digest(const struct rf_local *l, const struct rf_cobj *
 /* The digest's first half for an event version 2 (on the thread that owns
  * the database): the sealed rows of the keys named by ct's key id, each as
  * u32 length || row || bytes, appended to out; none, and a key with that id
- * held for another case: *moved (the event was moved from there). */
+ * held for another case: *moved (the event was moved from there). With the
+ * keys in memory and opened (rf_ckmemo), out is only the mark u32
+ * 0xffffffff (no row is that long): rf_local_ev2_open takes them there. */
 /* A pass over many events version 2 keeps the case keys table in memory
  * (local_casekey.c): loaded by digest_passes, found by rf_local_ckmemo. */
 struct rf_ckmemo;
