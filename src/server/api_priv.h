@@ -114,9 +114,10 @@ struct api_state *rf_api_ready(struct rf_req *r);
 /* Raises the JSON body limit of an authenticated request (from on_headers). */
 int rf_api_body_cap(struct api_state *s, size_t max);
 /* The body of GET /api/v1/objects: {"objects":[{"seq","case","kind","size",
- * "day","roster"},...],"more":bool}, the bytes jansson's compact dump of
- * the same values gives (api_team_test.c checks), appended to b. */
-int rf_api_objects_json(struct rf_buf *b, const struct rf_object *objs, size_t n, int more);
+ * "day","roster"},...],"more":bool}, as json_pack made it before (dumped,
+ * the same bytes: api_listing_test.c); NULL when out of memory (or a case
+ * id is not UTF-8). */
+json_t *rf_api_objects_json(const struct rf_object *objs, size_t n, int more);
 /* Parses a decimal in [min, max]; absent -> def. */
 int rf_api_parse_int(const char *v, int64_t min, int64_t max, int64_t def, int64_t *out);
 /* The latest roster, parsed (*out malloc'ed; free it), or RF_ERR_NOT_FOUND. */
