@@ -640,16 +640,23 @@ int rf_cache_roster_get(struct rf_cache *c, uint32_t version, struct rf_buf *raw
     return rc;
 }
 
-int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw, size_t n)
+int rf_cache_put_keyed(struct rf_cache *c, const char *sql, int64_t key, const uint8_t *blob,
+                       size_t n)
 {
     sqlite3_stmt *st;
-    if (rf_cache_prepare(c, "INSERT OR REPLACE INTO rosters(version, raw) VALUES(?, ?)", &st) != 0)
+    if (rf_cache_prepare(c, sql, &st) != 0)
         return RF_ERR_DB;
-    sqlite3_bind_int64(st, 1, version);
-    sqlite3_bind_blob64(st, 2, raw, n, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, key);
+    sqlite3_bind_blob64(st, 2, blob, n, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+}
+
+int rf_cache_roster_put(struct rf_cache *c, uint32_t version, const uint8_t *raw, size_t n)
+{
+    return rf_cache_put_keyed(c, "INSERT OR REPLACE INTO rosters(version, raw) VALUES(?1, ?2)",
+                              version, raw, n);
 }
 
 int rf_cache_case_last(struct rf_cache *c, const char *case_id, int64_t *seq)

@@ -72,6 +72,10 @@ struct rf_cache {
 int64_t rf_cache_single_int(sqlite3 *db, const char *sql);
 sqlite3 *rf_cache_reader_open(struct rf_cache *c);
 
+/* cache.c: one row of sql (?1 an integer key, ?2 a blob) written. */
+int rf_cache_put_keyed(struct rf_cache *c, const char *sql, int64_t key, const uint8_t *blob,
+                       size_t n);
+
 /* The pack (cache_pack.c). */
 void rf_pack_begin(struct rf_cache *c);
 /* Appends n bytes (in a write transaction: else RF_ERR_INVALID, and the

@@ -76,15 +76,8 @@ int rf_cache_board_pages_clear(struct rf_cache *c)
 
 int rf_cache_board_page_put(struct rf_cache *c, int64_t page, const uint8_t *blob, size_t n)
 {
-    sqlite3_stmt *st;
-    if (rf_cache_prepare(c, "INSERT OR REPLACE INTO board_pages(page, blob) VALUES(?1, ?2)", &st) !=
-        0)
-        return RF_ERR_DB;
-    sqlite3_bind_int64(st, 1, page);
-    sqlite3_bind_blob64(st, 2, blob, n, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return s == SQLITE_DONE ? 0 : RF_ERR_DB;
+    return rf_cache_put_keyed(c, "INSERT OR REPLACE INTO board_pages(page, blob) VALUES(?1, ?2)",
+                              page, blob, n);
 }
 
 int rf_cache_board_pages_set(struct rf_cache *c, int64_t gen, int64_t npages)
