@@ -70,6 +70,9 @@ struct rf_cache {
 /* cache_local.c: one integer a query gives (-1 if none); a second
  * connection to the cache's database, for reading only (NULL if none). */
 int64_t rf_cache_single_int(sqlite3 *db, const char *sql);
+/* sql prepared on db with its two bounds ?1 = lo, ?2 = hi bound (a split
+ * read's half: the board's rowids, the board pages). */
+int rf_cache_range_stmt(sqlite3 *db, const char *sql, int64_t lo, int64_t hi, sqlite3_stmt **st);
 sqlite3 *rf_cache_reader_open(struct rf_cache *c);
 
 /* cache.c: one row of sql (?1 an integer key, ?2 a blob) written. */

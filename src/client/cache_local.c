@@ -557,6 +557,15 @@ struct board_part {
     int rc;
 };
 
+int rf_cache_range_stmt(sqlite3 *db, const char *sql, int64_t lo, int64_t hi, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+        return RF_ERR_DB;
+    sqlite3_bind_int64(*st, 1, lo);
+    sqlite3_bind_int64(*st, 2, hi);
+    return 0;
+}
+
 int64_t rf_cache_single_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st;
@@ -590,13 +599,11 @@ static void *board_part_read(void *arg)
         p->gen = rf_cache_single_int(p->db, "SELECT value FROM meta WHERE key = 'board_gen'");
         p->count = rf_cache_single_int(p->db, "SELECT count(*) FROM board");
     }
-    if (sqlite3_prepare_v2(p->db,
-                           "SELECT case_id, gen, last_seq, blob FROM board"
-                           " WHERE rowid > ?1 AND rowid <= ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (rf_cache_range_stmt(p->db,
+                            "SELECT case_id, gen, last_seq, blob FROM board"
+                            " WHERE rowid > ?1 AND rowid <= ?2",
+                            p->lo, p->hi, &st) != 0)
         goto out;
-    sqlite3_bind_int64(st, 1, p->lo);
-    sqlite3_bind_int64(st, 2, p->hi);
     p->rc = 0;
     /* offsets first (the kept bytes move while they grow), pointers after */
     while (p->rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {

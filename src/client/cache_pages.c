@@ -110,13 +110,11 @@ static void *pages_part_read(void *arg)
         return NULL;
     if (p->snapshot && info_of(p->db, &p->info) != 0)
         goto out;
-    if (sqlite3_prepare_v2(p->db,
-                           "SELECT page, blob FROM board_pages WHERE page >= ?1 AND page < ?2"
-                           " ORDER BY page",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (rf_cache_range_stmt(p->db,
+                            "SELECT page, blob FROM board_pages WHERE page >= ?1 AND page < ?2"
+                            " ORDER BY page",
+                            p->lo, p->hi, &st) != 0)
         goto out;
-    sqlite3_bind_int64(st, 1, p->lo);
-    sqlite3_bind_int64(st, 2, p->hi);
     p->rc = 0;
     while (p->rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_int64(st, 0) != want++) {
