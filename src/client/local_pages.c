@@ -130,11 +130,13 @@ int rf_local_board_pages_refresh(struct rf_local *l, int force, int *built)
     if (rc != 0)
         return rc;
     rc = rf_cache_board_pages_info(l->c, &info); /* of this transaction's moment */
-    if (rc == 0)
-        rc = rf_cache_board_list(l->c, &list); /* in the listing's order */
     if (rc == 0 && (force || stale(&info)) && (size_t)info.count >= rf_local_pages_min_rows) {
-        rc = build(l, &list, info.board_gen);
-        if (rc == 0 && built)
+        rc = rf_cache_board_list(l->c, &list); /* in the listing's order */
+        if (rc == 0)
+            rc = build(l, &list, info.board_gen);
+        if (rc == RF_ERR_FORMAT || rc == RF_ERR_DECRYPT) /* a damaged row: no pages, the */
+            rc = rf_cache_board_pages_clear(l->c);   /* listing reads (and skips) it */
+        else if (rc == 0 && built)
             *built = 1;
     } else if (rc == 0) {
         rc = rf_cache_board_pages_clear(l->c); /* a board too small for pages */
